@@ -1,0 +1,404 @@
+//! Throwaway PostgreSQL clusters for tests and benchmarks.
+//!
+//! [`TempCluster::start`] runs `initdb` in a fresh temporary folder, starts `postgres` on a
+//! free port of 127.0.0.1 with its unix socket inside that folder, and tears everything down
+//! (server stopped, folder removed) when the value is dropped — also when a test panics.
+//!
+//! The superuser is `postgres`. Over TCP it needs its password ([`TempCluster::password`],
+//! random per cluster, scram-sha-256), so tests can exercise wrong-password paths; over the
+//! unix socket ([`TempCluster::psql`]) it is trusted.
+//!
+//! `initdb` refuses to run as root. When the process is root (CI here), the server binaries
+//! run as the unprivileged `nobody` user and the folder is handed to it.
+//!
+//! Binaries are found, in order, in `$WARD_PG_BINDIR`, `pg_config --bindir`, the newest
+//! `/usr/lib/postgresql/*/bin`, then `PATH`.
+
+use std::fs::{self, File};
+use std::net::TcpListener;
+use std::os::unix::fs::MetadataExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// What can go wrong while setting up or using a throwaway cluster.
+#[derive(Debug, thiserror::Error)]
+pub enum PgTempError {
+    #[error(
+        "PostgreSQL server binaries (initdb, postgres) not found; install the postgresql package or set WARD_PG_BINDIR"
+    )]
+    BinariesNotFound,
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{program} failed: {stderr}")]
+    CommandFailed { program: String, stderr: String },
+    #[error("PostgreSQL did not become ready; server log:\n{log}")]
+    NotReady { log: String },
+}
+
+/// Result alias for this crate.
+pub type Result<T, E = PgTempError> = std::result::Result<T, E>;
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> PgTempError {
+    let what = what.into();
+    move |source| PgTempError::Io { what, source }
+}
+
+/// The unix identity the server runs as (only different from ours when we are root).
+#[derive(Debug, Clone, Copy)]
+struct RunAs {
+    uid: u32,
+    gid: u32,
+}
+
+/// A running, throwaway PostgreSQL cluster. Dropping it stops the server and deletes its data.
+#[derive(Debug)]
+pub struct TempCluster {
+    root: PathBuf,
+    bindir: PathBuf,
+    port: u16,
+    password: String,
+    run_as: Option<RunAs>,
+    server: Option<Child>,
+}
+
+impl TempCluster {
+    /// Creates and starts a new cluster. Takes about a second.
+    pub fn start() -> Result<TempCluster> {
+        let bindir = find_bindir()?;
+        let run_as = if current_uid() == Some(0) {
+            Some(unprivileged_user())
+        } else {
+            None
+        };
+        let root = std::env::temp_dir().join(format!("ward-pgtemp-{}", random_hex(8)));
+        fs::create_dir(&root).map_err(io(format!("creating {}", root.display())))?;
+        let mut cluster = TempCluster {
+            root,
+            bindir,
+            port: 0,
+            password: random_hex(16),
+            run_as,
+            server: None,
+        };
+        // From here on, Drop cleans up whatever exists.
+        cluster.init()?;
+        cluster.launch()?;
+        Ok(cluster)
+    }
+
+    fn data_dir(&self) -> PathBuf {
+        self.root.join("data")
+    }
+
+    /// Folder holding the server's unix socket (usable as `host` by libpq clients).
+    pub fn socket_dir(&self) -> PathBuf {
+        self.root.join("sock")
+    }
+
+    /// Folder of the PostgreSQL binaries this cluster runs (`psql`, `pg_dump`, … live there too).
+    pub fn bindir(&self) -> &Path {
+        &self.bindir
+    }
+
+    /// TCP port on 127.0.0.1.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Host to connect to over TCP.
+    pub fn host(&self) -> &str {
+        "127.0.0.1"
+    }
+
+    /// Superuser name.
+    pub fn user(&self) -> &str {
+        "postgres"
+    }
+
+    /// The superuser's password (random per cluster; needed over TCP).
+    pub fn password(&self) -> &str {
+        &self.password
+    }
+
+    /// Connection URL of the `postgres` database, with the password (test use only).
+    pub fn url(&self) -> String {
+        self.url_for("postgres")
+    }
+
+    /// Connection URL of database `db`, with the password (test use only).
+    pub fn url_for(&self, db: &str) -> String {
+        format!(
+            "postgres://postgres:{}@127.0.0.1:{}/{}",
+            self.password, self.port, db
+        )
+    }
+
+    /// Runs SQL in the `postgres` database through `psql` and returns its unaligned,
+    /// tuples-only output (`|`-separated columns, one row per line).
+    pub fn psql(&self, sql: &str) -> Result<String> {
+        self.psql_db("postgres", sql)
+    }
+
+    /// Runs SQL in database `db` through `psql` (see [`TempCluster::psql`]).
+    pub fn psql_db(&self, db: &str, sql: &str) -> Result<String> {
+        let out = Command::new(self.bindir.join("psql"))
+            .args(["-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-h"])
+            .arg(self.socket_dir())
+            .arg("-p")
+            .arg(self.port.to_string())
+            .args(["-U", "postgres", "-d", db, "-c", sql])
+            .stdin(Stdio::null())
+            .output()
+            .map_err(io("running psql"))?;
+        if !out.status.success() {
+            return Err(PgTempError::CommandFailed {
+                program: "psql".into(),
+                stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            });
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).trim_end().to_string())
+    }
+
+    fn command(&self, program: &str) -> Command {
+        let mut cmd = Command::new(self.bindir.join(program));
+        if let Some(run_as) = self.run_as {
+            cmd.uid(run_as.uid).gid(run_as.gid);
+        }
+        // The unprivileged user may not be able to enter our working directory.
+        cmd.current_dir(&self.root);
+        cmd
+    }
+
+    fn init(&mut self) -> Result<()> {
+        let pwfile = self.root.join("pwfile");
+        fs::write(&pwfile, &self.password).map_err(io("writing the password file"))?;
+        fs::create_dir(self.socket_dir()).map_err(io("creating the socket folder"))?;
+        self.hand_over(&self.root)?;
+        self.hand_over(&pwfile)?;
+        self.hand_over(&self.socket_dir())?;
+        let out = self
+            .command("initdb")
+            .arg("-D")
+            .arg(self.data_dir())
+            .args([
+                "-U",
+                "postgres",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync",
+            ])
+            .arg(format!("--pwfile={}", pwfile.display()))
+            .stdin(Stdio::null())
+            .output()
+            .map_err(io("running initdb"))?;
+        let _ = fs::remove_file(&pwfile);
+        if !out.status.success() {
+            return Err(PgTempError::CommandFailed {
+                program: "initdb".into(),
+                stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    fn hand_over(&self, path: &Path) -> Result<()> {
+        if let Some(run_as) = self.run_as {
+            std::os::unix::fs::chown(path, Some(run_as.uid), Some(run_as.gid))
+                .map_err(io(format!("handing {} to the server user", path.display())))?;
+        }
+        Ok(())
+    }
+
+    fn launch(&mut self) -> Result<()> {
+        let log_path = self.root.join("server.log");
+        let mut last_log = String::new();
+        // A port found free can be taken by someone else before the server binds it: retry.
+        for _ in 0..5 {
+            self.port = free_port()?;
+            let log = File::create(&log_path).map_err(io("creating the server log"))?;
+            let log_err = log.try_clone().map_err(io("creating the server log"))?;
+            let child = self
+                .command("postgres")
+                .arg("-D")
+                .arg(self.data_dir())
+                .arg("-p")
+                .arg(self.port.to_string())
+                .arg("-k")
+                .arg(self.socket_dir())
+                .args([
+                    "-c",
+                    "listen_addresses=127.0.0.1",
+                    "-c",
+                    "fsync=off",
+                    "-c",
+                    "synchronous_commit=off",
+                    "-c",
+                    "full_page_writes=off",
+                    "-c",
+                    "max_connections=60",
+                ])
+                .stdin(Stdio::null())
+                .stdout(log)
+                .stderr(log_err)
+                .spawn()
+                .map_err(io("starting postgres"))?;
+            self.server = Some(child);
+            if self.wait_ready()? {
+                return Ok(());
+            }
+            last_log = fs::read_to_string(&log_path).unwrap_or_default();
+            self.stop_server();
+        }
+        Err(PgTempError::NotReady { log: last_log })
+    }
+
+    /// True once the server accepts connections; false when it exited or timed out.
+    fn wait_ready(&mut self) -> Result<bool> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Some(child) = self.server.as_mut()
+                && let Ok(Some(_)) = child.try_wait()
+            {
+                return Ok(false);
+            }
+            let ready = Command::new(self.bindir.join("pg_isready"))
+                .arg("-q")
+                .arg("-h")
+                .arg(self.socket_dir())
+                .arg("-p")
+                .arg(self.port.to_string())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .map_err(io("running pg_isready"))?;
+            if ready.success() {
+                return Ok(true);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(false)
+    }
+
+    fn stop_server(&mut self) {
+        if let Some(mut child) = self.server.take() {
+            let _ = self
+                .command("pg_ctl")
+                .arg("stop")
+                .arg("-D")
+                .arg(self.data_dir())
+                .args(["-m", "immediate", "-w", "-t", "10"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+            if let Ok(None) = child.try_wait() {
+                let _ = child.kill();
+            }
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for TempCluster {
+    fn drop(&mut self) {
+        self.stop_server();
+        let _ = fs::remove_dir_all(&self.root);
+    }
+}
+
+fn current_uid() -> Option<u32> {
+    // /proc/self belongs to the process's effective user; avoids libc and unsafe code.
+    fs::metadata("/proc/self").ok().map(|m| m.uid())
+}
+
+fn unprivileged_user() -> RunAs {
+    let passwd = fs::read_to_string("/etc/passwd").unwrap_or_default();
+    passwd
+        .lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split(':').collect();
+            if fields.len() > 3 && fields[0] == "nobody" {
+                Some(RunAs {
+                    uid: fields[2].parse().ok()?,
+                    gid: fields[3].parse().ok()?,
+                })
+            } else {
+                None
+            }
+        })
+        .next()
+        .unwrap_or(RunAs {
+            uid: 65534,
+            gid: 65534,
+        })
+}
+
+fn free_port() -> Result<u16> {
+    let listener = TcpListener::bind("127.0.0.1:0").map_err(io("finding a free port"))?;
+    let port = listener
+        .local_addr()
+        .map_err(io("finding a free port"))?
+        .port();
+    Ok(port)
+}
+
+fn random_hex(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    if getrandom::fill(&mut buf).is_err() {
+        // Uniqueness, not secrecy, matters for folder names; fall back to time and pid.
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        return format!("{:x}{:x}", nanos, std::process::id());
+    }
+    hex::encode(buf)
+}
+
+/// Finds the folder holding `initdb` and `postgres`.
+pub fn find_bindir() -> Result<PathBuf> {
+    let has_server = |dir: &Path| dir.join("initdb").is_file() && dir.join("postgres").is_file();
+    if let Some(dir) = std::env::var_os("WARD_PG_BINDIR").map(PathBuf::from)
+        && has_server(&dir)
+    {
+        return Ok(dir);
+    }
+    if let Ok(out) = Command::new("pg_config").arg("--bindir").output()
+        && out.status.success()
+    {
+        let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        if has_server(&dir) {
+            return Ok(dir);
+        }
+    }
+    if let Ok(entries) = fs::read_dir("/usr/lib/postgresql") {
+        let mut versions: Vec<(u32, PathBuf)> = entries
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                let v = e.file_name().to_string_lossy().parse::<u32>().ok()?;
+                Some((v, e.path().join("bin")))
+            })
+            .filter(|(_, dir)| has_server(dir))
+            .collect();
+        versions.sort();
+        if let Some((_, dir)) = versions.pop() {
+            return Ok(dir);
+        }
+    }
+    if let Some(path) = std::env::var_os("PATH") {
+        for dir in std::env::split_paths(&path) {
+            if has_server(&dir) {
+                return Ok(dir);
+            }
+        }
+    }
+    Err(PgTempError::BinariesNotFound)
+}
