@@ -1,1 +1,251 @@
-//! The tamper-evident ledger.
+//! The tamper-evident audit ledger: every action that changes something is appended as one
+//! line of JSON, hash-chained to the line before it, with Ed25519-signed checkpoints.
+//!
+//! # Format
+//!
+//! A state folder holds:
+//!
+//! - `ledger.jsonl`, append-only, one JSON object per line, each line ending in `\n`.
+//!   An *entry* line is an [`Entry`], fields always in this order:
+//!   `{"seq":0,"time":"2026-11-26T11:31:00.123Z","actor":"alice","action":"backup",
+//!   "subject":"st-marys/billing/prod","result":"ok","estate_commit":"9f2c…","details":{…},
+//!   "prev":"000…0"}`. `seq` counts entries from 0; `time` is RFC 3339 UTC with
+//!   milliseconds; `result` is one of `ok`, `failed`, `denied`, `findings`; `estate_commit`
+//!   is a string or `null` (a dirty tree is written `<sha>-dirty`); `details` keys are
+//!   sorted; `prev` is the lowercase hex SHA-256 of the previous entry's exact line bytes
+//!   (without the newline), 64 zeros for the first entry.
+//!   A *checkpoint* line is `{"checkpoint":{"seq":63,"time":…,"head":…,"prev":…,"key":…,
+//!   "signature":…}}`, written after every N-th entry (64 by default): `head` is the hash of
+//!   entry `seq`'s line, `prev` the hash of the previous checkpoint line (zeros for the
+//!   first), `key` the public key and `signature` an Ed25519 signature over
+//!   `["ward-ledger checkpoint v1",seq,time,head,prev]` encoded as JSON.
+//! - `ledger.head`, one JSON object `{"seq","time","hash","checkpoint","key","signature"}`:
+//!   the seq and line hash of the last entry and the hash of the last checkpoint line,
+//!   signed over `["ward-ledger head v1",seq,time,hash,checkpoint]`. It is replaced
+//!   atomically (temp file, fsync, rename) on every append.
+//! - `keys/ledger.ed25519` (the 32-byte private seed as hex, mode 0600, folder 0700) and
+//!   `keys/ledger.pub` (the public key as hex), created on the first append.
+//! - `ledger.lock`, an empty file that writers lock exclusively around
+//!   read-tail + append + fsync + head update, so several processes can append at once.
+//!
+//! # Threat model
+//!
+//! [`Ledger::verify`] assumes an attacker who can read and write the state folder but not
+//! read the private key. It then detects, and reports at the first bad line: an edited
+//! field or byte anywhere; a deleted, inserted, duplicated or reordered entry; a removed,
+//! moved or forged checkpoint (bad signature, another key, or a head hash that does not
+//! match the chain at that seq); entries cut from the end, even after the last checkpoint,
+//! and a torn last line (through the signed head); entries appended without the key;
+//! an edited, replaced or deleted head file; unparseable lines of any kind.
+//!
+//! It cannot detect what a key holder does: whoever holds `keys/ledger.ed25519` can rewrite
+//! history and re-sign it. Whoever can replace *both* key files can do the same, unless the
+//! public key is pinned outside the folder ([`Ledger::verify_with_key`]). Nor can it detect
+//! a rollback of both `ledger.jsonl` and `ledger.head` to an older, consistent state (a
+//! copy taken earlier), nor the deletion of the whole folder, which verifies as an empty
+//! ledger. Both need a record outside the attacker's reach: publish the head
+//! ([`Ledger::head`]) to an external witness (a Git repository, a transparency log, a
+//! ticket) and compare. Crash consistency: an append interrupted before its head update
+//! leaves an entry that verify reports as not covered by the head until the next append
+//! re-signs it.
+
+mod entry;
+mod error;
+mod keys;
+mod seal;
+mod store;
+mod verify;
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::Path;
+
+pub use entry::{Entry, GENESIS, NewEntry, Outcome};
+pub use error::LedgerError;
+pub use seal::{Checkpoint, Head};
+pub use verify::{Problem, Verification};
+
+use entry::{CheckpointLine, Line, line_hash, parse_line};
+use error::io_at;
+use store::Paths;
+
+/// How many entries go between checkpoints unless [`Ledger::with_checkpoint_every`] says
+/// otherwise.
+pub const DEFAULT_CHECKPOINT_EVERY: u64 = 64;
+
+/// How much of the end of the file an append reads first; it doubles until it holds the
+/// last entry and the last checkpoint.
+const TAIL_WINDOW: u64 = 64 * 1024;
+
+/// A ledger in one state folder. Cheap to open; every call goes to disk, so several
+/// `Ledger`s (in one process or many) can share a folder.
+#[derive(Debug, Clone)]
+pub struct Ledger {
+    paths: Paths,
+    checkpoint_every: u64,
+}
+
+impl Ledger {
+    /// Opens the ledger in `state_dir`. Creates nothing: files and folders appear on the
+    /// first append.
+    pub fn open(state_dir: &Path) -> Result<Ledger, LedgerError> {
+        if state_dir.exists() && !state_dir.is_dir() {
+            return Err(LedgerError::Io {
+                path: state_dir.to_path_buf(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotADirectory,
+                    "the ledger state folder is not a folder",
+                ),
+            });
+        }
+        Ok(Ledger {
+            paths: Paths::new(state_dir),
+            checkpoint_every: DEFAULT_CHECKPOINT_EVERY,
+        })
+    }
+
+    /// Writes a checkpoint after every `n`-th entry (after seq `n-1`, `2n-1`, …).
+    /// `0` writes none; the signed head still protects the end of the ledger.
+    pub fn with_checkpoint_every(mut self, n: u64) -> Self {
+        self.checkpoint_every = n;
+        self
+    }
+
+    /// Appends one entry and returns it as written. Under the writers' lock: creates the
+    /// folders and key pair if needed, reads the tail, appends and fsyncs the entry (and a
+    /// checkpoint when one is due), then re-signs `ledger.head`.
+    ///
+    /// Refuses (with [`LedgerError::Corrupt`]) to append after a torn or unparseable last
+    /// line, so that damage is looked at rather than built upon.
+    pub fn append(&self, new: NewEntry) -> Result<Entry, LedgerError> {
+        let paths = &self.paths;
+        std::fs::create_dir_all(&paths.state).map_err(io_at(&paths.state))?;
+        let _lock = store::lock(paths)?;
+        let key = keys::load_or_create(paths)?;
+
+        let mut file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(&paths.ledger)
+            .map_err(io_at(&paths.ledger))?;
+        let tail = store::read_tail(&mut file, &paths.ledger, TAIL_WINDOW)?;
+        let (seq, prev) = match tail.last_entry {
+            None => (0, GENESIS.to_string()),
+            Some((last, hash)) => {
+                let seq = last.checked_add(1).ok_or_else(|| LedgerError::Corrupt {
+                    path: paths.ledger.clone(),
+                    line: None,
+                    message: "the last seq is the largest possible".to_string(),
+                })?;
+                (seq, hash)
+            }
+        };
+        let time = entry::now();
+        let entry = Entry {
+            seq,
+            time: time.clone(),
+            actor: new.actor,
+            action: new.action,
+            subject: new.subject,
+            result: new.result,
+            estate_commit: new.estate_commit,
+            details: new.details,
+            prev,
+        };
+        let line = serde_json::to_vec(&entry)?;
+        let hash = line_hash(&line);
+        let mut checkpoint_hash = tail.last_checkpoint.unwrap_or_else(|| GENESIS.to_string());
+        let mut bytes = line;
+        bytes.push(b'\n');
+        if self.checkpoint_every > 0 && (seq + 1) % self.checkpoint_every == 0 {
+            let checkpoint =
+                Checkpoint::sign(&key, seq, time.clone(), hash.clone(), checkpoint_hash)?;
+            let cp_line = serde_json::to_vec(&CheckpointLine { checkpoint })?;
+            checkpoint_hash = line_hash(&cp_line);
+            bytes.extend_from_slice(&cp_line);
+            bytes.push(b'\n');
+        }
+
+        // One write for entry and checkpoint; if it fails, cut the file back so that no
+        // torn line blocks later appends.
+        if let Err(e) = file.write_all(&bytes).and_then(|()| file.sync_data()) {
+            let _ = file.set_len(tail.len);
+            return Err(io_at(&paths.ledger)(e));
+        }
+
+        let head = Head::sign(&key, seq, time, hash, checkpoint_hash)?;
+        let mut head_bytes = serde_json::to_vec(&head)?;
+        head_bytes.push(b'\n');
+        store::write_atomic(&paths.head, &paths.head_tmp, &head_bytes)?;
+        Ok(entry)
+    }
+
+    /// All entries in order, without checkpoints. Does not check hashes or signatures
+    /// (that is [`Ledger::verify`]); fails on a line that cannot be parsed at all.
+    pub fn entries(&self) -> Result<Vec<Entry>, LedgerError> {
+        let data = store::read_or_empty(&self.paths.ledger)?;
+        let (lines, torn) = store::split_lines(&data);
+        let count = lines.len();
+        let mut entries = Vec::with_capacity(count);
+        for (index, bytes) in lines.into_iter().enumerate() {
+            let corrupt = |message: String| LedgerError::Corrupt {
+                path: self.paths.ledger.clone(),
+                line: Some(index as u64 + 1),
+                message,
+            };
+            if torn && index + 1 == count {
+                return Err(corrupt("the last line is incomplete".to_string()));
+            }
+            match parse_line(bytes).map_err(|e| corrupt(e.message))? {
+                Line::Entry(entry) => entries.push(entry),
+                Line::Checkpoint(_) => {}
+            }
+        }
+        Ok(entries)
+    }
+
+    /// Checks the whole ledger against `keys/ledger.pub`. Returns `Err` only when a file
+    /// cannot be read; anything wrong with the contents is the returned
+    /// [`Verification::problem`]. An absent or empty ledger (and no head) verifies with 0
+    /// entries.
+    pub fn verify(&self) -> Result<Verification, LedgerError> {
+        verify::verify(&self.paths, None)
+    }
+
+    /// Like [`Ledger::verify`], but against a public key (64 hex characters) kept outside
+    /// the state folder, so that replacing both key files is detected too.
+    pub fn verify_with_key(&self, public_key_hex: &str) -> Result<Verification, LedgerError> {
+        verify::verify(&self.paths, Some(public_key_hex))
+    }
+
+    /// The signed head as last written, for publishing to an external witness; `None`
+    /// before the first append. Not verified: a witness compares it with its own copy.
+    pub fn head(&self) -> Result<Option<Head>, LedgerError> {
+        let bytes = store::read_or_empty(&self.paths.head)?;
+        if bytes.is_empty() {
+            return Ok(None);
+        }
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| LedgerError::Corrupt {
+                path: self.paths.head.clone(),
+                line: None,
+                message: format!("not a valid head: {e}"),
+            })
+    }
+
+    /// The public key as hex, for pinning; `None` before the first append.
+    pub fn public_key(&self) -> Result<Option<String>, LedgerError> {
+        if !self.paths.public_key.exists() {
+            return Ok(None);
+        }
+        match keys::load_public(&self.paths)? {
+            Ok(key) => Ok(Some(hex::encode(key.to_bytes()))),
+            Err(message) => Err(LedgerError::Key {
+                path: self.paths.public_key.clone(),
+                message,
+            }),
+        }
+    }
+}
