@@ -1,2 +1,66 @@
-//! The `ward` command.
-fn main() {}
+//! The `ward` command: parses arguments, loads the estate, calls the library crates and
+//! prints their results for people (default) or machines (`--output json`).
+//!
+//! No business logic lives here; see docs/ARCHITECTURE.md for where it does.
+
+mod commands;
+mod context;
+mod example;
+mod report;
+
+use clap::{Parser, Subcommand};
+use context::{Context, GlobalArgs};
+use std::process::ExitCode;
+
+/// Ward: the governed control plane for hosting Odoo in healthcare.
+///
+/// Ward reads the estate (a Git folder of YAML), classifies every workload environment by
+/// risk, and records every action in a tamper-evident ledger.
+#[derive(Parser)]
+#[command(name = "ward", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    after_help = "Examples:\n  ward init care --example healthcare\n  ward --estate care classify\n  ward --estate care explain billing/prod"
+)]
+struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    Init(commands::init::Args),
+    Validate(commands::validate::Args),
+    Classify(commands::classify::Args),
+    Explain(commands::explain::Args),
+    #[command(subcommand)]
+    Audit(commands::audit::Command),
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                    ExitCode::SUCCESS
+                }
+                _ => ExitCode::from(report::Exit::BadInput as u8),
+            };
+        }
+    };
+    let cx = Context::new(cli.global);
+    let result = match cli.command {
+        Command::Init(a) => commands::init::run(&cx, a),
+        Command::Validate(a) => commands::validate::run(&cx, a),
+        Command::Classify(a) => commands::classify::run(&cx, a),
+        Command::Explain(a) => commands::explain::run(&cx, a),
+        Command::Audit(c) => commands::audit::run(&cx, c),
+    };
+    match result {
+        Ok(exit) => ExitCode::from(exit as u8),
+        Err(err) => ExitCode::from(report::fail(&cx, err) as u8),
+    }
+}

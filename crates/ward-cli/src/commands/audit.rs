@@ -1,0 +1,91 @@
+//! `ward audit`: read and verify the tamper-evident ledger.
+
+use crate::context::{Context, Output, json, ledger_failure};
+use crate::report::{Exit, Failure};
+
+/// Read or verify the audit ledger.
+#[derive(clap::Subcommand, Debug)]
+pub enum Command {
+    /// Print the ledger's entries, oldest first.
+    #[command(
+        after_help = "Example:\n  ward --estate care audit log\n  ward audit log -o json | jq '.[] | select(.action == \"init\")'"
+    )]
+    Log(LogArgs),
+    /// Check the hash chain and signed checkpoints; exit 1 and name the first bad entry
+    /// if anything was edited, removed, reordered or forged.
+    #[command(after_help = "Example:\n  ward --estate care audit verify")]
+    Verify,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct LogArgs {
+    /// Only the last N entries.
+    #[arg(long, short = 'n')]
+    pub tail: Option<usize>,
+}
+
+pub fn run(cx: &Context, cmd: Command) -> Result<Exit, Failure> {
+    let ledger = ward_ledger::Ledger::open(&cx.state_dir()).map_err(ledger_failure)?;
+    match cmd {
+        Command::Log(args) => {
+            let entries = ledger.entries().map_err(ledger_failure)?;
+            let skip = args.tail.map_or(0, |n| entries.len().saturating_sub(n));
+            let entries = &entries[skip..];
+            match cx.output {
+                Output::Json => println!("{}", json(&entries)),
+                Output::Text => {
+                    let mut rows = vec![
+                        [
+                            "SEQ", "TIME", "ACTOR", "ACTION", "SUBJECT", "RESULT", "COMMIT",
+                        ]
+                        .map(String::from)
+                        .to_vec(),
+                    ];
+                    for e in entries {
+                        let commit = e
+                            .estate_commit
+                            .as_deref()
+                            .map(|c| c.chars().take(12).collect())
+                            .unwrap_or_else(|| "-".into());
+                        rows.push(vec![
+                            e.seq.to_string(),
+                            e.time.clone(),
+                            e.actor.clone(),
+                            e.action.clone(),
+                            e.subject.clone(),
+                            e.result.to_string(),
+                            commit,
+                        ]);
+                    }
+                    print!("{}", crate::commands::classify::table(&rows));
+                }
+            }
+            Ok(Exit::Ok)
+        }
+        Command::Verify => {
+            let v = ledger.verify().map_err(ledger_failure)?;
+            match cx.output {
+                Output::Json => println!("{}", json(&v)),
+                Output::Text => match &v.problem {
+                    None => println!(
+                        "ledger intact: {} entries, {} signed checkpoints (last at seq {})",
+                        v.entries,
+                        v.checkpoints,
+                        v.last_checkpoint_seq.map_or("-".into(), |s| s.to_string())
+                    ),
+                    Some(p) => eprintln!(
+                        "ledger TAMPERED: first bad entry at line {}{}: {}",
+                        p.line,
+                        p.seq.map(|s| format!(" (seq {s})")).unwrap_or_default(),
+                        p.message
+                    ),
+                },
+            }
+            Ok(if v.problem.is_some() {
+                Exit::Findings
+            } else {
+                Exit::Ok
+            })
+        }
+    }
+}

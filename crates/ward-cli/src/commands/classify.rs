@@ -1,0 +1,102 @@
+//! `ward classify`: every environment's tier, hosting model and DR posture.
+
+use crate::context::{Context, Output, json};
+use crate::report::{Exit, Failure};
+
+/// Show the service tier, hosting model and DR posture of every workload environment.
+#[derive(clap::Args, Debug)]
+#[command(
+    after_help = "Example:\n  ward --estate care classify\n  ward classify -o json | jq '.environments[] | select(.classification.tier == 1)'"
+)]
+pub struct Args {
+    /// Only this workload (or `workload/environment`).
+    pub filter: Option<String>,
+}
+
+pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
+    let estate = cx.load_estate()?;
+    let envs: Vec<_> = estate
+        .environments
+        .iter()
+        .filter(|e| {
+            args.filter
+                .as_deref()
+                .is_none_or(|f| f == e.workload || f == e.address())
+        })
+        .collect();
+    if let Some(f) = &args.filter
+        && envs.is_empty()
+    {
+        return Err(crate::commands::explain::unknown_address(&estate, f));
+    }
+    match cx.output {
+        Output::Json => println!(
+            "{}",
+            json(&serde_json::json!({
+                "commit": estate.git.commit, "dirty": estate.git.dirty, "environments": envs,
+            }))
+        ),
+        Output::Text => {
+            let mut rows = vec![
+                [
+                    "WORKLOAD/ENV",
+                    "TENANT",
+                    "STAGE",
+                    "TIER",
+                    "HOSTING",
+                    "CLUSTER",
+                    "RECOVERY",
+                    "REPLICAS",
+                    "PG",
+                    "BACKUP",
+                    "DRILL",
+                ]
+                .map(String::from)
+                .to_vec(),
+            ];
+            for e in &envs {
+                let p = &e.classification.posture;
+                rows.push(vec![
+                    e.address(),
+                    e.tenant.clone(),
+                    e.stage.to_string(),
+                    e.classification.tier.to_string(),
+                    e.classification.hosting.to_string(),
+                    e.cluster.clone(),
+                    e.recovery_cluster.clone().unwrap_or_else(|| "-".into()),
+                    format!("{}×{}z", p.min_replicas, p.min_zones),
+                    p.postgres_instances.to_string(),
+                    format!("every {}", p.backup_interval),
+                    format!("every {}", p.drill_every),
+                ]);
+            }
+            print!("{}", table(&rows));
+        }
+    }
+    Ok(Exit::Ok)
+}
+
+/// Left-aligned columns separated by three spaces, as `kubectl get` prints them.
+pub fn table(rows: &[Vec<String>]) -> String {
+    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..cols)
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.get(c))
+                .map(|s| s.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for r in rows {
+        let line: Vec<String> = r
+            .iter()
+            .enumerate()
+            .map(|(i, s)| format!("{s:<w$}", w = widths[i]))
+            .collect();
+        out.push_str(line.join("   ").trim_end());
+        out.push('\n');
+    }
+    out
+}

@@ -1,0 +1,138 @@
+//! What every command shares: the global flags (`--estate`, `--state`, `--actor`,
+//! `--output`), estate loading, and appending to the ledger.
+
+use crate::report::Failure;
+use clap::ValueEnum;
+use std::path::{Path, PathBuf};
+use ward_estate::Estate;
+
+/// Flags every command accepts, so that scripts can rely on them.
+#[derive(clap::Args, Debug)]
+pub struct GlobalArgs {
+    /// The estate folder.
+    #[arg(
+        long,
+        global = true,
+        env = "WARD_ESTATE",
+        default_value = ".",
+        value_name = "DIR"
+    )]
+    pub estate: PathBuf,
+    /// The state folder (ledger, keys) [default: <estate>/.ward].
+    #[arg(long, global = true, env = "WARD_STATE", value_name = "DIR")]
+    pub state: Option<PathBuf>,
+    /// Who is acting, for the ledger [default: $WARD_ACTOR, then the OS user].
+    #[arg(long, global = true, env = "WARD_ACTOR", value_name = "NAME")]
+    pub actor: Option<String>,
+    /// Output format.
+    #[arg(long, short = 'o', global = true, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    /// For people.
+    Text,
+    /// For scripts: stable field names.
+    Json,
+}
+
+pub struct Context {
+    pub estate_dir: PathBuf,
+    state: Option<PathBuf>,
+    pub actor: String,
+    pub output: Output,
+}
+
+impl Context {
+    pub fn new(args: GlobalArgs) -> Context {
+        let actor = args
+            .actor
+            .filter(|a| !a.trim().is_empty())
+            .unwrap_or_else(os_user);
+        Context {
+            estate_dir: args.estate,
+            state: args.state,
+            actor,
+            output: args.output,
+        }
+    }
+
+    /// The state folder: `--state`, then `WARD_STATE`, then `.ward/` in the estate.
+    pub fn state_dir(&self) -> PathBuf {
+        self.state_dir_for(&self.estate_dir)
+    }
+
+    pub fn state_dir_for(&self, estate: &Path) -> PathBuf {
+        self.state.clone().unwrap_or_else(|| estate.join(".ward"))
+    }
+
+    pub fn load_estate(&self) -> Result<Estate, Failure> {
+        Ok(ward_estate::load(&self.estate_dir)?)
+    }
+
+    /// Appends one entry to the ledger in `state`; a command that changed something calls
+    /// this before it reports success.
+    pub fn record(
+        &self,
+        state: &Path,
+        action: &str,
+        subject: &str,
+        outcome: ward_ledger::Outcome,
+        git: &ward_estate::GitState,
+        details: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<(), Failure> {
+        let ledger = ward_ledger::Ledger::open(state).map_err(ledger_failure)?;
+        let mut commit = git.commit.clone();
+        if git.dirty {
+            commit = commit.map(|c| format!("{c}-dirty"));
+        }
+        ledger
+            .append(ward_ledger::NewEntry {
+                actor: self.actor.clone(),
+                action: action.to_string(),
+                subject: subject.to_string(),
+                result: outcome,
+                estate_commit: commit,
+                details: details.into_iter().collect(),
+            })
+            .map_err(ledger_failure)?;
+        Ok(())
+    }
+}
+
+pub fn ledger_failure(e: ward_ledger::LedgerError) -> Failure {
+    Failure::operational(
+        format!("ledger: {e}"),
+        "check that the state folder is writable (--state, WARD_STATE)",
+    )
+}
+
+fn os_user() -> String {
+    for var in ["USER", "LOGNAME"] {
+        if let Ok(u) = std::env::var(var)
+            && !u.is_empty()
+        {
+            return u;
+        }
+    }
+    use std::os::unix::fs::MetadataExt;
+    let Ok(uid) = std::fs::metadata("/proc/self").map(|m| m.uid()) else {
+        return "unknown".into();
+    };
+    // No libc call (unsafe is forbidden): the passwd file names the user.
+    std::fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|p| {
+            p.lines().find_map(|l| {
+                let f: Vec<&str> = l.split(':').collect();
+                (f.get(2) == Some(&uid.to_string().as_str())).then(|| f[0].to_string())
+            })
+        })
+        .unwrap_or_else(|| format!("uid-{uid}"))
+}
+
+/// Pretty JSON with a trailing newline handled by the caller's `println!`.
+pub fn json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string_pretty(value).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+}

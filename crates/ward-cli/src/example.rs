@@ -1,0 +1,34 @@
+//! The bundled example estates that `ward init --example` writes.
+//!
+//! The files live under `src/example/` as plain YAML, so they are read, linted and
+//! tested like any estate; here they are only embedded.
+
+/// One file of an example: its path inside the estate and its text.
+pub struct ExampleFile {
+    pub path: &'static str,
+    pub text: &'static str,
+}
+
+macro_rules! files {
+    ($root:literal: $($path:literal),+ $(,)?) => {
+        &[$(ExampleFile { path: $path, text: include_str!(concat!($root, "/", $path)) }),+]
+    };
+}
+
+pub const HEALTHCARE: &[ExampleFile] = files!("example/healthcare":
+    "platform.yaml",
+    "teams/platform.yaml",
+    "teams/apps.yaml",
+    "workloads/billing.yaml",
+    "workloads/patient-portal.yaml",
+    "workloads/care-coordination.yaml",
+    "workloads/training-sandbox.yaml",
+);
+
+/// The examples by name, as `--example` takes them.
+pub fn by_name(name: &str) -> Option<&'static [ExampleFile]> {
+    match name {
+        "healthcare" => Some(HEALTHCARE),
+        _ => None,
+    }
+}

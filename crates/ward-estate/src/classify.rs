@@ -1,0 +1,508 @@
+//! Classification: from a workload environment's declared risk to its service tier,
+//! hosting model and disaster-recovery posture.
+//!
+//! [`classify`] is pure and total. Every decision is a [`Rule`] with words and the input
+//! values it used, so `ward explain` can show why. Stricter inputs never give a weaker
+//! result (see the property tests in `tests/classify_monotone.rs`).
+
+use crate::decode::Cx;
+use crate::model::{
+    Criticality, DataSensitivity, HostingModel, RetentionSpec, Stage, TierObjective, TierObjectives,
+};
+use crate::source::Spanned;
+use crate::units::{Duration, Percent};
+use serde::Serialize;
+
+/// What classification reads about one environment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClassificationInputs {
+    pub data_sensitivity: DataSensitivity,
+    pub integration_criticality: Criticality,
+    pub uptime: Percent,
+    pub rpo: Duration,
+    pub rto: Duration,
+    pub contractual_isolation: bool,
+    /// The workload's own request for dedicated hosting, if any.
+    pub hosting_request: Option<HostingModel>,
+    pub stage: Stage,
+}
+
+/// The result: tier, hosting model and the posture that follows, with the reasons.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Classification {
+    pub tier: u8,
+    pub hosting: HostingModel,
+    pub posture: DrPosture,
+    /// Every rule that fired, in the order it was applied.
+    pub rules: Vec<Rule>,
+}
+
+/// One reason, in words, with the values it used.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Rule {
+    /// A stable identifier such as `T1-uptime`.
+    pub id: &'static str,
+    /// What the rule decided: `tier`, `hosting` or `posture`.
+    pub decides: &'static str,
+    pub text: String,
+}
+
+/// How an environment recovers when its primary site is lost.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RecoveryMode {
+    /// A replica PostgreSQL cluster runs in the recovery cluster; failover is drilled.
+    Standby,
+    /// The recovery cluster is provisioned; data is restored from backups on demand.
+    Warm,
+    /// Restore from backups into whatever cluster is available.
+    Restore,
+}
+
+/// The disaster-recovery posture a tier demands.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DrPosture {
+    pub min_replicas: u32,
+    pub min_zones: u32,
+    pub postgres_instances: u32,
+    pub synchronous_replication: bool,
+    /// Continuous WAL archiving, for point-in-time recovery between backups.
+    pub wal_archiving: bool,
+    pub backup_interval: Duration,
+    pub retention: Retention,
+    /// Backups written under object lock so that no one can delete them early.
+    pub immutable_copies: bool,
+    pub cross_region_copy: bool,
+    pub drill_every: Duration,
+    pub recovery: RecoveryMode,
+}
+
+/// Snapshot counts to keep, per period, as in pgBackRest or `restic forget`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Retention {
+    pub keep_last: u32,
+    pub hourly: u32,
+    pub daily: u32,
+    pub weekly: u32,
+    pub monthly: u32,
+}
+
+// Thresholds of the tier rules. Changing one changes every estate's tiers: document it
+// in docs/classification.md in the same change.
+const T1_UPTIME: Percent = Percent(999_000); // 99.9%
+const T1_RPO: Duration = Duration::hours(1);
+const T1_RTO: Duration = Duration::hours(4);
+const T2_UPTIME: Percent = Percent(995_000); // 99.5%
+const T2_RPO: Duration = Duration::hours(12);
+const T2_RTO: Duration = Duration::hours(24);
+
+/// Ward's default postures per tier, before the platform tightens them.
+pub struct TierDefaults;
+
+impl TierDefaults {
+    pub fn posture(tier: u8) -> DrPosture {
+        match tier {
+            1 => DrPosture {
+                min_replicas: 2,
+                min_zones: 2,
+                postgres_instances: 3,
+                synchronous_replication: true,
+                wal_archiving: true,
+                backup_interval: Duration::hours(1),
+                retention: Retention {
+                    keep_last: 24,
+                    hourly: 48,
+                    daily: 35,
+                    weekly: 12,
+                    monthly: 12,
+                },
+                immutable_copies: true,
+                cross_region_copy: true,
+                drill_every: Duration::days(30),
+                recovery: RecoveryMode::Standby,
+            },
+            2 => DrPosture {
+                min_replicas: 2,
+                min_zones: 1,
+                postgres_instances: 2,
+                synchronous_replication: false,
+                wal_archiving: true,
+                backup_interval: Duration::hours(4),
+                retention: Retention {
+                    keep_last: 6,
+                    hourly: 0,
+                    daily: 14,
+                    weekly: 8,
+                    monthly: 6,
+                },
+                immutable_copies: true,
+                cross_region_copy: false,
+                drill_every: Duration::days(90),
+                recovery: RecoveryMode::Warm,
+            },
+            _ => DrPosture {
+                min_replicas: 1,
+                min_zones: 1,
+                postgres_instances: 1,
+                synchronous_replication: false,
+                wal_archiving: false,
+                backup_interval: Duration::hours(24),
+                retention: Retention {
+                    keep_last: 3,
+                    hourly: 0,
+                    daily: 7,
+                    weekly: 4,
+                    monthly: 0,
+                },
+                immutable_copies: false,
+                cross_region_copy: false,
+                drill_every: Duration::days(180),
+                recovery: RecoveryMode::Restore,
+            },
+        }
+    }
+
+    /// Reports every objective that would loosen a default: the platform may only tighten.
+    pub(crate) fn check_objectives(objectives: &TierObjectives, cx: &mut Cx) {
+        for tier in 1..=3u8 {
+            let Some(o) = objectives.get(tier) else {
+                continue;
+            };
+            let d = Self::posture(tier);
+            let mut looser = |value: Option<String>,
+                              span,
+                              field: &str,
+                              default: String,
+                              how: &str| {
+                if let Some(v) = value {
+                    cx.error(
+                        span,
+                        format!("tierObjectives.tier{tier}.{field} `{v}` is looser than Ward's tier-{tier} default `{default}`"),
+                        format!("tierObjectives may only tighten a tier: remove it or set it {how} {default}"),
+                    );
+                }
+            };
+            let longer = |x: &Option<Spanned<Duration>>, def: Duration| {
+                x.as_ref()
+                    .filter(|v| v.value > def)
+                    .map(|v| (v.value.to_string(), v.span))
+            };
+            let fewer = |x: &Option<Spanned<u32>>, def: u32| {
+                x.as_ref()
+                    .filter(|v| v.value < def)
+                    .map(|v| (v.value.to_string(), v.span))
+            };
+            let mut check = |found: Option<(String, crate::source::Span)>,
+                             field: &str,
+                             default: String,
+                             how: &str| {
+                if let Some((v, span)) = found {
+                    looser(Some(v), span, field, default, how);
+                }
+            };
+            check(
+                longer(&o.backup_interval, d.backup_interval),
+                "backupInterval",
+                d.backup_interval.to_string(),
+                "at most",
+            );
+            check(
+                longer(&o.drill_every, d.drill_every),
+                "drillEvery",
+                d.drill_every.to_string(),
+                "at most",
+            );
+            check(
+                fewer(&o.min_replicas, d.min_replicas),
+                "minReplicas",
+                d.min_replicas.to_string(),
+                "at least",
+            );
+            check(
+                fewer(&o.min_zones, d.min_zones),
+                "minZones",
+                d.min_zones.to_string(),
+                "at least",
+            );
+            check(
+                fewer(&o.postgres_instances, d.postgres_instances),
+                "postgresInstances",
+                d.postgres_instances.to_string(),
+                "at least",
+            );
+            if let Some(r) = &o.retention {
+                let dr = d.retention;
+                check(
+                    fewer(&r.keep_last, dr.keep_last),
+                    "retention.keepLast",
+                    dr.keep_last.to_string(),
+                    "at least",
+                );
+                check(
+                    fewer(&r.hourly, dr.hourly),
+                    "retention.hourly",
+                    dr.hourly.to_string(),
+                    "at least",
+                );
+                check(
+                    fewer(&r.daily, dr.daily),
+                    "retention.daily",
+                    dr.daily.to_string(),
+                    "at least",
+                );
+                check(
+                    fewer(&r.weekly, dr.weekly),
+                    "retention.weekly",
+                    dr.weekly.to_string(),
+                    "at least",
+                );
+                check(
+                    fewer(&r.monthly, dr.monthly),
+                    "retention.monthly",
+                    dr.monthly.to_string(),
+                    "at least",
+                );
+            }
+        }
+    }
+}
+
+/// Classifies one environment. Pure: the same inputs always give the same result.
+pub fn classify(inputs: &ClassificationInputs, objectives: &TierObjectives) -> Classification {
+    let mut rules = Vec::new();
+    let tier = decide_tier(inputs, &mut rules);
+    let hosting = decide_hosting(inputs, &mut rules);
+    let posture = decide_posture(tier, inputs, objectives.get(tier), &mut rules);
+    Classification {
+        tier,
+        hosting,
+        posture,
+        rules,
+    }
+}
+
+fn decide_tier(i: &ClassificationInputs, rules: &mut Vec<Rule>) -> u8 {
+    let mut fire = |id, tier: u8, text: String| {
+        rules.push(Rule {
+            id,
+            decides: "tier",
+            text,
+        });
+        tier
+    };
+    // Each candidate is a tier the workload's declared needs demand; the strictest wins.
+    let mut candidates = Vec::new();
+    if i.uptime >= T1_UPTIME {
+        candidates.push(fire(
+            "T1-uptime",
+            1,
+            format!("tier 1 because uptime objective {} ≥ {T1_UPTIME}", i.uptime),
+        ));
+    } else if i.uptime >= T2_UPTIME {
+        candidates.push(fire(
+            "T2-uptime",
+            2,
+            format!("tier 2 because uptime objective {} ≥ {T2_UPTIME}", i.uptime),
+        ));
+    }
+    if i.rpo <= T1_RPO {
+        candidates.push(fire(
+            "T1-rpo",
+            1,
+            format!("tier 1 because RPO {} ≤ {T1_RPO}", i.rpo),
+        ));
+    } else if i.rpo <= T2_RPO {
+        candidates.push(fire(
+            "T2-rpo",
+            2,
+            format!("tier 2 because RPO {} ≤ {T2_RPO}", i.rpo),
+        ));
+    }
+    if i.rto <= T1_RTO {
+        candidates.push(fire(
+            "T1-rto",
+            1,
+            format!("tier 1 because RTO {} ≤ {T1_RTO}", i.rto),
+        ));
+    } else if i.rto <= T2_RTO {
+        candidates.push(fire(
+            "T2-rto",
+            2,
+            format!("tier 2 because RTO {} ≤ {T2_RTO}", i.rto),
+        ));
+    }
+    match i.integration_criticality {
+        Criticality::High => candidates.push(fire(
+            "T1-integration",
+            1,
+            "tier 1 because integration criticality is high (critical partner workflows)".into(),
+        )),
+        Criticality::Medium => candidates.push(fire(
+            "T2-integration",
+            2,
+            "tier 2 because integration criticality is medium".into(),
+        )),
+        Criticality::Low => {}
+    }
+    if i.data_sensitivity >= DataSensitivity::Confidential {
+        candidates.push(fire(
+            "T2-sensitivity",
+            2,
+            format!(
+                "at least tier 2 because data sensitivity is {}",
+                i.data_sensitivity
+            ),
+        ));
+    }
+    let needed = candidates.into_iter().min().unwrap_or_else(|| {
+        fire(
+            "T3-default",
+            3,
+            "tier 3 because no tier-1 or tier-2 rule applies".into(),
+        )
+    });
+    match i.stage {
+        Stage::Production => needed,
+        Stage::Test if needed < 2 => fire(
+            "S-test",
+            2,
+            format!(
+                "tier 2, not {needed}, because the stage is test: a test environment needs warm recovery, not an HA stack"
+            ),
+        ),
+        Stage::Development if needed < 3 => fire(
+            "S-development",
+            3,
+            format!(
+                "tier 3, not {needed}, because the stage is development: development, training and sandboxes get scheduled backups and simple recovery"
+            ),
+        ),
+        _ => needed,
+    }
+}
+
+fn decide_hosting(i: &ClassificationInputs, rules: &mut Vec<Rule>) -> HostingModel {
+    let mut dedicated = false;
+    let mut fire = |id, text: String| {
+        rules.push(Rule {
+            id,
+            decides: "hosting",
+            text,
+        });
+        dedicated = true;
+    };
+    if i.data_sensitivity == DataSensitivity::Phi && i.stage == Stage::Production {
+        fire(
+            "H-phi-production",
+            "dedicated because the environment holds PHI in production".into(),
+        );
+    }
+    if i.contractual_isolation {
+        fire(
+            "H-contractual",
+            "dedicated because the contract requires isolation".into(),
+        );
+    }
+    if i.hosting_request == Some(HostingModel::Dedicated) {
+        fire(
+            "H-requested",
+            "dedicated because the workload asks for it (`classification.hosting`)".into(),
+        );
+    }
+    if dedicated {
+        HostingModel::Dedicated
+    } else {
+        rules.push(Rule {
+            id: "H-default",
+            decides: "hosting",
+            text: format!("multi-tenant because data sensitivity is {} in stage {}, and no contract requires isolation",
+                i.data_sensitivity, i.stage),
+        });
+        HostingModel::MultiTenant
+    }
+}
+
+fn decide_posture(
+    tier: u8,
+    i: &ClassificationInputs,
+    objective: Option<&TierObjective>,
+    rules: &mut Vec<Rule>,
+) -> DrPosture {
+    let mut p = TierDefaults::posture(tier);
+    rules.push(Rule {
+        id: "P-tier",
+        decides: "posture",
+        text: format!(
+            "tier {tier} posture: ≥{} replicas over ≥{} zones, {} PostgreSQL instance(s), backups every {}, drills every {}, {} recovery",
+            p.min_replicas, p.min_zones, p.postgres_instances, p.backup_interval, p.drill_every,
+            match p.recovery { RecoveryMode::Standby => "standby", RecoveryMode::Warm => "warm", RecoveryMode::Restore => "restore-from-backup" }
+        ),
+    });
+    if let Some(o) = objective {
+        let mut tighten = |field: &str, from: String, to: String| {
+            rules.push(Rule {
+                id: "P-platform",
+                decides: "posture",
+                text: format!("the platform tightens tier {tier} {field} from {from} to {to}"),
+            });
+        };
+        if let Some(v) = o
+            .backup_interval
+            .as_ref()
+            .filter(|v| v.value < p.backup_interval)
+        {
+            tighten(
+                "backupInterval",
+                p.backup_interval.to_string(),
+                v.value.to_string(),
+            );
+            p.backup_interval = v.value;
+        }
+        if let Some(v) = o.drill_every.as_ref().filter(|v| v.value < p.drill_every) {
+            tighten("drillEvery", p.drill_every.to_string(), v.value.to_string());
+            p.drill_every = v.value;
+        }
+        let mut raise = |field: &str, slot: &mut u32, v: &Option<Spanned<u32>>| {
+            if let Some(v) = v.as_ref().filter(|v| v.value > *slot) {
+                tighten(field, slot.to_string(), v.value.to_string());
+                *slot = v.value;
+            }
+        };
+        raise("minReplicas", &mut p.min_replicas, &o.min_replicas);
+        raise("minZones", &mut p.min_zones, &o.min_zones);
+        raise(
+            "postgresInstances",
+            &mut p.postgres_instances,
+            &o.postgres_instances,
+        );
+        if let Some(RetentionSpec {
+            keep_last,
+            hourly,
+            daily,
+            weekly,
+            monthly,
+        }) = &o.retention
+        {
+            raise("retention.keepLast", &mut p.retention.keep_last, keep_last);
+            raise("retention.hourly", &mut p.retention.hourly, hourly);
+            raise("retention.daily", &mut p.retention.daily, daily);
+            raise("retention.weekly", &mut p.retention.weekly, weekly);
+            raise("retention.monthly", &mut p.retention.monthly, monthly);
+        }
+    }
+    // The workload's RPO binds production only: other stages copy production's data.
+    if i.stage == Stage::Production && i.rpo < p.backup_interval {
+        rules.push(Rule {
+            id: "P-rpo",
+            decides: "posture",
+            text: format!(
+                "backups every {} instead of {} because the RPO is {}",
+                i.rpo, p.backup_interval, i.rpo
+            ),
+        });
+        p.backup_interval = i.rpo;
+    }
+    p
+}

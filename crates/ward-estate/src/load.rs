@@ -1,0 +1,345 @@
+//! Reads an estate folder: finds the YAML files, parses every document, decodes it by
+//! kind, and gathers every problem of every file before giving up.
+//!
+//! Limits (file size, file count, depth, node count) keep hostile input from hurting.
+
+use crate::decode::{Choice, Cx, closest};
+use crate::git::GitState;
+use crate::model::{
+    self, API_VERSION, Document, Kind, PlatformSpec, TeamSpec, WaiverSpec, WorkloadSpec,
+};
+use crate::source::{Diagnostic, FileId, SourceFile, SourceMap, Span};
+use crate::yaml::{self, Node};
+use std::path::{Path, PathBuf};
+
+/// A single estate file larger than this is refused before it is read.
+pub const MAX_FILE_BYTES: u64 = 4 << 20;
+/// More YAML files than this is not an estate Ward was built for.
+pub const MAX_FILES: usize = 100_000;
+/// Top-level folders that hold other things than estate documents.
+pub const SKIPPED_DIRS: &[&str] = &["approvals", "policies"];
+
+/// The documents of an estate, decoded but not yet cross-checked.
+#[derive(Debug, Default)]
+pub struct Estate {
+    pub root: PathBuf,
+    pub sources: SourceMap,
+    pub git: GitState,
+    pub platform: Option<Document<PlatformSpec>>,
+    pub teams: Vec<Document<TeamSpec>>,
+    pub workloads: Vec<Document<WorkloadSpec>>,
+    pub waivers: Vec<Document<WaiverSpec>>,
+    /// Second and later `Platform` documents, kept only to report them.
+    pub extra_platforms: Vec<Document<PlatformSpec>>,
+    /// Every workload environment, classified and placed, sorted by workload then name.
+    pub environments: Vec<crate::resolve::ResolvedEnvironment>,
+}
+
+/// Why an estate could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("estate folder {0} does not exist or is not a folder")]
+    NotAFolder(PathBuf),
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the estate has {} problem(s)", .diagnostics.len())]
+    Invalid {
+        sources: SourceMap,
+        diagnostics: Vec<Diagnostic>,
+    },
+}
+
+/// Loads and validates the estate under `root`. Every problem found is returned at once.
+pub fn load(root: &Path) -> Result<Estate, LoadError> {
+    if !root.is_dir() {
+        return Err(LoadError::NotAFolder(root.to_path_buf()));
+    }
+    let mut estate = Estate {
+        root: root.to_path_buf(),
+        git: GitState::read(root),
+        ..Estate::default()
+    };
+    let mut cx = Cx::default();
+    let mut files = Vec::new();
+    collect_files(root, root, &mut files, &mut estate.sources, &mut cx)?;
+    for (name, path) in files {
+        read_file(&mut estate, &mut cx, name, path);
+    }
+    estate.teams.sort_by(|a, b| a.name().cmp(b.name()));
+    estate.workloads.sort_by(|a, b| a.name().cmp(b.name()));
+    estate.waivers.sort_by(|a, b| a.name().cmp(b.name()));
+    crate::validate::validate(&estate, &mut cx);
+    if cx.diags.is_empty() {
+        estate.environments = crate::resolve::resolve(&estate, &mut cx);
+    }
+    if cx.diags.is_empty() {
+        Ok(estate)
+    } else {
+        cx.diags.sort_by_key(|d| (d.span.file, d.span.start));
+        cx.diags.dedup();
+        Err(LoadError::Invalid {
+            sources: estate.sources,
+            diagnostics: cx.diags,
+        })
+    }
+}
+
+/// A file-level problem, reported at the file's first line.
+fn file_problem(
+    sources: &mut SourceMap,
+    cx: &mut Cx,
+    name: String,
+    path: PathBuf,
+    message: String,
+    hint: &str,
+) {
+    let file = sources.add(SourceFile::new(name, path, String::new()));
+    cx.error(
+        Span {
+            file,
+            line: 1,
+            col: 1,
+            ..Span::default()
+        },
+        message,
+        hint,
+    );
+}
+
+fn collect_files(
+    root: &Path,
+    dir: &Path,
+    out: &mut Vec<(String, PathBuf)>,
+    sources: &mut SourceMap,
+    cx: &mut Cx,
+) -> Result<(), LoadError> {
+    let io = |source| LoadError::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .map_err(io)?
+        .collect::<Result<_, _>>()
+        .map_err(io)?;
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let path = entry.path();
+        let file_name = entry.file_name();
+        let Some(fname) = file_name.to_str() else {
+            continue;
+        };
+        if fname.starts_with('.') || (dir == root && SKIPPED_DIRS.contains(&fname)) {
+            continue;
+        }
+        let name = display_name(root, &path);
+        let file_type = entry.file_type().map_err(|source| LoadError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        let is_yaml = fname.ends_with(".yaml") || fname.ends_with(".yml");
+        if file_type.is_symlink() {
+            if is_yaml {
+                file_problem(
+                    sources,
+                    cx,
+                    name,
+                    path,
+                    "this estate file is a symbolic link".into(),
+                    "Ward does not follow links, so the estate cannot reach outside its folder; copy the file in instead",
+                );
+            }
+        } else if file_type.is_dir() {
+            collect_files(root, &path, out, sources, cx)?;
+        } else if is_yaml {
+            if out.len() >= MAX_FILES {
+                file_problem(
+                    sources,
+                    cx,
+                    name,
+                    path,
+                    format!("the estate has more than {MAX_FILES} YAML files"),
+                    "point --estate at the estate folder, not at a larger tree",
+                );
+                return Ok(());
+            }
+            out.push((name, path));
+        }
+    }
+    Ok(())
+}
+
+fn display_name(root: &Path, path: &Path) -> String {
+    let rel = path.strip_prefix(root).unwrap_or(path);
+    rel.components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+fn read_file(estate: &mut Estate, cx: &mut Cx, name: String, path: PathBuf) {
+    let sources = &mut estate.sources;
+    let size = match std::fs::metadata(&path) {
+        Ok(m) => m.len(),
+        Err(e) => {
+            file_problem(
+                sources,
+                cx,
+                name,
+                path,
+                format!("cannot read this file: {e}"),
+                "check its permissions",
+            );
+            return;
+        }
+    };
+    if size > MAX_FILE_BYTES {
+        file_problem(
+            sources,
+            cx,
+            name,
+            path,
+            format!("this file is {size} bytes; an estate file may be at most {MAX_FILE_BYTES}"),
+            "split it into several files (one per workload is the convention)",
+        );
+        return;
+    }
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) => {
+            file_problem(
+                sources,
+                cx,
+                name,
+                path,
+                format!("cannot read this file: {e}"),
+                "check its permissions",
+            );
+            return;
+        }
+    };
+    let text = match String::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            let offset = e.utf8_error().valid_up_to();
+            let bytes = e.into_bytes();
+            let file = sources.add(SourceFile::new(name, path, String::new()));
+            let span = SourceFile::span_at_byte(file, &bytes, offset);
+            cx.error(
+                span,
+                format!("this file is not UTF-8 (bad byte at offset {offset})"),
+                "save it as UTF-8; YAML files must be text",
+            );
+            return;
+        }
+    };
+    let file = sources.add(SourceFile::new(name, path, text));
+    let Some(src) = sources.get(file) else { return };
+    let docs = match yaml::parse_documents(file, src) {
+        Ok(d) => d,
+        Err(d) => {
+            cx.diags.push(d);
+            return;
+        }
+    };
+    for doc in docs {
+        if doc.is_null() {
+            continue;
+        }
+        crate::secrets::scan(&doc, "", &mut cx.diags);
+        decode_document(estate, cx, file, &doc);
+    }
+}
+
+fn decode_document(estate: &mut Estate, cx: &mut Cx, file: FileId, doc: &Node) {
+    let Some(mut f) = cx.map(doc, "document") else {
+        return;
+    };
+    let api = f
+        .req(cx, "apiVersion")
+        .and_then(|n| cx.string(n, "apiVersion"));
+    if let Some(api) = &api
+        && api.value != API_VERSION
+    {
+        cx.error(
+            api.span,
+            format!(
+                "unsupported apiVersion `{}`",
+                crate::decode::escape(&api.value)
+            ),
+            format!("use `apiVersion: {API_VERSION}`"),
+        );
+    }
+    let kind = f.req(cx, "kind").and_then(|n| {
+        let s = cx.string(n, "kind")?;
+        match Kind::NAMES.iter().position(|k| *k == s.value) {
+            Some(i) => Some(Kind::from_index(i)),
+            None => {
+                let hint = match closest(&s.value, Kind::NAMES) {
+                    Some(k) => format!("did you mean `{k}`?"),
+                    None => format!("the kinds are {}", Kind::NAMES.join(", ")),
+                };
+                cx.error(
+                    s.span,
+                    format!("unknown kind `{}`", crate::decode::escape(&s.value)),
+                    hint,
+                );
+                None
+            }
+        }
+    });
+    let meta_node = f.req(cx, "metadata");
+    let spec_node = f.req(cx, "spec");
+    f.finish(cx);
+    let (Some(kind), Some(meta_node), Some(spec_node)) = (kind, meta_node, spec_node) else {
+        return;
+    };
+    let meta = model::decode_meta(cx, meta_node, kind);
+    macro_rules! doc {
+        ($decode:path) => {{
+            let spec = $decode(cx, spec_node);
+            match (meta, spec) {
+                (Some(metadata), Some(spec)) => {
+                    let span = metadata.name.span;
+                    Some(Document {
+                        metadata,
+                        spec,
+                        file,
+                        span,
+                    })
+                }
+                _ => None,
+            }
+        }};
+    }
+    match kind {
+        Kind::Platform => {
+            if let Some(d) = doc!(model::decode_platform) {
+                if estate.platform.is_none() {
+                    estate.platform = Some(d);
+                } else {
+                    estate.extra_platforms.push(d);
+                }
+            }
+        }
+        Kind::Team => estate.teams.extend(doc!(model::decode_team)),
+        Kind::Workload => estate.workloads.extend(doc!(model::decode_workload)),
+        Kind::Waiver => estate.waivers.extend(doc!(model::decode_waiver)),
+    }
+}
+
+impl Estate {
+    /// The environment at `workload/environment`.
+    pub fn environment(&self, address: &str) -> Option<&crate::resolve::ResolvedEnvironment> {
+        let (w, e) = address.split_once('/')?;
+        self.environments
+            .iter()
+            .find(|r| r.workload == w && r.environment == e)
+    }
+
+    pub fn workload(&self, name: &str) -> Option<&Document<WorkloadSpec>> {
+        self.workloads.iter().find(|w| w.name() == name)
+    }
+}

@@ -1,0 +1,862 @@
+//! The typed estate: `Platform`, `Team`, `Workload` and `Waiver` documents.
+//!
+//! Field names follow `docs/estate.md`. Values keep their spans so validation and
+//! controls can point at the line that caused a finding.
+
+use crate::decode::{Choice, Cx, Fields, choice};
+use crate::source::{FileId, Span, Spanned};
+use crate::units::{Bytes, Duration, Millicores, Percent};
+use crate::yaml::Node;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+pub const API_VERSION: &str = "ward.dev/v1";
+
+choice!(
+    /// The document kinds an estate may hold.
+    Kind { Platform = "Platform", Team = "Team", Workload = "Workload", Waiver = "Waiver" }
+);
+choice!(
+    /// What a Kubernetes cluster is for.
+    ClusterRole { Shared = "shared", Dedicated = "dedicated", Recovery = "recovery" }
+);
+choice!(StoreKind { Local = "local", S3 = "s3" });
+choice!(
+    /// S3 Object Lock modes: `compliance` cannot be shortened by anyone, `governance` by
+    /// holders of a special permission.
+    LockMode { Governance = "governance", Compliance = "compliance" }
+);
+choice!(
+    /// The four administrative roles Ward knows.
+    Role {
+        PlatformOps = "platform-ops",
+        Dba = "dba",
+        SecurityReviewer = "security-reviewer",
+        AppSupport = "app-support",
+    }
+);
+choice!(
+    /// How sensitive the workload's data is, least to most.
+    DataSensitivity { Public = "public", Internal = "internal", Confidential = "confidential", Phi = "phi" }
+);
+choice!(
+    /// How much depends on the workload's integrations, least to most.
+    Criticality { Low = "low", Medium = "medium", High = "high" }
+);
+choice!(
+    /// The life-cycle stage of an environment, least to most strict.
+    Stage { Development = "development", Test = "test", Production = "production" }
+);
+choice!(
+    /// How a workload environment shares infrastructure.
+    HostingModel { MultiTenant = "multi-tenant", Dedicated = "dedicated" }
+);
+choice!(
+    /// What the workload does when an integration fails.
+    FailureBehaviour { Queue = "queue", Degrade = "degrade", Block = "block" }
+);
+choice!(SecretStoreKind { ClusterSecretStore = "ClusterSecretStore", SecretStore = "SecretStore" });
+
+/// `metadata` of any document.
+#[derive(Clone, Debug, Serialize)]
+pub struct Meta {
+    pub name: Spanned<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<Spanned<String>>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// One document of the estate and where it was written.
+#[derive(Clone, Debug, Serialize)]
+pub struct Document<T> {
+    pub metadata: Meta,
+    pub spec: T,
+    #[serde(skip)]
+    pub file: FileId,
+    /// The span of `metadata.name`, the usual place to point at the whole document.
+    #[serde(skip)]
+    pub span: Span,
+}
+
+impl<T> Document<T> {
+    pub fn name(&self) -> &str {
+        &self.metadata.name.value
+    }
+}
+
+/// A reference to a secret held outside the estate, in an External Secrets store.
+#[derive(Clone, Debug, Serialize)]
+pub struct SecretRef {
+    /// A `secretStores[].name` of the platform.
+    pub store: Spanned<String>,
+    /// The key (path) in the remote secret manager.
+    pub key: Spanned<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub property: Option<Spanned<String>>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlatformSpec {
+    pub clusters: Vec<Cluster>,
+    pub object_stores: Vec<ObjectStore>,
+    pub secret_stores: Vec<SecretStore>,
+    pub baseline: Baseline,
+    pub tier_objectives: TierObjectives,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prices: Option<Prices>,
+    /// The break-glass age recipient that every backup is also encrypted to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub break_glass_recipient: Option<Spanned<String>>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Cluster {
+    pub name: Spanned<String>,
+    pub role: Spanned<ClusterRole>,
+    pub region: Spanned<String>,
+    pub zones: Vec<Spanned<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kubernetes_version: Option<Spanned<String>>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectStore {
+    pub name: Spanned<String>,
+    #[serde(rename = "type")]
+    pub kind: Spanned<StoreKind>,
+    /// For `local`: a folder, relative to the state folder unless absolute.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<Spanned<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<Spanned<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bucket: Option<Spanned<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<Spanned<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<Spanned<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub object_lock: Option<ObjectLock>,
+    pub versioning: bool,
+    /// Another object store this one replicates to (cross-region copy).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replicate_to: Option<Spanned<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credentials: Option<SecretRef>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ObjectLock {
+    pub mode: Spanned<LockMode>,
+    pub days: Spanned<u32>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct SecretStore {
+    pub name: Spanned<String>,
+    pub kind: Spanned<SecretStoreKind>,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Baseline {
+    pub odoo_versions: Vec<Spanned<String>>,
+    pub registries: Vec<Spanned<String>>,
+}
+
+/// Per-tier numbers the platform sets stricter than Ward's defaults.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct TierObjectives {
+    pub tier1: Option<TierObjective>,
+    pub tier2: Option<TierObjective>,
+    pub tier3: Option<TierObjective>,
+}
+
+impl TierObjectives {
+    pub fn get(&self, tier: u8) -> Option<&TierObjective> {
+        match tier {
+            1 => self.tier1.as_ref(),
+            2 => self.tier2.as_ref(),
+            _ => self.tier3.as_ref(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TierObjective {
+    pub backup_interval: Option<Spanned<Duration>>,
+    pub drill_every: Option<Spanned<Duration>>,
+    pub min_replicas: Option<Spanned<u32>>,
+    pub min_zones: Option<Spanned<u32>>,
+    pub postgres_instances: Option<Spanned<u32>>,
+    pub retention: Option<RetentionSpec>,
+}
+
+/// Snapshot retention as pgBackRest and restic users know it: counts per period.
+#[derive(Clone, Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RetentionSpec {
+    pub keep_last: Option<Spanned<u32>>,
+    pub hourly: Option<Spanned<u32>>,
+    pub daily: Option<Spanned<u32>>,
+    pub weekly: Option<Spanned<u32>>,
+    pub monthly: Option<Spanned<u32>>,
+}
+
+/// Monthly price per environment by tier, and the surcharge for dedicated hosting.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Prices {
+    pub currency: Spanned<String>,
+    pub tier1: Spanned<u32>,
+    pub tier2: Spanned<u32>,
+    pub tier3: Spanned<u32>,
+    pub dedicated_surcharge: Spanned<u32>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct TeamSpec {
+    /// Identity-provider group per role, for RoleBindings.
+    pub groups: BTreeMap<String, Spanned<String>>,
+    pub people: Vec<Person>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Person {
+    pub name: Spanned<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub full_name: Option<Spanned<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<Spanned<String>>,
+    pub roles: Vec<Spanned<Role>>,
+    /// OpenSSH public key, for signed approvals.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ssh_key: Option<Spanned<String>>,
+    /// age recipient (`age1…`), for backups this person may restore.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub age_recipient: Option<Spanned<String>>,
+}
+
+impl Person {
+    pub fn has(&self, role: Role) -> bool {
+        self.roles.iter().any(|r| r.value == role)
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkloadSpec {
+    pub owner: Spanned<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<Spanned<String>>,
+    pub classification: ClassificationSpec,
+    pub odoo: OdooSpec,
+    pub redis: RedisSpec,
+    pub environments: Vec<Environment>,
+    pub integrations: Vec<Integration>,
+    pub services: Vec<Spanned<String>>,
+}
+
+/// The inputs of classification, as the application team declares them.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClassificationSpec {
+    pub data_sensitivity: Spanned<DataSensitivity>,
+    pub integration_criticality: Spanned<Criticality>,
+    pub uptime: Spanned<Percent>,
+    pub rpo: Spanned<Duration>,
+    pub rto: Spanned<Duration>,
+    pub contractual_isolation: Spanned<bool>,
+    /// A request for dedicated hosting; it can only make hosting stricter.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hosting: Option<Spanned<HostingModel>>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct OdooSpec {
+    pub version: Spanned<String>,
+    pub image: Spanned<String>,
+    pub modules: Vec<Spanned<String>>,
+}
+
+/// Whether the workload keeps HTTP sessions or job queues in Redis.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct RedisSpec {
+    pub sessions: bool,
+    pub queues: bool,
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Environment {
+    pub name: Spanned<String>,
+    pub stage: Spanned<Stage>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<Spanned<String>>,
+    pub hosts: Vec<Spanned<String>>,
+    pub size: Size,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<Spanned<u32>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_from: Option<Spanned<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub object_store: Option<Spanned<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database: Option<DatabaseTarget>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filestore: Option<Spanned<String>>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Size {
+    pub cpu: Spanned<Millicores>,
+    pub memory: Spanned<Bytes>,
+    pub database: Spanned<Bytes>,
+    pub filestore: Spanned<Bytes>,
+}
+
+/// Where the environment's database is, for backups run outside the cluster.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DatabaseTarget {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<Spanned<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port: Option<Spanned<u32>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<Spanned<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<Spanned<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password_ref: Option<SecretRef>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Integration {
+    pub name: Spanned<String>,
+    pub kind: Spanned<String>,
+    pub endpoint: Spanned<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credential_owner: Option<Spanned<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credential_ref: Option<SecretRef>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on_failure: Option<Spanned<FailureBehaviour>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health_check: Option<HealthCheck>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct HealthCheck {
+    pub url: Spanned<String>,
+    pub interval: Spanned<Duration>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct WaiverSpec {
+    pub control: Spanned<String>,
+    pub scope: WaiverScope,
+    pub reason: Spanned<String>,
+    pub approver: Spanned<String>,
+    pub created: Spanned<jiff::civil::Date>,
+    pub expires: Spanned<jiff::civil::Date>,
+}
+
+/// What a waiver covers; an absent field means "every".
+#[derive(Clone, Debug, Serialize)]
+pub struct WaiverScope {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workload: Option<Spanned<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub environment: Option<Spanned<String>>,
+}
+
+// ---- decoding -------------------------------------------------------------------------
+
+fn opt<T>(
+    cx: &mut Cx,
+    f: &mut Fields<'_>,
+    key: &'static str,
+    read: impl FnOnce(&mut Cx, &Node, &str) -> Option<T>,
+) -> Option<T> {
+    let path = f.at(key);
+    f.opt(key).and_then(|n| read(cx, n, &path))
+}
+
+fn req<T>(
+    cx: &mut Cx,
+    f: &mut Fields<'_>,
+    key: &'static str,
+    read: impl FnOnce(&mut Cx, &Node, &str) -> Option<T>,
+) -> Option<T> {
+    let path = f.at(key);
+    f.req(cx, key).and_then(|n| read(cx, n, &path))
+}
+
+fn list<T>(
+    cx: &mut Cx,
+    f: &mut Fields<'_>,
+    key: &'static str,
+    mut read: impl FnMut(&mut Cx, &Node, &str) -> Option<T>,
+) -> Vec<T> {
+    let path = f.at(key);
+    let Some(node) = f.opt(key) else {
+        return Vec::new();
+    };
+    cx.list(node, &path)
+        .into_iter()
+        .filter_map(|(p, n)| read(cx, n, &p))
+        .collect()
+}
+
+fn strings(cx: &mut Cx, f: &mut Fields<'_>, key: &'static str) -> Vec<Spanned<String>> {
+    list(cx, f, key, |cx, n, p| cx.string(n, p))
+}
+
+fn flag(cx: &mut Cx, f: &mut Fields<'_>, key: &'static str) -> bool {
+    opt(cx, f, key, |cx, n, p| cx.bool(n, p)).is_some_and(|b| b.value)
+}
+
+/// Reads a mapping with `read`, then reports its unknown keys.
+fn mapping<T>(
+    cx: &mut Cx,
+    node: &Node,
+    path: &str,
+    read: impl FnOnce(&mut Cx, &mut Fields<'_>) -> Option<T>,
+) -> Option<T> {
+    let mut f = cx.map(node, path)?;
+    let out = read(cx, &mut f);
+    f.finish(cx);
+    out
+}
+
+pub(crate) fn decode_meta(cx: &mut Cx, node: &Node, kind: Kind) -> Option<Meta> {
+    mapping(cx, node, "metadata", |cx, f| {
+        let name = req(cx, f, "name", |cx, n, p| cx.name(n, p));
+        let tenant = if kind == Kind::Workload {
+            req(cx, f, "tenant", |cx, n, p| cx.name(n, p))
+        } else {
+            opt(cx, f, "tenant", |cx, n, p| cx.name(n, p))
+        };
+        let labels = opt(cx, f, "labels", |cx, n, p| {
+            mapping(cx, n, p, |cx, lf| {
+                let mut out = BTreeMap::new();
+                for (k, v) in lf.node_entries() {
+                    let key = k.as_str().unwrap_or_default().to_string();
+                    let path = lf.at(&key);
+                    if let Some(v) = cx.string(v, &path) {
+                        out.insert(key, v.value);
+                    }
+                }
+                Some(out)
+            })
+        })
+        .unwrap_or_default();
+        Some(Meta {
+            name: name?,
+            tenant,
+            labels,
+        })
+    })
+}
+
+fn secret_ref(cx: &mut Cx, node: &Node, path: &str) -> Option<SecretRef> {
+    if let Some(text) = node.as_str() {
+        cx.error(
+            node.span,
+            format!(
+                "`{path}` must be a reference to a secret, not a value (`{}`)",
+                crate::secrets::redact(text)
+            ),
+            "write `{ store: <secretStores name>, key: <path in the secret manager> }`; the secret itself lives in the secret manager",
+        );
+        return None;
+    }
+    mapping(cx, node, path, |cx, f| {
+        let store = req(cx, f, "store", |cx, n, p| cx.name(n, p));
+        let key = req(cx, f, "key", |cx, n, p| cx.string(n, p));
+        let property = opt(cx, f, "property", |cx, n, p| cx.string(n, p));
+        Some(SecretRef {
+            store: store?,
+            key: key?,
+            property,
+        })
+    })
+}
+
+pub(crate) fn decode_platform(cx: &mut Cx, node: &Node) -> Option<PlatformSpec> {
+    mapping(cx, node, "spec", |cx, f| {
+        let clusters = list(cx, f, "clusters", |cx, n, p| {
+            mapping(cx, n, p, |cx, f| {
+                let name = req(cx, f, "name", |cx, n, p| cx.name(n, p));
+                let role = req(cx, f, "role", |cx, n, p| cx.choice(n, p));
+                let region = req(cx, f, "region", |cx, n, p| cx.string(n, p));
+                let zones = strings(cx, f, "zones");
+                let kubernetes_version =
+                    opt(cx, f, "kubernetesVersion", |cx, n, p| cx.string(n, p));
+                Some(Cluster {
+                    name: name?,
+                    role: role?,
+                    region: region?,
+                    zones,
+                    kubernetes_version,
+                })
+            })
+        });
+        let object_stores = list(cx, f, "objectStores", |cx, n, p| {
+            mapping(cx, n, p, |cx, f| {
+                let name = req(cx, f, "name", |cx, n, p| cx.name(n, p));
+                let kind = req(cx, f, "type", |cx, n, p| cx.choice(n, p));
+                let path = opt(cx, f, "path", |cx, n, p| cx.string(n, p));
+                let endpoint = opt(cx, f, "endpoint", |cx, n, p| cx.string(n, p));
+                let bucket = opt(cx, f, "bucket", |cx, n, p| cx.string(n, p));
+                let region = opt(cx, f, "region", |cx, n, p| cx.string(n, p));
+                let prefix = opt(cx, f, "prefix", |cx, n, p| cx.string(n, p));
+                let object_lock = opt(cx, f, "objectLock", |cx, n, p| {
+                    mapping(cx, n, p, |cx, f| {
+                        let mode = req(cx, f, "mode", |cx, n, p| cx.choice(n, p));
+                        let days = req(cx, f, "days", |cx, n, p| cx.uint(n, p, 36_500));
+                        Some(ObjectLock {
+                            mode: mode?,
+                            days: days?,
+                        })
+                    })
+                });
+                let versioning = flag(cx, f, "versioning");
+                let replicate_to = opt(cx, f, "replicateTo", |cx, n, p| cx.name(n, p));
+                let credentials = opt(cx, f, "credentials", secret_ref);
+                let kind: Spanned<StoreKind> = kind?;
+                if kind.value == StoreKind::S3 && bucket.is_none() {
+                    cx.error(
+                        f.node.span,
+                        format!("`{}` is an s3 store without a bucket", f.at("bucket")),
+                        "add `bucket: <name>`",
+                    );
+                }
+                if kind.value == StoreKind::Local && path.is_none() {
+                    cx.error(
+                        f.node.span,
+                        format!("`{}` is a local store without a path", f.at("path")),
+                        "add `path: vault` (relative to the state folder) or an absolute folder",
+                    );
+                }
+                Some(ObjectStore {
+                    name: name?,
+                    kind,
+                    path,
+                    endpoint,
+                    bucket,
+                    region,
+                    prefix,
+                    object_lock,
+                    versioning,
+                    replicate_to,
+                    credentials,
+                })
+            })
+        });
+        let secret_stores = list(cx, f, "secretStores", |cx, n, p| {
+            mapping(cx, n, p, |cx, f| {
+                let name = req(cx, f, "name", |cx, n, p| cx.name(n, p));
+                let kind = req(cx, f, "kind", |cx, n, p| cx.choice(n, p));
+                Some(SecretStore {
+                    name: name?,
+                    kind: kind?,
+                })
+            })
+        });
+        let baseline = opt(cx, f, "baseline", |cx, n, p| {
+            mapping(cx, n, p, |cx, f| {
+                Some(Baseline {
+                    odoo_versions: strings(cx, f, "odooVersions"),
+                    registries: strings(cx, f, "registries"),
+                })
+            })
+        })
+        .unwrap_or_default();
+        let tier_objectives = opt(cx, f, "tierObjectives", |cx, n, p| {
+            mapping(cx, n, p, |cx, f| {
+                Some(TierObjectives {
+                    tier1: opt(cx, f, "tier1", decode_objective),
+                    tier2: opt(cx, f, "tier2", decode_objective),
+                    tier3: opt(cx, f, "tier3", decode_objective),
+                })
+            })
+        })
+        .unwrap_or_default();
+        let prices = opt(cx, f, "prices", |cx, n, p| {
+            mapping(cx, n, p, |cx, f| {
+                let currency = req(cx, f, "currency", |cx, n, p| cx.string(n, p));
+                let t1 = req(cx, f, "tier1", |cx, n, p| cx.uint(n, p, u32::MAX));
+                let t2 = req(cx, f, "tier2", |cx, n, p| cx.uint(n, p, u32::MAX));
+                let t3 = req(cx, f, "tier3", |cx, n, p| cx.uint(n, p, u32::MAX));
+                let ded = req(cx, f, "dedicatedSurcharge", |cx, n, p| {
+                    cx.uint(n, p, u32::MAX)
+                });
+                Some(Prices {
+                    currency: currency?,
+                    tier1: t1?,
+                    tier2: t2?,
+                    tier3: t3?,
+                    dedicated_surcharge: ded?,
+                })
+            })
+        });
+        let break_glass_recipient = opt(cx, f, "breakGlassRecipient", |cx, n, p| cx.string(n, p));
+        Some(PlatformSpec {
+            clusters,
+            object_stores,
+            secret_stores,
+            baseline,
+            tier_objectives,
+            prices,
+            break_glass_recipient,
+        })
+    })
+}
+
+fn decode_objective(cx: &mut Cx, node: &Node, path: &str) -> Option<TierObjective> {
+    mapping(cx, node, path, |cx, f| {
+        Some(TierObjective {
+            backup_interval: opt(cx, f, "backupInterval", |cx, n, p| cx.duration(n, p)),
+            drill_every: opt(cx, f, "drillEvery", |cx, n, p| cx.duration(n, p)),
+            min_replicas: opt(cx, f, "minReplicas", |cx, n, p| cx.uint(n, p, 100)),
+            min_zones: opt(cx, f, "minZones", |cx, n, p| cx.uint(n, p, 10)),
+            postgres_instances: opt(cx, f, "postgresInstances", |cx, n, p| cx.uint(n, p, 10)),
+            retention: opt(cx, f, "retention", |cx, n, p| {
+                mapping(cx, n, p, |cx, f| {
+                    Some(RetentionSpec {
+                        keep_last: opt(cx, f, "keepLast", |cx, n, p| cx.uint(n, p, 10_000)),
+                        hourly: opt(cx, f, "hourly", |cx, n, p| cx.uint(n, p, 10_000)),
+                        daily: opt(cx, f, "daily", |cx, n, p| cx.uint(n, p, 10_000)),
+                        weekly: opt(cx, f, "weekly", |cx, n, p| cx.uint(n, p, 10_000)),
+                        monthly: opt(cx, f, "monthly", |cx, n, p| cx.uint(n, p, 10_000)),
+                    })
+                })
+            }),
+        })
+    })
+}
+
+pub(crate) fn decode_team(cx: &mut Cx, node: &Node) -> Option<TeamSpec> {
+    mapping(cx, node, "spec", |cx, f| {
+        let groups = opt(cx, f, "groups", |cx, n, p| {
+            mapping(cx, n, p, |cx, gf| {
+                let mut out = BTreeMap::new();
+                for role in Role::NAMES {
+                    if let Some(g) = opt(cx, gf, role, |cx, n, p| cx.string(n, p)) {
+                        out.insert((*role).to_string(), g);
+                    }
+                }
+                Some(out)
+            })
+        })
+        .unwrap_or_default();
+        let people = list(cx, f, "people", |cx, n, p| {
+            mapping(cx, n, p, |cx, f| {
+                let name = req(cx, f, "name", |cx, n, p| cx.name(n, p));
+                let full_name = opt(cx, f, "fullName", |cx, n, p| cx.string(n, p));
+                let email = opt(cx, f, "email", |cx, n, p| cx.string(n, p));
+                let roles = list(cx, f, "roles", |cx, n, p| cx.choice(n, p));
+                let (ssh_key, age_recipient) = opt(cx, f, "keys", |cx, n, p| {
+                    mapping(cx, n, p, |cx, f| {
+                        Some((
+                            opt(cx, f, "ssh", |cx, n, p| cx.string(n, p)),
+                            opt(cx, f, "age", |cx, n, p| cx.string(n, p)),
+                        ))
+                    })
+                })
+                .unwrap_or_default();
+                Some(Person {
+                    name: name?,
+                    full_name,
+                    email,
+                    roles,
+                    ssh_key,
+                    age_recipient,
+                })
+            })
+        });
+        Some(TeamSpec { groups, people })
+    })
+}
+
+pub(crate) fn decode_workload(cx: &mut Cx, node: &Node) -> Option<WorkloadSpec> {
+    mapping(cx, node, "spec", |cx, f| {
+        let owner = req(cx, f, "owner", |cx, n, p| cx.name(n, p));
+        let description = opt(cx, f, "description", |cx, n, p| cx.string(n, p));
+        let classification = req(cx, f, "classification", |cx, n, p| {
+            mapping(cx, n, p, |cx, f| {
+                let ds = req(cx, f, "dataSensitivity", |cx, n, p| cx.choice(n, p));
+                let ic = req(cx, f, "integrationCriticality", |cx, n, p| cx.choice(n, p));
+                let uptime = req(cx, f, "uptime", |cx, n, p| cx.percent(n, p));
+                let rpo = req(cx, f, "rpo", |cx, n, p| cx.duration(n, p));
+                let rto = req(cx, f, "rto", |cx, n, p| cx.duration(n, p));
+                let ci = opt(cx, f, "contractualIsolation", |cx, n, p| cx.bool(n, p))
+                    .unwrap_or_else(|| Spanned::new(false, f.node.span));
+                let hosting = opt(cx, f, "hosting", |cx, n, p| cx.choice(n, p));
+                Some(ClassificationSpec {
+                    data_sensitivity: ds?,
+                    integration_criticality: ic?,
+                    uptime: uptime?,
+                    rpo: rpo?,
+                    rto: rto?,
+                    contractual_isolation: ci,
+                    hosting,
+                })
+            })
+        });
+        let odoo = req(cx, f, "odoo", |cx, n, p| {
+            mapping(cx, n, p, |cx, f| {
+                let version = req(cx, f, "version", |cx, n, p| cx.string(n, p));
+                let image = req(cx, f, "image", |cx, n, p| cx.string(n, p));
+                let modules = strings(cx, f, "modules");
+                Some(OdooSpec {
+                    version: version?,
+                    image: image?,
+                    modules,
+                })
+            })
+        });
+        let redis = opt(cx, f, "redis", |cx, n, p| {
+            mapping(cx, n, p, |cx, f| {
+                Some(RedisSpec {
+                    sessions: flag(cx, f, "sessions"),
+                    queues: flag(cx, f, "queues"),
+                })
+            })
+        })
+        .unwrap_or_default();
+        let environments = list(cx, f, "environments", decode_environment);
+        if f.opt("environments").is_none() {
+            f.req(cx, "environments");
+        }
+        let integrations = list(cx, f, "integrations", decode_integration);
+        let services = strings(cx, f, "services");
+        Some(WorkloadSpec {
+            owner: owner?,
+            description,
+            classification: classification?,
+            odoo: odoo?,
+            redis,
+            environments,
+            integrations,
+            services,
+        })
+    })
+}
+
+fn decode_environment(cx: &mut Cx, node: &Node, path: &str) -> Option<Environment> {
+    mapping(cx, node, path, |cx, f| {
+        let name = req(cx, f, "name", |cx, n, p| cx.name(n, p));
+        let stage = req(cx, f, "stage", |cx, n, p| cx.choice(n, p));
+        let cluster = opt(cx, f, "cluster", |cx, n, p| cx.name(n, p));
+        let hosts = strings(cx, f, "hosts");
+        let size = req(cx, f, "size", |cx, n, p| {
+            mapping(cx, n, p, |cx, f| {
+                let cpu = req(cx, f, "cpu", |cx, n, p| cx.cpu(n, p));
+                let memory = req(cx, f, "memory", |cx, n, p| cx.bytes(n, p));
+                let database = req(cx, f, "database", |cx, n, p| cx.bytes(n, p));
+                let filestore = req(cx, f, "filestore", |cx, n, p| cx.bytes(n, p));
+                Some(Size {
+                    cpu: cpu?,
+                    memory: memory?,
+                    database: database?,
+                    filestore: filestore?,
+                })
+            })
+        });
+        let replicas = opt(cx, f, "replicas", |cx, n, p| cx.uint(n, p, 100));
+        let refresh_from = opt(cx, f, "refreshFrom", |cx, n, p| cx.name(n, p));
+        let object_store = opt(cx, f, "objectStore", |cx, n, p| cx.name(n, p));
+        let database = opt(cx, f, "database", |cx, n, p| {
+            mapping(cx, n, p, |cx, f| {
+                Some(DatabaseTarget {
+                    host: opt(cx, f, "host", |cx, n, p| cx.string(n, p)),
+                    port: opt(cx, f, "port", |cx, n, p| cx.uint(n, p, 65_535)),
+                    name: opt(cx, f, "name", |cx, n, p| cx.string(n, p)),
+                    user: opt(cx, f, "user", |cx, n, p| cx.string(n, p)),
+                    password_ref: opt(cx, f, "passwordRef", secret_ref),
+                })
+            })
+        });
+        let filestore = opt(cx, f, "filestore", |cx, n, p| cx.string(n, p));
+        Some(Environment {
+            name: name?,
+            stage: stage?,
+            cluster,
+            hosts,
+            size: size?,
+            replicas,
+            refresh_from,
+            object_store,
+            database,
+            filestore,
+        })
+    })
+}
+
+fn decode_integration(cx: &mut Cx, node: &Node, path: &str) -> Option<Integration> {
+    mapping(cx, node, path, |cx, f| {
+        let name = req(cx, f, "name", |cx, n, p| cx.name(n, p));
+        let kind = req(cx, f, "kind", |cx, n, p| cx.name(n, p));
+        let endpoint = req(cx, f, "endpoint", |cx, n, p| cx.string(n, p));
+        let credential_owner = opt(cx, f, "credentialOwner", |cx, n, p| cx.name(n, p));
+        let credential_ref = opt(cx, f, "credentialRef", secret_ref);
+        let on_failure = opt(cx, f, "onFailure", |cx, n, p| cx.choice(n, p));
+        let health_check = opt(cx, f, "healthCheck", |cx, n, p| {
+            mapping(cx, n, p, |cx, f| {
+                let url = req(cx, f, "url", |cx, n, p| cx.string(n, p));
+                let interval = opt(cx, f, "interval", |cx, n, p| cx.duration(n, p))
+                    .unwrap_or_else(|| Spanned::new(Duration::minutes(1), f.node.span));
+                Some(HealthCheck {
+                    url: url?,
+                    interval,
+                })
+            })
+        });
+        Some(Integration {
+            name: name?,
+            kind: kind?,
+            endpoint: endpoint?,
+            credential_owner,
+            credential_ref,
+            on_failure,
+            health_check,
+        })
+    })
+}
+
+pub(crate) fn decode_waiver(cx: &mut Cx, node: &Node) -> Option<WaiverSpec> {
+    mapping(cx, node, "spec", |cx, f| {
+        let control = req(cx, f, "control", |cx, n, p| cx.string(n, p));
+        let scope = req(cx, f, "scope", |cx, n, p| {
+            mapping(cx, n, p, |cx, f| {
+                Some(WaiverScope {
+                    workload: opt(cx, f, "workload", |cx, n, p| cx.name(n, p)),
+                    environment: opt(cx, f, "environment", |cx, n, p| cx.name(n, p)),
+                })
+            })
+        });
+        let reason = req(cx, f, "reason", |cx, n, p| cx.string(n, p));
+        let approver = req(cx, f, "approver", |cx, n, p| cx.name(n, p));
+        let created = req(cx, f, "created", |cx, n, p| cx.date(n, p));
+        let expires = req(cx, f, "expires", |cx, n, p| cx.date(n, p));
+        Some(WaiverSpec {
+            control: control?,
+            scope: scope?,
+            reason: reason?,
+            approver: approver?,
+            created: created?,
+            expires: expires?,
+        })
+    })
+}
