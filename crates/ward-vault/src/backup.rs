@@ -1,0 +1,737 @@
+//! `backup`: one consistent snapshot of an Odoo database and the filestore blobs it
+//! references, streamed to the repository and committed by writing the manifest last.
+//!
+//! The dump and the attachment list come from one exported `REPEATABLE READ` snapshot, so
+//! they describe the same instant. Only blobs the repository lacks are read and uploaded.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Result, VaultError};
+use crate::keys::{Recipients, RepositoryKey};
+use crate::lease::{Lease, environment_lease_path};
+use crate::manifest::{
+    AttachmentEntry, BlobStats, MANIFEST_FORMAT, SealedManifest, SnapshotLock, SnapshotManifest,
+    SnapshotRef, StoredObject, blob_dir, blob_path, new_snapshot_id,
+};
+use crate::pg::{DbConnection, PgTools, collect_stderr, db_error, read_facts};
+use crate::pipeline::{PlainDigest, encode_to_vec, upload_stream};
+use crate::progress::{Phase, Progress};
+use crate::store::{Repository, check_name};
+use crate::tenant;
+
+/// One environment's database and filestore to back up.
+#[derive(Debug, Clone)]
+pub struct BackupTarget {
+    pub tenant: String,
+    pub workload: String,
+    pub environment: String,
+    pub db: DbConnection,
+    /// The database's filestore folder (Odoo's `<data_dir>/filestore/<db>`).
+    pub filestore: PathBuf,
+}
+
+/// How to run a backup.
+#[derive(Debug, Clone)]
+pub struct BackupOptions {
+    /// Every DBA plus the break-glass recovery recipient.
+    pub recipients: Recipients,
+    /// The estate's Git commit, recorded in the manifest.
+    pub estate_commit: Option<String>,
+    /// Commit the snapshot even if referenced blobs are missing or corrupted (they are
+    /// listed in the manifest and the summary).
+    pub allow_missing_blobs: bool,
+    pub pg_tools: PgTools,
+    /// Blobs read and uploaded at once.
+    pub blob_concurrency: usize,
+    /// Lease lifetime; renewed every third of it while the backup runs.
+    pub lease_ttl: Duration,
+}
+
+impl BackupOptions {
+    pub fn new(recipients: Recipients) -> BackupOptions {
+        BackupOptions {
+            recipients,
+            estate_commit: None,
+            allow_missing_blobs: false,
+            pg_tools: PgTools::default(),
+            blob_concurrency: 8,
+            lease_ttl: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+/// What is wrong with one referenced filestore blob.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum BlobProblemKind {
+    /// No file at `<filestore>/<store_fname>`.
+    Missing,
+    /// The file's sha1 is not its name.
+    HashMismatch { actual_sha1: String },
+    /// `store_fname` is not Odoo's `<sha1[:2]>/<sha1>` (never read: it could point anywhere).
+    InvalidName,
+    /// The file exists but cannot be read.
+    Unreadable { reason: String },
+}
+
+/// A referenced blob that could not be stored as it should.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlobProblem {
+    pub store_fname: String,
+    #[serde(flatten)]
+    pub kind: BlobProblemKind,
+}
+
+impl fmt::Display for BlobProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            BlobProblemKind::Missing => write!(f, "{} is missing", self.store_fname),
+            BlobProblemKind::HashMismatch { actual_sha1 } => {
+                write!(
+                    f,
+                    "{} has content with sha1 {actual_sha1}",
+                    self.store_fname
+                )
+            }
+            BlobProblemKind::InvalidName => {
+                write!(f, "{:?} is not a filestore name", self.store_fname)
+            }
+            BlobProblemKind::Unreadable { reason } => {
+                write!(f, "{} is unreadable ({reason})", self.store_fname)
+            }
+        }
+    }
+}
+
+/// Wall time of each phase. Dump and filestore run at the same time.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct PhaseTimes {
+    pub dump_seconds: f64,
+    pub filestore_seconds: f64,
+    pub manifest_seconds: f64,
+}
+
+/// The result of a committed backup.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BackupSummary {
+    pub snapshot: SnapshotRef,
+    pub started: jiff::Timestamp,
+    pub finished: jiff::Timestamp,
+    pub duration_seconds: f64,
+    pub phases: PhaseTimes,
+    /// Plaintext size of the dump.
+    pub dump_bytes: u64,
+    /// Stored (compressed, encrypted) size of the dump.
+    pub dump_stored_bytes: u64,
+    pub attachments: u64,
+    pub blobs_uploaded: u64,
+    pub blobs_reused: u64,
+    /// Stored bytes written by this backup (dump, sealed manifest part, new blobs).
+    pub new_bytes: u64,
+    /// Plaintext bytes read per second of wall time.
+    pub throughput_bytes_per_second: f64,
+    /// Missing or corrupted blobs (non-empty only with allow_missing_blobs).
+    pub problems: Vec<BlobProblem>,
+}
+
+/// Backs up `target` into `repo` and commits a snapshot. On any error no snapshot exists
+/// (objects already written are unreferenced and collected by `collect_garbage`).
+pub async fn backup(
+    repo: &Repository,
+    target: &BackupTarget,
+    key: &RepositoryKey,
+    options: &BackupOptions,
+    progress: Arc<dyn Progress>,
+) -> Result<BackupSummary> {
+    check_name("tenant", &target.tenant)?;
+    check_name("workload", &target.workload)?;
+    check_name("environment", &target.environment)?;
+    if options.blob_concurrency == 0 {
+        return Err(VaultError::InvalidInput(
+            "blob concurrency must be at least 1".into(),
+        ));
+    }
+    tenant::ensure_published(repo, &target.tenant, key, &options.recipients).await?;
+    let what = format!(
+        "{}/{}/{}",
+        target.tenant, target.workload, target.environment
+    );
+    let lease = Lease::acquire(
+        repo,
+        environment_lease_path(&target.tenant, &target.workload, &target.environment),
+        &what,
+        "backup",
+        options.lease_ttl,
+    )
+    .await?;
+    let result = run_backup(repo, target, key, options, progress).await;
+    let released = lease.release().await;
+    let summary = result?;
+    released?;
+    Ok(summary)
+}
+
+async fn run_backup(
+    repo: &Repository,
+    target: &BackupTarget,
+    key: &RepositoryKey,
+    options: &BackupOptions,
+    progress: Arc<dyn Progress>,
+) -> Result<BackupSummary> {
+    let started = jiff::Timestamp::now();
+    let clock = Instant::now();
+    let client = target.db.connect().await?;
+    client
+        .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        .await
+        .map_err(db_error)?;
+    let pg_snapshot: String = client
+        .query_one("SELECT pg_export_snapshot()", &[])
+        .await
+        .map_err(db_error)?
+        .get(0);
+    let facts = read_facts(&client).await?;
+    let pg_dump = options.pg_tools.check("pg_dump", facts.server_major)?;
+    let snapshot = SnapshotRef {
+        tenant: target.tenant.clone(),
+        workload: target.workload.clone(),
+        environment: target.environment.clone(),
+        id: new_snapshot_id(started)?,
+    };
+    let existing: HashMap<String, u64> = repo
+        .list(&blob_dir(&target.tenant))
+        .await?
+        .into_iter()
+        .filter_map(|(rel, meta)| Some((rel.rsplit('/').next()?.to_string(), meta.size)))
+        .collect();
+
+    progress.start(Phase::Dump, None);
+    progress.start(Phase::Filestore, Some(facts.store_fnames.len() as u64));
+    let dump_fut = async {
+        let t = Instant::now();
+        let r = dump_database(
+            repo,
+            &options.pg_tools,
+            &pg_dump,
+            &target.db,
+            &pg_snapshot,
+            &snapshot,
+            options,
+            progress.clone(),
+        )
+        .await;
+        progress.finish(Phase::Dump);
+        (r, t.elapsed())
+    };
+    let blobs_fut = async {
+        let t = Instant::now();
+        let r = store_blobs(
+            repo,
+            target,
+            key,
+            &facts.store_fnames,
+            &existing,
+            options,
+            progress.clone(),
+        )
+        .await;
+        progress.finish(Phase::Filestore);
+        (r, t.elapsed())
+    };
+    let ((dump, dump_time), (blobs, blob_time)) = tokio::join!(dump_fut, blobs_fut);
+    // The snapshot must stay open until pg_dump has attached to it; now it can go.
+    let _ = client.batch_execute("COMMIT").await;
+    drop(client);
+    let dump = match (dump, &blobs) {
+        (Ok(d), Ok(_)) => d,
+        (Err(e), _) => {
+            let _ = repo.delete(&snapshot.dump_path()).await;
+            return Err(e);
+        }
+        (Ok(_), Err(_)) => {
+            let _ = repo.delete(&snapshot.dump_path()).await;
+            return Err(blobs
+                .err()
+                .unwrap_or(VaultError::InvalidInput("blob phase failed".into())));
+        }
+    };
+    let blobs = blobs?;
+    if !blobs.problems.is_empty() && !options.allow_missing_blobs {
+        let _ = repo.delete(&snapshot.dump_path()).await;
+        return Err(VaultError::CorruptedFilestore(blobs.problems));
+    }
+
+    // Manifest phase: sealed part, presence check, then the commit point.
+    let manifest_clock = Instant::now();
+    progress.start(Phase::Manifest, None);
+    let sealed = SealedManifest {
+        snapshot: snapshot.clone(),
+        dump_sha256: dump.plain_digest.clone(),
+        dump_size: dump.plain_size,
+        modules: facts.modules.clone(),
+        row_counts: facts.row_counts.clone(),
+        attachments: blobs.entries.clone(),
+        missing: blobs.problems.clone(),
+    };
+    let sealed_json =
+        serde_json::to_vec(&sealed).map_err(|e| VaultError::InvalidInput(e.to_string()))?;
+    let (sealed_enc, sealed_bytes) =
+        encode_to_vec(&sealed_json[..], PlainDigest::Sha256, &options.recipients).map_err(|e| {
+            VaultError::Io {
+                what: "encrypting the manifest",
+                path: snapshot.sealed_path().into(),
+                source: e,
+            }
+        })?;
+    repo.put(&snapshot.sealed_path(), sealed_bytes.into())
+        .await?;
+
+    // A concurrent garbage collection may have removed a reused blob: look again, now.
+    if repo
+        .head(&crate::lease::gc_lease_path(&target.tenant))
+        .await?
+        .is_some()
+    {
+        return Err(VaultError::GcRunning(target.tenant.clone()));
+    }
+    let present: HashSet<String> = repo
+        .list(&blob_dir(&target.tenant))
+        .await?
+        .into_iter()
+        .map(|(rel, _)| rel)
+        .collect();
+    if let Some(gone) = blobs.objects.iter().find(|o| !present.contains(&o.object)) {
+        return Err(VaultError::BlobVanished {
+            object: gone.object.clone(),
+        });
+    }
+
+    let finished = jiff::Timestamp::now();
+    let blob_stored_bytes: u64 = blobs.objects.iter().map(|o| o.stored_size).sum();
+    let manifest = SnapshotManifest {
+        format: MANIFEST_FORMAT.into(),
+        snapshot: snapshot.clone(),
+        started,
+        finished,
+        estate_commit: options.estate_commit.clone(),
+        postgres_version: facts.server_version.clone(),
+        odoo_version: facts.odoo_version.clone(),
+        key_id: key.id(),
+        recipients: options.recipients.to_strings(),
+        object_lock: repo
+            .object_lock()
+            .zip(repo.retain_until())
+            .map(|(l, until)| SnapshotLock {
+                mode: l.mode,
+                retain_until: until,
+            }),
+        dump: StoredObject {
+            object: snapshot.dump_path(),
+            stored_size: dump.stored_size,
+            stored_sha256: Some(dump.stored_sha256.clone()),
+        },
+        sealed: StoredObject {
+            object: snapshot.sealed_path(),
+            stored_size: sealed_enc.stored_size,
+            stored_sha256: Some(sealed_enc.stored_sha256.clone()),
+        },
+        blob_stats: BlobStats {
+            referenced: facts.store_fnames.len() as u64,
+            stored: blobs.objects.len() as u64,
+            uploaded: blobs.uploaded,
+            missing: blobs.problems.len() as u64,
+            stored_bytes: blob_stored_bytes,
+        },
+        blobs: blobs.objects.clone(),
+    };
+    let encoded = manifest.encode()?;
+    if !repo
+        .put_new(&snapshot.manifest_path(), encoded.into(), true)
+        .await?
+    {
+        return Err(VaultError::InvalidInput(format!(
+            "snapshot {snapshot} already exists"
+        )));
+    }
+    progress.finish(Phase::Manifest);
+    let manifest_time = manifest_clock.elapsed();
+
+    let duration = clock.elapsed();
+    let plain_read = dump.plain_size + blobs.plain_bytes_read;
+    Ok(BackupSummary {
+        snapshot,
+        started,
+        finished,
+        duration_seconds: duration.as_secs_f64(),
+        phases: PhaseTimes {
+            dump_seconds: dump_time.as_secs_f64(),
+            filestore_seconds: blob_time.as_secs_f64(),
+            manifest_seconds: manifest_time.as_secs_f64(),
+        },
+        dump_bytes: dump.plain_size,
+        dump_stored_bytes: dump.stored_size,
+        attachments: facts.store_fnames.len() as u64,
+        blobs_uploaded: blobs.uploaded,
+        blobs_reused: blobs.objects.len() as u64 - blobs.uploaded,
+        new_bytes: dump.stored_size + sealed_enc.stored_size + blobs.uploaded_bytes,
+        throughput_bytes_per_second: plain_read as f64 / duration.as_secs_f64().max(1e-6),
+        problems: blobs.problems,
+    })
+}
+
+/// `pg_dump`'s stdout; at its end, the exit status decides whether the stream was whole.
+struct DumpOutput {
+    stdout: ChildStdout,
+    child: Arc<Mutex<Option<Child>>>,
+}
+
+impl Read for DumpOutput {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.stdout.read(buf)?;
+        if n == 0 {
+            let child = self
+                .child
+                .lock()
+                .map_err(|_| io::Error::other("pg_dump state poisoned"))?
+                .take();
+            if let Some(mut child) = child {
+                let status = child.wait()?;
+                if !status.success() {
+                    return Err(io::Error::other(format!("pg_dump exited with {status}")));
+                }
+            }
+        }
+        Ok(n)
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn dump_database(
+    repo: &Repository,
+    tools: &PgTools,
+    pg_dump: &Path,
+    db: &DbConnection,
+    pg_snapshot: &str,
+    snapshot: &SnapshotRef,
+    options: &BackupOptions,
+    progress: Arc<dyn Progress>,
+) -> Result<crate::pipeline::Encoded> {
+    let mut child = tools.spawn_dump(pg_dump, db, pg_snapshot)?;
+    let stderr = collect_stderr(&mut child);
+    let stdout = child.stdout.take();
+    let shared = Arc::new(Mutex::new(Some(child)));
+    let for_reader = shared.clone();
+    let path = repo.path(&snapshot.dump_path());
+    let result = upload_stream(
+        repo.protected_store().clone(),
+        path,
+        move || {
+            let stdout = stdout
+                .ok_or_else(|| VaultError::InvalidInput("pg_dump has no output pipe".into()))?;
+            Ok(DumpOutput {
+                stdout,
+                child: for_reader,
+            })
+        },
+        PlainDigest::Sha256,
+        None,
+        options.recipients.clone(),
+        progress,
+        Phase::Dump,
+    )
+    .await;
+    // If the upload failed first, pg_dump may still run: stop it.
+    let leftover = shared.lock().ok().and_then(|mut c| c.take());
+    let mut failed_status = None;
+    if let Some(mut child) = leftover {
+        if result.is_err() {
+            let _ = child.kill();
+        }
+        if let Ok(status) = child.wait()
+            && !status.success()
+        {
+            failed_status = Some(status.to_string());
+        }
+    }
+    let stderr_text = tokio::task::spawn_blocking(move || stderr.join().unwrap_or_default())
+        .await
+        .unwrap_or_default();
+    match result {
+        Ok(Ok(encoded)) => Ok(encoded),
+        Ok(Err(_)) => Err(VaultError::InvalidInput("dump digest check failed".into())),
+        Err(e) => {
+            if !stderr_text.is_empty() || failed_status.is_some() {
+                Err(VaultError::ToolFailed {
+                    program: "pg_dump".into(),
+                    status: failed_status.unwrap_or_else(|| "failed".into()),
+                    stderr: if stderr_text.is_empty() {
+                        e.to_string()
+                    } else {
+                        stderr_text
+                    },
+                })
+            } else {
+                Err(e)
+            }
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct BlobOutcome {
+    entries: Vec<AttachmentEntry>,
+    objects: Vec<StoredObject>,
+    problems: Vec<BlobProblem>,
+    uploaded: u64,
+    uploaded_bytes: u64,
+    plain_bytes_read: u64,
+}
+
+enum BlobResult {
+    Stored {
+        entry: AttachmentEntry,
+        object: StoredObject,
+        uploaded: bool,
+        plain_read: u64,
+    },
+    /// A problem; the blob may still be in the repository from an earlier backup.
+    Problem(BlobProblem, Option<(AttachmentEntry, StoredObject)>),
+}
+
+/// Blobs larger than this are streamed as multipart uploads instead of held in memory.
+const IN_MEMORY_LIMIT: u64 = 16 * 1024 * 1024;
+
+/// Parses Odoo's `store_fname` (`ab/ab…` with 40 hex digits) into the sha1.
+pub(crate) fn sha1_of_store_fname(store_fname: &str) -> Option<&str> {
+    let (dir, sha1) = store_fname.split_once('/')?;
+    let ok = sha1.len() == 40
+        && sha1
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        && dir == &sha1[..2];
+    ok.then_some(sha1)
+}
+
+async fn store_blobs(
+    repo: &Repository,
+    target: &BackupTarget,
+    key: &RepositoryKey,
+    store_fnames: &[String],
+    existing: &HashMap<String, u64>,
+    options: &BackupOptions,
+    progress: Arc<dyn Progress>,
+) -> Result<BlobOutcome> {
+    let results = futures::stream::iter(store_fnames.iter().cloned())
+        .map(|store_fname| {
+            let progress = progress.clone();
+            async move {
+                let r = store_one_blob(repo, target, key, store_fname, existing, options).await;
+                progress.advance(Phase::Filestore, 1);
+                r
+            }
+        })
+        .buffer_unordered(options.blob_concurrency);
+    futures::pin_mut!(results);
+    let mut outcome = BlobOutcome::default();
+    while let Some(result) = results.next().await {
+        match result? {
+            BlobResult::Stored {
+                entry,
+                object,
+                uploaded,
+                plain_read,
+            } => {
+                if uploaded {
+                    outcome.uploaded += 1;
+                    outcome.uploaded_bytes += object.stored_size;
+                }
+                outcome.plain_bytes_read += plain_read;
+                outcome.entries.push(entry);
+                outcome.objects.push(object);
+            }
+            BlobResult::Problem(problem, kept) => {
+                outcome.problems.push(problem);
+                if let Some((entry, object)) = kept {
+                    outcome.entries.push(entry);
+                    outcome.objects.push(object);
+                }
+            }
+        }
+    }
+    outcome
+        .entries
+        .sort_by(|a, b| a.store_fname.cmp(&b.store_fname));
+    outcome.objects.sort_by(|a, b| a.object.cmp(&b.object));
+    outcome
+        .problems
+        .sort_by(|a, b| a.store_fname.cmp(&b.store_fname));
+    Ok(outcome)
+}
+
+async fn store_one_blob(
+    repo: &Repository,
+    target: &BackupTarget,
+    key: &RepositoryKey,
+    store_fname: String,
+    existing: &HashMap<String, u64>,
+    options: &BackupOptions,
+) -> Result<BlobResult> {
+    let problem = |kind| BlobProblem {
+        store_fname: store_fname.clone(),
+        kind,
+    };
+    let Some(sha1) = sha1_of_store_fname(&store_fname) else {
+        return Ok(BlobResult::Problem(
+            problem(BlobProblemKind::InvalidName),
+            None,
+        ));
+    };
+    let name = key.blob_name(sha1);
+    let object = blob_path(&target.tenant, &name);
+    let file = target.filestore.join(&store_fname);
+    let meta = tokio::fs::metadata(&file).await;
+
+    if let Some(stored_size) = existing.get(&name) {
+        // Already in the repository: trust the content address, do not reread the file.
+        let stored = StoredObject {
+            object: object.clone(),
+            stored_size: *stored_size,
+            stored_sha256: None,
+        };
+        return Ok(match meta {
+            Ok(m) => BlobResult::Stored {
+                entry: AttachmentEntry {
+                    store_fname: store_fname.clone(),
+                    object,
+                    size: m.len(),
+                },
+                object: stored,
+                uploaded: false,
+                plain_read: 0,
+            },
+            Err(e) => {
+                let kind = if e.kind() == io::ErrorKind::NotFound {
+                    BlobProblemKind::Missing
+                } else {
+                    BlobProblemKind::Unreadable {
+                        reason: e.to_string(),
+                    }
+                };
+                let entry = AttachmentEntry {
+                    store_fname: store_fname.clone(),
+                    object,
+                    size: 0,
+                };
+                BlobResult::Problem(problem(kind), Some((entry, stored)))
+            }
+        });
+    }
+
+    let size = match meta {
+        Ok(m) if m.is_file() => m.len(),
+        Ok(_) => return Ok(BlobResult::Problem(problem(BlobProblemKind::Missing), None)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Ok(BlobResult::Problem(problem(BlobProblemKind::Missing), None));
+        }
+        Err(e) => {
+            return Ok(BlobResult::Problem(
+                problem(BlobProblemKind::Unreadable {
+                    reason: e.to_string(),
+                }),
+                None,
+            ));
+        }
+    };
+    let recipients = options.recipients.clone();
+    let encoded = if size <= IN_MEMORY_LIMIT {
+        let path = file.clone();
+        let enc = tokio::task::spawn_blocking(move || {
+            let f = std::fs::File::open(&path)?;
+            encode_to_vec(f, PlainDigest::Sha1, &recipients)
+        })
+        .await
+        .map_err(|e| VaultError::InvalidInput(format!("blob task: {e}")))?;
+        let (enc, bytes) = match enc {
+            Ok(v) => v,
+            Err(e) => {
+                return Ok(BlobResult::Problem(
+                    problem(BlobProblemKind::Unreadable {
+                        reason: e.to_string(),
+                    }),
+                    None,
+                ));
+            }
+        };
+        if enc.plain_digest != sha1 {
+            return Ok(BlobResult::Problem(
+                problem(BlobProblemKind::HashMismatch {
+                    actual_sha1: enc.plain_digest,
+                }),
+                None,
+            ));
+        }
+        repo.put(&object, bytes.into()).await?;
+        enc
+    } else {
+        let path = file.clone();
+        let streamed = upload_stream(
+            repo.protected_store().clone(),
+            repo.path(&object),
+            move || {
+                std::fs::File::open(&path).map_err(crate::error::io_err(
+                    "reading a filestore blob",
+                    path.clone(),
+                ))
+            },
+            PlainDigest::Sha1,
+            Some(sha1.to_string()),
+            recipients,
+            Arc::new(crate::progress::NoProgress),
+            Phase::Filestore,
+        )
+        .await;
+        match streamed {
+            Ok(Ok(enc)) => enc,
+            Ok(Err(actual)) => {
+                return Ok(BlobResult::Problem(
+                    problem(BlobProblemKind::HashMismatch {
+                        actual_sha1: actual,
+                    }),
+                    None,
+                ));
+            }
+            Err(VaultError::Io { source, .. }) => {
+                return Ok(BlobResult::Problem(
+                    problem(BlobProblemKind::Unreadable {
+                        reason: source.to_string(),
+                    }),
+                    None,
+                ));
+            }
+            Err(e) => return Err(e),
+        }
+    };
+    Ok(BlobResult::Stored {
+        entry: AttachmentEntry {
+            store_fname: store_fname.clone(),
+            object: object.clone(),
+            size: encoded.plain_size,
+        },
+        object: StoredObject {
+            object,
+            stored_size: encoded.stored_size,
+            stored_sha256: Some(encoded.stored_sha256),
+        },
+        uploaded: true,
+        plain_read: encoded.plain_size,
+    })
+}

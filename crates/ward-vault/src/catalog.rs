@@ -1,0 +1,218 @@
+//! Reading what a repository holds: listing committed snapshots without any key, finding
+//! one by id, and opening a manifest's sealed part with an identity.
+//!
+//! Only `manifest.json` objects count: a snapshot folder without one does not exist.
+
+use crate::error::{Result, VaultError};
+use crate::keys::Identities;
+use crate::manifest::{
+    SealedManifest, SnapshotContents, SnapshotManifest, SnapshotRef, check_snapshot_id,
+};
+use crate::pipeline::{DecodeError, PlainDigest, decode_bytes};
+use crate::store::{Repository, check_name};
+
+/// Which snapshots to list.
+#[derive(Debug, Clone, Default)]
+pub struct SnapshotFilter {
+    pub tenant: Option<String>,
+    pub workload: Option<String>,
+    pub environment: Option<String>,
+}
+
+/// One listed snapshot: its manifest, or why the manifest cannot be read.
+#[derive(Debug, Clone)]
+pub enum ListedSnapshot {
+    Committed(Box<SnapshotManifest>),
+    /// A manifest exists but is corrupted; the snapshot cannot be trusted.
+    Unreadable {
+        snapshot: SnapshotRef,
+        reason: String,
+    },
+}
+
+impl ListedSnapshot {
+    pub fn snapshot(&self) -> &SnapshotRef {
+        match self {
+            ListedSnapshot::Committed(m) => &m.snapshot,
+            ListedSnapshot::Unreadable { snapshot, .. } => snapshot,
+        }
+    }
+}
+
+/// Parses `tenants/<t>/snapshots/<w>/<e>/<id>/manifest.json`.
+pub(crate) fn parse_manifest_path(rel: &str) -> Option<SnapshotRef> {
+    let parts: Vec<&str> = rel.split('/').collect();
+    match parts.as_slice() {
+        ["tenants", t, "snapshots", w, e, id, "manifest.json"] => {
+            check_name("tenant", t).ok()?;
+            check_name("workload", w).ok()?;
+            check_name("environment", e).ok()?;
+            check_snapshot_id(id).ok()?;
+            Some(SnapshotRef {
+                tenant: t.to_string(),
+                workload: w.to_string(),
+                environment: e.to_string(),
+                id: id.to_string(),
+            })
+        }
+        _ => None,
+    }
+}
+
+/// Lists committed snapshots, oldest first. Needs no key.
+pub async fn list(repo: &Repository, filter: &SnapshotFilter) -> Result<Vec<ListedSnapshot>> {
+    let prefix = match (&filter.tenant, &filter.workload, &filter.environment) {
+        (Some(t), Some(w), Some(e)) => {
+            check_name("tenant", t)?;
+            check_name("workload", w)?;
+            check_name("environment", e)?;
+            format!("tenants/{t}/snapshots/{w}/{e}")
+        }
+        (Some(t), Some(w), None) => {
+            check_name("tenant", t)?;
+            check_name("workload", w)?;
+            format!("tenants/{t}/snapshots/{w}")
+        }
+        (Some(t), _, _) => {
+            check_name("tenant", t)?;
+            format!("tenants/{t}")
+        }
+        (None, _, _) => "tenants".to_string(),
+    };
+    let mut out = Vec::new();
+    for (rel, _) in repo.list(&prefix).await? {
+        let Some(snapshot) = parse_manifest_path(&rel) else {
+            continue;
+        };
+        if filter
+            .workload
+            .as_ref()
+            .is_some_and(|w| *w != snapshot.workload)
+            || filter
+                .environment
+                .as_ref()
+                .is_some_and(|e| *e != snapshot.environment)
+        {
+            continue;
+        }
+        out.push(read_listed(repo, snapshot).await?);
+    }
+    out.sort_by(|a, b| {
+        let (a, b) = (a.snapshot(), b.snapshot());
+        (&a.id, a).cmp(&(&b.id, b))
+    });
+    Ok(out)
+}
+
+async fn read_listed(repo: &Repository, snapshot: SnapshotRef) -> Result<ListedSnapshot> {
+    let path = snapshot.manifest_path();
+    let Some(bytes) = repo.get_bytes(&path).await? else {
+        return Ok(ListedSnapshot::Unreadable {
+            snapshot,
+            reason: "manifest vanished while listing".into(),
+        });
+    };
+    Ok(match SnapshotManifest::decode(&path, &bytes) {
+        Ok(m) if m.snapshot == snapshot => ListedSnapshot::Committed(Box::new(m)),
+        Ok(_) => ListedSnapshot::Unreadable {
+            snapshot,
+            reason: "manifest describes another snapshot".into(),
+        },
+        Err(e) => ListedSnapshot::Unreadable {
+            snapshot,
+            reason: e.to_string(),
+        },
+    })
+}
+
+/// Finds a snapshot by full reference (`tenant/workload/env/id`) or by id or unique id
+/// prefix, and reads its manifest.
+pub async fn find_snapshot(repo: &Repository, reference: &str) -> Result<SnapshotManifest> {
+    let snapshot = if reference.contains('/') {
+        reference.parse::<SnapshotRef>()?
+    } else {
+        check_snapshot_id(reference)?;
+        let matches: Vec<SnapshotRef> = repo
+            .list("tenants")
+            .await?
+            .into_iter()
+            .filter_map(|(rel, _)| parse_manifest_path(&rel))
+            .filter(|s| s.id.starts_with(reference))
+            .collect();
+        match matches.len() {
+            0 => return Err(VaultError::SnapshotNotFound(reference.to_string())),
+            1 => matches
+                .into_iter()
+                .next()
+                .ok_or_else(|| VaultError::SnapshotNotFound(reference.to_string()))?,
+            _ => return Err(VaultError::AmbiguousSnapshot(reference.to_string())),
+        }
+    };
+    read_manifest(repo, &snapshot).await
+}
+
+/// Reads and checks one snapshot's manifest.
+pub async fn read_manifest(repo: &Repository, snapshot: &SnapshotRef) -> Result<SnapshotManifest> {
+    let path = snapshot.manifest_path();
+    let bytes = repo
+        .get_bytes(&path)
+        .await?
+        .ok_or_else(|| VaultError::SnapshotNotFound(snapshot.to_string()))?;
+    let manifest = SnapshotManifest::decode(&path, &bytes)?;
+    if manifest.snapshot != *snapshot {
+        return Err(VaultError::Corrupted {
+            object: path,
+            reason: "manifest describes another snapshot".into(),
+        });
+    }
+    Ok(manifest)
+}
+
+/// Decrypts a manifest's sealed part.
+pub async fn open_snapshot(
+    repo: &Repository,
+    manifest: &SnapshotManifest,
+    identities: &Identities,
+) -> Result<SnapshotContents> {
+    let object = manifest.sealed.object.clone();
+    let bytes = repo
+        .get_bytes(&object)
+        .await?
+        .ok_or_else(|| VaultError::Corrupted {
+            object: object.clone(),
+            reason: "the sealed manifest part is missing".into(),
+        })?;
+    let (decoded, plain) =
+        decode_bytes(&bytes, identities, PlainDigest::Sha256).map_err(|e| match e {
+            DecodeError::WrongKey => VaultError::WrongKey {
+                object: object.clone(),
+            },
+            other => other.into_vault(&object),
+        })?;
+    if manifest
+        .sealed
+        .stored_sha256
+        .as_ref()
+        .is_some_and(|s| *s != decoded.stored_sha256)
+    {
+        return Err(VaultError::Corrupted {
+            object,
+            reason: "stored checksum differs from the manifest".into(),
+        });
+    }
+    let sealed: SealedManifest =
+        serde_json::from_slice(&plain).map_err(|e| VaultError::Corrupted {
+            object: object.clone(),
+            reason: format!("invalid JSON: {e}"),
+        })?;
+    if sealed.snapshot != manifest.snapshot {
+        return Err(VaultError::Corrupted {
+            object,
+            reason: "sealed part belongs to another snapshot".into(),
+        });
+    }
+    Ok(SnapshotContents {
+        manifest: manifest.clone(),
+        sealed,
+    })
+}

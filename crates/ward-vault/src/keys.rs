@@ -1,0 +1,313 @@
+//! Keys: age recipients and identities, the per-tenant repository key that names blobs,
+//! and secret strings that never print.
+//!
+//! Blob names are `HMAC-SHA256(repository key, sha1)`, so the store never shows a content
+//! hash that would confirm a known document is present.
+
+use std::fmt;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use age::secrecy::ExposeSecret;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use crate::error::{Result, VaultError, io_err};
+
+/// A string that must never be shown: passwords, credentials. `Debug` and `Display` redact it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretString(String);
+
+impl SecretString {
+    pub fn new(value: impl Into<String>) -> Self {
+        SecretString(value.into())
+    }
+    /// The secret itself, for handing to a library or a child's environment — never to output.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretString(***)")
+    }
+}
+
+impl fmt::Display for SecretString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// The age recipients (X25519 public keys) every object is encrypted to: each DBA plus a
+/// break-glass recovery recipient.
+#[derive(Clone)]
+pub struct Recipients(Vec<age::x25519::Recipient>);
+
+impl Recipients {
+    /// Parses `age1…` strings; at least one is required.
+    pub fn parse<S: AsRef<str>>(recipients: &[S]) -> Result<Recipients> {
+        let mut parsed = Vec::new();
+        for r in recipients {
+            let r = r.as_ref().trim();
+            parsed.push(
+                age::x25519::Recipient::from_str(r)
+                    .map_err(|_| VaultError::InvalidRecipient(r.to_string()))?,
+            );
+        }
+        if parsed.is_empty() {
+            return Err(VaultError::InvalidInput(
+                "at least one age recipient is needed to encrypt a backup".into(),
+            ));
+        }
+        Ok(Recipients(parsed))
+    }
+
+    pub(crate) fn as_dyn(&self) -> impl Iterator<Item = &dyn age::Recipient> {
+        self.0.iter().map(|r| r as &dyn age::Recipient)
+    }
+
+    /// The recipients as `age1…` strings (public, safe to show).
+    pub fn to_strings(&self) -> Vec<String> {
+        self.0.iter().map(|r| r.to_string()).collect()
+    }
+}
+
+impl fmt::Debug for Recipients {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.to_strings()).finish()
+    }
+}
+
+/// Age identities (X25519 secret keys) that can decrypt a repository. `Debug` redacts them.
+#[derive(Clone)]
+pub struct Identities(Vec<age::x25519::Identity>);
+
+impl Identities {
+    /// Reads an age identity file (`AGE-SECRET-KEY-1…` lines; `#` comments allowed).
+    pub fn from_file(path: &Path) -> Result<Identities> {
+        let text =
+            std::fs::read_to_string(path).map_err(io_err("reading the identity file", path))?;
+        Self::parse(&text).map_err(|reason| VaultError::InvalidIdentity {
+            path: path.to_path_buf(),
+            reason,
+        })
+    }
+
+    /// Uses `explicit` if given, else `$WARD_IDENTITY`, else `fallback` if it exists.
+    pub fn locate(explicit: Option<&Path>, fallback: Option<&Path>) -> Result<Identities> {
+        if let Some(p) = explicit {
+            return Self::from_file(p);
+        }
+        if let Some(p) = std::env::var_os("WARD_IDENTITY").filter(|v| !v.is_empty()) {
+            return Self::from_file(Path::new(&p));
+        }
+        match fallback {
+            Some(p) if p.exists() => Self::from_file(p),
+            _ => Err(VaultError::IdentityRequired),
+        }
+    }
+
+    fn parse(text: &str) -> std::result::Result<Identities, String> {
+        let mut ids = Vec::new();
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            // Never echo the line: it is a secret key.
+            let id = age::x25519::Identity::from_str(line)
+                .map_err(|_| format!("line {} is not an age X25519 secret key", n + 1))?;
+            ids.push(id);
+        }
+        if ids.is_empty() {
+            return Err("no AGE-SECRET-KEY line found".into());
+        }
+        Ok(Identities(ids))
+    }
+
+    pub(crate) fn as_dyn(&self) -> impl Iterator<Item = &dyn age::Identity> {
+        self.0.iter().map(|i| i as &dyn age::Identity)
+    }
+
+    /// The public recipients of these identities.
+    pub fn recipients(&self) -> Vec<String> {
+        self.0.iter().map(|i| i.to_public().to_string()).collect()
+    }
+}
+
+impl fmt::Debug for Identities {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Identities({} key(s), ***)", self.0.len())
+    }
+}
+
+/// Generates a new age X25519 identity into `path` (created new, mode 0600) and returns its
+/// public recipient (`age1…`). Fails if the file exists, so a key is never overwritten.
+pub fn generate_identity_file(path: &Path) -> Result<String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let identity = age::x25519::Identity::generate();
+    let recipient = identity.to_public().to_string();
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(io_err("creating the identity folder", parent))?;
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(io_err("creating the identity file", path))?;
+    let created = jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ");
+    let body = format!(
+        "# created: {created}\n# public key: {recipient}\n{}\n",
+        identity.to_string().expose_secret()
+    );
+    file.write_all(body.as_bytes())
+        .and_then(|_| file.sync_all())
+        .map_err(io_err("writing the identity file", path))?;
+    Ok(recipient)
+}
+
+/// The per-tenant secret that names blobs. Stored in the repository encrypted to the
+/// recipients; backups need it in the clear, so the CLI caches it (mode 0600).
+#[derive(Clone, PartialEq, Eq)]
+pub struct RepositoryKey([u8; 32]);
+
+impl fmt::Debug for RepositoryKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RepositoryKey(id {}, ***)", self.id())
+    }
+}
+
+type HmacSha256 = Hmac<Sha256>;
+
+impl RepositoryKey {
+    pub fn generate() -> Result<RepositoryKey> {
+        let mut key = [0u8; 32];
+        getrandom::fill(&mut key)
+            .map_err(|e| VaultError::InvalidInput(format!("no system randomness: {e}")))?;
+        Ok(RepositoryKey(key))
+    }
+
+    pub(crate) fn from_bytes(bytes: &[u8]) -> Option<RepositoryKey> {
+        let arr: [u8; 32] = bytes.try_into().ok()?;
+        Some(RepositoryKey(arr))
+    }
+
+    pub(crate) fn bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    fn mac(&self, domain: &[u8], data: &[u8]) -> [u8; 32] {
+        // HMAC zero-pads keys shorter than the block, so padding here gives the standard
+        // HMAC of the 32-byte key through the infallible constructor.
+        let mut padded = [0u8; 64];
+        padded[..32].copy_from_slice(&self.0);
+        let mut mac = <HmacSha256 as hmac::digest::KeyInit>::new(&padded.into());
+        mac.update(domain);
+        mac.update(data);
+        mac.finalize().into_bytes().into()
+    }
+
+    /// A public fingerprint of the key (safe to store in plaintext): tells which key a
+    /// repository uses without revealing it.
+    pub fn id(&self) -> String {
+        hex::encode(&self.mac(b"ward-vault key id\0", b"")[..8])
+    }
+
+    /// The object name of a blob whose content sha1 (hex) is `sha1_hex`.
+    pub fn blob_name(&self, sha1_hex: &str) -> String {
+        hex::encode(self.mac(b"ward-vault blob v1\0", sha1_hex.as_bytes()))
+    }
+
+    /// Reads a cached key file written by [`RepositoryKey::save`].
+    pub fn load(path: &Path) -> Result<RepositoryKey> {
+        let mut text = String::new();
+        std::fs::File::open(path)
+            .and_then(|mut f| f.read_to_string(&mut text))
+            .map_err(io_err("reading the repository key", path))?;
+        hex::decode(text.trim())
+            .ok()
+            .and_then(|b| Self::from_bytes(&b))
+            .ok_or_else(|| {
+                VaultError::InvalidInput(format!("{} is not a repository key file", path.display()))
+            })
+    }
+
+    /// Writes the key to `path` with mode 0600 (replacing an existing file atomically).
+    pub fn save(&self, path: &Path) -> Result<()> {
+        use std::os::unix::fs::OpenOptionsExt;
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(io_err("creating the key folder", parent))?;
+        }
+        let tmp: PathBuf = path.with_extension("tmp");
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(io_err("writing the repository key", &tmp))?;
+        f.write_all(hex::encode(self.0).as_bytes())
+            .and_then(|_| f.sync_all())
+            .map_err(io_err("writing the repository key", &tmp))?;
+        std::fs::rename(&tmp, path).map_err(io_err("writing the repository key", path))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_never_print() {
+        let s = SecretString::new("hunter2");
+        assert!(!format!("{s:?} {s}").contains("hunter2"));
+        let k = RepositoryKey::generate().expect("key");
+        assert!(!format!("{k:?}").contains(&hex::encode(k.bytes())));
+    }
+
+    #[test]
+    fn blob_names_depend_on_key() {
+        let a = RepositoryKey::generate().expect("key");
+        let b = RepositoryKey::generate().expect("key");
+        let sha = "da39a3ee5e6b4b0d3255bfef95601890afd80709";
+        assert_eq!(a.blob_name(sha), a.blob_name(sha));
+        assert_ne!(a.blob_name(sha), b.blob_name(sha));
+        assert!(!a.blob_name(sha).contains(sha));
+        assert_eq!(a.blob_name(sha).len(), 64);
+        let mut reference = HmacSha256::new_from_slice(a.bytes()).expect("hmac");
+        reference.update(b"ward-vault blob v1\0");
+        reference.update(sha.as_bytes());
+        assert_eq!(
+            a.blob_name(sha),
+            hex::encode(reference.finalize().into_bytes())
+        );
+    }
+
+    #[test]
+    fn identity_file_is_private_and_parses() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("state/dba.age");
+        let recipient = generate_identity_file(&path).expect("generate");
+        let mode = std::fs::metadata(&path).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let ids = Identities::from_file(&path).expect("parse");
+        assert_eq!(ids.recipients(), vec![recipient.clone()]);
+        assert!(Recipients::parse(&[recipient]).is_ok());
+        assert!(generate_identity_file(&path).is_err(), "never overwrites");
+        assert!(!format!("{ids:?}").contains("AGE-SECRET"));
+    }
+
+    #[test]
+    fn bad_identity_file_does_not_echo_content() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("bad");
+        std::fs::write(&path, "AGE-SECRET-KEY-NOTREALLYAKEY\n").expect("write");
+        let err = Identities::from_file(&path).expect_err("invalid");
+        assert!(!err.to_string().contains("NOTREALLY"), "{err}");
+    }
+}

@@ -1,0 +1,67 @@
+//! The vault: encrypted, incremental, verifiable backups of Odoo databases and filestores.
+//!
+//! A backup streams `pg_dump` (custom format, uncompressed) through zstd and age into object
+//! storage, stores each referenced filestore blob once per tenant, and commits the snapshot
+//! by writing its manifest last. The repository is self-describing: restoring needs only the
+//! object store and an age identity.
+//!
+//! # Repository format (`ward-vault/1`)
+//!
+//! ```text
+//! <root or S3 prefix>/
+//!   ward-vault.json                               {"format": "ward-vault/1"}
+//!   tenants/<tenant>/
+//!     key.age                                     32-byte repository key, age-encrypted to the recipients
+//!     key.json                                    key id (public fingerprint), recipients, creation time
+//!     blobs/<n[:2]>/<n>                           one filestore blob: zstd → age; n = HMAC-SHA256(key, sha1)
+//!     snapshots/<workload>/<environment>/<id>/
+//!       dump.age                                  pg_dump -Fc -Z0 → zstd → age (multipart upload)
+//!       sealed.age                                JSON SealedManifest → zstd → age
+//!       manifest.json                             plaintext SnapshotManifest — written last: the commit point
+//!     leases/<workload>/<environment>.json        backup/prune lease with expiry
+//!     leases/gc.json                              garbage-collection lease
+//! ```
+//!
+//! `manifest.json` starts with a line `ward-vault-manifest/1 sha256:<hex>` over the JSON that
+//! follows. Its plaintext part names times, versions, sizes and the opaque object names a
+//! snapshot references (what `list`, `verify` without data and garbage collection need, with
+//! no key). Attachment names (content sha1s), modules, row counts and the dump's checksum are
+//! in `sealed.age`. Snapshot ids are `YYYYMMDDTHHMMSSZ-<8 hex>`. See `docs/vault.md`.
+
+mod backup;
+mod catalog;
+mod error;
+pub mod fixture;
+mod keys;
+mod lease;
+mod manifest;
+mod pg;
+mod pipeline;
+mod progress;
+mod prune;
+mod restore;
+mod store;
+mod tenant;
+mod verify;
+
+pub use backup::{
+    BackupOptions, BackupSummary, BackupTarget, BlobProblem, BlobProblemKind, PhaseTimes, backup,
+};
+pub use catalog::{
+    ListedSnapshot, SnapshotFilter, find_snapshot, list, open_snapshot, read_manifest,
+};
+pub use error::{Result, VaultError};
+pub use keys::{Identities, Recipients, RepositoryKey, SecretString, generate_identity_file};
+pub use manifest::{
+    AttachmentEntry, BlobStats, SealedManifest, SnapshotContents, SnapshotLock, SnapshotManifest,
+    SnapshotRef, StoredObject,
+};
+pub use pg::{COUNTED_TABLES, DbConnection, PgTools};
+pub use progress::{NoProgress, Phase, Progress};
+pub use prune::{
+    GcReport, PruneDecision, PruneReport, Retention, collect_garbage, prune, snapshot_counts,
+};
+pub use restore::{RestoreRequest, RestoreSummary, RowCountMismatch, restore};
+pub use store::{LockMode, ObjectLock, Repository, RepositoryConfig, S3Location, StoreLocation};
+pub use tenant::{tenant_key, unlock_tenant_key};
+pub use verify::{ObjectFault, VerifyDepth, VerifyReport, verify};

@@ -1,0 +1,318 @@
+//! The snapshot manifest: a plaintext part anyone with read access can list, and a sealed
+//! (age-encrypted) part with everything that could reveal content.
+//!
+//! `manifest.json` is written last and is the commit point: a snapshot without it does not
+//! exist. Its first line carries a SHA-256 of the rest, so any flipped byte is detected.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Result, VaultError};
+use crate::store::{LockMode, check_name};
+
+/// Names one snapshot: `<tenant>/<workload>/<environment>/<id>`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct SnapshotRef {
+    pub tenant: String,
+    pub workload: String,
+    pub environment: String,
+    /// `YYYYMMDDTHHMMSSZ-<8 hex>`: sorts by time.
+    pub id: String,
+}
+
+impl SnapshotRef {
+    pub(crate) fn dir(&self) -> String {
+        format!(
+            "{}/{}",
+            environment_dir(&self.tenant, &self.workload, &self.environment),
+            self.id
+        )
+    }
+    pub(crate) fn manifest_path(&self) -> String {
+        format!("{}/manifest.json", self.dir())
+    }
+    pub(crate) fn dump_path(&self) -> String {
+        format!("{}/dump.age", self.dir())
+    }
+    pub(crate) fn sealed_path(&self) -> String {
+        format!("{}/sealed.age", self.dir())
+    }
+}
+
+impl fmt::Display for SnapshotRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}/{}/{}/{}",
+            self.tenant, self.workload, self.environment, self.id
+        )
+    }
+}
+
+impl FromStr for SnapshotRef {
+    type Err = VaultError;
+    fn from_str(s: &str) -> Result<Self> {
+        let parts: Vec<&str> = s.split('/').collect();
+        let [tenant, workload, environment, id] = parts.as_slice() else {
+            return Err(VaultError::InvalidInput(format!(
+                "snapshot {s:?} must look like tenant/workload/environment/id"
+            )));
+        };
+        check_name("tenant", tenant)?;
+        check_name("workload", workload)?;
+        check_name("environment", environment)?;
+        check_snapshot_id(id)?;
+        Ok(SnapshotRef {
+            tenant: tenant.to_string(),
+            workload: workload.to_string(),
+            environment: environment.to_string(),
+            id: id.to_string(),
+        })
+    }
+}
+
+pub(crate) fn check_snapshot_id(id: &str) -> Result<()> {
+    let ok = !id.is_empty()
+        && id.len() <= 40
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(VaultError::InvalidInput(format!(
+            "{id:?} is not a snapshot id"
+        )))
+    }
+}
+
+pub(crate) fn tenant_dir(tenant: &str) -> String {
+    format!("tenants/{tenant}")
+}
+pub(crate) fn environment_dir(tenant: &str, workload: &str, environment: &str) -> String {
+    format!("tenants/{tenant}/snapshots/{workload}/{environment}")
+}
+pub(crate) fn blob_dir(tenant: &str) -> String {
+    format!("tenants/{tenant}/blobs")
+}
+pub(crate) fn blob_path(tenant: &str, name: &str) -> String {
+    format!(
+        "tenants/{tenant}/blobs/{}/{name}",
+        &name[..2.min(name.len())]
+    )
+}
+
+/// A stored object and its size as stored (after compression and encryption).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredObject {
+    /// Path relative to the repository root.
+    pub object: String,
+    pub stored_size: u64,
+    /// SHA-256 of the stored (encrypted) bytes, when it was computed while writing. It says
+    /// nothing about the content, so it is safe in the plaintext part.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stored_sha256: Option<String>,
+}
+
+/// Object lock of a snapshot's objects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotLock {
+    pub mode: LockMode,
+    pub retain_until: jiff::Timestamp,
+}
+
+/// Counts about the filestore part of a snapshot.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlobStats {
+    /// Distinct attachments referenced by the database.
+    pub referenced: u64,
+    /// Blobs stored in this snapshot (referenced minus missing).
+    pub stored: u64,
+    /// Blobs uploaded by this backup (the others were already in the repository).
+    pub uploaded: u64,
+    /// Referenced blobs that were missing or corrupted on disk (only with allow_missing_blobs).
+    pub missing: u64,
+    /// Stored bytes of all blobs of the snapshot.
+    pub stored_bytes: u64,
+}
+
+/// The plaintext part of a manifest: what `list` shows without any key. It reveals names,
+/// times, versions, sizes and opaque object names — never content hashes, file names,
+/// modules or row counts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotManifest {
+    pub format: String,
+    pub snapshot: SnapshotRef,
+    pub started: jiff::Timestamp,
+    pub finished: jiff::Timestamp,
+    pub estate_commit: Option<String>,
+    pub postgres_version: String,
+    pub odoo_version: Option<String>,
+    /// Id of the tenant repository key the blob names were made with.
+    pub key_id: String,
+    /// Recipients the objects are encrypted to (public keys).
+    pub recipients: Vec<String>,
+    pub object_lock: Option<SnapshotLock>,
+    pub dump: StoredObject,
+    pub sealed: StoredObject,
+    pub blob_stats: BlobStats,
+    /// Every blob object of the snapshot; garbage collection reads these without a key.
+    pub blobs: Vec<StoredObject>,
+}
+
+pub(crate) const MANIFEST_FORMAT: &str = "ward-vault/manifest/1";
+const HEADER_PREFIX: &str = "ward-vault-manifest/1 sha256:";
+
+impl SnapshotManifest {
+    /// Total stored bytes the snapshot references (dump, sealed part and blobs).
+    pub fn stored_bytes(&self) -> u64 {
+        self.dump.stored_size + self.sealed.stored_size + self.blob_stats.stored_bytes
+    }
+
+    pub(crate) fn encode(&self) -> Result<Vec<u8>> {
+        let body =
+            serde_json::to_vec_pretty(self).map_err(|e| VaultError::InvalidInput(e.to_string()))?;
+        let mut out =
+            format!("{HEADER_PREFIX}{}\n", hex::encode(Sha256::digest(&body))).into_bytes();
+        out.extend_from_slice(&body);
+        Ok(out)
+    }
+
+    pub(crate) fn decode(object: &str, bytes: &[u8]) -> Result<SnapshotManifest> {
+        let corrupted = |reason: &str| VaultError::Corrupted {
+            object: object.to_string(),
+            reason: reason.to_string(),
+        };
+        let newline = bytes
+            .iter()
+            .position(|b| *b == b'\n')
+            .ok_or_else(|| corrupted("no header line"))?;
+        let header =
+            std::str::from_utf8(&bytes[..newline]).map_err(|_| corrupted("header is not text"))?;
+        let expected = header
+            .strip_prefix(HEADER_PREFIX)
+            .ok_or_else(|| corrupted("unknown manifest header"))?;
+        let body = &bytes[newline + 1..];
+        if hex::encode(Sha256::digest(body)) != expected {
+            return Err(corrupted("checksum mismatch"));
+        }
+        let manifest: SnapshotManifest =
+            serde_json::from_slice(body).map_err(|e| corrupted(&format!("invalid JSON: {e}")))?;
+        if manifest.format != MANIFEST_FORMAT {
+            return Err(corrupted(&format!(
+                "unsupported format {:?}",
+                manifest.format
+            )));
+        }
+        Ok(manifest)
+    }
+}
+
+/// One referenced attachment in the sealed part.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttachmentEntry {
+    /// Odoo's `ir_attachment.store_fname`: `<sha1[:2]>/<sha1>`.
+    pub store_fname: String,
+    /// Object holding its bytes (relative to the repository root).
+    pub object: String,
+    /// Plaintext size in bytes.
+    pub size: u64,
+}
+
+/// The sealed part of a manifest, encrypted to the recipients: needed to restore.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SealedManifest {
+    pub snapshot: SnapshotRef,
+    /// SHA-256 and size of the plaintext `pg_dump` custom-format archive.
+    pub dump_sha256: String,
+    pub dump_size: u64,
+    /// `ir_module_module` rows with state `installed`: name → latest_version.
+    pub modules: BTreeMap<String, String>,
+    /// Exact row counts of the main Odoo tables, in the dump's snapshot.
+    pub row_counts: BTreeMap<String, u64>,
+    pub attachments: Vec<AttachmentEntry>,
+    /// Referenced blobs that could not be stored (only with allow_missing_blobs).
+    pub missing: Vec<crate::backup::BlobProblem>,
+}
+
+/// A manifest with its sealed part opened.
+#[derive(Debug, Clone)]
+pub struct SnapshotContents {
+    pub manifest: SnapshotManifest,
+    pub sealed: SealedManifest,
+}
+
+/// Makes a new snapshot id from the start time.
+pub(crate) fn new_snapshot_id(started: jiff::Timestamp) -> Result<String> {
+    let mut rnd = [0u8; 4];
+    getrandom::fill(&mut rnd)
+        .map_err(|e| VaultError::InvalidInput(format!("no system randomness: {e}")))?;
+    Ok(format!(
+        "{}-{}",
+        started.strftime("%Y%m%dT%H%M%SZ"),
+        hex::encode(rnd)
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> SnapshotManifest {
+        SnapshotManifest {
+            format: MANIFEST_FORMAT.into(),
+            snapshot: "t/w/e/20260101T000000Z-abcd0123".parse().expect("ref"),
+            started: jiff::Timestamp::UNIX_EPOCH,
+            finished: jiff::Timestamp::UNIX_EPOCH,
+            estate_commit: Some("abc".into()),
+            postgres_version: "15.2".into(),
+            odoo_version: Some("17.0".into()),
+            key_id: "00".into(),
+            recipients: vec![],
+            object_lock: None,
+            dump: StoredObject {
+                object: "d".into(),
+                stored_size: 1,
+                stored_sha256: None,
+            },
+            sealed: StoredObject {
+                object: "s".into(),
+                stored_size: 1,
+                stored_sha256: None,
+            },
+            blob_stats: BlobStats::default(),
+            blobs: vec![],
+        }
+    }
+
+    #[test]
+    fn any_flipped_byte_is_detected() {
+        let bytes = sample().encode().expect("encode");
+        assert_eq!(
+            SnapshotManifest::decode("m", &bytes).expect("decode"),
+            sample()
+        );
+        for i in 0..bytes.len() {
+            let mut b = bytes.clone();
+            b[i] ^= 0x01;
+            assert!(
+                SnapshotManifest::decode("m", &b).is_err(),
+                "flip at {i} undetected"
+            );
+        }
+    }
+
+    #[test]
+    fn snapshot_refs_reject_path_tricks() {
+        assert!("t/w/e/../x".parse::<SnapshotRef>().is_err());
+        assert!("t/w/../id".parse::<SnapshotRef>().is_err());
+        assert!("T/w/e/id".parse::<SnapshotRef>().is_err());
+        assert!(
+            "t/w/e/20260101T000000Z-abcd0123"
+                .parse::<SnapshotRef>()
+                .is_ok()
+        );
+    }
+}

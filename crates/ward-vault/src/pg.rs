@@ -1,0 +1,410 @@
+//! PostgreSQL: connections (tokio-postgres for the snapshot session and metadata) and the
+//! `pg_dump`/`pg_restore` client binaries run as child processes.
+//!
+//! Passwords go to children through `PGPASSWORD`, never on the command line where `ps`
+//! would show them.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{Client, NoTls};
+
+use crate::error::{Result, VaultError};
+use crate::keys::SecretString;
+
+/// How to reach one database. `Debug` never shows the password.
+#[derive(Debug, Clone)]
+pub struct DbConnection {
+    pub host: String,
+    pub port: u16,
+    pub dbname: String,
+    pub user: String,
+    pub password: Option<SecretString>,
+}
+
+impl DbConnection {
+    /// Parses a `postgres://user:password@host:port/dbname` URL (the `--db-url` override).
+    pub fn from_url(url: &str) -> Result<DbConnection> {
+        // Never echo the URL: it may hold a password.
+        let cfg: tokio_postgres::Config = url.parse().map_err(|_| {
+            VaultError::InvalidInput("the database URL is not a valid postgres:// URL".into())
+        })?;
+        let host = cfg
+            .get_hosts()
+            .iter()
+            .map(|h| match h {
+                tokio_postgres::config::Host::Tcp(h) => h.clone(),
+                tokio_postgres::config::Host::Unix(p) => p.display().to_string(),
+            })
+            .next()
+            .unwrap_or_else(|| "localhost".into());
+        Ok(DbConnection {
+            host,
+            port: cfg.get_ports().first().copied().unwrap_or(5432),
+            dbname: cfg.get_dbname().unwrap_or("postgres").to_string(),
+            user: cfg
+                .get_user()
+                .map(str::to_string)
+                .ok_or_else(|| VaultError::InvalidInput("the database URL names no user".into()))?,
+            password: cfg
+                .get_password()
+                .map(|p| SecretString::new(String::from_utf8_lossy(p).into_owned())),
+        })
+    }
+
+    /// The same server and credentials, another database.
+    pub fn with_dbname(&self, dbname: &str) -> DbConnection {
+        DbConnection {
+            dbname: dbname.to_string(),
+            ..self.clone()
+        }
+    }
+
+    pub(crate) async fn connect(&self) -> Result<Client> {
+        let mut cfg = tokio_postgres::Config::new();
+        cfg.host(&self.host)
+            .port(self.port)
+            .user(&self.user)
+            .dbname(&self.dbname)
+            .application_name("ward-vault")
+            .connect_timeout(Duration::from_secs(10));
+        if let Some(pw) = &self.password {
+            cfg.password(pw.expose());
+        }
+        let (client, connection) = cfg
+            .connect(NoTls)
+            .await
+            .map_err(|e| self.connect_error(&e))?;
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        Ok(client)
+    }
+
+    fn connect_error(&self, e: &tokio_postgres::Error) -> VaultError {
+        if let Some(db) = e.as_db_error() {
+            let code = db.code();
+            if *code == SqlState::INVALID_PASSWORD
+                || *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION
+            {
+                return VaultError::DatabaseAuth {
+                    user: self.user.clone(),
+                    reason: db.message().to_string(),
+                };
+            }
+            if *code == SqlState::INVALID_CATALOG_NAME {
+                return VaultError::Database(format!(
+                    "database {:?} does not exist on {}:{}; check the environment's database name",
+                    self.dbname, self.host, self.port
+                ));
+            }
+            return VaultError::Database(db.message().to_string());
+        }
+        let mut reason = e.to_string();
+        let mut source = std::error::Error::source(e);
+        while let Some(s) = source {
+            reason = s.to_string();
+            source = s.source();
+        }
+        if reason.contains("password") {
+            return VaultError::DatabaseAuth {
+                user: self.user.clone(),
+                reason,
+            };
+        }
+        VaultError::DatabaseUnreachable {
+            host: self.host.clone(),
+            port: self.port,
+            reason,
+        }
+    }
+
+    fn apply(&self, cmd: &mut Command) {
+        cmd.arg(format!("--host={}", self.host))
+            .arg(format!("--port={}", self.port))
+            .arg(format!("--username={}", self.user))
+            .arg("--no-password")
+            .env("PGCONNECT_TIMEOUT", "10")
+            .env("PGAPPNAME", "ward-vault")
+            .env_remove("PGPASSWORD");
+        if let Some(pw) = &self.password {
+            cmd.env("PGPASSWORD", pw.expose());
+        }
+    }
+}
+
+pub(crate) fn db_error(e: tokio_postgres::Error) -> VaultError {
+    match e.as_db_error() {
+        Some(db) => VaultError::Database(db.message().to_string()),
+        None => VaultError::Database(e.to_string()),
+    }
+}
+
+/// Where the PostgreSQL client binaries are. `bindir: None` searches `PATH`.
+#[derive(Debug, Clone, Default)]
+pub struct PgTools {
+    pub bindir: Option<PathBuf>,
+}
+
+impl PgTools {
+    pub fn in_dir(dir: impl Into<PathBuf>) -> PgTools {
+        PgTools {
+            bindir: Some(dir.into()),
+        }
+    }
+
+    fn program(&self, name: &str) -> Result<PathBuf> {
+        match &self.bindir {
+            Some(dir) => {
+                let p = dir.join(name);
+                if p.is_file() {
+                    Ok(p)
+                } else {
+                    Err(VaultError::ToolMissing {
+                        program: name.into(),
+                        path: p,
+                    })
+                }
+            }
+            None => std::env::var_os("PATH")
+                .and_then(|path| {
+                    std::env::split_paths(&path)
+                        .map(|d| d.join(name))
+                        .find(|p| p.is_file())
+                })
+                .ok_or_else(|| VaultError::ToolMissing {
+                    program: name.into(),
+                    path: PathBuf::from(format!("{name} on PATH")),
+                }),
+        }
+    }
+
+    /// Major version of a client binary (`pg_dump (PostgreSQL) 15.2 …` → 15).
+    fn major_version(&self, program: &Path, name: &str) -> Result<u32> {
+        let out = Command::new(program)
+            .arg("--version")
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|_| VaultError::ToolMissing {
+                program: name.into(),
+                path: program.to_path_buf(),
+            })?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        text.split(')')
+            .nth(1)
+            .and_then(|rest| rest.trim().split(['.', ' ']).next())
+            .and_then(|m| m.parse().ok())
+            .ok_or_else(|| VaultError::ToolFailed {
+                program: name.into(),
+                status: "unrecognised --version output".into(),
+                stderr: text.trim().to_string(),
+            })
+    }
+
+    /// Checks that `name` exists and is not older than the server.
+    pub(crate) fn check(&self, name: &str, server_major: u32) -> Result<PathBuf> {
+        let program = self.program(name)?;
+        let client = self.major_version(&program, name)?;
+        if client < server_major {
+            return Err(VaultError::ToolTooOld {
+                program: name.into(),
+                client,
+                server: server_major,
+            });
+        }
+        Ok(program)
+    }
+
+    /// Starts `pg_dump` in custom format without compression, in the exported snapshot,
+    /// writing to a pipe.
+    pub(crate) fn spawn_dump(
+        &self,
+        program: &Path,
+        db: &DbConnection,
+        snapshot: &str,
+    ) -> Result<Child> {
+        let mut cmd = Command::new(program);
+        cmd.args(["--format=custom", "--compress=0"])
+            .arg(format!("--snapshot={snapshot}"));
+        db.apply(&mut cmd);
+        cmd.arg(format!("--dbname={}", db.dbname));
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        cmd.spawn().map_err(|_| VaultError::ToolMissing {
+            program: "pg_dump".into(),
+            path: program.to_path_buf(),
+        })
+    }
+
+    /// Starts `pg_restore` into `db`. `archive`: a file for parallel jobs, or `None` to
+    /// read the archive from stdin.
+    pub(crate) fn spawn_restore(
+        &self,
+        program: &Path,
+        db: &DbConnection,
+        jobs: u32,
+        archive: Option<&Path>,
+    ) -> Result<Child> {
+        let mut cmd = Command::new(program);
+        db.apply(&mut cmd);
+        cmd.arg(format!("--dbname={}", db.dbname)).args([
+            "--no-owner",
+            "--no-privileges",
+            "--exit-on-error",
+        ]);
+        if jobs > 1 {
+            cmd.arg(format!("--jobs={jobs}"));
+        }
+        match archive {
+            Some(path) => {
+                cmd.arg(path).stdin(Stdio::null());
+            }
+            None => {
+                cmd.stdin(Stdio::piped());
+            }
+        }
+        cmd.stdout(Stdio::null()).stderr(Stdio::piped());
+        cmd.spawn().map_err(|_| VaultError::ToolMissing {
+            program: "pg_restore".into(),
+            path: program.to_path_buf(),
+        })
+    }
+}
+
+/// Collects a child's stderr on a thread (bounded), so a chatty child never blocks.
+pub(crate) fn collect_stderr(child: &mut Child) -> std::thread::JoinHandle<String> {
+    let stderr = child.stderr.take();
+    std::thread::spawn(move || {
+        let mut text = Vec::new();
+        if let Some(mut s) = stderr {
+            let mut buf = [0u8; 8192];
+            while let Ok(n) = s.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                if text.len() < 64 * 1024 {
+                    text.extend_from_slice(&buf[..n]);
+                }
+            }
+        }
+        String::from_utf8_lossy(&text).trim().to_string()
+    })
+}
+
+/// What the backup learns inside the dump's snapshot.
+#[derive(Debug, Clone)]
+pub(crate) struct DatabaseFacts {
+    pub server_version: String,
+    pub server_major: u32,
+    pub odoo_version: Option<String>,
+    pub modules: BTreeMap<String, String>,
+    pub row_counts: BTreeMap<String, u64>,
+    pub store_fnames: Vec<String>,
+}
+
+/// Tables whose exact row counts go into the manifest (those that exist).
+pub const COUNTED_TABLES: &[&str] = &[
+    "ir_attachment",
+    "ir_config_parameter",
+    "ir_cron",
+    "ir_mail_server",
+    "ir_module_module",
+    "res_partner",
+    "res_users",
+    "res_company",
+    "account_move",
+    "sale_order",
+];
+
+/// Reads versions, modules, row counts and attachment names, all inside the caller's
+/// transaction (so they describe the same instant as the dump).
+pub(crate) async fn read_facts(client: &Client) -> Result<DatabaseFacts> {
+    let server_version: String = client
+        .query_one("SHOW server_version", &[])
+        .await
+        .map_err(db_error)?
+        .get(0);
+    let num: String = client
+        .query_one("SHOW server_version_num", &[])
+        .await
+        .map_err(db_error)?
+        .get(0);
+    let server_major = num.parse::<u32>().map(|n| n / 10000).unwrap_or(0);
+    let existing: Vec<String> = client
+        .query(
+            "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = 'public' AND c.relkind IN ('r','p')",
+            &[],
+        )
+        .await
+        .map_err(db_error)?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let has = |t: &str| existing.iter().any(|e| e == t);
+
+    let mut modules = BTreeMap::new();
+    let mut odoo_version = None;
+    if has("ir_module_module") {
+        for row in client
+            .query(
+                "SELECT name::text, coalesce(latest_version::text, '') FROM ir_module_module WHERE state = 'installed' ORDER BY name",
+                &[],
+            )
+            .await
+            .map_err(db_error)?
+        {
+            let name: String = row.get(0);
+            let version: String = row.get(1);
+            if name == "base" {
+                // Odoo module versions are "<odoo series>.<module version>", e.g. 17.0.1.3.
+                let parts: Vec<&str> = version.split('.').collect();
+                if parts.len() >= 2 {
+                    odoo_version = Some(format!("{}.{}", parts[0], parts[1]));
+                }
+            }
+            modules.insert(name, version);
+        }
+    }
+    let mut row_counts = BTreeMap::new();
+    for table in COUNTED_TABLES.iter().filter(|t| has(t)) {
+        let n: i64 = client
+            .query_one(&format!("SELECT count(*) FROM public.\"{table}\""), &[])
+            .await
+            .map_err(db_error)?
+            .get(0);
+        row_counts.insert(table.to_string(), n.max(0) as u64);
+    }
+    let mut store_fnames = Vec::new();
+    if has("ir_attachment") {
+        for row in client
+            .query(
+                "SELECT DISTINCT store_fname::text FROM ir_attachment \
+                 WHERE store_fname IS NOT NULL AND store_fname <> '' ORDER BY 1",
+                &[],
+            )
+            .await
+            .map_err(db_error)?
+        {
+            store_fnames.push(row.get(0));
+        }
+    }
+    Ok(DatabaseFacts {
+        server_version,
+        server_major,
+        odoo_version,
+        modules,
+        row_counts,
+        store_fnames,
+    })
+}
+
+/// Quotes an SQL identifier.
+pub(crate) fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}

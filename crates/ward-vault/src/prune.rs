@@ -1,0 +1,470 @@
+//! Retention (`prune`) and garbage collection (`collect_garbage`).
+//!
+//! Prune removes whole snapshots by the tier's keep-last/hourly/daily/weekly/monthly counts,
+//! manifest first so a half-pruned snapshot is simply gone. Garbage collection deletes only
+//! objects no committed manifest references and that are older than a grace period, so a
+//! backup running at the same time never loses its fresh blobs.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::parse_manifest_path;
+use crate::error::{Result, VaultError};
+use crate::lease::{Lease, environment_lease_path, gc_lease_path};
+use crate::manifest::{SnapshotManifest, SnapshotRef, environment_dir, tenant_dir};
+use crate::store::{Repository, check_name};
+
+/// How many snapshots to keep, in the manner of restic's `forget`: the newest `keep_last`,
+/// plus the newest snapshot of each of the last `hourly` hours, `daily` days, `weekly` ISO
+/// weeks and `monthly` months that have one (UTC).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Retention {
+    pub keep_last: u32,
+    pub hourly: u32,
+    pub daily: u32,
+    pub weekly: u32,
+    pub monthly: u32,
+}
+
+/// Why a snapshot stays or goes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PruneDecision {
+    pub snapshot: SnapshotRef,
+    pub started: Option<jiff::Timestamp>,
+    pub keep: bool,
+    /// e.g. `last`, `daily 2026-05-20`, `locked until …`, `unreadable manifest`.
+    pub reasons: Vec<String>,
+}
+
+/// What prune did (or, in a dry run, would do).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PruneReport {
+    pub dry_run: bool,
+    /// Every snapshot of the environment, newest first.
+    pub decisions: Vec<PruneDecision>,
+    pub removed: Vec<SnapshotRef>,
+}
+
+/// Applies `retention` to one environment's snapshots.
+pub async fn prune(
+    repo: &Repository,
+    tenant: &str,
+    workload: &str,
+    environment: &str,
+    retention: &Retention,
+    dry_run: bool,
+) -> Result<PruneReport> {
+    check_name("tenant", tenant)?;
+    check_name("workload", workload)?;
+    check_name("environment", environment)?;
+    if retention.keep_last
+        + retention.hourly
+        + retention.daily
+        + retention.weekly
+        + retention.monthly
+        == 0
+    {
+        return Err(VaultError::InvalidInput(
+            "this retention keeps no snapshot at all; keep at least one".into(),
+        ));
+    }
+    let lease = if dry_run {
+        None
+    } else {
+        Some(
+            Lease::acquire(
+                repo,
+                environment_lease_path(tenant, workload, environment),
+                &format!("{tenant}/{workload}/{environment}"),
+                "prune",
+                Duration::from_secs(600),
+            )
+            .await?,
+        )
+    };
+    let result = prune_locked(repo, tenant, workload, environment, retention, dry_run).await;
+    if let Some(l) = lease {
+        l.release().await?;
+    }
+    result
+}
+
+async fn prune_locked(
+    repo: &Repository,
+    tenant: &str,
+    workload: &str,
+    environment: &str,
+    retention: &Retention,
+    dry_run: bool,
+) -> Result<PruneReport> {
+    let filter = crate::catalog::SnapshotFilter {
+        tenant: Some(tenant.into()),
+        workload: Some(workload.into()),
+        environment: Some(environment.into()),
+    };
+    let listed = crate::catalog::list(repo, &filter).await?;
+    let mut decisions = decide(&listed, retention, jiff::Timestamp::now());
+    let mut removed = Vec::new();
+    for d in decisions.iter_mut().filter(|d| !d.keep) {
+        if !dry_run {
+            // Manifest first: from that moment the snapshot does not exist.
+            repo.delete(&d.snapshot.manifest_path()).await?;
+            repo.delete(&d.snapshot.sealed_path()).await?;
+            repo.delete(&d.snapshot.dump_path()).await?;
+        }
+        removed.push(d.snapshot.clone());
+    }
+    Ok(PruneReport {
+        dry_run,
+        decisions,
+        removed,
+    })
+}
+
+/// Names the time bucket (hour, day, ISO week, month) a snapshot falls in.
+type BucketOf = fn(&jiff::civil::DateTime) -> String;
+
+fn decide(
+    listed: &[crate::catalog::ListedSnapshot],
+    retention: &Retention,
+    now: jiff::Timestamp,
+) -> Vec<PruneDecision> {
+    use crate::catalog::ListedSnapshot;
+    let mut decisions: Vec<(PruneDecision, Option<&SnapshotManifest>)> = listed
+        .iter()
+        .map(|l| match l {
+            ListedSnapshot::Committed(m) => (
+                PruneDecision {
+                    snapshot: m.snapshot.clone(),
+                    started: Some(m.started),
+                    keep: false,
+                    reasons: Vec::new(),
+                },
+                Some(m.as_ref()),
+            ),
+            ListedSnapshot::Unreadable { snapshot, .. } => (
+                PruneDecision {
+                    snapshot: snapshot.clone(),
+                    started: None,
+                    keep: true,
+                    reasons: vec!["unreadable manifest (never pruned automatically)".into()],
+                },
+                None,
+            ),
+        })
+        .collect();
+    // Newest first.
+    decisions.sort_by(|a, b| {
+        b.0.started
+            .cmp(&a.0.started)
+            .then(b.0.snapshot.id.cmp(&a.0.snapshot.id))
+    });
+
+    let mut last = 0u32;
+    let rules: [(&str, u32, BucketOf); 4] = [
+        ("hourly", retention.hourly, |z| {
+            z.strftime("%Y-%m-%d %H:00").to_string()
+        }),
+        ("daily", retention.daily, |z| {
+            z.strftime("%Y-%m-%d").to_string()
+        }),
+        ("weekly", retention.weekly, |z| {
+            let w = z.date().iso_week_date();
+            format!("{}-W{:02}", w.year(), w.week())
+        }),
+        ("monthly", retention.monthly, |z| {
+            z.strftime("%Y-%m").to_string()
+        }),
+    ];
+    let mut seen: Vec<(Option<String>, u32)> = vec![(None, 0); rules.len()];
+    for (d, m) in decisions.iter_mut() {
+        let Some(m) = m else { continue };
+        if last < retention.keep_last {
+            last += 1;
+            d.keep = true;
+            d.reasons.push("last".into());
+        }
+        let z = jiff::tz::TimeZone::UTC.to_datetime(m.started);
+        for (i, (name, limit, bucket)) in rules.iter().enumerate() {
+            let b = bucket(&z);
+            let (prev, count) = &mut seen[i];
+            if *count < *limit && prev.as_deref() != Some(b.as_str()) {
+                *count += 1;
+                *prev = Some(b.clone());
+                d.keep = true;
+                d.reasons.push(format!("{name} {b}"));
+            }
+        }
+        if !d.keep
+            && let Some(lock) = m.object_lock
+            && lock.retain_until > now
+        {
+            d.keep = true;
+            d.reasons
+                .push(format!("locked until {}", lock.retain_until));
+        }
+    }
+    decisions.into_iter().map(|(d, _)| d).collect()
+}
+
+/// What garbage collection did (or would do).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct GcReport {
+    pub dry_run: bool,
+    pub snapshots: u64,
+    pub referenced_blobs: u64,
+    /// Deleted (or, in a dry run, deletable) objects.
+    pub deleted: Vec<String>,
+    pub deleted_bytes: u64,
+    /// Unreferenced but younger than the grace period.
+    pub kept_fresh: u64,
+    /// Unreferenced but still under object lock.
+    pub kept_locked: u64,
+}
+
+/// Deletes a tenant's objects that no committed manifest references and that are older than
+/// `grace`. Stops without deleting anything if any manifest cannot be read.
+pub async fn collect_garbage(
+    repo: &Repository,
+    tenant: &str,
+    grace: Duration,
+    dry_run: bool,
+) -> Result<GcReport> {
+    check_name("tenant", tenant)?;
+    let lease = if dry_run {
+        None
+    } else {
+        Some(
+            Lease::acquire(
+                repo,
+                gc_lease_path(tenant),
+                &format!("{tenant} (garbage collection)"),
+                "gc",
+                Duration::from_secs(600),
+            )
+            .await?,
+        )
+    };
+    let result = gc_locked(repo, tenant, grace, dry_run).await;
+    if let Some(l) = lease {
+        l.release().await?;
+    }
+    result
+}
+
+async fn gc_locked(
+    repo: &Repository,
+    tenant: &str,
+    grace: Duration,
+    dry_run: bool,
+) -> Result<GcReport> {
+    let now = jiff::Timestamp::now();
+    let grace = jiff::SignedDuration::try_from(grace)
+        .map_err(|e| VaultError::InvalidInput(e.to_string()))?;
+    let cutoff = now
+        .checked_sub(grace)
+        .map_err(|e| VaultError::InvalidInput(e.to_string()))?;
+    let objects = repo.list(&tenant_dir(tenant)).await?;
+
+    let mut referenced: HashSet<String> = HashSet::new();
+    let mut committed_dirs: HashSet<String> = HashSet::new();
+    let mut snapshots = 0u64;
+    for (rel, _) in &objects {
+        let Some(snapshot) = parse_manifest_path(rel) else {
+            continue;
+        };
+        let bytes = repo
+            .get_bytes(rel)
+            .await?
+            .ok_or_else(|| VaultError::GcUnsafe {
+                object: rel.clone(),
+                reason: "vanished while collecting".into(),
+            })?;
+        let manifest = SnapshotManifest::decode(rel, &bytes).map_err(|e| VaultError::GcUnsafe {
+            object: rel.clone(),
+            reason: e.to_string(),
+        })?;
+        snapshots += 1;
+        committed_dirs.insert(snapshot.dir());
+        referenced.insert(manifest.dump.object.clone());
+        referenced.insert(manifest.sealed.object.clone());
+        referenced.extend(manifest.blobs.iter().map(|b| b.object.clone()));
+    }
+    let blob_prefix = format!("{}/blobs/", tenant_dir(tenant));
+    let snapshot_prefix = format!("{}/snapshots/", tenant_dir(tenant));
+    let lock_days = repo.object_lock().map(|l| l.days);
+
+    let mut report = GcReport {
+        dry_run,
+        snapshots,
+        referenced_blobs: referenced
+            .iter()
+            .filter(|r| r.starts_with(&blob_prefix))
+            .count() as u64,
+        ..Default::default()
+    };
+    let live_envs = live_environment_leases(repo, tenant).await?;
+    for (rel, meta) in &objects {
+        let is_blob = rel.starts_with(&blob_prefix);
+        let is_orphan_part = rel.starts_with(&snapshot_prefix)
+            && !rel.ends_with("/manifest.json")
+            && rel
+                .rsplit_once('/')
+                .is_some_and(|(dir, _)| !committed_dirs.contains(dir));
+        if !(is_blob || is_orphan_part) || referenced.contains(rel) {
+            continue;
+        }
+        if is_orphan_part && live_envs.iter().any(|e| rel.starts_with(e)) {
+            report.kept_fresh += 1;
+            continue;
+        }
+        let modified = jiff::Timestamp::from_second(meta.last_modified.timestamp()).unwrap_or(now);
+        if modified > cutoff {
+            report.kept_fresh += 1;
+            continue;
+        }
+        if let Some(days) = lock_days {
+            let until = modified
+                .checked_add(jiff::SignedDuration::from_hours(24 * i64::from(days)))
+                .unwrap_or(now);
+            if until > now {
+                report.kept_locked += 1;
+                continue;
+            }
+        }
+        if !dry_run {
+            repo.delete(rel).await?;
+        }
+        report.deleted_bytes += meta.size;
+        report.deleted.push(rel.clone());
+    }
+    Ok(report)
+}
+
+/// Snapshot folders of environments whose backup lease is live right now.
+async fn live_environment_leases(repo: &Repository, tenant: &str) -> Result<Vec<String>> {
+    let prefix = format!("{}/leases/", tenant_dir(tenant));
+    let mut live = Vec::new();
+    for (rel, meta) in repo.list(&prefix).await? {
+        let Some(rest) = rel.strip_prefix(&prefix) else {
+            continue;
+        };
+        let Some((workload, env_file)) = rest.split_once('/') else {
+            continue;
+        };
+        let Some(environment) = env_file.strip_suffix(".json") else {
+            continue;
+        };
+        let age = jiff::Timestamp::now().as_second() - meta.last_modified.timestamp();
+        // Leases are renewed every few minutes; an untouched one for a day is dead.
+        if age < 24 * 3600 {
+            live.push(format!(
+                "{}/",
+                environment_dir(tenant, workload, environment)
+            ));
+        }
+    }
+    Ok(live)
+}
+
+/// Lists, per environment of a tenant, how many snapshots exist (for reports).
+pub async fn snapshot_counts(
+    repo: &Repository,
+    tenant: &str,
+) -> Result<HashMap<(String, String), u64>> {
+    check_name("tenant", tenant)?;
+    let mut out = HashMap::new();
+    for (rel, _) in repo.list(&tenant_dir(tenant)).await? {
+        if let Some(s) = parse_manifest_path(&rel) {
+            *out.entry((s.workload, s.environment)).or_insert(0) += 1;
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::ListedSnapshot;
+    use crate::manifest::{BlobStats, MANIFEST_FORMAT, StoredObject};
+
+    fn snap(ts: &str) -> ListedSnapshot {
+        let started: jiff::Timestamp = ts.parse().expect("ts");
+        let id = format!("{}-00000000", started.strftime("%Y%m%dT%H%M%SZ"));
+        let obj = |o: &str| StoredObject {
+            object: o.into(),
+            stored_size: 0,
+            stored_sha256: None,
+        };
+        ListedSnapshot::Committed(Box::new(SnapshotManifest {
+            format: MANIFEST_FORMAT.into(),
+            snapshot: SnapshotRef {
+                tenant: "t".into(),
+                workload: "w".into(),
+                environment: "e".into(),
+                id,
+            },
+            started,
+            finished: started,
+            estate_commit: None,
+            postgres_version: "15".into(),
+            odoo_version: None,
+            key_id: "k".into(),
+            recipients: vec![],
+            object_lock: None,
+            dump: obj("d"),
+            sealed: obj("s"),
+            blob_stats: BlobStats::default(),
+            blobs: vec![],
+        }))
+    }
+
+    #[test]
+    fn keeps_last_and_one_per_day() {
+        let listed = vec![
+            snap("2026-05-01T01:00:00Z"),
+            snap("2026-05-01T02:00:00Z"),
+            snap("2026-05-02T01:00:00Z"),
+            snap("2026-05-02T05:00:00Z"),
+            snap("2026-05-03T01:00:00Z"),
+        ];
+        let r = Retention {
+            keep_last: 1,
+            daily: 2,
+            ..Default::default()
+        };
+        let d = decide(&listed, &r, jiff::Timestamp::now());
+        let kept: Vec<_> = d
+            .iter()
+            .filter(|d| d.keep)
+            .map(|d| d.snapshot.id.clone())
+            .collect();
+        assert_eq!(
+            kept,
+            vec!["20260503T010000Z-00000000", "20260502T050000Z-00000000"]
+        );
+        assert_eq!(d.iter().filter(|d| !d.keep).count(), 3);
+    }
+
+    #[test]
+    fn unreadable_manifests_are_never_pruned() {
+        let listed = vec![
+            snap("2026-05-01T01:00:00Z"),
+            ListedSnapshot::Unreadable {
+                snapshot: "t/w/e/20260101T000000Z-deadbeef".parse().expect("ref"),
+                reason: "bad".into(),
+            },
+        ];
+        let d = decide(
+            &listed,
+            &Retention {
+                keep_last: 1,
+                ..Default::default()
+            },
+            jiff::Timestamp::now(),
+        );
+        assert!(d.iter().all(|d| d.keep));
+    }
+}

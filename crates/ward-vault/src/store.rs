@@ -1,0 +1,427 @@
+//! Where a repository lives (a local folder or S3) and the object-level operations on it.
+//!
+//! With object lock configured, every data object is written with S3 Object Lock headers
+//! (mode and retain-until date), so that nobody, Ward included, can delete it early.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::TryStreamExt;
+use futures::stream::BoxStream;
+use object_store::aws::AmazonS3Builder;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path as ObjPath;
+use object_store::{
+    ClientOptions, HeaderMap, HeaderValue, ObjectMeta, ObjectStore, ObjectStoreExt, PutMode,
+    PutOptions, PutPayload,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Result, VaultError, io_err, storage_err};
+use crate::keys::SecretString;
+
+/// An S3 (or S3-compatible) bucket location.
+#[derive(Debug, Clone)]
+pub struct S3Location {
+    /// `None` for AWS itself; e.g. `http://127.0.0.1:9000` for a compatible server.
+    pub endpoint: Option<String>,
+    pub bucket: String,
+    pub region: String,
+    /// Folder inside the bucket holding the repository (may be empty).
+    pub prefix: String,
+    pub access_key_id: Option<SecretString>,
+    pub secret_access_key: Option<SecretString>,
+}
+
+impl S3Location {
+    /// A location whose credentials come from `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`.
+    pub fn with_env_credentials(
+        endpoint: Option<String>,
+        bucket: impl Into<String>,
+        region: impl Into<String>,
+        prefix: impl Into<String>,
+    ) -> S3Location {
+        let env = |k: &str| {
+            std::env::var(k)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .map(SecretString::new)
+        };
+        S3Location {
+            endpoint,
+            bucket: bucket.into(),
+            region: region.into(),
+            prefix: prefix.into(),
+            access_key_id: env("AWS_ACCESS_KEY_ID"),
+            secret_access_key: env("AWS_SECRET_ACCESS_KEY"),
+        }
+    }
+}
+
+/// Where the repository lives.
+#[derive(Debug, Clone)]
+pub enum StoreLocation {
+    /// A local folder (created if missing).
+    Local(PathBuf),
+    S3(S3Location),
+}
+
+/// S3 Object Lock retention mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LockMode {
+    /// Users with special permission can still shorten or remove the retention.
+    Governance,
+    /// Nobody, root account included, can delete the object before retention ends.
+    Compliance,
+}
+
+impl LockMode {
+    fn header(self) -> &'static str {
+        match self {
+            LockMode::Governance => "GOVERNANCE",
+            LockMode::Compliance => "COMPLIANCE",
+        }
+    }
+}
+
+/// Retention applied to every data object written (the tier's immutability).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectLock {
+    pub mode: LockMode,
+    pub days: u32,
+}
+
+/// A repository: where it is and how objects are protected.
+#[derive(Debug, Clone)]
+pub struct RepositoryConfig {
+    pub store: StoreLocation,
+    pub object_lock: Option<ObjectLock>,
+}
+
+/// An open repository. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Repository {
+    /// Reads, lists, deletes and unprotected writes (leases).
+    plain: Arc<dyn ObjectStore>,
+    /// Writes of data objects; carries the object-lock headers when configured.
+    protected: Arc<dyn ObjectStore>,
+    prefix: Option<ObjPath>,
+    lock: Option<ObjectLock>,
+    retain_until: Option<jiff::Timestamp>,
+    description: String,
+}
+
+/// Plain store, protected store, prefix, retain-until, description.
+type OpenedStores = (
+    Arc<dyn ObjectStore>,
+    Arc<dyn ObjectStore>,
+    Option<ObjPath>,
+    Option<jiff::Timestamp>,
+    String,
+);
+
+const MARKER: &str = "ward-vault.json";
+const FORMAT: &str = "ward-vault/1";
+
+#[derive(Serialize, Deserialize)]
+struct RepositoryMarker {
+    format: String,
+}
+
+impl Repository {
+    /// Opens (and on first use initialises) the repository described by `config`.
+    pub async fn open(config: &RepositoryConfig) -> Result<Repository> {
+        let (plain, protected, prefix, retain_until, description): OpenedStores = match &config
+            .store
+        {
+            StoreLocation::Local(dir) => {
+                if config.object_lock.is_some() {
+                    return Err(VaultError::InvalidInput(
+                        "object lock needs an S3 store with Object Lock enabled; a local folder cannot enforce retention".into(),
+                    ));
+                }
+                std::fs::create_dir_all(dir)
+                    .map_err(io_err("creating the repository folder", dir))?;
+                let store =
+                    LocalFileSystem::new_with_prefix(dir).map_err(|e| VaultError::Storage {
+                        action: "open",
+                        path: dir.display().to_string(),
+                        message: crate::error::storage_message(&e),
+                    })?;
+                let store: Arc<dyn ObjectStore> = Arc::new(store);
+                (store.clone(), store, None, None, dir.display().to_string())
+            }
+            StoreLocation::S3(s3) => {
+                let build = |headers: Option<HeaderMap>| -> Result<Arc<dyn ObjectStore>> {
+                    let mut b = AmazonS3Builder::new()
+                        .with_bucket_name(&s3.bucket)
+                        .with_region(&s3.region)
+                        .with_checksum_algorithm(object_store::aws::Checksum::SHA256);
+                    if let Some(ep) = &s3.endpoint {
+                        b = b
+                            .with_endpoint(ep)
+                            .with_allow_http(ep.starts_with("http://"))
+                            .with_virtual_hosted_style_request(false);
+                    }
+                    if let Some(k) = &s3.access_key_id {
+                        b = b.with_access_key_id(k.expose());
+                    }
+                    if let Some(k) = &s3.secret_access_key {
+                        b = b.with_secret_access_key(k.expose());
+                    }
+                    let mut opts = ClientOptions::new().with_allow_http(
+                        s3.endpoint
+                            .as_deref()
+                            .is_some_and(|e| e.starts_with("http://")),
+                    );
+                    if let Some(h) = headers {
+                        opts = opts.with_default_headers(h);
+                    }
+                    b = b.with_client_options(opts);
+                    let store = b.build().map_err(|e| VaultError::Storage {
+                        action: "open",
+                        path: format!("s3://{}/{}", s3.bucket, s3.prefix),
+                        message: crate::error::storage_message(&e),
+                    })?;
+                    Ok(Arc::new(store))
+                };
+                let plain = build(None)?;
+                let (protected, retain_until) = match config.object_lock {
+                    Some(lock) => {
+                        let until = jiff::Timestamp::now()
+                            .checked_add(jiff::SignedDuration::from_hours(
+                                24 * i64::from(lock.days),
+                            ))
+                            .map_err(|e| {
+                                VaultError::InvalidInput(format!("object lock days: {e}"))
+                            })?;
+                        let mut h = HeaderMap::new();
+                        h.insert(
+                            "x-amz-object-lock-mode",
+                            HeaderValue::from_static(lock.mode.header()),
+                        );
+                        let date = until.strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
+                        let value = HeaderValue::from_str(&date).map_err(|e| {
+                            VaultError::InvalidInput(format!("object lock date: {e}"))
+                        })?;
+                        h.insert("x-amz-object-lock-retain-until-date", value);
+                        (build(Some(h))?, Some(until))
+                    }
+                    None => (plain.clone(), None),
+                };
+                let prefix = s3.prefix.trim_matches('/');
+                let prefix = (!prefix.is_empty())
+                    .then(|| ObjPath::parse(prefix))
+                    .transpose()
+                    .map_err(|e| VaultError::InvalidInput(format!("S3 prefix {prefix:?}: {e}")))?;
+                (
+                    plain,
+                    protected,
+                    prefix,
+                    retain_until,
+                    format!("s3://{}/{}", s3.bucket, s3.prefix),
+                )
+            }
+        };
+        let repo = Repository {
+            plain,
+            protected,
+            prefix,
+            lock: config.object_lock,
+            retain_until,
+            description,
+        };
+        repo.ensure_marker().await?;
+        Ok(repo)
+    }
+
+    async fn ensure_marker(&self) -> Result<()> {
+        match self.get_bytes(MARKER).await? {
+            Some(bytes) => {
+                let marker: RepositoryMarker =
+                    serde_json::from_slice(&bytes).map_err(|e| VaultError::Corrupted {
+                        object: MARKER.into(),
+                        reason: e.to_string(),
+                    })?;
+                if marker.format != FORMAT {
+                    return Err(VaultError::InvalidInput(format!(
+                        "repository format {:?} is not supported (expected {FORMAT}); use a newer Ward",
+                        marker.format
+                    )));
+                }
+                Ok(())
+            }
+            None => {
+                let body = serde_json::to_vec_pretty(&RepositoryMarker {
+                    format: FORMAT.into(),
+                })
+                .map_err(|e| VaultError::InvalidInput(e.to_string()))?;
+                self.put_unprotected(MARKER, body.into()).await
+            }
+        }
+    }
+
+    /// Human-readable location (no credentials).
+    pub fn describe(&self) -> &str {
+        &self.description
+    }
+
+    /// The object lock applied to data objects written through this handle, if any.
+    pub fn object_lock(&self) -> Option<ObjectLock> {
+        self.lock
+    }
+
+    pub(crate) fn retain_until(&self) -> Option<jiff::Timestamp> {
+        self.retain_until
+    }
+
+    pub(crate) fn path(&self, rel: &str) -> ObjPath {
+        match &self.prefix {
+            Some(p) => ObjPath::from(format!("{p}/{rel}")),
+            None => ObjPath::from(rel),
+        }
+    }
+
+    /// Strips the repository prefix off a listed path.
+    pub(crate) fn relative(&self, path: &ObjPath) -> String {
+        let s = path.as_ref();
+        match &self.prefix {
+            Some(p) => s
+                .strip_prefix(p.as_ref())
+                .map(|r| r.trim_start_matches('/'))
+                .unwrap_or(s)
+                .to_string(),
+            None => s.to_string(),
+        }
+    }
+
+    pub(crate) fn protected_store(&self) -> &Arc<dyn ObjectStore> {
+        &self.protected
+    }
+
+    pub(crate) async fn put(&self, rel: &str, bytes: Bytes) -> Result<()> {
+        let path = self.path(rel);
+        self.protected
+            .put(&path, PutPayload::from(bytes))
+            .await
+            .map_err(storage_err("write", &path))?;
+        Ok(())
+    }
+
+    /// Writes only if the object does not exist yet. Returns false if it existed.
+    pub(crate) async fn put_new(&self, rel: &str, bytes: Bytes, protected: bool) -> Result<bool> {
+        let path = self.path(rel);
+        let store = if protected {
+            &self.protected
+        } else {
+            &self.plain
+        };
+        let opts = PutOptions {
+            mode: PutMode::Create,
+            ..Default::default()
+        };
+        match store
+            .put_opts(&path, PutPayload::from(bytes.clone()), opts)
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::AlreadyExists { .. }) => Ok(false),
+            Err(object_store::Error::NotImplemented { .. }) => {
+                // Stores without conditional writes: check, then write. The window is small
+                // and callers that need exclusivity read back what they wrote.
+                if self.head(rel).await?.is_some() {
+                    return Ok(false);
+                }
+                store
+                    .put(&path, PutPayload::from(bytes))
+                    .await
+                    .map_err(storage_err("write", &path))?;
+                Ok(true)
+            }
+            Err(e) => Err(storage_err("write", &path)(e)),
+        }
+    }
+
+    pub(crate) async fn put_unprotected(&self, rel: &str, bytes: Bytes) -> Result<()> {
+        let path = self.path(rel);
+        self.plain
+            .put(&path, PutPayload::from(bytes))
+            .await
+            .map_err(storage_err("write", &path))?;
+        Ok(())
+    }
+
+    pub(crate) async fn get_bytes(&self, rel: &str) -> Result<Option<Bytes>> {
+        let path = self.path(rel);
+        match self.plain.get(&path).await {
+            Ok(r) => Ok(Some(r.bytes().await.map_err(storage_err("read", &path))?)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(storage_err("read", &path)(e)),
+        }
+    }
+
+    pub(crate) async fn get_stream(
+        &self,
+        rel: &str,
+    ) -> Result<Option<BoxStream<'static, object_store::Result<Bytes>>>> {
+        let path = self.path(rel);
+        match self.plain.get(&path).await {
+            Ok(r) => Ok(Some(r.into_stream())),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(storage_err("read", &path)(e)),
+        }
+    }
+
+    pub(crate) async fn head(&self, rel: &str) -> Result<Option<ObjectMeta>> {
+        let path = self.path(rel);
+        match self.plain.head(&path).await {
+            Ok(m) => Ok(Some(m)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(storage_err("inspect", &path)(e)),
+        }
+    }
+
+    /// Lists every object under `rel_prefix` (recursively), with paths made relative.
+    pub(crate) async fn list(&self, rel_prefix: &str) -> Result<Vec<(String, ObjectMeta)>> {
+        let path = self.path(rel_prefix.trim_end_matches('/'));
+        let metas: Vec<ObjectMeta> = self
+            .plain
+            .list(Some(&path))
+            .try_collect()
+            .await
+            .map_err(storage_err("list", &path))?;
+        let mut out: Vec<(String, ObjectMeta)> = metas
+            .into_iter()
+            .map(|m| (self.relative(&m.location), m))
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
+
+    pub(crate) async fn delete(&self, rel: &str) -> Result<()> {
+        let path = self.path(rel);
+        match self.plain.delete(&path).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(storage_err("delete", &path)(e)),
+        }
+    }
+}
+
+/// Checks a tenant, workload or environment name: it becomes part of object paths.
+pub(crate) fn check_name(kind: &str, name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        && !name.starts_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(VaultError::InvalidInput(format!(
+            "{kind} name {name:?} must be 1-63 lowercase letters, digits, '-' or '_'"
+        )))
+    }
+}

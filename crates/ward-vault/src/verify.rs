@@ -1,0 +1,338 @@
+//! `verify`: checks that a snapshot's objects exist with their recorded sizes, or, reading
+//! every byte, that they decrypt, decompress and hash to what the manifest says.
+//!
+//! Problems are collected per object, so one run names every bad object.
+
+use std::sync::Arc;
+
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+
+use crate::backup::sha1_of_store_fname;
+use crate::catalog::{open_snapshot, read_manifest};
+use crate::error::{Result, VaultError};
+use crate::keys::Identities;
+use crate::manifest::{SnapshotManifest, SnapshotRef};
+use crate::pipeline::{DecodeError, PlainDigest, StreamReader, decode_bytes, decode_into};
+use crate::progress::{Phase, Progress};
+use crate::store::Repository;
+
+/// How deep to check.
+#[derive(Debug, Clone, Copy)]
+pub enum VerifyDepth<'a> {
+    /// Every object exists with its recorded size. Needs no key.
+    Metadata,
+    /// Every byte is downloaded, decrypted and decompressed; every blob's sha1 and the
+    /// dump's SHA-256 are checked.
+    ReadData(&'a Identities),
+}
+
+/// One bad object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectFault {
+    /// Object path relative to the repository root.
+    pub object: String,
+    pub problem: String,
+}
+
+/// What verify found.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct VerifyReport {
+    pub snapshot: SnapshotRef,
+    pub read_data: bool,
+    pub objects_checked: u64,
+    pub stored_bytes_read: u64,
+    pub faults: Vec<ObjectFault>,
+}
+
+impl VerifyReport {
+    pub fn is_ok(&self) -> bool {
+        self.faults.is_empty()
+    }
+}
+
+/// Verifies one committed snapshot. A manifest that cannot be read is reported as a fault
+/// of the manifest object; a snapshot that does not exist is an error.
+pub async fn verify(
+    repo: &Repository,
+    snapshot: &SnapshotRef,
+    depth: VerifyDepth<'_>,
+    progress: Arc<dyn Progress>,
+) -> Result<VerifyReport> {
+    let mut report = VerifyReport {
+        snapshot: snapshot.clone(),
+        read_data: matches!(depth, VerifyDepth::ReadData(_)),
+        objects_checked: 1,
+        stored_bytes_read: 0,
+        faults: Vec::new(),
+    };
+    let manifest = match read_manifest(repo, snapshot).await {
+        Ok(m) => m,
+        Err(VaultError::Corrupted { object, reason }) => {
+            report.faults.push(ObjectFault {
+                object,
+                problem: reason,
+            });
+            return Ok(report);
+        }
+        Err(e) => return Err(e),
+    };
+    let total = 2 + manifest.blobs.len() as u64;
+    progress.start(Phase::Verify, Some(total));
+    match depth {
+        VerifyDepth::Metadata => {
+            verify_metadata(repo, &manifest, &mut report, progress.as_ref()).await?
+        }
+        VerifyDepth::ReadData(ids) => {
+            verify_data(repo, &manifest, ids, &mut report, progress.clone()).await?
+        }
+    }
+    progress.finish(Phase::Verify);
+    report.faults.sort_by(|a, b| a.object.cmp(&b.object));
+    Ok(report)
+}
+
+async fn verify_metadata(
+    repo: &Repository,
+    manifest: &SnapshotManifest,
+    report: &mut VerifyReport,
+    progress: &dyn Progress,
+) -> Result<()> {
+    let objects: Vec<_> = [&manifest.dump, &manifest.sealed]
+        .into_iter()
+        .chain(manifest.blobs.iter())
+        .cloned()
+        .collect();
+    let heads = futures::stream::iter(objects)
+        .map(|o| async move {
+            let head = repo.head(&o.object).await;
+            (o, head)
+        })
+        .buffer_unordered(16);
+    futures::pin_mut!(heads);
+    while let Some((o, head)) = heads.next().await {
+        report.objects_checked += 1;
+        progress.advance(Phase::Verify, 1);
+        match head? {
+            None => report.faults.push(ObjectFault {
+                object: o.object.clone(),
+                problem: "missing".into(),
+            }),
+            Some(meta) if meta.size != o.stored_size => report.faults.push(ObjectFault {
+                object: o.object.clone(),
+                problem: format!(
+                    "size {} differs from the recorded {}",
+                    meta.size, o.stored_size
+                ),
+            }),
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+async fn verify_data(
+    repo: &Repository,
+    manifest: &SnapshotManifest,
+    ids: &Identities,
+    report: &mut VerifyReport,
+    progress: Arc<dyn Progress>,
+) -> Result<()> {
+    // Whether these identities hold the tenant key tells a wrong key from a damaged header.
+    let key_opens = crate::tenant::unlock_tenant_key(repo, &manifest.snapshot.tenant, ids)
+        .await
+        .is_ok();
+    report.objects_checked += 1;
+    let contents = match open_snapshot(repo, manifest, ids).await {
+        Ok(c) => Some(c),
+        Err(VaultError::WrongKey { object }) if key_opens => {
+            report.faults.push(ObjectFault {
+                object,
+                problem: "cannot be decrypted (damaged header)".into(),
+            });
+            None
+        }
+        Err(e @ VaultError::WrongKey { .. }) => return Err(e),
+        Err(VaultError::Corrupted { object, reason }) => {
+            report.faults.push(ObjectFault {
+                object,
+                problem: reason,
+            });
+            None
+        }
+        Err(e) => return Err(e),
+    };
+    progress.advance(Phase::Verify, 1);
+
+    // The dump: streamed, never held whole.
+    report.objects_checked += 1;
+    let dump_object = manifest.dump.object.clone();
+    match repo.get_stream(&dump_object).await? {
+        None => report.faults.push(ObjectFault {
+            object: dump_object.clone(),
+            problem: "missing".into(),
+        }),
+        Some(stream) => {
+            let reader = StreamReader::spawn(stream);
+            let ids_owned = ids.clone();
+            // decode_into blocks on the channel; run it where blocking is allowed.
+            let decoded = tokio::task::spawn_blocking(move || {
+                decode_into(
+                    reader,
+                    &ids_owned,
+                    PlainDigest::Sha256,
+                    &mut std::io::sink(),
+                    None,
+                )
+            })
+            .await
+            .map_err(|e| VaultError::InvalidInput(format!("verify task: {e}")))?;
+            match decoded {
+                Ok(d) => {
+                    report.stored_bytes_read += d.stored_size;
+                    let mut problems = Vec::new();
+                    if d.stored_size != manifest.dump.stored_size {
+                        problems.push(format!(
+                            "stored size {} differs from the recorded {}",
+                            d.stored_size, manifest.dump.stored_size
+                        ));
+                    }
+                    if manifest
+                        .dump
+                        .stored_sha256
+                        .as_ref()
+                        .is_some_and(|s| *s != d.stored_sha256)
+                    {
+                        problems.push("stored checksum differs from the manifest".to_string());
+                    }
+                    if let Some(c) = &contents
+                        && (c.sealed.dump_sha256 != d.plain_digest
+                            || c.sealed.dump_size != d.plain_size)
+                    {
+                        problems.push(
+                            "decrypted dump differs from the manifest's checksum".to_string(),
+                        );
+                    }
+                    if !problems.is_empty() {
+                        report.faults.push(ObjectFault {
+                            object: dump_object.clone(),
+                            problem: problems.join("; "),
+                        });
+                    }
+                }
+                Err(e) => report.faults.push(ObjectFault {
+                    object: dump_object.clone(),
+                    problem: describe_decode(e, key_opens),
+                }),
+            }
+        }
+    }
+    progress.advance(Phase::Verify, 1);
+
+    // Blobs: the public list says what must exist; the sealed list says what each must hash to.
+    let expected_sha1: std::collections::HashMap<String, String> = contents
+        .as_ref()
+        .map(|c| {
+            c.sealed
+                .attachments
+                .iter()
+                .filter_map(|a| {
+                    Some((
+                        a.object.clone(),
+                        sha1_of_store_fname(&a.store_fname)?.to_string(),
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if let Some(c) = &contents {
+        let public: std::collections::HashSet<&str> =
+            manifest.blobs.iter().map(|b| b.object.as_str()).collect();
+        for a in &c.sealed.attachments {
+            if !public.contains(a.object.as_str()) {
+                report.faults.push(ObjectFault {
+                    object: a.object.clone(),
+                    problem: format!(
+                        "attachment {} is not in the manifest's object list",
+                        a.store_fname
+                    ),
+                });
+            }
+        }
+    }
+    let checks = futures::stream::iter(manifest.blobs.iter().cloned())
+        .map(|o| {
+            let expected = expected_sha1.get(&o.object).cloned();
+            let ids = ids.clone();
+            async move {
+                let bytes = match repo.get_bytes(&o.object).await {
+                    Ok(Some(b)) => b,
+                    Ok(None) => return (o, expected, Ok(None)),
+                    Err(e) => return (o, expected, Err(e)),
+                };
+                let len = bytes.len() as u64;
+                let decoded = tokio::task::spawn_blocking(move || {
+                    decode_bytes(&bytes, &ids, PlainDigest::Sha1).map(|(d, _)| d)
+                })
+                .await
+                .map_err(|e| VaultError::InvalidInput(format!("verify task: {e}")));
+                (o, expected, decoded.map(|d| Some((len, d))))
+            }
+        })
+        .buffer_unordered(8);
+    futures::pin_mut!(checks);
+    while let Some((o, expected, bytes)) = checks.next().await {
+        report.objects_checked += 1;
+        progress.advance(Phase::Verify, 1);
+        let Some((len, decoded)) = bytes? else {
+            report.faults.push(ObjectFault {
+                object: o.object.clone(),
+                problem: "missing".into(),
+            });
+            continue;
+        };
+        report.stored_bytes_read += len;
+        let mut problems = Vec::new();
+        if len != o.stored_size {
+            problems.push(format!(
+                "size {len} differs from the recorded {}",
+                o.stored_size
+            ));
+        }
+        match decoded {
+            Ok(d) => {
+                if o.stored_sha256
+                    .as_ref()
+                    .is_some_and(|s| *s != d.stored_sha256)
+                {
+                    problems.push("stored checksum differs from the manifest".into());
+                }
+                if let Some(sha1) = &expected
+                    && *sha1 != d.plain_digest
+                {
+                    problems.push(format!(
+                        "content has sha1 {} instead of its recorded one",
+                        d.plain_digest
+                    ));
+                }
+            }
+            Err(e) => problems.push(describe_decode(e, key_opens)),
+        }
+        if !problems.is_empty() {
+            report.faults.push(ObjectFault {
+                object: o.object.clone(),
+                problem: problems.join("; "),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn describe_decode(e: DecodeError, key_opens: bool) -> String {
+    match e {
+        DecodeError::WrongKey if key_opens => "cannot be decrypted (damaged header)".into(),
+        DecodeError::WrongKey => "cannot be decrypted with the given identity".into(),
+        DecodeError::Corrupt(reason) => reason,
+        DecodeError::Io(e) => format!("read failed: {e}"),
+    }
+}
