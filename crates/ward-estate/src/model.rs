@@ -109,6 +109,43 @@ pub struct PlatformSpec {
     /// The break-glass age recipient that every backup is also encrypted to.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub break_glass_recipient: Option<Spanned<String>>,
+    /// Settings the renderer needs that are not about risk (GitOps repo, ingress, images).
+    pub rendering: RenderingSpec,
+}
+
+/// `spec.rendering` of the platform: where the deploy tree lives and the cluster add-ons
+/// rendered objects refer to. Every field is optional; `docs/estate.md` gives the defaults.
+#[derive(Clone, Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RenderingSpec {
+    /// Git URL of the deploy repository Argo CD syncs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub git_repository: Option<Spanned<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub git_revision: Option<Spanned<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub argocd_namespace: Option<Spanned<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub traefik_namespace: Option<Spanned<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entry_point: Option<Spanned<String>>,
+    /// The cert-manager `ClusterIssuer` that signs every certificate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster_issuer: Option<Spanned<String>>,
+    /// The S3 object store PostgreSQL archives WAL and base backups to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub archive_store: Option<Spanned<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ward_image: Option<Spanned<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redis_image: Option<Spanned<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub postgres_image: Option<Spanned<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub storage_class: Option<Spanned<String>>,
+    /// The image of the shared (multi-tenant) Odoo deployment, per Odoo version.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub shared_images: BTreeMap<String, Spanned<String>>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -611,6 +648,41 @@ pub(crate) fn decode_platform(cx: &mut Cx, node: &Node) -> Option<PlatformSpec> 
             })
         });
         let break_glass_recipient = opt(cx, f, "breakGlassRecipient", |cx, n, p| cx.string(n, p));
+        let rendering = opt(cx, f, "rendering", |cx, n, p| {
+            mapping(cx, n, p, |cx, f| {
+                let mut text = |key: &'static str| opt(cx, f, key, |cx, n, p| cx.string(n, p));
+                let mut spec = RenderingSpec {
+                    git_repository: text("gitRepository"),
+                    git_revision: text("gitRevision"),
+                    argocd_namespace: text("argocdNamespace"),
+                    traefik_namespace: text("traefikNamespace"),
+                    entry_point: text("entryPoint"),
+                    cluster_issuer: text("clusterIssuer"),
+                    archive_store: text("archiveStore"),
+                    ward_image: text("wardImage"),
+                    redis_image: text("redisImage"),
+                    postgres_image: text("postgresImage"),
+                    storage_class: text("storageClass"),
+                    shared_images: BTreeMap::new(),
+                };
+                spec.shared_images = opt(cx, f, "sharedImages", |cx, n, p| {
+                    mapping(cx, n, p, |cx, mf| {
+                        let mut out = BTreeMap::new();
+                        for (k, v) in mf.node_entries() {
+                            let key = k.as_str().unwrap_or_default().to_string();
+                            let path = mf.at(&key);
+                            if let Some(v) = cx.string(v, &path) {
+                                out.insert(key, v);
+                            }
+                        }
+                        Some(out)
+                    })
+                })
+                .unwrap_or_default();
+                Some(spec)
+            })
+        })
+        .unwrap_or_default();
         Some(PlatformSpec {
             clusters,
             object_stores,
@@ -619,6 +691,7 @@ pub(crate) fn decode_platform(cx: &mut Cx, node: &Node) -> Option<PlatformSpec> 
             tier_objectives,
             prices,
             break_glass_recipient,
+            rendering,
         })
     })
 }
