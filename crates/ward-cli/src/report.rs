@@ -127,6 +127,14 @@ fn diagnostic_report(sources: &SourceMap, d: &Diagnostic) -> miette::Report {
         return miette::Report::new(m);
     };
     let loc = sources.location(d.span);
+    // A minified or hostile file can hold one enormous line: show the place, not the line.
+    if file.line_text(d.span.line).len() > 400 {
+        let mut m = MietteDiagnostic::new(format!("{loc}: {}", d.message));
+        if let Some(h) = &d.hint {
+            m = m.with_help(h.clone());
+        }
+        return miette::Report::new(m);
+    }
     let mut m = MietteDiagnostic::new(format!("{loc}: {}", d.message)).with_label(LabeledSpan::at(
         d.span.start..d.span.start + d.span.len,
         "here",

@@ -68,6 +68,10 @@ pub fn load(root: &Path) -> Result<Estate, LoadError> {
     for (name, path) in files {
         read_file(&mut estate, &mut cx, name, path);
     }
+    finish(estate, cx)
+}
+
+fn finish(mut estate: Estate, mut cx: Cx) -> Result<Estate, LoadError> {
     estate.teams.sort_by(|a, b| a.name().cmp(b.name()));
     estate.workloads.sort_by(|a, b| a.name().cmp(b.name()));
     estate.waivers.sort_by(|a, b| a.name().cmp(b.name()));
@@ -220,6 +224,42 @@ fn read_file(estate: &mut Estate, cx: &mut Cx, name: String, path: PathBuf) {
             return;
         }
     };
+    ingest(estate, cx, name, path, bytes);
+}
+
+/// Loads an estate held in memory, one `(name, bytes)` pair per file, exactly as [`load`]
+/// would from disk (without Git). For fuzzing and tests.
+pub fn load_files(files: &[(&str, &[u8])]) -> Result<Estate, LoadError> {
+    let mut estate = Estate::default();
+    let mut cx = Cx::default();
+    for (name, bytes) in files {
+        if bytes.len() as u64 > MAX_FILE_BYTES {
+            file_problem(
+                &mut estate.sources,
+                &mut cx,
+                name.to_string(),
+                PathBuf::from(name),
+                format!(
+                    "this file is {} bytes; an estate file may be at most {MAX_FILE_BYTES}",
+                    bytes.len()
+                ),
+                "split it",
+            );
+            continue;
+        }
+        ingest(
+            &mut estate,
+            &mut cx,
+            name.to_string(),
+            PathBuf::from(name),
+            bytes.to_vec(),
+        );
+    }
+    finish(estate, cx)
+}
+
+fn ingest(estate: &mut Estate, cx: &mut Cx, name: String, path: PathBuf, bytes: Vec<u8>) {
+    let sources = &mut estate.sources;
     let text = match String::from_utf8(bytes) {
         Ok(t) => t,
         Err(e) => {

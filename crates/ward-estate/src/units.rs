@@ -29,8 +29,11 @@ impl Duration {
 
     pub fn parse(s: &str) -> Result<Duration, String> {
         let s = s.trim();
-        if s.is_empty() {
-            return Err("empty duration".into());
+        if !s.starts_with(|c: char| c.is_ascii_digit()) {
+            return Err(format!(
+                "`{}` does not start with a number",
+                crate::decode::escape(s)
+            ));
         }
         let mut total: u64 = 0;
         let mut digits = String::new();

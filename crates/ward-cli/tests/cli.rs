@@ -1,0 +1,265 @@
+//! End-to-end tests of the `ward` binary: the README's main job, exit codes, global flags,
+//! and error output for people and for scripts.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn ward(args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_ward"));
+    c.args(args)
+        .env_remove("WARD_ESTATE")
+        .env_remove("WARD_STATE")
+        .env_remove("WARD_ACTOR")
+        .env("NO_COLOR", "1");
+    c
+}
+
+fn run(c: &mut Command) -> (i32, String, String) {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = c.output().expect("run ward");
+    (
+        status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&stdout).into_owned(),
+        String::from_utf8_lossy(&stderr).into_owned(),
+    )
+}
+
+fn init(dir: &Path) {
+    let (code, out, err) = run(&mut ward(&[
+        "init",
+        dir.to_str().expect("utf8"),
+        "--example",
+        "healthcare",
+        "--actor",
+        "alice",
+    ]));
+    assert_eq!(code, 0, "{out}{err}");
+}
+
+#[test]
+fn main_job_init_validate_classify_explain_audit() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("care");
+    let d = dir.to_str().expect("utf8");
+    init(&dir);
+    assert!(dir.join(".git").is_dir(), "init makes a Git repository");
+
+    let (code, out, _) = run(&mut ward(&["--estate", d, "validate"]));
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("estate valid: 7 files, 3 teams, 4 workloads, 5 environments"),
+        "{out}"
+    );
+    assert!(!out.contains("-dirty"), "a fresh init is committed: {out}");
+
+    let (code, out, _) = run(&mut ward(&["--estate", d, "classify"]));
+    assert_eq!(code, 0);
+    let billing = out
+        .lines()
+        .find(|l| l.starts_with("billing/prod"))
+        .expect("billing row");
+    assert!(
+        billing.contains(" 1 ")
+            && billing.contains("dedicated")
+            && billing.contains("recovery-eu2"),
+        "{billing}"
+    );
+    let sandbox = out
+        .lines()
+        .find(|l| l.starts_with("training-sandbox/sandbox"))
+        .expect("sandbox row");
+    assert!(
+        sandbox.contains(" 3 ") && sandbox.contains("multi-tenant"),
+        "{sandbox}"
+    );
+
+    let (code, out, _) = run(&mut ward(&["--estate", d, "classify", "--output", "json"]));
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(v["environments"].as_array().map(Vec::len), Some(5));
+    assert_eq!(v["commit"].as_str().map(str::len), Some(40));
+    assert_eq!(
+        v["environments"][0]["classification"]["posture"]["backupInterval"],
+        "15m"
+    );
+
+    let (code, out, _) = run(&mut ward(&["--estate", d, "explain", "billing/prod"]));
+    assert_eq!(code, 0);
+    for needle in [
+        "[T1-uptime] tier 1 because uptime objective 99.95% ≥ 99.9%",
+        "[H-phi-production]",
+        "[P-rpo]",
+        "recovery-eu2",
+    ] {
+        assert!(out.contains(needle), "explain lacks {needle}:\n{out}");
+    }
+
+    let (code, out, _) = run(&mut ward(&["--estate", d, "audit", "log", "-o", "json"]));
+    assert_eq!(code, 0);
+    let log: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(log[0]["action"], "init");
+    assert_eq!(log[0]["actor"], "alice");
+    assert_eq!(log[0]["estate_commit"], v["commit"]);
+
+    let (code, out, _) = run(&mut ward(&["--estate", d, "audit", "verify"]));
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("ledger intact: 1 entries"), "{out}");
+}
+
+#[test]
+fn estate_errors_show_file_line_caret_and_hint_with_exit_2() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("care");
+    init(&dir);
+    let f = dir.join("workloads/billing.yaml");
+    let text = std::fs::read_to_string(&f).expect("read");
+    std::fs::write(
+        &f,
+        text.replace("      replicas: 3", "      replica: 3")
+            .replace("rpo: 15m", "rpo: soon"),
+    )
+    .expect("write");
+    let (code, out, err) = run(&mut ward(&[
+        "--estate",
+        dir.to_str().expect("utf8"),
+        "validate",
+    ]));
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        err.contains("workloads/billing.yaml:29:7: unknown field `spec.environments[0].replica`"),
+        "{err}"
+    );
+    assert!(
+        err.contains("replica: 3"),
+        "the offending line is shown: {err}"
+    );
+    assert!(
+        err.contains('^') || err.contains('─'),
+        "a caret marks the place: {err}"
+    );
+    assert!(err.contains("did you mean `replicas`?"), "{err}");
+    assert!(
+        err.contains("workloads/billing.yaml:15:10: `spec.classification.rpo` is not a duration"),
+        "{err}"
+    );
+    assert!(err.contains("the estate has 2 problem(s)"), "{err}");
+
+    let (code, out, _) = run(&mut ward(&[
+        "--estate",
+        dir.to_str().expect("utf8"),
+        "validate",
+        "-o",
+        "json",
+    ]));
+    assert_eq!(code, 2);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(v["diagnostics"][0]["file"], "workloads/billing.yaml");
+    assert_eq!(v["diagnostics"][0]["line"], 15);
+}
+
+#[test]
+fn usage_errors_exit_2_with_a_hint() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("care");
+    init(&dir);
+    let d = dir.to_str().expect("utf8");
+    let (code, _, err) = run(&mut ward(&["--estate", d, "explain", "billing/production"]));
+    assert_eq!(code, 2);
+    assert!(err.contains("did you mean `billing/prod`?"), "{err}");
+    let (code, _, _) = run(&mut ward(&["--estate", d, "classify", "--no-such-flag"]));
+    assert_eq!(code, 2);
+    let (code, _, err) = run(&mut ward(&["--estate", "/nonexistent/estate", "validate"]));
+    assert_eq!(code, 2);
+    assert!(err.contains("does not exist"), "{err}");
+    let (code, _, err) = run(&mut ward(&["init", d]));
+    assert_eq!(code, 2, "init never overwrites");
+    assert!(err.contains("exists and is not empty"), "{err}");
+}
+
+#[test]
+fn every_command_has_help_with_an_example() {
+    for args in [
+        vec!["--help"],
+        vec!["init", "--help"],
+        vec!["validate", "--help"],
+        vec!["classify", "--help"],
+        vec!["explain", "--help"],
+        vec!["audit", "log", "--help"],
+        vec!["audit", "verify", "--help"],
+    ] {
+        let (code, out, _) = run(&mut ward(&args));
+        assert_eq!(code, 0, "{args:?}");
+        assert!(
+            out.contains("Example"),
+            "{args:?} help has no example:\n{out}"
+        );
+        for flag in ["--estate", "--state", "--actor", "--output"] {
+            assert!(out.contains(flag), "{args:?} help lacks {flag}");
+        }
+    }
+}
+
+#[test]
+fn state_and_actor_come_from_flags_then_environment() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("care");
+    let state = tmp.path().join("elsewhere");
+    let (code, _, err) = run(ward(&["init", dir.to_str().expect("utf8")])
+        .env("WARD_STATE", &state)
+        .env("WARD_ACTOR", "bob"));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        state.join("ledger.jsonl").is_file(),
+        "WARD_STATE is honoured"
+    );
+    assert!(!dir.join(".ward").exists());
+    let (_, out, _) = run(&mut ward(&[
+        "--estate",
+        dir.to_str().expect("utf8"),
+        "--state",
+        state.to_str().expect("utf8"),
+        "audit",
+        "log",
+        "-o",
+        "json",
+    ]));
+    let log: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(log[0]["actor"], "bob");
+
+    let dir2 = tmp.path().join("care2");
+    let (code, _, _) = run(
+        ward(&["init", dir2.to_str().expect("utf8"), "--actor", "carol"]).env("WARD_ACTOR", "bob"),
+    );
+    assert_eq!(code, 0);
+    let (_, out, _) = run(ward(&["audit", "log", "-o", "json"]).env("WARD_ESTATE", &dir2));
+    let log: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(log[0]["actor"], "carol", "--actor wins over WARD_ACTOR");
+}
+
+#[test]
+fn audit_verify_names_a_tampered_entry() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("care");
+    init(&dir);
+    let ledger = dir.join(".ward/ledger.jsonl");
+    let text = std::fs::read_to_string(&ledger).expect("read");
+    std::fs::write(
+        &ledger,
+        text.replace("\"actor\":\"alice\"", "\"actor\":\"mallory\""),
+    )
+    .expect("write");
+    let (code, _, err) = run(&mut ward(&[
+        "--estate",
+        dir.to_str().expect("utf8"),
+        "audit",
+        "verify",
+    ]));
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("ledger TAMPERED: first bad entry at line 1"),
+        "{err}"
+    );
+}

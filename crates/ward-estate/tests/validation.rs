@@ -1,0 +1,385 @@
+//! Errors are for people: each test breaks the example estate one way and checks that the
+//! problem is reported at the right file, line and column, with a useful hint.
+
+mod support;
+use support::*;
+
+#[test]
+fn the_example_estate_is_valid_and_classified() {
+    let dir = example();
+    let estate = load_ok(dir.path());
+    assert_eq!(estate.workloads.len(), 4);
+    assert_eq!(estate.environments.len(), 5);
+    let billing = estate.environment("billing/prod").expect("billing/prod");
+    assert_eq!(billing.classification.tier, 1);
+    assert_eq!(billing.classification.hosting.to_string(), "dedicated");
+    assert_eq!(billing.cluster, "dedicated-eu1");
+    assert_eq!(billing.recovery_cluster.as_deref(), Some("recovery-eu2"));
+    let sandbox = estate
+        .environment("training-sandbox/sandbox")
+        .expect("sandbox");
+    assert_eq!(sandbox.classification.tier, 3);
+    assert_eq!(sandbox.classification.hosting.to_string(), "multi-tenant");
+    let portal = estate.environment("patient-portal/prod").expect("portal");
+    assert_eq!(portal.classification.tier, 2);
+    let coordination = estate
+        .environment("care-coordination/prod")
+        .expect("coordination");
+    assert_eq!(coordination.classification.tier, 2);
+}
+
+#[test]
+fn unknown_field_points_at_the_key_and_suggests_the_name() {
+    let dir = example();
+    edit(
+        dir.path(),
+        "workloads/billing.yaml",
+        "      replicas: 3",
+        "      replica: 3",
+    );
+    let p = problems(dir.path());
+    let e = find(&p, "unknown field `spec.environments[0].replica`");
+    assert_eq!(e.location, "workloads/billing.yaml:29:7");
+    assert_eq!(e.hint, "did you mean `replicas`?");
+    assert_eq!(e.line_text, "      replica: 3");
+}
+
+#[test]
+fn duplicate_workload_names_the_first_definition() {
+    let dir = example();
+    let text = std::fs::read_to_string(dir.path().join("workloads/billing.yaml")).expect("read");
+    write(
+        dir.path(),
+        "tenants/a.yaml",
+        text.replace("billing.st-marys", "billing2.st-marys"),
+    );
+    let p = problems(dir.path());
+    // Files load in path order, so the copy under tenants/ counts as the first.
+    let e = find(&p, "duplicate workload `billing`");
+    assert!(
+        e.message.contains("(first defined in tenants/a.yaml:6)"),
+        "{}",
+        e.message
+    );
+    assert!(
+        e.location.starts_with("workloads/billing.yaml:6:"),
+        "{}",
+        e.location
+    );
+}
+
+#[test]
+fn every_problem_is_reported_in_one_run() {
+    let dir = example();
+    edit(
+        dir.path(),
+        "workloads/billing.yaml",
+        "uptime: 99.95%",
+        "uptime: 99.95",
+    );
+    edit(
+        dir.path(),
+        "workloads/billing.yaml",
+        "rpo: 15m",
+        "rpo: 15 minutes",
+    );
+    edit(
+        dir.path(),
+        "workloads/patient-portal.yaml",
+        "owner: patient-services",
+        "owner: patient-servics",
+    );
+    edit(
+        dir.path(),
+        "workloads/care-coordination.yaml",
+        "credentialOwner: farah",
+        "credentialOwner: zoe",
+    );
+    edit(dir.path(), "platform.yaml", "role: shared", "role: shard");
+    let p = problems(dir.path());
+    let uptime = find(&p, "`spec.classification.uptime` is not a percentage");
+    assert_eq!(uptime.location, "workloads/billing.yaml:14:13");
+    assert!(uptime.hint.contains("99.95%"));
+    let rpo = find(&p, "`spec.classification.rpo` is not a duration");
+    assert_eq!(rpo.location, "workloads/billing.yaml:15:10");
+    let team = find(&p, "unknown team `patient-servics`");
+    assert!(
+        team.hint.contains("did you mean `patient-services`?"),
+        "{}",
+        team.hint
+    );
+    let person = find(&p, "unknown person `zoe`");
+    assert!(
+        person
+            .location
+            .starts_with("workloads/care-coordination.yaml:")
+    );
+    let role = find(&p, "unknown value `shard`");
+    assert!(
+        role.hint.contains("did you mean `shared`?"),
+        "{}",
+        role.hint
+    );
+    assert!(p.len() >= 5, "{p:#?}");
+}
+
+#[test]
+fn references_must_resolve() {
+    let dir = example();
+    edit(
+        dir.path(),
+        "workloads/billing.yaml",
+        "      replicas: 3",
+        "      replicas: 3\n      cluster: dedicated-eu9\n      objectStore: tape",
+    );
+    edit(
+        dir.path(),
+        "workloads/billing.yaml",
+        "refreshFrom: prod",
+        "refreshFrom: production",
+    );
+    edit(
+        dir.path(),
+        "workloads/billing.yaml",
+        "store: hospital-vault, key: odoo/billing/prod",
+        "store: vault-x, key: odoo/billing/prod",
+    );
+    let p = problems(dir.path());
+    find(&p, "unknown cluster `dedicated-eu9`");
+    find(&p, "unknown object store `tape`");
+    find(&p, "unknown environment `production`");
+    find(&p, "unknown secret store `vault-x`");
+}
+
+#[test]
+fn hostnames_are_unique_across_the_estate() {
+    let dir = example();
+    edit(
+        dir.path(),
+        "workloads/patient-portal.yaml",
+        "hosts: [portal.st-marys.care.example]",
+        "hosts: [billing.st-marys.care.example]",
+    );
+    let p = problems(dir.path());
+    let e = find(&p, "duplicate hostname `billing.st-marys.care.example`");
+    assert!(
+        e.message.contains("workloads/billing.yaml"),
+        "{}",
+        e.message
+    );
+    assert!(e.location.starts_with("workloads/patient-portal.yaml:"));
+}
+
+#[test]
+fn invalid_hostnames_are_refused() {
+    let dir = example();
+    edit(
+        dir.path(),
+        "workloads/patient-portal.yaml",
+        "hosts: [portal.st-marys.care.example]",
+        "hosts: [Portal_St-Marys]",
+    );
+    find(&problems(dir.path()), "is not a valid hostname");
+}
+
+#[test]
+fn names_must_be_dns_labels() {
+    let dir = example();
+    edit(
+        dir.path(),
+        "workloads/training-sandbox.yaml",
+        "name: training-sandbox",
+        "name: ../../etc",
+    );
+    let p = problems(dir.path());
+    let e = find(
+        &p,
+        "`metadata.name` value `../../etc` is not a DNS-1123 label",
+    );
+    assert_eq!(e.location, "workloads/training-sandbox.yaml:5:9");
+    assert!(e.hint.contains("lowercase"));
+}
+
+#[test]
+fn literal_credentials_are_refused_and_never_echoed() {
+    let dir = example();
+    edit(
+        dir.path(),
+        "workloads/billing.yaml",
+        "      credentialRef: { store: hospital-vault, key: integrations/clearinghouse }",
+        "      password: Tr0ub4dor&3",
+    );
+    edit(
+        dir.path(),
+        "workloads/patient-portal.yaml",
+        "endpoint: https://api.sms-gateway.example.com/v2",
+        "endpoint: https://portal:s3cretpass@api.sms-gateway.example.com/v2",
+    );
+    edit(
+        dir.path(),
+        "workloads/care-coordination.yaml",
+        "credentialRef: { store: hospital-vault, key: integrations/sms-northside }",
+        "credentialRef: AKIAIOSFODNN7EXAMPLE",
+    );
+    let p = problems(dir.path());
+    let pw = find(
+        &p,
+        "`spec.integrations[0].password` is a literal credential",
+    );
+    assert!(pw.location.starts_with("workloads/billing.yaml:"));
+    find(
+        &p,
+        "`spec.integrations[1].endpoint` holds what looks like a literal credential (a URL with a password in it)",
+    );
+    find(
+        &p,
+        "`spec.integrations[0].credentialRef` holds what looks like a literal credential (an AWS access key id)",
+    );
+    for problem in &p {
+        for secret in ["Tr0ub4dor", "s3cretpass", "AKIAIOSFODNN7EXAMPLE"] {
+            assert!(
+                !problem.message.contains(secret) && !problem.hint.contains(secret),
+                "secret echoed: {problem:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn durations_and_percentages_must_parse() {
+    let dir = example();
+    edit(
+        dir.path(),
+        "workloads/portal.yaml"
+            .replace("portal", "patient-portal")
+            .as_str(),
+        "rto: 8h",
+        "rto: 8 hours",
+    );
+    edit(
+        dir.path(),
+        "workloads/patient-portal.yaml",
+        "uptime: 99.5%",
+        "uptime: 101%",
+    );
+    let p = problems(dir.path());
+    find(&p, "`spec.classification.rto` is not a duration");
+    find(
+        &p,
+        "`spec.classification.uptime` is not a percentage: a percentage is at most 100%",
+    );
+}
+
+#[test]
+fn tier_objectives_may_only_tighten() {
+    let dir = example();
+    edit(
+        dir.path(),
+        "platform.yaml",
+        "backupInterval: 30m",
+        "backupInterval: 2h",
+    );
+    let p = problems(dir.path());
+    let e = find(
+        &p,
+        "tierObjectives.tier1.backupInterval `2h` is looser than Ward's tier-1 default `1h`",
+    );
+    assert!(e.location.starts_with("platform.yaml:"));
+}
+
+#[test]
+fn wrong_kind_and_api_version() {
+    let dir = example();
+    write(
+        dir.path(),
+        "extra.yaml",
+        "apiVersion: ward.dev/v2\nkind: Workoad\nmetadata: {name: x}\nspec: {}\n",
+    );
+    let p = problems(dir.path());
+    find(&p, "unsupported apiVersion `ward.dev/v2`");
+    let k = find(&p, "unknown kind `Workoad`");
+    assert_eq!(k.hint, "did you mean `Workload`?");
+    assert_eq!(k.location, "extra.yaml:2:7");
+}
+
+#[test]
+fn missing_required_fields_are_named() {
+    let dir = example();
+    edit(
+        dir.path(),
+        "workloads/training-sandbox.yaml",
+        "    rto: 72h\n",
+        "",
+    );
+    let p = problems(dir.path());
+    find(&p, "missing field `spec.classification.rto`");
+}
+
+#[test]
+fn a_second_platform_is_refused() {
+    let dir = example();
+    let text = std::fs::read_to_string(dir.path().join("platform.yaml")).expect("read");
+    write(
+        dir.path(),
+        "zz/platform.yaml",
+        text.replace("name: care-platform", "name: other-platform"),
+    );
+    let p = problems(dir.path());
+    let e = find(&p, "duplicate platform `other-platform`");
+    assert!(
+        e.message.contains("first defined in platform.yaml:6"),
+        "{}",
+        e.message
+    );
+}
+
+#[test]
+fn multi_document_files_load() {
+    let dir = example();
+    let portal =
+        std::fs::read_to_string(dir.path().join("workloads/patient-portal.yaml")).expect("read");
+    let coord =
+        std::fs::read_to_string(dir.path().join("workloads/care-coordination.yaml")).expect("read");
+    std::fs::remove_file(dir.path().join("workloads/patient-portal.yaml")).expect("rm");
+    std::fs::remove_file(dir.path().join("workloads/care-coordination.yaml")).expect("rm");
+    write(
+        dir.path(),
+        "workloads/both.yml",
+        format!("{portal}\n---\n{coord}\n...\n"),
+    );
+    let estate = load_ok(dir.path());
+    assert_eq!(estate.workloads.len(), 4);
+}
+
+#[test]
+fn git_head_and_dirty_state_are_read() {
+    let dir = example();
+    let git = |args: &[&str]| {
+        let ok = std::process::Command::new("git")
+            .arg("-C")
+            .arg(dir.path())
+            .args(["-c", "user.name=t", "-c", "user.email=t@t"])
+            .args(args)
+            .output()
+            .expect("git")
+            .status
+            .success();
+        assert!(ok, "git {args:?}");
+    };
+    assert_eq!(load_ok(dir.path()).git.commit, None);
+    git(&["init", "-q"]);
+    git(&["add", "-A"]);
+    git(&["commit", "-qm", "x"]);
+    let clean = load_ok(dir.path()).git;
+    assert_eq!(clean.commit.as_ref().map(String::len), Some(40));
+    assert!(!clean.dirty);
+    edit(
+        dir.path(),
+        "workloads/billing.yaml",
+        "replicas: 3",
+        "replicas: 4",
+    );
+    let dirty = load_ok(dir.path()).git;
+    assert_eq!(dirty.commit, clean.commit);
+    assert!(dirty.dirty);
+}
