@@ -1,0 +1,238 @@
+//! Shared test support: a real throwaway PostgreSQL with an Odoo-shaped database, a real
+//! filestore folder, a local repository, age identities, and a real moto S3 server.
+
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ward_pgtemp::TempCluster;
+use ward_vault::fixture::{self, FixtureData, OdooFixture};
+use ward_vault::{
+    BackupOptions, BackupTarget, DbConnection, Identities, NoProgress, PgTools, Progress,
+    Recipients, Repository, RepositoryConfig, RepositoryKey, StoreLocation,
+};
+
+pub fn progress() -> Arc<dyn Progress> {
+    Arc::new(NoProgress)
+}
+
+/// Everything one test needs, torn down on drop.
+pub struct World {
+    pub cluster: TempCluster,
+    pub dir: tempfile::TempDir,
+    pub db: DbConnection,
+    pub filestore: PathBuf,
+    pub repo_dir: PathBuf,
+    pub identity: PathBuf,
+    pub other_identity: PathBuf,
+    pub recipients: Recipients,
+    pub fixture: FixtureData,
+}
+
+impl World {
+    pub async fn new(spec: OdooFixture) -> World {
+        let cluster = TempCluster::start().expect("temp cluster");
+        cluster.psql("CREATE DATABASE odoo").expect("create db");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let filestore = dir.path().join("filestore/odoo");
+        std::fs::create_dir_all(&filestore).expect("filestore");
+        let db = DbConnection::from_url(&cluster.url_for("odoo")).expect("url");
+        let fixture = fixture::build(&db, &filestore, &spec)
+            .await
+            .expect("fixture");
+        let identity = dir.path().join("state/dba.age");
+        let recipient = ward_vault::generate_identity_file(&identity).expect("identity");
+        let other_identity = dir.path().join("state/stranger.age");
+        ward_vault::generate_identity_file(&other_identity).expect("identity");
+        let breakglass = dir.path().join("state/breakglass.age");
+        let bg = ward_vault::generate_identity_file(&breakglass).expect("identity");
+        let recipients = Recipients::parse(&[recipient, bg]).expect("recipients");
+        let repo_dir = dir.path().join("repo");
+        World {
+            cluster,
+            dir,
+            db,
+            filestore,
+            repo_dir,
+            identity,
+            other_identity,
+            recipients,
+            fixture,
+        }
+    }
+
+    pub fn config(&self) -> RepositoryConfig {
+        RepositoryConfig {
+            store: StoreLocation::Local(self.repo_dir.clone()),
+            object_lock: None,
+        }
+    }
+
+    pub async fn repo(&self) -> Repository {
+        Repository::open(&self.config()).await.expect("open repo")
+    }
+
+    pub fn identities(&self) -> Identities {
+        Identities::from_file(&self.identity).expect("identity")
+    }
+
+    pub fn target(&self) -> BackupTarget {
+        BackupTarget {
+            tenant: "st-marys".into(),
+            workload: "billing".into(),
+            environment: "prod".into(),
+            db: self.db.clone(),
+            filestore: self.filestore.clone(),
+        }
+    }
+
+    pub fn options(&self) -> BackupOptions {
+        let mut o = BackupOptions::new(self.recipients.clone());
+        o.estate_commit = Some("0123abcd".into());
+        o.pg_tools = PgTools::in_dir(self.cluster.bindir());
+        o
+    }
+
+    pub async fn key(&self, repo: &Repository) -> RepositoryKey {
+        ward_vault::tenant_key(
+            repo,
+            "st-marys",
+            &self.recipients,
+            &self.dir.path().join("state/keys/st-marys.key"),
+            None,
+        )
+        .await
+        .expect("tenant key")
+    }
+
+    pub fn psql(&self, db: &str, sql: &str) -> String {
+        self.cluster.psql_db(db, sql).expect("psql")
+    }
+}
+
+/// Flips one bit of the byte in the middle of a file.
+pub fn flip_byte(path: &Path) {
+    let mut bytes = std::fs::read(path).expect("read");
+    let i = bytes.len() / 2;
+    bytes[i] ^= 0x01;
+    std::fs::write(path, bytes).expect("write");
+}
+
+/// Every file under `dir`, relative, sorted.
+pub fn files_under(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if let Ok(rel) = p.strip_prefix(dir) {
+                out.push(rel.to_string_lossy().to_string());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// A real S3-compatible server (moto) on a free loopback port, killed on drop.
+pub struct MotoServer {
+    child: Child,
+    pub port: u16,
+}
+
+impl MotoServer {
+    pub fn start() -> MotoServer {
+        let found = std::env::var_os("PATH")
+            .map(|p| std::env::split_paths(&p).any(|d| d.join("moto_server").is_file()))
+            .unwrap_or(false);
+        assert!(
+            found,
+            "moto_server is not on PATH: the S3 tests need a real S3-compatible server. \
+             Install it with `pip install 'moto[server]'` (CI does)."
+        );
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let child = Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start moto_server");
+        let server = MotoServer { child, port };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "moto_server did not start listening"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        server
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// A raw, unsigned HTTP request (moto does not check signatures): returns status,
+    /// headers and body.
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> (u16, String, String) {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.port)).expect("connect moto");
+        let mut req = format!(
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: {}\r\nConnection: close\r\n",
+            self.port,
+            body.len()
+        );
+        for (k, v) in headers {
+            req.push_str(&format!("{k}: {v}\r\n"));
+        }
+        req.push_str("\r\n");
+        s.write_all(req.as_bytes()).expect("send");
+        s.write_all(body).expect("send body");
+        let mut resp = Vec::new();
+        s.read_to_end(&mut resp).expect("read");
+        let text = String::from_utf8_lossy(&resp).to_string();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        let status = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        (status, head.to_string(), body.to_string())
+    }
+
+    pub fn create_bucket(&self, bucket: &str, object_lock: bool) {
+        let headers: &[(&str, &str)] = if object_lock {
+            &[("x-amz-bucket-object-lock-enabled", "true")]
+        } else {
+            &[]
+        };
+        let (status, _, body) = self.request("PUT", &format!("/{bucket}"), headers, b"");
+        assert_eq!(status, 200, "create bucket: {body}");
+    }
+}
+
+impl Drop for MotoServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
