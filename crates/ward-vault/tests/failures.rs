@@ -1,0 +1,394 @@
+//! Damage and bad input: every flipped byte and removed blob is named by verify; bad
+//! databases, missing tools, full disks and wrong keys give typed errors and leave no snapshot.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{World, files_under, flip_byte, progress};
+use ward_vault::fixture::OdooFixture;
+use ward_vault::{
+    DbConnection, Identities, PgTools, RestoreRequest, Retention, SecretString, SnapshotFilter,
+    VaultError, VerifyDepth, collect_garbage, list, prune, restore, verify,
+};
+
+fn small() -> OdooFixture {
+    OdooFixture {
+        attachments: 12,
+        partners: 50,
+        ..OdooFixture::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flipping_any_stored_byte_is_named_by_verify() {
+    let w = World::new(small()).await;
+    let repo = w.repo().await;
+    let key = w.key(&repo).await;
+    let s = ward_vault::backup(&repo, &w.target(), &key, &w.options(), progress())
+        .await
+        .expect("backup");
+    let ids = w.identities();
+    let snapshot_dir = format!(
+        "tenants/{}/snapshots/{}/{}/{}",
+        s.snapshot.tenant, s.snapshot.workload, s.snapshot.environment, s.snapshot.id
+    );
+    let objects: Vec<String> = files_under(&w.repo_dir)
+        .into_iter()
+        .filter(|o| o.starts_with(&snapshot_dir) || o.contains("/blobs/"))
+        .collect();
+    assert_eq!(objects.len(), 3 + s.attachments as usize);
+    for object in &objects {
+        let path = w.repo_dir.join(object);
+        let original = std::fs::read(&path).expect("read");
+        flip_byte(&path);
+        let report = verify(&repo, &s.snapshot, VerifyDepth::ReadData(&ids), progress())
+            .await
+            .expect("verify runs");
+        let named: Vec<&str> = report.faults.iter().map(|f| f.object.as_str()).collect();
+        assert_eq!(
+            named,
+            vec![object.as_str()],
+            "flip in {object}: {:?}",
+            report.faults
+        );
+        std::fs::write(&path, original).expect("restore byte");
+    }
+    let report = verify(&repo, &s.snapshot, VerifyDepth::ReadData(&ids), progress())
+        .await
+        .expect("verify");
+    assert!(report.is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removed_blob_is_named_without_a_key() {
+    let w = World::new(small()).await;
+    let repo = w.repo().await;
+    let key = w.key(&repo).await;
+    let s = ward_vault::backup(&repo, &w.target(), &key, &w.options(), progress())
+        .await
+        .expect("backup");
+    let blob = files_under(&w.repo_dir)
+        .into_iter()
+        .find(|o| o.contains("/blobs/"))
+        .expect("a blob");
+    std::fs::remove_file(w.repo_dir.join(&blob)).expect("rm");
+    let report = verify(&repo, &s.snapshot, VerifyDepth::Metadata, progress())
+        .await
+        .expect("verify");
+    assert_eq!(report.faults.len(), 1, "{:?}", report.faults);
+    assert_eq!(report.faults[0].object, blob);
+    assert_eq!(report.faults[0].problem, "missing");
+}
+
+async fn assert_fails_cleanly(
+    w: &World,
+    target: ward_vault::BackupTarget,
+    opts: ward_vault::BackupOptions,
+) -> VaultError {
+    let repo = w.repo().await;
+    let key = w.key(&repo).await;
+    let err = ward_vault::backup(&repo, &target, &key, &opts, progress())
+        .await
+        .expect_err("must fail");
+    assert_eq!(err.exit_code(), 3, "{err}");
+    assert!(
+        !err.to_string().contains(w.cluster.password()),
+        "secret in: {err}"
+    );
+    assert!(
+        !format!("{err:?}").contains(w.cluster.password()),
+        "secret in debug: {err:?}"
+    );
+    assert!(
+        list(&repo, &SnapshotFilter::default())
+            .await
+            .expect("list")
+            .is_empty()
+    );
+    err
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_databases_and_tools_fail_clearly_and_leave_no_snapshot() {
+    let w = World::new(small()).await;
+
+    let mut unreachable = w.target();
+    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("port")
+        .local_addr()
+        .expect("addr")
+        .port();
+    unreachable.db.port = closed_port;
+    let err = assert_fails_cleanly(&w, unreachable, w.options()).await;
+    assert!(
+        matches!(err, VaultError::DatabaseUnreachable { .. }),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("cannot reach the database"),
+        "{err}"
+    );
+
+    let mut wrong_password = w.target();
+    wrong_password.db.password = Some(SecretString::new("not-the-password"));
+    let err = assert_fails_cleanly(&w, wrong_password, w.options()).await;
+    assert!(matches!(err, VaultError::DatabaseAuth { .. }), "{err}");
+    assert!(!err.to_string().contains("not-the-password"));
+
+    let mut no_pg_dump = w.options();
+    no_pg_dump.pg_tools = PgTools::in_dir(w.dir.path().join("no-such-bin"));
+    let err = assert_fails_cleanly(&w, w.target(), no_pg_dump).await;
+    assert!(
+        matches!(err, VaultError::ToolMissing { ref program, .. } if program == "pg_dump"),
+        "{err}"
+    );
+
+    // A pg_dump that starts but dies half-way leaves nothing either.
+    let fake_bin = w.dir.path().join("fake-bin");
+    std::fs::create_dir_all(&fake_bin).expect("dir");
+    let script = format!(
+        "#!/bin/sh\nif [ \"$1\" = --version ]; then exec {0}/pg_dump --version; fi\n{0}/pg_dump \"$@\" | head -c 2000\necho 'pg_dump: error: connection lost' >&2\nexit 1\n",
+        w.cluster.bindir().display()
+    );
+    std::fs::write(fake_bin.join("pg_dump"), script).expect("script");
+    std::fs::set_permissions(
+        fake_bin.join("pg_dump"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .expect("chmod");
+    let mut dying = w.options();
+    dying.pg_tools = PgTools::in_dir(&fake_bin);
+    let err = assert_fails_cleanly(&w, w.target(), dying).await;
+    assert!(
+        matches!(err, VaultError::ToolFailed { ref program, .. } if program == "pg_dump"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("connection lost"), "{err}");
+
+    let _ = DbConnection::from_url("not a url").expect_err("bad url");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_restore_key_is_clear_and_touches_nothing() {
+    let w = World::new(small()).await;
+    let repo = w.repo().await;
+    let key = w.key(&repo).await;
+    let s = ward_vault::backup(&repo, &w.target(), &key, &w.options(), progress())
+        .await
+        .expect("backup");
+    let stranger = Identities::from_file(&w.other_identity).expect("id");
+    let fs = w.dir.path().join("restored");
+    let mut req = RestoreRequest::new(w.db.with_dbname("never_created"), &fs);
+    req.pg_tools = PgTools::in_dir(w.cluster.bindir());
+    let err = restore(&repo, &s.snapshot, &stranger, &req, progress())
+        .await
+        .expect_err("wrong key");
+    assert!(matches!(err, VaultError::WrongKey { .. }), "{err}");
+    assert_eq!(err.exit_code(), 3);
+    assert!(
+        err.to_string().contains("not one of the recipients"),
+        "{err}"
+    );
+    assert_eq!(
+        w.psql(
+            "postgres",
+            "SELECT count(*) FROM pg_database WHERE datname = 'never_created'"
+        ),
+        "0"
+    );
+    assert!(!fs.exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_disk_fails_clearly_and_leaves_no_snapshot() {
+    let w = World::new(OdooFixture {
+        attachments: 40,
+        min_blob_bytes: 20_000,
+        max_blob_bytes: 60_000,
+        ..small()
+    })
+    .await;
+    let mount = w.dir.path().join("tiny");
+    std::fs::create_dir_all(&mount).expect("dir");
+    let status = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=400k", "tmpfs"])
+        .arg(&mount)
+        .status()
+        .expect("run mount");
+    assert!(
+        status.success(),
+        "this test simulates a full disk with a small tmpfs and needs root to mount it"
+    );
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _guard = Unmount(mount.clone());
+    let config = ward_vault::RepositoryConfig {
+        store: ward_vault::StoreLocation::Local(mount.join("repo")),
+        object_lock: None,
+    };
+    let repo = ward_vault::Repository::open(&config).await.expect("open");
+    let key = w.key(&repo).await;
+    let err = ward_vault::backup(&repo, &w.target(), &key, &w.options(), progress())
+        .await
+        .expect_err("disk full");
+    assert_eq!(err.exit_code(), 3, "{err}");
+    let text = err.to_string();
+    assert!(
+        text.to_lowercase().contains("space") || text.contains("full"),
+        "{text}"
+    );
+    assert!(
+        list(&repo, &SnapshotFilter::default())
+            .await
+            .expect("list")
+            .is_empty()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lease_prevents_concurrent_backups_of_one_environment() {
+    let w = World::new(small()).await;
+    let repo = w.repo().await;
+    let key = w.key(&repo).await;
+    let (target, options) = (w.target(), w.options());
+    let (a, b) = tokio::join!(
+        ward_vault::backup(&repo, &target, &key, &options, progress()),
+        ward_vault::backup(&repo, &target, &key, &options, progress()),
+    );
+    let results = [&a, &b];
+    let held = results
+        .iter()
+        .filter(|r| matches!(r, Err(VaultError::LeaseHeld { .. })))
+        .count();
+    let ok = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!((held, ok), (1, 1), "{a:?} / {b:?}");
+    // The lease is released afterwards, and another environment is never blocked.
+    ward_vault::backup(&repo, &w.target(), &key, &w.options(), progress())
+        .await
+        .expect("after release");
+    let mut staging = w.target();
+    staging.environment = "staging".into();
+    ward_vault::backup(&repo, &staging, &key, &w.options(), progress())
+        .await
+        .expect("other env");
+
+    // A lease left by a dead process on this host does not block.
+    let lease = w.repo_dir.join("tenants/st-marys/leases/billing/prod.json");
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").expect("host");
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").expect("boot");
+    let far = jiff::Timestamp::now()
+        .checked_add(jiff::SignedDuration::from_hours(5))
+        .expect("t");
+    let record = serde_json::json!({
+        "token": "dead", "host": host.trim(), "boot_id": boot.trim(), "pid": 999_999_999u32,
+        "purpose": "backup", "acquired": jiff::Timestamp::now(), "expires": far,
+    });
+    std::fs::write(&lease, record.to_string()).expect("write lease");
+    ward_vault::backup(&repo, &w.target(), &key, &w.options(), progress())
+        .await
+        .expect("stale lease taken over");
+    // A live lease from another host blocks until it expires.
+    let record = serde_json::json!({
+        "token": "alive", "host": "other-host", "boot_id": "x", "pid": 1,
+        "purpose": "backup", "acquired": jiff::Timestamp::now(), "expires": far,
+    });
+    std::fs::write(&lease, record.to_string()).expect("write lease");
+    let err = ward_vault::backup(&repo, &w.target(), &key, &w.options(), progress())
+        .await
+        .expect_err("held");
+    assert!(matches!(err, VaultError::LeaseHeld { .. }), "{err}");
+    assert!(err.to_string().contains("other-host"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prune_and_gc_keep_referenced_and_fresh_blobs() {
+    let w = World::new(small()).await;
+    let repo = w.repo().await;
+    let key = w.key(&repo).await;
+    let first = ward_vault::backup(&repo, &w.target(), &key, &w.options(), progress())
+        .await
+        .expect("1");
+    // An attachment deleted from Odoo: its blob is referenced only by the first snapshot.
+    let gone = w.fixture.store_fnames[0].clone();
+    w.psql(
+        "odoo",
+        &format!("DELETE FROM ir_attachment WHERE store_fname = '{gone}'"),
+    );
+    let _second = ward_vault::backup(&repo, &w.target(), &key, &w.options(), progress())
+        .await
+        .expect("2");
+    let third = ward_vault::backup(&repo, &w.target(), &key, &w.options(), progress())
+        .await
+        .expect("3");
+
+    let retention = Retention {
+        keep_last: 1,
+        ..Default::default()
+    };
+    let dry = prune(&repo, "st-marys", "billing", "prod", &retention, true)
+        .await
+        .expect("dry run");
+    assert_eq!(dry.removed.len(), 2);
+    assert_eq!(
+        list(&repo, &SnapshotFilter::default())
+            .await
+            .expect("list")
+            .len(),
+        3,
+        "dry run deletes nothing"
+    );
+    let done = prune(&repo, "st-marys", "billing", "prod", &retention, false)
+        .await
+        .expect("prune");
+    assert_eq!(done.removed.len(), 2);
+    assert!(done.removed.contains(&first.snapshot));
+    let remaining = list(&repo, &SnapshotFilter::default()).await.expect("list");
+    assert_eq!(remaining.len(), 1);
+    assert_eq!(remaining[0].snapshot(), &third.snapshot);
+
+    // Within the grace period nothing is collected, not even the orphaned blob.
+    let blobs_before = files_under(&w.repo_dir)
+        .into_iter()
+        .filter(|o| o.contains("/blobs/"))
+        .count();
+    let gc = collect_garbage(&repo, "st-marys", Duration::from_secs(3600), false)
+        .await
+        .expect("gc");
+    assert!(gc.deleted.is_empty() && gc.kept_fresh >= 1, "{gc:?}");
+    // Past it, only the unreferenced blob goes.
+    let gc = collect_garbage(&repo, "st-marys", Duration::ZERO, false)
+        .await
+        .expect("gc");
+    assert_eq!(gc.deleted.len(), 1, "{gc:?}");
+    let blobs_after = files_under(&w.repo_dir)
+        .into_iter()
+        .filter(|o| o.contains("/blobs/"))
+        .count();
+    assert_eq!(blobs_after, blobs_before - 1);
+    let ids = w.identities();
+    let report = verify(
+        &repo,
+        &third.snapshot,
+        VerifyDepth::ReadData(&ids),
+        progress(),
+    )
+    .await
+    .expect("verify");
+    assert!(report.is_ok(), "{:?}", report.faults);
+
+    // A corrupted manifest stops GC before it deletes anything.
+    let manifest = w.repo_dir.join(format!(
+        "tenants/st-marys/snapshots/billing/prod/{}/manifest.json",
+        third.snapshot.id
+    ));
+    flip_byte(&manifest);
+    let err = collect_garbage(&repo, "st-marys", Duration::ZERO, false)
+        .await
+        .expect_err("unsafe");
+    assert!(matches!(err, VaultError::GcUnsafe { .. }), "{err}");
+}
