@@ -207,6 +207,11 @@ impl Repository {
                             VaultError::InvalidInput(format!("object lock date: {e}"))
                         })?;
                         h.insert("x-amz-object-lock-retain-until-date", value);
+                        // S3 requires a declared checksum on writes that carry a retention.
+                        h.insert(
+                            "x-amz-sdk-checksum-algorithm",
+                            HeaderValue::from_static("SHA256"),
+                        );
                         (build(Some(h))?, Some(until))
                     }
                     None => (plain.clone(), None),

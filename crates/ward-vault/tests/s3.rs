@@ -1,0 +1,175 @@
+//! The S3 path against a real S3-compatible server (moto, started here), with Object Lock.
+
+mod common;
+
+use common::{MotoServer, World, progress};
+use ward_vault::fixture::OdooFixture;
+use ward_vault::{
+    LockMode, ObjectLock, Repository, RepositoryConfig, RestoreRequest, Retention, S3Location,
+    SnapshotFilter, StoreLocation, VerifyDepth, list, prune, restore, verify,
+};
+
+fn s3_config(moto: &MotoServer, bucket: &str, lock: Option<ObjectLock>) -> RepositoryConfig {
+    let mut loc =
+        S3Location::with_env_credentials(Some(moto.endpoint()), bucket, "us-east-1", "ward/vault");
+    loc.access_key_id = Some(ward_vault::SecretString::new("testing"));
+    loc.secret_access_key = Some(ward_vault::SecretString::new("testing"));
+    RepositoryConfig {
+        store: StoreLocation::S3(loc),
+        object_lock: lock,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_backup_verify_restore_with_object_lock() {
+    let moto = MotoServer::start();
+    moto.create_bucket("vault", true);
+    let w = World::new(OdooFixture {
+        attachments: 20,
+        ..OdooFixture::default()
+    })
+    .await;
+    let lock = ObjectLock {
+        mode: LockMode::Governance,
+        days: 30,
+    };
+    let repo = Repository::open(&s3_config(&moto, "vault", Some(lock)))
+        .await
+        .expect("open s3");
+    let key = w.key(&repo).await;
+    let s = ward_vault::backup(&repo, &w.target(), &key, &w.options(), progress())
+        .await
+        .expect("backup to s3");
+    let again = ward_vault::backup(&repo, &w.target(), &key, &w.options(), progress())
+        .await
+        .expect("second");
+    assert_eq!(again.blobs_uploaded, 0, "nothing new to upload");
+
+    let listed = list(&repo, &SnapshotFilter::default()).await.expect("list");
+    assert_eq!(listed.len(), 2);
+    let ids = w.identities();
+    for snap in [&s.snapshot, &again.snapshot] {
+        let r = verify(&repo, snap, VerifyDepth::ReadData(&ids), progress())
+            .await
+            .expect("verify");
+        assert!(r.is_ok(), "{:?}", r.faults);
+    }
+    let fs = w.dir.path().join("s3-restore");
+    let mut req = RestoreRequest::new(w.db.with_dbname("from_s3"), &fs);
+    req.pg_tools = ward_vault::PgTools::in_dir(w.cluster.bindir());
+    let restored = restore(&repo, &s.snapshot, &ids, &req, progress())
+        .await
+        .expect("restore");
+    assert!(restored.is_consistent());
+    assert_eq!(
+        restored.blobs_restored as usize,
+        w.fixture.store_fnames.len()
+    );
+
+    // Every object carries the retention: deleting the stored version is refused.
+    let manifest_key = format!(
+        "ward/vault/tenants/st-marys/snapshots/billing/prod/{}/manifest.json",
+        s.snapshot.id
+    );
+    let (status, head, _) = moto.request("HEAD", &format!("/vault/{manifest_key}"), &[], b"");
+    assert_eq!(status, 200, "{head}");
+    let lower = head.to_lowercase();
+    assert!(
+        lower.contains("x-amz-object-lock-mode: governance"),
+        "{head}"
+    );
+    assert!(
+        lower.contains("x-amz-object-lock-retain-until-date"),
+        "{head}"
+    );
+    let version = head
+        .lines()
+        .find_map(|l| {
+            l.to_lowercase()
+                .starts_with("x-amz-version-id:")
+                .then(|| l.split_once(':').map(|(_, v)| v.trim().to_string()))
+        })
+        .flatten()
+        .expect("versioned object");
+    let (status, _, body) = moto.request(
+        "DELETE",
+        &format!("/vault/{manifest_key}?versionId={version}"),
+        &[],
+        b"",
+    );
+    assert!(
+        status == 403 || status == 400,
+        "locked version deleted? {status} {body}"
+    );
+
+    // Prune leaves locked snapshots alone.
+    let report = prune(
+        &repo,
+        "st-marys",
+        "billing",
+        "prod",
+        &Retention {
+            keep_last: 1,
+            ..Default::default()
+        },
+        false,
+    )
+    .await
+    .expect("prune");
+    assert!(report.removed.is_empty(), "{report:?}");
+    assert!(
+        report
+            .decisions
+            .iter()
+            .any(|d| d.reasons.iter().any(|r| r.starts_with("locked until")))
+    );
+    assert_eq!(
+        list(&repo, &SnapshotFilter::default())
+            .await
+            .expect("list")
+            .len(),
+        2
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_without_lock_prunes_and_flags_unreachable_store() {
+    let moto = MotoServer::start();
+    moto.create_bucket("plain", false);
+    let w = World::new(OdooFixture {
+        attachments: 8,
+        ..OdooFixture::default()
+    })
+    .await;
+    let repo = Repository::open(&s3_config(&moto, "plain", None))
+        .await
+        .expect("open s3");
+    let key = w.key(&repo).await;
+    ward_vault::backup(&repo, &w.target(), &key, &w.options(), progress())
+        .await
+        .expect("1");
+    ward_vault::backup(&repo, &w.target(), &key, &w.options(), progress())
+        .await
+        .expect("2");
+    let report = prune(
+        &repo,
+        "st-marys",
+        "billing",
+        "prod",
+        &Retention {
+            keep_last: 1,
+            ..Default::default()
+        },
+        false,
+    )
+    .await
+    .expect("prune");
+    assert_eq!(report.removed.len(), 1);
+
+    // A bucket that does not exist: a storage error, exit code 3, no credentials in it.
+    let err = Repository::open(&s3_config(&moto, "no-such-bucket", None))
+        .await
+        .expect_err("missing bucket");
+    assert_eq!(err.exit_code(), 3, "{err}");
+    assert!(!err.to_string().contains("testing"), "{err}");
+}
