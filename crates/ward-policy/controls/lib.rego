@@ -1,0 +1,161 @@
+# Helpers shared by Ward's built-in controls: scoping by applicability, finding
+# constructors that point at the estate, and readers for Kubernetes objects.
+package ward.lib
+
+import rego.v1
+
+# --- applicability -------------------------------------------------------------------
+
+# An environment (or an object's origin) is in scope when every listed dimension
+# matches; an empty list, or a dimension the origin does not know, matches anything.
+applies(a, e) if {
+	dimension_ok(object.get(a, "tiers", []), e, "tier")
+	dimension_ok(object.get(a, "stages", []), e, "stage")
+	dimension_ok(object.get(a, "hosting", []), e, "hosting")
+}
+
+dimension_ok(list, _, _) if count(list) == 0
+
+dimension_ok(_, e, key) if not e[key]
+
+dimension_ok(list, e, key) if e[key] in list
+
+# The environments a control applies to.
+environments(a) := [e | some e in input.environments; applies(a, e)]
+
+# The origin of object i: the environment it was rendered for, or {} when unknown.
+origin(i) := o if {
+	o := input.origins[i]
+	o != null
+} else := {}
+
+# Objects of the given kinds in scope, each as {"object", "origin"}.
+objects(kinds, a) := [item |
+	some i, o in input.objects
+	o.kind in kinds
+	orig := origin(i)
+	applies(a, orig)
+	item := {"object": o, "origin": orig}
+]
+
+# Addresses (workload/environment) that have at least one rendered object.
+rendered_addresses contains o.address if {
+	some o in input.origins
+	o != null
+}
+
+# Whether objects were rendered for this environment, so "must exist" controls apply.
+is_rendered(env) if {
+	input.rendered
+	env.address in rendered_addresses
+}
+
+# --- findings ---------------------------------------------------------------------------
+
+env_finding(env, field, msg) := {
+	"msg": msg,
+	"workload": env.workload,
+	"environment": env.environment,
+	"at": object.get(env.at, field, env.at.name),
+}
+
+workload_finding(w, field, msg) := {
+	"msg": msg,
+	"workload": w.name,
+	"at": object.get(w.at, field, w.at.name),
+}
+
+# A finding about a part of a workload (an integration) with its own `at`.
+part_finding(w, part, field, msg) := {
+	"msg": msg,
+	"workload": w.name,
+	"at": object.get(part.at, field, part.at.name),
+}
+
+# A finding about the estate as a whole, pointing at an entity's `at`.
+estate_finding(entity, field, msg) := {
+	"msg": msg,
+	"at": object.get(entity.at, field, entity.at.name),
+}
+
+object_finding(item, msg) := {
+	"msg": msg,
+	"workload": object.get(item.origin, "workload", null),
+	"environment": object.get(item.origin, "environment", null),
+	"at": object.get(item.origin, "at", null),
+	"object": ref(item.object),
+}
+
+ref(o) := {
+	"kind": o.kind,
+	"namespace": object.get(o.metadata, "namespace", null),
+	"name": o.metadata.name,
+}
+
+# --- Kubernetes readers -------------------------------------------------------------
+
+pod_kinds := {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob", "Pod"}
+
+pod_spec(o) := o.spec.template.spec if o.kind in {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"}
+
+pod_spec(o) := o.spec.jobTemplate.spec.template.spec if o.kind == "CronJob"
+
+pod_spec(o) := o.spec if o.kind == "Pod"
+
+containers(o) := array.concat(
+	object.get(pod_spec(o), "initContainers", []),
+	object.get(pod_spec(o), "containers", []),
+)
+
+# Odoo containers: those running an image or command that names Odoo.
+is_odoo(c) if contains(lower(c.image), "odoo")
+
+is_odoo(c) if {
+	some word in object.get(c, "command", [])
+	contains(word, "odoo")
+}
+
+# The registry host of an image reference (`docker.io` when none is named).
+registry(image) := r if {
+	parts := split(image, "/")
+	count(parts) > 1
+	first := parts[0]
+	regex.match(`[.:]|^localhost$`, first)
+	r := first
+} else := "docker.io"
+
+pinned(image) if regex.match(`@sha256:[0-9a-f]{64}$`, image)
+
+# `odoo.conf` files in ConfigMaps, parsed into key → value.
+odoo_configs(a) := [item |
+	some i, o in input.objects
+	o.kind == "ConfigMap"
+	orig := origin(i)
+	applies(a, orig)
+	some key, text in object.get(o, "data", {})
+	endswith(key, ".conf")
+	contains(text, "[options]")
+	item := {"object": o, "origin": orig, "conf": parse_conf(text)}
+]
+
+parse_conf(text) := {k: v |
+	some line in split(text, "\n")
+	trimmed := trim_space(line)
+	not startswith(trimmed, ";")
+	not startswith(trimmed, "#")
+	parts := split(trimmed, "=")
+	count(parts) > 1
+	k := trim_space(parts[0])
+	v := trim_space(concat("=", array.slice(parts, 1, count(parts))))
+}
+
+truthy(v) if lower(v) in {"true", "1", "yes", "on"}
+
+# --- people ---------------------------------------------------------------------------
+
+people contains p if {
+	some t in input.teams
+	some p in t.people
+}
+
+holders(role) := {p.name | some p in people; role in p.roles}

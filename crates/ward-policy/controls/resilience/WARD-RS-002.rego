@@ -1,0 +1,33 @@
+# WARD-RS-002: the rendered Odoo web Deployment runs the tier's replicas.
+package ward.controls.WARD_RS_002
+
+import data.ward.lib
+import rego.v1
+
+metadata := {
+	"id": "WARD-RS-002",
+	"title": "Rendered Odoo web replicas meet the tier minimum",
+	"domain": "resilience",
+	"severity": "deny",
+	"reads": "objects",
+	"applies": {"stages": ["production"]},
+	"rationale": "What runs is what the rendered Deployment says; a hand edit or an overlay that drops it to one replica undoes the tier's availability.",
+	"remediation": "Render the web Deployment with `replicas` at least the environment's minimum (and keep HPA minimums there too).",
+	"hipaa": "45 CFR 164.308(a)(7)(ii)(C) Emergency mode operation plan",
+}
+
+web(o) if {
+	some c in lib.containers(o)
+	lib.is_odoo(c)
+	some p in object.get(c, "ports", [])
+	p.containerPort == 8069
+}
+
+findings contains f if {
+	some item in lib.objects({"Deployment", "StatefulSet"}, metadata.applies)
+	web(item.object)
+	minimum := item.origin.minReplicas
+	replicas := object.get(item.object.spec, "replicas", 1)
+	replicas < minimum
+	f := lib.object_finding(item, sprintf("%s %s runs %d Odoo web replica(s); tier %d needs %d", [item.object.kind, item.object.metadata.name, replicas, item.origin.tier, minimum]))
+}

@@ -1,0 +1,232 @@
+//! Running the controls: the built-in catalogue is evaluated once over the whole input
+//! document; users' Conftest-style policies once per rendered object.
+//!
+//! Waivers are applied last, and only those that no waiver control found fault with.
+
+use crate::catalogue::{BUILTIN_CONTROLS, Catalogue, Control, LIBRARY, Severity};
+use crate::error::PolicyError;
+use crate::finding::{Finding, Origin, RawFinding, Report, Waived};
+use crate::input::{ObjectRef, RenderedObject, build_input};
+use crate::user::UserPolicies;
+use regorus::Engine;
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::path::Path;
+use ward_estate::Estate;
+
+/// An engine holding the library and every built-in control.
+pub fn builtin_engine() -> Result<Engine, PolicyError> {
+    let mut engine = Engine::new();
+    for module in LIBRARY.iter().chain(BUILTIN_CONTROLS) {
+        engine
+            .add_policy(module.path.to_string(), module.text.to_string())
+            .map_err(|e| PolicyError::from_regorus(module.path, &e))?;
+    }
+    Ok(engine)
+}
+
+/// What a check needs besides the estate.
+#[derive(Clone, Debug)]
+pub struct CheckOptions {
+    /// The day waiver expiry is judged against.
+    pub today: jiff::civil::Date,
+    /// Whether to run the estate's `policies/*.rego` (on by default).
+    pub user_policies: bool,
+}
+
+impl CheckOptions {
+    pub fn new(today: jiff::civil::Date) -> CheckOptions {
+        CheckOptions {
+            today,
+            user_policies: true,
+        }
+    }
+}
+
+/// The built-in controls, loaded once and reusable across checks.
+#[derive(Clone)]
+pub struct Checker {
+    catalogue: Catalogue,
+    engine: Engine,
+}
+
+impl Checker {
+    pub fn new() -> Result<Checker, PolicyError> {
+        Ok(Checker {
+            catalogue: Catalogue::builtin()?,
+            engine: builtin_engine()?,
+        })
+    }
+
+    pub fn catalogue(&self) -> &Catalogue {
+        &self.catalogue
+    }
+
+    /// Runs every control on the estate and the rendered objects (`None` when the
+    /// estate was not rendered), then the estate's own policies, then applies waivers.
+    pub fn check(
+        &self,
+        estate: &Estate,
+        objects: Option<&[RenderedObject]>,
+        options: &CheckOptions,
+    ) -> Result<Report, PolicyError> {
+        let user = if options.user_policies {
+            UserPolicies::load(&estate.root.join("policies"), &estate.root)?
+        } else {
+            None
+        };
+        let input = build_input(estate, objects, options.today);
+        let mut findings = self.evaluate(input)?;
+        let mut policies = Vec::new();
+        if let Some(user) = &user {
+            policies = user.files().to_vec();
+            findings.extend(user.evaluate(objects.unwrap_or(&[]), estate)?);
+        }
+        apply_waivers(estate, &self.catalogue, &mut findings);
+        Ok(Report::new(
+            findings,
+            self.catalogue.controls.len(),
+            policies,
+            estate.environments.len(),
+            objects.map(<[RenderedObject]>::len),
+        ))
+    }
+
+    /// Runs the built-in controls on an input document (see [`build_input`]) and returns
+    /// their findings, unwaived. Tests use this to feed hand-made inputs.
+    pub fn evaluate(&self, input: Value) -> Result<Vec<Finding>, PolicyError> {
+        let mut input = input;
+        if let Some(map) = input.as_object_mut() {
+            let ids = self
+                .catalogue
+                .controls
+                .iter()
+                .map(|c| Value::from(c.id.as_str()));
+            map.insert("controls".into(), Value::Array(ids.collect()));
+        }
+        let mut engine = self.engine.clone();
+        engine.set_input(regorus::Value::from(input));
+        let mut findings = Vec::new();
+        for control in &self.catalogue.controls {
+            let rule = format!("{}.findings", control.package);
+            let value = engine
+                .eval_rule(rule.clone())
+                .map_err(|e| PolicyError::from_regorus(&control.module, &e))?;
+            if value == regorus::Value::Undefined {
+                continue;
+            }
+            let raw: Vec<RawFinding> = serde_json::to_value(&value)
+                .and_then(serde_json::from_value)
+                .map_err(|e| PolicyError::BadFinding {
+                    source_name: control.module.clone(),
+                    rule: rule.clone(),
+                    message: e.to_string(),
+                })?;
+            findings.extend(raw.into_iter().map(|r| builtin_finding(control, r)));
+        }
+        Ok(findings)
+    }
+}
+
+fn builtin_finding(control: &Control, r: RawFinding) -> Finding {
+    Finding {
+        control: control.id.clone(),
+        title: control.title.clone(),
+        severity: control.severity,
+        domain: Some(control.domain),
+        message: r.msg,
+        workload: r.workload,
+        environment: r.environment,
+        location: r.at.map(Into::into),
+        object: r.object,
+        remediation: control.remediation.clone(),
+        hipaa: control.hipaa.clone(),
+        origin: Origin::Builtin,
+        waived: None,
+        waiver: r.waiver,
+    }
+}
+
+/// A finding of a user's policy rule on one object.
+pub(crate) fn policy_finding(
+    file: &str,
+    package: &str,
+    rule: &str,
+    severity: Severity,
+    message: String,
+    object: &RenderedObject,
+    estate: &Estate,
+) -> Finding {
+    let origin = object.origin();
+    let location = origin.as_ref().and_then(|p| {
+        estate
+            .environments
+            .iter()
+            .find(|e| e.workload == p.workload && e.environment == p.environment)
+            .map(|e| e.location.clone())
+    });
+    let package = package.trim_start_matches("data.");
+    Finding {
+        control: format!("policy:{package}.{rule}"),
+        title: format!("{rule} rule of {file}"),
+        severity,
+        domain: None,
+        message,
+        workload: origin.as_ref().map(|p| p.workload.clone()),
+        environment: origin.map(|p| p.environment),
+        location,
+        object: Some(ObjectRef::of(&object.manifest)),
+        remediation: format!("see the policy in {file}"),
+        hipaa: None,
+        origin: Origin::Policy { file: file.into() },
+        waived: None,
+        waiver: None,
+    }
+}
+
+/// Marks findings covered by a valid waiver. A waiver is valid when no finding names it
+/// (the waiver controls report expired waivers and approvers without the role).
+fn apply_waivers(estate: &Estate, catalogue: &Catalogue, findings: &mut [Finding]) {
+    let faulty: BTreeSet<String> = findings.iter().filter_map(|f| f.waiver.clone()).collect();
+    let valid: Vec<_> = estate
+        .waivers
+        .iter()
+        .filter(|w| !faulty.contains(w.name()))
+        .collect();
+    for f in findings.iter_mut() {
+        let waivable = catalogue
+            .get(&f.control)
+            .is_none_or(|control| control.waivable);
+        if !waivable {
+            continue;
+        }
+        let covers = |scope: &Option<ward_estate::Spanned<String>>, value: &Option<String>| {
+            scope
+                .as_ref()
+                .is_none_or(|s| value.as_deref() == Some(s.value.as_str()))
+        };
+        let waiver = valid.iter().find(|w| {
+            w.spec.control.value == f.control
+                && covers(&w.spec.scope.workload, &f.workload)
+                && covers(&w.spec.scope.environment, &f.environment)
+        });
+        if let Some(w) = waiver {
+            f.waived = Some(Waived {
+                waiver: w.name().to_string(),
+                approver: w.spec.approver.value.clone(),
+                reason: w.spec.reason.value.clone(),
+                expires: w.spec.expires.value.to_string(),
+                location: estate.sources.location(w.span),
+            });
+        }
+    }
+}
+
+/// Loads the estate, renders nothing, and checks: a convenience for tools and tests.
+pub fn check_estate_folder(
+    dir: &Path,
+    options: &CheckOptions,
+) -> Result<Report, crate::CheckError> {
+    let estate = ward_estate::load(dir)?;
+    Ok(Checker::new()?.check(&estate, None, options)?)
+}
