@@ -1,4 +1,92 @@
 //! Renders the resolved estate into deployable objects (Kubernetes manifests, compose
 //! files), lays them out as a deterministic deploy tree, and plans changes as a diff.
+//!
+//! Entry points: [`render_kubernetes`] and [`compose::render`] give a [`tree::Tree`];
+//! [`tree::Tree::write`] lays it on disk; [`plan::plan`] compares it with what is there;
+//! [`approval`] verifies the signed approvals a plan needs. Nothing here evaluates controls.
 
+pub mod approval;
+pub mod compose;
+pub mod crd;
+pub mod kubernetes;
+pub mod odoo;
+pub mod plan;
+pub mod schedule;
+pub mod stack;
+pub mod tree;
 pub mod yaml;
+
+use serde::Serialize;
+use ward_estate::Estate;
+use ward_estate::model::Stage;
+
+/// The Kubernetes minor version rendered objects target (k8s-openapi's `v1_33` API).
+pub const KUBERNETES_VERSION: &str = "1.33";
+
+/// One rendered object and where it goes in the deploy tree.
+#[derive(Clone, Debug, Serialize)]
+pub struct Object {
+    /// The cluster folder.
+    pub cluster: String,
+    /// The folder under the cluster: the namespace, or Argo CD's namespace.
+    pub folder: String,
+    pub kind: String,
+    pub name: String,
+    /// The `workload/environment` addresses this object serves.
+    pub owners: Vec<String>,
+    /// The strictest tier among the owners (1 is strictest), for the plan's risk.
+    pub tier: u8,
+    pub stage: Stage,
+    pub body: serde_json::Value,
+}
+
+impl Object {
+    /// `<cluster>/<folder>/<kind>-<name>.yaml`, kind in lower case.
+    pub fn path(&self) -> String {
+        format!(
+            "{}/{}/{}-{}.yaml",
+            self.cluster,
+            self.folder,
+            self.kind.to_ascii_lowercase(),
+            self.name
+        )
+    }
+}
+
+/// Why the estate could not be rendered.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    #[error("the estate has no Platform document")]
+    NoPlatform,
+    #[error("environment `{0}` names a workload the estate does not hold")]
+    UnknownWorkload(String),
+    #[error("rendering.archiveStore `{0}` is not one of the platform's objectStores")]
+    UnknownArchiveStore(String),
+    #[error(
+        "rendering.archiveStore `{0}` must be an s3 store: PostgreSQL archives to object storage"
+    )]
+    ArchiveStoreNotS3(String),
+    #[error("two objects would be written to {0}")]
+    DuplicatePath(String),
+    #[error("cannot serialize a rendered object: {0}")]
+    Serialize(serde_json::Error),
+    #[error("{path}: {source}")]
+    Io {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Renders every environment of the estate to Kubernetes objects, laid out as a tree.
+pub fn render_kubernetes(estate: &Estate) -> Result<tree::Tree, RenderError> {
+    let objects = kubernetes_objects(estate)?;
+    tree::Tree::from_objects(objects)
+}
+
+/// The Kubernetes objects of the estate, before they are laid out.
+pub fn kubernetes_objects(estate: &Estate) -> Result<Vec<Object>, RenderError> {
+    let platform = estate.platform.as_ref().ok_or(RenderError::NoPlatform)?;
+    let settings = stack::Settings::from_platform(&platform.spec)?;
+    let stacks = stack::stacks(estate, &settings)?;
+    kubernetes::render(estate, &settings, &stacks)
+}

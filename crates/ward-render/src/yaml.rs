@@ -119,7 +119,8 @@ fn block_literal(s: &str) -> bool {
         && !s.starts_with([' ', '\n'])
         && !s.ends_with("\n\n")
         && s.lines().all(|l| !l.ends_with([' ', '\t']))
-        && s.chars().all(|c| c == '\n' || (!c.is_control() && c != '\u{feff}'))
+        && s.chars()
+            .all(|c| c == '\n' || (!c.is_control() && c != '\u{feff}'))
 }
 
 fn write_literal(out: &mut String, s: &str, level: usize) {

@@ -1,0 +1,1 @@
+//! Signed approvals (placeholder, filled in below).

@@ -1,0 +1,337 @@
+//! Stacks: the unit the renderers work on. A dedicated environment is a stack of its own;
+//! multi-tenant environments of one cluster, stage and Odoo major version share one.
+//!
+//! Naming (namespaces, database and role names, the `dbfilter`) is decided here, once.
+
+use crate::RenderError;
+use crate::odoo::regex_escape;
+use std::collections::BTreeMap;
+use ward_estate::model::{
+    Document, Environment, HostingModel, ObjectStore, PlatformSpec, Stage, StoreKind, WorkloadSpec,
+};
+use ward_estate::{DrPosture, Estate, ResolvedEnvironment};
+
+/// Platform settings for rendering, with Ward's defaults filled in.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub git_repository: String,
+    pub git_revision: String,
+    pub argocd_namespace: String,
+    pub traefik_namespace: String,
+    pub entry_point: String,
+    pub cluster_issuer: String,
+    pub archive_store: Option<ObjectStore>,
+    pub ward_image: String,
+    pub redis_image: String,
+    pub postgres_image: Option<String>,
+    pub storage_class: Option<String>,
+    pub shared_images: BTreeMap<String, String>,
+    /// Secret stores by name, with their kind (`ClusterSecretStore` or `SecretStore`).
+    pub secret_stores: BTreeMap<String, String>,
+    pub default_secret_store: String,
+}
+
+/// Namespaces of cluster add-ons that rendered policies let in.
+pub const MONITORING_NAMESPACE: &str = "monitoring";
+pub const CNPG_NAMESPACE: &str = "cnpg-system";
+
+impl Settings {
+    pub fn from_platform(p: &PlatformSpec) -> Result<Settings, RenderError> {
+        let r = &p.rendering;
+        let text = |f: &Option<ward_estate::Spanned<String>>, default: &str| {
+            f.as_ref()
+                .map_or_else(|| default.to_string(), |s| s.value.clone())
+        };
+        let archive_store = match &r.archive_store {
+            Some(name) => {
+                let store = p
+                    .object_stores
+                    .iter()
+                    .find(|s| s.name.value == name.value)
+                    .ok_or_else(|| RenderError::UnknownArchiveStore(name.value.clone()))?;
+                if store.kind.value != StoreKind::S3 {
+                    return Err(RenderError::ArchiveStoreNotS3(name.value.clone()));
+                }
+                Some(store.clone())
+            }
+            None => p
+                .object_stores
+                .iter()
+                .find(|s| s.kind.value == StoreKind::S3)
+                .cloned(),
+        };
+        let secret_stores: BTreeMap<String, String> = p
+            .secret_stores
+            .iter()
+            .map(|s| (s.name.value.clone(), s.kind.value.to_string()))
+            .collect();
+        Ok(Settings {
+            git_repository: text(&r.git_repository, "https://git.invalid/ward/deploy.git"),
+            git_revision: text(&r.git_revision, "main"),
+            argocd_namespace: text(&r.argocd_namespace, "argocd"),
+            traefik_namespace: text(&r.traefik_namespace, "traefik"),
+            entry_point: text(&r.entry_point, "websecure"),
+            cluster_issuer: text(&r.cluster_issuer, "letsencrypt"),
+            archive_store,
+            ward_image: text(&r.ward_image, "ward:latest"),
+            redis_image: text(&r.redis_image, "redis:7.4-alpine"),
+            postgres_image: r.postgres_image.as_ref().map(|s| s.value.clone()),
+            storage_class: r.storage_class.as_ref().map(|s| s.value.clone()),
+            shared_images: r
+                .shared_images
+                .iter()
+                .map(|(k, v)| (k.clone(), v.value.clone()))
+                .collect(),
+            default_secret_store: p
+                .secret_stores
+                .first()
+                .map_or_else(|| "default".to_string(), |s| s.name.value.clone()),
+            secret_stores,
+        })
+    }
+
+    /// The kind of a secret store, `ClusterSecretStore` unless the platform says otherwise.
+    pub fn store_kind(&self, store: &str) -> String {
+        self.secret_stores
+            .get(store)
+            .cloned()
+            .unwrap_or_else(|| "ClusterSecretStore".to_string())
+    }
+}
+
+/// One workload environment inside a stack.
+#[derive(Clone, Debug)]
+pub struct Member<'e> {
+    pub env: &'e ResolvedEnvironment,
+    pub workload: &'e Document<WorkloadSpec>,
+    pub spec: &'e Environment,
+    /// The database Odoo opens for this environment.
+    pub database: String,
+    /// The PostgreSQL role that owns it.
+    pub role: String,
+}
+
+impl Member<'_> {
+    /// `workload-environment`, unique within a stack and a valid object name.
+    pub fn slug(&self) -> String {
+        format!("{}-{}", self.env.workload, self.env.environment)
+    }
+}
+
+/// What is deployed together into one namespace.
+#[derive(Clone, Debug)]
+pub struct Stack<'e> {
+    pub cluster: String,
+    pub namespace: String,
+    pub hosting: HostingModel,
+    pub stage: Stage,
+    /// The tenant, or `shared` for a multi-tenant stack.
+    pub tenant: String,
+    pub odoo_version: String,
+    pub image: String,
+    /// The strictest tier among members (1 is strictest) and its posture.
+    pub tier: u8,
+    pub posture: DrPosture,
+    /// The backup interval is the shortest any member asks for.
+    pub members: Vec<Member<'e>>,
+    pub recovery_cluster: Option<String>,
+    pub db_cluster: String,
+    pub cpu_millicores: u32,
+    pub memory_bytes: u64,
+    pub replicas: u32,
+    pub database_bytes: u64,
+    pub filestore_bytes: u64,
+    pub redis_sessions: bool,
+    pub redis_queues: bool,
+    pub data_class: String,
+}
+
+impl Stack<'_> {
+    pub fn dedicated(&self) -> bool {
+        self.hosting == HostingModel::Dedicated
+    }
+
+    /// Odoo's `dbfilter`: a dedicated stack serves exactly its database; a shared one picks
+    /// the database named after the request's host.
+    pub fn dbfilter(&self) -> String {
+        match (&self.hosting, self.members.first()) {
+            (HostingModel::Dedicated, Some(m)) => format!("^{}$", regex_escape(&m.database)),
+            _ => "^%h$".to_string(),
+        }
+    }
+
+    pub fn addresses(&self) -> Vec<String> {
+        self.members.iter().map(|m| m.env.address()).collect()
+    }
+}
+
+/// Groups the estate's environments into stacks, sorted by cluster then namespace.
+pub fn stacks<'e>(estate: &'e Estate, settings: &Settings) -> Result<Vec<Stack<'e>>, RenderError> {
+    let mut by_key: BTreeMap<(String, String), Stack<'e>> = BTreeMap::new();
+    for env in &estate.environments {
+        let workload = estate
+            .workload(&env.workload)
+            .ok_or_else(|| RenderError::UnknownWorkload(env.workload.clone()))?;
+        let spec = workload
+            .spec
+            .environments
+            .iter()
+            .find(|e| e.name.value == env.environment)
+            .ok_or_else(|| RenderError::UnknownWorkload(env.address()))?;
+        let dedicated = env.classification.hosting == HostingModel::Dedicated;
+        let version = workload.spec.odoo.version.value.clone();
+        let major = version.split('.').next().unwrap_or("0").to_string();
+        let namespace = if dedicated {
+            format!("{}-{}", env.workload, env.environment)
+        } else {
+            format!("odoo-shared-{}-v{major}", env.stage)
+        };
+        let (database, role) = if dedicated {
+            (env.database.name.clone(), env.database.user.clone())
+        } else {
+            // `dbfilter = ^%h$` selects the database named exactly as the host.
+            let db = spec
+                .hosts
+                .first()
+                .map_or_else(|| env.database.name.clone(), |h| h.value.clone());
+            (db, format!("{}-{}", env.workload, env.environment))
+        };
+        let member = Member {
+            env,
+            workload,
+            spec,
+            database,
+            role,
+        };
+        let size = &spec.size;
+        let replicas = spec
+            .replicas
+            .as_ref()
+            .map_or(0, |r| r.value)
+            .max(env.classification.posture.min_replicas)
+            .max(1);
+        let key = (env.cluster.clone(), namespace.clone());
+        let stack = by_key.entry(key).or_insert_with(|| {
+            let image = if dedicated {
+                workload.spec.odoo.image.value.clone()
+            } else {
+                settings
+                    .shared_images
+                    .get(&version)
+                    .cloned()
+                    .unwrap_or_else(|| workload.spec.odoo.image.value.clone())
+            };
+            Stack {
+                cluster: env.cluster.clone(),
+                db_cluster: if dedicated {
+                    // Matches the resolved database host `<workload>-<env>-db-rw`.
+                    format!("{namespace}-db")
+                } else {
+                    "shared-db".to_string()
+                },
+                namespace: namespace.clone(),
+                hosting: env.classification.hosting,
+                stage: env.stage,
+                tenant: if dedicated {
+                    env.tenant.clone()
+                } else {
+                    "shared".into()
+                },
+                odoo_version: version.clone(),
+                image,
+                tier: env.classification.tier,
+                posture: env.classification.posture.clone(),
+                members: Vec::new(),
+                recovery_cluster: None,
+                cpu_millicores: 0,
+                memory_bytes: 0,
+                replicas: 0,
+                database_bytes: 0,
+                filestore_bytes: 0,
+                redis_sessions: false,
+                redis_queues: false,
+                data_class: String::new(),
+            }
+        });
+        if env.classification.tier < stack.tier {
+            stack.tier = env.classification.tier;
+            let interval = stack.posture.backup_interval;
+            stack.posture = env.classification.posture.clone();
+            stack.posture.backup_interval = interval.min(stack.posture.backup_interval);
+        } else {
+            stack.posture.backup_interval = stack
+                .posture
+                .backup_interval
+                .min(env.classification.posture.backup_interval);
+        }
+        if stack.recovery_cluster.is_none() {
+            stack.recovery_cluster = env.recovery_cluster.clone();
+        }
+        stack.cpu_millicores = stack.cpu_millicores.max(size.cpu.value.0);
+        stack.memory_bytes = stack.memory_bytes.max(size.memory.value.bytes);
+        stack.replicas = stack.replicas.max(replicas);
+        stack.database_bytes += size.database.value.bytes;
+        stack.filestore_bytes += size.filestore.value.bytes;
+        stack.redis_sessions |= workload.spec.redis.sessions;
+        stack.redis_queues |= workload.spec.redis.queues;
+        let class = workload
+            .spec
+            .classification
+            .data_sensitivity
+            .value
+            .to_string();
+        if stack.data_class.is_empty()
+            || sensitivity_rank(&class) > sensitivity_rank(&stack.data_class)
+        {
+            stack.data_class = class;
+        }
+        stack.members.push(member);
+    }
+    let mut out: Vec<Stack<'e>> = by_key.into_values().collect();
+    for s in &mut out {
+        s.members.sort_by_key(|m| m.env.address());
+    }
+    Ok(out)
+}
+
+fn sensitivity_rank(s: &str) -> u8 {
+    match s {
+        "phi" => 3,
+        "confidential" => 2,
+        "internal" => 1,
+        _ => 0,
+    }
+}
+
+/// A Kubernetes quantity for a byte count: whole GiB or MiB, rounded up.
+pub fn quantity(bytes: u64) -> String {
+    const GIB: u64 = 1 << 30;
+    const MIB: u64 = 1 << 20;
+    if bytes >= GIB && bytes.is_multiple_of(GIB) {
+        format!("{}Gi", bytes / GIB)
+    } else {
+        format!("{}Mi", bytes.div_ceil(MIB).max(1))
+    }
+}
+
+/// A CPU quantity from millicores.
+pub fn cpu_quantity(millicores: u32) -> String {
+    if millicores.is_multiple_of(1000) {
+        format!("{}", millicores / 1000)
+    } else {
+        format!("{millicores}m")
+    }
+}
+
+/// A DNS-1123 name of at most `max` characters: long names keep a readable prefix and
+/// end in a short hash of the whole, so two long names never collide.
+pub fn bounded_name(name: &str, max: usize) -> String {
+    if name.len() <= max {
+        return name.to_string();
+    }
+    use sha2::Digest;
+    let hash = hex::encode(sha2::Sha256::digest(name.as_bytes()));
+    let keep = max.saturating_sub(9);
+    let prefix = name[..keep].trim_end_matches('-');
+    format!("{prefix}-{}", &hash[..8])
+}

@@ -1,0 +1,180 @@
+//! The deploy tree: one file per object at `<cluster>/<folder>/<kind>-<name>.yaml`, and a
+//! `kustomization.yaml` in every folder, so Argo CD or Flux can sync it and a Git diff is
+//! the review. Same estate, same bytes.
+
+use crate::{Object, RenderError};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use ward_estate::model::Stage;
+
+/// What the plan needs to know about the object in a file.
+#[derive(Clone, Debug, Serialize)]
+pub struct ObjectInfo {
+    pub kind: String,
+    pub name: String,
+    pub owners: Vec<String>,
+    pub tier: u8,
+    pub stage: Stage,
+}
+
+/// One file of the tree.
+#[derive(Clone, Debug)]
+pub struct TreeFile {
+    pub text: String,
+    /// `None` for `kustomization.yaml` and other files that hold no object.
+    pub object: Option<ObjectInfo>,
+    /// The object as a value, for field-level diffs.
+    pub value: Option<serde_json::Value>,
+}
+
+/// The whole deploy tree, keyed by path relative to its root (`/` separators).
+#[derive(Clone, Debug, Default)]
+pub struct Tree {
+    pub files: BTreeMap<String, TreeFile>,
+}
+
+impl Tree {
+    /// Lays objects out, adding a `kustomization.yaml` per folder and per cluster.
+    pub fn from_objects(objects: Vec<Object>) -> Result<Tree, RenderError> {
+        let mut tree = Tree::default();
+        let mut folders: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for o in objects {
+            let path = o.path();
+            let (folder, file) = path.rsplit_once('/').unwrap_or(("", path.as_str()));
+            folders
+                .entry(folder.to_string())
+                .or_default()
+                .insert(file.to_string());
+            let text = crate::yaml::to_yaml(&o.body);
+            let info = ObjectInfo {
+                kind: o.kind,
+                name: o.name,
+                owners: o.owners,
+                tier: o.tier,
+                stage: o.stage,
+            };
+            let file = TreeFile {
+                text,
+                object: Some(info),
+                value: Some(o.body),
+            };
+            if tree.files.insert(path.clone(), file).is_some() {
+                return Err(RenderError::DuplicatePath(path));
+            }
+        }
+        let mut clusters: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for (folder, files) in &folders {
+            if let Some((cluster, sub)) = folder.split_once('/') {
+                clusters
+                    .entry(cluster.to_string())
+                    .or_default()
+                    .insert(sub.to_string());
+            }
+            tree.add_kustomization(folder, files.iter().cloned().collect());
+        }
+        for (cluster, subs) in clusters {
+            tree.add_kustomization(&cluster, subs.into_iter().collect());
+        }
+        Ok(tree)
+    }
+
+    pub(crate) fn add_kustomization(&mut self, folder: &str, resources: Vec<String>) {
+        let value = serde_json::json!({
+            "apiVersion": "kustomize.config.k8s.io/v1beta1",
+            "kind": "Kustomization",
+            "resources": resources,
+        });
+        self.files.insert(
+            format!("{folder}/kustomization.yaml"),
+            TreeFile {
+                text: crate::yaml::to_yaml(&value),
+                object: None,
+                value: None,
+            },
+        );
+    }
+
+    /// Objects only (no kustomizations), by path.
+    pub fn objects(&self) -> impl Iterator<Item = (&String, &TreeFile)> {
+        self.files.iter().filter(|(_, f)| f.object.is_some())
+    }
+
+    /// Writes the tree under `root`: files whose bytes differ are rewritten, files no
+    /// longer rendered are removed (only `.yaml` files; `.git` and other files are kept).
+    /// Returns how many files were written and removed.
+    pub fn write(&self, root: &Path) -> Result<(usize, usize), RenderError> {
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| RenderError::Io { path, source }
+        };
+        std::fs::create_dir_all(root).map_err(io(root))?;
+        let existing = read_paths(root)?;
+        let mut written = 0;
+        let mut dirs = BTreeSet::new();
+        for (rel, file) in &self.files {
+            let path = root.join(rel);
+            if let Some(parent) = path.parent()
+                && dirs.insert(parent.to_path_buf())
+            {
+                std::fs::create_dir_all(parent).map_err(io(parent))?;
+            }
+            if existing.contains(rel)
+                && std::fs::read(&path).is_ok_and(|old| old == file.text.as_bytes())
+            {
+                continue;
+            }
+            std::fs::write(&path, &file.text).map_err(io(&path))?;
+            written += 1;
+        }
+        let mut removed = 0;
+        for rel in existing.difference(&self.files.keys().cloned().collect()) {
+            let path = root.join(rel);
+            std::fs::remove_file(&path).map_err(io(&path))?;
+            removed += 1;
+            // Drop folders left empty, up to the root.
+            let mut dir = path.parent().map(Path::to_path_buf);
+            while let Some(d) = dir {
+                if d == root || std::fs::remove_dir(&d).is_err() {
+                    break;
+                }
+                dir = d.parent().map(Path::to_path_buf);
+            }
+        }
+        Ok((written, removed))
+    }
+}
+
+/// Every `.yaml` file under `root` (relative paths), skipping dot-folders such as `.git`.
+pub fn read_paths(root: &Path) -> Result<BTreeSet<String>, RenderError> {
+    let mut out = BTreeSet::new();
+    if !root.exists() {
+        return Ok(out);
+    }
+    let mut stack: Vec<PathBuf> = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let entries = std::fs::read_dir(&dir).map_err(|source| RenderError::Io {
+            path: dir.clone(),
+            source,
+        })?;
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with('.') {
+                continue;
+            }
+            let path = entry.path();
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            if kind.is_dir() {
+                stack.push(path);
+            } else if name.ends_with(".yaml")
+                && let Ok(rel) = path.strip_prefix(root)
+            {
+                out.insert(rel.to_string_lossy().replace('\\', "/"));
+            }
+        }
+    }
+    Ok(out)
+}
