@@ -132,6 +132,17 @@ fn os_user() -> String {
         .unwrap_or_else(|| format!("uid-{uid}"))
 }
 
+/// Streams pretty JSON to stdout: large reports never sit in memory as one string.
+pub fn print_json<T: serde::Serialize>(value: &T) -> Result<(), Failure> {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    serde_json::to_writer_pretty(&mut out, value)
+        .map_err(std::io::Error::from)
+        .and_then(|()| writeln!(out))
+        .and_then(|()| out.flush())
+        .map_err(|e| Failure::operational(format!("cannot write output: {e}"), "check where stdout goes"))
+}
+
 /// Pretty JSON with a trailing newline handled by the caller's `println!`.
 pub fn json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string_pretty(value).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))

@@ -13,8 +13,20 @@ pub enum Command {
     Log(LogArgs),
     /// Check the hash chain and signed checkpoints; exit 1 and name the first bad entry
     /// if anything was edited, removed, reordered or forged.
-    #[command(after_help = "Example:\n  ward --estate care audit verify")]
-    Verify,
+    #[command(after_help = "Example:\n  ward --estate care audit verify\n  ward audit verify --public-key \"$(cat pinned-ledger.pub)\"")]
+    Verify(VerifyArgs),
+    /// Print the signed head (last seq and hash) to publish to an external witness, which
+    /// is what detects a rollback of the whole folder.
+    #[command(after_help = "Example:\n  ward --estate care audit head -o json >> witness.jsonl")]
+    Head,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct VerifyArgs {
+    /// Check signatures against this public key (hex) kept outside the state folder,
+    /// instead of trusting `keys/ledger.pub` beside the ledger.
+    #[arg(long, value_name = "HEX")]
+    pub public_key: Option<String>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -62,8 +74,29 @@ pub fn run(cx: &Context, cmd: Command) -> Result<Exit, Failure> {
             }
             Ok(Exit::Ok)
         }
-        Command::Verify => {
-            let v = ledger.verify().map_err(ledger_failure)?;
+        Command::Head => {
+            let head = ledger.head().map_err(ledger_failure)?;
+            match (cx.output, head) {
+                (Output::Json, head) => println!("{}", json(&head)),
+                (Output::Text, None) => println!("the ledger is empty"),
+                (Output::Text, Some(h)) => println!("seq {}  hash {}  key {}  signature {}", h.seq, h.hash, h.key, h.signature),
+            }
+            Ok(Exit::Ok)
+        }
+        Command::Verify(args) => {
+            if let Some(key) = &args.public_key
+                && !(key.trim().len() == 64 && key.trim().bytes().all(|b| b.is_ascii_hexdigit()))
+            {
+                return Err(Failure::bad_input(
+                    "--public-key is not an Ed25519 public key",
+                    "pass the 64 hex characters of keys/ledger.pub, copied when the ledger was trusted",
+                ));
+            }
+            let v = match &args.public_key {
+                Some(key) => ledger.verify_with_key(key.trim()),
+                None => ledger.verify(),
+            }
+            .map_err(ledger_failure)?;
             match cx.output {
                 Output::Json => println!("{}", json(&v)),
                 Output::Text => match &v.problem {

@@ -1,6 +1,6 @@
 //! `ward classify`: every environment's tier, hosting model and DR posture.
 
-use crate::context::{Context, Output, json};
+use crate::context::{Context, Output, print_json};
 use crate::report::{Exit, Failure};
 
 /// Show the service tier, hosting model and DR posture of every workload environment.
@@ -30,12 +30,21 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
         return Err(crate::commands::explain::unknown_address(&estate, f));
     }
     match cx.output {
-        Output::Json => println!(
-            "{}",
-            json(&serde_json::json!({
-                "commit": estate.git.commit, "dirty": estate.git.dirty, "environments": envs,
-            }))
-        ),
+        Output::Json => {
+            // Serialized straight from the model: a 6,000-environment estate never
+            // becomes an intermediate JSON tree or one big string.
+            #[derive(serde::Serialize)]
+            struct Report<'a> {
+                commit: &'a Option<String>,
+                dirty: bool,
+                environments: &'a [&'a ward_estate::ResolvedEnvironment],
+            }
+            print_json(&Report {
+                commit: &estate.git.commit,
+                dirty: estate.git.dirty,
+                environments: &envs,
+            })?;
+        }
         Output::Text => {
             let mut rows = vec![
                 [
