@@ -140,7 +140,12 @@ pub fn print_json<T: serde::Serialize>(value: &T) -> Result<(), Failure> {
         .map_err(std::io::Error::from)
         .and_then(|()| writeln!(out))
         .and_then(|()| out.flush())
-        .map_err(|e| Failure::operational(format!("cannot write output: {e}"), "check where stdout goes"))
+        .map_err(|e| {
+            Failure::operational(
+                format!("cannot write output: {e}"),
+                "check where stdout goes",
+            )
+        })
 }
 
 /// Pretty JSON with a trailing newline handled by the caller's `println!`.

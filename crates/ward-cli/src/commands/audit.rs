@@ -13,7 +13,9 @@ pub enum Command {
     Log(LogArgs),
     /// Check the hash chain and signed checkpoints; exit 1 and name the first bad entry
     /// if anything was edited, removed, reordered or forged.
-    #[command(after_help = "Example:\n  ward --estate care audit verify\n  ward audit verify --public-key \"$(cat pinned-ledger.pub)\"")]
+    #[command(
+        after_help = "Example:\n  ward --estate care audit verify\n  ward audit verify --public-key \"$(cat pinned-ledger.pub)\""
+    )]
     Verify(VerifyArgs),
     /// Print the signed head (last seq and hash) to publish to an external witness, which
     /// is what detects a rollback of the whole folder.
@@ -79,7 +81,10 @@ pub fn run(cx: &Context, cmd: Command) -> Result<Exit, Failure> {
             match (cx.output, head) {
                 (Output::Json, head) => println!("{}", json(&head)),
                 (Output::Text, None) => println!("the ledger is empty"),
-                (Output::Text, Some(h)) => println!("seq {}  hash {}  key {}  signature {}", h.seq, h.hash, h.key, h.signature),
+                (Output::Text, Some(h)) => println!(
+                    "seq {}  hash {}  key {}  signature {}",
+                    h.seq, h.hash, h.key, h.signature
+                ),
             }
             Ok(Exit::Ok)
         }
