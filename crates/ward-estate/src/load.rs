@@ -280,7 +280,7 @@ fn ingest(estate: &mut Estate, cx: &mut Cx, name: String, path: PathBuf, bytes: 
     let docs = match yaml::parse_documents(file, src) {
         Ok(d) => d,
         Err(d) => {
-            cx.diags.push(d);
+            cx.diags.push(*d);
             return;
         }
     };

@@ -6,9 +6,9 @@
 use crate::classify::TierDefaults;
 use crate::decode::{Cx, closest};
 use crate::load::Estate;
-use crate::model::{Document, SecretRef};
+use crate::model::SecretRef;
 use crate::source::{Diagnostic, Span, Spanned};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 pub(crate) fn validate(estate: &Estate, cx: &mut Cx) {
     let Some(platform) = &estate.platform else {
@@ -403,17 +403,4 @@ pub fn check_hostname(host: &str) -> Result<(), &'static str> {
         crate::decode::check_dns_label(l)?;
     }
     Ok(())
-}
-
-/// Names of every person holding `role`, across teams.
-pub fn holders<'a>(
-    teams: &'a [Document<crate::model::TeamSpec>],
-    role: crate::model::Role,
-) -> BTreeSet<&'a str> {
-    teams
-        .iter()
-        .flat_map(|t| t.spec.people.iter())
-        .filter(|p| p.has(role))
-        .map(|p| p.name.value.as_str())
-        .collect()
 }

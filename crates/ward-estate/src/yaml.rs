@@ -77,7 +77,7 @@ impl Node {
 
 /// Reads every document of one file. Errors stop this file only; the caller goes on with
 /// the rest of the estate so that one run reports everything.
-pub fn parse_documents(file: FileId, src: &SourceFile) -> Result<Vec<Node>, Diagnostic> {
+pub fn parse_documents(file: FileId, src: &SourceFile) -> Result<Vec<Node>, Box<Diagnostic>> {
     let mut builder = TreeBuilder {
         src,
         stack: Vec::new(),
@@ -101,12 +101,19 @@ pub fn parse_documents(file: FileId, src: &SourceFile) -> Result<Vec<Node>, Diag
             Err(e) => {
                 let m = e.marker();
                 let span = src.span(file, (m.line(), m.col()), (m.line(), m.col()));
-                return Err(Diagnostic::new(span, format!("invalid YAML: {}", e.info()))
-                    .hint("check the indentation and quoting on this line"));
+                return fail(
+                    Diagnostic::new(span, format!("invalid YAML: {}", e.info()))
+                        .hint("check the indentation and quoting on this line"),
+                );
             }
         }
     }
     Ok(builder.docs)
+}
+
+/// Boxed, because a diagnostic is large and the happy path should not carry its size.
+fn fail<T>(d: Diagnostic) -> Result<T, Box<Diagnostic>> {
+    Err(Box::new(d))
 }
 
 enum Open {
@@ -124,7 +131,7 @@ struct TreeBuilder<'a> {
 
 impl TreeBuilder<'_> {
     /// Returns `Ok(true)` at the end of the stream.
-    fn on_event(&mut self, event: Event<'_>, span: Span) -> Result<bool, Diagnostic> {
+    fn on_event(&mut self, event: Event<'_>, span: Span) -> Result<bool, Box<Diagnostic>> {
         match event {
             Event::StreamEnd => return Ok(true),
             Event::Nothing | Event::StreamStart | Event::DocumentStart(_) | Event::DocumentEnd => {}
@@ -144,7 +151,7 @@ impl TreeBuilder<'_> {
             }
             Event::Alias(id) => {
                 let Some(node) = self.anchors.get(&id) else {
-                    return Err(Diagnostic::new(span, "alias to an unknown anchor"));
+                    return fail(Diagnostic::new(span, "alias to an unknown anchor"));
                 };
                 let cost = node.count();
                 let mut node = node.clone();
@@ -189,13 +196,12 @@ impl TreeBuilder<'_> {
         Ok(false)
     }
 
-    fn open(&mut self, span: Span) -> Result<(), Diagnostic> {
+    fn open(&mut self, span: Span) -> Result<(), Box<Diagnostic>> {
         if self.stack.len() >= MAX_DEPTH {
-            return Err(Diagnostic::new(
-                span,
-                format!("YAML nested deeper than {MAX_DEPTH} levels"),
-            )
-            .hint("an estate document is a few levels deep; flatten this structure"));
+            return fail(
+                Diagnostic::new(span, format!("YAML nested deeper than {MAX_DEPTH} levels"))
+                    .hint("an estate document is a few levels deep; flatten this structure"),
+            );
         }
         Ok(())
     }
@@ -207,14 +213,16 @@ impl TreeBuilder<'_> {
         }
     }
 
-    fn push(&mut self, node: Node, anchor: usize, cost: usize) -> Result<(), Diagnostic> {
+    fn push(&mut self, node: Node, anchor: usize, cost: usize) -> Result<(), Box<Diagnostic>> {
         self.nodes += cost;
         if self.nodes > MAX_NODES {
-            return Err(Diagnostic::new(
-                node.span,
-                format!("YAML expands to more than {MAX_NODES} nodes"),
-            )
-            .hint("this looks like an alias bomb; write the values out or split the file"));
+            return fail(
+                Diagnostic::new(
+                    node.span,
+                    format!("YAML expands to more than {MAX_NODES} nodes"),
+                )
+                .hint("this looks like an alias bomb; write the values out or split the file"),
+            );
         }
         if anchor != 0 {
             self.anchors.insert(anchor, node.clone());
@@ -230,15 +238,17 @@ impl TreeBuilder<'_> {
                             entries.iter().find(|(k, _)| k.as_str() == Some(name))
                     {
                         let line = first.span.line;
-                        return Err(Diagnostic::new(
-                            key.span,
-                            format!("duplicate key `{name}` in this mapping"),
-                        )
-                        .related(first.span, "first written here")
-                        .hint(format!(
-                            "remove one of the two; the first is on line {line} of {}",
-                            self.src.name
-                        )));
+                        return fail(
+                            Diagnostic::new(
+                                key.span,
+                                format!("duplicate key `{name}` in this mapping"),
+                            )
+                            .related(first.span, "first written here")
+                            .hint(format!(
+                                "remove one of the two; the first is on line {line} of {}",
+                                self.src.name
+                            )),
+                        );
                     }
                     entries.push((key, node));
                 }
