@@ -39,9 +39,10 @@ objects(kinds, a) := [item |
 ]
 
 # Addresses (workload/environment) that have at least one rendered object.
-rendered_addresses contains o.address if {
+rendered_addresses contains address if {
 	some o in input.origins
 	o != null
+	some address in object.get(o, "addresses", [])
 }
 
 # Whether objects were rendered for this environment, so "must exist" controls apply.

@@ -157,14 +157,19 @@ pub(crate) fn policy_finding(
     object: &RenderedObject,
     estate: &Estate,
 ) -> Finding {
-    let origin = object.origin();
-    let location = origin.as_ref().and_then(|p| {
+    let owners = object.origin().map(|p| p.owners).unwrap_or_default();
+    let first = owners.first().and_then(|a| a.split_once('/'));
+    let location = first.and_then(|(w, e)| {
         estate
             .environments
             .iter()
-            .find(|e| e.workload == p.workload && e.environment == p.environment)
-            .map(|e| e.location.clone())
+            .find(|env| env.workload == w && env.environment == e)
+            .map(|env| env.location.clone())
     });
+    let (workload, environment) = match (owners.len(), first) {
+        (1, Some((w, e))) => (Some(w.to_string()), Some(e.to_string())),
+        _ => (None, None),
+    };
     let package = package.trim_start_matches("data.");
     Finding {
         control: format!("policy:{package}.{rule}"),
@@ -172,8 +177,8 @@ pub(crate) fn policy_finding(
         severity,
         domain: None,
         message,
-        workload: origin.as_ref().map(|p| p.workload.clone()),
-        environment: origin.map(|p| p.environment),
+        workload,
+        environment,
         location,
         object: Some(ObjectRef::of(&object.manifest)),
         remediation: format!("see the policy in {file}"),

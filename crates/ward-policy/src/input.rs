@@ -20,11 +20,12 @@ pub struct RenderedObject {
     pub provenance: Option<Provenance>,
 }
 
-/// The workload environment an object was rendered for.
+/// The workload environments an object was rendered for: one for most objects, several
+/// for the shared parts of a multi-tenant stack.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Provenance {
-    pub workload: String,
-    pub environment: String,
+    /// `workload/environment` addresses.
+    pub owners: Vec<String>,
     /// The file of the deploy tree the object is written to, if known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
@@ -48,9 +49,10 @@ impl RenderedObject {
             return Some(p.clone());
         }
         let labels = self.manifest.pointer("/metadata/labels")?;
+        let workload = labels.get(WORKLOAD_LABEL)?.as_str()?;
+        let environment = labels.get(ENVIRONMENT_LABEL)?.as_str()?;
         Some(Provenance {
-            workload: labels.get(WORKLOAD_LABEL)?.as_str()?.to_string(),
-            environment: labels.get(ENVIRONMENT_LABEL)?.as_str()?.to_string(),
+            owners: vec![format!("{workload}/{environment}")],
             path: None,
         })
     }
@@ -443,21 +445,42 @@ fn origin_json(index: &EnvironmentIndex<'_>, o: &RenderedObject) -> Value {
     let Some(p) = o.origin() else {
         return Value::Null;
     };
-    let env = index
-        .environments
-        .get(&(p.workload.as_str(), p.environment.as_str()));
-    match env {
-        Some(e) => json!({
-            "workload": e.workload, "environment": e.environment, "address": e.address(),
-            "cluster": e.cluster, "stage": e.stage.to_string(), "tier": e.classification.tier,
-            "hosting": e.classification.hosting.to_string(),
-            "minReplicas": e.classification.posture.min_replicas,
-            "postgresInstances": e.classification.posture.postgres_instances,
-            "rpoSeconds": index.workloads.get(e.workload.as_str()).map(|w| w.spec.classification.rpo.value.as_secs()),
-            "at": location_json(&e.location),
-            "path": p.path,
-        }),
-        None => json!({"workload": p.workload, "environment": p.environment,
-            "address": format!("{}/{}", p.workload, p.environment), "path": p.path}),
-    }
+    let envs: Vec<&ResolvedEnvironment> = p
+        .owners
+        .iter()
+        .filter_map(|a| a.split_once('/'))
+        .filter_map(|(w, e)| index.environments.get(&(w, e)).copied())
+        .collect();
+    let Some(first) = envs.first() else {
+        return json!({"addresses": p.owners, "path": p.path});
+    };
+    // A shared object answers to its strictest owner.
+    let stage = envs.iter().map(|e| e.stage).max().unwrap_or(first.stage);
+    let tier = envs
+        .iter()
+        .map(|e| e.classification.tier)
+        .min()
+        .unwrap_or(3);
+    let posture = |f: fn(&ResolvedEnvironment) -> u32| envs.iter().map(|e| f(e)).max();
+    let rpo = envs
+        .iter()
+        .filter_map(|e| index.workloads.get(e.workload.as_str()))
+        .map(|w| w.spec.classification.rpo.value.as_secs())
+        .min();
+    let single = envs.len() == 1;
+    json!({
+        "workload": single.then(|| first.workload.clone()),
+        "environment": single.then(|| first.environment.clone()),
+        "address": single.then(|| first.address()),
+        "addresses": envs.iter().map(|e| e.address()).collect::<Vec<_>>(),
+        "cluster": first.cluster,
+        "stage": stage.to_string(),
+        "tier": tier,
+        "hosting": first.classification.hosting.to_string(),
+        "minReplicas": posture(|e| e.classification.posture.min_replicas),
+        "postgresInstances": posture(|e| e.classification.posture.postgres_instances),
+        "rpoSeconds": rpo,
+        "at": location_json(&first.location),
+        "path": p.path,
+    })
 }

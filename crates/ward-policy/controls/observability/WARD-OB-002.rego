@@ -27,7 +27,7 @@ covered contains address if {
 	o.kind == "PrometheusRule"
 	some r in alerts(o)
 	matches(r)
-	address := object.get(lib.origin(i), "address", "*")
+	some address in object.get(lib.origin(i), "addresses", ["*"])
 }
 
 findings contains f if {
