@@ -62,7 +62,7 @@ pub struct PgClusterSpec {
 #[serde(rename_all = "camelCase")]
 pub struct PgConfig {
     pub parameters: BTreeMap<String, String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(rename = "pg_hba", skip_serializing_if = "Vec::is_empty")]
     pub pg_hba: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub synchronous: Option<PgSynchronous>,
