@@ -9,7 +9,7 @@ use crate::decode::Cx;
 use crate::model::{
     Criticality, DataSensitivity, HostingModel, RetentionSpec, Stage, TierObjective, TierObjectives,
 };
-use crate::source::Spanned;
+use crate::source::{Span, Spanned};
 use crate::units::{Duration, Percent};
 use serde::Serialize;
 
@@ -166,104 +166,93 @@ impl TierDefaults {
 
     /// Reports every objective that would loosen a default: the platform may only tighten.
     pub(crate) fn check_objectives(objectives: &TierObjectives, cx: &mut Cx) {
+        type Found = Option<(String, Span)>;
+        let longer = |x: &Option<Spanned<Duration>>, def: Duration| -> Found {
+            x.as_ref()
+                .filter(|v| v.value > def)
+                .map(|v| (v.value.to_string(), v.span))
+        };
+        let fewer = |x: &Option<Spanned<u32>>, def: u32| -> Found {
+            x.as_ref()
+                .filter(|v| v.value < def)
+                .map(|v| (v.value.to_string(), v.span))
+        };
         for tier in 1..=3u8 {
             let Some(o) = objectives.get(tier) else {
                 continue;
             };
             let d = Self::posture(tier);
-            let mut looser = |value: Option<String>,
-                              span,
-                              field: &str,
-                              default: String,
-                              how: &str| {
-                if let Some(v) = value {
+            let (r, dr) = (o.retention.clone().unwrap_or_default(), d.retention);
+            let checks: [(&str, Found, String, &str); 10] = [
+                (
+                    "backupInterval",
+                    longer(&o.backup_interval, d.backup_interval),
+                    d.backup_interval.to_string(),
+                    "at most",
+                ),
+                (
+                    "drillEvery",
+                    longer(&o.drill_every, d.drill_every),
+                    d.drill_every.to_string(),
+                    "at most",
+                ),
+                (
+                    "minReplicas",
+                    fewer(&o.min_replicas, d.min_replicas),
+                    d.min_replicas.to_string(),
+                    "at least",
+                ),
+                (
+                    "minZones",
+                    fewer(&o.min_zones, d.min_zones),
+                    d.min_zones.to_string(),
+                    "at least",
+                ),
+                (
+                    "postgresInstances",
+                    fewer(&o.postgres_instances, d.postgres_instances),
+                    d.postgres_instances.to_string(),
+                    "at least",
+                ),
+                (
+                    "retention.keepLast",
+                    fewer(&r.keep_last, dr.keep_last),
+                    dr.keep_last.to_string(),
+                    "at least",
+                ),
+                (
+                    "retention.hourly",
+                    fewer(&r.hourly, dr.hourly),
+                    dr.hourly.to_string(),
+                    "at least",
+                ),
+                (
+                    "retention.daily",
+                    fewer(&r.daily, dr.daily),
+                    dr.daily.to_string(),
+                    "at least",
+                ),
+                (
+                    "retention.weekly",
+                    fewer(&r.weekly, dr.weekly),
+                    dr.weekly.to_string(),
+                    "at least",
+                ),
+                (
+                    "retention.monthly",
+                    fewer(&r.monthly, dr.monthly),
+                    dr.monthly.to_string(),
+                    "at least",
+                ),
+            ];
+            for (field, found, default, how) in checks {
+                if let Some((value, span)) = found {
                     cx.error(
                         span,
-                        format!("tierObjectives.tier{tier}.{field} `{v}` is looser than Ward's tier-{tier} default `{default}`"),
+                        format!("tierObjectives.tier{tier}.{field} `{value}` is looser than Ward's tier-{tier} default `{default}`"),
                         format!("tierObjectives may only tighten a tier: remove it or set it {how} {default}"),
                     );
                 }
-            };
-            let longer = |x: &Option<Spanned<Duration>>, def: Duration| {
-                x.as_ref()
-                    .filter(|v| v.value > def)
-                    .map(|v| (v.value.to_string(), v.span))
-            };
-            let fewer = |x: &Option<Spanned<u32>>, def: u32| {
-                x.as_ref()
-                    .filter(|v| v.value < def)
-                    .map(|v| (v.value.to_string(), v.span))
-            };
-            let mut check = |found: Option<(String, crate::source::Span)>,
-                             field: &str,
-                             default: String,
-                             how: &str| {
-                if let Some((v, span)) = found {
-                    looser(Some(v), span, field, default, how);
-                }
-            };
-            check(
-                longer(&o.backup_interval, d.backup_interval),
-                "backupInterval",
-                d.backup_interval.to_string(),
-                "at most",
-            );
-            check(
-                longer(&o.drill_every, d.drill_every),
-                "drillEvery",
-                d.drill_every.to_string(),
-                "at most",
-            );
-            check(
-                fewer(&o.min_replicas, d.min_replicas),
-                "minReplicas",
-                d.min_replicas.to_string(),
-                "at least",
-            );
-            check(
-                fewer(&o.min_zones, d.min_zones),
-                "minZones",
-                d.min_zones.to_string(),
-                "at least",
-            );
-            check(
-                fewer(&o.postgres_instances, d.postgres_instances),
-                "postgresInstances",
-                d.postgres_instances.to_string(),
-                "at least",
-            );
-            if let Some(r) = &o.retention {
-                let dr = d.retention;
-                check(
-                    fewer(&r.keep_last, dr.keep_last),
-                    "retention.keepLast",
-                    dr.keep_last.to_string(),
-                    "at least",
-                );
-                check(
-                    fewer(&r.hourly, dr.hourly),
-                    "retention.hourly",
-                    dr.hourly.to_string(),
-                    "at least",
-                );
-                check(
-                    fewer(&r.daily, dr.daily),
-                    "retention.daily",
-                    dr.daily.to_string(),
-                    "at least",
-                );
-                check(
-                    fewer(&r.weekly, dr.weekly),
-                    "retention.weekly",
-                    dr.weekly.to_string(),
-                    "at least",
-                );
-                check(
-                    fewer(&r.monthly, dr.monthly),
-                    "retention.monthly",
-                    dr.monthly.to_string(),
-                    "at least",
-                );
             }
         }
     }

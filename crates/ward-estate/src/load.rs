@@ -184,47 +184,33 @@ fn display_name(root: &Path, path: &Path) -> String {
 }
 
 fn read_file(estate: &mut Estate, cx: &mut Cx, name: String, path: PathBuf) {
-    let sources = &mut estate.sources;
-    let size = match std::fs::metadata(&path) {
-        Ok(m) => m.len(),
-        Err(e) => {
-            file_problem(
-                sources,
-                cx,
-                name,
-                path,
-                format!("cannot read this file: {e}"),
-                "check its permissions",
-            );
-            return;
+    // The size is checked before reading, so a huge file is never pulled into memory.
+    let read = std::fs::metadata(&path).and_then(|m| {
+        if m.len() > MAX_FILE_BYTES {
+            Ok(Err(m.len()))
+        } else {
+            std::fs::read(&path).map(Ok)
         }
-    };
-    if size > MAX_FILE_BYTES {
-        file_problem(
-            sources,
+    });
+    match read {
+        Ok(Ok(bytes)) => ingest(estate, cx, name, path, bytes),
+        Ok(Err(size)) => file_problem(
+            &mut estate.sources,
             cx,
             name,
             path,
             format!("this file is {size} bytes; an estate file may be at most {MAX_FILE_BYTES}"),
             "split it into several files (one per workload is the convention)",
-        );
-        return;
+        ),
+        Err(e) => file_problem(
+            &mut estate.sources,
+            cx,
+            name,
+            path,
+            format!("cannot read this file: {e}"),
+            "check its permissions",
+        ),
     }
-    let bytes = match std::fs::read(&path) {
-        Ok(b) => b,
-        Err(e) => {
-            file_problem(
-                sources,
-                cx,
-                name,
-                path,
-                format!("cannot read this file: {e}"),
-                "check its permissions",
-            );
-            return;
-        }
-    };
-    ingest(estate, cx, name, path, bytes);
 }
 
 /// Loads an estate held in memory, one `(name, bytes)` pair per file, exactly as [`load`]
