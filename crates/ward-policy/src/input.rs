@@ -394,11 +394,12 @@ fn waivers_json<F: Fn(Span) -> Value>(estate: &Estate, loc: &F) -> Value {
             .iter()
             .map(|w| {
                 let s = &w.spec;
-                let days = s.created.value.until(s.expires.value).ok().map(|span| {
-                    span.total(jiff::Unit::Day)
-                        .map(|d| d.round() as i64)
-                        .unwrap_or(i64::MAX)
-                });
+                let days = s
+                    .created
+                    .value
+                    .until((jiff::Unit::Day, s.expires.value))
+                    .ok()
+                    .map(|span| i64::from(span.get_days()));
                 json!({
                     "name": w.name(),
                     "control": s.control.value,
