@@ -177,7 +177,7 @@ fn platform_json<F: Fn(Span) -> Value>(estate: &Estate, loc: &F) -> Value {
                 "name": c.name.value, "role": c.role.value.to_string(), "region": c.region.value,
                 "zones": strings(&c.zones),
                 "kubernetesVersion": c.kubernetes_version.as_ref().map(|v| v.value.clone()),
-                "at": At::new(loc, c.name.span).put("role", Some(&c.role)).put("region", Some(&c.region)).done(),
+                "at": At::new(loc, c.name.span).put("role", Some(&c.role)).put("region", Some(&c.region)).put("zones", c.zones.first()).done(),
             })
         })
         .collect();

@@ -21,5 +21,6 @@ findings contains f if {
 	some c in input.platform.clusters
 	c.name == env.cluster
 	count(c.zones) < env.posture.minZones
-	f := lib.env_finding(env, "cluster", sprintf("%s needs %d zones but cluster %s has %d", [env.address, env.posture.minZones, c.name, count(c.zones)]))
+	msg := sprintf("%s needs %d zones but cluster %s has %d", [env.address, env.posture.minZones, c.name, count(c.zones)])
+	f := object.union(lib.env_finding(env, "cluster", msg), {"at": object.get(c.at, "zones", c.at.name)})
 }

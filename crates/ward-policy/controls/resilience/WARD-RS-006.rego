@@ -16,15 +16,16 @@ metadata := {
 	"hipaa": "45 CFR 164.308(a)(7)(ii)(B) Disaster recovery plan",
 }
 
-region(name) := r if {
+cluster(name) := c if {
 	some c in input.platform.clusters
 	c.name == name
-	r := c.region
 }
 
 findings contains f if {
 	some env in lib.environments(metadata.applies)
 	env.recoveryCluster != null
-	region(env.recoveryCluster) == region(env.cluster)
-	f := lib.env_finding(env, "name", sprintf("%s recovers to %s, in the same region %s as %s", [env.address, env.recoveryCluster, region(env.cluster), env.cluster]))
+	recovery := cluster(env.recoveryCluster)
+	recovery.region == cluster(env.cluster).region
+	msg := sprintf("%s recovers to %s, in the same region %s as %s", [env.address, recovery.name, recovery.region, env.cluster])
+	f := object.union(lib.env_finding(env, "name", msg), {"at": object.get(recovery.at, "region", recovery.at.name)})
 }
