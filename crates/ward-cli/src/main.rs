@@ -34,6 +34,9 @@ enum Command {
     Validate(commands::validate::Args),
     Classify(commands::classify::Args),
     Explain(commands::explain::Args),
+    Render(commands::render::Args),
+    Plan(commands::plan::Args),
+    Apply(commands::apply::Args),
     #[command(subcommand)]
     Audit(commands::audit::Command),
 }
@@ -57,6 +60,9 @@ fn main() -> ExitCode {
         Command::Validate(a) => commands::validate::run(&cx, a),
         Command::Classify(a) => commands::classify::run(&cx, a),
         Command::Explain(a) => commands::explain::run(&cx, a),
+        Command::Render(a) => commands::render::run(&cx, a),
+        Command::Plan(a) => commands::plan::run(&cx, a),
+        Command::Apply(a) => commands::apply::run(&cx, a),
         Command::Audit(c) => commands::audit::run(&cx, c),
     };
     match result {

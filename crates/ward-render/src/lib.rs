@@ -77,6 +77,24 @@ pub enum RenderError {
     },
 }
 
+/// What to render the estate into.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Target {
+    /// One file per object, `<cluster>/<namespace>/<kind>-<name>.yaml`.
+    Kubernetes,
+    /// A `compose.yaml` per host, for small single-host estates.
+    Compose,
+}
+
+/// Renders the estate for `target`.
+pub fn render(estate: &Estate, target: Target) -> Result<tree::Tree, RenderError> {
+    match target {
+        Target::Kubernetes => render_kubernetes(estate),
+        Target::Compose => compose::render(estate),
+    }
+}
+
 /// Renders every environment of the estate to Kubernetes objects, laid out as a tree.
 pub fn render_kubernetes(estate: &Estate) -> Result<tree::Tree, RenderError> {
     let objects = kubernetes_objects(estate)?;

@@ -1,1 +1,482 @@
-//! Plans (placeholder).
+//! The plan: what applying a freshly rendered tree would change in the deploy tree that is
+//! there now, object by object and field by field, with the risk and the approvals needed.
+//!
+//! The change-id is a hash of the plan (every changed path with the bytes before and
+//! after), so an approval signed for one change cannot be reused for another.
+
+use crate::tree::{Tree, read_paths};
+use crate::{RenderError, yaml};
+use serde::Serialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use ward_estate::model::{Role, Stage};
+
+/// The deploy tree as it is now: file path → text.
+pub type Existing = BTreeMap<String, String>;
+
+/// Reads every `.yaml` file of a deploy tree folder (missing folder: empty tree).
+pub fn read_existing(root: &Path) -> Result<Existing, RenderError> {
+    let mut out = Existing::new();
+    for rel in read_paths(root)? {
+        let path = root.join(&rel);
+        let text =
+            std::fs::read_to_string(&path).map_err(|source| RenderError::Io { path, source })?;
+        out.insert(rel, text);
+    }
+    Ok(out)
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Add,
+    Change,
+    Remove,
+}
+
+/// How much could go wrong, from the tier and stage of what the object serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Risk {
+    Low,
+    Medium,
+    High,
+}
+
+impl Risk {
+    pub fn of(tier: u8, stage: Stage) -> Risk {
+        match (tier, stage) {
+            (1, Stage::Production) => Risk::High,
+            (1, _) | (2, Stage::Production) => Risk::Medium,
+            _ => Risk::Low,
+        }
+    }
+}
+
+/// One field that differs: a dotted path with `[i]` for list items.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct FieldChange {
+    pub field: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub before: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub after: Option<Value>,
+}
+
+/// One object added, changed or removed.
+#[derive(Clone, Debug, Serialize)]
+pub struct Change {
+    pub path: String,
+    pub action: Action,
+    pub kind: String,
+    pub name: String,
+    /// `workload/environment` addresses, or the folder when the object is gone.
+    pub owners: Vec<String>,
+    pub tier: u8,
+    pub stage: Stage,
+    pub risk: Risk,
+    /// Set when the change opens network paths or grants permissions.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub widens: Option<&'static str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<FieldChange>,
+}
+
+/// The approvals a plan needs before `ward apply` writes it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Requirement {
+    /// How many distinct people, none of them the author.
+    pub approvals: u32,
+    /// Roles that must each be held by at least one approver.
+    pub roles: Vec<Role>,
+    pub reasons: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Plan {
+    pub change_id: String,
+    pub changes: Vec<Change>,
+    pub unchanged: usize,
+    pub requirement: Requirement,
+}
+
+impl Plan {
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
+
+    /// Changes grouped by the workload environment they serve.
+    pub fn by_environment(&self) -> BTreeMap<String, Vec<&Change>> {
+        let mut out: BTreeMap<String, Vec<&Change>> = BTreeMap::new();
+        for c in &self.changes {
+            for o in &c.owners {
+                out.entry(o.clone()).or_default().push(c);
+            }
+        }
+        out
+    }
+
+    pub fn highest_risk(&self) -> Option<Risk> {
+        self.changes.iter().map(|c| c.risk).max()
+    }
+}
+
+fn sha(text: &str) -> String {
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+/// Compares a rendered tree with the tree that is there now.
+pub fn plan(new: &Tree, old: &Existing) -> Result<Plan, RenderError> {
+    let mut changes = Vec::new();
+    let mut unchanged = 0;
+    let mut digest = Sha256::new();
+    for (path, file) in &new.files {
+        let before = old.get(path);
+        if before.is_some_and(|b| b == &file.text) {
+            unchanged += usize::from(file.object.is_some());
+            continue;
+        }
+        digest.update(format!(
+            "{path}\n{}\n{}\n",
+            before.map_or_else(String::new, |b| sha(b)),
+            sha(&file.text)
+        ));
+        let (Some(info), Some(after)) = (&file.object, &file.value) else {
+            continue; // a kustomization: part of the change-id, not of the review
+        };
+        let (action, fields) = match before {
+            None => (Action::Add, Vec::new()),
+            Some(text) => {
+                let old_value = yaml::from_yaml(path, text)
+                    .ok()
+                    .and_then(|mut d| (!d.is_empty()).then(|| d.swap_remove(0)))
+                    .unwrap_or(Value::Null);
+                let mut fields = Vec::new();
+                diff("", &old_value, after, &mut fields);
+                if fields.is_empty() {
+                    // Same object, other bytes (formatting): rewritten, nothing to review.
+                    unchanged += 1;
+                    continue;
+                }
+                (Action::Change, fields)
+            }
+        };
+        let widens = widening(&info.kind, &info.name, action, &fields);
+        changes.push(Change {
+            path: path.clone(),
+            action,
+            kind: info.kind.clone(),
+            name: info.name.clone(),
+            owners: info.owners.clone(),
+            tier: info.tier,
+            stage: info.stage,
+            risk: Risk::of(info.tier, info.stage),
+            widens,
+            fields,
+        });
+    }
+    for (path, text) in old {
+        if new.files.contains_key(path) {
+            continue;
+        }
+        digest.update(format!("{path}\n{}\n\n", sha(text)));
+        let Some(value) = yaml::from_yaml(path, text)
+            .ok()
+            .and_then(|mut d| (!d.is_empty()).then(|| d.swap_remove(0)))
+        else {
+            continue;
+        };
+        let kind = value["kind"].as_str().unwrap_or_default().to_string();
+        if kind == "Kustomization" || kind.is_empty() {
+            continue;
+        }
+        let folder = path.rsplit_once('/').map_or("", |(f, _)| f);
+        // What a removed object served is read from its namespace's labels in the old
+        // tree; when unknown, it is treated as the strictest.
+        let (tier, stage) = namespace_labels(old, folder).unwrap_or((1, Stage::Production));
+        let name = value["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let widens = widening(&kind, &name, Action::Remove, &[]);
+        changes.push(Change {
+            path: path.clone(),
+            action: Action::Remove,
+            kind,
+            name,
+            owners: vec![folder.to_string()],
+            tier,
+            stage,
+            risk: Risk::of(tier, stage),
+            widens,
+            fields: Vec::new(),
+        });
+    }
+    changes.sort_by(|a, b| a.path.cmp(&b.path));
+    let change_id = hex::encode(&digest.finalize()[..16]);
+    let requirement = requirement(&changes);
+    Ok(Plan {
+        change_id,
+        changes,
+        unchanged,
+        requirement,
+    })
+}
+
+fn namespace_labels(old: &Existing, folder: &str) -> Option<(u8, Stage)> {
+    let ns = folder.rsplit_once('/').map_or(folder, |(_, n)| n);
+    let text = old.get(&format!("{folder}/namespace-{ns}.yaml"))?;
+    let value = yaml::from_yaml(folder, text).ok()?.into_iter().next()?;
+    let labels = &value["metadata"]["labels"];
+    let tier = labels["ward.dev/tier"].as_str()?.parse().ok()?;
+    let stage = match labels["ward.dev/stage"].as_str()? {
+        "production" => Stage::Production,
+        "test" => Stage::Test,
+        _ => Stage::Development,
+    };
+    Some((tier, stage))
+}
+
+/// Whether a change opens a network path or grants a permission (and so needs a
+/// security reviewer). Removing a deny widens; removing an allow narrows.
+fn widening(
+    kind: &str,
+    name: &str,
+    action: Action,
+    fields: &[FieldChange],
+) -> Option<&'static str> {
+    let grows = || fields.iter().any(|f| f.after.is_some());
+    match (kind, action) {
+        ("NetworkPolicy", Action::Remove) => (name == "default-deny").then_some("network-policy"),
+        ("NetworkPolicy", Action::Add) => (name != "default-deny").then_some("network-policy"),
+        ("NetworkPolicy", Action::Change) => grows().then_some("network-policy"),
+        ("Role" | "ClusterRole" | "RoleBinding" | "ClusterRoleBinding", Action::Add) => {
+            Some("rbac")
+        }
+        ("Role" | "ClusterRole" | "RoleBinding" | "ClusterRoleBinding", Action::Change) => {
+            grows().then_some("rbac")
+        }
+        ("AppProject", Action::Change) => grows().then_some("rbac"),
+        _ => None,
+    }
+}
+
+/// Issue 3's defaults: a tier-1 production change needs two approvals from two distinct
+/// people, neither the author, one of them `platform-ops`; widening network policy or
+/// RBAC also needs a `security-reviewer`.
+pub fn requirement(changes: &[Change]) -> Requirement {
+    let mut r = Requirement::default();
+    let critical: BTreeSet<&str> = changes
+        .iter()
+        .filter(|c| c.risk == Risk::High)
+        .flat_map(|c| c.owners.iter().map(String::as_str))
+        .collect();
+    if !critical.is_empty() {
+        r.approvals = 2;
+        r.roles.push(Role::PlatformOps);
+        r.reasons.push(format!(
+            "tier-1 production change ({}): two approvals from distinct people other than the author, one of them platform-ops",
+            critical.into_iter().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    let widening: BTreeSet<&str> = changes
+        .iter()
+        .filter_map(|c| c.widens.map(|_| c.path.as_str()))
+        .collect();
+    if !widening.is_empty() {
+        r.approvals = r.approvals.max(1);
+        r.roles.push(Role::SecurityReviewer);
+        r.reasons.push(format!(
+            "widens network policy or RBAC ({} object(s)): a security-reviewer approves",
+            widening.len()
+        ));
+    }
+    r
+}
+
+/// Field-level differences between two JSON values.
+pub fn diff(path: &str, before: &Value, after: &Value, out: &mut Vec<FieldChange>) {
+    match (before, after) {
+        (Value::Object(a), Value::Object(b)) => {
+            let keys: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+            for k in keys {
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                match (a.get(k), b.get(k)) {
+                    (Some(x), Some(y)) => diff(&p, x, y, out),
+                    (x, y) => out.push(FieldChange {
+                        field: p,
+                        before: x.cloned(),
+                        after: y.cloned(),
+                    }),
+                }
+            }
+        }
+        (Value::Array(a), Value::Array(b)) if a.len() == b.len() => {
+            for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                diff(&format!("{path}[{i}]"), x, y, out);
+            }
+        }
+        (a, b) if a == b => {}
+        (a, b) => out.push(FieldChange {
+            field: path.to_string(),
+            before: Some(a.clone()),
+            after: Some(b.clone()),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn field_diff_names_the_paths() {
+        let mut out = Vec::new();
+        diff(
+            "",
+            &json!({"spec": {"replicas": 2, "list": [1, 2], "gone": true}}),
+            &json!({"spec": {"replicas": 3, "list": [1, 5], "new": "x"}}),
+            &mut out,
+        );
+        let fields: Vec<&str> = out.iter().map(|f| f.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            ["spec.gone", "spec.list[1]", "spec.new", "spec.replicas"]
+        );
+        assert_eq!(out[0].after, None);
+        assert_eq!(out[2].before, None);
+    }
+
+    #[test]
+    fn risk_follows_tier_and_stage() {
+        assert_eq!(Risk::of(1, Stage::Production), Risk::High);
+        assert_eq!(Risk::of(2, Stage::Production), Risk::Medium);
+        assert_eq!(Risk::of(1, Stage::Test), Risk::Medium);
+        assert_eq!(Risk::of(3, Stage::Development), Risk::Low);
+    }
+
+    #[test]
+    fn widening_is_detected() {
+        let add = FieldChange {
+            field: "spec.egress[2]".into(),
+            before: None,
+            after: Some(json!({})),
+        };
+        let drop = FieldChange {
+            field: "spec.egress[2]".into(),
+            before: Some(json!({})),
+            after: None,
+        };
+        assert_eq!(
+            widening("NetworkPolicy", "allow-x", Action::Change, &[add]),
+            Some("network-policy")
+        );
+        assert_eq!(
+            widening("NetworkPolicy", "allow-x", Action::Change, &[drop]),
+            None
+        );
+        assert_eq!(
+            widening("NetworkPolicy", "default-deny", Action::Remove, &[]),
+            Some("network-policy")
+        );
+        assert_eq!(
+            widening("NetworkPolicy", "allow-x", Action::Remove, &[]),
+            None
+        );
+        assert_eq!(
+            widening("RoleBinding", "ward-dba", Action::Add, &[]),
+            Some("rbac")
+        );
+        assert_eq!(widening("Deployment", "odoo-web", Action::Add, &[]), None);
+    }
+}
+
+/// Reads the deploy tree as committed at `rev` in the Git repository `repo` (every
+/// `.yaml` file), without touching the work tree or the index.
+pub fn read_git(repo: &Path, rev: &str) -> Result<Existing, RenderError> {
+    use std::io::{BufRead, Read, Write};
+    use std::process::{Command, Stdio};
+    let io = |source: std::io::Error| RenderError::Io {
+        path: repo.to_path_buf(),
+        source,
+    };
+    let failed = |what: &str, stderr: &[u8]| {
+        io(std::io::Error::other(format!(
+            "git {what} failed: {}",
+            String::from_utf8_lossy(stderr).trim()
+        )))
+    };
+    let list = Command::new("git")
+        .arg("-C")
+        .arg(repo)
+        .args(["ls-tree", "-r", "-z", "--name-only", rev])
+        .output()
+        .map_err(io)?;
+    if !list.status.success() {
+        return Err(failed("ls-tree", &list.stderr));
+    }
+    let paths: Vec<String> = list
+        .stdout
+        .split(|b| *b == 0)
+        .filter(|p| p.ends_with(b".yaml") && !p.starts_with(b"."))
+        .map(|p| String::from_utf8_lossy(p).into_owned())
+        .collect();
+    let mut child = Command::new("git")
+        .arg("-C")
+        .arg(repo)
+        .args(["cat-file", "--batch"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(io)?;
+    let mut stdin = child
+        .stdin
+        .take()
+        .ok_or_else(|| io(std::io::Error::other("no stdin")))?;
+    let requests: String = paths.iter().map(|p| format!("{rev}:{p}\n")).collect();
+    // Written from another thread: git answers while we are still asking.
+    let writer = std::thread::spawn(move || stdin.write_all(requests.as_bytes()));
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| io(std::io::Error::other("no stdout")))?;
+    let mut reader = std::io::BufReader::new(stdout);
+    let mut out = Existing::new();
+    for path in paths {
+        let mut header = String::new();
+        reader.read_line(&mut header).map_err(io)?;
+        let size: usize = header
+            .split_whitespace()
+            .nth(2)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| {
+                io(std::io::Error::other(format!(
+                    "git cat-file: unexpected `{}`",
+                    header.trim()
+                )))
+            })?;
+        let mut body = vec![0; size + 1];
+        reader.read_exact(&mut body).map_err(io)?;
+        body.truncate(size);
+        out.insert(path, String::from_utf8_lossy(&body).into_owned());
+    }
+    writer
+        .join()
+        .map_err(|_| io(std::io::Error::other("writer thread panicked")))?
+        .map_err(io)?;
+    let status = child.wait().map_err(io)?;
+    if !status.success() {
+        return Err(io(std::io::Error::other("git cat-file failed")));
+    }
+    Ok(out)
+}

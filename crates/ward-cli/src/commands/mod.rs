@@ -1,7 +1,10 @@
 //! One module per `ward` subcommand: its arguments (clap) and its `run`.
 
+pub mod apply;
 pub mod audit;
 pub mod classify;
 pub mod explain;
 pub mod init;
+pub mod plan;
+pub mod render;
 pub mod validate;
