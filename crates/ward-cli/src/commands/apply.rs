@@ -26,8 +26,16 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
     let subject = args.out.display().to_string();
     if plan.is_empty() {
         match cx.output {
-            Output::Json => println!("{}", json(&serde_json::json!({"changeId": plan.change_id, "applied": false, "changes": 0}))),
-            Output::Text => println!("nothing to apply: {} matches the estate", args.out.display()),
+            Output::Json => println!(
+                "{}",
+                json(
+                    &serde_json::json!({"changeId": plan.change_id, "applied": false, "changes": 0})
+                )
+            ),
+            Output::Text => println!(
+                "nothing to apply: {} matches the estate",
+                args.out.display()
+            ),
         }
         return Ok(Exit::Ok);
     }
@@ -37,25 +45,53 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
     let unmet = approval::unmet(&plan.requirement, &verified, &cx.actor);
     let mut details = serde_json::Map::new();
     details.insert("changeId".into(), plan.change_id.clone().into());
-    details.insert("target".into(), serde_json::json!(ward_render::Target::from(args.target)));
+    details.insert(
+        "target".into(),
+        serde_json::json!(ward_render::Target::from(args.target)),
+    );
     details.insert("changes".into(), plan.changes.len().into());
     details.insert("risk".into(), serde_json::json!(plan.highest_risk()));
-    details.insert("approvers".into(), verified.iter().map(|v| v.by.clone()).collect::<Vec<_>>().into());
+    details.insert(
+        "approvers".into(),
+        verified
+            .iter()
+            .map(|v| v.by.clone())
+            .collect::<Vec<_>>()
+            .into(),
+    );
     details.insert(
         "environments".into(),
-        plan.by_environment().keys().cloned().collect::<Vec<_>>().into(),
+        plan.by_environment()
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>()
+            .into(),
     );
     if !unmet.is_empty() {
         details.insert("unmet".into(), unmet.clone().into());
-        cx.record(&cx.state_dir(), "apply", &subject, Outcome::Denied, &estate.git, details)?;
+        cx.record(
+            &cx.state_dir(),
+            "apply",
+            &subject,
+            Outcome::Denied,
+            &estate.git,
+            details,
+        )?;
         match cx.output {
             Output::Json => println!(
                 "{}",
-                json(&serde_json::json!({"changeId": plan.change_id, "applied": false, "unmet": unmet, "rejected": rejected}))
+                json(
+                    &serde_json::json!({"changeId": plan.change_id, "applied": false, "unmet": unmet, "rejected": rejected})
+                )
             ),
             Output::Text => {
-                eprint!("{}", describe(&plan, &verified, &rejected, &unmet, &estate.root, 5));
-                eprintln!("refused: the change needs approvals that are not given; nothing was written");
+                eprint!(
+                    "{}",
+                    describe(&plan, &verified, &rejected, &unmet, &estate.root, 5)
+                );
+                eprintln!(
+                    "refused: the change needs approvals that are not given; nothing was written"
+                );
             }
         }
         return Ok(Exit::Findings);
@@ -63,7 +99,14 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
     let (written, removed) = tree.write(&args.out).map_err(render_failure)?;
     details.insert("written".into(), written.into());
     details.insert("removed".into(), removed.into());
-    cx.record(&cx.state_dir(), "apply", &subject, Outcome::Ok, &estate.git, details)?;
+    cx.record(
+        &cx.state_dir(),
+        "apply",
+        &subject,
+        Outcome::Ok,
+        &estate.git,
+        details,
+    )?;
     match cx.output {
         Output::Json => println!(
             "{}",

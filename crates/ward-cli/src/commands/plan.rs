@@ -15,7 +15,12 @@ use ward_render::plan::{Action, Plan};
 )]
 pub struct Args {
     /// The deploy tree as it is now (a folder).
-    #[arg(long, value_name = "DIR", conflicts_with = "against_git", required_unless_present = "against_git")]
+    #[arg(
+        long,
+        value_name = "DIR",
+        conflicts_with = "against_git",
+        required_unless_present = "against_git"
+    )]
     pub against: Option<PathBuf>,
     /// The deploy tree as committed at REF in the deploy repository (--repo).
     #[arg(long, value_name = "REF")]
@@ -51,7 +56,10 @@ pub fn compute(
 
 pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
     let estate = cx.load_estate()?;
-    let git = args.against_git.as_deref().map(|r| (args.repo.as_path(), r));
+    let git = args
+        .against_git
+        .as_deref()
+        .map(|r| (args.repo.as_path(), r));
     let (_, plan) = compute(&estate, args.target, args.against.as_deref(), git)?;
     let signed = approval::read(&estate.root, &plan.change_id)
         .map_err(|e| Failure::bad_input(e.to_string(), "fix or remove the approvals file"))?;
@@ -66,7 +74,17 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
                 "commit": estate.git.commit,
             }))
         ),
-        Output::Text => print!("{}", describe(&plan, &verified, &rejected, &unmet, &estate.root, args.fields)),
+        Output::Text => print!(
+            "{}",
+            describe(
+                &plan,
+                &verified,
+                &rejected,
+                &unmet,
+                &estate.root,
+                args.fields
+            )
+        ),
     }
     Ok(Exit::Ok)
 }
@@ -78,7 +96,11 @@ fn short(v: &Option<serde_json::Value>) -> String {
         Some(serde_json::Value::String(s)) => format!("({} lines)", s.lines().count()),
         Some(v) => {
             let text = v.to_string();
-            if text.chars().count() > 80 { format!("{}…", text.chars().take(80).collect::<String>()) } else { text }
+            if text.chars().count() > 80 {
+                format!("{}…", text.chars().take(80).collect::<String>())
+            } else {
+                text
+            }
         }
     }
 }
@@ -110,18 +132,34 @@ pub fn describe(
     }
     for (env, changes) in plan.by_environment() {
         let first = changes[0];
-        let _ = writeln!(out, "\n{env}  (tier {}, {}, risk {:?})", first.tier, first.stage, first.risk);
+        let _ = writeln!(
+            out,
+            "\n{env}  (tier {}, {}, risk {:?})",
+            first.tier, first.stage, first.risk
+        );
         for c in changes {
             let sign = match c.action {
                 Action::Add => '+',
                 Action::Change => '~',
                 Action::Remove => '-',
             };
-            let widens = c.widens.map_or(String::new(), |w| format!("  [widens {w}]"));
+            let widens = c
+                .widens
+                .map_or(String::new(), |w| format!("  [widens {w}]"));
             let _ = writeln!(out, "  {sign} {}{widens}", c.path);
-            let limit = if max_fields == 0 { usize::MAX } else { max_fields };
+            let limit = if max_fields == 0 {
+                usize::MAX
+            } else {
+                max_fields
+            };
             for f in c.fields.iter().take(limit) {
-                let _ = writeln!(out, "      {}: {} → {}", f.field, short(&f.before), short(&f.after));
+                let _ = writeln!(
+                    out,
+                    "      {}: {} → {}",
+                    f.field,
+                    short(&f.before),
+                    short(&f.after)
+                );
             }
             if c.fields.len() > limit {
                 let _ = writeln!(out, "      … {} more field(s)", c.fields.len() - limit);
@@ -134,18 +172,35 @@ pub fn describe(
         return out;
     }
     let roles: Vec<String> = r.roles.iter().map(ToString::to_string).collect();
-    let _ = writeln!(out, "\napprovals needed: {} (including {})", r.approvals, roles.join(", "));
+    let _ = writeln!(
+        out,
+        "\napprovals needed: {} (including {})",
+        r.approvals,
+        roles.join(", ")
+    );
     for reason in &r.reasons {
         let _ = writeln!(out, "  - {reason}");
     }
     for v in verified {
-        let _ = writeln!(out, "  ✓ {} ({})", v.by, v.roles.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "));
+        let _ = writeln!(
+            out,
+            "  ✓ {} ({})",
+            v.by,
+            v.roles
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
     }
     for x in rejected {
         let _ = writeln!(out, "  ✗ {}: {}", x.by, x.reason);
     }
     if unmet.is_empty() {
-        let _ = writeln!(out, "  approvals are complete: `ward apply` may write this change");
+        let _ = writeln!(
+            out,
+            "  approvals are complete: `ward apply` may write this change"
+        );
     } else {
         for m in unmet {
             let _ = writeln!(out, "  missing: {m}");

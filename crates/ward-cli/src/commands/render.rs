@@ -39,10 +39,9 @@ pub struct Args {
 
 pub fn render_failure(e: ward_render::RenderError) -> Failure {
     match e {
-        ward_render::RenderError::Io { .. } => Failure::operational(
-            e.to_string(),
-            "check that the output folder is writable",
-        ),
+        ward_render::RenderError::Io { .. } => {
+            Failure::operational(e.to_string(), "check that the output folder is writable")
+        }
         other => Failure::bad_input(
             other.to_string(),
             "see docs/rendering.md for what rendering needs from the platform",

@@ -1,0 +1,369 @@
+//! End-to-end tests of `ward render`, `ward plan` and `ward apply` on the example estate,
+//! with approvals signed by the real `ssh-keygen -Y sign` and verified against `Team` keys.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+fn ward(estate: &Path, actor: &str, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_ward"))
+        .args(["--estate", estate.to_str().expect("utf8"), "--actor", actor])
+        .args(args)
+        .env_remove("WARD_ESTATE")
+        .env_remove("WARD_STATE")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run ward");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn has_ssh_keygen() -> bool {
+    Command::new("ssh-keygen").arg("-?").output().is_ok()
+}
+
+/// Generates an ed25519 key pair in `dir`; returns the private key path and public key.
+fn keygen(dir: &Path, name: &str) -> (PathBuf, String) {
+    let key = dir.join(name);
+    let status = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
+        .arg(&key)
+        .status()
+        .expect("ssh-keygen runs");
+    assert!(status.success());
+    let public = std::fs::read_to_string(key.with_extension("pub")).expect("public key");
+    (key, public.trim().to_string())
+}
+
+/// `printf %s CHANGE_ID | ssh-keygen -Y sign -f KEY -n NAMESPACE`
+fn sign(key: &Path, namespace: &str, message: &str) -> String {
+    use std::io::Write;
+    let mut child = Command::new("ssh-keygen")
+        .args(["-Y", "sign", "-n", namespace, "-f"])
+        .arg(key)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("ssh-keygen -Y sign");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(message.as_bytes())
+        .expect("write");
+    let out = child.wait_with_output().expect("signs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("armored signature")
+}
+
+fn write_approvals(estate: &Path, change_id: &str, entries: &[(&str, &str)]) {
+    let mut text = format!("changeId: \"{change_id}\"\napprovals:\n");
+    for (by, sig) in entries {
+        text.push_str(&format!("  - by: {by}\n    signature: |\n"));
+        for line in sig.lines() {
+            text.push_str(&format!("      {line}\n"));
+        }
+    }
+    std::fs::create_dir_all(estate.join("approvals")).expect("mkdir");
+    std::fs::write(estate.join(format!("approvals/{change_id}.yaml")), text)
+        .expect("write approvals");
+}
+
+fn change_id(estate: &Path, deploy: &Path) -> (String, serde_json::Value) {
+    let (code, out, err) = ward(
+        estate,
+        "erin",
+        &[
+            "plan",
+            "--against",
+            deploy.to_str().expect("utf8"),
+            "-o",
+            "json",
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("plan json");
+    (
+        v["plan"]["changeId"]
+            .as_str()
+            .expect("change id")
+            .to_string(),
+        v,
+    )
+}
+
+/// Adds `keys.ssh` to a person of the team file, beside an existing `keys:` block (which
+/// `ward init` may write for age identities) or as a new one.
+fn add_ssh_key(text: &str, name: &str, role: &str, public: &str) -> String {
+    let anchor = format!("email: {name}@care.example\n      roles: [{role}]\n");
+    let Some(at) = text.find(&anchor) else {
+        panic!("team file layout changed: no `{anchor}`");
+    };
+    let end = at + anchor.len();
+    let (head, rest) = text.split_at(end);
+    // The person's own lines run until the next `    - name:` entry.
+    let person_end = if rest.starts_with("    - ") {
+        0
+    } else {
+        rest.find("\n    - ").map_or(rest.len(), |i| i + 1)
+    };
+    let (person, tail) = rest.split_at(person_end);
+    let person = if let Some(k) = person.find("      keys:\n") {
+        let (a, b) = person.split_at(k + "      keys:\n".len());
+        format!("{a}        ssh: \"{public}\"\n{b}")
+    } else {
+        format!("      keys: {{ ssh: \"{public}\" }}\n{person}")
+    };
+    format!("{head}{person}{tail}")
+}
+
+struct Setup {
+    _tmp: tempfile::TempDir,
+    estate: PathBuf,
+    deploy: PathBuf,
+    keys: std::collections::BTreeMap<&'static str, PathBuf>,
+}
+
+fn setup() -> Setup {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let estate = tmp.path().join("estate");
+    let out = Command::new(env!("CARGO_BIN_EXE_ward"))
+        .args([
+            "init",
+            estate.to_str().expect("utf8"),
+            "--example",
+            "healthcare",
+        ])
+        .output()
+        .expect("init");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Give alice (platform-ops), bob (dba) and carol (security-reviewer) SSH keys.
+    let keydir = tmp.path().join("keys");
+    std::fs::create_dir_all(&keydir).expect("mkdir");
+    let team = estate.join("teams/platform.yaml");
+    let mut text = std::fs::read_to_string(&team).expect("team");
+    let mut keys = std::collections::BTreeMap::new();
+    for (name, role) in [
+        ("alice", "platform-ops"),
+        ("bob", "dba"),
+        ("carol", "security-reviewer"),
+    ] {
+        let (key, public) = keygen(&keydir, name);
+        text = add_ssh_key(&text, name, role, &public);
+        keys.insert(name, key);
+    }
+    std::fs::write(&team, text).expect("write team");
+    let deploy = tmp.path().join("deploy");
+    Setup {
+        _tmp: tmp,
+        estate,
+        deploy,
+        keys,
+    }
+}
+
+#[test]
+fn apply_refuses_without_approvals_and_writes_with_them() {
+    if !has_ssh_keygen() {
+        eprintln!("ssh-keygen not on PATH; skipped");
+        return;
+    }
+    let s = setup();
+    let deploy = s.deploy.to_str().expect("utf8");
+
+    // The first apply creates tier-1 production objects: two approvals are needed.
+    let (code, _, err) = ward(&s.estate, "erin", &["apply", "--out", deploy]);
+    assert_eq!(code, 1, "refused: {err}");
+    assert!(err.contains("refused"), "{err}");
+    assert!(!s.deploy.exists(), "nothing is written when refused");
+
+    let (id, plan) = change_id(&s.estate, &s.deploy);
+    assert_eq!(plan["plan"]["requirement"]["approvals"], 2);
+    assert_eq!(
+        plan["plan"]["requirement"]["roles"],
+        serde_json::json!(["platform-ops", "security-reviewer"])
+    );
+
+    // A signature in another namespace, or over another change, does not count.
+    let wrong_ns = sign(&s.keys["alice"], "git", &id);
+    let other_change = sign(&s.keys["carol"], "ward-approval", "0000");
+    write_approvals(
+        &s.estate,
+        &id,
+        &[("alice", &wrong_ns), ("carol", &other_change)],
+    );
+    let (code, _, err) = ward(&s.estate, "erin", &["apply", "--out", deploy]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("does not verify"), "{err}");
+
+    // The author's own approval does not count either.
+    let alice = sign(&s.keys["alice"], "ward-approval", &id);
+    let carol = sign(&s.keys["carol"], "ward-approval", &id);
+    write_approvals(&s.estate, &id, &[("alice", &alice), ("carol", &carol)]);
+    let (code, _, err) = ward(&s.estate, "alice", &["apply", "--out", deploy]);
+    assert_eq!(code, 1, "alice may not approve her own change: {err}");
+
+    // Two distinct people, platform-ops and security-reviewer, neither the author.
+    let (code, out, err) = ward(&s.estate, "erin", &["apply", "--out", deploy, "-o", "json"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let applied: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(applied["applied"], true);
+    assert_eq!(applied["changeId"], id.as_str());
+    assert!(
+        s.deploy
+            .join("dedicated-eu1/billing-prod/deployment-odoo-web.yaml")
+            .is_file()
+    );
+
+    // The ledger holds the apply with the change-id, and still verifies.
+    let ledger = std::fs::read_dir(s.estate.join(".ward"))
+        .expect("state folder")
+        .flatten()
+        .filter(|e| e.path().is_file())
+        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+        .collect::<String>();
+    assert!(
+        ledger.contains("\"apply\"") && ledger.contains(&id),
+        "ledger records the apply"
+    );
+    let (code, out, err) = ward(&s.estate, "erin", &["audit", "verify"]);
+    assert_eq!(code, 0, "{out}{err}");
+
+    // Nothing left to do; an unchanged tree plans empty.
+    let (code, out, _) = ward(&s.estate, "erin", &["plan", "--against", deploy]);
+    assert_eq!(code, 0);
+    assert!(out.contains("nothing to do"), "{out}");
+
+    // A change to billing/prod's replicas: a field-level diff, a new change-id, and the
+    // old approvals do not carry over.
+    let billing = s.estate.join("workloads/billing.yaml");
+    let text = std::fs::read_to_string(&billing).expect("read");
+    std::fs::write(&billing, text.replace("replicas: 3", "replicas: 4")).expect("write");
+    let (new_id, plan) = change_id(&s.estate, &s.deploy);
+    assert_ne!(new_id, id);
+    let changes = plan["plan"]["changes"].as_array().expect("changes");
+    let web = changes
+        .iter()
+        .find(|c| c["path"] == "dedicated-eu1/billing-prod/deployment-odoo-web.yaml")
+        .expect("the web deployment changes");
+    assert_eq!(web["action"], "change");
+    assert_eq!(web["risk"], "high");
+    assert!(
+        web["fields"]
+            .as_array()
+            .expect("fields")
+            .iter()
+            .any(|f| f["field"] == "spec.replicas" && f["before"] == 3 && f["after"] == 4)
+    );
+    assert_eq!(
+        plan["plan"]["requirement"]["roles"],
+        serde_json::json!(["platform-ops"]),
+        "no widening"
+    );
+    let (code, _, _) = ward(&s.estate, "erin", &["apply", "--out", deploy]);
+    assert_eq!(code, 1, "approvals of the previous change do not apply");
+    let alice = sign(&s.keys["alice"], "ward-approval", &new_id);
+    let bob = sign(&s.keys["bob"], "ward-approval", &new_id);
+    write_approvals(&s.estate, &new_id, &[("alice", &alice), ("bob", &bob)]);
+    let (code, out, err) = ward(&s.estate, "erin", &["apply", "--out", deploy]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("applied change"), "{out}");
+}
+
+#[test]
+fn render_is_deterministic_and_plan_reads_git() {
+    let s = setup();
+    let deploy = s.deploy.to_str().expect("utf8");
+    let (code, out, err) = ward(
+        &s.estate,
+        "erin",
+        &["render", "--out", deploy, "-o", "json"],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let first: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert!(first["objects"].as_u64().unwrap_or(0) > 100);
+    let (code, out, _) = ward(
+        &s.estate,
+        "erin",
+        &["render", "--out", deploy, "-o", "json"],
+    );
+    assert_eq!(code, 0);
+    let second: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(second["written"], 0, "same estate, same bytes");
+
+    // Commit the tree and plan against the commit.
+    let git = |args: &[&str]| {
+        let out = Command::new("git")
+            .arg("-C")
+            .arg(&s.deploy)
+            .args(args)
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@example.invalid")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@example.invalid")
+            .output()
+            .expect("git");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    git(&["init", "-q"]);
+    git(&["add", "-A"]);
+    git(&["commit", "-qm", "deploy tree"]);
+    let (code, out, err) = ward(
+        &s.estate,
+        "erin",
+        &[
+            "plan",
+            "--against-git",
+            "HEAD",
+            "--repo",
+            deploy,
+            "-o",
+            "json",
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let plan: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(plan["plan"]["changes"], serde_json::json!([]));
+    assert!(plan["plan"]["unchanged"].as_u64().unwrap_or(0) > 100);
+
+    // Removing an environment removes its objects from the plan.
+    let sandbox = s.estate.join("workloads/training-sandbox.yaml");
+    std::fs::remove_file(sandbox).expect("rm");
+    let (code, out, err) = ward(
+        &s.estate,
+        "erin",
+        &[
+            "plan",
+            "--against-git",
+            "HEAD",
+            "--repo",
+            deploy,
+            "-o",
+            "json",
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let plan: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let removed = plan["plan"]["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .filter(|c| c["action"] == "remove")
+        .count();
+    assert!(removed > 20, "the sandbox stack is removed ({removed})");
+}
