@@ -6,6 +6,7 @@
 mod commands;
 mod context;
 mod example;
+mod progress;
 mod report;
 
 use clap::{Parser, Subcommand};
@@ -39,6 +40,9 @@ enum Command {
     Apply(commands::apply::Args),
     #[command(subcommand)]
     Audit(commands::audit::Command),
+    #[command(subcommand)]
+    Backup(commands::backup::Command),
+    Restore(commands::restore::Args),
 }
 
 fn main() -> ExitCode {
@@ -64,6 +68,8 @@ fn main() -> ExitCode {
         Command::Plan(a) => commands::plan::run(&cx, a),
         Command::Apply(a) => commands::apply::run(&cx, a),
         Command::Audit(c) => commands::audit::run(&cx, c),
+        Command::Backup(c) => commands::backup::run(&cx, c),
+        Command::Restore(a) => commands::restore::run(&cx, a),
     };
     match result {
         Ok(exit) => ExitCode::from(exit as u8),

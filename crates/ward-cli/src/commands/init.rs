@@ -1,4 +1,5 @@
-//! `ward init`: writes an example estate into a new Git repository.
+//! `ward init`: writes an example estate into a new Git repository, with the example DBA's
+//! and a break-glass age identity generated into the state folder.
 
 use crate::context::{Context, Output, json};
 use crate::report::{Exit, Failure};
@@ -52,6 +53,10 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
     // The state folder holds the ledger, keys and the local vault: never committed.
     let ignore = dir.join(".gitignore");
     std::fs::write(&ignore, ".ward/\n").map_err(|e| io("write", &ignore, e))?;
+    // Restore keys: the example DBA's identity and a break-glass identity, whose public
+    // recipients go into the estate before its first commit.
+    let state = cx.state_dir_for(dir);
+    let keys = crate::commands::backup::generate_example_keys(dir, &state)?;
     git(dir, &["init", "--quiet", "--initial-branch=main"])?;
     git(dir, &["add", "--all"])?;
     let message = format!("ward init --example {}", args.example);
@@ -72,7 +77,6 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
     )?;
 
     let estate = ward_estate::load(dir)?;
-    let state = cx.state_dir_for(dir);
     let mut details = serde_json::Map::new();
     details.insert("example".into(), args.example.clone().into());
     details.insert("files".into(), files.len().into());
@@ -92,6 +96,7 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
             json(&serde_json::json!({
                 "estate": dir, "state": state, "commit": commit,
                 "workloads": estate.workloads.len(), "environments": estate.environments.len(),
+                "identities": { "dba": keys.dba, "breakGlass": keys.break_glass },
             }))
         ),
         Output::Text => {
@@ -110,6 +115,11 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
             println!(
                 "  state folder (ledger, keys, local vault): {}",
                 state.display()
+            );
+            println!(
+                "  DBA restore identity (bob): {}\n  break-glass identity: {}\n    move the break-glass identity offline (a safe, a vault); it is the key of last resort",
+                keys.dba.display(),
+                keys.break_glass.display()
             );
             println!(
                 "\nNext:\n  ward --estate {0} validate\n  ward --estate {0} classify\n  ward --estate {0} explain billing/prod",

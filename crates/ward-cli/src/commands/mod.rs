@@ -2,9 +2,11 @@
 
 pub mod apply;
 pub mod audit;
+pub mod backup;
 pub mod classify;
 pub mod explain;
 pub mod init;
 pub mod plan;
 pub mod render;
+pub mod restore;
 pub mod validate;

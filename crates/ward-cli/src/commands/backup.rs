@@ -1,0 +1,1053 @@
+//! `ward backup run|list|verify|prune`: encrypted, incremental snapshots of an environment's
+//! Odoo database and filestore in the vault (`ward-vault`), targets taken from the estate.
+//!
+//! Also the glue `ward restore` and `ward init` share: repositories, recipients, identities.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use indicatif::{HumanBytes, HumanDuration};
+use serde_json::{Map, Value, json as j};
+use ward_estate::model::{LockMode as EstateLock, Role, StoreKind};
+use ward_estate::{Estate, ResolvedEnvironment};
+use ward_ledger::Outcome;
+use ward_vault::{
+    BackupOptions, BackupTarget, DbConnection, Identities, ListedSnapshot, PgTools, Recipients,
+    Repository, RepositoryConfig, Retention, S3Location, SecretString, SnapshotFilter,
+    SnapshotManifest, StoreLocation, VaultError, VerifyDepth,
+};
+
+use crate::context::{Context, Output, json};
+use crate::report::{Exit, Failure};
+
+/// Back up, list, verify and prune snapshots in the vault.
+#[derive(clap::Subcommand, Debug)]
+pub enum Command {
+    /// Back up one environment: its database (pg_dump → zstd → age) and the filestore blobs
+    /// the database references, committed by writing the manifest last.
+    #[command(after_help = "Example:\n  \
+        ward --estate care backup run billing/prod\n  \
+        ward backup run billing/prod --db-url postgres://odoo@127.0.0.1:5432/billing --filestore /var/lib/odoo/filestore/billing\n  \
+        PGPASSWORD=… ward backup run billing/prod -o json | jq .new_bytes")]
+    Run(RunArgs),
+    /// List committed snapshots. Needs no key: monitoring never needs restore rights.
+    #[command(after_help = "Example:\n  \
+        ward --estate care backup list\n  \
+        ward backup list billing/prod -o json | jq '.[-1].id'")]
+    List(ListArgs),
+    /// Check a snapshot: every object exists with its recorded size; with --read-data every
+    /// byte is decrypted and every checksum checked. Exits 1 and names each bad object.
+    #[command(after_help = "Example:\n  \
+        ward --estate care backup verify 20261126T101500Z-1a2b3c4d\n  \
+        ward backup verify st-marys/billing/prod/20261126T101500Z-1a2b3c4d --read-data")]
+    Verify(VerifyArgs),
+    /// Apply the tier's retention (keep-last/hourly/daily/weekly/monthly from the posture),
+    /// then delete blobs no snapshot references that are older than the grace period.
+    #[command(after_help = "Example:\n  \
+        ward --estate care backup prune billing/prod --dry-run\n  \
+        ward backup prune billing/prod --grace 24h")]
+    Prune(PruneArgs),
+}
+
+/// Where the PostgreSQL client tools are.
+#[derive(clap::Args, Debug, Clone)]
+pub struct PgArgs {
+    /// Folder holding pg_dump/pg_restore [default: PATH].
+    #[arg(long, env = "WARD_PG_BINDIR", value_name = "DIR")]
+    pub pg_bindir: Option<PathBuf>,
+}
+
+impl PgArgs {
+    pub fn tools(&self) -> PgTools {
+        self.pg_bindir
+            .as_ref()
+            .map(PgTools::in_dir)
+            .unwrap_or_default()
+    }
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    /// The environment, as `workload/environment`.
+    #[arg(value_name = "WORKLOAD/ENV")]
+    pub target: String,
+    /// Database to dump instead of the estate's endpoint (`postgres://user[:password]@host:port/db`;
+    /// without a password in it, PGPASSWORD is used).
+    #[arg(long, value_name = "URL")]
+    pub db_url: Option<String>,
+    /// The database's filestore folder (`<data_dir>/filestore/<db>`) instead of the estate's.
+    #[arg(long, value_name = "DIR")]
+    pub filestore: Option<PathBuf>,
+    /// Commit the snapshot even if referenced blobs are missing or corrupted; they are
+    /// named in the summary, the manifest and the ledger.
+    #[arg(long)]
+    pub allow_missing_blobs: bool,
+    /// A DBA identity to unlock the tenant's repository key when it is not cached here
+    /// [default: WARD_IDENTITY, then the DBA identity in the state folder].
+    #[arg(long, value_name = "FILE")]
+    pub identity: Option<PathBuf>,
+    /// Filestore blobs read and uploaded at once.
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    pub concurrency: usize,
+    #[command(flatten)]
+    pub pg: PgArgs,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ListArgs {
+    /// Only this environment (`workload/environment`).
+    #[arg(value_name = "WORKLOAD/ENV")]
+    pub target: Option<String>,
+    /// Read this local repository folder instead of the estate's object stores.
+    #[arg(long, value_name = "DIR")]
+    pub repo: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct VerifyArgs {
+    /// Snapshot id, unique id prefix, or `tenant/workload/environment/id`.
+    pub snapshot: String,
+    /// Download, decrypt and decompress every byte; check every blob's sha1 and the dump's
+    /// checksum (needs an identity).
+    #[arg(long)]
+    pub read_data: bool,
+    /// Identity file for --read-data [default: WARD_IDENTITY, then the DBA identity in the
+    /// state folder].
+    #[arg(long, value_name = "FILE")]
+    pub identity: Option<PathBuf>,
+    /// Read this local repository folder instead of the estate's object stores.
+    #[arg(long, value_name = "DIR")]
+    pub repo: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct PruneArgs {
+    /// The environment, as `workload/environment`.
+    #[arg(value_name = "WORKLOAD/ENV")]
+    pub target: String,
+    /// Show what would be removed; remove nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Unreferenced blobs younger than this are kept, so that a backup running now keeps
+    /// its fresh blobs (e.g. 30m, 6h, 1d).
+    #[arg(long, default_value = "24h", value_name = "DURATION")]
+    pub grace: String,
+}
+
+pub fn run(cx: &Context, cmd: Command) -> Result<Exit, Failure> {
+    match cmd {
+        Command::Run(a) => run_backup(cx, a),
+        Command::List(a) => list(cx, a),
+        Command::Verify(a) => verify(cx, a),
+        Command::Prune(a) => prune(cx, a),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Shared glue (also used by `ward restore` and `ward init`).
+
+/// A small multi-threaded runtime: the vault runs the dump and the filestore side by side.
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            Failure::operational(
+                format!("cannot start the async runtime: {e}"),
+                "check the process limits (threads, open files)",
+            )
+        })
+}
+
+/// Turns a vault error into a failure with the right exit code and a hint.
+pub(crate) fn vault_failure(e: VaultError, hint: &str) -> Failure {
+    let hint = match &e {
+        VaultError::WrongKey { .. }
+        | VaultError::IdentityRequired
+        | VaultError::InvalidIdentity { .. }
+        | VaultError::KeyUnavailable { .. } => {
+            "pass --identity FILE or set WARD_IDENTITY to a DBA or break-glass identity file"
+        }
+        VaultError::DatabaseExists(_) | VaultError::FilestoreNotEmpty(_) => {
+            "restore under another --to-db name, or pass --replace to overwrite (recorded in the ledger)"
+        }
+        VaultError::CorruptedFilestore(_) => {
+            "repair the filestore, or commit anyway with --allow-missing-blobs (recorded in the ledger)"
+        }
+        _ => hint,
+    };
+    if e.exit_code() == 2 {
+        Failure::bad_input(e.to_string(), hint)
+    } else {
+        Failure::operational(e.to_string(), hint)
+    }
+}
+
+/// The message of a failure, for the ledger.
+pub(crate) fn failure_message(f: &Failure) -> String {
+    match f {
+        Failure::BadInput { message, .. } | Failure::Operational { message, .. } => message.clone(),
+        Failure::Estate { diagnostics, .. } => {
+            format!("the estate has {} problem(s)", diagnostics.len())
+        }
+    }
+}
+
+/// A command's result with its ledger details, or its failure with the details so far.
+pub(crate) type Recorded<T> =
+    Result<(T, Outcome, Map<String, Value>), (Failure, Map<String, Value>)>;
+
+/// Records a command's outcome; on failure the failure is returned as it was, even if the
+/// ledger cannot be written (that problem is then printed too).
+pub(crate) fn record_result<T>(
+    cx: &Context,
+    estate: &Estate,
+    action: &str,
+    subject: &str,
+    result: Recorded<T>,
+) -> Result<T, Failure> {
+    let state = cx.state_dir();
+    match result {
+        Ok((value, outcome, details)) => {
+            cx.record(&state, action, subject, outcome, &estate.git, details)?;
+            Ok(value)
+        }
+        Err((failure, mut details)) => {
+            details.insert("error".into(), failure_message(&failure).into());
+            if let Err(ledger) = cx.record(
+                &state,
+                action,
+                subject,
+                Outcome::Failed,
+                &estate.git,
+                details,
+            ) {
+                eprintln!(
+                    "warning: the failure could not be recorded in the ledger: {}",
+                    failure_message(&ledger)
+                );
+            }
+            Err(failure)
+        }
+    }
+}
+
+pub(crate) fn environment<'a>(
+    estate: &'a Estate,
+    address: &str,
+) -> Result<&'a ResolvedEnvironment, Failure> {
+    estate
+        .environment(address)
+        .ok_or_else(|| crate::commands::explain::unknown_address(estate, address))
+}
+
+/// How to open the platform object store named `name`.
+pub(crate) fn repository_config(
+    estate: &Estate,
+    state: &Path,
+    name: &str,
+) -> Result<RepositoryConfig, Failure> {
+    let store = estate
+        .platform
+        .as_ref()
+        .and_then(|p| p.spec.object_stores.iter().find(|s| s.name.value == name))
+        .ok_or_else(|| {
+            Failure::bad_input(
+                format!("the platform has no object store `{name}`"),
+                "declare it under spec.objectStores of the Platform",
+            )
+        })?;
+    let object_lock = store.object_lock.as_ref().map(|l| ward_vault::ObjectLock {
+        mode: match l.mode.value {
+            EstateLock::Governance => ward_vault::LockMode::Governance,
+            EstateLock::Compliance => ward_vault::LockMode::Compliance,
+        },
+        days: l.days.value,
+    });
+    let text = |f: &Option<ward_estate::Spanned<String>>| f.as_ref().map(|s| s.value.clone());
+    let location = match store.kind.value {
+        StoreKind::Local => {
+            let path = PathBuf::from(text(&store.path).unwrap_or_else(|| "vault".into()));
+            StoreLocation::Local(if path.is_absolute() {
+                path
+            } else {
+                state.join(path)
+            })
+        }
+        StoreKind::S3 => StoreLocation::S3(S3Location::with_env_credentials(
+            text(&store.endpoint),
+            text(&store.bucket).unwrap_or_default(),
+            text(&store.region).unwrap_or_else(|| "us-east-1".into()),
+            text(&store.prefix).unwrap_or_default(),
+        )),
+    };
+    Ok(RepositoryConfig {
+        store: location,
+        object_lock,
+    })
+}
+
+pub(crate) async fn open_repository(config: &RepositoryConfig) -> Result<Repository, Failure> {
+    Repository::open(config).await.map_err(|e| {
+        vault_failure(
+            e,
+            "check the object store in the platform (path, bucket, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)",
+        )
+    })
+}
+
+fn local_config(dir: &Path) -> RepositoryConfig {
+    RepositoryConfig {
+        store: StoreLocation::Local(dir.to_path_buf()),
+        object_lock: None,
+    }
+}
+
+/// Every distinct object store environments back up to, in estate order.
+fn stores_in_use(estate: &Estate) -> Vec<String> {
+    let mut seen = BTreeSet::new();
+    estate
+        .environments
+        .iter()
+        .filter(|e| seen.insert(e.object_store.clone()))
+        .map(|e| e.object_store.clone())
+        .collect()
+}
+
+/// The recipients every backup is encrypted to: each `dba`'s age key and break-glass.
+pub(crate) fn recipients(estate: &Estate) -> Result<Recipients, Failure> {
+    let mut keys: Vec<String> = estate
+        .teams
+        .iter()
+        .flat_map(|t| t.spec.people.iter())
+        .filter(|p| p.has(Role::Dba))
+        .filter_map(|p| p.age_recipient.as_ref().map(|r| r.value.clone()))
+        .collect();
+    if keys.is_empty() {
+        return Err(Failure::bad_input(
+            "no person with role dba has an age key: nobody could restore this backup",
+            "add `keys: { age: age1… }` to a dba in a Team (age-keygen prints one)",
+        ));
+    }
+    let break_glass = estate
+        .platform
+        .as_ref()
+        .and_then(|p| p.spec.break_glass_recipient.as_ref())
+        .ok_or_else(|| {
+            Failure::bad_input(
+                "the platform has no breakGlassRecipient: backups need a recovery key of last resort",
+                "add `breakGlassRecipient: age1…` to the Platform spec and keep its identity offline",
+            )
+        })?;
+    keys.push(break_glass.value.clone());
+    keys.sort();
+    keys.dedup();
+    Recipients::parse(&keys).map_err(|e| vault_failure(e, "fix the age recipients in the estate"))
+}
+
+/// The DBA identity `ward init` keeps in the state folder (`keys/<dba>.age`), if any.
+pub(crate) fn state_identity(estate: &Estate, state: &Path) -> Option<PathBuf> {
+    estate
+        .teams
+        .iter()
+        .flat_map(|t| t.spec.people.iter())
+        .filter(|p| p.has(Role::Dba))
+        .map(|p| state.join("keys").join(format!("{}.age", p.name.value)))
+        .find(|p| p.is_file())
+}
+
+/// `--identity`, then `WARD_IDENTITY`, then the state folder's DBA identity.
+pub(crate) fn identities(
+    estate: &Estate,
+    state: &Path,
+    explicit: Option<&Path>,
+) -> Result<Identities, Failure> {
+    let fallback = state_identity(estate, state);
+    Identities::locate(explicit, fallback.as_deref())
+        .map_err(|e| vault_failure(e, "pass --identity FILE or set WARD_IDENTITY"))
+}
+
+/// The database to connect to: `--db-url`, else the environment's endpoint. The password
+/// comes from the URL, else `PGPASSWORD` (the estate only names a secret reference).
+pub(crate) fn db_connection(
+    env: Option<&ResolvedEnvironment>,
+    url: Option<&str>,
+) -> Result<DbConnection, Failure> {
+    let mut db = match (url, env) {
+        (Some(url), _) => DbConnection::from_url(url)
+            .map_err(|e| vault_failure(e, "use postgres://user[:password]@host:port/db"))?,
+        (None, Some(env)) => DbConnection {
+            host: env.database.host.clone(),
+            port: u16::try_from(env.database.port).map_err(|_| {
+                Failure::bad_input(
+                    format!("database port {} is out of range", env.database.port),
+                    "fix the environment's database port in the estate",
+                )
+            })?,
+            dbname: env.database.name.clone(),
+            user: env.database.user.clone(),
+            password: None,
+        },
+        (None, None) => {
+            return Err(Failure::bad_input(
+                "no database to connect to: the snapshot's environment is not in the estate",
+                "pass --db-url postgres://user@host:port/postgres",
+            ));
+        }
+    };
+    if db.password.is_none()
+        && let Ok(pw) = std::env::var("PGPASSWORD")
+        && !pw.is_empty()
+    {
+        db.password = Some(SecretString::new(pw));
+    }
+    Ok(db)
+}
+
+/// A snapshot found in one of the estate's repositories (or `--repo`).
+pub(crate) struct Located {
+    pub repo: Repository,
+    pub manifest: SnapshotManifest,
+}
+
+/// Finds a snapshot by reference or id prefix: in `--repo`, else in its environment's
+/// object store, else in every object store the estate uses.
+pub(crate) async fn locate_snapshot(
+    estate: &Estate,
+    state: &Path,
+    reference: &str,
+    repo_dir: Option<&Path>,
+) -> Result<Located, Failure> {
+    let configs: Vec<RepositoryConfig> = if let Some(dir) = repo_dir {
+        vec![local_config(dir)]
+    } else {
+        let own_store = reference
+            .parse::<ward_vault::SnapshotRef>()
+            .ok()
+            .and_then(|r| estate.environment(&format!("{}/{}", r.workload, r.environment)))
+            .map(|e| e.object_store.clone());
+        let names = match own_store {
+            Some(s) => vec![s],
+            None => stores_in_use(estate),
+        };
+        names
+            .iter()
+            .map(|n| repository_config(estate, state, n))
+            .collect::<Result<_, _>>()?
+    };
+    for config in &configs {
+        if let StoreLocation::Local(dir) = &config.store
+            && !dir.exists()
+        {
+            continue;
+        }
+        let repo = open_repository(config).await?;
+        match ward_vault::find_snapshot(&repo, reference).await {
+            Ok(manifest) => return Ok(Located { repo, manifest }),
+            Err(VaultError::SnapshotNotFound(_)) => continue,
+            Err(e) => {
+                return Err(vault_failure(
+                    e,
+                    "check the snapshot id with `ward backup list`",
+                ));
+            }
+        }
+    }
+    Err(vault_failure(
+        VaultError::SnapshotNotFound(reference.to_string()),
+        "list the snapshots with `ward backup list`",
+    ))
+}
+
+// ---------------------------------------------------------------------------------------
+// ward init: the example's restore keys.
+
+/// Where `ward init` put the example's identities.
+pub(crate) struct ExampleKeys {
+    pub dba: PathBuf,
+    pub break_glass: PathBuf,
+}
+
+/// An identity file's recipient, generating the file if it does not exist yet.
+fn identity_recipient(path: &Path) -> Result<String, Failure> {
+    let failure = |e: VaultError| {
+        Failure::operational(
+            format!("cannot create the identity {}: {e}", path.display()),
+            "check that the state folder is writable",
+        )
+    };
+    if path.exists() {
+        let ids = Identities::from_file(path).map_err(failure)?;
+        ids.recipients()
+            .into_iter()
+            .next()
+            .ok_or_else(|| failure(VaultError::IdentityRequired))
+    } else {
+        ward_vault::generate_identity_file(path).map_err(failure)
+    }
+}
+
+/// Generates the example DBA's (bob) and a break-glass age identity into `<state>/keys/`
+/// (mode 0600; an existing one is reused, never overwritten) and writes their recipients
+/// into the freshly written example estate in `dir`.
+pub(crate) fn generate_example_keys(dir: &Path, state: &Path) -> Result<ExampleKeys, Failure> {
+    let keys = state.join("keys");
+    create_private_dir(&keys)?;
+    let dba = keys.join("bob.age");
+    let break_glass = keys.join("break-glass.age");
+    let dba_recipient = identity_recipient(&dba)?;
+    let break_glass_recipient = identity_recipient(&break_glass)?;
+    insert_after(
+        &dir.join("teams/platform.yaml"),
+        "      roles: [dba]\n",
+        &format!(
+            "      # Written by `ward init`: the identity is in the state folder (keys/bob.age).\n      keys:\n        age: {dba_recipient}\n"
+        ),
+    )?;
+    insert_after(
+        &dir.join("platform.yaml"),
+        "  secretStores:\n    - name: hospital-vault\n      kind: ClusterSecretStore\n",
+        &format!(
+            "  # Every backup is also encrypted to this recovery key of last resort. `ward init`\n  # generated its identity in the state folder (keys/break-glass.age): move it offline.\n  breakGlassRecipient: {break_glass_recipient}\n"
+        ),
+    )?;
+    Ok(ExampleKeys { dba, break_glass })
+}
+
+fn create_private_dir(dir: &Path) -> Result<(), Failure> {
+    use std::os::unix::fs::DirBuilderExt;
+    if dir.is_dir() {
+        return Ok(());
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| {
+            Failure::operational(
+                format!("cannot create {}: {e}", dir.display()),
+                "check that the state folder is writable",
+            )
+        })
+}
+
+fn insert_after(path: &Path, anchor: &str, text: &str) -> Result<(), Failure> {
+    let io = |e: std::io::Error| {
+        Failure::operational(
+            format!("cannot update {}: {e}", path.display()),
+            "check the folder's permissions",
+        )
+    };
+    let body = std::fs::read_to_string(path).map_err(io)?;
+    let at = body.find(anchor).ok_or_else(|| {
+        Failure::operational(
+            format!(
+                "{} does not have the expected shape to add a key to",
+                path.display()
+            ),
+            "this is a bug in the bundled example; please report it",
+        )
+    })? + anchor.len();
+    let updated = format!("{}{text}{}", &body[..at], &body[at..]);
+    std::fs::write(path, updated).map_err(io)
+}
+
+// ---------------------------------------------------------------------------------------
+// ward backup run
+
+fn run_backup(cx: &Context, args: RunArgs) -> Result<Exit, Failure> {
+    let estate = cx.load_estate()?;
+    let env = environment(&estate, &args.target)?;
+    let subject = format!("{}/{}/{}", env.tenant, env.workload, env.environment);
+    let state = cx.state_dir();
+    let mut details = Map::new();
+    details.insert("environment".into(), env.address().into());
+    details.insert("object_store".into(), env.object_store.clone().into());
+    let result = (|| {
+        let recipients = recipients(&estate)?;
+        let config = repository_config(&estate, &state, &env.object_store)?;
+        let db = db_connection(Some(env), args.db_url.as_deref())?;
+        let filestore = args
+            .filestore
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(&env.filestore));
+        if args.concurrency == 0 {
+            return Err(Failure::bad_input(
+                "--concurrency must be at least 1",
+                "use the default (8)",
+            ));
+        }
+        // An identity is optional here: only needed when the tenant key is not cached.
+        let ids = match Identities::locate(
+            args.identity.as_deref(),
+            state_identity(&estate, &state).as_deref(),
+        ) {
+            Ok(ids) => Some(ids),
+            Err(VaultError::IdentityRequired) => None,
+            Err(e) => return Err(vault_failure(e, "pass a valid --identity FILE")),
+        };
+        let target = BackupTarget {
+            tenant: env.tenant.clone(),
+            workload: env.workload.clone(),
+            environment: env.environment.clone(),
+            db,
+            filestore,
+        };
+        let mut options = BackupOptions::new(recipients.clone());
+        options.estate_commit = estate.git.commit.clone();
+        options.allow_missing_blobs = args.allow_missing_blobs;
+        options.pg_tools = args.pg.tools();
+        options.blob_concurrency = args.concurrency;
+        let progress = crate::progress::for_command(cx);
+        let cache = state.join("keys").join(format!("{}.key", env.tenant));
+        runtime()?.block_on(async {
+            let repo = open_repository(&config).await?;
+            let key = ward_vault::tenant_key(&repo, &env.tenant, &recipients, &cache, ids.as_ref())
+                .await
+                .map_err(|e| vault_failure(e, "check the repository and the state folder"))?;
+            ward_vault::backup(&repo, &target, &key, &options, progress)
+                .await
+                .map_err(|e| {
+                    vault_failure(
+                        e,
+                        "no snapshot was committed; fix the cause and run the backup again",
+                    )
+                })
+        })
+    })();
+    let result = match result {
+        Ok(summary) => {
+            details.insert("snapshot".into(), summary.snapshot.to_string().into());
+            details.insert("new_bytes".into(), summary.new_bytes.into());
+            details.insert("dump_bytes".into(), summary.dump_bytes.into());
+            details.insert("dump_stored_bytes".into(), summary.dump_stored_bytes.into());
+            details.insert("attachments".into(), summary.attachments.into());
+            details.insert("blobs_uploaded".into(), summary.blobs_uploaded.into());
+            details.insert("blobs_reused".into(), summary.blobs_reused.into());
+            details.insert(
+                "duration_seconds".into(),
+                round(summary.duration_seconds).into(),
+            );
+            let outcome = if summary.problems.is_empty() {
+                Outcome::Ok
+            } else {
+                details.insert(
+                    "missing_blobs".into(),
+                    summary
+                        .problems
+                        .iter()
+                        .map(|p| Value::from(p.to_string()))
+                        .collect::<Vec<_>>()
+                        .into(),
+                );
+                Outcome::Findings
+            };
+            Ok((summary, outcome, details))
+        }
+        Err(f) => Err((f, details)),
+    };
+    let summary = record_result(cx, &estate, "backup.run", &subject, result)?;
+    match cx.output {
+        Output::Json => println!("{}", json(&summary)),
+        Output::Text => {
+            let p = &summary.phases;
+            println!("snapshot {} committed", summary.snapshot);
+            println!(
+                "  dump       {} → {} stored in {:.1}s",
+                HumanBytes(summary.dump_bytes),
+                HumanBytes(summary.dump_stored_bytes),
+                p.dump_seconds
+            );
+            println!(
+                "  filestore  {} attachments: {} blobs uploaded, {} reused, in {:.1}s",
+                summary.attachments,
+                summary.blobs_uploaded,
+                summary.blobs_reused,
+                p.filestore_seconds
+            );
+            println!("  manifest   written in {:.1}s", p.manifest_seconds);
+            println!(
+                "  new bytes {}, duration {:.1}s, throughput {}/s",
+                HumanBytes(summary.new_bytes),
+                summary.duration_seconds,
+                HumanBytes(summary.throughput_bytes_per_second as u64)
+            );
+            if !summary.problems.is_empty() {
+                eprintln!(
+                    "warning: {} referenced blob(s) could not be backed up (--allow-missing-blobs):",
+                    summary.problems.len()
+                );
+                for problem in &summary.problems {
+                    eprintln!("  {problem}");
+                }
+            }
+        }
+    }
+    Ok(Exit::Ok)
+}
+
+fn round(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+// ---------------------------------------------------------------------------------------
+// ward backup list
+
+/// One line of `backup list -o json`: the plaintext manifest without the blob list.
+#[derive(serde::Serialize)]
+struct ListRow<'a> {
+    snapshot: String,
+    tenant: &'a str,
+    workload: &'a str,
+    environment: &'a str,
+    id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unreadable: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    started: Option<jiff::Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    finished: Option<jiff::Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    estate_commit: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    postgres_version: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    odoo_version: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dump_stored_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stored_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    blob_stats: Option<&'a ward_vault::BlobStats>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    object_lock: Option<&'a ward_vault::SnapshotLock>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    recipients: Option<&'a [String]>,
+}
+
+fn list_row(l: &ListedSnapshot) -> ListRow<'_> {
+    let s = l.snapshot();
+    let m = match l {
+        ListedSnapshot::Committed(m) => Some(m.as_ref()),
+        ListedSnapshot::Unreadable { .. } => None,
+    };
+    ListRow {
+        snapshot: s.to_string(),
+        tenant: &s.tenant,
+        workload: &s.workload,
+        environment: &s.environment,
+        id: &s.id,
+        unreadable: match l {
+            ListedSnapshot::Unreadable { reason, .. } => Some(reason),
+            ListedSnapshot::Committed(_) => None,
+        },
+        started: m.map(|m| m.started),
+        finished: m.map(|m| m.finished),
+        estate_commit: m.and_then(|m| m.estate_commit.as_deref()),
+        postgres_version: m.map(|m| m.postgres_version.as_str()),
+        odoo_version: m.and_then(|m| m.odoo_version.as_deref()),
+        dump_stored_bytes: m.map(|m| m.dump.stored_size),
+        stored_bytes: m.map(|m| m.stored_bytes()),
+        blob_stats: m.map(|m| &m.blob_stats),
+        object_lock: m.and_then(|m| m.object_lock.as_ref()),
+        recipients: m.map(|m| m.recipients.as_slice()),
+    }
+}
+
+fn list(cx: &Context, args: ListArgs) -> Result<Exit, Failure> {
+    let estate = cx.load_estate()?;
+    let state = cx.state_dir();
+    let (filter, configs) = match &args.target {
+        Some(t) => {
+            let env = environment(&estate, t)?;
+            let filter = SnapshotFilter {
+                tenant: Some(env.tenant.clone()),
+                workload: Some(env.workload.clone()),
+                environment: Some(env.environment.clone()),
+            };
+            let config = match &args.repo {
+                Some(dir) => local_config(dir),
+                None => repository_config(&estate, &state, &env.object_store)?,
+            };
+            (filter, vec![config])
+        }
+        None => {
+            let configs = match &args.repo {
+                Some(dir) => vec![local_config(dir)],
+                None => stores_in_use(&estate)
+                    .iter()
+                    .map(|n| repository_config(&estate, &state, n))
+                    .collect::<Result<_, _>>()?,
+            };
+            (SnapshotFilter::default(), configs)
+        }
+    };
+    let listed = runtime()?.block_on(async {
+        let mut all = Vec::new();
+        for config in &configs {
+            if let StoreLocation::Local(dir) = &config.store
+                && !dir.exists()
+            {
+                continue; // nothing backed up there yet
+            }
+            let repo = open_repository(config).await?;
+            let found = ward_vault::list(&repo, &filter)
+                .await
+                .map_err(|e| vault_failure(e, "check the object store"))?;
+            all.extend(found);
+        }
+        Ok::<_, Failure>(all)
+    })?;
+    let rows: Vec<ListRow> = listed.iter().map(list_row).collect();
+    match cx.output {
+        Output::Json => println!("{}", json(&rows)),
+        Output::Text => {
+            if rows.is_empty() {
+                println!("no snapshots");
+                return Ok(Exit::Ok);
+            }
+            let mut table = vec![
+                [
+                    "ID",
+                    "TENANT",
+                    "WORKLOAD/ENV",
+                    "STARTED",
+                    "TOOK",
+                    "POSTGRES",
+                    "ODOO",
+                    "ATTACHMENTS",
+                    "STORED",
+                    "LOCKED UNTIL",
+                ]
+                .map(String::from)
+                .to_vec(),
+            ];
+            for (l, r) in listed.iter().zip(&rows) {
+                let row = match l {
+                    ListedSnapshot::Committed(m) => {
+                        let took = m.finished.duration_since(m.started).as_secs_f64();
+                        vec![
+                            r.id.to_string(),
+                            r.tenant.to_string(),
+                            format!("{}/{}", r.workload, r.environment),
+                            m.started.strftime("%Y-%m-%d %H:%M:%SZ").to_string(),
+                            HumanDuration(std::time::Duration::from_secs_f64(took.max(0.0)))
+                                .to_string(),
+                            m.postgres_version.clone(),
+                            m.odoo_version.clone().unwrap_or_else(|| "-".into()),
+                            m.blob_stats.referenced.to_string(),
+                            HumanBytes(m.stored_bytes()).to_string(),
+                            m.object_lock
+                                .map(|l| l.retain_until.strftime("%Y-%m-%d").to_string())
+                                .unwrap_or_else(|| "-".into()),
+                        ]
+                    }
+                    ListedSnapshot::Unreadable { reason, .. } => vec![
+                        r.id.to_string(),
+                        r.tenant.to_string(),
+                        format!("{}/{}", r.workload, r.environment),
+                        format!("UNREADABLE: {reason}"),
+                    ],
+                };
+                table.push(row);
+            }
+            print!("{}", crate::commands::classify::table(&table));
+        }
+    }
+    Ok(Exit::Ok)
+}
+
+// ---------------------------------------------------------------------------------------
+// ward backup verify
+
+fn verify(cx: &Context, args: VerifyArgs) -> Result<Exit, Failure> {
+    let estate = cx.load_estate()?;
+    let state = cx.state_dir();
+    let mut details = Map::new();
+    details.insert("read_data".into(), args.read_data.into());
+    let mut subject = args.snapshot.clone();
+    let progress = crate::progress::for_command(cx);
+    let result = runtime()?.block_on(async {
+        let ids = if args.read_data {
+            Some(identities(&estate, &state, args.identity.as_deref())?)
+        } else {
+            None
+        };
+        let found = locate_snapshot(&estate, &state, &args.snapshot, args.repo.as_deref()).await?;
+        subject = found.manifest.snapshot.to_string();
+        let depth = match &ids {
+            Some(ids) => VerifyDepth::ReadData(ids),
+            None => VerifyDepth::Metadata,
+        };
+        ward_vault::verify(&found.repo, &found.manifest.snapshot, depth, progress)
+            .await
+            .map_err(|e| vault_failure(e, "check the object store"))
+    });
+    let result = match result {
+        Ok(report) => {
+            details.insert("objects_checked".into(), report.objects_checked.into());
+            details.insert("stored_bytes_read".into(), report.stored_bytes_read.into());
+            details.insert(
+                "faults".into(),
+                report
+                    .faults
+                    .iter()
+                    .map(|f| j!({"object": f.object, "problem": f.problem}))
+                    .collect::<Vec<_>>()
+                    .into(),
+            );
+            let outcome = if report.is_ok() {
+                Outcome::Ok
+            } else {
+                Outcome::Findings
+            };
+            Ok((report, outcome, details))
+        }
+        Err(f) => Err((f, details)),
+    };
+    let report = record_result(cx, &estate, "backup.verify", &subject, result)?;
+    match cx.output {
+        Output::Json => println!("{}", json(&report)),
+        Output::Text => {
+            let how = if report.read_data {
+                format!(
+                    "every byte read ({} objects, {})",
+                    report.objects_checked,
+                    HumanBytes(report.stored_bytes_read)
+                )
+            } else {
+                format!(
+                    "{} objects present with their recorded sizes",
+                    report.objects_checked
+                )
+            };
+            if report.is_ok() {
+                println!("snapshot {} OK: {how}", report.snapshot);
+            } else {
+                println!(
+                    "snapshot {} has {} bad object(s):",
+                    report.snapshot,
+                    report.faults.len()
+                );
+                for f in &report.faults {
+                    println!("  BAD {}: {}", f.object, f.problem);
+                }
+            }
+        }
+    }
+    Ok(if report.is_ok() {
+        Exit::Ok
+    } else {
+        Exit::Findings
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// ward backup prune
+
+fn prune(cx: &Context, args: PruneArgs) -> Result<Exit, Failure> {
+    let estate = cx.load_estate()?;
+    let env = environment(&estate, &args.target)?;
+    let state = cx.state_dir();
+    let subject = format!("{}/{}/{}", env.tenant, env.workload, env.environment);
+    let r = &env.classification.posture.retention;
+    let retention = Retention {
+        keep_last: r.keep_last,
+        hourly: r.hourly,
+        daily: r.daily,
+        weekly: r.weekly,
+        monthly: r.monthly,
+    };
+    let mut details = Map::new();
+    details.insert("dry_run".into(), args.dry_run.into());
+    details.insert("grace".into(), args.grace.clone().into());
+    details.insert(
+        "retention".into(),
+        j!({"keep_last": r.keep_last, "hourly": r.hourly, "daily": r.daily, "weekly": r.weekly, "monthly": r.monthly}),
+    );
+    let result = (|| {
+        let grace = ward_estate::units::Duration::parse(&args.grace).map_err(|e| {
+            Failure::bad_input(format!("--grace {}: {e}", args.grace), "e.g. 30m, 6h, 1d")
+        })?;
+        let config = repository_config(&estate, &state, &env.object_store)?;
+        runtime()?.block_on(async {
+            let repo = open_repository(&config).await?;
+            let pruned = ward_vault::prune(
+                &repo,
+                &env.tenant,
+                &env.workload,
+                &env.environment,
+                &retention,
+                args.dry_run,
+            )
+            .await
+            .map_err(|e| vault_failure(e, "nothing more was removed; run prune again"))?;
+            let gc = ward_vault::collect_garbage(
+                &repo,
+                &env.tenant,
+                std::time::Duration::from_secs(grace.as_secs()),
+                args.dry_run,
+            )
+            .await
+            .map_err(|e| {
+                vault_failure(
+                    e,
+                    "snapshots were pruned; run prune again to collect garbage",
+                )
+            })?;
+            Ok::<_, Failure>((pruned, gc))
+        })
+    })();
+    let result = match result {
+        Ok((pruned, gc)) => {
+            details.insert(
+                "removed".into(),
+                pruned
+                    .removed
+                    .iter()
+                    .map(|s| Value::from(s.to_string()))
+                    .collect::<Vec<_>>()
+                    .into(),
+            );
+            details.insert(
+                "kept".into(),
+                (pruned.decisions.len() - pruned.removed.len()).into(),
+            );
+            details.insert("deleted_objects".into(), gc.deleted.len().into());
+            details.insert("deleted_bytes".into(), gc.deleted_bytes.into());
+            Ok(((pruned, gc), Outcome::Ok, details))
+        }
+        Err(f) => Err((f, details)),
+    };
+    let (pruned, gc) = record_result(cx, &estate, "backup.prune", &subject, result)?;
+    match cx.output {
+        Output::Json => println!("{}", json(&j!({"prune": pruned, "gc": gc}))),
+        Output::Text => {
+            let verb = if args.dry_run {
+                "would remove"
+            } else {
+                "removed"
+            };
+            for d in &pruned.decisions {
+                println!(
+                    "  {} {}  {}",
+                    if d.keep { "keep  " } else { "remove" },
+                    d.snapshot.id,
+                    d.reasons.join(", ")
+                );
+            }
+            println!(
+                "{subject}: kept {}, {verb} {} snapshot(s); garbage: {verb} {} object(s) ({}), {} too fresh (grace {}), {} under object lock",
+                pruned.decisions.len() - pruned.removed.len(),
+                pruned.removed.len(),
+                gc.deleted.len(),
+                HumanBytes(gc.deleted_bytes),
+                gc.kept_fresh,
+                args.grace,
+                gc.kept_locked
+            );
+        }
+    }
+    Ok(Exit::Ok)
+}

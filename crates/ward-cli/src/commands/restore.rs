@@ -1,0 +1,175 @@
+//! `ward restore`: a snapshot into a new PostgreSQL database (pg_restore) and its filestore
+//! into Odoo's layout `<data_dir>/filestore/<db>/`, checked against the manifest.
+//!
+//! Needs an age identity: `--identity`, `WARD_IDENTITY`, then the state folder's DBA key.
+
+use std::path::PathBuf;
+
+use indicatif::HumanBytes;
+use serde_json::Map;
+use ward_ledger::Outcome;
+use ward_vault::RestoreRequest;
+
+use crate::commands::backup::{
+    PgArgs, db_connection, identities, locate_snapshot, record_result, runtime, vault_failure,
+};
+use crate::context::{Context, Output, json};
+use crate::report::{Exit, Failure};
+
+/// Restore a snapshot into a new database and filestore, then check row counts, installed
+/// modules and every blob's sha1 against the manifest. Exits 1 if they differ.
+#[derive(clap::Args, Debug)]
+#[command(after_help = "Example:\n  \
+    ward --estate care restore 20261126T101500Z-1a2b3c4d --to-db billing_check --filestore /srv/odoo-data\n  \
+    ward restore st-marys/billing/prod/20261126T101500Z-1a2b3c4d --to-db billing --filestore /srv/odoo-data \\\n      \
+    --db-url postgres://postgres@127.0.0.1:5432/postgres --identity ~/keys/dba.age --replace --jobs 4")]
+pub struct Args {
+    /// Snapshot id, unique id prefix, or `tenant/workload/environment/id`.
+    pub snapshot: String,
+    /// Name of the database to create.
+    #[arg(long, value_name = "NAME")]
+    pub to_db: String,
+    /// Odoo's data_dir: the blobs go to DIR/filestore/<NAME>/.
+    #[arg(long, value_name = "DIR")]
+    pub filestore: PathBuf,
+    /// pg_restore jobs (above 1 the dump is first decrypted to a temporary file).
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub jobs: u32,
+    /// Drop an existing database of that name and empty its filestore folder first
+    /// (recorded in the ledger).
+    #[arg(long)]
+    pub replace: bool,
+    /// Age identity file [default: WARD_IDENTITY, then the DBA identity in the state folder].
+    #[arg(long, value_name = "FILE")]
+    pub identity: Option<PathBuf>,
+    /// Server to restore into (`postgres://user[:password]@host:port/db`; the database name
+    /// is replaced by --to-db) [default: the snapshot environment's database endpoint].
+    #[arg(long, value_name = "URL")]
+    pub db_url: Option<String>,
+    /// Read this local repository folder instead of the estate's object stores.
+    #[arg(long, value_name = "DIR")]
+    pub repo: Option<PathBuf>,
+    #[command(flatten)]
+    pub pg: PgArgs,
+}
+
+pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
+    let estate = cx.load_estate()?;
+    let state = cx.state_dir();
+    let filestore = args.filestore.join("filestore").join(&args.to_db);
+    let mut details = Map::new();
+    details.insert("to_db".into(), args.to_db.clone().into());
+    details.insert("filestore".into(), filestore.display().to_string().into());
+    details.insert("replace".into(), args.replace.into());
+    let mut subject = args.snapshot.clone();
+    let progress = crate::progress::for_command(cx);
+    let result = (|| {
+        if args.jobs == 0 {
+            return Err(Failure::bad_input(
+                "--jobs must be at least 1",
+                "use --jobs 1",
+            ));
+        }
+        let ids = identities(&estate, &state, args.identity.as_deref())?;
+        runtime()?.block_on(async {
+            let found =
+                locate_snapshot(&estate, &state, &args.snapshot, args.repo.as_deref()).await?;
+            let snapshot = found.manifest.snapshot.clone();
+            subject = snapshot.to_string();
+            let env = estate.environment(&format!("{}/{}", snapshot.workload, snapshot.environment));
+            let db = db_connection(env, args.db_url.as_deref())?;
+            let mut request = RestoreRequest::new(db.with_dbname(&args.to_db), &filestore);
+            request.jobs = args.jobs;
+            request.replace = args.replace;
+            request.pg_tools = args.pg.tools();
+            ward_vault::restore(&found.repo, &snapshot, &ids, &request, progress)
+                .await
+                .map_err(|e| {
+                    vault_failure(
+                        e,
+                        "the database created for this restore was dropped; fix the cause and run it again",
+                    )
+                })
+        })
+    })();
+    let result = match result {
+        Ok(summary) => {
+            details.insert("replaced".into(), summary.replaced.into());
+            details.insert("dump_bytes".into(), summary.dump_bytes.into());
+            details.insert("blobs_restored".into(), summary.blobs_restored.into());
+            details.insert("blob_bytes".into(), summary.blob_bytes.into());
+            details.insert(
+                "duration_seconds".into(),
+                ((summary.duration_seconds * 1000.0).round() / 1000.0).into(),
+            );
+            details.insert("consistent".into(), summary.is_consistent().into());
+            let outcome = if summary.is_consistent() {
+                Outcome::Ok
+            } else {
+                details.insert(
+                    "row_count_mismatches".into(),
+                    serde_json::to_value(&summary.row_count_mismatches).unwrap_or_default(),
+                );
+                details.insert("modules_match".into(), summary.modules_match.into());
+                Outcome::Findings
+            };
+            Ok((summary, outcome, details))
+        }
+        Err(f) => Err((f, details)),
+    };
+    let summary = record_result(cx, &estate, "restore", &subject, result)?;
+    match cx.output {
+        Output::Json => println!("{}", json(&summary)),
+        Output::Text => {
+            println!(
+                "restored {} into database {} and {}{}",
+                summary.snapshot,
+                summary.database,
+                summary.filestore.display(),
+                if summary.replaced {
+                    " (replacing what was there)"
+                } else {
+                    ""
+                }
+            );
+            println!(
+                "  database   {} dump restored in {:.1}s",
+                HumanBytes(summary.dump_bytes),
+                summary.database_seconds
+            );
+            println!(
+                "  filestore  {} blobs, {} in {:.1}s, every sha1 checked",
+                summary.blobs_restored,
+                HumanBytes(summary.blob_bytes),
+                summary.filestore_seconds
+            );
+            println!("  total      {:.1}s", summary.duration_seconds);
+            if summary.is_consistent() {
+                println!("  row counts and installed modules match the manifest");
+            } else {
+                for m in &summary.row_count_mismatches {
+                    println!(
+                        "  MISMATCH {}: {} rows in the manifest, {} restored",
+                        m.table,
+                        m.expected,
+                        m.actual.map_or("none".into(), |n| n.to_string())
+                    );
+                }
+                if !summary.modules_match {
+                    println!("  MISMATCH installed modules differ from the manifest");
+                }
+            }
+            if !summary.missing_at_backup.is_empty() {
+                eprintln!(
+                    "warning: {} attachment(s) were missing when the snapshot was taken and are not restored",
+                    summary.missing_at_backup.len()
+                );
+            }
+        }
+    }
+    Ok(if summary.is_consistent() {
+        Exit::Ok
+    } else {
+        Exit::Findings
+    })
+}
