@@ -1,10 +1,336 @@
-//! Compose: a `compose.yaml` per host for small single-host estates.
+//! Compose, for small estates on single hosts: each cluster of the estate is one host with
+//! a `compose.yaml` (Odoo web and cron, PostgreSQL, Redis, Traefik) and Traefik's file
+//! provider configuration for TLS and `/websocket`. Secrets come from files, never inline.
+//!
+//! Layout: `<host>/compose.yaml`, `<host>/traefik/<stack>.yaml`,
+//! `<host>/<stack>/odoo-{web,cron}.conf`, `<host>/<stack>/initdb/10-databases.sql`; the
+//! operator provides `<host>/secrets/<stack>/{admin_passwd,db_password}` and
+//! `<host>/tls/<hostname>.{crt,key}`.
 
-use crate::RenderError;
-use crate::tree::Tree;
+use crate::odoo::{self, HTTP_PORT, Role as OdooRole, WEBSOCKET_PORT};
+use crate::stack::{Settings, Stack, stacks};
+use crate::tree::{ObjectInfo, Tree, TreeFile};
+use crate::{RenderError, yaml};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
 use ward_estate::Estate;
+use ward_estate::model::Stage;
 
-/// Renders the estate as compose projects.
-pub fn render(_estate: &Estate) -> Result<Tree, RenderError> {
-    Ok(Tree::default())
+/// Traefik v3, the version whose file-provider syntax is rendered.
+pub const TRAEFIK_IMAGE: &str = "traefik:v3.3";
+/// PostgreSQL for single hosts (CloudNativePG's images need the operator).
+pub const POSTGRES_IMAGE: &str = "postgres:16-alpine";
+
+/// Renders every non-recovery cluster of the estate as one compose host.
+pub fn render(estate: &Estate) -> Result<Tree, RenderError> {
+    let platform = estate.platform.as_ref().ok_or(RenderError::NoPlatform)?;
+    let settings = Settings::from_platform(&platform.spec)?;
+    let stacks = stacks(estate, &settings)?;
+    let mut by_host: BTreeMap<&str, Vec<&Stack<'_>>> = BTreeMap::new();
+    for s in &stacks {
+        by_host.entry(s.cluster.as_str()).or_default().push(s);
+    }
+    let mut tree = Tree::default();
+    for (host, stacks) in by_host {
+        render_host(&mut tree, &settings, host, &stacks);
+    }
+    Ok(tree)
+}
+
+/// What a compose file serves, for the plan's grouping and risk.
+struct Scope {
+    owners: Vec<String>,
+    tier: u8,
+    stage: Stage,
+}
+
+fn put(tree: &mut Tree, path: String, text: String, kind: &str, scope: &Scope) {
+    let value = if path.ends_with(".yaml") {
+        yaml::from_yaml(&path, &text)
+            .ok()
+            .and_then(|d| d.into_iter().next())
+    } else {
+        None
+    };
+    let name = path.rsplit('/').next().unwrap_or_default().to_string();
+    tree.files.insert(
+        path,
+        TreeFile {
+            text,
+            object: Some(ObjectInfo {
+                kind: kind.to_string(),
+                name,
+                owners: scope.owners.clone(),
+                tier: scope.tier,
+                stage: scope.stage,
+            }),
+            value,
+        },
+    );
+}
+
+/// The hardening every container gets: no new privileges, no capabilities, read-only root.
+fn harden(service: &mut Value, user: &str) {
+    service["read_only"] = json!(true);
+    service["cap_drop"] = json!(["ALL"]);
+    service["security_opt"] = json!(["no-new-privileges:true"]);
+    service["user"] = json!(user);
+    service["restart"] = json!("unless-stopped");
+}
+
+fn render_host(tree: &mut Tree, settings: &Settings, host: &str, stacks: &[&Stack<'_>]) {
+    let mut services = serde_json::Map::new();
+    let mut networks = serde_json::Map::new();
+    let mut volumes = serde_json::Map::new();
+    let mut secrets = serde_json::Map::new();
+    networks.insert("edge".into(), json!({}));
+    let mut traefik = json!({
+        "image": TRAEFIK_IMAGE,
+        "command": [
+            "--providers.file.directory=/etc/traefik/dynamic",
+            "--providers.file.watch=true",
+            "--entrypoints.web.address=:80",
+            "--entrypoints.web.http.redirections.entrypoint.to=websecure",
+            "--entrypoints.websecure.address=:443",
+            "--ping=true",
+        ],
+        "ports": ["80:80", "443:443"],
+        "volumes": ["./traefik:/etc/traefik/dynamic:ro", "./tls:/etc/traefik/tls:ro"],
+        "networks": ["edge"],
+        "healthcheck": {"test": ["CMD", "traefik", "healthcheck", "--ping"], "interval": "30s"},
+    });
+    // Traefik binds 80 and 443: it keeps the one capability that needs.
+    harden(&mut traefik, "0:0");
+    traefik["cap_add"] = json!(["NET_BIND_SERVICE"]);
+    services.insert("traefik".into(), traefik);
+
+    let mut host_scope = Scope {
+        owners: Vec::new(),
+        tier: 3,
+        stage: Stage::Development,
+    };
+    for s in stacks {
+        let ns = s.namespace.as_str();
+        let scope = Scope {
+            owners: s.addresses(),
+            tier: s.tier,
+            stage: s.stage,
+        };
+        host_scope.owners.extend(scope.owners.iter().cloned());
+        host_scope.tier = host_scope.tier.min(s.tier);
+        host_scope.stage = host_scope.stage.max(s.stage);
+        let net = format!("{ns}-internal");
+        // The stack's own network has no route out: only Traefik (on `edge`) reaches Odoo.
+        networks.insert(net.clone(), json!({"internal": true}));
+        let db_service = format!("{ns}-postgres");
+        let user = match (s.dedicated(), s.members.first()) {
+            (true, Some(m)) => m.role.clone(),
+            _ => "odoo".to_string(),
+        };
+        for key in ["admin_passwd", "db_password"] {
+            secrets.insert(
+                format!("{ns}-{key}"),
+                json!({"file": format!("./secrets/{ns}/{key}")}),
+            );
+        }
+        let sizing = odoo::sizing(s.cpu_millicores, s.memory_bytes);
+        for role in [OdooRole::Web, OdooRole::Cron] {
+            let which = if role == OdooRole::Web { "web" } else { "cron" };
+            let conf = odoo::conf(&odoo::ConfInput {
+                role,
+                sizing: &sizing,
+                db_host: &db_service,
+                db_port: 5432,
+                db_user: &user,
+                db_name: if s.dedicated() {
+                    s.members.first().map(|m| m.database.as_str())
+                } else {
+                    None
+                },
+                dbfilter: &s.dbfilter(),
+                db_sslmode: "prefer",
+                admin_passwd_ref: "{{ .admin_passwd }}",
+                db_password_ref: "{{ .db_password }}",
+                server_wide_modules: &["base", "web"],
+            });
+            put(
+                tree,
+                format!("{host}/{ns}/odoo-{which}.conf"),
+                conf,
+                "OdooConfig",
+                &scope,
+            );
+            // The credentials are read from secret files into a config under /tmp (a
+            // tmpfs) at start; they never appear in the compose file or the environment.
+            let start = "python3 -c 'import pathlib as p; s = lambda k: p.Path(\"/run/secrets/\" + k).read_text().strip(); \
+t = p.Path(\"/etc/odoo/odoo.conf\").read_text().replace(\"{{ .admin_passwd }}\", s(\"admin_passwd\")).replace(\"{{ .db_password }}\", s(\"db_password\")); \
+f = p.Path(\"/tmp/odoo.conf\"); f.touch(mode=0o600); f.write_text(t)' && exec odoo -c /tmp/odoo.conf";
+            let mut svc = json!({
+                "image": s.image,
+                "entrypoint": ["sh", "-c", start],
+                "volumes": [
+                    format!("./{ns}/odoo-{which}.conf:/etc/odoo/odoo.conf:ro"),
+                    format!("{ns}-filestore:{}", odoo::DATA_DIR),
+                ],
+                "tmpfs": ["/tmp"],
+                "secrets": [
+                    {"source": format!("{ns}-admin_passwd"), "target": "admin_passwd"},
+                    {"source": format!("{ns}-db_password"), "target": "db_password"},
+                ],
+                "networks": if role == OdooRole::Web { json!(["edge", net]) } else { json!([net]) },
+                "depends_on": {db_service.clone(): {"condition": "service_healthy"}},
+                "healthcheck": {
+                    "test": ["CMD", "python3", "-c", format!("import urllib.request; urllib.request.urlopen('http://localhost:{HTTP_PORT}/web/health', timeout=5)")],
+                    "interval": "30s", "timeout": "10s", "retries": 3,
+                },
+                "deploy": {"resources": {"limits": {
+                    "cpus": format!("{:.1}", f64::from(s.cpu_millicores.max(500)) / 1000.0),
+                    "memory": crate::stack::quantity(s.memory_bytes.max(512 << 20)).replace("Gi", "g").replace("Mi", "m"),
+                }}},
+            });
+            harden(&mut svc, "101:101");
+            services.insert(format!("{ns}-odoo-{which}"), svc);
+        }
+        volumes.insert(format!("{ns}-filestore"), json!({}));
+        volumes.insert(format!("{ns}-pgdata"), json!({}));
+
+        // One database per environment; on a shared stack the Odoo role owns them all.
+        let mut sql = String::from("-- Rendered by ward: the databases this stack serves.\n");
+        for m in &s.members {
+            let db = m.database.replace('"', "\"\"");
+            sql.push_str(&format!("CREATE DATABASE \"{db}\" OWNER \"{user}\";\n"));
+            sql.push_str(&format!(
+                "REVOKE CONNECT ON DATABASE \"{db}\" FROM PUBLIC;\n"
+            ));
+            sql.push_str(&format!(
+                "GRANT CONNECT ON DATABASE \"{db}\" TO \"{user}\";\n"
+            ));
+        }
+        put(
+            tree,
+            format!("{host}/{ns}/initdb/10-databases.sql"),
+            sql,
+            "InitSql",
+            &scope,
+        );
+        let mut pg = json!({
+            "image": POSTGRES_IMAGE,
+            "environment": {
+                "POSTGRES_USER": user,
+                "POSTGRES_DB": "postgres",
+                "POSTGRES_PASSWORD_FILE": "/run/secrets/db_password",
+                "PGDATA": "/var/lib/postgresql/data/pgdata",
+            },
+            "volumes": [
+                format!("{ns}-pgdata:/var/lib/postgresql/data"),
+                format!("./{ns}/initdb:/docker-entrypoint-initdb.d:ro"),
+            ],
+            "tmpfs": ["/tmp", "/var/run/postgresql"],
+            "secrets": [{"source": format!("{ns}-db_password"), "target": "db_password"}],
+            "networks": [net],
+            "healthcheck": {"test": ["CMD", "pg_isready", "-U", user, "-d", "postgres"], "interval": "10s", "retries": 5},
+        });
+        harden(&mut pg, "70:70");
+        services.insert(db_service.clone(), pg);
+        if s.redis_sessions || s.redis_queues {
+            let mut redis = json!({
+                "image": settings.redis_image,
+                "command": if s.redis_queues { json!(["redis-server", "--appendonly", "yes", "--dir", "/data"]) } else { json!(["redis-server", "--save", "", "--appendonly", "no"]) },
+                "volumes": [format!("{ns}-redis:/data")],
+                "networks": [net],
+            });
+            harden(&mut redis, "999:999");
+            volumes.insert(format!("{ns}-redis"), json!({}));
+            services.insert(format!("{ns}-redis"), redis);
+        }
+        put(
+            tree,
+            format!("{host}/traefik/{ns}.yaml"),
+            yaml::to_yaml(&traefik_config(s)),
+            "TraefikDynamic",
+            &scope,
+        );
+    }
+    let compose = json!({
+        "name": host,
+        "services": services,
+        "networks": networks,
+        "volumes": volumes,
+        "secrets": secrets,
+    });
+    host_scope.owners.sort();
+    put(
+        tree,
+        format!("{host}/compose.yaml"),
+        yaml::to_yaml(&compose),
+        "Compose",
+        &host_scope,
+    );
+}
+
+/// Traefik's file-provider configuration for one stack: a router per environment with
+/// `/websocket` to the gevent port, HSTS and security headers, a body limit, and the
+/// certificate files of each host.
+fn traefik_config(s: &Stack<'_>) -> Value {
+    let ns = s.namespace.as_str();
+    let mut routers = serde_json::Map::new();
+    let mut certificates = Vec::new();
+    let mut middlewares = vec![format!("{ns}-headers"), format!("{ns}-body-limit")];
+    if s.tier == 1 {
+        middlewares.push(format!("{ns}-rate-limit"));
+    }
+    for m in &s.members {
+        if m.spec.hosts.is_empty() {
+            continue;
+        }
+        let rule = m
+            .spec
+            .hosts
+            .iter()
+            .map(|h| format!("Host(`{}`)", h.value))
+            .collect::<Vec<_>>()
+            .join(" || ");
+        let slug = m.slug();
+        routers.insert(
+            slug.clone(),
+            json!({"rule": rule, "entryPoints": ["websecure"], "service": format!("{ns}-http"), "middlewares": middlewares, "tls": {}, "priority": 10}),
+        );
+        routers.insert(
+            format!("{slug}-websocket"),
+            json!({"rule": format!("({rule}) && PathPrefix(`/websocket`)"), "entryPoints": ["websecure"], "service": format!("{ns}-websocket"), "middlewares": middlewares, "tls": {}, "priority": 100}),
+        );
+        for h in &m.spec.hosts {
+            certificates.push(json!({
+                "certFile": format!("/etc/traefik/tls/{}.crt", h.value),
+                "keyFile": format!("/etc/traefik/tls/{}.key", h.value),
+            }));
+        }
+    }
+    let server = |port: u16| json!({"loadBalancer": {"servers": [{"url": format!("http://{ns}-odoo-web:{port}")}]}});
+    let mut mw = serde_json::Map::new();
+    mw.insert(
+        format!("{ns}-headers"),
+        json!({"headers": {
+            "stsSeconds": 63_072_000, "stsIncludeSubdomains": true, "stsPreload": true, "forceSTSHeader": true,
+            "frameDeny": true, "contentTypeNosniff": true, "referrerPolicy": "strict-origin-when-cross-origin",
+        }}),
+    );
+    mw.insert(
+        format!("{ns}-body-limit"),
+        json!({"buffering": {"maxRequestBodyBytes": 100u64 << 20}}),
+    );
+    if s.tier == 1 {
+        mw.insert(
+            format!("{ns}-rate-limit"),
+            json!({"rateLimit": {"average": 100, "burst": 200, "period": "1s"}}),
+        );
+    }
+    json!({
+        "http": {
+            "routers": routers,
+            "services": {format!("{ns}-http"): server(HTTP_PORT), format!("{ns}-websocket"): server(WEBSOCKET_PORT)},
+            "middlewares": mw,
+        },
+        "tls": {"certificates": certificates},
+    })
 }

@@ -16,7 +16,7 @@ use ward_estate::model::{Role, Stage};
 /// The deploy tree as it is now: file path → text.
 pub type Existing = BTreeMap<String, String>;
 
-/// Reads every `.yaml` file of a deploy tree folder (missing folder: empty tree).
+/// Reads every managed file of a deploy tree folder (missing folder: empty tree).
 pub fn read_existing(root: &Path) -> Result<Existing, RenderError> {
     let mut out = Existing::new();
     for rel in read_paths(root)? {
@@ -145,12 +145,14 @@ pub fn plan(new: &Tree, old: &Existing) -> Result<Plan, RenderError> {
             before.map_or_else(String::new, |b| sha(b)),
             sha(&file.text)
         ));
-        let (Some(info), Some(after)) = (&file.object, &file.value) else {
+        let Some(info) = &file.object else {
             continue; // a kustomization: part of the change-id, not of the review
         };
-        let (action, fields) = match before {
-            None => (Action::Add, Vec::new()),
-            Some(text) => {
+        let (action, fields) = match (before, &file.value) {
+            (None, _) => (Action::Add, Vec::new()),
+            // A file that is not an object (odoo.conf, SQL): the lines that differ.
+            (Some(text), None) => (Action::Change, line_diff(text, &file.text)),
+            (Some(text), Some(after)) => {
                 let old_value = yaml::from_yaml(path, text)
                     .ok()
                     .and_then(|mut d| (!d.is_empty()).then(|| d.swap_remove(0)))
@@ -298,6 +300,32 @@ pub fn requirement(changes: &[Change]) -> Requirement {
     r
 }
 
+/// Lines removed and added between two texts (by content, not position).
+fn line_diff(before: &str, after: &str) -> Vec<FieldChange> {
+    let old: BTreeSet<&str> = before.lines().collect();
+    let new: BTreeSet<&str> = after.lines().collect();
+    let mut out = Vec::new();
+    for (i, line) in before.lines().enumerate() {
+        if !new.contains(line) {
+            out.push(FieldChange {
+                field: format!("line {}", i + 1),
+                before: Some(Value::from(line)),
+                after: None,
+            });
+        }
+    }
+    for (i, line) in after.lines().enumerate() {
+        if !old.contains(line) {
+            out.push(FieldChange {
+                field: format!("line {}", i + 1),
+                before: None,
+                after: Some(Value::from(line)),
+            });
+        }
+    }
+    out
+}
+
 /// Field-level differences between two JSON values.
 pub fn diff(path: &str, before: &Value, after: &Value, out: &mut Vec<FieldChange>) {
     match (before, after) {
@@ -331,6 +359,92 @@ pub fn diff(path: &str, before: &Value, after: &Value, out: &mut Vec<FieldChange
             after: Some(b.clone()),
         }),
     }
+}
+
+/// Reads the deploy tree as committed at `rev` in the Git repository `repo` (every
+/// `.yaml` file), without touching the work tree or the index.
+pub fn read_git(repo: &Path, rev: &str) -> Result<Existing, RenderError> {
+    use std::io::{BufRead, Read, Write};
+    use std::process::{Command, Stdio};
+    let io = |source: std::io::Error| RenderError::Io {
+        path: repo.to_path_buf(),
+        source,
+    };
+    let failed = |what: &str, stderr: &[u8]| {
+        io(std::io::Error::other(format!(
+            "git {what} failed: {}",
+            String::from_utf8_lossy(stderr).trim()
+        )))
+    };
+    let list = Command::new("git")
+        .arg("-C")
+        .arg(repo)
+        .args(["ls-tree", "-r", "-z", "--name-only", rev])
+        .output()
+        .map_err(io)?;
+    if !list.status.success() {
+        return Err(failed("ls-tree", &list.stderr));
+    }
+    let paths: Vec<String> = list
+        .stdout
+        .split(|b| *b == 0)
+        .filter(|p| {
+            !p.starts_with(b".")
+                && crate::tree::MANAGED_EXTENSIONS
+                    .iter()
+                    .any(|e| p.ends_with(e.as_bytes()))
+        })
+        .map(|p| String::from_utf8_lossy(p).into_owned())
+        .collect();
+    let mut child = Command::new("git")
+        .arg("-C")
+        .arg(repo)
+        .args(["cat-file", "--batch"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(io)?;
+    let mut stdin = child
+        .stdin
+        .take()
+        .ok_or_else(|| io(std::io::Error::other("no stdin")))?;
+    let requests: String = paths.iter().map(|p| format!("{rev}:{p}\n")).collect();
+    // Written from another thread: git answers while we are still asking.
+    let writer = std::thread::spawn(move || stdin.write_all(requests.as_bytes()));
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| io(std::io::Error::other("no stdout")))?;
+    let mut reader = std::io::BufReader::new(stdout);
+    let mut out = Existing::new();
+    for path in paths {
+        let mut header = String::new();
+        reader.read_line(&mut header).map_err(io)?;
+        let size: usize = header
+            .split_whitespace()
+            .nth(2)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| {
+                io(std::io::Error::other(format!(
+                    "git cat-file: unexpected `{}`",
+                    header.trim()
+                )))
+            })?;
+        let mut body = vec![0; size + 1];
+        reader.read_exact(&mut body).map_err(io)?;
+        body.truncate(size);
+        out.insert(path, String::from_utf8_lossy(&body).into_owned());
+    }
+    writer
+        .join()
+        .map_err(|_| io(std::io::Error::other("writer thread panicked")))?
+        .map_err(io)?;
+    let status = child.wait().map_err(io)?;
+    if !status.success() {
+        return Err(io(std::io::Error::other("git cat-file failed")));
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -398,85 +512,4 @@ mod tests {
         );
         assert_eq!(widening("Deployment", "odoo-web", Action::Add, &[]), None);
     }
-}
-
-/// Reads the deploy tree as committed at `rev` in the Git repository `repo` (every
-/// `.yaml` file), without touching the work tree or the index.
-pub fn read_git(repo: &Path, rev: &str) -> Result<Existing, RenderError> {
-    use std::io::{BufRead, Read, Write};
-    use std::process::{Command, Stdio};
-    let io = |source: std::io::Error| RenderError::Io {
-        path: repo.to_path_buf(),
-        source,
-    };
-    let failed = |what: &str, stderr: &[u8]| {
-        io(std::io::Error::other(format!(
-            "git {what} failed: {}",
-            String::from_utf8_lossy(stderr).trim()
-        )))
-    };
-    let list = Command::new("git")
-        .arg("-C")
-        .arg(repo)
-        .args(["ls-tree", "-r", "-z", "--name-only", rev])
-        .output()
-        .map_err(io)?;
-    if !list.status.success() {
-        return Err(failed("ls-tree", &list.stderr));
-    }
-    let paths: Vec<String> = list
-        .stdout
-        .split(|b| *b == 0)
-        .filter(|p| p.ends_with(b".yaml") && !p.starts_with(b"."))
-        .map(|p| String::from_utf8_lossy(p).into_owned())
-        .collect();
-    let mut child = Command::new("git")
-        .arg("-C")
-        .arg(repo)
-        .args(["cat-file", "--batch"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(io)?;
-    let mut stdin = child
-        .stdin
-        .take()
-        .ok_or_else(|| io(std::io::Error::other("no stdin")))?;
-    let requests: String = paths.iter().map(|p| format!("{rev}:{p}\n")).collect();
-    // Written from another thread: git answers while we are still asking.
-    let writer = std::thread::spawn(move || stdin.write_all(requests.as_bytes()));
-    let stdout = child
-        .stdout
-        .take()
-        .ok_or_else(|| io(std::io::Error::other("no stdout")))?;
-    let mut reader = std::io::BufReader::new(stdout);
-    let mut out = Existing::new();
-    for path in paths {
-        let mut header = String::new();
-        reader.read_line(&mut header).map_err(io)?;
-        let size: usize = header
-            .split_whitespace()
-            .nth(2)
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| {
-                io(std::io::Error::other(format!(
-                    "git cat-file: unexpected `{}`",
-                    header.trim()
-                )))
-            })?;
-        let mut body = vec![0; size + 1];
-        reader.read_exact(&mut body).map_err(io)?;
-        body.truncate(size);
-        out.insert(path, String::from_utf8_lossy(&body).into_owned());
-    }
-    writer
-        .join()
-        .map_err(|_| io(std::io::Error::other("writer thread panicked")))?
-        .map_err(io)?;
-    let status = child.wait().map_err(io)?;
-    if !status.success() {
-        return Err(io(std::io::Error::other("git cat-file failed")));
-    }
-    Ok(out)
 }

@@ -101,7 +101,8 @@ impl Tree {
     }
 
     /// Writes the tree under `root`: files whose bytes differ are rewritten, files no
-    /// longer rendered are removed (only `.yaml` files; `.git` and other files are kept).
+    /// longer rendered are removed (only [`MANAGED_EXTENSIONS`]; `.git`, secrets and other
+    /// files are kept).
     /// Returns how many files were written and removed.
     pub fn write(&self, root: &Path) -> Result<(usize, usize), RenderError> {
         let io = |path: &Path| {
@@ -145,7 +146,10 @@ impl Tree {
     }
 }
 
-/// Every `.yaml` file under `root` (relative paths), skipping dot-folders such as `.git`.
+/// File types Ward writes into a deploy tree; only these are read back or removed.
+pub const MANAGED_EXTENSIONS: &[&str] = &[".yaml", ".conf", ".sql"];
+
+/// Every managed file under `root` (relative paths), skipping dot-folders such as `.git`.
 pub fn read_paths(root: &Path) -> Result<BTreeSet<String>, RenderError> {
     let mut out = BTreeSet::new();
     if !root.exists() {
@@ -169,7 +173,7 @@ pub fn read_paths(root: &Path) -> Result<BTreeSet<String>, RenderError> {
             };
             if kind.is_dir() {
                 stack.push(path);
-            } else if name.ends_with(".yaml")
+            } else if MANAGED_EXTENSIONS.iter().any(|e| name.ends_with(e))
                 && let Ok(rel) = path.strip_prefix(root)
             {
                 out.insert(rel.to_string_lossy().replace('\\', "/"));
