@@ -550,6 +550,7 @@ fn quota(
 ) -> Result<(), RenderError> {
     let b = budget(s);
     let pg = s.posture.postgres_instances;
+    let members = u32::try_from(s.members.len()).unwrap_or(u32::MAX);
     // Web at its autoscaling maximum, one cron pod, PostgreSQL, Redis and a job, plus a
     // fifth for rolling updates.
     let cpu = u64::from(b.web_cpu) * u64::from(b.max_web + 1)
@@ -572,7 +573,8 @@ fn quota(
         ("limits.memory", q(quantity(memory))),
         ("requests.storage", q(quantity(storage))),
         ("persistentvolumeclaims", q((pg + 3).to_string())),
-        ("pods", q((b.max_web + pg + 8).to_string())),
+        // Each environment has its own backup and drill jobs.
+        ("pods", q((b.max_web + pg + 8 + 2 * members).to_string())),
         ("services.loadbalancers", q("0")),
         ("services.nodeports", q("0")),
     ]
@@ -1477,7 +1479,7 @@ fn ingress(
         let name = if s.dedicated() {
             "odoo".to_string()
         } else {
-            m.slug()
+            bounded_name(&m.slug(), 63)
         };
         let hosts: Vec<String> = m
             .spec
@@ -2103,7 +2105,7 @@ fn ward_jobs(
             let pod_labels = labels(&[
                 WARD_JOB,
                 ("ward.dev/job", what),
-                ("ward.dev/environment", &m.slug()),
+                ("ward.dev/environment", &bounded_name(&m.slug(), 63)),
             ]);
             let mut cl = common.clone();
             cl.extend(pod_labels.clone());

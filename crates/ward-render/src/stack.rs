@@ -181,11 +181,15 @@ pub fn stacks<'e>(estate: &'e Estate, settings: &Settings) -> Result<Vec<Stack<'
         let dedicated = env.classification.hosting == HostingModel::Dedicated;
         let version = workload.spec.odoo.version.value.clone();
         let major = version.split('.').next().unwrap_or("0").to_string();
-        let namespace = if dedicated {
-            format!("{}-{}", env.workload, env.environment)
-        } else {
-            format!("odoo-shared-{}-v{major}", env.stage)
-        };
+        // Namespaces are DNS labels: at most 63 characters.
+        let namespace = bounded_name(
+            &if dedicated {
+                format!("{}-{}", env.workload, env.environment)
+            } else {
+                format!("odoo-shared-{}-v{major}", env.stage)
+            },
+            63,
+        );
         let (database, role) = if dedicated {
             (env.database.name.clone(), env.database.user.clone())
         } else {
@@ -225,7 +229,8 @@ pub fn stacks<'e>(estate: &'e Estate, settings: &Settings) -> Result<Vec<Stack<'
                 cluster: env.cluster.clone(),
                 db_cluster: if dedicated {
                     // Matches the resolved database host `<workload>-<env>-db-rw`.
-                    format!("{namespace}-db")
+                    // `<cluster>-rw` and friends must stay DNS labels.
+                    bounded_name(&format!("{namespace}-db"), 50)
                 } else {
                     "shared-db".to_string()
                 },
@@ -334,4 +339,26 @@ pub fn bounded_name(name: &str, max: usize) -> String {
     let keep = max.saturating_sub(9);
     let prefix = name[..keep].trim_end_matches('-');
     format!("{prefix}-{}", &hash[..8])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_names_are_bounded_and_stay_distinct() {
+        let a = bounded_name(&format!("{}-prod", "a".repeat(70)), 63);
+        let b = bounded_name(&format!("{}-test", "a".repeat(70)), 63);
+        assert!(a.len() <= 63 && b.len() <= 63);
+        assert_ne!(a, b);
+        assert_eq!(bounded_name("billing-prod", 63), "billing-prod");
+    }
+
+    #[test]
+    fn quantities_read_as_kubernetes_writes_them() {
+        assert_eq!(quantity(8 << 30), "8Gi");
+        assert_eq!(quantity(1536 << 20), "1536Mi");
+        assert_eq!(cpu_quantity(4000), "4");
+        assert_eq!(cpu_quantity(500), "500m");
+    }
 }

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Issue 3 §6: render the generated 2,000-workload × 3-environment estate into a deploy
+# tree (target: under 5 s wall) and plan against the unchanged tree (target: under 3 s),
+# release build. Prints one line per figure; the estate comes from bench/gen-estate.
+#
+# usage: bench/render.sh [WORKLOADS]      (default 2000)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+workloads=${1:-2000}
+cd "$root"
+cargo build --release -q -p ward-cli
+ward=$root/target/release/ward
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+python3 bench/gen-estate "$tmp/estate" --workloads "$workloads" --git >/dev/null
+
+measure() { # label, command...
+    local label=$1; shift
+    local start end
+    start=$(date +%s.%N)
+    "$@" >/dev/null
+    end=$(date +%s.%N)
+    printf '%-44s %6.2f s\n' "$label" "$(echo "$end - $start" | bc -l)"
+}
+
+files() { find "$tmp/deploy" -type f | wc -l; }
+measure "render into an empty folder" "$ward" --estate "$tmp/estate" render --out "$tmp/deploy"
+echo "  $(files) files in the tree"
+measure "render again (unchanged, nothing written)" "$ward" --estate "$tmp/estate" render --out "$tmp/deploy"
+measure "plan against the unchanged tree" "$ward" --estate "$tmp/estate" plan --against "$tmp/deploy"
+(cd "$tmp/deploy" && git init -q && git add -A && git -c user.name=bench -c user.email=bench@ward.invalid commit -qm tree)
+measure "plan --against-git HEAD (unchanged)" "$ward" --estate "$tmp/estate" plan --against-git HEAD --repo "$tmp/deploy"
+measure "render --target compose" "$ward" --estate "$tmp/estate" render --out "$tmp/compose" --target compose
