@@ -4,12 +4,15 @@
 # release build. Prints one line per figure; the estate comes from bench/gen-estate.
 #
 # usage: bench/render.sh [WORKLOADS]      (default 2000)
+#        WARD=/path/to/release/ward bench/render.sh   (skip the build)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 workloads=${1:-2000}
 cd "$root"
-cargo build --release -q -p ward-cli
-ward=$root/target/release/ward
+if [ -z "${WARD:-}" ]; then
+    cargo build --release -q -p ward-cli
+fi
+ward=${WARD:-$root/target/release/ward}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 python3 bench/gen-estate "$tmp/estate" --workloads "$workloads" --git >/dev/null
