@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use indicatif::{HumanBytes, HumanDuration};
+use indicatif::HumanBytes;
 use serde_json::{Map, Value, json as j};
 use ward_estate::model::{LockMode as EstateLock, Role, StoreKind};
 use ward_estate::{Estate, ResolvedEnvironment};
@@ -832,8 +832,7 @@ fn list(cx: &Context, args: ListArgs) -> Result<Exit, Failure> {
                             r.tenant.to_string(),
                             format!("{}/{}", r.workload, r.environment),
                             m.started.strftime("%Y-%m-%d %H:%M:%SZ").to_string(),
-                            HumanDuration(std::time::Duration::from_secs_f64(took.max(0.0)))
-                                .to_string(),
+                            format!("{:.1}s", took.max(0.0)),
                             m.postgres_version.clone(),
                             m.odoo_version.clone().unwrap_or_else(|| "-".into()),
                             m.blob_stats.referenced.to_string(),
