@@ -229,8 +229,14 @@ pub fn render(
     stacks: &[Stack<'_>],
 ) -> Result<Vec<Object>, RenderError> {
     let mut objects = Vec::new();
+    // Teams that own a workload; the others are the platform's own teams.
+    let owning_teams: BTreeSet<&str> = estate
+        .workloads
+        .iter()
+        .map(|w| w.spec.owner.value.as_str())
+        .collect();
     for stack in stacks {
-        render_stack(estate, settings, stack, &mut objects)?;
+        render_stack(estate, &owning_teams, settings, stack, &mut objects)?;
     }
     render_gitops(settings, stacks, &mut objects)?;
     Ok(objects)
@@ -238,6 +244,7 @@ pub fn render(
 
 fn render_stack(
     estate: &Estate,
+    owning_teams: &BTreeSet<&str>,
     settings: &Settings,
     s: &Stack<'_>,
     objects: &mut Vec<Object>,
@@ -285,7 +292,7 @@ fn render_stack(
     })?;
     network_policies(&mut out, settings, s, &common)?;
     quota(&mut out, s, &common)?;
-    rbac(&mut out, estate, s, &common)?;
+    rbac(&mut out, estate, owning_teams, s, &common)?;
     for sa in ["odoo", "ward-jobs"] {
         out.push(&ServiceAccount {
             metadata: meta(sa, ns, &common),
@@ -742,12 +749,13 @@ pub fn role_rules(role: AdminRole) -> Vec<PolicyRule> {
 
 /// Identity-provider groups bound to `role` in a stack: teams that own a member workload,
 /// and teams that own no workload at all (the platform's own teams).
-fn groups_for(estate: &Estate, s: &Stack<'_>, role: AdminRole) -> Vec<String> {
-    let owners: BTreeSet<&str> = estate
-        .workloads
-        .iter()
-        .map(|w| w.spec.owner.value.as_str())
-        .collect();
+fn groups_for(
+    estate: &Estate,
+    owning_teams: &BTreeSet<&str>,
+    s: &Stack<'_>,
+    role: AdminRole,
+) -> Vec<String> {
+    let owners = owning_teams;
     let members: BTreeSet<&str> = s
         .members
         .iter()
@@ -768,6 +776,7 @@ fn groups_for(estate: &Estate, s: &Stack<'_>, role: AdminRole) -> Vec<String> {
 fn rbac(
     out: &mut Out<'_>,
     estate: &Estate,
+    owning_teams: &BTreeSet<&str>,
     s: &Stack<'_>,
     common: &BTreeMap<String, String>,
 ) -> Result<(), RenderError> {
@@ -782,7 +791,7 @@ fn rbac(
             metadata: meta(&name, &s.namespace, common),
             rules: Some(role_rules(role)),
         })?;
-        let groups = groups_for(estate, s, role);
+        let groups = groups_for(estate, owning_teams, s, role);
         if groups.is_empty() {
             continue;
         }
