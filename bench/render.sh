@@ -19,11 +19,12 @@ python3 bench/gen-estate "$tmp/estate" --workloads "$workloads" --git >/dev/null
 
 measure() { # label, command...
     local label=$1; shift
-    local start end
-    start=$(date +%s.%N)
+    local start end ms
+    start=$(date +%s%N)
     "$@" >/dev/null
-    end=$(date +%s.%N)
-    printf '%-44s %6.2f s\n' "$label" "$(echo "$end - $start" | bc -l)"
+    end=$(date +%s%N)
+    ms=$(( (end - start) / 1000000 ))
+    printf '%-44s %3d.%02d s\n' "$label" $((ms / 1000)) $(((ms % 1000) / 10))
 }
 
 files() { find "$tmp/deploy" -type f | wc -l; }
