@@ -25,10 +25,12 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "WARD_ACTOR", value_name = "NAME")]
     pub actor: Option<String>,
     /// Output format.
-    #[arg(long, short = 'o', global = true, value_enum, default_value_t = Output::Text)]
-    pub output: Output,
+    #[arg(long, short = 'o', global = true, value_enum, default_value_t = Format::Text)]
+    pub output: Format,
 }
 
+/// What commands print: for people or for scripts. `--output sarif|junit` reaches the
+/// commands that know those formats through [`Context::format`]; the others print text.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Output {
     /// For people.
@@ -37,11 +39,26 @@ pub enum Output {
     Json,
 }
 
+/// Every format `--output` accepts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// For people.
+    Text,
+    /// For scripts: stable field names.
+    Json,
+    /// SARIF 2.1.0, for code-scanning tools (`ward check`; text elsewhere).
+    Sarif,
+    /// JUnit XML, for CI systems (`ward check`; text elsewhere).
+    Junit,
+}
+
 pub struct Context {
     pub estate_dir: PathBuf,
     state: Option<PathBuf>,
     pub actor: String,
     pub output: Output,
+    /// The format exactly as asked for, including SARIF and JUnit.
+    pub format: Format,
 }
 
 impl Context {
@@ -54,7 +71,11 @@ impl Context {
             estate_dir: args.estate,
             state: args.state,
             actor,
-            output: args.output,
+            output: match args.output {
+                Format::Json => Output::Json,
+                Format::Text | Format::Sarif | Format::Junit => Output::Text,
+            },
+            format: args.output,
         }
     }
 

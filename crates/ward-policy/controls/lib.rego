@@ -116,6 +116,25 @@ is_odoo(c) if {
 	contains(word, "odoo")
 }
 
+# The Odoo web workload of a stack: labelled component "web", or (unlabelled) a
+# workload whose Odoo container serves HTTP on 8069 and whose name is not a cron's.
+component(o) := object.get(o.metadata, ["labels", "app.kubernetes.io/component"], "")
+
+odoo_web(o) if {
+	component(o) == "web"
+	some c in containers(o)
+	is_odoo(c)
+}
+
+odoo_web(o) if {
+	component(o) == ""
+	not contains(o.metadata.name, "cron")
+	some c in containers(o)
+	is_odoo(c)
+	some p in object.get(c, "ports", [])
+	p.containerPort == 8069
+}
+
 # The registry host of an image reference (`docker.io` when none is named).
 registry(image) := r if {
 	parts := split(image, "/")

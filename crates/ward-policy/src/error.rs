@@ -16,6 +16,9 @@ pub enum PolicyError {
         /// regorus' full report, with the offending line and a caret.
         detail: String,
     },
+    /// A built-in control failed to evaluate: a bug in Ward, not in the estate.
+    #[error("built-in control {module} failed: {message}")]
+    Builtin { module: String, message: String },
     /// A built-in control's `metadata` is not what the catalogue expects.
     #[error("{module}: bad control metadata: {message}")]
     Metadata { module: String, message: String },

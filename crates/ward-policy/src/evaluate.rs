@@ -109,9 +109,13 @@ impl Checker {
         let mut findings = Vec::new();
         for control in &self.catalogue.controls {
             let rule = format!("{}.findings", control.package);
-            let value = engine
-                .eval_rule(rule.clone())
-                .map_err(|e| PolicyError::from_regorus(&control.module, &e))?;
+            let value =
+                engine
+                    .eval_rule(rule.clone())
+                    .map_err(|e| PolicyError::Builtin {
+                        module: control.module.clone(),
+                        message: e.to_string(),
+                    })?;
             if value == regorus::Value::Undefined {
                 continue;
             }

@@ -26,6 +26,10 @@ pub struct RenderedObject {
 pub struct Provenance {
     /// `workload/environment` addresses.
     pub owners: Vec<String>,
+    /// The cluster the object is applied to, when the renderer knows it (a recovery
+    /// cluster's copy of a namespace is not the primary's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
     /// The file of the deploy tree the object is written to, if known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
@@ -53,6 +57,7 @@ impl RenderedObject {
         let environment = labels.get(ENVIRONMENT_LABEL)?.as_str()?;
         Some(Provenance {
             owners: vec![format!("{workload}/{environment}")],
+            cluster: None,
             path: None,
         })
     }
@@ -453,7 +458,7 @@ fn origin_json(index: &EnvironmentIndex<'_>, o: &RenderedObject) -> Value {
         .filter_map(|(w, e)| index.environments.get(&(w, e)).copied())
         .collect();
     let Some(first) = envs.first() else {
-        return json!({"addresses": p.owners, "path": p.path});
+        return json!({"addresses": p.owners, "cluster": p.cluster, "path": p.path});
     };
     // A shared object answers to its strictest owner.
     let stage = envs.iter().map(|e| e.stage).max().unwrap_or(first.stage);
@@ -474,7 +479,7 @@ fn origin_json(index: &EnvironmentIndex<'_>, o: &RenderedObject) -> Value {
         "environment": single.then(|| first.environment.clone()),
         "address": single.then(|| first.address()),
         "addresses": envs.iter().map(|e| e.address()).collect::<Vec<_>>(),
-        "cluster": first.cluster,
+        "cluster": p.cluster.as_deref().unwrap_or(&first.cluster),
         "stage": stage.to_string(),
         "tier": tier,
         "hosting": first.classification.hosting.to_string(),

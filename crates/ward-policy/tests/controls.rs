@@ -33,7 +33,7 @@ fn cases() -> BTreeMap<&'static str, Vec<Mutation>> {
             "allow-ingress-controller",
         );
         np["spec"]["ingress"][0]["from"][0]["namespaceSelector"] =
-            json!({"matchLabels": {"team": "training"}});
+            json!({"matchLabels": {"ward.dev/environment": "staging"}});
     });
     add("WARD-AS-003", |i| {
         let np = object(
@@ -51,7 +51,7 @@ fn cases() -> BTreeMap<&'static str, Vec<Mutation>> {
             "billing-prod",
             "allow-ingress-controller",
         );
-        np["spec"]["ingress"][0]["from"][0]["namespaceSelector"] = json!({"matchExpressions": [{"key": "ward.dev/stage", "operator": "In", "values": ["development"]}]});
+        np["spec"]["ingress"][0]["from"][0]["namespaceSelector"] = json!({"matchExpressions": [{"key": "ward.dev/stage", "operator": "In", "values": ["test", "development"]}]});
     });
     add("WARD-AS-003", |i| {
         object(i, "NetworkPolicy", "billing-prod", "default-deny")["spec"]["podSelector"] =

@@ -3,7 +3,9 @@
 pub mod apply;
 pub mod audit;
 pub mod backup;
+pub mod check;
 pub mod classify;
+pub mod controls;
 pub mod explain;
 pub mod init;
 pub mod plan;

@@ -16,8 +16,11 @@ metadata := {
 	"hipaa": "45 CFR 164.312(a)(1) Access control",
 }
 
-# [namespace, stage] for every namespace whose objects (or labels) name a stage.
-namespace_stages contains [ns, o.stage] if {
+# Namespaces are keyed "cluster/namespace": a recovery cluster holds its own copies.
+key(i, ns) := sprintf("%s/%s", [object.get(lib.origin(i), "cluster", ""), ns])
+
+# [key, stage] for every namespace whose objects (or labels) name a stage.
+namespace_stages contains [key(i, ns), o.stage] if {
 	some i, obj in input.objects
 	ns := object.get(obj.metadata, "namespace", "")
 	ns != ""
@@ -25,15 +28,15 @@ namespace_stages contains [ns, o.stage] if {
 	o.stage
 }
 
-namespace_stages contains [obj.metadata.name, o.stage] if {
+namespace_stages contains [key(i, obj.metadata.name), o.stage] if {
 	some i, obj in input.objects
 	obj.kind == "Namespace"
 	o := lib.origin(i)
 	o.stage
 }
 
-namespace_stages contains [obj.metadata.name, stage] if {
-	some obj in input.objects
+namespace_stages contains [key(i, obj.metadata.name), stage] if {
+	some i, obj in input.objects
 	obj.kind == "Namespace"
 	stage := obj.metadata.labels["ward.dev/stage"]
 }
@@ -42,24 +45,42 @@ production_namespaces := {p[0] | some p in namespace_stages; p[1] == "production
 
 lower_namespaces := {p[0] | some p in namespace_stages; p[1] in {"development", "test"}}
 
-namespace_labels := {obj.metadata.name: object.union(object.get(obj.metadata, "labels", {}), {"kubernetes.io/metadata.name": obj.metadata.name}) |
-	some obj in input.objects
+# [key, labels] per Namespace object, with the label Kubernetes sets on every namespace.
+namespace_labels contains [key(i, obj.metadata.name), labels] if {
+	some i, obj in input.objects
 	obj.kind == "Namespace"
+	labels := object.union(object.get(obj.metadata, "labels", {}), {"kubernetes.io/metadata.name": obj.metadata.name})
 }
 
-labels_of(ns) := l if {
-	l := namespace_labels[ns]
-} else := {"kubernetes.io/metadata.name": ns}
+labelled := {p[0] | some p in namespace_labels}
+
+name_of(k) := substring(k, indexof(k, "/") + 1, -1)
+
+# The labels of a namespace; one without a Namespace object has only its name label.
+labels_of(k) := labels if {
+	found := [p[1] | some p in namespace_labels; p[0] == k]
+	count(found) > 0
+	labels := object.union_n(found)
+} else := {"kubernetes.io/metadata.name": name_of(k)}
 
 # Every key=value pair on a development or test namespace: a selector needing a pair
 # outside this set cannot select any of them.
-lower_pairs := {sprintf("%s=%s", [k, v]) | some ns in lower_namespaces; some k, v in labels_of(ns)}
+lower_pairs contains sprintf("%s=%s", [k, v]) if {
+	some p in namespace_labels
+	p[0] in lower_namespaces
+	some k, v in p[1]
+}
+
+lower_pairs contains sprintf("kubernetes.io/metadata.name=%s", [name_of(k)]) if {
+	some k in lower_namespaces
+	not k in labelled
+}
 
 empty_selector(sel) if count(object.get(sel, "matchLabels", {})) + count(object.get(sel, "matchExpressions", [])) == 0
 
 # Namespaces whose pods are isolated for ingress: a policy selects every pod.
-isolated contains obj.metadata.namespace if {
-	some obj in input.objects
+isolated contains key(i, obj.metadata.namespace) if {
+	some i, obj in input.objects
 	obj.kind == "NetworkPolicy"
 	empty_selector(object.get(obj.spec, "podSelector", {}))
 	"Ingress" in object.get(obj.spec, "policyTypes", ["Ingress"])
@@ -106,16 +127,17 @@ may_select_lower(sel) if {
 findings contains f if {
 	some item in lib.objects(lib.pod_kinds, metadata.applies)
 	ns := item.object.metadata.namespace
-	ns in production_namespaces
+	k := sprintf("%s/%s", [object.get(item.origin, "cluster", ""), ns])
+	k in production_namespaces
 	count(lower_namespaces) > 0
-	not ns in isolated
+	not k in isolated
 	f := lib.object_finding(item, sprintf("production namespace %s has no default-deny ingress NetworkPolicy, so pods in development and test namespaces can reach it", [ns]))
 }
 
 # An ingress rule without `from` admits every source.
 findings contains f if {
 	some item in lib.objects({"NetworkPolicy"}, metadata.applies)
-	item.object.metadata.namespace in production_namespaces
+	sprintf("%s/%s", [object.get(item.origin, "cluster", ""), item.object.metadata.namespace]) in production_namespaces
 	some rule in object.get(item.object.spec, "ingress", [])
 	count(object.get(rule, "from", [])) == 0
 	f := lib.object_finding(item, sprintf("NetworkPolicy %s admits ingress from every namespace (a rule without `from`)", [item.object.metadata.name]))
@@ -123,12 +145,13 @@ findings contains f if {
 
 findings contains f if {
 	some item in lib.objects({"NetworkPolicy"}, metadata.applies)
-	item.object.metadata.namespace in production_namespaces
+	sprintf("%s/%s", [object.get(item.origin, "cluster", ""), item.object.metadata.namespace]) in production_namespaces
 	some rule in object.get(item.object.spec, "ingress", [])
 	some peer in object.get(rule, "from", [])
 	sel := peer.namespaceSelector
 	may_select_lower(sel)
-	reached := {ns | some ns in lower_namespaces; selects(sel, labels_of(ns))}
+	cluster := object.get(item.origin, "cluster", "")
+	reached := {name_of(k) | some k in lower_namespaces; startswith(k, sprintf("%s/", [cluster])); selects(sel, labels_of(k))}
 	count(reached) > 0
 	f := lib.object_finding(item, sprintf("NetworkPolicy %s admits ingress from development or test namespaces %v", [item.object.metadata.name, sort(reached)]))
 }

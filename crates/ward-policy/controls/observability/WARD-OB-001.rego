@@ -18,7 +18,7 @@ metadata := {
 
 alerts(o) := [r | some g in object.get(o.spec, "groups", []); some r in object.get(g, "rules", []); r.alert]
 
-matches(r) if regex.match(`(?i)backup`, r.alert)
+matches(r) if contains(lower(r.alert), "backup")
 
 matches(r) if contains(sprintf("%v", [r.expr]), "last_available_backup")
 

@@ -18,7 +18,7 @@ metadata := {
 
 alerts(o) := [r | some g in object.get(o.spec, "groups", []); some r in object.get(g, "rules", []); r.alert]
 
-matches(r) if regex.match(`(?i)cert`, r.alert)
+matches(r) if contains(lower(r.alert), "cert")
 
 matches(r) if contains(sprintf("%v", [r.expr]), "certificate_expiration")
 

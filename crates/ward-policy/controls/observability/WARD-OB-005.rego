@@ -25,6 +25,7 @@ probed(c, kind) if c[kind].httpGet.path == "/web/health"
 
 findings contains f if {
 	some item in lib.objects({"Deployment", "StatefulSet"}, metadata.applies)
+	lib.odoo_web(item.object)
 	some c in lib.containers(item.object)
 	web(c)
 	some kind in ["readinessProbe", "livenessProbe"]

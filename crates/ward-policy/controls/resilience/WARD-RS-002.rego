@@ -16,16 +16,9 @@ metadata := {
 	"hipaa": "45 CFR 164.308(a)(7)(ii)(C) Emergency mode operation plan",
 }
 
-web(o) if {
-	some c in lib.containers(o)
-	lib.is_odoo(c)
-	some p in object.get(c, "ports", [])
-	p.containerPort == 8069
-}
-
 findings contains f if {
 	some item in lib.objects({"Deployment", "StatefulSet"}, metadata.applies)
-	web(item.object)
+	lib.odoo_web(item.object)
 	minimum := item.origin.minReplicas
 	replicas := object.get(item.object.spec, "replicas", 1)
 	replicas < minimum

@@ -22,27 +22,34 @@ findings contains f if {
 	f := lib.env_finding(env, "name", sprintf("%s backs up every %ds but its RPO is %ds", [env.address, env.posture.backupIntervalSeconds, env.rpoSeconds]))
 }
 
-# Seconds between runs of a CloudNativePG schedule (six fields, seconds first); only the
-# regular shapes Ward renders are understood, anything else is left alone.
-field_every(field, unit) := to_number(substring(field, 2, -1)) * unit if startswith(field, "*/")
+# Seconds between runs of a CloudNativePG schedule (six fields, seconds first): a step
+# (`*/15`, `1-59/15`) or a list (`0,30`) in the minute or hour field, or an hourly or daily
+# schedule. Other shapes are left alone.
+fields(schedule) := f if {
+	f := split(trim_space(schedule), " ")
+	count(f) == 6
+}
+
+step(field, _) := to_number(split(field, "/")[1]) if contains(field, "/")
+
+step(field, period) := period / count(split(field, ",")) if {
+	not contains(field, "/")
+	contains(field, ",")
+}
 
 interval(schedule) := seconds if {
-	fields := split(trim_space(schedule), " ")
-	count(fields) == 6
-	seconds := field_every(fields[1], 60)
+	f := fields(schedule)
+	seconds := step(f[1], 60) * 60
 } else := seconds if {
-	fields := split(trim_space(schedule), " ")
-	count(fields) == 6
-	seconds := field_every(fields[2], 3600)
+	f := fields(schedule)
+	seconds := step(f[2], 24) * 3600
 } else := 3600 if {
-	fields := split(trim_space(schedule), " ")
-	count(fields) == 6
-	fields[2] == "*"
+	f := fields(schedule)
+	f[2] == "*"
 } else := 86400 if {
-	fields := split(trim_space(schedule), " ")
-	count(fields) == 6
-	fields[3] == "*"
-	fields[5] == "*"
+	f := fields(schedule)
+	f[3] == "*"
+	f[5] == "*"
 }
 
 findings contains f if {

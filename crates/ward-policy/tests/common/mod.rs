@@ -34,7 +34,7 @@ pub fn manifests(path: &Path) -> Vec<Value> {
 }
 
 pub fn compliant_objects() -> Vec<RenderedObject> {
-    ["billing-prod.yaml", "sandbox-dev.yaml"]
+    ["billing-prod.yaml", "billing-staging.yaml", "sandbox-dev.yaml"]
         .iter()
         .flat_map(|f| manifests(&fixtures().join("objects").join(f)))
         .map(RenderedObject::new)
