@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# Vault benchmark (issue 5 §6): one Odoo-shaped environment — pgbench tables plus Odoo
+# tables (~1 GB of database at scale 70) and a filestore of ~20,000 files of mixed sizes
+# (~1 GB) — backed up and restored, in one run, by:
+#   (a) pg_dump -Fc -Z0 | zstd -3 | age, then tar | zstd -3 | age of the filestore
+#   (b) restic backup of the same dump (stdin) and filestore
+#   (c) ward backup run (full)
+#   (d) ward backup run after 1% of the filestore changed (and restic on the same change)
+#   (e) age | zstd | pg_restore + untar of (a), against ward restore
+# For each phase: wall time (s) and peak RSS (MB, the largest process of the phase's tree,
+# from GNU time). Prints a Markdown table; keeps results in $BENCH_OUT (default
+# bench/vault-results.md).
+#
+# Usage: bench/vault.sh [SCALE=70] [FILES=20000]
+#   e.g. bench/vault.sh 5 2000     (a quick run: ~80 MB database, ~100 MB filestore)
+# Needs: PostgreSQL server + client binaries (pgbench), age, zstd, restic, GNU time, tar.
+# On Debian: apt-get install postgresql postgresql-contrib age zstd restic time
+set -euo pipefail
+
+SCALE=${1:-70}
+FILES=${2:-20000}
+MIN_BLOB=${MIN_BLOB:-1024}
+MAX_BLOB=${MAX_BLOB:-106000}
+PARTNERS=${PARTNERS:-100000}
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+OUT=${BENCH_OUT:-$ROOT/bench/vault-results.md}
+# shellcheck source=bench/vault/pg.sh
+source "$ROOT/bench/vault/pg.sh"
+
+for tool in age age-keygen zstd restic tar /usr/bin/time; do
+  command -v "$tool" >/dev/null || { echo "bench: $tool is missing (apt-get install age zstd restic time)" >&2; exit 2; }
+done
+
+echo "building ward and the fixture generator (release)…" >&2
+cargo build --release --quiet --manifest-path "$ROOT/Cargo.toml" -p ward-cli
+cargo build --release --quiet --manifest-path "$ROOT/Cargo.toml" -p ward-vault --example odoo-fixture
+TARGET_DIR=$(cargo metadata --format-version 1 --no-deps --manifest-path "$ROOT/Cargo.toml" \
+  | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+WARD=$TARGET_DIR/release/ward
+FIXTURE=$TARGET_DIR/release/examples/odoo-fixture
+
+WORK=$(mktemp -d "${BENCH_DIR:-/tmp}/ward-bench.XXXXXX")
+cleanup() {
+  local rc=$?
+  stop_pg
+  [[ "${BENCH_KEEP:-}" == 1 ]] || rm -rf "$WORK"
+  exit $rc
+}
+trap cleanup EXIT
+start_pg "${BENCH_DIR:-/tmp}"
+PGBENCH=$PGBIN/pgbench
+command -v "$PGBENCH" >/dev/null || PGBENCH=$(command -v pgbench)
+
+RESULTS=$WORK/results.tsv
+: > "$RESULTS"
+# measure LABEL PHASE NOTE -- command…   (runs it under GNU time, records wall + RSS)
+measure() {
+  local label=$1 phase=$2 note=$3
+  shift 4
+  local tf=$WORK/time.out
+  sync
+  /usr/bin/time -f '%e %M' -o "$tf" "$@"
+  read -r wall rss < "$tf"
+  printf '%s\t%s\t%s\t%s\t%s\n' "$label" "$phase" "$wall" "$((rss / 1024))" "$note" >> "$RESULTS"
+  printf '  %-28s %-22s %8ss %6s MB  %s\n' "$label" "$phase" "$wall" "$((rss / 1024))" "$note" >&2
+}
+json_num() { sed -n "s/^ *\"$2\": \([0-9.e+-]*\),\{0,1\}$/\1/p" "$1" | head -1; }
+
+# --- Data -----------------------------------------------------------------------------
+echo "generating: pgbench -i -s $SCALE, $PARTNERS partners, $FILES attachments…" >&2
+psql_db postgres "CREATE DATABASE billing"
+"$PGBENCH" -i -q -s "$SCALE" -h "$PGSOCK" -p "$PGPORT" -U postgres billing 2>/dev/null
+FILESTORE=$WORK/odoo-data/filestore/billing
+"$FIXTURE" --db-url "postgres://postgres:$PGPASSWORD@127.0.0.1:$PGPORT/billing" \
+  --filestore "$FILESTORE" --partners "$PARTNERS" --attachments "$FILES" \
+  --min-blob "$MIN_BLOB" --max-blob "$MAX_BLOB" >/dev/null
+psql_db billing "VACUUM ANALYZE" >/dev/null
+DB_BYTES=$(psql_db billing "SELECT pg_database_size('billing')")
+FS_BYTES=$(du -sb "$FILESTORE" | cut -f1)
+FS_FILES=$(find "$FILESTORE" -type f | wc -l)
+echo "database $((DB_BYTES / 1048576)) MB, filestore $((FS_BYTES / 1048576)) MB in $FS_FILES files" >&2
+
+age-keygen -o "$WORK/bench.key" 2>/dev/null
+RECIPIENT=$(sed -n 's/^# public key: //p' "$WORK/bench.key")
+DUMP=("$PGBIN/pg_dump" -h 127.0.0.1 -p "$PGPORT" -U postgres -Fc -Z0 billing)
+mkdir -p "$WORK/a"
+
+# --- (a) the shell pipelines, one after the other ----------------------------------------
+echo "(a) shell pipelines" >&2
+measure a shell-dump "pg_dump|zstd -3|age" -- bash -c \
+  "$(printf '%q ' "${DUMP[@]}") | zstd -3 -q | age -r $RECIPIENT > $WORK/a/db.age"
+measure a shell-filestore "tar|zstd -3|age" -- bash -c \
+  "tar -C $FILESTORE -cf - . | zstd -3 -q | age -r $RECIPIENT > $WORK/a/fs.age"
+A_BYTES=$(( $(stat -c %s "$WORK/a/db.age") + $(stat -c %s "$WORK/a/fs.age") ))
+
+# --- (b) restic --------------------------------------------------------------------------
+echo "(b) restic" >&2
+export RESTIC_REPOSITORY=$WORK/restic RESTIC_PASSWORD=bench RESTIC_CACHE_DIR=$WORK/restic-cache
+restic init -q --repository-version 2 >/dev/null
+measure b restic-dump "pg_dump|restic --stdin" -- bash -c \
+  "$(printf '%q ' "${DUMP[@]}") | restic backup -q --stdin --stdin-filename billing.dump"
+measure b restic-filestore "restic backup (full)" -- restic backup -q "$FILESTORE"
+
+# --- (c) ward, full ----------------------------------------------------------------------
+echo "(c) ward backup run" >&2
+export WARD_ACTOR=bench NO_COLOR=1
+unset WARD_STATE WARD_ESTATE WARD_IDENTITY
+ESTATE=$WORK/care
+"$WARD" init "$ESTATE" --example healthcare >/dev/null
+WARD_RUN=("$WARD" --estate "$ESTATE" backup run billing/prod
+  --db-url "postgres://postgres@127.0.0.1:$PGPORT/billing" --filestore "$FILESTORE" -o json)
+measure c ward-total "ward backup run" -- bash -c "$(printf '%q ' "${WARD_RUN[@]}") > $WORK/c.json"
+for phase in dump filestore manifest; do
+  printf 'c\tward-%s (phase)\t%s\t-\tinside (c); dump and filestore run concurrently\n' \
+    "$phase" "$(json_num "$WORK/c.json" "${phase}_seconds")" >> "$RESULTS"
+done
+C_NEW=$(json_num "$WORK/c.json" new_bytes)
+
+# --- (d) 1% of the filestore changes ---------------------------------------------------------
+CHANGE=$((FILES / 100))
+echo "(d) $CHANGE new attachments (1%), ward and restic again" >&2
+"$FIXTURE" --db-url "postgres://postgres:$PGPASSWORD@127.0.0.1:$PGPORT/billing" \
+  --filestore "$FILESTORE" --add "$CHANGE" --seed 4242 \
+  --min-blob "$MIN_BLOB" --max-blob "$MAX_BLOB" >/dev/null
+measure d ward-total "ward backup run (1% changed)" -- bash -c "$(printf '%q ' "${WARD_RUN[@]}") > $WORK/d.json"
+for phase in dump filestore manifest; do
+  printf 'd\tward-%s (phase)\t%s\t-\tinside (d)\n' \
+    "$phase" "$(json_num "$WORK/d.json" "${phase}_seconds")" >> "$RESULTS"
+done
+D_NEW=$(json_num "$WORK/d.json" new_bytes)
+D_DUMP=$(json_num "$WORK/d.json" dump_stored_bytes)
+D_UPLOADED=$(json_num "$WORK/d.json" blobs_uploaded)
+measure d restic-filestore "restic backup (1% changed)" -- restic backup -q "$FILESTORE"
+
+# --- (e) restores ------------------------------------------------------------------------
+echo "(e) restores" >&2
+psql_db postgres "CREATE DATABASE restore_shell"
+mkdir -p "$WORK/e-shell"
+measure e shell-restore-db "age|zstd -d|pg_restore" -- bash -c \
+  "age -d -i $WORK/bench.key $WORK/a/db.age | zstd -d -q | $PGBIN/pg_restore -h 127.0.0.1 -p $PGPORT -U postgres --no-owner -d restore_shell"
+measure e shell-restore-files "age|zstd -d|tar x" -- bash -c \
+  "age -d -i $WORK/bench.key $WORK/a/fs.age | zstd -d -q | tar -C $WORK/e-shell -xf -"
+ID=$(sed -n 's/^ *"id": "\([^"]*\)".*/\1/p' "$WORK/d.json" | head -1)
+measure e ward-restore "ward restore" -- bash -c \
+  "$(printf '%q ' "$WARD" --estate "$ESTATE" restore "$ID" --to-db restore_ward \
+    --filestore "$WORK/e-ward" --db-url "postgres://postgres@127.0.0.1:$PGPORT/postgres" -o json) > $WORK/e.json"
+for phase in database filestore; do
+  printf 'e\tward-restore-%s (phase)\t%s\t-\tinside ward restore; concurrent\n' \
+    "$phase" "$(json_num "$WORK/e.json" "${phase}_seconds")" >> "$RESULTS"
+done
+
+# --- Report ------------------------------------------------------------------------------
+{
+  echo "## Vault benchmark — $(date -u +%Y-%m-%dT%H:%MZ)"
+  echo
+  echo "Machine: $(nproc) CPU ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)), $(free -g | awk '/Mem:/{print $2}') GB RAM; PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}'); restic $(restic version | awk '{print $2}'); age $(age --version); zstd $(zstd -V | sed -n 's/.* v\([0-9.]*\).*/\1/p')"
+  echo "Data: pgbench scale $SCALE + $PARTNERS partners = database $((DB_BYTES / 1048576)) MB; filestore $((FS_BYTES / 1048576)) MB in $FS_FILES files ($MIN_BLOB–$MAX_BLOB bytes, half compressible)"
+  echo
+  echo "| run | phase | wall (s) | peak RSS (MB) | what |"
+  echo "|---|---|---:|---:|---|"
+  awk -F'\t' '{w = ($3 ~ /^[0-9.]+$/) ? sprintf("%.2f", $3) : $3; gsub(/\|/, "\\|", $5);
+    printf "| %s | %s | %s | %s | %s |\n", $1, $2, w, $4, $5}' "$RESULTS"
+  echo
+  echo "Stored: (a) $((A_BYTES / 1048576)) MB; (c) ward new bytes $((C_NEW / 1048576)) MB; (d) ward new bytes $((D_NEW / 1048576)) MB of which dump $((D_DUMP / 1048576)) MB and $D_UPLOADED new blobs ($(((D_NEW - D_DUMP) / 1024)) KB, $(awk "BEGIN{printf \"%.2f\", 100*($D_NEW-$D_DUMP)/$FS_BYTES}")% of the filestore)."
+} | tee "$OUT"
