@@ -60,7 +60,7 @@ fn put(tree: &mut Tree, path: String, text: String, kind: &str, scope: &Scope) {
             object: Some(ObjectInfo {
                 kind: kind.to_string(),
                 name,
-                owners: scope.owners.clone(),
+                owners: scope.owners.clone().into(),
                 tier: scope.tier,
                 stage: scope.stage,
             }),

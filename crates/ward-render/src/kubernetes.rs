@@ -67,7 +67,7 @@ fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
 struct Out<'a> {
     cluster: String,
     folder: String,
-    owners: Vec<String>,
+    owners: crate::Owners,
     tier: u8,
     stage: Stage,
     objects: &'a mut Vec<Object>,
@@ -253,7 +253,7 @@ fn render_stack(
     let mut out = Out {
         cluster: s.cluster.clone(),
         folder: ns.to_string(),
-        owners: s.addresses(),
+        owners: s.addresses().into(),
         tier: s.tier,
         stage: s.stage,
         objects,
@@ -1004,7 +1004,10 @@ fn secrets(
         common,
     ))?;
     if !s.dedicated() {
+        let all_owners = out.owners.clone();
         for m in &s.members {
+            // A tenant's own objects belong to its environment only.
+            out.owners = vec![m.env.address()].into();
             let (store, data) = credential_refs(settings, m);
             let db_only: Vec<ExternalSecretData> = data
                 .into_iter()
@@ -1021,6 +1024,7 @@ fn secrets(
                 common,
             ))?;
         }
+        out.owners = all_owners;
     }
     // Integration credentials, one key per integration, mounted read-only into Odoo.
     let mut by_store: BTreeMap<String, Vec<ExternalSecretData>> = BTreeMap::new();
@@ -1481,7 +1485,10 @@ fn ingress(
             name: "rate-limit".into(),
         });
     }
+    let all_owners = out.owners.clone();
     for m in &s.members {
+        // A tenant's own objects belong to its environment only.
+        out.owners = vec![m.env.address()].into();
         if m.spec.hosts.is_empty() {
             continue;
         }
@@ -1553,6 +1560,7 @@ fn ingress(
             },
         ))?;
     }
+    out.owners = all_owners;
     Ok(())
 }
 
@@ -1765,7 +1773,10 @@ fn postgres(
         },
     ))?;
     if !s.dedicated() {
+        let all_owners = out.owners.clone();
         for m in &s.members {
+            // A tenant's own objects belong to its environment only.
+            out.owners = vec![m.env.address()].into();
             out.push(&cr(
                 "postgresql.cnpg.io/v1",
                 "Database",
@@ -1780,6 +1791,7 @@ fn postgres(
                 },
             ))?;
         }
+        out.owners = all_owners;
     }
     out.push(&cr(
         "postgresql.cnpg.io/v1",
@@ -1828,7 +1840,7 @@ fn replica_cluster(
     let mut out = Out {
         cluster: recovery.to_string(),
         folder: ns.to_string(),
-        owners: s.addresses(),
+        owners: s.addresses().into(),
         tier: s.tier,
         stage: s.stage,
         objects,
@@ -2084,7 +2096,10 @@ fn ward_jobs(
     common: &BTreeMap<String, String>,
 ) -> Result<(), RenderError> {
     let ns = s.namespace.as_str();
+    let all_owners = out.owners.clone();
     for m in &s.members {
+        // A tenant's own objects belong to its environment only.
+        out.owners = vec![m.env.address()].into();
         let address = m.env.address();
         let posture = &m.env.classification.posture;
         let credentials = if s.dedicated() {
@@ -2192,6 +2207,7 @@ fn ward_jobs(
             })?;
         }
     }
+    out.owners = all_owners;
     Ok(())
 }
 
@@ -2351,7 +2367,7 @@ fn render_gitops(
         let mut out = Out {
             cluster: cluster.clone(),
             folder: argo_ns.to_string(),
-            owners: owners.clone(),
+            owners: owners.clone().into(),
             tier: *tier,
             stage: *stage,
             objects,
@@ -2391,6 +2407,7 @@ fn render_gitops(
     for ((cluster, project), (tier, stage, nss, mut owners)) in projects {
         owners.sort();
         owners.dedup();
+        let owners: crate::Owners = owners.into();
         let mut out = Out {
             cluster: cluster.clone(),
             folder: argo_ns.to_string(),

@@ -20,6 +20,9 @@ use serde::Serialize;
 use ward_estate::Estate;
 use ward_estate::model::Stage;
 
+/// The `workload/environment` addresses an object serves, shared between objects.
+pub type Owners = std::sync::Arc<[String]>;
+
 /// The Kubernetes minor version rendered objects target (k8s-openapi's `v1_33` API).
 pub const KUBERNETES_VERSION: &str = "1.33";
 
@@ -33,7 +36,7 @@ pub struct Object {
     pub kind: String,
     pub name: String,
     /// The `workload/environment` addresses this object serves.
-    pub owners: Vec<String>,
+    pub owners: Owners,
     /// The strictest tier among the owners (1 is strictest), for the plan's risk.
     pub tier: u8,
     pub stage: Stage,

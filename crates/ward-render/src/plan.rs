@@ -73,7 +73,7 @@ pub struct Change {
     pub kind: String,
     pub name: String,
     /// `workload/environment` addresses, or the folder when the object is gone.
-    pub owners: Vec<String>,
+    pub owners: crate::Owners,
     pub tier: u8,
     pub stage: Stage,
     pub risk: Risk,
@@ -113,7 +113,7 @@ impl Plan {
     pub fn by_environment(&self) -> BTreeMap<String, Vec<&Change>> {
         let mut out: BTreeMap<String, Vec<&Change>> = BTreeMap::new();
         for c in &self.changes {
-            for o in &c.owners {
+            for o in c.owners.iter() {
                 out.entry(o.clone()).or_default().push(c);
             }
         }
@@ -210,7 +210,7 @@ pub fn plan(new: &Tree, old: &Existing) -> Result<Plan, RenderError> {
             action: Action::Remove,
             kind,
             name,
-            owners: vec![folder.to_string()],
+            owners: vec![folder.to_string()].into(),
             tier,
             stage,
             risk: Risk::of(tier, stage),

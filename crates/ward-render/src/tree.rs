@@ -13,7 +13,7 @@ use ward_estate::model::Stage;
 pub struct ObjectInfo {
     pub kind: String,
     pub name: String,
-    pub owners: Vec<String>,
+    pub owners: crate::Owners,
     pub tier: u8,
     pub stage: Stage,
 }
