@@ -91,8 +91,8 @@ fn rendered_objects(estate: &ward_estate::Estate) -> Result<Vec<RenderedObject>,
             RenderedObject {
                 manifest: o.body,
                 provenance: Some(Provenance {
-                    owners: o.owners,
-                    cluster: Some(o.cluster),
+                    owners: o.owners.to_vec(),
+                    cluster: Some(o.cluster.to_string()),
                     path: Some(path),
                 }),
             }
