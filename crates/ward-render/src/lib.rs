@@ -90,18 +90,20 @@ pub enum Target {
     Compose,
 }
 
-/// Renders the estate for `target`.
+/// Renders the estate for `target`. The tree keeps only the text of each file (values
+/// are parsed back where a plan needs them), which keeps large estates fast and small.
 pub fn render(estate: &Estate, target: Target) -> Result<tree::Tree, RenderError> {
     match target {
-        Target::Kubernetes => render_kubernetes(estate),
+        Target::Kubernetes => tree::Tree::from_objects(kubernetes_objects(estate)?, false),
         Target::Compose => compose::render(estate),
     }
 }
 
-/// Renders every environment of the estate to Kubernetes objects, laid out as a tree.
+/// Renders every environment of the estate to Kubernetes objects, laid out as a tree
+/// that also keeps each object's value (for tests and tools that inspect objects).
 pub fn render_kubernetes(estate: &Estate) -> Result<tree::Tree, RenderError> {
     let objects = kubernetes_objects(estate)?;
-    tree::Tree::from_objects(objects)
+    tree::Tree::from_objects(objects, true)
 }
 
 /// The Kubernetes objects of the estate, before they are laid out.

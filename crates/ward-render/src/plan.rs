@@ -18,14 +18,14 @@ pub type Existing = BTreeMap<String, String>;
 
 /// Reads every managed file of a deploy tree folder (missing folder: empty tree).
 pub fn read_existing(root: &Path) -> Result<Existing, RenderError> {
-    let mut out = Existing::new();
-    for rel in read_paths(root)? {
+    let paths: Vec<String> = read_paths(root)?.into_iter().collect();
+    let read = crate::tree::parallel_map(paths, |rel| {
         let path = root.join(&rel);
-        let text =
-            std::fs::read_to_string(&path).map_err(|source| RenderError::Io { path, source })?;
-        out.insert(rel, text);
-    }
-    Ok(out)
+        std::fs::read_to_string(&path)
+            .map(|text| (rel, text))
+            .map_err(|source| RenderError::Io { path, source })
+    });
+    read.into_iter().collect()
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -148,7 +148,12 @@ pub fn plan(new: &Tree, old: &Existing) -> Result<Plan, RenderError> {
         let Some(info) = &file.object else {
             continue; // a kustomization: part of the change-id, not of the review
         };
-        let (action, fields) = match (before, &file.value) {
+        let after = if path.ends_with(".yaml") {
+            file.parsed()
+        } else {
+            None
+        };
+        let (action, fields) = match (before, after) {
             (None, _) => (Action::Add, Vec::new()),
             // A file that is not an object (odoo.conf, SQL): the lines that differ.
             (Some(text), None) => (Action::Change, line_diff(text, &file.text)),
@@ -158,7 +163,7 @@ pub fn plan(new: &Tree, old: &Existing) -> Result<Plan, RenderError> {
                     .and_then(|mut d| (!d.is_empty()).then(|| d.swap_remove(0)))
                     .unwrap_or(Value::Null);
                 let mut fields = Vec::new();
-                diff("", &old_value, after, &mut fields);
+                diff("", &old_value, &after, &mut fields);
                 if fields.is_empty() {
                     // Same object, other bytes (formatting): rewritten, nothing to review.
                     unchanged += 1;

@@ -24,8 +24,22 @@ pub struct TreeFile {
     pub text: String,
     /// `None` for `kustomization.yaml` and other files that hold no object.
     pub object: Option<ObjectInfo>,
-    /// The object as a value, for field-level diffs.
+    /// The object as a value, when the tree was made to keep values; see [`TreeFile::parsed`].
     pub value: Option<serde_json::Value>,
+}
+
+impl TreeFile {
+    /// The object's value: the kept one, or the YAML text parsed back.
+    pub fn parsed(&self) -> Option<std::borrow::Cow<'_, serde_json::Value>> {
+        if let Some(v) = &self.value {
+            return Some(std::borrow::Cow::Borrowed(v));
+        }
+        crate::yaml::from_yaml("", &self.text)
+            .ok()?
+            .into_iter()
+            .next()
+            .map(std::borrow::Cow::Owned)
+    }
 }
 
 /// The whole deploy tree, keyed by path relative to its root (`/` separators).
@@ -35,17 +49,16 @@ pub struct Tree {
 }
 
 impl Tree {
-    /// Lays objects out, adding a `kustomization.yaml` per folder and per cluster.
-    pub fn from_objects(objects: Vec<Object>) -> Result<Tree, RenderError> {
+    /// Lays objects out, adding a `kustomization.yaml` per folder and per cluster;
+    /// `keep_values` keeps each object's value beside its text.
+    pub fn from_objects(objects: Vec<Object>, keep_values: bool) -> Result<Tree, RenderError> {
         let mut tree = Tree::default();
         let mut folders: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-        for o in objects {
+        // YAML emission is the bulk of the work and objects are independent: spread it
+        // over the cores, then insert in the original order (output does not depend on
+        // the number of threads).
+        let laid_out = parallel_map(objects, |o| {
             let path = o.path();
-            let (folder, file) = path.rsplit_once('/').unwrap_or(("", path.as_str()));
-            folders
-                .entry(folder.to_string())
-                .or_default()
-                .insert(file.to_string());
             let text = crate::yaml::to_yaml(&o.body);
             let info = ObjectInfo {
                 kind: o.kind,
@@ -57,8 +70,16 @@ impl Tree {
             let file = TreeFile {
                 text,
                 object: Some(info),
-                value: Some(o.body),
+                value: keep_values.then_some(o.body),
             };
+            (path, file)
+        });
+        for (path, file) in laid_out {
+            let (folder, name) = path.rsplit_once('/').unwrap_or(("", path.as_str()));
+            folders
+                .entry(folder.to_string())
+                .or_default()
+                .insert(name.to_string());
             if tree.files.insert(path.clone(), file).is_some() {
                 return Err(RenderError::DuplicatePath(path));
             }
@@ -111,22 +132,29 @@ impl Tree {
         };
         std::fs::create_dir_all(root).map_err(io(root))?;
         let existing = read_paths(root)?;
-        let mut written = 0;
         let mut dirs = BTreeSet::new();
-        for (rel, file) in &self.files {
-            let path = root.join(rel);
-            if let Some(parent) = path.parent()
+        for rel in self.files.keys() {
+            if let Some(parent) = root.join(rel).parent()
                 && dirs.insert(parent.to_path_buf())
             {
                 std::fs::create_dir_all(parent).map_err(io(parent))?;
             }
+        }
+        // Files are independent: compare and write them on every core.
+        let files: Vec<(&String, &TreeFile)> = self.files.iter().collect();
+        let results = parallel_map(files, |(rel, file)| {
+            let path = root.join(rel);
             if existing.contains(rel)
                 && std::fs::read(&path).is_ok_and(|old| old == file.text.as_bytes())
             {
-                continue;
+                return Ok(0);
             }
             std::fs::write(&path, &file.text).map_err(io(&path))?;
-            written += 1;
+            Ok(1)
+        });
+        let mut written = 0;
+        for r in results {
+            written += r?;
         }
         let mut removed = 0;
         for rel in existing.difference(&self.files.keys().cloned().collect()) {
@@ -181,4 +209,38 @@ pub fn read_paths(root: &Path) -> Result<BTreeSet<String>, RenderError> {
         }
     }
     Ok(out)
+}
+
+/// Maps `items` on up to as many threads as there are cores, keeping their order.
+pub fn parallel_map<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZeroUsize::get)
+        .clamp(1, 16);
+    if threads == 1 || items.len() < 256 {
+        return items.into_iter().map(f).collect();
+    }
+    let size = items.len().div_ceil(threads);
+    let mut chunks: Vec<Vec<T>> = Vec::with_capacity(threads);
+    let mut items = items.into_iter();
+    loop {
+        let chunk: Vec<T> = items.by_ref().take(size).collect();
+        if chunk.is_empty() {
+            break;
+        }
+        chunks.push(chunk);
+    }
+    let f = &f;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = chunks
+            .into_iter()
+            .map(|chunk| scope.spawn(move || chunk.into_iter().map(f).collect::<Vec<R>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| match h.join() {
+                Ok(v) => v,
+                Err(panic) => std::panic::resume_unwind(panic),
+            })
+            .collect()
+    })
 }
