@@ -11,14 +11,15 @@
 # from GNU time). Prints a Markdown table; keeps results in $BENCH_OUT (default
 # bench/vault-results.md).
 #
-# Usage: bench/vault.sh [SCALE=70] [FILES=20000]
-#   e.g. bench/vault.sh 5 2000     (a quick run: ~80 MB database, ~100 MB filestore)
+# Usage: bench/vault.sh [SCALE=70] [ATTACHMENTS=22222]
+#   Every tenth attachment shares its content with the previous one (as Odoo deduplicates),
+#   so 22,222 attachments make ~20,000 files. A quick run: bench/vault.sh 5 2000
 # Needs: PostgreSQL server + client binaries (pgbench), age, zstd, restic, GNU time, tar.
 # On Debian: apt-get install postgresql postgresql-contrib age zstd restic time
 set -euo pipefail
 
 SCALE=${1:-70}
-FILES=${2:-20000}
+FILES=${2:-22222}
 MIN_BLOB=${MIN_BLOB:-1024}
 MAX_BLOB=${MAX_BLOB:-106000}
 PARTNERS=${PARTNERS:-100000}

@@ -232,6 +232,11 @@ async fn run_backup(
         progress.finish(Phase::Dump);
         (r, t.elapsed())
     };
+    // One ephemeral X25519 key for every blob of this run (see runkey.rs).
+    let blob_options = BackupOptions {
+        recipients: options.recipients.for_blob_run()?,
+        ..options.clone()
+    };
     let blobs_fut = async {
         let t = Instant::now();
         let r = store_blobs(
@@ -240,7 +245,7 @@ async fn run_backup(
             key,
             &facts.store_fnames,
             &existing,
-            options,
+            &blob_options,
             progress.clone(),
         )
         .await;

@@ -44,7 +44,11 @@ impl fmt::Display for SecretString {
 /// The age recipients (X25519 public keys) every object is encrypted to: each DBA plus a
 /// break-glass recovery recipient.
 #[derive(Clone)]
-pub struct Recipients(Vec<age::x25519::Recipient>);
+pub struct Recipients {
+    keys: Vec<age::x25519::Recipient>,
+    /// Set for filestore blobs: one ephemeral X25519 key for the whole backup run.
+    run: Option<std::sync::Arc<crate::runkey::RunRecipient>>,
+}
 
 impl Recipients {
     /// Parses `age1…` strings; at least one is required.
@@ -62,16 +66,34 @@ impl Recipients {
                 "at least one age recipient is needed to encrypt a backup".into(),
             ));
         }
-        Ok(Recipients(parsed))
+        Ok(Recipients {
+            keys: parsed,
+            run: None,
+        })
     }
 
-    pub(crate) fn as_dyn(&self) -> impl Iterator<Item = &dyn age::Recipient> {
-        self.0.iter().map(|r| r as &dyn age::Recipient)
+    /// The same recipients, wrapping each file key with one ephemeral key per run (see
+    /// `runkey`): for the many small blobs of one backup.
+    pub(crate) fn for_blob_run(&self) -> Result<Recipients> {
+        Ok(Recipients {
+            keys: self.keys.clone(),
+            run: Some(std::sync::Arc::new(crate::runkey::RunRecipient::new(
+                &self.keys,
+            )?)),
+        })
+    }
+
+    pub(crate) fn as_dyn(&self) -> std::vec::IntoIter<&dyn age::Recipient> {
+        let list: Vec<&dyn age::Recipient> = match &self.run {
+            Some(run) => vec![run.as_ref() as &dyn age::Recipient],
+            None => self.keys.iter().map(|r| r as &dyn age::Recipient).collect(),
+        };
+        list.into_iter()
     }
 
     /// The recipients as `age1…` strings (public, safe to show).
     pub fn to_strings(&self) -> Vec<String> {
-        self.0.iter().map(|r| r.to_string()).collect()
+        self.keys.iter().map(|r| r.to_string()).collect()
     }
 }
 
@@ -83,7 +105,11 @@ impl fmt::Debug for Recipients {
 
 /// Age identities (X25519 secret keys) that can decrypt a repository. `Debug` redacts them.
 #[derive(Clone)]
-pub struct Identities(Vec<age::x25519::Identity>);
+pub struct Identities {
+    keys: Vec<age::x25519::Identity>,
+    /// The same keys, for blobs written with one ephemeral key per run.
+    run: std::sync::Arc<crate::runkey::RunIdentity>,
+}
 
 impl Identities {
     /// Reads an age identity file (`AGE-SECRET-KEY-1…` lines; `#` comments allowed).
@@ -125,22 +151,29 @@ impl Identities {
         if ids.is_empty() {
             return Err("no AGE-SECRET-KEY line found".into());
         }
-        Ok(Identities(ids))
+        let run = std::sync::Arc::new(crate::runkey::RunIdentity::new(&ids));
+        Ok(Identities { keys: ids, run })
     }
 
     pub(crate) fn as_dyn(&self) -> impl Iterator<Item = &dyn age::Identity> {
-        self.0.iter().map(|i| i as &dyn age::Identity)
+        self.keys
+            .iter()
+            .map(|i| i as &dyn age::Identity)
+            .chain(std::iter::once(self.run.as_ref() as &dyn age::Identity))
     }
 
     /// The public recipients of these identities.
     pub fn recipients(&self) -> Vec<String> {
-        self.0.iter().map(|i| i.to_public().to_string()).collect()
+        self.keys
+            .iter()
+            .map(|i| i.to_public().to_string())
+            .collect()
     }
 }
 
 impl fmt::Debug for Identities {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Identities({} key(s), ***)", self.0.len())
+        write!(f, "Identities({} key(s), ***)", self.keys.len())
     }
 }
 

@@ -13,7 +13,7 @@
 //!   tenants/<tenant>/
 //!     key.age                                     32-byte repository key, age-encrypted to the recipients
 //!     key.json                                    key id (public fingerprint), recipients, creation time
-//!     blobs/<n[:2]>/<n>                           one filestore blob: zstd → age; n = HMAC-SHA256(key, sha1)
+//!     blobs/<n[:2]>/<n>                           one filestore blob: zstd → age (per-run X25519 stanzas); n = HMAC-SHA256(key, sha1)
 //!     snapshots/<workload>/<environment>/<id>/
 //!       dump.age                                  pg_dump -Fc -Z0 → zstd → age (multipart upload)
 //!       sealed.age                                JSON SealedManifest → zstd → age
@@ -40,6 +40,7 @@ mod pipeline;
 mod progress;
 mod prune;
 mod restore;
+mod runkey;
 mod store;
 mod tenant;
 mod verify;
