@@ -30,9 +30,11 @@ fn indent(out: &mut String, n: usize) {
 
 fn sorted(m: &serde_json::Map<String, Value>) -> Vec<(&String, &Value)> {
     // serde_json keeps keys sorted unless `preserve_order` is unified in by another crate;
-    // sorting here keeps the bytes stable either way.
+    // sorting here keeps the bytes stable either way (and costs nothing when sorted).
     let mut entries: Vec<_> = m.iter().collect();
-    entries.sort_by(|a, b| a.0.cmp(b.0));
+    if !entries.is_sorted_by(|a, b| a.0 <= b.0) {
+        entries.sort_by(|a, b| a.0.cmp(b.0));
+    }
     entries
 }
 

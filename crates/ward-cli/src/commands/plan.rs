@@ -51,6 +51,8 @@ pub fn compute(
         (None, None) => Default::default(),
     };
     let plan = ward_render::plan::plan(&tree, &existing).map_err(render_failure)?;
+    // Callers exit soon after; the old tree's texts need not be freed one by one.
+    std::mem::forget(existing);
     Ok((tree, plan))
 }
 
@@ -60,7 +62,10 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
         .against_git
         .as_deref()
         .map(|r| (args.repo.as_path(), r));
-    let (_, plan) = compute(&estate, args.target, args.against.as_deref(), git)?;
+    let (tree, plan) = compute(&estate, args.target, args.against.as_deref(), git)?;
+    // The process exits after printing: freeing the rendered tree file by file would
+    // only cost time.
+    std::mem::forget(tree);
     let signed = approval::read(&estate.root, &plan.change_id)
         .map_err(|e| Failure::bad_input(e.to_string(), "fix or remove the approvals file"))?;
     let (verified, rejected) = approval::verify(&estate, &plan.change_id, &signed);
