@@ -395,6 +395,7 @@ pub fn read_git(repo: &Path, rev: &str) -> Result<Existing, RenderError> {
         .split(|b| *b == 0)
         .filter(|p| {
             !p.starts_with(b".")
+                && p.contains(&b'/')
                 && crate::tree::MANAGED_EXTENSIONS
                     .iter()
                     .any(|e| p.ends_with(e.as_bytes()))

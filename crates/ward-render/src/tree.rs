@@ -177,7 +177,8 @@ impl Tree {
 /// File types Ward writes into a deploy tree; only these are read back or removed.
 pub const MANAGED_EXTENSIONS: &[&str] = &[".yaml", ".conf", ".sql"];
 
-/// Every managed file under `root` (relative paths), skipping dot-folders such as `.git`.
+/// Every managed file under `root` (relative paths) below the top folder, skipping
+/// dot-folders such as `.git`.
 pub fn read_paths(root: &Path) -> Result<BTreeSet<String>, RenderError> {
     let mut out = BTreeSet::new();
     if !root.exists() {
@@ -202,8 +203,11 @@ pub fn read_paths(root: &Path) -> Result<BTreeSet<String>, RenderError> {
             if kind.is_dir() {
                 stack.push(path);
             } else if MANAGED_EXTENSIONS.iter().any(|e| name.ends_with(e))
+                && dir != root
                 && let Ok(rel) = path.strip_prefix(root)
             {
+                // Ward's files always sit in a cluster folder; files at the top of the
+                // deploy repository (CI configuration, READMEs) are never Ward's.
                 out.insert(rel.to_string_lossy().replace('\\', "/"));
             }
         }

@@ -285,3 +285,31 @@ fn kubectl_kustomize_builds_every_cluster() {
         );
     }
 }
+
+#[test]
+fn writing_keeps_files_that_are_not_wards() {
+    let tree = tree();
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("renovate.yaml"), "x: 1\n").expect("write");
+    std::fs::create_dir_all(dir.path().join(".github/workflows")).expect("mkdir");
+    std::fs::write(dir.path().join(".github/workflows/ci.yaml"), "on: push\n").expect("write");
+    std::fs::create_dir_all(dir.path().join("dedicated-eu1/billing-prod")).expect("mkdir");
+    std::fs::write(
+        dir.path()
+            .join("dedicated-eu1/billing-prod/deployment-gone.yaml"),
+        "kind: Deployment\n",
+    )
+    .expect("write");
+    let (_, removed) = tree.write(dir.path()).expect("writes");
+    assert_eq!(
+        removed, 1,
+        "only the stale object in a cluster folder is removed"
+    );
+    assert!(dir.path().join("renovate.yaml").is_file());
+    assert!(dir.path().join(".github/workflows/ci.yaml").is_file());
+    assert!(
+        !dir.path()
+            .join("dedicated-eu1/billing-prod/deployment-gone.yaml")
+            .exists()
+    );
+}
