@@ -1,16 +1,17 @@
-//! Several processes appending to one ledger at once. This test runs without the libtest
-//! harness: its `main` re-runs its own executable as child writers (selected by an
-//! environment variable), while the parent also appends from threads of its own.
+//! Several processes appending to one ledger at once. The test re-runs its own test binary,
+//! filtered to itself, as child writers (selected by an environment variable), while the
+//! parent also appends from threads of its own.
 
 use std::env;
 use std::path::Path;
-use std::process::{Command, ExitCode};
+use std::process::Command;
 use std::thread;
 
 use ward_ledger::{Ledger, NewEntry, Outcome};
 
 const CHILD_DIR: &str = "WARD_LEDGER_TEST_CHILD_DIR";
 const CHILD_NAME: &str = "WARD_LEDGER_TEST_CHILD_NAME";
+const TEST_NAME: &str = "processes_and_threads_append_without_corruption";
 const CHILDREN: u64 = 3;
 const PARENT_THREADS: u64 = 2;
 const PER_WRITER: u64 = 30;
@@ -33,8 +34,10 @@ fn parent() -> Result<(), String> {
     let mut children = Vec::new();
     for n in 0..CHILDREN {
         let child = Command::new(&exe)
+            .args(["--exact", TEST_NAME, "--test-threads=1"])
             .env(CHILD_DIR, dir.path())
             .env(CHILD_NAME, format!("process-{n}"))
+            .stdout(std::process::Stdio::null())
             .spawn()
             .map_err(|e| format!("spawn child: {e}"))?;
         children.push(child);
@@ -84,16 +87,11 @@ fn parent() -> Result<(), String> {
     Ok(())
 }
 
-fn main() -> ExitCode {
-    let result = match (env::var_os(CHILD_DIR), env::var(CHILD_NAME)) {
-        (Some(dir), Ok(name)) => write_many(Path::new(&dir), &name),
-        _ => parent(),
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("multiprocess: {e}");
-            ExitCode::FAILURE
-        }
+#[test]
+fn processes_and_threads_append_without_corruption() {
+    if let (Some(dir), Ok(name)) = (env::var_os(CHILD_DIR), env::var(CHILD_NAME)) {
+        write_many(Path::new(&dir), &name).expect("child writer");
+        return;
     }
+    parent().expect("concurrent appends keep the ledger intact");
 }
