@@ -24,6 +24,8 @@ const ZSTD_LEVEL: i32 = 3;
 pub(crate) const CHUNK: usize = 8 * 1024 * 1024;
 /// Parts in flight per upload.
 const PARTS_IN_FLIGHT: usize = 2;
+/// zstd compression workers of a streamed upload (the dump, large blobs).
+const STREAM_ZSTD_WORKERS: u32 = 1;
 
 /// Which digest of the plaintext to compute.
 #[derive(Debug, Clone, Copy)]
@@ -93,6 +95,7 @@ fn encode_into<R: Read, W: Write>(
     recipients: &Recipients,
     sink: W,
     progress: Option<(&dyn Progress, Phase)>,
+    streaming: bool,
 ) -> io::Result<(Encoded, W)> {
     let counting = CountingWriter {
         inner: sink,
@@ -103,6 +106,11 @@ fn encode_into<R: Read, W: Write>(
         age::Encryptor::with_recipients(recipients.as_dyn()).map_err(io::Error::other)?;
     let age_writer = encryptor.wrap_output(counting)?;
     let mut zstd = zstd::stream::write::Encoder::new(age_writer, ZSTD_LEVEL)?;
+    if streaming {
+        // A compression worker beside this thread, which reads, hashes and encrypts: the
+        // stream is pipelined like `pg_dump | zstd | age` instead of serialised.
+        zstd.multithread(STREAM_ZSTD_WORKERS)?;
+    }
     let mut hasher = Hasher::new(digest);
     let mut plain_size = 0u64;
     let mut buf = vec![0u8; 256 * 1024];
@@ -139,7 +147,7 @@ pub(crate) fn encode_to_vec<R: Read>(
     digest: PlainDigest,
     recipients: &Recipients,
 ) -> io::Result<(Encoded, Vec<u8>)> {
-    encode_into(reader, digest, recipients, Vec::new(), None)
+    encode_into(reader, digest, recipients, Vec::new(), None, false)
 }
 
 /// Sends full chunks to the uploader; a closed channel means the upload failed.
@@ -206,6 +214,7 @@ where
             &recipients,
             sink,
             Some((progress.as_ref(), phase)),
+            true,
         )
         .map_err(|e| VaultError::Io {
             what: "encoding a stream",
