@@ -20,8 +20,15 @@ dimension_ok(_, e, key) if not e[key]
 
 dimension_ok(list, e, key) if e[key] in list
 
-# The environments a control applies to.
-environments(a) := [e | some e in input.environments; applies(a, e)]
+# The environments a control applies to (visiting only the listed stages).
+environments(a) := [e |
+	some stage in a.stages
+	some i in object.get(input.environmentsByStage, stage, [])
+	e := input.environments[i]
+	applies(a, e)
+] if count(object.get(a, "stages", [])) > 0
+
+environments(a) := [e | some e in input.environments; applies(a, e)] if count(object.get(a, "stages", [])) == 0
 
 # The origin of object i: the environment it was rendered for, or {} when unknown.
 origin(i) := o if {
@@ -31,11 +38,11 @@ origin(i) := o if {
 
 # Objects of the given kinds in scope, each as {"object", "origin"}.
 objects(kinds, a) := [item |
-	some i, o in input.objects
-	o.kind in kinds
+	some kind in kinds
+	some i in object.get(input.objectsByKind, kind, [])
 	orig := origin(i)
 	applies(a, orig)
-	item := {"object": o, "origin": orig}
+	item := {"object": input.objects[i], "origin": orig}
 ]
 
 # Addresses (workload/environment) that have at least one rendered object.
@@ -148,8 +155,8 @@ pinned(image) if regex.match(`@sha256:[0-9a-f]{64}$`, image)
 
 # `odoo.conf` files in ConfigMaps, parsed into key → value.
 odoo_configs(a) := [item |
-	some i, o in input.objects
-	o.kind == "ConfigMap"
+	some i in object.get(input.objectsByKind, "ConfigMap", [])
+	o := input.objects[i]
 	orig := origin(i)
 	applies(a, orig)
 	some key, text in object.get(o, "data", {})
@@ -173,9 +180,6 @@ truthy(v) if lower(v) in {"true", "1", "yes", "on"}
 
 # --- people ---------------------------------------------------------------------------
 
-people contains p if {
-	some t in input.teams
-	some p in t.people
-}
+people := [p | some t in input.teams; some p in t.people]
 
 holders(role) := {p.name | some p in people; role in p.roles}

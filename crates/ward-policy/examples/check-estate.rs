@@ -7,10 +7,13 @@ use ward_policy::{CheckOptions, Checker, RenderedObject, build_input};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let dir = args.next().ok_or("usage: check-estate DIR [OBJECTS.json]")?;
+    let dir = args
+        .next()
+        .ok_or("usage: check-estate DIR [OBJECTS.json]")?;
     let objects: Option<Vec<RenderedObject>> = match args.next() {
         Some(path) => {
-            let list: Vec<serde_json::Value> = serde_json::from_str(&std::fs::read_to_string(path)?)?;
+            let list: Vec<serde_json::Value> =
+                serde_json::from_str(&std::fs::read_to_string(path)?)?;
             Some(list.into_iter().map(RenderedObject::new).collect())
         }
         None => None,
@@ -35,7 +38,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "environments {} objects {} | load {:.2?} | catalogue {:.2?} | input {:.2?} | controls {:.2?} ({} findings) | whole check {:.2?} ({} deny, {} warn)",
         estate.environments.len(),
         objects.as_ref().map_or(0, Vec::len),
-        load, compile, build, evaluate, findings.len(), whole, report.summary.deny, report.summary.warn
+        load,
+        compile,
+        build,
+        evaluate,
+        findings.len(),
+        whole,
+        report.summary.deny,
+        report.summary.warn
     );
     Ok(())
 }

@@ -6,10 +6,13 @@ use ward_policy::{Catalogue, RenderedObject, build_input, evaluate::builtin_engi
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let dir = args.next().ok_or("usage: profile-controls DIR [OBJECTS.json]")?;
+    let dir = args
+        .next()
+        .ok_or("usage: profile-controls DIR [OBJECTS.json]")?;
     let objects: Option<Vec<RenderedObject>> = match args.next() {
         Some(path) => {
-            let list: Vec<serde_json::Value> = serde_json::from_str(&std::fs::read_to_string(path)?)?;
+            let list: Vec<serde_json::Value> =
+                serde_json::from_str(&std::fs::read_to_string(path)?)?;
             Some(list.into_iter().map(RenderedObject::new).collect())
         }
         None => None,

@@ -106,30 +106,80 @@ impl Checker {
         }
         let mut engine = self.engine.clone();
         engine.set_input(regorus::Value::from(input));
+        let controls = &self.catalogue.controls;
+        // Controls are independent: threads take the next one from a shared counter, each
+        // with its own clone of the engine (the input inside is shared, not copied).
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let threads = std::thread::available_parallelism()
+            .map_or(1, std::num::NonZero::get)
+            .clamp(1, 8)
+            .min(controls.len().max(1));
+        let mut results: Vec<(usize, Result<Vec<Finding>, PolicyError>)> =
+            std::thread::scope(|scope| {
+                let workers: Vec<_> = (0..threads)
+                    .map(|_| {
+                        let mut engine = engine.clone();
+                        let next = &next;
+                        scope.spawn(move || {
+                            let mut done = Vec::new();
+                            loop {
+                                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                let Some(control) = controls.get(i) else {
+                                    break;
+                                };
+                                done.push((i, evaluate_control(&mut engine, control)));
+                            }
+                            done
+                        })
+                    })
+                    .collect();
+                workers
+                    .into_iter()
+                    .flat_map(|w| {
+                        w.join().unwrap_or_else(|_| {
+                            vec![(
+                                usize::MAX,
+                                Err(PolicyError::Builtin {
+                                    module: "controls".into(),
+                                    message: "a control evaluation thread panicked".into(),
+                                }),
+                            )]
+                        })
+                    })
+                    .collect()
+            });
+        results.sort_by_key(|(i, _)| *i);
         let mut findings = Vec::new();
-        for control in &self.catalogue.controls {
-            let rule = format!("{}.findings", control.package);
-            let value =
-                engine
-                    .eval_rule(rule.clone())
-                    .map_err(|e| PolicyError::Builtin {
-                        module: control.module.clone(),
-                        message: e.to_string(),
-                    })?;
-            if value == regorus::Value::Undefined {
-                continue;
-            }
-            let raw: Vec<RawFinding> = serde_json::to_value(&value)
-                .and_then(serde_json::from_value)
-                .map_err(|e| PolicyError::BadFinding {
-                    source_name: control.module.clone(),
-                    rule: rule.clone(),
-                    message: e.to_string(),
-                })?;
-            findings.extend(raw.into_iter().map(|r| builtin_finding(control, r)));
+        for (_, result) in results {
+            findings.extend(result?);
         }
         Ok(findings)
     }
+}
+
+/// Evaluates one control's `findings` rule on the engine's input.
+fn evaluate_control(engine: &mut Engine, control: &Control) -> Result<Vec<Finding>, PolicyError> {
+    let rule = format!("{}.findings", control.package);
+    let value = engine
+        .eval_rule(rule.clone())
+        .map_err(|e| PolicyError::Builtin {
+            module: control.module.clone(),
+            message: e.to_string(),
+        })?;
+    if value == regorus::Value::Undefined {
+        return Ok(Vec::new());
+    }
+    let raw: Vec<RawFinding> = serde_json::to_value(&value)
+        .and_then(serde_json::from_value)
+        .map_err(|e| PolicyError::BadFinding {
+            source_name: control.module.clone(),
+            rule,
+            message: e.to_string(),
+        })?;
+    Ok(raw
+        .into_iter()
+        .map(|r| builtin_finding(control, r))
+        .collect())
 }
 
 fn builtin_finding(control: &Control, r: RawFinding) -> Finding {

@@ -125,17 +125,44 @@ pub fn build_input(
                 .collect(),
         ),
     );
-    root.insert("environments".into(), environments_json(estate, &loc));
+    let environments = environments_json(estate, &loc);
+    let by_stage = match &environments {
+        Value::Array(list) => indices_by(list, |e| e.get("stage")),
+        _ => Value::Object(Map::new()),
+    };
+    root.insert("environments".into(), environments);
+    root.insert("environmentsByStage".into(), by_stage);
     root.insert("waivers".into(), waivers_json(estate, &loc));
     let objects = objects.unwrap_or(&[]);
     let index = EnvironmentIndex::new(estate);
     let origins: Vec<Value> = objects.iter().map(|o| origin_json(&index, o)).collect();
+    root.insert(
+        "objectsByKind".into(),
+        indices_by(objects, |o| o.manifest.get("kind")),
+    );
     root.insert(
         "objects".into(),
         Value::Array(objects.iter().map(|o| o.manifest.clone()).collect()),
     );
     root.insert("origins".into(), Value::Array(origins));
     Value::Object(root)
+}
+
+/// Positions of the items in `list` grouped by a string field (`kind`, `stage`), so that
+/// controls visit only the items they read instead of every object.
+fn indices_by<T>(list: &[T], field: impl Fn(&T) -> Option<&Value>) -> Value {
+    let mut groups: std::collections::BTreeMap<&str, Vec<Value>> = Default::default();
+    for (i, item) in list.iter().enumerate() {
+        if let Some(key) = field(item).and_then(Value::as_str) {
+            groups.entry(key).or_default().push(Value::from(i));
+        }
+    }
+    Value::Object(
+        groups
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), Value::Array(v)))
+            .collect(),
+    )
 }
 
 fn location_json(l: &Location) -> Value {

@@ -19,9 +19,12 @@ metadata := {
 # Namespaces are keyed "cluster/namespace": a recovery cluster holds its own copies.
 key(i, ns) := sprintf("%s/%s", [object.get(lib.origin(i), "cluster", ""), ns])
 
-# [key, stage] for every namespace whose objects (or labels) name a stage.
+indices(kinds) := [i | some kind in kinds; some i in object.get(input.objectsByKind, kind, [])]
+
+# [key, stage] for every namespace whose pods, policies or Namespace object name a stage.
 namespace_stages contains [key(i, ns), o.stage] if {
-	some i, obj in input.objects
+	some i in indices(lib.pod_kinds | {"NetworkPolicy"})
+	obj := input.objects[i]
 	ns := object.get(obj.metadata, "namespace", "")
 	ns != ""
 	o := lib.origin(i)
@@ -29,15 +32,15 @@ namespace_stages contains [key(i, ns), o.stage] if {
 }
 
 namespace_stages contains [key(i, obj.metadata.name), o.stage] if {
-	some i, obj in input.objects
-	obj.kind == "Namespace"
+	some i in indices({"Namespace"})
+	obj := input.objects[i]
 	o := lib.origin(i)
 	o.stage
 }
 
 namespace_stages contains [key(i, obj.metadata.name), stage] if {
-	some i, obj in input.objects
-	obj.kind == "Namespace"
+	some i in indices({"Namespace"})
+	obj := input.objects[i]
 	stage := obj.metadata.labels["ward.dev/stage"]
 }
 
@@ -47,8 +50,8 @@ lower_namespaces := {p[0] | some p in namespace_stages; p[1] in {"development", 
 
 # [key, labels] per Namespace object, with the label Kubernetes sets on every namespace.
 namespace_labels contains [key(i, obj.metadata.name), labels] if {
-	some i, obj in input.objects
-	obj.kind == "Namespace"
+	some i in indices({"Namespace"})
+	obj := input.objects[i]
 	labels := object.union(object.get(obj.metadata, "labels", {}), {"kubernetes.io/metadata.name": obj.metadata.name})
 }
 
@@ -80,8 +83,8 @@ empty_selector(sel) if count(object.get(sel, "matchLabels", {})) + count(object.
 
 # Namespaces whose pods are isolated for ingress: a policy selects every pod.
 isolated contains key(i, obj.metadata.namespace) if {
-	some i, obj in input.objects
-	obj.kind == "NetworkPolicy"
+	some i in indices({"NetworkPolicy"})
+	obj := input.objects[i]
 	empty_selector(object.get(obj.spec, "podSelector", {}))
 	"Ingress" in object.get(obj.spec, "policyTypes", ["Ingress"])
 }

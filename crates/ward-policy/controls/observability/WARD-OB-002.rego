@@ -23,8 +23,8 @@ matches(r) if contains(lower(r.alert), "cert")
 matches(r) if contains(sprintf("%v", [r.expr]), "certificate_expiration")
 
 covered contains address if {
-	some i, o in input.objects
-	o.kind == "PrometheusRule"
+	some i in object.get(input.objectsByKind, "PrometheusRule", [])
+	o := input.objects[i]
 	some r in alerts(o)
 	matches(r)
 	some address in object.get(lib.origin(i), "addresses", ["*"])

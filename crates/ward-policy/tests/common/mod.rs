@@ -34,11 +34,15 @@ pub fn manifests(path: &Path) -> Vec<Value> {
 }
 
 pub fn compliant_objects() -> Vec<RenderedObject> {
-    ["billing-prod.yaml", "billing-staging.yaml", "sandbox-dev.yaml"]
-        .iter()
-        .flat_map(|f| manifests(&fixtures().join("objects").join(f)))
-        .map(RenderedObject::new)
-        .collect()
+    [
+        "billing-prod.yaml",
+        "billing-staging.yaml",
+        "sandbox-dev.yaml",
+    ]
+    .iter()
+    .flat_map(|f| manifests(&fixtures().join("objects").join(f)))
+    .map(RenderedObject::new)
+    .collect()
 }
 
 pub fn compliant_estate() -> ward_estate::Estate {
@@ -139,14 +143,23 @@ pub fn add_object(input: &mut Value, manifest: Value) {
         .as_array()
         .and_then(|o| o.iter().find(|o| o["address"] == "billing/prod").cloned())
         .expect("billing/prod origin");
-    input["objects"]
-        .as_array_mut()
-        .expect("objects")
-        .push(manifest);
+    let kind = manifest["kind"].as_str().expect("kind").to_string();
+    let objects = input["objects"].as_array_mut().expect("objects");
+    objects.push(manifest);
+    let index = objects.len() - 1;
     input["origins"]
         .as_array_mut()
         .expect("origins")
         .push(origin);
+    let by_kind = input["objectsByKind"]
+        .as_object_mut()
+        .expect("objectsByKind");
+    match by_kind.get_mut(&kind).and_then(Value::as_array_mut) {
+        Some(list) => list.push(json!(index)),
+        None => {
+            by_kind.insert(kind, json!([index]));
+        }
+    }
 }
 
 pub fn add_waiver(
