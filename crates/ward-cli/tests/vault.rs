@@ -639,3 +639,135 @@ fn sigkill_of_ward_backup_run_never_leaves_an_incomplete_snapshot() {
     let (_, out, _) = w.ward(&["audit", "verify"]);
     assert!(out.contains("ledger intact"), "{out}");
 }
+
+/// A real S3-compatible server (moto) on a free loopback port, killed on drop.
+struct Moto {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Moto {
+    fn start() -> Moto {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let child = Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect(
+                "moto_server is not on PATH: the S3 tests need a real S3-compatible server; \
+                 install it with `pip install 'moto[server]'` (CI does)",
+            );
+        let moto = Moto { child, port };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "moto_server did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        moto
+    }
+
+    /// Creates a bucket with Object Lock enabled (moto does not check signatures).
+    fn create_locked_bucket(&self, bucket: &str) {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
+        let req = format!(
+            "PUT /{bucket} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: 0\r\nConnection: close\r\n\
+             x-amz-bucket-object-lock-enabled: true\r\n\
+             Authorization: AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00\r\n\r\n",
+            self.port
+        );
+        s.write_all(req.as_bytes()).expect("send");
+        let mut resp = String::new();
+        s.read_to_string(&mut resp).expect("read");
+        assert!(resp.starts_with("HTTP/1.1 200"), "create bucket: {resp}");
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The estate's object store as S3 with Object Lock (moto): backup, list, verify, restore,
+/// and prune leaves locked objects alone.
+#[test]
+fn s3_object_store_with_object_lock_from_the_estate() {
+    let moto = Moto::start();
+    moto.create_locked_bucket("care-vault");
+    let w = World::new(OdooFixture {
+        attachments: 20,
+        ..OdooFixture::default()
+    });
+    let platform = w.estate.join("platform.yaml");
+    let text = std::fs::read_to_string(&platform).expect("platform");
+    let local = "    - name: vault\n      type: local\n      path: vault\n";
+    assert!(text.contains(local), "{text}");
+    std::fs::write(
+        &platform,
+        text.replace(
+            local,
+            &format!(
+                "    - name: vault\n      type: s3\n      endpoint: http://127.0.0.1:{}\n      bucket: care-vault\n      region: us-east-1\n      prefix: ward\n      objectLock: {{ mode: governance, days: 1 }}\n",
+                moto.port
+            ),
+        ),
+    )
+    .expect("write platform");
+    let s3 = |args: &[&str]| {
+        run(w
+            .command(args)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing"))
+    };
+    let url = w.cluster.url_for("odoo");
+    let fs = w.filestore.to_str().expect("utf8");
+    let (code, out, err) = s3(&[
+        "backup",
+        "run",
+        "billing/prod",
+        "--db-url",
+        &url,
+        "--filestore",
+        fs,
+        "-o",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let id = json(&out)["snapshot"]["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    assert!(
+        !w.state().join("vault").exists(),
+        "nothing went to the local folder"
+    );
+    let (code, out, err) = s3(&["backup", "list", "billing/prod", "-o", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let listed = json(&out);
+    assert_eq!(listed[0]["object_lock"]["mode"], "governance", "{listed}");
+    let (code, out, err) = s3(&["backup", "verify", &id, "--read-data"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let data = w.tmp.path().join("from-s3");
+    let (code, out, err) = s3(&[
+        "restore",
+        &id,
+        "--to-db",
+        "from_s3",
+        "--filestore",
+        data.to_str().expect("utf8"),
+        "--db-url",
+        &w.cluster.url(),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(w.counts("odoo"), w.counts("from_s3"));
+    let (code, out, err) = s3(&["backup", "prune", "billing/prod", "--grace", "0s"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = s3(&["backup", "verify", &id, "--read-data"]);
+    assert_eq!(code, 0, "locked snapshot intact after prune: {out}{err}");
+}
