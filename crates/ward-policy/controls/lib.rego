@@ -45,17 +45,10 @@ objects(kinds, a) := [item |
 	item := {"object": input.objects[i], "origin": orig}
 ]
 
-# Addresses (workload/environment) that have at least one rendered object.
-rendered_addresses contains address if {
-	some o in input.origins
-	o != null
-	some address in object.get(o, "addresses", [])
-}
-
 # Whether objects were rendered for this environment, so "must exist" controls apply.
 is_rendered(env) if {
 	input.rendered
-	env.address in rendered_addresses
+	count(object.get(input.objectsByAddress, env.address, [])) > 0
 }
 
 # --- findings ---------------------------------------------------------------------------
@@ -104,16 +97,18 @@ ref(o) := {
 
 pod_kinds := {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob", "Pod"}
 
-pod_spec(o) := o.spec.template.spec if o.kind in {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"}
+template_kinds := {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"}
+
+pod_spec(o) := o.spec.template.spec if o.kind in template_kinds
 
 pod_spec(o) := o.spec.jobTemplate.spec.template.spec if o.kind == "CronJob"
 
 pod_spec(o) := o.spec if o.kind == "Pod"
 
-containers(o) := array.concat(
-	object.get(pod_spec(o), "initContainers", []),
-	object.get(pod_spec(o), "containers", []),
-)
+containers(o) := list if {
+	spec := pod_spec(o)
+	list := array.concat(object.get(spec, "initContainers", []), object.get(spec, "containers", []))
+}
 
 # Odoo containers: those running an image or command that names Odoo.
 is_odoo(c) if contains(lower(c.image), "odoo")

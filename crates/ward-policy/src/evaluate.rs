@@ -6,7 +6,7 @@
 use crate::catalogue::{BUILTIN_CONTROLS, Catalogue, Control, LIBRARY, Severity};
 use crate::error::PolicyError;
 use crate::finding::{Finding, Origin, RawFinding, Report, Waived};
-use crate::input::{ObjectRef, RenderedObject, build_input};
+use crate::input::{ObjectRef, RenderedObject};
 use crate::user::UserPolicies;
 use regorus::Engine;
 use serde_json::Value;
@@ -75,8 +75,14 @@ impl Checker {
         } else {
             None
         };
-        let input = build_input(estate, objects, options.today);
-        let mut findings = self.evaluate(input)?;
+        let ids: Vec<String> = self
+            .catalogue
+            .controls
+            .iter()
+            .map(|c| c.id.clone())
+            .collect();
+        let input = crate::input::build_engine_input(estate, objects, options.today, &ids);
+        let mut findings = self.evaluate_value(input)?;
         let mut policies = Vec::new();
         if let Some(user) = &user {
             policies = user.files().to_vec();
@@ -92,7 +98,7 @@ impl Checker {
         ))
     }
 
-    /// Runs the built-in controls on an input document (see [`build_input`]) and returns
+    /// Runs the built-in controls on an input document (see [`crate::build_input`]) and returns
     /// their findings, unwaived. Tests use this to feed hand-made inputs.
     pub fn evaluate(&self, input: Value) -> Result<Vec<Finding>, PolicyError> {
         let mut input = input;
@@ -104,8 +110,13 @@ impl Checker {
                 .map(|c| Value::from(c.id.as_str()));
             map.insert("controls".into(), Value::Array(ids.collect()));
         }
+        self.evaluate_value(regorus::Value::from(input))
+    }
+
+    /// [`Checker::evaluate`] on an input already in regorus' representation.
+    fn evaluate_value(&self, input: regorus::Value) -> Result<Vec<Finding>, PolicyError> {
         let mut engine = self.engine.clone();
-        engine.set_input(regorus::Value::from(input));
+        engine.set_input(input);
         let controls = &self.catalogue.controls;
         // Controls are independent: threads take the next one from a shared counter, each
         // with its own clone of the engine (the input inside is shared, not copied).

@@ -109,6 +109,70 @@ pub fn build_input(
     objects: Option<&[RenderedObject]>,
     today: jiff::civil::Date,
 ) -> Value {
+    let mut root = estate_part(estate, objects, today);
+    let objects = objects.unwrap_or(&[]);
+    let index = EnvironmentIndex::new(estate);
+    let mut origins = OriginCache::default();
+    let origins: Vec<Value> = objects
+        .iter()
+        .map(|o| origins.get(&index, o, |v| v.clone()))
+        .collect();
+    root.insert(
+        "objects".into(),
+        Value::Array(objects.iter().map(|o| o.manifest.clone()).collect()),
+    );
+    root.insert("origins".into(), Value::Array(origins));
+    Value::Object(root)
+}
+
+/// The same document as [`build_input`], built straight into regorus' representation:
+/// objects are converted without copying, and objects of the same environments share
+/// one origin value. This is what [`crate::Checker::check`] evaluates.
+pub(crate) fn build_engine_input(
+    estate: &Estate,
+    objects: Option<&[RenderedObject]>,
+    today: jiff::civil::Date,
+    controls: &[String],
+) -> regorus::Value {
+    let mut root = estate_part(estate, objects, today);
+    root.insert(
+        "controls".into(),
+        Value::Array(controls.iter().map(|c| Value::from(c.as_str())).collect()),
+    );
+    let objects = objects.unwrap_or(&[]);
+    let index = EnvironmentIndex::new(estate);
+    let mut cache = OriginCache::default();
+    let origins: Vec<regorus::Value> = objects
+        .iter()
+        .map(|o| cache.get(&index, o, |v| regorus::Value::from(v.clone())))
+        .collect();
+    let manifests: Vec<regorus::Value> = objects
+        .iter()
+        .map(|o| {
+            <regorus::Value as serde::Deserialize>::deserialize(&o.manifest)
+                .unwrap_or(regorus::Value::Null)
+        })
+        .collect();
+    let mut value = regorus::Value::from(Value::Object(root));
+    if let Ok(map) = value.as_object_mut() {
+        map.insert(
+            regorus::Value::from("objects"),
+            regorus::Value::from(manifests),
+        );
+        map.insert(
+            regorus::Value::from("origins"),
+            regorus::Value::from(origins),
+        );
+    }
+    value
+}
+
+/// Everything but `objects` and `origins`.
+fn estate_part(
+    estate: &Estate,
+    objects: Option<&[RenderedObject]>,
+    today: jiff::civil::Date,
+) -> Map<String, Value> {
     let loc = |span: Span| location_json(&estate.sources.location(span));
     let mut root = Map::new();
     root.insert("today".into(), json!(today.to_string()));
@@ -134,18 +198,57 @@ pub fn build_input(
     root.insert("environmentsByStage".into(), by_stage);
     root.insert("waivers".into(), waivers_json(estate, &loc));
     let objects = objects.unwrap_or(&[]);
-    let index = EnvironmentIndex::new(estate);
-    let origins: Vec<Value> = objects.iter().map(|o| origin_json(&index, o)).collect();
     root.insert(
         "objectsByKind".into(),
         indices_by(objects, |o| o.manifest.get("kind")),
     );
+    let mut by_address: std::collections::BTreeMap<String, Vec<Value>> = Default::default();
+    for (i, o) in objects.iter().enumerate() {
+        for owner in o.origin().map(|p| p.owners).unwrap_or_default() {
+            by_address.entry(owner).or_default().push(Value::from(i));
+        }
+    }
     root.insert(
-        "objects".into(),
-        Value::Array(objects.iter().map(|o| o.manifest.clone()).collect()),
+        "objectsByAddress".into(),
+        Value::Object(
+            by_address
+                .into_iter()
+                .map(|(k, v)| (k, Value::Array(v)))
+                .collect(),
+        ),
     );
-    root.insert("origins".into(), Value::Array(origins));
-    Value::Object(root)
+    root
+}
+
+/// Origins computed once per distinct (owners, cluster), then shared.
+struct OriginCache<T> {
+    seen: HashMap<(Vec<String>, Option<String>), T>,
+}
+
+impl<T> Default for OriginCache<T> {
+    fn default() -> Self {
+        OriginCache {
+            seen: HashMap::new(),
+        }
+    }
+}
+
+impl<T: Clone> OriginCache<T> {
+    fn get(
+        &mut self,
+        index: &EnvironmentIndex<'_>,
+        object: &RenderedObject,
+        make: impl FnOnce(&Value) -> T,
+    ) -> T {
+        let key = object
+            .origin()
+            .map(|p| (p.owners, p.cluster))
+            .unwrap_or_default();
+        self.seen
+            .entry(key)
+            .or_insert_with(|| make(&origin_json(index, object)))
+            .clone()
+    }
 }
 
 /// Positions of the items in `list` grouped by a string field (`kind`, `stage`), so that
