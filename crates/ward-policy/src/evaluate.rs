@@ -220,19 +220,15 @@ pub(crate) fn policy_finding(
     severity: Severity,
     message: String,
     object: &RenderedObject,
-    estate: &Estate,
+    locations: &std::collections::HashMap<String, ward_estate::Location>,
 ) -> Finding {
     let owners = object.origin().map(|p| p.owners).unwrap_or_default();
-    let first = owners.first().and_then(|a| a.split_once('/'));
-    let location = first.and_then(|(w, e)| {
-        estate
-            .environments
-            .iter()
-            .find(|env| env.workload == w && env.environment == e)
-            .map(|env| env.location.clone())
-    });
-    let (workload, environment) = match (owners.len(), first) {
-        (1, Some((w, e))) => (Some(w.to_string()), Some(e.to_string())),
+    let location = owners.first().and_then(|a| locations.get(a)).cloned();
+    let (workload, environment) = match owners.as_slice() {
+        [one] => match one.split_once('/') {
+            Some((w, e)) => (Some(w.to_string()), Some(e.to_string())),
+            None => (None, None),
+        },
         _ => (None, None),
     };
     let package = package.trim_start_matches("data.");

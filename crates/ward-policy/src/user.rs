@@ -11,8 +11,9 @@ use crate::evaluate::policy_finding;
 use crate::finding::Finding;
 use crate::input::RenderedObject;
 use regorus::Engine;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use ward_estate::Estate;
+use ward_estate::{Estate, Location};
 
 /// The policies of one estate, parsed and ready to run.
 pub struct UserPolicies {
@@ -68,10 +69,55 @@ impl UserPolicies {
         objects: &[RenderedObject],
         estate: &Estate,
     ) -> Result<Vec<Finding>, PolicyError> {
+        let locations: HashMap<String, Location> = estate
+            .environments
+            .iter()
+            .map(|e| (e.address(), e.location.clone()))
+            .collect();
+        // Objects are independent: each thread takes a contiguous share, in order.
+        let threads = std::thread::available_parallelism()
+            .map_or(1, std::num::NonZero::get)
+            .clamp(1, 8);
+        let share = objects.len().div_ceil(threads).max(1);
+        let results: Vec<Result<Vec<Finding>, PolicyError>> = std::thread::scope(|scope| {
+            let workers: Vec<_> = objects
+                .chunks(share)
+                .map(|chunk| {
+                    let locations = &locations;
+                    scope.spawn(move || self.evaluate_chunk(chunk, locations))
+                })
+                .collect();
+            workers
+                .into_iter()
+                .map(|w| {
+                    w.join().unwrap_or_else(|_| {
+                        Err(PolicyError::BadFinding {
+                            source_name: "policies".into(),
+                            rule: "*".into(),
+                            message: "a policy evaluation thread panicked".into(),
+                        })
+                    })
+                })
+                .collect()
+        });
+        let mut findings = Vec::new();
+        for r in results {
+            findings.extend(r?);
+        }
+        Ok(findings)
+    }
+
+    fn evaluate_chunk(
+        &self,
+        objects: &[RenderedObject],
+        locations: &HashMap<String, Location>,
+    ) -> Result<Vec<Finding>, PolicyError> {
         let mut engine = self.engine.clone();
         let mut findings = Vec::new();
         for object in objects {
-            engine.set_input(regorus::Value::from(object.manifest.clone()));
+            let input = <regorus::Value as serde::Deserialize>::deserialize(&object.manifest)
+                .unwrap_or(regorus::Value::Null);
+            engine.set_input(input);
             for (package, file) in &self.packages {
                 let results = engine
                     .eval_query(package.clone(), false)
@@ -94,7 +140,7 @@ impl UserPolicies {
                     };
                     for message in messages(rule, result) {
                         findings.push(policy_finding(
-                            file, package, rule, severity, message, object, estate,
+                            file, package, rule, severity, message, object, locations,
                         ));
                     }
                 }
