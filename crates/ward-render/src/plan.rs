@@ -384,28 +384,35 @@ pub fn read_git(repo: &Path, rev: &str) -> Result<Existing, RenderError> {
     let list = Command::new("git")
         .arg("-C")
         .arg(repo)
-        .args(["ls-tree", "-r", "-z", "--name-only", rev])
+        .args(["ls-tree", "-r", "-z", rev])
         .output()
         .map_err(io)?;
     if !list.status.success() {
         return Err(failed("ls-tree", &list.stderr));
     }
-    let paths: Vec<String> = list
+    // `<mode> blob <object>\t<path>`: blobs are then asked for by object id, which git
+    // finds directly (asking for `REV:path` walks the trees again for every file).
+    let entries: Vec<(String, String)> = list
         .stdout
         .split(|b| *b == 0)
-        .filter(|p| {
-            !p.starts_with(b".")
-                && p.contains(&b'/')
+        .filter_map(|entry| {
+            let entry = String::from_utf8_lossy(entry);
+            let (meta, path) = entry.split_once('\t')?;
+            let mut fields = meta.split(' ');
+            let (_, kind, object) = (fields.next()?, fields.next()?, fields.next()?);
+            let managed = kind == "blob"
+                && !path.starts_with('.')
+                && path.contains('/')
                 && crate::tree::MANAGED_EXTENSIONS
                     .iter()
-                    .any(|e| p.ends_with(e.as_bytes()))
+                    .any(|e| path.ends_with(e));
+            managed.then(|| (path.to_string(), object.to_string()))
         })
-        .map(|p| String::from_utf8_lossy(p).into_owned())
         .collect();
     let mut child = Command::new("git")
         .arg("-C")
         .arg(repo)
-        .args(["cat-file", "--batch"])
+        .args(["cat-file", "--batch", "--buffer"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -415,7 +422,10 @@ pub fn read_git(repo: &Path, rev: &str) -> Result<Existing, RenderError> {
         .stdin
         .take()
         .ok_or_else(|| io(std::io::Error::other("no stdin")))?;
-    let requests: String = paths.iter().map(|p| format!("{rev}:{p}\n")).collect();
+    let requests: String = entries
+        .iter()
+        .map(|(_, object)| format!("{object}\n"))
+        .collect();
     // Written from another thread: git answers while we are still asking.
     let writer = std::thread::spawn(move || stdin.write_all(requests.as_bytes()));
     let stdout = child
@@ -424,7 +434,7 @@ pub fn read_git(repo: &Path, rev: &str) -> Result<Existing, RenderError> {
         .ok_or_else(|| io(std::io::Error::other("no stdout")))?;
     let mut reader = std::io::BufReader::new(stdout);
     let mut out = Existing::new();
-    for path in paths {
+    for (path, _) in entries {
         let mut header = String::new();
         reader.read_line(&mut header).map_err(io)?;
         let size: usize = header
