@@ -33,6 +33,6 @@ echo "  $(files) files in the tree"
 measure "render again (unchanged, nothing written)" "$ward" --estate "$tmp/estate" render --out "$tmp/deploy"
 measure "plan against the unchanged tree" "$ward" --estate "$tmp/estate" plan --against "$tmp/deploy"
 # A deploy repository as CI clones it: committed and packed.
-(cd "$tmp/deploy" && git init -q && git add -A && git -c user.name=bench -c user.email=bench@ward.invalid commit -qm tree && git gc -q)
+(cd "$tmp/deploy" && git init -q && git add -A && git -c gc.auto=0 -c user.name=bench -c user.email=bench@ward.invalid commit -qm tree && git gc -q)
 measure "plan --against-git HEAD (unchanged)" "$ward" --estate "$tmp/estate" plan --against-git HEAD --repo "$tmp/deploy"
 measure "render --target compose" "$ward" --estate "$tmp/estate" render --out "$tmp/compose" --target compose
