@@ -367,3 +367,31 @@ fn render_is_deterministic_and_plan_reads_git() {
         .count();
     assert!(removed > 20, "the sandbox stack is removed ({removed})");
 }
+
+/// Runs `crates/ward-render/tests/kubernetes-validate.sh` with this build's binary when
+/// `kubernetes-validate` (PyPI) is installed, as it is in CI.
+#[test]
+fn rendered_core_objects_pass_kubernetes_validate() {
+    if Command::new("kubernetes-validate")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("kubernetes-validate not on PATH; skipped (pip install kubernetes-validate)");
+        return;
+    }
+    let script =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../ward-render/tests/kubernetes-validate.sh");
+    let out = Command::new("bash")
+        .arg(&script)
+        .arg(env!("CARGO_BIN_EXE_ward"))
+        .output()
+        .expect("runs the script");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("core objects valid"));
+}
