@@ -122,6 +122,12 @@ fn estate_errors_show_file_line_caret_and_hint_with_exit_2() {
             .replace("rpo: 15m", "rpo: soon"),
     )
     .expect("write");
+    let line = std::fs::read_to_string(&f)
+        .expect("read")
+        .lines()
+        .position(|l| l == "      replica: 3")
+        .expect("edited")
+        + 1;
     let (code, out, err) = run(&mut ward(&[
         "--estate",
         dir.to_str().expect("utf8"),
@@ -129,7 +135,9 @@ fn estate_errors_show_file_line_caret_and_hint_with_exit_2() {
     ]));
     assert_eq!(code, 2, "{out}{err}");
     assert!(
-        err.contains("workloads/billing.yaml:29:7: unknown field `spec.environments[0].replica`"),
+        err.contains(&format!(
+            "workloads/billing.yaml:{line}:7: unknown field `spec.environments[0].replica`"
+        )),
         "{err}"
     );
     assert!(

@@ -39,7 +39,8 @@ fn unknown_field_points_at_the_key_and_suggests_the_name() {
     );
     let p = problems(dir.path());
     let e = find(&p, "unknown field `spec.environments[0].replica`");
-    assert_eq!(e.location, "workloads/billing.yaml:29:7");
+    let line = line_of(dir.path(), "workloads/billing.yaml", "      replica: 3");
+    assert_eq!(e.location, format!("workloads/billing.yaml:{line}:7"));
     assert_eq!(e.hint, "did you mean `replicas`?");
     assert_eq!(e.line_text, "      replica: 3");
 }

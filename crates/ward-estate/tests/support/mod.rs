@@ -107,3 +107,14 @@ pub fn find<'a>(problems: &'a [Problem], needle: &str) -> &'a Problem {
     );
     found[0]
 }
+
+/// The 1-based line of the first line of `rel` equal to `text`, so that tests pin exact
+/// positions without breaking whenever the example estate gains a line.
+pub fn line_of(dir: &Path, rel: &str, text: &str) -> usize {
+    let content = std::fs::read_to_string(dir.join(rel)).expect("read");
+    content
+        .lines()
+        .position(|l| l == text)
+        .expect("line present")
+        + 1
+}
