@@ -235,8 +235,13 @@ pub fn render(
         .iter()
         .map(|w| w.spec.owner.value.as_str())
         .collect();
-    for stack in stacks {
-        render_stack(estate, &owning_teams, settings, stack, &mut objects)?;
+    // Stacks are independent: render them on every core, then join them in order.
+    let per_stack = crate::tree::parallel_map(stacks.iter().collect(), |stack| {
+        let mut out = Vec::new();
+        render_stack(estate, &owning_teams, settings, stack, &mut out).map(|()| out)
+    });
+    for rendered in per_stack {
+        objects.extend(rendered?);
     }
     render_gitops(settings, stacks, &mut objects)?;
     Ok(objects)

@@ -215,7 +215,8 @@ pub fn read_paths(root: &Path) -> Result<BTreeSet<String>, RenderError> {
     Ok(out)
 }
 
-/// Maps `items` on up to as many threads as there are cores, keeping their order.
+/// Maps `items` on up to as many threads as there are cores, keeping their order. Items
+/// are dealt round-robin, so a run of large items (a big shared stack) is spread out.
 pub fn parallel_map<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync) -> Vec<R> {
     let threads = std::thread::available_parallelism()
         .map_or(1, std::num::NonZeroUsize::get)
@@ -223,28 +224,43 @@ pub fn parallel_map<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync) 
     if threads == 1 || items.len() < 256 {
         return items.into_iter().map(f).collect();
     }
-    let size = items.len().div_ceil(threads);
-    let mut chunks: Vec<Vec<T>> = Vec::with_capacity(threads);
-    let mut items = items.into_iter();
-    loop {
-        let chunk: Vec<T> = items.by_ref().take(size).collect();
-        if chunk.is_empty() {
-            break;
-        }
-        chunks.push(chunk);
+    let total = items.len();
+    let mut hands: Vec<Vec<(usize, T)>> = (0..threads).map(|_| Vec::new()).collect();
+    for (i, item) in items.into_iter().enumerate() {
+        hands[i % threads].push((i, item));
     }
     let f = &f;
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = chunks
+    let done: Vec<Vec<(usize, R)>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = hands
             .into_iter()
-            .map(|chunk| scope.spawn(move || chunk.into_iter().map(f).collect::<Vec<R>>()))
+            .map(|hand| {
+                scope.spawn(move || hand.into_iter().map(|(i, t)| (i, f(t))).collect::<Vec<_>>())
+            })
             .collect();
         handles
             .into_iter()
-            .flat_map(|h| match h.join() {
+            .map(|h| match h.join() {
                 Ok(v) => v,
                 Err(panic) => std::panic::resume_unwind(panic),
             })
             .collect()
-    })
+    });
+    let mut slots: Vec<Option<R>> = (0..total).map(|_| None).collect();
+    for (i, r) in done.into_iter().flatten() {
+        slots[i] = Some(r);
+    }
+    slots.into_iter().flatten().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parallel_map_keeps_order() {
+        let items: Vec<u32> = (0..10_000).collect();
+        let out = parallel_map(items, |i| i * 2);
+        assert_eq!(out, (0..10_000).map(|i| i * 2).collect::<Vec<_>>());
+        assert_eq!(parallel_map(Vec::<u32>::new(), |i| i), Vec::<u32>::new());
+    }
 }

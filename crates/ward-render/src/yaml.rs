@@ -23,8 +23,12 @@ pub fn to_yaml(value: &Value) -> String {
 }
 
 fn indent(out: &mut String, n: usize) {
-    for _ in 0..n {
-        out.push(' ');
+    const SPACES: &str = "                                                                ";
+    let mut n = n;
+    while n > 0 {
+        let k = n.min(SPACES.len());
+        out.push_str(&SPACES[..k]);
+        n -= k;
     }
 }
 
@@ -140,9 +144,28 @@ fn write_string(out: &mut String, s: &str, _level: usize) {
     if plain_safe(s) {
         out.push_str(s);
     } else {
-        // A JSON string is a valid YAML double-quoted scalar.
-        out.push_str(&serde_json::Value::String(s.to_string()).to_string());
+        write_quoted(out, s);
     }
+}
+
+/// A double-quoted scalar with JSON's escapes, which YAML reads the same way.
+fn write_quoted(out: &mut String, s: &str) {
+    use std::fmt::Write as _;
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() || c == '\u{feff}' || c == '\u{2028}' || c == '\u{2029}' => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
 }
 
 /// Whether a string can be written without quotes and still read back as the same string
@@ -166,7 +189,7 @@ fn plain_safe(s: &str) -> bool {
     const RESERVED: &[&str] = &[
         "y", "n", "yes", "no", "true", "false", "on", "off", "null", "nan", "inf",
     ];
-    !RESERVED.contains(&s.to_ascii_lowercase().as_str())
+    !RESERVED.iter().any(|r| r.eq_ignore_ascii_case(s))
 }
 
 /// Why a file of the deploy tree could not be read back.
