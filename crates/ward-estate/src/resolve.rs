@@ -119,17 +119,28 @@ pub(crate) fn resolve(estate: &Estate, cx: &mut Cx) -> Vec<ResolvedEnvironment> 
             let pick = |f: Option<&crate::source::Spanned<String>>, default: String| {
                 f.map_or(default, |s| s.value.clone())
             };
-            let db_name = pick(
-                db.and_then(|d| d.name.as_ref()),
-                format!("{}-{}", w.name(), env.name),
-            );
-            let database = DatabaseEndpoint {
-                host: pick(
-                    db.and_then(|d| d.host.as_ref()),
+            // Dedicated: its own CloudNativePG cluster `<workload>-<env>-db`. Multi-tenant:
+            // the shared cluster, where Odoo's `dbfilter = ^%h$` picks the database named
+            // after the request's host, and each environment has its own role.
+            let (default_host, default_name, default_user) = match classification.hosting {
+                HostingModel::Dedicated => (
                     format!("{}-{}-db-rw", w.name(), env.name),
+                    format!("{}-{}", w.name(), env.name),
+                    w.name().to_string(),
                 ),
+                HostingModel::MultiTenant => (
+                    "shared-db-rw".to_string(),
+                    env.hosts
+                        .first()
+                        .map_or_else(|| format!("{}-{}", w.name(), env.name), |h| h.value.clone()),
+                    format!("{}-{}", w.name(), env.name),
+                ),
+            };
+            let db_name = pick(db.and_then(|d| d.name.as_ref()), default_name);
+            let database = DatabaseEndpoint {
+                host: pick(db.and_then(|d| d.host.as_ref()), default_host),
                 port: db.and_then(|d| d.port.as_ref()).map_or(5432, |p| p.value),
-                user: pick(db.and_then(|d| d.user.as_ref()), w.name().to_string()),
+                user: pick(db.and_then(|d| d.user.as_ref()), default_user),
                 password_ref: db.and_then(|d| d.password_ref.clone()),
                 name: db_name.clone(),
             };

@@ -190,16 +190,8 @@ pub fn stacks<'e>(estate: &'e Estate, settings: &Settings) -> Result<Vec<Stack<'
             },
             63,
         );
-        let (database, role) = if dedicated {
-            (env.database.name.clone(), env.database.user.clone())
-        } else {
-            // `dbfilter = ^%h$` selects the database named exactly as the host.
-            let db = spec
-                .hosts
-                .first()
-                .map_or_else(|| env.database.name.clone(), |h| h.value.clone());
-            (db, format!("{}-{}", env.workload, env.environment))
-        };
+        // Names come from the resolved estate, so the renderer and the vault agree.
+        let (database, role) = (env.database.name.clone(), env.database.user.clone());
         let member = Member {
             env,
             workload,
