@@ -77,9 +77,18 @@ echo "ward check --no-render, generated estate (estate controls only): $(median 
 echo "ward check + 1 Conftest-style policy file (2 rules x $gen_objects objects): $(median 3 "$ward" --estate "$tmp/estate" check -o json) s"
 
 if [ -n "$checkov" ]; then
-    t=$(median 1 "$checkov" -d "$tmp/deploy" --framework kubernetes --quiet --compact -o json)
-    "$checkov" -d "$tmp/deploy" --framework kubernetes -o json >"$tmp/checkov.json" 2>/dev/null || true
-    read -r ids runs < <(python3 -c '
+    # One run, JSON to a file: its wall time and the checks it ran. On a 2-core machine a
+    # 2,000-workload tree takes checkov well over 15 minutes; CHECKOV_TIMEOUT caps it.
+    start=$(date +%s%N)
+    status=0
+    timeout "${CHECKOV_TIMEOUT:-3600}" "$checkov" -d "$tmp/deploy" --framework kubernetes -o json \
+        >"$tmp/checkov.json" 2>/dev/null || status=$?
+    end=$(date +%s%N)
+    ms=$(( (end - start) / 1000000 ))
+    if [ "$status" -eq 124 ]; then
+        echo "checkov -d <deploy tree> --framework kubernetes: did not finish within ${CHECKOV_TIMEOUT:-3600} s"
+    else
+        read -r ids runs < <(python3 -c '
 import json, sys
 data = json.load(open(sys.argv[1]))
 reports = data if isinstance(data, list) else [data]
@@ -89,7 +98,9 @@ for r in reports:
         for c in r.get("results", {}).get(kind, []):
             ids.add(c["check_id"]); runs += 1
 print(len(ids), runs)' "$tmp/checkov.json")
-    echo "checkov -d <deploy tree> --framework kubernetes ($(find "$tmp/deploy" -name '*.yaml' | wc -l) files): $t s, $ids distinct checks, $runs check results"
+        printf 'checkov -d <deploy tree> --framework kubernetes (%s files): %d.%03d s, %s distinct checks, %s check results\n' \
+            "$(find "$tmp/deploy" -name '*.yaml' | wc -l)" $((ms / 1000)) $((ms % 1000)) "$ids" "$runs"
+    fi
 else
     echo "checkov: not installed (pip install checkov), skipped"
 fi

@@ -1,7 +1,6 @@
-//! Running the controls: the built-in catalogue is evaluated once over the whole input
-//! document; users' Conftest-style policies once per rendered object.
-//!
-//! Waivers are applied last, and only those that no waiver control found fault with.
+//! Running the controls: the built-in catalogue once over the whole input document, users'
+//! Conftest-style policies once per rendered object, then waivers (only those no waiver
+//! control found fault with).
 
 use crate::catalogue::{BUILTIN_CONTROLS, Catalogue, Control, LIBRARY, Severity};
 use crate::error::PolicyError;

@@ -1,9 +1,6 @@
-//! The input document the controls read: the resolved estate as plain JSON, plus the
-//! rendered Kubernetes objects and where each came from.
-//!
-//! Its shape is documented in `docs/controls.md` ("The input document"); every entity
-//! carries `at`, a map from field name to `{file, line, col}`, so a control can point a
-//! finding at the estate line that caused it.
+//! The input document the controls read: the resolved estate as JSON plus the rendered
+//! Kubernetes objects and their origins. Every entity carries `at` (field → `{file, line,
+//! col}`) so a finding names the estate line that caused it; see `docs/controls.md`.
 
 use serde::Serialize;
 use serde_json::{Map, Value, json};

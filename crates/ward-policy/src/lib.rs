@@ -1,10 +1,6 @@
-//! Controls as code: the built-in catalogue (Rego modules run by regorus), users'
-//! Conftest-style policies, waivers, and reports in text, JSON, SARIF and JUnit.
-//!
-//! The input is the resolved estate ([`ward_estate::Estate`]) plus rendered Kubernetes
-//! objects as JSON ([`RenderedObject`]); this crate does not know how they are rendered.
-//! [`Checker::check`] evaluates the whole catalogue once over one input document
-//! ([`build_input`]), runs `policies/*.rego` per object, and applies waivers.
+//! Controls as code over the resolved estate plus rendered Kubernetes objects (as JSON;
+//! this crate does not know how they are rendered): the Rego catalogue run by regorus,
+//! users' Conftest-style policies, waivers, and text/JSON/SARIF/JUnit reports.
 
 pub mod catalogue;
 pub mod docs;

@@ -1,9 +1,6 @@
-//! Users' own controls: Conftest-style Rego modules in the estate's `policies/` folder.
-//!
-//! As in Conftest, each rendered object is the `input` of its own evaluation, and every
-//! rule named `deny`, `violation` or `warn` (or starting with `deny_`, `violation_`,
-//! `warn_`) yields messages (strings) or objects with a `msg`. Rego v1 and v0 syntax are
-//! both accepted; a parse or runtime error fails the check with its file and line.
+//! Users' Conftest-style policies in the estate's `policies/`: each rendered object is the
+//! `input` of its own evaluation; `deny`/`violation`/`warn` (and `*_…`) rules yield strings
+//! or objects with `msg`. Rego v1 and v0 both parse; errors carry file and line.
 
 use crate::catalogue::Severity;
 use crate::error::PolicyError;
