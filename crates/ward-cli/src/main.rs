@@ -47,7 +47,27 @@ enum Command {
     Restore(commands::restore::Args),
 }
 
+/// `ward … | head` closes stdout early. `println!` then panics; a command-line tool should
+/// instead stop quietly, as `cat` does, so the hook turns that one panic into exit 141
+/// (128 + SIGPIPE) and leaves every other panic to the default hook.
+fn exit_quietly_on_broken_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if message.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
+}
+
 fn main() -> ExitCode {
+    exit_quietly_on_broken_pipe();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

@@ -271,3 +271,29 @@ fn audit_verify_names_a_tampered_entry() {
         "{err}"
     );
 }
+
+#[test]
+fn a_closed_pipe_stops_ward_quietly() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("care");
+    init(&dir);
+    let bin = env!("CARGO_BIN_EXE_ward");
+    // `head -c 1` reads one byte and closes the pipe while ward is still writing.
+    let script = format!(
+        "'{bin}' --estate '{}' classify -o json | head -c 1 >/dev/null; '{bin}' controls | head -n 1 >/dev/null",
+        dir.display()
+    );
+    for _ in 0..3 {
+        let out = Command::new("bash")
+            .args(["-o", "pipefail", "-c", &script])
+            .output()
+            .expect("bash");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "{err}");
+        assert!(
+            matches!(out.status.code(), Some(0 | 141)),
+            "{:?} {err}",
+            out.status
+        );
+    }
+}
