@@ -162,14 +162,12 @@ pub fn print_json<T: serde::Serialize>(value: &T) -> Result<(), Failure> {
         .and_then(|()| writeln!(out))
         .and_then(|()| out.flush())
         .map_err(|e| {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                crate::report::output_closed();
+            }
             Failure::operational(
                 format!("cannot write output: {e}"),
                 "check where stdout goes",
             )
         })
-}
-
-/// Pretty JSON with a trailing newline handled by the caller's `println!`.
-pub fn json<T: serde::Serialize>(value: &T) -> String {
-    serde_json::to_string_pretty(value).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
 }

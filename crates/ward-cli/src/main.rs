@@ -47,9 +47,8 @@ enum Command {
     Restore(commands::restore::Args),
 }
 
-/// `ward … | head` closes stdout early. `println!` then panics; a command-line tool should
-/// instead stop quietly, as `cat` does, so the hook turns that one panic into exit 141
-/// (128 + SIGPIPE) and leaves every other panic to the default hook.
+/// `ward … | head` closes stdout early and `println!` then panics; the hook turns that one
+/// panic into [`report::output_closed`] and leaves every other panic to the default hook.
 fn exit_quietly_on_broken_pipe() {
     let default = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
@@ -60,7 +59,7 @@ fn exit_quietly_on_broken_pipe() {
             .or_else(|| info.payload().downcast_ref::<&str>().copied())
             .unwrap_or("");
         if message.contains("Broken pipe") {
-            std::process::exit(141);
+            report::output_closed();
         }
         default(info);
     }));

@@ -20,6 +20,13 @@ pub enum Exit {
     Operational = 3,
 }
 
+/// The reader of our output went away (`ward … | head`): stop quietly, as `cat` does,
+/// with 128 + SIGPIPE. Both `println!` (through the panic hook in `main`) and
+/// [`crate::context::print_json`] end here.
+pub fn output_closed() -> ! {
+    std::process::exit(141)
+}
+
 /// A failure a command reports instead of a result.
 #[derive(Debug)]
 pub enum Failure {
@@ -80,7 +87,8 @@ pub fn fail(cx: &Context, failure: Failure) -> Exit {
         Failure::Operational { .. } => Exit::Operational,
     };
     if cx.output == Output::Json {
-        println!("{}", crate::context::json(&failure_json(&failure)));
+        // If stdout itself fails there is nowhere left to report to.
+        let _ = crate::context::print_json(&failure_json(&failure));
         return exit;
     }
     let handler = handler();

@@ -277,6 +277,16 @@ fn a_closed_pipe_stops_ward_quietly() {
     let tmp = tempfile::tempdir().expect("tmp");
     let dir = tmp.path().join("care");
     init(&dir);
+    // Enough environments that the JSON outgrows the pipe's buffer, so ward is still
+    // writing when the reader goes away.
+    let sandbox =
+        std::fs::read_to_string(dir.join("workloads/training-sandbox.yaml")).expect("read");
+    for i in 0..150 {
+        let copy = sandbox
+            .replace("name: training-sandbox", &format!("name: sandbox-{i}"))
+            .replace("training.st-marys", &format!("sandbox-{i}.st-marys"));
+        std::fs::write(dir.join(format!("workloads/sandbox-{i}.yaml")), copy).expect("write");
+    }
     let bin = env!("CARGO_BIN_EXE_ward");
     // `head -c 1` reads one byte and closes the pipe while ward is still writing.
     let script = format!(

@@ -3,7 +3,7 @@
 
 use crate::commands::plan::{compute, describe};
 use crate::commands::render::{Target, render_failure};
-use crate::context::{Context, Output, json};
+use crate::context::{Context, Output, print_json};
 use crate::report::{Exit, Failure};
 use std::path::PathBuf;
 use ward_ledger::Outcome;
@@ -26,12 +26,9 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
     let subject = args.out.display().to_string();
     if plan.is_empty() {
         match cx.output {
-            Output::Json => println!(
-                "{}",
-                json(
-                    &serde_json::json!({"changeId": plan.change_id, "applied": false, "changes": 0})
-                )
-            ),
+            Output::Json => print_json(
+                &serde_json::json!({"changeId": plan.change_id, "applied": false, "changes": 0}),
+            )?,
             Output::Text => println!(
                 "nothing to apply: {} matches the estate",
                 args.out.display()
@@ -78,12 +75,9 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
             details,
         )?;
         match cx.output {
-            Output::Json => println!(
-                "{}",
-                json(
-                    &serde_json::json!({"changeId": plan.change_id, "applied": false, "unmet": unmet, "rejected": rejected})
-                )
-            ),
+            Output::Json => print_json(
+                &serde_json::json!({"changeId": plan.change_id, "applied": false, "unmet": unmet, "rejected": rejected}),
+            )?,
             Output::Text => {
                 eprint!(
                     "{}",
@@ -108,13 +102,10 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
         details,
     )?;
     match cx.output {
-        Output::Json => println!(
-            "{}",
-            json(&serde_json::json!({
-                "changeId": plan.change_id, "applied": true, "changes": plan.changes.len(),
-                "written": written, "removed": removed, "approvers": verified, "commit": estate.git.commit,
-            }))
-        ),
+        Output::Json => print_json(&serde_json::json!({
+            "changeId": plan.change_id, "applied": true, "changes": plan.changes.len(),
+            "written": written, "removed": removed, "approvers": verified, "commit": estate.git.commit,
+        }))?,
         Output::Text => println!(
             "applied change {} to {}: {} object change(s), {written} file(s) written, {removed} removed; recorded in the ledger",
             plan.change_id,

@@ -1,6 +1,6 @@
 //! `ward audit`: read and verify the tamper-evident ledger.
 
-use crate::context::{Context, Output, json, ledger_failure};
+use crate::context::{Context, Output, ledger_failure, print_json};
 use crate::report::{Exit, Failure};
 
 /// Read or verify the audit ledger.
@@ -46,7 +46,7 @@ pub fn run(cx: &Context, cmd: Command) -> Result<Exit, Failure> {
             let skip = args.tail.map_or(0, |n| entries.len().saturating_sub(n));
             let entries = &entries[skip..];
             match cx.output {
-                Output::Json => println!("{}", json(&entries)),
+                Output::Json => print_json(&entries)?,
                 Output::Text => {
                     let mut rows = vec![
                         [
@@ -79,7 +79,7 @@ pub fn run(cx: &Context, cmd: Command) -> Result<Exit, Failure> {
         Command::Head => {
             let head = ledger.head().map_err(ledger_failure)?;
             match (cx.output, head) {
-                (Output::Json, head) => println!("{}", json(&head)),
+                (Output::Json, head) => print_json(&head)?,
                 (Output::Text, None) => println!("the ledger is empty"),
                 (Output::Text, Some(h)) => println!(
                     "seq {}  hash {}  key {}  signature {}",
@@ -103,7 +103,7 @@ pub fn run(cx: &Context, cmd: Command) -> Result<Exit, Failure> {
             }
             .map_err(ledger_failure)?;
             match cx.output {
-                Output::Json => println!("{}", json(&v)),
+                Output::Json => print_json(&v)?,
                 Output::Text => match &v.problem {
                     None => println!(
                         "ledger intact: {} entries, {} signed checkpoints (last at seq {})",

@@ -17,7 +17,7 @@ use ward_vault::{
     SnapshotManifest, StoreLocation, VaultError, VerifyDepth,
 };
 
-use crate::context::{Context, Output, json};
+use crate::context::{Context, Output, print_json};
 use crate::report::{Exit, Failure};
 
 /// Back up, list, verify and prune snapshots in the vault.
@@ -649,7 +649,7 @@ fn run_backup(cx: &Context, args: RunArgs) -> Result<Exit, Failure> {
     };
     let summary = record_result(cx, &estate, "backup.run", &subject, result)?;
     match cx.output {
-        Output::Json => println!("{}", json(&summary)),
+        Output::Json => print_json(&summary)?,
         Output::Text => {
             let p = &summary.phases;
             println!("snapshot {} committed", summary.snapshot);
@@ -801,7 +801,7 @@ fn list(cx: &Context, args: ListArgs) -> Result<Exit, Failure> {
     })?;
     let rows: Vec<ListRow> = listed.iter().map(list_row).collect();
     match cx.output {
-        Output::Json => println!("{}", json(&rows)),
+        Output::Json => print_json(&rows)?,
         Output::Text => {
             if rows.is_empty() {
                 println!("no snapshots");
@@ -907,7 +907,7 @@ fn verify(cx: &Context, args: VerifyArgs) -> Result<Exit, Failure> {
     };
     let report = record_result(cx, &estate, "backup.verify", &subject, result)?;
     match cx.output {
-        Output::Json => println!("{}", json(&report)),
+        Output::Json => print_json(&report)?,
         Output::Text => {
             let how = if report.read_data {
                 format!(
@@ -1021,7 +1021,7 @@ fn prune(cx: &Context, args: PruneArgs) -> Result<Exit, Failure> {
     };
     let (pruned, gc) = record_result(cx, &estate, "backup.prune", &subject, result)?;
     match cx.output {
-        Output::Json => println!("{}", json(&j!({"prune": pruned, "gc": gc}))),
+        Output::Json => print_json(&j!({"prune": pruned, "gc": gc}))?,
         Output::Text => {
             let verb = if args.dry_run {
                 "would remove"

@@ -3,7 +3,7 @@
 //!
 //! Exit 0 when no unwaived `deny` finding remains, 1 when one does, 2 on bad input.
 
-use crate::context::{Context, Format, json};
+use crate::context::{Context, Format, print_json};
 use crate::report::{Exit, Failure};
 use ward_policy::{CheckOptions, Checker, PolicyError, Provenance, RenderedObject, Report};
 
@@ -51,7 +51,7 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
     let report = checker
         .check(&estate, objects.as_deref(), &options)
         .map_err(policy_failure)?;
-    print(cx, &report, &checker, &estate);
+    print(cx, &report, &checker, &estate)?;
     if args.record {
         let mut details = serde_json::Map::new();
         details.insert("deny".into(), report.summary.deny.into());
@@ -100,23 +100,26 @@ fn rendered_objects(estate: &ward_estate::Estate) -> Result<Vec<RenderedObject>,
         .collect())
 }
 
-fn print(cx: &Context, report: &Report, checker: &Checker, estate: &ward_estate::Estate) {
+fn print(
+    cx: &Context,
+    report: &Report,
+    checker: &Checker,
+    estate: &ward_estate::Estate,
+) -> Result<(), Failure> {
     match cx.format {
-        Format::Json => println!("{}", json(&ward_policy::format::json(report))),
-        Format::Sarif => println!(
-            "{}",
-            json(&ward_policy::format::sarif::render(
-                report,
-                checker.catalogue(),
-                env!("CARGO_PKG_VERSION")
-            ))
-        ),
+        Format::Json => print_json(&ward_policy::format::json(report))?,
+        Format::Sarif => print_json(&ward_policy::format::sarif::render(
+            report,
+            checker.catalogue(),
+            env!("CARGO_PKG_VERSION"),
+        ))?,
         Format::Junit => {
             let envs: Vec<String> = estate.environments.iter().map(|e| e.address()).collect();
             print!("{}", ward_policy::format::junit::render(report, &envs));
         }
         Format::Text => print!("{}", ward_policy::format::text::render(report)),
     }
+    Ok(())
 }
 
 /// A broken user policy is bad input (exit 2) with its file and line; anything else in

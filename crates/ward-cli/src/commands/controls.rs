@@ -1,7 +1,7 @@
 //! `ward controls`: the built-in control catalogue, as a table, one control in full, or
 //! JSON for scripts.
 
-use crate::context::{Context, Format, json};
+use crate::context::{Context, Format, print_json};
 use crate::report::{Exit, Failure};
 use ward_policy::Catalogue;
 
@@ -36,7 +36,7 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
         None => catalogue.controls.iter().collect(),
     };
     match (cx.format, &args.id) {
-        (Format::Json | Format::Sarif | Format::Junit, _) => println!("{}", json(&controls)),
+        (Format::Json | Format::Sarif | Format::Junit, _) => print_json(&controls)?,
         (Format::Text, Some(_)) => {
             for c in controls {
                 println!("{}  {}", c.id, c.title);

@@ -1,6 +1,6 @@
 //! `ward explain`: why an environment landed in its tier, hosting model and posture.
 
-use crate::context::{Context, Output, json};
+use crate::context::{Context, Output, print_json};
 use crate::report::{Exit, Failure};
 use ward_estate::{Estate, ResolvedEnvironment};
 
@@ -30,7 +30,7 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
             let inputs = estate.workload(&e.workload).map(|w| &w.spec.classification);
             serde_json::json!({ "environment": e.address(), "inputs": inputs, "stage": e.stage, "result": e })
         }).collect();
-        println!("{}", json(&out));
+        print_json(&out)?;
         return Ok(Exit::Ok);
     }
     for (i, e) in envs.iter().enumerate() {

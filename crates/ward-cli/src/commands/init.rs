@@ -1,7 +1,7 @@
 //! `ward init`: writes an example estate into a new Git repository, with the example DBA's
 //! and a break-glass age identity generated into the state folder.
 
-use crate::context::{Context, Output, json};
+use crate::context::{Context, Output, print_json};
 use crate::report::{Exit, Failure};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -91,14 +91,11 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
 
     let commit = estate.git.commit.clone().unwrap_or_default();
     match cx.output {
-        Output::Json => println!(
-            "{}",
-            json(&serde_json::json!({
-                "estate": dir, "state": state, "commit": commit,
-                "workloads": estate.workloads.len(), "environments": estate.environments.len(),
-                "identities": { "dba": keys.dba, "breakGlass": keys.break_glass },
-            }))
-        ),
+        Output::Json => print_json(&serde_json::json!({
+            "estate": dir, "state": state, "commit": commit,
+            "workloads": estate.workloads.len(), "environments": estate.environments.len(),
+            "identities": { "dba": keys.dba, "breakGlass": keys.break_glass },
+        }))?,
         Output::Text => {
             println!(
                 "Created the {} example estate in {} (commit {})",

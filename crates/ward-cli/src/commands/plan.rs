@@ -2,7 +2,7 @@
 //! workload environment and field by field, with the risk and the approvals it needs.
 
 use crate::commands::render::{Target, render_failure};
-use crate::context::{Context, Output, json};
+use crate::context::{Context, Output, print_json};
 use crate::report::{Exit, Failure};
 use std::path::{Path, PathBuf};
 use ward_render::approval;
@@ -71,14 +71,11 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
     let (verified, rejected) = approval::verify(&estate, &plan.change_id, &signed);
     let unmet = approval::unmet(&plan.requirement, &verified, &cx.actor);
     match cx.output {
-        Output::Json => println!(
-            "{}",
-            json(&serde_json::json!({
-                "plan": plan, "approvals": verified, "rejected": rejected, "unmet": unmet,
-                "approvalsFile": approval::path(&estate.root, &plan.change_id),
-                "commit": estate.git.commit,
-            }))
-        ),
+        Output::Json => print_json(&serde_json::json!({
+            "plan": plan, "approvals": verified, "rejected": rejected, "unmet": unmet,
+            "approvalsFile": approval::path(&estate.root, &plan.change_id),
+            "commit": estate.git.commit,
+        }))?,
         Output::Text => print!(
             "{}",
             describe(

@@ -1,7 +1,7 @@
 //! `ward render`: writes the deploy tree (Kubernetes manifests or compose files) for the
 //! whole estate into a folder, deterministically.
 
-use crate::context::{Context, Output, json};
+use crate::context::{Context, Output, print_json};
 use crate::report::{Exit, Failure};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -60,15 +60,12 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
     }
     let objects: usize = per_folder.values().sum();
     match cx.output {
-        Output::Json => println!(
-            "{}",
-            json(&serde_json::json!({
-                "out": args.out, "target": ward_render::Target::from(args.target),
-                "files": tree.files.len(), "objects": objects,
-                "written": written, "removed": removed, "folders": per_folder,
-                "commit": estate.git.commit,
-            }))
-        ),
+        Output::Json => print_json(&serde_json::json!({
+            "out": args.out, "target": ward_render::Target::from(args.target),
+            "files": tree.files.len(), "objects": objects,
+            "written": written, "removed": removed, "folders": per_folder,
+            "commit": estate.git.commit,
+        }))?,
         Output::Text => {
             println!(
                 "rendered {objects} objects ({} files) from {} environment(s) into {}: {written} written, {removed} removed",

@@ -13,7 +13,7 @@ use ward_vault::RestoreRequest;
 use crate::commands::backup::{
     PgArgs, db_connection, identities, locate_snapshot, record_result, runtime, vault_failure,
 };
-use crate::context::{Context, Output, json};
+use crate::context::{Context, Output, print_json};
 use crate::report::{Exit, Failure};
 
 /// Restore a snapshot into a new database and filestore, then check row counts, installed
@@ -119,7 +119,7 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
     };
     let summary = record_result(cx, &estate, "restore", &subject, result)?;
     match cx.output {
-        Output::Json => println!("{}", json(&summary)),
+        Output::Json => print_json(&summary)?,
         Output::Text => {
             println!(
                 "restored {} into database {} and {}{}",

@@ -1,6 +1,6 @@
 //! `ward validate`: loads the estate and reports every problem in it.
 
-use crate::context::{Context, Output, json};
+use crate::context::{Context, Output, print_json};
 use crate::report::{Exit, Failure};
 
 /// Check the estate: types, names, references, hostnames, durations, and that no literal
@@ -14,17 +14,14 @@ pub struct Args {}
 pub fn run(cx: &Context, _args: Args) -> Result<Exit, Failure> {
     let estate = cx.load_estate()?;
     match cx.output {
-        Output::Json => println!(
-            "{}",
-            json(&serde_json::json!({
-                "valid": true,
-                "diagnostics": [],
-                "commit": estate.git.commit, "dirty": estate.git.dirty,
-                "files": estate.sources.files.len(),
-                "workloads": estate.workloads.len(),
-                "environments": estate.environments.len(),
-            }))
-        ),
+        Output::Json => print_json(&serde_json::json!({
+            "valid": true,
+            "diagnostics": [],
+            "commit": estate.git.commit, "dirty": estate.git.dirty,
+            "files": estate.sources.files.len(),
+            "workloads": estate.workloads.len(),
+            "environments": estate.environments.len(),
+        }))?,
         Output::Text => println!(
             "estate valid: {} files, {} teams, {} workloads, {} environments, {} waivers (commit {})",
             estate.sources.files.len(),
