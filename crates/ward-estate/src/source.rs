@@ -25,6 +25,17 @@ pub struct Span {
     pub col: u32,
 }
 
+impl Span {
+    /// "Nowhere in particular": for problems of the estate as a whole.
+    pub const NONE: Span = Span {
+        file: FileId(u32::MAX),
+        start: 0,
+        len: 0,
+        line: 0,
+        col: 0,
+    };
+}
+
 /// One estate file as read from disk.
 #[derive(Debug)]
 pub struct SourceFile {

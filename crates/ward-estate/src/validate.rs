@@ -308,17 +308,6 @@ pub(crate) fn validate(estate: &Estate, cx: &mut Cx) {
     }
 }
 
-impl Span {
-    /// "Nowhere in particular": for problems of the estate as a whole.
-    pub const NONE: Span = Span {
-        file: crate::source::FileId(u32::MAX),
-        start: 0,
-        len: 0,
-        line: 0,
-        col: 0,
-    };
-}
-
 fn duplicate(estate: &Estate, what: &str, name: &Spanned<String>, first: Span) -> Diagnostic {
     let loc = estate.sources.location(first);
     Diagnostic::new(
