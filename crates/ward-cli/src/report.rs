@@ -127,36 +127,25 @@ fn handler() -> GraphicalReportHandler {
 }
 
 fn diagnostic_report(sources: &SourceMap, d: &Diagnostic) -> miette::Report {
-    let Some(file) = sources.get(d.span.file) else {
-        let mut m = MietteDiagnostic::new(d.message.clone());
-        if let Some(h) = &d.hint {
-            m = m.with_help(h.clone());
-        }
-        return miette::Report::new(m);
+    let file = sources.get(d.span.file);
+    let message = match file {
+        Some(_) => format!("{}: {}", sources.location(d.span), d.message),
+        None => d.message.clone(),
     };
-    let loc = sources.location(d.span);
-    // A minified or hostile file can hold one enormous line: show the place, not the line.
-    if file.line_text(d.span.line).len() > 400 {
-        let mut m = MietteDiagnostic::new(format!("{loc}: {}", d.message));
-        if let Some(h) = &d.hint {
-            m = m.with_help(h.clone());
-        }
-        return miette::Report::new(m);
-    }
-    let mut m = MietteDiagnostic::new(format!("{loc}: {}", d.message)).with_label(LabeledSpan::at(
-        d.span.start..d.span.start + d.span.len,
-        "here",
-    ));
-    if let Some((span, label)) = &d.related
-        && span.file == d.span.file
-    {
-        m = m.and_label(LabeledSpan::at(
-            span.start..span.start + span.len,
-            label.clone(),
-        ));
-    }
+    let mut m = MietteDiagnostic::new(message);
     if let Some(h) = &d.hint {
         m = m.with_help(h.clone());
+    }
+    // A minified or hostile file can hold one enormous line: show the place, not the line.
+    let Some(file) = file.filter(|f| f.line_text(d.span.line).len() <= 400) else {
+        return miette::Report::new(m);
+    };
+    let label = |start: usize, len: usize, text: String| LabeledSpan::at(start..start + len, text);
+    m = m.and_label(label(d.span.start, d.span.len, "here".into()));
+    if let Some((span, text)) = &d.related
+        && span.file == d.span.file
+    {
+        m = m.and_label(label(span.start, span.len, text.clone()));
     }
     miette::Report::new(m).with_source_code(NamedSource::new(file.name.clone(), file.text.clone()))
 }
