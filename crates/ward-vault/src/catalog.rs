@@ -37,6 +37,19 @@ impl ListedSnapshot {
             ListedSnapshot::Unreadable { snapshot, .. } => snapshot,
         }
     }
+
+    /// Oldest first. An id carries its start time only to the second, so backups started
+    /// within one second are ordered by the manifest's exact start time; an unreadable
+    /// manifest falls back to its id's second.
+    fn order_key(&self) -> (&str, Option<jiff::Timestamp>, &SnapshotRef) {
+        let snapshot = self.snapshot();
+        let second = snapshot.id.split('-').next().unwrap_or_default();
+        let started = match self {
+            ListedSnapshot::Committed(m) => Some(m.started),
+            ListedSnapshot::Unreadable { .. } => None,
+        };
+        (second, started, snapshot)
+    }
 }
 
 /// Parses `tenants/<t>/snapshots/<w>/<e>/<id>/manifest.json`.
@@ -97,10 +110,7 @@ pub async fn list(repo: &Repository, filter: &SnapshotFilter) -> Result<Vec<List
         }
         out.push(read_listed(repo, snapshot).await?);
     }
-    out.sort_by(|a, b| {
-        let (a, b) = (a.snapshot(), b.snapshot());
-        (&a.id, a).cmp(&(&b.id, b))
-    });
+    out.sort_by(|a, b| a.order_key().cmp(&b.order_key()));
     Ok(out)
 }
 
@@ -215,4 +225,42 @@ pub async fn open_snapshot(
         manifest: manifest.clone(),
         sealed,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listed(id: &str, started_ms: i64) -> ListedSnapshot {
+        let mut m = crate::manifest::tests::sample();
+        m.snapshot.id = id.into();
+        m.started = jiff::Timestamp::from_millisecond(started_ms).expect("time");
+        ListedSnapshot::Committed(Box::new(m))
+    }
+
+    #[test]
+    fn snapshots_started_in_the_same_second_list_in_start_order() {
+        // 2026-01-01T00:00:00Z; the random suffixes sort against the start order.
+        let base = 1_767_225_600_000;
+        let mut out = vec![
+            listed("20260101T000000Z-ffffffff", base + 100),
+            listed("20260101T000001Z-00000000", base + 1_000),
+            listed("20260101T000000Z-00000000", base + 900),
+            ListedSnapshot::Unreadable {
+                snapshot: "t/w/e/20260101T000000Z-77777777".parse().expect("ref"),
+                reason: "torn".into(),
+            },
+        ];
+        out.sort_by(|a, b| a.order_key().cmp(&b.order_key()));
+        let ids: Vec<&str> = out.iter().map(|l| l.snapshot().id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "20260101T000000Z-77777777",
+                "20260101T000000Z-ffffffff",
+                "20260101T000000Z-00000000",
+                "20260101T000001Z-00000000",
+            ]
+        );
+    }
 }

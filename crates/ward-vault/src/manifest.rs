@@ -257,10 +257,10 @@ pub(crate) fn new_snapshot_id(started: jiff::Timestamp) -> Result<String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn sample() -> SnapshotManifest {
+    pub(crate) fn sample() -> SnapshotManifest {
         SnapshotManifest {
             format: MANIFEST_FORMAT.into(),
             snapshot: "t/w/e/20260101T000000Z-abcd0123".parse().expect("ref"),
