@@ -21,6 +21,10 @@ pub struct GlobalArgs {
     /// The state folder (ledger, keys) [default: <estate>/.ward].
     #[arg(long, global = true, env = "WARD_STATE", value_name = "DIR")]
     pub state: Option<PathBuf>,
+    /// Where secret references resolve at run time, as `<store>/<key>[/<property>]` files
+    /// (a mounted Kubernetes Secret) [default: <state>/secrets].
+    #[arg(long, global = true, env = "WARD_SECRETS_DIR", value_name = "DIR")]
+    pub secrets_dir: Option<PathBuf>,
     /// Who is acting, for the ledger [default: $WARD_ACTOR, then the OS user].
     #[arg(long, global = true, env = "WARD_ACTOR", value_name = "NAME")]
     pub actor: Option<String>,
@@ -55,6 +59,7 @@ pub enum Format {
 pub struct Context {
     pub estate_dir: PathBuf,
     state: Option<PathBuf>,
+    secrets_dir: Option<PathBuf>,
     pub actor: String,
     pub output: Output,
     /// The format exactly as asked for, including SARIF and JUnit.
@@ -70,6 +75,7 @@ impl Context {
         Context {
             estate_dir: args.estate,
             state: args.state,
+            secrets_dir: args.secrets_dir,
             actor,
             output: match args.output {
                 Format::Json => Output::Json,
@@ -86,6 +92,16 @@ impl Context {
 
     pub fn state_dir_for(&self, estate: &Path) -> PathBuf {
         self.state.clone().unwrap_or_else(|| estate.join(".ward"))
+    }
+
+    /// The secrets folder: `--secrets-dir`, then `WARD_SECRETS_DIR`, then `secrets/` in the
+    /// state folder.
+    pub fn secrets(&self) -> crate::secrets::SecretsDir {
+        crate::secrets::SecretsDir::new(
+            self.secrets_dir
+                .clone()
+                .unwrap_or_else(|| self.state_dir().join("secrets")),
+        )
     }
 
     pub fn load_estate(&self) -> Result<Estate, Failure> {

@@ -8,6 +8,7 @@ mod context;
 mod example;
 mod progress;
 mod report;
+mod secrets;
 
 use clap::{Parser, Subcommand};
 use context::{Context, GlobalArgs};

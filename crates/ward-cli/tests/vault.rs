@@ -66,6 +66,9 @@ impl World {
             .env_remove("WARD_STATE")
             .env_remove("WARD_IDENTITY")
             .env_remove("PGPASSWORD")
+            .env_remove("WARD_SECRETS_DIR")
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
             .env("WARD_ACTOR", "bob")
             .env("WARD_PG_BINDIR", self.cluster.bindir())
             .env("NO_COLOR", "1");
@@ -500,6 +503,68 @@ fn failures_are_clear_exit_3_and_recorded() {
     assert_eq!(json(&out).as_array().map(Vec::len), Some(1));
 }
 
+/// Without --db-url, the estate names the endpoint and the password's secret reference;
+/// the password is read from the secrets folder, as a mounted Kubernetes Secret lays it out.
+#[test]
+fn the_password_comes_from_the_estate_secret_reference() {
+    let w = World::new(OdooFixture {
+        attachments: 5,
+        ..OdooFixture::default()
+    });
+    let billing = w.estate.join("workloads/billing.yaml");
+    let text = std::fs::read_to_string(&billing).expect("billing");
+    let declared = "      database:\n        passwordRef: { store: hospital-vault, key: odoo/billing/prod, property: db_password }\n";
+    assert!(text.contains(declared), "{text}");
+    let endpoint = format!(
+        "      database:\n        host: 127.0.0.1\n        port: {}\n        name: odoo\n        user: {}\n        passwordRef: {{ store: hospital-vault, key: odoo/billing/prod, property: db_password }}\n",
+        w.cluster.port(),
+        w.cluster.user()
+    );
+    std::fs::write(&billing, text.replace(declared, &endpoint)).expect("write");
+    let fs = w.filestore.to_str().expect("utf8");
+    let backup = || w.ward(&["backup", "run", "billing/prod", "--filestore", fs]);
+    let secret = w
+        .state()
+        .join("secrets/hospital-vault/odoo/billing/prod/db_password");
+
+    // No secret file: the server refuses, and the hint says where the password belongs.
+    let (code, _, err) = backup();
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("refused user"), "{err}");
+    assert!(
+        err.contains("hospital-vault:odoo/billing/prod#db_password") && err.contains("not at"),
+        "{err}"
+    );
+    // A wrong password in the file: the hint names the secret it came from, not its value.
+    std::fs::create_dir_all(secret.parent().expect("parent")).expect("mkdir");
+    std::fs::write(&secret, "not-the-password\n").expect("write");
+    let (code, _, err) = backup();
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("the password came from the secret"), "{err}");
+    assert!(!err.contains("not-the-password"), "{err}");
+    // The right one: the backup runs with nothing on the command line but the filestore.
+    std::fs::write(&secret, format!("{}\n", w.cluster.password())).expect("write");
+    let (code, out, err) = backup();
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(!out.contains(w.cluster.password()) && !err.contains(w.cluster.password()));
+    // --secrets-dir points elsewhere: the file there is what counts.
+    let other = w.tmp.path().join("mounted");
+    let (code, _, err) = w.ward(&[
+        "--secrets-dir",
+        other.to_str().expect("utf8"),
+        "backup",
+        "run",
+        "billing/prod",
+        "--filestore",
+        fs,
+    ]);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains(other.to_str().expect("utf8")), "{err}");
+    // The audit log never holds the password either.
+    let ledger = std::fs::read_to_string(w.state().join("ledger.jsonl")).expect("ledger");
+    assert!(!ledger.contains(w.cluster.password()));
+}
+
 #[test]
 fn every_vault_command_has_help_with_an_example() {
     for args in [
@@ -713,18 +778,20 @@ fn s3_object_store_with_object_lock_from_the_estate() {
         text.replace(
             local,
             &format!(
-                "    - name: vault\n      type: s3\n      endpoint: http://127.0.0.1:{}\n      bucket: care-vault\n      region: us-east-1\n      prefix: ward\n      objectLock: {{ mode: governance, days: 1 }}\n",
+                "    - name: vault\n      type: s3\n      endpoint: http://127.0.0.1:{}\n      bucket: care-vault\n      region: us-east-1\n      prefix: ward\n      objectLock: {{ mode: governance, days: 1 }}\n      credentials: {{ store: hospital-vault, key: platform/vault }}\n",
                 moto.port
             ),
         ),
     )
     .expect("write platform");
-    let s3 = |args: &[&str]| {
-        run(w
-            .command(args)
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing"))
-    };
+    // The credentials come from the store's secret reference, as a mounted Secret holds
+    // them; none are in the environment.
+    let creds = w.state().join("secrets/hospital-vault/platform/vault");
+    std::fs::create_dir_all(&creds).expect("secrets");
+    for part in ["access_key_id", "secret_access_key"] {
+        std::fs::write(creds.join(part), "testing\n").expect("secret");
+    }
+    let s3 = |args: &[&str]| run(&mut w.command(args));
     let url = w.cluster.url_for("odoo");
     let fs = w.filestore.to_str().expect("utf8");
     let (code, out, err) = s3(&[

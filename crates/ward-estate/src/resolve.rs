@@ -8,7 +8,7 @@ use crate::classify::{Classification, ClassificationInputs, classify};
 use crate::decode::Cx;
 use crate::load::Estate;
 use crate::model::{ClusterRole, HostingModel, SecretRef, Stage};
-use crate::source::Location;
+use crate::source::{Location, Span, Spanned};
 use serde::Serialize;
 
 /// One workload environment with everything downstream needs to know about it.
@@ -48,8 +48,13 @@ pub struct DatabaseEndpoint {
     pub port: u32,
     pub name: String,
     pub user: String,
+    /// The `passwordRef` the estate declares, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub password_ref: Option<SecretRef>,
+    /// Where the password is read from: the declared `passwordRef`, else
+    /// `<first secret store>:odoo/<workload>/<environment>#db_password`. The rendered
+    /// ExternalSecret and `ward backup` both use this one reference.
+    pub password_secret: SecretRef,
 }
 
 /// The classification inputs of one environment of one workload.
@@ -78,6 +83,10 @@ pub(crate) fn resolve(estate: &Estate, cx: &mut Cx) -> Vec<ResolvedEnvironment> 
         .first()
         .map(|s| s.name.value.clone())
         .unwrap_or_default();
+    let default_secret_store = p
+        .secret_stores
+        .first()
+        .map_or_else(|| "default".to_string(), |s| s.name.value.clone());
     let mut out = Vec::new();
     for w in &estate.workloads {
         let tenant = w
@@ -116,7 +125,7 @@ pub(crate) fn resolve(estate: &Estate, cx: &mut Cx) -> Vec<ResolvedEnvironment> 
                 })
                 .flatten();
             let db = env.database.as_ref();
-            let pick = |f: Option<&crate::source::Spanned<String>>, default: String| {
+            let pick = |f: Option<&Spanned<String>>, default: String| {
                 f.map_or(default, |s| s.value.clone())
             };
             // Dedicated: its own CloudNativePG cluster `<workload>-<env>-db`. Multi-tenant:
@@ -142,6 +151,14 @@ pub(crate) fn resolve(estate: &Estate, cx: &mut Cx) -> Vec<ResolvedEnvironment> 
                 port: db.and_then(|d| d.port.as_ref()).map_or(5432, |p| p.value),
                 user: pick(db.and_then(|d| d.user.as_ref()), default_user),
                 password_ref: db.and_then(|d| d.password_ref.clone()),
+                password_secret: db.and_then(|d| d.password_ref.clone()).unwrap_or_else(|| {
+                    let detached = |v: String| Spanned::new(v, Span::NONE);
+                    SecretRef {
+                        store: detached(default_secret_store.clone()),
+                        key: detached(format!("odoo/{}/{}", w.name(), env.name.value)),
+                        property: Some(detached("db_password".into())),
+                    }
+                }),
                 name: db_name.clone(),
             };
             out.push(ResolvedEnvironment {

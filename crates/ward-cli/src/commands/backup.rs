@@ -242,12 +242,15 @@ pub(crate) fn environment<'a>(
         .ok_or_else(|| crate::commands::explain::unknown_address(estate, address))
 }
 
-/// How to open the platform object store named `name`.
+/// How to open the platform object store named `name`. S3 credentials come from
+/// `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`, else from the store's `credentials` secret
+/// in the secrets folder (`access_key_id` and `secret_access_key` files).
 pub(crate) fn repository_config(
+    cx: &Context,
     estate: &Estate,
-    state: &Path,
     name: &str,
 ) -> Result<RepositoryConfig, Failure> {
+    let state = cx.state_dir();
     let store = estate
         .platform
         .as_ref()
@@ -275,12 +278,23 @@ pub(crate) fn repository_config(
                 state.join(path)
             })
         }
-        StoreKind::S3 => StoreLocation::S3(S3Location::with_env_credentials(
-            text(&store.endpoint),
-            text(&store.bucket).unwrap_or_default(),
-            text(&store.region).unwrap_or_else(|| "us-east-1".into()),
-            text(&store.prefix).unwrap_or_default(),
-        )),
+        StoreKind::S3 => {
+            let mut s3 = S3Location::with_env_credentials(
+                text(&store.endpoint),
+                text(&store.bucket).unwrap_or_default(),
+                text(&store.region).unwrap_or_else(|| "us-east-1".into()),
+                text(&store.prefix).unwrap_or_default(),
+            );
+            if s3.access_key_id.is_none()
+                && s3.secret_access_key.is_none()
+                && let Some(reference) = &store.credentials
+            {
+                let secrets = cx.secrets();
+                s3.access_key_id = secrets.read(reference, Some("access_key_id"))?;
+                s3.secret_access_key = secrets.read(reference, Some("secret_access_key"))?;
+            }
+            StoreLocation::S3(s3)
+        }
     };
     Ok(RepositoryConfig {
         store: location,
@@ -368,12 +382,34 @@ pub(crate) fn identities(
         .map_err(|e| vault_failure(e, "pass --identity FILE or set WARD_IDENTITY"))
 }
 
+/// A database to connect to, and where its password came from (for the hint when the
+/// server refuses it).
+pub(crate) struct DbTarget {
+    pub db: DbConnection,
+    pub password_source: String,
+}
+
+impl DbTarget {
+    /// The failure for a vault error, pointing at the password's source when the server
+    /// refused the login.
+    pub(crate) fn failure(&self, e: VaultError, hint: &str) -> Failure {
+        if matches!(e, VaultError::DatabaseAuth { .. }) {
+            let hint = format!("the password came from {}", self.password_source);
+            vault_failure(e, &hint)
+        } else {
+            vault_failure(e, hint)
+        }
+    }
+}
+
 /// The database to connect to: `--db-url`, else the environment's endpoint. The password
-/// comes from the URL, else `PGPASSWORD` (the estate only names a secret reference).
+/// comes from the URL, else `PGPASSWORD`, else the environment's password secret in the
+/// secrets folder (see [`crate::secrets`]).
 pub(crate) fn db_connection(
+    cx: &Context,
     env: Option<&ResolvedEnvironment>,
     url: Option<&str>,
-) -> Result<DbConnection, Failure> {
+) -> Result<DbTarget, Failure> {
     let mut db = match (url, env) {
         (Some(url), _) => DbConnection::from_url(url)
             .map_err(|e| vault_failure(e, "use postgres://user[:password]@host:port/db"))?,
@@ -396,13 +432,44 @@ pub(crate) fn db_connection(
             ));
         }
     };
-    if db.password.is_none()
-        && let Ok(pw) = std::env::var("PGPASSWORD")
+    if db.password.is_some() {
+        return Ok(DbTarget {
+            db,
+            password_source: "the --db-url".into(),
+        });
+    }
+    if let Ok(pw) = std::env::var("PGPASSWORD")
         && !pw.is_empty()
     {
         db.password = Some(SecretString::new(pw));
+        return Ok(DbTarget {
+            db,
+            password_source: "PGPASSWORD".into(),
+        });
     }
-    Ok(db)
+    let Some(env) = env else {
+        return Ok(DbTarget {
+            db,
+            password_source: "nowhere: put it in the --db-url or PGPASSWORD".into(),
+        });
+    };
+    let secrets = cx.secrets();
+    let secret = &env.database.password_secret;
+    let path = secrets.path_of(secret, None)?;
+    let named = crate::secrets::SecretsDir::describe(secret);
+    db.password = secrets.read(secret, None)?;
+    let password_source = if db.password.is_some() {
+        format!("the secret {named} ({})", path.display())
+    } else {
+        format!(
+            "nowhere: the secret {named} is not at {}; write it there (or mount it, or pass --secrets-dir), or set PGPASSWORD",
+            path.display()
+        )
+    };
+    Ok(DbTarget {
+        db,
+        password_source,
+    })
 }
 
 /// A snapshot found in one of the estate's repositories (or `--repo`).
@@ -414,8 +481,8 @@ pub(crate) struct Located {
 /// Finds a snapshot by reference or id prefix: in `--repo`, else in its environment's
 /// object store, else in every object store the estate uses.
 pub(crate) async fn locate_snapshot(
+    cx: &Context,
     estate: &Estate,
-    state: &Path,
     reference: &str,
     repo_dir: Option<&Path>,
 ) -> Result<Located, Failure> {
@@ -433,7 +500,7 @@ pub(crate) async fn locate_snapshot(
         };
         names
             .iter()
-            .map(|n| repository_config(estate, state, n))
+            .map(|n| repository_config(cx, estate, n))
             .collect::<Result<_, _>>()?
     };
     for config in &configs {
@@ -566,8 +633,8 @@ fn run_backup(cx: &Context, args: RunArgs) -> Result<Exit, Failure> {
     details.insert("object_store".into(), env.object_store.clone().into());
     let result = (|| {
         let recipients = recipients(&estate)?;
-        let config = repository_config(&estate, &state, &env.object_store)?;
-        let db = db_connection(Some(env), args.db_url.as_deref())?;
+        let config = repository_config(cx, &estate, &env.object_store)?;
+        let db = db_connection(cx, Some(env), args.db_url.as_deref())?;
         let filestore = args
             .filestore
             .clone()
@@ -591,7 +658,7 @@ fn run_backup(cx: &Context, args: RunArgs) -> Result<Exit, Failure> {
             tenant: env.tenant.clone(),
             workload: env.workload.clone(),
             environment: env.environment.clone(),
-            db,
+            db: db.db.clone(),
             filestore,
         };
         let mut options = BackupOptions::new(recipients.clone());
@@ -609,7 +676,7 @@ fn run_backup(cx: &Context, args: RunArgs) -> Result<Exit, Failure> {
             ward_vault::backup(&repo, &target, &key, &options, progress)
                 .await
                 .map_err(|e| {
-                    vault_failure(
+                    db.failure(
                         e,
                         "no snapshot was committed; fix the cause and run the backup again",
                     )
@@ -757,7 +824,6 @@ fn list_row(l: &ListedSnapshot) -> ListRow<'_> {
 
 fn list(cx: &Context, args: ListArgs) -> Result<Exit, Failure> {
     let estate = cx.load_estate()?;
-    let state = cx.state_dir();
     let (filter, configs) = match &args.target {
         Some(t) => {
             let env = environment(&estate, t)?;
@@ -768,7 +834,7 @@ fn list(cx: &Context, args: ListArgs) -> Result<Exit, Failure> {
             };
             let config = match &args.repo {
                 Some(dir) => local_config(dir),
-                None => repository_config(&estate, &state, &env.object_store)?,
+                None => repository_config(cx, &estate, &env.object_store)?,
             };
             (filter, vec![config])
         }
@@ -777,7 +843,7 @@ fn list(cx: &Context, args: ListArgs) -> Result<Exit, Failure> {
                 Some(dir) => vec![local_config(dir)],
                 None => stores_in_use(&estate)
                     .iter()
-                    .map(|n| repository_config(&estate, &state, n))
+                    .map(|n| repository_config(cx, &estate, n))
                     .collect::<Result<_, _>>()?,
             };
             (SnapshotFilter::default(), configs)
@@ -873,7 +939,7 @@ fn verify(cx: &Context, args: VerifyArgs) -> Result<Exit, Failure> {
         } else {
             None
         };
-        let found = locate_snapshot(&estate, &state, &args.snapshot, args.repo.as_deref()).await?;
+        let found = locate_snapshot(cx, &estate, &args.snapshot, args.repo.as_deref()).await?;
         subject = found.manifest.snapshot.to_string();
         let depth = match &ids {
             Some(ids) => VerifyDepth::ReadData(ids),
@@ -948,7 +1014,6 @@ fn verify(cx: &Context, args: VerifyArgs) -> Result<Exit, Failure> {
 fn prune(cx: &Context, args: PruneArgs) -> Result<Exit, Failure> {
     let estate = cx.load_estate()?;
     let env = environment(&estate, &args.target)?;
-    let state = cx.state_dir();
     let subject = format!("{}/{}/{}", env.tenant, env.workload, env.environment);
     let r = &env.classification.posture.retention;
     let retention = Retention {
@@ -969,7 +1034,7 @@ fn prune(cx: &Context, args: PruneArgs) -> Result<Exit, Failure> {
         let grace = ward_estate::units::Duration::parse(&args.grace).map_err(|e| {
             Failure::bad_input(format!("--grace {}: {e}", args.grace), "e.g. 30m, 6h, 1d")
         })?;
-        let config = repository_config(&estate, &state, &env.object_store)?;
+        let config = repository_config(cx, &estate, &env.object_store)?;
         runtime()?.block_on(async {
             let repo = open_repository(&config).await?;
             let pruned = ward_vault::prune(

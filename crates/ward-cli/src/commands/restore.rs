@@ -11,7 +11,7 @@ use ward_ledger::Outcome;
 use ward_vault::RestoreRequest;
 
 use crate::commands::backup::{
-    PgArgs, db_connection, identities, locate_snapshot, record_result, runtime, vault_failure,
+    PgArgs, db_connection, identities, locate_snapshot, record_result, runtime,
 };
 use crate::context::{Context, Output, print_json};
 use crate::report::{Exit, Failure};
@@ -73,19 +73,20 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
         let ids = identities(&estate, &state, args.identity.as_deref())?;
         runtime()?.block_on(async {
             let found =
-                locate_snapshot(&estate, &state, &args.snapshot, args.repo.as_deref()).await?;
+                locate_snapshot(cx, &estate, &args.snapshot, args.repo.as_deref()).await?;
             let snapshot = found.manifest.snapshot.clone();
             subject = snapshot.to_string();
             let env = estate.environment(&format!("{}/{}", snapshot.workload, snapshot.environment));
-            let db = db_connection(env, args.db_url.as_deref())?;
-            let mut request = RestoreRequest::new(db.with_dbname(&args.to_db), &filestore);
+            let target = db_connection(cx, env, args.db_url.as_deref())?;
+            let mut request =
+                RestoreRequest::new(target.db.with_dbname(&args.to_db), &filestore);
             request.jobs = args.jobs;
             request.replace = args.replace;
             request.pg_tools = args.pg.tools();
             ward_vault::restore(&found.repo, &snapshot, &ids, &request, progress)
                 .await
                 .map_err(|e| {
-                    vault_failure(
+                    target.failure(
                         e,
                         "the database created for this restore was dropped; fix the cause and run it again",
                     )
