@@ -14,6 +14,7 @@ pub mod plan;
 pub mod schedule;
 pub mod stack;
 pub mod tree;
+pub mod waivers;
 pub mod yaml;
 
 use serde::Serialize;
@@ -111,5 +112,8 @@ pub fn kubernetes_objects(estate: &Estate) -> Result<Vec<Object>, RenderError> {
     let platform = estate.platform.as_ref().ok_or(RenderError::NoPlatform)?;
     let settings = stack::Settings::from_platform(&platform.spec)?;
     let stacks = stack::stacks(estate, &settings)?;
-    kubernetes::render(estate, &settings, &stacks)
+    let mut objects = kubernetes::render(estate, &settings, &stacks)?;
+    // Waivers ride along in the tree so that a plan sees them widen (see `waivers`).
+    objects.extend(waivers::render(estate, &stacks)?);
+    Ok(objects)
 }

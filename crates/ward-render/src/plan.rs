@@ -5,7 +5,7 @@
 //! after), so an approval signed for one change cannot be reused for another.
 
 use crate::tree::{Tree, read_paths};
-use crate::{RenderError, yaml};
+use crate::{RenderError, waivers, yaml};
 use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -77,7 +77,8 @@ pub struct Change {
     pub tier: u8,
     pub stage: Stage,
     pub risk: Risk,
-    /// Set when the change opens network paths or grants permissions.
+    /// Set when the change opens network paths, grants permissions or widens a waiver:
+    /// `network-policy`, `rbac` or `waiver`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub widens: Option<&'static str>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -248,8 +249,9 @@ fn namespace_labels(old: &Existing, folder: &str) -> Option<(u8, Stage)> {
     Some((tier, stage))
 }
 
-/// Whether a change opens a network path or grants a permission (and so needs a
-/// security reviewer). Removing a deny widens; removing an allow narrows.
+/// Whether a change opens a network path, grants a permission or waives a control (and
+/// so needs a security reviewer). Removing a deny widens; removing an allow or a waiver
+/// narrows.
 fn widening(
     kind: &str,
     name: &str,
@@ -268,13 +270,20 @@ fn widening(
             grows().then_some("rbac")
         }
         ("AppProject", Action::Change) => grows().then_some("rbac"),
+        // A namespace's first waiver; a removed waivers ConfigMap only narrows.
+        ("ConfigMap", Action::Add) => (name == waivers::CONFIG_MAP).then_some("waiver"),
+        ("ConfigMap", Action::Change) => (name == waivers::CONFIG_MAP
+            && fields
+                .iter()
+                .any(|f| waivers::widens(&f.field, f.before.as_ref(), f.after.as_ref())))
+        .then_some("waiver"),
         _ => None,
     }
 }
 
 /// Issue 3's defaults: a tier-1 production change needs two approvals from two distinct
-/// people, neither the author, one of them `platform-ops`; widening network policy or
-/// RBAC also needs a `security-reviewer`.
+/// people, neither the author, one of them `platform-ops`; widening network policy, RBAC
+/// or a waiver also needs a `security-reviewer`.
 pub fn requirement(changes: &[Change]) -> Requirement {
     let mut r = Requirement::default();
     let critical: BTreeSet<&str> = changes
@@ -298,7 +307,7 @@ pub fn requirement(changes: &[Change]) -> Requirement {
         r.approvals = r.approvals.max(1);
         r.roles.push(Role::SecurityReviewer);
         r.reasons.push(format!(
-            "widens network policy or RBAC ({} object(s)): a security-reviewer approves",
+            "widens network policy, RBAC or a waiver ({} object(s)): a security-reviewer approves",
             widening.len()
         ));
     }
@@ -527,5 +536,105 @@ mod tests {
             Some("rbac")
         );
         assert_eq!(widening("Deployment", "odoo-web", Action::Add, &[]), None);
+    }
+
+    /// A tree holding one namespace's waivers `ConfigMap` (tier 3, development, so that
+    /// only widening asks for approvals), one waiver per `(name, workload, expires)`.
+    fn waivers_tree(waivers: &[(&str, &str, &str)]) -> Tree {
+        let mut data = serde_json::Map::new();
+        for (name, workload, expires) in waivers {
+            data.insert(format!("{name}.control"), json!("WARD-RS-001"));
+            data.insert(format!("{name}.workload"), json!(workload));
+            data.insert(format!("{name}.environment"), json!("sandbox"));
+            data.insert(format!("{name}.expires"), json!(expires));
+        }
+        let objects = if waivers.is_empty() {
+            Vec::new()
+        } else {
+            vec![crate::Object {
+                cluster: "c".into(),
+                folder: "ns".into(),
+                kind: "ConfigMap".into(),
+                name: waivers::CONFIG_MAP.into(),
+                owners: vec!["sandbox/sandbox".to_string()].into(),
+                tier: 3,
+                stage: Stage::Development,
+                body: json!({
+                    "apiVersion": "v1", "kind": "ConfigMap",
+                    "metadata": {"name": waivers::CONFIG_MAP, "namespace": "ns"},
+                    "data": data,
+                }),
+            }]
+        };
+        match Tree::from_objects(objects, false) {
+            Ok(t) => t,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    fn waiver_plan(before: &[(&str, &str, &str)], after: &[(&str, &str, &str)]) -> Plan {
+        let old: Existing = waivers_tree(before)
+            .files
+            .into_iter()
+            .map(|(path, f)| (path, f.text))
+            .collect();
+        match plan(&waivers_tree(after), &old) {
+            Ok(p) => p,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn a_waiver_added_extended_or_widened_needs_a_security_reviewer() {
+        let a = ("a", "sandbox", "2027-01-31");
+        let b = ("b", "sandbox", "2027-01-31");
+        let reviewer = |p: &Plan| p.requirement.roles == [Role::SecurityReviewer];
+        let widens = |p: &Plan| {
+            p.changes.iter().any(|c| c.widens == Some("waiver"))
+                && p.changes.iter().all(|c| c.risk == Risk::Low)
+        };
+        // The namespace's first waiver: the ConfigMap is added.
+        let p = waiver_plan(&[], &[a]);
+        assert_eq!(p.changes[0].action, Action::Add);
+        assert!(widens(&p) && reviewer(&p), "{:?}", p.changes);
+        assert!(
+            p.requirement.reasons[0].contains("widens network policy, RBAC or a waiver"),
+            "{:?}",
+            p.requirement.reasons
+        );
+        // Another waiver beside it.
+        let p = waiver_plan(&[a], &[a, b]);
+        assert_eq!(p.changes[0].action, Action::Change);
+        assert!(widens(&p) && reviewer(&p));
+        // A later expiry.
+        let p = waiver_plan(&[a], &[("a", "sandbox", "2027-03-31")]);
+        assert!(widens(&p) && reviewer(&p));
+        // A scope from one workload to every workload, or to another workload.
+        let p = waiver_plan(&[a], &[("a", waivers::EVERY, "2027-01-31")]);
+        assert!(widens(&p) && reviewer(&p));
+        let p = waiver_plan(&[a], &[("a", "portal", "2027-01-31")]);
+        assert!(widens(&p) && reviewer(&p));
+    }
+
+    #[test]
+    fn a_waiver_removed_shortened_or_narrowed_needs_no_review() {
+        let a = ("a", "sandbox", "2027-01-31");
+        let b = ("b", "sandbox", "2027-01-31");
+        for (before, after) in [
+            (vec![a, b], vec![a]),                                // one of two removed
+            (vec![a], vec![]),                                    // the ConfigMap removed
+            (vec![a], vec![("a", "sandbox", "2026-12-31")]),      // an earlier expiry
+            (vec![("a", waivers::EVERY, "2027-01-31")], vec![a]), // every → one workload
+        ] {
+            let p = waiver_plan(&before, &after);
+            assert_eq!(p.changes.len(), 1, "{before:?} → {after:?}");
+            assert_eq!(p.changes[0].widens, None, "{before:?} → {after:?}");
+            // (A removed object whose namespace is unknown counts as tier 1 production,
+            // so platform-ops may still be asked for; a security reviewer is not.)
+            assert!(
+                !p.requirement.roles.contains(&Role::SecurityReviewer),
+                "{before:?} → {after:?}"
+            );
+        }
     }
 }

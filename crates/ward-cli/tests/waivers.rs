@@ -1,0 +1,282 @@
+//! End to end: a waiver added to the estate shows in `ward plan` as a change that widens
+//! and needs a `security-reviewer`, and `ward apply` refuses it until one signs;
+//! removing the waiver again needs no review.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+fn ward(estate: &Path, actor: &str, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_ward"))
+        .args(["--estate", estate.to_str().expect("utf8"), "--actor", actor])
+        .args(args)
+        .env_remove("WARD_ESTATE")
+        .env_remove("WARD_STATE")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run ward");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn git(dir: &Path, args: &[&str]) {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.invalid")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.invalid")
+        .output()
+        .expect("git");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn has_ssh_keygen() -> bool {
+    Command::new("ssh-keygen").arg("-?").output().is_ok()
+}
+
+/// An ed25519 key pair in `dir`: the private key's path and the public key.
+fn keygen(dir: &Path, name: &str) -> (PathBuf, String) {
+    let key = dir.join(name);
+    let status = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
+        .arg(&key)
+        .status()
+        .expect("ssh-keygen runs");
+    assert!(status.success());
+    let public = std::fs::read_to_string(key.with_extension("pub")).expect("public key");
+    (key, public.trim().to_string())
+}
+
+/// `printf %s CHANGE_ID | ssh-keygen -Y sign -f KEY -n ward-approval`
+fn sign(key: &Path, message: &str) -> String {
+    use std::io::Write;
+    let mut child = Command::new("ssh-keygen")
+        .args(["-Y", "sign", "-n", "ward-approval", "-f"])
+        .arg(key)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("ssh-keygen -Y sign");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(message.as_bytes())
+        .expect("write");
+    let out = child.wait_with_output().expect("signs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("armored signature")
+}
+
+fn write_approvals(estate: &Path, change_id: &str, entries: &[(&str, &str)]) {
+    let mut text = format!("changeId: \"{change_id}\"\napprovals:\n");
+    for (by, sig) in entries {
+        text.push_str(&format!("  - by: {by}\n    signature: |\n"));
+        for line in sig.lines() {
+            text.push_str(&format!("      {line}\n"));
+        }
+    }
+    std::fs::create_dir_all(estate.join("approvals")).expect("mkdir");
+    std::fs::write(estate.join(format!("approvals/{change_id}.yaml")), text)
+        .expect("write approvals");
+}
+
+/// Gives `name` (who holds `role` in the example's platform team) an SSH key, beside the
+/// `keys:` block `ward init` may have written for age identities or as a new one.
+fn add_ssh_key(team: &Path, name: &str, role: &str, public: &str) {
+    let text = std::fs::read_to_string(team).expect("team");
+    let anchor = format!("email: {name}@care.example\n      roles: [{role}]\n");
+    let Some(at) = text.find(&anchor) else {
+        panic!("team file layout changed: no `{anchor}`");
+    };
+    let (head, rest) = text.split_at(at + anchor.len());
+    // The person's own lines run until the next `    - name:` entry.
+    let person_end = if rest.starts_with("    - ") {
+        0
+    } else {
+        rest.find("\n    - ").map_or(rest.len(), |i| i + 1)
+    };
+    let (person, tail) = rest.split_at(person_end);
+    let person = if let Some(k) = person.find("      keys:\n") {
+        let (a, b) = person.split_at(k + "      keys:\n".len());
+        format!("{a}        ssh: \"{public}\"\n{b}")
+    } else {
+        format!("      keys: {{ ssh: \"{public}\" }}\n{person}")
+    };
+    std::fs::write(team, format!("{head}{person}{tail}")).expect("write team");
+}
+
+fn plan_json(estate: &Path, deploy: &Path) -> serde_json::Value {
+    let (code, out, err) = ward(
+        estate,
+        "erin",
+        &[
+            "plan",
+            "--against",
+            deploy.to_str().expect("utf8"),
+            "-o",
+            "json",
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    serde_json::from_str(&out).expect("plan json")
+}
+
+/// Tier 3 and development, so the waiver alone decides which approvals are needed.
+const WAIVER: &str = "\
+apiVersion: ward.dev/v1
+kind: Waiver
+metadata:
+  name: sandbox-single-replica
+spec:
+  control: WARD-RS-001
+  scope: { workload: training-sandbox, environment: sandbox }
+  reason: Training only, synthetic data; tracked in CHG-1234
+  approver: carol
+  created: 2026-11-01
+  expires: 2027-01-31
+";
+
+#[test]
+fn a_new_waiver_needs_a_security_reviewer_before_apply() {
+    if !has_ssh_keygen() {
+        eprintln!("ssh-keygen not on PATH; skipped");
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let estate = tmp.path().join("estate");
+    let deploy = tmp.path().join("deploy");
+    let deploy_arg = deploy.to_str().expect("utf8");
+    let (code, out, err) = ward(
+        tmp.path(),
+        "erin",
+        &[
+            "init",
+            estate.to_str().expect("utf8"),
+            "--example",
+            "healthcare",
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let keydir = tmp.path().join("keys");
+    std::fs::create_dir_all(&keydir).expect("mkdir");
+    let team = estate.join("teams/platform.yaml");
+    let (bob, public) = keygen(&keydir, "bob");
+    add_ssh_key(&team, "bob", "dba", &public);
+    let (carol, public) = keygen(&keydir, "carol");
+    add_ssh_key(&team, "carol", "security-reviewer", &public);
+    git(&estate, &["add", "-A"]);
+    git(&estate, &["commit", "-qm", "keys"]);
+
+    // The deploy tree as it is before the waiver.
+    let (code, out, err) = ward(&estate, "erin", &["render", "--out", deploy_arg]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        plan_json(&estate, &deploy)["plan"]["changes"]
+            .as_array()
+            .expect("changes")
+            .is_empty()
+    );
+
+    // The waiver, committed to the estate.
+    std::fs::write(estate.join("waivers.yaml"), WAIVER).expect("write waiver");
+    git(&estate, &["add", "waivers.yaml"]);
+    git(
+        &estate,
+        &["commit", "-qm", "waive WARD-RS-001 for the sandbox"],
+    );
+
+    let plan = plan_json(&estate, &deploy);
+    let changes = plan["plan"]["changes"].as_array().expect("changes");
+    assert_eq!(changes.len(), 1, "only the waivers ConfigMap: {changes:?}");
+    let change = &changes[0];
+    assert_eq!(change["kind"], "ConfigMap");
+    assert_eq!(change["name"], "ward-waivers");
+    assert_eq!(change["action"], "add");
+    assert_eq!(change["widens"], "waiver");
+    assert_eq!(change["risk"], "low");
+    assert_eq!(
+        change["owners"],
+        serde_json::json!(["training-sandbox/sandbox"])
+    );
+    let requirement = &plan["plan"]["requirement"];
+    assert_eq!(requirement["approvals"], 1);
+    assert_eq!(
+        requirement["roles"],
+        serde_json::json!(["security-reviewer"])
+    );
+    assert!(
+        requirement["reasons"][0]
+            .as_str()
+            .is_some_and(|r| r.contains("widens network policy, RBAC or a waiver")),
+        "{requirement}"
+    );
+    let id = plan["plan"]["changeId"]
+        .as_str()
+        .expect("change id")
+        .to_string();
+    let path = deploy.join(change["path"].as_str().expect("path"));
+
+    // Refused without approval, and with an approval by someone who is not a reviewer.
+    let (code, _, err) = ward(&estate, "erin", &["apply", "--out", deploy_arg]);
+    assert_eq!(code, 1, "refused: {err}");
+    assert!(err.contains("refused"), "{err}");
+    assert!(!path.exists(), "nothing is written when refused");
+    write_approvals(&estate, &id, &[("bob", &sign(&bob, &id))]);
+    let (code, _, err) = ward(&estate, "erin", &["apply", "--out", deploy_arg]);
+    assert_eq!(code, 1, "a dba is not a security reviewer: {err}");
+    assert!(err.contains("security-reviewer"), "{err}");
+    assert!(!path.exists());
+
+    // Carol, a security reviewer, signs: applied.
+    write_approvals(&estate, &id, &[("carol", &sign(&carol, &id))]);
+    let (code, out, err) = ward(
+        &estate,
+        "erin",
+        &["apply", "--out", deploy_arg, "-o", "json"],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let applied: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(applied["applied"], true);
+    let text = std::fs::read_to_string(&path).expect("the waivers ConfigMap");
+    assert!(
+        text.contains("sandbox-single-replica.expires: \"2027-01-31\""),
+        "{text}"
+    );
+
+    // Extending the expiry widens again.
+    let later = WAIVER.replace("2027-01-31", "2027-04-30");
+    std::fs::write(estate.join("waivers.yaml"), &later).expect("write waiver");
+    let plan = plan_json(&estate, &deploy);
+    assert_eq!(plan["plan"]["changes"][0]["widens"], "waiver");
+    assert_eq!(
+        plan["plan"]["requirement"]["roles"],
+        serde_json::json!(["security-reviewer"])
+    );
+
+    // Removing the waiver narrows: no approval is needed and apply writes it.
+    std::fs::remove_file(estate.join("waivers.yaml")).expect("remove waiver");
+    let plan = plan_json(&estate, &deploy);
+    let changes = plan["plan"]["changes"].as_array().expect("changes");
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    assert_eq!(changes[0]["action"], "remove");
+    assert!(changes[0].get("widens").is_none(), "{changes:?}");
+    assert_eq!(plan["plan"]["requirement"]["approvals"], 0);
+    let (code, out, err) = ward(&estate, "erin", &["apply", "--out", deploy_arg]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(!path.exists());
+}
