@@ -2,7 +2,8 @@
 # The README's main job on the example estate, end to end, on a fresh machine that has the
 # PostgreSQL server binaries: build ward, `ward init` an estate, validate, classify, start a
 # throwaway PostgreSQL, create a small Odoo-shaped database and filestore, back it up,
-# list, verify every byte, restore it into a new database, compare row counts, clean up.
+# list, verify every byte, restore it into a new database, compare row counts, run a timed
+# restore drill, clean up.
 #
 # Usage: scripts/demo.sh            (exits non-zero on any failure)
 # Env:   WARD_PG_BINDIR  folder of initdb/pg_ctl/psql/pg_dump/pg_restore
@@ -147,7 +148,11 @@ rest_files=$(cd "$WORK/restored-data/filestore/billing_restored" && find . -type
 [[ "$orig_files" == "$rest_files" ]] || die "the restored filestore has other files than the original"
 [[ $mismatch == 0 ]] || die "row counts differ"
 
+step "ward drill billing/prod (a timed restore into a scratch database, checked, then dropped)"
+"$WARD" --estate "$ESTATE" drill billing/prod \
+  --db-url "postgres://postgres@127.0.0.1:$PORT/postgres" --scratch-dir "$WORK"
+
 step "ward audit log / verify"
 "$WARD" --estate "$ESTATE" audit log
 "$WARD" --estate "$ESTATE" audit verify
-step "Demo passed: backed up, verified and restored billing/prod"
+step "Demo passed: backed up, verified, restored and drilled billing/prod"

@@ -46,6 +46,7 @@ enum Command {
     #[command(subcommand)]
     Backup(commands::backup::Command),
     Restore(commands::restore::Args),
+    Drill(commands::drill::Args),
 }
 
 /// `ward … | head` closes stdout early and `println!` then panics; the hook turns that one
@@ -94,6 +95,7 @@ fn main() -> ExitCode {
         Command::Audit(c) => commands::audit::run(&cx, c),
         Command::Backup(c) => commands::backup::run(&cx, c),
         Command::Restore(a) => commands::restore::run(&cx, a),
+        Command::Drill(a) => commands::drill::run(&cx, a),
     };
     match result {
         Ok(exit) => ExitCode::from(exit as u8),

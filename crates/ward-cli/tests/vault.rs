@@ -565,6 +565,134 @@ fn the_password_comes_from_the_estate_secret_reference() {
     assert!(!ledger.contains(w.cluster.password()));
 }
 
+/// A drill restores the newest snapshot into a scratch database, checks it, times it
+/// against the RTO, holds its age to the RPO, drops it and records the evidence.
+#[test]
+fn drill_restores_checks_times_and_drops_the_scratch_copy() {
+    let w = World::new(OdooFixture {
+        attachments: 12,
+        ..OdooFixture::default()
+    });
+    let (code, _, err) = w.ward(&["drill", "billing/prod", "--db-url", &w.cluster.url()]);
+    assert_eq!(code, 3, "nothing to drill yet: {err}");
+    assert!(err.contains("no committed snapshot"), "{err}");
+    let (code, out, err) = w.backup();
+    assert_eq!(code, 0, "{out}{err}");
+    let id = json(&out)["snapshot"]["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let scratch = w.tmp.path().join("drills");
+    std::fs::create_dir_all(&scratch).expect("scratch");
+    let drill = |extra: &[&str]| {
+        let mut args = vec![
+            "drill",
+            "billing/prod",
+            "--db-url",
+            w.cluster.url().leak(),
+            "--scratch-dir",
+            scratch.to_str().expect("utf8"),
+            "-o",
+            "json",
+        ];
+        args.extend_from_slice(extra);
+        w.ward(&args)
+    };
+    let scratch_databases = || {
+        w.psql(
+            "postgres",
+            "SELECT count(*) FROM pg_database WHERE datname LIKE 'ward_drill_%'",
+        )
+        .trim()
+        .to_string()
+    };
+
+    let (code, out, err) = drill(&[]);
+    assert_eq!(code, 0, "{out}{err}");
+    let report = json(&out);
+    assert_eq!(report["snapshot"]["id"], id.as_str());
+    assert!(
+        report["failures"].as_array().is_some_and(Vec::is_empty),
+        "{report}"
+    );
+    assert!(report["rto_seconds"].as_f64().is_some_and(|s| s > 0.0));
+    assert_eq!(
+        report["rto_target_seconds"].as_f64(),
+        Some(3600.0),
+        "billing's rto: 1h"
+    );
+    assert_eq!(
+        report["rpo_target_seconds"].as_f64(),
+        Some(900.0),
+        "billing's rpo: 15m"
+    );
+    assert_eq!(
+        report["restore"]["blobs_restored"].as_u64(),
+        Some(w.fixture.store_fnames.len() as u64)
+    );
+    assert_eq!(scratch_databases(), "0", "the scratch database is dropped");
+    assert_eq!(
+        files_under(&scratch),
+        Vec::<String>::new(),
+        "the scratch folder too"
+    );
+
+    // --keep leaves the restored copy, equal to the source, for inspection.
+    let (code, out, err) = drill(&["--keep"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let kept = json(&out);
+    let db = kept["scratch_database"].as_str().expect("name").to_string();
+    assert_eq!(w.counts(&db), w.counts("odoo"));
+    w.psql("postgres", &format!("DROP DATABASE {db}"));
+
+    // An objective the snapshot cannot meet: the drill fails (exit 1) and says why.
+    let billing = w.estate.join("workloads/billing.yaml");
+    let text = std::fs::read_to_string(&billing).expect("billing");
+    std::fs::write(&billing, text.replace("rpo: 15m", "rpo: 1s")).expect("write");
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let (code, out, err) = drill(&[]);
+    assert_eq!(code, 1, "{out}{err}");
+    let failed = json(&out);
+    assert!(
+        failed["failures"][0]
+            .as_str()
+            .is_some_and(|f| f.contains("over the RPO of 1s")),
+        "{failed}"
+    );
+    assert_eq!(scratch_databases(), "0");
+
+    // A wrong key: a clear error, exit 3, nothing left behind.
+    let stranger = w.tmp.path().join("stranger.age");
+    ward_vault::generate_identity_file(&stranger).expect("identity");
+    let (code, out, err) = drill(&["--identity", stranger.to_str().expect("utf8")]);
+    assert_eq!(code, 3, "{out}{err}");
+    assert!(
+        json(&out)["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("cannot decrypt")),
+        "{out}"
+    );
+    assert_eq!(scratch_databases(), "0");
+
+    // The ledger holds every drill with its evidence.
+    let (_, out, _) = w.ward(&["audit", "log", "-o", "json"]);
+    let drills: Vec<serde_json::Value> = json(&out)
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter(|e| e["action"] == "drill")
+        .cloned()
+        .collect();
+    let results: Vec<&str> = drills.iter().filter_map(|e| e["result"].as_str()).collect();
+    assert_eq!(
+        results,
+        ["failed", "ok", "ok", "findings", "failed"],
+        "{drills:?}"
+    );
+    assert!(drills[1]["details"]["rto_seconds"].is_number());
+    assert_eq!(drills[1]["details"]["passed"], true);
+}
+
 #[test]
 fn every_vault_command_has_help_with_an_example() {
     for args in [
@@ -574,10 +702,11 @@ fn every_vault_command_has_help_with_an_example() {
         vec!["backup", "verify", "--help"],
         vec!["backup", "prune", "--help"],
         vec!["restore", "--help"],
+        vec!["drill", "--help"],
     ] {
         let (code, out, _) = run(Command::new(env!("CARGO_BIN_EXE_ward")).args(&args));
         assert_eq!(code, 0, "{args:?}");
-        if args.len() > 2 || args[0] == "restore" {
+        if args.len() > 2 || args[0] != "backup" {
             assert!(
                 out.contains("Example"),
                 "{args:?} help has no example:\n{out}"

@@ -242,7 +242,7 @@ mod tests {
     fn snapshots_started_in_the_same_second_list_in_start_order() {
         // 2026-01-01T00:00:00Z; the random suffixes sort against the start order.
         let base = 1_767_225_600_000;
-        let mut out = vec![
+        let mut out = [
             listed("20260101T000000Z-ffffffff", base + 100),
             listed("20260101T000001Z-00000000", base + 1_000),
             listed("20260101T000000Z-00000000", base + 900),

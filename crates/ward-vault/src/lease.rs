@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 
 use crate::error::{Result, VaultError};
+use crate::manifest::random_hex;
 use crate::store::Repository;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -66,10 +67,7 @@ impl Lease {
         purpose: &str,
         ttl: Duration,
     ) -> Result<Lease> {
-        let mut token = [0u8; 16];
-        getrandom::fill(&mut token)
-            .map_err(|e| VaultError::InvalidInput(format!("no system randomness: {e}")))?;
-        let record = new_record(hex::encode(token), purpose, ttl)?;
+        let record = new_record(random_hex::<16>()?, purpose, ttl)?;
         for _ in 0..3 {
             if let Some(bytes) = repo.get_bytes(&path).await? {
                 // An unreadable lease is treated like an expired one: it protects nothing.

@@ -246,14 +246,19 @@ pub struct SnapshotContents {
 
 /// Makes a new snapshot id from the start time.
 pub(crate) fn new_snapshot_id(started: jiff::Timestamp) -> Result<String> {
-    let mut rnd = [0u8; 4];
-    getrandom::fill(&mut rnd)
-        .map_err(|e| VaultError::InvalidInput(format!("no system randomness: {e}")))?;
     Ok(format!(
         "{}-{}",
         started.strftime("%Y%m%dT%H%M%SZ"),
-        hex::encode(rnd)
+        random_hex::<4>()?
     ))
+}
+
+/// `N` random bytes in hex, for names that must not collide.
+pub(crate) fn random_hex<const N: usize>() -> Result<String> {
+    let mut rnd = [0u8; N];
+    getrandom::fill(&mut rnd)
+        .map_err(|e| VaultError::InvalidInput(format!("no system randomness: {e}")))?;
+    Ok(hex::encode(rnd))
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ use crate::backup::sha1_of_store_fname;
 use crate::catalog::{open_snapshot, read_manifest};
 use crate::error::{Result, VaultError, io_err};
 use crate::keys::Identities;
-use crate::manifest::{SnapshotContents, SnapshotRef};
+use crate::manifest::{SnapshotContents, SnapshotRef, random_hex};
 use crate::pg::{DbConnection, PgTools, collect_stderr, db_error, quote_ident, read_facts};
 use crate::pipeline::{DecodeError, PlainDigest, StreamReader, decode_bytes, decode_into};
 use crate::progress::{Phase, Progress};
@@ -361,10 +361,7 @@ fn wait_restore(mut child: std::process::Child) -> Result<()> {
 }
 
 fn tempfile_path() -> Result<PathBuf> {
-    let mut rnd = [0u8; 8];
-    getrandom::fill(&mut rnd)
-        .map_err(|e| VaultError::InvalidInput(format!("no system randomness: {e}")))?;
-    Ok(std::env::temp_dir().join(format!("ward-restore-{}.dump", hex::encode(rnd))))
+    Ok(std::env::temp_dir().join(format!("ward-restore-{}.dump", random_hex::<8>()?)))
 }
 
 async fn restore_filestore(

@@ -754,7 +754,7 @@ fn run_backup(cx: &Context, args: RunArgs) -> Result<Exit, Failure> {
     Ok(Exit::Ok)
 }
 
-fn round(x: f64) -> f64 {
+pub(crate) fn round(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 

@@ -6,6 +6,7 @@ pub mod backup;
 pub mod check;
 pub mod classify;
 pub mod controls;
+pub mod drill;
 pub mod explain;
 pub mod init;
 pub mod plan;

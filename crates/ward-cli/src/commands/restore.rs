@@ -11,7 +11,7 @@ use ward_ledger::Outcome;
 use ward_vault::RestoreRequest;
 
 use crate::commands::backup::{
-    PgArgs, db_connection, identities, locate_snapshot, record_result, runtime,
+    PgArgs, db_connection, identities, locate_snapshot, record_result, round, runtime,
 };
 use crate::context::{Context, Output, print_json};
 use crate::report::{Exit, Failure};
@@ -101,7 +101,7 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
             details.insert("blob_bytes".into(), summary.blob_bytes.into());
             details.insert(
                 "duration_seconds".into(),
-                ((summary.duration_seconds * 1000.0).round() / 1000.0).into(),
+                round(summary.duration_seconds).into(),
             );
             details.insert("consistent".into(), summary.is_consistent().into());
             let outcome = if summary.is_consistent() {
@@ -133,39 +133,7 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
                     ""
                 }
             );
-            println!(
-                "  database   {} dump restored in {:.1}s",
-                HumanBytes(summary.dump_bytes),
-                summary.database_seconds
-            );
-            println!(
-                "  filestore  {} blobs, {} in {:.1}s, every sha1 checked",
-                summary.blobs_restored,
-                HumanBytes(summary.blob_bytes),
-                summary.filestore_seconds
-            );
-            println!("  total      {:.1}s", summary.duration_seconds);
-            if summary.is_consistent() {
-                println!("  row counts and installed modules match the manifest");
-            } else {
-                for m in &summary.row_count_mismatches {
-                    println!(
-                        "  MISMATCH {}: {} rows in the manifest, {} restored",
-                        m.table,
-                        m.expected,
-                        m.actual.map_or("none".into(), |n| n.to_string())
-                    );
-                }
-                if !summary.modules_match {
-                    println!("  MISMATCH installed modules differ from the manifest");
-                }
-            }
-            if !summary.missing_at_backup.is_empty() {
-                eprintln!(
-                    "warning: {} attachment(s) were missing when the snapshot was taken and are not restored",
-                    summary.missing_at_backup.len()
-                );
-            }
+            print_checked_restore(&summary);
         }
     }
     Ok(if summary.is_consistent() {
@@ -173,4 +141,42 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
     } else {
         Exit::Findings
     })
+}
+
+/// The lines a restore (or a drill's restore) prints: what was restored, how long it took,
+/// and what did not match the manifest.
+pub(crate) fn print_checked_restore(summary: &ward_vault::RestoreSummary) {
+    println!(
+        "  database   {} dump restored in {:.1}s",
+        HumanBytes(summary.dump_bytes),
+        summary.database_seconds
+    );
+    println!(
+        "  filestore  {} blobs, {} in {:.1}s, every sha1 checked",
+        summary.blobs_restored,
+        HumanBytes(summary.blob_bytes),
+        summary.filestore_seconds
+    );
+    println!("  total      {:.1}s", summary.duration_seconds);
+    if summary.is_consistent() {
+        println!("  row counts and installed modules match the manifest");
+    } else {
+        for m in &summary.row_count_mismatches {
+            println!(
+                "  MISMATCH {}: {} rows in the manifest, {} restored",
+                m.table,
+                m.expected,
+                m.actual.map_or("none".into(), |n| n.to_string())
+            );
+        }
+        if !summary.modules_match {
+            println!("  MISMATCH installed modules differ from the manifest");
+        }
+    }
+    if !summary.missing_at_backup.is_empty() {
+        eprintln!(
+            "warning: {} attachment(s) were missing when the snapshot was taken and are not restored",
+            summary.missing_at_backup.len()
+        );
+    }
 }
