@@ -146,6 +146,18 @@ pub struct RenderingSpec {
     /// The image of the shared (multi-tenant) Odoo deployment, per Odoo version.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub shared_images: BTreeMap<String, Spanned<String>>,
+    /// HTTPS Git URL of the estate itself, which Ward's CronJobs clone before each run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub estate_repository: Option<Spanned<String>>,
+    /// The branch or tag of the estate those jobs follow.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub estate_revision: Option<Spanned<String>>,
+    /// `<username>:<token>` for cloning the estate over HTTPS, when it is not public.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub estate_credentials: Option<SecretRef>,
+    /// The age identity restore drills decrypt backups with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drill_identity: Option<SecretRef>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -664,7 +676,29 @@ pub(crate) fn decode_platform(cx: &mut Cx, node: &Node) -> Option<PlatformSpec> 
                     postgres_image: text("postgresImage"),
                     storage_class: text("storageClass"),
                     shared_images: BTreeMap::new(),
+                    estate_repository: text("estateRepository"),
+                    estate_revision: text("estateRevision"),
+                    estate_credentials: None,
+                    drill_identity: None,
                 };
+                if let Some(url) = &spec.estate_repository {
+                    check_estate_repository(cx, url, &f.at("estateRepository"));
+                }
+                if let Some(rev) = &spec.estate_revision {
+                    check_estate_revision(cx, rev, &f.at("estateRevision"));
+                }
+                // The stores are known here already, so a misspelt one is caught at load.
+                let stores: Vec<&str> = secret_stores
+                    .iter()
+                    .map(|s| s.name.value.as_str())
+                    .collect();
+                let mut reference = |cx: &mut Cx, key: &'static str| {
+                    let r = opt(cx, f, key, secret_ref)?;
+                    check_secret_store(cx, &r.store, &stores);
+                    Some(r)
+                };
+                spec.estate_credentials = reference(cx, "estateCredentials");
+                spec.drill_identity = reference(cx, "drillIdentity");
                 spec.shared_images = opt(cx, f, "sharedImages", |cx, n, p| {
                     mapping(cx, n, p, |cx, mf| {
                         let mut out = BTreeMap::new();
@@ -694,6 +728,78 @@ pub(crate) fn decode_platform(cx: &mut Cx, node: &Node) -> Option<PlatformSpec> 
             rendering,
         })
     })
+}
+
+/// The estate repository is cloned by `git` inside the cluster: an HTTPS URL (the Ward
+/// image need not ship an SSH client), and nothing that could break out of the argument
+/// or of the Git configuration its credentials are scoped to.
+fn check_estate_repository(cx: &mut Cx, url: &Spanned<String>, path: &str) {
+    let v = url.value.as_str();
+    let host = v
+        .strip_prefix("https://")
+        .map(|rest| rest.split(['/', '?', '#']).next().unwrap_or_default());
+    let clean = !v
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '"' | '\\' | '{' | '}'));
+    match host {
+        Some(h) if !h.is_empty() && !h.contains('@') && clean => {}
+        Some(h) if h.contains('@') => cx.error(
+            url.span,
+            format!("`{path}` names a user in the URL"),
+            "drop the user from the URL; give `estateCredentials: { store, key }` instead",
+        ),
+        _ => cx.error(
+            url.span,
+            format!(
+                "`{path}` must be an https:// Git URL, found `{}`",
+                crate::decode::escape(v)
+            ),
+            "write e.g. `https://git.example.com/platform/estate.git`; Ward's jobs clone it over HTTPS",
+        ),
+    }
+}
+
+/// A branch or tag name, as `git clone --branch` takes it.
+fn check_estate_revision(cx: &mut Cx, rev: &Spanned<String>, path: &str) {
+    let v = rev.value.as_str();
+    let ok = !v.is_empty()
+        && v.len() <= 255
+        && v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '/'))
+        && !v.starts_with(['-', '/', '.'])
+        && !v.ends_with(['/', '.'])
+        && !v.contains("..")
+        && !v.contains("//")
+        && !v.ends_with(".lock");
+    if !ok {
+        cx.error(
+            rev.span,
+            format!(
+                "`{path}` is not a branch or tag name: `{}`",
+                crate::decode::escape(v)
+            ),
+            "write a branch or tag such as `main` or `release/2026-11`",
+        );
+    }
+}
+
+fn check_secret_store(cx: &mut Cx, store: &Spanned<String>, known: &[&str]) {
+    if known.contains(&store.value.as_str()) {
+        return;
+    }
+    let hint = "declare it under the platform's `secretStores`";
+    let hint = match crate::decode::closest(&store.value, known) {
+        Some(best) => format!("did you mean `{best}`? ({hint})"),
+        None => hint.to_string(),
+    };
+    cx.error(
+        store.span,
+        format!(
+            "unknown secret store `{}`",
+            crate::decode::escape(&store.value)
+        ),
+        hint,
+    );
 }
 
 fn decode_objective(cx: &mut Cx, node: &Node, path: &str) -> Option<TierObjective> {

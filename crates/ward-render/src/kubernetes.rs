@@ -19,13 +19,13 @@ use k8s_openapi::api::autoscaling::v2::{
 };
 use k8s_openapi::api::batch::v1::{CronJob, CronJobSpec, JobSpec, JobTemplateSpec};
 use k8s_openapi::api::core::v1::{
-    Capabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource,
-    HTTPGetAction, KeyToPath, LimitRange, LimitRangeItem, LimitRangeSpec, Namespace,
-    PersistentVolumeClaim, PersistentVolumeClaimSpec, PersistentVolumeClaimVolumeSource,
-    PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceQuota, ResourceQuotaSpec,
-    ResourceRequirements, SeccompProfile, SecretKeySelector, SecretVolumeSource, SecurityContext,
+    Capabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, HTTPGetAction, KeyToPath,
+    LimitRange, LimitRangeItem, LimitRangeSpec, Namespace, PersistentVolumeClaim,
+    PersistentVolumeClaimSpec, PersistentVolumeClaimVolumeSource, PodSecurityContext, PodSpec,
+    PodTemplateSpec, Probe, ProjectedVolumeSource, ResourceQuota, ResourceQuotaSpec,
+    ResourceRequirements, SeccompProfile, SecretProjection, SecretVolumeSource, SecurityContext,
     Service, ServiceAccount, ServicePort, ServiceSpec, TopologySpreadConstraint, Volume,
-    VolumeMount, VolumeResourceRequirements,
+    VolumeMount, VolumeProjection, VolumeResourceRequirements,
 };
 use k8s_openapi::api::networking::v1::{
     IPBlock, NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer,
@@ -444,7 +444,10 @@ fn network_policies(
         )]));
     }
     out.push(&odoo_egress)?;
-    out.push(&policy(
+    // Ward's jobs reach PostgreSQL, the estate's Git server and the S3 backup stores of
+    // their environments (DNS is `allow-dns`), on public addresses only, like Odoo.
+    let (job_ports, job_hosts) = ward_job_destinations(settings, s);
+    let mut jobs_egress = policy(
         "allow-ward-jobs-egress",
         NetworkPolicySpec {
             pod_selector: Some(selector(&[WARD_JOB])),
@@ -454,15 +457,20 @@ fn network_policies(
                     to: Some(vec![pods(&[pg])]),
                     ports: Some(vec![tcp(5432)]),
                 },
-                // The backup repository (object storage over HTTPS).
                 NetworkPolicyEgressRule {
                     to: Some(vec![internet()]),
-                    ports: Some(vec![tcp(443)]),
+                    ports: Some(job_ports.into_iter().map(tcp).collect()),
                 },
             ]),
             ..Default::default()
         },
-    ))?;
+    );
+    // As for integrations: the hosts, for review and for an FQDN-aware engine.
+    jobs_egress.metadata.annotations = Some(labels(&[(
+        "ward.dev/egress-hosts",
+        &job_hosts.into_iter().collect::<Vec<_>>().join(","),
+    )]));
+    out.push(&jobs_egress)?;
     out.push(&policy(
         "allow-postgres",
         NetworkPolicySpec {
@@ -511,6 +519,37 @@ fn network_policies(
         ))?;
     }
     Ok(())
+}
+
+/// The ports and hosts Ward's jobs of a stack connect to outside the namespace: the
+/// estate repository and each member's S3 backup store (AWS's regional endpoint when the
+/// store names none).
+fn ward_job_destinations(settings: &Settings, s: &Stack<'_>) -> (BTreeSet<i32>, BTreeSet<String>) {
+    let mut ports = BTreeSet::from([url_port(&settings.estate_repository)]);
+    let mut hosts = BTreeSet::from([url_host(&settings.estate_repository)]);
+    for m in &s.members {
+        let Some(store) = settings.object_stores.get(&m.env.object_store) else {
+            continue;
+        };
+        if store.kind.value != ward_estate::model::StoreKind::S3 {
+            continue;
+        }
+        match &store.endpoint {
+            Some(e) => {
+                ports.insert(url_port(&e.value));
+                hosts.insert(url_host(&e.value));
+            }
+            None => {
+                ports.insert(443);
+                let region = store
+                    .region
+                    .as_ref()
+                    .map_or("us-east-1", |r| r.value.as_str());
+                hosts.insert(format!("s3.{region}.amazonaws.com"));
+            }
+        }
+    }
+    (ports, hosts)
 }
 
 /// The TCP port of an integration endpoint URL (443 for https unless written).
@@ -571,7 +610,8 @@ fn quota(
     let memory = b.web_memory * u64::from(b.max_web + 1) + b.pg_memory * u64::from(pg) + (2 << 30);
     let cpu = cpu + cpu / 5;
     let memory = memory + memory / 5;
-    let storage = s.database_bytes * u64::from(pg) + s.filestore_bytes + (2 << 30);
+    let storage =
+        s.database_bytes * u64::from(pg) + s.filestore_bytes + WARD_STATE_BYTES + (2 << 30);
     let hard: BTreeMap<String, Quantity> = [
         (
             "requests.cpu",
@@ -584,7 +624,8 @@ fn quota(
         ("requests.memory", q(quantity(memory))),
         ("limits.memory", q(quantity(memory))),
         ("requests.storage", q(quantity(storage))),
-        ("persistentvolumeclaims", q((pg + 3).to_string())),
+        // PostgreSQL's, the filestore, Ward's state, Redis's queue and one spare.
+        ("persistentvolumeclaims", q((pg + 4).to_string())),
         // Each environment has its own backup and drill jobs.
         ("pods", q((b.max_web + pg + 8 + 2 * members).to_string())),
         ("services.loadbalancers", q("0")),
@@ -823,26 +864,14 @@ fn rbac(
     Ok(())
 }
 
-/// The remote key of an environment's Odoo credentials and the property of each.
-fn credential_refs(settings: &Settings, m: &Member<'_>) -> (String, Vec<ExternalSecretData>) {
-    let pw = m.env.database.password_ref.as_ref();
-    let store = pw.map_or_else(
-        || settings.default_secret_store.clone(),
-        |r| r.store.value.clone(),
-    );
+/// The remote key of an environment's Odoo credentials and the property of each. The
+/// database password is the environment's one resolved reference (`password_secret`),
+/// the same `ward` reads at run time.
+fn credential_refs(m: &Member<'_>) -> (String, Vec<ExternalSecretData>) {
+    let pw = &m.env.database.password_secret;
     let base = format!("odoo/{}/{}", m.env.workload, m.env.environment);
-    let db = pw.map_or_else(
-        || RemoteRef {
-            key: base.clone(),
-            property: Some("db_password".into()),
-        },
-        |r| RemoteRef {
-            key: r.key.value.clone(),
-            property: r.property.as_ref().map(|p| p.value.clone()),
-        },
-    );
     (
-        store,
+        pw.store.value.clone(),
         vec![
             ExternalSecretData {
                 secret_key: "admin_passwd".into(),
@@ -853,7 +882,10 @@ fn credential_refs(settings: &Settings, m: &Member<'_>) -> (String, Vec<External
             },
             ExternalSecretData {
                 secret_key: "db_password".into(),
-                remote_ref: db,
+                remote_ref: RemoteRef {
+                    key: pw.key.value.clone(),
+                    property: pw.property.as_ref().map(|p| p.value.clone()),
+                },
             },
         ],
     )
@@ -943,7 +975,7 @@ fn secrets(
     // Odoo's configuration is a template: the Secret is assembled by External Secrets in
     // the cluster, so credentials never pass through Git.
     let (store, data) = match (s.dedicated(), s.members.first()) {
-        (true, Some(m)) => credential_refs(settings, m),
+        (true, Some(m)) => credential_refs(m),
         _ => {
             let base = format!("odoo/shared/{}/{}", s.cluster, ns);
             (
@@ -1013,7 +1045,7 @@ fn secrets(
         for m in &s.members {
             // A tenant's own objects belong to its environment only.
             out.owners = vec![m.env.address()].into();
-            let (store, data) = credential_refs(settings, m);
+            let (store, data) = credential_refs(m);
             let db_only: Vec<ExternalSecretData> = data
                 .into_iter()
                 .filter(|d| d.secret_key == "db_password")
@@ -2094,7 +2126,138 @@ fn redis(
     Ok(())
 }
 
-fn ward_jobs(
+/// Where Ward's jobs find what `ward` reads: the estate (a fresh clone), the state folder
+/// (ledger, lease, cached tenant keys), the secrets folder (`<store>/<key>[/<property>]`,
+/// the layout `ward` resolves secret references in) and the drill's identity.
+const JOB_ESTATE: &str = "/estate";
+const JOB_STATE: &str = "/var/lib/ward";
+const JOB_SECRETS: &str = "/var/run/ward/secrets";
+const JOB_GIT: &str = "/var/run/ward/git";
+const JOB_IDENTITY: &str = "/var/run/ward/identity";
+const JOB_IDENTITY_FILE: &str = "key.txt";
+/// The ward image's non-root user.
+const WARD_UID: i64 = 65_532;
+/// The state folder holds a ledger, a lease and a few keys; backups go to object storage.
+const WARD_STATE_BYTES: u64 = 1 << 30;
+/// Secret files only the job's user (through the pod's fsGroup) may read.
+const SECRET_MODE: i32 = 0o400;
+
+/// The file `ward` reads a secret reference (or one part of it) from, relative to the
+/// secrets folder: `<store>/<key>[/<property>][/<part>]`.
+pub fn secret_file(store: &str, key: &str, property: Option<&str>, part: Option<&str>) -> String {
+    [Some(store), Some(key), property, part]
+        .into_iter()
+        .flatten()
+        .map(|s| s.trim_matches('/'))
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// The ExternalSecret name of an object store's credentials for Ward's jobs.
+fn store_secret_name(store: &str) -> String {
+    bounded_name(&format!("ward-objectstore-{store}"), 63)
+}
+
+const ESTATE_GIT_SECRET: &str = "ward-estate-git";
+const DRILL_IDENTITY_SECRET: &str = "ward-drill-identity";
+
+/// Git's configuration for cloning the estate with a token: an `Authorization` header
+/// sent only to the estate's repository URL. External Secrets fills in `<user>:<token>`
+/// in the cluster, so the token never passes through the deploy tree.
+fn estate_git_config(repository: &str) -> String {
+    let scope = repository.replace('\\', "\\\\").replace('"', "\\\"");
+    format!(
+        "[http \"{scope}\"]\n    extraHeader = Authorization: Basic {{{{ .credentials | b64enc }}}}\n"
+    )
+}
+
+fn env(name: &str, value: impl Into<String>) -> EnvVar {
+    EnvVar {
+        name: name.to_string(),
+        value: Some(value.into()),
+        ..Default::default()
+    }
+}
+
+fn mount(name: &str, path: &str, read_only: bool) -> VolumeMount {
+    VolumeMount {
+        name: name.to_string(),
+        mount_path: path.to_string(),
+        read_only: read_only.then_some(true),
+        ..Default::default()
+    }
+}
+
+/// The secrets every job of one environment reads: its database password and, for an S3
+/// backup store, that store's keys. Each item is `(Secret, key in it, file in the folder)`.
+fn job_secret_items(settings: &Settings, s: &Stack<'_>, m: &Member<'_>) -> Vec<SecretProjection> {
+    let mut by_secret: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    // The password the ExternalSecret for the environment's role already fetches.
+    let credentials = if s.dedicated() {
+        "db-odoo-credentials".to_string()
+    } else {
+        bounded_name(&format!("db-{}-credentials", m.slug()), 63)
+    };
+    let pw = &m.env.database.password_secret;
+    let file = secret_file(
+        &pw.store.value,
+        &pw.key.value,
+        pw.property.as_ref().map(|p| p.value.as_str()),
+        None,
+    );
+    by_secret
+        .entry(credentials)
+        .or_default()
+        .insert(file, "password".into());
+    if let Some((name, r)) = job_store_credentials(settings, m) {
+        for part in S3_PARTS {
+            let file = secret_file(&r.store.value, &r.key.value, None, Some(part));
+            by_secret
+                .entry(store_secret_name(&name))
+                .or_default()
+                .insert(file, part.to_string());
+        }
+    }
+    by_secret
+        .into_iter()
+        .map(|(name, items)| SecretProjection {
+            name,
+            items: Some(
+                items
+                    .into_iter()
+                    .map(|(path, key)| KeyToPath {
+                        key,
+                        path,
+                        ..Default::default()
+                    })
+                    .collect(),
+            ),
+            optional: None,
+        })
+        .collect()
+}
+
+/// The two files `ward` reads S3 credentials from, under `<store>/<key>/`.
+const S3_PARTS: [&str; 2] = ["access_key_id", "secret_access_key"];
+
+/// The environment's backup store, when it is S3 with credentials: its name and the
+/// reference to its keys.
+fn job_store_credentials<'s>(
+    settings: &'s Settings,
+    m: &Member<'_>,
+) -> Option<(String, &'s ward_estate::model::SecretRef)> {
+    let store = settings.object_stores.get(&m.env.object_store)?;
+    if store.kind.value != ward_estate::model::StoreKind::S3 {
+        return None;
+    }
+    store
+        .credentials
+        .as_ref()
+        .map(|r| (store.name.value.clone(), r))
+}
+
+/// The ExternalSecrets and the state volume Ward's jobs share within a namespace.
+fn ward_job_support(
     out: &mut Out<'_>,
     settings: &Settings,
     s: &Stack<'_>,
@@ -2102,19 +2265,327 @@ fn ward_jobs(
 ) -> Result<(), RenderError> {
     let ns = s.namespace.as_str();
     let all_owners = out.owners.clone();
+    // One ExternalSecret per S3 backup store the namespace's environments use, owned by
+    // those environments.
+    let mut stores: BTreeMap<String, (&ward_estate::model::SecretRef, Vec<String>)> =
+        BTreeMap::new();
+    for m in &s.members {
+        if let Some((name, r)) = job_store_credentials(settings, m) {
+            stores
+                .entry(name)
+                .or_insert_with(|| (r, Vec::new()))
+                .1
+                .push(m.env.address());
+        }
+    }
+    for (name, (r, owners)) in stores {
+        out.owners = owners.into();
+        let data = S3_PARTS
+            .iter()
+            .map(|part| ExternalSecretData {
+                secret_key: (*part).to_string(),
+                remote_ref: RemoteRef {
+                    key: r.key.value.clone(),
+                    property: Some((*part).to_string()),
+                },
+            })
+            .collect();
+        out.push(&external_secret(
+            ns,
+            &store_secret_name(&name),
+            &r.store.value,
+            settings,
+            None,
+            data,
+            common,
+        ))?;
+    }
+    out.owners = all_owners;
+    if let Some(r) = &settings.estate_credentials {
+        let template = ExternalSecretTemplate {
+            engine_version: "v2",
+            secret_type: None,
+            data: [(
+                "gitconfig".to_string(),
+                estate_git_config(&settings.estate_repository),
+            )]
+            .into(),
+        };
+        out.push(&external_secret(
+            ns,
+            ESTATE_GIT_SECRET,
+            &r.store.value,
+            settings,
+            Some(template),
+            vec![ExternalSecretData {
+                secret_key: "credentials".into(),
+                remote_ref: RemoteRef {
+                    key: r.key.value.clone(),
+                    property: r.property.as_ref().map(|p| p.value.clone()),
+                },
+            }],
+            common,
+        ))?;
+    }
+    if let Some(r) = &settings.drill_identity {
+        out.push(&external_secret(
+            ns,
+            DRILL_IDENTITY_SECRET,
+            &r.store.value,
+            settings,
+            None,
+            vec![ExternalSecretData {
+                secret_key: "identity".into(),
+                remote_ref: RemoteRef {
+                    key: r.key.value.clone(),
+                    property: r.property.as_ref().map(|p| p.value.clone()),
+                },
+            }],
+            common,
+        ))?;
+    }
+    out.push(&PersistentVolumeClaim {
+        metadata: meta("ward-state", ns, common),
+        spec: Some(PersistentVolumeClaimSpec {
+            // ReadWriteMany: a backup and a drill (and, in a shared namespace, other
+            // tenants' jobs) may run at once on different nodes; the ledger's file lock and
+            // the vault's lease order what must not overlap. The storage class already
+            // offers it for the filestore.
+            access_modes: Some(vec!["ReadWriteMany".into()]),
+            storage_class_name: settings.storage_class.clone(),
+            resources: Some(VolumeResourceRequirements {
+                requests: Some([("storage".to_string(), q(quantity(WARD_STATE_BYTES)))].into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    })?;
+    Ok(())
+}
+
+/// What differs between the two jobs of an environment.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum WardJob {
+    Backup,
+    Drill,
+}
+
+impl WardJob {
+    fn name(self) -> &'static str {
+        match self {
+            WardJob::Backup => "backup",
+            WardJob::Drill => "drill",
+        }
+    }
+}
+
+/// The pod of one of Ward's jobs: an init container clones the estate, then `ward` runs
+/// with the estate, its state, its secrets folder and (backup) the filestore or (drill)
+/// the identity mounted.
+fn ward_job_pod(
+    settings: &Settings,
+    s: &Stack<'_>,
+    m: &Member<'_>,
+    job: WardJob,
+    args: Vec<String>,
+    actor: String,
+) -> PodSpec {
+    let mut volumes = vec![
+        Volume {
+            name: "estate".into(),
+            empty_dir: Some(EmptyDirVolumeSource {
+                size_limit: Some(q("1Gi")),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        Volume {
+            name: "state".into(),
+            persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
+                claim_name: "ward-state".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        Volume {
+            name: "secrets".into(),
+            projected: Some(ProjectedVolumeSource {
+                default_mode: Some(SECRET_MODE),
+                sources: Some(
+                    job_secret_items(settings, s, m)
+                        .into_iter()
+                        .map(|secret| VolumeProjection {
+                            secret: Some(secret),
+                            ..Default::default()
+                        })
+                        .collect(),
+                ),
+            }),
+            ..Default::default()
+        },
+        Volume {
+            name: "tmp".into(),
+            empty_dir: Some(EmptyDirVolumeSource {
+                // A drill restores the filestore into its temporary folder: bounded by the
+                // environment's declared filestore, so a drill cannot fill the node's disk.
+                size_limit: Some(q(quantity(match job {
+                    WardJob::Backup => 1 << 30,
+                    WardJob::Drill => m.spec.size.filestore.value.bytes + (1 << 30),
+                }))),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+    ];
+    // git writes nothing outside the clone, but reads `$HOME`; the root is read-only.
+    let mut clone_env = vec![env("HOME", "/tmp"), env("GIT_TERMINAL_PROMPT", "0")];
+    let mut clone_mounts = vec![
+        mount("estate", JOB_ESTATE, false),
+        mount("tmp", "/tmp", false),
+    ];
+    if settings.estate_credentials.is_some() {
+        volumes.push(Volume {
+            name: "estate-git".into(),
+            secret: Some(SecretVolumeSource {
+                secret_name: Some(ESTATE_GIT_SECRET.into()),
+                items: Some(vec![KeyToPath {
+                    key: "gitconfig".into(),
+                    path: "gitconfig".into(),
+                    ..Default::default()
+                }]),
+                default_mode: Some(SECRET_MODE),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        clone_mounts.push(mount("estate-git", JOB_GIT, true));
+        clone_env.push(env("GIT_CONFIG_GLOBAL", format!("{JOB_GIT}/gitconfig")));
+    }
+    let clone = Container {
+        name: "estate".into(),
+        image: Some(settings.ward_image.clone()),
+        command: Some(vec!["git".into()]),
+        args: Some(vec![
+            "clone".into(),
+            "--quiet".into(),
+            "--depth=1".into(),
+            "--single-branch".into(),
+            format!("--branch={}", settings.estate_revision),
+            "--".into(),
+            settings.estate_repository.clone(),
+            JOB_ESTATE.into(),
+        ]),
+        env: Some(clone_env),
+        resources: Some(resources("500m", "512Mi")),
+        security_context: Some(restricted_container(true)),
+        volume_mounts: Some(clone_mounts),
+        ..Default::default()
+    };
+    let mut env_vars = vec![
+        env("WARD_ACTOR", actor),
+        env("WARD_ESTATE", JOB_ESTATE),
+        env("WARD_STATE", JOB_STATE),
+        env("WARD_SECRETS_DIR", JOB_SECRETS),
+        env("HOME", "/tmp"),
+    ];
+    let mut mounts = vec![
+        mount("estate", JOB_ESTATE, true),
+        mount("state", JOB_STATE, false),
+        mount("secrets", JOB_SECRETS, true),
+        mount("tmp", "/tmp", false),
+    ];
+    let mut pod_security = restricted_pod(WARD_UID);
+    // The state volume is small; checking its root is enough between runs.
+    pod_security.fs_group_change_policy = Some("OnRootMismatch".into());
+    match job {
+        WardJob::Backup => {
+            // Odoo writes the filestore under `<data_dir>/filestore/<database>` of the
+            // claim (a shared stack's claim holds every tenant's folder); the job sees only
+            // this environment's folder, read-only, where the estate says it is.
+            volumes.push(Volume {
+                name: "filestore".into(),
+                persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
+                    claim_name: "odoo-filestore".into(),
+                    // Read-only at the volume too: the backup can never change the
+                    // filestore, and the kubelet leaves its ownership alone.
+                    read_only: Some(true),
+                }),
+                ..Default::default()
+            });
+            mounts.push(VolumeMount {
+                name: "filestore".into(),
+                mount_path: m.env.filestore.clone(),
+                sub_path: Some(format!("filestore/{}", m.database)),
+                read_only: Some(true),
+                ..Default::default()
+            });
+            // Odoo's files belong to its group; the job reads them as a member of it.
+            pod_security.supplemental_groups = Some(vec![ODOO_UID]);
+        }
+        WardJob::Drill => {
+            if settings.drill_identity.is_some() {
+                volumes.push(Volume {
+                    name: "identity".into(),
+                    secret: Some(SecretVolumeSource {
+                        secret_name: Some(DRILL_IDENTITY_SECRET.into()),
+                        items: Some(vec![KeyToPath {
+                            key: "identity".into(),
+                            path: JOB_IDENTITY_FILE.into(),
+                            ..Default::default()
+                        }]),
+                        default_mode: Some(SECRET_MODE),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                });
+                mounts.push(mount("identity", JOB_IDENTITY, true));
+                env_vars.push(env(
+                    "WARD_IDENTITY",
+                    format!("{JOB_IDENTITY}/{JOB_IDENTITY_FILE}"),
+                ));
+            }
+        }
+    }
+    PodSpec {
+        service_account_name: Some("ward-jobs".into()),
+        automount_service_account_token: Some(false),
+        enable_service_links: Some(false),
+        restart_policy: Some("Never".into()),
+        security_context: Some(pod_security),
+        init_containers: Some(vec![clone]),
+        containers: vec![Container {
+            name: "ward".into(),
+            image: Some(settings.ward_image.clone()),
+            args: Some(args),
+            env: Some(env_vars),
+            resources: Some(resources("500m", "512Mi")),
+            security_context: Some(restricted_container(true)),
+            volume_mounts: Some(mounts),
+            ..Default::default()
+        }],
+        volumes: Some(volumes),
+        ..Default::default()
+    }
+}
+
+fn ward_jobs(
+    out: &mut Out<'_>,
+    settings: &Settings,
+    s: &Stack<'_>,
+    common: &BTreeMap<String, String>,
+) -> Result<(), RenderError> {
+    let ns = s.namespace.as_str();
+    ward_job_support(out, settings, s, common)?;
+    let all_owners = out.owners.clone();
     for m in &s.members {
         // A tenant's own objects belong to its environment only.
         out.owners = vec![m.env.address()].into();
         let address = m.env.address();
         let posture = &m.env.classification.posture;
-        let credentials = if s.dedicated() {
-            "db-odoo-credentials".to_string()
-        } else {
-            bounded_name(&format!("db-{}-credentials", m.slug()), 63)
-        };
-        for (what, cron, args, deadline) in [
+        for (job, cron, args, deadline) in [
             (
-                "backup",
+                WardJob::Backup,
                 schedule::every(
                     posture.backup_interval.min(s.posture.backup_interval),
                     &address,
@@ -2123,12 +2594,13 @@ fn ward_jobs(
                 3600,
             ),
             (
-                "drill",
+                WardJob::Drill,
                 schedule::every(posture.drill_every, &address),
                 vec!["drill".to_string(), address.clone()],
                 4 * 3600,
             ),
         ] {
+            let what = job.name();
             // CronJob names are limited to 52 characters (the Job name adds a suffix).
             let name = bounded_name(&format!("ward-{what}-{}", m.slug()), 52);
             let pod_labels = labels(&[
@@ -2138,6 +2610,7 @@ fn ward_jobs(
             ]);
             let mut cl = common.clone();
             cl.extend(pod_labels.clone());
+            let actor = format!("cronjob/{ns}/{name}");
             out.push(&CronJob {
                 metadata: meta(&name, ns, &cl),
                 spec: Some(CronJobSpec {
@@ -2157,51 +2630,7 @@ fn ward_jobs(
                                     labels: Some(pod_labels),
                                     ..Default::default()
                                 }),
-                                spec: Some(PodSpec {
-                                    service_account_name: Some("ward-jobs".into()),
-                                    automount_service_account_token: Some(false),
-                                    enable_service_links: Some(false),
-                                    restart_policy: Some("Never".into()),
-                                    security_context: Some(restricted_pod(65_532)),
-                                    containers: vec![Container {
-                                        name: "ward".into(),
-                                        image: Some(settings.ward_image.clone()),
-                                        args: Some(args),
-                                        env: Some(vec![
-                                            EnvVar {
-                                                name: "WARD_ACTOR".into(),
-                                                value: Some(format!("cronjob/{ns}/{name}")),
-                                                ..Default::default()
-                                            },
-                                            EnvVar {
-                                                name: "PGPASSWORD".into(),
-                                                value_from: Some(EnvVarSource {
-                                                    secret_key_ref: Some(SecretKeySelector {
-                                                        name: credentials.clone(),
-                                                        key: "password".into(),
-                                                        ..Default::default()
-                                                    }),
-                                                    ..Default::default()
-                                                }),
-                                                ..Default::default()
-                                            },
-                                        ]),
-                                        resources: Some(resources("500m", "512Mi")),
-                                        security_context: Some(restricted_container(true)),
-                                        volume_mounts: Some(vec![VolumeMount {
-                                            name: "tmp".into(),
-                                            mount_path: "/tmp".into(),
-                                            ..Default::default()
-                                        }]),
-                                        ..Default::default()
-                                    }],
-                                    volumes: Some(vec![Volume {
-                                        name: "tmp".into(),
-                                        empty_dir: Some(EmptyDirVolumeSource::default()),
-                                        ..Default::default()
-                                    }]),
-                                    ..Default::default()
-                                }),
+                                spec: Some(ward_job_pod(settings, s, m, job, args, actor)),
                             },
                             ..Default::default()
                         }),

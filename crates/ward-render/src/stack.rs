@@ -7,7 +7,8 @@ use crate::RenderError;
 use crate::odoo::regex_escape;
 use std::collections::BTreeMap;
 use ward_estate::model::{
-    Document, Environment, HostingModel, ObjectStore, PlatformSpec, Stage, StoreKind, WorkloadSpec,
+    Document, Environment, HostingModel, ObjectStore, PlatformSpec, SecretRef, Stage, StoreKind,
+    WorkloadSpec,
 };
 use ward_estate::{DrPosture, Estate, ResolvedEnvironment};
 
@@ -29,7 +30,21 @@ pub struct Settings {
     /// Secret stores by name, with their kind (`ClusterSecretStore` or `SecretStore`).
     pub secret_stores: BTreeMap<String, String>,
     pub default_secret_store: String,
+    /// The platform's object stores by name: where each environment's backups go.
+    pub object_stores: BTreeMap<String, ObjectStore>,
+    /// The estate's Git repository and the branch or tag Ward's jobs clone before a run.
+    pub estate_repository: String,
+    pub estate_revision: String,
+    /// `<username>:<token>` for that clone, when the repository is not public.
+    pub estate_credentials: Option<SecretRef>,
+    /// The age identity the drill jobs decrypt with; without one, drills fail at start.
+    pub drill_identity: Option<SecretRef>,
 }
+
+/// Where the estate repository points when the platform does not say: a reserved name
+/// that never resolves, so the jobs' clone fails at once and names it (like the default
+/// deploy repository, it is meant to be replaced).
+pub const DEFAULT_ESTATE_REPOSITORY: &str = "https://git.invalid/ward/estate.git";
 
 /// Namespaces of cluster add-ons that rendered policies let in.
 pub const MONITORING_NAMESPACE: &str = "monitoring";
@@ -87,6 +102,15 @@ impl Settings {
                 .first()
                 .map_or_else(|| "default".to_string(), |s| s.name.value.clone()),
             secret_stores,
+            object_stores: p
+                .object_stores
+                .iter()
+                .map(|s| (s.name.value.clone(), s.clone()))
+                .collect(),
+            estate_repository: text(&r.estate_repository, DEFAULT_ESTATE_REPOSITORY),
+            estate_revision: text(&r.estate_revision, "main"),
+            estate_credentials: r.estate_credentials.clone(),
+            drill_identity: r.drill_identity.clone(),
         })
     }
 

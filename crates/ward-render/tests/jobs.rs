@@ -1,0 +1,624 @@
+//! Ward's backup and drill CronJobs on the example estate: the estate clone, the filestore
+//! mount, the secrets folder laid out as `ward` resolves secret references, the state
+//! volume, the drill's identity, their egress, and the new `rendering` fields' checks.
+
+mod common;
+
+use serde_json::Value;
+use std::collections::BTreeMap;
+use ward_estate::{Estate, ResolvedEnvironment};
+use ward_render::tree::Tree;
+
+/// The example estate's files, in memory, with `edit` applied to the platform's text.
+fn example_with(edit: impl Fn(String) -> String) -> Result<Estate, ward_estate::LoadError> {
+    fn walk(dir: &std::path::Path, root: &std::path::Path, out: &mut Vec<(String, Vec<u8>)>) {
+        let mut entries: Vec<_> = std::fs::read_dir(dir)
+            .expect("read the example")
+            .flatten()
+            .collect();
+        entries.sort_by_key(|e| e.path());
+        for e in entries {
+            let path = e.path();
+            if path.is_dir() {
+                walk(&path, root, out);
+            } else {
+                let name = path
+                    .strip_prefix(root)
+                    .expect("inside the example")
+                    .to_string_lossy()
+                    .into_owned();
+                out.push((name, std::fs::read(&path).expect("read a file")));
+            }
+        }
+    }
+    let root = common::example_dir();
+    let mut files = Vec::new();
+    walk(&root, &root, &mut files);
+    for (name, bytes) in &mut files {
+        if name == "platform.yaml" {
+            let text = String::from_utf8(bytes.clone()).expect("utf-8");
+            *bytes = edit(text).into_bytes();
+        }
+    }
+    let borrowed: Vec<(&str, &[u8])> = files
+        .iter()
+        .map(|(n, b)| (n.as_str(), b.as_slice()))
+        .collect();
+    ward_estate::load::load_files(&borrowed)
+}
+
+fn loaded(estate: Result<Estate, ward_estate::LoadError>) -> Estate {
+    match estate {
+        Ok(e) => e,
+        Err(ward_estate::LoadError::Invalid { diagnostics, .. }) => {
+            panic!("the edited example does not load: {diagnostics:#?}")
+        }
+        Err(e) => panic!("the edited example does not load: {e}"),
+    }
+}
+
+fn render(estate: &Estate) -> Tree {
+    match ward_render::render_kubernetes(estate) {
+        Ok(t) => t,
+        Err(e) => panic!("the estate does not render: {e}"),
+    }
+}
+
+/// The example's `vault` store moved to S3, with credentials and a non-default port.
+fn s3_vault(text: String) -> String {
+    let local = "    - name: vault\n      type: local\n      path: vault\n";
+    assert!(text.contains(local), "the example's vault store changed");
+    text.replace(
+        local,
+        "    - name: vault\n      type: s3\n      endpoint: https://vault.s3.care.example:9443\n      bucket: care-vault\n      credentials: { store: hospital-vault, key: platform/ward/vault }\n",
+    )
+}
+
+fn get<'t>(tree: &'t Tree, path: &str) -> &'t Value {
+    match tree.files.get(path).and_then(|f| f.value.as_ref()) {
+        Some(v) => v,
+        None => panic!("{path} is not rendered"),
+    }
+}
+
+fn environment<'e>(estate: &'e Estate, address: &str) -> &'e ResolvedEnvironment {
+    match estate.environments.iter().find(|e| e.address() == address) {
+        Some(e) => e,
+        None => panic!("{address} is not in the example"),
+    }
+}
+
+/// `<cluster>/<namespace>` of an environment, from the CronJob that names it.
+fn folder_of(tree: &Tree, what: &str, slug: &str) -> String {
+    let suffix = format!("/cronjob-ward-{what}-{slug}.yaml");
+    match tree.files.keys().find(|p| p.ends_with(&suffix)) {
+        Some(p) => p.trim_end_matches(&suffix).to_string(),
+        None => panic!("no {what} job for {slug}"),
+    }
+}
+
+fn pod<'t>(tree: &'t Tree, what: &str, slug: &str) -> &'t Value {
+    let folder = folder_of(tree, what, slug);
+    &get(tree, &format!("{folder}/cronjob-ward-{what}-{slug}.yaml"))["spec"]["jobTemplate"]["spec"]
+        ["template"]["spec"]
+}
+
+fn ward(pod: &Value) -> &Value {
+    &pod["containers"][0]
+}
+
+fn env_of(container: &Value) -> BTreeMap<String, Value> {
+    container["env"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| {
+            (
+                e["name"].as_str().unwrap_or_default().to_string(),
+                e.clone(),
+            )
+        })
+        .collect()
+}
+
+fn env_value(container: &Value, name: &str) -> Option<String> {
+    env_of(container)
+        .get(name)
+        .and_then(|e| e["value"].as_str().map(str::to_string))
+}
+
+fn mount<'p>(container: &'p Value, volume: &str) -> Option<&'p Value> {
+    container["volumeMounts"]
+        .as_array()?
+        .iter()
+        .find(|m| m["name"] == volume)
+}
+
+fn volume<'p>(pod: &'p Value, name: &str) -> Option<&'p Value> {
+    pod["volumes"]
+        .as_array()?
+        .iter()
+        .find(|v| v["name"] == name)
+}
+
+/// Every `(Secret name, key, file)` the `secrets` volume projects.
+fn secret_files(pod: &Value) -> Vec<(String, String, String)> {
+    let Some(v) = volume(pod, "secrets") else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for source in v["projected"]["sources"].as_array().into_iter().flatten() {
+        let name = source["secret"]["name"].as_str().unwrap_or_default();
+        for item in source["secret"]["items"].as_array().into_iter().flatten() {
+            out.push((
+                name.to_string(),
+                item["key"].as_str().unwrap_or_default().to_string(),
+                item["path"].as_str().unwrap_or_default().to_string(),
+            ));
+        }
+    }
+    out.sort();
+    out
+}
+
+const DEDICATED: (&str, &str) = ("billing/prod", "billing-prod");
+const SHARED: (&str, &str) = ("patient-portal/prod", "patient-portal-prod");
+
+#[test]
+fn the_backup_job_mounts_its_own_filestore_read_only_where_the_estate_resolves_it() {
+    let estate = common::example();
+    let t = render(&estate);
+    for (address, slug) in [DEDICATED, SHARED] {
+        let env = environment(&estate, address);
+        assert_eq!(
+            env.filestore,
+            format!("/var/lib/odoo/filestore/{}", env.database.name)
+        );
+        let p = pod(&t, "backup", slug);
+        let m = mount(ward(p), "filestore").expect("the filestore is mounted");
+        assert_eq!(m["mountPath"], env.filestore.as_str(), "{address}");
+        assert_eq!(m["readOnly"], true, "{address}");
+        // Only this environment's folder of the claim, even in a shared namespace.
+        let sub = format!("filestore/{}", env.database.name);
+        assert_eq!(m["subPath"], sub.as_str(), "{address}");
+        let v = volume(p, "filestore").expect("filestore volume");
+        assert_eq!(v["persistentVolumeClaim"]["claimName"], "odoo-filestore");
+        assert_eq!(v["persistentVolumeClaim"]["readOnly"], true);
+        // The Odoo pods mount the same claim at the data dir, so the folder the job sees is
+        // the folder Odoo writes.
+        let folder = folder_of(&t, "backup", slug);
+        let web =
+            &get(&t, &format!("{folder}/deployment-odoo-web.yaml"))["spec"]["template"]["spec"];
+        let odoo_mount = mount(&web["containers"][0], "filestore").expect("odoo mount");
+        let data_dir = odoo_mount["mountPath"].as_str().unwrap_or_default();
+        assert_eq!(format!("{data_dir}/{sub}"), env.filestore, "{address}");
+        assert_eq!(
+            volume(web, "filestore").expect("odoo volume")["persistentVolumeClaim"]["claimName"],
+            "odoo-filestore"
+        );
+        // Odoo's group may read its files; the job is a member of it.
+        let groups = &p["securityContext"]["supplementalGroups"];
+        assert_eq!(*groups, serde_json::json!([101]), "{address}");
+        // The drill restores into scratch space and never sees the live filestore.
+        let drill = pod(&t, "drill", slug);
+        assert!(volume(drill, "filestore").is_none(), "{address}");
+    }
+}
+
+#[test]
+fn the_secrets_folder_follows_the_run_time_contract() {
+    let estate = loaded(example_with(s3_vault));
+    let t = render(&estate);
+    for (address, slug) in [DEDICATED, SHARED] {
+        let env = environment(&estate, address);
+        // The password reference `ward` reads: the declared one, else the default the
+        // ExternalSecret uses.
+        let (store, key, property) = match &env.database.password_ref {
+            Some(r) => (
+                r.store.value.clone(),
+                r.key.value.clone(),
+                r.property.as_ref().map(|p| p.value.clone()),
+            ),
+            None => (
+                "hospital-vault".to_string(),
+                format!("odoo/{}/{}", env.workload, env.environment),
+                Some("db_password".to_string()),
+            ),
+        };
+        let mut password_file = format!("{store}/{key}");
+        if let Some(p) = property {
+            password_file = format!("{password_file}/{p}");
+        }
+        let credentials = if address == DEDICATED.0 {
+            "db-odoo-credentials".to_string()
+        } else {
+            format!("db-{slug}-credentials")
+        };
+        for what in ["backup", "drill"] {
+            let p = pod(&t, what, slug);
+            let c = ward(p);
+            assert_eq!(
+                env_value(c, "WARD_SECRETS_DIR").as_deref(),
+                Some("/var/run/ward/secrets")
+            );
+            let m = mount(c, "secrets").expect("secrets mounted");
+            assert_eq!(m["mountPath"], "/var/run/ward/secrets");
+            assert_eq!(m["readOnly"], true);
+            assert_eq!(
+                volume(p, "secrets").expect("secrets volume")["projected"]["defaultMode"],
+                0o400
+            );
+            assert_eq!(p["securityContext"]["fsGroup"], 65_532);
+            assert_eq!(p["securityContext"]["runAsUser"], 65_532);
+            let files = secret_files(p);
+            let expected = vec![
+                (
+                    credentials.clone(),
+                    "password".to_string(),
+                    password_file.clone(),
+                ),
+                (
+                    "ward-objectstore-vault".to_string(),
+                    "access_key_id".to_string(),
+                    "hospital-vault/platform/ward/vault/access_key_id".to_string(),
+                ),
+                (
+                    "ward-objectstore-vault".to_string(),
+                    "secret_access_key".to_string(),
+                    "hospital-vault/platform/ward/vault/secret_access_key".to_string(),
+                ),
+            ];
+            assert_eq!(files, expected, "{what} {address}");
+            // The mount replaces the password in the environment.
+            assert!(!env_of(c).contains_key("PGPASSWORD"), "{what} {address}");
+        }
+        // Every projected Secret is filled by an ExternalSecret of the same namespace,
+        // which fetches exactly the remote key the file is named after.
+        let folder = folder_of(&t, "backup", slug);
+        let vault = &get(
+            &t,
+            &format!("{folder}/externalsecret-ward-objectstore-vault.yaml"),
+        )["spec"];
+        assert_eq!(vault["target"]["name"], "ward-objectstore-vault");
+        assert_eq!(vault["secretStoreRef"]["name"], "hospital-vault");
+        for (i, part) in ["access_key_id", "secret_access_key"].iter().enumerate() {
+            assert_eq!(vault["data"][i]["secretKey"], *part);
+            assert_eq!(vault["data"][i]["remoteRef"]["key"], "platform/ward/vault");
+            assert_eq!(vault["data"][i]["remoteRef"]["property"], *part);
+        }
+        let db = &get(&t, &format!("{folder}/externalsecret-{credentials}.yaml"))["spec"];
+        assert_eq!(db["target"]["name"], credentials.as_str());
+        assert!(db["target"]["template"]["data"]["password"].is_string());
+        assert_eq!(db["secretStoreRef"]["name"], store.as_str());
+        assert_eq!(db["data"][0]["remoteRef"]["key"], key.as_str());
+        // The jobs reach the store's port, and its host is named for review.
+        let policy = get(
+            &t,
+            &format!("{folder}/networkpolicy-allow-ward-jobs-egress.yaml"),
+        );
+        let ports: Vec<i64> = policy["spec"]["egress"][1]["ports"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p["port"].as_i64())
+            .collect();
+        assert_eq!(ports, vec![443, 9443]);
+        assert_eq!(
+            policy["metadata"]["annotations"]["ward.dev/egress-hosts"],
+            "git.care.example,vault.s3.care.example"
+        );
+    }
+}
+
+#[test]
+fn a_local_backup_store_needs_no_store_credentials() {
+    let t = render(&common::example());
+    for (_, slug) in [DEDICATED, SHARED] {
+        let files = secret_files(pod(&t, "backup", slug));
+        assert_eq!(files.len(), 1, "only the database password: {files:?}");
+        assert_eq!(files[0].1, "password");
+    }
+    assert!(
+        !t.files
+            .keys()
+            .any(|p| p.contains("externalsecret-ward-objectstore-")),
+        "no store credentials for a local store"
+    );
+}
+
+#[test]
+fn only_the_drill_job_gets_the_identity() {
+    let t = render(&common::example());
+    let mut drills = 0;
+    for (path, file) in &t.files {
+        let Some(v) = &file.value else { continue };
+        if v["kind"] != "CronJob" {
+            continue;
+        }
+        let p = &v["spec"]["jobTemplate"]["spec"]["template"]["spec"];
+        let c = ward(p);
+        let identity = env_value(c, "WARD_IDENTITY");
+        if v["metadata"]["labels"]["ward.dev/job"] == "drill" {
+            drills += 1;
+            assert_eq!(
+                identity.as_deref(),
+                Some("/var/run/ward/identity/key.txt"),
+                "{path}"
+            );
+            let m = mount(c, "identity").expect("identity mounted");
+            assert_eq!(m["readOnly"], true, "{path}");
+            let secret = &volume(p, "identity").expect("identity volume")["secret"];
+            assert_eq!(secret["secretName"], "ward-drill-identity", "{path}");
+            assert_eq!(secret["defaultMode"], 0o400, "{path}");
+            assert_eq!(secret["items"][0]["path"], "key.txt", "{path}");
+            let folder = path.rsplit_once('/').map_or("", |(f, _)| f);
+            let es = get(
+                &t,
+                &format!("{folder}/externalsecret-ward-drill-identity.yaml"),
+            );
+            assert_eq!(
+                es["spec"]["data"][0]["remoteRef"]["key"],
+                "platform/ward/drill-identity"
+            );
+        } else {
+            assert!(identity.is_none(), "{path}");
+            assert!(volume(p, "identity").is_none(), "{path}");
+            assert!(
+                !secret_files(p)
+                    .iter()
+                    .any(|(name, _, _)| name == "ward-drill-identity"),
+                "{path}"
+            );
+        }
+    }
+    assert!(drills >= 5, "every environment has a drill ({drills})");
+
+    // Without `drillIdentity` the drill job is still rendered (its failure is the signal
+    // the drill alert and the job's log give), with no identity to find.
+    let estate = loaded(example_with(|t| {
+        t.lines()
+            .filter(|l| !l.trim_start().starts_with("drillIdentity:"))
+            .map(|l| format!("{l}\n"))
+            .collect()
+    }));
+    let t = render(&estate);
+    let p = pod(&t, "drill", DEDICATED.1);
+    assert!(env_value(ward(p), "WARD_IDENTITY").is_none());
+    assert!(volume(p, "identity").is_none());
+    assert!(
+        !t.files
+            .keys()
+            .any(|p| p.ends_with("externalsecret-ward-drill-identity.yaml"))
+    );
+}
+
+#[test]
+fn jobs_clone_the_estate_and_keep_their_state() {
+    let estate = common::example();
+    let t = render(&estate);
+    for (_, slug) in [DEDICATED, SHARED] {
+        for what in ["backup", "drill"] {
+            let p = pod(&t, what, slug);
+            let init = &p["initContainers"][0];
+            assert_eq!(init["command"], serde_json::json!(["git"]));
+            let args: Vec<&str> = init["args"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            assert_eq!(
+                args[args.len() - 3..],
+                [
+                    "--",
+                    "https://git.care.example/platform/estate.git",
+                    "/estate"
+                ]
+            );
+            assert!(args.contains(&"--branch=main"));
+            assert_eq!(init["securityContext"]["readOnlyRootFilesystem"], true);
+            assert_eq!(
+                mount(init, "estate").expect("clone target")["readOnly"],
+                Value::Null
+            );
+            assert_eq!(
+                env_value(init, "GIT_CONFIG_GLOBAL").as_deref(),
+                Some("/var/run/ward/git/gitconfig")
+            );
+            assert_eq!(
+                mount(init, "estate-git").expect("git credentials")["readOnly"],
+                true
+            );
+            // `ward` itself never sees the Git token.
+            let c = ward(p);
+            assert!(mount(c, "estate-git").is_none());
+            assert_eq!(mount(c, "estate").expect("estate")["readOnly"], true);
+            assert_eq!(env_value(c, "WARD_ESTATE").as_deref(), Some("/estate"));
+            assert_eq!(env_value(c, "WARD_STATE").as_deref(), Some("/var/lib/ward"));
+            let state = mount(c, "state").expect("state mounted");
+            assert_eq!(state["mountPath"], "/var/lib/ward");
+            assert_eq!(
+                volume(p, "state").expect("state volume")["persistentVolumeClaim"]["claimName"],
+                "ward-state"
+            );
+        }
+        let folder = folder_of(&t, "backup", slug);
+        let pvc = get(
+            &t,
+            &format!("{folder}/persistentvolumeclaim-ward-state.yaml"),
+        );
+        assert_eq!(
+            pvc["spec"]["accessModes"],
+            serde_json::json!(["ReadWriteMany"])
+        );
+        let git = &get(&t, &format!("{folder}/externalsecret-ward-estate-git.yaml"))["spec"];
+        assert_eq!(
+            git["data"][0]["remoteRef"]["key"],
+            "platform/ward/estate-reader"
+        );
+        let config = git["target"]["template"]["data"]["gitconfig"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(
+            config.starts_with("[http \"https://git.care.example/platform/estate.git\"]\n"),
+            "{config}"
+        );
+        assert!(config.contains("{{ .credentials | b64enc }}"), "{config}");
+    }
+
+    // Without the estate fields: the documented defaults, and no credentials.
+    let estate = loaded(example_with(|t| {
+        t.lines()
+            .filter(|l| !l.trim_start().starts_with("estate"))
+            .map(|l| format!("{l}\n"))
+            .collect()
+    }));
+    let t = render(&estate);
+    let p = pod(&t, "backup", DEDICATED.1);
+    let init = &p["initContainers"][0];
+    assert!(
+        init["args"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|a| a == "https://git.invalid/ward/estate.git")
+    );
+    assert!(env_value(init, "GIT_CONFIG_GLOBAL").is_none());
+    assert!(volume(p, "estate-git").is_none());
+    assert!(
+        !t.files
+            .keys()
+            .any(|p| p.ends_with("externalsecret-ward-estate-git.yaml"))
+    );
+}
+
+#[test]
+fn no_job_inlines_a_secret_value() {
+    let estate = loaded(example_with(s3_vault));
+    let t = render(&estate);
+    for (path, file) in &t.files {
+        let Some(v) = &file.value else { continue };
+        assert_ne!(v["kind"], "Secret", "{path}");
+        if v["kind"] != "CronJob" {
+            continue;
+        }
+        let p = &v["spec"]["jobTemplate"]["spec"]["template"]["spec"];
+        for c in p["initContainers"]
+            .as_array()
+            .into_iter()
+            .chain(p["containers"].as_array())
+            .flatten()
+        {
+            for (name, e) in env_of(c) {
+                // Plain, non-secret settings only: secrets come as files.
+                assert!(e.get("valueFrom").is_none(), "{path}: {name}");
+                let value = e["value"].as_str().unwrap_or_default();
+                assert!(
+                    ward_estate::secrets::credential_shape(value).is_none(),
+                    "{path}: {name}"
+                );
+            }
+        }
+        for v in p["volumes"].as_array().into_iter().flatten() {
+            assert!(
+                v.get("hostPath").is_none() && v.get("configMap").is_none(),
+                "{path}"
+            );
+        }
+    }
+}
+
+/// An edit of the platform's text.
+type Edit = Box<dyn Fn(String) -> String>;
+
+fn problems(estate: Result<Estate, ward_estate::LoadError>) -> Vec<String> {
+    match estate {
+        Ok(_) => Vec::new(),
+        Err(ward_estate::LoadError::Invalid { diagnostics, .. }) => diagnostics
+            .into_iter()
+            .map(|d| format!("{} | {}", d.message, d.hint.unwrap_or_default()))
+            .collect(),
+        Err(e) => vec![e.to_string()],
+    }
+}
+
+#[test]
+fn the_estate_fields_are_checked_at_load() {
+    let set = |line: &'static str, value: &'static str| {
+        move |t: String| {
+            t.lines()
+                .map(|l| {
+                    if l.trim_start().starts_with(line) {
+                        format!("    {line} {value}\n")
+                    } else {
+                        format!("{l}\n")
+                    }
+                })
+                .collect::<String>()
+        }
+    };
+    let cases: [(Edit, &str); 7] = [
+        (
+            Box::new(set(
+                "estateRepository:",
+                "git@git.care.example:platform/estate.git",
+            )),
+            "must be an https:// Git URL",
+        ),
+        (
+            Box::new(set(
+                "estateRepository:",
+                "http://git.care.example/estate.git",
+            )),
+            "must be an https:// Git URL",
+        ),
+        (
+            Box::new(set(
+                "estateRepository:",
+                "https://robot@git.care.example/estate.git",
+            )),
+            "names a user in the URL",
+        ),
+        (
+            Box::new(set("estateRevision:", "--upload-pack=evil")),
+            "is not a branch or tag name",
+        ),
+        (
+            Box::new(set("estateRevision:", "main..other")),
+            "is not a branch or tag name",
+        ),
+        (
+            Box::new(set(
+                "drillIdentity:",
+                "{ store: hospital-vaul, key: platform/ward/drill-identity }",
+            )),
+            "unknown secret store `hospital-vaul` | did you mean `hospital-vault`?",
+        ),
+        (
+            Box::new(|t: String| t.replace("estateRevision:", "estateRevison:")),
+            "unknown field `spec.rendering.estateRevison` | did you mean `estateRevision`?",
+        ),
+    ];
+    for (edit, expected) in cases {
+        let found = problems(example_with(edit));
+        assert!(
+            found.iter().any(|p| p.contains(expected)),
+            "expected `{expected}` among {found:#?}"
+        );
+    }
+    // A literal identity where a reference belongs is refused without echoing it.
+    let key = "AGE-SECRET-KEY-1QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQ";
+    let found = problems(example_with(move |t| {
+        t.lines()
+            .map(|l| {
+                if l.trim_start().starts_with("drillIdentity:") {
+                    format!("    drillIdentity: {key}\n")
+                } else {
+                    format!("{l}\n")
+                }
+            })
+            .collect()
+    }));
+    assert!(!found.is_empty());
+    assert!(found.iter().all(|p| !p.contains(key)), "{found:#?}");
+}
