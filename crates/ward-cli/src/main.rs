@@ -6,6 +6,7 @@
 mod commands;
 mod context;
 mod example;
+mod metrics;
 mod progress;
 mod report;
 mod secrets;

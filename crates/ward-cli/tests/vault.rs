@@ -584,6 +584,15 @@ fn drill_restores_checks_times_and_drops_the_scratch_copy() {
         .to_string();
     let scratch = w.tmp.path().join("drills");
     std::fs::create_dir_all(&scratch).expect("scratch");
+    let pushgateway = LocalServer::pushgateway();
+    let pushed = |metric: &str| {
+        let page = pushgateway.http("GET /metrics HTTP/1.1");
+        let prefix =
+            format!("{metric}{{environment=\"billing/prod\",instance=\"\",job=\"ward_drill\"}} ");
+        page.lines()
+            .find_map(|l| l.strip_prefix(prefix.as_str()))
+            .map(|v| v.parse::<f64>().expect("number"))
+    };
     let drill = |extra: &[&str]| {
         let mut args = vec![
             "drill",
@@ -592,6 +601,8 @@ fn drill_restores_checks_times_and_drops_the_scratch_copy() {
             w.cluster.url().leak(),
             "--scratch-dir",
             scratch.to_str().expect("utf8"),
+            "--pushgateway",
+            pushgateway.url().leak(),
             "-o",
             "json",
         ];
@@ -636,6 +647,11 @@ fn drill_restores_checks_times_and_drops_the_scratch_copy() {
         Vec::<String>::new(),
         "the scratch folder too"
     );
+    // The Pushgateway holds the series the rendered RestoreDrillOverdue alert reads.
+    assert_eq!(pushed("ward_drill_passed"), Some(1.0));
+    let success = pushed("ward_drill_last_success_timestamp_seconds").expect("pushed");
+    assert!(success > 1.7e9, "{success}");
+    assert!(pushed("ward_drill_rto_seconds").is_some_and(|s| s > 0.0));
 
     // --keep leaves the restored copy, equal to the source, for inspection.
     let (code, out, err) = drill(&["--keep"]);
@@ -650,6 +666,7 @@ fn drill_restores_checks_times_and_drops_the_scratch_copy() {
     let text = std::fs::read_to_string(&billing).expect("billing");
     std::fs::write(&billing, text.replace("rpo: 15m", "rpo: 1s")).expect("write");
     std::thread::sleep(std::time::Duration::from_millis(1100));
+    let last_success = pushed("ward_drill_last_success_timestamp_seconds");
     let (code, out, err) = drill(&[]);
     assert_eq!(code, 1, "{out}{err}");
     let failed = json(&out);
@@ -660,6 +677,12 @@ fn drill_restores_checks_times_and_drops_the_scratch_copy() {
         "{failed}"
     );
     assert_eq!(scratch_databases(), "0");
+    // A failed drill says so, and leaves the last success where it was.
+    assert_eq!(pushed("ward_drill_passed"), Some(0.0));
+    assert_eq!(
+        pushed("ward_drill_last_success_timestamp_seconds"),
+        last_success
+    );
 
     // A wrong key: a clear error, exit 3, nothing left behind.
     let stranger = w.tmp.path().join("stranger.age");
@@ -834,54 +857,89 @@ fn sigkill_of_ward_backup_run_never_leaves_an_incomplete_snapshot() {
     assert!(out.contains("ledger intact"), "{out}");
 }
 
-/// A real S3-compatible server (moto) on a free loopback port, killed on drop.
-struct Moto {
+/// A real server (moto's S3, Prometheus' Pushgateway) on a free loopback port, killed on
+/// drop.
+struct LocalServer {
     child: std::process::Child,
     port: u16,
 }
 
-impl Moto {
-    fn start() -> Moto {
+impl LocalServer {
+    fn start(program: &str, args: impl FnOnce(u16) -> Vec<String>, install: &str) -> LocalServer {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("free port")
             .port();
-        let child = Command::new("moto_server")
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        let child = Command::new(program)
+            .args(args(port))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect(
-                "moto_server is not on PATH: the S3 tests need a real S3-compatible server; \
-                 install it with `pip install 'moto[server]'` (CI does)",
-            );
-        let moto = Moto { child, port };
+            .unwrap_or_else(|e| panic!("{program} is not on PATH ({e}): {install} (CI does)"));
+        let server = LocalServer { child, port };
         let deadline = Instant::now() + Duration::from_secs(30);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "moto_server did not start");
+            assert!(Instant::now() < deadline, "{program} did not start");
             std::thread::sleep(Duration::from_millis(100));
         }
-        moto
+        server
     }
 
-    /// Creates a bucket with Object Lock enabled (moto does not check signatures).
-    fn create_locked_bucket(&self, bucket: &str) {
+    /// moto's S3 (it does not check signatures).
+    fn moto() -> LocalServer {
+        LocalServer::start(
+            "moto_server",
+            |port| {
+                vec![
+                    "-H".into(),
+                    "127.0.0.1".into(),
+                    "-p".into(),
+                    port.to_string(),
+                ]
+            },
+            "the S3 tests need a real S3-compatible server; install it with `pip install 'moto[server]'`",
+        )
+    }
+
+    /// Prometheus' Pushgateway, keeping what it is pushed in memory only.
+    fn pushgateway() -> LocalServer {
+        LocalServer::start(
+            "prometheus-pushgateway",
+            |port| vec![format!("--web.listen-address=127.0.0.1:{port}")],
+            "install the Debian package prometheus-pushgateway",
+        )
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// One raw HTTP/1.1 request (`head` holds the request line and any extra headers);
+    /// returns the whole response.
+    fn http(&self, head: &str) -> String {
         use std::io::{Read, Write};
         let mut s = std::net::TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
         let req = format!(
-            "PUT /{bucket} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: 0\r\nConnection: close\r\n\
-             x-amz-bucket-object-lock-enabled: true\r\n\
-             Authorization: AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00\r\n\r\n",
+            "{head}\r\nHost: 127.0.0.1:{}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
             self.port
         );
         s.write_all(req.as_bytes()).expect("send");
         let mut resp = String::new();
         s.read_to_string(&mut resp).expect("read");
+        resp
+    }
+
+    /// Creates a bucket with Object Lock enabled.
+    fn create_locked_bucket(&self, bucket: &str) {
+        let resp = self.http(&format!(
+            "PUT /{bucket} HTTP/1.1\r\nx-amz-bucket-object-lock-enabled: true\r\n\
+             Authorization: AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00"
+        ));
         assert!(resp.starts_with("HTTP/1.1 200"), "create bucket: {resp}");
     }
 }
 
-impl Drop for Moto {
+impl Drop for LocalServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -892,7 +950,7 @@ impl Drop for Moto {
 /// and prune leaves locked objects alone.
 #[test]
 fn s3_object_store_with_object_lock_from_the_estate() {
-    let moto = Moto::start();
+    let moto = LocalServer::moto();
     moto.create_locked_bucket("care-vault");
     let w = World::new(OdooFixture {
         attachments: 20,

@@ -86,6 +86,10 @@ pub struct RunArgs {
     /// [default: WARD_IDENTITY, then the DBA identity in the state folder].
     #[arg(long, value_name = "FILE")]
     pub identity: Option<PathBuf>,
+    /// Push the result to this Prometheus Pushgateway (`ward_backup_*` gauges, grouped by
+    /// job and environment) for the staleness alerts.
+    #[arg(long, env = "WARD_PUSHGATEWAY", value_name = "URL")]
+    pub pushgateway: Option<String>,
     /// Filestore blobs read and uploaded at once.
     #[arg(long, default_value_t = 8, value_name = "N")]
     pub concurrency: usize,
@@ -714,7 +718,9 @@ fn run_backup(cx: &Context, args: RunArgs) -> Result<Exit, Failure> {
         }
         Err(f) => Err((f, details)),
     };
-    let summary = record_result(cx, &estate, "backup.run", &subject, result)?;
+    let recorded = record_result(cx, &estate, "backup.run", &subject, result);
+    push_backup_metrics(args.pushgateway.as_deref(), &env.address(), &recorded);
+    let summary = recorded?;
     match cx.output {
         Output::Json => print_json(&summary)?,
         Output::Text => {
@@ -752,6 +758,43 @@ fn run_backup(cx: &Context, args: RunArgs) -> Result<Exit, Failure> {
         }
     }
     Ok(Exit::Ok)
+}
+
+fn push_backup_metrics(
+    pushgateway: Option<&str>,
+    environment: &str,
+    recorded: &Result<ward_vault::BackupSummary, Failure>,
+) {
+    use crate::metrics::{Gauge, Group, now_seconds, push_or_warn};
+    let gauges = match recorded {
+        Ok(summary) => vec![
+            Gauge {
+                name: "ward_backup_last_success_timestamp_seconds",
+                help: "When the last backup of the environment was committed",
+                value: now_seconds(),
+            },
+            Gauge {
+                name: "ward_backup_duration_seconds",
+                help: "Wall time of the last successful backup",
+                value: summary.duration_seconds,
+            },
+            Gauge {
+                name: "ward_backup_new_bytes",
+                help: "Bytes the last successful backup stored anew",
+                value: summary.new_bytes as f64,
+            },
+        ],
+        Err(_) => vec![Gauge {
+            name: "ward_backup_last_failure_timestamp_seconds",
+            help: "When a backup of the environment last failed",
+            value: now_seconds(),
+        }],
+    };
+    let group = Group {
+        job: "ward_backup",
+        environment,
+    };
+    push_or_warn(pushgateway, &group, &gauges);
 }
 
 pub(crate) fn round(x: f64) -> f64 {

@@ -46,6 +46,10 @@ pub struct Args {
     /// Age identity file [default: WARD_IDENTITY, then the DBA identity in the state folder].
     #[arg(long, value_name = "FILE")]
     pub identity: Option<PathBuf>,
+    /// Push the result to this Prometheus Pushgateway (`ward_drill_*` gauges, grouped by job
+    /// and environment) for the `RestoreDrillOverdue` alert.
+    #[arg(long, env = "WARD_PUSHGATEWAY", value_name = "URL")]
+    pub pushgateway: Option<String>,
     /// Leave the scratch database and folder in place for inspection.
     #[arg(long)]
     pub keep: bool,
@@ -160,7 +164,9 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
         }
         Err(f) => Err((f, details)),
     };
-    let report = record_result(cx, &estate, "drill", &subject, result)?;
+    let recorded = record_result(cx, &estate, "drill", &subject, result);
+    push_drill_metrics(args.pushgateway.as_deref(), &env.address(), &recorded);
+    let report = recorded?;
     match cx.output {
         Output::Json => print_json(&report)?,
         Output::Text => {
@@ -202,4 +208,50 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
     } else {
         Exit::Findings
     })
+}
+
+fn push_drill_metrics(
+    pushgateway: Option<&str>,
+    environment: &str,
+    recorded: &Result<ward_vault::DrillReport, Failure>,
+) {
+    use crate::metrics::{Gauge, Group, now_seconds, push_or_warn};
+    let now = now_seconds();
+    let passed = recorded.as_ref().is_ok_and(|r| r.passed());
+    let mut gauges = vec![
+        Gauge {
+            name: "ward_drill_last_run_timestamp_seconds",
+            help: "When a restore drill of the environment last ran",
+            value: now,
+        },
+        Gauge {
+            name: "ward_drill_passed",
+            help: "1 if the last restore drill passed, else 0",
+            value: if passed { 1.0 } else { 0.0 },
+        },
+    ];
+    if let Ok(report) = recorded {
+        gauges.push(Gauge {
+            name: "ward_drill_rto_seconds",
+            help: "Wall time of the last drill's restore",
+            value: report.rto_seconds,
+        });
+        gauges.push(Gauge {
+            name: "ward_drill_rpo_seconds",
+            help: "Age of the drilled snapshot when the last drill started",
+            value: report.rpo_seconds,
+        });
+    }
+    if passed {
+        gauges.push(Gauge {
+            name: "ward_drill_last_success_timestamp_seconds",
+            help: "When a restore drill of the environment last passed",
+            value: now,
+        });
+    }
+    let group = Group {
+        job: "ward_drill",
+        environment,
+    };
+    push_or_warn(pushgateway, &group, &gauges);
 }
