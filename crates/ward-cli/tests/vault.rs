@@ -716,6 +716,82 @@ fn drill_restores_checks_times_and_drops_the_scratch_copy() {
     assert_eq!(drills[1]["details"]["passed"], true);
 }
 
+/// `restore --to-zip` writes Odoo's own backup zip; Python's zipfile (what Odoo uses) reads
+/// it, and `psql -f dump.sql` (what Odoo's restore runs) rebuilds the database.
+#[test]
+fn restore_to_an_odoo_backup_zip_that_odoo_tooling_reads() {
+    let w = World::new(OdooFixture {
+        attachments: 15,
+        ..OdooFixture::default()
+    });
+    let (code, out, err) = w.backup();
+    assert_eq!(code, 0, "{out}{err}");
+    let id = json(&out)["snapshot"]["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let zip = w.tmp.path().join("billing.zip");
+    let zip_str = zip.to_str().expect("utf8");
+    let (code, out, err) = w.ward(&["restore", &id, "--to-zip", zip_str, "-o", "json"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(
+        json(&out)["blobs"].as_u64(),
+        Some(w.fixture.store_fnames.len() as u64)
+    );
+    // Never over an existing file without --replace; --to-zip excludes --to-db.
+    let (code, _, err) = w.ward(&["restore", &id, "--to-zip", zip_str]);
+    assert_eq!(code, 2, "{err}");
+    let (code, _, err) = w.ward(&["restore", &id, "--to-zip", zip_str, "--to-db", "x"]);
+    assert_eq!(code, 2, "{err}");
+
+    let unpacked = w.tmp.path().join("unpacked");
+    let status = Command::new("python3")
+        .args(["-m", "zipfile", "-e", zip_str])
+        .arg(&unpacked)
+        .status()
+        .expect("python3");
+    assert!(status.success());
+    let manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(unpacked.join("manifest.json")).expect("manifest.json"),
+    )
+    .expect("json");
+    assert_eq!(manifest["odoo_dump"], "1");
+    let modules = w.psql(
+        "odoo",
+        "SELECT count(*) FROM ir_module_module WHERE state = 'installed'",
+    );
+    assert_eq!(
+        manifest["modules"].as_object().map(|m| m.len().to_string()),
+        Some(modules.trim().to_string())
+    );
+    for f in &w.fixture.store_fnames {
+        let bytes = std::fs::read(unpacked.join("filestore").join(f)).expect("blob in the zip");
+        let sha = hex::encode(<sha1::Sha1 as sha1::Digest>::digest(&bytes));
+        assert!(f.ends_with(&sha), "{f} holds other bytes");
+    }
+    w.cluster.psql("CREATE DATABASE from_zip").expect("create");
+    let status = Command::new(w.cluster.bindir().join("psql"))
+        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-h"])
+        .arg(w.cluster.socket_dir())
+        .args([
+            "-p",
+            &w.cluster.port().to_string(),
+            "-U",
+            "postgres",
+            "-d",
+            "from_zip",
+            "-f",
+        ])
+        .arg(unpacked.join("dump.sql"))
+        .stdout(Stdio::null())
+        .status()
+        .expect("psql");
+    assert!(status.success(), "psql -f dump.sql");
+    assert_eq!(w.counts("from_zip"), w.counts("odoo"));
+    let (_, out, _) = w.ward(&["audit", "log", "-o", "json"]);
+    assert!(out.contains("restore.zip"), "{out}");
+}
+
 #[test]
 fn every_vault_command_has_help_with_an_example() {
     for args in [

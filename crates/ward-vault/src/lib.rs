@@ -36,6 +36,7 @@ pub mod fixture;
 mod keys;
 mod lease;
 mod manifest;
+mod odoo_zip;
 mod pg;
 mod pipeline;
 mod progress;
@@ -59,6 +60,7 @@ pub use manifest::{
     AttachmentEntry, BlobStats, SealedManifest, SnapshotContents, SnapshotLock, SnapshotManifest,
     SnapshotRef, StoredObject,
 };
+pub use odoo_zip::{OdooZipRequest, OdooZipSummary, export_odoo_zip};
 pub use pg::{COUNTED_TABLES, DbConnection, PgTools};
 pub use progress::{NoProgress, Phase, Progress};
 pub use prune::{

@@ -17,21 +17,27 @@ use crate::context::{Context, Output, print_json};
 use crate::report::{Exit, Failure};
 
 /// Restore a snapshot into a new database and filestore, then check row counts, installed
-/// modules and every blob's sha1 against the manifest. Exits 1 if they differ.
+/// modules and every blob's sha1 against the manifest. Exits 1 if they differ. With
+/// --to-zip, write Odoo's own backup zip instead.
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Example:\n  \
     ward --estate care restore 20261126T101500Z-1a2b3c4d --to-db billing_check --filestore /srv/odoo-data\n  \
     ward restore st-marys/billing/prod/20261126T101500Z-1a2b3c4d --to-db billing --filestore /srv/odoo-data \\\n      \
-    --db-url postgres://postgres@127.0.0.1:5432/postgres --identity ~/keys/dba.age --replace --jobs 4")]
+    --db-url postgres://postgres@127.0.0.1:5432/postgres --identity ~/keys/dba.age --replace --jobs 4\n  \
+    ward restore 20261126T101500Z-1a2b3c4d --to-zip billing.zip   # Odoo's own backup format")]
 pub struct Args {
     /// Snapshot id, unique id prefix, or `tenant/workload/environment/id`.
     pub snapshot: String,
     /// Name of the database to create.
-    #[arg(long, value_name = "NAME")]
-    pub to_db: String,
+    #[arg(long, value_name = "NAME", required_unless_present = "to_zip")]
+    pub to_db: Option<String>,
     /// Odoo's data_dir: the blobs go to DIR/filestore/<NAME>/.
-    #[arg(long, value_name = "DIR")]
-    pub filestore: PathBuf,
+    #[arg(long, value_name = "DIR", required_unless_present = "to_zip")]
+    pub filestore: Option<PathBuf>,
+    /// Write Odoo's own backup zip (dump.sql, filestore/, manifest.json) instead of
+    /// restoring into a server: Odoo's database manager restores it without Ward.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["to_db", "filestore", "db_url", "jobs"])]
+    pub to_zip: Option<PathBuf>,
     /// pg_restore jobs (above 1 the dump is first decrypted to a temporary file).
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub jobs: u32,
@@ -54,11 +60,21 @@ pub struct Args {
 }
 
 pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
+    let (to_db, data_dir) = match (&args.to_zip, &args.to_db, &args.filestore) {
+        (Some(zip), _, _) => return to_zip(cx, &args, zip),
+        (None, Some(db), Some(dir)) => (db.clone(), dir.clone()),
+        _ => {
+            return Err(Failure::bad_input(
+                "restore needs --to-db and --filestore, or --to-zip",
+                "e.g. ward restore ID --to-db billing_check --filestore /srv/odoo-data",
+            ));
+        }
+    };
     let estate = cx.load_estate()?;
     let state = cx.state_dir();
-    let filestore = args.filestore.join("filestore").join(&args.to_db);
+    let filestore = data_dir.join("filestore").join(&to_db);
     let mut details = Map::new();
-    details.insert("to_db".into(), args.to_db.clone().into());
+    details.insert("to_db".into(), to_db.clone().into());
     details.insert("filestore".into(), filestore.display().to_string().into());
     details.insert("replace".into(), args.replace.into());
     let mut subject = args.snapshot.clone();
@@ -79,7 +95,7 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
             let env = estate.environment(&format!("{}/{}", snapshot.workload, snapshot.environment));
             let target = db_connection(cx, env, args.db_url.as_deref())?;
             let mut request =
-                RestoreRequest::new(target.db.with_dbname(&args.to_db), &filestore);
+                RestoreRequest::new(target.db.with_dbname(&to_db), &filestore);
             request.jobs = args.jobs;
             request.replace = args.replace;
             request.pg_tools = args.pg.tools();
@@ -141,6 +157,63 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
     } else {
         Exit::Findings
     })
+}
+
+/// `--to-zip`: the snapshot as Odoo's backup zip; needs no database server.
+fn to_zip(cx: &Context, args: &Args, path: &std::path::Path) -> Result<Exit, Failure> {
+    let estate = cx.load_estate()?;
+    let state = cx.state_dir();
+    let mut details = Map::new();
+    details.insert("to_zip".into(), path.display().to_string().into());
+    details.insert("replace".into(), args.replace.into());
+    let mut subject = args.snapshot.clone();
+    let progress = crate::progress::for_command(cx);
+    let result = (|| {
+        let ids = identities(&estate, &state, args.identity.as_deref())?;
+        runtime()?.block_on(async {
+            let found = locate_snapshot(cx, &estate, &args.snapshot, args.repo.as_deref()).await?;
+            let snapshot = found.manifest.snapshot.clone();
+            subject = snapshot.to_string();
+            let request = ward_vault::OdooZipRequest {
+                path: path.to_path_buf(),
+                replace: args.replace,
+                pg_tools: args.pg.tools(),
+                blob_concurrency: 8,
+            };
+            ward_vault::export_odoo_zip(&found.repo, &snapshot, &ids, &request, progress)
+                .await
+                .map_err(|e| {
+                    crate::commands::backup::vault_failure(
+                        e,
+                        "no zip was written; fix the cause and run it again",
+                    )
+                })
+        })
+    })();
+    let result = match result {
+        Ok(summary) => {
+            details.insert("sql_bytes".into(), summary.sql_bytes.into());
+            details.insert("blobs".into(), summary.blobs.into());
+            details.insert("zip_bytes".into(), summary.zip_bytes.into());
+            Ok((summary, Outcome::Ok, details))
+        }
+        Err(f) => Err((f, details)),
+    };
+    let summary = record_result(cx, &estate, "restore.zip", &subject, result)?;
+    match cx.output {
+        Output::Json => print_json(&summary)?,
+        Output::Text => println!(
+            "wrote {} as Odoo's backup zip {} ({}: dump.sql of {}, {} blobs of {}) in {:.1}s",
+            summary.snapshot,
+            summary.path.display(),
+            HumanBytes(summary.zip_bytes),
+            HumanBytes(summary.sql_bytes),
+            summary.blobs,
+            HumanBytes(summary.blob_bytes),
+            summary.duration_seconds
+        ),
+    }
+    Ok(Exit::Ok)
 }
 
 /// The lines a restore (or a drill's restore) prints: what was restored, how long it took,
