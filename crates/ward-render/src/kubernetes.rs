@@ -2130,6 +2130,12 @@ fn redis(
 /// (ledger, lease, cached tenant keys), the secrets folder (`<store>/<key>[/<property>]`,
 /// the layout `ward` resolves secret references in) and the drill's identity.
 const JOB_ESTATE: &str = "/estate";
+/// Where the clone step mounts the estate volume. It clones into a folder of it, which git
+/// creates as the job's user, because git refuses a repository whose top folder another
+/// user owns (an `emptyDir`'s root belongs to root); `ward` mounts that folder as
+/// `JOB_ESTATE`.
+const JOB_CLONE: &str = "/clone";
+const CLONE_FOLDER: &str = "estate";
 const JOB_STATE: &str = "/var/lib/ward";
 const JOB_SECRETS: &str = "/var/run/ward/secrets";
 const JOB_GIT: &str = "/var/run/ward/git";
@@ -2441,7 +2447,7 @@ fn ward_job_pod(
     // git writes nothing outside the clone, but reads `$HOME`; the root is read-only.
     let mut clone_env = vec![env("HOME", "/tmp"), env("GIT_TERMINAL_PROMPT", "0")];
     let mut clone_mounts = vec![
-        mount("estate", JOB_ESTATE, false),
+        mount("estate", JOB_CLONE, false),
         mount("tmp", "/tmp", false),
     ];
     if settings.estate_credentials.is_some() {
@@ -2474,7 +2480,7 @@ fn ward_job_pod(
             format!("--branch={}", settings.estate_revision),
             "--".into(),
             settings.estate_repository.clone(),
-            JOB_ESTATE.into(),
+            format!("{JOB_CLONE}/{CLONE_FOLDER}"),
         ]),
         env: Some(clone_env),
         resources: Some(resources("500m", "512Mi")),
@@ -2490,7 +2496,10 @@ fn ward_job_pod(
         env("HOME", "/tmp"),
     ];
     let mut mounts = vec![
-        mount("estate", JOB_ESTATE, true),
+        VolumeMount {
+            sub_path: Some(CLONE_FOLDER.into()),
+            ..mount("estate", JOB_ESTATE, true)
+        },
         mount("state", JOB_STATE, false),
         mount("secrets", JOB_SECRETS, true),
         mount("tmp", "/tmp", false),

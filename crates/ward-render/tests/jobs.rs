@@ -412,15 +412,14 @@ fn jobs_clone_the_estate_and_keep_their_state() {
                 [
                     "--",
                     "https://git.care.example/platform/estate.git",
-                    "/estate"
+                    "/clone/estate"
                 ]
             );
             assert!(args.contains(&"--branch=main"));
             assert_eq!(init["securityContext"]["readOnlyRootFilesystem"], true);
-            assert_eq!(
-                mount(init, "estate").expect("clone target")["readOnly"],
-                Value::Null
-            );
+            let target = mount(init, "estate").expect("clone target");
+            assert_eq!(target["mountPath"], "/clone");
+            assert_eq!(target["readOnly"], Value::Null);
             assert_eq!(
                 env_value(init, "GIT_CONFIG_GLOBAL").as_deref(),
                 Some("/var/run/ward/git/gitconfig")
@@ -432,7 +431,11 @@ fn jobs_clone_the_estate_and_keep_their_state() {
             // `ward` itself never sees the Git token.
             let c = ward(p);
             assert!(mount(c, "estate-git").is_none());
-            assert_eq!(mount(c, "estate").expect("estate")["readOnly"], true);
+            // The folder git created (owned by the job's user, so git trusts it), read-only.
+            let estate = mount(c, "estate").expect("estate");
+            assert_eq!(estate["mountPath"], "/estate");
+            assert_eq!(estate["subPath"], "estate");
+            assert_eq!(estate["readOnly"], true);
             assert_eq!(env_value(c, "WARD_ESTATE").as_deref(), Some("/estate"));
             assert_eq!(env_value(c, "WARD_STATE").as_deref(), Some("/var/lib/ward"));
             let state = mount(c, "state").expect("state mounted");
