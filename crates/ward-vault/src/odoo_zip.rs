@@ -14,14 +14,14 @@ use std::time::Instant;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
-use crate::backup::sha1_of_store_fname;
 use crate::catalog::{open_snapshot, read_manifest};
 use crate::error::{Result, VaultError, io_err};
 use crate::keys::Identities;
 use crate::manifest::{SnapshotContents, SnapshotRef, random_hex};
 use crate::pg::{PgTools, collect_stderr};
-use crate::pipeline::{DecodeError, PlainDigest, StreamReader, decode_bytes, decode_into};
+use crate::pipeline::{DecodeError, PlainDigest, StreamReader, decode_into};
 use crate::progress::{Phase, Progress};
+use crate::restore::{fetch_blob, open_dump, stored_object_error};
 use crate::store::Repository;
 
 /// Where to write the zip.
@@ -92,14 +92,7 @@ pub async fn export_odoo_zip(
         .with_file_name(format!(".ward-{}.zip.tmp", random_hex::<6>()?));
     let file = std::fs::File::create(&tmp).map_err(io_err("creating the zip", &tmp))?;
     let dump_object = contents.manifest.dump.object.clone();
-    let stream = repo
-        .get_stream(&dump_object)
-        .await?
-        .ok_or_else(|| VaultError::Corrupted {
-            object: dump_object.clone(),
-            reason: "the dump object is missing".into(),
-        })?;
-    let reader = StreamReader::spawn(stream);
+    let reader = open_dump(repo, &contents).await?;
     let (tx, rx) = std::sync::mpsc::sync_channel::<Blob>(request.blob_concurrency * 2);
     let writer = {
         let ids = identities.clone();
@@ -251,13 +244,7 @@ fn write_sql(
     let decoded = match decoded {
         Ok(d) => d,
         Err(DecodeError::Io(_)) if !status.success() => return Err(tool_failed()),
-        Err(DecodeError::WrongKey) => {
-            return Err(VaultError::Corrupted {
-                object: object.to_string(),
-                reason: "cannot be decrypted (damaged header)".into(),
-            });
-        }
-        Err(e) => return Err(e.into_vault(object)),
+        Err(e) => return Err(stored_object_error(e, object)),
     };
     if decoded.plain_digest != expected_sha {
         return Err(VaultError::Corrupted {
@@ -293,45 +280,9 @@ async fn send_blobs(
         .map(|entry| {
             let ids = identities.clone();
             async move {
-                let sha1 = sha1_of_store_fname(&entry.store_fname)
-                    .ok_or_else(|| VaultError::Corrupted {
-                        object: contents.manifest.sealed.object.clone(),
-                        reason: format!("invalid store_fname {:?}", entry.store_fname),
-                    })?
-                    .to_string();
-                let bytes =
-                    repo.get_bytes(&entry.object)
-                        .await?
-                        .ok_or_else(|| VaultError::Corrupted {
-                            object: entry.object.clone(),
-                            reason: format!("blob of {} is missing", entry.store_fname),
-                        })?;
-                let object = entry.object.clone();
-                tokio::task::spawn_blocking(move || -> Result<Blob> {
-                    let (decoded, plain) =
-                        decode_bytes(&bytes, &ids, PlainDigest::Sha1).map_err(|e| match e {
-                            DecodeError::WrongKey => VaultError::Corrupted {
-                                object: object.clone(),
-                                reason: "cannot be decrypted (damaged header)".into(),
-                            },
-                            other => other.into_vault(&object),
-                        })?;
-                    if decoded.plain_digest != sha1 {
-                        return Err(VaultError::Corrupted {
-                            object,
-                            reason: format!(
-                                "content of {} hashes to {}",
-                                entry.store_fname, decoded.plain_digest
-                            ),
-                        });
-                    }
-                    Ok(Blob {
-                        store_fname: entry.store_fname,
-                        bytes: plain,
-                    })
-                })
-                .await
-                .map_err(|e| VaultError::InvalidInput(format!("zip task: {e}")))?
+                let store_fname = entry.store_fname.clone();
+                let bytes = fetch_blob(repo, contents, entry, ids).await?;
+                Ok::<Blob, VaultError>(Blob { store_fname, bytes })
             }
         })
         .buffer_unordered(request.blob_concurrency);

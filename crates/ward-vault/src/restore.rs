@@ -17,7 +17,7 @@ use crate::backup::sha1_of_store_fname;
 use crate::catalog::{open_snapshot, read_manifest};
 use crate::error::{Result, VaultError, io_err};
 use crate::keys::Identities;
-use crate::manifest::{SnapshotContents, SnapshotRef, random_hex};
+use crate::manifest::{AttachmentEntry, SnapshotContents, SnapshotRef, random_hex};
 use crate::pg::{DbConnection, PgTools, collect_stderr, db_error, quote_ident, read_facts};
 use crate::pipeline::{DecodeError, PlainDigest, StreamReader, decode_bytes, decode_into};
 use crate::progress::{Phase, Progress};
@@ -250,14 +250,7 @@ async fn restore_database(
     progress: Arc<dyn Progress>,
 ) -> Result<u64> {
     let object = contents.manifest.dump.object.clone();
-    let stream = repo
-        .get_stream(&object)
-        .await?
-        .ok_or_else(|| VaultError::Corrupted {
-            object: object.clone(),
-            reason: "the dump object is missing".into(),
-        })?;
-    let reader = StreamReader::spawn(stream);
+    let reader = open_dump(repo, contents).await?;
     let ids = identities.clone();
     let expected_sha = contents.sealed.dump_sha256.clone();
     let tools = request.pg_tools.clone();
@@ -275,13 +268,7 @@ async fn restore_database(
                 Ok(())
             }
         };
-        let decode_err = |e: DecodeError| match e {
-            DecodeError::WrongKey => VaultError::Corrupted {
-                object: object.clone(),
-                reason: "cannot be decrypted (damaged header)".into(),
-            },
-            other => other.into_vault(&object),
-        };
+        let decode_err = |e: DecodeError| stored_object_error(e, &object);
         let progress_ref: Option<(&dyn Progress, Phase)> =
             Some((progress.as_ref(), Phase::RestoreDatabase));
         if jobs > 1 {
@@ -378,44 +365,12 @@ async fn restore_filestore(
             let root = root.clone();
             let progress = progress.clone();
             async move {
-                let sha1 = sha1_of_store_fname(&entry.store_fname)
-                    .ok_or_else(|| VaultError::Corrupted {
-                        object: contents.manifest.sealed.object.clone(),
-                        reason: format!("invalid store_fname {:?}", entry.store_fname),
-                    })?
-                    .to_string();
-                let bytes =
-                    repo.get_bytes(&entry.object)
-                        .await?
-                        .ok_or_else(|| VaultError::Corrupted {
-                            object: entry.object.clone(),
-                            reason: format!("blob of {} is missing", entry.store_fname),
-                        })?;
-                let object = entry.object.clone();
-                let written = tokio::task::spawn_blocking(move || -> Result<u64> {
-                    let (decoded, plain) =
-                        decode_bytes(&bytes, &ids, PlainDigest::Sha1).map_err(|e| match e {
-                            DecodeError::WrongKey => VaultError::Corrupted {
-                                object: object.clone(),
-                                reason: "cannot be decrypted (damaged header)".into(),
-                            },
-                            other => other.into_vault(&object),
-                        })?;
-                    if decoded.plain_digest != sha1 {
-                        return Err(VaultError::Corrupted {
-                            object,
-                            reason: format!(
-                                "content of {} hashes to {}",
-                                entry.store_fname, decoded.plain_digest
-                            ),
-                        });
-                    }
-                    let path = root.join(&entry.store_fname);
-                    write_atomically(&path, &plain)?;
-                    Ok(decoded.plain_size)
-                })
-                .await
-                .map_err(|e| VaultError::InvalidInput(format!("restore task: {e}")))??;
+                let path = root.join(&entry.store_fname);
+                let plain = fetch_blob(repo, contents, entry, ids).await?;
+                let written = plain.len() as u64;
+                tokio::task::spawn_blocking(move || write_atomically(&path, &plain))
+                    .await
+                    .map_err(|e| VaultError::InvalidInput(format!("restore task: {e}")))??;
                 progress.advance(Phase::RestoreFilestore, 1);
                 Ok::<u64, VaultError>(written)
             }
@@ -428,6 +383,72 @@ async fn restore_filestore(
         count += 1;
     }
     Ok((count, bytes))
+}
+
+/// Opens the snapshot's dump object as a reader of its stored (encrypted) bytes.
+pub(crate) async fn open_dump(
+    repo: &Repository,
+    contents: &SnapshotContents,
+) -> Result<StreamReader> {
+    let object = &contents.manifest.dump.object;
+    let stream = repo
+        .get_stream(object)
+        .await?
+        .ok_or_else(|| VaultError::Corrupted {
+            object: object.clone(),
+            reason: "the dump object is missing".into(),
+        })?;
+    Ok(StreamReader::spawn(stream))
+}
+
+/// A stored object that cannot be read back: with a key that opened the manifest, an
+/// undecryptable header means damage, not a wrong key.
+pub(crate) fn stored_object_error(e: DecodeError, object: &str) -> VaultError {
+    match e {
+        DecodeError::WrongKey => VaultError::Corrupted {
+            object: object.to_string(),
+            reason: "cannot be decrypted (damaged header)".into(),
+        },
+        other => other.into_vault(object),
+    }
+}
+
+/// Fetches one attachment's blob, decrypts it and checks that it hashes to its name.
+pub(crate) async fn fetch_blob(
+    repo: &Repository,
+    contents: &SnapshotContents,
+    entry: AttachmentEntry,
+    ids: Identities,
+) -> Result<Vec<u8>> {
+    let sha1 = sha1_of_store_fname(&entry.store_fname)
+        .ok_or_else(|| VaultError::Corrupted {
+            object: contents.manifest.sealed.object.clone(),
+            reason: format!("invalid store_fname {:?}", entry.store_fname),
+        })?
+        .to_string();
+    let bytes = repo
+        .get_bytes(&entry.object)
+        .await?
+        .ok_or_else(|| VaultError::Corrupted {
+            object: entry.object.clone(),
+            reason: format!("blob of {} is missing", entry.store_fname),
+        })?;
+    tokio::task::spawn_blocking(move || -> Result<Vec<u8>> {
+        let (decoded, plain) = decode_bytes(&bytes, &ids, PlainDigest::Sha1)
+            .map_err(|e| stored_object_error(e, &entry.object))?;
+        if decoded.plain_digest != sha1 {
+            return Err(VaultError::Corrupted {
+                object: entry.object,
+                reason: format!(
+                    "content of {} hashes to {}",
+                    entry.store_fname, decoded.plain_digest
+                ),
+            });
+        }
+        Ok(plain)
+    })
+    .await
+    .map_err(|e| VaultError::InvalidInput(format!("restore task: {e}")))?
 }
 
 fn write_atomically(path: &Path, data: &[u8]) -> Result<()> {
