@@ -158,6 +158,9 @@ pub struct RenderingSpec {
     /// The age identity restore drills decrypt backups with.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub drill_identity: Option<SecretRef>,
+    /// The Prometheus Pushgateway Ward's jobs push their results to, for the alerts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pushgateway: Option<Spanned<String>>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -680,9 +683,13 @@ pub(crate) fn decode_platform(cx: &mut Cx, node: &Node) -> Option<PlatformSpec> 
                     estate_revision: text("estateRevision"),
                     estate_credentials: None,
                     drill_identity: None,
+                    pushgateway: text("pushgateway"),
                 };
                 if let Some(url) = &spec.estate_repository {
                     check_estate_repository(cx, url, &f.at("estateRepository"));
+                }
+                if let Some(url) = &spec.pushgateway {
+                    check_pushgateway(cx, url, &f.at("pushgateway"));
                 }
                 if let Some(rev) = &spec.estate_revision {
                     check_estate_revision(cx, rev, &f.at("estateRevision"));
@@ -756,6 +763,26 @@ fn check_estate_repository(cx: &mut Cx, url: &Spanned<String>, path: &str) {
             ),
             "write e.g. `https://git.example.com/platform/estate.git`; Ward's jobs clone it over HTTPS",
         ),
+    }
+}
+
+/// The Pushgateway's base URL, as `ward --pushgateway` takes it.
+fn check_pushgateway(cx: &mut Cx, url: &Spanned<String>, path: &str) {
+    let v = url.value.as_str();
+    let host = v
+        .strip_prefix("https://")
+        .or_else(|| v.strip_prefix("http://"))
+        .map(|rest| rest.split(['/', '?', '#']).next().unwrap_or_default());
+    let clean = !v.chars().any(|c| c.is_whitespace() || c.is_control());
+    if !matches!(host, Some(h) if !h.is_empty() && !h.contains('@') && clean) {
+        cx.error(
+            url.span,
+            format!(
+                "`{path}` must be an http:// or https:// URL without a user, found `{}`",
+                crate::decode::escape(v)
+            ),
+            "write e.g. `http://pushgateway.monitoring.svc:9091`",
+        );
     }
 }
 

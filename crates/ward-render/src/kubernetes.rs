@@ -446,22 +446,35 @@ fn network_policies(
     out.push(&odoo_egress)?;
     // Ward's jobs reach PostgreSQL, the estate's Git server and the S3 backup stores of
     // their environments (DNS is `allow-dns`), on public addresses only, like Odoo.
-    let (job_ports, job_hosts) = ward_job_destinations(settings, s);
+    let (mut job_ports, mut job_hosts) = ward_job_destinations(settings, s);
+    let mut job_rules = vec![NetworkPolicyEgressRule {
+        to: Some(vec![pods(&[pg])]),
+        ports: Some(vec![tcp(5432)]),
+    }];
+    // The Pushgateway the results go to: a cluster service by its namespace, else like
+    // any outside host.
+    if let Some(url) = &settings.pushgateway {
+        match service_namespace(url) {
+            Some(ns) => job_rules.push(NetworkPolicyEgressRule {
+                to: Some(vec![namespace_peer(&ns)]),
+                ports: Some(vec![tcp(url_port(url))]),
+            }),
+            None => {
+                job_ports.insert(url_port(url));
+                job_hosts.insert(url_host(url));
+            }
+        }
+    }
+    job_rules.push(NetworkPolicyEgressRule {
+        to: Some(vec![internet()]),
+        ports: Some(job_ports.into_iter().map(tcp).collect()),
+    });
     let mut jobs_egress = policy(
         "allow-ward-jobs-egress",
         NetworkPolicySpec {
             pod_selector: Some(selector(&[WARD_JOB])),
             policy_types: Some(vec!["Egress".into()]),
-            egress: Some(vec![
-                NetworkPolicyEgressRule {
-                    to: Some(vec![pods(&[pg])]),
-                    ports: Some(vec![tcp(5432)]),
-                },
-                NetworkPolicyEgressRule {
-                    to: Some(vec![internet()]),
-                    ports: Some(job_ports.into_iter().map(tcp).collect()),
-                },
-            ]),
+            egress: Some(job_rules),
             ..Default::default()
         },
     );
@@ -550,6 +563,14 @@ fn ward_job_destinations(settings: &Settings, s: &Stack<'_>) -> (BTreeSet<i32>, 
         }
     }
     (ports, hosts)
+}
+
+/// The namespace of an in-cluster service URL, `http://<service>.<namespace>.svc[…]`.
+fn service_namespace(url: &str) -> Option<String> {
+    let host = url_host(url);
+    let mut labels = host.split('.');
+    let (_service, namespace, svc) = (labels.next()?, labels.next()?, labels.next()?);
+    (svc == "svc" && !namespace.is_empty()).then(|| namespace.to_string())
 }
 
 /// The TCP port of an integration endpoint URL (443 for https unless written).
@@ -2495,6 +2516,10 @@ fn ward_job_pod(
         env("WARD_SECRETS_DIR", JOB_SECRETS),
         env("HOME", "/tmp"),
     ];
+    if let Some(url) = &settings.pushgateway {
+        // The rendered backup and drill alerts read what the jobs push there.
+        env_vars.push(env("WARD_PUSHGATEWAY", url.clone()));
+    }
     let mut mounts = vec![
         VolumeMount {
             sub_path: Some(CLONE_FOLDER.into()),

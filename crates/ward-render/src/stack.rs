@@ -39,6 +39,8 @@ pub struct Settings {
     pub estate_credentials: Option<SecretRef>,
     /// The age identity the drill jobs decrypt with; without one, drills fail at start.
     pub drill_identity: Option<SecretRef>,
+    /// Where the jobs push their results for the alerts (`WARD_PUSHGATEWAY`), if anywhere.
+    pub pushgateway: Option<String>,
 }
 
 /// Where the estate repository points when the platform does not say: a reserved name
@@ -111,6 +113,7 @@ impl Settings {
             estate_revision: text(&r.estate_revision, "main"),
             estate_credentials: r.estate_credentials.clone(),
             drill_identity: r.drill_identity.clone(),
+            pushgateway: r.pushgateway.as_ref().map(|s| s.value.clone()),
         })
     }
 

@@ -296,13 +296,26 @@ fn the_secrets_folder_follows_the_run_time_contract() {
             &t,
             &format!("{folder}/networkpolicy-allow-ward-jobs-egress.yaml"),
         );
-        let ports: Vec<i64> = policy["spec"]["egress"][1]["ports"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|p| p["port"].as_i64())
-            .collect();
-        assert_eq!(ports, vec![443, 9443]);
+        let rules = policy["spec"]["egress"].as_array().expect("egress rules");
+        let ports_to = |peer: &dyn Fn(&Value) -> bool| -> Vec<i64> {
+            rules
+                .iter()
+                .filter(|r| r["to"].as_array().into_iter().flatten().any(peer))
+                .flat_map(|r| r["ports"].as_array().into_iter().flatten())
+                .filter_map(|p| p["port"].as_i64())
+                .collect()
+        };
+        let outside = ports_to(&|p| p["ipBlock"]["cidr"] == "0.0.0.0/0");
+        assert_eq!(outside, vec![443, 9443]);
+        // The Pushgateway is a service of the monitoring namespace, reached there only.
+        let monitoring = ports_to(&|p| {
+            p["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] == "monitoring"
+        });
+        assert_eq!(monitoring, vec![9091]);
+        assert_eq!(
+            ports_to(&|p| p["podSelector"]["matchLabels"]["cnpg.io/cluster"].is_string()),
+            vec![5432]
+        );
         assert_eq!(
             policy["metadata"]["annotations"]["ward.dev/egress-hosts"],
             "git.care.example,vault.s3.care.example"
@@ -438,6 +451,10 @@ fn jobs_clone_the_estate_and_keep_their_state() {
             assert_eq!(estate["readOnly"], true);
             assert_eq!(env_value(c, "WARD_ESTATE").as_deref(), Some("/estate"));
             assert_eq!(env_value(c, "WARD_STATE").as_deref(), Some("/var/lib/ward"));
+            assert_eq!(
+                env_value(c, "WARD_PUSHGATEWAY").as_deref(),
+                Some("http://pushgateway.monitoring.svc:9091")
+            );
             let state = mount(c, "state").expect("state mounted");
             assert_eq!(state["mountPath"], "/var/lib/ward");
             assert_eq!(
@@ -560,7 +577,11 @@ fn the_estate_fields_are_checked_at_load() {
                 .collect::<String>()
         }
     };
-    let cases: [(Edit, &str); 7] = [
+    let cases: [(Edit, &str); 8] = [
+        (
+            Box::new(set("pushgateway:", "pushgateway.monitoring.svc:9091")),
+            "must be an http:// or https:// URL",
+        ),
         (
             Box::new(set(
                 "estateRepository:",
