@@ -2171,7 +2171,7 @@ const SECRET_MODE: i32 = 0o400;
 
 /// The file `ward` reads a secret reference (or one part of it) from, relative to the
 /// secrets folder: `<store>/<key>[/<property>][/<part>]`.
-pub fn secret_file(store: &str, key: &str, property: Option<&str>, part: Option<&str>) -> String {
+fn secret_file(store: &str, key: &str, property: Option<&str>, part: Option<&str>) -> String {
     [Some(store), Some(key), property, part]
         .into_iter()
         .flatten()
@@ -2215,8 +2215,9 @@ fn mount(name: &str, path: &str, read_only: bool) -> VolumeMount {
     }
 }
 
-/// The secrets every job of one environment reads: its database password and, for an S3
-/// backup store, that store's keys. Each item is `(Secret, key in it, file in the folder)`.
+/// The secrets every job of one environment reads, as projections of the Secrets that
+/// hold them: its database password and, for an S3 backup store, that store's keys, each
+/// at the file of the secrets folder its reference names.
 fn job_secret_items(settings: &Settings, s: &Stack<'_>, m: &Member<'_>) -> Vec<SecretProjection> {
     let mut by_secret: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
     // The password the ExternalSecret for the environment's role already fetches.
