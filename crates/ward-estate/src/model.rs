@@ -534,14 +534,35 @@ fn secret_ref(cx: &mut Cx, node: &Node, path: &str) -> Option<SecretRef> {
     }
     mapping(cx, node, path, |cx, f| {
         let store = req(cx, f, "store", |cx, n, p| cx.name(n, p));
-        let key = req(cx, f, "key", |cx, n, p| cx.string(n, p));
-        let property = opt(cx, f, "property", |cx, n, p| cx.string(n, p));
+        let key = req(cx, f, "key", secret_path);
+        let property = opt(cx, f, "property", secret_path);
         Some(SecretRef {
             store: store?,
             key: key?,
             property,
         })
     })
+}
+
+/// A secret's key or property: also a file path under the secrets folder a job mounts
+/// (`<store>/<key>/<property>`), so it must not climb out of it or name nothing.
+fn secret_path(cx: &mut Cx, node: &Node, path: &str) -> Option<Spanned<String>> {
+    let s = cx.string(node, path)?;
+    let bad = s.value.split('/').find(|seg| {
+        seg.is_empty() || *seg == "." || *seg == ".." || seg.chars().any(char::is_control)
+    });
+    if let Some(seg) = bad {
+        cx.error(
+            s.span,
+            format!(
+                "`{path}` {:?} has a `/`-separated part {seg:?} that cannot name a file",
+                s.value
+            ),
+            "use `/`-separated names without empty, `.` or `..` parts, e.g. odoo/billing/prod",
+        );
+        return None;
+    }
+    Some(s)
 }
 
 pub(crate) fn decode_platform(cx: &mut Cx, node: &Node) -> Option<PlatformSpec> {

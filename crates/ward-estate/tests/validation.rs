@@ -153,6 +153,37 @@ fn references_must_resolve() {
 }
 
 #[test]
+fn secret_keys_must_be_paths_a_mounted_secret_can_hold() {
+    let dir = example();
+    edit(
+        dir.path(),
+        "workloads/billing.yaml",
+        "key: odoo/billing/prod, property: db_password",
+        "key: odoo/../../etc, property: db_password",
+    );
+    edit(
+        dir.path(),
+        "workloads/billing.yaml",
+        "key: integrations/clearinghouse",
+        "key: integrations//clearinghouse",
+    );
+    let p = problems(dir.path());
+    let d = find(&p, "part \"..\" that cannot name a file");
+    let line = line_of(
+        dir.path(),
+        "workloads/billing.yaml",
+        "        passwordRef: { store: hospital-vault, key: odoo/../../etc, property: db_password }",
+    );
+    assert!(
+        d.location
+            .starts_with(&format!("workloads/billing.yaml:{line}:")),
+        "{d:?}"
+    );
+    assert!(d.hint.contains("odoo/billing/prod"), "{d:?}");
+    find(&p, "part \"\" that cannot name a file");
+}
+
+#[test]
 fn hostnames_are_unique_across_the_estate() {
     let dir = example();
     edit(
