@@ -6,16 +6,17 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Result, VaultError};
+use crate::error::{Result, VaultError, io_err};
 use crate::keys::{Recipients, RepositoryKey};
 use crate::lease::{Lease, environment_lease_path};
 use crate::manifest::{
@@ -23,9 +24,12 @@ use crate::manifest::{
     SnapshotRef, StoredObject, blob_dir, blob_path, new_snapshot_id,
 };
 use crate::pg::{DbConnection, PgTools, collect_stderr, db_error, read_facts};
-use crate::pipeline::{PlainDigest, encode_to_vec, upload_stream};
+use crate::pipeline::{
+    BlobEncoder, Encoded, PlainDigest, WHOLE_BLOB_LIMIT, encode_blob_into, encode_to_vec,
+    upload_stream,
+};
 use crate::progress::{Phase, Progress};
-use crate::store::{Repository, check_name};
+use crate::store::{Repository, StagedFile, check_name};
 use crate::tenant;
 
 /// One environment's database and filestore to back up.
@@ -244,7 +248,7 @@ async fn run_backup(
             target,
             key,
             &facts.store_fnames,
-            &existing,
+            existing,
             &blob_options,
             progress.clone(),
         )
@@ -429,7 +433,7 @@ async fn dump_database(
     snapshot: &SnapshotRef,
     options: &BackupOptions,
     progress: Arc<dyn Progress>,
-) -> Result<crate::pipeline::Encoded> {
+) -> Result<Encoded> {
     let mut child = tools.spawn_dump(pg_dump, db, pg_snapshot)?;
     let stderr = collect_stderr(&mut child);
     let stdout = child.stdout.take();
@@ -501,6 +505,34 @@ struct BlobOutcome {
     plain_bytes_read: u64,
 }
 
+impl BlobOutcome {
+    fn add(&mut self, result: BlobResult) {
+        match result {
+            BlobResult::Stored {
+                entry,
+                object,
+                uploaded,
+                plain_read,
+            } => {
+                if uploaded {
+                    self.uploaded += 1;
+                    self.uploaded_bytes += object.stored_size;
+                }
+                self.plain_bytes_read += plain_read;
+                self.entries.push(entry);
+                self.objects.push(object);
+            }
+            BlobResult::Problem(problem, kept) => {
+                self.problems.push(problem);
+                if let Some((entry, object)) = kept {
+                    self.entries.push(entry);
+                    self.objects.push(object);
+                }
+            }
+        }
+    }
+}
+
 enum BlobResult {
     Stored {
         entry: AttachmentEntry,
@@ -512,7 +544,7 @@ enum BlobResult {
     Problem(BlobProblem, Option<(AttachmentEntry, StoredObject)>),
 }
 
-/// Blobs larger than this are streamed as multipart uploads instead of held in memory.
+/// Blobs larger than this go to S3 as multipart uploads instead of one PUT from memory.
 const IN_MEMORY_LIMIT: u64 = 16 * 1024 * 1024;
 
 /// Parses Odoo's `store_fname` (`ab/ab…` with 40 hex digits) into the sha1.
@@ -526,51 +558,85 @@ pub(crate) fn sha1_of_store_fname(store_fname: &str) -> Option<&str> {
     ok.then_some(sha1)
 }
 
+/// What the blob workers of one backup share.
+struct BlobJob {
+    repo: Repository,
+    tenant: String,
+    filestore: PathBuf,
+    key: RepositoryKey,
+    store_fnames: Vec<String>,
+    existing: HashMap<String, u64>,
+    recipients: Recipients,
+    progress: Arc<dyn Progress>,
+    /// For S3 writes from the workers' blocking threads.
+    runtime: tokio::runtime::Handle,
+    /// The index in `store_fnames` of the next blob to take.
+    next: AtomicUsize,
+    /// Set by a worker that failed, so that the others stop taking blobs.
+    failed: AtomicBool,
+}
+
+/// How many blob workers to run. Against a local folder a blob's work is mostly CPU
+/// (hashing, compression, encryption, page-cache copies), but creating its file now and then
+/// waits for the disk (inode allocation reads bitmaps and inode tables): two workers per CPU
+/// keep the CPUs busy through those waits without the switching of many more. Against S3
+/// each worker mostly waits for its PUT, so the configured concurrency keeps that many
+/// requests in flight.
+fn blob_workers(repo: &Repository, concurrency: usize) -> usize {
+    if repo.is_local() {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        concurrency.min(2 * cpus).max(1)
+    } else {
+        concurrency.max(1)
+    }
+}
+
+/// Stores every referenced blob the repository lacks. Each worker is one blocking thread
+/// that takes blobs one at a time and does all of a blob's work itself (read, sha1,
+/// compress, encrypt, write): no hand-off between threads per blob.
 async fn store_blobs(
     repo: &Repository,
     target: &BackupTarget,
     key: &RepositoryKey,
     store_fnames: &[String],
-    existing: &HashMap<String, u64>,
+    existing: HashMap<String, u64>,
     options: &BackupOptions,
     progress: Arc<dyn Progress>,
 ) -> Result<BlobOutcome> {
-    let results = futures::stream::iter(store_fnames.iter().cloned())
-        .map(|store_fname| {
-            let progress = progress.clone();
-            async move {
-                let r = store_one_blob(repo, target, key, store_fname, existing, options).await;
-                progress.advance(Phase::Filestore, 1);
-                r
-            }
+    let job = Arc::new(BlobJob {
+        repo: repo.clone(),
+        tenant: target.tenant.clone(),
+        filestore: target.filestore.clone(),
+        key: key.clone(),
+        store_fnames: store_fnames.to_vec(),
+        existing,
+        recipients: options.recipients.clone(),
+        progress,
+        runtime: tokio::runtime::Handle::current(),
+        next: AtomicUsize::new(0),
+        failed: AtomicBool::new(false),
+    });
+    let workers: Vec<_> = (0..blob_workers(repo, options.blob_concurrency))
+        .map(|_| {
+            let job = job.clone();
+            tokio::task::spawn_blocking(move || run_blob_worker(&job))
         })
-        .buffer_unordered(options.blob_concurrency);
-    futures::pin_mut!(results);
+        .collect();
     let mut outcome = BlobOutcome::default();
-    while let Some(result) = results.next().await {
-        match result? {
-            BlobResult::Stored {
-                entry,
-                object,
-                uploaded,
-                plain_read,
-            } => {
-                if uploaded {
-                    outcome.uploaded += 1;
-                    outcome.uploaded_bytes += object.stored_size;
-                }
-                outcome.plain_bytes_read += plain_read;
-                outcome.entries.push(entry);
-                outcome.objects.push(object);
+    let mut first_error = None;
+    for worker in workers {
+        match worker.await {
+            Ok(Ok(results)) => results.into_iter().for_each(|r| outcome.add(r)),
+            Ok(Err(e)) => {
+                first_error.get_or_insert(e);
             }
-            BlobResult::Problem(problem, kept) => {
-                outcome.problems.push(problem);
-                if let Some((entry, object)) = kept {
-                    outcome.entries.push(entry);
-                    outcome.objects.push(object);
-                }
+            Err(e) => {
+                first_error.get_or_insert(VaultError::InvalidInput(format!("blob worker: {e}")));
             }
         }
+    }
+    if let Some(e) = first_error {
+        return Err(e);
     }
     outcome
         .entries
@@ -582,30 +648,60 @@ async fn store_blobs(
     Ok(outcome)
 }
 
-async fn store_one_blob(
-    repo: &Repository,
-    target: &BackupTarget,
-    key: &RepositoryKey,
-    store_fname: String,
-    existing: &HashMap<String, u64>,
-    options: &BackupOptions,
+fn run_blob_worker(job: &BlobJob) -> Result<Vec<BlobResult>> {
+    let mut encoder =
+        BlobEncoder::new().map_err(io_err("starting a compressor", &job.filestore))?;
+    let mut results = Vec::new();
+    while !job.failed.load(Ordering::Relaxed) {
+        let Some(store_fname) = job
+            .store_fnames
+            .get(job.next.fetch_add(1, Ordering::Relaxed))
+        else {
+            break;
+        };
+        match store_one_blob(job, &mut encoder, store_fname) {
+            Ok(result) => results.push(result),
+            Err(e) => {
+                job.failed.store(true, Ordering::Relaxed);
+                return Err(e);
+            }
+        }
+        job.progress.advance(Phase::Filestore, 1);
+    }
+    Ok(results)
+}
+
+/// Reads, checks and stores one blob. Problems with the filestore file are results; a
+/// failure to write to the repository is an error that stops the backup.
+fn store_one_blob(
+    job: &BlobJob,
+    encoder: &mut BlobEncoder,
+    store_fname: &str,
 ) -> Result<BlobResult> {
     let problem = |kind| BlobProblem {
-        store_fname: store_fname.clone(),
+        store_fname: store_fname.to_string(),
         kind,
     };
-    let Some(sha1) = sha1_of_store_fname(&store_fname) else {
+    let unreadable = |e: io::Error| {
+        BlobResult::Problem(
+            problem(BlobProblemKind::Unreadable {
+                reason: e.to_string(),
+            }),
+            None,
+        )
+    };
+    let Some(sha1) = sha1_of_store_fname(store_fname) else {
         return Ok(BlobResult::Problem(
             problem(BlobProblemKind::InvalidName),
             None,
         ));
     };
-    let name = key.blob_name(sha1);
-    let object = blob_path(&target.tenant, &name);
-    let file = target.filestore.join(&store_fname);
-    let meta = tokio::fs::metadata(&file).await;
+    let name = job.key.blob_name(sha1);
+    let object = blob_path(&job.tenant, &name);
+    let file = job.filestore.join(store_fname);
+    let meta = std::fs::metadata(&file);
 
-    if let Some(stored_size) = existing.get(&name) {
+    if let Some(stored_size) = job.existing.get(&name) {
         // Already in the repository: trust the content address, do not reread the file.
         let stored = StoredObject {
             object: object.clone(),
@@ -615,7 +711,7 @@ async fn store_one_blob(
         return Ok(match meta {
             Ok(m) => BlobResult::Stored {
                 entry: AttachmentEntry {
-                    store_fname: store_fname.clone(),
+                    store_fname: store_fname.to_string(),
                     object,
                     size: m.len(),
                 },
@@ -632,7 +728,7 @@ async fn store_one_blob(
                     }
                 };
                 let entry = AttachmentEntry {
-                    store_fname: store_fname.clone(),
+                    store_fname: store_fname.to_string(),
                     object,
                     size: 0,
                 };
@@ -647,66 +743,12 @@ async fn store_one_blob(
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             return Ok(BlobResult::Problem(problem(BlobProblemKind::Missing), None));
         }
-        Err(e) => {
-            return Ok(BlobResult::Problem(
-                problem(BlobProblemKind::Unreadable {
-                    reason: e.to_string(),
-                }),
-                None,
-            ));
-        }
+        Err(e) => return Ok(unreadable(e)),
     };
-    let recipients = options.recipients.clone();
-    let encoded = if size <= IN_MEMORY_LIMIT {
-        let path = file.clone();
-        let enc = tokio::task::spawn_blocking(move || {
-            let f = std::fs::File::open(&path)?;
-            encode_to_vec(f, PlainDigest::Sha1, &recipients)
-        })
-        .await
-        .map_err(|e| VaultError::InvalidInput(format!("blob task: {e}")))?;
-        let (enc, bytes) = match enc {
-            Ok(v) => v,
-            Err(e) => {
-                return Ok(BlobResult::Problem(
-                    problem(BlobProblemKind::Unreadable {
-                        reason: e.to_string(),
-                    }),
-                    None,
-                ));
-            }
-        };
-        if enc.plain_digest != sha1 {
-            return Ok(BlobResult::Problem(
-                problem(BlobProblemKind::HashMismatch {
-                    actual_sha1: enc.plain_digest,
-                }),
-                None,
-            ));
-        }
-        repo.put(&object, bytes.into()).await?;
-        enc
-    } else {
-        let path = file.clone();
-        let streamed = upload_stream(
-            repo.protected_store().clone(),
-            repo.path(&object),
-            move || {
-                std::fs::File::open(&path).map_err(crate::error::io_err(
-                    "reading a filestore blob",
-                    path.clone(),
-                ))
-            },
-            PlainDigest::Sha1,
-            Some(sha1.to_string()),
-            recipients,
-            Arc::new(crate::progress::NoProgress),
-            Phase::Filestore,
-        )
-        .await;
-        match streamed {
-            Ok(Ok(enc)) => enc,
-            Ok(Err(actual)) => {
+    let whole = if size <= WHOLE_BLOB_LIMIT {
+        match encoder.read(&file, size) {
+            Err(e) => return Ok(unreadable(e)),
+            Ok(Some(actual)) if actual != sha1 => {
                 return Ok(BlobResult::Problem(
                     problem(BlobProblemKind::HashMismatch {
                         actual_sha1: actual,
@@ -714,20 +756,23 @@ async fn store_one_blob(
                     None,
                 ));
             }
-            Err(VaultError::Io { source, .. }) => {
-                return Ok(BlobResult::Problem(
-                    problem(BlobProblemKind::Unreadable {
-                        reason: source.to_string(),
-                    }),
-                    None,
-                ));
-            }
-            Err(e) => return Err(e),
+            Ok(Some(actual)) => Some(write_whole_blob(job, encoder, actual, &object)?),
+            // It grew since it was measured: stream it.
+            Ok(None) => None,
         }
+    } else {
+        None
+    };
+    let encoded = match whole {
+        Some(encoded) => encoded,
+        None => match stream_blob(job, &file, size, sha1, &object)? {
+            Ok(encoded) => encoded,
+            Err(kind) => return Ok(BlobResult::Problem(problem(kind), None)),
+        },
     };
     Ok(BlobResult::Stored {
         entry: AttachmentEntry {
-            store_fname: store_fname.clone(),
+            store_fname: store_fname.to_string(),
             object: object.clone(),
             size: encoded.plain_size,
         },
@@ -739,4 +784,273 @@ async fn store_one_blob(
         uploaded: true,
         plain_read: encoded.plain_size,
     })
+}
+
+/// Encrypts the blob the encoder holds and writes it: straight to its file (staged, then
+/// renamed) in a local folder, one PUT on S3.
+fn write_whole_blob(
+    job: &BlobJob,
+    encoder: &mut BlobEncoder,
+    sha1: String,
+    object: &str,
+) -> Result<Encoded> {
+    let encoded = encoder
+        .seal(sha1, &job.recipients)
+        .map_err(io_err("encrypting a blob", object))?;
+    match job.repo.local_file(object)? {
+        Some(dest) => {
+            let mut staged = StagedFile::create(&dest).map_err(io_err("writing a blob", &dest))?;
+            staged
+                .write_all(encoder.stored())
+                .map_err(io_err("writing a blob", &dest))?;
+            staged.commit().map_err(io_err("writing a blob", &dest))?;
+        }
+        None => {
+            let bytes = Bytes::copy_from_slice(encoder.stored());
+            job.runtime.block_on(job.repo.put(object, bytes))?;
+        }
+    }
+    Ok(encoded)
+}
+
+/// Remembers whether the source failed, to tell an unreadable blob (a finding) from a
+/// failed write (an error) when the encoder reports one I/O error for both.
+struct SourceReader {
+    file: std::fs::File,
+    failed: bool,
+}
+
+impl Read for SourceReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let r = self.file.read(buf);
+        self.failed |= r.is_err();
+        r
+    }
+}
+
+/// Streams a blob too large to hold whole. Returns the problem when the file cannot be read
+/// or does not hash to its name; nothing is left in the repository then.
+fn stream_blob(
+    job: &BlobJob,
+    file: &Path,
+    size: u64,
+    sha1: &str,
+    object: &str,
+) -> Result<std::result::Result<Encoded, BlobProblemKind>> {
+    let mismatch = |actual_sha1| Ok(Err(BlobProblemKind::HashMismatch { actual_sha1 }));
+    let local = job.repo.local_file(object)?;
+    if local.is_none() && size > IN_MEMORY_LIMIT {
+        let path = file.to_path_buf();
+        let streamed = job.runtime.block_on(upload_stream(
+            job.repo.protected_store().clone(),
+            job.repo.path(object),
+            move || std::fs::File::open(&path).map_err(io_err("reading a filestore blob", &path)),
+            PlainDigest::Sha1,
+            Some(sha1.to_string()),
+            job.recipients.clone(),
+            Arc::new(crate::progress::NoProgress),
+            Phase::Filestore,
+        ));
+        return match streamed {
+            Ok(Ok(encoded)) => Ok(Ok(encoded)),
+            Ok(Err(actual)) => mismatch(actual),
+            Err(VaultError::Io { source, .. }) => Ok(Err(BlobProblemKind::Unreadable {
+                reason: source.to_string(),
+            })),
+            Err(e) => Err(e),
+        };
+    }
+    let mut source = match std::fs::File::open(file) {
+        Ok(file) => SourceReader {
+            file,
+            failed: false,
+        },
+        Err(e) => {
+            return Ok(Err(BlobProblemKind::Unreadable {
+                reason: e.to_string(),
+            }));
+        }
+    };
+    let read_problem = |e: &io::Error| BlobProblemKind::Unreadable {
+        reason: e.to_string(),
+    };
+    match local {
+        Some(dest) => {
+            let staged = StagedFile::create(&dest).map_err(io_err("writing a blob", &dest))?;
+            // On any failure the staged file is dropped, which removes it.
+            let (encoded, staged) = match encode_blob_into(&mut source, &job.recipients, staged) {
+                Ok(done) => done,
+                Err(e) if source.failed => return Ok(Err(read_problem(&e))),
+                Err(e) => return Err(io_err("writing a blob", &dest)(e)),
+            };
+            if encoded.plain_digest != sha1 {
+                return mismatch(encoded.plain_digest);
+            }
+            staged.commit().map_err(io_err("writing a blob", &dest))?;
+            Ok(Ok(encoded))
+        }
+        None => {
+            let (encoded, bytes) = match encode_blob_into(&mut source, &job.recipients, Vec::new())
+            {
+                Ok(done) => done,
+                Err(e) if source.failed => return Ok(Err(read_problem(&e))),
+                Err(e) => return Err(io_err("encrypting a blob", object)(e)),
+            };
+            if encoded.plain_digest != sha1 {
+                return mismatch(encoded.plain_digest);
+            }
+            job.runtime.block_on(job.repo.put(object, bytes.into()))?;
+            Ok(Ok(encoded))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::{Identities, generate_identity_file};
+    use crate::pipeline::decode_bytes;
+    use crate::store::{RepositoryConfig, StoreLocation};
+    use sha1::{Digest, Sha1};
+
+    /// Bytes that zstd cannot shrink much, without a random-number crate.
+    fn noise(len: usize, seed: u8) -> Vec<u8> {
+        let mut out = Vec::with_capacity(len + 32);
+        let mut block = sha2::Sha256::digest([seed]).to_vec();
+        while out.len() < len {
+            block = sha2::Sha256::digest(&block).to_vec();
+            out.extend_from_slice(&block);
+        }
+        out.truncate(len);
+        out
+    }
+
+    fn put_in_filestore(filestore: &Path, content: &[u8]) -> String {
+        let sha1 = hex::encode(Sha1::digest(content));
+        let store_fname = format!("{}/{sha1}", &sha1[..2]);
+        let path = filestore.join(&store_fname);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&path, content).expect("write");
+        store_fname
+    }
+
+    /// Every worker path against a local folder: whole small blobs, a streamed large one, a
+    /// file that does not hash to its name, a missing one, and a blob already stored.
+    #[tokio::test]
+    async fn blob_workers_store_check_and_reuse() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let filestore = dir.path().join("filestore");
+        let identity = dir.path().join("dba.age");
+        let recipients = Recipients::parse(&[generate_identity_file(&identity).expect("identity")])
+            .expect("recipients");
+        let repo = Repository::open(&RepositoryConfig {
+            store: StoreLocation::Local(dir.path().join("repo")),
+            object_lock: None,
+        })
+        .await
+        .expect("repo");
+        let key = RepositoryKey::generate().expect("key");
+
+        let small = b"odoo attachment ".repeat(300);
+        let large = noise(3 * 1024 * 1024 + 17, 1);
+        let mut store_fnames = vec![
+            put_in_filestore(&filestore, &small),
+            put_in_filestore(&filestore, &large),
+            "00/0000000000000000000000000000000000000000".to_string(),
+            "../etc/passwd".to_string(),
+        ];
+        let corrupted = put_in_filestore(&filestore, b"original");
+        std::fs::write(filestore.join(&corrupted), b"changed").expect("corrupt");
+        store_fnames.push(corrupted.clone());
+        let target = BackupTarget {
+            tenant: "acme".into(),
+            workload: "erp".into(),
+            environment: "prod".into(),
+            db: DbConnection {
+                host: "127.0.0.1".into(),
+                port: 5432,
+                dbname: "unused".into(),
+                user: "unused".into(),
+                password: None,
+            },
+            filestore: filestore.clone(),
+        };
+        let options = BackupOptions {
+            recipients: recipients.for_blob_run().expect("run key"),
+            ..BackupOptions::new(recipients.clone())
+        };
+        let outcome = store_blobs(
+            &repo,
+            &target,
+            &key,
+            &store_fnames,
+            HashMap::new(),
+            &options,
+            Arc::new(crate::progress::NoProgress),
+        )
+        .await
+        .expect("blobs");
+        assert_eq!(outcome.uploaded, 2);
+        assert_eq!(outcome.plain_bytes_read, (small.len() + large.len()) as u64);
+        let kinds: Vec<_> = outcome.problems.iter().map(|p| &p.kind).collect();
+        assert_eq!(outcome.problems.len(), 3, "{kinds:?}");
+        assert!(kinds.contains(&&BlobProblemKind::Missing));
+        assert!(kinds.contains(&&BlobProblemKind::InvalidName));
+        assert!(kinds.contains(&&BlobProblemKind::HashMismatch {
+            actual_sha1: hex::encode(Sha1::digest(b"changed")),
+        }));
+
+        // What was stored decrypts to the file, under the HMAC name, with the recorded
+        // size and SHA-256; no staging file is left behind.
+        let identities = Identities::from_file(&identity).expect("identities");
+        for (content, entry) in [
+            (&small[..], &store_fnames[0]),
+            (&large[..], &store_fnames[1]),
+        ] {
+            let sha1 = sha1_of_store_fname(entry).expect("name");
+            let object = blob_path("acme", &key.blob_name(sha1));
+            let stored = repo.get_bytes(&object).await.expect("get").expect("stored");
+            let recorded = outcome
+                .objects
+                .iter()
+                .find(|o| o.object == object)
+                .expect("recorded");
+            assert_eq!(recorded.stored_size, stored.len() as u64);
+            let (decoded, plain) =
+                decode_bytes(&stored, &identities, PlainDigest::Sha1).expect("decode");
+            assert_eq!(plain, content);
+            assert_eq!(Some(decoded.stored_sha256), recorded.stored_sha256.clone());
+        }
+        let listed = repo.list(&blob_dir("acme")).await.expect("list");
+        assert_eq!(listed.len(), 2, "{listed:?}");
+        let mut folders = vec![dir.path().join("repo")];
+        while let Some(folder) = folders.pop() {
+            for entry in std::fs::read_dir(folder).expect("read_dir") {
+                let path = entry.expect("entry").path();
+                assert!(!path.to_string_lossy().contains('#'), "left {path:?}");
+                if path.is_dir() {
+                    folders.push(path);
+                }
+            }
+        }
+
+        // A second run reuses both blobs without reading or writing them.
+        let existing: HashMap<String, u64> = listed
+            .into_iter()
+            .filter_map(|(rel, meta)| Some((rel.rsplit('/').next()?.to_string(), meta.size)))
+            .collect();
+        let again = store_blobs(
+            &repo,
+            &target,
+            &key,
+            &store_fnames[..2],
+            existing,
+            &options,
+            Arc::new(crate::progress::NoProgress),
+        )
+        .await
+        .expect("blobs again");
+        assert_eq!((again.uploaded, again.plain_bytes_read), (0, 0));
+        assert_eq!(again.objects.len(), 2);
+    }
 }

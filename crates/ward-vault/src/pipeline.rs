@@ -4,6 +4,7 @@
 //! to a multipart upload, so memory stays bounded whatever the size of the input.
 
 use std::io::{self, Read, Write};
+use std::path::Path;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -148,6 +149,83 @@ pub(crate) fn encode_to_vec<R: Read>(
     recipients: &Recipients,
 ) -> io::Result<(Encoded, Vec<u8>)> {
     encode_into(reader, digest, recipients, Vec::new(), None, false)
+}
+
+/// Blobs up to this size are read whole and compressed in one call by a [`BlobEncoder`];
+/// larger ones are streamed. Three buffers of this size per blob worker bound the memory.
+pub(crate) const WHOLE_BLOB_LIMIT: u64 = 1024 * 1024;
+
+/// One blob worker's reusable state. Thousands of small attachments make per-blob setup the
+/// main cost: a fresh zstd context and fresh buffers per blob spent more time allocating and
+/// clearing memory than compressing, so one worker keeps its context and buffers for every
+/// blob it encodes. The stored format is the same zstd → age file as the streaming encoder's.
+pub(crate) struct BlobEncoder {
+    compressor: zstd::bulk::Compressor<'static>,
+    plain: Vec<u8>,
+    packed: Vec<u8>,
+    stored: Vec<u8>,
+}
+
+impl BlobEncoder {
+    pub(crate) fn new() -> io::Result<BlobEncoder> {
+        Ok(BlobEncoder {
+            compressor: zstd::bulk::Compressor::new(ZSTD_LEVEL)?,
+            plain: Vec::new(),
+            packed: Vec::new(),
+            stored: Vec::new(),
+        })
+    }
+
+    /// Reads the file whole and returns the sha1 of its content, or `None` when it holds
+    /// more than [`WHOLE_BLOB_LIMIT`] bytes (it grew since it was measured): stream it then.
+    pub(crate) fn read(&mut self, path: &Path, size: u64) -> io::Result<Option<String>> {
+        self.plain.clear();
+        self.plain
+            .reserve(usize::try_from(size.min(WHOLE_BLOB_LIMIT) + 1).unwrap_or(0));
+        std::fs::File::open(path)?
+            .take(WHOLE_BLOB_LIMIT + 1)
+            .read_to_end(&mut self.plain)?;
+        if self.plain.len() as u64 > WHOLE_BLOB_LIMIT {
+            return Ok(None);
+        }
+        Ok(Some(hex::encode(Sha1::digest(&self.plain))))
+    }
+
+    /// Compresses and encrypts what [`BlobEncoder::read`] read; the stored bytes are in
+    /// [`BlobEncoder::stored`] until the next blob.
+    pub(crate) fn seal(&mut self, sha1: String, recipients: &Recipients) -> io::Result<Encoded> {
+        self.packed.clear();
+        self.packed
+            .reserve(zstd::zstd_safe::compress_bound(self.plain.len()));
+        self.compressor
+            .compress_to_buffer(&self.plain[..], &mut self.packed)?;
+        self.stored.clear();
+        let encryptor =
+            age::Encryptor::with_recipients(recipients.as_dyn()).map_err(io::Error::other)?;
+        let mut age_writer = encryptor.wrap_output(&mut self.stored)?;
+        age_writer.write_all(&self.packed)?;
+        age_writer.finish()?;
+        Ok(Encoded {
+            plain_size: self.plain.len() as u64,
+            plain_digest: sha1,
+            stored_size: self.stored.len() as u64,
+            stored_sha256: hex::encode(Sha256::digest(&self.stored)),
+        })
+    }
+
+    pub(crate) fn stored(&self) -> &[u8] {
+        &self.stored
+    }
+}
+
+/// Runs `reader` through zstd and age into `sink` on this thread (no compression worker:
+/// blob workers already keep the CPUs busy), hashing the plaintext with sha1.
+pub(crate) fn encode_blob_into<R: Read, W: Write>(
+    reader: R,
+    recipients: &Recipients,
+    sink: W,
+) -> io::Result<(Encoded, W)> {
+    encode_into(reader, PlainDigest::Sha1, recipients, sink, None, false)
 }
 
 /// Sends full chunks to the uploader; a closed channel means the upload failed.

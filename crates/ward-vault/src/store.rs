@@ -3,7 +3,9 @@
 //! With object lock configured, every data object is written with S3 Object Lock headers
 //! (mode and retain-until date), so that nobody, Ward included, can delete it early.
 
-use std::path::PathBuf;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -111,15 +113,19 @@ pub struct Repository {
     lock: Option<ObjectLock>,
     retain_until: Option<jiff::Timestamp>,
     description: String,
+    /// The same store as `plain` when the repository is a local folder: blob writers on
+    /// blocking threads write its files directly instead of going through the async API.
+    local: Option<Arc<LocalFileSystem>>,
 }
 
-/// Plain store, protected store, prefix, retain-until, description.
+/// Plain store, protected store, prefix, retain-until, description, local folder store.
 type OpenedStores = (
     Arc<dyn ObjectStore>,
     Arc<dyn ObjectStore>,
     Option<ObjPath>,
     Option<jiff::Timestamp>,
     String,
+    Option<Arc<LocalFileSystem>>,
 );
 
 const MARKER: &str = "ward-vault.json";
@@ -133,103 +139,113 @@ struct RepositoryMarker {
 impl Repository {
     /// Opens (and on first use initialises) the repository described by `config`.
     pub async fn open(config: &RepositoryConfig) -> Result<Repository> {
-        let (plain, protected, prefix, retain_until, description): OpenedStores = match &config
-            .store
-        {
-            StoreLocation::Local(dir) => {
-                if config.object_lock.is_some() {
-                    return Err(VaultError::InvalidInput(
+        let (plain, protected, prefix, retain_until, description, local): OpenedStores =
+            match &config.store {
+                StoreLocation::Local(dir) => {
+                    if config.object_lock.is_some() {
+                        return Err(VaultError::InvalidInput(
                         "object lock needs an S3 store with Object Lock enabled; a local folder cannot enforce retention".into(),
                     ));
-                }
-                std::fs::create_dir_all(dir)
-                    .map_err(io_err("creating the repository folder", dir))?;
-                let store =
-                    LocalFileSystem::new_with_prefix(dir).map_err(|e| VaultError::Storage {
-                        action: "open",
-                        path: dir.display().to_string(),
-                        message: crate::error::storage_message(&e),
-                    })?;
-                let store: Arc<dyn ObjectStore> = Arc::new(store);
-                (store.clone(), store, None, None, dir.display().to_string())
-            }
-            StoreLocation::S3(s3) => {
-                let build = |headers: Option<HeaderMap>| -> Result<Arc<dyn ObjectStore>> {
-                    let mut b = AmazonS3Builder::new()
-                        .with_bucket_name(&s3.bucket)
-                        .with_region(&s3.region)
-                        .with_checksum_algorithm(object_store::aws::Checksum::SHA256);
-                    if let Some(ep) = &s3.endpoint {
-                        b = b
-                            .with_endpoint(ep)
-                            .with_allow_http(ep.starts_with("http://"))
-                            .with_virtual_hosted_style_request(false);
                     }
-                    if let Some(k) = &s3.access_key_id {
-                        b = b.with_access_key_id(k.expose());
-                    }
-                    if let Some(k) = &s3.secret_access_key {
-                        b = b.with_secret_access_key(k.expose());
-                    }
-                    let mut opts = ClientOptions::new().with_allow_http(
-                        s3.endpoint
-                            .as_deref()
-                            .is_some_and(|e| e.starts_with("http://")),
-                    );
-                    if let Some(h) = headers {
-                        opts = opts.with_default_headers(h);
-                    }
-                    b = b.with_client_options(opts);
-                    let store = b.build().map_err(|e| VaultError::Storage {
-                        action: "open",
-                        path: format!("s3://{}/{}", s3.bucket, s3.prefix),
-                        message: crate::error::storage_message(&e),
-                    })?;
-                    Ok(Arc::new(store))
-                };
-                let plain = build(None)?;
-                let (protected, retain_until) = match config.object_lock {
-                    Some(lock) => {
-                        let until = jiff::Timestamp::now()
-                            .checked_add(jiff::SignedDuration::from_hours(
-                                24 * i64::from(lock.days),
-                            ))
-                            .map_err(|e| {
-                                VaultError::InvalidInput(format!("object lock days: {e}"))
-                            })?;
-                        let mut h = HeaderMap::new();
-                        h.insert(
-                            "x-amz-object-lock-mode",
-                            HeaderValue::from_static(lock.mode.header()),
-                        );
-                        let date = until.strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
-                        let value = HeaderValue::from_str(&date).map_err(|e| {
-                            VaultError::InvalidInput(format!("object lock date: {e}"))
+                    std::fs::create_dir_all(dir)
+                        .map_err(io_err("creating the repository folder", dir))?;
+                    let store =
+                        LocalFileSystem::new_with_prefix(dir).map_err(|e| VaultError::Storage {
+                            action: "open",
+                            path: dir.display().to_string(),
+                            message: crate::error::storage_message(&e),
                         })?;
-                        h.insert("x-amz-object-lock-retain-until-date", value);
-                        // S3 requires a declared checksum on writes that carry a retention.
-                        h.insert(
-                            "x-amz-sdk-checksum-algorithm",
-                            HeaderValue::from_static("SHA256"),
+                    let local = Arc::new(store);
+                    let store: Arc<dyn ObjectStore> = local.clone();
+                    (
+                        store.clone(),
+                        store,
+                        None,
+                        None,
+                        dir.display().to_string(),
+                        Some(local),
+                    )
+                }
+                StoreLocation::S3(s3) => {
+                    let build = |headers: Option<HeaderMap>| -> Result<Arc<dyn ObjectStore>> {
+                        let mut b = AmazonS3Builder::new()
+                            .with_bucket_name(&s3.bucket)
+                            .with_region(&s3.region)
+                            .with_checksum_algorithm(object_store::aws::Checksum::SHA256);
+                        if let Some(ep) = &s3.endpoint {
+                            b = b
+                                .with_endpoint(ep)
+                                .with_allow_http(ep.starts_with("http://"))
+                                .with_virtual_hosted_style_request(false);
+                        }
+                        if let Some(k) = &s3.access_key_id {
+                            b = b.with_access_key_id(k.expose());
+                        }
+                        if let Some(k) = &s3.secret_access_key {
+                            b = b.with_secret_access_key(k.expose());
+                        }
+                        let mut opts = ClientOptions::new().with_allow_http(
+                            s3.endpoint
+                                .as_deref()
+                                .is_some_and(|e| e.starts_with("http://")),
                         );
-                        (build(Some(h))?, Some(until))
-                    }
-                    None => (plain.clone(), None),
-                };
-                let prefix = s3.prefix.trim_matches('/');
-                let prefix = (!prefix.is_empty())
-                    .then(|| ObjPath::parse(prefix))
-                    .transpose()
-                    .map_err(|e| VaultError::InvalidInput(format!("S3 prefix {prefix:?}: {e}")))?;
-                (
-                    plain,
-                    protected,
-                    prefix,
-                    retain_until,
-                    format!("s3://{}/{}", s3.bucket, s3.prefix),
-                )
-            }
-        };
+                        if let Some(h) = headers {
+                            opts = opts.with_default_headers(h);
+                        }
+                        b = b.with_client_options(opts);
+                        let store = b.build().map_err(|e| VaultError::Storage {
+                            action: "open",
+                            path: format!("s3://{}/{}", s3.bucket, s3.prefix),
+                            message: crate::error::storage_message(&e),
+                        })?;
+                        Ok(Arc::new(store))
+                    };
+                    let plain = build(None)?;
+                    let (protected, retain_until) = match config.object_lock {
+                        Some(lock) => {
+                            let until = jiff::Timestamp::now()
+                                .checked_add(jiff::SignedDuration::from_hours(
+                                    24 * i64::from(lock.days),
+                                ))
+                                .map_err(|e| {
+                                    VaultError::InvalidInput(format!("object lock days: {e}"))
+                                })?;
+                            let mut h = HeaderMap::new();
+                            h.insert(
+                                "x-amz-object-lock-mode",
+                                HeaderValue::from_static(lock.mode.header()),
+                            );
+                            let date = until.strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
+                            let value = HeaderValue::from_str(&date).map_err(|e| {
+                                VaultError::InvalidInput(format!("object lock date: {e}"))
+                            })?;
+                            h.insert("x-amz-object-lock-retain-until-date", value);
+                            // S3 requires a declared checksum on writes that carry a retention.
+                            h.insert(
+                                "x-amz-sdk-checksum-algorithm",
+                                HeaderValue::from_static("SHA256"),
+                            );
+                            (build(Some(h))?, Some(until))
+                        }
+                        None => (plain.clone(), None),
+                    };
+                    let prefix = s3.prefix.trim_matches('/');
+                    let prefix = (!prefix.is_empty())
+                        .then(|| ObjPath::parse(prefix))
+                        .transpose()
+                        .map_err(|e| {
+                            VaultError::InvalidInput(format!("S3 prefix {prefix:?}: {e}"))
+                        })?;
+                    (
+                        plain,
+                        protected,
+                        prefix,
+                        retain_until,
+                        format!("s3://{}/{}", s3.bucket, s3.prefix),
+                        None,
+                    )
+                }
+            };
         let repo = Repository {
             plain,
             protected,
@@ -237,6 +253,7 @@ impl Repository {
             lock: config.object_lock,
             retain_until,
             description,
+            local,
         };
         repo.ensure_marker().await?;
         Ok(repo)
@@ -300,6 +317,24 @@ impl Repository {
                 .to_string(),
             None => s.to_string(),
         }
+    }
+
+    /// Whether the repository is a local folder.
+    pub(crate) fn is_local(&self) -> bool {
+        self.local.is_some()
+    }
+
+    /// The file behind object `rel` when the repository is a local folder (never with
+    /// object lock: a local folder refuses it), for writers on blocking threads.
+    pub(crate) fn local_file(&self, rel: &str) -> Result<Option<PathBuf>> {
+        let Some(local) = &self.local else {
+            return Ok(None);
+        };
+        let path = self.path(rel);
+        local
+            .path_to_filesystem(&path)
+            .map(Some)
+            .map_err(storage_err("locate", &path))
     }
 
     pub(crate) fn protected_store(&self) -> &Arc<dyn ObjectStore> {
@@ -410,6 +445,80 @@ impl Repository {
         match self.plain.delete(&path).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(storage_err("delete", &path)(e)),
+        }
+    }
+}
+
+/// A file being written beside its final path and renamed onto it when complete, as the
+/// object store's own local writes do: readers never see a partial object. The staging name
+/// `<final>#<digits>` is the one `LocalFileSystem` uses and leaves out of listings, so a
+/// file left by a crash is invisible to `list` and is never mistaken for an object.
+pub(crate) struct StagedFile {
+    file: File,
+    staging: PathBuf,
+    dest: PathBuf,
+    committed: bool,
+}
+
+impl StagedFile {
+    /// Creates the staging file (and the object's folder when it is missing).
+    pub(crate) fn create(dest: &Path) -> io::Result<StagedFile> {
+        let mut suffix = 1u32;
+        let mut created_folder = false;
+        loop {
+            let mut staging = dest.as_os_str().to_owned();
+            staging.push(format!("#{suffix}"));
+            let staging = PathBuf::from(staging);
+            match OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&staging)
+            {
+                Ok(file) => {
+                    return Ok(StagedFile {
+                        file,
+                        staging,
+                        dest: dest.to_path_buf(),
+                        committed: false,
+                    });
+                }
+                // Another writer of the same content: take the next staging name.
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => suffix += 1,
+                Err(e) if e.kind() == io::ErrorKind::NotFound && !created_folder => {
+                    let folder = dest.parent().ok_or(e)?;
+                    std::fs::create_dir_all(folder)?;
+                    created_folder = true;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Publishes the file under its final name (atomically replacing an older copy).
+    pub(crate) fn commit(mut self) -> io::Result<()> {
+        std::fs::rename(&self.staging, &self.dest)?;
+        self.committed = true;
+        Ok(())
+    }
+}
+
+impl Write for StagedFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.file.write(buf)
+    }
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.file.write_all(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
+
+impl Drop for StagedFile {
+    fn drop(&mut self) {
+        if !self.committed {
+            // Best effort: a leftover staging file is invisible to listings anyway.
+            let _ = std::fs::remove_file(&self.staging);
         }
     }
 }
