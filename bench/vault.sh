@@ -9,8 +9,11 @@
 #   (e) age | zstd | pg_restore + untar of (a), against ward restore
 # For each phase: wall time (s) and peak RSS (MB, the largest process of the phase's tree,
 # from GNU time). Prints a Markdown table (also written to $BENCH_OUT when set).
+# (a) and (c) alternate ROUNDS times (3 by default), each (c) into a new repository, and the
+# (c)/(a) ratio of each round and its median are reported: on a shared machine one round's
+# ratio swings with the other load, and alternating exposes both sides to the same load.
 #
-# Usage: bench/vault.sh [SCALE=70] [ATTACHMENTS=22222]
+# Usage: [ROUNDS=3] bench/vault.sh [SCALE=70] [ATTACHMENTS=22222]
 #   Every tenth attachment shares its content with the previous one (as Odoo deduplicates),
 #   so 22,222 attachments make ~20,000 files. A quick run: bench/vault.sh 5 2000
 # Needs: PostgreSQL server + client binaries (pgbench), age, zstd, restic, GNU time, tar.
@@ -18,6 +21,7 @@
 set -euo pipefail
 
 SCALE=${1:-70}
+ROUNDS=${ROUNDS:-3}
 FILES=${2:-22222}
 MIN_BLOB=${MIN_BLOB:-1024}
 MAX_BLOB=${MAX_BLOB:-106000}
@@ -85,13 +89,37 @@ RECIPIENT=$(sed -n 's/^# public key: //p' "$WORK/bench.key")
 DUMP=("$PGBIN/pg_dump" -h 127.0.0.1 -p "$PGPORT" -U postgres -Fc -Z0 billing)
 mkdir -p "$WORK/a"
 
-# --- (a) the shell pipelines, one after the other ----------------------------------------
-echo "(a) shell pipelines" >&2
-measure a shell-dump "pg_dump|zstd -3|age" -- bash -c \
-  "$(printf '%q ' "${DUMP[@]}") | zstd -3 -q | age -r $RECIPIENT > $WORK/a/db.age"
-measure a shell-filestore "tar|zstd -3|age" -- bash -c \
-  "tar -C $FILESTORE -cf - . | zstd -3 -q | age -r $RECIPIENT > $WORK/a/fs.age"
+# --- (a) and (c), alternating ------------------------------------------------------------
+export WARD_ACTOR=bench NO_COLOR=1
+unset WARD_STATE WARD_ESTATE WARD_IDENTITY
+RATIOS=()
+for round in $(seq 1 "$ROUNDS"); do
+  echo "(a) shell pipelines, round $round" >&2
+  measure a shell-dump "pg_dump|zstd -3|age (round $round)" -- bash -c \
+    "$(printf '%q ' "${DUMP[@]}") | zstd -3 -q | age -r $RECIPIENT > $WORK/a/db.age"
+  A_DUMP=$(tail -1 "$RESULTS" | cut -f3)
+  measure a shell-filestore "tar|zstd -3|age (round $round)" -- bash -c \
+    "tar -C $FILESTORE -cf - . | zstd -3 -q | age -r $RECIPIENT > $WORK/a/fs.age"
+  A_FS=$(tail -1 "$RESULTS" | cut -f3)
+
+  echo "(c) ward backup run, round $round (a new repository)" >&2
+  ESTATE=$WORK/care-$round
+  "$WARD" init "$ESTATE" --example healthcare >/dev/null
+  WARD_RUN=("$WARD" --estate "$ESTATE" backup run billing/prod
+    --db-url "postgres://postgres@127.0.0.1:$PGPORT/billing" --filestore "$FILESTORE" -o json)
+  measure c ward-total "ward backup run (round $round)" -- \
+    bash -c "$(printf '%q ' "${WARD_RUN[@]}") > $WORK/c.json"
+  C_TOTAL=$(tail -1 "$RESULTS" | cut -f3)
+  for phase in dump filestore manifest; do
+    printf 'c\tward-%s (phase)\t%s\t-\tinside (c) round %s; dump and filestore run concurrently\n' \
+      "$phase" "$(json_num "$WORK/c.json" "${phase}_seconds")" "$round" >> "$RESULTS"
+  done
+  RATIOS+=("$(awk "BEGIN{printf \"%.2f\", $C_TOTAL/($A_DUMP+$A_FS)}")")
+  echo "  round $round: (c)/(a) = ${RATIOS[-1]}" >&2
+done
 A_BYTES=$(( $(stat -c %s "$WORK/a/db.age") + $(stat -c %s "$WORK/a/fs.age") ))
+C_NEW=$(json_num "$WORK/c.json" new_bytes)
+MEDIAN=$(printf '%s\n' "${RATIOS[@]}" | sort -n | awk '{v[NR]=$1} END{print (NR%2) ? v[(NR+1)/2] : sprintf("%.2f", (v[NR/2]+v[NR/2+1])/2)}')
 
 # --- (b) restic --------------------------------------------------------------------------
 echo "(b) restic" >&2
@@ -100,21 +128,6 @@ restic init -q --repository-version 2 >/dev/null
 measure b restic-dump "pg_dump|restic --stdin" -- bash -c \
   "$(printf '%q ' "${DUMP[@]}") | restic backup -q --stdin --stdin-filename billing.dump"
 measure b restic-filestore "restic backup (full)" -- restic backup -q "$FILESTORE"
-
-# --- (c) ward, full ----------------------------------------------------------------------
-echo "(c) ward backup run" >&2
-export WARD_ACTOR=bench NO_COLOR=1
-unset WARD_STATE WARD_ESTATE WARD_IDENTITY
-ESTATE=$WORK/care
-"$WARD" init "$ESTATE" --example healthcare >/dev/null
-WARD_RUN=("$WARD" --estate "$ESTATE" backup run billing/prod
-  --db-url "postgres://postgres@127.0.0.1:$PGPORT/billing" --filestore "$FILESTORE" -o json)
-measure c ward-total "ward backup run" -- bash -c "$(printf '%q ' "${WARD_RUN[@]}") > $WORK/c.json"
-for phase in dump filestore manifest; do
-  printf 'c\tward-%s (phase)\t%s\t-\tinside (c); dump and filestore run concurrently\n' \
-    "$phase" "$(json_num "$WORK/c.json" "${phase}_seconds")" >> "$RESULTS"
-done
-C_NEW=$(json_num "$WORK/c.json" new_bytes)
 
 # --- (d) 1% of the filestore changes ---------------------------------------------------------
 CHANGE=$((FILES / 100))
@@ -160,6 +173,8 @@ done
   echo "|---|---|---:|---:|---|"
   awk -F'\t' '{w = ($3 ~ /^[0-9.]+$/) ? sprintf("%.2f", $3) : $3; gsub(/\|/, "\\|", $5);
     printf "| %s | %s | %s | %s | %s |\n", $1, $2, w, $4, $5}' "$RESULTS"
+  echo
+  echo "(c)/(a) per round: ${RATIOS[*]}; median $MEDIAN."
   echo
   echo "Stored: (a) $((A_BYTES / 1048576)) MB; (c) ward new bytes $((C_NEW / 1048576)) MB; (d) ward new bytes $((D_NEW / 1048576)) MB of which dump $((D_DUMP / 1048576)) MB and $D_UPLOADED new blobs ($(((D_NEW - D_DUMP) / 1024)) KB, $(awk "BEGIN{printf \"%.2f\", 100*($D_NEW-$D_DUMP)/$FS_BYTES}")% of the filestore)."
 } | tee "$OUT"
