@@ -127,10 +127,13 @@ impl Tree {
     /// Returns how many files were written and removed.
     ///
     /// Files are written in place, each with one `open`, `write` and `close` and no
-    /// `fsync` (the tree is a Git work tree: Git, not this write, makes it durable; a run
-    /// cut short leaves files that the next run finds different and rewrites). Folders
-    /// are written in parallel, each by one thread, so that no two threads create files
-    /// in one folder at once (the file system serializes creation within a folder).
+    /// `fsync` (the tree is a Git work tree: a commit, not this write, makes it durable;
+    /// a run cut short leaves files that the next run finds different and rewrites).
+    /// Folders are made once, before any file. Files are dealt round-robin in path order
+    /// to one thread per core. Writing folder by folder (each by one thread, largest
+    /// first, two threads per core) was tried and measured: faster on a journaled ext4,
+    /// two to three times slower on the project machine's journal-less ext4, whose inode
+    /// allocator is what a fresh render waits on (docs/BENCHMARKS.md).
     pub fn write(&self, root: &Path) -> Result<(usize, usize), RenderError> {
         let io = |path: &Path| {
             let path = path.to_path_buf();
@@ -138,36 +141,28 @@ impl Tree {
         };
         std::fs::create_dir_all(root).map_err(io(root))?;
         let existing = read_paths(root)?;
-        let mut folders: BTreeMap<&str, Vec<(&String, &TreeFile)>> = BTreeMap::new();
-        for (rel, file) in &self.files {
-            let folder = rel.rsplit_once('/').map_or("", |(f, _)| f);
-            folders.entry(folder).or_default().push((rel, file));
+        let mut dirs = BTreeSet::new();
+        for rel in self.files.keys() {
+            if let Some(parent) = root.join(rel).parent()
+                && dirs.insert(parent.to_path_buf())
+            {
+                std::fs::create_dir_all(parent).map_err(io(parent))?;
+            }
         }
-        // Largest folders first, so that the big shared namespaces start at once and the
-        // many small folders fill in behind them (longest-processing-time first).
-        let mut tasks: Vec<(&str, Vec<(&String, &TreeFile)>)> = folders.into_iter().collect();
-        tasks.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(a.0.cmp(b.0)));
-        let write_folder = |(folder, files): &(&str, Vec<(&String, &TreeFile)>)| {
-            let dir = root.join(folder);
-            // A folder that already holds one of our files exists; only new ones are made.
-            if !files.iter().any(|(rel, _)| existing.contains(*rel)) {
-                std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        // Files are independent: compare and write them on every core.
+        let files: Vec<(&String, &TreeFile)> = self.files.iter().collect();
+        let results = parallel_map(files, |(rel, file)| {
+            let path = root.join(rel);
+            if existing.contains(rel)
+                && std::fs::read(&path).is_ok_and(|old| old == file.text.as_bytes())
+            {
+                return Ok(0);
             }
-            let mut written = 0;
-            for (rel, file) in files {
-                let path = root.join(rel);
-                if existing.contains(*rel)
-                    && std::fs::read(&path).is_ok_and(|old| old == file.text.as_bytes())
-                {
-                    continue;
-                }
-                std::fs::write(&path, &file.text).map_err(io(&path))?;
-                written += 1;
-            }
-            Ok(written)
-        };
+            std::fs::write(&path, &file.text).map_err(io(&path))?;
+            Ok(1)
+        });
         let mut written = 0;
-        for r in run_tasks(&tasks, write_threads(), write_folder) {
+        for r in results {
             written += r?;
         }
         let mut removed = 0;
@@ -186,69 +181,6 @@ impl Tree {
         }
         Ok((written, removed))
     }
-}
-
-/// Threads for writing files: creating a file mostly waits on the file system (its
-/// locks, its allocator, the disk) rather than computing, so two per core keep it busy;
-/// more only queue on the same locks (measured in docs/BENCHMARKS.md).
-fn write_threads() -> usize {
-    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-    (cores * 2).clamp(2, 8)
-}
-
-/// Runs `f` on every task with up to `threads` threads, each taking the next task when
-/// it is done with one (tasks of very different sizes balance). Results keep the order
-/// of `tasks`; after a failure the remaining tasks are skipped.
-fn run_tasks<T: Sync, R: Send>(
-    tasks: &[T],
-    threads: usize,
-    f: impl Fn(&T) -> Result<R, RenderError> + Sync,
-) -> Vec<Result<R, RenderError>> {
-    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-    let threads = threads.min(tasks.len());
-    if threads <= 1 {
-        let mut out = Vec::with_capacity(tasks.len());
-        for t in tasks {
-            let r = f(t);
-            let failed = r.is_err();
-            out.push(r);
-            if failed {
-                break;
-            }
-        }
-        return out;
-    }
-    let next = AtomicUsize::new(0);
-    let failed = AtomicBool::new(false);
-    let (next, failed, f) = (&next, &failed, &f);
-    let mut done: Vec<(usize, Result<R, RenderError>)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads)
-            .map(|_| {
-                scope.spawn(move || {
-                    let mut out = Vec::new();
-                    while !failed.load(Ordering::Relaxed) {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(t) = tasks.get(i) else { break };
-                        let r = f(t);
-                        if r.is_err() {
-                            failed.store(true, Ordering::Relaxed);
-                        }
-                        out.push((i, r));
-                    }
-                    out
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| match h.join() {
-                Ok(v) => v,
-                Err(panic) => std::panic::resume_unwind(panic),
-            })
-            .collect()
-    });
-    done.sort_by_key(|(i, _)| *i);
-    done.into_iter().map(|(_, r)| r).collect()
 }
 
 /// File types Ward writes into a deploy tree; only these are read back or removed.
@@ -339,32 +271,6 @@ mod tests {
         let out = parallel_map(items, |i| i * 2);
         assert_eq!(out, (0..10_000).map(|i| i * 2).collect::<Vec<_>>());
         assert_eq!(parallel_map(Vec::<u32>::new(), |i| i), Vec::<u32>::new());
-    }
-
-    #[test]
-    fn run_tasks_keeps_order_and_stops_after_a_failure() {
-        let tasks: Vec<u32> = (0..500).collect();
-        for threads in [1, 2, 8] {
-            let out: Vec<u32> = run_tasks(&tasks, threads, |t| Ok(t * 2))
-                .into_iter()
-                .map(|r| r.unwrap_or(u32::MAX))
-                .collect();
-            assert_eq!(out, (0..500).map(|i| i * 2).collect::<Vec<_>>());
-            let out = run_tasks(&tasks, threads, |t| {
-                if *t == 3 {
-                    Err(RenderError::NoPlatform)
-                } else {
-                    // Slow enough that the failure is seen long before the end.
-                    std::thread::sleep(std::time::Duration::from_millis(1));
-                    Ok(*t)
-                }
-            });
-            assert!(out.iter().any(Result::is_err), "the failure is returned");
-            assert!(
-                out.len() < 500,
-                "later tasks are skipped ({threads} threads)"
-            );
-        }
     }
 
     #[test]
