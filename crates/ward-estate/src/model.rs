@@ -431,6 +431,19 @@ pub struct WaiverScope {
     pub environment: Option<Spanned<String>>,
 }
 
+impl WaiverScope {
+    /// Whether the waiver reaches something of `workload` and `environment` (`None`: not
+    /// tied to one, as a platform-wide finding). An absent scope field covers every value.
+    pub fn covers(&self, workload: Option<&str>, environment: Option<&str>) -> bool {
+        let field = |scope: &Option<Spanned<String>>, value: Option<&str>| {
+            scope
+                .as_ref()
+                .is_none_or(|s| value == Some(s.value.as_str()))
+        };
+        field(&self.workload, workload) && field(&self.environment, environment)
+    }
+}
+
 // ---- decoding -------------------------------------------------------------------------
 
 fn opt<T>(

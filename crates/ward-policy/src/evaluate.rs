@@ -265,15 +265,11 @@ fn apply_waivers(estate: &Estate, catalogue: &Catalogue, findings: &mut [Finding
         if !waivable {
             continue;
         }
-        let covers = |scope: &Option<ward_estate::Spanned<String>>, value: &Option<String>| {
-            scope
-                .as_ref()
-                .is_none_or(|s| value.as_deref() == Some(s.value.as_str()))
-        };
         let waiver = valid.iter().find(|w| {
             w.spec.control.value == f.control
-                && covers(&w.spec.scope.workload, &f.workload)
-                && covers(&w.spec.scope.environment, &f.environment)
+                && w.spec
+                    .scope
+                    .covers(f.workload.as_deref(), f.environment.as_deref())
         });
         if let Some(w) = waiver {
             f.waived = Some(Waived {

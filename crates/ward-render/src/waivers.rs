@@ -21,11 +21,9 @@ pub const CONFIG_MAP: &str = "ward-waivers";
 pub const EVERY: &str = "*";
 
 fn covers(waiver: &WaiverSpec, env: &ResolvedEnvironment) -> bool {
-    let matches = |scope: &Option<ward_estate::Spanned<String>>, value: &str| {
-        scope.as_ref().is_none_or(|s| s.value == value)
-    };
-    matches(&waiver.scope.workload, &env.workload)
-        && matches(&waiver.scope.environment, &env.environment)
+    waiver
+        .scope
+        .covers(Some(&env.workload), Some(&env.environment))
 }
 
 /// The `<waiver>.<field>` entries of one waiver. Every waiver is listed whatever today's
