@@ -2,24 +2,11 @@
 //! and needs a `security-reviewer`, and `ward apply` refuses it until one signs;
 //! removing the waiver again needs no review.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 
-fn ward(estate: &Path, actor: &str, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_ward"))
-        .args(["--estate", estate.to_str().expect("utf8"), "--actor", actor])
-        .args(args)
-        .env_remove("WARD_ESTATE")
-        .env_remove("WARD_STATE")
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run ward");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+mod support;
+use support::*;
 
 fn git(dir: &Path, args: &[&str]) {
     let out = Command::new("git")
@@ -37,62 +24,6 @@ fn git(dir: &Path, args: &[&str]) {
         "git {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-fn has_ssh_keygen() -> bool {
-    Command::new("ssh-keygen").arg("-?").output().is_ok()
-}
-
-/// An ed25519 key pair in `dir`: the private key's path and the public key.
-fn keygen(dir: &Path, name: &str) -> (PathBuf, String) {
-    let key = dir.join(name);
-    let status = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
-        .arg(&key)
-        .status()
-        .expect("ssh-keygen runs");
-    assert!(status.success());
-    let public = std::fs::read_to_string(key.with_extension("pub")).expect("public key");
-    (key, public.trim().to_string())
-}
-
-/// `printf %s CHANGE_ID | ssh-keygen -Y sign -f KEY -n ward-approval`
-fn sign(key: &Path, message: &str) -> String {
-    use std::io::Write;
-    let mut child = Command::new("ssh-keygen")
-        .args(["-Y", "sign", "-n", "ward-approval", "-f"])
-        .arg(key)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("ssh-keygen -Y sign");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(message.as_bytes())
-        .expect("write");
-    let out = child.wait_with_output().expect("signs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("armored signature")
-}
-
-fn write_approvals(estate: &Path, change_id: &str, entries: &[(&str, &str)]) {
-    let mut text = format!("changeId: \"{change_id}\"\napprovals:\n");
-    for (by, sig) in entries {
-        text.push_str(&format!("  - by: {by}\n    signature: |\n"));
-        for line in sig.lines() {
-            text.push_str(&format!("      {line}\n"));
-        }
-    }
-    std::fs::create_dir_all(estate.join("approvals")).expect("mkdir");
-    std::fs::write(estate.join(format!("approvals/{change_id}.yaml")), text)
-        .expect("write approvals");
 }
 
 /// Gives `name` (who holds `role` in the example's platform team) an SSH key, beside the
@@ -236,14 +167,18 @@ fn a_new_waiver_needs_a_security_reviewer_before_apply() {
     assert_eq!(code, 1, "refused: {err}");
     assert!(err.contains("refused"), "{err}");
     assert!(!path.exists(), "nothing is written when refused");
-    write_approvals(&estate, &id, &[("bob", &sign(&bob, &id))]);
+    write_approvals(&estate, &id, &[("bob", &sign(&bob, "ward-approval", &id))]);
     let (code, _, err) = ward(&estate, "erin", &["apply", "--out", deploy_arg]);
     assert_eq!(code, 1, "a dba is not a security reviewer: {err}");
     assert!(err.contains("security-reviewer"), "{err}");
     assert!(!path.exists());
 
     // Carol, a security reviewer, signs: applied.
-    write_approvals(&estate, &id, &[("carol", &sign(&carol, &id))]);
+    write_approvals(
+        &estate,
+        &id,
+        &[("carol", &sign(&carol, "ward-approval", &id))],
+    );
     let (code, out, err) = ward(
         &estate,
         "erin",
