@@ -7,54 +7,6 @@ use std::process::Command;
 mod support;
 use support::*;
 
-fn change_id(estate: &Path, deploy: &Path) -> (String, serde_json::Value) {
-    let (code, out, err) = ward(
-        estate,
-        "erin",
-        &[
-            "plan",
-            "--against",
-            deploy.to_str().expect("utf8"),
-            "-o",
-            "json",
-        ],
-    );
-    assert_eq!(code, 0, "{out}{err}");
-    let v: serde_json::Value = serde_json::from_str(&out).expect("plan json");
-    (
-        v["plan"]["changeId"]
-            .as_str()
-            .expect("change id")
-            .to_string(),
-        v,
-    )
-}
-
-/// Adds `keys.ssh` to a person of the team file, beside an existing `keys:` block (which
-/// `ward init` may write for age identities) or as a new one.
-fn add_ssh_key(text: &str, name: &str, role: &str, public: &str) -> String {
-    let anchor = format!("email: {name}@care.example\n      roles: [{role}]\n");
-    let Some(at) = text.find(&anchor) else {
-        panic!("team file layout changed: no `{anchor}`");
-    };
-    let end = at + anchor.len();
-    let (head, rest) = text.split_at(end);
-    // The person's own lines run until the next `    - name:` entry.
-    let person_end = if rest.starts_with("    - ") {
-        0
-    } else {
-        rest.find("\n    - ").map_or(rest.len(), |i| i + 1)
-    };
-    let (person, tail) = rest.split_at(person_end);
-    let person = if let Some(k) = person.find("      keys:\n") {
-        let (a, b) = person.split_at(k + "      keys:\n".len());
-        format!("{a}        ssh: \"{public}\"\n{b}")
-    } else {
-        format!("      keys: {{ ssh: \"{public}\" }}\n{person}")
-    };
-    format!("{head}{person}{tail}")
-}
-
 struct Setup {
     _tmp: tempfile::TempDir,
     estate: PathBuf,
@@ -234,26 +186,9 @@ fn render_is_deterministic_and_plan_reads_git() {
     assert_eq!(second["written"], 0, "same estate, same bytes");
 
     // Commit the tree and plan against the commit.
-    let git = |args: &[&str]| {
-        let out = Command::new("git")
-            .arg("-C")
-            .arg(&s.deploy)
-            .args(args)
-            .env("GIT_AUTHOR_NAME", "t")
-            .env("GIT_AUTHOR_EMAIL", "t@example.invalid")
-            .env("GIT_COMMITTER_NAME", "t")
-            .env("GIT_COMMITTER_EMAIL", "t@example.invalid")
-            .output()
-            .expect("git");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    git(&["init", "-q"]);
-    git(&["add", "-A"]);
-    git(&["commit", "-qm", "deploy tree"]);
+    git(&s.deploy, &["init", "-q"]);
+    git(&s.deploy, &["add", "-A"]);
+    git(&s.deploy, &["commit", "-qm", "deploy tree"]);
     let (code, out, err) = ward(
         &s.estate,
         "erin",

@@ -2,70 +2,8 @@
 //! and needs a `security-reviewer`, and `ward apply` refuses it until one signs;
 //! removing the waiver again needs no review.
 
-use std::path::Path;
-use std::process::Command;
-
 mod support;
 use support::*;
-
-fn git(dir: &Path, args: &[&str]) {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@example.invalid")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@example.invalid")
-        .output()
-        .expect("git");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// Gives `name` (who holds `role` in the example's platform team) an SSH key, beside the
-/// `keys:` block `ward init` may have written for age identities or as a new one.
-fn add_ssh_key(team: &Path, name: &str, role: &str, public: &str) {
-    let text = std::fs::read_to_string(team).expect("team");
-    let anchor = format!("email: {name}@care.example\n      roles: [{role}]\n");
-    let Some(at) = text.find(&anchor) else {
-        panic!("team file layout changed: no `{anchor}`");
-    };
-    let (head, rest) = text.split_at(at + anchor.len());
-    // The person's own lines run until the next `    - name:` entry.
-    let person_end = if rest.starts_with("    - ") {
-        0
-    } else {
-        rest.find("\n    - ").map_or(rest.len(), |i| i + 1)
-    };
-    let (person, tail) = rest.split_at(person_end);
-    let person = if let Some(k) = person.find("      keys:\n") {
-        let (a, b) = person.split_at(k + "      keys:\n".len());
-        format!("{a}        ssh: \"{public}\"\n{b}")
-    } else {
-        format!("      keys: {{ ssh: \"{public}\" }}\n{person}")
-    };
-    std::fs::write(team, format!("{head}{person}{tail}")).expect("write team");
-}
-
-fn plan_json(estate: &Path, deploy: &Path) -> serde_json::Value {
-    let (code, out, err) = ward(
-        estate,
-        "erin",
-        &[
-            "plan",
-            "--against",
-            deploy.to_str().expect("utf8"),
-            "-o",
-            "json",
-        ],
-    );
-    assert_eq!(code, 0, "{out}{err}");
-    serde_json::from_str(&out).expect("plan json")
-}
 
 /// Tier 3 and development, so the waiver alone decides which approvals are needed.
 const WAIVER: &str = "\
@@ -107,9 +45,9 @@ fn a_new_waiver_needs_a_security_reviewer_before_apply() {
     std::fs::create_dir_all(&keydir).expect("mkdir");
     let team = estate.join("teams/platform.yaml");
     let (bob, public) = keygen(&keydir, "bob");
-    add_ssh_key(&team, "bob", "dba", &public);
+    add_ssh_key_to(&team, "bob", "dba", &public);
     let (carol, public) = keygen(&keydir, "carol");
-    add_ssh_key(&team, "carol", "security-reviewer", &public);
+    add_ssh_key_to(&team, "carol", "security-reviewer", &public);
     git(&estate, &["add", "-A"]);
     git(&estate, &["commit", "-qm", "keys"]);
 

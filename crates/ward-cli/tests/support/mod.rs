@@ -76,3 +76,81 @@ pub fn write_approvals(estate: &Path, change_id: &str, entries: &[(&str, &str)])
     std::fs::write(estate.join(format!("approvals/{change_id}.yaml")), text)
         .expect("write approvals");
 }
+
+/// `git -C dir args…` with a fixed identity; fails the test if git fails.
+pub fn git(dir: &Path, args: &[&str]) {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.invalid")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.invalid")
+        .output()
+        .expect("git");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `ward plan --against DEPLOY -o json`, as erin.
+pub fn plan_json(estate: &Path, deploy: &Path) -> serde_json::Value {
+    let (code, out, err) = ward(
+        estate,
+        "erin",
+        &[
+            "plan",
+            "--against",
+            deploy.to_str().expect("utf8"),
+            "-o",
+            "json",
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    serde_json::from_str(&out).expect("plan json")
+}
+
+/// The plan's change id, with the whole plan.
+pub fn change_id(estate: &Path, deploy: &Path) -> (String, serde_json::Value) {
+    let v = plan_json(estate, deploy);
+    (
+        v["plan"]["changeId"]
+            .as_str()
+            .expect("change id")
+            .to_string(),
+        v,
+    )
+}
+
+/// Adds `keys.ssh` to a person of the team file, beside an existing `keys:` block (which
+/// `ward init` may write for age identities) or as a new one.
+pub fn add_ssh_key(text: &str, name: &str, role: &str, public: &str) -> String {
+    let anchor = format!("email: {name}@care.example\n      roles: [{role}]\n");
+    let Some(at) = text.find(&anchor) else {
+        panic!("team file layout changed: no `{anchor}`");
+    };
+    let (head, rest) = text.split_at(at + anchor.len());
+    // The person's own lines run until the next `    - name:` entry.
+    let person_end = if rest.starts_with("    - ") {
+        0
+    } else {
+        rest.find("\n    - ").map_or(rest.len(), |i| i + 1)
+    };
+    let (person, tail) = rest.split_at(person_end);
+    let person = if let Some(k) = person.find("      keys:\n") {
+        let (a, b) = person.split_at(k + "      keys:\n".len());
+        format!("{a}        ssh: \"{public}\"\n{b}")
+    } else {
+        format!("      keys: {{ ssh: \"{public}\" }}\n{person}")
+    };
+    format!("{head}{person}{tail}")
+}
+
+/// [`add_ssh_key`] on a team file in place.
+pub fn add_ssh_key_to(team: &Path, name: &str, role: &str, public: &str) {
+    let text = std::fs::read_to_string(team).expect("team");
+    std::fs::write(team, add_ssh_key(&text, name, role, public)).expect("write team");
+}
