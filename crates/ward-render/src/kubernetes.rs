@@ -1290,22 +1290,8 @@ fn odoo_workloads(
                 }),
                 ..Default::default()
             },
-            Volume {
-                name: "filestore".into(),
-                persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
-                    claim_name: "odoo-filestore".into(),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            },
-            Volume {
-                name: "tmp".into(),
-                empty_dir: Some(EmptyDirVolumeSource {
-                    size_limit: Some(q("1Gi")),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            },
+            claim_volume("filestore", "odoo-filestore", false),
+            empty_dir_volume("tmp", q("1Gi")),
         ];
         if has_integrations {
             volumes.push(Volume {
@@ -2206,6 +2192,28 @@ fn env(name: &str, value: impl Into<String>) -> EnvVar {
     }
 }
 
+fn empty_dir_volume(name: &str, size_limit: Quantity) -> Volume {
+    Volume {
+        name: name.to_string(),
+        empty_dir: Some(EmptyDirVolumeSource {
+            size_limit: Some(size_limit),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+fn claim_volume(name: &str, claim: &str, read_only: bool) -> Volume {
+    Volume {
+        name: name.to_string(),
+        persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
+            claim_name: claim.to_string(),
+            read_only: read_only.then_some(true),
+        }),
+        ..Default::default()
+    }
+}
+
 fn mount(name: &str, path: &str, read_only: bool) -> VolumeMount {
     VolumeMount {
         name: name.to_string(),
@@ -2420,22 +2428,8 @@ fn ward_job_pod(
     actor: String,
 ) -> PodSpec {
     let mut volumes = vec![
-        Volume {
-            name: "estate".into(),
-            empty_dir: Some(EmptyDirVolumeSource {
-                size_limit: Some(q("1Gi")),
-                ..Default::default()
-            }),
-            ..Default::default()
-        },
-        Volume {
-            name: "state".into(),
-            persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
-                claim_name: "ward-state".into(),
-                ..Default::default()
-            }),
-            ..Default::default()
-        },
+        empty_dir_volume("estate", q("1Gi")),
+        claim_volume("state", "ward-state", false),
         Volume {
             name: "secrets".into(),
             projected: Some(ProjectedVolumeSource {
@@ -2452,19 +2446,15 @@ fn ward_job_pod(
             }),
             ..Default::default()
         },
-        Volume {
-            name: "tmp".into(),
-            empty_dir: Some(EmptyDirVolumeSource {
-                // A drill restores the filestore into its temporary folder: bounded by the
-                // environment's declared filestore, so a drill cannot fill the node's disk.
-                size_limit: Some(q(quantity(match job {
-                    WardJob::Backup => 1 << 30,
-                    WardJob::Drill => m.spec.size.filestore.value.bytes + (1 << 30),
-                }))),
-                ..Default::default()
-            }),
-            ..Default::default()
-        },
+        // A drill restores the filestore into its temporary folder: bounded by the
+        // environment's declared filestore, so a drill cannot fill the node's disk.
+        empty_dir_volume(
+            "tmp",
+            q(quantity(match job {
+                WardJob::Backup => 1 << 30,
+                WardJob::Drill => m.spec.size.filestore.value.bytes + (1 << 30),
+            })),
+        ),
     ];
     // git writes nothing outside the clone, but reads `$HOME`; the root is read-only.
     let mut clone_env = vec![env("HOME", "/tmp"), env("GIT_TERMINAL_PROMPT", "0")];
@@ -2538,16 +2528,9 @@ fn ward_job_pod(
             // Odoo writes the filestore under `<data_dir>/filestore/<database>` of the
             // claim (a shared stack's claim holds every tenant's folder); the job sees only
             // this environment's folder, read-only, where the estate says it is.
-            volumes.push(Volume {
-                name: "filestore".into(),
-                persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
-                    claim_name: "odoo-filestore".into(),
-                    // Read-only at the volume too: the backup can never change the
-                    // filestore, and the kubelet leaves its ownership alone.
-                    read_only: Some(true),
-                }),
-                ..Default::default()
-            });
+            // Read-only at the volume too: the backup can never change the filestore,
+            // and the kubelet leaves its ownership alone.
+            volumes.push(claim_volume("filestore", "odoo-filestore", true));
             mounts.push(VolumeMount {
                 name: "filestore".into(),
                 mount_path: m.env.filestore.clone(),
