@@ -1276,20 +1276,13 @@ fn odoo_workloads(
         let name = format!("odoo-{}", component.1);
         let pod_labels = labels(&[ODOO_POD, component, ("app.kubernetes.io/instance", ns)]);
         let mut volumes = vec![
-            Volume {
-                name: "config".into(),
-                secret: Some(SecretVolumeSource {
-                    secret_name: Some("odoo-config".into()),
-                    items: Some(vec![KeyToPath {
-                        key: format!("odoo-{}.conf", component.1),
-                        path: "odoo.conf".into(),
-                        ..Default::default()
-                    }]),
-                    default_mode: Some(0o440),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            },
+            secret_file_volume(
+                "config",
+                "odoo-config",
+                &format!("odoo-{}.conf", component.1),
+                "odoo.conf",
+                0o440,
+            ),
             claim_volume("filestore", "odoo-filestore", false),
             empty_dir_volume("tmp", q("1Gi")),
         ];
@@ -2214,6 +2207,24 @@ fn claim_volume(name: &str, claim: &str, read_only: bool) -> Volume {
     }
 }
 
+/// A volume holding one key of a Secret as one file.
+fn secret_file_volume(name: &str, secret: &str, key: &str, path: &str, mode: i32) -> Volume {
+    Volume {
+        name: name.to_string(),
+        secret: Some(SecretVolumeSource {
+            secret_name: Some(secret.to_string()),
+            items: Some(vec![KeyToPath {
+                key: key.to_string(),
+                path: path.to_string(),
+                ..Default::default()
+            }]),
+            default_mode: Some(mode),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
 fn mount(name: &str, path: &str, read_only: bool) -> VolumeMount {
     VolumeMount {
         name: name.to_string(),
@@ -2463,20 +2474,13 @@ fn ward_job_pod(
         mount("tmp", "/tmp", false),
     ];
     if settings.estate_credentials.is_some() {
-        volumes.push(Volume {
-            name: "estate-git".into(),
-            secret: Some(SecretVolumeSource {
-                secret_name: Some(ESTATE_GIT_SECRET.into()),
-                items: Some(vec![KeyToPath {
-                    key: "gitconfig".into(),
-                    path: "gitconfig".into(),
-                    ..Default::default()
-                }]),
-                default_mode: Some(SECRET_MODE),
-                ..Default::default()
-            }),
-            ..Default::default()
-        });
+        volumes.push(secret_file_volume(
+            "estate-git",
+            ESTATE_GIT_SECRET,
+            "gitconfig",
+            "gitconfig",
+            SECRET_MODE,
+        ));
         clone_mounts.push(mount("estate-git", JOB_GIT, true));
         clone_env.push(env("GIT_CONFIG_GLOBAL", format!("{JOB_GIT}/gitconfig")));
     }
@@ -2543,20 +2547,13 @@ fn ward_job_pod(
         }
         WardJob::Drill => {
             if settings.drill_identity.is_some() {
-                volumes.push(Volume {
-                    name: "identity".into(),
-                    secret: Some(SecretVolumeSource {
-                        secret_name: Some(DRILL_IDENTITY_SECRET.into()),
-                        items: Some(vec![KeyToPath {
-                            key: "identity".into(),
-                            path: JOB_IDENTITY_FILE.into(),
-                            ..Default::default()
-                        }]),
-                        default_mode: Some(SECRET_MODE),
-                        ..Default::default()
-                    }),
-                    ..Default::default()
-                });
+                volumes.push(secret_file_volume(
+                    "identity",
+                    DRILL_IDENTITY_SECRET,
+                    "identity",
+                    JOB_IDENTITY_FILE,
+                    SECRET_MODE,
+                ));
                 mounts.push(mount("identity", JOB_IDENTITY, true));
                 env_vars.push(env(
                     "WARD_IDENTITY",
