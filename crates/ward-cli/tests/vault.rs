@@ -54,6 +54,14 @@ impl World {
         self.estate.to_str().expect("utf8")
     }
 
+    /// Replaces `from` (which must be there) with `to` in the estate file `rel`.
+    fn edit(&self, rel: &str, from: &str, to: &str) {
+        let path = self.estate.join(rel);
+        let text = std::fs::read_to_string(&path).expect("estate file");
+        assert!(text.contains(from), "{rel} has no {from:?}:\n{text}");
+        std::fs::write(&path, text.replace(from, to)).expect("write estate file");
+    }
+
     fn state(&self) -> PathBuf {
         self.estate.join(".ward")
     }
@@ -511,16 +519,13 @@ fn the_password_comes_from_the_estate_secret_reference() {
         attachments: 5,
         ..OdooFixture::default()
     });
-    let billing = w.estate.join("workloads/billing.yaml");
-    let text = std::fs::read_to_string(&billing).expect("billing");
     let declared = "      database:\n        passwordRef: { store: hospital-vault, key: odoo/billing/prod, property: db_password }\n";
-    assert!(text.contains(declared), "{text}");
     let endpoint = format!(
         "      database:\n        host: 127.0.0.1\n        port: {}\n        name: odoo\n        user: {}\n        passwordRef: {{ store: hospital-vault, key: odoo/billing/prod, property: db_password }}\n",
         w.cluster.port(),
         w.cluster.user()
     );
-    std::fs::write(&billing, text.replace(declared, &endpoint)).expect("write");
+    w.edit("workloads/billing.yaml", declared, &endpoint);
     let fs = w.filestore.to_str().expect("utf8");
     let backup = || w.ward(&["backup", "run", "billing/prod", "--filestore", fs]);
     let secret = w
@@ -662,9 +667,7 @@ fn drill_restores_checks_times_and_drops_the_scratch_copy() {
     w.psql("postgres", &format!("DROP DATABASE {db}"));
 
     // An objective the snapshot cannot meet: the drill fails (exit 1) and says why.
-    let billing = w.estate.join("workloads/billing.yaml");
-    let text = std::fs::read_to_string(&billing).expect("billing");
-    std::fs::write(&billing, text.replace("rpo: 15m", "rpo: 1s")).expect("write");
+    w.edit("workloads/billing.yaml", "rpo: 15m", "rpo: 1s");
     std::thread::sleep(std::time::Duration::from_millis(1100));
     let last_success = pushed("ward_drill_last_success_timestamp_seconds");
     let (code, out, err) = drill(&[]);
@@ -1032,21 +1035,14 @@ fn s3_object_store_with_object_lock_from_the_estate() {
         attachments: 20,
         ..OdooFixture::default()
     });
-    let platform = w.estate.join("platform.yaml");
-    let text = std::fs::read_to_string(&platform).expect("platform");
-    let local = "    - name: vault\n      type: local\n      path: vault\n";
-    assert!(text.contains(local), "{text}");
-    std::fs::write(
-        &platform,
-        text.replace(
-            local,
-            &format!(
-                "    - name: vault\n      type: s3\n      endpoint: http://127.0.0.1:{}\n      bucket: care-vault\n      region: us-east-1\n      prefix: ward\n      objectLock: {{ mode: governance, days: 1 }}\n      credentials: {{ store: hospital-vault, key: platform/vault }}\n",
-                moto.port
-            ),
+    w.edit(
+        "platform.yaml",
+        "    - name: vault\n      type: local\n      path: vault\n",
+        &format!(
+            "    - name: vault\n      type: s3\n      endpoint: http://127.0.0.1:{}\n      bucket: care-vault\n      region: us-east-1\n      prefix: ward\n      objectLock: {{ mode: governance, days: 1 }}\n      credentials: {{ store: hospital-vault, key: platform/vault }}\n",
+            moto.port
         ),
-    )
-    .expect("write platform");
+    );
     // The credentials come from the store's secret reference, as a mounted Secret holds
     // them; none are in the environment.
     let creds = w.state().join("secrets/hospital-vault/platform/vault");
