@@ -28,5 +28,5 @@ pub use classify::{
 };
 pub use git::GitState;
 pub use load::{Estate, LoadError, load};
-pub use resolve::{DatabaseEndpoint, ResolvedEnvironment};
+pub use resolve::{DatabaseEndpoint, DrillAccess, ResolvedEnvironment};
 pub use source::{Diagnostic, FileId, Location, SourceFile, SourceMap, Span, Spanned};

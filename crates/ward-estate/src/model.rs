@@ -561,10 +561,7 @@ fn secret_ref(cx: &mut Cx, node: &Node, path: &str) -> Option<SecretRef> {
 /// (`<store>/<key>/<property>`), so it must not climb out of it or name nothing.
 fn secret_path(cx: &mut Cx, node: &Node, path: &str) -> Option<Spanned<String>> {
     let s = cx.string(node, path)?;
-    let bad = s.value.split('/').find(|seg| {
-        seg.is_empty() || *seg == "." || *seg == ".." || seg.chars().any(char::is_control)
-    });
-    if let Some(seg) = bad {
+    if let Some(seg) = unusable_secret_segment(&s.value) {
         cx.error(
             s.span,
             format!(
@@ -576,6 +573,14 @@ fn secret_path(cx: &mut Cx, node: &Node, path: &str) -> Option<Spanned<String>> 
         return None;
     }
     Some(s)
+}
+
+/// The first `/`-separated part of a secret's key or property that cannot name a file
+/// under the secrets folder (empty, `.`, `..`, or with a control character), if any.
+pub(crate) fn unusable_secret_segment(value: &str) -> Option<&str> {
+    value.split('/').find(|seg| {
+        seg.is_empty() || *seg == "." || *seg == ".." || seg.chars().any(char::is_control)
+    })
 }
 
 pub(crate) fn decode_platform(cx: &mut Cx, node: &Node) -> Option<PlatformSpec> {

@@ -55,6 +55,71 @@ pub struct DatabaseEndpoint {
     /// `<first secret store>:odoo/<workload>/<environment>#db_password`. The rendered
     /// ExternalSecret and `ward backup` both use this one reference.
     pub password_secret: SecretRef,
+    /// How restore drills reach this server: the renderer gives every PostgreSQL cluster
+    /// this role, and `ward drill` logs in as it.
+    pub drill: DrillAccess,
+}
+
+/// The PostgreSQL role restore drills use: it may create and drop the scratch databases
+/// (`ward_drill_<hex>`), which the environment's own role may not, and nothing more.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DrillAccess {
+    /// [`DRILL_USER`].
+    pub user: String,
+    /// The database a drill connects to before its scratch database exists:
+    /// [`DRILL_MAINTENANCE_DATABASE`].
+    pub database: String,
+    /// Where its password is read from: `<first secret store>:` plus a key per database
+    /// server (see [`drill_secret_key`]), property `password`. One role on one server
+    /// serves every environment of that server, so the key is the server's, not the
+    /// environment's; the rendered ExternalSecret and `ward drill` use this reference.
+    pub password_secret: SecretRef,
+}
+
+/// The drill role's name on every server.
+pub const DRILL_USER: &str = "ward-drill";
+/// Where a drill connects to create its scratch database.
+pub const DRILL_MAINTENANCE_DATABASE: &str = "postgres";
+/// The names restore drills give their scratch databases (`ward_vault::drill`): this
+/// prefix and [`DRILL_DATABASE_HEX_DIGITS`] lowercase hex digits. The renderer admits the
+/// drill role to these names only (where PostgreSQL can say so).
+pub const DRILL_DATABASE_PREFIX: &str = "ward_drill_";
+pub const DRILL_DATABASE_HEX_DIGITS: usize = 12;
+/// The property of the drill password's secret.
+pub const DRILL_PASSWORD_PROPERTY: &str = "password";
+
+/// The Odoo major version of a version string (`17` of `17.0`): environments of one
+/// cluster, stage and major share a multi-tenant stack, hence a database server.
+pub fn odoo_major(version: &str) -> &str {
+    version.split('.').next().unwrap_or_default()
+}
+
+/// The secret key of the drill password of the database server an environment is on: one
+/// per server, in the hosting model's terms. A dedicated environment has a server of its
+/// own (`ward/drill/<cluster>/dedicated/<workload>/<env>`); multi-tenant environments
+/// share the server of their cluster, stage and Odoo major version
+/// (`ward/drill/<cluster>/shared/<stage>/v<major>`). The two shapes cannot collide, and
+/// stages never share a password.
+pub fn drill_secret_key(
+    cluster: &str,
+    hosting: HostingModel,
+    workload: &str,
+    environment: &str,
+    stage: Stage,
+    odoo_version: &str,
+) -> String {
+    match hosting {
+        HostingModel::Dedicated => {
+            format!("ward/drill/{cluster}/dedicated/{workload}/{environment}")
+        }
+        HostingModel::MultiTenant => {
+            format!(
+                "ward/drill/{cluster}/shared/{stage}/v{}",
+                odoo_major(odoo_version)
+            )
+        }
+    }
 }
 
 /// The classification inputs of one environment of one workload.
@@ -146,19 +211,45 @@ pub(crate) fn resolve(estate: &Estate, cx: &mut Cx) -> Vec<ResolvedEnvironment> 
                 ),
             };
             let db_name = pick(db.and_then(|d| d.name.as_ref()), default_name);
+            let detached = |v: String| Spanned::new(v, Span::NONE);
+            let drill_key = drill_secret_key(
+                &cluster.name.value,
+                classification.hosting,
+                w.name(),
+                &env.name.value,
+                env.stage.value,
+                &w.spec.odoo.version.value,
+            );
+            // The key is also a file path under the secrets folder: only the Odoo version
+            // is free text in it.
+            if let Some(segment) = crate::model::unusable_secret_segment(&drill_key) {
+                cx.error(
+                    w.spec.odoo.version.span,
+                    format!("the drill password's secret key {drill_key:?} has a part {segment:?} that cannot name a file"),
+                    "write the Odoo version as `<major>.<minor>`, e.g. \"17.0\"",
+                );
+            }
             let database = DatabaseEndpoint {
                 host: pick(db.and_then(|d| d.host.as_ref()), default_host),
                 port: db.and_then(|d| d.port.as_ref()).map_or(5432, |p| p.value),
                 user: pick(db.and_then(|d| d.user.as_ref()), default_user),
                 password_ref: db.and_then(|d| d.password_ref.clone()),
                 password_secret: db.and_then(|d| d.password_ref.clone()).unwrap_or_else(|| {
-                    let detached = |v: String| Spanned::new(v, Span::NONE);
                     SecretRef {
                         store: detached(default_secret_store.clone()),
                         key: detached(format!("odoo/{}/{}", w.name(), env.name.value)),
                         property: Some(detached("db_password".into())),
                     }
                 }),
+                drill: DrillAccess {
+                    user: DRILL_USER.into(),
+                    database: DRILL_MAINTENANCE_DATABASE.into(),
+                    password_secret: SecretRef {
+                        store: detached(default_secret_store.clone()),
+                        key: detached(drill_key),
+                        property: Some(detached(DRILL_PASSWORD_PROPERTY.into())),
+                    },
+                },
                 name: db_name.clone(),
             };
             out.push(ResolvedEnvironment {

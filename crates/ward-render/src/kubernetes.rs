@@ -41,6 +41,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use ward_estate::Estate;
 use ward_estate::decode::Choice;
 use ward_estate::model::{Role as AdminRole, Stage};
+use ward_estate::resolve::{DRILL_DATABASE_HEX_DIGITS, DRILL_DATABASE_PREFIX};
 
 /// The label every rendered object carries, so that nothing else is pruned by mistake.
 pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "ward");
@@ -885,6 +886,38 @@ fn rbac(
     Ok(())
 }
 
+/// Where External Secrets fetches a secret reference from.
+fn remote_ref(r: &ward_estate::model::SecretRef) -> RemoteRef {
+    RemoteRef {
+        key: r.key.value.clone(),
+        property: r.property.as_ref().map(|p| p.value.clone()),
+    }
+}
+
+/// A database role's password for CloudNativePG (and for Ward's jobs), as the
+/// `kubernetes.io/basic-auth` Secret a managed role's `passwordSecret` names: the password
+/// is the ExternalSecret's `db_password`.
+fn basic_auth(username: &str) -> ExternalSecretTemplate {
+    ExternalSecretTemplate {
+        engine_version: "v2",
+        secret_type: Some("kubernetes.io/basic-auth".into()),
+        data: [
+            ("username".to_string(), username.to_string()),
+            ("password".to_string(), "{{ .db_password }}".to_string()),
+        ]
+        .into(),
+    }
+}
+
+/// The basic-auth Secret of a tenant's own role on a shared stack.
+fn tenant_credentials_secret(m: &Member<'_>) -> String {
+    bounded_name(&format!("db-{}-credentials", m.slug()), 63)
+}
+
+/// The Secret holding the drill role's password on a stack's PostgreSQL cluster: the
+/// managed role's `passwordSecret`, and the file the drill jobs read it from.
+const DRILL_CREDENTIALS_SECRET: &str = "db-ward-drill-credentials";
+
 /// The remote key of an environment's Odoo credentials and the property of each. The
 /// database password is the environment's one resolved reference (`password_secret`),
 /// the same `ward` reads at run time.
@@ -903,10 +936,7 @@ fn credential_refs(m: &Member<'_>) -> (String, Vec<ExternalSecretData>) {
             },
             ExternalSecretData {
                 secret_key: "db_password".into(),
-                remote_ref: RemoteRef {
-                    key: pw.key.value.clone(),
-                    property: pw.property.as_ref().map(|p| p.value.clone()),
-                },
+                remote_ref: remote_ref(pw),
             },
         ],
     )
@@ -1039,15 +1069,6 @@ fn secrets(
         common,
     ))?;
     // The database role's password for CloudNativePG, as a basic-auth Secret.
-    let basic_auth = |username: &str| ExternalSecretTemplate {
-        engine_version: "v2",
-        secret_type: Some("kubernetes.io/basic-auth".into()),
-        data: [
-            ("username".to_string(), username.to_string()),
-            ("password".to_string(), "{{ .db_password }}".to_string()),
-        ]
-        .into(),
-    };
     let db_only: Vec<ExternalSecretData> = data
         .into_iter()
         .filter(|d| d.secret_key == "db_password")
@@ -1071,7 +1092,7 @@ fn secrets(
                 .into_iter()
                 .filter(|d| d.secret_key == "db_password")
                 .collect();
-            let name = bounded_name(&format!("db-{}-credentials", m.slug()), 63);
+            let name = tenant_credentials_secret(m);
             out.push(&external_secret(
                 ns,
                 &name,
@@ -1083,6 +1104,23 @@ fn secrets(
             ))?;
         }
         out.owners = all_owners;
+    }
+    // The drill role's password: one role per PostgreSQL cluster, so one reference per
+    // stack (every member resolves the same one, see `ward_estate::resolve::DrillAccess`).
+    if let Some(m) = s.members.first() {
+        let drill = &m.env.database.drill;
+        out.push(&external_secret(
+            ns,
+            DRILL_CREDENTIALS_SECRET,
+            &drill.password_secret.store.value,
+            settings,
+            Some(basic_auth(&drill.user)),
+            vec![ExternalSecretData {
+                secret_key: "db_password".into(),
+                remote_ref: remote_ref(&drill.password_secret),
+            }],
+            common,
+        ))?;
     }
     // Integration credentials, one key per integration, mounted read-only into Odoo.
     let mut by_store: BTreeMap<String, Vec<ExternalSecretData>> = BTreeMap::new();
@@ -1099,10 +1137,7 @@ fn secrets(
                     .or_default()
                     .push(ExternalSecretData {
                         secret_key: key,
-                        remote_ref: RemoteRef {
-                            key: r.key.value.clone(),
-                            property: r.property.as_ref().map(|p| p.value.clone()),
-                        },
+                        remote_ref: remote_ref(r),
                     });
             }
         }
@@ -1697,6 +1732,92 @@ fn quantity_pg(bytes: u64) -> String {
     format!("{}MB", (bytes >> 20).max(128))
 }
 
+/// The managed role restore drills log in as: it may create databases (its scratch
+/// copies, which it then owns and drops) and nothing else. No superuser, no role creation,
+/// no replication or RLS bypass (CloudNativePG's defaults), and it inherits nothing: it is
+/// a member of no role, and stays so.
+fn drill_role(drill: &ward_estate::DrillAccess) -> PgRole {
+    PgRole {
+        name: drill.user.clone(),
+        ensure: "present",
+        login: true,
+        inherit: false,
+        superuser: false,
+        createdb: true,
+        createrole: false,
+        in_roles: Vec::new(),
+        password_secret: Some(LocalRef {
+            name: DRILL_CREDENTIALS_SECRET.into(),
+        }),
+        comment: Some("Ward's restore drills: scratch databases ward_drill_<hex> only".into()),
+    }
+}
+
+/// The PostgreSQL major of CloudNativePG's default image, used when the platform sets no
+/// `rendering.postgresImage`: the CRDs Ward renders against (`../shared/schemas/crds`) are
+/// CloudNativePG 1.27's, whose default image is PostgreSQL 17 (18 from 1.27.2).
+const CNPG_DEFAULT_POSTGRES_MAJOR: u32 = 17;
+
+/// The first PostgreSQL major whose pg_hba reads a database name starting with `/` as a
+/// regular expression; before it, the same text is a literal (and never matching) name.
+const PG_HBA_REGEX_MAJOR: u32 = 16;
+
+/// The PostgreSQL major the stack's clusters run, read as CloudNativePG reads it: from the
+/// image tag, which starts with the major (`…/postgresql:16.4-bookworm@sha256:…`). `None`
+/// when the image is pinned by digest alone, so its major cannot be known here.
+fn postgres_major(settings: &Settings) -> Option<u32> {
+    let Some(image) = &settings.postgres_image else {
+        return Some(CNPG_DEFAULT_POSTGRES_MAJOR);
+    };
+    let name = image.split('@').next().unwrap_or_default();
+    // A tag is what follows the last `:` after the last `/` (a registry may have a port).
+    let last = name.rsplit('/').next().unwrap_or_default();
+    let (_, tag) = last.split_once(':')?;
+    let digits: String = tag.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+/// pg_hba lines for the drill role: it reaches the maintenance database, to create and
+/// drop its scratch databases, and those scratch databases, and nothing else.
+///
+/// On PostgreSQL 16 and later that is an allow-list: the scratch names as a regular
+/// expression, then a reject of everything else. PostgreSQL 15 and earlier (and an image
+/// whose major cannot be read) have no pattern in pg_hba and cannot list random names,
+/// so there the role is rejected on every database the stack's environments own and on
+/// `template1`, and may connect elsewhere: to databases that do not exist but for its own
+/// scratch copies (a database created outside Ward would be reachable, with only what
+/// PUBLIC is granted there).
+///
+/// `host`, not `hostssl` like the tenants' lines: the drill's own connection (it creates,
+/// checks and drops the scratch database) does not negotiate TLS, and `hostssl` would
+/// refuse it. SCRAM never sends the password, and the NetworkPolicies admit only the
+/// namespace's own pods to PostgreSQL.
+fn drill_hba(
+    drill: &ward_estate::DrillAccess,
+    major: Option<u32>,
+    tenant_databases: &[&str],
+) -> Vec<String> {
+    let user = &drill.user;
+    let mut lines = vec![format!(
+        "host \"{}\" \"{user}\" all scram-sha-256",
+        drill.database
+    )];
+    if major.is_some_and(|m| m >= PG_HBA_REGEX_MAJOR) {
+        // Unquoted: a quoted name is never a pattern. The name has no comma or space, which
+        // would split the field.
+        lines.push(format!(
+            "host /^{DRILL_DATABASE_PREFIX}[0-9a-f]{{{DRILL_DATABASE_HEX_DIGITS}}}$ \"{user}\" all scram-sha-256"
+        ));
+        lines.push(format!("host all \"{user}\" all reject"));
+    } else {
+        for database in std::iter::once("template1").chain(tenant_databases.iter().copied()) {
+            lines.push(format!("host \"{database}\" \"{user}\" all reject"));
+        }
+        lines.push(format!("host all \"{user}\" all scram-sha-256"));
+    }
+    lines
+}
+
 fn postgres(
     out: &mut Out<'_>,
     settings: &Settings,
@@ -1715,6 +1836,7 @@ fn postgres(
             data_durability: "required",
         }),
     };
+    let drill_role = s.members.first().map(|m| drill_role(&m.env.database.drill));
     let (bootstrap, managed) = if s.dedicated() {
         let m = s.members.first();
         (
@@ -1729,7 +1851,7 @@ fn postgres(
                 }),
                 recovery: None,
             }),
-            None,
+            drill_role.map(|role| PgManaged { roles: vec![role] }),
         )
     } else {
         // One role per tenant, owning its database; pg_hba lets each role reach only its
@@ -1760,7 +1882,7 @@ fn postgres(
                 createrole: false,
                 in_roles: Vec::new(),
                 password_secret: Some(LocalRef {
-                    name: bounded_name(&format!("db-{}-credentials", m.slug()), 63),
+                    name: tenant_credentials_secret(m),
                 }),
                 comment: Some(format!("tenant {} ({})", m.env.tenant, m.env.address())),
             });
@@ -1774,8 +1896,20 @@ fn postgres(
                 .pg_hba
                 .push(format!("host all \"{}\" all reject", m.role));
         }
+        roles.extend(drill_role);
         (None, Some(PgManaged { roles }))
     };
+    // The drill role's lines come after the tenants': pg_hba is first-match, but no line
+    // above names `ward-drill`, so the order between the two groups changes nothing;
+    // within the drill's own lines the allows precede its final reject.
+    if let Some(m) = s.members.first() {
+        let databases: Vec<&str> = s.members.iter().map(|m| m.database.as_str()).collect();
+        config.pg_hba.extend(drill_hba(
+            &m.env.database.drill,
+            postgres_major(settings),
+            &databases,
+        ));
+    }
     let zones = p.min_zones > 1;
     out.push(&cr(
         "postgresql.cnpg.io/v1",
@@ -2234,18 +2368,32 @@ fn mount(name: &str, path: &str, read_only: bool) -> VolumeMount {
     }
 }
 
-/// The secrets every job of one environment reads, as projections of the Secrets that
-/// hold them: its database password and, for an S3 backup store, that store's keys, each
-/// at the file of the secrets folder its reference names.
-fn job_secret_items(settings: &Settings, s: &Stack<'_>, m: &Member<'_>) -> Vec<SecretProjection> {
+/// The secrets one job of an environment reads, as projections of the Secrets that hold
+/// them, each at the file of the secrets folder its reference names: the password it logs
+/// in to PostgreSQL with (a backup: the environment's role's, which the ExternalSecret for
+/// that role already fetches; a drill: the drill role's, and not the environment's, which
+/// it does not use) and, for an S3 backup store, that store's keys.
+fn job_secret_items(
+    settings: &Settings,
+    s: &Stack<'_>,
+    m: &Member<'_>,
+    job: WardJob,
+) -> Vec<SecretProjection> {
     let mut by_secret: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
-    // The password the ExternalSecret for the environment's role already fetches.
-    let credentials = if s.dedicated() {
-        "db-odoo-credentials".to_string()
-    } else {
-        bounded_name(&format!("db-{}-credentials", m.slug()), 63)
+    let (credentials, pw) = match job {
+        WardJob::Backup if s.dedicated() => (
+            "db-odoo-credentials".to_string(),
+            &m.env.database.password_secret,
+        ),
+        WardJob::Backup => (
+            tenant_credentials_secret(m),
+            &m.env.database.password_secret,
+        ),
+        WardJob::Drill => (
+            DRILL_CREDENTIALS_SECRET.to_string(),
+            &m.env.database.drill.password_secret,
+        ),
     };
-    let pw = &m.env.database.password_secret;
     let file = secret_file(
         &pw.store.value,
         &pw.key.value,
@@ -2366,10 +2514,7 @@ fn ward_job_support(
             Some(template),
             vec![ExternalSecretData {
                 secret_key: "credentials".into(),
-                remote_ref: RemoteRef {
-                    key: r.key.value.clone(),
-                    property: r.property.as_ref().map(|p| p.value.clone()),
-                },
+                remote_ref: remote_ref(r),
             }],
             common,
         ))?;
@@ -2383,10 +2528,7 @@ fn ward_job_support(
             None,
             vec![ExternalSecretData {
                 secret_key: "identity".into(),
-                remote_ref: RemoteRef {
-                    key: r.key.value.clone(),
-                    property: r.property.as_ref().map(|p| p.value.clone()),
-                },
+                remote_ref: remote_ref(r),
             }],
             common,
         ))?;
@@ -2446,7 +2588,7 @@ fn ward_job_pod(
             projected: Some(ProjectedVolumeSource {
                 default_mode: Some(SECRET_MODE),
                 sources: Some(
-                    job_secret_items(settings, s, m)
+                    job_secret_items(settings, s, m, job)
                         .into_iter()
                         .map(|secret| VolumeProjection {
                             secret: Some(secret),

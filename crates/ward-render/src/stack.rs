@@ -207,7 +207,7 @@ pub fn stacks<'e>(estate: &'e Estate, settings: &Settings) -> Result<Vec<Stack<'
             .ok_or_else(|| RenderError::UnknownWorkload(env.address()))?;
         let dedicated = env.classification.hosting == HostingModel::Dedicated;
         let version = workload.spec.odoo.version.value.clone();
-        let major = version.split('.').next().unwrap_or("0").to_string();
+        let major = ward_estate::resolve::odoo_major(&version).to_string();
         // Namespaces are DNS labels: at most 63 characters.
         let namespace = bounded_name(
             &if dedicated {

@@ -234,7 +234,27 @@ fn the_secrets_folder_follows_the_run_time_contract() {
         } else {
             format!("db-{slug}-credentials")
         };
-        for what in ["backup", "drill"] {
+        // The backup logs in as the environment's role, the drill as the drill role (see
+        // `the_drill_role_is_rendered_on_every_cluster`): each pod holds its own password
+        // only.
+        let drill = &env.database.drill.password_secret;
+        let drill_file = format!(
+            "{}/{}/{}",
+            drill.store.value,
+            drill.key.value,
+            drill
+                .property
+                .as_ref()
+                .map(|p| p.value.as_str())
+                .unwrap_or_default()
+        );
+        for (what, login) in [
+            ("backup", (credentials.clone(), password_file.clone())),
+            (
+                "drill",
+                ("db-ward-drill-credentials".to_string(), drill_file.clone()),
+            ),
+        ] {
             let p = pod(&t, what, slug);
             let c = ward(p);
             assert_eq!(
@@ -251,12 +271,8 @@ fn the_secrets_folder_follows_the_run_time_contract() {
             assert_eq!(p["securityContext"]["fsGroup"], 65_532);
             assert_eq!(p["securityContext"]["runAsUser"], 65_532);
             let files = secret_files(p);
-            let expected = vec![
-                (
-                    credentials.clone(),
-                    "password".to_string(),
-                    password_file.clone(),
-                ),
+            let mut expected = vec![
+                (login.0, "password".to_string(), login.1),
                 (
                     "ward-objectstore-vault".to_string(),
                     "access_key_id".to_string(),
@@ -268,6 +284,7 @@ fn the_secrets_folder_follows_the_run_time_contract() {
                     "hospital-vault/platform/ward/vault/secret_access_key".to_string(),
                 ),
             ];
+            expected.sort();
             assert_eq!(files, expected, "{what} {address}");
             // The mount replaces the password in the environment.
             assert!(!env_of(c).contains_key("PGPASSWORD"), "{what} {address}");
@@ -645,4 +662,160 @@ fn the_estate_fields_are_checked_at_load() {
     }));
     assert!(!found.is_empty());
     assert!(found.iter().all(|p| !p.contains(key)), "{found:#?}");
+}
+
+/// The rendered CloudNativePG `Cluster` of the stack an environment is in.
+fn pg_cluster<'t>(tree: &'t Tree, slug: &str) -> &'t Value {
+    let prefix = format!("{}/cluster-", folder_of(tree, "drill", slug));
+    match tree
+        .files
+        .iter()
+        .find(|(path, _)| path.starts_with(&prefix))
+        .and_then(|(_, f)| f.value.as_ref())
+    {
+        Some(v) => v,
+        None => panic!("no PostgreSQL cluster beside {slug}'s jobs"),
+    }
+}
+
+/// What PostgreSQL's pg_hba does with a TCP connection of `user` to `database` without
+/// TLS (`host` lines match, `hostssl` lines do not) or with it (both match): the method of
+/// the first matching line, as PostgreSQL reads the file top down. Handles the forms Ward
+/// renders: `all`, one quoted name, and the drill's scratch-name pattern.
+fn hba_method(lines: &[String], database: &str, user: &str, tls: bool) -> Option<String> {
+    let scratch = |name: &str| {
+        name.strip_prefix("ward_drill_").is_some_and(|hex| {
+            hex.len() == 12 && hex.chars().all(|c| matches!(c, '0'..='9' | 'a'..='f'))
+        })
+    };
+    lines.iter().find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let [kind, db, role, address, method] = fields.as_slice() else {
+            panic!("unexpected pg_hba line {line:?}")
+        };
+        assert_eq!(*address, "all", "{line}");
+        let kind_matches = *kind == "host" || (*kind == "hostssl" && tls);
+        let db_matches = match *db {
+            "all" => true,
+            "/^ward_drill_[0-9a-f]{12}$" => scratch(database),
+            quoted => quoted.trim_matches('"') == database,
+        };
+        let role_matches = role.trim_matches('"') == user;
+        (kind_matches && db_matches && role_matches).then(|| method.to_string())
+    })
+}
+
+/// Every PostgreSQL cluster, dedicated and shared, has the drill role, least-privileged,
+/// its password from a basic-auth ExternalSecret fetching the reference `ward-estate`
+/// resolves, and pg_hba lets it reach only the maintenance database and scratch databases
+/// — on PostgreSQL 16+ by pattern, before 16 (or when the image's major cannot be read) by
+/// rejecting it on every database the stack owns — while the tenants' lines keep working.
+#[test]
+fn the_drill_role_is_rendered_on_every_cluster() {
+    let image = ":17.5@sha256:";
+    // (the major, what replaces the example's image tag, whether pg_hba has the pattern)
+    let variants = [
+        ("17 (the example)", image, true),
+        ("15", ":15.8-bookworm@sha256:", false),
+        ("digest only", "@sha256:", false),
+    ];
+    for (major, replacement, pattern) in variants {
+        let estate = loaded(example_with(|t| {
+            assert!(t.contains(image), "the example's postgresImage changed");
+            t.replace(image, replacement)
+        }));
+        let t = render(&estate);
+        for (address, slug) in [DEDICATED, SHARED] {
+            let env = environment(&estate, address);
+            let drill = &env.database.drill;
+            let what = format!("{address} on PostgreSQL {major}");
+            let cluster = &pg_cluster(&t, slug)["spec"];
+            let roles = cluster["managed"]["roles"]
+                .as_array()
+                .expect("managed roles");
+            let role = roles
+                .iter()
+                .find(|r| r["name"] == "ward-drill")
+                .expect("the drill role");
+            assert_eq!(drill.user, "ward-drill");
+            for (field, value) in [
+                ("login", true),
+                ("createdb", true),
+                ("superuser", false),
+                ("createrole", false),
+                ("inherit", false),
+            ] {
+                assert_eq!(role[field], value, "{field} of {what}");
+            }
+            assert!(role.get("inRoles").is_none(), "{what}");
+            assert_eq!(role["ensure"], "present");
+            assert_eq!(role["passwordSecret"]["name"], "db-ward-drill-credentials");
+            // No other role may create databases.
+            assert_eq!(
+                roles.iter().filter(|r| r["createdb"] == true).count(),
+                1,
+                "{what}"
+            );
+            // Its Secret: basic-auth, filled from the one resolved reference.
+            let folder = folder_of(&t, "drill", slug);
+            let secret = &get(
+                &t,
+                &format!("{folder}/externalsecret-db-ward-drill-credentials.yaml"),
+            )["spec"];
+            assert_eq!(secret["target"]["name"], "db-ward-drill-credentials");
+            let template = &secret["target"]["template"];
+            assert_eq!(template["type"], "kubernetes.io/basic-auth");
+            assert_eq!(template["data"]["username"], "ward-drill");
+            assert_eq!(template["data"]["password"], "{{ .db_password }}");
+            let r = &drill.password_secret;
+            assert_eq!(secret["secretStoreRef"]["name"], r.store.value.as_str());
+            assert_eq!(secret["data"][0]["secretKey"], "db_password");
+            assert_eq!(secret["data"][0]["remoteRef"]["key"], r.key.value.as_str());
+            assert_eq!(secret["data"][0]["remoteRef"]["property"], "password");
+            // pg_hba, read first-match as PostgreSQL reads it.
+            let lines: Vec<String> = cluster["postgresql"]["pg_hba"]
+                .as_array()
+                .expect("pg_hba")
+                .iter()
+                .filter_map(|l| l.as_str().map(str::to_string))
+                .collect();
+            assert_eq!(
+                lines.iter().any(|l| l.contains("/^ward_drill_")),
+                pattern,
+                "{what}: {lines:#?}"
+            );
+            for tls in [false, true] {
+                let method = |db: &str, user: &str| hba_method(&lines, db, user, tls);
+                let scram = Some("scram-sha-256".to_string());
+                let reject = Some("reject".to_string());
+                assert_eq!(method("postgres", "ward-drill"), scram, "{what}");
+                assert_eq!(
+                    method("ward_drill_0123456789ab", "ward-drill"),
+                    scram,
+                    "{what}"
+                );
+                assert_eq!(method(&env.database.name, "ward-drill"), reject, "{what}");
+                assert_eq!(method("template1", "ward-drill"), reject, "{what}");
+                if pattern {
+                    // The allow-list: nothing but scratch names, exactly as drills make them.
+                    for other in ["ward_drill_0123456789AB", "ward_drill_", "app", "x"] {
+                        assert_eq!(method(other, "ward-drill"), reject, "{what}: {other}");
+                    }
+                }
+                if address == SHARED.0 {
+                    // The tenant lines still decide for the tenant roles: their own
+                    // database over TLS, nothing else.
+                    let own = (tls)
+                        .then(|| "scram-sha-256".to_string())
+                        .or(reject.clone());
+                    assert_eq!(method(&env.database.name, &env.database.user), own);
+                    assert_eq!(method("postgres", &env.database.user), reject);
+                    assert_eq!(
+                        method("ward_drill_0123456789ab", &env.database.user),
+                        reject
+                    );
+                }
+            }
+        }
+    }
 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use indicatif::HumanBytes;
 use serde_json::{Map, Value, json as j};
-use ward_estate::model::{LockMode as EstateLock, Role, StoreKind};
+use ward_estate::model::{LockMode as EstateLock, Role, SecretRef, StoreKind};
 use ward_estate::{Estate, ResolvedEnvironment};
 use ward_ledger::Outcome;
 use ward_vault::{
@@ -406,27 +406,64 @@ impl DbTarget {
     }
 }
 
-/// The database to connect to: `--db-url`, else the environment's endpoint. The password
-/// comes from the URL, else `PGPASSWORD`, else the environment's password secret in the
-/// secrets folder (see [`crate::secrets`]).
+/// Who logs in where when no `--db-url` says: an environment's own role on its database,
+/// or the drill role on its server's maintenance database, each with the secret reference
+/// its password is read from (resolved once in `ward_estate::resolve`).
+pub(crate) struct Login<'e> {
+    host: &'e str,
+    port: u32,
+    dbname: &'e str,
+    user: &'e str,
+    password_secret: &'e SecretRef,
+}
+
+impl<'e> Login<'e> {
+    /// The environment's own role on its own database (backups, restores).
+    pub(crate) fn owner(env: &'e ResolvedEnvironment) -> Login<'e> {
+        let d = &env.database;
+        Login {
+            host: &d.host,
+            port: d.port,
+            dbname: &d.name,
+            user: &d.user,
+            password_secret: &d.password_secret,
+        }
+    }
+
+    /// The drill role on the environment's server, at its maintenance database (drills).
+    pub(crate) fn drill(env: &'e ResolvedEnvironment) -> Login<'e> {
+        let d = &env.database;
+        Login {
+            host: &d.host,
+            port: d.port,
+            dbname: &d.drill.database,
+            user: &d.drill.user,
+            password_secret: &d.drill.password_secret,
+        }
+    }
+}
+
+/// The database to connect to: `--db-url`, else `login`. The password comes from the
+/// URL, else `PGPASSWORD`, else the login's password secret in the secrets folder (see
+/// [`crate::secrets`]).
 pub(crate) fn db_connection(
     cx: &Context,
-    env: Option<&ResolvedEnvironment>,
+    login: Option<Login<'_>>,
     url: Option<&str>,
 ) -> Result<DbTarget, Failure> {
-    let mut db = match (url, env) {
+    let mut db = match (url, &login) {
         (Some(url), _) => DbConnection::from_url(url)
             .map_err(|e| vault_failure(e, "use postgres://user[:password]@host:port/db"))?,
-        (None, Some(env)) => DbConnection {
-            host: env.database.host.clone(),
-            port: u16::try_from(env.database.port).map_err(|_| {
+        (None, Some(login)) => DbConnection {
+            host: login.host.to_string(),
+            port: u16::try_from(login.port).map_err(|_| {
                 Failure::bad_input(
-                    format!("database port {} is out of range", env.database.port),
+                    format!("database port {} is out of range", login.port),
                     "fix the environment's database port in the estate",
                 )
             })?,
-            dbname: env.database.name.clone(),
-            user: env.database.user.clone(),
+            dbname: login.dbname.to_string(),
+            user: login.user.to_string(),
             password: None,
         },
         (None, None) => {
@@ -451,14 +488,14 @@ pub(crate) fn db_connection(
             password_source: "PGPASSWORD".into(),
         });
     }
-    let Some(env) = env else {
+    let Some(login) = login else {
         return Ok(DbTarget {
             db,
             password_source: "nowhere: put it in the --db-url or PGPASSWORD".into(),
         });
     };
     let secrets = cx.secrets();
-    let secret = &env.database.password_secret;
+    let secret = login.password_secret;
     let path = secrets.path_of(secret, None)?;
     let named = crate::secrets::SecretsDir::describe(secret);
     db.password = secrets.read(secret, None)?;
@@ -638,7 +675,7 @@ fn run_backup(cx: &Context, args: RunArgs) -> Result<Exit, Failure> {
     let result = (|| {
         let recipients = recipients(&estate)?;
         let config = repository_config(cx, &estate, &env.object_store)?;
-        let db = db_connection(cx, Some(env), args.db_url.as_deref())?;
+        let db = db_connection(cx, Some(Login::owner(env)), args.db_url.as_deref())?;
         let filestore = args
             .filestore
             .clone()

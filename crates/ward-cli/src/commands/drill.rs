@@ -10,7 +10,7 @@ use ward_ledger::Outcome;
 use ward_vault::{DrillRequest, ListedSnapshot, SnapshotFilter};
 
 use crate::commands::backup::{
-    PgArgs, db_connection, environment, identities, locate_snapshot, open_repository,
+    Login, PgArgs, db_connection, environment, identities, locate_snapshot, open_repository,
     record_result, repository_config, round, runtime, vault_failure,
 };
 use crate::commands::restore::print_checked_restore;
@@ -22,7 +22,8 @@ use crate::report::{Exit, Failure};
 /// RPO, drop it, and record the evidence. Exits 1 when the drill fails.
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Example:\n  \
-    ward --estate care drill billing/prod\n  \
+    ward --estate care drill billing/prod   # as ward-drill, password from the secrets folder\n  \
+    ward drill billing/prod --secrets-dir /var/run/ward/secrets\n  \
     ward drill billing/prod --db-url postgres://drill@10.0.3.7:5432/postgres --scratch-dir /srv/drills -o json\n  \
     ward drill billing/prod --snapshot 20261126T101500Z-1a2b3c4d --keep")]
 pub struct Args {
@@ -34,7 +35,9 @@ pub struct Args {
     pub snapshot: Option<String>,
     /// Server to create the scratch database on, as a user with CREATEDB
     /// (`postgres://user[:password]@host:port/maintenance_db`) [default: the environment's
-    /// database server, maintenance database `postgres`].
+    /// database server, maintenance database `postgres`, as the drill role `ward-drill`
+    /// with the password from PGPASSWORD, else from the server's drill secret in the
+    /// secrets folder].
     #[arg(long, value_name = "URL")]
     pub db_url: Option<String>,
     /// Folder for the scratch filestore [default: the system's temporary folder].
@@ -79,13 +82,11 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
             ));
         }
         let ids = identities(&estate, &state, args.identity.as_deref())?;
-        let server = db_connection(cx, Some(env), args.db_url.as_deref())?;
-        let mut maintenance = server.db.clone();
-        if args.db_url.is_none() {
-            maintenance.dbname = "postgres".into();
-        }
+        // The drill role, not the environment's: only it may create the scratch database
+        // (and, on a shared server, connect to it at all).
+        let server = db_connection(cx, Some(Login::drill(env)), args.db_url.as_deref())?;
         let request = DrillRequest {
-            server: maintenance,
+            server: server.db.clone(),
             scratch_dir: args.scratch_dir.clone().unwrap_or_else(std::env::temp_dir),
             jobs: args.jobs,
             pg_tools: args.pg.tools(),

@@ -11,7 +11,7 @@ use ward_ledger::Outcome;
 use ward_vault::RestoreRequest;
 
 use crate::commands::backup::{
-    PgArgs, db_connection, identities, locate_snapshot, record_result, round, runtime,
+    Login, PgArgs, db_connection, identities, locate_snapshot, record_result, round, runtime,
 };
 use crate::context::{Context, Output, print_json};
 use crate::report::{Exit, Failure};
@@ -93,7 +93,7 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
             let snapshot = found.manifest.snapshot.clone();
             subject = snapshot.to_string();
             let env = estate.environment(&format!("{}/{}", snapshot.workload, snapshot.environment));
-            let target = db_connection(cx, env, args.db_url.as_deref())?;
+            let target = db_connection(cx, env.map(Login::owner), args.db_url.as_deref())?;
             let mut request =
                 RestoreRequest::new(target.db.with_dbname(&to_db), &filestore);
             request.jobs = args.jobs;
