@@ -719,6 +719,250 @@ fn drill_restores_checks_times_and_drops_the_scratch_copy() {
     assert_eq!(drills[1]["details"]["passed"], true);
 }
 
+/// Without --db-url a drill logs in to the environment's server as the drill role the
+/// renderer gives every PostgreSQL cluster: created here with exactly the attributes the
+/// rendered managed role declares, under the pg_hba lines rendered for the major this
+/// server runs, with its password at the file the rendered drill job mounts it at. It
+/// drills; a missing or wrong password is exit 3 naming the file, never the value; and
+/// the role can make scratch databases but cannot connect to the environment's own.
+#[test]
+fn the_drill_logs_in_as_the_rendered_drill_role() {
+    let w = World::new(OdooFixture {
+        attachments: 5,
+        ..OdooFixture::default()
+    });
+    let declared = "      database:\n        passwordRef: { store: hospital-vault, key: odoo/billing/prod, property: db_password }\n";
+    let endpoint = format!(
+        "      database:\n        host: 127.0.0.1\n        port: {}\n        name: odoo\n        passwordRef: {{ store: hospital-vault, key: odoo/billing/prod, property: db_password }}\n",
+        w.cluster.port()
+    );
+    w.edit("workloads/billing.yaml", declared, &endpoint);
+    // The pg_hba form depends on the server's major: render for the one running here.
+    let version: u32 = w
+        .psql("postgres", "SHOW server_version_num")
+        .trim()
+        .parse()
+        .expect("a version number");
+    w.edit(
+        "platform.yaml",
+        "postgresql:17.5@sha256:",
+        &format!("postgresql:{}.0@sha256:", version / 10_000),
+    );
+    let (code, out, err) = w.backup();
+    assert_eq!(code, 0, "{out}{err}");
+
+    let estate = ward_estate::load(&w.estate).expect("the estate loads");
+    let env = estate.environment("billing/prod").expect("billing/prod");
+    let tree = ward_render::render_kubernetes(&estate).expect("the estate renders");
+    let rendered = |suffix: &str| {
+        tree.files
+            .iter()
+            .find(|(path, _)| path.ends_with(suffix))
+            .and_then(|(_, f)| f.value.clone())
+            .unwrap_or_else(|| panic!("nothing rendered at *{suffix}"))
+    };
+    let cluster = rendered("/billing-prod/cluster-billing-prod-db.yaml");
+    let role = cluster["spec"]["managed"]["roles"]
+        .as_array()
+        .and_then(|roles| roles.iter().find(|r| r["name"] == "ward-drill"))
+        .expect("the drill role")
+        .clone();
+    let attributes: Vec<&str> = [
+        ("login", "LOGIN", "NOLOGIN"),
+        ("createdb", "CREATEDB", "NOCREATEDB"),
+        ("superuser", "SUPERUSER", "NOSUPERUSER"),
+        ("createrole", "CREATEROLE", "NOCREATEROLE"),
+        ("inherit", "INHERIT", "NOINHERIT"),
+    ]
+    .iter()
+    .map(|(field, yes, no)| if role[*field] == true { *yes } else { *no })
+    .collect();
+    assert_eq!(
+        attributes,
+        [
+            "LOGIN",
+            "CREATEDB",
+            "NOSUPERUSER",
+            "NOCREATEROLE",
+            "INHERIT"
+        ]
+    );
+    let password = hex::encode(Sha1::digest(format!("drill {}", w.cluster.password())));
+    w.psql(
+        "postgres",
+        &format!(
+            "CREATE ROLE \"ward-drill\" {} PASSWORD '{password}'",
+            attributes.join(" ")
+        ),
+    );
+    // The rendered lines between what CloudNativePG puts around them: its own local
+    // access first (trust here, for this test's psql) and its default last.
+    let lines: Vec<&str> = cluster["spec"]["postgresql"]["pg_hba"]
+        .as_array()
+        .expect("pg_hba")
+        .iter()
+        .filter_map(|l| l.as_str())
+        .collect();
+    let hba = w.psql("postgres", "SHOW hba_file");
+    std::fs::write(
+        hba.trim(),
+        format!(
+            "local all all trust\n{}\nhost all all all scram-sha-256\n",
+            lines.join("\n")
+        ),
+    )
+    .expect("write pg_hba.conf");
+    assert_eq!(
+        w.psql(
+            "postgres",
+            "SELECT count(*) FROM pg_hba_file_rules WHERE error IS NOT NULL"
+        ),
+        "0",
+        "{lines:#?}"
+    );
+    w.psql("postgres", "SELECT pg_reload_conf()");
+    let as_drill = |db: &str, sql: &str| {
+        run(Command::new(w.cluster.bindir().join("psql"))
+            .args([
+                "-X",
+                "-q",
+                "-At",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-h",
+                "127.0.0.1",
+            ])
+            .args([
+                "-p",
+                &w.cluster.port().to_string(),
+                "-U",
+                "ward-drill",
+                "-d",
+                db,
+            ])
+            .args(["-c", sql])
+            .env("PGPASSWORD", &password)
+            .env("PGSSLMODE", "disable")
+            .stdin(Stdio::null()))
+    };
+    // The reload is asynchronous: wait until the environment's database refuses the role.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (code, _, err) = as_drill("odoo", "SELECT 1");
+        if code != 0 && err.contains("pg_hba.conf rejects connection") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still admitted to odoo: {err}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (code, _, err) = as_drill("template1", "SELECT 1");
+    assert!(
+        code != 0 && err.contains("pg_hba.conf rejects connection"),
+        "{err}"
+    );
+    // What a drill needs, and only as scratch databases: create, connect, drop.
+    let (code, _, err) = as_drill("postgres", "CREATE DATABASE ward_drill_0123456789ab");
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = as_drill("ward_drill_0123456789ab", "SELECT current_user");
+    assert_eq!((code, out.trim()), (0, "ward-drill"), "{err}");
+    let (code, _, err) = as_drill("postgres", "DROP DATABASE ward_drill_0123456789ab");
+    assert_eq!(code, 0, "{err}");
+
+    // The file `ward` reads is the file the rendered drill job mounts the password at.
+    let reference = &env.database.drill.password_secret;
+    let expected = format!(
+        "{}/{}/{}",
+        reference.store.value,
+        reference.key.value,
+        reference
+            .property
+            .as_ref()
+            .map(|p| p.value.as_str())
+            .unwrap_or_default()
+    );
+    let job = rendered("/billing-prod/cronjob-ward-drill-billing-prod.yaml");
+    let volumes = &job["spec"]["jobTemplate"]["spec"]["template"]["spec"]["volumes"];
+    let mounted: Vec<String> = volumes
+        .as_array()
+        .and_then(|v| v.iter().find(|v| v["name"] == "secrets"))
+        .and_then(|v| v["projected"]["sources"].as_array())
+        .into_iter()
+        .flatten()
+        .filter(|s| s["secret"]["name"] == "db-ward-drill-credentials")
+        .flat_map(|s| s["secret"]["items"].as_array().cloned().unwrap_or_default())
+        .filter_map(|i| i["path"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(mounted, vec![expected.clone()]);
+    let secrets = w.tmp.path().join("mounted");
+    let file = secrets.join(&expected);
+    let scratch = w.tmp.path().join("drills");
+    std::fs::create_dir_all(&scratch).expect("scratch");
+    let drill = || {
+        w.ward(&[
+            "--secrets-dir",
+            secrets.to_str().expect("utf8"),
+            "drill",
+            "billing/prod",
+            "--scratch-dir",
+            scratch.to_str().expect("utf8"),
+            "-o",
+            "json",
+        ])
+    };
+    let named = format!("{}:{}#password", reference.store.value, reference.key.value);
+    // No file: refused, and the hint names the secret and where its file belongs.
+    let (code, out, err) = drill();
+    let err = format!("{out}{err}");
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("ward-drill"), "{err}");
+    assert!(
+        err.contains(&named)
+            && err.contains("not at")
+            && err.contains(file.to_str().expect("utf8")),
+        "{err}"
+    );
+    // A wrong password: the hint names the file it came from, never the value.
+    std::fs::create_dir_all(file.parent().expect("parent")).expect("mkdir");
+    std::fs::write(&file, "not-the-password\n").expect("write");
+    let (code, out, err) = drill();
+    let err = format!("{out}{err}");
+    assert_eq!(code, 3, "{err}");
+    assert!(
+        err.contains("the password came from the secret")
+            && err.contains(&named)
+            && err.contains(file.to_str().expect("utf8")),
+        "{err}"
+    );
+    assert!(!err.contains("not-the-password"));
+    // The right one: the drill passes as the drill role, and leaves nothing behind.
+    std::fs::write(&file, format!("{password}\n")).expect("write");
+    let (code, out, err) = drill();
+    assert_eq!(code, 0, "{out}{err}");
+    let report = json(&out);
+    assert!(
+        report["failures"].as_array().is_some_and(Vec::is_empty),
+        "{report}"
+    );
+    let scratch_db = report["scratch_database"].as_str().expect("scratch name");
+    let hex = scratch_db
+        .strip_prefix("ward_drill_")
+        .expect("the scratch prefix");
+    assert!(
+        hex.len() == 12 && hex.chars().all(|c| matches!(c, '0'..='9' | 'a'..='f')),
+        "{scratch_db} is not a name the rendered pg_hba admits"
+    );
+    assert_eq!(
+        w.psql(
+            "postgres",
+            "SELECT count(*) FROM pg_database WHERE datname LIKE 'ward_drill_%'"
+        ),
+        "0"
+    );
+    assert!(!out.contains(&password) && !err.contains(&password));
+    let ledger = std::fs::read_to_string(w.state().join("ledger.jsonl")).expect("ledger");
+    assert!(!ledger.contains(&password));
+}
+
 /// `restore --to-zip` writes Odoo's own backup zip; Python's zipfile (what Odoo uses) reads
 /// it, and `psql -f dump.sql` (what Odoo's restore runs) rebuilds the database.
 #[test]

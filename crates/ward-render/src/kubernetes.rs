@@ -1734,14 +1734,17 @@ fn quantity_pg(bytes: u64) -> String {
 
 /// The managed role restore drills log in as: it may create databases (its scratch
 /// copies, which it then owns and drops) and nothing else. No superuser, no role creation,
-/// no replication or RLS bypass (CloudNativePG's defaults), and it inherits nothing: it is
-/// a member of no role, and stays so.
+/// no replication or RLS bypass (CloudNativePG's defaults), a member of no role.
+/// `inherit` stays on: since PostgreSQL 15 a database's `public` schema belongs to
+/// `pg_database_owner`, which the owner of a scratch database is a member of only
+/// implicitly; without inheriting, the restore cannot create tables there (shown by
+/// `ward-cli`'s drill test). Being a member of nothing else, it inherits nothing else.
 fn drill_role(drill: &ward_estate::DrillAccess) -> PgRole {
     PgRole {
         name: drill.user.clone(),
         ensure: "present",
         login: true,
-        inherit: false,
+        inherit: true,
         superuser: false,
         createdb: true,
         createrole: false,

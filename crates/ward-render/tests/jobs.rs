@@ -743,7 +743,7 @@ fn the_drill_role_is_rendered_on_every_cluster() {
                 ("createdb", true),
                 ("superuser", false),
                 ("createrole", false),
-                ("inherit", false),
+                ("inherit", true),
             ] {
                 assert_eq!(role[field], value, "{field} of {what}");
             }
