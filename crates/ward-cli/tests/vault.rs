@@ -62,6 +62,18 @@ impl World {
         std::fs::write(&path, text.replace(from, to)).expect("write estate file");
     }
 
+    /// Points billing/prod's database endpoint at this cluster's `odoo` database, keeping
+    /// its declared password reference; `user`, when given, as its role.
+    fn endpoint_here(&self, user: Option<&str>) {
+        let declared = "      database:\n        passwordRef: { store: hospital-vault, key: odoo/billing/prod, property: db_password }\n";
+        let user = user.map_or_else(String::new, |u| format!("        user: {u}\n"));
+        let endpoint = format!(
+            "      database:\n        host: 127.0.0.1\n        port: {}\n        name: odoo\n{user}        passwordRef: {{ store: hospital-vault, key: odoo/billing/prod, property: db_password }}\n",
+            self.cluster.port()
+        );
+        self.edit("workloads/billing.yaml", declared, &endpoint);
+    }
+
     fn state(&self) -> PathBuf {
         self.estate.join(".ward")
     }
@@ -519,13 +531,7 @@ fn the_password_comes_from_the_estate_secret_reference() {
         attachments: 5,
         ..OdooFixture::default()
     });
-    let declared = "      database:\n        passwordRef: { store: hospital-vault, key: odoo/billing/prod, property: db_password }\n";
-    let endpoint = format!(
-        "      database:\n        host: 127.0.0.1\n        port: {}\n        name: odoo\n        user: {}\n        passwordRef: {{ store: hospital-vault, key: odoo/billing/prod, property: db_password }}\n",
-        w.cluster.port(),
-        w.cluster.user()
-    );
-    w.edit("workloads/billing.yaml", declared, &endpoint);
+    w.endpoint_here(Some(w.cluster.user()));
     let fs = w.filestore.to_str().expect("utf8");
     let backup = || w.ward(&["backup", "run", "billing/prod", "--filestore", fs]);
     let secret = w
@@ -731,12 +737,7 @@ fn the_drill_logs_in_as_the_rendered_drill_role() {
         attachments: 5,
         ..OdooFixture::default()
     });
-    let declared = "      database:\n        passwordRef: { store: hospital-vault, key: odoo/billing/prod, property: db_password }\n";
-    let endpoint = format!(
-        "      database:\n        host: 127.0.0.1\n        port: {}\n        name: odoo\n        passwordRef: {{ store: hospital-vault, key: odoo/billing/prod, property: db_password }}\n",
-        w.cluster.port()
-    );
-    w.edit("workloads/billing.yaml", declared, &endpoint);
+    w.endpoint_here(None);
     // The pg_hba form depends on the server's major: render for the one running here.
     let version: u32 = w
         .psql("postgres", "SHOW server_version_num")
@@ -870,16 +871,7 @@ fn the_drill_logs_in_as_the_rendered_drill_role() {
 
     // The file `ward` reads is the file the rendered drill job mounts the password at.
     let reference = &env.database.drill.password_secret;
-    let expected = format!(
-        "{}/{}/{}",
-        reference.store.value,
-        reference.key.value,
-        reference
-            .property
-            .as_ref()
-            .map(|p| p.value.as_str())
-            .unwrap_or_default()
-    );
+    let expected = reference.file();
     let job = rendered("/billing-prod/cronjob-ward-drill-billing-prod.yaml");
     let volumes = &job["spec"]["jobTemplate"]["spec"]["template"]["spec"]["volumes"];
     let mounted: Vec<String> = volumes

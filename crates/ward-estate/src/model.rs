@@ -96,6 +96,20 @@ pub struct SecretRef {
     pub property: Option<Spanned<String>>,
 }
 
+impl SecretRef {
+    /// The file it is read from at run time, relative to a secrets folder:
+    /// `<store>/<key>[/<property>]`, the layout of a mounted Kubernetes Secret with
+    /// `items`. The rendered jobs mount it there and `ward` reads it there.
+    pub fn file(&self) -> String {
+        let mut out = format!("{}/{}", self.store.value, self.key.value);
+        if let Some(p) = &self.property {
+            out.push('/');
+            out.push_str(&p.value);
+        }
+        out
+    }
+}
+
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PlatformSpec {

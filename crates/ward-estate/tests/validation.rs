@@ -415,3 +415,99 @@ fn git_head_and_dirty_state_are_read() {
     assert_eq!(dirty.commit, clean.commit);
     assert!(dirty.dirty);
 }
+
+/// The drill's login is resolved once, per database server: a dedicated environment's
+/// server is its own, multi-tenant environments of one cluster, stage and Odoo major share
+/// one (and its one drill role's password); stages and majors never share.
+#[test]
+fn the_drill_password_is_one_per_database_server() {
+    let dir = example();
+    let sandbox = "    - name: sandbox\n      stage: development\n      hosts: [training.st-marys.care.example]\n      size: { cpu: 1, memory: 2Gi, database: 5Gi, filestore: 2Gi }\n";
+    edit(
+        dir.path(),
+        "workloads/training-sandbox.yaml",
+        sandbox,
+        &format!(
+            "{sandbox}{}",
+            sandbox
+                .replace("sandbox", "sandbox2")
+                .replace("training.", "training2.")
+        ),
+    );
+    let estate = load_ok(dir.path());
+    let drill = |address: &str| {
+        let env = estate.environment(address).expect("environment");
+        (
+            env.database.drill.clone(),
+            env.database.password_secret.clone(),
+        )
+    };
+    let (billing, own) = drill("billing/prod");
+    assert_eq!(billing.user, "ward-drill");
+    assert_eq!(billing.database, "postgres");
+    let r = &billing.password_secret;
+    assert_eq!(r.store.value, "hospital-vault");
+    assert_eq!(
+        r.key.value,
+        "ward/drill/dedicated-eu1/dedicated/billing/prod"
+    );
+    assert_eq!(
+        r.property.as_ref().map(|p| p.value.as_str()),
+        Some("password")
+    );
+    assert_ne!(
+        r.key.value, own.key.value,
+        "not the environment's own password"
+    );
+    let key = |address: &str| drill(address).0.password_secret.key.value;
+    assert_eq!(
+        key("billing/staging"),
+        "ward/drill/dedicated-eu1/dedicated/billing/staging"
+    );
+    assert_eq!(
+        key("training-sandbox/sandbox"),
+        "ward/drill/shared-eu1/shared/development/v17"
+    );
+    assert_eq!(
+        key("training-sandbox/sandbox"),
+        key("training-sandbox/sandbox2")
+    );
+    assert_eq!(
+        key("patient-portal/prod"),
+        "ward/drill/shared-eu1/shared/production/v17"
+    );
+    assert_eq!(
+        key("care-coordination/prod"),
+        "ward/drill/shared-eu1/shared/production/v16"
+    );
+    // Every key is a file path under the secrets folder.
+    for env in &estate.environments {
+        let k = &env.database.drill.password_secret.key.value;
+        assert!(
+            k.split('/').all(|s| !s.is_empty() && s != "." && s != ".."),
+            "{k}"
+        );
+    }
+}
+
+/// An Odoo version that would make the drill secret's key name no file is an error at
+/// the version, not a path outside the secrets folder at run time.
+#[test]
+fn an_odoo_version_that_breaks_the_drill_key_is_reported() {
+    let dir = example();
+    edit(
+        dir.path(),
+        "workloads/training-sandbox.yaml",
+        "    version: \"17.0\"",
+        "    version: \"17//0\"",
+    );
+    let p = problems(dir.path());
+    let problem = find(&p, "drill password's secret key");
+    assert!(
+        problem
+            .location
+            .starts_with("workloads/training-sandbox.yaml:"),
+        "{problem:?}"
+    );
+    assert!(problem.line_text.contains("17//0"), "{problem:?}");
+}

@@ -2285,17 +2285,6 @@ const WARD_STATE_BYTES: u64 = 1 << 30;
 /// Secret files only the job's user (through the pod's fsGroup) may read.
 const SECRET_MODE: i32 = 0o400;
 
-/// The file `ward` reads a secret reference (or one part of it) from, relative to the
-/// secrets folder: `<store>/<key>[/<property>][/<part>]`.
-fn secret_file(store: &str, key: &str, property: Option<&str>, part: Option<&str>) -> String {
-    [Some(store), Some(key), property, part]
-        .into_iter()
-        .flatten()
-        .map(|s| s.trim_matches('/'))
-        .collect::<Vec<_>>()
-        .join("/")
-}
-
 /// The ExternalSecret name of an object store's credentials for Ward's jobs.
 fn store_secret_name(store: &str) -> String {
     bounded_name(&format!("ward-objectstore-{store}"), 63)
@@ -2397,19 +2386,18 @@ fn job_secret_items(
             &m.env.database.drill.password_secret,
         ),
     };
-    let file = secret_file(
-        &pw.store.value,
-        &pw.key.value,
-        pw.property.as_ref().map(|p| p.value.as_str()),
-        None,
-    );
     by_secret
         .entry(credentials)
         .or_default()
-        .insert(file, "password".into());
+        .insert(pw.file(), "password".into());
     if let Some((name, r)) = job_store_credentials(settings, m) {
+        // The key pair's two values are files of the key's folder (`property` is not used).
+        let keys = ward_estate::model::SecretRef {
+            property: None,
+            ..r.clone()
+        };
         for part in S3_PARTS {
-            let file = secret_file(&r.store.value, &r.key.value, None, Some(part));
+            let file = format!("{}/{part}", keys.file());
             by_secret
                 .entry(store_secret_name(&name))
                 .or_default()

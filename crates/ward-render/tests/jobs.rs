@@ -238,16 +238,7 @@ fn the_secrets_folder_follows_the_run_time_contract() {
         // `the_drill_role_is_rendered_on_every_cluster`): each pod holds its own password
         // only.
         let drill = &env.database.drill.password_secret;
-        let drill_file = format!(
-            "{}/{}/{}",
-            drill.store.value,
-            drill.key.value,
-            drill
-                .property
-                .as_ref()
-                .map(|p| p.value.as_str())
-                .unwrap_or_default()
-        );
+        let drill_file = drill.file();
         for (what, login) in [
             ("backup", (credentials.clone(), password_file.clone())),
             (
