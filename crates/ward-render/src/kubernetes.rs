@@ -1768,8 +1768,8 @@ const PG_HBA_REGEX_MAJOR: u32 = 16;
 /// The PostgreSQL major the stack's clusters run, read as CloudNativePG reads it: from the
 /// image tag, which starts with the major (`…/postgresql:16.4-bookworm@sha256:…`). `None`
 /// when the image is pinned by digest alone, so its major cannot be known here.
-fn postgres_major(settings: &Settings) -> Option<u32> {
-    let Some(image) = &settings.postgres_image else {
+fn postgres_major(image: Option<&str>) -> Option<u32> {
+    let Some(image) = image else {
         return Some(CNPG_DEFAULT_POSTGRES_MAJOR);
     };
     let name = image.split('@').next().unwrap_or_default();
@@ -1806,8 +1806,8 @@ fn drill_hba(
         drill.database
     )];
     if major.is_some_and(|m| m >= PG_HBA_REGEX_MAJOR) {
-        // Unquoted: a quoted name is never a pattern. The name has no comma or space, which
-        // would split the field.
+        // Unquoted, as PostgreSQL's documentation writes patterns; it has no comma or
+        // space, which would split the field.
         lines.push(format!(
             "host /^{DRILL_DATABASE_PREFIX}[0-9a-f]{{{DRILL_DATABASE_HEX_DIGITS}}}$ \"{user}\" all scram-sha-256"
         ));
@@ -1909,7 +1909,7 @@ fn postgres(
         let databases: Vec<&str> = s.members.iter().map(|m| m.database.as_str()).collect();
         config.pg_hba.extend(drill_hba(
             &m.env.database.drill,
-            postgres_major(settings),
+            postgres_major(settings.postgres_image.as_deref()),
             &databases,
         ));
     }
@@ -3022,4 +3022,30 @@ fn render_gitops(
         ))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_postgres_major_is_read_from_the_image_tag_as_cloudnativepg_reads_it() {
+        let digest = "@sha256:5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b";
+        for (image, major) in [
+            (
+                "ghcr.io/cloudnative-pg/postgresql:16.4".to_string(),
+                Some(16),
+            ),
+            (
+                format!("registry:5000/postgresql:15.8-bookworm{digest}"),
+                Some(15),
+            ),
+            (format!("registry:5000/postgresql{digest}"), None),
+            ("postgresql:latest".to_string(), None),
+            ("postgresql".to_string(), None),
+        ] {
+            assert_eq!(postgres_major(Some(&image)), major, "{image}");
+        }
+        assert_eq!(postgres_major(None), Some(CNPG_DEFAULT_POSTGRES_MAJOR));
+    }
 }
