@@ -284,7 +284,9 @@ async fn run_backup(
     progress.start(Phase::Manifest, None);
     let sealed = SealedManifest {
         snapshot: snapshot.clone(),
-        dump_sha256: dump.plain_digest.clone(),
+        dump_checksum: dump.plain_checksum().ok_or_else(|| {
+            VaultError::InvalidInput("the dump's checksum was not computed".into())
+        })?,
         dump_size: dump.plain_size,
         modules: facts.modules.clone(),
         row_counts: facts.row_counts.clone(),
@@ -294,13 +296,13 @@ async fn run_backup(
     let sealed_json =
         serde_json::to_vec(&sealed).map_err(|e| VaultError::InvalidInput(e.to_string()))?;
     let (sealed_enc, sealed_bytes) =
-        encode_to_vec(&sealed_json[..], PlainDigest::Sha256, &options.recipients).map_err(|e| {
-            VaultError::Io {
+        encode_to_vec(&sealed_json[..], PlainDigest::CHECKSUM, &options.recipients).map_err(
+            |e| VaultError::Io {
                 what: "encrypting the manifest",
                 path: snapshot.sealed_path().into(),
                 source: e,
-            }
-        })?;
+            },
+        )?;
     repo.put(&snapshot.sealed_path(), sealed_bytes.into())
         .await?;
 
@@ -346,12 +348,12 @@ async fn run_backup(
         dump: StoredObject {
             object: snapshot.dump_path(),
             stored_size: dump.stored_size,
-            stored_sha256: Some(dump.stored_sha256.clone()),
+            stored_checksum: Some(dump.stored.clone()),
         },
         sealed: StoredObject {
             object: snapshot.sealed_path(),
             stored_size: sealed_enc.stored_size,
-            stored_sha256: Some(sealed_enc.stored_sha256.clone()),
+            stored_checksum: Some(sealed_enc.stored.clone()),
         },
         blob_stats: BlobStats {
             referenced: facts.store_fnames.len() as u64,
@@ -451,7 +453,7 @@ async fn dump_database(
                 child: for_reader,
             })
         },
-        PlainDigest::Sha256,
+        PlainDigest::CHECKSUM,
         None,
         options.recipients.clone(),
         progress,
@@ -706,7 +708,7 @@ fn store_one_blob(
         let stored = StoredObject {
             object: object.clone(),
             stored_size: *stored_size,
-            stored_sha256: None,
+            stored_checksum: None,
         };
         return Ok(match meta {
             Ok(m) => BlobResult::Stored {
@@ -779,7 +781,7 @@ fn store_one_blob(
         object: StoredObject {
             object,
             stored_size: encoded.stored_size,
-            stored_sha256: Some(encoded.stored_sha256),
+            stored_checksum: Some(encoded.stored),
         },
         uploaded: true,
         plain_read: encoded.plain_size,
@@ -909,7 +911,7 @@ fn stream_blob(
 mod tests {
     use super::*;
     use crate::keys::{Identities, generate_identity_file};
-    use crate::pipeline::decode_bytes;
+    use crate::pipeline::{DecodeDigests, decode_bytes};
     use crate::store::{RepositoryConfig, StoreLocation};
     use sha1::{Digest, Sha1};
 
@@ -1017,9 +1019,9 @@ mod tests {
                 .expect("recorded");
             assert_eq!(recorded.stored_size, stored.len() as u64);
             let (decoded, plain) =
-                decode_bytes(&stored, &identities, PlainDigest::Sha1).expect("decode");
+                decode_bytes(&stored, &identities, DecodeDigests::blob(None)).expect("decode");
             assert_eq!(plain, content);
-            assert_eq!(Some(decoded.stored_sha256), recorded.stored_sha256.clone());
+            assert_eq!(Some(decoded.stored), recorded.stored_checksum.clone());
         }
         let listed = repo.list(&blob_dir("acme")).await.expect("list");
         assert_eq!(listed.len(), 2, "{listed:?}");

@@ -8,7 +8,7 @@ use crate::keys::Identities;
 use crate::manifest::{
     SealedManifest, SnapshotContents, SnapshotManifest, SnapshotRef, check_snapshot_id,
 };
-use crate::pipeline::{DecodeError, PlainDigest, decode_bytes};
+use crate::pipeline::{DecodeDigests, DecodeError, decode_bytes};
 use crate::store::{Repository, check_name};
 
 /// Which snapshots to list.
@@ -192,18 +192,18 @@ pub async fn open_snapshot(
             object: object.clone(),
             reason: "the sealed manifest part is missing".into(),
         })?;
-    let (decoded, plain) =
-        decode_bytes(&bytes, identities, PlainDigest::Sha256).map_err(|e| match e {
-            DecodeError::WrongKey => VaultError::WrongKey {
-                object: object.clone(),
-            },
-            other => other.into_vault(&object),
-        })?;
+    let digests = DecodeDigests::checksummed(None, manifest.sealed.stored_checksum.as_ref());
+    let (decoded, plain) = decode_bytes(&bytes, identities, digests).map_err(|e| match e {
+        DecodeError::WrongKey => VaultError::WrongKey {
+            object: object.clone(),
+        },
+        other => other.into_vault(&object),
+    })?;
     if manifest
         .sealed
-        .stored_sha256
+        .stored_checksum
         .as_ref()
-        .is_some_and(|s| *s != decoded.stored_sha256)
+        .is_some_and(|s| *s != decoded.stored)
     {
         return Err(VaultError::Corrupted {
             object,

@@ -30,6 +30,7 @@
 
 mod backup;
 mod catalog;
+mod checksum;
 mod drill;
 mod error;
 pub mod fixture;
@@ -53,6 +54,7 @@ pub use backup::{
 pub use catalog::{
     ListedSnapshot, SnapshotFilter, find_snapshot, list, open_snapshot, read_manifest,
 };
+pub use checksum::{Checksum, ChecksumAlgorithm};
 pub use drill::{DrillReport, DrillRequest, drill};
 pub use error::{Result, VaultError};
 pub use keys::{Identities, Recipients, RepositoryKey, SecretString, generate_identity_file};

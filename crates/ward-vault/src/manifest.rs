@@ -11,6 +11,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::checksum::Checksum;
 use crate::error::{Result, VaultError};
 use crate::store::{LockMode, check_name};
 
@@ -110,10 +111,15 @@ pub struct StoredObject {
     /// Path relative to the repository root.
     pub object: String,
     pub stored_size: u64,
-    /// SHA-256 of the stored (encrypted) bytes, when it was computed while writing. It says
-    /// nothing about the content, so it is safe in the plaintext part.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stored_sha256: Option<String>,
+    /// Checksum of the stored (encrypted) bytes, when it was computed while writing. It says
+    /// nothing about the content, so it is safe in the plaintext part. Snapshots written
+    /// before BLAKE3 call it `stored_sha256` and hold bare SHA-256 hex.
+    #[serde(
+        default,
+        alias = "stored_sha256",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub stored_checksum: Option<Checksum>,
 }
 
 /// Object lock of a snapshot's objects.
@@ -225,8 +231,10 @@ pub struct AttachmentEntry {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SealedManifest {
     pub snapshot: SnapshotRef,
-    /// SHA-256 and size of the plaintext `pg_dump` custom-format archive.
-    pub dump_sha256: String,
+    /// Checksum and size of the plaintext `pg_dump` custom-format archive (`dump_sha256`,
+    /// bare SHA-256 hex, in snapshots written before BLAKE3).
+    #[serde(alias = "dump_sha256")]
+    pub dump_checksum: Checksum,
     pub dump_size: u64,
     /// `ir_module_module` rows with state `installed`: name → latest_version.
     pub modules: BTreeMap<String, String>,
@@ -280,12 +288,12 @@ pub(crate) mod tests {
             dump: StoredObject {
                 object: "d".into(),
                 stored_size: 1,
-                stored_sha256: None,
+                stored_checksum: None,
             },
             sealed: StoredObject {
                 object: "s".into(),
                 stored_size: 1,
-                stored_sha256: None,
+                stored_checksum: None,
             },
             blob_stats: BlobStats::default(),
             blobs: vec![],
@@ -307,6 +315,28 @@ pub(crate) mod tests {
                 "flip at {i} undetected"
             );
         }
+    }
+
+    #[test]
+    fn manifests_written_before_blake3_still_read() {
+        let sha = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+        let legacy: StoredObject = serde_json::from_str(&format!(
+            r#"{{"object": "d", "stored_size": 1, "stored_sha256": "{sha}"}}"#
+        ))
+        .expect("legacy stored object");
+        let checksum = legacy.stored_checksum.expect("checksum");
+        assert_eq!(checksum.algorithm(), crate::ChecksumAlgorithm::Sha256);
+        assert_eq!(checksum.hex(), sha);
+        // What is written now names its algorithm.
+        let now = serde_json::to_string(&StoredObject {
+            stored_checksum: Some(format!("blake3:{sha}").parse().expect("blake3")),
+            ..legacy
+        })
+        .expect("json");
+        assert!(
+            now.contains(&format!(r#""stored_checksum":"blake3:{sha}""#)),
+            "{now}"
+        );
     }
 
     #[test]

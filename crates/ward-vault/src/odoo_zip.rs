@@ -15,11 +15,12 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::{open_snapshot, read_manifest};
+use crate::checksum::Checksum;
 use crate::error::{Result, VaultError, io_err};
 use crate::keys::Identities;
 use crate::manifest::{SnapshotContents, SnapshotRef, random_hex};
 use crate::pg::{PgTools, collect_stderr};
-use crate::pipeline::{DecodeError, PlainDigest, StreamReader, decode_into};
+use crate::pipeline::{DecodeDigests, DecodeError, StreamReader, decode_into};
 use crate::progress::{Phase, Progress};
 use crate::restore::{fetch_blob, open_dump, stored_object_error};
 use crate::store::Repository;
@@ -96,7 +97,7 @@ pub async fn export_odoo_zip(
     let (tx, rx) = std::sync::mpsc::sync_channel::<Blob>(request.blob_concurrency * 2);
     let writer = {
         let ids = identities.clone();
-        let expected_sha = contents.sealed.dump_sha256.clone();
+        let dump_checksum = contents.sealed.dump_checksum.clone();
         let dump_size = contents.sealed.dump_size;
         let progress = progress.clone();
         let tmp = tmp.clone();
@@ -117,7 +118,7 @@ pub async fn export_odoo_zip(
                 reader,
                 &ids,
                 &pg_restore,
-                &expected_sha,
+                &dump_checksum,
                 &dump_object,
                 progress.as_ref(),
             )?;
@@ -181,7 +182,7 @@ fn write_sql(
     reader: StreamReader,
     ids: &Identities,
     pg_restore: &Path,
-    expected_sha: &str,
+    dump_checksum: &Checksum,
     object: &str,
     progress: &dyn Progress,
 ) -> Result<u64> {
@@ -221,7 +222,7 @@ fn write_sql(
         let decoded = decode_into(
             reader,
             ids,
-            PlainDigest::Sha256,
+            DecodeDigests::checksummed(Some(dump_checksum), None),
             &mut stdin,
             Some((progress, Phase::RestoreDatabase)),
         );
@@ -246,7 +247,7 @@ fn write_sql(
         Err(DecodeError::Io(_)) if !status.success() => return Err(tool_failed()),
         Err(e) => return Err(stored_object_error(e, object)),
     };
-    if decoded.plain_digest != expected_sha {
+    if decoded.plain_digest != dump_checksum.to_string() {
         return Err(VaultError::Corrupted {
             object: object.to_string(),
             reason: "the decrypted dump does not match the manifest's checksum".into(),

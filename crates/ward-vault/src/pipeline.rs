@@ -12,10 +12,10 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 use object_store::path::Path as ObjPath;
 use object_store::{ObjectStore, PutMultipartOptions, WriteMultipart};
-use sha1::Sha1;
-use sha2::{Digest, Sha256};
+use sha1::{Digest, Sha1};
 use tokio::sync::mpsc;
 
+use crate::checksum::{Checksum, ChecksumAlgorithm, ChecksumHasher};
 use crate::error::{Result, VaultError, storage_err};
 use crate::keys::{Identities, Recipients};
 use crate::progress::{Phase, Progress};
@@ -28,35 +28,42 @@ const PARTS_IN_FLIGHT: usize = 2;
 /// zstd compression workers of a streamed upload (the dump, large blobs).
 const STREAM_ZSTD_WORKERS: u32 = 1;
 
-/// Which digest of the plaintext to compute.
+/// Which digest of the plaintext to compute: a blob's sha1 (its Odoo name), or a
+/// [`Checksum`] (the dump, sealed manifests, keys).
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum PlainDigest {
     Sha1,
-    Sha256,
+    Checksum(ChecksumAlgorithm),
+}
+
+impl PlainDigest {
+    /// The checksum everything new is written with.
+    pub(crate) const CHECKSUM: PlainDigest = PlainDigest::Checksum(ChecksumAlgorithm::Blake3);
 }
 
 enum Hasher {
     Sha1(Sha1),
-    Sha256(Sha256),
+    Checksum(ChecksumHasher),
 }
 
 impl Hasher {
     fn new(kind: PlainDigest) -> Hasher {
         match kind {
             PlainDigest::Sha1 => Hasher::Sha1(Sha1::new()),
-            PlainDigest::Sha256 => Hasher::Sha256(Sha256::new()),
+            PlainDigest::Checksum(algorithm) => Hasher::Checksum(ChecksumHasher::new(algorithm)),
         }
     }
     fn update(&mut self, data: &[u8]) {
         match self {
             Hasher::Sha1(h) => h.update(data),
-            Hasher::Sha256(h) => h.update(data),
+            Hasher::Checksum(h) => h.update(data),
         }
     }
-    fn hex(self) -> String {
+    /// The sha1 in hex, or the checksum in its text form (`blake3:<hex>`).
+    fn finish(self) -> String {
         match self {
             Hasher::Sha1(h) => hex::encode(h.finalize()),
-            Hasher::Sha256(h) => hex::encode(h.finalize()),
+            Hasher::Checksum(h) => h.finish().to_string(),
         }
     }
 }
@@ -65,23 +72,31 @@ impl Hasher {
 #[derive(Debug, Clone)]
 pub(crate) struct Encoded {
     pub plain_size: u64,
+    /// As [`PlainDigest`] asked: sha1 hex, or a checksum's text form.
     pub plain_digest: String,
     pub stored_size: u64,
-    pub stored_sha256: String,
+    pub stored: Checksum,
+}
+
+impl Encoded {
+    /// The plaintext's checksum, when the pass computed one ([`PlainDigest::Checksum`]).
+    pub(crate) fn plain_checksum(&self) -> Option<Checksum> {
+        self.plain_digest.parse().ok()
+    }
 }
 
 /// Counts and hashes what passes through to the inner writer (the stored bytes).
 struct CountingWriter<W> {
     inner: W,
     size: u64,
-    sha: Sha256,
+    hasher: ChecksumHasher,
 }
 
 impl<W: Write> Write for CountingWriter<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.inner.write(buf)?;
         self.size += n as u64;
-        self.sha.update(&buf[..n]);
+        self.hasher.update(&buf[..n]);
         Ok(n)
     }
     fn flush(&mut self) -> io::Result<()> {
@@ -101,7 +116,7 @@ fn encode_into<R: Read, W: Write>(
     let counting = CountingWriter {
         inner: sink,
         size: 0,
-        sha: Sha256::new(),
+        hasher: ChecksumHasher::new(ChecksumAlgorithm::Blake3),
     };
     let encryptor =
         age::Encryptor::with_recipients(recipients.as_dyn()).map_err(io::Error::other)?;
@@ -134,9 +149,9 @@ fn encode_into<R: Read, W: Write>(
     Ok((
         Encoded {
             plain_size,
-            plain_digest: hasher.hex(),
+            plain_digest: hasher.finish(),
             stored_size: counting.size,
-            stored_sha256: hex::encode(counting.sha.finalize()),
+            stored: counting.hasher.finish(),
         },
         counting.inner,
     ))
@@ -209,7 +224,7 @@ impl BlobEncoder {
             plain_size: self.plain.len() as u64,
             plain_digest: sha1,
             stored_size: self.stored.len() as u64,
-            stored_sha256: hex::encode(Sha256::digest(&self.stored)),
+            stored: crate::checksum::checksum_of(ChecksumAlgorithm::Blake3, &self.stored),
         })
     }
 
@@ -431,11 +446,43 @@ impl DecodeError {
     }
 }
 
+/// Which digests a decoding pass computes: of the plaintext as asked, and of the stored
+/// bytes in the algorithm their recorded checksum used (BLAKE3 when none was recorded).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DecodeDigests {
+    plain: PlainDigest,
+    stored: ChecksumAlgorithm,
+}
+
+impl DecodeDigests {
+    /// A filestore blob: the sha1 of its content.
+    pub(crate) fn blob(recorded_stored: Option<&Checksum>) -> DecodeDigests {
+        DecodeDigests {
+            plain: PlainDigest::Sha1,
+            stored: recorded_stored.map(Checksum::algorithm).unwrap_or_default(),
+        }
+    }
+
+    /// A checksummed object (the dump, a sealed manifest, a key): its content's checksum in
+    /// the algorithm it was recorded with.
+    pub(crate) fn checksummed(
+        recorded_plain: Option<&Checksum>,
+        recorded_stored: Option<&Checksum>,
+    ) -> DecodeDigests {
+        DecodeDigests {
+            plain: PlainDigest::Checksum(
+                recorded_plain.map(Checksum::algorithm).unwrap_or_default(),
+            ),
+            stored: recorded_stored.map(Checksum::algorithm).unwrap_or_default(),
+        }
+    }
+}
+
 /// What a decoding pass produced.
 #[derive(Debug, Clone)]
 pub(crate) struct Decoded {
     pub stored_size: u64,
-    pub stored_sha256: String,
+    pub stored: Checksum,
     pub plain_size: u64,
     pub plain_digest: String,
 }
@@ -443,14 +490,14 @@ pub(crate) struct Decoded {
 struct CountingReader<R> {
     inner: R,
     size: u64,
-    sha: Sha256,
+    hasher: ChecksumHasher,
 }
 
 impl<R: Read> Read for CountingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.size += n as u64;
-        self.sha.update(&buf[..n]);
+        self.hasher.update(&buf[..n]);
         Ok(n)
     }
 }
@@ -459,21 +506,21 @@ impl<R: Read> Read for CountingReader<R> {
 pub(crate) fn decode_into<R: Read, W: Write>(
     source: R,
     identities: &Identities,
-    digest: PlainDigest,
+    digests: DecodeDigests,
     out: &mut W,
     progress: Option<(&dyn Progress, Phase)>,
 ) -> std::result::Result<Decoded, DecodeError> {
     let mut counting = CountingReader {
         inner: source,
         size: 0,
-        sha: Sha256::new(),
+        hasher: ChecksumHasher::new(digests.stored),
     };
     let plain_result = {
         let decryptor =
             age::Decryptor::new_buffered(io::BufReader::new(&mut counting)).map_err(map_age)?;
         let reader = decryptor.decrypt(identities.as_dyn()).map_err(map_age)?;
         let mut zstd = zstd::stream::read::Decoder::new(reader).map_err(DecodeError::Io)?;
-        let mut hasher = Hasher::new(digest);
+        let mut hasher = Hasher::new(digests.plain);
         let mut plain_size = 0u64;
         let mut buf = vec![0u8; 256 * 1024];
         loop {
@@ -490,7 +537,7 @@ pub(crate) fn decode_into<R: Read, W: Write>(
                 p.advance(phase, n as u64);
             }
         }
-        (plain_size, hasher.hex())
+        (plain_size, hasher.finish())
     };
     // Trailing garbage after the age stream would go unnoticed otherwise.
     let mut rest = [0u8; 1];
@@ -501,7 +548,7 @@ pub(crate) fn decode_into<R: Read, W: Write>(
     }
     Ok(Decoded {
         stored_size: counting.size,
-        stored_sha256: hex::encode(counting.sha.finalize()),
+        stored: counting.hasher.finish(),
         plain_size: plain_result.0,
         plain_digest: plain_result.1,
     })
@@ -534,10 +581,10 @@ fn classify_read_error(e: io::Error) -> DecodeError {
 pub(crate) fn decode_bytes(
     bytes: &[u8],
     identities: &Identities,
-    digest: PlainDigest,
+    digests: DecodeDigests,
 ) -> std::result::Result<(Decoded, Vec<u8>), DecodeError> {
     let mut out = Vec::new();
-    let decoded = decode_into(bytes, identities, digest, &mut out, None)?;
+    let decoded = decode_into(bytes, identities, digests, &mut out, None)?;
     Ok((decoded, out))
 }
 
@@ -557,20 +604,31 @@ mod tests {
         let (enc, stored) = encode_to_vec(&data[..], PlainDigest::Sha1, &recipients).expect("enc");
         assert_eq!(enc.stored_size as usize, stored.len());
         let ids = Identities::from_file(&id_path).expect("ids");
-        let (dec, plain) = decode_bytes(&stored, &ids, PlainDigest::Sha1).expect("dec");
+        let blob = DecodeDigests::blob(Some(&enc.stored));
+        let (dec, plain) = decode_bytes(&stored, &ids, blob).expect("dec");
         assert_eq!(plain, data);
         assert_eq!(dec.plain_digest, enc.plain_digest);
-        assert_eq!(dec.stored_sha256, enc.stored_sha256);
+        assert_eq!(dec.stored, enc.stored);
+        // A snapshot written before BLAKE3 recorded SHA-256: decoding recomputes that.
+        let legacy = crate::checksum::checksum_of(ChecksumAlgorithm::Sha256, &stored);
+        let (dec, _) = decode_bytes(
+            &stored,
+            &ids,
+            DecodeDigests::checksummed(None, Some(&legacy)),
+        )
+        .expect("dec");
+        assert_eq!(dec.stored, legacy);
+        assert!(dec.plain_digest.starts_with("blake3:"));
         let wrong = Identities::from_file(&other).expect("ids");
         assert!(matches!(
-            decode_bytes(&stored, &wrong, PlainDigest::Sha1),
+            decode_bytes(&stored, &wrong, blob),
             Err(DecodeError::WrongKey)
         ));
         for i in [0, 30, stored.len() / 2, stored.len() - 1] {
             let mut bad = stored.clone();
             bad[i] ^= 0x40;
             assert!(
-                decode_bytes(&bad, &ids, PlainDigest::Sha1).is_err(),
+                decode_bytes(&bad, &ids, blob).is_err(),
                 "flip at {i} undetected"
             );
         }

@@ -396,7 +396,7 @@ mod tests {
         let obj = |o: &str| StoredObject {
             object: o.into(),
             stored_size: 0,
-            stored_sha256: None,
+            stored_checksum: None,
         };
         ListedSnapshot::Committed(Box::new(SnapshotManifest {
             format: MANIFEST_FORMAT.into(),

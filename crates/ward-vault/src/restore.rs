@@ -19,7 +19,7 @@ use crate::error::{Result, VaultError, io_err};
 use crate::keys::Identities;
 use crate::manifest::{AttachmentEntry, SnapshotContents, SnapshotRef, random_hex};
 use crate::pg::{DbConnection, PgTools, collect_stderr, db_error, quote_ident, read_facts};
-use crate::pipeline::{DecodeError, PlainDigest, StreamReader, decode_bytes, decode_into};
+use crate::pipeline::{DecodeDigests, DecodeError, StreamReader, decode_bytes, decode_into};
 use crate::progress::{Phase, Progress};
 use crate::store::Repository;
 
@@ -252,7 +252,9 @@ async fn restore_database(
     let object = contents.manifest.dump.object.clone();
     let reader = open_dump(repo, contents).await?;
     let ids = identities.clone();
-    let expected_sha = contents.sealed.dump_sha256.clone();
+    let expected_sha = contents.sealed.dump_checksum.to_string();
+    // The dump's stored checksum is verify's business; restore checks what it restores.
+    let digests = DecodeDigests::checksummed(Some(&contents.sealed.dump_checksum), None);
     let tools = request.pg_tools.clone();
     let db = request.db.clone();
     let jobs = request.jobs.max(1);
@@ -277,9 +279,8 @@ async fn restore_database(
             let result = (|| {
                 let mut file = std::fs::File::create(&tmp)
                     .map_err(io_err("creating a temporary dump file", &tmp))?;
-                let decoded =
-                    decode_into(reader, &ids, PlainDigest::Sha256, &mut file, progress_ref)
-                        .map_err(decode_err)?;
+                let decoded = decode_into(reader, &ids, digests, &mut file, progress_ref)
+                    .map_err(decode_err)?;
                 file.sync_all()
                     .map_err(io_err("writing a temporary dump file", &tmp))?;
                 check(&decoded)?;
@@ -296,7 +297,7 @@ async fn restore_database(
                 .stdin
                 .take()
                 .ok_or_else(|| VaultError::InvalidInput("pg_restore has no input pipe".into()))?;
-            let decoded = decode_into(reader, &ids, PlainDigest::Sha256, &mut stdin, progress_ref);
+            let decoded = decode_into(reader, &ids, digests, &mut stdin, progress_ref);
             let _ = stdin.flush();
             drop(stdin);
             let status = child
@@ -434,7 +435,7 @@ pub(crate) async fn fetch_blob(
             reason: format!("blob of {} is missing", entry.store_fname),
         })?;
     tokio::task::spawn_blocking(move || -> Result<Vec<u8>> {
-        let (decoded, plain) = decode_bytes(&bytes, &ids, PlainDigest::Sha1)
+        let (decoded, plain) = decode_bytes(&bytes, &ids, DecodeDigests::blob(None))
             .map_err(|e| stored_object_error(e, &entry.object))?;
         if decoded.plain_digest != sha1 {
             return Err(VaultError::Corrupted {

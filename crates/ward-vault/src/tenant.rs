@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Result, VaultError};
 use crate::keys::{Identities, Recipients, RepositoryKey};
 use crate::manifest::tenant_dir;
-use crate::pipeline::{DecodeError, PlainDigest, decode_bytes, encode_to_vec};
+use crate::pipeline::{DecodeDigests, DecodeError, PlainDigest, decode_bytes, encode_to_vec};
 use crate::store::{Repository, check_name};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -55,7 +55,7 @@ pub(crate) async fn ensure_published(
             tenant: tenant.to_string(),
         }),
         None => {
-            let (_, sealed) = encode_to_vec(&key.bytes()[..], PlainDigest::Sha256, recipients)
+            let (_, sealed) = encode_to_vec(&key.bytes()[..], PlainDigest::CHECKSUM, recipients)
                 .map_err(|e| VaultError::Io {
                     what: "encrypting the repository key",
                     path: key_age(tenant).into(),
@@ -104,13 +104,13 @@ pub async fn unlock_tenant_key(
             object: object.clone(),
             reason: "missing while key.json exists".into(),
         })?;
-    let (_, plain) =
-        decode_bytes(&sealed, identities, PlainDigest::Sha256).map_err(|e| match e {
-            DecodeError::WrongKey => VaultError::WrongKey {
-                object: object.clone(),
-            },
-            other => other.into_vault(&object),
-        })?;
+    let digests = DecodeDigests::checksummed(None, None);
+    let (_, plain) = decode_bytes(&sealed, identities, digests).map_err(|e| match e {
+        DecodeError::WrongKey => VaultError::WrongKey {
+            object: object.clone(),
+        },
+        other => other.into_vault(&object),
+    })?;
     let key = RepositoryKey::from_bytes(&plain).ok_or_else(|| VaultError::Corrupted {
         object: object.clone(),
         reason: "not a 32-byte key".into(),

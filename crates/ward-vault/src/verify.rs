@@ -13,7 +13,7 @@ use crate::catalog::{open_snapshot, read_manifest};
 use crate::error::{Result, VaultError};
 use crate::keys::Identities;
 use crate::manifest::{SnapshotManifest, SnapshotRef};
-use crate::pipeline::{DecodeError, PlainDigest, StreamReader, decode_bytes, decode_into};
+use crate::pipeline::{DecodeDigests, DecodeError, StreamReader, decode_bytes, decode_into};
 use crate::progress::{Phase, Progress};
 use crate::store::Repository;
 
@@ -175,15 +175,13 @@ async fn verify_data(
         Some(stream) => {
             let reader = StreamReader::spawn(stream);
             let ids_owned = ids.clone();
+            let digests = DecodeDigests::checksummed(
+                contents.as_ref().map(|c| &c.sealed.dump_checksum),
+                manifest.dump.stored_checksum.as_ref(),
+            );
             // decode_into blocks on the channel; run it where blocking is allowed.
             let decoded = tokio::task::spawn_blocking(move || {
-                decode_into(
-                    reader,
-                    &ids_owned,
-                    PlainDigest::Sha256,
-                    &mut std::io::sink(),
-                    None,
-                )
+                decode_into(reader, &ids_owned, digests, &mut std::io::sink(), None)
             })
             .await
             .map_err(|e| VaultError::InvalidInput(format!("verify task: {e}")))?;
@@ -199,14 +197,14 @@ async fn verify_data(
                     }
                     if manifest
                         .dump
-                        .stored_sha256
+                        .stored_checksum
                         .as_ref()
-                        .is_some_and(|s| *s != d.stored_sha256)
+                        .is_some_and(|s| *s != d.stored)
                     {
                         problems.push("stored checksum differs from the manifest".to_string());
                     }
                     if let Some(c) = &contents
-                        && (c.sealed.dump_sha256 != d.plain_digest
+                        && (c.sealed.dump_checksum.to_string() != d.plain_digest
                             || c.sealed.dump_size != d.plain_size)
                     {
                         problems.push(
@@ -264,6 +262,7 @@ async fn verify_data(
         .map(|o| {
             let expected = expected_sha1.get(&o.object).cloned();
             let ids = ids.clone();
+            let digests = DecodeDigests::blob(o.stored_checksum.as_ref());
             async move {
                 let bytes = match repo.get_bytes(&o.object).await {
                     Ok(Some(b)) => b,
@@ -272,7 +271,7 @@ async fn verify_data(
                 };
                 let len = bytes.len() as u64;
                 let decoded = tokio::task::spawn_blocking(move || {
-                    decode_bytes(&bytes, &ids, PlainDigest::Sha1).map(|(d, _)| d)
+                    decode_bytes(&bytes, &ids, digests).map(|(d, _)| d)
                 })
                 .await
                 .map_err(|e| VaultError::InvalidInput(format!("verify task: {e}")));
@@ -301,10 +300,7 @@ async fn verify_data(
         }
         match decoded {
             Ok(d) => {
-                if o.stored_sha256
-                    .as_ref()
-                    .is_some_and(|s| *s != d.stored_sha256)
-                {
+                if o.stored_checksum.as_ref().is_some_and(|s| *s != d.stored) {
                     problems.push("stored checksum differs from the manifest".into());
                 }
                 if let Some(sha1) = &expected
