@@ -11,12 +11,16 @@
 //! `initdb` refuses to run as root. When the process is root (CI here), the server binaries
 //! run as the unprivileged `nobody` user and the folder is handed to it.
 //!
+//! [`TempCluster::enable_tls`] turns TLS on with a fresh self-signed certificate (made by
+//! the `openssl` command) and [`TempCluster::set_hba`] replaces the client authentication
+//! rules, each taking effect before it returns, for tests of `hostssl`-only servers.
+//!
 //! Binaries are found, in order, in `$WARD_PG_BINDIR`, `pg_config --bindir`, the newest
 //! `/usr/lib/postgresql/*/bin`, then `PATH`.
 
 use std::fs::{self, File};
 use std::net::TcpListener;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -39,6 +43,8 @@ pub enum PgTempError {
     CommandFailed { program: String, stderr: String },
     #[error("PostgreSQL did not become ready; server log:\n{log}")]
     NotReady { log: String },
+    #[error("the server did not take the new configuration: {0}")]
+    Config(String),
 }
 
 /// Result alias for this crate.
@@ -163,6 +169,110 @@ impl TempCluster {
             });
         }
         Ok(String::from_utf8_lossy(&out.stdout).trim_end().to_string())
+    }
+
+    /// Turns TLS on (`ssl = on`) with a new self-signed certificate for `127.0.0.1`, and
+    /// returns once a TLS connection over TCP works. Needs the `openssl` command.
+    pub fn enable_tls(&self) -> Result<()> {
+        let dir = self.root.join("tls");
+        fs::create_dir_all(&dir).map_err(io("creating the TLS folder"))?;
+        let (cert, key) = (dir.join("server.crt"), dir.join("server.key"));
+        // P-256 with ECDSA-SHA256: quick to make, and a signature algorithm whose hash
+        // defines SCRAM channel binding, which clients then exercise.
+        let out = Command::new("openssl")
+            .args(["req", "-x509", "-nodes", "-newkey", "ec"])
+            .args(["-pkeyopt", "ec_paramgen_curve:prime256v1", "-sha256"])
+            .args(["-days", "2", "-subj", "/CN=ward-pgtemp"])
+            .args(["-addext", "subjectAltName=IP:127.0.0.1"])
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(io("running openssl (install the openssl package)"))?;
+        if !out.status.success() {
+            return Err(PgTempError::CommandFailed {
+                program: "openssl".into(),
+                stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            });
+        }
+        // The server refuses a key file that others can read or that it does not own.
+        fs::set_permissions(&key, fs::Permissions::from_mode(0o600))
+            .map_err(io("restricting the TLS key"))?;
+        for path in [&dir, &cert, &key] {
+            self.hand_over(path)?;
+        }
+        self.psql(&format!(
+            "ALTER SYSTEM SET ssl_cert_file = {}",
+            quote_literal(&cert.display().to_string())
+        ))?;
+        self.psql(&format!(
+            "ALTER SYSTEM SET ssl_key_file = {}",
+            quote_literal(&key.display().to_string())
+        ))?;
+        self.psql("ALTER SYSTEM SET ssl = on")?;
+        self.reload()?;
+        // A certificate the server cannot load leaves TLS off with only a log line: prove
+        // it works with a real TLS login.
+        let out = Command::new(self.bindir.join("psql"))
+            .args(["-X", "-q", "-At", "-h", "127.0.0.1", "-p"])
+            .arg(self.port.to_string())
+            .args(["-U", "postgres", "-d", "postgres", "-c"])
+            .arg("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+            .env("PGPASSWORD", &self.password)
+            .env("PGSSLMODE", "require")
+            .stdin(Stdio::null())
+            .output()
+            .map_err(io("running psql"))?;
+        if !out.status.success() || String::from_utf8_lossy(&out.stdout).trim() != "t" {
+            let log = fs::read_to_string(self.root.join("server.log")).unwrap_or_default();
+            return Err(PgTempError::Config(format!(
+                "TLS did not come up: {}; server log:\n{log}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Replaces pg_hba.conf with `lines`, after a `local all all trust` line that
+    /// [`TempCluster::psql`] relies on, and returns once new connections follow them.
+    /// Refuses lines the server reports as errors (the old rules would stay in force).
+    pub fn set_hba(&self, lines: &[&str]) -> Result<()> {
+        let file = self.psql("SHOW hba_file")?;
+        let mut text = String::from("local all all trust\n");
+        for line in lines {
+            text.push_str(line);
+            text.push('\n');
+        }
+        fs::write(file.trim(), text).map_err(io("writing pg_hba.conf"))?;
+        let errors = self.psql(
+            "SELECT line_number || ': ' || error FROM pg_hba_file_rules WHERE error IS NOT NULL",
+        )?;
+        if !errors.is_empty() {
+            return Err(PgTempError::Config(format!("pg_hba.conf: {errors}")));
+        }
+        self.reload()
+    }
+
+    /// Reloads the configuration files and waits until the server has: a new session
+    /// inherits the postmaster's load time, so it moving past the old one proves that
+    /// connections made from now on see the new configuration.
+    pub fn reload(&self) -> Result<()> {
+        let before = self.psql("SELECT pg_conf_load_time()")?;
+        self.psql("SELECT pg_reload_conf()")?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if self.psql("SELECT pg_conf_load_time()")? != before {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(PgTempError::Config(
+                    "the server did not reload its configuration within 10 s".into(),
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     fn command(&self, program: &str) -> Command {
@@ -312,6 +422,11 @@ impl Drop for TempCluster {
         self.stop_server();
         let _ = fs::remove_dir_all(&self.root);
     }
+}
+
+/// Quotes an SQL string literal.
+fn quote_literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
 }
 
 fn current_uid() -> Option<u32> {

@@ -37,3 +37,54 @@ fn two_clusters_run_side_by_side() {
         .expect("q");
     assert_eq!(dbs, "0");
 }
+
+/// psql over TCP as the superuser with `sslmode`: its exit status, stdout and stderr.
+fn psql_tcp(cluster: &TempCluster, sslmode: &str, sql: &str) -> (bool, String, String) {
+    let out = std::process::Command::new(cluster.bindir().join("psql"))
+        .args(["-X", "-q", "-At", "-h", cluster.host(), "-p"])
+        .arg(cluster.port().to_string())
+        .args(["-U", cluster.user(), "-d", "postgres", "-c", sql])
+        .env("PGPASSWORD", cluster.password())
+        .env("PGSSLMODE", sslmode)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("psql runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).trim().to_string(),
+        String::from_utf8_lossy(&out.stderr).trim().to_string(),
+    )
+}
+
+/// TLS comes up with a self-signed certificate, and a `hostssl`-only pg_hba is in force as
+/// soon as `set_hba` returns: plain text is refused, TLS admitted; a bad line is refused
+/// and leaves the rules that were there.
+#[test]
+fn tls_and_a_hostssl_only_pg_hba() {
+    let cluster = TempCluster::start().expect("cluster starts");
+    let (ok, _, err) = psql_tcp(&cluster, "require", "SELECT 1");
+    assert!(!ok, "TLS before enable_tls: {err}");
+    cluster.enable_tls().expect("TLS on");
+    cluster
+        .set_hba(&[
+            "hostssl all all all scram-sha-256",
+            "host all all all reject",
+        ])
+        .expect("pg_hba");
+    let (ok, out, err) = psql_tcp(
+        &cluster,
+        "require",
+        "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+    );
+    assert!(ok, "{err}");
+    assert_eq!(out, "t");
+    let (ok, _, err) = psql_tcp(&cluster, "disable", "SELECT 1");
+    assert!(!ok && err.contains("no encryption"), "{err}");
+    // The unix socket stays trusted, for psql().
+    assert_eq!(cluster.psql("SELECT 1").expect("socket"), "1");
+
+    let err = cluster
+        .set_hba(&["hostssl all all all no-such-method"])
+        .expect_err("a bad line");
+    assert!(err.to_string().contains("pg_hba.conf"), "{err}");
+}
