@@ -974,6 +974,7 @@ mod tests {
                 dbname: "unused".into(),
                 user: "unused".into(),
                 password: None,
+                sslmode: crate::SslMode::Prefer,
             },
             filestore: filestore.clone(),
         };

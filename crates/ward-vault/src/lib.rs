@@ -46,6 +46,7 @@ mod restore;
 mod runkey;
 mod store;
 mod tenant;
+mod tls;
 mod verify;
 
 pub use backup::{
@@ -71,4 +72,5 @@ pub use prune::{
 pub use restore::{RestoreRequest, RestoreSummary, RowCountMismatch, restore};
 pub use store::{LockMode, ObjectLock, Repository, RepositoryConfig, S3Location, StoreLocation};
 pub use tenant::{tenant_key, unlock_tenant_key};
+pub use tls::SslMode;
 pub use verify::{ObjectFault, VerifyDepth, VerifyReport, verify};

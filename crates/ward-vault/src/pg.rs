@@ -2,7 +2,8 @@
 //! `pg_dump`/`pg_restore` client binaries run as child processes.
 //!
 //! Passwords go to children through `PGPASSWORD`, never on the command line where `ps`
-//! would show them.
+//! would show them. Both connections negotiate TLS alike: ours through [`crate::tls`], the
+//! children's through `PGSSLMODE` set to the same mode.
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -10,11 +11,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use tokio_postgres::Client;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::{Client, NoTls};
 
 use crate::error::{Result, VaultError};
 use crate::keys::SecretString;
+use crate::tls::{MakeRustlsConnect, SslMode};
 
 /// How to reach one database. `Debug` never shows the password.
 #[derive(Debug, Clone)]
@@ -24,14 +26,20 @@ pub struct DbConnection {
     pub dbname: String,
     pub user: String,
     pub password: Option<SecretString>,
+    /// libpq's `sslmode`: `?sslmode=` of a URL, else [`SslMode::Prefer`] as in libpq.
+    pub sslmode: SslMode,
 }
 
 impl DbConnection {
-    /// Parses a `postgres://user:password@host:port/dbname` URL (the `--db-url` override).
+    /// Parses a `postgres://user:password@host:port/dbname[?sslmode=…]` URL (the
+    /// `--db-url` override).
     pub fn from_url(url: &str) -> Result<DbConnection> {
         // Never echo the URL: it may hold a password.
-        let cfg: tokio_postgres::Config = url.parse().map_err(|_| {
-            VaultError::InvalidInput("the database URL is not a valid postgres:// URL".into())
+        let cfg: tokio_postgres::Config = url.parse().map_err(|_| match unsupported_sslmode(url) {
+            Some(mode) => VaultError::InvalidInput(format!(
+                "sslmode={mode} is not supported: use disable, prefer or require (verify-ca and verify-full, which check the server's certificate, are not supported yet)"
+            )),
+            None => VaultError::InvalidInput("the database URL is not a valid postgres:// URL".into()),
         })?;
         let host = cfg
             .get_hosts()
@@ -53,6 +61,7 @@ impl DbConnection {
             password: cfg
                 .get_password()
                 .map(|p| SecretString::new(String::from_utf8_lossy(p).into_owned())),
+            sslmode: SslMode::from_postgres(cfg.get_ssl_mode()),
         })
     }
 
@@ -64,6 +73,16 @@ impl DbConnection {
         }
     }
 
+    /// The mode this connection negotiates with: none over a unix socket, where libpq never
+    /// tries TLS whatever `sslmode` says (and the server would not offer it).
+    fn effective_sslmode(&self) -> SslMode {
+        if self.host.starts_with('/') {
+            SslMode::Disable
+        } else {
+            self.sslmode
+        }
+    }
+
     pub(crate) async fn connect(&self) -> Result<Client> {
         let mut cfg = tokio_postgres::Config::new();
         cfg.host(&self.host)
@@ -71,14 +90,19 @@ impl DbConnection {
             .user(&self.user)
             .dbname(&self.dbname)
             .application_name("ward-vault")
-            .connect_timeout(Duration::from_secs(10));
+            .connect_timeout(Duration::from_secs(10))
+            .ssl_mode(self.effective_sslmode().to_postgres());
         if let Some(pw) = &self.password {
             cfg.password(pw.expose());
         }
-        let (client, connection) = cfg
-            .connect(NoTls)
-            .await
-            .map_err(|e| self.connect_error(&e))?;
+        // One connector for every mode: with `disable` tokio-postgres never calls it.
+        let tls = MakeRustlsConnect::new().map_err(|e| {
+            VaultError::Database(format!(
+                "cannot set up TLS for {}:{}: {e}",
+                self.host, self.port
+            ))
+        })?;
+        let (client, connection) = cfg.connect(tls).await.map_err(|e| self.connect_error(&e))?;
         tokio::spawn(async move {
             let _ = connection.await;
         });
@@ -88,6 +112,24 @@ impl DbConnection {
     fn connect_error(&self, e: &tokio_postgres::Error) -> VaultError {
         if let Some(db) = e.as_db_error() {
             let code = db.code();
+            if *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION
+                && db.message().contains("no encryption")
+            {
+                // pg_hba has a `hostssl` line for this login and nothing for plain text: a
+                // TLS matter, not a password one.
+                let fix = if self.effective_sslmode() == SslMode::Disable {
+                    "connect with sslmode=prefer or sslmode=require (?sslmode= of the database URL)"
+                } else {
+                    "the server did not offer TLS: turn on ssl in its configuration"
+                };
+                return VaultError::Database(format!(
+                    "the database at {}:{} admits user {:?} over TLS only and this connection was not encrypted ({}); {fix}",
+                    self.host,
+                    self.port,
+                    self.user,
+                    db.message()
+                ));
+            }
             if *code == SqlState::INVALID_PASSWORD
                 || *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION
             {
@@ -104,11 +146,30 @@ impl DbConnection {
             }
             return VaultError::Database(db.message().to_string());
         }
-        let mut reason = e.to_string();
+        // tokio-postgres shows only the kind ("error performing TLS handshake"); the
+        // innermost source says what happened.
+        let whole = e.to_string();
+        let mut reason = whole.clone();
         let mut source = std::error::Error::source(e);
         while let Some(s) = source {
             reason = s.to_string();
             source = s.source();
+        }
+        if whole.starts_with("error performing TLS handshake") {
+            if reason == "server does not support TLS" {
+                return VaultError::Database(format!(
+                    "the database at {}:{} does not offer TLS, and sslmode=require demands it; turn on ssl in the server's configuration, or connect with sslmode=prefer",
+                    self.host, self.port
+                ));
+            }
+            return VaultError::DatabaseUnreachable {
+                host: self.host.clone(),
+                port: self.port,
+                reason: format!(
+                    "the TLS handshake failed (sslmode={}): {reason}",
+                    self.sslmode.as_str()
+                ),
+            };
         }
         if reason.contains("password") {
             return VaultError::DatabaseAuth {
@@ -130,11 +191,26 @@ impl DbConnection {
             .arg("--no-password")
             .env("PGCONNECT_TIMEOUT", "10")
             .env("PGAPPNAME", "ward-vault")
+            // The same negotiation as our own connection, whatever the caller's environment says.
+            .env("PGSSLMODE", self.sslmode.as_str())
             .env_remove("PGPASSWORD");
         if let Some(pw) = &self.password {
             cmd.env("PGPASSWORD", pw.expose());
         }
     }
+}
+
+/// The `sslmode` value of a URL that tokio-postgres refused, when it is one of libpq's
+/// that Ward does not support (`allow`, `verify-ca`, `verify-full`): only then is the value
+/// echoed, so nothing else of the URL ever is.
+fn unsupported_sslmode(url: &str) -> Option<&'static str> {
+    let (_, query) = url.split_once('?')?;
+    let value = query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("sslmode="))?;
+    ["allow", "verify-ca", "verify-full"]
+        .into_iter()
+        .find(|known| *known == value)
 }
 
 pub(crate) fn db_error(e: tokio_postgres::Error) -> VaultError {
@@ -407,4 +483,56 @@ pub(crate) async fn read_facts(client: &Client) -> Result<DatabaseFacts> {
 /// Quotes an SQL identifier.
 pub(crate) fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env_of(cmd: &Command, name: &str) -> Option<String> {
+        cmd.get_envs()
+            .find(|(k, _)| *k == name)
+            .and_then(|(_, v)| v.map(|v| v.to_string_lossy().into_owned()))
+    }
+
+    /// `pg_dump` and `pg_restore` negotiate as our own connection does: the URL's mode, or
+    /// libpq's default, whatever `PGSSLMODE` the caller's environment holds.
+    #[test]
+    fn children_get_the_connection_s_sslmode() {
+        for (url, mode) in [
+            ("postgres://u:pw@db:5432/odoo", "prefer"),
+            ("postgres://u:pw@db:5432/odoo?sslmode=require", "require"),
+            ("postgres://u:pw@db:5432/odoo?sslmode=disable", "disable"),
+        ] {
+            let db = DbConnection::from_url(url).expect("url");
+            let mut cmd = Command::new("pg_dump");
+            db.apply(&mut cmd);
+            assert_eq!(env_of(&cmd, "PGSSLMODE").as_deref(), Some(mode), "{url}");
+            assert_eq!(env_of(&cmd, "PGPASSWORD").as_deref(), Some("pw"));
+            let argv: Vec<String> = cmd
+                .get_args()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect();
+            assert!(argv.iter().all(|a| !a.contains("pw") && !a.contains("ssl")));
+        }
+    }
+
+    /// libpq never tries TLS over a unix socket; neither do we, whatever the mode.
+    #[test]
+    fn a_unix_socket_is_never_encrypted() {
+        let db = DbConnection {
+            host: "/run/postgresql".into(),
+            port: 5432,
+            dbname: "odoo".into(),
+            user: "odoo".into(),
+            password: None,
+            sslmode: SslMode::Require,
+        };
+        assert_eq!(db.effective_sslmode(), SslMode::Disable);
+        let tcp = DbConnection {
+            host: "db".into(),
+            ..db
+        };
+        assert_eq!(tcp.effective_sslmode(), SslMode::Require);
+    }
 }

@@ -465,6 +465,8 @@ pub(crate) fn db_connection(
             dbname: login.dbname.to_string(),
             user: login.user.to_string(),
             password: None,
+            // libpq's default: the tenants' pg_hba lines are `hostssl`.
+            sslmode: ward_vault::SslMode::Prefer,
         },
         (None, None) => {
             return Err(Failure::bad_input(
