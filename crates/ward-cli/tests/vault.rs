@@ -730,7 +730,9 @@ fn drill_restores_checks_times_and_drops_the_scratch_copy() {
 /// rendered managed role declares, under the pg_hba lines rendered for the major this
 /// server runs, with its password at the file the rendered drill job mounts it at. It
 /// drills; a missing or wrong password is exit 3 naming the file, never the value; and
-/// the role can make scratch databases but cannot connect to the environment's own.
+/// the role can make scratch databases but cannot connect to the environment's own. The
+/// server serves TLS and pg_hba admits the role over TLS only, so the drill passing shows
+/// that `ward` and `pg_restore` both negotiate it.
 #[test]
 fn the_drill_logs_in_as_the_rendered_drill_role() {
     let w = World::new(OdooFixture {
@@ -797,32 +799,20 @@ fn the_drill_logs_in_as_the_rendered_drill_role() {
         ),
     );
     // The rendered lines between what CloudNativePG puts around them: its own local
-    // access first (trust here, for this test's psql) and its default last.
-    let lines: Vec<&str> = cluster["spec"]["postgresql"]["pg_hba"]
+    // access first (trust here, for this test's psql) and its default last. The drill's
+    // lines are `hostssl`: the server serves TLS, as CloudNativePG's always do.
+    let mut lines: Vec<&str> = cluster["spec"]["postgresql"]["pg_hba"]
         .as_array()
         .expect("pg_hba")
         .iter()
         .filter_map(|l| l.as_str())
         .collect();
-    let hba = w.psql("postgres", "SHOW hba_file");
-    std::fs::write(
-        hba.trim(),
-        format!(
-            "local all all trust\n{}\nhost all all all scram-sha-256\n",
-            lines.join("\n")
-        ),
-    )
-    .expect("write pg_hba.conf");
-    assert_eq!(
-        w.psql(
-            "postgres",
-            "SELECT count(*) FROM pg_hba_file_rules WHERE error IS NOT NULL"
-        ),
-        "0",
-        "{lines:#?}"
-    );
-    w.psql("postgres", "SELECT pg_reload_conf()");
-    let as_drill = |db: &str, sql: &str| {
+    lines.push("host all all all scram-sha-256");
+    w.cluster.enable_tls().expect("TLS on the server");
+    w.cluster
+        .set_hba(&lines)
+        .unwrap_or_else(|e| panic!("{e}: {lines:#?}"));
+    let as_drill_with = |sslmode: &str, db: &str, sql: &str| {
         run(Command::new(w.cluster.bindir().join("psql"))
             .args([
                 "-X",
@@ -843,9 +833,20 @@ fn the_drill_logs_in_as_the_rendered_drill_role() {
             ])
             .args(["-c", sql])
             .env("PGPASSWORD", &password)
-            .env("PGSSLMODE", "disable")
+            .env("PGSSLMODE", sslmode)
             .stdin(Stdio::null()))
     };
+    let as_drill = |db: &str, sql: &str| as_drill_with("require", db, sql);
+    // Without TLS the role is refused everywhere, by its own lines.
+    for db in ["postgres", "ward_drill_0123456789ab", "odoo"] {
+        let (code, _, err) = as_drill_with("disable", db, "SELECT 1");
+        assert!(
+            code != 0
+                && err.contains("pg_hba.conf rejects connection")
+                && err.contains("no encryption"),
+            "{db}: {err}"
+        );
+    }
     // The reload is asynchronous: wait until the environment's database refuses the role.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {

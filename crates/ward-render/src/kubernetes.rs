@@ -1791,10 +1791,11 @@ fn postgres_major(image: Option<&str>) -> Option<u32> {
 /// scratch copies (a database created outside Ward would be reachable, with only what
 /// PUBLIC is granted there).
 ///
-/// `host`, not `hostssl` like the tenants' lines: the drill's own connection (it creates,
-/// checks and drops the scratch database) does not negotiate TLS, and `hostssl` would
-/// refuse it. SCRAM never sends the password, and the NetworkPolicies admit only the
-/// namespace's own pods to PostgreSQL.
+/// The lines that admit are `hostssl`, like the tenants': Ward's connections negotiate TLS
+/// as libpq does (`sslmode=prefer`), so a drill arrives encrypted. The lines that reject
+/// are `host`, which matches with and without TLS; the PostgreSQL 15 form ends with such a
+/// reject too, so that a login without TLS never falls through to CloudNativePG's own
+/// final `host all all all` line.
 fn drill_hba(
     drill: &ward_estate::DrillAccess,
     major: Option<u32>,
@@ -1802,22 +1803,22 @@ fn drill_hba(
 ) -> Vec<String> {
     let user = &drill.user;
     let mut lines = vec![format!(
-        "host \"{}\" \"{user}\" all scram-sha-256",
+        "hostssl \"{}\" \"{user}\" all scram-sha-256",
         drill.database
     )];
     if major.is_some_and(|m| m >= PG_HBA_REGEX_MAJOR) {
         // Unquoted, as PostgreSQL's documentation writes patterns; it has no comma or
         // space, which would split the field.
         lines.push(format!(
-            "host /^{DRILL_DATABASE_PREFIX}[0-9a-f]{{{DRILL_DATABASE_HEX_DIGITS}}}$ \"{user}\" all scram-sha-256"
+            "hostssl /^{DRILL_DATABASE_PREFIX}[0-9a-f]{{{DRILL_DATABASE_HEX_DIGITS}}}$ \"{user}\" all scram-sha-256"
         ));
-        lines.push(format!("host all \"{user}\" all reject"));
     } else {
         for database in std::iter::once("template1").chain(tenant_databases.iter().copied()) {
             lines.push(format!("host \"{database}\" \"{user}\" all reject"));
         }
-        lines.push(format!("host all \"{user}\" all scram-sha-256"));
+        lines.push(format!("hostssl all \"{user}\" all scram-sha-256"));
     }
+    lines.push(format!("host all \"{user}\" all reject"));
     lines
 }
 
