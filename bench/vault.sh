@@ -13,7 +13,9 @@
 # (c)/(a) ratio of each round and its median are reported: on a shared machine one round's
 # ratio swings with the other load, and alternating exposes both sides to the same load.
 #
-# Usage: [ROUNDS=3] bench/vault.sh [SCALE=70] [ATTACHMENTS=22222]
+# Usage: [ROUNDS=3] [WARD_BASELINE=/path/to/other/ward] bench/vault.sh [SCALE=70] [ATTACHMENTS=22222]
+#   WARD_BASELINE adds, each round, a (c) run of another ward binary (an older commit's
+#   release build) into its own repository: a before/after comparison on the same data.
 #   Every tenth attachment shares its content with the previous one (as Odoo deduplicates),
 #   so 22,222 attachments make ~20,000 files. A quick run: bench/vault.sh 5 2000
 # Needs: PostgreSQL server + client binaries (pgbench), age, zstd, restic, GNU time, tar.
@@ -116,6 +118,17 @@ for round in $(seq 1 "$ROUNDS"); do
   done
   RATIOS+=("$(awk "BEGIN{printf \"%.2f\", $C_TOTAL/($A_DUMP+$A_FS)}")")
   echo "  round $round: (c)/(a) = ${RATIOS[-1]}" >&2
+  if [[ -n "${WARD_BASELINE:-}" ]]; then
+    echo "(c) baseline $WARD_BASELINE, round $round (a new repository)" >&2
+    BASE_ESTATE=$WORK/base-$round
+    "$WARD_BASELINE" init "$BASE_ESTATE" --example healthcare >/dev/null
+    measure c baseline-total "WARD_BASELINE backup run (round $round)" -- bash -c \
+      "$(printf '%q ' "$WARD_BASELINE" --estate "$BASE_ESTATE" backup run billing/prod \
+        --db-url "postgres://postgres@127.0.0.1:$PGPORT/billing" --filestore "$FILESTORE" \
+        -o json) > /dev/null"
+    B_TOTAL=$(tail -1 "$RESULTS" | cut -f3)
+    echo "  round $round: baseline/(a) = $(awk "BEGIN{printf \"%.2f\", $B_TOTAL/($A_DUMP+$A_FS)}")" >&2
+  fi
 done
 A_BYTES=$(( $(stat -c %s "$WORK/a/db.age") + $(stat -c %s "$WORK/a/fs.age") ))
 C_NEW=$(json_num "$WORK/c.json" new_bytes)
