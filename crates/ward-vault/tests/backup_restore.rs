@@ -2,12 +2,10 @@
 
 mod common;
 
-use common::{World, files_under, progress};
+use common::{World, assert_no_snapshots, files_under, progress};
 use sha1::{Digest, Sha1};
 use ward_vault::fixture::OdooFixture;
-use ward_vault::{
-    ListedSnapshot, RestoreRequest, SnapshotFilter, VaultError, VerifyDepth, list, restore, verify,
-};
+use ward_vault::{ListedSnapshot, RestoreRequest, SnapshotFilter, VaultError, list, restore};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backup_list_verify_restore_round_trip() {
@@ -57,16 +55,8 @@ async fn backup_list_verify_restore_round_trip() {
     }
     assert!(!manifest_text.contains("res_partner") && !manifest_text.contains("\"base\""));
 
+    let report = w.verify_read_data(&repo, &summary.snapshot).await;
     let ids = w.identities();
-    let report = verify(
-        &repo,
-        &summary.snapshot,
-        VerifyDepth::ReadData(&ids),
-        progress(),
-    )
-    .await
-    .expect("verify");
-    assert!(report.is_ok(), "{:?}", report.faults);
     assert_eq!(
         report.objects_checked as usize,
         3 + w.fixture.store_fnames.len()
@@ -149,16 +139,7 @@ async fn incremental_backup_uploads_only_new_blobs() {
         second_blob_bytes < first_blob_bytes / 3,
         "{second_blob_bytes} vs {first_blob_bytes}"
     );
-    let ids = w.identities();
-    let report = verify(
-        &repo,
-        &second.snapshot,
-        VerifyDepth::ReadData(&ids),
-        progress(),
-    )
-    .await
-    .expect("verify");
-    assert!(report.is_ok(), "{:?}", report.faults);
+    w.verify_read_data(&repo, &second.snapshot).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -181,12 +162,7 @@ async fn corrupted_filestore_is_named_and_fails_unless_allowed() {
     );
     assert!(text.contains(&missing) && text.contains(&damaged), "{text}");
     assert_eq!(err.exit_code(), 3);
-    assert!(
-        list(&repo, &SnapshotFilter::default())
-            .await
-            .expect("list")
-            .is_empty()
-    );
+    assert_no_snapshots(&repo).await;
 
     let mut opts = w.options();
     opts.allow_missing_blobs = true;
@@ -200,14 +176,5 @@ async fn corrupted_filestore_is_named_and_fails_unless_allowed() {
         .collect();
     assert_eq!(named.len(), 2);
     assert!(named.contains(&missing) && named.contains(&damaged));
-    let ids = w.identities();
-    let report = verify(
-        &repo,
-        &summary.snapshot,
-        VerifyDepth::ReadData(&ids),
-        progress(),
-    )
-    .await
-    .expect("verify");
-    assert!(report.is_ok(), "{:?}", report.faults);
+    w.verify_read_data(&repo, &summary.snapshot).await;
 }

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{World, files_under, flip_byte, progress};
+use common::{World, assert_no_snapshots, files_under, flip_byte, progress};
 use ward_vault::fixture::OdooFixture;
 use ward_vault::{
     DbConnection, Identities, PgTools, RestoreRequest, Retention, SecretString, SnapshotFilter,
@@ -100,12 +100,7 @@ async fn assert_fails_cleanly(
         !format!("{err:?}").contains(w.cluster.password()),
         "secret in debug: {err:?}"
     );
-    assert!(
-        list(&repo, &SnapshotFilter::default())
-            .await
-            .expect("list")
-            .is_empty()
-    );
+    assert_no_snapshots(&repo).await;
     err
 }
 
@@ -242,12 +237,7 @@ async fn full_disk_fails_clearly_and_leaves_no_snapshot() {
         text.to_lowercase().contains("space") || text.contains("full"),
         "{text}"
     );
-    assert!(
-        list(&repo, &SnapshotFilter::default())
-            .await
-            .expect("list")
-            .is_empty()
-    );
+    assert_no_snapshots(&repo).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -370,16 +360,7 @@ async fn prune_and_gc_keep_referenced_and_fresh_blobs() {
         .filter(|o| o.contains("/blobs/"))
         .count();
     assert_eq!(blobs_after, blobs_before - 1);
-    let ids = w.identities();
-    let report = verify(
-        &repo,
-        &third.snapshot,
-        VerifyDepth::ReadData(&ids),
-        progress(),
-    )
-    .await
-    .expect("verify");
-    assert!(report.is_ok(), "{:?}", report.faults);
+    w.verify_read_data(&repo, &third.snapshot).await;
 
     // A corrupted manifest stops GC before it deletes anything.
     let manifest = w.repo_dir.join(format!(

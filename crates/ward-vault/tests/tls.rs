@@ -4,11 +4,10 @@
 
 mod common;
 
-use common::{World, progress};
+use common::{World, assert_no_snapshots, progress};
 use ward_vault::fixture::OdooFixture;
 use ward_vault::{
-    DbConnection, RestoreRequest, SnapshotFilter, SslMode, VaultError, VerifyDepth, list, restore,
-    verify,
+    DbConnection, RestoreRequest, SnapshotFilter, SslMode, VaultError, list, restore,
 };
 
 fn small() -> OdooFixture {
@@ -48,16 +47,8 @@ async fn backup_and_restore_over_tls_by_default() {
         .await
         .expect("backup over TLS");
     assert_eq!(summary.attachments as usize, w.fixture.store_fnames.len());
+    w.verify_read_data(&repo, &summary.snapshot).await;
     let ids = w.identities();
-    let report = verify(
-        &repo,
-        &summary.snapshot,
-        VerifyDepth::ReadData(&ids),
-        progress(),
-    )
-    .await
-    .expect("verify");
-    assert!(report.is_ok(), "{:?}", report.faults);
 
     for (mode, db, jobs) in [(None, "odoo_copy", 2), (Some("require"), "odoo_copy2", 1)] {
         let conn = match mode {
@@ -103,12 +94,7 @@ async fn sslmode_disable_is_refused_naming_the_server() {
         "{text}"
     );
     assert!(!text.contains(w.cluster.password()), "{text}");
-    assert!(
-        list(&repo, &SnapshotFilter::default())
-            .await
-            .expect("list")
-            .is_empty()
-    );
+    assert_no_snapshots(&repo).await;
 }
 
 /// Against a server without TLS, `prefer` falls back to plain text (a backup works) and

@@ -13,11 +13,20 @@ use ward_pgtemp::TempCluster;
 use ward_vault::fixture::{self, FixtureData, OdooFixture};
 use ward_vault::{
     BackupOptions, BackupTarget, DbConnection, Identities, NoProgress, PgTools, Progress,
-    Recipients, Repository, RepositoryConfig, RepositoryKey, StoreLocation,
+    Recipients, Repository, RepositoryConfig, RepositoryKey, SnapshotFilter, SnapshotRef,
+    StoreLocation, VerifyDepth, VerifyReport,
 };
 
 pub fn progress() -> Arc<dyn Progress> {
     Arc::new(NoProgress)
+}
+
+/// Asserts that the repository lists no snapshot: a failed backup committed nothing.
+pub async fn assert_no_snapshots(repo: &Repository) {
+    let listed = ward_vault::list(repo, &SnapshotFilter::default())
+        .await
+        .expect("list");
+    assert!(listed.is_empty(), "{} snapshot(s) listed", listed.len());
 }
 
 /// Everything one test needs, torn down on drop.
@@ -74,6 +83,20 @@ impl World {
 
     pub async fn repo(&self) -> Repository {
         Repository::open(&self.config()).await.expect("open repo")
+    }
+
+    /// `verify --read-data` of `snapshot` with the DBA identity, asserting it finds no fault.
+    pub async fn verify_read_data(
+        &self,
+        repo: &Repository,
+        snapshot: &SnapshotRef,
+    ) -> VerifyReport {
+        let ids = self.identities();
+        let report = ward_vault::verify(repo, snapshot, VerifyDepth::ReadData(&ids), progress())
+            .await
+            .expect("verify");
+        assert!(report.is_ok(), "{:?}", report.faults);
+        report
     }
 
     pub fn identities(&self) -> Identities {
