@@ -224,12 +224,18 @@ fn resources(cpu: &str, memory: &str) -> ResourceRequirements {
 }
 
 /// Renders every stack of the estate.
-pub fn render(
+///
+/// Each object goes through `lay` on the thread that rendered its stack, so a caller that
+/// only needs an object's text (see [`crate::tree::TreeFile::lay_out`]) never holds the
+/// values of the whole estate at once: for 2,000 × 3 environments they take about 1 GB,
+/// their text a tenth of it.
+pub fn render<T: Send>(
     estate: &Estate,
     settings: &Settings,
     stacks: &[Stack<'_>],
-) -> Result<Vec<Object>, RenderError> {
-    let mut objects = Vec::new();
+    lay: impl Fn(Object) -> T + Sync,
+) -> Result<Vec<T>, RenderError> {
+    let mut laid = Vec::new();
     // Teams that own a workload; the others are the platform's own teams.
     let owning_teams: BTreeSet<&str> = estate
         .workloads
@@ -239,13 +245,16 @@ pub fn render(
     // Stacks are independent: render them on every core, then join them in order.
     let per_stack = crate::tree::parallel_map(stacks.iter().collect(), |stack| {
         let mut out = Vec::new();
-        render_stack(estate, &owning_teams, settings, stack, &mut out).map(|()| out)
+        render_stack(estate, &owning_teams, settings, stack, &mut out)
+            .map(|()| out.into_iter().map(&lay).collect::<Vec<T>>())
     });
     for rendered in per_stack {
-        objects.extend(rendered?);
+        laid.extend(rendered?);
     }
-    render_gitops(settings, stacks, &mut objects)?;
-    Ok(objects)
+    let mut gitops = Vec::new();
+    render_gitops(settings, stacks, &mut gitops)?;
+    laid.extend(gitops.into_iter().map(&lay));
+    Ok(laid)
 }
 
 fn render_stack(

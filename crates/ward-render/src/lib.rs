@@ -95,7 +95,9 @@ pub enum Target {
 /// are parsed back where a plan needs them), which keeps large estates fast and small.
 pub fn render(estate: &Estate, target: Target) -> Result<tree::Tree, RenderError> {
     match target {
-        Target::Kubernetes => tree::Tree::from_objects(kubernetes_objects(estate)?, false),
+        Target::Kubernetes => tree::Tree::from_laid_out(render_kubernetes_with(estate, |o| {
+            tree::TreeFile::lay_out(o, false)
+        })?),
         Target::Compose => compose::render(estate),
     }
 }
@@ -103,17 +105,27 @@ pub fn render(estate: &Estate, target: Target) -> Result<tree::Tree, RenderError
 /// Renders every environment of the estate to Kubernetes objects, laid out as a tree
 /// that also keeps each object's value (for tests and tools that inspect objects).
 pub fn render_kubernetes(estate: &Estate) -> Result<tree::Tree, RenderError> {
-    let objects = kubernetes_objects(estate)?;
-    tree::Tree::from_objects(objects, true)
+    tree::Tree::from_laid_out(render_kubernetes_with(estate, |o| {
+        tree::TreeFile::lay_out(o, true)
+    })?)
 }
 
 /// The Kubernetes objects of the estate, before they are laid out.
 pub fn kubernetes_objects(estate: &Estate) -> Result<Vec<Object>, RenderError> {
+    render_kubernetes_with(estate, |o| o)
+}
+
+/// Renders the estate's Kubernetes objects, each passed through `lay` as soon as its
+/// stack is rendered (see [`kubernetes::render`]).
+fn render_kubernetes_with<T: Send>(
+    estate: &Estate,
+    lay: impl Fn(Object) -> T + Sync,
+) -> Result<Vec<T>, RenderError> {
     let platform = estate.platform.as_ref().ok_or(RenderError::NoPlatform)?;
     let settings = stack::Settings::from_platform(&platform.spec)?;
     let stacks = stack::stacks(estate, &settings)?;
-    let mut objects = kubernetes::render(estate, &settings, &stacks)?;
+    let mut laid = kubernetes::render(estate, &settings, &stacks, &lay)?;
     // Waivers ride along in the tree so that a plan sees them widen (see `waivers`).
-    objects.extend(waivers::render(estate, &stacks)?);
-    Ok(objects)
+    laid.extend(waivers::render(estate, &stacks)?.into_iter().map(&lay));
+    Ok(laid)
 }

@@ -29,6 +29,26 @@ pub struct TreeFile {
 }
 
 impl TreeFile {
+    /// An object's path in the tree and its file: the YAML text, what the plan needs to
+    /// know, and (with `keep_value`) the value itself.
+    pub fn lay_out(o: Object, keep_value: bool) -> (String, TreeFile) {
+        let path = o.path();
+        let text = crate::yaml::to_yaml(&o.body);
+        let info = ObjectInfo {
+            kind: o.kind,
+            name: o.name,
+            owners: o.owners,
+            tier: o.tier,
+            stage: o.stage,
+        };
+        let file = TreeFile {
+            text,
+            object: Some(info),
+            value: keep_value.then_some(o.body),
+        };
+        (path, file)
+    }
+
     /// The object's value: the kept one, or the YAML text parsed back.
     pub fn parsed(&self) -> Option<std::borrow::Cow<'_, serde_json::Value>> {
         if let Some(v) = &self.value {
@@ -52,28 +72,16 @@ impl Tree {
     /// Lays objects out, adding a `kustomization.yaml` per folder and per cluster;
     /// `keep_values` keeps each object's value beside its text.
     pub fn from_objects(objects: Vec<Object>, keep_values: bool) -> Result<Tree, RenderError> {
+        // YAML emission is the bulk of the work and objects are independent: spread it
+        // over the cores (output does not depend on the number of threads).
+        Tree::from_laid_out(parallel_map(objects, |o| TreeFile::lay_out(o, keep_values)))
+    }
+
+    /// Builds the tree from files already laid out by [`TreeFile::lay_out`], in order,
+    /// adding a `kustomization.yaml` per folder and per cluster.
+    pub fn from_laid_out(laid_out: Vec<(String, TreeFile)>) -> Result<Tree, RenderError> {
         let mut tree = Tree::default();
         let mut folders: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-        // YAML emission is the bulk of the work and objects are independent: spread it
-        // over the cores, then insert in the original order (output does not depend on
-        // the number of threads).
-        let laid_out = parallel_map(objects, |o| {
-            let path = o.path();
-            let text = crate::yaml::to_yaml(&o.body);
-            let info = ObjectInfo {
-                kind: o.kind,
-                name: o.name,
-                owners: o.owners,
-                tier: o.tier,
-                stage: o.stage,
-            };
-            let file = TreeFile {
-                text,
-                object: Some(info),
-                value: keep_values.then_some(o.body),
-            };
-            (path, file)
-        });
         for (path, file) in laid_out {
             let (folder, name) = path.rsplit_once('/').unwrap_or(("", path.as_str()));
             folders
