@@ -71,7 +71,8 @@ struct Out<'a> {
     owners: crate::Owners,
     tier: u8,
     stage: Stage,
-    objects: &'a mut Vec<Object>,
+    /// Where each object goes as soon as it is made (see [`render`]).
+    objects: &'a mut dyn FnMut(Object),
 }
 
 impl Out<'_> {
@@ -90,7 +91,7 @@ impl Out<'_> {
             .and_then(|v| v.as_str())
             .unwrap_or_default()
             .to_string();
-        self.objects.push(Object {
+        (self.objects)(Object {
             cluster: self.cluster.clone(),
             folder: self.folder.clone(),
             kind,
@@ -225,10 +226,10 @@ fn resources(cpu: &str, memory: &str) -> ResourceRequirements {
 
 /// Renders every stack of the estate.
 ///
-/// Each object goes through `lay` on the thread that rendered its stack, so a caller that
-/// only needs an object's text (see [`crate::tree::TreeFile::lay_out`]) never holds the
-/// values of the whole estate at once: for 2,000 × 3 environments they take about 1 GB,
-/// their text a tenth of it.
+/// Each object goes through `lay` as soon as it is made, on the thread rendering its
+/// stack, so a caller that only needs an object's text (see
+/// [`crate::tree::TreeFile::lay_out`]) never holds many values at once: for 2,000 × 3
+/// environments they take about 1 GB, their text a tenth of it.
 pub fn render<T: Send>(
     estate: &Estate,
     settings: &Settings,
@@ -245,15 +246,15 @@ pub fn render<T: Send>(
     // Stacks are independent: render them on every core, then join them in order.
     let per_stack = crate::tree::parallel_map(stacks.iter().collect(), |stack| {
         let mut out = Vec::new();
-        render_stack(estate, &owning_teams, settings, stack, &mut out)
-            .map(|()| out.into_iter().map(&lay).collect::<Vec<T>>())
+        let rendered = render_stack(estate, &owning_teams, settings, stack, &mut |o| {
+            out.push(lay(o));
+        });
+        rendered.map(|()| out)
     });
     for rendered in per_stack {
         laid.extend(rendered?);
     }
-    let mut gitops = Vec::new();
-    render_gitops(settings, stacks, &mut gitops)?;
-    laid.extend(gitops.into_iter().map(&lay));
+    render_gitops(settings, stacks, &mut |o| laid.push(lay(o)))?;
     Ok(laid)
 }
 
@@ -262,7 +263,7 @@ fn render_stack(
     owning_teams: &BTreeSet<&str>,
     settings: &Settings,
     s: &Stack<'_>,
-    objects: &mut Vec<Object>,
+    objects: &mut dyn FnMut(Object),
 ) -> Result<(), RenderError> {
     let ns = s.namespace.as_str();
     let mut out = Out {
@@ -2015,7 +2016,7 @@ fn postgres(
 }
 
 fn replica_cluster(
-    objects: &mut Vec<Object>,
+    objects: &mut dyn FnMut(Object),
     settings: &Settings,
     s: &Stack<'_>,
     recovery: &str,
@@ -2934,7 +2935,7 @@ type ProjectIndex = BTreeMap<(String, String), (u8, Stage, BTreeSet<String>, Vec
 fn render_gitops(
     settings: &Settings,
     stacks: &[Stack<'_>],
-    objects: &mut Vec<Object>,
+    objects: &mut dyn FnMut(Object),
 ) -> Result<(), RenderError> {
     // Every (cluster, namespace) that has objects gets an Application; each tenant an
     // AppProject per cluster that admits only its own namespaces.
