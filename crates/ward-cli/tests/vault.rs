@@ -813,28 +813,9 @@ fn the_drill_logs_in_as_the_rendered_drill_role() {
         .set_hba(&lines)
         .unwrap_or_else(|e| panic!("{e}: {lines:#?}"));
     let as_drill_with = |sslmode: &str, db: &str, sql: &str| {
-        run(Command::new(w.cluster.bindir().join("psql"))
-            .args([
-                "-X",
-                "-q",
-                "-At",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-h",
-                "127.0.0.1",
-            ])
-            .args([
-                "-p",
-                &w.cluster.port().to_string(),
-                "-U",
-                "ward-drill",
-                "-d",
-                db,
-            ])
-            .args(["-c", sql])
-            .env("PGPASSWORD", &password)
-            .env("PGSSLMODE", sslmode)
-            .stdin(Stdio::null()))
+        run(&mut w
+            .cluster
+            .psql_tcp("ward-drill", &password, sslmode, db, sql))
     };
     let as_drill = |db: &str, sql: &str| as_drill_with("require", db, sql);
     // Without TLS the role is refused everywhere, by its own lines.
@@ -847,16 +828,13 @@ fn the_drill_logs_in_as_the_rendered_drill_role() {
             "{db}: {err}"
         );
     }
-    // The reload is asynchronous: wait until the environment's database refuses the role.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let (code, _, err) = as_drill("odoo", "SELECT 1");
-        if code != 0 && err.contains("pg_hba.conf rejects connection") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "still admitted to odoo: {err}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    // set_hba returns once the new rules are in force: the environment's database refuses
+    // the role even over TLS.
+    let (code, _, err) = as_drill("odoo", "SELECT 1");
+    assert!(
+        code != 0 && err.contains("pg_hba.conf rejects connection"),
+        "still admitted to odoo: {err}"
+    );
     let (code, _, err) = as_drill("template1", "SELECT 1");
     assert!(
         code != 0 && err.contains("pg_hba.conf rejects connection"),

@@ -162,13 +162,38 @@ impl TempCluster {
             .stdin(Stdio::null())
             .output()
             .map_err(io("running psql"))?;
-        if !out.status.success() {
-            return Err(PgTempError::CommandFailed {
-                program: "psql".into(),
-                stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-            });
-        }
+        let out = succeeded("psql", out)?;
         Ok(String::from_utf8_lossy(&out.stdout).trim_end().to_string())
+    }
+
+    /// A `psql` command over TCP (`127.0.0.1`) to database `db` as `user`, with its
+    /// password and `PGSSLMODE` set: for tests of what a network login may do, including
+    /// being refused, so it is returned to run rather than run here.
+    pub fn psql_tcp(
+        &self,
+        user: &str,
+        password: &str,
+        sslmode: &str,
+        db: &str,
+        sql: &str,
+    ) -> Command {
+        let mut cmd = Command::new(self.bindir.join("psql"));
+        cmd.args([
+            "-X",
+            "-q",
+            "-At",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-h",
+            self.host(),
+            "-p",
+        ])
+        .arg(self.port.to_string())
+        .args(["-U", user, "-d", db, "-c", sql])
+        .env("PGPASSWORD", password)
+        .env("PGSSLMODE", sslmode)
+        .stdin(Stdio::null());
+        cmd
     }
 
     /// Turns TLS on (`ssl = on`) with a new self-signed certificate for `127.0.0.1`, and
@@ -191,12 +216,7 @@ impl TempCluster {
             .stdin(Stdio::null())
             .output()
             .map_err(io("running openssl (install the openssl package)"))?;
-        if !out.status.success() {
-            return Err(PgTempError::CommandFailed {
-                program: "openssl".into(),
-                stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-            });
-        }
+        succeeded("openssl", out)?;
         // The server refuses a key file that others can read or that it does not own.
         fs::set_permissions(&key, fs::Permissions::from_mode(0o600))
             .map_err(io("restricting the TLS key"))?;
@@ -215,14 +235,14 @@ impl TempCluster {
         self.reload()?;
         // A certificate the server cannot load leaves TLS off with only a log line: prove
         // it works with a real TLS login.
-        let out = Command::new(self.bindir.join("psql"))
-            .args(["-X", "-q", "-At", "-h", "127.0.0.1", "-p"])
-            .arg(self.port.to_string())
-            .args(["-U", "postgres", "-d", "postgres", "-c"])
-            .arg("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
-            .env("PGPASSWORD", &self.password)
-            .env("PGSSLMODE", "require")
-            .stdin(Stdio::null())
+        let out = self
+            .psql_tcp(
+                self.user(),
+                &self.password,
+                "require",
+                "postgres",
+                "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            )
             .output()
             .map_err(io("running psql"))?;
         if !out.status.success() || String::from_utf8_lossy(&out.stdout).trim() != "t" {
@@ -311,13 +331,7 @@ impl TempCluster {
             .output()
             .map_err(io("running initdb"))?;
         let _ = fs::remove_file(&pwfile);
-        if !out.status.success() {
-            return Err(PgTempError::CommandFailed {
-                program: "initdb".into(),
-                stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-            });
-        }
-        Ok(())
+        succeeded("initdb", out).map(drop)
     }
 
     fn hand_over(&self, path: &Path) -> Result<()> {
@@ -422,6 +436,17 @@ impl Drop for TempCluster {
         self.stop_server();
         let _ = fs::remove_dir_all(&self.root);
     }
+}
+
+/// `out` when `program` exited with success, else its standard error as the failure.
+fn succeeded(program: &str, out: std::process::Output) -> Result<std::process::Output> {
+    if out.status.success() {
+        return Ok(out);
+    }
+    Err(PgTempError::CommandFailed {
+        program: program.into(),
+        stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+    })
 }
 
 /// Quotes an SQL string literal.

@@ -40,13 +40,8 @@ fn two_clusters_run_side_by_side() {
 
 /// psql over TCP as the superuser with `sslmode`: its exit status, stdout and stderr.
 fn psql_tcp(cluster: &TempCluster, sslmode: &str, sql: &str) -> (bool, String, String) {
-    let out = std::process::Command::new(cluster.bindir().join("psql"))
-        .args(["-X", "-q", "-At", "-h", cluster.host(), "-p"])
-        .arg(cluster.port().to_string())
-        .args(["-U", cluster.user(), "-d", "postgres", "-c", sql])
-        .env("PGPASSWORD", cluster.password())
-        .env("PGSSLMODE", sslmode)
-        .stdin(std::process::Stdio::null())
+    let out = cluster
+        .psql_tcp(cluster.user(), cluster.password(), sslmode, "postgres", sql)
         .output()
         .expect("psql runs");
     (
