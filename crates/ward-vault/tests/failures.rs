@@ -5,20 +5,12 @@ mod common;
 
 use std::time::Duration;
 
-use common::{World, assert_no_snapshots, files_under, flip_byte, progress};
+use common::{World, assert_no_snapshots, files_under, flip_byte, progress, small};
 use ward_vault::fixture::OdooFixture;
 use ward_vault::{
     DbConnection, Identities, PgTools, RestoreRequest, Retention, SecretString, SnapshotFilter,
     VaultError, VerifyDepth, collect_garbage, list, prune, restore, verify,
 };
-
-fn small() -> OdooFixture {
-    OdooFixture {
-        attachments: 12,
-        partners: 50,
-        ..OdooFixture::default()
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn flipping_any_stored_byte_is_named_by_verify() {

@@ -4,19 +4,10 @@
 
 mod common;
 
-use common::{World, assert_no_snapshots, progress};
-use ward_vault::fixture::OdooFixture;
+use common::{World, assert_no_snapshots, progress, small};
 use ward_vault::{
     DbConnection, RestoreRequest, SnapshotFilter, SslMode, VaultError, list, restore,
 };
-
-fn small() -> OdooFixture {
-    OdooFixture {
-        partners: 40,
-        attachments: 12,
-        ..OdooFixture::default()
-    }
-}
 
 /// A world whose server serves TLS and whose pg_hba is `hostssl` or nothing over TCP.
 async fn hostssl_only() -> World {

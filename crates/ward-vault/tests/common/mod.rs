@@ -17,6 +17,15 @@ use ward_vault::{
     StoreLocation, VerifyDepth, VerifyReport,
 };
 
+/// A small Odoo database and filestore, for tests whose point is not volume.
+pub fn small() -> OdooFixture {
+    OdooFixture {
+        attachments: 12,
+        partners: 50,
+        ..OdooFixture::default()
+    }
+}
+
 pub fn progress() -> Arc<dyn Progress> {
     Arc::new(NoProgress)
 }
