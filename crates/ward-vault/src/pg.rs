@@ -96,7 +96,7 @@ impl DbConnection {
             cfg.password(pw.expose());
         }
         // One connector for every mode: with `disable` tokio-postgres never calls it.
-        let tls = MakeRustlsConnect::new().map_err(|e| {
+        let tls = MakeRustlsConnect::shared().map_err(|e| {
             VaultError::Database(format!(
                 "cannot set up TLS for {}:{}: {e}",
                 self.host, self.port

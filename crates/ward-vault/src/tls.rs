@@ -67,7 +67,15 @@ pub(crate) struct MakeRustlsConnect {
 }
 
 impl MakeRustlsConnect {
-    pub(crate) fn new() -> Result<MakeRustlsConnect, rustls::Error> {
+    /// The process's connector: every connection (a backup or a restore opens more than
+    /// one) uses the same configuration, so it is built once.
+    pub(crate) fn shared() -> Result<MakeRustlsConnect, rustls::Error> {
+        static SHARED: std::sync::OnceLock<Result<MakeRustlsConnect, rustls::Error>> =
+            std::sync::OnceLock::new();
+        SHARED.get_or_init(MakeRustlsConnect::new).clone()
+    }
+
+    fn new() -> Result<MakeRustlsConnect, rustls::Error> {
         // aws-lc-rs: the provider rustls is already built with here (for reqwest), so
         // naming it explicitly adds no second crypto library and needs no process default.
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
