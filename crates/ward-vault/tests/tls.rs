@@ -26,6 +26,18 @@ fn with_sslmode(w: &World, db: &str, mode: &str) -> DbConnection {
     DbConnection::from_url(&format!("{}?sslmode={mode}", w.cluster.url_for(db))).expect("url")
 }
 
+/// Asserts that `err` is an operational database error (exit 3) that names the world's
+/// server and not its password; returns its text.
+fn database_error_naming_the_server(w: &World, err: &VaultError) -> String {
+    let text = err.to_string();
+    assert!(matches!(err, VaultError::Database(_)), "{text}");
+    assert_eq!(err.exit_code(), 3);
+    let server = format!("127.0.0.1:{}", w.cluster.port());
+    assert!(text.contains(&server), "{text}");
+    assert!(!text.contains(w.cluster.password()), "{text}");
+    text
+}
+
 /// The default (`prefer`) backs up, verifies and restores where only TLS is admitted:
 /// our connection, `pg_dump` and `pg_restore` (parallel, so several connections) alike.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -76,15 +88,11 @@ async fn sslmode_disable_is_refused_naming_the_server() {
     let err = ward_vault::backup(&repo, &target, &key, &w.options(), progress())
         .await
         .expect_err("plain text is refused");
-    let text = err.to_string();
-    assert!(matches!(err, VaultError::Database(_)), "{text}");
-    assert_eq!(err.exit_code(), 3);
-    let server = format!("127.0.0.1:{}", w.cluster.port());
+    let text = database_error_naming_the_server(&w, &err);
     assert!(
-        text.contains(&server) && text.contains("TLS only") && text.contains("sslmode=prefer"),
+        text.contains("TLS only") && text.contains("sslmode=prefer"),
         "{text}"
     );
-    assert!(!text.contains(w.cluster.password()), "{text}");
     assert_no_snapshots(&repo).await;
 }
 
@@ -104,17 +112,11 @@ async fn sslmode_require_fails_clearly_without_server_tls() {
     let err = ward_vault::backup(&repo, &target, &key, &w.options(), progress())
         .await
         .expect_err("no TLS to require");
-    let text = err.to_string();
-    assert!(matches!(err, VaultError::Database(_)), "{text}");
-    assert_eq!(err.exit_code(), 3);
-    let server = format!("127.0.0.1:{}", w.cluster.port());
+    let text = database_error_naming_the_server(&w, &err);
     assert!(
-        text.contains(&server)
-            && text.contains("does not offer TLS")
-            && text.contains("sslmode=require"),
+        text.contains("does not offer TLS") && text.contains("sslmode=require"),
         "{text}"
     );
-    assert!(!text.contains(w.cluster.password()), "{text}");
     assert_eq!(
         list(&repo, &SnapshotFilter::default())
             .await
