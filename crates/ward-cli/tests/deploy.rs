@@ -47,6 +47,9 @@ fn setup() -> Setup {
         keys.insert(name, key);
     }
     std::fs::write(&team, text).expect("write team");
+    // Approvals bind commits: the keys are part of the estate's history.
+    git(&estate, &["add", "-A"]);
+    git(&estate, &["commit", "-qm", "keys"]);
     let deploy = tmp.path().join("deploy");
     Setup {
         _tmp: tmp,
@@ -90,12 +93,14 @@ fn apply_refuses_without_approvals_and_writes_with_them() {
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("does not verify"), "{err}");
 
-    // The author's own approval does not count either.
+    // Whoever runs apply is a Team person: a name from nowhere is refused.
     let alice = sign(&s.keys["alice"], "ward-approval", &id);
     let carol = sign(&s.keys["carol"], "ward-approval", &id);
     write_approvals(&s.estate, &id, &[("alice", &alice), ("carol", &carol)]);
-    let (code, _, err) = ward(&s.estate, "alice", &["apply", "--out", deploy]);
-    assert_eq!(code, 1, "alice may not approve her own change: {err}");
+    let (code, _, err) = ward(&s.estate, "someone-else", &["apply", "--out", deploy]);
+    assert_eq!(code, 2, "an actor outside the Team: {err}");
+    assert!(err.contains("someone-else"), "{err}");
+    assert!(!s.deploy.exists(), "nothing is written when refused");
 
     // Two distinct people, platform-ops and security-reviewer, neither the author.
     let (code, out, err) = ward(&s.estate, "erin", &["apply", "--out", deploy, "-o", "json"]);
@@ -133,6 +138,7 @@ fn apply_refuses_without_approvals_and_writes_with_them() {
     let billing = s.estate.join("workloads/billing.yaml");
     let text = std::fs::read_to_string(&billing).expect("read");
     std::fs::write(&billing, text.replace("replicas: 3", "replicas: 4")).expect("write");
+    commit_as(&s.estate, "dave", "billing: four replicas");
     let (new_id, plan) = change_id(&s.estate, &s.deploy);
     assert_ne!(new_id, id);
     let changes = plan["plan"]["changes"].as_array().expect("changes");

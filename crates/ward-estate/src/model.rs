@@ -125,6 +125,17 @@ pub struct PlatformSpec {
     pub break_glass_recipient: Option<Spanned<String>>,
     /// Settings the renderer needs that are not about risk (GitOps repo, ingress, images).
     pub rendering: RenderingSpec,
+    /// How changes to the estate are trusted (`spec.changes`).
+    pub changes: ChangesSpec,
+}
+
+/// `spec.changes` of the platform: what `ward apply` asks of a change's commits.
+#[derive(Clone, Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChangesSpec {
+    /// Every commit of a change carries an SSH signature by a `Team` key of the reviewed
+    /// state; its signer, not the self-asserted Git author, is who wrote it.
+    pub require_signed_commits: bool,
 }
 
 /// `spec.rendering` of the platform: where the deploy tree lives and the cluster add-ons
@@ -777,6 +788,14 @@ pub(crate) fn decode_platform(cx: &mut Cx, node: &Node) -> Option<PlatformSpec> 
             })
         })
         .unwrap_or_default();
+        let changes = opt(cx, f, "changes", |cx, n, p| {
+            mapping(cx, n, p, |cx, f| {
+                Some(ChangesSpec {
+                    require_signed_commits: flag(cx, f, "requireSignedCommits"),
+                })
+            })
+        })
+        .unwrap_or_default();
         Some(PlatformSpec {
             clusters,
             object_stores,
@@ -786,6 +805,7 @@ pub(crate) fn decode_platform(cx: &mut Cx, node: &Node) -> Option<PlatformSpec> 
             prices,
             break_glass_recipient,
             rendering,
+            changes,
         })
     })
 }

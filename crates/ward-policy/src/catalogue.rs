@@ -59,6 +59,7 @@ pub const BUILTIN_CONTROLS: &[EmbeddedModule] = modules!(
     "controls/deployment/WARD-DG-006.rego",
     "controls/deployment/WARD-DG-007.rego",
     "controls/deployment/WARD-DG-008.rego",
+    "controls/deployment/WARD-DG-009.rego",
     "controls/observability/WARD-OB-001.rego",
     "controls/observability/WARD-OB-002.rego",
     "controls/observability/WARD-OB-003.rego",

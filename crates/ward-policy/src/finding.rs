@@ -63,6 +63,19 @@ impl Finding {
         self.severity == Severity::Deny && self.waived.is_none()
     }
 
+    /// Whether this finding is about one of `addresses` (`workload/environment`): its own
+    /// environment, any environment of its workload, or, for a finding about the whole
+    /// estate, every environment.
+    pub fn concerns(&self, addresses: &std::collections::BTreeSet<String>) -> bool {
+        match (&self.workload, &self.environment) {
+            (Some(w), Some(e)) => addresses.contains(&format!("{w}/{e}")),
+            (Some(w), None) => addresses
+                .iter()
+                .any(|a| a.split_once('/').is_some_and(|(aw, _)| aw == w)),
+            _ => !addresses.is_empty(),
+        }
+    }
+
     /// `workload/environment`, `workload`, or `estate` for findings about the whole.
     pub fn subject(&self) -> String {
         match (&self.workload, &self.environment) {
@@ -142,6 +155,15 @@ pub struct Report {
 }
 
 impl Report {
+    /// The unwaived `deny` findings about any of `addresses`: what stops a change to those
+    /// environments from being applied.
+    pub fn blocking(&self, addresses: &std::collections::BTreeSet<String>) -> Vec<&Finding> {
+        self.findings
+            .iter()
+            .filter(|f| f.blocks() && f.concerns(addresses))
+            .collect()
+    }
+
     pub(crate) fn new(
         mut findings: Vec<Finding>,
         controls: usize,

@@ -351,6 +351,7 @@ fn platform_json<F: Fn(Span) -> Value>(estate: &Estate, loc: &F) -> Value {
             "registries": strings(&s.baseline.registries),
         },
         "breakGlassRecipient": s.break_glass_recipient.as_ref().map(|r| r.value.clone()),
+        "changes": { "requireSignedCommits": s.changes.require_signed_commits },
         "at": at.done(),
     })
 }

@@ -211,6 +211,9 @@ fn cases() -> BTreeMap<&'static str, Vec<Mutation>> {
     add("WARD-DG-008", |i| {
         add_waiver(i, "WARD-RS-999", "carol", "2026-11-01", "2027-01-01", 61)
     });
+    add("WARD-DG-009", |i| {
+        i["platform"]["changes"]["requireSignedCommits"] = json!(false)
+    });
     // Observability
     add("WARD-OB-001", |i| {
         let rule = object(i, "PrometheusRule", "billing-prod", "ward-alerts");

@@ -1,11 +1,14 @@
 //! The plan: what applying a freshly rendered tree would change in the deploy tree that is
 //! there now, object by object and field by field, with the risk and the approvals needed.
 //!
-//! The change-id is a hash of the plan (every changed path with the bytes before and
-//! after), so an approval signed for one change cannot be reused for another.
+//! The change-id is the SHA-256 of a length-prefixed, domain-separated statement of the
+//! change: the estate, the deploy target, the reviewed base commit, the target commit and
+//! every changed path with the bytes before and after. An approval signed for one change
+//! can be neither reused for another nor replayed when the same transition recurs.
 
+use crate::review::Review;
 use crate::tree::{Tree, read_paths};
-use crate::{RenderError, waivers, yaml};
+use crate::{RenderError, Target, waivers, yaml};
 use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -101,13 +104,17 @@ pub struct Requirement {
 pub struct Plan {
     pub change_id: String,
     pub changes: Vec<Change>,
+    /// What the change does to people, roles and keys (from the [`Review`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub people_changes: Vec<String>,
     pub unchanged: usize,
     pub requirement: Requirement,
 }
 
 impl Plan {
+    /// Whether the change leaves the deploy tree and the Teams as they are.
     pub fn is_empty(&self) -> bool {
-        self.changes.is_empty()
+        self.changes.is_empty() && self.people_changes.is_empty()
     }
 
     /// Changes grouped by the workload environment they serve.
@@ -130,22 +137,78 @@ fn sha(text: &str) -> String {
     hex::encode(Sha256::digest(text.as_bytes()))
 }
 
-/// Compares a rendered tree with the tree that is there now.
-pub fn plan(new: &Tree, old: &Existing) -> Result<Plan, RenderError> {
+/// The statement a change-id is the hash of: a domain tag, then named fields, each name
+/// and value prefixed with its length, so no two different statements share bytes.
+pub struct Statement(Sha256);
+
+impl Statement {
+    /// The domain of change-ids; a new statement layout gets a new tag.
+    pub const DOMAIN: &'static str = "ward.dev/change-id/v2";
+
+    pub fn new(review: &Review, target: Target) -> Statement {
+        let mut s = Statement(Sha256::new());
+        s.field("domain", Self::DOMAIN);
+        s.field("estate", &review.estate);
+        s.field(
+            "deploy-target",
+            match target {
+                Target::Kubernetes => "kubernetes",
+                Target::Compose => "compose",
+            },
+        );
+        s.field("base", review.base.as_deref().unwrap_or(""));
+        s.field("target", review.target.as_deref().unwrap_or(""));
+        // A work tree is not a commit: its change-id differs from any committed one.
+        s.field(
+            "uncommitted",
+            if review.uncommitted.is_empty() {
+                "no"
+            } else {
+                "yes"
+            },
+        );
+        s
+    }
+
+    pub fn field(&mut self, name: &str, value: &str) {
+        for part in [name, value] {
+            self.0.update((part.len() as u64).to_be_bytes());
+            self.0.update(part.as_bytes());
+        }
+    }
+
+    /// One file of the plan: its path and the SHA-256 of its bytes before and after
+    /// (empty when absent).
+    fn file(&mut self, path: &str, before: Option<&str>, after: Option<&str>) {
+        self.field("path", path);
+        self.field("before", &before.map_or_else(String::new, sha));
+        self.field("after", &after.map_or_else(String::new, sha));
+    }
+
+    /// The change-id: the full SHA-256, in hex.
+    pub fn finish(self) -> String {
+        hex::encode(self.0.finalize())
+    }
+}
+
+/// Compares a rendered tree with the tree that is there now, for the change that `review`
+/// describes (its base, target and authors) and the deploy `target`.
+pub fn plan(
+    new: &Tree,
+    old: &Existing,
+    review: &Review,
+    target: Target,
+) -> Result<Plan, RenderError> {
     let mut changes = Vec::new();
     let mut unchanged = 0;
-    let mut digest = Sha256::new();
+    let mut digest = Statement::new(review, target);
     for (path, file) in &new.files {
         let before = old.get(path);
         if before.is_some_and(|b| b == &file.text) {
             unchanged += usize::from(file.object.is_some());
             continue;
         }
-        digest.update(format!(
-            "{path}\n{}\n{}\n",
-            before.map_or_else(String::new, |b| sha(b)),
-            sha(&file.text)
-        ));
+        digest.file(path, before.map(String::as_str), Some(&file.text));
         let Some(info) = &file.object else {
             continue; // a kustomization: part of the change-id, not of the review
         };
@@ -174,6 +237,15 @@ pub fn plan(new: &Tree, old: &Existing) -> Result<Plan, RenderError> {
             }
         };
         let widens = widening(&info.kind, &info.name, action, &fields);
+        // A change is judged at the stricter of what it leaves and what it makes: lowering
+        // a tier is itself a tier-1 change.
+        let folder = path.rsplit_once('/').map_or("", |(f, _)| f);
+        let risk_before = if action == Action::Change {
+            namespace_labels(old, folder).map(|(tier, stage)| Risk::of(tier, stage))
+        } else {
+            None
+        };
+        let risk = Risk::of(info.tier, info.stage).max(risk_before.unwrap_or(Risk::Low));
         changes.push(Change {
             path: path.clone(),
             action,
@@ -182,7 +254,7 @@ pub fn plan(new: &Tree, old: &Existing) -> Result<Plan, RenderError> {
             owners: info.owners.clone(),
             tier: info.tier,
             stage: info.stage,
-            risk: Risk::of(info.tier, info.stage),
+            risk,
             widens,
             fields,
         });
@@ -191,7 +263,7 @@ pub fn plan(new: &Tree, old: &Existing) -> Result<Plan, RenderError> {
         if new.files.contains_key(path) {
             continue;
         }
-        digest.update(format!("{path}\n{}\n\n", sha(text)));
+        digest.file(path, Some(text), None);
         let Some(value) = yaml::from_yaml(path, text)
             .ok()
             .and_then(|mut d| (!d.is_empty()).then(|| d.swap_remove(0)))
@@ -225,11 +297,12 @@ pub fn plan(new: &Tree, old: &Existing) -> Result<Plan, RenderError> {
         });
     }
     changes.sort_by(|a, b| a.path.cmp(&b.path));
-    let change_id = hex::encode(&digest.finalize()[..16]);
-    let requirement = requirement(&changes);
+    let change_id = digest.finish();
+    let requirement = requirement(&changes, &review.people_changes);
     Ok(Plan {
         change_id,
         changes,
+        people_changes: review.people_changes.clone(),
         unchanged,
         requirement,
     })
@@ -281,10 +354,10 @@ fn widening(
     }
 }
 
-/// Issue 3's defaults: a tier-1 production change needs two approvals from two distinct
-/// people, neither the author, one of them `platform-ops`; widening network policy, RBAC
-/// or a waiver also needs a `security-reviewer`.
-pub fn requirement(changes: &[Change]) -> Requirement {
+/// A tier-1 production change needs two approvals from two distinct people, none of them
+/// an author, one of them `platform-ops`; widening network policy, RBAC or a waiver, or
+/// changing people, roles or keys, also needs a `security-reviewer`.
+pub fn requirement(changes: &[Change], people_changes: &[String]) -> Requirement {
     let mut r = Requirement::default();
     let critical: BTreeSet<&str> = changes
         .iter()
@@ -309,6 +382,16 @@ pub fn requirement(changes: &[Change]) -> Requirement {
         r.reasons.push(format!(
             "widens network policy, RBAC or a waiver ({} object(s)): a security-reviewer approves",
             widening.len()
+        ));
+    }
+    if !people_changes.is_empty() {
+        r.approvals = r.approvals.max(1);
+        if !r.roles.contains(&Role::SecurityReviewer) {
+            r.roles.push(Role::SecurityReviewer);
+        }
+        r.reasons.push(format!(
+            "changes people, roles or keys ({}): a security-reviewer approves, verified with the keys of the reviewed state",
+            people_changes.join("; ")
         ));
     }
     r
@@ -578,7 +661,8 @@ mod tests {
             .into_iter()
             .map(|(path, f)| (path, f.text))
             .collect();
-        match plan(&waivers_tree(after), &old) {
+        let review = Review::detached("test", Vec::new());
+        match plan(&waivers_tree(after), &old, &review, Target::Kubernetes) {
             Ok(p) => p,
             Err(e) => panic!("{e}"),
         }

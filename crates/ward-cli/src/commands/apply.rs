@@ -1,15 +1,17 @@
 //! `ward apply`: writes the planned deploy tree and records the change in the ledger. It
-//! refuses when the plan needs approvals that are not given.
+//! refuses a change whose approvals are not complete (verified with the Team of the
+//! reviewed state, none by an author), or whose target the controls deny.
 
-use crate::commands::plan::{compute, describe};
+use crate::commands::plan::{Proposal, describe, propose};
 use crate::commands::render::{Target, render_failure};
 use crate::context::{Context, Output, print_json};
 use crate::report::{Exit, Failure};
 use std::path::PathBuf;
 use ward_ledger::Outcome;
-use ward_render::approval;
+use ward_render::review::Trust;
 
-/// Write the deploy tree after checking the plan's approvals; record it in the ledger.
+/// Write the deploy tree after checking the plan's approvals and controls; record it in
+/// the ledger.
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Example:\n  ward --estate care --actor erin apply --out deploy")]
 pub struct Args {
@@ -22,12 +24,23 @@ pub struct Args {
 
 pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
     let estate = cx.load_estate()?;
-    let (tree, plan) = compute(&estate, args.target, Some(&args.out), None)?;
+    let p = propose(&estate, args.target, Some(&args.out), None)?;
+    // The actor is recorded as who applied; the people who may be that are the Team's.
+    // (Who wrote the change is read from its commits, never from --actor.)
+    if !p.review.knows(&cx.actor) {
+        return Err(Failure::bad_input(
+            format!(
+                "--actor `{}` is not a person of any Team of the reviewed state",
+                cx.actor
+            ),
+            "ward apply is run by a person of a Team: pass --actor <name> (or WARD_ACTOR) with a name from teams/",
+        ));
+    }
     let subject = args.out.display().to_string();
-    if plan.is_empty() {
+    if p.plan.is_empty() && p.review.base == p.review.target {
         match cx.output {
             Output::Json => print_json(
-                &serde_json::json!({"changeId": plan.change_id, "applied": false, "changes": 0}),
+                &serde_json::json!({"changeId": p.plan.change_id, "applied": false, "changes": 0}),
             )?,
             Output::Text => println!(
                 "nothing to apply: {} matches the estate",
@@ -36,36 +49,9 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
         }
         return Ok(Exit::Ok);
     }
-    let signed = approval::read(&estate.root, &plan.change_id)
-        .map_err(|e| Failure::bad_input(e.to_string(), "fix or remove the approvals file"))?;
-    let (verified, rejected) = approval::verify(&estate, &plan.change_id, &signed);
-    let unmet = approval::unmet(&plan.requirement, &verified, &cx.actor);
-    let mut details = serde_json::Map::new();
-    details.insert("changeId".into(), plan.change_id.clone().into());
-    details.insert(
-        "target".into(),
-        serde_json::json!(ward_render::Target::from(args.target)),
-    );
-    details.insert("changes".into(), plan.changes.len().into());
-    details.insert("risk".into(), serde_json::json!(plan.highest_risk()));
-    details.insert(
-        "approvers".into(),
-        verified
-            .iter()
-            .map(|v| v.by.clone())
-            .collect::<Vec<_>>()
-            .into(),
-    );
-    details.insert(
-        "environments".into(),
-        plan.by_environment()
-            .keys()
-            .cloned()
-            .collect::<Vec<_>>()
-            .into(),
-    );
-    if !unmet.is_empty() {
-        details.insert("unmet".into(), unmet.clone().into());
+    let mut details = ledger_details(&p, args.target);
+    if !p.may_apply() {
+        details.insert("unmet".into(), p.unmet.clone().into());
         cx.record(
             &cx.state_dir(),
             "apply",
@@ -75,22 +61,23 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
             details,
         )?;
         match cx.output {
-            Output::Json => print_json(
-                &serde_json::json!({"changeId": plan.change_id, "applied": false, "unmet": unmet, "rejected": rejected}),
-            )?,
+            Output::Json => print_json(&serde_json::json!({
+                "changeId": p.plan.change_id, "applied": false, "unmet": p.unmet,
+                "rejected": p.rejected, "check": p.check_json(), "review": p.review,
+            }))?,
             Output::Text => {
-                eprint!(
-                    "{}",
-                    describe(&plan, &verified, &rejected, &unmet, &estate.root, 5)
-                );
-                eprintln!(
-                    "refused: the change needs approvals that are not given; nothing was written"
-                );
+                eprint!("{}", describe(&p, &estate.root, 5));
+                let why = match (p.unmet.is_empty(), p.blocking.is_empty()) {
+                    (false, false) => "approvals are not complete and the controls deny it",
+                    (false, true) => "the change needs approvals that are not given",
+                    _ => "the controls deny the environments it touches",
+                };
+                eprintln!("refused: {why}; nothing was written");
             }
         }
         return Ok(Exit::Findings);
     }
-    let (written, removed) = tree.write(&args.out).map_err(render_failure)?;
+    let (written, removed) = p.tree.write(&args.out).map_err(render_failure)?;
     details.insert("written".into(), written.into());
     details.insert("removed".into(), removed.into());
     cx.record(
@@ -103,15 +90,78 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
     )?;
     match cx.output {
         Output::Json => print_json(&serde_json::json!({
-            "changeId": plan.change_id, "applied": true, "changes": plan.changes.len(),
-            "written": written, "removed": removed, "approvers": verified, "commit": estate.git.commit,
+            "changeId": p.plan.change_id, "applied": true, "changes": p.plan.changes.len(),
+            "written": written, "removed": removed, "approvers": p.verified,
+            "commit": estate.git.commit, "review": p.review, "check": p.check_json(),
         }))?,
-        Output::Text => println!(
-            "applied change {} to {}: {} object change(s), {written} file(s) written, {removed} removed; recorded in the ledger",
-            plan.change_id,
-            args.out.display(),
-            plan.changes.len()
-        ),
+        Output::Text => {
+            if p.review.trust == Trust::FirstUse {
+                println!(
+                    "trust on first use: the deploy tree recorded no reviewed estate commit; this change was approved with its own Team, and later changes are approved with the Team as of this commit"
+                );
+            }
+            println!(
+                "applied change {} to {}: {} object change(s), {written} file(s) written, {removed} removed; recorded in the ledger",
+                p.plan.change_id,
+                args.out.display(),
+                p.plan.changes.len()
+            );
+        }
     }
     Ok(Exit::Ok)
+}
+
+/// What the ledger keeps of an apply, granted or refused: the change, its review (base,
+/// target, trust, authors), the approvers and their keys, and the controls' verdict.
+fn ledger_details(p: &Proposal, target: Target) -> serde_json::Map<String, serde_json::Value> {
+    let mut d = serde_json::Map::new();
+    d.insert("changeId".into(), p.plan.change_id.clone().into());
+    d.insert(
+        "target".into(),
+        serde_json::json!(ward_render::Target::from(target)),
+    );
+    d.insert("changes".into(), p.plan.changes.len().into());
+    d.insert("risk".into(), serde_json::json!(p.plan.highest_risk()));
+    d.insert("trust".into(), serde_json::json!(p.review.trust));
+    d.insert("base".into(), serde_json::json!(p.review.base));
+    d.insert("estateTarget".into(), serde_json::json!(p.review.target));
+    d.insert(
+        "authors".into(),
+        p.review
+            .authors
+            .iter()
+            .map(|a| a.person.clone().unwrap_or_else(|| a.identity.clone()))
+            .collect::<Vec<_>>()
+            .into(),
+    );
+    d.insert(
+        "approvers".into(),
+        p.verified
+            .iter()
+            .map(|v| v.by.clone())
+            .collect::<Vec<_>>()
+            .into(),
+    );
+    d.insert(
+        "approverKeys".into(),
+        p.verified
+            .iter()
+            .map(|v| v.key.clone())
+            .collect::<Vec<_>>()
+            .into(),
+    );
+    if !p.plan.people_changes.is_empty() {
+        d.insert("peopleChanges".into(), p.plan.people_changes.clone().into());
+    }
+    d.insert(
+        "environments".into(),
+        p.plan
+            .by_environment()
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>()
+            .into(),
+    );
+    d.insert("check".into(), p.check_json());
+    d
 }

@@ -31,33 +31,52 @@ pub struct Args {
     pub record: bool,
 }
 
-pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
-    let estate = cx.load_estate()?;
+/// Today in UTC, the date waivers are judged against unless a command says otherwise.
+pub fn today() -> jiff::civil::Date {
+    jiff::tz::TimeZone::UTC
+        .to_datetime(jiff::Timestamp::now())
+        .date()
+}
+
+/// Runs the catalogue and the estate's policies on the estate and, unless `render` is
+/// false, its rendered objects: the one way `check`, `plan` and `apply` judge an estate.
+pub fn evaluate(
+    estate: &ward_estate::Estate,
+    options: &CheckOptions,
+    render: bool,
+) -> Result<(Checker, Report), Failure> {
     let checker = Checker::new().map_err(policy_failure)?;
-    let today = args.today.unwrap_or_else(|| {
-        jiff::tz::TimeZone::UTC
-            .to_datetime(jiff::Timestamp::now())
-            .date()
-    });
-    let objects = if args.no_render {
-        None
+    let objects = if render {
+        Some(rendered_objects(estate)?)
     } else {
-        Some(rendered_objects(&estate)?)
-    };
-    let options = CheckOptions {
-        today,
-        user_policies: !args.no_user_policies,
+        None
     };
     let report = checker
-        .check(&estate, objects.as_deref(), &options)
+        .check(estate, objects.as_deref(), options)
         .map_err(policy_failure)?;
+    Ok((checker, report))
+}
+
+/// The counts of a report, as the ledger records them.
+pub fn summary_details(report: &Report) -> serde_json::Map<String, serde_json::Value> {
+    let mut details = serde_json::Map::new();
+    details.insert("deny".into(), report.summary.deny.into());
+    details.insert("warn".into(), report.summary.warn.into());
+    details.insert("waived".into(), report.summary.waived.into());
+    details.insert("controls".into(), report.controls.into());
+    details
+}
+
+pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
+    let estate = cx.load_estate()?;
+    let options = CheckOptions {
+        today: args.today.unwrap_or_else(today),
+        user_policies: !args.no_user_policies,
+    };
+    let (checker, report) = evaluate(&estate, &options, !args.no_render)?;
     print(cx, &report, &checker, &estate)?;
     if args.record {
-        let mut details = serde_json::Map::new();
-        details.insert("deny".into(), report.summary.deny.into());
-        details.insert("warn".into(), report.summary.warn.into());
-        details.insert("waived".into(), report.summary.waived.into());
-        details.insert("controls".into(), report.controls.into());
+        let details = summary_details(&report);
         let outcome = if report.failed() {
             ward_ledger::Outcome::Findings
         } else {

@@ -4,9 +4,11 @@
 use crate::commands::render::{Target, render_failure};
 use crate::context::{Context, Output, print_json};
 use crate::report::{Exit, Failure};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use ward_render::approval;
 use ward_render::plan::{Action, Plan};
+use ward_render::review::{Review, ReviewError, Trust};
 
 /// Show what `ward apply` would change in the deploy tree, and the approvals it needs.
 #[derive(clap::Args, Debug)]
@@ -35,25 +37,128 @@ pub struct Args {
     pub fields: usize,
 }
 
-/// Renders the estate and compares it with the tree at `against` or `git`.
-pub fn compute(
+/// Everything `ward plan` shows and `ward apply` decides on: the rendered tree, the plan
+/// against the tree that is there, the review of the change (base, target, authors, the
+/// approving Team), the approvals that verified, and the controls' verdict on the target.
+pub struct Proposal {
+    pub tree: ward_render::tree::Tree,
+    pub plan: Plan,
+    pub review: Review,
+    pub verified: Vec<approval::Verified>,
+    pub rejected: Vec<approval::Rejected>,
+    /// What is still missing before the approvals are complete.
+    pub unmet: Vec<String>,
+    pub check: ward_policy::Report,
+    /// Unwaived `deny` findings about the environments the change touches.
+    pub blocking: Vec<ward_policy::Finding>,
+}
+
+impl Proposal {
+    /// Whether `ward apply` may write it: approvals complete and no blocking finding.
+    pub fn may_apply(&self) -> bool {
+        self.unmet.is_empty() && self.blocking.is_empty()
+    }
+
+    /// The controls' verdict, as plan and apply print it and the ledger records it.
+    pub fn check_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "summary": self.check.summary,
+            "blocking": self.blocking,
+        })
+    }
+}
+
+/// Renders the estate, compares it with the tree at `against` or `git`, reviews the change
+/// from the estate commit that tree was written from, verifies its approvals and checks
+/// the target estate against the controls.
+pub fn propose(
     estate: &ward_estate::Estate,
     target: Target,
     against: Option<&Path>,
     git: Option<(&Path, &str)>,
-) -> Result<(ward_render::tree::Tree, Plan), Failure> {
+) -> Result<Proposal, Failure> {
     let tree = ward_render::render(estate, target.into()).map_err(render_failure)?;
-    let existing = match (against, git) {
-        (_, Some((repo, rev))) => ward_render::plan::read_git(repo, rev).map_err(|e| {
-            Failure::bad_input(e.to_string(), "check --repo and that REF is a commit of it")
-        })?,
-        (Some(dir), None) => ward_render::plan::read_existing(dir).map_err(render_failure)?,
+    let (existing, base) = match (against, git) {
+        (_, Some((repo, rev))) => (
+            ward_render::plan::read_git(repo, rev).map_err(|e| {
+                Failure::bad_input(e.to_string(), "check --repo and that REF is a commit of it")
+            })?,
+            recorded_commit_git(repo, rev),
+        ),
+        (Some(dir), None) => (
+            ward_render::plan::read_existing(dir).map_err(render_failure)?,
+            recorded_commit(dir),
+        ),
         (None, None) => Default::default(),
     };
-    let plan = ward_render::plan::plan(&tree, &existing).map_err(render_failure)?;
+    let review = Review::gather(estate, base.as_deref()).map_err(review_failure)?;
+    let plan = ward_render::plan::plan(&tree, &existing, &review, target.into())
+        .map_err(render_failure)?;
     // Callers exit soon after; the old tree's texts need not be freed one by one.
     std::mem::forget(existing);
-    Ok((tree, plan))
+    let signed = approval::read(&estate.root, &plan.change_id)
+        .map_err(|e| Failure::bad_input(e.to_string(), "fix or remove the approvals file"))?;
+    let (verified, rejected) = approval::verify(&review.approvers, &plan.change_id, &signed);
+    let unmet = approval::unmet(&plan.requirement, &verified, &review);
+    let options = ward_policy::CheckOptions {
+        today: crate::commands::check::today(),
+        user_policies: true,
+    };
+    let (_, check) = crate::commands::check::evaluate(estate, &options, true)?;
+    let touched: BTreeSet<String> = plan.by_environment().into_keys().collect();
+    let blocking = check.blocking(&touched).into_iter().cloned().collect();
+    Ok(Proposal {
+        tree,
+        plan,
+        review,
+        verified,
+        rejected,
+        unmet,
+        check,
+        blocking,
+    })
+}
+
+/// The estate commit a deploy tree folder records.
+fn recorded_commit(dir: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(dir.join("ward-tree.json")).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    v["estateCommit"].as_str().map(str::to_string)
+}
+
+/// The estate commit a deploy tree records as committed at `rev` of `repo`.
+fn recorded_commit_git(repo: &Path, rev: &str) -> Option<String> {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(repo)
+        .args(["show", &format!("{rev}:ward-tree.json")])
+        .output()
+        .ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+    v["estateCommit"].as_str().map(str::to_string)
+}
+
+/// A change whose review cannot be established is refused: never approved with keys
+/// Ward could not trace to a reviewed state.
+pub fn review_failure(e: ReviewError) -> Failure {
+    let hint = match &e {
+        ReviewError::UnknownBase(_) => {
+            "fetch the estate's history (git fetch), or check that --estate is the repository the deploy tree was written from"
+        }
+        ReviewError::NotAncestor { .. } => {
+            "check out the branch the deploy tree was applied from; a change must build on the reviewed state"
+        }
+        ReviewError::BaseUnloadable { .. } => {
+            "the reviewed state's Teams cannot be read; fix the estate at that commit in a reviewed change"
+        }
+        ReviewError::Git(_) | ReviewError::Temp(_) => {
+            return Failure::operational(
+                e.to_string(),
+                "check that git works in the estate folder",
+            );
+        }
+    };
+    Failure::bad_input(e.to_string(), hint)
 }
 
 pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
@@ -62,32 +167,19 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
         .against_git
         .as_deref()
         .map(|r| (args.repo.as_path(), r));
-    let (tree, plan) = compute(&estate, args.target, args.against.as_deref(), git)?;
-    // The process exits after printing: freeing the rendered tree file by file would
-    // only cost time.
-    std::mem::forget(tree);
-    let signed = approval::read(&estate.root, &plan.change_id)
-        .map_err(|e| Failure::bad_input(e.to_string(), "fix or remove the approvals file"))?;
-    let (verified, rejected) = approval::verify(&estate, &plan.change_id, &signed);
-    let unmet = approval::unmet(&plan.requirement, &verified, &cx.actor);
+    let p = propose(&estate, args.target, args.against.as_deref(), git)?;
     match cx.output {
         Output::Json => print_json(&serde_json::json!({
-            "plan": plan, "approvals": verified, "rejected": rejected, "unmet": unmet,
-            "approvalsFile": approval::path(&estate.root, &plan.change_id),
+            "plan": p.plan, "review": p.review, "approvals": p.verified, "rejected": p.rejected,
+            "unmet": p.unmet, "check": p.check_json(),
+            "approvalsFile": approval::path(&estate.root, &p.plan.change_id),
             "commit": estate.git.commit,
         }))?,
-        Output::Text => print!(
-            "{}",
-            describe(
-                &plan,
-                &verified,
-                &rejected,
-                &unmet,
-                &estate.root,
-                args.fields
-            )
-        ),
+        Output::Text => print!("{}", describe(&p, &estate.root, args.fields)),
     }
+    // The process exits after printing: freeing the rendered tree file by file would
+    // only cost time.
+    std::mem::forget(p);
     Ok(Exit::Ok)
 }
 
@@ -108,15 +200,9 @@ fn short(v: &Option<serde_json::Value>) -> String {
 }
 
 /// The plan for people.
-pub fn describe(
-    plan: &Plan,
-    verified: &[approval::Verified],
-    rejected: &[approval::Rejected],
-    unmet: &[String],
-    estate_root: &Path,
-    max_fields: usize,
-) -> String {
+pub fn describe(p: &Proposal, estate_root: &Path, max_fields: usize) -> String {
     use std::fmt::Write as _;
+    let plan = &p.plan;
     let mut out = String::new();
     let count = |a: Action| plan.changes.iter().filter(|c| c.action == a).count();
     let _ = writeln!(
@@ -128,6 +214,7 @@ pub fn describe(
         count(Action::Remove),
         plan.unchanged
     );
+    describe_review(&mut out, &p.review);
     if plan.is_empty() {
         let _ = writeln!(out, "nothing to do: the deploy tree matches the estate");
         return out;
@@ -168,6 +255,13 @@ pub fn describe(
             }
         }
     }
+    if !plan.people_changes.is_empty() {
+        let _ = writeln!(out, "\npeople, roles and keys:");
+        for c in &plan.people_changes {
+            let _ = writeln!(out, "  ~ {c}");
+        }
+    }
+    describe_check(&mut out, p);
     let r = &plan.requirement;
     if r.approvals == 0 {
         let _ = writeln!(out, "\napprovals: none needed");
@@ -183,7 +277,7 @@ pub fn describe(
     for reason in &r.reasons {
         let _ = writeln!(out, "  - {reason}");
     }
-    for v in verified {
+    for v in &p.verified {
         let _ = writeln!(
             out,
             "  ✓ {} ({})",
@@ -195,16 +289,13 @@ pub fn describe(
                 .join(", ")
         );
     }
-    for x in rejected {
+    for x in &p.rejected {
         let _ = writeln!(out, "  ✗ {}: {}", x.by, x.reason);
     }
-    if unmet.is_empty() {
-        let _ = writeln!(
-            out,
-            "  approvals are complete: `ward apply` may write this change"
-        );
+    if p.unmet.is_empty() {
+        let _ = writeln!(out, "  approvals are complete");
     } else {
-        for m in unmet {
+        for m in &p.unmet {
             let _ = writeln!(out, "  missing: {m}");
         }
         let _ = writeln!(
@@ -215,5 +306,80 @@ pub fn describe(
             approval::path(estate_root, &plan.change_id).display()
         );
     }
+    if p.may_apply() {
+        let _ = writeln!(out, "`ward apply` may write this change");
+    }
     out
+}
+
+/// Where the change starts and ends, and who wrote it.
+fn describe_review(out: &mut String, r: &Review) {
+    use std::fmt::Write as _;
+    let short = |c: &Option<String>| {
+        c.as_deref().map_or_else(
+            || "(none)".to_string(),
+            |c| c.get(..12).unwrap_or(c).to_string(),
+        )
+    };
+    match r.trust {
+        Trust::Reviewed => {
+            let _ = writeln!(
+                out,
+                "estate {}: from reviewed commit {} to {}",
+                r.estate,
+                short(&r.base),
+                short(&r.target)
+            );
+        }
+        Trust::FirstUse => {
+            let _ = writeln!(
+                out,
+                "estate {}: to commit {}; the deploy tree records no reviewed commit, so approvals are verified with this change's own Team (trust on first use)",
+                r.estate,
+                short(&r.target)
+            );
+        }
+    }
+    if !r.uncommitted.is_empty() {
+        let _ = writeln!(
+            out,
+            "uncommitted: {} file(s) outside approvals/ differ from the commit; approvals cannot apply to a work tree",
+            r.uncommitted.len()
+        );
+    }
+    if !r.authors.is_empty() {
+        let names: Vec<String> = r
+            .authors
+            .iter()
+            .map(|a| match &a.person {
+                Some(p) => format!("{p} ({})", a.identity),
+                None => format!("{} (not a Team person)", a.identity),
+            })
+            .collect();
+        let _ = writeln!(out, "written by: {}", names.join(", "));
+    }
+}
+
+/// The controls' verdict on the target estate.
+fn describe_check(out: &mut String, p: &Proposal) {
+    use std::fmt::Write as _;
+    let s = &p.check.summary;
+    let _ = writeln!(
+        out,
+        "\ncontrols: {} deny, {} warn, {} waived",
+        s.deny, s.warn, s.waived
+    );
+    for f in &p.blocking {
+        let at = f
+            .location
+            .as_ref()
+            .map_or_else(String::new, |l| format!(" at {}:{}", l.file, l.line));
+        let _ = writeln!(out, "  ✗ {} {}: {}{at}", f.control, f.subject(), f.message);
+    }
+    if !p.blocking.is_empty() {
+        let _ = writeln!(
+            out,
+            "  the change touches environments with unwaived deny findings: `ward apply` refuses it until they are fixed or waived (a Waiver approved by a security-reviewer)"
+        );
+    }
 }

@@ -77,16 +77,22 @@ pub fn write_approvals(estate: &Path, change_id: &str, entries: &[(&str, &str)])
         .expect("write approvals");
 }
 
-/// `git -C dir args…` with a fixed identity; fails the test if git fails.
+/// `git -C dir args…` with a fixed identity that is no Team person; fails the test if
+/// git fails.
 pub fn git(dir: &Path, args: &[&str]) {
+    git_as(dir, "t", "t@example.invalid", args);
+}
+
+/// `git -C dir args…` as author and committer `name <email>`.
+pub fn git_as(dir: &Path, name: &str, email: &str, args: &[&str]) {
     let out = Command::new("git")
         .arg("-C")
         .arg(dir)
         .args(args)
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@example.invalid")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@example.invalid")
+        .env("GIT_AUTHOR_NAME", name)
+        .env("GIT_AUTHOR_EMAIL", email)
+        .env("GIT_COMMITTER_NAME", name)
+        .env("GIT_COMMITTER_EMAIL", email)
         .output()
         .expect("git");
     assert!(
@@ -94,6 +100,13 @@ pub fn git(dir: &Path, args: &[&str]) {
         "git {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Commits everything in the estate as the Team person `name` (`<name>@care.example`).
+pub fn commit_as(estate: &Path, name: &str, message: &str) {
+    let email = format!("{name}@care.example");
+    git_as(estate, name, &email, &["add", "-A"]);
+    git_as(estate, name, &email, &["commit", "-qm", message]);
 }
 
 /// `ward plan --against DEPLOY -o json`, as erin.
