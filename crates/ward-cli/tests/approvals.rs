@@ -488,9 +488,14 @@ fn signed_commits_when_the_platform_requires_them() {
             String::from_utf8_lossy(&out.stderr)
         );
     };
-    // The unsigned commit is rewritten as a signed one.
+    // The unsigned commit is rewritten as a signed one, with a tier-1 change beside it.
     git(&w.estate, &["reset", "-q", "--soft", "HEAD~1"]);
-    sign_commit("dave", "require signed commits (signed)");
+    tier1_change(&w);
+    git(&w.estate, &["add", "-A"]);
+    sign_commit(
+        "dave",
+        "require signed commits; billing: four replicas (signed)",
+    );
     let plan = w.plan();
     let authors = plan["review"]["authors"].to_string();
     assert!(authors.contains("signer dave"), "{authors}");
@@ -507,7 +512,7 @@ fn signed_commits_when_the_platform_requires_them() {
     // A commit signed by a key that is no Team key proves nothing.
     let keydir = w.estate.parent().expect("tmp").join("keys");
     let (stranger, _) = keygen(&keydir, "stranger");
-    tier1_change(&w);
+    w.edit("workloads/billing.yaml", "replicas: 4", "replicas: 5");
     git(&w.estate, &["add", "-A"]);
     let out = std::process::Command::new("git")
         .arg("-C")
@@ -614,4 +619,30 @@ fn apply_is_gated_by_the_controls_of_the_environments_it_touches() {
         last.contains("\"check\""),
         "the apply records the check: {last}"
     );
+}
+
+#[test]
+fn a_symlinked_approvals_file_is_refused() {
+    let Some(w) = world() else { return };
+    tier1_change(&w);
+    commit_as(&w.estate, "dave", "billing: four replicas");
+    let id = w.id();
+    // Valid signatures, kept outside the estate and linked in.
+    w.approve(&id, &[("alice", "alice"), ("bob", "bob")]);
+    let inside = w.estate.join(format!("approvals/{id}.yaml"));
+    let outside = w.estate.parent().expect("tmp").join("elsewhere.yaml");
+    std::fs::rename(&inside, &outside).expect("move");
+    std::os::unix::fs::symlink(&outside, &inside).expect("symlink");
+    let (code, _, err) = w.apply("erin");
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("not a regular file"), "{err}");
+    let web = w
+        .deploy
+        .join("dedicated-eu1/billing-prod/deployment-odoo-web.yaml");
+    assert!(!web.is_file_and_contains("replicas: 4"), "nothing written");
+    // A folder where the file should be is refused the same way.
+    std::fs::remove_file(&inside).expect("rm");
+    std::fs::create_dir_all(&inside).expect("mkdir");
+    let (code, _, err) = ward(&w.estate, "erin", &["plan", "--against", w.deploy_arg()]);
+    assert_eq!(code, 2, "{err}");
 }

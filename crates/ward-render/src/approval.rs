@@ -200,7 +200,10 @@ pub fn verify(
 /// signed when the platform asks for it, and approved by people who did not write it.
 pub fn unmet(requirement: &Requirement, verified: &[Verified], review: &Review) -> Vec<String> {
     let mut missing = Vec::new();
-    if requirement.approvals == 0 {
+    // With signed commits required, everything applied is signed commits, whether or not
+    // the change needs approvals.
+    let must_be_committed = requirement.approvals > 0 || review.signed_commits_required;
+    if !must_be_committed {
         return missing;
     }
     if review.target.is_none() {
@@ -231,6 +234,9 @@ pub fn unmet(requirement: &Requirement, verified: &[Verified], review: &Review) 
         missing.push(format!(
             "commit {c} carries no good SSH signature by a Team key of the reviewed state (spec.changes.requireSignedCommits)"
         ));
+    }
+    if requirement.approvals == 0 {
+        return missing;
     }
     let authors = review.author_people();
     let counted: Vec<&Verified> = verified
@@ -350,7 +356,11 @@ mod tests {
         unsigned.unsigned_commits = vec!["0123456789ab".into()];
         let m = unmet(&req, &alice, &unsigned);
         assert!(m.iter().any(|m| m.contains("0123456789ab")), "{m:?}");
-        // None of this matters to a change that needs no approval.
+        // None of this matters to a change that needs no approval, unless the platform
+        // requires signed commits: then everything applied is signed commits.
         assert!(unmet(&Requirement::default(), &[], &dirty).is_empty());
+        let mut signed = dirty.clone();
+        signed.signed_commits_required = true;
+        assert!(!unmet(&Requirement::default(), &[], &signed).is_empty());
     }
 }

@@ -700,6 +700,125 @@ mod tests {
         assert!(widens(&p) && reviewer(&p));
     }
 
+    /// A deployment in namespace `ns` of cluster `c`, for an environment of `tier` in
+    /// production, with its namespace labelled as the renderer labels it.
+    fn tiered_tree(tier: u8, replicas: u32) -> Tree {
+        let object = |kind: &str, name: &str, body: serde_json::Value| crate::Object {
+            cluster: "c".into(),
+            folder: "ns".into(),
+            kind: kind.into(),
+            name: name.into(),
+            owners: vec!["billing/prod".to_string()].into(),
+            tier,
+            stage: Stage::Production,
+            body,
+        };
+        let objects = vec![
+            object(
+                "Namespace",
+                "ns",
+                json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ns",
+                    "labels": {"ward.dev/tier": tier.to_string(), "ward.dev/stage": "production"}}}),
+            ),
+            object(
+                "Deployment",
+                "odoo-web",
+                json!({"apiVersion": "apps/v1", "kind": "Deployment",
+                    "metadata": {"name": "odoo-web", "namespace": "ns"}, "spec": {"replicas": replicas}}),
+            ),
+        ];
+        match Tree::from_objects(objects, false) {
+            Ok(t) => t,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn a_change_is_judged_at_the_stricter_of_the_tier_before_and_after() {
+        let texts =
+            |t: Tree| -> Existing { t.files.into_iter().map(|(p, f)| (p, f.text)).collect() };
+        let review = Review::detached("test", Vec::new());
+        // Tier 1 → tier 2 with another change beside it: still a tier-1 change.
+        let lowered = match plan(
+            &tiered_tree(2, 1),
+            &texts(tiered_tree(1, 3)),
+            &review,
+            Target::Kubernetes,
+        ) {
+            Ok(p) => p,
+            Err(e) => panic!("{e}"),
+        };
+        assert!(!lowered.changes.is_empty());
+        assert!(
+            lowered.changes.iter().all(|c| c.risk == Risk::High),
+            "{:?}",
+            lowered
+                .changes
+                .iter()
+                .map(|c| (&c.path, c.risk))
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(lowered.requirement.approvals, 2);
+        assert_eq!(lowered.requirement.roles, [Role::PlatformOps]);
+        // Tier 2 → tier 1 is judged at tier 1 too; tier 2 → tier 2 at tier 2.
+        let raised = match plan(
+            &tiered_tree(1, 1),
+            &texts(tiered_tree(2, 3)),
+            &review,
+            Target::Kubernetes,
+        ) {
+            Ok(p) => p,
+            Err(e) => panic!("{e}"),
+        };
+        assert!(raised.changes.iter().all(|c| c.risk == Risk::High));
+        let same = match plan(
+            &tiered_tree(2, 1),
+            &texts(tiered_tree(2, 3)),
+            &review,
+            Target::Kubernetes,
+        ) {
+            Ok(p) => p,
+            Err(e) => panic!("{e}"),
+        };
+        assert!(same.changes.iter().all(|c| c.risk == Risk::Medium));
+        assert_eq!(same.requirement.approvals, 0);
+    }
+
+    #[test]
+    fn the_change_id_binds_the_estate_base_target_and_target_kind() {
+        let tree = tiered_tree(1, 3);
+        let id =
+            |review: &Review, target: Target| match plan(&tree, &Existing::new(), review, target) {
+                Ok(p) => p.change_id,
+                Err(e) => panic!("{e}"),
+            };
+        let mut r = Review::detached("care", Vec::new());
+        r.base = Some("a".repeat(40));
+        r.target = Some("b".repeat(40));
+        let first = id(&r, Target::Kubernetes);
+        assert_eq!(first.len(), 64);
+        assert_ne!(first, id(&r, Target::Compose));
+        let mut other_estate = r.clone();
+        other_estate.estate = "elsewhere".into();
+        assert_ne!(first, id(&other_estate, Target::Kubernetes));
+        let mut other_base = r.clone();
+        other_base.base = Some("c".repeat(40));
+        assert_ne!(first, id(&other_base, Target::Kubernetes));
+        let mut other_target = r.clone();
+        other_target.target = Some("c".repeat(40));
+        assert_ne!(first, id(&other_target, Target::Kubernetes));
+        let mut dirty = r.clone();
+        dirty.uncommitted = vec!["x.yaml".into()];
+        assert_ne!(first, id(&dirty, Target::Kubernetes));
+        // Shifting bytes between fields gives another statement (length prefixes).
+        let mut a = Statement(Sha256::new());
+        a.field("ab", "c");
+        let mut b = Statement(Sha256::new());
+        b.field("a", "bc");
+        assert_ne!(a.finish(), b.finish());
+        assert_eq!(first, id(&r, Target::Kubernetes), "deterministic");
+    }
+
     #[test]
     fn a_waiver_removed_shortened_or_narrowed_needs_no_review() {
         let a = ("a", "sandbox", "2027-01-31");

@@ -69,7 +69,7 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
                 eprint!("{}", describe(&p, &estate.root, 5));
                 let why = match (p.unmet.is_empty(), p.blocking.is_empty()) {
                     (false, false) => "approvals are not complete and the controls deny it",
-                    (false, true) => "the change needs approvals that are not given",
+                    (false, true) => "the change is missing what it needs (see `missing` above)",
                     _ => "the controls deny the environments it touches",
                 };
                 eprintln!("refused: {why}; nothing was written");

@@ -217,6 +217,9 @@ pub fn describe(p: &Proposal, estate_root: &Path, max_fields: usize) -> String {
     describe_review(&mut out, &p.review);
     if plan.is_empty() {
         let _ = writeln!(out, "nothing to do: the deploy tree matches the estate");
+        for m in &p.unmet {
+            let _ = writeln!(out, "  missing: {m}");
+        }
         return out;
     }
     for (env, changes) in plan.by_environment() {
@@ -265,6 +268,9 @@ pub fn describe(p: &Proposal, estate_root: &Path, max_fields: usize) -> String {
     let r = &plan.requirement;
     if r.approvals == 0 {
         let _ = writeln!(out, "\napprovals: none needed");
+        for m in &p.unmet {
+            let _ = writeln!(out, "  missing: {m}");
+        }
         return out;
     }
     let roles: Vec<String> = r.roles.iter().map(ToString::to_string).collect();
