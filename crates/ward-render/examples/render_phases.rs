@@ -35,7 +35,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(|(p, f)| (p.clone(), f.text.clone()))
         .collect();
     let t = Instant::now();
-    let plan = ward_render::plan::plan(&tree, &existing)?;
+    let review = ward_render::review::Review::detached("bench", estate.teams.clone());
+    let plan = ward_render::plan::plan(&tree, &existing, &review, ward_render::Target::Kubernetes)?;
     println!(
         "plan (no I/O)   {:>7.3} s  ({} unchanged)",
         t.elapsed().as_secs_f64(),

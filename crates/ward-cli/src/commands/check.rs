@@ -38,18 +38,39 @@ pub fn today() -> jiff::civil::Date {
         .date()
 }
 
-/// Runs the catalogue and the estate's policies on the estate and, unless `render` is
-/// false, its rendered objects: the one way `check`, `plan` and `apply` judge an estate.
+/// Which rendered objects the controls see.
+pub enum Objects<'a> {
+    /// None: the estate model only (`--no-render`).
+    None,
+    /// Every object of the estate.
+    All,
+    /// The objects that serve any of these `workload/environment` addresses: what a change
+    /// to those environments is judged on (objects of other environments cannot raise a
+    /// finding about them).
+    Serving(&'a std::collections::BTreeSet<String>),
+}
+
+/// Runs the catalogue and the estate's policies on the estate and its rendered `objects`:
+/// the one way `check`, `plan` and `apply` judge an estate.
 pub fn evaluate(
     estate: &ward_estate::Estate,
     options: &CheckOptions,
-    render: bool,
+    objects: Objects<'_>,
 ) -> Result<(Checker, Report), Failure> {
     let checker = Checker::new().map_err(policy_failure)?;
-    let objects = if render {
-        Some(rendered_objects(estate)?)
-    } else {
-        None
+    let objects = match objects {
+        Objects::None => None,
+        Objects::All => Some(rendered_objects(estate)?),
+        Objects::Serving(addresses) => Some(
+            rendered_objects(estate)?
+                .into_iter()
+                .filter(|o| {
+                    o.provenance
+                        .as_ref()
+                        .is_some_and(|p| p.owners.iter().any(|a| addresses.contains(a)))
+                })
+                .collect(),
+        ),
     };
     let report = checker
         .check(estate, objects.as_deref(), options)
@@ -73,7 +94,12 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
         today: args.today.unwrap_or_else(today),
         user_policies: !args.no_user_policies,
     };
-    let (checker, report) = evaluate(&estate, &options, !args.no_render)?;
+    let objects = if args.no_render {
+        Objects::None
+    } else {
+        Objects::All
+    };
+    let (checker, report) = evaluate(&estate, &options, objects)?;
     print(cx, &report, &checker, &estate)?;
     if args.record {
         let details = summary_details(&report);

@@ -48,7 +48,9 @@ pub struct Proposal {
     pub rejected: Vec<approval::Rejected>,
     /// What is still missing before the approvals are complete.
     pub unmet: Vec<String>,
-    pub check: ward_policy::Report,
+    /// The controls' report on the target estate; `None` when the change touches no
+    /// environment.
+    pub check: Option<ward_policy::Report>,
     /// Unwaived `deny` findings about the environments the change touches.
     pub blocking: Vec<ward_policy::Finding>,
 }
@@ -62,7 +64,8 @@ impl Proposal {
     /// The controls' verdict, as plan and apply print it and the ledger records it.
     pub fn check_json(&self) -> serde_json::Value {
         serde_json::json!({
-            "summary": self.check.summary,
+            "evaluated": self.check.is_some(),
+            "summary": self.check.as_ref().map(|c| c.summary),
             "blocking": self.blocking,
         })
     }
@@ -100,13 +103,24 @@ pub fn propose(
         .map_err(|e| Failure::bad_input(e.to_string(), "fix or remove the approvals file"))?;
     let (verified, rejected) = approval::verify(&review.approvers, &plan.change_id, &signed);
     let unmet = approval::unmet(&plan.requirement, &verified, &review);
-    let options = ward_policy::CheckOptions {
-        today: crate::commands::check::today(),
-        user_policies: true,
-    };
-    let (_, check) = crate::commands::check::evaluate(estate, &options, true)?;
+    // The controls judge the target estate on the objects of the environments the change
+    // touches: only findings about those can stop it, and a plan of the whole estate then
+    // costs no more than `ward check`. A change that touches nothing is not checked.
     let touched: BTreeSet<String> = plan.by_environment().into_keys().collect();
-    let blocking = check.blocking(&touched).into_iter().cloned().collect();
+    let check = if touched.is_empty() {
+        None
+    } else {
+        let options = ward_policy::CheckOptions {
+            today: crate::commands::check::today(),
+            user_policies: true,
+        };
+        let objects = crate::commands::check::Objects::Serving(&touched);
+        Some(crate::commands::check::evaluate(estate, &options, objects)?.1)
+    };
+    let blocking = check
+        .as_ref()
+        .map(|c| c.blocking(&touched).into_iter().cloned().collect())
+        .unwrap_or_default();
     Ok(Proposal {
         tree,
         plan,
@@ -369,10 +383,17 @@ fn describe_review(out: &mut String, r: &Review) {
 /// The controls' verdict on the target estate.
 fn describe_check(out: &mut String, p: &Proposal) {
     use std::fmt::Write as _;
-    let s = &p.check.summary;
+    let Some(check) = &p.check else {
+        let _ = writeln!(
+            out,
+            "\ncontrols: not evaluated (the change touches no environment)"
+        );
+        return;
+    };
+    let s = &check.summary;
     let _ = writeln!(
         out,
-        "\ncontrols: {} deny, {} warn, {} waived",
+        "\ncontrols on the environments the change touches: {} deny, {} warn, {} waived",
         s.deny, s.warn, s.waived
     );
     for f in &p.blocking {
