@@ -24,6 +24,15 @@ pub enum LedgerError {
         line: Option<u64>,
         message: String,
     },
+    /// An append found the ledger it would extend damaged (or lost) and refused to sign
+    /// over it. `problem` is what [`crate::Ledger::verify`] reports for the whole ledger;
+    /// nothing was written.
+    #[error("{}: refusing to append to a ledger that does not verify: {problem}", path.display())]
+    Damaged {
+        /// The state folder.
+        path: PathBuf,
+        problem: crate::Problem,
+    },
     /// A key file is unreadable, malformed, or does not match its counterpart.
     #[error("{}: {message}", path.display())]
     Key { path: PathBuf, message: String },
