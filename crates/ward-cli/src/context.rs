@@ -138,11 +138,26 @@ impl Context {
     }
 }
 
+/// A ledger error for people: every one is operational (exit 3), with a hint that says
+/// what happened to the ledger rather than one hint for all.
 pub fn ledger_failure(e: ward_ledger::LedgerError) -> Failure {
-    Failure::operational(
-        format!("ledger: {e}"),
-        "check that the state folder is writable (--state, WARD_STATE)",
-    )
+    use ward_ledger::LedgerError;
+    let hint = match &e {
+        LedgerError::Damaged { .. } | LedgerError::Corrupt { .. } => {
+            "the ledger is damaged or lost, and Ward does not sign over that: run `ward audit \
+             verify` to see the first bad line, restore the state folder (--state, WARD_STATE) \
+             from a backup and find out what happened; docs/audit.md says how to start over \
+             deliberately"
+        }
+        LedgerError::Key { .. } => {
+            "the ledger key was replaced or removed: keys/ledger.ed25519 and keys/ledger.pub are \
+             not the pair that signed this ledger. Restore both from a backup, then run `ward \
+             audit verify --public-key <the key you pinned>`"
+        }
+        // I/O, randomness, encoding.
+        _ => "check that the state folder is writable (--state, WARD_STATE)",
+    };
+    Failure::operational(format!("ledger: {e}"), hint)
 }
 
 fn os_user() -> String {

@@ -82,7 +82,11 @@ pub(crate) struct Window {
 /// Reads backwards from the end in growing windows until one holds the last checkpoint
 /// line and the line before it (or the start of the file is reached). Nothing is judged
 /// here: `verify::check_end` walks what this returns, torn or garbled lines included.
-pub(crate) fn read_window(file: &mut File, path: &Path, window: u64) -> Result<Window, LedgerError> {
+pub(crate) fn read_window(
+    file: &mut File,
+    path: &Path,
+    window: u64,
+) -> Result<Window, LedgerError> {
     let len = file.metadata().map_err(io_at(path))?.len();
     let mut window = window.max(1);
     loop {

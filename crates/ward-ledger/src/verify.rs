@@ -463,9 +463,9 @@ impl Walk {
 mod tests {
     use super::*;
     use crate::entry::{CheckpointLine, Outcome};
-    use std::fs;
     use crate::seal::Checkpoint;
     use crate::{Ledger, NewEntry};
+    use std::fs;
 
     fn build(n: u64, every: u64) -> (tempfile::TempDir, Ledger) {
         let dir = tempfile::tempdir().expect("tempdir");

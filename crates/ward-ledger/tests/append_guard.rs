@@ -32,10 +32,15 @@ fn snapshot(dir: &Path) -> (Option<Vec<u8>>, Option<Vec<u8>>) {
 /// The append is refused as damage, nothing changes, and verify still says what is wrong.
 fn assert_refused(dir: &Path, ledger: &Ledger, words: &str) {
     let before = snapshot(dir);
-    let err = ledger.append(entry(99)).expect_err("the append must be refused");
+    let err = ledger
+        .append(entry(99))
+        .expect_err("the append must be refused");
     match &err {
         LedgerError::Damaged { problem, .. } => {
-            assert!(problem.message.contains(words), "expected {words:?} in: {err}");
+            assert!(
+                problem.message.contains(words),
+                "expected {words:?} in: {err}"
+            );
         }
         other => panic!("expected LedgerError::Damaged, got {other:?}"),
     }
@@ -109,12 +114,22 @@ fn an_edited_tail_entry_is_refused() {
 
     // The entry the last checkpoint vouches for, just before it.
     let (dir, ledger) = build(10, 4);
-    edit_line(dir.path(), 9, "\"actor\":\"user-7\"", "\"actor\":\"mallory\"");
+    edit_line(
+        dir.path(),
+        9,
+        "\"actor\":\"user-7\"",
+        "\"actor\":\"mallory\"",
+    );
     assert_refused(dir.path(), &ledger, "signed checkpoint on line 10");
 
     // An entry between the last checkpoint and the last entry.
     let (dir, ledger) = build(10, 4);
-    edit_line(dir.path(), 11, "\"actor\":\"user-8\"", "\"actor\":\"mallory\"");
+    edit_line(
+        dir.path(),
+        11,
+        "\"actor\":\"user-8\"",
+        "\"actor\":\"mallory\"",
+    );
     assert_refused(dir.path(), &ledger, "this entry was edited");
 }
 
@@ -202,14 +217,14 @@ fn a_torn_or_garbled_last_line_is_refused() {
 fn a_ledger_deleted_with_its_head_while_the_keys_stay_is_refused_and_reported_lost() {
     let (dir, ledger) = build(10, 4);
     let key = ledger.public_key().expect("key").expect("present");
-    assert!(first_use_file(dir.path()).is_file(), "the first signature is recorded");
+    assert!(
+        first_use_file(dir.path()).is_file(),
+        "the first signature is recorded"
+    );
     fs::remove_file(ledger_file(dir.path())).expect("remove");
     fs::remove_file(head_file(dir.path())).expect("remove");
     assert_refused(dir.path(), &ledger, "the ledger was lost");
-    assert!(
-        !ledger_file(dir.path()).exists(),
-        "no new chain is started"
-    );
+    assert!(!ledger_file(dir.path()).exists(), "no new chain is started");
     let v = ledger.verify_with_key(&key).expect("verify");
     let problem = v.problem.expect("lost, also with a pinned key");
     assert!(problem.message.contains("first signed at"), "{problem}");
@@ -254,9 +269,14 @@ fn an_append_interrupted_before_its_head_was_replaced_is_completed() {
     ledger.append(entry(10)).expect("append");
     fs::rename(head_file(dir.path()), pending_head_file(dir.path())).expect("rename");
     fs::write(head_file(dir.path()), old_head).expect("write");
-    assert!(!ledger.verify().expect("verify").is_ok(), "e10 is not covered yet");
+    assert!(
+        !ledger.verify().expect("verify").is_ok(),
+        "e10 is not covered yet"
+    );
 
-    ledger.append(entry(11)).expect("the pending head vouches for e10");
+    ledger
+        .append(entry(11))
+        .expect("the pending head vouches for e10");
     let v = ledger.verify().expect("verify");
     assert!(v.is_ok(), "{v:?}");
     assert_eq!(v.entries, 12);
@@ -323,6 +343,11 @@ fn a_ledger_whose_keys_were_deleted_is_not_given_new_ones() {
 #[test]
 fn appends_without_checkpoints_still_check_the_whole_chain() {
     let (dir, ledger) = build(5, 0);
-    edit_line(dir.path(), 2, "\"actor\":\"user-1\"", "\"actor\":\"mallory\"");
+    edit_line(
+        dir.path(),
+        2,
+        "\"actor\":\"user-1\"",
+        "\"actor\":\"mallory\"",
+    );
     assert_refused(dir.path(), &ledger, "this entry was edited");
 }
