@@ -180,6 +180,20 @@ fn a_replaced_key_file_says_so_and_what_to_do() {
     assert!(!err.contains("writable"), "a misleading hint: {err}");
     assert!(err.contains("replaced"), "{err}");
     assert!(err.contains("ward audit verify"), "{err}");
+
+    // Both halves replaced by another ledger's pair: the signatures name the other key.
+    std::fs::copy(
+        other.join(".ward/keys/ledger.ed25519"),
+        dir.join(".ward/keys/ledger.ed25519"),
+    )
+    .expect("copy");
+    let before = ledger_files(&dir);
+    let (code, _, err) = record(&dir);
+    assert_eq!(code, 3, "{err}");
+    assert!(!err.contains("writable"), "a misleading hint: {err}");
+    assert!(err.contains("key files were replaced"), "{err}");
+    assert!(err.contains("ward audit verify"), "{err}");
+    assert_eq!(ledger_files(&dir), before);
 }
 
 /// A port nothing listens on: bound, then released.

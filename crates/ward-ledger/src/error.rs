@@ -17,7 +17,8 @@ pub enum LedgerError {
         source: io::Error,
     },
     /// The ledger file holds something that is not a valid ledger line, so it cannot be
-    /// read as a list of entries or safely extended. `line` is 1-based when known.
+    /// read as a list of entries (or, at the largest seq, extended). `line` is 1-based when
+    /// known.
     #[error("{}{}: {message}", path.display(), line.map(|l| format!(", line {l}")).unwrap_or_default())]
     Corrupt {
         path: PathBuf,

@@ -1,4 +1,4 @@
-//! The ledger's Ed25519 key pair under `<state>/keys/`.
+//! The ledger's Ed25519 key pair under `<state>/keys/`, and the record of its first signature.
 //! The private key is created on first append, with mode 0600 from the moment the file
 //! exists (never chmod-ed later, so there is no window in which others can read it).
 

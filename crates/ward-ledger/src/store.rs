@@ -34,7 +34,8 @@ impl Paths {
             state: state.to_path_buf(),
             ledger: state.join("ledger.jsonl"),
             head: state.join("ledger.head"),
-            // A fixed temp name is safe: only the lock holder ever writes it.
+            // A fixed name is safe: only the lock holder ever writes it. It is also where an
+            // append leaves its signed head until the entry is written (the pending head).
             head_tmp: state.join("ledger.head.tmp"),
             lock: state.join("ledger.lock"),
             private_key: keys.join("ledger.ed25519"),
