@@ -226,7 +226,7 @@ fn mask_credential_parameters(text: &str) -> String {
 }
 
 /// [`scrub_credentials`] over every string in a JSON document.
-fn scrub_json(value: &mut serde_json::Value) {
+pub fn scrub_json(value: &mut serde_json::Value) {
     match value {
         serde_json::Value::String(s) => *s = scrub_credentials(s),
         serde_json::Value::Array(items) => items.iter_mut().for_each(scrub_json),
