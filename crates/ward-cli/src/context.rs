@@ -109,7 +109,8 @@ impl Context {
     }
 
     /// Appends one entry to the ledger in `state`; a command that changed something calls
-    /// this before it reports success.
+    /// this before it reports success. URL credentials in the subject and details (failure
+    /// messages are recorded too) are masked as in everything Ward prints.
     pub fn record(
         &self,
         state: &Path,
@@ -124,25 +125,47 @@ impl Context {
         if git.dirty {
             commit = commit.map(|c| format!("{c}-dirty"));
         }
+        let details = details
+            .into_iter()
+            .map(|(key, mut value)| {
+                crate::report::scrub_json(&mut value);
+                (key, value)
+            })
+            .collect();
         ledger
             .append(ward_ledger::NewEntry {
                 actor: self.actor.clone(),
                 action: action.to_string(),
-                subject: subject.to_string(),
+                subject: crate::report::scrub_credentials(subject),
                 result: outcome,
                 estate_commit: commit,
-                details: details.into_iter().collect(),
+                details,
             })
             .map_err(ledger_failure)?;
         Ok(())
     }
 }
 
+/// A ledger error for people: every one is operational (exit 3), with a hint that says
+/// what happened to the ledger rather than one hint for all.
 pub fn ledger_failure(e: ward_ledger::LedgerError) -> Failure {
-    Failure::operational(
-        format!("ledger: {e}"),
-        "check that the state folder is writable (--state, WARD_STATE)",
-    )
+    use ward_ledger::LedgerError;
+    let hint = match &e {
+        LedgerError::Damaged { .. } | LedgerError::Corrupt { .. } => {
+            "the ledger is damaged or lost, and Ward does not sign over that: run `ward audit \
+             verify` to see the first bad line, restore the state folder (--state, WARD_STATE) \
+             from a backup and find out what happened; docs/audit.md says how to start over \
+             deliberately"
+        }
+        LedgerError::Key { .. } => {
+            "the ledger key was replaced or removed: keys/ledger.ed25519 and keys/ledger.pub are \
+             not the pair that signed this ledger. Restore both from a backup, then run `ward \
+             audit verify --public-key <the key you pinned>`"
+        }
+        // I/O, randomness, encoding.
+        _ => "check that the state folder is writable (--state, WARD_STATE)",
+    };
+    Failure::operational(format!("ledger: {e}"), hint)
 }
 
 fn os_user() -> String {
@@ -186,4 +209,51 @@ pub fn print_json<T: serde::Serialize>(value: &T) -> Result<(), Failure> {
                 "check where stdout goes",
             )
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn context(state: &Path) -> Context {
+        Context::new(GlobalArgs {
+            estate: state.to_path_buf(),
+            state: Some(state.to_path_buf()),
+            secrets_dir: None,
+            actor: Some("alice".into()),
+            output: Format::Text,
+        })
+    }
+
+    #[test]
+    fn credentials_in_urls_never_reach_the_ledger() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cx = context(dir.path());
+        let mut details = serde_json::Map::new();
+        details.insert(
+            "error".into(),
+            "cannot reach postgres://drill:s3cret@db:5432/postgres?sslpassword=k3y".into(),
+        );
+        details.insert(
+            "urls".into(),
+            serde_json::json!(["https://tok3n@h/x", {"at": "http://u:s3cret@h/"}]),
+        );
+        cx.record(
+            dir.path(),
+            "drill",
+            "https://u:s3cret@h/billing",
+            ward_ledger::Outcome::Failed,
+            &ward_estate::GitState::default(),
+            details,
+        )
+        .expect("record");
+        let text = std::fs::read_to_string(dir.path().join("ledger.jsonl")).expect("read");
+        for secret in ["s3cret", "k3y", "tok3n"] {
+            assert!(!text.contains(secret), "{secret} in the ledger: {text}");
+        }
+        assert!(
+            text.contains("postgres://***@db:5432/postgres?sslpassword=***"),
+            "{text}"
+        );
+    }
 }

@@ -6,7 +6,7 @@
 
 use base64::Engine;
 
-use crate::report::Failure;
+use crate::report::{Failure, scrub_credentials, warn};
 
 /// One gauge of a push.
 pub struct Gauge {
@@ -47,9 +47,12 @@ fn group_url(base: &str, group: &Group<'_>) -> String {
 /// Pushes `gauges` under `group` to the Pushgateway at `base`.
 pub fn push(base: &str, group: &Group<'_>, gauges: &[Gauge]) -> Result<(), Failure> {
     let url = group_url(base, group);
+    // The URL may carry basic-auth credentials (reqwest sends them): never in a message.
     let failed = |what: String| {
         Failure::operational(
-            format!("cannot push metrics to the Pushgateway at {base}: {what}"),
+            scrub_credentials(&format!(
+                "cannot push metrics to the Pushgateway at {base}: {what}"
+            )),
             "check --pushgateway (WARD_PUSHGATEWAY) and that the Pushgateway runs",
         )
     };
@@ -81,7 +84,7 @@ pub fn push(base: &str, group: &Group<'_>, gauges: &[Gauge]) -> Result<(), Failu
 pub fn push_or_warn(base: Option<&str>, group: &Group<'_>, gauges: &[Gauge]) {
     let Some(base) = base else { return };
     if let Err(f) = push(base, group, gauges) {
-        eprintln!("warning: {}", crate::commands::backup::failure_message(&f));
+        warn(&crate::commands::backup::failure_message(&f));
     }
 }
 

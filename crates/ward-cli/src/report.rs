@@ -87,8 +87,10 @@ pub fn fail(cx: &Context, failure: Failure) -> Exit {
         Failure::Operational { .. } => Exit::Operational,
     };
     if cx.output == Output::Json {
+        let mut json = failure_json(&failure);
+        scrub_json(&mut json);
         // If stdout itself fails there is nowhere left to report to.
-        let _ = crate::context::print_json(&failure_json(&failure));
+        let _ = crate::context::print_json(&json);
         return exit;
     }
     let handler = handler();
@@ -100,7 +102,7 @@ pub fn fail(cx: &Context, failure: Failure) -> Exit {
             for d in &diagnostics {
                 let mut out = String::new();
                 let _ = handler.render_report(&mut out, &*diagnostic_report(&sources, d));
-                eprintln!("{out}");
+                eprintln!("{}", scrub_credentials(&out));
             }
             eprintln!(
                 "error: the estate has {} problem(s); nothing was changed",
@@ -111,10 +113,126 @@ pub fn fail(cx: &Context, failure: Failure) -> Exit {
             let mut out = String::new();
             let report = miette::Report::new(MietteDiagnostic::new(message).with_help(hint));
             let _ = handler.render_report(&mut out, report.as_ref());
-            eprintln!("{out}");
+            eprintln!("{}", scrub_credentials(&out));
         }
     }
     exit
+}
+
+/// Prints a warning on stderr, credentials masked like every failure's.
+pub fn warn(message: &str) {
+    eprintln!("warning: {}", scrub_credentials(message));
+}
+
+/// Query parameters whose values are credentials, compared without regard to case.
+const CREDENTIAL_PARAMETERS: &[&str] = &[
+    "password",
+    "passwd",
+    "pwd",
+    "pass",
+    "sslpassword",
+    "token",
+    "access_token",
+    "refresh_token",
+    "id_token",
+    "auth_token",
+    "private_token",
+    "api_key",
+    "apikey",
+    "api-key",
+    "access_key",
+    "secret_key",
+    "secret",
+    "client_secret",
+    "credential",
+    "credentials",
+    "signature",
+    "sig",
+    "x-amz-signature",
+    "x-amz-credential",
+    "x-amz-security-token",
+];
+
+/// Masks the credentials of every URL in `text`: the user-info (`scheme://user:password@host`
+/// becomes `scheme://***@host`) and the values of credential query parameters
+/// (`?password=***`). The rest of each URL stays, so that a message still says which one it
+/// was; only the placeholders of example URLs (`user`, `user:password`) are left as they
+/// are. Every message and hint Ward prints passes through here; sources that build messages
+/// from URLs call it too.
+pub fn scrub_credentials(text: &str) -> String {
+    mask_credential_parameters(&mask_user_info(text))
+}
+
+/// User-info that hints write in example URLs (`postgres://user@host:port/db`): kept, since
+/// it names a placeholder, not a credential.
+const PLACEHOLDER_USER_INFO: &[&str] = &["user", "user:password", "USER", "USER:PASSWORD"];
+
+/// Ends a URL's authority, a parameter's value, or a URL.
+fn ends_url_part(c: char) -> bool {
+    c.is_whitespace() || matches!(c, '"' | '\'' | '<' | '>' | '`')
+}
+
+fn mask_user_info(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        let (before, after) = rest.split_at(at + 3);
+        out.push_str(before);
+        let end = after
+            .find(|c: char| matches!(c, '/' | '?' | '#') || ends_url_part(c))
+            .unwrap_or(after.len());
+        let authority = &after[..end];
+        match authority.rfind('@') {
+            Some(user_info_end)
+                if !PLACEHOLDER_USER_INFO.contains(&&authority[..user_info_end]) =>
+            {
+                out.push_str("***");
+                out.push_str(&authority[user_info_end..]);
+            }
+            _ => out.push_str(authority),
+        }
+        rest = &after[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn mask_credential_parameters(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(['?', '&', ';']) {
+        let (before, after) = rest.split_at(at + 1);
+        out.push_str(before);
+        let name = CREDENTIAL_PARAMETERS.iter().find(|name| {
+            after.as_bytes().get(..name.len() + 1).is_some_and(|b| {
+                b[..name.len()].eq_ignore_ascii_case(name.as_bytes()) && b[name.len()] == b'='
+            })
+        });
+        rest = after;
+        if let Some(name) = name {
+            let (key, value) = after.split_at(name.len() + 1);
+            out.push_str(key);
+            let end = value
+                .find(|c: char| matches!(c, '&' | '#' | ';') || ends_url_part(c))
+                .unwrap_or(value.len());
+            if end > 0 {
+                out.push_str("***");
+            }
+            rest = &value[end..];
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// [`scrub_credentials`] over every string in a JSON document.
+pub fn scrub_json(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::String(s) => *s = scrub_credentials(s),
+        serde_json::Value::Array(items) => items.iter_mut().for_each(scrub_json),
+        serde_json::Value::Object(map) => map.values_mut().for_each(scrub_json),
+        _ => {}
+    }
 }
 
 fn handler() -> GraphicalReportHandler {
@@ -174,4 +292,88 @@ pub fn diagnostic_json(sources: &SourceMap, d: &Diagnostic) -> serde_json::Value
         "file": loc.file, "line": loc.line, "column": loc.col,
         "message": d.message, "hint": d.hint,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_in_urls_are_masked_and_the_rest_kept() {
+        let cases = [
+            (
+                "cannot push to http://user:s3cret@127.0.0.1:9091/metrics: refused",
+                "cannot push to http://***@127.0.0.1:9091/metrics: refused",
+            ),
+            ("https://token@host/x", "https://***@host/x"),
+            (
+                "postgres://u:p@ss@db:5432/postgres",
+                "postgres://***@db:5432/postgres",
+            ),
+            ("at s3://a:b@bucket?x=1", "at s3://***@bucket?x=1"),
+            ("http://[::1]:9091/", "http://[::1]:9091/"),
+            (
+                "(http://u:pw@h) and \"ftp://x:y@z\"",
+                "(http://***@h) and \"ftp://***@z\"",
+            ),
+            (
+                "http://pgw:9091/metrics/job/d/environment@base64/YmlsbGluZw",
+                "http://pgw:9091/metrics/job/d/environment@base64/YmlsbGluZw",
+            ),
+            (
+                "postgres://db/x?sslmode=require&password=s3cret&user=a",
+                "postgres://db/x?sslmode=require&password=***&user=a",
+            ),
+            (
+                "postgres://db/x?sslpassword=k3y",
+                "postgres://db/x?sslpassword=***",
+            ),
+            (
+                "https://h/api?TOKEN=abc#frag",
+                "https://h/api?TOKEN=***#frag",
+            ),
+            (
+                "https://h/?access_token=a&api_key=b",
+                "https://h/?access_token=***&api_key=***",
+            ),
+            (
+                "https://gitlab/x?private_token=glpat-1 next",
+                "https://gitlab/x?private_token=*** next",
+            ),
+            (
+                "https://h/?passwordless=1&pass=",
+                "https://h/?passwordless=1&pass=",
+            ),
+            ("no url here: a@b, x=1", "no url here: a@b, x=1"),
+            (
+                "use postgres://user@host:port/db or postgres://user:password@h/db",
+                "use postgres://user@host:port/db or postgres://user:password@h/db",
+            ),
+            ("http://user:s3cret@h/", "http://***@h/"),
+            ("", ""),
+            ("http://ünï:cödé@hôst/ä", "http://***@hôst/ä"),
+        ];
+        for (text, want) in cases {
+            assert_eq!(scrub_credentials(text), want, "{text}");
+            assert_eq!(scrub_credentials(want), want, "idempotent: {want}");
+        }
+    }
+
+    #[test]
+    fn json_failures_are_scrubbed_in_every_string() {
+        let failure = Failure::operational(
+            "cannot reach http://user:s3cret@pgw:9091/",
+            "check https://h/?token=abc",
+        );
+        let mut json = failure_json(&failure);
+        scrub_json(&mut json);
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "error": "operational",
+                "message": "cannot reach http://***@pgw:9091/",
+                "hint": "check https://h/?token=***",
+            })
+        );
+    }
 }

@@ -17,12 +17,22 @@ pub enum LedgerError {
         source: io::Error,
     },
     /// The ledger file holds something that is not a valid ledger line, so it cannot be
-    /// read as a list of entries or safely extended. `line` is 1-based when known.
+    /// read as a list of entries (or, at the largest seq, extended). `line` is 1-based when
+    /// known.
     #[error("{}{}: {message}", path.display(), line.map(|l| format!(", line {l}")).unwrap_or_default())]
     Corrupt {
         path: PathBuf,
         line: Option<u64>,
         message: String,
+    },
+    /// An append found the ledger it would extend damaged (or lost) and refused to sign
+    /// over it. `problem` is what [`crate::Ledger::verify`] reports for the whole ledger;
+    /// nothing was written.
+    #[error("{}: refusing to append to a ledger that does not verify: {problem}", path.display())]
+    Damaged {
+        /// The state folder.
+        path: PathBuf,
+        problem: crate::Problem,
     },
     /// A key file is unreadable, malformed, or does not match its counterpart.
     #[error("{}: {message}", path.display())]

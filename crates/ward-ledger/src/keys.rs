@@ -1,4 +1,4 @@
-//! The ledger's Ed25519 key pair under `<state>/keys/`.
+//! The ledger's Ed25519 key pair under `<state>/keys/`, and the record of its first signature.
 //! The private key is created on first append, with mode 0600 from the moment the file
 //! exists (never chmod-ed later, so there is no window in which others can read it).
 
@@ -7,13 +7,16 @@ use std::io::{self, Write};
 use std::path::Path;
 
 use ed25519_dalek::{SigningKey, VerifyingKey};
+use serde::{Deserialize, Serialize};
 
 use crate::error::{LedgerError, io_at};
+use crate::seal::short;
 use crate::store::{Paths, sync_dir, write_atomic};
 
-/// Loads the signing key, creating the pair when neither half exists yet.
-/// Must be called with the ledger lock held, so two writers never race to create it.
-pub(crate) fn load_or_create(paths: &Paths) -> Result<SigningKey, LedgerError> {
+/// Loads the signing key, creating the pair when neither half exists yet and `may_create`
+/// (the ledger is new). Must be called with the ledger lock held, so two writers never
+/// race to create it.
+pub(crate) fn load_or_create(paths: &Paths, may_create: bool) -> Result<SigningKey, LedgerError> {
     match fs::read(&paths.private_key) {
         Ok(bytes) => {
             let key = SigningKey::from_bytes(&decode32(&bytes, &paths.private_key)?);
@@ -27,6 +30,16 @@ pub(crate) fn load_or_create(paths: &Paths) -> Result<SigningKey, LedgerError> {
                     path: paths.private_key.clone(),
                     message: "the private key is missing but keys/ledger.pub exists; restore \
                               the key rather than start a second one"
+                        .to_string(),
+                });
+            }
+            if !may_create {
+                // A second key would sign over a ledger the first one signed.
+                return Err(LedgerError::Key {
+                    path: paths.keys.clone(),
+                    message: "the ledger key (keys/ledger.ed25519 and keys/ledger.pub) is \
+                              missing but a ledger exists: restore the key rather than start a \
+                              second one"
                         .to_string(),
                 });
             }
@@ -96,6 +109,60 @@ fn ensure_public(paths: &Paths, public: &VerifyingKey) -> Result<(), LedgerError
     }
 }
 
+/// The key's first signature here, recorded beside it so that it outlives a deleted ledger.
+/// A tripwire rather than a proof: whoever can delete `keys/` can delete it too.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FirstUse {
+    key: String,
+    /// The seq of the entry it first signed: 0, or the seq at which a ledger written
+    /// before first-use records existed got its record.
+    seq: u64,
+    time: String,
+}
+
+/// Records the key's first signature, unless one is recorded already.
+pub(crate) fn record_first_use(
+    paths: &Paths,
+    key: &VerifyingKey,
+    seq: u64,
+    time: &str,
+) -> Result<(), LedgerError> {
+    if paths.first_use.exists() {
+        return Ok(());
+    }
+    let record = FirstUse {
+        key: hex::encode(key.to_bytes()),
+        seq,
+        time: time.to_string(),
+    };
+    let mut bytes = serde_json::to_vec(&record)?;
+    bytes.push(b'\n');
+    write_atomic(&paths.first_use, &paths.first_use_tmp, &bytes)
+}
+
+/// The key's first signature in words (`key 1a2b… first signed at … (seq 0)`), `None` when
+/// none is recorded. An unreadable record still means a key signed here.
+pub(crate) fn first_use(paths: &Paths) -> Result<Option<String>, LedgerError> {
+    let bytes = match fs::read(&paths.first_use) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_at(&paths.first_use)(e)),
+    };
+    Ok(Some(match serde_json::from_slice::<FirstUse>(&bytes) {
+        Ok(r) => format!(
+            "key {} first signed at {} (seq {})",
+            short(&r.key),
+            r.time,
+            r.seq
+        ),
+        Err(e) => format!(
+            "a key first signed here ({} is unreadable: {e})",
+            paths.first_use.display()
+        ),
+    }))
+}
+
 /// Why the public key cannot be used, in words: verify reports this as a problem.
 pub(crate) fn load_public(paths: &Paths) -> Result<Result<VerifyingKey, String>, LedgerError> {
     let bytes = match fs::read(&paths.public_key) {
@@ -153,8 +220,8 @@ mod tests {
     #[test]
     fn creates_once_then_reloads_the_same_key() {
         let (_dir, paths) = paths();
-        let first = load_or_create(&paths).expect("creates");
-        let again = load_or_create(&paths).expect("loads");
+        let first = load_or_create(&paths, true).expect("creates");
+        let again = load_or_create(&paths, true).expect("loads");
         assert_eq!(first.to_bytes(), again.to_bytes());
         let public = load_public(&paths).expect("reads").expect("valid");
         assert_eq!(public, first.verifying_key());
@@ -165,7 +232,7 @@ mod tests {
     fn private_key_is_0600_and_its_folder_0700() {
         use std::os::unix::fs::PermissionsExt;
         let (_dir, paths) = paths();
-        load_or_create(&paths).expect("creates");
+        load_or_create(&paths, true).expect("creates");
         let mode = |p: &Path| fs::metadata(p).expect("metadata").permissions().mode() & 0o777;
         assert_eq!(mode(&paths.private_key), 0o600);
         assert_eq!(mode(&paths.keys), 0o700);
@@ -174,28 +241,28 @@ mod tests {
     #[test]
     fn a_missing_public_key_is_rewritten_from_the_private_key() {
         let (_dir, paths) = paths();
-        let key = load_or_create(&paths).expect("creates");
+        let key = load_or_create(&paths, true).expect("creates");
         fs::remove_file(&paths.public_key).expect("remove");
-        load_or_create(&paths).expect("loads");
+        load_or_create(&paths, true).expect("loads");
         assert_eq!(load_public(&paths).expect("reads"), Ok(key.verifying_key()));
     }
 
     #[test]
     fn refuses_a_public_key_of_another_pair() {
         let (_dir, paths) = paths();
-        load_or_create(&paths).expect("creates");
+        load_or_create(&paths, true).expect("creates");
         let other = SigningKey::from_bytes(&[9; 32]).verifying_key();
         fs::write(&paths.public_key, hex::encode(other.to_bytes())).expect("write");
-        let err = load_or_create(&paths).expect_err("mismatch");
+        let err = load_or_create(&paths, true).expect_err("mismatch");
         assert!(matches!(err, LedgerError::Key { .. }), "{err}");
     }
 
     #[test]
     fn refuses_to_replace_a_lost_private_key() {
         let (_dir, paths) = paths();
-        load_or_create(&paths).expect("creates");
+        load_or_create(&paths, true).expect("creates");
         fs::remove_file(&paths.private_key).expect("remove");
-        let err = load_or_create(&paths).expect_err("lost key");
+        let err = load_or_create(&paths, true).expect_err("lost key");
         assert!(err.to_string().contains("private key is missing"), "{err}");
         assert!(!paths.private_key.exists());
     }
@@ -206,7 +273,7 @@ mod tests {
         fs::create_dir_all(&paths.keys).expect("mkdir");
         fs::write(&paths.private_key, b"\xff\xfe not hex").expect("write");
         assert!(matches!(
-            load_or_create(&paths),
+            load_or_create(&paths, true),
             Err(LedgerError::Key { .. })
         ));
         fs::write(&paths.public_key, b"abcd").expect("write");

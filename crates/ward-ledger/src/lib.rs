@@ -25,6 +25,11 @@
 //!   atomically (temp file, fsync, rename) on every append.
 //! - `keys/ledger.ed25519` (the 32-byte private seed as hex, mode 0600, folder 0700) and
 //!   `keys/ledger.pub` (the public key as hex), created on the first append.
+//! - `keys/ledger.first-use`, `{"key","seq","time"}`: when the key first signed here. It
+//!   lives beside the key so that deleting `ledger.jsonl` and `ledger.head` is reported as a
+//!   lost ledger instead of verifying as an empty one.
+//! - `ledger.head.tmp`, present only during an append (or after a crash in one): the signed
+//!   head of the entry being appended, written before the entry itself.
 //! - `ledger.lock`, an empty file that writers lock exclusively around
 //!   read-tail + append + fsync + head update, so several processes can append at once.
 //!
@@ -42,12 +47,21 @@
 //! history and re-sign it. Whoever can replace *both* key files can do the same, unless the
 //! public key is pinned outside the folder ([`Ledger::verify_with_key`]). Nor can it detect
 //! a rollback of both `ledger.jsonl` and `ledger.head` to an older, consistent state (a
-//! copy taken earlier), nor the deletion of the whole folder, which verifies as an empty
-//! ledger. Both need a record outside the attacker's reach: publish the head
-//! ([`Ledger::head`]) to an external witness (a Git repository, a transparency log, a
-//! ticket) and compare. Crash consistency: an append interrupted before its head update
-//! leaves an entry that verify reports as not covered by the head until the next append
-//! re-signs it.
+//! copy taken earlier), nor the deletion of the whole folder (keys included), which
+//! verifies as an empty ledger unless a pinned key is given. Both need a record outside the
+//! attacker's reach: publish the head ([`Ledger::head`]) to an external witness (a Git
+//! repository, a transparency log, a ticket) and compare.
+//!
+//! [`Ledger::append`] never signs over damage: before it signs, it checks the last
+//! checkpoint, the entries after it and the signed head (so its cost does not grow with
+//! the ledger), and refuses with [`LedgerError::Damaged`] if they do not verify or the
+//! ledger was lost. Damage before the last checkpoint is [`Ledger::verify`]'s to find.
+//!
+//! Crash consistency: an append writes the new signed head to `ledger.head.tmp` before it
+//! appends the entry, and renames it over `ledger.head` after. Interrupted after the entry,
+//! the next append finds the entry covered by that pending head and completes the rename
+//! (until then verify reports the entry as not covered by the head); interrupted before,
+//! the pending head is simply replaced.
 
 mod entry;
 mod error;
@@ -56,9 +70,11 @@ mod seal;
 mod store;
 mod verify;
 
-use std::fs::OpenOptions;
-use std::io::Write;
+use std::fs::{File, OpenOptions};
+use std::io::{ErrorKind, Write};
 use std::path::Path;
+
+use ed25519_dalek::VerifyingKey;
 
 pub use entry::{Entry, GENESIS, NewEntry, Outcome};
 pub use error::LedgerError;
@@ -67,14 +83,15 @@ pub use verify::{Problem, Verification};
 
 use entry::{CheckpointLine, Line, line_hash, parse_line};
 use error::io_at;
-use store::Paths;
+use store::{Paths, Window};
+use verify::HeadState;
 
 /// How many entries go between checkpoints unless [`Ledger::with_checkpoint_every`] says
 /// otherwise.
 pub const DEFAULT_CHECKPOINT_EVERY: u64 = 64;
 
 /// How much of the end of the file an append reads first; it doubles until it holds the
-/// last entry and the last checkpoint.
+/// last checkpoint and the entry before it.
 const TAIL_WINDOW: u64 = 64 * 1024;
 
 /// A ledger in one state folder. Cheap to open; every call goes to disk, so several
@@ -111,36 +128,45 @@ impl Ledger {
         self
     }
 
-    /// Appends one entry and returns it as written. Under the writers' lock: creates the
-    /// folders and key pair if needed, reads the tail, appends and fsyncs the entry (and a
-    /// checkpoint when one is due), then re-signs `ledger.head`.
+    /// Appends one entry and returns it as written. Under the writers' lock: checks the end
+    /// of the chain it extends (the last checkpoint, the entries after it and the signed
+    /// head; see [`verify`] for the whole file), creates the folders and key pair for a new
+    /// ledger, appends and fsyncs the entry (and a checkpoint when one is due), then
+    /// replaces `ledger.head` with the new signed head.
     ///
-    /// Refuses (with [`LedgerError::Corrupt`]) to append after a torn or unparseable last
-    /// line, so that damage is looked at rather than built upon.
+    /// Refuses with [`LedgerError::Damaged`], writing nothing, when that end does not
+    /// verify or the ledger was lost (the key has a first-use record but the ledger files
+    /// are gone): a key never signs over damage. Refuses with [`LedgerError::Key`] when a
+    /// ledger exists but its key does not.
     pub fn append(&self, new: NewEntry) -> Result<Entry, LedgerError> {
         let paths = &self.paths;
         std::fs::create_dir_all(&paths.state).map_err(io_at(&paths.state))?;
         let _lock = store::lock(paths)?;
-        let key = keys::load_or_create(paths)?;
 
-        let mut file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
-            .open(&paths.ledger)
-            .map_err(io_at(&paths.ledger))?;
-        let tail = store::read_tail(&mut file, &paths.ledger, TAIL_WINDOW)?;
-        let (seq, prev) = match tail.last_entry {
-            None => (0, GENESIS.to_string()),
-            Some((last, hash)) => {
-                let seq = last.checked_add(1).ok_or_else(|| LedgerError::Corrupt {
-                    path: paths.ledger.clone(),
-                    line: None,
-                    message: "the last seq is the largest possible".to_string(),
-                })?;
-                (seq, hash)
-            }
+        let window = match File::open(&paths.ledger) {
+            Ok(mut file) => store::read_window(&mut file, &paths.ledger, TAIL_WINDOW)?,
+            Err(e) if e.kind() == ErrorKind::NotFound => Window::default(),
+            Err(e) => return Err(io_at(&paths.ledger)(e)),
         };
+        let head_bytes = store::read_if_present(&paths.head)?;
+        let fresh = window.len == 0 && head_bytes.is_none();
+        if fresh && keys::first_use(paths)?.is_some() {
+            return Err(self.refusal(None));
+        }
+        let key = keys::load_or_create(paths, fresh)?;
+        let public = key.verifying_key();
+        let (seq, prev, mut checkpoint_hash) = if fresh {
+            (0, GENESIS.to_string(), GENESIS.to_string())
+        } else {
+            let end = self.sound_end(&window, head_bytes.as_deref(), &public)?;
+            let seq = end.seq.checked_add(1).ok_or_else(|| LedgerError::Corrupt {
+                path: paths.ledger.clone(),
+                line: None,
+                message: "the last seq is the largest possible".to_string(),
+            })?;
+            (seq, end.hash, end.checkpoint)
+        };
+
         let time = entry::now();
         let entry = Entry {
             seq,
@@ -155,7 +181,6 @@ impl Ledger {
         };
         let line = serde_json::to_vec(&entry)?;
         let hash = line_hash(&line);
-        let mut checkpoint_hash = tail.last_checkpoint.unwrap_or_else(|| GENESIS.to_string());
         let mut bytes = line;
         bytes.push(b'\n');
         if self.checkpoint_every > 0 && (seq + 1) % self.checkpoint_every == 0 {
@@ -166,19 +191,93 @@ impl Ledger {
             bytes.extend_from_slice(&cp_line);
             bytes.push(b'\n');
         }
+        let head = Head::sign(&key, seq, time.clone(), hash, checkpoint_hash)?;
+        let mut head_bytes = serde_json::to_vec(&head)?;
+        head_bytes.push(b'\n');
 
+        // The new head is on disk before the entry: an append cut short after writing the
+        // entry is then completed by the next append (see `sound_end`) rather than left
+        // looking like an entry appended without the key.
+        store::write_synced(&paths.head_tmp, &head_bytes)?;
+        let mut file = OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&paths.ledger)
+            .map_err(io_at(&paths.ledger))?;
         // One write for entry and checkpoint; if it fails, cut the file back so that no
         // torn line blocks later appends.
         if let Err(e) = file.write_all(&bytes).and_then(|()| file.sync_data()) {
-            let _ = file.set_len(tail.len);
+            let _ = file.set_len(window.len);
+            let _ = std::fs::remove_file(&paths.head_tmp);
             return Err(io_at(&paths.ledger)(e));
         }
-
-        let head = Head::sign(&key, seq, time, hash, checkpoint_hash)?;
-        let mut head_bytes = serde_json::to_vec(&head)?;
-        head_bytes.push(b'\n');
-        store::write_atomic(&paths.head, &paths.head_tmp, &head_bytes)?;
+        store::rename_synced(&paths.head_tmp, &paths.head)?;
+        keys::record_first_use(paths, &public, seq, &time)?;
         Ok(entry)
+    }
+
+    /// Where the chain ends, once the end has been checked against the signed head, or
+    /// against the pending head (`ledger.head.tmp`) of an append interrupted after writing
+    /// its entry, which is then completed. Anything else is refused.
+    fn sound_end(
+        &self,
+        window: &Window,
+        head_bytes: Option<&[u8]>,
+        public: &VerifyingKey,
+    ) -> Result<verify::End, LedgerError> {
+        let paths = &self.paths;
+        let head = match head_bytes {
+            None => HeadState::Absent,
+            Some(bytes) => verify::read_head(bytes, public),
+        };
+        let problem = match verify::check_end(&window.bytes, window.resumed, &head, public) {
+            Ok(end) => return Ok(end),
+            Err(problem) => problem,
+        };
+        if let Some(bytes) = store::read_if_present(&paths.head_tmp)?
+            && let HeadState::Valid(pending) = verify::read_head(&bytes, public)
+        {
+            // Only the one append after the signed head (or the very first) can be pending.
+            let next = match &head {
+                HeadState::Valid(head) => head.seq.checked_add(1) == Some(pending.seq),
+                HeadState::Absent => pending.seq == 0,
+                HeadState::Invalid(_) => false,
+            };
+            let pending = HeadState::Valid(pending);
+            if next
+                && let Ok(end) = verify::check_end(&window.bytes, window.resumed, &pending, public)
+            {
+                store::rename_synced(&paths.head_tmp, &paths.head)?;
+                return Ok(end);
+            }
+        }
+        Err(self.refusal(Some(problem)))
+    }
+
+    /// The refusal to append: what verify finds in the whole ledger (with true line
+    /// numbers), else what the check of its end found.
+    fn refusal(&self, found: Option<Problem>) -> LedgerError {
+        let problem = match verify::verify(&self.paths, None) {
+            Err(e) => return e,
+            Ok(Verification {
+                problem: Some(problem),
+                ..
+            }) => problem,
+            Ok(_) => {
+                let mut problem = found.unwrap_or_else(|| Problem {
+                    line: 0,
+                    seq: None,
+                    message: "the ledger was lost".to_string(),
+                });
+                // Its line numbers count from the last checkpoint, not the file's start.
+                problem.line = 0;
+                problem
+            }
+        };
+        LedgerError::Damaged {
+            path: self.paths.state.clone(),
+            problem,
+        }
     }
 
     /// All entries in order, without checkpoints. Does not check hashes or signatures
@@ -208,13 +307,15 @@ impl Ledger {
     /// Checks the whole ledger against `keys/ledger.pub`. Returns `Err` only when a file
     /// cannot be read; anything wrong with the contents is the returned
     /// [`Verification::problem`]. An absent or empty ledger (and no head) verifies with 0
-    /// entries.
+    /// entries, unless the key's first-use record says a ledger was signed here (then it
+    /// was lost).
     pub fn verify(&self) -> Result<Verification, LedgerError> {
         verify::verify(&self.paths, None)
     }
 
     /// Like [`Ledger::verify`], but against a public key (64 hex characters) kept outside
-    /// the state folder, so that replacing both key files is detected too.
+    /// the state folder, so that replacing both key files is detected too. A pinned key
+    /// says a ledger exists: finding none is a problem.
     pub fn verify_with_key(&self, public_key_hex: &str) -> Result<Verification, LedgerError> {
         verify::verify(&self.paths, Some(public_key_hex))
     }

@@ -128,7 +128,8 @@ fn check_signature(
     let expected = hex::encode(public.to_bytes());
     if claimed_key != expected {
         return Err(format!(
-            "signed by key {} but keys/ledger.pub is {}",
+            "signed by key {} but keys/ledger.pub is {}: the ledger's key files were replaced, \
+             or this was signed with another ledger's key",
             short(claimed_key),
             short(&expected)
         ));

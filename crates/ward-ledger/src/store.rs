@@ -1,12 +1,12 @@
 //! Files on disk: where they live, the writers' lock, and the durable-write helpers.
-//! Appends only ever read the tail of `ledger.jsonl`, so their cost does not grow with
-//! the ledger (given checkpoints; without them the scan falls back to the whole file).
+//! Appends only ever read the tail of `ledger.jsonl` from its last checkpoint, so their
+//! cost does not grow with the ledger (without checkpoints they read the whole file).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use crate::entry::{Line, line_hash, parse_line};
+use crate::entry::{Line, parse_line};
 use crate::error::{LedgerError, io_at};
 
 /// Every path the ledger uses, derived once from the state folder.
@@ -21,6 +21,10 @@ pub(crate) struct Paths {
     pub(crate) private_key: PathBuf,
     pub(crate) public_key: PathBuf,
     pub(crate) public_key_tmp: PathBuf,
+    /// When the key first signed (see `keys::record_first_use`); beside the key, so that
+    /// deleting the ledger files does not delete it.
+    pub(crate) first_use: PathBuf,
+    pub(crate) first_use_tmp: PathBuf,
 }
 
 impl Paths {
@@ -30,12 +34,15 @@ impl Paths {
             state: state.to_path_buf(),
             ledger: state.join("ledger.jsonl"),
             head: state.join("ledger.head"),
-            // A fixed temp name is safe: only the lock holder ever writes it.
+            // A fixed name is safe: only the lock holder ever writes it. It is also where an
+            // append leaves its signed head until the entry is written (the pending head).
             head_tmp: state.join("ledger.head.tmp"),
             lock: state.join("ledger.lock"),
             private_key: keys.join("ledger.ed25519"),
             public_key: keys.join("ledger.pub"),
             public_key_tmp: keys.join("ledger.pub.tmp"),
+            first_use: keys.join("ledger.first-use"),
+            first_use_tmp: keys.join("ledger.first-use.tmp"),
             keys,
         }
     }
@@ -61,34 +68,27 @@ pub(crate) fn lock(paths: &Paths) -> Result<WriteLock, LedgerError> {
     Ok(WriteLock { _file: file })
 }
 
-/// What an append needs to know about the end of the ledger.
+/// The end of `ledger.jsonl` that an append checks before it extends the chain.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct Tail {
+pub(crate) struct Window {
     /// Length of the file when read; an append that fails is cut back to it.
     pub(crate) len: u64,
-    /// Seq and line hash of the last entry.
-    pub(crate) last_entry: Option<(u64, String)>,
-    /// Line hash of the last checkpoint.
-    pub(crate) last_checkpoint: Option<String>,
+    /// From the entry line just before the last checkpoint to the end of the file, or the
+    /// whole file when no checkpoint was found.
+    pub(crate) bytes: Vec<u8>,
+    /// True when `bytes` starts at that entry rather than at the start of the file.
+    pub(crate) resumed: bool,
 }
 
-/// Reads backwards from the end in growing windows until both the last entry and the last
-/// checkpoint are found (or the start is reached). Refuses a file whose end is torn or
-/// unparseable: appending after it would chain onto something verify cannot accept.
-pub(crate) fn read_tail(file: &mut File, path: &Path, window: u64) -> Result<Tail, LedgerError> {
+/// Reads backwards from the end in growing windows until one holds the last checkpoint
+/// line and the line before it (or the start of the file is reached). Nothing is judged
+/// here: `verify::check_end` walks what this returns, torn or garbled lines included.
+pub(crate) fn read_window(
+    file: &mut File,
+    path: &Path,
+    window: u64,
+) -> Result<Window, LedgerError> {
     let len = file.metadata().map_err(io_at(path))?.len();
-    let mut tail = Tail {
-        len,
-        ..Tail::default()
-    };
-    if len == 0 {
-        return Ok(tail);
-    }
-    let corrupt = |message: String| LedgerError::Corrupt {
-        path: path.to_path_buf(),
-        line: None,
-        message,
-    };
     let mut window = window.max(1);
     loop {
         let start = len.saturating_sub(window);
@@ -98,42 +98,34 @@ pub(crate) fn read_tail(file: &mut File, path: &Path, window: u64) -> Result<Tai
             .take(len - start)
             .read_to_end(&mut buf)
             .map_err(io_at(path))?;
-        let Some(body) = buf.strip_suffix(b"\n") else {
-            return Err(corrupt(
-                "the last line is incomplete (a torn write?); run verify and repair before \
-                 appending"
-                    .to_string(),
-            ));
-        };
-        let mut segments: Vec<&[u8]> = body.split(|b| *b == b'\n').collect();
-        // The first segment of a window that does not start the file may be cut in half.
-        if start > 0 {
-            segments.remove(0);
-        }
-        tail.last_entry = None;
-        tail.last_checkpoint = None;
-        for segment in segments.iter().rev() {
-            let line = parse_line(segment).map_err(|e| {
-                corrupt(format!(
-                    "a line near the end is not a valid ledger line ({}); run verify",
-                    e.message
-                ))
-            })?;
-            match line {
-                Line::Entry(entry) if tail.last_entry.is_none() => {
-                    tail.last_entry = Some((entry.seq, line_hash(segment)));
-                }
-                Line::Checkpoint(_) if tail.last_checkpoint.is_none() => {
-                    tail.last_checkpoint = Some(line_hash(segment));
-                }
-                _ => {}
-            }
-            if tail.last_entry.is_some() && tail.last_checkpoint.is_some() {
-                return Ok(tail);
-            }
-        }
         if start == 0 {
-            return Ok(tail);
+            return Ok(Window {
+                len,
+                bytes: buf,
+                resumed: false,
+            });
+        }
+        // Where whole lines start: after each newline (what comes before the first newline
+        // of a window that does not start the file may be cut in half).
+        let starts: Vec<usize> = buf
+            .iter()
+            .enumerate()
+            .filter(|(i, b)| **b == b'\n' && i + 1 < buf.len())
+            .map(|(i, _)| i + 1)
+            .collect();
+        for k in (1..starts.len()).rev() {
+            let rest = &buf[starts[k]..];
+            let line = rest.split(|b| *b == b'\n').next().unwrap_or(rest);
+            // The writer always puts this key first; anything else is left to the walk.
+            if line.starts_with(b"{\"checkpoint\":")
+                && matches!(parse_line(line), Ok(Line::Checkpoint(_)))
+            {
+                return Ok(Window {
+                    len,
+                    bytes: buf[starts[k - 1]..].to_vec(),
+                    resumed: true,
+                });
+            }
         }
         window = window.saturating_mul(2);
     }
@@ -142,12 +134,21 @@ pub(crate) fn read_tail(file: &mut File, path: &Path, window: u64) -> Result<Tai
 /// Replaces `path` with `bytes` so that readers see either the old or the new file, never a
 /// half-written one, and the new one survives a power cut once this returns.
 pub(crate) fn write_atomic(path: &Path, tmp: &Path, bytes: &[u8]) -> Result<(), LedgerError> {
-    let mut file = File::create(tmp).map_err(io_at(tmp))?;
-    file.write_all(bytes).map_err(io_at(tmp))?;
-    file.sync_all().map_err(io_at(tmp))?;
-    drop(file);
-    fs::rename(tmp, path).map_err(io_at(path))?;
-    match path.parent() {
+    write_synced(tmp, bytes)?;
+    rename_synced(tmp, path)
+}
+
+/// Writes `bytes` to `path` (replacing it) and fsyncs the file.
+pub(crate) fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), LedgerError> {
+    let mut file = File::create(path).map_err(io_at(path))?;
+    file.write_all(bytes).map_err(io_at(path))?;
+    file.sync_all().map_err(io_at(path))
+}
+
+/// Renames `from` over `to` and makes the rename durable.
+pub(crate) fn rename_synced(from: &Path, to: &Path) -> Result<(), LedgerError> {
+    fs::rename(from, to).map_err(io_at(to))?;
+    match to.parent() {
         Some(dir) => sync_dir(dir),
         None => Ok(()),
     }
@@ -168,9 +169,14 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<(), LedgerError> {
 
 /// Reads a whole file, treating an absent one as empty.
 pub(crate) fn read_or_empty(path: &Path) -> Result<Vec<u8>, LedgerError> {
+    Ok(read_if_present(path)?.unwrap_or_default())
+}
+
+/// Reads a whole file; `None` when it does not exist.
+pub(crate) fn read_if_present(path: &Path) -> Result<Option<Vec<u8>>, LedgerError> {
     match fs::read(path) {
-        Ok(bytes) => Ok(bytes),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(io_at(path)(e)),
     }
 }
@@ -230,53 +236,72 @@ mod tests {
         (dir, path, file)
     }
 
+    fn joined(lines: &[Vec<u8>]) -> Vec<u8> {
+        lines
+            .iter()
+            .flat_map(|l| l.iter().copied().chain([b'\n']))
+            .collect()
+    }
+
     #[test]
-    fn finds_last_entry_and_checkpoint_with_windows_smaller_than_a_line() {
+    fn starts_at_the_entry_before_the_last_checkpoint_with_windows_smaller_than_a_line() {
         let lines = vec![
             entry_line(0, 300),
             checkpoint_line(0),
             entry_line(1, 500),
+            checkpoint_line(1),
             entry_line(2, 10),
+            entry_line(3, 10),
         ];
-        let want = Tail {
-            len: lines.iter().map(|l| l.len() as u64 + 1).sum(),
-            last_entry: Some((2, line_hash(&lines[3]))),
-            last_checkpoint: Some(line_hash(&lines[1])),
+        let whole = joined(&lines);
+        let want = Window {
+            len: whole.len() as u64,
+            bytes: joined(&lines[2..]),
+            resumed: true,
         };
-        for window in [1, 7, 64, 333, 4096] {
+        // Windows that grow to the start of the file before they hold the checkpoint and
+        // the line before it get the whole file instead (below).
+        for window in [1, 7, 64] {
             let (_dir, path, mut file) = file_with(&lines);
             assert_eq!(
-                read_tail(&mut file, &path, window).expect("tail"),
+                read_window(&mut file, &path, window).expect("window"),
                 want,
                 "window {window}"
             );
         }
+        // A window that reaches the start returns the whole file, to be walked whole.
+        let (_dir, path, mut file) = file_with(&lines);
+        let all = read_window(&mut file, &path, 1 << 20).expect("window");
+        assert_eq!((all.bytes, all.resumed), (whole, false));
     }
 
     #[test]
     fn without_any_checkpoint_reads_to_the_start() {
         let lines = vec![entry_line(0, 1), entry_line(1, 1)];
         let (_dir, path, mut file) = file_with(&lines);
-        let tail = read_tail(&mut file, &path, 16).expect("tail");
-        assert_eq!(tail.last_entry, Some((1, line_hash(&lines[1]))));
-        assert_eq!(tail.last_checkpoint, None);
+        let window = read_window(&mut file, &path, 16).expect("window");
+        assert_eq!((window.bytes, window.resumed), (joined(&lines), false));
     }
 
     #[test]
-    fn refuses_a_torn_or_garbled_tail() {
+    fn a_torn_or_garbled_end_is_returned_for_the_walk_to_judge() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("ledger.jsonl");
-        let mut torn = entry_line(0, 1);
-        torn.extend_from_slice(b"\n{\"seq\":1,\"ti");
-        fs::write(&path, &torn).expect("write");
+        let lines = [
+            entry_line(0, 600),
+            entry_line(1, 1),
+            checkpoint_line(1),
+            entry_line(2, 1),
+        ];
+        let mut data = joined(&lines);
+        data.extend_from_slice(b"\xff{\"seq\":3,\"ti");
+        fs::write(&path, &data).expect("write");
         let mut file = File::open(&path).expect("open");
-        let err = read_tail(&mut file, &path, 4096).expect_err("torn");
-        assert!(err.to_string().contains("incomplete"), "{err}");
-
-        fs::write(&path, b"\xff\xff\n").expect("write");
-        let mut file = File::open(&path).expect("open");
-        let err = read_tail(&mut file, &path, 4096).expect_err("garbled");
-        assert!(matches!(err, LedgerError::Corrupt { .. }), "{err}");
+        let window = read_window(&mut file, &path, 8).expect("window");
+        assert!(window.resumed);
+        assert!(window.bytes.starts_with(&lines[1]));
+        assert!(window.bytes.ends_with(b"\xff{\"seq\":3,\"ti"));
+        assert_eq!(window.len, data.len() as u64);
     }
 
     #[test]

@@ -3,17 +3,15 @@
 //! `prev`, and both ends pinned by the signed `ledger.head`.
 
 use std::fmt;
-use std::fs;
-use std::io;
 
 use ed25519_dalek::VerifyingKey;
 use serde::Serialize;
 
 use crate::entry::{GENESIS, Line, line_hash, parse_line};
-use crate::error::{LedgerError, io_at};
+use crate::error::LedgerError;
 use crate::keys;
 use crate::seal::{Head, short};
-use crate::store::{Paths, read_or_empty, split_lines};
+use crate::store::{Paths, read_if_present, read_or_empty, split_lines};
 
 /// The result of [`crate::Ledger::verify`].
 ///
@@ -56,24 +54,60 @@ impl fmt::Display for Problem {
     }
 }
 
-enum HeadState {
+/// `ledger.head` as found: absent, unusable (why, in words), or validly signed.
+pub(crate) enum HeadState {
     Absent,
     Invalid(String),
     Valid(Head),
+}
+
+/// Where a sound chain ends, as an append needs it to extend the chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct End {
+    pub(crate) seq: u64,
+    /// Line hash of the last entry.
+    pub(crate) hash: String,
+    /// Line hash of the last checkpoint, or [`GENESIS`] when there is none.
+    pub(crate) checkpoint: String,
+}
+
+/// Checks the end of the ledger as an append must before it signs: `window` is the tail of
+/// `ledger.jsonl` (see [`crate::store::read_window`]); when `resumed`, it starts at the
+/// entry just before the last checkpoint, whose seq and `prev` are taken as they are (the
+/// checkpoint vouches for that entry, and what lies before it is [`verify`]'s to walk).
+/// Line numbers in the problem count from the start of the window.
+pub(crate) fn check_end(
+    window: &[u8],
+    resumed: bool,
+    head: &HeadState,
+    public: &VerifyingKey,
+) -> Result<End, Problem> {
+    let mut walk = Walk {
+        resumed,
+        ..Walk::default()
+    };
+    if let Some(found) = walk.run(window, head, public) {
+        return Err(found);
+    }
+    match (&walk.last_entry, head) {
+        (Some((_, seq, hash)), HeadState::Valid(_)) => Ok(End {
+            seq: *seq,
+            hash: hash.clone(),
+            checkpoint: walk.last_checkpoint_hash,
+        }),
+        // `end` reports an empty ledger or a missing head; this is only a safety net.
+        _ => Err(problem(0, None, "the ledger has no signed end".to_string())),
+    }
 }
 
 /// `pinned`: a public key given by the caller (from outside the state folder), which
 /// must then also match `keys/ledger.pub`.
 pub(crate) fn verify(paths: &Paths, pinned: Option<&str>) -> Result<Verification, LedgerError> {
     let data = read_or_empty(&paths.ledger)?;
-    let head_bytes = match fs::read(&paths.head) {
-        Ok(bytes) => Some(bytes),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-        Err(e) => return Err(io_at(&paths.head)(e)),
-    };
+    let head_bytes = read_if_present(&paths.head)?;
     let mut walk = Walk::default();
     if data.is_empty() && head_bytes.is_none() {
-        return Ok(walk.finish(None));
+        return Ok(walk.finish(absent(paths, pinned)?));
     }
 
     let public = match public_key(paths, pinned)? {
@@ -86,6 +120,32 @@ pub(crate) fn verify(paths: &Paths, pinned: Option<&str>) -> Result<Verification
     };
     let problem = walk.run(&data, &head, &public);
     Ok(walk.finish(problem))
+}
+
+/// With neither file there is nothing to walk, which is only sound if no key has ever
+/// signed a ledger here: a key's first-use record, or a pinned key, says one did.
+fn absent(paths: &Paths, pinned: Option<&str>) -> Result<Option<Problem>, LedgerError> {
+    if let Some(first_use) = keys::first_use(paths)? {
+        return Ok(Some(problem(
+            0,
+            None,
+            format!(
+                "the ledger was lost: {first_use}, but no ledger exists (ledger.jsonl and \
+                 ledger.head are missing or empty)"
+            ),
+        )));
+    }
+    Ok(pinned.map(|key| {
+        problem(
+            0,
+            None,
+            format!(
+                "no ledger exists here, but the pinned key {} says one was signed: it was \
+                 lost, or this is not the state folder it lives in",
+                short(key.trim())
+            ),
+        )
+    }))
 }
 
 fn public_key(
@@ -111,7 +171,7 @@ fn public_key(
     })
 }
 
-fn read_head(bytes: &[u8], public: &VerifyingKey) -> HeadState {
+pub(crate) fn read_head(bytes: &[u8], public: &VerifyingKey) -> HeadState {
     let head: Head = match std::str::from_utf8(bytes)
         .map_err(|_| "not valid UTF-8".to_string())
         .and_then(|text| serde_json::from_str(text).map_err(|e| format!("not a valid head: {e}")))
@@ -140,6 +200,8 @@ struct Walk {
     /// that entry authentic.
     last_entry_vouched: bool,
     last_checkpoint_hash: String,
+    /// The walk starts mid-file, at an entry followed by a checkpoint (see [`check_end`]).
+    resumed: bool,
 }
 
 impl Default for Walk {
@@ -151,6 +213,7 @@ impl Default for Walk {
             last_entry: None,
             last_entry_vouched: false,
             last_checkpoint_hash: GENESIS.to_string(),
+            resumed: false,
         }
     }
 }
@@ -203,6 +266,42 @@ impl Walk {
         head: &HeadState,
     ) -> Result<(), Problem> {
         let at = |message: String| problem(number, Some(seq), message);
+        // The first line of a resumed walk has no predecessor here: the checkpoint after it
+        // vouches for it instead.
+        if !(self.resumed && self.last_entry.is_none()) {
+            self.links(number, seq, prev)?;
+        }
+        if time.parse::<jiff::Timestamp>().is_err() {
+            return Err(at(format!("time {time:?} is not an RFC 3339 timestamp")));
+        }
+        let hash = line_hash(bytes);
+        if let HeadState::Valid(head) = head {
+            if seq > head.seq {
+                return Err(at(format!(
+                    "not covered by the signed head, which ends at seq {}: appended without the \
+                     ledger key, or a crash interrupted an append (the next append completes it \
+                     if the append's signed pending head, ledger.head.tmp, is there)",
+                    head.seq
+                )));
+            }
+            if seq == head.seq && hash != head.hash {
+                return Err(at(
+                    "does not match the hash in the signed head (ledger.head): this entry was \
+                     edited"
+                        .to_string(),
+                ));
+            }
+        }
+        self.entries += 1;
+        self.last_entry = Some((number, seq, hash));
+        self.last_entry_vouched = false;
+        Ok(())
+    }
+
+    /// Checks that entry `seq` on line `number` follows the last entry read: the next seq,
+    /// and a `prev` that is that entry's line hash.
+    fn links(&self, number: u64, seq: u64, prev: &str) -> Result<(), Problem> {
+        let at = |message: String| problem(number, Some(seq), message);
         let expected = self.last_entry.as_ref().map_or(0, |(_, s, _)| s + 1);
         if seq < expected {
             return Err(at(format!(
@@ -239,29 +338,6 @@ impl Walk {
                 )),
             });
         }
-        if time.parse::<jiff::Timestamp>().is_err() {
-            return Err(at(format!("time {time:?} is not an RFC 3339 timestamp")));
-        }
-        let hash = line_hash(bytes);
-        if let HeadState::Valid(head) = head {
-            if seq > head.seq {
-                return Err(at(format!(
-                    "not covered by the signed head, which ends at seq {}: appended without the \
-                     ledger key, or a crash interrupted an append (the next append re-signs)",
-                    head.seq
-                )));
-            }
-            if seq == head.seq && hash != head.hash {
-                return Err(at(
-                    "does not match the hash in the signed head (ledger.head): this entry was \
-                     edited"
-                        .to_string(),
-                ));
-            }
-        }
-        self.entries += 1;
-        self.last_entry = Some((number, seq, hash));
-        self.last_entry_vouched = false;
         Ok(())
     }
 
@@ -300,7 +376,9 @@ impl Walk {
                 ),
             ));
         }
-        if cp.prev != self.last_checkpoint_hash {
+        // A resumed walk has not read the checkpoint before this one.
+        let first_of_resumed = self.resumed && self.checkpoints == 0;
+        if !first_of_resumed && cp.prev != self.last_checkpoint_hash {
             return Err(at(
                 "does not chain to the checkpoint before it: a checkpoint line was removed, \
                  reordered or replaced"
@@ -387,6 +465,7 @@ mod tests {
     use crate::entry::{CheckpointLine, Outcome};
     use crate::seal::Checkpoint;
     use crate::{Ledger, NewEntry};
+    use std::fs;
 
     fn build(n: u64, every: u64) -> (tempfile::TempDir, Ledger) {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -406,7 +485,7 @@ mod tests {
         // Only possible with the private key, so build one the way such a forger would.
         let (dir, ledger) = build(6, 4);
         let paths = Paths::new(dir.path());
-        let key = keys::load_or_create(&paths).expect("key");
+        let key = keys::load_or_create(&paths, false).expect("key");
         let data = fs::read(&paths.ledger).expect("read");
         let (lines, _) = split_lines(&data);
         assert!(lines[4].starts_with(b"{\"checkpoint\":"));

@@ -320,7 +320,7 @@ fn append_refuses_to_build_on_a_torn_line_and_leaves_it_untouched() {
     let torn = &data[..data.len() - 5];
     fs::write(ledger_file(dir.path()), torn).expect("write");
     let err = ledger.append(entry(3)).expect_err("must refuse");
-    assert!(matches!(err, LedgerError::Corrupt { .. }), "{err}");
+    assert!(matches!(err, LedgerError::Damaged { .. }), "{err}");
     assert_eq!(fs::read(ledger_file(dir.path())).expect("read"), torn);
 }
 
@@ -555,7 +555,7 @@ fn garbage_lines_are_reported_without_panicking() {
         // With no checkpoint after it, append has to read past the garbage, and refuses.
         assert!(matches!(
             ledger.append(entry(3)),
-            Err(LedgerError::Corrupt { .. })
+            Err(LedgerError::Damaged { .. })
         ));
     }
 }

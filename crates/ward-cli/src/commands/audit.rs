@@ -111,6 +111,8 @@ pub fn run(cx: &Context, cmd: Command) -> Result<Exit, Failure> {
                         v.checkpoints,
                         v.last_checkpoint_seq.map_or("-".into(), |s| s.to_string())
                     ),
+                    // Line 0: the problem is in the head, the keys, or a lost ledger.
+                    Some(p) if p.line == 0 => eprintln!("ledger TAMPERED: {}", p.message),
                     Some(p) => eprintln!(
                         "ledger TAMPERED: first bad entry at line {}{}: {}",
                         p.line,
