@@ -1767,7 +1767,7 @@ fn drill_role(drill: &ward_estate::DrillAccess) -> PgRole {
 }
 
 /// The PostgreSQL major of CloudNativePG's default image, used when the platform sets no
-/// `rendering.postgresImage`: the CRDs Ward renders against (`../shared/schemas/crds`) are
+/// `rendering.postgresImage`: the CRDs Ward renders against (`tests/crds/`) are
 /// CloudNativePG 1.27's, whose default image is PostgreSQL 17 (18 from 1.27.2).
 const CNPG_DEFAULT_POSTGRES_MAJOR: u32 = 17;
 

@@ -1,5 +1,5 @@
 //! Helpers shared by the integration tests: the bundled example estate and the upstream
-//! CRD schemas from `../shared/schemas/crds/`.
+//! CRD schemas vendored in `tests/crds/` (their sources in `tests/crds/README.md`).
 #![allow(dead_code)]
 
 use std::path::PathBuf;
@@ -15,13 +15,7 @@ pub fn example() -> ward_estate::Estate {
     }
 }
 
-/// `shared/schemas/crds`, beside the repository (CI) or beside the work tree.
-pub fn crds_dir() -> Option<PathBuf> {
-    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    [
-        repo.join("../shared/schemas/crds"),
-        PathBuf::from("/work/shared/schemas/crds"),
-    ]
-    .into_iter()
-    .find(|p| p.is_dir())
+/// The vendored upstream CRDs, part of the repository.
+pub fn crds_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/crds")
 }
