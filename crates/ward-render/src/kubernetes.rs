@@ -984,7 +984,7 @@ fn external_secret(
 
 fn odoo_conf(s: &Stack<'_>, role: OdooRole, db_user: &str) -> String {
     let sizing = odoo::sizing(s.cpu_millicores, s.memory_bytes);
-    let host = format!("{}-rw", s.db_cluster);
+    let host = ward_estate::resolve::rw_service(&s.db_cluster);
     let db_name = if s.dedicated() {
         s.members.first().map(|m| m.database.as_str())
     } else {
