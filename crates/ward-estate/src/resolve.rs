@@ -104,7 +104,10 @@ pub const DRILL_PASSWORD_PROPERTY: &str = "password";
 pub fn db_cluster_name(hosting: HostingModel, workload: &str, environment: &str) -> String {
     match hosting {
         HostingModel::Dedicated => bounded_name(
-            &format!("{}-db", bounded_name(&format!("{workload}-{environment}"), 63)),
+            &format!(
+                "{}-db",
+                bounded_name(&format!("{workload}-{environment}"), 63)
+            ),
             50,
         ),
         HostingModel::MultiTenant => "shared-db".to_string(),
@@ -242,10 +245,9 @@ pub(crate) fn resolve(estate: &Estate, cx: &mut Cx) -> Vec<ResolvedEnvironment> 
             // host, and each environment has its own role.
             let db_cluster = db_cluster_name(classification.hosting, w.name(), &env.name.value);
             let (default_name, default_user) = match classification.hosting {
-                HostingModel::Dedicated => (
-                    format!("{}-{}", w.name(), env.name),
-                    w.name().to_string(),
-                ),
+                HostingModel::Dedicated => {
+                    (format!("{}-{}", w.name(), env.name), w.name().to_string())
+                }
                 HostingModel::MultiTenant => (
                     env.hosts
                         .first()

@@ -33,9 +33,15 @@ fn example_with_staging_named(staging_name: &str) -> Estate {
     for (name, bytes) in &mut files {
         if name.ends_with("billing.yaml") {
             let text = String::from_utf8_lossy(bytes).into_owned();
-            assert!(text.contains("    - name: staging\n"), "the example changed");
+            assert!(
+                text.contains("    - name: staging\n"),
+                "the example changed"
+            );
             *bytes = text
-                .replace("    - name: staging\n", &format!("    - name: {staging_name}\n"))
+                .replace(
+                    "    - name: staging\n",
+                    &format!("    - name: {staging_name}\n"),
+                )
                 .into_bytes();
         }
     }

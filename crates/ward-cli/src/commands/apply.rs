@@ -2,7 +2,7 @@
 //! refuses when the plan needs approvals that are not given.
 
 use crate::commands::plan::{compute, describe};
-use crate::commands::render::{Target, render_failure};
+use crate::commands::render::{Target, describe_write, render_failure};
 use crate::context::{Context, Output, print_json};
 use crate::report::{Exit, Failure};
 use std::path::PathBuf;
@@ -90,9 +90,13 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
         }
         return Ok(Exit::Findings);
     }
-    let (written, removed) = tree.write(&args.out).map_err(render_failure)?;
+    let report = tree
+        .write(&args.out, &ward_render::tree::Provenance::of(&estate))
+        .map_err(render_failure)?;
+    let (written, removed) = (report.written.len(), report.removed.len());
     details.insert("written".into(), written.into());
     details.insert("removed".into(), removed.into());
+    details.insert("removedFiles".into(), report.removed.clone().into());
     cx.record(
         &cx.state_dir(),
         "apply",
@@ -105,13 +109,17 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
         Output::Json => print_json(&serde_json::json!({
             "changeId": plan.change_id, "applied": true, "changes": plan.changes.len(),
             "written": written, "removed": removed, "approvers": verified, "commit": estate.git.commit,
+            "tree": report,
         }))?,
-        Output::Text => println!(
-            "applied change {} to {}: {} object change(s), {written} file(s) written, {removed} removed; recorded in the ledger",
-            plan.change_id,
-            args.out.display(),
-            plan.changes.len()
-        ),
+        Output::Text => {
+            println!(
+                "applied change {} to {}: {} object change(s), {written} file(s) written, {removed} removed; recorded in the ledger",
+                plan.change_id,
+                args.out.display(),
+                plan.changes.len()
+            );
+            print!("{}", describe_write(&report, false));
+        }
     }
     Ok(Exit::Ok)
 }
