@@ -220,6 +220,23 @@ impl Tree {
                 paths: foreign,
             });
         }
+        // A link where Ward makes a folder would have Ward write through it, outside the
+        // tree: refused even when adopting.
+        let linked_folders: Vec<String> = present
+            .links
+            .iter()
+            .filter(|link| {
+                let folder = format!("{link}/");
+                self.files.keys().any(|p| p.starts_with(&folder))
+            })
+            .cloned()
+            .collect();
+        if !linked_folders.is_empty() {
+            return Err(RenderError::NotWards {
+                root: root.to_path_buf(),
+                paths: linked_folders,
+            });
+        }
 
         // Compare every rendered file with what is there, on every core.
         let files: Vec<(&String, &TreeFile)> = self.files.iter().collect();
