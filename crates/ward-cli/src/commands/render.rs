@@ -70,7 +70,7 @@ pub fn render_failure(e: ward_render::RenderError) -> Failure {
 }
 
 /// The lines that name what a write changed (or, dry, would change): every removed,
-/// kept, hand-edited and adopted file, and with `all` every written one.
+/// kept, hand-edited and adopted file, and in a dry run every file it would write.
 pub fn describe_write(report: &ward_render::tree::WriteReport, dry_run: bool) -> String {
     let (write, remove) = if dry_run {
         ("would write", "would remove")
