@@ -20,21 +20,7 @@ struct Setup {
 /// The example estate, as `ward init` makes it (a Git repository with one commit).
 fn setup() -> Setup {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let estate = tmp.path().join("estate");
-    let out = Command::new(env!("CARGO_BIN_EXE_ward"))
-        .args([
-            "init",
-            estate.to_str().expect("utf8"),
-            "--example",
-            "healthcare",
-        ])
-        .output()
-        .expect("init");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let estate = init_example(tmp.path());
     let deploy = tmp.path().join("deploy");
     Setup {
         tmp,
@@ -45,20 +31,9 @@ fn setup() -> Setup {
 
 /// `ward render` run from `cwd`, with `args` after the estate.
 fn render_in(cwd: &Path, estate: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_ward"))
-        .current_dir(cwd)
-        .args(["--estate", estate.to_str().expect("utf8"), "render"])
-        .args(args)
-        .env_remove("WARD_ESTATE")
-        .env_remove("WARD_STATE")
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run ward");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let mut all = vec!["render"];
+    all.extend_from_slice(args);
+    ward_in(cwd, estate, "erin", &all)
 }
 
 fn render(s: &Setup, args: &[&str]) -> (i32, String, String) {
@@ -414,21 +389,6 @@ fn a_plan_never_lists_a_file_ward_did_not_write() {
     git(&s.deploy, &["init", "-q"]);
     git(&s.deploy, &["add", "-A"]);
     git(&s.deploy, &["commit", "-qm", "deploy tree and notes"]);
-    let deploy = s.deploy.to_str().expect("utf8");
-    let (code, out, err) = ward(
-        &s.estate,
-        "erin",
-        &[
-            "plan",
-            "--against-git",
-            "HEAD",
-            "--repo",
-            deploy,
-            "-o",
-            "json",
-        ],
-    );
-    assert_eq!(code, 0, "{out}{err}");
-    let plan: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let plan = plan_git_json(&s.estate, &s.deploy, "HEAD");
     assert_eq!(plan["plan"]["changes"], serde_json::json!([]), "{plan}");
 }

@@ -10,52 +10,19 @@ use ward_render::tree::Tree;
 
 /// The example estate with billing's `staging` environment renamed to `staging_name`.
 fn example_with_staging_named(staging_name: &str) -> Estate {
-    let root = common::example_dir();
-    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
-    let mut stack = vec![root.clone()];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            panic!("cannot read {}", dir.display());
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-                continue;
-            }
-            let (Ok(rel), Ok(bytes)) = (path.strip_prefix(&root), std::fs::read(&path)) else {
-                panic!("cannot read {}", path.display());
-            };
-            files.push((rel.to_string_lossy().into_owned(), bytes));
+    common::loaded(common::example_edited(|name, text| {
+        if name != "workloads/billing.yaml" {
+            return text;
         }
-    }
-    files.sort();
-    for (name, bytes) in &mut files {
-        if name.ends_with("billing.yaml") {
-            let text = String::from_utf8_lossy(bytes).into_owned();
-            assert!(
-                text.contains("    - name: staging\n"),
-                "the example changed"
-            );
-            *bytes = text
-                .replace(
-                    "    - name: staging\n",
-                    &format!("    - name: {staging_name}\n"),
-                )
-                .into_bytes();
-        }
-    }
-    let borrowed: Vec<(&str, &[u8])> = files
-        .iter()
-        .map(|(n, b)| (n.as_str(), b.as_slice()))
-        .collect();
-    match ward_estate::load::load_files(&borrowed) {
-        Ok(e) => e,
-        Err(ward_estate::LoadError::Invalid { diagnostics, .. }) => {
-            panic!("the edited example does not load: {diagnostics:#?}")
-        }
-        Err(e) => panic!("the edited example does not load: {e}"),
-    }
+        assert!(
+            text.contains("    - name: staging\n"),
+            "the example changed"
+        );
+        text.replace(
+            "    - name: staging\n",
+            &format!("    - name: {staging_name}\n"),
+        )
+    }))
 }
 
 fn render(estate: &Estate) -> Tree {
