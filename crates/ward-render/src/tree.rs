@@ -311,6 +311,8 @@ impl Tree {
         }
 
         std::fs::create_dir_all(root).map_err(io(root))?;
+        // Set when the record on disk is already the final one.
+        let mut recorded_final = false;
         if !stale.is_empty() || !to_write.is_empty() {
             // The intent: everything this run may leave behind, before anything is written.
             // Every file of the old record stays listed (with its old hash, unless it is
@@ -326,6 +328,7 @@ impl Tree {
                 }
             }
             intent.write(root)?;
+            recorded_final = intent == record;
         }
         let mut dirs = BTreeSet::new();
         for (rel, _) in &to_write {
@@ -359,7 +362,9 @@ impl Tree {
                 dir = d.parent().map(Path::to_path_buf);
             }
         }
-        record.write(root)?;
+        if !recorded_final {
+            record.write(root)?;
+        }
         Ok(report)
     }
 }

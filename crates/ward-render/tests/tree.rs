@@ -293,3 +293,47 @@ fn a_record_that_does_not_parse_names_the_file_and_where() -> Result {
     assert!(!dir.path().join("c").exists());
     Ok(())
 }
+
+#[test]
+fn a_run_cut_short_leaves_a_record_that_covers_what_it_wrote() -> Result {
+    let dir = tempfile::tempdir()?;
+    let provenance = Provenance::default();
+    small_tree(&[("c/ns/a.yaml", "a: 1\n"), ("c/ns/z.yaml", "z: 1\n")])
+        .write(dir.path(), &provenance)?;
+    // The next run writes a.yaml and the new aa.yaml, then fails on b.yaml (a folder is
+    // in the way), before it removes z.yaml and writes its final record.
+    std::fs::create_dir_all(dir.path().join("c/ns/b.yaml/in-the-way"))?;
+    let next = small_tree(&[
+        ("c/ns/a.yaml", "a: 2\n"),
+        ("c/ns/aa.yaml", "aa: 1\n"),
+        ("c/ns/b.yaml", "b: 1\n"),
+    ]);
+    let cut_short = next.write(dir.path(), &provenance);
+    assert!(
+        matches!(cut_short, Err(RenderError::Io { .. })),
+        "{cut_short:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("c/ns/aa.yaml"))?,
+        "aa: 1\n"
+    );
+    let record = TreeRecord::read(dir.path())?.ok_or("no record")?;
+    assert_eq!(
+        record.files.keys().collect::<Vec<_>>(),
+        ["c/ns/a.yaml", "c/ns/aa.yaml", "c/ns/b.yaml", "c/ns/z.yaml"],
+        "the record covers the files written and the one still to remove"
+    );
+    // Once the way is clear, the next run finishes the job: aa.yaml is Ward's, a.yaml is
+    // not mistaken for a hand edit, z.yaml goes.
+    std::fs::remove_dir_all(dir.path().join("c/ns/b.yaml"))?;
+    let report = next.write(dir.path(), &provenance)?;
+    assert_eq!(report.written, ["c/ns/b.yaml"]);
+    assert_eq!(report.removed, ["c/ns/z.yaml"]);
+    assert!(report.hand_edited.is_empty() && report.adopted.is_empty());
+    let record = TreeRecord::read(dir.path())?.ok_or("no record")?;
+    assert_eq!(
+        record.files.keys().collect::<Vec<_>>(),
+        ["c/ns/a.yaml", "c/ns/aa.yaml", "c/ns/b.yaml"]
+    );
+    Ok(())
+}
