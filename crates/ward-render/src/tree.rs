@@ -185,13 +185,29 @@ impl Tree {
         provenance: &Provenance,
         options: WriteOptions,
     ) -> Result<WriteReport, RenderError> {
-        let io = |path: &Path| {
-            let path = path.to_path_buf();
-            move |source| RenderError::Io { path, source }
-        };
         refuse_inside_estate(root, provenance)?;
         let old = TreeRecord::read(root)?;
-        if let Some(old) = &old
+        let present = Present::walk(root)?;
+        self.refuse_foreign(root, old.as_ref(), &present, options.adopt)?;
+        let survey = self.survey(root, provenance, old, &present)?;
+        let unchanged_record = survey.old.as_ref() == Some(&survey.record);
+        let nothing_to_do =
+            unchanged_record && survey.to_write.is_empty() && survey.report.removed.is_empty();
+        if options.dry_run || nothing_to_do {
+            return Ok(survey.report);
+        }
+        self.apply(root, &present, survey)
+    }
+
+    /// The refusals that keep Ward from writing over, or through, what it did not write.
+    fn refuse_foreign(
+        &self,
+        root: &Path,
+        old: Option<&TreeRecord>,
+        present: &Present,
+        adopt: bool,
+    ) -> Result<(), RenderError> {
+        if let Some(old) = old
             && old.target != self.target
         {
             return Err(RenderError::OtherTarget {
@@ -200,13 +216,12 @@ impl Tree {
                 rendering: self.target,
             });
         }
-        let present = Present::walk(root)?;
-        let recorded = |rel: &str| old.as_ref().is_some_and(|r| r.files.contains_key(rel));
-        if old.is_none() && !options.adopt && present.holds_content() {
+        if old.is_none() && !adopt && present.holds_content() {
             return Err(RenderError::NotATree {
                 root: root.to_path_buf(),
             });
         }
+        let recorded = |rel: &str| old.is_some_and(|r| r.files.contains_key(rel));
         // Files Ward would write over without having written them: only taken with `adopt`.
         let foreign: Vec<String> = self
             .files
@@ -214,7 +229,7 @@ impl Tree {
             .filter(|rel| present.files.contains(*rel) && !recorded(rel))
             .cloned()
             .collect();
-        if !foreign.is_empty() && !options.adopt {
+        if !foreign.is_empty() && !adopt {
             return Err(RenderError::NotWards {
                 root: root.to_path_buf(),
                 paths: foreign,
@@ -237,8 +252,19 @@ impl Tree {
                 paths: linked_folders,
             });
         }
+        Ok(())
+    }
 
-        // Compare every rendered file with what is there, on every core.
+    /// Compares the tree with the folder (on every core) and says what a write does; reads
+    /// only, so that a dry run and a write report the same.
+    fn survey(
+        &self,
+        root: &Path,
+        provenance: &Provenance,
+        old: Option<TreeRecord>,
+        present: &Present,
+    ) -> Result<Survey<'_>, RenderError> {
+        let recorded = |rel: &str| old.as_ref().is_some_and(|r| r.files.contains_key(rel));
         let files: Vec<(&String, &TreeFile)> = self.files.iter().collect();
         let compared = parallel_map(files, |(rel, file)| {
             let hash = sha256_hex(file.text.as_bytes());
@@ -246,7 +272,7 @@ impl Tree {
                 return Ok((hash, Compared::Missing));
             }
             let path = root.join(rel);
-            let bytes = std::fs::read(&path).map_err(io(&path))?;
+            let bytes = std::fs::read(&path).map_err(io_at(&path))?;
             if bytes == file.text.as_bytes() {
                 return Ok((hash, Compared::Same));
             }
@@ -264,7 +290,7 @@ impl Tree {
             estate_dirty: provenance.estate_dirty,
             files: BTreeMap::new(),
         };
-        let mut to_write: Vec<(&String, &TreeFile)> = Vec::new();
+        let mut to_write = Vec::new();
         for ((rel, file), result) in self.files.iter().zip(compared) {
             let (hash, compared) = result?;
             record.files.insert(rel.clone(), hash);
@@ -283,49 +309,61 @@ impl Tree {
             }
         }
         report.written = to_write.iter().map(|(rel, _)| (*rel).clone()).collect();
-        let mut stale: Vec<String> = Vec::new();
-        if let Some(old) = &old {
-            for (rel, hash) in &old.files {
-                if self.files.contains_key(rel) || !present.files.contains(rel) {
-                    continue;
-                }
-                let path = root.join(rel);
-                let bytes = std::fs::read(&path).map_err(io(&path))?;
-                if sha256_hex(&bytes) != *hash {
-                    report.hand_edited.push(rel.clone());
-                }
-                stale.push(rel.clone());
+        // Files of the old record no longer rendered (and still there) go.
+        for (rel, hash) in old.iter().flat_map(|o| &o.files) {
+            if self.files.contains_key(rel) || !present.files.contains(rel) {
+                continue;
             }
+            let path = root.join(rel);
+            let bytes = std::fs::read(&path).map_err(io_at(&path))?;
+            if sha256_hex(&bytes) != *hash {
+                report.hand_edited.push(rel.clone());
+            }
+            report.removed.push(rel.clone());
         }
         report.hand_edited.sort();
-        report.removed = stale.clone();
         report.kept = present
             .files
             .iter()
             .filter(|rel| rel.contains('/') && !self.files.contains_key(*rel) && !recorded(rel))
             .cloned()
             .collect();
-        let unchanged_record = old.as_ref().is_some_and(|o| *o == record);
-        if options.dry_run || (unchanged_record && to_write.is_empty() && stale.is_empty()) {
-            return Ok(report);
-        }
+        Ok(Survey {
+            old,
+            record,
+            to_write,
+            report,
+        })
+    }
 
-        std::fs::create_dir_all(root).map_err(io(root))?;
+    /// Does what the survey found: the intent record, the files, the removals, the final
+    /// record.
+    fn apply(
+        &self,
+        root: &Path,
+        present: &Present,
+        survey: Survey<'_>,
+    ) -> Result<WriteReport, RenderError> {
+        let Survey {
+            old,
+            record,
+            to_write,
+            report,
+        } = survey;
+        std::fs::create_dir_all(root).map_err(io_at(root))?;
         // Set when the record on disk is already the final one.
         let mut recorded_final = false;
-        if !stale.is_empty() || !to_write.is_empty() {
+        if !report.removed.is_empty() || !to_write.is_empty() {
             // The intent: everything this run may leave behind, before anything is written.
             // Every file of the old record stays listed (with its old hash, unless it is
             // rendered now) until the final record, so an interrupted run never forgets a
             // file of Ward's.
             let mut intent = record.clone();
-            if let Some(old) = &old {
-                for (rel, hash) in &old.files {
-                    intent
-                        .files
-                        .entry(rel.clone())
-                        .or_insert_with(|| hash.clone());
-                }
+            for (rel, hash) in old.iter().flat_map(|o| &o.files) {
+                intent
+                    .files
+                    .entry(rel.clone())
+                    .or_insert_with(|| hash.clone());
             }
             intent.write(root)?;
             recorded_final = intent == record;
@@ -335,7 +373,7 @@ impl Tree {
             if let Some(parent) = root.join(rel).parent()
                 && dirs.insert(parent.to_path_buf())
             {
-                std::fs::create_dir_all(parent).map_err(io(parent))?;
+                std::fs::create_dir_all(parent).map_err(io_at(parent))?;
             }
         }
         let results = parallel_map(to_write, |(rel, file)| {
@@ -343,16 +381,16 @@ impl Tree {
             // A link where Ward's file goes would be written through, outside the tree:
             // replace the link itself.
             if present.links.contains(rel) {
-                std::fs::remove_file(&path).map_err(io(&path))?;
+                std::fs::remove_file(&path).map_err(io_at(&path))?;
             }
-            std::fs::write(&path, &file.text).map_err(io(&path))
+            std::fs::write(&path, &file.text).map_err(io_at(&path))
         });
         for r in results {
             r?;
         }
-        for rel in &stale {
+        for rel in &report.removed {
             let path = root.join(rel);
-            std::fs::remove_file(&path).map_err(io(&path))?;
+            std::fs::remove_file(&path).map_err(io_at(&path))?;
             // Drop folders left empty, up to the root.
             let mut dir = path.parent().map(Path::to_path_buf);
             while let Some(d) = dir {
@@ -366,6 +404,24 @@ impl Tree {
             record.write(root)?;
         }
         Ok(report)
+    }
+}
+
+/// What [`Tree::sync`] found before writing anything.
+struct Survey<'t> {
+    old: Option<TreeRecord>,
+    /// The record of the tree once written.
+    record: TreeRecord,
+    to_write: Vec<(&'t String, &'t TreeFile)>,
+    report: WriteReport,
+}
+
+/// Maps an I/O error to one that names `path`.
+fn io_at(path: &Path) -> impl Fn(std::io::Error) -> RenderError + use<> {
+    let path = path.to_path_buf();
+    move |source| RenderError::Io {
+        path: path.clone(),
+        source,
     }
 }
 
@@ -453,11 +509,8 @@ impl TreeRecord {
         text.push('\n');
         let tmp = root.join(format!(".{RECORD_FILE}.tmp"));
         let path = root.join(RECORD_FILE);
-        std::fs::write(&tmp, text).map_err(|source| RenderError::Io {
-            path: tmp.clone(),
-            source,
-        })?;
-        std::fs::rename(&tmp, &path).map_err(|source| RenderError::Io { path, source })
+        std::fs::write(&tmp, text).map_err(io_at(&tmp))?;
+        std::fs::rename(&tmp, &path).map_err(io_at(&path))
     }
 }
 
@@ -532,39 +585,25 @@ impl Present {
         let top = match std::fs::read_dir(root) {
             Ok(entries) => entries,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-            Err(source) => {
-                return Err(RenderError::Io {
-                    path: root.to_path_buf(),
-                    source,
-                });
-            }
+            Err(source) => return Err(io_at(root)(source)),
         };
         let mut stack: Vec<(PathBuf, std::fs::ReadDir)> = vec![(root.to_path_buf(), top)];
         while let Some((dir, entries)) = stack.pop() {
             for entry in entries {
-                let entry = entry.map_err(|source| RenderError::Io {
-                    path: dir.clone(),
-                    source,
-                })?;
+                let entry = entry.map_err(io_at(&dir))?;
                 let name = entry.file_name();
                 if name.to_string_lossy().starts_with('.') {
                     continue;
                 }
                 let path = entry.path();
-                let kind = entry.file_type().map_err(|source| RenderError::Io {
-                    path: path.clone(),
-                    source,
-                })?;
+                let kind = entry.file_type().map_err(io_at(&path))?;
                 let rel = || {
                     path.strip_prefix(root)
                         .map(|r| r.to_string_lossy().replace('\\', "/"))
                         .unwrap_or_default()
                 };
                 if kind.is_dir() {
-                    let entries = std::fs::read_dir(&path).map_err(|source| RenderError::Io {
-                        path: path.clone(),
-                        source,
-                    })?;
+                    let entries = std::fs::read_dir(&path).map_err(io_at(&path))?;
                     stack.push((path, entries));
                     continue;
                 }
@@ -653,7 +692,7 @@ pub(crate) fn git_ls_tree(
     let mut command = git(repo);
     command.args(["ls-tree", "-r", "-z", rev, "--"]);
     command.args(pathspec);
-    let list = command.output().map_err(git_error(repo))?;
+    let list = command.output().map_err(io_at(repo))?;
     if !list.status.success() {
         return Err(git_failed(repo, "ls-tree", &list.stderr));
     }
@@ -677,7 +716,7 @@ pub(crate) fn git_ls_tree(
 pub(crate) fn git_blobs(repo: &Path, objects: &[String]) -> Result<Vec<Vec<u8>>, RenderError> {
     use std::io::{BufRead, Read, Write};
     use std::process::Stdio;
-    let io = git_error(repo);
+    let io = io_at(repo);
     let mut child = git(repo)
         .args(["cat-file", "--batch", "--buffer"])
         .stdin(Stdio::piped())
@@ -734,16 +773,8 @@ fn git(repo: &Path) -> std::process::Command {
     command
 }
 
-fn git_error(repo: &Path) -> impl Fn(std::io::Error) -> RenderError {
-    let path = repo.to_path_buf();
-    move |source| RenderError::Io {
-        path: path.clone(),
-        source,
-    }
-}
-
 fn git_failed(repo: &Path, what: &str, stderr: &[u8]) -> RenderError {
-    git_error(repo)(std::io::Error::other(format!(
+    io_at(repo)(std::io::Error::other(format!(
         "git {what} failed: {}",
         String::from_utf8_lossy(stderr).trim()
     )))
@@ -820,12 +851,8 @@ mod tests {
         let provenance = Provenance::default();
         let first = tree.write(&tmp, &provenance)?;
         assert_eq!((first.written.len(), first.removed.len()), (300, 0));
-        let io = |path: &Path| {
-            let path = path.to_path_buf();
-            move |source| RenderError::Io { path, source }
-        };
-        std::fs::write(tmp.join("README.md"), "kept").map_err(io(&tmp))?;
-        std::fs::write(tmp.join("c/notes.yaml"), "hand-written").map_err(io(&tmp))?;
+        std::fs::write(tmp.join("README.md"), "kept").map_err(io_at(&tmp))?;
+        std::fs::write(tmp.join("c/notes.yaml"), "hand-written").map_err(io_at(&tmp))?;
         if let Some(f) = tree.files.get_mut("c/big/f0.yaml") {
             f.text = "n: changed\n".into();
         }
