@@ -55,7 +55,7 @@ pub fn render_failure(e: ward_render::RenderError) -> Failure {
             "render into an empty or new folder; to take over a tree an older Ward wrote, pass --adopt (files Ward does not render are left alone)"
         }
         E::NotWards { .. } => {
-            "move those files away, or pass --adopt to let Ward take them over (see docs/rendering.md, \"The tree record\")"
+            "move those files away, or pass --adopt to let Ward take them over; a linked folder must be replaced by a real one (see docs/rendering.md, \"The tree record\")"
         }
         E::InsideEstate { .. } => {
             "render into a folder outside the estate, e.g. `--out ../deploy` (a deploy repository of its own)"
