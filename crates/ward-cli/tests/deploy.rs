@@ -16,21 +16,7 @@ struct Setup {
 
 fn setup() -> Setup {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let estate = tmp.path().join("estate");
-    let out = Command::new(env!("CARGO_BIN_EXE_ward"))
-        .args([
-            "init",
-            estate.to_str().expect("utf8"),
-            "--example",
-            "healthcare",
-        ])
-        .output()
-        .expect("init");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let estate = init_example(tmp.path());
     // Give alice (platform-ops), bob (dba) and carol (security-reviewer) SSH keys.
     let keydir = tmp.path().join("keys");
     std::fs::create_dir_all(&keydir).expect("mkdir");
@@ -195,42 +181,14 @@ fn render_is_deterministic_and_plan_reads_git() {
     git(&s.deploy, &["init", "-q"]);
     git(&s.deploy, &["add", "-A"]);
     git(&s.deploy, &["commit", "-qm", "deploy tree"]);
-    let (code, out, err) = ward(
-        &s.estate,
-        "erin",
-        &[
-            "plan",
-            "--against-git",
-            "HEAD",
-            "--repo",
-            deploy,
-            "-o",
-            "json",
-        ],
-    );
-    assert_eq!(code, 0, "{out}{err}");
-    let plan: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let plan = plan_git_json(&s.estate, &s.deploy, "HEAD");
     assert_eq!(plan["plan"]["changes"], serde_json::json!([]));
     assert!(plan["plan"]["unchanged"].as_u64().unwrap_or(0) > 100);
 
     // Removing an environment removes its objects from the plan.
     let sandbox = s.estate.join("workloads/training-sandbox.yaml");
     std::fs::remove_file(sandbox).expect("rm");
-    let (code, out, err) = ward(
-        &s.estate,
-        "erin",
-        &[
-            "plan",
-            "--against-git",
-            "HEAD",
-            "--repo",
-            deploy,
-            "-o",
-            "json",
-        ],
-    );
-    assert_eq!(code, 0, "{out}{err}");
-    let plan: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let plan = plan_git_json(&s.estate, &s.deploy, "HEAD");
     let removed = plan["plan"]["changes"]
         .as_array()
         .expect("changes")

@@ -1,8 +1,8 @@
 //! Resolution: each workload environment classified and placed, with its defaults filled
 //! in, ready for rendering, controls and backups.
 //!
-//! Naming conventions shared by the renderer and the vault (database host and name) are
-//! decided here, once.
+//! Naming conventions shared by the renderer, the vault and the controls (the database's
+//! CloudNativePG cluster, host and name) are decided here, once.
 
 use crate::classify::{Classification, ClassificationInputs, classify};
 use crate::decode::Cx;
@@ -44,6 +44,12 @@ impl ResolvedEnvironment {
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DatabaseEndpoint {
+    /// The CloudNativePG cluster the renderer makes for this database: see
+    /// [`db_cluster_name`]. Kept even when `host` is declared, so that the rendered
+    /// objects and the controls name the same cluster.
+    pub cluster: String,
+    /// Where `ward backup` and `ward drill` connect: the declared host, else the
+    /// cluster's read-write service ([`rw_service`]), which `odoo.conf` names too.
     pub host: String,
     pub port: u32,
     pub name: String,
@@ -88,6 +94,47 @@ pub const DRILL_DATABASE_PREFIX: &str = "ward_drill_";
 pub const DRILL_DATABASE_HEX_DIGITS: usize = 12;
 /// The property of the drill password's secret.
 pub const DRILL_PASSWORD_PROPERTY: &str = "password";
+
+/// The CloudNativePG cluster of an environment's database, computed here once and read by
+/// the renderer (the `Cluster` object and `odoo.conf`), the vault (through `host`) and the
+/// controls. Dedicated: `<workload>-<env>-db`, from the namespace name (a DNS label of at
+/// most 63) and bounded to 50 characters so that CloudNativePG's derived names
+/// (`<cluster>-rw`, `<cluster>-primary`, pod names) stay DNS labels. Multi-tenant: the
+/// stack's shared cluster, `shared-db`.
+pub fn db_cluster_name(hosting: HostingModel, workload: &str, environment: &str) -> String {
+    match hosting {
+        HostingModel::Dedicated => bounded_name(
+            &format!(
+                "{}-db",
+                bounded_name(&format!("{workload}-{environment}"), 63)
+            ),
+            50,
+        ),
+        HostingModel::MultiTenant => "shared-db".to_string(),
+    }
+}
+
+/// The read-write service CloudNativePG makes for `cluster`: the host Odoo and the vault
+/// connect to.
+pub fn rw_service(cluster: &str) -> String {
+    format!("{cluster}-rw")
+}
+
+/// A DNS-1123 name of at most `max` characters: long names keep a readable prefix and
+/// end in a short hash of the whole, so two long names never collide.
+pub fn bounded_name(name: &str, max: usize) -> String {
+    if name.len() <= max {
+        return name.to_string();
+    }
+    use sha2::Digest;
+    let hash = sha2::Sha256::digest(name.as_bytes());
+    let short: String = hash.iter().take(4).map(|b| format!("{b:02x}")).collect();
+    // Names are ASCII (DNS labels), so any byte offset is a character boundary; `get`
+    // keeps a non-ASCII name from panicking all the same.
+    let keep = max.saturating_sub(9);
+    let prefix = name.get(..keep).unwrap_or(name).trim_end_matches('-');
+    format!("{prefix}-{short}")
+}
 
 /// The Odoo major version of a version string (`17` of `17.0`): environments of one
 /// cluster, stage and major share a multi-tenant stack, hence a database server.
@@ -193,17 +240,15 @@ pub(crate) fn resolve(estate: &Estate, cx: &mut Cx) -> Vec<ResolvedEnvironment> 
             let pick = |f: Option<&Spanned<String>>, default: String| {
                 f.map_or(default, |s| s.value.clone())
             };
-            // Dedicated: its own CloudNativePG cluster `<workload>-<env>-db`. Multi-tenant:
-            // the shared cluster, where Odoo's `dbfilter = ^%h$` picks the database named
-            // after the request's host, and each environment has its own role.
-            let (default_host, default_name, default_user) = match classification.hosting {
-                HostingModel::Dedicated => (
-                    format!("{}-{}-db-rw", w.name(), env.name),
-                    format!("{}-{}", w.name(), env.name),
-                    w.name().to_string(),
-                ),
+            // Dedicated: its own CloudNativePG cluster. Multi-tenant: the shared cluster,
+            // where Odoo's `dbfilter = ^%h$` picks the database named after the request's
+            // host, and each environment has its own role.
+            let db_cluster = db_cluster_name(classification.hosting, w.name(), &env.name.value);
+            let (default_name, default_user) = match classification.hosting {
+                HostingModel::Dedicated => {
+                    (format!("{}-{}", w.name(), env.name), w.name().to_string())
+                }
                 HostingModel::MultiTenant => (
-                    "shared-db-rw".to_string(),
                     env.hosts
                         .first()
                         .map_or_else(|| format!("{}-{}", w.name(), env.name), |h| h.value.clone()),
@@ -230,7 +275,8 @@ pub(crate) fn resolve(estate: &Estate, cx: &mut Cx) -> Vec<ResolvedEnvironment> 
                 );
             }
             let database = DatabaseEndpoint {
-                host: pick(db.and_then(|d| d.host.as_ref()), default_host),
+                host: pick(db.and_then(|d| d.host.as_ref()), rw_service(&db_cluster)),
+                cluster: db_cluster,
                 port: db.and_then(|d| d.port.as_ref()).map_or(5432, |p| p.value),
                 user: pick(db.and_then(|d| d.user.as_ref()), default_user),
                 password_ref: db.and_then(|d| d.password_ref.clone()),

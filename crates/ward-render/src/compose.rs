@@ -30,7 +30,10 @@ pub fn render(estate: &Estate) -> Result<Tree, RenderError> {
     for s in &stacks {
         by_host.entry(s.cluster.as_str()).or_default().push(s);
     }
-    let mut tree = Tree::default();
+    let mut tree = Tree {
+        target: crate::Target::Compose,
+        ..Tree::default()
+    };
     for (host, stacks) in by_host {
         render_host(&mut tree, &settings, host, &stacks);
     }

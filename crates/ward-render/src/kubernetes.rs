@@ -984,7 +984,7 @@ fn external_secret(
 
 fn odoo_conf(s: &Stack<'_>, role: OdooRole, db_user: &str) -> String {
     let sizing = odoo::sizing(s.cpu_millicores, s.memory_bytes);
-    let host = format!("{}-rw", s.db_cluster);
+    let host = ward_estate::resolve::rw_service(&s.db_cluster);
     let db_name = if s.dedicated() {
         s.members.first().map(|m| m.database.as_str())
     } else {
@@ -1767,7 +1767,7 @@ fn drill_role(drill: &ward_estate::DrillAccess) -> PgRole {
 }
 
 /// The PostgreSQL major of CloudNativePG's default image, used when the platform sets no
-/// `rendering.postgresImage`: the CRDs Ward renders against (`../shared/schemas/crds`) are
+/// `rendering.postgresImage`: the CRDs Ward renders against (`tests/crds/`) are
 /// CloudNativePG 1.27's, whose default image is PostgreSQL 17 (18 from 1.27.2).
 const CNPG_DEFAULT_POSTGRES_MAJOR: u32 = 17;
 

@@ -75,6 +75,42 @@ pub enum RenderError {
     DuplicatePath(String),
     #[error("cannot serialize a rendered object: {0}")]
     Serialize(serde_json::Error),
+    #[error(
+        "{} already holds files and has no {} (the record of a tree Ward wrote): Ward writes only into an empty folder or a tree it recorded",
+        root.display(),
+        tree::RECORD_FILE
+    )]
+    NotATree { root: std::path::PathBuf },
+    #[error(
+        "{} holds {} file(s) Ward did not write where it would write: {}",
+        root.display(),
+        paths.len(),
+        paths.join(", ")
+    )]
+    NotWards {
+        root: std::path::PathBuf,
+        paths: Vec<String>,
+    },
+    #[error(
+        "the output folder {} is inside the estate folder {}: the deploy tree must be a folder of its own",
+        root.display(),
+        estate.display()
+    )]
+    InsideEstate {
+        root: std::path::PathBuf,
+        estate: std::path::PathBuf,
+    },
+    #[error("{record}: not a readable tree record: {message}")]
+    BadRecord { record: String, message: String },
+    #[error(
+        "{}: the tree there is a {recorded} tree and this render is for {rendering}",
+        record.display()
+    )]
+    OtherTarget {
+        record: std::path::PathBuf,
+        recorded: Target,
+        rendering: Target,
+    },
     #[error("{path}: {source}")]
     Io {
         path: std::path::PathBuf,
@@ -83,13 +119,23 @@ pub enum RenderError {
 }
 
 /// What to render the estate into.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Target {
     /// One file per object, `<cluster>/<namespace>/<kind>-<name>.yaml`.
+    #[default]
     Kubernetes,
     /// A `compose.yaml` per host, for small single-host estates.
     Compose,
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Target::Kubernetes => "kubernetes",
+            Target::Compose => "compose",
+        })
+    }
 }
 
 /// Renders the estate for `target`. The tree keeps only the text of each file (values

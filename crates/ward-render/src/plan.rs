@@ -7,7 +7,7 @@
 //! can be neither reused for another nor replayed when the same transition recurs.
 
 use crate::review::Review;
-use crate::tree::{Tree, read_paths};
+use crate::tree::{Tree, TreeRecord, git_blobs, git_ls_tree};
 use crate::{RenderError, Target, waivers, yaml};
 use serde::Serialize;
 use serde_json::Value;
@@ -19,16 +19,29 @@ use ward_estate::model::{Role, Stage};
 /// The deploy tree as it is now: file path → text.
 pub type Existing = BTreeMap<String, String>;
 
-/// Reads every managed file of a deploy tree folder (missing folder: empty tree).
+/// Reads the files of a deploy tree folder that its record ([`TreeRecord`]) lists: files
+/// Ward did not write never show up in a plan, not even as removals. No record (or no
+/// folder): an empty tree. A listed file that is gone is left out (the plan adds it back).
 pub fn read_existing(root: &Path) -> Result<Existing, RenderError> {
-    let paths: Vec<String> = read_paths(root)?.into_iter().collect();
+    let Some(record) = TreeRecord::read(root)? else {
+        return Ok(Existing::new());
+    };
+    let paths: Vec<String> = record.files.into_keys().collect();
     let read = crate::tree::parallel_map(paths, |rel| {
         let path = root.join(&rel);
-        std::fs::read_to_string(&path)
-            .map(|text| (rel, text))
-            .map_err(|source| RenderError::Io { path, source })
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Ok(Some((rel, text))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(RenderError::Io { path, source }),
+        }
     });
-    read.into_iter().collect()
+    let mut out = Existing::new();
+    for file in read {
+        if let Some((rel, text)) = file? {
+            out.insert(rel, text);
+        }
+    }
+    Ok(out)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -458,101 +471,24 @@ pub fn diff(path: &str, before: &Value, after: &Value, out: &mut Vec<FieldChange
     }
 }
 
-/// Reads the deploy tree as committed at `rev` in the Git repository `repo` (every
-/// `.yaml` file), without touching the work tree or the index.
+/// Reads the deploy tree as committed at `rev` in the Git repository `repo`: the files
+/// the record committed there lists (none without a record), without touching the work
+/// tree or the index.
 pub fn read_git(repo: &Path, rev: &str) -> Result<Existing, RenderError> {
-    use std::io::{BufRead, Read, Write};
-    use std::process::{Command, Stdio};
-    let io = |source: std::io::Error| RenderError::Io {
-        path: repo.to_path_buf(),
-        source,
+    let Some(record) = TreeRecord::read_git(repo, rev)? else {
+        return Ok(Existing::new());
     };
-    let failed = |what: &str, stderr: &[u8]| {
-        io(std::io::Error::other(format!(
-            "git {what} failed: {}",
-            String::from_utf8_lossy(stderr).trim()
-        )))
-    };
-    let list = Command::new("git")
-        .arg("-C")
-        .arg(repo)
-        .args(["ls-tree", "-r", "-z", rev])
-        .output()
-        .map_err(io)?;
-    if !list.status.success() {
-        return Err(failed("ls-tree", &list.stderr));
-    }
-    // `<mode> blob <object>\t<path>`: blobs are then asked for by object id, which git
-    // finds directly (asking for `REV:path` walks the trees again for every file).
-    let entries: Vec<(String, String)> = list
-        .stdout
-        .split(|b| *b == 0)
-        .filter_map(|entry| {
-            let entry = String::from_utf8_lossy(entry);
-            let (meta, path) = entry.split_once('\t')?;
-            let mut fields = meta.split(' ');
-            let (_, kind, object) = (fields.next()?, fields.next()?, fields.next()?);
-            let managed = kind == "blob"
-                && !path.starts_with('.')
-                && path.contains('/')
-                && crate::tree::MANAGED_EXTENSIONS
-                    .iter()
-                    .any(|e| path.ends_with(e));
-            managed.then(|| (path.to_string(), object.to_string()))
-        })
+    let entries: Vec<(String, String)> = git_ls_tree(repo, rev, None)?
+        .into_iter()
+        .filter(|(path, _)| record.files.contains_key(path))
         .collect();
-    let mut child = Command::new("git")
-        .arg("-C")
-        .arg(repo)
-        .args(["cat-file", "--batch", "--buffer"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(io)?;
-    let mut stdin = child
-        .stdin
-        .take()
-        .ok_or_else(|| io(std::io::Error::other("no stdin")))?;
-    let requests: String = entries
-        .iter()
-        .map(|(_, object)| format!("{object}\n"))
-        .collect();
-    // Written from another thread: git answers while we are still asking.
-    let writer = std::thread::spawn(move || stdin.write_all(requests.as_bytes()));
-    let stdout = child
-        .stdout
-        .take()
-        .ok_or_else(|| io(std::io::Error::other("no stdout")))?;
-    let mut reader = std::io::BufReader::new(stdout);
-    let mut out = Existing::new();
-    for (path, _) in entries {
-        let mut header = String::new();
-        reader.read_line(&mut header).map_err(io)?;
-        let size: usize = header
-            .split_whitespace()
-            .nth(2)
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| {
-                io(std::io::Error::other(format!(
-                    "git cat-file: unexpected `{}`",
-                    header.trim()
-                )))
-            })?;
-        let mut body = vec![0; size + 1];
-        reader.read_exact(&mut body).map_err(io)?;
-        body.truncate(size);
-        out.insert(path, String::from_utf8_lossy(&body).into_owned());
-    }
-    writer
-        .join()
-        .map_err(|_| io(std::io::Error::other("writer thread panicked")))?
-        .map_err(io)?;
-    let status = child.wait().map_err(io)?;
-    if !status.success() {
-        return Err(io(std::io::Error::other("git cat-file failed")));
-    }
-    Ok(out)
+    let objects: Vec<String> = entries.iter().map(|(_, o)| o.clone()).collect();
+    let blobs = git_blobs(repo, &objects)?;
+    Ok(entries
+        .into_iter()
+        .zip(blobs)
+        .map(|((path, _), body)| (path, String::from_utf8_lossy(&body).into_owned()))
+        .collect())
 }
 
 #[cfg(test)]

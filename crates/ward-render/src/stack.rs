@@ -246,13 +246,8 @@ pub fn stacks<'e>(estate: &'e Estate, settings: &Settings) -> Result<Vec<Stack<'
             };
             Stack {
                 cluster: env.cluster.clone(),
-                db_cluster: if dedicated {
-                    // Matches the resolved database host `<workload>-<env>-db-rw`.
-                    // `<cluster>-rw` and friends must stay DNS labels.
-                    bounded_name(&format!("{namespace}-db"), 50)
-                } else {
-                    "shared-db".to_string()
-                },
+                // Resolved once, so the vault connects to the service rendered here.
+                db_cluster: env.database.cluster.clone(),
                 namespace: namespace.clone(),
                 hosting: env.classification.hosting,
                 stage: env.stage,
@@ -347,18 +342,9 @@ pub fn cpu_quantity(millicores: u32) -> String {
     }
 }
 
-/// A DNS-1123 name of at most `max` characters: long names keep a readable prefix and
-/// end in a short hash of the whole, so two long names never collide.
-pub fn bounded_name(name: &str, max: usize) -> String {
-    if name.len() <= max {
-        return name.to_string();
-    }
-    use sha2::Digest;
-    let hash = hex::encode(sha2::Sha256::digest(name.as_bytes()));
-    let keep = max.saturating_sub(9);
-    let prefix = name[..keep].trim_end_matches('-');
-    format!("{prefix}-{}", &hash[..8])
-}
+/// Bounded object names: one function for every name Ward shortens, owned by
+/// `ward-estate` because the database cluster's name is decided there.
+pub use ward_estate::resolve::bounded_name;
 
 #[cfg(test)]
 mod tests {

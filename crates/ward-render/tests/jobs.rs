@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::loaded;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use ward_estate::{Estate, ResolvedEnvironment};
@@ -11,50 +12,13 @@ use ward_render::tree::Tree;
 
 /// The example estate's files, in memory, with `edit` applied to the platform's text.
 fn example_with(edit: impl Fn(String) -> String) -> Result<Estate, ward_estate::LoadError> {
-    fn walk(dir: &std::path::Path, root: &std::path::Path, out: &mut Vec<(String, Vec<u8>)>) {
-        let mut entries: Vec<_> = std::fs::read_dir(dir)
-            .expect("read the example")
-            .flatten()
-            .collect();
-        entries.sort_by_key(|e| e.path());
-        for e in entries {
-            let path = e.path();
-            if path.is_dir() {
-                walk(&path, root, out);
-            } else {
-                let name = path
-                    .strip_prefix(root)
-                    .expect("inside the example")
-                    .to_string_lossy()
-                    .into_owned();
-                out.push((name, std::fs::read(&path).expect("read a file")));
-            }
-        }
-    }
-    let root = common::example_dir();
-    let mut files = Vec::new();
-    walk(&root, &root, &mut files);
-    for (name, bytes) in &mut files {
+    common::example_edited(|name, text| {
         if name == "platform.yaml" {
-            let text = String::from_utf8(bytes.clone()).expect("utf-8");
-            *bytes = edit(text).into_bytes();
+            edit(text)
+        } else {
+            text
         }
-    }
-    let borrowed: Vec<(&str, &[u8])> = files
-        .iter()
-        .map(|(n, b)| (n.as_str(), b.as_slice()))
-        .collect();
-    ward_estate::load::load_files(&borrowed)
-}
-
-fn loaded(estate: Result<Estate, ward_estate::LoadError>) -> Estate {
-    match estate {
-        Ok(e) => e,
-        Err(ward_estate::LoadError::Invalid { diagnostics, .. }) => {
-            panic!("the edited example does not load: {diagnostics:#?}")
-        }
-        Err(e) => panic!("the edited example does not load: {e}"),
-    }
+    })
 }
 
 fn render(estate: &Estate) -> Tree {

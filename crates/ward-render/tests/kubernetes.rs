@@ -36,16 +36,15 @@ fn strict(schema: &mut Value) {
     }
 }
 
-/// `apiVersion` + `kind` → the CRD's `openAPIV3Schema`, for every CRD in the shared folder.
+/// `apiVersion` + `kind` → the CRD's `openAPIV3Schema`, for every vendored CRD.
 fn crd_schemas() -> BTreeMap<(String, String), Value> {
-    let Some(dir) = common::crds_dir() else {
-        panic!("../shared/schemas/crds not found beside the repository");
-    };
+    let dir = common::crds_dir();
     let mut out = BTreeMap::new();
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .expect("crd folder")
         .flatten()
         .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
         .collect();
     files.sort();
     for path in files {
@@ -86,16 +85,7 @@ fn custom_resources_validate_against_upstream_crds() {
             continue;
         }
         let Some(schema) = schemas.get(&(api.to_string(), kind.to_string())) else {
-            // CloudNativePG's `Database` is the one kind whose CRD is not in the shared
-            // folder; its shape is checked below.
-            assert_eq!(
-                (api, kind),
-                ("postgresql.cnpg.io/v1", "Database"),
-                "no CRD schema for {path}"
-            );
-            assert!(value["spec"]["name"].is_string() && value["spec"]["owner"].is_string());
-            assert!(value["spec"]["cluster"]["name"].is_string());
-            continue;
+            panic!("no CRD schema for {path} ({api} {kind}): vendor it in tests/crds/");
         };
         let validator = jsonschema::validator_for(schema).expect("schema compiles");
         for e in validator.iter_errors(value) {
@@ -112,6 +102,7 @@ fn custom_resources_validate_against_upstream_crds() {
     for kind in [
         "Cluster",
         "ScheduledBackup",
+        "Database",
         "ObjectStore",
         "IngressRoute",
         "Middleware",
@@ -196,9 +187,12 @@ fn rendering_is_deterministic() {
     assert_eq!(bytes(&a), bytes(&b));
     // And on disk: writing twice changes nothing the second time.
     let dir = tempfile::tempdir().expect("tempdir");
-    let (written, _) = a.write(dir.path()).expect("writes");
-    assert_eq!(written, a.files.len());
-    assert_eq!(b.write(dir.path()).expect("writes again"), (0, 0));
+    let provenance = ward_render::tree::Provenance::default();
+    let first = a.write(dir.path(), &provenance).expect("writes");
+    assert_eq!(first.written.len(), a.files.len());
+    let second = b.write(dir.path(), &provenance).expect("writes again");
+    assert_eq!((second.written.len(), second.removed.len()), (0, 0));
+    assert_eq!(second.unchanged, a.files.len());
 }
 
 #[test]
@@ -256,7 +250,8 @@ fn kubectl_kustomize_builds_every_cluster() {
     }
     let tree = tree();
     let dir = tempfile::tempdir().expect("tempdir");
-    tree.write(dir.path()).expect("writes");
+    tree.write(dir.path(), &ward_render::tree::Provenance::default())
+        .expect("writes");
     let clusters: std::collections::BTreeSet<&str> = tree
         .files
         .keys()
@@ -289,27 +284,21 @@ fn kubectl_kustomize_builds_every_cluster() {
 #[test]
 fn writing_keeps_files_that_are_not_wards() {
     let tree = tree();
+    let provenance = ward_render::tree::Provenance::default();
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join("renovate.yaml"), "x: 1\n").expect("write");
     std::fs::create_dir_all(dir.path().join(".github/workflows")).expect("mkdir");
     std::fs::write(dir.path().join(".github/workflows/ci.yaml"), "on: push\n").expect("write");
-    std::fs::create_dir_all(dir.path().join("dedicated-eu1/billing-prod")).expect("mkdir");
-    std::fs::write(
-        dir.path()
-            .join("dedicated-eu1/billing-prod/deployment-gone.yaml"),
-        "kind: Deployment\n",
-    )
-    .expect("write");
-    let (_, removed) = tree.write(dir.path()).expect("writes");
-    assert_eq!(
-        removed, 1,
-        "only the stale object in a cluster folder is removed"
-    );
+    // Top-level files and dot-folders do not make a folder Ward will not write into.
+    let first = tree.write(dir.path(), &provenance).expect("writes");
+    assert!(first.kept.is_empty() && first.removed.is_empty());
+    // A file Ward did not write, in a folder Ward writes: kept and named, whatever it holds.
+    let gone = "dedicated-eu1/billing-prod/deployment-gone.yaml";
+    std::fs::write(dir.path().join(gone), "kind: Deployment\n").expect("write");
+    let again = tree.write(dir.path(), &provenance).expect("writes");
+    assert_eq!(again.removed, Vec::<String>::new());
+    assert_eq!(again.kept, [gone]);
     assert!(dir.path().join("renovate.yaml").is_file());
     assert!(dir.path().join(".github/workflows/ci.yaml").is_file());
-    assert!(
-        !dir.path()
-            .join("dedicated-eu1/billing-prod/deployment-gone.yaml")
-            .exists()
-    );
+    assert!(dir.path().join(gone).is_file());
 }

@@ -3,7 +3,7 @@
 //! reviewed state, none by an author), or whose target the controls deny.
 
 use crate::commands::plan::{Proposal, describe, propose};
-use crate::commands::render::{Target, render_failure};
+use crate::commands::render::{Target, describe_write, render_failure};
 use crate::context::{Context, Output, print_json};
 use crate::report::{Exit, Failure};
 use std::path::PathBuf;
@@ -77,9 +77,15 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
         }
         return Ok(Exit::Findings);
     }
-    let (written, removed) = p.tree.write(&args.out).map_err(render_failure)?;
+    // The record names the estate commit written from: the next change's reviewed base.
+    let report = p
+        .tree
+        .write(&args.out, &ward_render::tree::Provenance::of(&estate))
+        .map_err(render_failure)?;
+    let (written, removed) = (report.written.len(), report.removed.len());
     details.insert("written".into(), written.into());
     details.insert("removed".into(), removed.into());
+    details.insert("removedFiles".into(), report.removed.clone().into());
     cx.record(
         &cx.state_dir(),
         "apply",
@@ -93,6 +99,7 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
             "changeId": p.plan.change_id, "applied": true, "changes": p.plan.changes.len(),
             "written": written, "removed": removed, "approvers": p.verified,
             "commit": estate.git.commit, "review": p.review, "check": p.check_json(),
+            "tree": report,
         }))?,
         Output::Text => {
             if p.review.trust == Trust::FirstUse {
@@ -106,6 +113,7 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
                 args.out.display(),
                 p.plan.changes.len()
             );
+            print!("{}", describe_write(&report, false));
         }
     }
     Ok(Exit::Ok)

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use ward_render::approval;
 use ward_render::plan::{Action, Plan};
 use ward_render::review::{Review, ReviewError, Trust};
+use ward_render::tree::TreeRecord;
 
 /// Show what `ward apply` would change in the deploy tree, and the approvals it needs.
 #[derive(clap::Args, Debug)]
@@ -86,14 +87,16 @@ pub fn propose(
             ward_render::plan::read_git(repo, rev).map_err(|e| {
                 Failure::bad_input(e.to_string(), "check --repo and that REF is a commit of it")
             })?,
-            recorded_commit_git(repo, rev),
+            TreeRecord::read_git(repo, rev).map_err(render_failure)?,
         ),
         (Some(dir), None) => (
             ward_render::plan::read_existing(dir).map_err(render_failure)?,
-            recorded_commit(dir),
+            TreeRecord::read(dir).map_err(render_failure)?,
         ),
         (None, None) => Default::default(),
     };
+    // The reviewed state is the estate commit the tree records it was written from.
+    let base = base.and_then(|r| r.estate_commit);
     let review = Review::gather(estate, base.as_deref()).map_err(review_failure)?;
     let plan = ward_render::plan::plan(&tree, &existing, &review, target.into())
         .map_err(render_failure)?;
@@ -131,25 +134,6 @@ pub fn propose(
         check,
         blocking,
     })
-}
-
-/// The estate commit a deploy tree folder records.
-fn recorded_commit(dir: &Path) -> Option<String> {
-    let text = std::fs::read_to_string(dir.join("ward-tree.json")).ok()?;
-    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
-    v["estateCommit"].as_str().map(str::to_string)
-}
-
-/// The estate commit a deploy tree records as committed at `rev` of `repo`.
-fn recorded_commit_git(repo: &Path, rev: &str) -> Option<String> {
-    let out = std::process::Command::new("git")
-        .arg("-C")
-        .arg(repo)
-        .args(["show", &format!("{rev}:ward-tree.json")])
-        .output()
-        .ok()?;
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
-    v["estateCommit"].as_str().map(str::to_string)
 }
 
 /// A change whose review cannot be established is refused: never approved with keys

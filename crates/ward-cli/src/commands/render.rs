@@ -27,54 +27,128 @@ impl From<Target> for ward_render::Target {
 /// Render the estate into a deploy tree (no approvals; see `ward plan` and `ward apply`).
 #[derive(clap::Args, Debug)]
 #[command(
-    after_help = "Examples:\n  ward --estate care render --out deploy\n  ward --estate care render --out compose --target compose"
+    after_help = "Ward records the files it writes in DIR/ward-tree.json and removes only files that record lists; every other file is left alone and named. It refuses an output folder inside the estate, and a folder that holds files but no record (dot-entries and top-level files such as a README do not count): pass --adopt to take over a tree an older Ward wrote.\n\nExamples:\n  ward --estate care render --out deploy\n  ward --estate care render --out deploy --dry-run\n  ward --estate care render --out compose --target compose"
 )]
 pub struct Args {
-    /// The folder to write the tree into; files no longer rendered are removed.
+    /// The folder to write the tree into; files Ward wrote there before and no longer
+    /// renders are removed, nothing else is.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
     #[arg(long, value_enum, default_value_t = Target::Kubernetes)]
     pub target: Target,
+    /// Show what would be written and removed; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Take over a tree written without a record (by an older Ward): files at paths Ward
+    /// renders now become Ward's; every other file is left alone and named.
+    #[arg(long)]
+    pub adopt: bool,
 }
 
 pub fn render_failure(e: ward_render::RenderError) -> Failure {
-    match e {
-        ward_render::RenderError::Io { .. } => {
-            Failure::operational(e.to_string(), "check that the output folder is writable")
+    use ward_render::RenderError as E;
+    let hint = match &e {
+        E::Io { .. } => {
+            return Failure::operational(e.to_string(), "check that the output folder is writable");
         }
-        other => Failure::bad_input(
-            other.to_string(),
-            "see docs/rendering.md for what rendering needs from the platform",
-        ),
+        E::NotATree { .. } => {
+            "render into an empty or new folder; to take over a tree an older Ward wrote, pass --adopt (files Ward does not render are left alone)"
+        }
+        E::NotWards { .. } => {
+            "move those files away, or pass --adopt to let Ward take them over; a linked folder must be replaced by a real one (see docs/rendering.md, \"The tree record\")"
+        }
+        E::InsideEstate { .. } => {
+            "render into a folder outside the estate, e.g. `--out ../deploy` (a deploy repository of its own)"
+        }
+        E::BadRecord { .. } => {
+            "restore ward-tree.json from the deploy repository's history (git checkout -- ward-tree.json), or move the tree away and render afresh"
+        }
+        E::OtherTarget { .. } => "render this target into a folder of its own",
+        _ => "see docs/rendering.md for what rendering needs from the platform",
+    };
+    Failure::bad_input(e.to_string(), hint)
+}
+
+/// The lines that name what a write changed (or, dry, would change): every removed,
+/// kept, hand-edited and adopted file, and in a dry run every file it would write.
+pub fn describe_write(report: &ward_render::tree::WriteReport, dry_run: bool) -> String {
+    let (write, remove) = if dry_run {
+        ("would write", "would remove")
+    } else {
+        ("wrote", "removed")
+    };
+    let mut out = String::new();
+    let mut list = |what: &str, paths: &[String]| {
+        for p in paths {
+            out.push_str(&format!("  {what} {p}\n"));
+        }
+    };
+    if dry_run {
+        list(write, &report.written);
     }
+    list(remove, &report.removed);
+    list(
+        if dry_run {
+            "would overwrite a hand edit:"
+        } else {
+            "overwrote a hand edit:"
+        },
+        &report.hand_edited,
+    );
+    list(
+        if dry_run { "would adopt" } else { "adopted" },
+        &report.adopted,
+    );
+    list("kept (not Ward's)", &report.kept);
+    out
 }
 
 pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
     let estate = cx.load_estate()?;
     let tree = ward_render::render(&estate, args.target.into()).map_err(render_failure)?;
-    let (written, removed) = tree.write(&args.out).map_err(render_failure)?;
+    let provenance = ward_render::tree::Provenance::of(&estate);
+    let options = ward_render::tree::WriteOptions {
+        dry_run: args.dry_run,
+        adopt: args.adopt,
+    };
+    let report = tree
+        .sync(&args.out, &provenance, options)
+        .map_err(render_failure)?;
     let mut per_folder: BTreeMap<String, usize> = BTreeMap::new();
     for (path, _) in tree.objects() {
         let folder = path.rsplit_once('/').map_or("", |(f, _)| f);
         *per_folder.entry(folder.to_string()).or_default() += 1;
     }
     let objects: usize = per_folder.values().sum();
+    let (written, removed) = (report.written.len(), report.removed.len());
     match cx.output {
         Output::Json => print_json(&serde_json::json!({
             "out": args.out, "target": ward_render::Target::from(args.target),
-            "files": tree.files.len(), "objects": objects,
+            "files": tree.files.len(), "objects": objects, "dryRun": args.dry_run,
             "written": written, "removed": removed, "folders": per_folder,
+            "tree": report, "record": ward_render::tree::RECORD_FILE,
             "commit": estate.git.commit,
         }))?,
         Output::Text => {
+            let verb = if args.dry_run {
+                "would render"
+            } else {
+                "rendered"
+            };
             println!(
-                "rendered {objects} objects ({} files) from {} environment(s) into {}: {written} written, {removed} removed",
+                "{verb} {objects} objects ({} files) from {} environment(s) into {}: {written} {}, {removed} {}, {} unchanged",
                 tree.files.len(),
                 estate.environments.len(),
-                args.out.display()
+                args.out.display(),
+                if args.dry_run { "to write" } else { "written" },
+                if args.dry_run { "to remove" } else { "removed" },
+                report.unchanged,
             );
-            for (folder, n) in &per_folder {
-                println!("  {folder:<50} {n:>4}");
+            print!("{}", describe_write(&report, args.dry_run));
+            if !args.dry_run {
+                for (folder, n) in &per_folder {
+                    println!("  {folder:<50} {n:>4}");
+                }
             }
         }
     }

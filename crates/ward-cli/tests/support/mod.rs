@@ -6,7 +6,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 pub fn ward(estate: &Path, actor: &str, args: &[&str]) -> (i32, String, String) {
+    ward_in(Path::new("."), estate, actor, args)
+}
+
+/// [`ward`], run from the folder `cwd` (relative paths in `args` are read from there).
+pub fn ward_in(cwd: &Path, estate: &Path, actor: &str, args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_ward"))
+        .current_dir(cwd)
         .args(["--estate", estate.to_str().expect("utf8"), "--actor", actor])
         .args(args)
         .env_remove("WARD_ESTATE")
@@ -19,6 +25,27 @@ pub fn ward(estate: &Path, actor: &str, args: &[&str]) -> (i32, String, String) 
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// `ward init DIR --example healthcare`: the example estate as a Git repository with one
+/// commit, at `dir/estate`.
+pub fn init_example(dir: &Path) -> PathBuf {
+    let estate = dir.join("estate");
+    let out = Command::new(env!("CARGO_BIN_EXE_ward"))
+        .args([
+            "init",
+            estate.to_str().expect("utf8"),
+            "--example",
+            "healthcare",
+        ])
+        .output()
+        .expect("init");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    estate
 }
 
 pub fn has_ssh_keygen() -> bool {
@@ -122,6 +149,15 @@ pub fn plan_json(estate: &Path, deploy: &Path) -> serde_json::Value {
             "json",
         ],
     );
+    assert_eq!(code, 0, "{out}{err}");
+    serde_json::from_str(&out).expect("plan json")
+}
+
+/// `ward plan --against-git REV --repo REPO -o json`, as erin.
+pub fn plan_git_json(estate: &Path, repo: &Path, rev: &str) -> serde_json::Value {
+    let repo = repo.to_str().expect("utf8");
+    let args = ["plan", "--against-git", rev, "--repo", repo, "-o", "json"];
+    let (code, out, err) = ward(estate, "erin", &args);
     assert_eq!(code, 0, "{out}{err}");
     serde_json::from_str(&out).expect("plan json")
 }
