@@ -381,7 +381,7 @@ pub fn requirement(changes: &[Change], people_changes: &[String]) -> Requirement
         r.approvals = 2;
         r.roles.push(Role::PlatformOps);
         r.reasons.push(format!(
-            "tier-1 production change ({}): two approvals from distinct people other than the author, one of them platform-ops",
+            "tier-1 production change ({}): two approvals from distinct people and keys, none of them an author, one of them platform-ops",
             critical.into_iter().collect::<Vec<_>>().join(", ")
         ));
     }
