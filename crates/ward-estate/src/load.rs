@@ -145,14 +145,20 @@ fn collect_files(
         })?;
         let is_yaml = fname.ends_with(".yaml") || fname.ends_with(".yml");
         if file_type.is_symlink() {
-            if is_yaml {
+            // A link to a folder would be skipped silently otherwise, with every document
+            // in it; a dangling link or one to another kind of file is no estate file.
+            let to_folder = std::fs::metadata(&path).is_ok_and(|m| m.is_dir());
+            if to_folder || is_yaml {
+                let what = if to_folder { "folder" } else { "file" };
                 file_problem(
                     sources,
                     cx,
                     name,
                     path,
-                    "this estate file is a symbolic link".into(),
-                    "Ward does not follow links, so the estate cannot reach outside its folder; copy the file in instead",
+                    format!("this estate {what} is a symbolic link"),
+                    &format!(
+                        "Ward does not follow links, so the estate cannot reach outside its folder; copy the {what} in instead, or list it in `.wardignore`"
+                    ),
                 );
             }
         } else if file_type.is_dir() {
