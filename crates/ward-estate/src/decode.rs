@@ -11,6 +11,8 @@ use crate::yaml::{Node, Value};
 #[derive(Default)]
 pub struct Cx {
     pub diags: Vec<Diagnostic>,
+    /// What was read but not used; a load with only warnings succeeds.
+    pub warnings: Vec<Diagnostic>,
 }
 
 /// A closed set of names, such as `phi | confidential | internal | public`.

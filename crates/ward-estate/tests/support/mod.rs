@@ -50,6 +50,7 @@ pub fn load_ok(dir: &Path) -> Estate {
         Err(LoadError::Invalid {
             sources,
             diagnostics,
+            ..
         }) => panic!(
             "estate invalid:\n{}",
             diagnostics
@@ -78,21 +79,40 @@ pub fn problems(dir: &Path) -> Vec<Problem> {
         Err(LoadError::Invalid {
             sources,
             diagnostics,
-        }) => diagnostics
-            .iter()
-            .map(|d| Problem {
-                location: sources.location(d.span).to_string(),
-                message: d.message.clone(),
-                hint: d.hint.clone().unwrap_or_default(),
-                line_text: sources
-                    .get(d.span.file)
-                    .map(|f| f.line_text(d.span.line).to_string())
-                    .unwrap_or_default(),
-                col: d.span.col,
-            })
-            .collect(),
+            ..
+        }) => flatten(&sources, &diagnostics),
         Err(e) => panic!("unexpected load error: {e}"),
     }
+}
+
+/// The warnings of a load, whether it succeeded or not.
+pub fn warnings(dir: &Path) -> Vec<Problem> {
+    match ward_estate::load(dir) {
+        Ok(estate) => flatten(&estate.sources, &estate.warnings),
+        Err(LoadError::Invalid {
+            sources, warnings, ..
+        }) => flatten(&sources, &warnings),
+        Err(e) => panic!("unexpected load error: {e}"),
+    }
+}
+
+pub fn flatten(
+    sources: &ward_estate::SourceMap,
+    diagnostics: &[ward_estate::Diagnostic],
+) -> Vec<Problem> {
+    diagnostics
+        .iter()
+        .map(|d| Problem {
+            location: sources.location(d.span).to_string(),
+            message: d.message.clone(),
+            hint: d.hint.clone().unwrap_or_default(),
+            line_text: sources
+                .get(d.span.file)
+                .map(|f| f.line_text(d.span.line).to_string())
+                .unwrap_or_default(),
+            col: d.span.col,
+        })
+        .collect()
 }
 
 /// The single problem whose message contains `needle`; fails listing all otherwise.
