@@ -207,3 +207,44 @@ fn printed_errors_are_capped_with_a_count_of_the_rest_and_json_keeps_all() {
     assert_eq!(code, 2);
     assert_eq!(json(&out)["diagnostics"].as_array().map(Vec::len), Some(25));
 }
+
+#[test]
+fn a_refused_credential_is_masked_in_the_snippet_and_absent_from_json() {
+    let (_tmp, dir) = estate();
+    let billing = dir.join("workloads/billing.yaml");
+    let text = std::fs::read_to_string(&billing).expect("read");
+    let from = "credentialRef: { store: hospital-vault, key: integrations/clearinghouse }";
+    assert!(text.contains(from));
+    std::fs::write(
+        &billing,
+        text.replacen(from, "password: \"Tr0ub4dor&3\"", 1)
+            .replacen(
+                "hosts: [billing.st-marys.care.example]",
+                "hosts: [\"https://u:Sup3rS3cret@billing.example\"]",
+                1,
+            ),
+    )
+    .expect("write");
+    let (code, out, err) = ward(&dir, &["validate"]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        err.contains("`spec.integrations[0].password` is a literal credential"),
+        "{err}"
+    );
+    assert!(
+        err.contains("password: *************"),
+        "the snippet keeps the line, masked: {err}"
+    );
+    let (code, json_out, _) = ward(&dir, &["validate", "-o", "json"]);
+    assert_eq!(code, 2);
+    for secret in ["Tr0ub4dor", "Sup3rS3cret"] {
+        assert!(!err.contains(secret), "{err}");
+        assert!(!json_out.contains(secret), "{json_out}");
+    }
+    // The two credentials, and `password` being no field of an integration (at the key).
+    assert_eq!(
+        json(&json_out)["diagnostics"].as_array().map(Vec::len),
+        Some(3),
+        "{json_out}"
+    );
+}

@@ -213,6 +213,12 @@ fn finish(mut estate: Estate, mut cx: Cx) -> Result<Estate, LoadError> {
     estate.workloads.sort_by(|a, b| a.name().cmp(b.name()));
     estate.waivers.sort_by(|a, b| a.name().cmp(b.name()));
     crate::validate::validate(&estate, &mut cx);
+    // A message about a value that is a secret ("… is not a DNS-1123 label", "unknown
+    // store `…`") would print it: the credential's own diagnostic says what matters.
+    let secrets: Vec<Span> = cx.credentials.iter().map(|d| d.span).collect();
+    cx.diags
+        .retain(|d| !secrets.iter().any(|s| within(d.span, *s)));
+    cx.diags.append(&mut cx.credentials);
     if cx.diags.is_empty() {
         estate.environments = crate::resolve::resolve(&estate, &mut cx);
     }
@@ -230,6 +236,12 @@ fn finish(mut estate: Estate, mut cx: Cx) -> Result<Estate, LoadError> {
             warnings: estate.warnings,
         })
     }
+}
+
+fn within(inner: Span, outer: Span) -> bool {
+    inner.file == outer.file
+        && inner.start >= outer.start
+        && inner.start + inner.len <= outer.start + outer.len
 }
 
 /// A file-level problem, reported at the file's first line.
@@ -446,7 +458,12 @@ fn ingest(estate: &mut Estate, cx: &mut Cx, name: String, path: PathBuf, bytes: 
             );
             continue;
         }
-        crate::secrets::scan(&doc, "", &mut cx.diags);
+        let mut found = Vec::new();
+        crate::secrets::scan(&doc, "", &mut found);
+        for d in &found {
+            estate.sources.mask(d.span);
+        }
+        cx.credentials.extend(found);
         decode_document(estate, cx, file, &doc);
     }
 }
