@@ -34,6 +34,15 @@ fn estate() -> (tempfile::TempDir, std::path::PathBuf) {
     (tmp, dir)
 }
 
+/// Writes `text` to `rel` under `dir`, making the folders it needs.
+fn put(dir: &Path, rel: &str, text: impl AsRef<[u8]>) {
+    let path = dir.join(rel);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).expect("mkdir");
+    }
+    std::fs::write(path, text).expect("write");
+}
+
 fn json(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
 }
@@ -41,11 +50,11 @@ fn json(text: &str) -> serde_json::Value {
 #[test]
 fn validate_from_the_folder_above_an_estate_says_not_an_estate_in_one_line() {
     let (tmp, _) = estate();
-    std::fs::write(
-        tmp.path().join("docker-compose.yml"),
+    put(
+        tmp.path(),
+        "docker-compose.yml",
         "services: {db: {image: postgres, environment: {POSTGRES_PASSWORD: hunter2}}}\n",
-    )
-    .expect("write");
+    );
     let (code, out, err) = ward(tmp.path(), &["validate"]);
     assert_eq!(code, 2, "{out}{err}");
     let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
@@ -110,18 +119,17 @@ fn an_estate_with_a_deploy_tree_rendered_inside_still_validates() {
 fn a_folder_holding_a_deploy_tree_marker_is_not_read() {
     let (_tmp, dir) = estate();
     let tree = dir.join("out/prod");
-    std::fs::create_dir_all(tree.join("eu1/billing")).expect("mkdir");
-    std::fs::write(tree.join("ward-tree.json"), "{}\n").expect("write");
-    std::fs::write(
-        tree.join("eu1/billing/pod.yaml"),
+    put(&tree, "ward-tree.json", "{}\n");
+    put(
+        &tree,
+        "eu1/billing/pod.yaml",
         "apiVersion: v1\nkind: Pod\nspec: {automountServiceAccountToken: false}\n",
-    )
-    .expect("write");
-    std::fs::write(
-        tree.join("eu1/broken.yaml"),
+    );
+    put(
+        &tree,
+        "eu1/broken.yaml",
         "kind: Team\nmetadata: [unclosed\n",
-    )
-    .expect("write");
+    );
     let (code, out, err) = ward(&dir, &["validate", "-o", "json"]);
     assert_eq!(code, 0, "{out}{err}");
     let v = json(&out);
@@ -132,12 +140,11 @@ fn a_folder_holding_a_deploy_tree_marker_is_not_read() {
 #[test]
 fn warnings_reach_every_command_that_loads_the_estate() {
     let (_tmp, dir) = estate();
-    std::fs::create_dir_all(dir.join("k8s")).expect("mkdir");
-    std::fs::write(
-        dir.join("k8s/sa.yaml"),
+    put(
+        &dir,
+        "k8s/sa.yaml",
         "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: odoo}\nautomountServiceAccountToken: false\n",
-    )
-    .expect("write");
+    );
     let (code, out, err) = ward(&dir, &["validate"]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(
@@ -161,11 +168,11 @@ fn warnings_reach_every_command_that_loads_the_estate() {
         assert!(err.contains("skipped a document"), "{args:?}: {err}");
     }
     // With errors too, the warnings are listed beside them.
-    std::fs::write(
-        dir.join("teams/bad.yaml"),
+    put(
+        &dir,
+        "teams/bad.yaml",
         "apiVersion: ward.dev/v1\nkind: Tem\n",
-    )
-    .expect("write");
+    );
     let (code, out, _) = ward(&dir, &["validate", "-o", "json"]);
     assert_eq!(code, 2);
     let v = json(&out);
@@ -180,11 +187,13 @@ fn warnings_reach_every_command_that_loads_the_estate() {
 fn printed_errors_are_capped_with_a_count_of_the_rest_and_json_keeps_all() {
     let (_tmp, dir) = estate();
     for i in 0..25 {
-        std::fs::write(
-            dir.join(format!("teams/t{i:02}.yaml")),
-            format!("apiVersion: ward.dev/v1\nkind: Team\nmetadata: {{name: t{i}}}\nspec: {{people: [], colour: blue}}\n"),
-        )
-        .expect("write");
+        put(
+            &dir,
+            &format!("teams/t{i:02}.yaml"),
+            format!(
+                "apiVersion: ward.dev/v1\nkind: Team\nmetadata: {{name: t{i}}}\nspec: {{people: [], colour: blue}}\n"
+            ),
+        );
     }
     let (code, _, err) = ward(&dir, &["validate"]);
     assert_eq!(code, 2, "{err}");

@@ -113,16 +113,7 @@ const NO_PLATFORM: &str =
 
 /// Whether the top of `root` holds a `Platform` document, which makes it an estate.
 fn recognised(root: &Path, ignore: &IgnoreList) -> Result<bool, LoadError> {
-    let io = |source| LoadError::Io {
-        path: root.to_path_buf(),
-        source,
-    };
-    let mut entries: Vec<_> = std::fs::read_dir(root)
-        .map_err(io)?
-        .collect::<Result<_, _>>()
-        .map_err(io)?;
-    entries.sort_by_key(|e| e.file_name());
-    for entry in entries {
+    for entry in sorted_entries(root)? {
         let Some(name) = entry.file_name().to_str().map(str::to_string) else {
             continue;
         };
@@ -204,6 +195,20 @@ fn foreign_span(doc: &Node) -> Span {
     api.unwrap_or(Span { len: 0, ..doc.span })
 }
 
+/// The entries of one folder in name order, so that files are read in path order.
+fn sorted_entries(dir: &Path) -> Result<Vec<std::fs::DirEntry>, LoadError> {
+    let io = |source| LoadError::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .map_err(io)?
+        .collect::<Result<_, _>>()
+        .map_err(io)?;
+    entries.sort_by_key(|e| e.file_name());
+    Ok(entries)
+}
+
 fn is_estate_file_name(name: &str) -> bool {
     name.ends_with(".yaml") || name.ends_with(".yml")
 }
@@ -274,16 +279,7 @@ fn collect_files(
     sources: &mut SourceMap,
     cx: &mut Cx,
 ) -> Result<(), LoadError> {
-    let io = |source| LoadError::Io {
-        path: dir.to_path_buf(),
-        source,
-    };
-    let mut entries: Vec<_> = std::fs::read_dir(dir)
-        .map_err(io)?
-        .collect::<Result<_, _>>()
-        .map_err(io)?;
-    entries.sort_by_key(|e| e.file_name());
-    for entry in entries {
+    for entry in sorted_entries(dir)? {
         let path = entry.path();
         let file_name = entry.file_name();
         let Some(fname) = file_name.to_str() else {

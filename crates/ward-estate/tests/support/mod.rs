@@ -128,6 +128,20 @@ pub fn find<'a>(problems: &'a [Problem], needle: &str) -> &'a Problem {
     found[0]
 }
 
+/// The first problem located in `file` (a path, or a prefix such as `tags/a.yaml:4:`);
+/// fails listing all otherwise.
+pub fn in_file<'a>(problems: &'a [Problem], file: &str) -> &'a Problem {
+    let prefix = if file.contains(':') {
+        file.to_string()
+    } else {
+        format!("{file}:")
+    };
+    problems
+        .iter()
+        .find(|p| p.location.starts_with(&prefix))
+        .unwrap_or_else(|| panic!("no problem in {file}; got:\n{problems:#?}"))
+}
+
 /// The 1-based line of the first line of `rel` equal to `text`, so that tests pin exact
 /// positions without breaking whenever the example estate gains a line.
 pub fn line_of(dir: &Path, rel: &str, text: &str) -> usize {
