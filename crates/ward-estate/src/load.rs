@@ -117,9 +117,14 @@ fn recognised(root: &Path, ignore: &IgnoreList) -> Result<bool, LoadError> {
         let Some(name) = entry.file_name().to_str().map(str::to_string) else {
             continue;
         };
-        let regular = entry.file_type().is_ok_and(|t| t.is_file());
-        if !regular || !is_estate_file_name(&name) || ignore.ignores(&name, false) {
+        if !is_estate_file_name(&name) || ignore.ignores(&name, false) {
             continue;
+        }
+        // A linked file is refused by the walk; that, not "no estate", is the news.
+        match entry.file_type() {
+            Ok(t) if t.is_symlink() => return Ok(true),
+            Ok(t) if t.is_file() => {}
+            _ => continue,
         }
         let small = entry.metadata().is_ok_and(|m| m.len() <= MAX_FILE_BYTES);
         if small
@@ -409,7 +414,7 @@ pub fn load_files(files: &[(&str, &[u8])]) -> Result<Estate, LoadError> {
     let top_level = |name: &&str| !name.contains('/');
     if !files.iter().any(|(n, b)| top_level(n) && marks_estate(b)) {
         return Err(LoadError::NotAnEstate {
-            root: PathBuf::new(),
+            root: PathBuf::from("(the files given)"),
             reason: NO_PLATFORM.into(),
         });
     }

@@ -124,7 +124,18 @@ fn scan_at(
             let has = |name: &str| entries.iter().any(|(k, _)| k.as_str() == Some(name));
             let reference = in_reference || (has("store") && has("key"));
             for (k, v) in entries {
-                let name = k.as_str().unwrap_or("?");
+                let mut name = k.as_str().unwrap_or("?");
+                // A key is echoed in every path below it and in "unknown field" messages.
+                if let Some(what) = credential_shape(name) {
+                    out.push(
+                        Diagnostic::new(
+                            k.span,
+                            format!("a key of `{path}` holds what looks like a literal credential ({what})"),
+                        )
+                        .hint("remove it from the estate (and from Git history) and rotate it"),
+                    );
+                    name = "<key not shown>";
+                }
                 let child = if path.is_empty() {
                     name.to_string()
                 } else {

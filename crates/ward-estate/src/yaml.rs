@@ -112,8 +112,17 @@ fn check_tag(tag: Option<&Tag>, span: Span) -> Result<Option<&'static str>, Box<
     if tag.handle.is_empty() && tag.suffix == "!" {
         return Ok(None);
     }
-    if tag.is_yaml_core_schema()
-        && let Some(core) = CORE_TAGS.iter().find(|t| **t == tag.suffix)
+    // `!!str` resolves to the core schema's prefix; so does its verbatim form
+    // `!<tag:yaml.org,2002:str>`, which comes with an empty handle.
+    let core_suffix = if tag.is_yaml_core_schema() {
+        Some(tag.suffix.as_str())
+    } else if tag.handle.is_empty() {
+        tag.suffix.strip_prefix("tag:yaml.org,2002:")
+    } else {
+        None
+    };
+    if let Some(suffix) = core_suffix
+        && let Some(core) = CORE_TAGS.iter().find(|t| **t == suffix)
     {
         return Ok(Some(core));
     }

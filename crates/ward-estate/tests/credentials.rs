@@ -546,16 +546,23 @@ fn other_problems_about_a_secret_value_do_not_echo_it() {
         CLEARINGHOUSE,
         "credentialRef: { store: xoxb-1234567890-abcdefghij, key: integrations/clearinghouse }",
     );
+    // A credential as a key is echoed by every path under it and by "unknown field".
+    edit(
+        dir.path(),
+        BILLING,
+        "      replicas: 3",
+        "      replicas: 3\n      AKIAIOSFODNN7EXAMPLE: { note: x }",
+    );
     let p = problems(dir.path());
     assert_eq!(
         p.iter()
             .filter(|x| x.message.contains("literal credential"))
             .count(),
-        3,
+        4,
         "{p:#?}"
     );
     for x in &p {
-        for secret in [token, "Sup3rS3cret", "xoxb-1234567890"] {
+        for secret in [token, "Sup3rS3cret", "xoxb-1234567890", "AKIAIOSFODNN7"] {
             assert!(
                 !x.message.contains(secret)
                     && !x.hint.contains(secret)

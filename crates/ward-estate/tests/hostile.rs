@@ -204,7 +204,7 @@ fn core_schema_tags_are_accepted_and_str_makes_a_string() {
     write(
         dir.path(),
         "teams/tagged.yaml",
-        "--- !!map\napiVersion: !!str ward.dev/v1\nkind: ! Team\nmetadata: !!map {name: !!str tagged}\nspec: {people: !!seq [], groups: !!null}\n",
+        "--- !!map\napiVersion: !!str ward.dev/v1\nkind: ! Team\nmetadata: !!map {name: !<tag:yaml.org,2002:str> tagged}\nspec: {people: !!seq [], groups: !!null}\n",
     );
     let estate = load_ok(dir.path());
     let billing = estate.workload("billing").expect("billing");
@@ -227,4 +227,23 @@ fn a_symlinked_folder_is_refused_like_a_symlinked_file() {
         let e = in_file(&p, &format!("{name}:1:1"));
         assert!(e.message.contains("symbolic link"), "{e:?}");
     }
+}
+
+#[test]
+fn a_symlinked_platform_file_is_refused_as_a_link_not_as_no_estate() {
+    let dir = example();
+    let outside = tempfile::tempdir().expect("tempdir");
+    std::fs::rename(
+        dir.path().join("platform.yaml"),
+        outside.path().join("platform.yaml"),
+    )
+    .expect("move");
+    std::os::unix::fs::symlink(
+        outside.path().join("platform.yaml"),
+        dir.path().join("platform.yaml"),
+    )
+    .expect("symlink");
+    let p = problems(dir.path());
+    let e = in_file(&p, "platform.yaml:1:1");
+    assert!(e.message.contains("symbolic link"), "{e:?}");
 }
