@@ -90,7 +90,7 @@ pub fn load(root: &Path) -> Result<Estate, LoadError> {
     // Recognised before the walk, so a folder that is not an estate (the one above it, a
     // home folder) is neither walked nor reported on.
     if !recognised(root, &ignore)? {
-        return Err(not_an_estate(NO_PLATFORM.into()));
+        return Err(not_an_estate(no_platform()));
     }
     estate.git = GitState::read(root);
     let mut files = Vec::new();
@@ -108,8 +108,11 @@ pub fn load(root: &Path) -> Result<Estate, LoadError> {
     finish(estate, cx)
 }
 
-const NO_PLATFORM: &str =
-    "no YAML file at its top holds an `apiVersion: ward.dev/v1`, `kind: Platform` document";
+fn no_platform() -> String {
+    format!(
+        "no YAML file at its top holds an `apiVersion: {API_VERSION}`, `kind: Platform` document"
+    )
+}
 
 /// Whether the top of `root` holds a `Platform` document, which makes it an estate.
 fn recognised(root: &Path, ignore: &IgnoreList) -> Result<bool, LoadError> {
@@ -117,7 +120,8 @@ fn recognised(root: &Path, ignore: &IgnoreList) -> Result<bool, LoadError> {
         let Some(name) = entry.file_name().to_str().map(str::to_string) else {
             continue;
         };
-        if !is_estate_file_name(&name) || ignore.ignores(&name, false) {
+        // The same files the walk reads: not hidden, not ignored.
+        if name.starts_with('.') || !is_estate_file_name(&name) || ignore.ignores(&name, false) {
             continue;
         }
         // A linked file is refused by the walk; that, not "no estate", is the news.
@@ -415,7 +419,7 @@ pub fn load_files(files: &[(&str, &[u8])]) -> Result<Estate, LoadError> {
     if !files.iter().any(|(n, b)| top_level(n) && marks_estate(b)) {
         return Err(LoadError::NotAnEstate {
             root: PathBuf::from("(the files given)"),
-            reason: NO_PLATFORM.into(),
+            reason: no_platform(),
         });
     }
     finish(estate, cx)
