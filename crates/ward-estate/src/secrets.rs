@@ -89,7 +89,7 @@ pub fn scan(node: &Node, path: &str, out: &mut Vec<Diagnostic>) {
 fn scan_at(
     node: &Node,
     path: &str,
-    key: Option<&str>,
+    key: Option<&Key<'_>>,
     in_reference: bool,
     out: &mut Vec<Diagnostic>,
 ) {
@@ -141,8 +141,9 @@ fn scan_at(
                 } else {
                     format!("{path}.{name}")
                 };
-                let under_ref = reference || is_reference_key(name);
-                scan_at(v, &child, Some(name), under_ref, out);
+                let key = Key::new(name);
+                let under_ref = reference || key.names_reference();
+                scan_at(v, &child, Some(&key), under_ref, out);
             }
         }
     }
@@ -156,7 +157,7 @@ enum Finding<'k> {
 }
 
 fn check_scalar<'k>(
-    key: Option<&'k str>,
+    key: Option<&Key<'k>>,
     text: &str,
     plain: bool,
     in_reference: bool,
@@ -167,14 +168,14 @@ fn check_scalar<'k>(
         return None;
     }
     if let Some(k) = key
-        && is_secret_key(k)
+        && k.names_secret()
     {
-        return Some(Finding::SecretKey(k));
+        return Some(Finding::SecretKey(k.text));
     }
     if plain && is_number(t) {
         return None;
     }
-    if key.is_some_and(is_user_key)
+    if key.is_some_and(Key::names_user)
         && !t.contains("://")
         && t.split_once(':')
             .is_some_and(|(u, p)| !u.is_empty() && !p.is_empty())
@@ -241,63 +242,93 @@ fn words(key: &str) -> Vec<String> {
     out
 }
 
-/// Whether a key names a secret value: its head word says so (`smtp_pass`), or it is a
-/// qualified key (`masterKey`), or its words run together end like one (`PGPASSWORD`,
-/// `connectionString`).
-/// `passwordRef`, `credentialOwner`, `tokenTtl` name something else, so they are not.
-fn is_secret_key(key: &str) -> bool {
-    let w = words(key);
-    let Some(head) = w.last() else { return false };
-    if SECRET_WORDS.contains(&head.as_str()) {
-        return true;
-    }
-    if head == "key" && w.len() >= 2 && KEY_QUALIFIERS.contains(&w[w.len() - 2].as_str()) {
-        return true;
-    }
-    let joined = w.concat();
-    SECRET_SUFFIXES.iter().any(|s| joined.ends_with(s))
+/// A mapping key and its words, split once for the several questions asked of it.
+struct Key<'k> {
+    text: &'k str,
+    words: Vec<String>,
 }
 
-fn is_user_key(key: &str) -> bool {
-    words(key)
-        .last()
-        .is_some_and(|h| USER_WORDS.contains(&h.as_str()))
-}
+impl<'k> Key<'k> {
+    fn new(text: &'k str) -> Key<'k> {
+        Key {
+            text,
+            words: words(text),
+        }
+    }
 
-/// A field that must hold a secret reference (`passwordRef`, `credentialRef`) or is one
-/// by the model (`credentials`, `estateCredentials`, `drillIdentity`).
-fn is_reference_key(key: &str) -> bool {
-    let w = words(key);
-    w.last().is_some_and(|h| h == "ref")
-        || matches!(
-            w.iter().map(String::as_str).collect::<Vec<_>>().as_slice(),
-            [.., "credentials"] | ["drill", "identity"]
+    fn head(&self) -> Option<&str> {
+        self.words.last().map(String::as_str)
+    }
+
+    /// Whether the key names a secret value: its head word says so (`smtp_pass`), or it
+    /// is a qualified key (`masterKey`), or its words run together end like one
+    /// (`PGPASSWORD`, `connectionString`). `passwordRef`, `credentialOwner`, `tokenTtl`
+    /// name something else, so they are not.
+    fn names_secret(&self) -> bool {
+        let w = &self.words;
+        let Some(head) = self.head() else {
+            return false;
+        };
+        if SECRET_WORDS.contains(&head) {
+            return true;
+        }
+        if head == "key" && w.len() >= 2 && KEY_QUALIFIERS.contains(&w[w.len() - 2].as_str()) {
+            return true;
+        }
+        let joined = w.concat();
+        SECRET_SUFFIXES.iter().any(|s| joined.ends_with(s))
+    }
+
+    fn names_user(&self) -> bool {
+        self.head().is_some_and(|h| USER_WORDS.contains(&h))
+    }
+
+    /// A field that must hold a secret reference (`passwordRef`, `credentialRef`) or is
+    /// one by the model (`credentials`, `estateCredentials`, `drillIdentity`).
+    fn names_reference(&self) -> bool {
+        let w: Vec<&str> = self.words.iter().map(String::as_str).collect();
+        matches!(
+            w.as_slice(),
+            [.., "ref"] | [.., "credentials"] | ["drill", "identity"]
         )
+    }
+}
+
+fn is_secret_key(key: &str) -> bool {
+    Key::new(key).names_secret()
 }
 
 /// Names the kind of credential a value looks like, if any. Looks at the value alone, so
 /// it also serves to check rendered output.
 pub fn credential_shape(text: &str) -> Option<&'static str> {
     let t = text.trim();
-    if t.contains("AGE-SECRET-KEY-1") {
-        return Some("an age secret key");
+    // Every value of the estate comes through here: each check runs only when the value
+    // has the one character it cannot do without (a quick byte search), so that the
+    // substring searches are left for the few values that may match.
+    let has = |c: char| t.contains(c);
+    if has('-') {
+        if t.contains("AGE-SECRET-KEY-1") {
+            return Some("an age secret key");
+        }
+        if t.contains("-----BEGIN") && t.contains("PRIVATE KEY") {
+            return Some("a PEM private key");
+        }
+        if t.starts_with("PuTTY-User-Key-File") {
+            return Some("a PuTTY private key");
+        }
     }
-    if t.contains("-----BEGIN") && t.contains("PRIVATE KEY") {
-        return Some("a PEM private key");
+    if has('/') {
+        if let Some(what) = webhook(t) {
+            return Some(what);
+        }
+        if let Some(what) = url_credential(t) {
+            return Some(what);
+        }
     }
-    if t.starts_with("PuTTY-User-Key-File") {
-        return Some("a PuTTY private key");
-    }
-    if let Some(what) = webhook(t) {
-        return Some(what);
-    }
-    if let Some(what) = url_credential(t) {
-        return Some(what);
-    }
-    if authorization_value(t) {
+    if has(' ') && authorization_value(t) {
         return Some("an HTTP authorization value");
     }
-    if secret_setting(t) {
+    if has('=') && secret_setting(t) {
         return Some("a `name=value` setting of a secret");
     }
     // A public key is public: its base64 body must not be mistaken for tokens.
