@@ -185,6 +185,9 @@ fn check_scalar<'k>(
     if let Some(what) = credential_shape(t) {
         return Some(Finding::Shape(what));
     }
+    if !in_reference {
+        return None;
+    }
     // A path's segments are judged one by one (`bw/<uuid>` is an id under a folder), unless
     // the value has characters no path has, as base64 does.
     let path_like = t.contains('/')
@@ -195,7 +198,7 @@ fn check_scalar<'k>(
     } else {
         looks_random(t)
     };
-    if in_reference && random {
+    if random {
         return Some(Finding::Shape(
             "a random-looking value where a secret reference's name or path belongs",
         ));
