@@ -131,6 +131,12 @@ fn parse_line(line: &str) -> Result<Option<Pattern>, String> {
             "`{shown}`: `{c}` is not supported in `{IGNORE_FILE}`; only `*` within a segment is"
         ));
     }
+    // Written after a pattern, `# …` would otherwise become part of it and match nothing.
+    if text.contains('#') || text.contains(char::is_whitespace) {
+        return Err(format!(
+            "`{shown}`: a pattern may not hold spaces or `#`; write a comment on a line of its own"
+        ));
+    }
     let folders_only = text.ends_with('/');
     let body = text.trim_end_matches('/');
     let anchored = body.starts_with('/') || body.contains('/');

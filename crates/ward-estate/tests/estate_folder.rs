@@ -226,7 +226,7 @@ fn wardignore_lines_it_cannot_honour_are_errors_with_their_line() {
     write(
         dir.path(),
         ".wardignore",
-        "ok/\n!keep.yaml\nsrc/**/gen\nfile[0-9].yaml\na//b\n",
+        "ok/\n!keep.yaml\nsrc/**/gen\nfile[0-9].yaml\na//b\nvendor/  # trailing comment\n",
     );
     let p = problems(dir.path());
     for (line, needle) in [
@@ -234,6 +234,7 @@ fn wardignore_lines_it_cannot_honour_are_errors_with_their_line() {
         (3, "src/**/gen"),
         (4, "file[0-9].yaml"),
         (5, "a//b"),
+        (6, "vendor/  # trailing comment"),
     ] {
         let e = in_file(&p, &format!(".wardignore:{line}:"));
         assert!(e.message.contains(needle), "{e:?}");
