@@ -1,8 +1,6 @@
-//! `.wardignore`: paths under the estate folder that are not the estate.
-//!
-//! A small, documented subset of gitignore (one pattern per line, `#` comments, a trailing
-//! `/` for folders, a leading `/` or an inner `/` to anchor at the root, `*` inside one
-//! segment); anything else is refused with its line rather than half-understood.
+//! `.wardignore`: paths under the estate folder that are not the estate, in a small
+//! gitignore subset (a pattern per line, `#` comment lines, a trailing `/` for folders, `/`
+//! to anchor, `*` within a segment); anything else is refused with its line.
 
 use crate::source::{Diagnostic, SourceFile, SourceMap, Span};
 use std::path::Path;

@@ -1,8 +1,6 @@
-//! Reads an estate folder: recognises it by its `Platform` document, finds the YAML files
-//! that are the estate's, parses every document, decodes Ward's by kind (others are skipped
-//! with a warning), and gathers every problem of every file before giving up.
-//!
-//! Limits (file size, file count, depth, node count) keep hostile input from hurting.
+//! Reads an estate folder: recognises it by its `Platform` document, finds the estate's
+//! YAML files, decodes Ward's documents by kind (skipping others with a warning), and
+//! gathers every problem of every file, within limits that keep hostile input harmless.
 
 use crate::decode::{Choice, Cx, closest};
 use crate::git::GitState;

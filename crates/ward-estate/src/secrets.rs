@@ -1,10 +1,6 @@
-//! Refuses literal credentials in the estate.
-//!
-//! The estate lives in Git, where a pasted password stays forever, so loading scans every
-//! value of every Ward document, including fields Ward does not know. It looks for kinds of
-//! credential, not for known strings: secret-like key names, credential query parameters,
-//! user-info in URLs, HTTP authorization values, well-known token formats, and random-looking
-//! values where only a reference belongs. Messages name the field, never the value.
+//! Refuses literal credentials in the estate, which lives in Git where a pasted password
+//! stays forever: every value of every Ward document is checked for kinds of credential
+//! (see [`scan`]), and messages name the field, never the value.
 
 use crate::source::Diagnostic;
 use crate::yaml::{Node, Value};
@@ -78,8 +74,11 @@ const USER_WORDS: &[&str] = &["user", "username", "login", "userinfo"];
 /// pre-signed URLs (`sig`, `X-Amz-Signature`) and Google's `key`.
 const QUERY_WORDS: &[&str] = &["sig", "signature", "key", "auth"];
 
-/// Looks through one document and reports each literal credential it finds. Every
-/// diagnostic points at the offending value, so the loader can mask exactly that.
+/// Looks through one document and reports each literal credential it finds, by kind:
+/// secret-like key names, credential query parameters, user-info in URLs, HTTP
+/// authorization values, `name=value` settings of secrets, well-known token formats, and
+/// random-looking values where only a reference belongs. Every diagnostic points at the
+/// offending value (or key), so the loader can mask exactly that.
 pub fn scan(node: &Node, path: &str, out: &mut Vec<Diagnostic>) {
     scan_at(node, path, None, false, out);
 }
