@@ -91,7 +91,9 @@ impl Context {
     }
 
     pub fn state_dir_for(&self, estate: &Path) -> PathBuf {
-        self.state.clone().unwrap_or_else(|| estate.join(".ward"))
+        self.state
+            .clone()
+            .unwrap_or_else(|| estate.join(ward_estate::load::STATE_DIR))
     }
 
     /// The secrets folder: `--secrets-dir`, then `WARD_SECRETS_DIR`, then `secrets/` in the
@@ -104,7 +106,17 @@ impl Context {
         )
     }
 
+    /// Loads the estate and prints its warnings on stderr (also with `-o json`, whose
+    /// stdout stays the command's own).
     pub fn load_estate(&self) -> Result<Estate, Failure> {
+        let estate = self.load_estate_quietly()?;
+        crate::report::print_warnings(&estate.sources, &estate.warnings);
+        Ok(estate)
+    }
+
+    /// Loads the estate, leaving its warnings to the caller (`ward validate` puts them in
+    /// its JSON).
+    pub fn load_estate_quietly(&self) -> Result<Estate, Failure> {
         Ok(ward_estate::load(&self.estate_dir)?)
     }
 

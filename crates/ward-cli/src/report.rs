@@ -1,10 +1,13 @@
 //! Exit codes and error output: miette-style reports for people, JSON for machines.
 //!
 //! Estate diagnostics become reports with the file, line, column, the offending line
-//! with a caret, and a hint.
+//! with a caret, and a hint; text shows the first [`PRINTED_DIAGNOSTICS`] errors and
+//! warnings and counts the rest, JSON lists them all.
 
 use crate::context::{Context, Output};
-use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, MietteDiagnostic, NamedSource};
+use miette::{
+    GraphicalReportHandler, GraphicalTheme, LabeledSpan, MietteDiagnostic, NamedSource, Severity,
+};
 use std::io::IsTerminal;
 use ward_estate::{Diagnostic, SourceMap};
 
@@ -30,10 +33,11 @@ pub fn output_closed() -> ! {
 /// A failure a command reports instead of a result.
 #[derive(Debug)]
 pub enum Failure {
-    /// The estate has problems; every one is listed.
+    /// The estate has problems; every one is listed, with the load's warnings.
     Estate {
         sources: SourceMap,
         diagnostics: Vec<Diagnostic>,
+        warnings: Vec<Diagnostic>,
     },
     /// Input or usage is wrong: a message and what to do.
     BadInput { message: String, hint: String },
@@ -62,10 +66,16 @@ impl From<ward_estate::LoadError> for Failure {
             ward_estate::LoadError::Invalid {
                 sources,
                 diagnostics,
+                warnings,
             } => Failure::Estate {
                 sources,
                 diagnostics,
+                warnings,
             },
+            e @ ward_estate::LoadError::NotAnEstate { .. } => Failure::bad_input(
+                e.to_string(),
+                "run Ward inside the estate folder, or pass --estate DIR (or set WARD_ESTATE); `ward init DIR --example healthcare` creates one",
+            ),
             ward_estate::LoadError::NotAFolder(p) => Failure::bad_input(
                 format!(
                     "estate folder {} does not exist or is not a folder",
@@ -93,17 +103,14 @@ pub fn fail(cx: &Context, failure: Failure) -> Exit {
         let _ = crate::context::print_json(&json);
         return exit;
     }
-    let handler = handler();
     match failure {
         Failure::Estate {
             sources,
             diagnostics,
+            warnings,
         } => {
-            for d in &diagnostics {
-                let mut out = String::new();
-                let _ = handler.render_report(&mut out, &*diagnostic_report(&sources, d));
-                eprintln!("{}", scrub_credentials(&out));
-            }
+            print_warnings(&sources, &warnings);
+            print_capped(&sources, &diagnostics, Severity::Error);
             eprintln!(
                 "error: the estate has {} problem(s); nothing was changed",
                 diagnostics.len()
@@ -112,7 +119,7 @@ pub fn fail(cx: &Context, failure: Failure) -> Exit {
         Failure::BadInput { message, hint } | Failure::Operational { message, hint } => {
             let mut out = String::new();
             let report = miette::Report::new(MietteDiagnostic::new(message).with_help(hint));
-            let _ = handler.render_report(&mut out, report.as_ref());
+            let _ = handler().render_report(&mut out, report.as_ref());
             eprintln!("{}", scrub_credentials(&out));
         }
     }
@@ -235,6 +242,35 @@ pub fn scrub_json(value: &mut serde_json::Value) {
     }
 }
 
+/// How many errors, and separately how many warnings, are printed as text; the rest are
+/// counted in one line. Twenty fill a screen or two, which is as many as a person reads
+/// before fixing the first; `-o json` lists them all.
+pub const PRINTED_DIAGNOSTICS: usize = 20;
+
+/// The estate's warnings (documents skipped, …) on stderr, for every command that loads it.
+pub fn print_warnings(sources: &SourceMap, warnings: &[Diagnostic]) {
+    print_capped(sources, warnings, Severity::Warning);
+}
+
+fn print_capped(sources: &SourceMap, diagnostics: &[Diagnostic], severity: Severity) {
+    let handler = handler();
+    for d in diagnostics.iter().take(PRINTED_DIAGNOSTICS) {
+        let mut out = String::new();
+        let _ = handler.render_report(&mut out, &*diagnostic_report(sources, d, severity));
+        eprintln!("{}", scrub_credentials(&out));
+    }
+    let rest = diagnostics.len().saturating_sub(PRINTED_DIAGNOSTICS);
+    if rest > 0 {
+        let noun = match (severity, rest) {
+            (Severity::Warning, 1) => "warning",
+            (Severity::Warning, _) => "warnings",
+            (_, 1) => "error",
+            _ => "errors",
+        };
+        eprintln!("… and {rest} more {noun} (run `ward validate -o json` for all)");
+    }
+}
+
 fn handler() -> GraphicalReportHandler {
     let theme = if std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none() {
         GraphicalTheme::unicode()
@@ -244,13 +280,13 @@ fn handler() -> GraphicalReportHandler {
     GraphicalReportHandler::new_themed(theme).with_context_lines(1)
 }
 
-fn diagnostic_report(sources: &SourceMap, d: &Diagnostic) -> miette::Report {
+fn diagnostic_report(sources: &SourceMap, d: &Diagnostic, severity: Severity) -> miette::Report {
     let file = sources.get(d.span.file);
     let message = match file {
         Some(_) => format!("{}: {}", sources.location(d.span), d.message),
         None => d.message.clone(),
     };
-    let mut m = MietteDiagnostic::new(message);
+    let mut m = MietteDiagnostic::new(message).with_severity(severity);
     if let Some(h) = &d.hint {
         m = m.with_help(h.clone());
     }
@@ -273,9 +309,11 @@ fn failure_json(f: &Failure) -> serde_json::Value {
         Failure::Estate {
             sources,
             diagnostics,
+            warnings,
         } => serde_json::json!({
             "error": "invalid-estate",
-            "diagnostics": diagnostics.iter().map(|d| diagnostic_json(sources, d)).collect::<Vec<_>>(),
+            "diagnostics": diagnostics_json(sources, diagnostics),
+            "warnings": diagnostics_json(sources, warnings),
         }),
         Failure::BadInput { message, hint } => {
             serde_json::json!({"error": "bad-input", "message": message, "hint": hint})
@@ -284,6 +322,13 @@ fn failure_json(f: &Failure) -> serde_json::Value {
             serde_json::json!({"error": "operational", "message": message, "hint": hint})
         }
     }
+}
+
+pub fn diagnostics_json(sources: &SourceMap, diagnostics: &[Diagnostic]) -> Vec<serde_json::Value> {
+    diagnostics
+        .iter()
+        .map(|d| diagnostic_json(sources, d))
+        .collect()
 }
 
 pub fn diagnostic_json(sources: &SourceMap, d: &Diagnostic) -> serde_json::Value {

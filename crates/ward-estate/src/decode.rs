@@ -11,6 +11,11 @@ use crate::yaml::{Node, Value};
 #[derive(Default)]
 pub struct Cx {
     pub diags: Vec<Diagnostic>,
+    /// What was read but not used; a load with only warnings succeeds.
+    pub warnings: Vec<Diagnostic>,
+    /// Literal credentials found, kept apart until the end of the load: any other problem
+    /// reported inside one of their spans would echo the secret, so it is dropped.
+    pub(crate) credentials: Vec<Diagnostic>,
 }
 
 /// A closed set of names, such as `phi | confidential | internal | public`.

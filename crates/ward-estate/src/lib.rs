@@ -1,8 +1,8 @@
 //! The hosting estate: a folder of Kubernetes-style YAML documents (`Platform`, `Team`,
 //! `Workload`, `Waiver`), loaded with source spans, validated, and classified.
 //!
-//! [`load`] is the entry point. It reads every `*.yaml`/`*.yml` file under a folder,
-//! reports every problem at once as [`Diagnostic`]s that point at a file, line and column,
+//! [`load`] is the entry point. It reads the `ward.dev/v1` documents of the `*.yaml`/`*.yml`
+//! files under a folder whose top holds the `Platform` document, reports every problem at once as [`Diagnostic`]s that point at a file, line and column,
 //! and returns an [`Estate`] whose [`Estate::environments`] are classified
 //! ([`Classification`]) and placed on clusters. Nothing here touches Kubernetes, Rego or
 //! object storage: downstream crates read the resolved model.
@@ -14,6 +14,7 @@
 pub mod classify;
 pub mod decode;
 pub mod git;
+pub mod ignore;
 pub mod load;
 pub mod model;
 pub mod resolve;

@@ -1,10 +1,10 @@
-//! Reads an estate folder: finds the YAML files, parses every document, decodes it by
-//! kind, and gathers every problem of every file before giving up.
-//!
-//! Limits (file size, file count, depth, node count) keep hostile input from hurting.
+//! Reads an estate folder: recognises it by its `Platform` document, finds the estate's
+//! YAML files, decodes Ward's documents by kind (skipping others with a warning), and
+//! gathers every problem of every file, within limits that keep hostile input harmless.
 
 use crate::decode::{Choice, Cx, closest};
 use crate::git::GitState;
+use crate::ignore::IgnoreList;
 use crate::model::{
     self, API_VERSION, Document, Kind, PlatformSpec, TeamSpec, WaiverSpec, WorkloadSpec,
 };
@@ -18,6 +18,11 @@ pub const MAX_FILE_BYTES: u64 = 4 << 20;
 pub const MAX_FILES: usize = 100_000;
 /// Top-level folders that hold other things than estate documents.
 pub const SKIPPED_DIRS: &[&str] = &["approvals", "policies"];
+/// The state folder's name inside the estate (ledger, keys, secrets): never estate files.
+pub const STATE_DIR: &str = ".ward";
+/// The file the renderer writes at the top of every deploy tree. A folder holding it is
+/// rendered output, not estate, wherever it sits (`ward render --out deploy`).
+pub const DEPLOY_TREE_MARKER: &str = "ward-tree.json";
 
 /// The documents of an estate, decoded but not yet cross-checked.
 #[derive(Debug, Default)]
@@ -33,6 +38,8 @@ pub struct Estate {
     pub extra_platforms: Vec<Document<PlatformSpec>>,
     /// Every workload environment, classified and placed, sorted by workload then name.
     pub environments: Vec<crate::resolve::ResolvedEnvironment>,
+    /// What was read but not used (documents that are not Ward's), in path order.
+    pub warnings: Vec<Diagnostic>,
 }
 
 /// Why an estate could not be loaded.
@@ -40,6 +47,9 @@ pub struct Estate {
 pub enum LoadError {
     #[error("estate folder {0} does not exist or is not a folder")]
     NotAFolder(PathBuf),
+    /// The folder exists but holds no estate: nothing in it was reported on.
+    #[error("{} is not an estate: {reason}", .root.display())]
+    NotAnEstate { root: PathBuf, reason: String },
     #[error("cannot read {path}: {source}")]
     Io {
         path: PathBuf,
@@ -49,6 +59,8 @@ pub enum LoadError {
     Invalid {
         sources: SourceMap,
         diagnostics: Vec<Diagnostic>,
+        /// As [`Estate::warnings`].
+        warnings: Vec<Diagnostic>,
     },
 }
 
@@ -57,18 +69,155 @@ pub fn load(root: &Path) -> Result<Estate, LoadError> {
     if !root.is_dir() {
         return Err(LoadError::NotAFolder(root.to_path_buf()));
     }
+    // `.` says little in a message; the folder's real path says where Ward looked.
+    let not_an_estate = |reason: String| LoadError::NotAnEstate {
+        root: root.canonicalize().unwrap_or_else(|_| root.to_path_buf()),
+        reason,
+    };
+    if root.join(DEPLOY_TREE_MARKER).is_file() {
+        return Err(not_an_estate(format!(
+            "it is a deploy tree Ward rendered (it holds `{DEPLOY_TREE_MARKER}`)"
+        )));
+    }
     let mut estate = Estate {
         root: root.to_path_buf(),
-        git: GitState::read(root),
         ..Estate::default()
     };
     let mut cx = Cx::default();
+    let ignore = IgnoreList::read(root, &mut estate.sources, &mut cx.diags);
+    // Recognised before the walk, so a folder that is not an estate (the one above it, a
+    // home folder) is neither walked nor reported on.
+    if !recognised(root, &ignore)? {
+        return Err(not_an_estate(no_platform()));
+    }
+    estate.git = GitState::read(root);
     let mut files = Vec::new();
-    collect_files(root, root, &mut files, &mut estate.sources, &mut cx)?;
+    collect_files(
+        root,
+        root,
+        &ignore,
+        &mut files,
+        &mut estate.sources,
+        &mut cx,
+    )?;
     for (name, path) in files {
         read_file(&mut estate, &mut cx, name, path);
     }
     finish(estate, cx)
+}
+
+fn no_platform() -> String {
+    format!(
+        "no YAML file at its top holds an `apiVersion: {API_VERSION}`, `kind: Platform` document"
+    )
+}
+
+/// Whether the top of `root` holds a `Platform` document, which makes it an estate.
+fn recognised(root: &Path, ignore: &IgnoreList) -> Result<bool, LoadError> {
+    for entry in sorted_entries(root)? {
+        let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+            continue;
+        };
+        // The same files the walk reads: not hidden, not ignored.
+        if name.starts_with('.') || !is_estate_file_name(&name) || ignore.ignores(&name, false) {
+            continue;
+        }
+        // A linked file is refused by the walk; that, not "no estate", is the news.
+        match entry.file_type() {
+            Ok(t) if t.is_symlink() => return Ok(true),
+            Ok(t) if t.is_file() => {}
+            _ => continue,
+        }
+        let small = entry.metadata().is_ok_and(|m| m.len() <= MAX_FILE_BYTES);
+        if small
+            && let Ok(bytes) = std::fs::read(entry.path())
+            && marks_estate(&bytes)
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// A top-level file marks its folder as an estate if it holds a Ward `Platform` document,
+/// or if it names Ward's API but cannot be parsed: then the load says what is wrong with
+/// it rather than that the folder is no estate.
+fn marks_estate(bytes: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(bytes).into_owned();
+    let src = SourceFile::new(String::new(), PathBuf::new(), text);
+    match yaml::parse_documents(FileId(0), &src) {
+        Ok(docs) => docs
+            .iter()
+            .any(|d| matches!(shape(d), Shape::Ward { platform: true })),
+        Err(_) => src.text.contains(api_group()),
+    }
+}
+
+/// `ward.dev/`, the API group of [`API_VERSION`].
+fn api_group() -> &'static str {
+    API_VERSION
+        .rfind('/')
+        .map_or(API_VERSION, |i| &API_VERSION[..=i])
+}
+
+/// What a document is, told from its `apiVersion` and `kind` before any decoding.
+enum Shape {
+    /// Ward's: decoded, and reported on if wrong (a `ward.dev/v2`, a Ward kind without an
+    /// `apiVersion`).
+    Ward { platform: bool },
+    /// Someone else's (a Kubernetes manifest, Helm values): skipped, with the reason.
+    Foreign(String),
+}
+
+fn shape(doc: &Node) -> Shape {
+    let yaml::Value::Map(entries) = &doc.value else {
+        return Shape::Foreign(format!("it is {}, not a mapping", doc.kind_name()));
+    };
+    let field = |name: &str| {
+        entries
+            .iter()
+            .find(|(k, _)| k.as_str() == Some(name))
+            .and_then(|(_, v)| v.as_str())
+    };
+    let kind = field("kind");
+    let platform = kind == Some(Kind::Platform.name());
+    match field("apiVersion") {
+        Some(api) if api.starts_with(api_group()) => Shape::Ward { platform },
+        Some(api) => Shape::Foreign(format!("apiVersion `{}`", crate::decode::escape(api))),
+        None if kind.is_some_and(|k| Kind::NAMES.contains(&k)) => Shape::Ward { platform },
+        None => Shape::Foreign("no `apiVersion`".into()),
+    }
+}
+
+/// Where a skipped document is pointed at: its `apiVersion` value, else its first
+/// character (not the whole document, which a report would print in full).
+fn foreign_span(doc: &Node) -> Span {
+    let api = match &doc.value {
+        yaml::Value::Map(entries) => entries
+            .iter()
+            .find(|(k, _)| k.as_str() == Some("apiVersion"))
+            .map(|(_, v)| v.span),
+        _ => None,
+    };
+    api.unwrap_or(Span { len: 0, ..doc.span })
+}
+
+/// The entries of one folder in name order, so that files are read in path order.
+fn sorted_entries(dir: &Path) -> Result<Vec<std::fs::DirEntry>, LoadError> {
+    let io = |source| LoadError::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .map_err(io)?
+        .collect::<Result<_, _>>()
+        .map_err(io)?;
+    entries.sort_by_key(|e| e.file_name());
+    Ok(entries)
+}
+
+fn is_estate_file_name(name: &str) -> bool {
+    name.ends_with(".yaml") || name.ends_with(".yml")
 }
 
 fn finish(mut estate: Estate, mut cx: Cx) -> Result<Estate, LoadError> {
@@ -76,19 +225,35 @@ fn finish(mut estate: Estate, mut cx: Cx) -> Result<Estate, LoadError> {
     estate.workloads.sort_by(|a, b| a.name().cmp(b.name()));
     estate.waivers.sort_by(|a, b| a.name().cmp(b.name()));
     crate::validate::validate(&estate, &mut cx);
+    // A message about a value that is a secret ("… is not a DNS-1123 label", "unknown
+    // store `…`") would print it: the credential's own diagnostic says what matters.
+    let secrets: Vec<Span> = cx.credentials.iter().map(|d| d.span).collect();
+    cx.diags
+        .retain(|d| !secrets.iter().any(|s| within(d.span, *s)));
+    cx.diags.append(&mut cx.credentials);
     if cx.diags.is_empty() {
         estate.environments = crate::resolve::resolve(&estate, &mut cx);
     }
+    let by_place = |d: &Diagnostic| (d.span.file, d.span.start);
+    cx.warnings.sort_by_key(by_place);
+    estate.warnings = cx.warnings;
     if cx.diags.is_empty() {
         Ok(estate)
     } else {
-        cx.diags.sort_by_key(|d| (d.span.file, d.span.start));
+        cx.diags.sort_by_key(by_place);
         cx.diags.dedup();
         Err(LoadError::Invalid {
             sources: estate.sources,
             diagnostics: cx.diags,
+            warnings: estate.warnings,
         })
     }
+}
+
+fn within(inner: Span, outer: Span) -> bool {
+    inner.file == outer.file
+        && inner.start >= outer.start
+        && inner.start + inner.len <= outer.start + outer.len
 }
 
 /// A file-level problem, reported at the file's first line.
@@ -116,25 +281,18 @@ fn file_problem(
 fn collect_files(
     root: &Path,
     dir: &Path,
+    ignore: &IgnoreList,
     out: &mut Vec<(String, PathBuf)>,
     sources: &mut SourceMap,
     cx: &mut Cx,
 ) -> Result<(), LoadError> {
-    let io = |source| LoadError::Io {
-        path: dir.to_path_buf(),
-        source,
-    };
-    let mut entries: Vec<_> = std::fs::read_dir(dir)
-        .map_err(io)?
-        .collect::<Result<_, _>>()
-        .map_err(io)?;
-    entries.sort_by_key(|e| e.file_name());
-    for entry in entries {
+    for entry in sorted_entries(dir)? {
         let path = entry.path();
         let file_name = entry.file_name();
         let Some(fname) = file_name.to_str() else {
             continue;
         };
+        // Hidden entries include the state folder (`.ward/`) and `.git/`.
         if fname.starts_with('.') || (dir == root && SKIPPED_DIRS.contains(&fname)) {
             continue;
         }
@@ -143,20 +301,34 @@ fn collect_files(
             path: path.clone(),
             source,
         })?;
-        let is_yaml = fname.ends_with(".yaml") || fname.ends_with(".yml");
+        let is_yaml = is_estate_file_name(fname);
+        // A link counts as what it points to, so `.wardignore` can name it.
+        let is_folder = file_type.is_dir()
+            || (file_type.is_symlink() && std::fs::metadata(&path).is_ok_and(|m| m.is_dir()));
+        if ignore.ignores(&name, is_folder) {
+            continue;
+        }
         if file_type.is_symlink() {
-            if is_yaml {
+            // A link to a folder would be skipped silently otherwise, with every document
+            // in it; a dangling link or one to another kind of file is no estate file.
+            let to_folder = is_folder;
+            if to_folder || is_yaml {
+                let what = if to_folder { "folder" } else { "file" };
                 file_problem(
                     sources,
                     cx,
                     name,
                     path,
-                    "this estate file is a symbolic link".into(),
-                    "Ward does not follow links, so the estate cannot reach outside its folder; copy the file in instead",
+                    format!("this estate {what} is a symbolic link"),
+                    &format!(
+                        "Ward does not follow links, so the estate cannot reach outside its folder; copy the {what} in instead, or list it in `.wardignore`"
+                    ),
                 );
             }
         } else if file_type.is_dir() {
-            collect_files(root, &path, out, sources, cx)?;
+            if !path.join(DEPLOY_TREE_MARKER).is_file() {
+                collect_files(root, &path, ignore, out, sources, cx)?;
+            }
         } else if is_yaml {
             if out.len() >= MAX_FILES {
                 file_problem(
@@ -241,6 +413,13 @@ pub fn load_files(files: &[(&str, &[u8])]) -> Result<Estate, LoadError> {
             bytes.to_vec(),
         );
     }
+    let top_level = |name: &&str| !name.contains('/');
+    if !files.iter().any(|(n, b)| top_level(n) && marks_estate(b)) {
+        return Err(LoadError::NotAnEstate {
+            root: PathBuf::from("(the files given)"),
+            reason: no_platform(),
+        });
+    }
     finish(estate, cx)
 }
 
@@ -274,7 +453,20 @@ fn ingest(estate: &mut Estate, cx: &mut Cx, name: String, path: PathBuf, bytes: 
         if doc.is_null() {
             continue;
         }
-        crate::secrets::scan(&doc, "", &mut cx.diags);
+        if let Shape::Foreign(why) = shape(&doc) {
+            let group = api_group();
+            cx.warnings.push(
+                Diagnostic::new(foreign_span(&doc), format!("skipped a document that is not Ward's ({why})"))
+                    .hint(format!("Ward reads only `apiVersion: {API_VERSION}` documents ({group}…); move this file out of the estate, or list it or its folder in `.wardignore`")),
+            );
+            continue;
+        }
+        let mut found = Vec::new();
+        crate::secrets::scan(&doc, "", &mut found);
+        for d in &found {
+            estate.sources.mask(d.span);
+        }
+        cx.credentials.extend(found);
         decode_document(estate, cx, file, &doc);
     }
 }

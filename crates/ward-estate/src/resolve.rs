@@ -256,6 +256,8 @@ pub(crate) fn resolve(estate: &Estate, cx: &mut Cx) -> Vec<ResolvedEnvironment> 
                 ),
             };
             let db_name = pick(db.and_then(|d| d.name.as_ref()), default_name);
+            let user = pick(db.and_then(|d| d.user.as_ref()), default_user);
+            check_identifier_lengths(cx, w, env, classification.hosting, &db_name, &user);
             let detached = |v: String| Spanned::new(v, Span::NONE);
             let drill_key = drill_secret_key(
                 &cluster.name.value,
@@ -278,7 +280,7 @@ pub(crate) fn resolve(estate: &Estate, cx: &mut Cx) -> Vec<ResolvedEnvironment> 
                 host: pick(db.and_then(|d| d.host.as_ref()), rw_service(&db_cluster)),
                 cluster: db_cluster,
                 port: db.and_then(|d| d.port.as_ref()).map_or(5432, |p| p.value),
-                user: pick(db.and_then(|d| d.user.as_ref()), default_user),
+                user,
                 password_ref: db.and_then(|d| d.password_ref.clone()),
                 password_secret: db.and_then(|d| d.password_ref.clone()).unwrap_or_else(|| {
                     SecretRef {
@@ -320,4 +322,90 @@ pub(crate) fn resolve(estate: &Estate, cx: &mut Cx) -> Vec<ResolvedEnvironment> 
         }
     }
     out
+}
+
+/// PostgreSQL keeps the first 63 bytes of a name (`NAMEDATALEN` − 1) and drops the rest
+/// without an error, so a longer database no longer matches the rendered `dbfilter`, and a
+/// longer role is not the one the password was set for.
+pub const MAX_POSTGRES_NAME_BYTES: usize = 63;
+
+/// Refuses a database or role name PostgreSQL would truncate, at the field it came from:
+/// `database.name` / `database.user` when written, else the field the default is made of.
+fn check_identifier_lengths(
+    cx: &mut Cx,
+    w: &crate::model::Document<crate::model::WorkloadSpec>,
+    env: &crate::model::Environment,
+    hosting: HostingModel,
+    database: &str,
+    user: &str,
+) {
+    /// Where a name came from, which says what to change.
+    enum Origin {
+        /// `database.name` / `database.user`, as written.
+        Written,
+        /// The environment's first host (a multi-tenant database).
+        Host,
+        /// A default made of names: the workload's, or `<workload>-<environment>`.
+        Names(&'static str),
+    }
+    let address = format!("{}/{}", w.name(), env.name.value);
+    let written = env.database.as_ref();
+    // The same choices as the defaults above: a multi-tenant database is named after the
+    // first host; otherwise names are made of the workload and environment names.
+    let (name_span, name_origin) = match (
+        written.and_then(|d| d.name.as_ref()),
+        hosting,
+        env.hosts.first(),
+    ) {
+        (Some(n), ..) => (n.span, Origin::Written),
+        (None, HostingModel::MultiTenant, Some(h)) => (h.span, Origin::Host),
+        (None, ..) => (env.name.span, Origin::Names("`<workload>-<environment>`")),
+    };
+    let (user_span, user_origin) = match (written.and_then(|d| d.user.as_ref()), hosting) {
+        (Some(u), _) => (u.span, Origin::Written),
+        (None, HostingModel::Dedicated) => {
+            (w.metadata.name.span, Origin::Names("the workload's name"))
+        }
+        (None, HostingModel::MultiTenant) => {
+            (env.name.span, Origin::Names("`<workload>-<environment>`"))
+        }
+    };
+    const MAX: usize = MAX_POSTGRES_NAME_BYTES;
+    for (what, field, value, span, origin) in [
+        (
+            "database name",
+            "database.name",
+            database,
+            name_span,
+            name_origin,
+        ),
+        ("role name", "database.user", user, user_span, user_origin),
+    ] {
+        let n = value.len();
+        if n <= MAX {
+            continue;
+        }
+        let truncated = format!("PostgreSQL truncates a {what} to {MAX}");
+        let set = format!("set `{field}` on this environment to a name of at most {MAX} bytes");
+        let defaults = |from: &str| {
+            format!(
+                "the {what} of `{address}` defaults to {from}, `{}`, which is {n} bytes; {truncated}",
+                crate::decode::escape(value)
+            )
+        };
+        let (message, hint) = match origin {
+            Origin::Written => (
+                format!("`{field}` of `{address}` is {n} bytes; {truncated}"),
+                format!("shorten it to at most {MAX} bytes"),
+            ),
+            Origin::Host => (
+                defaults("its first host"),
+                format!(
+                    "list a host of at most {MAX} bytes first (Odoo's `dbfilter = ^%h$` finds the database by it), or {set}"
+                ),
+            ),
+            Origin::Names(from) => (defaults(from), set),
+        };
+        cx.error(span, message, hint);
+    }
 }

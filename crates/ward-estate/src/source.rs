@@ -82,6 +82,25 @@ impl SourceFile {
         rest.split('\n').next().unwrap_or("").trim_end_matches('\r')
     }
 
+    /// Overwrites the text under `span` with `*`, byte for byte and keeping line breaks,
+    /// so that a secret found there is never shown again (in a report's snippet or
+    /// anywhere else) while offsets, lines and carets stay where they were.
+    pub fn mask(&mut self, span: Span) {
+        let end = (span.start + span.len).min(self.text.len());
+        let Some(region) = self.text.get(span.start..end) else {
+            return;
+        };
+        let mut masked = String::with_capacity(region.len());
+        for c in region.chars() {
+            if matches!(c, '\n' | '\r') {
+                masked.push(c);
+            } else {
+                masked.extend(std::iter::repeat_n('*', c.len_utf8()));
+            }
+        }
+        self.text.replace_range(span.start..end, &masked);
+    }
+
     /// A span from 1-based line / 0-based char column markers.
     pub fn span(&self, file: FileId, start: (usize, usize), end: (usize, usize)) -> Span {
         let s = self.offset(start.0, start.1);
@@ -127,6 +146,13 @@ impl SourceMap {
 
     pub fn get(&self, id: FileId) -> Option<&SourceFile> {
         self.files.get(id.0 as usize)
+    }
+
+    /// See [`SourceFile::mask`].
+    pub fn mask(&mut self, span: Span) {
+        if let Some(f) = self.files.get_mut(span.file.0 as usize) {
+            f.mask(span);
+        }
     }
 
     /// `file:line:col`, as editors and CI annotations expect.

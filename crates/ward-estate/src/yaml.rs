@@ -4,7 +4,7 @@
 //! alias expansion, the "billion laughs") and file size all have hard limits.
 
 use crate::source::{Diagnostic, FileId, SourceFile, Span};
-use saphyr_parser::{Event, Parser, ScalarStyle};
+use saphyr_parser::{Event, Parser, ScalarStyle, Tag};
 use std::collections::HashMap;
 
 /// Nesting deeper than this is not an estate, it is an attack or an accident.
@@ -100,6 +100,52 @@ pub fn parse_documents(file: FileId, src: &SourceFile) -> Result<Vec<Node>, Box<
     Ok(builder.docs)
 }
 
+/// The core schema's tags, which say no more than the plain YAML would.
+const CORE_TAGS: &[&str] = &["str", "int", "float", "bool", "null", "map", "seq"];
+
+/// Accepts no tag, the non-specific `!`, and the core schema's `!!` tags (returning the
+/// suffix); refuses every other tag. Other tags ask a YAML library to build objects
+/// (`!!python/object`) or to decode bytes (`!!binary`); Ward would silently keep the text
+/// instead, so the estate would not mean what its author thought.
+fn check_tag(tag: Option<&Tag>, span: Span) -> Result<Option<&'static str>, Box<Diagnostic>> {
+    let Some(tag) = tag else { return Ok(None) };
+    if tag.handle.is_empty() && tag.suffix == "!" {
+        return Ok(None);
+    }
+    // `!!str` resolves to the core schema's prefix; so does its verbatim form
+    // `!<tag:yaml.org,2002:str>`, which comes with an empty handle.
+    let core_suffix = if tag.is_yaml_core_schema() {
+        Some(tag.suffix.as_str())
+    } else if tag.handle.is_empty() {
+        tag.suffix.strip_prefix("tag:yaml.org,2002:")
+    } else {
+        None
+    };
+    if let Some(suffix) = core_suffix
+        && let Some(core) = CORE_TAGS.iter().find(|t| **t == suffix)
+    {
+        return Ok(Some(core));
+    }
+    let shown = if tag.is_yaml_core_schema() {
+        format!("!!{}", tag.suffix)
+    } else {
+        format!("{}{}", tag.handle, tag.suffix)
+    };
+    fail(
+        Diagnostic::new(
+            span,
+            format!(
+                "YAML tag `{}` is not allowed in the estate",
+                crate::decode::escape(&shown)
+            ),
+        )
+        .hint(format!(
+            "remove the tag and write the value itself; only the core schema's tags ({}) and `!` are accepted",
+            CORE_TAGS.iter().map(|t| format!("!!{t}")).collect::<Vec<_>>().join(", ")
+        )),
+    )
+}
+
 /// Boxed, because a diagnostic is large and the happy path should not carry its size.
 fn fail<T>(d: Diagnostic) -> Result<T, Box<Diagnostic>> {
     Err(Box::new(d))
@@ -124,8 +170,10 @@ impl TreeBuilder<'_> {
         match event {
             Event::StreamEnd => return Ok(true),
             Event::Nothing | Event::StreamStart | Event::DocumentStart(_) | Event::DocumentEnd => {}
-            Event::Scalar(text, style, anchor, _) => {
-                let plain = matches!(style, ScalarStyle::Plain);
+            Event::Scalar(text, style, anchor, tag) => {
+                let tag = check_tag(tag.as_deref(), span)?;
+                // `!!str 17.0` is a string however it is written, as a quoted scalar is.
+                let plain = matches!(style, ScalarStyle::Plain) && tag != Some("str");
                 self.push(
                     Node {
                         value: Value::Scalar {
@@ -147,11 +195,13 @@ impl TreeBuilder<'_> {
                 node.span = span;
                 self.push(node, 0, cost)?;
             }
-            Event::SequenceStart(anchor, _) => {
+            Event::SequenceStart(anchor, tag) => {
+                check_tag(tag.as_deref(), span)?;
                 self.open(span)?;
                 self.stack.push(Open::Seq(Vec::new(), span, anchor));
             }
-            Event::MappingStart(anchor, _) => {
+            Event::MappingStart(anchor, tag) => {
+                check_tag(tag.as_deref(), span)?;
                 self.open(span)?;
                 self.stack.push(Open::Map(Vec::new(), None, span, anchor));
             }

@@ -121,7 +121,10 @@ fn wrong_shapes_are_reported_not_panicked_on() {
     {
         write(dir.path(), &format!("shape{i}.yaml"), doc);
     }
-    let p = problems(dir.path());
+    // A document that is not a Ward document at all (a scalar, a list, a mapping without
+    // `apiVersion`) is skipped with a warning; the others are errors.
+    let mut p = problems(dir.path());
+    p.extend(warnings(dir.path()));
     for i in 0..8 {
         assert!(
             p.iter()
@@ -138,4 +141,109 @@ fn symlinks_are_not_followed() {
     let p = problems(dir.path());
     let e = find(&p, "symbolic link");
     assert_eq!(e.location, "passwd.yaml:1:1");
+}
+
+#[test]
+fn yaml_tags_outside_the_core_schema_are_refused_where_written() {
+    // Each tag sits on line 4 of its own file, after `name: x` on line 3's key.
+    let cases = [
+        ("binary", "!!binary aGVsbG8=", "!!binary", 9),
+        (
+            "python",
+            "!!python/object:os.system echo",
+            "!!python/object:os.system",
+            9,
+        ),
+        ("custom", "!custom value", "!custom", 9),
+        ("local-map", "!thing {a: 1}", "!thing", 9),
+        ("on-a-list", "!!set [a, b]", "!!set", 9),
+        ("timestamp", "!!timestamp 2026-12-01", "!!timestamp", 9),
+        (
+            "verbatim",
+            "!<tag:example.com:x> value",
+            "tag:example.com:x",
+            9,
+        ),
+    ];
+    let dir = example();
+    for (file, value, _, _) in &cases {
+        write(
+            dir.path(),
+            &format!("tags/{file}.yaml"),
+            format!(
+                "apiVersion: ward.dev/v1\nkind: Team\nmetadata:\n  name: {value}\nspec: {{people: []}}\n"
+            ),
+        );
+    }
+    // A redefined `!!` handle is not the core schema either.
+    write(
+        dir.path(),
+        "tags/directive.yaml",
+        "%TAG !! tag:evil.example,2026:\n---\napiVersion: ward.dev/v1\nkind: Team\nmetadata:\n  name: !!str x\nspec: {people: []}\n",
+    );
+    let p = problems(dir.path());
+    for (file, _, tag, col) in &cases {
+        let e = in_file(&p, &format!("tags/{file}.yaml"));
+        assert_eq!(e.location, format!("tags/{file}.yaml:4:{col}"), "{e:?}");
+        assert!(e.message.contains("YAML tag"), "{e:?}");
+        assert!(e.message.contains(tag), "{file}: {e:?}");
+    }
+    let e = in_file(&p, "tags/directive.yaml");
+    assert!(e.message.contains("YAML tag"), "{e:?}");
+}
+
+#[test]
+fn core_schema_tags_are_accepted_and_str_makes_a_string() {
+    let dir = example();
+    edit(
+        dir.path(),
+        "workloads/billing.yaml",
+        "version: \"17.0\"",
+        "version: !!str 17.0",
+    );
+    write(
+        dir.path(),
+        "teams/tagged.yaml",
+        "--- !!map\napiVersion: !!str ward.dev/v1\nkind: ! Team\nmetadata: !!map {name: !<tag:yaml.org,2002:str> tagged}\nspec: {people: !!seq [], groups: !!null}\n",
+    );
+    let estate = load_ok(dir.path());
+    let billing = estate.workload("billing").expect("billing");
+    assert_eq!(billing.spec.odoo.version.value, "17.0");
+    assert!(estate.teams.iter().any(|t| t.name() == "tagged"));
+}
+
+#[test]
+fn a_symlinked_folder_is_refused_like_a_symlinked_file() {
+    let dir = example();
+    let outside = tempfile::tempdir().expect("tempdir");
+    write(outside.path(), "w.yaml", "apiVersion: ward.dev/v1\n");
+    std::os::unix::fs::symlink(outside.path(), dir.path().join("linked")).expect("symlink");
+    std::os::unix::fs::symlink(outside.path(), dir.path().join("workloads/nested-link"))
+        .expect("symlink");
+    // A link to a folder whose name looks like a file is still a folder.
+    std::os::unix::fs::symlink(outside.path(), dir.path().join("folder.yaml")).expect("symlink");
+    let p = problems(dir.path());
+    for name in ["linked", "workloads/nested-link", "folder.yaml"] {
+        let e = in_file(&p, &format!("{name}:1:1"));
+        assert!(e.message.contains("symbolic link"), "{e:?}");
+    }
+}
+
+#[test]
+fn a_symlinked_platform_file_is_refused_as_a_link_not_as_no_estate() {
+    let dir = example();
+    let outside = tempfile::tempdir().expect("tempdir");
+    std::fs::rename(
+        dir.path().join("platform.yaml"),
+        outside.path().join("platform.yaml"),
+    )
+    .expect("move");
+    std::os::unix::fs::symlink(
+        outside.path().join("platform.yaml"),
+        dir.path().join("platform.yaml"),
+    )
+    .expect("symlink");
+    let p = problems(dir.path());
+    let e = in_file(&p, "platform.yaml:1:1");
+    assert!(e.message.contains("symbolic link"), "{e:?}");
 }

@@ -511,3 +511,112 @@ fn an_odoo_version_that_breaks_the_drill_key_is_reported() {
     );
     assert!(problem.line_text.contains("17//0"), "{problem:?}");
 }
+
+/// A name of `n` bytes: `x` repeated, a valid DNS label.
+fn long_label(prefix: &str, n: usize) -> String {
+    format!("{prefix}{}", "x".repeat(n - prefix.len()))
+}
+
+#[test]
+fn database_and_role_names_over_63_bytes_are_refused_where_they_come_from() {
+    const BILLING: &str = "workloads/billing.yaml";
+    const SANDBOX: &str = "workloads/training-sandbox.yaml";
+    const PROD_DB: &str = "      database:\n        passwordRef:";
+    // (case, file, from, to, the line the error points at, message, hint)
+    let name64 = "d".repeat(64);
+    let user64 = "u".repeat(64);
+    let long_env = long_label("e", 60); // billing-<60> is 68 bytes
+    let long_host = format!("{}.care.example", long_label("h", 60)); // 73 bytes
+    let sandbox_env = long_label("s", 50); // training-sandbox-<50> is 67 bytes
+    let cases: Vec<(&str, &str, String, String, String, &str, &str)> = vec![
+        (
+            "an explicit database.name",
+            BILLING,
+            PROD_DB.into(),
+            format!("      database:\n        name: {name64}\n        passwordRef:"),
+            format!("        name: {name64}"),
+            "`database.name`",
+            "at most 63 bytes",
+        ),
+        (
+            "an explicit database.user",
+            BILLING,
+            PROD_DB.into(),
+            format!("      database:\n        user: {user64}\n        passwordRef:"),
+            format!("        user: {user64}"),
+            "`database.user`",
+            "at most 63 bytes",
+        ),
+        (
+            "a dedicated default <workload>-<env> database",
+            BILLING,
+            "    - name: staging".into(),
+            format!("    - name: {long_env}"),
+            format!("    - name: {long_env}"),
+            "database name",
+            "set `database.name`",
+        ),
+        (
+            "a multi-tenant database named after its first host",
+            SANDBOX,
+            "hosts: [training.st-marys.care.example]".into(),
+            format!("hosts: [{long_host}]"),
+            format!("      hosts: [{long_host}]"),
+            "database name",
+            "set `database.name`",
+        ),
+        (
+            "a multi-tenant default <workload>-<env> role",
+            SANDBOX,
+            "    - name: sandbox".into(),
+            format!("    - name: {sandbox_env}"),
+            format!("    - name: {sandbox_env}"),
+            "role name",
+            "set `database.user`",
+        ),
+    ];
+    for (case, file, from, to, line, message, hint) in &cases {
+        let dir = example();
+        edit(dir.path(), file, from, to);
+        let p = problems(dir.path());
+        let hits: Vec<_> = p
+            .iter()
+            .filter(|x| x.message.contains("63") && x.message.contains(message))
+            .collect();
+        assert_eq!(hits.len(), 1, "{case}: {p:#?}");
+        let at = line_of(dir.path(), file, line);
+        assert!(
+            hits[0].location.starts_with(&format!("{file}:{at}:")),
+            "{case}: {:#?}",
+            hits[0]
+        );
+        assert!(hits[0].hint.contains(hint), "{case}: {:#?}", hits[0]);
+    }
+    // At exactly 63 bytes, and once `database.name` / `database.user` are set, all is well.
+    let dir = example();
+    let name63 = "d".repeat(63);
+    edit(
+        dir.path(),
+        BILLING,
+        PROD_DB,
+        &format!(
+            "      database:\n        name: {name63}\n        user: {}\n        passwordRef:",
+            "u".repeat(63)
+        ),
+    );
+    edit(
+        dir.path(),
+        BILLING,
+        "    - name: staging",
+        &format!("    - name: {long_env}\n      database: {{ name: billing-short }}"),
+    );
+    edit(
+        dir.path(),
+        SANDBOX,
+        "    - name: sandbox",
+        &format!("    - name: {sandbox_env}\n      database: {{ user: sandbox-user }}"),
+    );
+    let estate = load_ok(dir.path());
+    let prod = estate.environment("billing/prod").expect("billing/prod");
+    assert_eq!(prod.database.name, name63);
+}

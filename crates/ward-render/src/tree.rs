@@ -427,8 +427,9 @@ fn io_at(path: &Path) -> impl Fn(std::io::Error) -> RenderError + use<> {
 
 /// The record of a deploy tree, at its root: the files Ward wrote there, each with the
 /// SHA-256 of the bytes it wrote, and the estate they were rendered from. Ward removes
-/// only files a record lists, and plans read only those.
-pub const RECORD_FILE: &str = "ward-tree.json";
+/// only files a record lists, and plans read only those. The name is the estate loader's
+/// (which skips any folder holding it), so the two cannot drift apart.
+pub const RECORD_FILE: &str = ward_estate::load::DEPLOY_TREE_MARKER;
 /// The record's format; a record of another format is refused.
 pub const RECORD_FORMAT: u32 = 1;
 

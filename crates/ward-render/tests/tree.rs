@@ -232,7 +232,12 @@ fn plans_read_only_the_files_the_record_lists() -> Result {
         existing.keys().collect::<Vec<_>>(),
         tree.files.keys().collect::<Vec<_>>()
     );
-    let plan = ward_render::plan::plan(&tree, &existing)?;
+    let plan = ward_render::plan::plan(
+        &tree,
+        &existing,
+        &ward_render::review::Review::detached("test", Vec::new()),
+        ward_render::Target::Kubernetes,
+    )?;
     assert!(plan.changes.is_empty(), "{:?}", plan.changes);
 
     // The same through Git: the record committed at the revision says what is Ward's.

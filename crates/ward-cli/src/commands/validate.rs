@@ -1,7 +1,7 @@
 //! `ward validate`: loads the estate and reports every problem in it.
 
 use crate::context::{Context, Output, print_json};
-use crate::report::{Exit, Failure};
+use crate::report::{Exit, Failure, diagnostics_json};
 
 /// Check the estate: types, names, references, hostnames, durations, and that no literal
 /// credential is in it. Every problem is reported in one run; exit code 2 if any.
@@ -12,24 +12,33 @@ use crate::report::{Exit, Failure};
 pub struct Args {}
 
 pub fn run(cx: &Context, _args: Args) -> Result<Exit, Failure> {
-    let estate = cx.load_estate()?;
+    let estate = match cx.output {
+        Output::Json => cx.load_estate_quietly()?,
+        Output::Text => cx.load_estate()?,
+    };
     match cx.output {
         Output::Json => print_json(&serde_json::json!({
             "valid": true,
             "diagnostics": [],
+            "warnings": diagnostics_json(&estate.sources, &estate.warnings),
             "commit": estate.git.commit, "dirty": estate.git.dirty,
             "files": estate.sources.files.len(),
             "workloads": estate.workloads.len(),
             "environments": estate.environments.len(),
         }))?,
         Output::Text => println!(
-            "estate valid: {} files, {} teams, {} workloads, {} environments, {} waivers (commit {})",
+            "estate valid: {} files, {} teams, {} workloads, {} environments, {} waivers (commit {}){}",
             estate.sources.files.len(),
             estate.teams.len(),
             estate.workloads.len(),
             estate.environments.len(),
             estate.waivers.len(),
-            estate.git.short()
+            estate.git.short(),
+            match estate.warnings.len() {
+                0 => String::new(),
+                1 => "; 1 warning".to_string(),
+                n => format!("; {n} warnings"),
+            }
         ),
     }
     Ok(Exit::Ok)

@@ -50,6 +50,7 @@ pub fn load_ok(dir: &Path) -> Estate {
         Err(LoadError::Invalid {
             sources,
             diagnostics,
+            ..
         }) => panic!(
             "estate invalid:\n{}",
             diagnostics
@@ -78,21 +79,40 @@ pub fn problems(dir: &Path) -> Vec<Problem> {
         Err(LoadError::Invalid {
             sources,
             diagnostics,
-        }) => diagnostics
-            .iter()
-            .map(|d| Problem {
-                location: sources.location(d.span).to_string(),
-                message: d.message.clone(),
-                hint: d.hint.clone().unwrap_or_default(),
-                line_text: sources
-                    .get(d.span.file)
-                    .map(|f| f.line_text(d.span.line).to_string())
-                    .unwrap_or_default(),
-                col: d.span.col,
-            })
-            .collect(),
+            ..
+        }) => flatten(&sources, &diagnostics),
         Err(e) => panic!("unexpected load error: {e}"),
     }
+}
+
+/// The warnings of a load, whether it succeeded or not.
+pub fn warnings(dir: &Path) -> Vec<Problem> {
+    match ward_estate::load(dir) {
+        Ok(estate) => flatten(&estate.sources, &estate.warnings),
+        Err(LoadError::Invalid {
+            sources, warnings, ..
+        }) => flatten(&sources, &warnings),
+        Err(e) => panic!("unexpected load error: {e}"),
+    }
+}
+
+pub fn flatten(
+    sources: &ward_estate::SourceMap,
+    diagnostics: &[ward_estate::Diagnostic],
+) -> Vec<Problem> {
+    diagnostics
+        .iter()
+        .map(|d| Problem {
+            location: sources.location(d.span).to_string(),
+            message: d.message.clone(),
+            hint: d.hint.clone().unwrap_or_default(),
+            line_text: sources
+                .get(d.span.file)
+                .map(|f| f.line_text(d.span.line).to_string())
+                .unwrap_or_default(),
+            col: d.span.col,
+        })
+        .collect()
 }
 
 /// The single problem whose message contains `needle`; fails listing all otherwise.
@@ -106,6 +126,20 @@ pub fn find<'a>(problems: &'a [Problem], needle: &str) -> &'a Problem {
         "no problem mentions {needle:?}; got:\n{problems:#?}"
     );
     found[0]
+}
+
+/// The first problem located in `file` (a path, or a prefix such as `tags/a.yaml:4:`);
+/// fails listing all otherwise.
+pub fn in_file<'a>(problems: &'a [Problem], file: &str) -> &'a Problem {
+    let prefix = if file.contains(':') {
+        file.to_string()
+    } else {
+        format!("{file}:")
+    };
+    problems
+        .iter()
+        .find(|p| p.location.starts_with(&prefix))
+        .unwrap_or_else(|| panic!("no problem in {file}; got:\n{problems:#?}"))
 }
 
 /// The 1-based line of the first line of `rel` equal to `text`, so that tests pin exact
