@@ -23,6 +23,7 @@ use crate::manifest::{
     AttachmentEntry, BlobStats, MANIFEST_FORMAT, SealedManifest, SnapshotLock, SnapshotManifest,
     SnapshotRef, StoredObject, blob_dir, blob_path, new_snapshot_id,
 };
+use crate::names::sha1_of_store_fname;
 use crate::pg::{DbConnection, PgTools, collect_stderr, db_error, read_facts};
 use crate::pipeline::{
     BlobEncoder, Encoded, PlainDigest, WHOLE_BLOB_LIMIT, encode_blob_into, encode_to_vec,
@@ -548,17 +549,6 @@ enum BlobResult {
 
 /// Blobs larger than this go to S3 as multipart uploads instead of one PUT from memory.
 const IN_MEMORY_LIMIT: u64 = 16 * 1024 * 1024;
-
-/// Parses Odoo's `store_fname` (`ab/ab…` with 40 hex digits) into the sha1.
-pub(crate) fn sha1_of_store_fname(store_fname: &str) -> Option<&str> {
-    let (dir, sha1) = store_fname.split_once('/')?;
-    let ok = sha1.len() == 40
-        && sha1
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        && dir == &sha1[..2];
-    ok.then_some(sha1)
-}
 
 /// What the blob workers of one backup share.
 struct BlobJob {

@@ -221,6 +221,20 @@ pub async fn open_snapshot(
             reason: "sealed part belongs to another snapshot".into(),
         });
     }
+    // Restores join these names to folders and zip entries: each must be Odoo's own shape.
+    let tenant = &manifest.snapshot.tenant;
+    if let Some(bad) = sealed.attachments.iter().find(|a| {
+        crate::names::sha1_of_store_fname(&a.store_fname).is_none()
+            || !crate::names::is_blob_object(tenant, &a.object)
+    }) {
+        return Err(VaultError::Corrupted {
+            object,
+            reason: format!(
+                "attachment {:?} (object {:?}) is not a filestore name and blob of this tenant",
+                bad.store_fname, bad.object
+            ),
+        });
+    }
     Ok(SnapshotContents {
         manifest: manifest.clone(),
         sealed,

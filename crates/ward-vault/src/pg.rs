@@ -130,6 +130,19 @@ impl DbConnection {
                     db.message()
                 ));
             }
+            // `role "x" does not exist` (28000, with trust, peer or cert authentication;
+            // password methods hide it behind a failed password): no password would help.
+            if *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION
+                && db.message().starts_with("role ")
+                && db.message().ends_with("does not exist")
+            {
+                return VaultError::RoleMissing {
+                    user: self.user.clone(),
+                    host: self.host.clone(),
+                    port: self.port,
+                    reason: db.message().to_string(),
+                };
+            }
             if *code == SqlState::INVALID_PASSWORD
                 || *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION
             {

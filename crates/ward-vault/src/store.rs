@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, VaultError, io_err, storage_err};
 use crate::keys::SecretString;
+pub(crate) use crate::names::check_name;
 
 /// An S3 (or S3-compatible) bucket location.
 #[derive(Debug, Clone)]
@@ -520,22 +521,5 @@ impl Drop for StagedFile {
             // Best effort: a leftover staging file is invisible to listings anyway.
             let _ = std::fs::remove_file(&self.staging);
         }
-    }
-}
-
-/// Checks a tenant, workload or environment name: it becomes part of object paths.
-pub(crate) fn check_name(kind: &str, name: &str) -> Result<()> {
-    let ok = !name.is_empty()
-        && name.len() <= 63
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
-        && !name.starts_with('-');
-    if ok {
-        Ok(())
-    } else {
-        Err(VaultError::InvalidInput(format!(
-            "{kind} name {name:?} must be 1-63 lowercase letters, digits, '-' or '_'"
-        )))
     }
 }

@@ -8,11 +8,11 @@ use std::sync::Arc;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
-use crate::backup::sha1_of_store_fname;
 use crate::catalog::{open_snapshot, read_manifest};
 use crate::error::{Result, VaultError};
 use crate::keys::Identities;
 use crate::manifest::{SnapshotManifest, SnapshotRef};
+use crate::names::sha1_of_store_fname;
 use crate::pipeline::{DecodeDigests, DecodeError, StreamReader, decode_bytes, decode_into};
 use crate::progress::{Phase, Progress};
 use crate::store::Repository;

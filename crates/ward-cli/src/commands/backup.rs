@@ -166,7 +166,7 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
 
 /// Turns a vault error into a failure with the right exit code and a hint.
 pub(crate) fn vault_failure(e: VaultError, hint: &str) -> Failure {
-    let hint = match &e {
+    let hint = match e.cause() {
         VaultError::WrongKey { .. }
         | VaultError::IdentityRequired
         | VaultError::InvalidIdentity { .. }
@@ -175,6 +175,9 @@ pub(crate) fn vault_failure(e: VaultError, hint: &str) -> Failure {
         }
         VaultError::DatabaseExists(_) | VaultError::FilestoreNotEmpty(_) => {
             "restore under another --to-db name, or pass --replace to overwrite (recorded in the ledger)"
+        }
+        VaultError::FilestoreNotWard(_) => {
+            "restore under another --to-db name: --replace removes only a filestore Ward restored"
         }
         VaultError::CorruptedFilestore(_) => {
             "repair the filestore, or commit anyway with --allow-missing-blobs (recorded in the ledger)"
@@ -391,17 +394,27 @@ pub(crate) fn identities(
 pub(crate) struct DbTarget {
     pub db: DbConnection,
     pub password_source: String,
+    /// Where the user name came from, for the hint when the server has no such role.
+    pub user_source: String,
 }
 
 impl DbTarget {
     /// The failure for a vault error, pointing at the password's source when the server
     /// refused the login.
     pub(crate) fn failure(&self, e: VaultError, hint: &str) -> Failure {
-        if matches!(e, VaultError::DatabaseAuth { .. }) {
-            let hint = format!("the password came from {}", self.password_source);
-            vault_failure(e, &hint)
-        } else {
-            vault_failure(e, hint)
+        match e.cause() {
+            VaultError::DatabaseAuth { .. } => {
+                let hint = format!("the password came from {}", self.password_source);
+                vault_failure(e, &hint)
+            }
+            VaultError::RoleMissing { user, .. } => {
+                let hint = format!(
+                    "the user name {user:?} came from {}: create that role on the server, or fix the name there",
+                    self.user_source
+                );
+                vault_failure(e, &hint)
+            }
+            _ => vault_failure(e, hint),
         }
     }
 }
@@ -415,6 +428,8 @@ pub(crate) struct Login<'e> {
     dbname: &'e str,
     user: &'e str,
     password_secret: &'e SecretRef,
+    /// Where `user` came from, said in the hint when the server has no such role.
+    user_source: String,
 }
 
 impl<'e> Login<'e> {
@@ -427,6 +442,11 @@ impl<'e> Login<'e> {
             dbname: &d.name,
             user: &d.user,
             password_secret: &d.password_secret,
+            user_source: format!(
+                "the estate: environment {}'s database.user, or its default when not set ({})",
+                env.address(),
+                env.location
+            ),
         }
     }
 
@@ -439,6 +459,7 @@ impl<'e> Login<'e> {
             dbname: &d.drill.database,
             user: &d.drill.user,
             password_secret: &d.drill.password_secret,
+            user_source: "the drill role the renderer gives every PostgreSQL cluster (docs/rendering.md, \"The drill role\"); pass --db-url to drill as another user".into(),
         }
     }
 }
@@ -475,10 +496,15 @@ pub(crate) fn db_connection(
             ));
         }
     };
+    let user_source = match (url, &login) {
+        (None, Some(login)) => login.user_source.clone(),
+        _ => "the --db-url".into(),
+    };
     if db.password.is_some() {
         return Ok(DbTarget {
             db,
             password_source: "the --db-url".into(),
+            user_source,
         });
     }
     if let Ok(pw) = std::env::var("PGPASSWORD")
@@ -488,12 +514,14 @@ pub(crate) fn db_connection(
         return Ok(DbTarget {
             db,
             password_source: "PGPASSWORD".into(),
+            user_source,
         });
     }
     let Some(login) = login else {
         return Ok(DbTarget {
             db,
             password_source: "nowhere: put it in the --db-url or PGPASSWORD".into(),
+            user_source,
         });
     };
     let secrets = cx.secrets();
@@ -512,6 +540,7 @@ pub(crate) fn db_connection(
     Ok(DbTarget {
         db,
         password_source,
+        user_source,
     })
 }
 

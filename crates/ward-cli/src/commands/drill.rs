@@ -127,12 +127,7 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
             subject = snapshot.to_string();
             ward_vault::drill(&repo, &snapshot, &ids, &request, progress)
                 .await
-                .map_err(|e| {
-                    server.failure(
-                        e,
-                        "the scratch database was dropped; fix the cause and drill again",
-                    )
-                })
+                .map_err(|e| server.failure(e, "fix the cause and drill again"))
         })
     })();
     let result = match result {
