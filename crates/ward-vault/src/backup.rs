@@ -4,7 +4,7 @@
 //! The dump and the attachment list come from one exported `REPEATABLE READ` snapshot, so
 //! they describe the same instant. Only blobs the repository lacks are read and uploaded.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
+use crate::catalog::blob_write_records;
 use crate::error::{Result, VaultError, io_err};
 use crate::keys::{Recipients, RepositoryKey};
 use crate::lease::{Lease, environment_lease_path};
@@ -212,10 +213,19 @@ async fn run_backup(
         environment: target.environment.clone(),
         id: new_snapshot_id(started)?,
     };
+    // Deduplication vouches only for bytes a committed snapshot recorded writing, at the
+    // size recorded then: a truncated or grown blob, or one no snapshot names (left by a
+    // crash), is read from the filestore and uploaded again.
+    let written = blob_write_records(repo, &target.tenant).await?;
     let existing: HashMap<String, u64> = repo
         .list(&blob_dir(&target.tenant))
         .await?
         .into_iter()
+        .filter(|(rel, meta)| {
+            written
+                .get(rel)
+                .is_some_and(|(record, _)| record.stored_size == meta.size)
+        })
         .filter_map(|(rel, meta)| Some((rel.rsplit('/').next()?.to_string(), meta.size)))
         .collect();
 
@@ -315,16 +325,31 @@ async fn run_backup(
     {
         return Err(VaultError::GcRunning(target.tenant.clone()));
     }
-    let present: HashSet<String> = repo
+    let present: HashMap<String, u64> = repo
         .list(&blob_dir(&target.tenant))
         .await?
         .into_iter()
-        .map(|(rel, _)| rel)
+        .map(|(rel, meta)| (rel, meta.size))
         .collect();
-    if let Some(gone) = blobs.objects.iter().find(|o| !present.contains(&o.object)) {
-        return Err(VaultError::BlobVanished {
-            object: gone.object.clone(),
-        });
+    for o in &blobs.objects {
+        match present.get(&o.object) {
+            None => {
+                return Err(VaultError::BlobVanished {
+                    object: o.object.clone(),
+                });
+            }
+            // Never commit a size the stored bytes no longer have.
+            Some(size) if *size != o.stored_size => {
+                return Err(VaultError::Corrupted {
+                    object: o.object.clone(),
+                    reason: format!(
+                        "its stored size changed from {} to {size} while the backup ran",
+                        o.stored_size
+                    ),
+                });
+            }
+            Some(_) => {}
+        }
     }
 
     let finished = jiff::Timestamp::now();
@@ -694,7 +719,8 @@ fn store_one_blob(
     let meta = std::fs::metadata(&file);
 
     if let Some(stored_size) = job.existing.get(&name) {
-        // Already in the repository: trust the content address, do not reread the file.
+        // Already in the repository at the size a committed snapshot recorded: do not
+        // reread the file.
         let stored = StoredObject {
             object: object.clone(),
             stored_size: *stored_size,
