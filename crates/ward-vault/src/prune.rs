@@ -340,6 +340,31 @@ async fn gc_locked(
         report.deleted_bytes += meta.size;
         report.deleted.push(rel.clone());
     }
+    // Staging files of a local folder (`<object>#<n>`): listings never show them, and a
+    // killed backup leaves its dump's and blobs' there. No manifest references one; a
+    // write in progress keeps touching its file, so the grace period protects it, and a
+    // snapshot part's in an environment whose backup lease is live is kept as its object is.
+    for staged in repo.local_staging_files(&tenant_dir(tenant))? {
+        let in_live_env = staged.object.starts_with(&snapshot_prefix)
+            && live_envs.iter().any(|e| staged.object.starts_with(e));
+        if in_live_env || staged.modified > cutoff {
+            report.kept_fresh += 1;
+            continue;
+        }
+        if !dry_run {
+            match std::fs::remove_file(&staged.path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(crate::error::io_err(
+                        "deleting a staging file",
+                        &staged.path,
+                    )(e));
+                }
+                _ => {}
+            }
+        }
+        report.deleted_bytes += staged.size;
+        report.deleted.push(staged.rel);
+    }
     Ok(report)
 }
 

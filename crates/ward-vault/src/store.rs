@@ -450,6 +450,74 @@ impl Repository {
     }
 }
 
+/// A staging file of a local repository (`<object>#<digits>`): a write in progress, or what
+/// a killed writer left. Listings never show these, so garbage collection finds them here.
+#[derive(Debug, Clone)]
+pub(crate) struct StagingFile {
+    /// Path relative to the repository root, `#<digits>` included.
+    pub rel: String,
+    /// The object it would have become.
+    pub object: String,
+    pub path: PathBuf,
+    pub size: u64,
+    pub modified: jiff::Timestamp,
+}
+
+/// Whether a file name is a staging name, `<name>#<digits>`, as `LocalFileSystem` and
+/// [`StagedFile`] make them.
+fn staging_object(file_name: &str) -> Option<&str> {
+    let (object, suffix) = file_name.rsplit_once('#')?;
+    (!object.is_empty() && !suffix.is_empty() && suffix.bytes().all(|b| b.is_ascii_digit()))
+        .then_some(object)
+}
+
+impl Repository {
+    /// Every staging file under `rel_prefix`, when the repository is a local folder (an S3
+    /// upload that never completed is not an object; see docs/vault.md). Symbolic links are
+    /// not followed.
+    pub(crate) fn local_staging_files(&self, rel_prefix: &str) -> Result<Vec<StagingFile>> {
+        let Some(root) = self.local_file(rel_prefix.trim_end_matches('/'))? else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        let mut folders = vec![(root, rel_prefix.trim_end_matches('/').to_string())];
+        while let Some((folder, rel)) = folders.pop() {
+            let entries = match std::fs::read_dir(&folder) {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                other => other.map_err(io_err("listing the repository folder", &folder))?,
+            };
+            for entry in entries {
+                let entry = entry.map_err(io_err("listing the repository folder", &folder))?;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let path = entry.path();
+                let meta = std::fs::symlink_metadata(&path)
+                    .map_err(io_err("inspecting a repository file", &path))?;
+                let child = format!("{rel}/{name}");
+                if meta.is_dir() {
+                    folders.push((path, child));
+                } else if meta.is_file()
+                    && let Some(object) = staging_object(&name)
+                {
+                    let modified = meta
+                        .modified()
+                        .ok()
+                        .and_then(|t| jiff::Timestamp::try_from(t).ok())
+                        .unwrap_or_else(jiff::Timestamp::now);
+                    out.push(StagingFile {
+                        object: format!("{rel}/{object}"),
+                        rel: child,
+                        path,
+                        size: meta.len(),
+                        modified,
+                    });
+                }
+            }
+        }
+        out.sort_by(|a, b| a.rel.cmp(&b.rel));
+        Ok(out)
+    }
+}
+
 /// A file being written beside its final path and renamed onto it when complete, as the
 /// object store's own local writes do: readers never see a partial object. The staging name
 /// `<final>#<digits>` is the one `LocalFileSystem` uses and leaves out of listings, so a
@@ -520,6 +588,20 @@ impl Drop for StagedFile {
         if !self.committed {
             // Best effort: a leftover staging file is invisible to listings anyway.
             let _ = std::fs::remove_file(&self.staging);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn staging_names_are_name_hash_digits() {
+        assert_eq!(staging_object("dump.age#1"), Some("dump.age"));
+        assert_eq!(staging_object("ab12#37"), Some("ab12"));
+        for not in ["dump.age", "dump.age#", "#1", "dump#age", "dump.age#1a"] {
+            assert_eq!(staging_object(not), None, "{not}");
         }
     }
 }
