@@ -179,7 +179,9 @@ pub async fn backup(
         options.lease_ttl,
     )
     .await?;
-    let result = run_backup(repo, target, key, options, progress).await;
+    let result = run_backup(repo, target, key, options, progress)
+        .await
+        .map_err(|e| target.db.locate(e));
     let released = lease.release().await;
     let summary = result?;
     released?;
@@ -507,15 +509,15 @@ async fn dump_database(
         Ok(Err(_)) => Err(VaultError::InvalidInput("dump digest check failed".into())),
         Err(e) => {
             if !stderr_text.is_empty() || failed_status.is_some() {
-                Err(VaultError::ToolFailed {
-                    program: "pg_dump".into(),
-                    status: failed_status.unwrap_or_else(|| "failed".into()),
-                    stderr: if stderr_text.is_empty() {
+                Err(db.tool_error(
+                    "pg_dump",
+                    failed_status.unwrap_or_else(|| "failed".into()),
+                    if stderr_text.is_empty() {
                         e.to_string()
                     } else {
                         stderr_text
                     },
-                })
+                ))
             } else {
                 Err(e)
             }
@@ -991,6 +993,7 @@ mod tests {
                 user: "unused".into(),
                 password: None,
                 sslmode: crate::SslMode::Prefer,
+                timeouts: crate::PgTimeouts::default(),
             },
             filestore: filestore.clone(),
         };

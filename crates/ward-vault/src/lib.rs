@@ -66,7 +66,7 @@ pub use manifest::{
 };
 pub use names::{MAX_COMPONENT_BYTES, check_component, filestore_folder};
 pub use odoo_zip::{OdooZipRequest, OdooZipSummary, export_odoo_zip};
-pub use pg::{COUNTED_TABLES, DbConnection, PgTools};
+pub use pg::{COUNTED_TABLES, DbConnection, PgTimeouts, PgTools};
 pub use progress::{NoProgress, Phase, Progress};
 pub use prune::{
     GcReport, PruneDecision, PruneReport, Retention, collect_garbage, prune, snapshot_counts,

@@ -100,6 +100,18 @@ pub async fn restore(
     request: &RestoreRequest,
     progress: Arc<dyn Progress>,
 ) -> Result<RestoreSummary> {
+    restore_unlocated(repo, snapshot, identities, request, progress)
+        .await
+        .map_err(|e| request.db.locate(e))
+}
+
+async fn restore_unlocated(
+    repo: &Repository,
+    snapshot: &SnapshotRef,
+    identities: &Identities,
+    request: &RestoreRequest,
+    progress: Arc<dyn Progress>,
+) -> Result<RestoreSummary> {
     let clock = Instant::now();
     if request.blob_concurrency == 0 {
         return Err(VaultError::InvalidInput(
@@ -539,7 +551,7 @@ async fn restore_database(
                     .map_err(io_err("writing a temporary dump file", &tmp))?;
                 check(&decoded)?;
                 let child = tools.spawn_restore(&pg_restore, &db, jobs, Some(&tmp))?;
-                wait_restore(child)?;
+                wait_restore(child, &db)?;
                 Ok(decoded.plain_size)
             })();
             let _ = std::fs::remove_file(&tmp);
@@ -562,21 +574,13 @@ async fn restore_database(
                 Ok(d) => d,
                 // A pg_restore that died first shows up as a broken pipe: report pg_restore.
                 Err(DecodeError::Io(_)) if !status.success() => {
-                    return Err(VaultError::ToolFailed {
-                        program: "pg_restore".into(),
-                        status: status.to_string(),
-                        stderr,
-                    });
+                    return Err(db.tool_error("pg_restore", status.to_string(), stderr));
                 }
                 Err(e) => return Err(decode_err(e)),
             };
             check(&decoded)?;
             if !status.success() {
-                return Err(VaultError::ToolFailed {
-                    program: "pg_restore".into(),
-                    status: status.to_string(),
-                    stderr,
-                });
+                return Err(db.tool_error("pg_restore", status.to_string(), stderr));
             }
             Ok(decoded.plain_size)
         }
@@ -585,7 +589,7 @@ async fn restore_database(
     .map_err(|e| VaultError::InvalidInput(format!("restore task: {e}")))?
 }
 
-fn wait_restore(mut child: std::process::Child) -> Result<()> {
+fn wait_restore(mut child: std::process::Child, db: &DbConnection) -> Result<()> {
     let stderr = collect_stderr(&mut child);
     let status = child
         .wait()
@@ -594,11 +598,7 @@ fn wait_restore(mut child: std::process::Child) -> Result<()> {
     if status.success() {
         Ok(())
     } else {
-        Err(VaultError::ToolFailed {
-            program: "pg_restore".into(),
-            status: status.to_string(),
-            stderr,
-        })
+        Err(db.tool_error("pg_restore", status.to_string(), stderr))
     }
 }
 

@@ -49,12 +49,20 @@ pub enum Command {
     Prune(PruneArgs),
 }
 
-/// Where the PostgreSQL client tools are.
+/// Where the PostgreSQL client tools are, and how long to wait for the server.
 #[derive(clap::Args, Debug, Clone)]
 pub struct PgArgs {
     /// Folder holding pg_dump/pg_restore [default: PATH].
     #[arg(long, env = "WARD_PG_BINDIR", value_name = "DIR")]
     pub pg_bindir: Option<PathBuf>,
+    /// How long to wait for the database server to accept the connection and the login
+    /// (e.g. 30s) [default: the environment's database.connectTimeout, else 10s].
+    #[arg(long, value_name = "DURATION")]
+    pub db_connect_timeout: Option<String>,
+    /// How long one statement or table-lock wait may take, pg_dump's included (e.g. 15m)
+    /// [default: the environment's database.statementTimeout, else 5m].
+    #[arg(long, value_name = "DURATION")]
+    pub db_statement_timeout: Option<String>,
 }
 
 impl PgArgs {
@@ -63,6 +71,70 @@ impl PgArgs {
             .as_ref()
             .map(PgTools::in_dir)
             .unwrap_or_default()
+    }
+
+    /// The limits for `env`'s server: the flags, else the estate's
+    /// `database.connectTimeout`/`statementTimeout`, else the defaults.
+    pub fn timeouts(
+        &self,
+        estate: &Estate,
+        env: Option<&ResolvedEnvironment>,
+    ) -> Result<ward_vault::PgTimeouts, Failure> {
+        let declared = env.and_then(|env| {
+            estate
+                .workloads
+                .iter()
+                .find(|w| w.name() == env.workload)?
+                .spec
+                .environments
+                .iter()
+                .find(|e| e.name.value == env.environment)?
+                .database
+                .as_ref()
+        });
+        let pick = |flag: &Option<String>,
+                    name: &str,
+                    estate_value: Option<&ward_estate::units::Duration>,
+                    default: std::time::Duration|
+         -> Result<std::time::Duration, Failure> {
+            let seconds = match flag {
+                Some(text) => ward_estate::units::Duration::parse(text)
+                    .map_err(|e| {
+                        Failure::bad_input(format!("--{name} {text}: {e}"), "e.g. 30s, 5m, 1h")
+                    })?
+                    .as_secs(),
+                None => match estate_value {
+                    Some(d) => d.as_secs(),
+                    None => return Ok(default),
+                },
+            };
+            if seconds == 0 {
+                return Err(Failure::bad_input(
+                    format!("the {name} must be at least 1s"),
+                    "e.g. 30s, 5m, 1h",
+                ));
+            }
+            Ok(std::time::Duration::from_secs(seconds))
+        };
+        let defaults = ward_vault::PgTimeouts::default();
+        Ok(ward_vault::PgTimeouts {
+            connect: pick(
+                &self.db_connect_timeout,
+                "db-connect-timeout",
+                declared
+                    .and_then(|d| d.connect_timeout.as_ref())
+                    .map(|s| &s.value),
+                defaults.connect,
+            )?,
+            statement: pick(
+                &self.db_statement_timeout,
+                "db-statement-timeout",
+                declared
+                    .and_then(|d| d.statement_timeout.as_ref())
+                    .map(|s| &s.value),
+                defaults.statement,
+            )?,
+        })
     }
 }
 
@@ -178,6 +250,14 @@ pub(crate) fn vault_failure(e: VaultError, hint: &str) -> Failure {
         }
         VaultError::FilestoreNotWard(_) => {
             "restore under another --to-db name: --replace removes only a filestore Ward restored"
+        }
+        VaultError::Timeout {
+            setting: "connect", ..
+        } => {
+            "if the server is only slow, raise --db-connect-timeout or the environment's database.connectTimeout in the estate"
+        }
+        VaultError::Timeout { .. } => {
+            "if the statement only needs longer, raise --db-statement-timeout or the environment's database.statementTimeout in the estate"
         }
         VaultError::CorruptedFilestore(_) => {
             "repair the filestore, or commit anyway with --allow-missing-blobs (recorded in the ledger)"
@@ -488,6 +568,7 @@ pub(crate) fn db_connection(
             password: None,
             // libpq's default: the tenants' pg_hba lines are `hostssl`.
             sslmode: ward_vault::SslMode::Prefer,
+            timeouts: ward_vault::PgTimeouts::default(),
         },
         (None, None) => {
             return Err(Failure::bad_input(
@@ -706,7 +787,8 @@ fn run_backup(cx: &Context, args: RunArgs) -> Result<Exit, Failure> {
     let result = (|| {
         let recipients = recipients(&estate)?;
         let config = repository_config(cx, &estate, &env.object_store)?;
-        let db = db_connection(cx, Some(Login::owner(env)), args.db_url.as_deref())?;
+        let mut db = db_connection(cx, Some(Login::owner(env)), args.db_url.as_deref())?;
+        db.db.timeouts = args.pg.timeouts(&estate, Some(env))?;
         let filestore = args
             .filestore
             .clone()

@@ -100,7 +100,8 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
             subject = snapshot.to_string();
             let env =
                 estate.environment(&format!("{}/{}", snapshot.workload, snapshot.environment));
-            let target = db_connection(cx, env.map(Login::owner), args.db_url.as_deref())?;
+            let mut target = db_connection(cx, env.map(Login::owner), args.db_url.as_deref())?;
+            target.db.timeouts = args.pg.timeouts(&estate, env)?;
             let mut request = RestoreRequest::new(target.db.with_dbname(&to_db), &filestore);
             request.jobs = args.jobs;
             request.replace = args.replace;
