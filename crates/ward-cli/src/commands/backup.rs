@@ -454,6 +454,8 @@ pub(crate) fn state_identity(estate: &Estate, state: &Path) -> Option<PathBuf> {
         .iter()
         .flat_map(|t| t.spec.people.iter())
         .filter(|p| p.has(Role::Dba))
+        // A person's name becomes a file name: only one safe component does.
+        .filter(|p| ward_vault::check_component("person name", &p.name.value).is_ok())
         .map(|p| state.join("keys").join(format!("{}.age", p.name.value)))
         .find(|p| p.is_file())
 }
@@ -821,6 +823,8 @@ fn run_backup(cx: &Context, args: RunArgs) -> Result<Exit, Failure> {
         options.pg_tools = args.pg.tools();
         options.blob_concurrency = args.concurrency;
         let progress = crate::progress::for_command(cx);
+        ward_vault::check_component("tenant name", &env.tenant)
+            .map_err(|e| vault_failure(e, "fix the tenant's name in the estate"))?;
         let cache = state.join("keys").join(format!("{}.key", env.tenant));
         runtime()?.block_on(async {
             let repo = open_repository(&config).await?;
