@@ -32,15 +32,7 @@ fn kill_mid_dump(w: &World) -> bool {
     let url = w.cluster.url_for("odoo");
     let before: Vec<String> = staging(w).into_iter().map(|(f, _)| f).collect();
     let mut child = w
-        .command(&[
-            "backup",
-            "run",
-            "billing/prod",
-            "--db-url",
-            &url,
-            "--filestore",
-            w.filestore.to_str().expect("utf8"),
-        ])
+        .command(&w.backup_args(&url))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -98,46 +90,24 @@ fn prune_reclaims_the_staging_files_of_killed_backups() {
     let left_bytes: u64 = left.iter().map(|(_, s)| s).sum();
     assert!(left_bytes > 2 * 1024 * 1024, "{left:?}");
 
+    let prune = |extra: &[&str]| {
+        let mut args = vec!["backup", "prune", "billing/prod", "-o", "json"];
+        args.extend_from_slice(extra);
+        let (code, out, err) = w.ward(&args);
+        assert_eq!(code, 0, "{extra:?}: {out}{err}");
+        json(&out)
+    };
     // Within the grace period they stay, and a dry run deletes nothing.
-    let (code, out, err) = w.ward(&[
-        "backup",
-        "prune",
-        "billing/prod",
-        "--grace",
-        "1h",
-        "-o",
-        "json",
-    ]);
-    assert_eq!(code, 0, "{out}{err}");
+    let kept = prune(&["--grace", "1h"]);
     assert!(
-        json(&out)["gc"]["kept_fresh"].as_u64() >= Some(left.len() as u64),
-        "{out}"
+        kept["gc"]["kept_fresh"].as_u64() >= Some(left.len() as u64),
+        "{kept}"
     );
-    let (code, out, err) = w.ward(&[
-        "backup",
-        "prune",
-        "billing/prod",
-        "--grace",
-        "0s",
-        "--dry-run",
-        "-o",
-        "json",
-    ]);
-    assert_eq!(code, 0, "{out}{err}");
+    prune(&["--grace", "0s", "--dry-run"]);
     assert_eq!(staging(&w), left);
 
     // With no grace every one of them goes, and what they held is counted.
-    let (code, out, err) = w.ward(&[
-        "backup",
-        "prune",
-        "billing/prod",
-        "--grace",
-        "0s",
-        "-o",
-        "json",
-    ]);
-    assert_eq!(code, 0, "{out}{err}");
-    let report = json(&out);
+    let report = prune(&["--grace", "0s"]);
     let deleted: Vec<&str> = report["gc"]["deleted"]
         .as_array()
         .expect("deleted")
@@ -154,12 +124,7 @@ fn prune_reclaims_the_staging_files_of_killed_backups() {
     assert_eq!(staging(&w), Vec::<(String, u64)>::new());
 
     // The repository still works: a backup commits and verifies reading every byte.
-    let (code, out, err) = w.backup();
-    assert_eq!(code, 0, "{out}{err}");
-    let id = json(&out)["snapshot"]["id"]
-        .as_str()
-        .expect("id")
-        .to_string();
+    let id = w.backed_up();
     let (code, out, err) = w.ward(&["backup", "verify", &id, "--read-data"]);
     assert_eq!(code, 0, "{out}{err}");
 }

@@ -323,15 +323,7 @@ fn a_missing_role_is_named_with_where_the_user_name_came_from() {
     let port = w.cluster.port();
     let filestore = w.filestore.to_str().expect("utf8").to_string();
     let url = format!("postgres://ghost@127.0.0.1:{port}/odoo");
-    let (code, out, err) = w.ward(&[
-        "backup",
-        "run",
-        "billing/prod",
-        "--db-url",
-        &url,
-        "--filestore",
-        &filestore,
-    ]);
+    let (code, out, err) = w.ward(&w.backup_args(&url));
     assert_eq!(code, 3, "{out}{err}");
     assert!(
         err.contains(&format!("127.0.0.1:{port} has no role \"ghost\"")),
@@ -352,14 +344,7 @@ fn a_missing_role_is_named_with_where_the_user_name_came_from() {
     assert!(!err.contains("check the password"), "{err}");
 
     // A restore as that role, and a drill as the drill role the server lacks.
-    let id = {
-        let (code, out, err) = w.backup();
-        assert_eq!(code, 0, "{out}{err}");
-        json(&out)["snapshot"]["id"]
-            .as_str()
-            .expect("id")
-            .to_string()
-    };
+    let id = w.backed_up();
     let data = w.tmp.path().join("data");
     let (code, out, err) = w.ward(&[
         "restore",

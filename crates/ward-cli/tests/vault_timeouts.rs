@@ -73,22 +73,13 @@ fn a_server_that_accepts_and_never_answers_times_out_in_every_command() {
     let silent = Silent::start();
     let hung = format!("postgres://odoo:s3cret-pw@127.0.0.1:{}/odoo", silent.port);
     let server = format!("127.0.0.1:{}", silent.port);
-    let filestore = w.filestore.to_str().expect("utf8").to_string();
     let data = w.tmp.path().join("data");
     let scratch = w.tmp.path().join("scratch");
     std::fs::create_dir_all(&scratch).expect("scratch");
     let data_s = data.to_str().expect("utf8").to_string();
     let scratch_s = scratch.to_str().expect("utf8").to_string();
     let commands: [Vec<&str>; 3] = [
-        vec![
-            "backup",
-            "run",
-            "billing/prod",
-            "--db-url",
-            &hung,
-            "--filestore",
-            &filestore,
-        ],
+        w.backup_args(&hung),
         vec![
             "restore",
             &id,
@@ -209,19 +200,9 @@ fn a_statement_or_lock_that_never_ends_times_out_backup_and_pg_dump() {
         "CREATE TABLE clinic_notes (id int PRIMARY KEY, body text)",
     );
     let url = w.cluster.url_for("odoo");
-    let filestore = w.filestore.to_str().expect("utf8").to_string();
     let server = format!("127.0.0.1:{}", w.cluster.port());
-    let backup = vec![
-        "backup",
-        "run",
-        "billing/prod",
-        "--db-url",
-        url.as_str(),
-        "--filestore",
-        filestore.as_str(),
-        "--db-statement-timeout",
-        "2s",
-    ];
+    let mut backup = w.backup_args(&url);
+    backup.extend(["--db-statement-timeout", "2s"]);
     for (table, phase) in [
         ("res_partner", "within 2s while running a statement"),
         (

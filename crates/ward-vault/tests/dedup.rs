@@ -16,14 +16,22 @@ fn blobs(w: &World) -> Vec<String> {
         .collect()
 }
 
+async fn backed_up(
+    w: &World,
+    repo: &ward_vault::Repository,
+    key: &ward_vault::RepositoryKey,
+) -> ward_vault::BackupSummary {
+    ward_vault::backup(repo, &w.target(), key, &w.options(), progress())
+        .await
+        .expect("backup")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_damaged_blob_is_uploaded_again_not_reused() {
     let w = World::new(small()).await;
     let repo = w.repo().await;
     let key = w.key(&repo).await;
-    let first = ward_vault::backup(&repo, &w.target(), &key, &w.options(), progress())
-        .await
-        .expect("backup");
+    let first = backed_up(&w, &repo, &key).await;
     let first_manifest = read_manifest(&repo, &first.snapshot)
         .await
         .expect("manifest");
@@ -42,9 +50,7 @@ async fn a_damaged_blob_is_uploaded_again_not_reused() {
         eprintln!("{what}: {object}");
     }
 
-    let second = ward_vault::backup(&repo, &w.target(), &key, &w.options(), progress())
-        .await
-        .expect("second backup");
+    let second = backed_up(&w, &repo, &key).await;
     assert_eq!(
         second.blobs_uploaded, 3,
         "the damaged blobs are uploaded again"
@@ -108,9 +114,7 @@ async fn an_unreferenced_blob_is_never_reused() {
         .join(format!("tenants/st-marys/blobs/{}/{name}", &name[..2]));
     std::fs::create_dir_all(orphan.parent().expect("parent")).expect("mkdir");
     std::fs::write(&orphan, b"half an age file").expect("orphan");
-    let s = ward_vault::backup(&repo, &w.target(), &key, &w.options(), progress())
-        .await
-        .expect("backup");
+    let s = backed_up(&w, &repo, &key).await;
     assert_eq!(s.blobs_uploaded, s.attachments, "nothing was reused");
     w.verify_read_data(&repo, &s.snapshot).await;
 }
@@ -122,12 +126,8 @@ async fn verify_without_a_key_holds_blobs_to_the_size_they_were_written_with() {
     let w = World::new(small()).await;
     let repo = w.repo().await;
     let key = w.key(&repo).await;
-    let first = ward_vault::backup(&repo, &w.target(), &key, &w.options(), progress())
-        .await
-        .expect("backup");
-    let second = ward_vault::backup(&repo, &w.target(), &key, &w.options(), progress())
-        .await
-        .expect("backup");
+    let first = backed_up(&w, &repo, &key).await;
+    let second = backed_up(&w, &repo, &key).await;
     let object = blobs(&w).into_iter().next().expect("a blob");
     let path = w.repo_dir.join(&object);
     let bytes = std::fs::read(&path).expect("blob");

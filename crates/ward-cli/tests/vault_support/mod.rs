@@ -95,18 +95,24 @@ impl World {
         run(&mut self.command(args))
     }
 
-    pub fn backup(&self) -> (i32, String, String) {
-        self.ward(&[
+    /// `backup run billing/prod --db-url URL --filestore <the fixture's>`.
+    pub fn backup_args<'a>(&'a self, url: &'a str) -> Vec<&'a str> {
+        vec![
             "backup",
             "run",
             "billing/prod",
             "--db-url",
-            &self.cluster.url_for("odoo"),
+            url,
             "--filestore",
             self.filestore.to_str().expect("utf8"),
-            "-o",
-            "json",
-        ])
+        ]
+    }
+
+    pub fn backup(&self) -> (i32, String, String) {
+        let url = self.cluster.url_for("odoo");
+        let mut args = self.backup_args(&url);
+        args.extend(["-o", "json"]);
+        self.ward(&args)
     }
 
     /// Runs `backup run` to completion and returns the snapshot id.
