@@ -365,6 +365,23 @@ async fn gc_locked(
         report.deleted_bytes += staged.size;
         report.deleted.push(staged.rel);
     }
+    // On S3 the same leftovers are multipart uploads never completed: not objects, so only
+    // the uploads listing shows them. Aborting one deletes its parts.
+    for upload in repo.pending_uploads(&tenant_dir(tenant)).await? {
+        let in_live_env = upload.object.starts_with(&snapshot_prefix)
+            && live_envs.iter().any(|e| upload.object.starts_with(e));
+        if in_live_env || upload.initiated > cutoff {
+            report.kept_fresh += 1;
+            continue;
+        }
+        if !dry_run {
+            repo.abort_upload(&upload).await?;
+        }
+        report.deleted.push(format!(
+            "{} (incomplete upload {})",
+            upload.object, upload.upload_id
+        ));
+    }
     Ok(report)
 }
 
