@@ -379,7 +379,8 @@ pub(crate) mod tests {
     #[test]
     fn a_manifest_naming_objects_outside_its_snapshot_is_corrupted() {
         let n = "ab".repeat(32);
-        let cases: Vec<(&str, Box<dyn Fn(&mut SnapshotManifest)>)> = vec![
+        type Change = Box<dyn Fn(&mut SnapshotManifest)>;
+        let cases: Vec<(&str, Change)> = vec![
             (
                 "another tenant's dump",
                 Box::new(|m| {

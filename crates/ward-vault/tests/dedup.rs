@@ -8,6 +8,9 @@ use common::{World, files_under, progress, small};
 use sha2::{Digest, Sha256};
 use ward_vault::{RestoreRequest, VerifyDepth, read_manifest, restore, verify};
 
+/// Turns a stored blob's bytes into damaged ones.
+type Damage = fn(&[u8]) -> Vec<u8>;
+
 /// The blob objects of the repository, relative, sorted.
 fn blobs(w: &World) -> Vec<String> {
     files_under(&w.repo_dir)
@@ -38,7 +41,7 @@ async fn a_damaged_blob_is_uploaded_again_not_reused() {
     let objects = blobs(&w);
     assert!(objects.len() >= 4, "{objects:?}");
     // Three kinds of damage a size shows: truncated to half, emptied, grown.
-    let damage: [(&str, fn(&[u8]) -> Vec<u8>); 3] = [
+    let damage: [(&str, Damage); 3] = [
         ("truncated", |b| b[..b.len() / 2].to_vec()),
         ("emptied", |_| Vec::new()),
         ("grown", |b| [b, b"trailing junk"].concat()),
