@@ -344,10 +344,14 @@ async fn gc_locked(
     // killed backup leaves its dump's and blobs' there. No manifest references one; a
     // write in progress keeps touching its file, so the grace period protects it, and a
     // snapshot part's in an environment whose backup lease is live is kept as its object is.
+    // A leftover of a write (staging file or upload) that may still be in progress.
+    let keep_leftover = |object: &str, written: jiff::Timestamp| {
+        let in_live_env =
+            object.starts_with(&snapshot_prefix) && live_envs.iter().any(|e| object.starts_with(e));
+        in_live_env || written > cutoff
+    };
     for staged in repo.local_staging_files(&tenant_dir(tenant))? {
-        let in_live_env = staged.object.starts_with(&snapshot_prefix)
-            && live_envs.iter().any(|e| staged.object.starts_with(e));
-        if in_live_env || staged.modified > cutoff {
+        if keep_leftover(&staged.object, staged.modified) {
             report.kept_fresh += 1;
             continue;
         }
@@ -368,9 +372,7 @@ async fn gc_locked(
     // On S3 the same leftovers are multipart uploads never completed: not objects, so only
     // the uploads listing shows them. Aborting one deletes its parts.
     for upload in repo.pending_uploads(&tenant_dir(tenant)).await? {
-        let in_live_env = upload.object.starts_with(&snapshot_prefix)
-            && live_envs.iter().any(|e| upload.object.starts_with(e));
-        if in_live_env || upload.initiated > cutoff {
+        if keep_leftover(&upload.object, upload.initiated) {
             report.kept_fresh += 1;
             continue;
         }
