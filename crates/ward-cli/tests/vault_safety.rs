@@ -370,3 +370,73 @@ fn a_missing_role_is_named_with_where_the_user_name_came_from() {
         "{err}"
     );
 }
+
+/// Manifests are input: one rewritten (with a valid checksum line) to name objects outside
+/// its snapshot is corrupted for every command, and nothing is created from it.
+#[test]
+fn a_manifest_pointing_outside_its_snapshot_is_refused() {
+    let w = World::new(small());
+    let id = w.backed_up();
+    let manifest = files_under(&w.vault())
+        .into_iter()
+        .find(|f| f.ends_with(&format!("{id}/manifest.json")))
+        .expect("manifest");
+    let path = w.vault().join(&manifest);
+    let original = std::fs::read_to_string(&path).expect("manifest");
+    let (_, body) = original.split_once('\n').expect("header");
+    let data = w.tmp.path().join("data");
+    for (field, value) in [
+        (
+            "dump",
+            "tenants/other/snapshots/billing/prod/20260101T000000Z-00000000/dump.age",
+        ),
+        ("dump", "../../../../etc/passwd"),
+        ("sealed", "tenants/st-marys/key.age"),
+    ] {
+        let mut json: serde_json::Value = serde_json::from_str(body).expect("json");
+        json[field]["object"] = value.into();
+        let body = serde_json::to_vec_pretty(&json).expect("json");
+        let mut text = format!("ward-vault-manifest/1 sha256:{}\n", sha256_hex(&body)).into_bytes();
+        text.extend_from_slice(&body);
+        std::fs::write(&path, text).expect("rewrite");
+        let (code, out, err) = w.restore(&id, "from_hostile", &data, &[]);
+        assert_eq!(code, 3, "{field}={value}: {out}{err}");
+        assert!(err.contains("not the snapshot's own"), "{err}");
+        assert!(!w.has_database("from_hostile") && !data.exists());
+        let (code, out, err) = w.ward(&["backup", "verify", &id]);
+        assert_ne!(code, 0, "{out}{err}");
+        let (_, out, _) = w.ward(&["backup", "list", "-o", "json"]);
+        assert!(json_has_unreadable(&out), "{out}");
+    }
+    std::fs::write(&path, original).expect("put back");
+    let (code, out, err) = w.restore(&id, "from_hostile", &data, &[]);
+    assert_eq!(code, 0, "{out}{err}");
+}
+
+fn json_has_unreadable(out: &str) -> bool {
+    json(out)
+        .as_array()
+        .is_some_and(|rows| rows.iter().any(|r| r["unreadable"].is_string()))
+}
+
+/// SHA-256 in hex, by the coreutils `sha256sum` (this crate has no SHA-256 of its own).
+fn sha256_hex(bytes: &[u8]) -> String {
+    use std::io::Write;
+    let mut child = std::process::Command::new("sha256sum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("sha256sum");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(bytes)
+        .expect("write");
+    let out = child.wait_with_output().expect("sha256sum");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .expect("digest")
+        .to_string()
+}
