@@ -143,14 +143,18 @@ fn a_server_that_accepts_and_never_answers_times_out_in_every_command() {
     assert_eq!(code, 2, "{err}");
 }
 
-/// A psql session holding `LOCK TABLE <table> IN ACCESS EXCLUSIVE MODE` in an open
-/// transaction, until dropped.
+/// A psql session holding `LOCK TABLE <table> IN <mode> MODE` (ACCESS EXCLUSIVE unless
+/// said) in an open transaction, until dropped.
 struct Locker {
     child: Child,
 }
 
 impl Locker {
     fn hold(w: &World, table: &str) -> Locker {
+        Locker::hold_in(w, table, "ACCESS EXCLUSIVE")
+    }
+
+    fn hold_in(w: &World, table: &str, mode: &str) -> Locker {
         let mut child = Command::new(w.cluster.bindir().join("psql"))
             .args(["-X", "-q", "-At", "-h"])
             .arg(w.cluster.socket_dir())
@@ -170,7 +174,7 @@ impl Locker {
         let mut stdin = child.stdin.take().expect("stdin");
         writeln!(
             stdin,
-            "BEGIN; LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE; SELECT 'locked';"
+            "BEGIN; LOCK TABLE {table} IN {mode} MODE; SELECT 'locked';"
         )
         .expect("lock");
         // Keep stdin open in the child: the session lives while the pipe does.
@@ -231,4 +235,63 @@ fn a_statement_or_lock_that_never_ends_times_out_backup_and_pg_dump() {
     assert_eq!(json(&out).as_array().map(Vec::len), Some(0), "{out}");
     let (code, err, _) = ward_within(&w, &backup, Duration::from_secs(90));
     assert_eq!(code, 0, "{err}");
+}
+
+/// Restores and drills run under the statement limit too: CREATE DATABASE waits for a lock
+/// another session holds on pg_database, and the restore gives up, removes what it made,
+/// and says it dropped nothing.
+#[test]
+fn a_restore_or_drill_whose_create_database_waits_times_out() {
+    let w = World::new(small());
+    let id = w.backed_up();
+    let url = w.cluster.url();
+    let data = w.tmp.path().join("data");
+    let scratch = w.tmp.path().join("scratch");
+    std::fs::create_dir_all(&scratch).expect("scratch");
+    let data_s = data.to_str().expect("utf8").to_string();
+    let scratch_s = scratch.to_str().expect("utf8").to_string();
+    // EXCLUSIVE lets logins and reads of pg_database through, not a new database's row.
+    let locker = Locker::hold_in(&w, "pg_catalog.pg_database", "EXCLUSIVE");
+    let server = format!("127.0.0.1:{}", w.cluster.port());
+    for args in [
+        vec![
+            "restore",
+            &id,
+            "--to-db",
+            "r",
+            "--filestore",
+            &data_s,
+            "--db-url",
+            &url,
+        ],
+        vec![
+            "drill",
+            "billing/prod",
+            "--db-url",
+            &url,
+            "--scratch-dir",
+            &scratch_s,
+        ],
+    ] {
+        let mut args = args.clone();
+        args.extend(["--db-statement-timeout", "2s"]);
+        let (code, err, took) = ward_within(&w, &args, Duration::from_secs(90));
+        assert_eq!(code, 3, "{args:?}: {err}");
+        assert!(took < Duration::from_secs(45), "{took:?}");
+        assert!(
+            err.contains(&server) && err.contains("within 2s while running a statement"),
+            "{args:?}: {err}"
+        );
+        assert!(err.contains("--db-statement-timeout"), "{err}");
+        assert!(!err.contains("dropped the database"), "{err}");
+    }
+    drop(locker);
+    assert!(!data.exists());
+    assert!(
+        std::fs::read_dir(&scratch)
+            .expect("scratch")
+            .next()
+            .is_none()
+    );
+    assert!(!w.has_database("r"));
 }
