@@ -4,187 +4,14 @@
 //! They cover the README's backup-and-restore job on the example estate, the refusals
 //! (`--replace`, a wrong key), the ledger, and SIGKILL at random points of `ward backup run`.
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+mod vault_support;
+
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use sha1::{Digest, Sha1};
-use ward_pgtemp::TempCluster;
-use ward_vault::DbConnection;
-use ward_vault::fixture::{self, FixtureData, OdooFixture, Xorshift};
-
-/// A throwaway cluster with a fixture database `odoo`, its filestore, and an example
-/// estate made by `ward init`.
-struct World {
-    cluster: TempCluster,
-    tmp: tempfile::TempDir,
-    estate: PathBuf,
-    filestore: PathBuf,
-    db: DbConnection,
-    fixture: FixtureData,
-}
-
-impl World {
-    fn new(spec: OdooFixture) -> World {
-        let cluster = TempCluster::start().expect("temp cluster");
-        cluster.psql("CREATE DATABASE odoo").expect("create db");
-        let tmp = tempfile::tempdir().expect("tmp");
-        let filestore = tmp.path().join("odoo-data/filestore/odoo");
-        std::fs::create_dir_all(&filestore).expect("filestore");
-        let db = DbConnection::from_url(&cluster.url_for("odoo")).expect("url");
-        let fixture = rt()
-            .block_on(fixture::build(&db, &filestore, &spec))
-            .expect("fixture");
-        let estate = tmp.path().join("care");
-        let w = World {
-            cluster,
-            tmp,
-            estate,
-            filestore,
-            db,
-            fixture,
-        };
-        let (code, out, err) = w.ward(&["init", w.estate_str(), "--example", "healthcare"]);
-        assert_eq!(code, 0, "init: {out}{err}");
-        w
-    }
-
-    fn estate_str(&self) -> &str {
-        self.estate.to_str().expect("utf8")
-    }
-
-    /// Replaces `from` (which must be there) with `to` in the estate file `rel`.
-    fn edit(&self, rel: &str, from: &str, to: &str) {
-        let path = self.estate.join(rel);
-        let text = std::fs::read_to_string(&path).expect("estate file");
-        assert!(text.contains(from), "{rel} has no {from:?}:\n{text}");
-        std::fs::write(&path, text.replace(from, to)).expect("write estate file");
-    }
-
-    /// Points billing/prod's database endpoint at this cluster's `odoo` database, keeping
-    /// its declared password reference; `user`, when given, as its role.
-    fn endpoint_here(&self, user: Option<&str>) {
-        let declared = "      database:\n        passwordRef: { store: hospital-vault, key: odoo/billing/prod, property: db_password }\n";
-        let user = user.map_or_else(String::new, |u| format!("        user: {u}\n"));
-        let endpoint = format!(
-            "      database:\n        host: 127.0.0.1\n        port: {}\n        name: odoo\n{user}        passwordRef: {{ store: hospital-vault, key: odoo/billing/prod, property: db_password }}\n",
-            self.cluster.port()
-        );
-        self.edit("workloads/billing.yaml", declared, &endpoint);
-    }
-
-    fn state(&self) -> PathBuf {
-        self.estate.join(".ward")
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_ward"));
-        c.arg("--estate")
-            .arg(&self.estate)
-            .args(args)
-            .env_remove("WARD_STATE")
-            .env_remove("WARD_IDENTITY")
-            .env_remove("PGPASSWORD")
-            .env_remove("WARD_SECRETS_DIR")
-            .env_remove("AWS_ACCESS_KEY_ID")
-            .env_remove("AWS_SECRET_ACCESS_KEY")
-            .env("WARD_ACTOR", "bob")
-            .env("WARD_PG_BINDIR", self.cluster.bindir())
-            .env("NO_COLOR", "1");
-        c
-    }
-
-    fn ward(&self, args: &[&str]) -> (i32, String, String) {
-        run(&mut self.command(args))
-    }
-
-    fn backup(&self) -> (i32, String, String) {
-        self.ward(&[
-            "backup",
-            "run",
-            "billing/prod",
-            "--db-url",
-            &self.cluster.url_for("odoo"),
-            "--filestore",
-            self.filestore.to_str().expect("utf8"),
-            "-o",
-            "json",
-        ])
-    }
-
-    fn psql(&self, db: &str, sql: &str) -> String {
-        self.cluster.psql_db(db, sql).expect("psql")
-    }
-
-    fn counts(&self, db: &str) -> BTreeMap<String, String> {
-        [
-            "ir_attachment",
-            "ir_config_parameter",
-            "ir_cron",
-            "ir_mail_server",
-            "ir_module_module",
-            "res_partner",
-            "res_users",
-        ]
-        .iter()
-        .map(|t| {
-            (
-                t.to_string(),
-                self.psql(db, &format!("SELECT count(*) FROM {t}"))
-                    .trim()
-                    .to_string(),
-            )
-        })
-        .collect()
-    }
-}
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
-
-fn run(c: &mut Command) -> (i32, String, String) {
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = c.output().expect("run ward");
-    (
-        status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&stdout).into_owned(),
-        String::from_utf8_lossy(&stderr).into_owned(),
-    )
-}
-
-fn json(text: &str) -> serde_json::Value {
-    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
-}
-
-/// Every file under `dir`, relative, sorted.
-fn files_under(dir: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if let Ok(rel) = p.strip_prefix(dir) {
-                out.push(rel.to_string_lossy().to_string());
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
+use vault_support::{World, files_under, json, rt, run};
+use ward_vault::fixture::{self, OdooFixture, Xorshift};
 #[test]
 fn init_backup_list_verify_restore_and_the_ledger() {
     let w = World::new(OdooFixture::default());
@@ -298,7 +125,10 @@ fn init_backup_list_verify_restore_and_the_ledger() {
     let modules = "SELECT string_agg(name || ' ' || latest_version, ',' ORDER BY name) FROM ir_module_module WHERE state = 'installed'";
     assert_eq!(w.psql("odoo", modules), w.psql("restored", modules));
     let restored_fs = data.join("filestore/restored");
-    let files = files_under(&restored_fs);
+    // Beside the blobs, only Ward's marker that it restored this folder.
+    let mut files = files_under(&restored_fs);
+    assert_eq!(files.first().map(String::as_str), Some(".ward-restored"));
+    files.remove(0);
     assert_eq!(files, w.fixture.store_fnames);
     for f in &files {
         let bytes = std::fs::read(restored_fs.join(f)).expect("blob");

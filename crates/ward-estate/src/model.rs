@@ -413,6 +413,13 @@ pub struct DatabaseTarget {
     pub user: Option<Spanned<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub password_ref: Option<SecretRef>,
+    /// How long `ward backup`, `restore` and `drill` wait for the server to accept the
+    /// connection and the login (default 10s).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connect_timeout: Option<Spanned<Duration>>,
+    /// How long one statement, or a wait for a table lock, may take (default 5m).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub statement_timeout: Option<Spanned<Duration>>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -1064,6 +1071,8 @@ fn decode_environment(cx: &mut Cx, node: &Node, path: &str) -> Option<Environmen
                     name: opt(cx, f, "name", |cx, n, p| cx.string(n, p)),
                     user: opt(cx, f, "user", |cx, n, p| cx.string(n, p)),
                     password_ref: opt(cx, f, "passwordRef", secret_ref),
+                    connect_timeout: opt(cx, f, "connectTimeout", |cx, n, p| cx.duration(n, p)),
+                    statement_timeout: opt(cx, f, "statementTimeout", |cx, n, p| cx.duration(n, p)),
                 })
             })
         });

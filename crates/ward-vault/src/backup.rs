@@ -4,7 +4,7 @@
 //! The dump and the attachment list come from one exported `REPEATABLE READ` snapshot, so
 //! they describe the same instant. Only blobs the repository lacks are read and uploaded.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
+use crate::catalog::blob_write_records;
 use crate::error::{Result, VaultError, io_err};
 use crate::keys::{Recipients, RepositoryKey};
 use crate::lease::{Lease, environment_lease_path};
@@ -23,6 +24,7 @@ use crate::manifest::{
     AttachmentEntry, BlobStats, MANIFEST_FORMAT, SealedManifest, SnapshotLock, SnapshotManifest,
     SnapshotRef, StoredObject, blob_dir, blob_path, new_snapshot_id,
 };
+use crate::names::sha1_of_store_fname;
 use crate::pg::{DbConnection, PgTools, collect_stderr, db_error, read_facts};
 use crate::pipeline::{
     BlobEncoder, Encoded, PlainDigest, WHOLE_BLOB_LIMIT, encode_blob_into, encode_to_vec,
@@ -177,7 +179,9 @@ pub async fn backup(
         options.lease_ttl,
     )
     .await?;
-    let result = run_backup(repo, target, key, options, progress).await;
+    let result = run_backup(repo, target, key, options, progress)
+        .await
+        .map_err(|e| target.db.locate(e));
     let released = lease.release().await;
     let summary = result?;
     released?;
@@ -211,10 +215,19 @@ async fn run_backup(
         environment: target.environment.clone(),
         id: new_snapshot_id(started)?,
     };
+    // Deduplication vouches only for bytes a committed snapshot recorded writing, at the
+    // size recorded then: a truncated or grown blob, or one no snapshot names (left by a
+    // crash), is read from the filestore and uploaded again.
+    let written = blob_write_records(repo, &target.tenant).await?;
     let existing: HashMap<String, u64> = repo
         .list(&blob_dir(&target.tenant))
         .await?
         .into_iter()
+        .filter(|(rel, meta)| {
+            written
+                .get(rel)
+                .is_some_and(|(record, _)| record.stored_size == meta.size)
+        })
         .filter_map(|(rel, meta)| Some((rel.rsplit('/').next()?.to_string(), meta.size)))
         .collect();
 
@@ -314,16 +327,31 @@ async fn run_backup(
     {
         return Err(VaultError::GcRunning(target.tenant.clone()));
     }
-    let present: HashSet<String> = repo
+    let present: HashMap<String, u64> = repo
         .list(&blob_dir(&target.tenant))
         .await?
         .into_iter()
-        .map(|(rel, _)| rel)
+        .map(|(rel, meta)| (rel, meta.size))
         .collect();
-    if let Some(gone) = blobs.objects.iter().find(|o| !present.contains(&o.object)) {
-        return Err(VaultError::BlobVanished {
-            object: gone.object.clone(),
-        });
+    for o in &blobs.objects {
+        match present.get(&o.object) {
+            None => {
+                return Err(VaultError::BlobVanished {
+                    object: o.object.clone(),
+                });
+            }
+            // Never commit a size the stored bytes no longer have.
+            Some(size) if *size != o.stored_size => {
+                return Err(VaultError::Corrupted {
+                    object: o.object.clone(),
+                    reason: format!(
+                        "its stored size changed from {} to {size} while the backup ran",
+                        o.stored_size
+                    ),
+                });
+            }
+            Some(_) => {}
+        }
     }
 
     let finished = jiff::Timestamp::now();
@@ -481,15 +509,15 @@ async fn dump_database(
         Ok(Err(_)) => Err(VaultError::InvalidInput("dump digest check failed".into())),
         Err(e) => {
             if !stderr_text.is_empty() || failed_status.is_some() {
-                Err(VaultError::ToolFailed {
-                    program: "pg_dump".into(),
-                    status: failed_status.unwrap_or_else(|| "failed".into()),
-                    stderr: if stderr_text.is_empty() {
+                Err(db.tool_error(
+                    "pg_dump",
+                    failed_status.unwrap_or_else(|| "failed".into()),
+                    if stderr_text.is_empty() {
                         e.to_string()
                     } else {
                         stderr_text
                     },
-                })
+                ))
             } else {
                 Err(e)
             }
@@ -548,17 +576,6 @@ enum BlobResult {
 
 /// Blobs larger than this go to S3 as multipart uploads instead of one PUT from memory.
 const IN_MEMORY_LIMIT: u64 = 16 * 1024 * 1024;
-
-/// Parses Odoo's `store_fname` (`ab/ab…` with 40 hex digits) into the sha1.
-pub(crate) fn sha1_of_store_fname(store_fname: &str) -> Option<&str> {
-    let (dir, sha1) = store_fname.split_once('/')?;
-    let ok = sha1.len() == 40
-        && sha1
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        && dir == &sha1[..2];
-    ok.then_some(sha1)
-}
 
 /// What the blob workers of one backup share.
 struct BlobJob {
@@ -704,7 +721,8 @@ fn store_one_blob(
     let meta = std::fs::metadata(&file);
 
     if let Some(stored_size) = job.existing.get(&name) {
-        // Already in the repository: trust the content address, do not reread the file.
+        // Already in the repository at the size a committed snapshot recorded: do not
+        // reread the file.
         let stored = StoredObject {
             object: object.clone(),
             stored_size: *stored_size,
@@ -975,6 +993,7 @@ mod tests {
                 user: "unused".into(),
                 password: None,
                 sslmode: crate::SslMode::Prefer,
+                timeouts: crate::PgTimeouts::default(),
             },
             filestore: filestore.clone(),
         };

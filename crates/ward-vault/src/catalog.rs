@@ -3,10 +3,13 @@
 //!
 //! Only `manifest.json` objects count: a snapshot folder without one does not exist.
 
+use std::collections::HashMap;
+
 use crate::error::{Result, VaultError};
 use crate::keys::Identities;
 use crate::manifest::{
-    SealedManifest, SnapshotContents, SnapshotManifest, SnapshotRef, check_snapshot_id,
+    SealedManifest, SnapshotContents, SnapshotManifest, SnapshotRef, StoredObject,
+    check_snapshot_id,
 };
 use crate::pipeline::{DecodeDigests, DecodeError, decode_bytes};
 use crate::store::{Repository, check_name};
@@ -135,6 +138,37 @@ async fn read_listed(repo: &Repository, snapshot: SnapshotRef) -> Result<ListedS
     })
 }
 
+/// For each blob object of `tenant`, what the backup that last wrote it recorded (its
+/// stored size and checksum), with that snapshot; for a blob no manifest records writing,
+/// the oldest record. This is what deduplication and `verify` hold a blob to: stored bytes
+/// without that size are damaged, whatever a later snapshot that reused them recorded.
+/// Unreadable manifests vouch for nothing and are skipped.
+pub(crate) async fn blob_write_records(
+    repo: &Repository,
+    tenant: &str,
+) -> Result<HashMap<String, (StoredObject, SnapshotRef)>> {
+    let filter = SnapshotFilter {
+        tenant: Some(tenant.to_string()),
+        ..SnapshotFilter::default()
+    };
+    let mut records = HashMap::new();
+    // Oldest first, so that the last writer wins.
+    for listed in list(repo, &filter).await? {
+        if let ListedSnapshot::Committed(m) = listed {
+            for b in &m.blobs {
+                let record = (b.clone(), m.snapshot.clone());
+                // Only the backup that uploaded a blob records its stored checksum.
+                if b.stored_checksum.is_some() {
+                    records.insert(b.object.clone(), record);
+                } else {
+                    records.entry(b.object.clone()).or_insert(record);
+                }
+            }
+        }
+    }
+    Ok(records)
+}
+
 /// Finds a snapshot by full reference (`tenant/workload/env/id`) or by id or unique id
 /// prefix, and reads its manifest.
 pub async fn find_snapshot(repo: &Repository, reference: &str) -> Result<SnapshotManifest> {
@@ -219,6 +253,20 @@ pub async fn open_snapshot(
         return Err(VaultError::Corrupted {
             object,
             reason: "sealed part belongs to another snapshot".into(),
+        });
+    }
+    // Restores join these names to folders and zip entries: each must be Odoo's own shape.
+    let tenant = &manifest.snapshot.tenant;
+    if let Some(bad) = sealed.attachments.iter().find(|a| {
+        crate::names::sha1_of_store_fname(&a.store_fname).is_none()
+            || !crate::names::is_blob_object(tenant, &a.object)
+    }) {
+        return Err(VaultError::Corrupted {
+            object,
+            reason: format!(
+                "attachment {:?} (object {:?}) is not a filestore name and blob of this tenant",
+                bad.store_fname, bad.object
+            ),
         });
     }
     Ok(SnapshotContents {

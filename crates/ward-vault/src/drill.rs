@@ -2,7 +2,9 @@
 //! checks the result against the manifest (row counts, modules, every blob's sha1), times
 //! the restore against the RTO and the snapshot's age against the RPO, then drops it all.
 //!
-//! Nothing of the environment itself is touched: the scratch names are new and random.
+//! Nothing of the environment itself is touched: the scratch names are new and random. A
+//! failed restore cleans up after itself (see `restore`), so the drill only drops a
+//! scratch copy that was restored.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -76,7 +78,7 @@ pub async fn drill(
     let suffix = random_hex::<6>()?;
     let scratch_database = format!("ward_drill_{suffix}");
     let scratch_root = request.scratch_dir.join(format!("ward-drill-{suffix}"));
-    let scratch_filestore = scratch_root.join("filestore").join(&scratch_database);
+    let scratch_filestore = crate::names::filestore_folder(&scratch_root, &scratch_database)?;
     let mut restore_request = RestoreRequest::new(
         request.server.with_dbname(&scratch_database),
         &scratch_filestore,
@@ -88,10 +90,11 @@ pub async fn drill(
     let clock = Instant::now();
     let restored = restore(repo, snapshot, identities, &restore_request, progress).await;
     let rto = clock.elapsed();
-    if !(request.keep && restored.is_ok()) {
+    // A failed restore has dropped and removed what it created, and says so in its error.
+    let restored = restored?;
+    if !request.keep {
         cleanup(&request.server, &scratch_database, &scratch_root).await?;
     }
-    let restored = restored?;
 
     let rpo = started
         .duration_since(manifest.started)

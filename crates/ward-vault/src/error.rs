@@ -93,6 +93,35 @@ pub enum VaultError {
     #[error("filestore folder {0} is not empty; choose another folder or pass replace")]
     FilestoreNotEmpty(PathBuf),
     #[error(
+        "filestore folder {0} is not empty and Ward did not restore it (it has no {marker} marker), so replace will not delete it; choose another database name, or move that folder away yourself",
+        marker = crate::restore::RESTORED_MARKER
+    )]
+    FilestoreNotWard(PathBuf),
+    #[error("{cause}; {cleanup}")]
+    RestoreFailed {
+        cause: Box<VaultError>,
+        cleanup: crate::restore::Cleanup,
+    },
+    #[error(
+        "the database server at {host}:{port} has no role {user:?} ({reason}); create the role there or log in as another user"
+    )]
+    RoleMissing {
+        user: String,
+        host: String,
+        port: u16,
+        reason: String,
+    },
+    #[error(
+        "the database at {server} did not answer within {limit_seconds}s while {phase}; check the server (a lock held by another session, an overloaded or hung server) or raise the {setting} timeout"
+    )]
+    Timeout {
+        server: String,
+        phase: String,
+        limit_seconds: u64,
+        /// Which limit ran out: `connect` or `statement`.
+        setting: &'static str,
+    },
+    #[error(
         "repository object {object} is corrupted: {reason}; run verify and restore from another snapshot"
     )]
     Corrupted { object: String, reason: String },
@@ -122,7 +151,7 @@ impl VaultError {
     /// The process exit code the CLI should use: 2 bad input, 3 an operational failure
     /// (database, network, storage, corruption found while working).
     pub fn exit_code(&self) -> i32 {
-        match self {
+        match self.cause() {
             VaultError::InvalidInput(_)
             | VaultError::InvalidRecipient(_)
             | VaultError::InvalidIdentity { .. }
@@ -130,8 +159,17 @@ impl VaultError {
             | VaultError::SnapshotNotFound(_)
             | VaultError::AmbiguousSnapshot(_)
             | VaultError::DatabaseExists(_)
-            | VaultError::FilestoreNotEmpty(_) => 2,
+            | VaultError::FilestoreNotEmpty(_)
+            | VaultError::FilestoreNotWard(_) => 2,
             _ => 3,
+        }
+    }
+
+    /// The error itself, under what a failed restore says it cleaned up.
+    pub fn cause(&self) -> &VaultError {
+        match self {
+            VaultError::RestoreFailed { cause, .. } => cause.cause(),
+            other => other,
         }
     }
 }

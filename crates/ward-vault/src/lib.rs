@@ -37,6 +37,7 @@ pub mod fixture;
 mod keys;
 mod lease;
 mod manifest;
+mod names;
 mod odoo_zip;
 mod pg;
 mod pipeline;
@@ -63,13 +64,16 @@ pub use manifest::{
     AttachmentEntry, BlobStats, SealedManifest, SnapshotContents, SnapshotLock, SnapshotManifest,
     SnapshotRef, StoredObject,
 };
+pub use names::{MAX_COMPONENT_BYTES, check_component, filestore_folder};
 pub use odoo_zip::{OdooZipRequest, OdooZipSummary, export_odoo_zip};
-pub use pg::{COUNTED_TABLES, DbConnection, PgTools};
+pub use pg::{COUNTED_TABLES, DbConnection, PgTimeouts, PgTools};
 pub use progress::{NoProgress, Phase, Progress};
 pub use prune::{
     GcReport, PruneDecision, PruneReport, Retention, collect_garbage, prune, snapshot_counts,
 };
-pub use restore::{RestoreRequest, RestoreSummary, RowCountMismatch, restore};
+pub use restore::{
+    Cleanup, RESTORED_MARKER, RestoreRequest, RestoreSummary, RowCountMismatch, restore,
+};
 pub use store::{LockMode, ObjectLock, Repository, RepositoryConfig, S3Location, StoreLocation};
 pub use tenant::{tenant_key, unlock_tenant_key};
 pub use tls::SslMode;

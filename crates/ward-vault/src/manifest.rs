@@ -77,9 +77,8 @@ impl FromStr for SnapshotRef {
 }
 
 pub(crate) fn check_snapshot_id(id: &str) -> Result<()> {
-    let ok = !id.is_empty()
-        && id.len() <= 40
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    crate::names::check_component("snapshot id", id)?;
+    let ok = id.len() <= 40 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
     if ok {
         Ok(())
     } else {
@@ -212,7 +211,43 @@ impl SnapshotManifest {
                 manifest.format
             )));
         }
+        manifest
+            .check_names()
+            .map_err(|reason| corrupted(&reason))?;
         Ok(manifest)
+    }
+
+    /// A manifest is input like any other (anyone who can write the bucket can write one):
+    /// its snapshot must be a valid reference and every object it names must be one of that
+    /// snapshot's own, so that no name read back from it reaches a path or a key unchecked.
+    fn check_names(&self) -> std::result::Result<(), String> {
+        let s = &self.snapshot;
+        check_name("tenant", &s.tenant)
+            .and_then(|()| check_name("workload", &s.workload))
+            .and_then(|()| check_name("environment", &s.environment))
+            .and_then(|()| check_snapshot_id(&s.id))
+            .map_err(|e| format!("it names an invalid snapshot: {e}"))?;
+        for (part, object, expected) in [
+            ("dump", &self.dump.object, s.dump_path()),
+            ("sealed part", &self.sealed.object, s.sealed_path()),
+        ] {
+            if *object != expected {
+                return Err(format!(
+                    "its {part} object {object:?} is not the snapshot's own ({expected})"
+                ));
+            }
+        }
+        match self
+            .blobs
+            .iter()
+            .find(|b| !crate::names::is_blob_object(&s.tenant, &b.object))
+        {
+            Some(b) => Err(format!(
+                "blob object {:?} is not a blob of tenant {}",
+                b.object, s.tenant
+            )),
+            None => Ok(()),
+        }
     }
 }
 
@@ -286,12 +321,12 @@ pub(crate) mod tests {
             recipients: vec![],
             object_lock: None,
             dump: StoredObject {
-                object: "d".into(),
+                object: "tenants/t/snapshots/w/e/20260101T000000Z-abcd0123/dump.age".into(),
                 stored_size: 1,
                 stored_checksum: None,
             },
             sealed: StoredObject {
-                object: "s".into(),
+                object: "tenants/t/snapshots/w/e/20260101T000000Z-abcd0123/sealed.age".into(),
                 stored_size: 1,
                 stored_checksum: None,
             },
@@ -337,6 +372,76 @@ pub(crate) mod tests {
             now.contains(&format!(r#""stored_checksum":"blake3:{sha}""#)),
             "{now}"
         );
+    }
+
+    /// A manifest is attacker-writable: one whose snapshot or objects point anywhere but at
+    /// its own snapshot's objects and its tenant's blobs is corrupted, whatever its checksum.
+    #[test]
+    fn a_manifest_naming_objects_outside_its_snapshot_is_corrupted() {
+        let n = "ab".repeat(32);
+        type Change = Box<dyn Fn(&mut SnapshotManifest)>;
+        let cases: Vec<(&str, Change)> = vec![
+            (
+                "another tenant's dump",
+                Box::new(|m| {
+                    m.dump.object =
+                        "tenants/u/snapshots/w/e/20260101T000000Z-abcd0123/dump.age".into()
+                }),
+            ),
+            (
+                "a dump up the tree",
+                Box::new(|m| m.dump.object = "../../etc/passwd".into()),
+            ),
+            (
+                "the dump as sealed part",
+                Box::new(|m| m.sealed.object = m.dump.object.clone()),
+            ),
+            (
+                "a blob up the tree",
+                Box::new(|m| {
+                    m.blobs.push(StoredObject {
+                        object: "tenants/t/blobs/ab/../../../../etc/passwd".into(),
+                        stored_size: 1,
+                        stored_checksum: None,
+                    })
+                }),
+            ),
+            ("another tenant's blob", {
+                let n = n.clone();
+                Box::new(move |m| {
+                    m.blobs.push(StoredObject {
+                        object: format!("tenants/u/blobs/ab/{n}"),
+                        stored_size: 1,
+                        stored_checksum: None,
+                    })
+                })
+            }),
+            (
+                "a tenant path",
+                Box::new(|m| m.snapshot.tenant = "../x".into()),
+            ),
+            ("an id of dots", Box::new(|m| m.snapshot.id = "..".into())),
+        ];
+        for (what, change) in cases {
+            let mut m = sample();
+            change(&mut m);
+            let bytes = m.encode().expect("encode");
+            assert!(
+                matches!(
+                    SnapshotManifest::decode("m", &bytes),
+                    Err(VaultError::Corrupted { .. })
+                ),
+                "{what} was accepted"
+            );
+        }
+        let mut m = sample();
+        m.blobs.push(StoredObject {
+            object: format!("tenants/t/blobs/ab/{n}"),
+            stored_size: 1,
+            stored_checksum: None,
+        });
+        let bytes = m.encode().expect("encode");
+        assert_eq!(SnapshotManifest::decode("m", &bytes).expect("decode"), m);
     }
 
     #[test]

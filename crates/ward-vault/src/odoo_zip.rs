@@ -70,12 +70,7 @@ pub async fn export_odoo_zip(
             "blob concurrency must be at least 1".into(),
         ));
     }
-    if request.path.exists() && !request.replace {
-        return Err(VaultError::InvalidInput(format!(
-            "{} already exists; choose another file or pass replace",
-            request.path.display()
-        )));
-    }
+    check_replaceable(&request.path, request.replace)?;
     let manifest = read_manifest(repo, snapshot).await?;
     let contents = open_snapshot(repo, &manifest, identities).await?;
     // pg_restore must be at least as new as the pg_dump that wrote the archive.
@@ -101,6 +96,7 @@ pub async fn export_odoo_zip(
         let dump_size = contents.sealed.dump_size;
         let progress = progress.clone();
         let tmp = tmp.clone();
+        let comment = format!("{ZIP_COMMENT_PREFIX}{snapshot}");
         tokio::task::spawn_blocking(move || -> Result<(u64, u64)> {
             let mut zip = zip::ZipWriter::new(std::io::BufWriter::new(file));
             let zip_err = |e: zip::result::ZipError| VaultError::Io {
@@ -128,6 +124,7 @@ pub async fn export_odoo_zip(
                 .compression_method(zip::CompressionMethod::Stored)
                 .large_file(true);
             for Blob { store_fname, bytes } in rx {
+                // open_snapshot let only Odoo's `<sha1[:2]>/<sha1>` names through.
                 zip.start_file(format!("filestore/{store_fname}"), stored)
                     .map_err(zip_err)?;
                 zip.write_all(&bytes)
@@ -136,6 +133,7 @@ pub async fn export_odoo_zip(
             zip.start_file("manifest.json", deflated).map_err(zip_err)?;
             zip.write_all(&odoo_manifest)
                 .map_err(io_err("writing the zip", &tmp))?;
+            zip.set_comment(comment).map_err(zip_err)?;
             let buffered = zip.finish().map_err(zip_err)?;
             let file = buffered
                 .into_inner()
@@ -174,6 +172,44 @@ pub async fn export_odoo_zip(
         zip_bytes,
         duration_seconds: clock.elapsed().as_secs_f64(),
     })
+}
+
+/// The start of the archive comment of every zip Ward writes: `replace` overwrites only a
+/// file that carries it, as a restore replaces only a filestore with Ward's marker.
+const ZIP_COMMENT_PREFIX: &str = "ward-vault snapshot ";
+
+/// Refuses a path that names no file, or an existing one unless `replace` and it is a
+/// regular file (not a link, not a folder) that is a zip Ward wrote.
+fn check_replaceable(path: &Path, replace: bool) -> Result<()> {
+    if path.file_name().is_none() {
+        return Err(VaultError::InvalidInput(format!(
+            "{} names no file; give the zip's file name",
+            path.display()
+        )));
+    }
+    let meta = match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        other => other.map_err(io_err("inspecting the zip's path", path))?,
+    };
+    if !replace {
+        return Err(VaultError::InvalidInput(format!(
+            "{} already exists; choose another file or pass replace",
+            path.display()
+        )));
+    }
+    let ours = meta.is_file()
+        && std::fs::File::open(path)
+            .ok()
+            .and_then(|f| zip::ZipArchive::new(f).ok())
+            .is_some_and(|a| a.comment().starts_with(ZIP_COMMENT_PREFIX.as_bytes()));
+    if ours {
+        Ok(())
+    } else {
+        Err(VaultError::InvalidInput(format!(
+            "{} exists and is not a zip Ward wrote, so replace will not overwrite it; choose another file, or move it away yourself",
+            path.display()
+        )))
+    }
 }
 
 /// Streams the decrypted dump through `pg_restore --file=-` into the open zip entry.

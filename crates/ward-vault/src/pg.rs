@@ -18,6 +18,25 @@ use crate::error::{Result, VaultError};
 use crate::keys::SecretString;
 use crate::tls::{MakeRustlsConnect, SslMode};
 
+/// How long Ward waits for a database server, on its own connections and its children's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PgTimeouts {
+    /// TCP connect, TLS negotiation and login, together.
+    pub connect: Duration,
+    /// One statement, or a wait for a lock (`statement_timeout`, `lock_timeout`, and
+    /// `pg_dump --lock-wait-timeout`).
+    pub statement: Duration,
+}
+
+impl Default for PgTimeouts {
+    fn default() -> Self {
+        PgTimeouts {
+            connect: Duration::from_secs(10),
+            statement: Duration::from_secs(5 * 60),
+        }
+    }
+}
+
 /// How to reach one database. `Debug` never shows the password.
 #[derive(Debug, Clone)]
 pub struct DbConnection {
@@ -28,6 +47,7 @@ pub struct DbConnection {
     pub password: Option<SecretString>,
     /// libpq's `sslmode`: `?sslmode=` of a URL, else [`SslMode::Prefer`] as in libpq.
     pub sslmode: SslMode,
+    pub timeouts: PgTimeouts,
 }
 
 impl DbConnection {
@@ -62,7 +82,77 @@ impl DbConnection {
                 .get_password()
                 .map(|p| SecretString::new(String::from_utf8_lossy(p).into_owned())),
             sslmode: SslMode::from_postgres(cfg.get_ssl_mode()),
+            timeouts: PgTimeouts::default(),
         })
+    }
+
+    /// `host:port`, as errors name the server (never with credentials).
+    pub fn server(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+
+    /// Fills in which server and limit a statement timeout was about: [`db_error`] sees
+    /// only the server's message. Looks through what a failed restore cleaned up.
+    pub(crate) fn locate(&self, e: VaultError) -> VaultError {
+        match e {
+            VaultError::Timeout {
+                server,
+                phase,
+                limit_seconds,
+                setting,
+            } if server.is_empty() => VaultError::Timeout {
+                server: self.server(),
+                phase,
+                limit_seconds: if limit_seconds == 0 {
+                    self.timeouts.statement.as_secs()
+                } else {
+                    limit_seconds
+                },
+                setting,
+            },
+            VaultError::RestoreFailed { cause, cleanup } => VaultError::RestoreFailed {
+                cause: Box::new(self.locate(*cause)),
+                cleanup,
+            },
+            other => other,
+        }
+    }
+
+    fn timeout(&self, phase: &str, setting: &'static str) -> VaultError {
+        let limit = match setting {
+            "connect" => self.timeouts.connect,
+            _ => self.timeouts.statement,
+        };
+        VaultError::Timeout {
+            server: self.server(),
+            phase: phase.to_string(),
+            limit_seconds: limit.as_secs(),
+            setting,
+        }
+    }
+
+    /// The error for a client tool (`pg_dump`, `pg_restore`) that failed: a limit of ours
+    /// that ran out is a [`VaultError::Timeout`], anything else the tool's own words.
+    pub(crate) fn tool_error(&self, program: &str, status: String, stderr: String) -> VaultError {
+        if stderr.contains("timeout expired") {
+            return self.timeout(&format!("{program} was connecting"), "connect");
+        }
+        // pg_dump turns statement_timeout off for itself but for its LOCK TABLE statements,
+        // where it implements --lock-wait-timeout with it.
+        let lock_wait = stderr.contains("canceling statement due to lock timeout")
+            || (program == "pg_dump"
+                && stderr.contains("canceling statement due to statement timeout"));
+        if lock_wait {
+            return self.timeout(&format!("{program} waited for a table lock"), "statement");
+        }
+        if stderr.contains("canceling statement due to statement timeout") {
+            return self.timeout(&format!("{program} ran a statement"), "statement");
+        }
+        VaultError::ToolFailed {
+            program: program.into(),
+            status,
+            stderr,
+        }
     }
 
     /// The same server and credentials, another database.
@@ -90,7 +180,12 @@ impl DbConnection {
             .user(&self.user)
             .dbname(&self.dbname)
             .application_name("ward-vault")
-            .connect_timeout(Duration::from_secs(10))
+            .connect_timeout(self.timeouts.connect)
+            // The server enforces these on every statement of ours, lock waits included.
+            .options(format!(
+                "-c statement_timeout={ms} -c lock_timeout={ms}",
+                ms = self.timeouts.statement.as_millis().max(1)
+            ))
             .ssl_mode(self.effective_sslmode().to_postgres());
         if let Some(pw) = &self.password {
             cfg.password(pw.expose());
@@ -102,7 +197,12 @@ impl DbConnection {
                 self.host, self.port
             ))
         })?;
-        let (client, connection) = cfg.connect(tls).await.map_err(|e| self.connect_error(&e))?;
+        // connect_timeout bounds the TCP connect only: a server that accepts and never
+        // answers would hang the TLS request or the login for ever.
+        let (client, connection) = tokio::time::timeout(self.timeouts.connect, cfg.connect(tls))
+            .await
+            .map_err(|_| self.timeout("connecting (TCP, TLS and login)", "connect"))?
+            .map_err(|e| self.connect_error(&e))?;
         tokio::spawn(async move {
             let _ = connection.await;
         });
@@ -129,6 +229,19 @@ impl DbConnection {
                     self.user,
                     db.message()
                 ));
+            }
+            // `role "x" does not exist` (28000, with trust, peer or cert authentication;
+            // password methods hide it behind a failed password): no password would help.
+            if *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION
+                && db.message().starts_with("role ")
+                && db.message().ends_with("does not exist")
+            {
+                return VaultError::RoleMissing {
+                    user: self.user.clone(),
+                    host: self.host.clone(),
+                    port: self.port,
+                    reason: db.message().to_string(),
+                };
             }
             if *code == SqlState::INVALID_PASSWORD
                 || *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION
@@ -189,7 +302,11 @@ impl DbConnection {
             .arg(format!("--port={}", self.port))
             .arg(format!("--username={}", self.user))
             .arg("--no-password")
-            .env("PGCONNECT_TIMEOUT", "10")
+            // libpq bounds the whole connection attempt by this (2 seconds at least).
+            .env(
+                "PGCONNECT_TIMEOUT",
+                self.timeouts.connect.as_secs().max(2).to_string(),
+            )
             .env("PGAPPNAME", "ward-vault")
             // The same negotiation as our own connection, whatever the caller's environment says.
             .env("PGSSLMODE", self.sslmode.as_str())
@@ -215,6 +332,19 @@ fn unsupported_sslmode(url: &str) -> Option<&'static str> {
 
 pub(crate) fn db_error(e: tokio_postgres::Error) -> VaultError {
     match e.as_db_error() {
+        // Our statement_timeout or lock_timeout ran out; DbConnection::locate names the
+        // server and the limit.
+        Some(db)
+            if *db.code() == SqlState::QUERY_CANCELED
+                || *db.code() == SqlState::LOCK_NOT_AVAILABLE =>
+        {
+            VaultError::Timeout {
+                server: String::new(),
+                phase: format!("running a statement ({})", db.message()),
+                limit_seconds: 0,
+                setting: "statement",
+            }
+        }
         Some(db) => VaultError::Database(db.message().to_string()),
         None => VaultError::Database(e.to_string()),
     }
@@ -305,7 +435,12 @@ impl PgTools {
     ) -> Result<Child> {
         let mut cmd = Command::new(program);
         cmd.args(["--format=custom", "--compress=0"])
-            .arg(format!("--snapshot={snapshot}"));
+            .arg(format!("--snapshot={snapshot}"))
+            // pg_dump turns statement_timeout off for itself; a lock it waits for is bounded.
+            .arg(format!(
+                "--lock-wait-timeout={}",
+                db.timeouts.statement.as_millis().max(1)
+            ));
         db.apply(&mut cmd);
         cmd.arg(format!("--dbname={}", db.dbname));
         cmd.stdin(Stdio::null())
@@ -527,6 +662,7 @@ mod tests {
             user: "odoo".into(),
             password: None,
             sslmode: SslMode::Require,
+            timeouts: PgTimeouts::default(),
         };
         assert_eq!(db.effective_sslmode(), SslMode::Disable);
         let tcp = DbConnection {

@@ -340,6 +340,50 @@ async fn gc_locked(
         report.deleted_bytes += meta.size;
         report.deleted.push(rel.clone());
     }
+    // Staging files of a local folder (`<object>#<n>`): listings never show them, and a
+    // killed backup leaves its dump's and blobs' there. No manifest references one; a
+    // write in progress keeps touching its file, so the grace period protects it, and a
+    // snapshot part's in an environment whose backup lease is live is kept as its object is.
+    // A leftover of a write (staging file or upload) that may still be in progress.
+    let keep_leftover = |object: &str, written: jiff::Timestamp| {
+        let in_live_env =
+            object.starts_with(&snapshot_prefix) && live_envs.iter().any(|e| object.starts_with(e));
+        in_live_env || written > cutoff
+    };
+    for staged in repo.local_staging_files(&tenant_dir(tenant))? {
+        if keep_leftover(&staged.object, staged.modified) {
+            report.kept_fresh += 1;
+            continue;
+        }
+        if !dry_run {
+            match std::fs::remove_file(&staged.path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(crate::error::io_err(
+                        "deleting a staging file",
+                        &staged.path,
+                    )(e));
+                }
+                _ => {}
+            }
+        }
+        report.deleted_bytes += staged.size;
+        report.deleted.push(staged.rel);
+    }
+    // On S3 the same leftovers are multipart uploads never completed: not objects, so only
+    // the uploads listing shows them. Aborting one deletes its parts.
+    for upload in repo.pending_uploads(&tenant_dir(tenant)).await? {
+        if keep_leftover(&upload.object, upload.initiated) {
+            report.kept_fresh += 1;
+            continue;
+        }
+        if !dry_run {
+            repo.abort_upload(&upload).await?;
+        }
+        report.deleted.push(format!(
+            "{} (incomplete upload {})",
+            upload.object, upload.upload_id
+        ));
+    }
     Ok(report)
 }
 

@@ -1,8 +1,9 @@
 //! `restore`: a snapshot into a new database (with `pg_restore`) and a filestore folder in
 //! Odoo's layout, checking every blob's sha1 and the restored row counts and modules.
 //!
-//! It refuses to touch an existing database or a non-empty folder unless told to replace;
-//! a failed restore drops the database it created.
+//! It refuses to touch an existing database or a non-empty folder unless told to replace,
+//! and replaces only a folder Ward restored (its marker); a failed restore drops the
+//! database and removes the folders it created, and says so.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -13,11 +14,11 @@ use std::time::Instant;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
-use crate::backup::sha1_of_store_fname;
 use crate::catalog::{open_snapshot, read_manifest};
 use crate::error::{Result, VaultError, io_err};
 use crate::keys::Identities;
 use crate::manifest::{AttachmentEntry, SnapshotContents, SnapshotRef, random_hex};
+use crate::names::{check_component, filestore_file, sha1_of_store_fname};
 use crate::pg::{DbConnection, PgTools, collect_stderr, db_error, quote_ident, read_facts};
 use crate::pipeline::{DecodeDigests, DecodeError, StreamReader, decode_bytes, decode_into};
 use crate::progress::{Phase, Progress};
@@ -99,6 +100,18 @@ pub async fn restore(
     request: &RestoreRequest,
     progress: Arc<dyn Progress>,
 ) -> Result<RestoreSummary> {
+    restore_unlocated(repo, snapshot, identities, request, progress)
+        .await
+        .map_err(|e| request.db.locate(e))
+}
+
+async fn restore_unlocated(
+    repo: &Repository,
+    snapshot: &SnapshotRef,
+    identities: &Identities,
+    request: &RestoreRequest,
+    progress: Arc<dyn Progress>,
+) -> Result<RestoreSummary> {
     let clock = Instant::now();
     if request.blob_concurrency == 0 {
         return Err(VaultError::InvalidInput(
@@ -109,6 +122,7 @@ pub async fn restore(
     // Open the sealed part before touching anything: a wrong key fails here, harmlessly.
     let contents = open_snapshot(repo, &manifest, identities).await?;
 
+    check_component("database name", &request.db.dbname)?;
     let admin = request
         .db
         .with_dbname(&request.maintenance_db)
@@ -131,84 +145,63 @@ pub async fn restore(
         .await
         .map_err(db_error)?
         .is_empty();
-    let folder_busy = std::fs::read_dir(&request.filestore)
-        .map(|mut d| d.next().is_some())
-        .unwrap_or(false);
+    let folder = FolderState::of(&request.filestore)?;
     if exists && !request.replace {
         return Err(VaultError::DatabaseExists(request.db.dbname.clone()));
     }
-    if folder_busy && !request.replace {
-        return Err(VaultError::FilestoreNotEmpty(request.filestore.clone()));
-    }
-    let target = quote_ident(&request.db.dbname);
-    if exists {
-        admin
-            .batch_execute(&format!("DROP DATABASE {target} WITH (FORCE)"))
-            .await
-            .map_err(db_error)?;
-    }
-    if folder_busy {
-        std::fs::remove_dir_all(&request.filestore)
-            .map_err(io_err("emptying the filestore folder", &request.filestore))?;
-    }
-    std::fs::create_dir_all(&request.filestore)
-        .map_err(io_err("creating the filestore folder", &request.filestore))?;
-    admin
-        .batch_execute(&format!("CREATE DATABASE {target} TEMPLATE template0"))
-        .await
-        .map_err(db_error)?;
-
-    let db_fut = async {
-        let t = Instant::now();
-        progress.start(Phase::RestoreDatabase, Some(contents.sealed.dump_size));
-        let r = restore_database(
-            repo,
-            &contents,
-            identities,
-            request,
-            &pg_restore,
-            progress.clone(),
-        )
-        .await;
-        progress.finish(Phase::RestoreDatabase);
-        (r, t.elapsed())
-    };
-    let files_fut = async {
-        let t = Instant::now();
-        progress.start(
-            Phase::RestoreFilestore,
-            Some(contents.sealed.attachments.len() as u64),
-        );
-        let r = restore_filestore(repo, &contents, identities, request, progress.clone()).await;
-        progress.finish(Phase::RestoreFilestore);
-        (r, t.elapsed())
-    };
-    let ((db_result, db_time), (files_result, files_time)) = tokio::join!(db_fut, files_fut);
-    let (dump_bytes, (blobs_restored, blob_bytes)) = match (db_result, files_result) {
-        (Ok(d), Ok(f)) => (d, f),
-        (Err(e), _) | (_, Err(e)) => {
-            // Leave nothing that looks like a usable restore.
-            let _ = admin
-                .batch_execute(&format!("DROP DATABASE IF EXISTS {target} WITH (FORCE)"))
-                .await;
-            return Err(e);
+    match folder {
+        FolderState::Restored if !request.replace => {
+            return Err(VaultError::FilestoreNotEmpty(request.filestore.clone()));
         }
+        FolderState::Foreign => {
+            return Err(VaultError::FilestoreNotWard(request.filestore.clone()));
+        }
+        _ => {}
+    }
+
+    // From here on every change is tracked, so that a failure undoes what it made.
+    let mut made = Made::default();
+    let restored = restore_tracked(
+        repo,
+        snapshot,
+        &contents,
+        identities,
+        request,
+        &admin,
+        &pg_restore,
+        exists,
+        folder,
+        &mut made,
+        progress,
+    )
+    .await;
+    let (dump_bytes, (blobs_restored, blob_bytes), db_time, files_time) = match restored {
+        Ok(done) => done,
+        Err(cause) => return Err(made.undo(&admin, &request.db.dbname, cause).await),
     };
 
     // Check the result against the manifest.
-    let restored = request.db.connect().await?;
-    restored
-        .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        .await
-        .map_err(db_error)?;
-    let facts = read_facts(&restored).await?;
-    let _ = restored.batch_execute("COMMIT").await;
+    let checked = async {
+        let restored = request.db.connect().await?;
+        restored
+            .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            .await
+            .map_err(db_error)?;
+        let facts = read_facts(&restored).await?;
+        let _ = restored.batch_execute("COMMIT").await;
+        Ok::<_, VaultError>(facts)
+    }
+    .await;
+    let facts = match checked {
+        Ok(facts) => facts,
+        Err(cause) => return Err(made.undo(&admin, &request.db.dbname, cause).await),
+    };
     let row_count_mismatches = compare_counts(&contents.sealed.row_counts, &facts.row_counts);
     Ok(RestoreSummary {
         snapshot: snapshot.clone(),
         database: request.db.dbname.clone(),
         filestore: request.filestore.clone(),
-        replaced: exists || folder_busy,
+        replaced: exists || folder == FolderState::Restored,
         dump_bytes,
         blobs_restored,
         blob_bytes,
@@ -224,6 +217,279 @@ pub async fn restore(
             .map(|p| p.store_fname.clone())
             .collect(),
     })
+}
+
+/// The file Ward writes into every filestore folder it restores (with the snapshot it came
+/// from): `replace` deletes only a folder that has it, so it never empties a folder Ward
+/// did not fill.
+pub const RESTORED_MARKER: &str = ".ward-restored";
+
+/// What is at the filestore folder before a restore.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FolderState {
+    Missing,
+    Empty,
+    /// Not empty, and Ward's marker is there.
+    Restored,
+    /// Not empty and not restored by Ward: never deleted.
+    Foreign,
+}
+
+impl FolderState {
+    fn of(folder: &Path) -> Result<FolderState> {
+        let meta = match std::fs::symlink_metadata(folder) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(FolderState::Missing),
+            other => other.map_err(io_err("inspecting the filestore folder", folder))?,
+        };
+        if !meta.is_dir() {
+            // A symlink could lead anywhere, a file is not a filestore.
+            return Err(VaultError::InvalidInput(format!(
+                "filestore folder {} is {}, not a folder; restore into a plain folder",
+                folder.display(),
+                if meta.file_type().is_symlink() {
+                    "a symbolic link"
+                } else {
+                    "a file"
+                }
+            )));
+        }
+        let mut entries =
+            std::fs::read_dir(folder).map_err(io_err("reading the filestore folder", folder))?;
+        if entries.next().is_none() {
+            return Ok(FolderState::Empty);
+        }
+        let marker = std::fs::symlink_metadata(folder.join(RESTORED_MARKER));
+        Ok(if marker.is_ok_and(|m| m.is_file()) {
+            FolderState::Restored
+        } else {
+            FolderState::Foreign
+        })
+    }
+}
+
+/// What a restore changed so far, to undo on failure and to say truthfully what it did.
+#[derive(Debug, Default)]
+struct Made {
+    /// The existing database was dropped (`replace`).
+    dropped_existing: bool,
+    /// Ward ran CREATE DATABASE.
+    created_database: bool,
+    /// The outermost folder Ward created (the filestore folder or an ancestor).
+    created_folder: Option<PathBuf>,
+    /// The filestore folder existed empty: on failure it is emptied again, not removed.
+    emptied_folder: Option<PathBuf>,
+}
+
+impl Made {
+    fn anything(&self) -> bool {
+        self.dropped_existing
+            || self.created_database
+            || self.created_folder.is_some()
+            || self.emptied_folder.is_some()
+    }
+
+    /// Drops the database and removes the folder this restore created, and wraps `cause`
+    /// with what was (and was not) cleaned up.
+    async fn undo(
+        self,
+        admin: &tokio_postgres::Client,
+        database: &str,
+        cause: VaultError,
+    ) -> VaultError {
+        if !self.anything() {
+            return cause;
+        }
+        let mut cleanup = Cleanup {
+            database: database.to_string(),
+            dropped_existing: self.dropped_existing,
+            ..Cleanup::default()
+        };
+        if self.created_database {
+            let sql = format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                quote_ident(database)
+            );
+            match admin.batch_execute(&sql).await {
+                Ok(()) => cleanup.dropped_created = true,
+                Err(e) => cleanup.left_behind.push(format!(
+                    "the database {database:?} it created could not be dropped ({}): drop it by hand",
+                    db_error(e)
+                )),
+            }
+        }
+        if let Some(folder) = &self.created_folder {
+            match std::fs::remove_dir_all(folder) {
+                Ok(()) => cleanup.removed_folders.push(folder.clone()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => cleanup.left_behind.push(format!(
+                    "the folder {} it created could not be removed ({e}): remove it by hand",
+                    folder.display()
+                )),
+            }
+        }
+        if let Some(folder) = &self.emptied_folder {
+            match empty_folder(folder) {
+                Ok(()) => cleanup.emptied_folders.push(folder.clone()),
+                Err(e) => cleanup.left_behind.push(format!(
+                    "what it wrote into {} could not be removed ({e}): empty it by hand",
+                    folder.display()
+                )),
+            }
+        }
+        VaultError::RestoreFailed {
+            cause: Box::new(cause),
+            cleanup,
+        }
+    }
+}
+
+fn empty_folder(folder: &Path) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(folder)? {
+        let entry = entry?;
+        if entry.file_type()?.is_dir() {
+            std::fs::remove_dir_all(entry.path())?;
+        } else {
+            std::fs::remove_file(entry.path())?;
+        }
+    }
+    Ok(())
+}
+
+/// What a failed restore cleaned up: only what it created itself, and it says so.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cleanup {
+    pub database: String,
+    /// The database existed and was dropped before the restore (`replace`).
+    pub dropped_existing: bool,
+    /// The database this restore created was dropped again.
+    pub dropped_created: bool,
+    /// Folders this restore created, removed again.
+    pub removed_folders: Vec<PathBuf>,
+    /// Folders that existed empty, emptied again.
+    pub emptied_folders: Vec<PathBuf>,
+    /// What could not be cleaned up, and what to do.
+    pub left_behind: Vec<String>,
+}
+
+impl std::fmt::Display for Cleanup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut said = Vec::new();
+        if self.dropped_existing {
+            said.push(format!(
+                "the existing database {:?} had been dropped first (replace)",
+                self.database
+            ));
+        }
+        if self.dropped_created {
+            said.push(format!(
+                "Ward dropped the database {:?} it had created",
+                self.database
+            ));
+        }
+        for folder in &self.removed_folders {
+            said.push(format!(
+                "removed the folder {} it had created",
+                folder.display()
+            ));
+        }
+        for folder in &self.emptied_folders {
+            said.push(format!("emptied {} again", folder.display()));
+        }
+        said.extend(self.left_behind.iter().cloned());
+        write!(f, "{}", said.join("; "))
+    }
+}
+
+/// The filestore folder's first ancestor (or itself) that does not exist yet: what
+/// `create_dir_all` is about to create, and so what a failure removes.
+fn first_missing(folder: &Path) -> Option<PathBuf> {
+    let mut missing = None;
+    let mut at = Some(folder);
+    while let Some(p) = at {
+        if std::fs::symlink_metadata(p).is_ok() {
+            break;
+        }
+        missing = Some(p.to_path_buf());
+        at = p.parent();
+    }
+    missing
+}
+
+/// The part of a restore that changes things, recording each change in `made`.
+#[allow(clippy::too_many_arguments)]
+async fn restore_tracked(
+    repo: &Repository,
+    snapshot: &SnapshotRef,
+    contents: &SnapshotContents,
+    identities: &Identities,
+    request: &RestoreRequest,
+    admin: &tokio_postgres::Client,
+    pg_restore: &Path,
+    exists: bool,
+    folder: FolderState,
+    made: &mut Made,
+    progress: Arc<dyn Progress>,
+) -> Result<(u64, (u64, u64), std::time::Duration, std::time::Duration)> {
+    let target = quote_ident(&request.db.dbname);
+    if exists {
+        admin
+            .batch_execute(&format!("DROP DATABASE {target} WITH (FORCE)"))
+            .await
+            .map_err(db_error)?;
+        made.dropped_existing = true;
+    }
+    let filestore = &request.filestore;
+    match folder {
+        FolderState::Restored => {
+            std::fs::remove_dir_all(filestore)
+                .map_err(io_err("emptying the filestore folder", filestore))?;
+            made.created_folder = first_missing(filestore);
+        }
+        FolderState::Missing => made.created_folder = first_missing(filestore),
+        FolderState::Empty => made.emptied_folder = Some(filestore.clone()),
+        FolderState::Foreign => return Err(VaultError::FilestoreNotWard(filestore.clone())),
+    }
+    std::fs::create_dir_all(filestore)
+        .map_err(io_err("creating the filestore folder", filestore))?;
+    let marker =
+        serde_json::json!({ "snapshot": snapshot.to_string(), "database": request.db.dbname });
+    write_atomically(
+        &filestore.join(RESTORED_MARKER),
+        marker.to_string().as_bytes(),
+    )?;
+    admin
+        .batch_execute(&format!("CREATE DATABASE {target} TEMPLATE template0"))
+        .await
+        .map_err(db_error)?;
+    made.created_database = true;
+
+    let db_fut = async {
+        let t = Instant::now();
+        progress.start(Phase::RestoreDatabase, Some(contents.sealed.dump_size));
+        let r = restore_database(
+            repo,
+            contents,
+            identities,
+            request,
+            pg_restore,
+            progress.clone(),
+        )
+        .await;
+        progress.finish(Phase::RestoreDatabase);
+        (r, t.elapsed())
+    };
+    let files_fut = async {
+        let t = Instant::now();
+        progress.start(
+            Phase::RestoreFilestore,
+            Some(contents.sealed.attachments.len() as u64),
+        );
+        let r = restore_filestore(repo, contents, identities, request, progress.clone()).await;
+        progress.finish(Phase::RestoreFilestore);
+        (r, t.elapsed())
+    };
+    let ((db_result, db_time), (files_result, files_time)) = tokio::join!(db_fut, files_fut);
+    Ok((db_result?, files_result?, db_time, files_time))
 }
 
 fn compare_counts(
@@ -285,7 +551,7 @@ async fn restore_database(
                     .map_err(io_err("writing a temporary dump file", &tmp))?;
                 check(&decoded)?;
                 let child = tools.spawn_restore(&pg_restore, &db, jobs, Some(&tmp))?;
-                wait_restore(child)?;
+                wait_restore(child, &db)?;
                 Ok(decoded.plain_size)
             })();
             let _ = std::fs::remove_file(&tmp);
@@ -308,21 +574,13 @@ async fn restore_database(
                 Ok(d) => d,
                 // A pg_restore that died first shows up as a broken pipe: report pg_restore.
                 Err(DecodeError::Io(_)) if !status.success() => {
-                    return Err(VaultError::ToolFailed {
-                        program: "pg_restore".into(),
-                        status: status.to_string(),
-                        stderr,
-                    });
+                    return Err(db.tool_error("pg_restore", status.to_string(), stderr));
                 }
                 Err(e) => return Err(decode_err(e)),
             };
             check(&decoded)?;
             if !status.success() {
-                return Err(VaultError::ToolFailed {
-                    program: "pg_restore".into(),
-                    status: status.to_string(),
-                    stderr,
-                });
+                return Err(db.tool_error("pg_restore", status.to_string(), stderr));
             }
             Ok(decoded.plain_size)
         }
@@ -331,7 +589,7 @@ async fn restore_database(
     .map_err(|e| VaultError::InvalidInput(format!("restore task: {e}")))?
 }
 
-fn wait_restore(mut child: std::process::Child) -> Result<()> {
+fn wait_restore(mut child: std::process::Child, db: &DbConnection) -> Result<()> {
     let stderr = collect_stderr(&mut child);
     let status = child
         .wait()
@@ -340,11 +598,7 @@ fn wait_restore(mut child: std::process::Child) -> Result<()> {
     if status.success() {
         Ok(())
     } else {
-        Err(VaultError::ToolFailed {
-            program: "pg_restore".into(),
-            status: status.to_string(),
-            stderr,
-        })
+        Err(db.tool_error("pg_restore", status.to_string(), stderr))
     }
 }
 
@@ -366,7 +620,12 @@ async fn restore_filestore(
             let root = root.clone();
             let progress = progress.clone();
             async move {
-                let path = root.join(&entry.store_fname);
+                let path = filestore_file(&root, &entry.store_fname).ok_or_else(|| {
+                    VaultError::Corrupted {
+                        object: contents.manifest.sealed.object.clone(),
+                        reason: format!("invalid store_fname {:?}", entry.store_fname),
+                    }
+                })?;
                 let plain = fetch_blob(repo, contents, entry, ids).await?;
                 let written = plain.len() as u64;
                 tokio::task::spawn_blocking(move || write_atomically(&path, &plain))

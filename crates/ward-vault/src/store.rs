@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, VaultError, io_err, storage_err};
 use crate::keys::SecretString;
+pub(crate) use crate::names::check_name;
 
 /// An S3 (or S3-compatible) bucket location.
 #[derive(Debug, Clone)]
@@ -116,6 +117,36 @@ pub struct Repository {
     /// The same store as `plain` when the repository is a local folder: blob writers on
     /// blocking threads write its files directly instead of going through the async API.
     local: Option<Arc<LocalFileSystem>>,
+    /// For the S3 requests `object_store` does not make (listing incomplete uploads).
+    s3: Option<Arc<S3Access>>,
+}
+
+/// What signed requests to the bucket need. `Debug` never shows the secret.
+struct S3Access {
+    /// `scheme://host[:port]/bucket` (path style) or `https://bucket.s3.region…` (AWS).
+    bucket_url: String,
+    region: String,
+    credential: Option<object_store::aws::AwsCredential>,
+    allow_http: bool,
+}
+
+impl std::fmt::Debug for S3Access {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Access")
+            .field("bucket_url", &self.bucket_url)
+            .field("region", &self.region)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A multipart upload that was started and never completed nor aborted: on S3, what a
+/// killed backup leaves of the dump it was streaming.
+#[derive(Debug, Clone)]
+pub(crate) struct PendingUpload {
+    /// The object it would have become, relative to the repository root.
+    pub object: String,
+    pub upload_id: String,
+    pub initiated: jiff::Timestamp,
 }
 
 /// Plain store, protected store, prefix, retain-until, description, local folder store.
@@ -246,6 +277,29 @@ impl Repository {
                     )
                 }
             };
+        let s3 = match &config.store {
+            StoreLocation::S3(s3) => Some(Arc::new(S3Access {
+                bucket_url: match &s3.endpoint {
+                    Some(ep) => format!("{}/{}", ep.trim_end_matches('/'), s3.bucket),
+                    None => format!("https://{}.s3.{}.amazonaws.com", s3.bucket, s3.region),
+                },
+                region: s3.region.clone(),
+                credential: s3
+                    .access_key_id
+                    .as_ref()
+                    .zip(s3.secret_access_key.as_ref())
+                    .map(|(id, secret)| object_store::aws::AwsCredential {
+                        key_id: id.expose().to_string(),
+                        secret_key: secret.expose().to_string(),
+                        token: None,
+                    }),
+                allow_http: s3
+                    .endpoint
+                    .as_deref()
+                    .is_some_and(|e| e.starts_with("http://")),
+            })),
+            StoreLocation::Local(_) => None,
+        };
         let repo = Repository {
             plain,
             protected,
@@ -254,6 +308,7 @@ impl Repository {
             retain_until,
             description,
             local,
+            s3,
         };
         repo.ensure_marker().await?;
         Ok(repo)
@@ -449,6 +504,208 @@ impl Repository {
     }
 }
 
+/// A staging file of a local repository (`<object>#<digits>`): a write in progress, or what
+/// a killed writer left. Listings never show these, so garbage collection finds them here.
+#[derive(Debug, Clone)]
+pub(crate) struct StagingFile {
+    /// Path relative to the repository root, `#<digits>` included.
+    pub rel: String,
+    /// The object it would have become.
+    pub object: String,
+    pub path: PathBuf,
+    pub size: u64,
+    pub modified: jiff::Timestamp,
+}
+
+/// Whether a file name is a staging name, `<name>#<digits>`, as `LocalFileSystem` and
+/// [`StagedFile`] make them.
+fn staging_object(file_name: &str) -> Option<&str> {
+    let (object, suffix) = file_name.rsplit_once('#')?;
+    (!object.is_empty() && !suffix.is_empty() && suffix.bytes().all(|b| b.is_ascii_digit()))
+        .then_some(object)
+}
+
+impl Repository {
+    /// One signed request to the bucket (`query` after the `?`, `key` the object's full
+    /// key or empty), returning the response body; `None` without static credentials.
+    async fn s3_request(&self, method: &str, key: &str, query: &str) -> Result<Option<Bytes>> {
+        let Some(s3) = &self.s3 else {
+            return Ok(None);
+        };
+        let Some(credential) = &s3.credential else {
+            return Ok(None);
+        };
+        let url = format!("{}/{key}?{query}", s3.bucket_url);
+        let failed = |message: String| VaultError::Storage {
+            action: "manage uploads in",
+            path: self.description.clone(),
+            message,
+        };
+        let mut request = object_store::client::HttpRequest::new(Vec::new().into());
+        *request.method_mut() = method
+            .parse()
+            .map_err(|_| failed(format!("bad method {method}")))?;
+        *request.uri_mut() = url
+            .parse()
+            .map_err(|_| failed("the bucket's address is not a valid URL".into()))?;
+        object_store::aws::AwsAuthorizer::new(credential, "s3", &s3.region)
+            .try_authorize(&mut request, None)
+            .map_err(|e| failed(crate::error::storage_message(&e)))?;
+        let client = object_store::client::HttpConnector::connect(
+            &object_store::client::ReqwestConnector::default(),
+            &ClientOptions::new().with_allow_http(s3.allow_http),
+        )
+        .map_err(|e| failed(crate::error::storage_message(&e)))?;
+        let response = client
+            .execute(request)
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+        let status = response.status();
+        let body = response
+            .into_body()
+            .bytes()
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+        if !status.is_success() {
+            let text = String::from_utf8_lossy(&body);
+            let code = xml_values(&text, "Code")
+                .into_iter()
+                .next()
+                .unwrap_or_default();
+            return Err(failed(format!("HTTP {status} {code}")));
+        }
+        Ok(Some(body))
+    }
+
+    /// Multipart uploads under `rel_prefix` never completed nor aborted (S3 only; empty
+    /// for a local folder, or without static credentials to sign the listing with).
+    pub(crate) async fn pending_uploads(&self, rel_prefix: &str) -> Result<Vec<PendingUpload>> {
+        let prefix = self.path(rel_prefix.trim_end_matches('/')).to_string() + "/";
+        let mut out = Vec::new();
+        let mut markers = String::new();
+        loop {
+            let query = format!("prefix={}&uploads={markers}", query_escape(&prefix));
+            let Some(body) = self.s3_request("GET", "", &query).await? else {
+                return Ok(out);
+            };
+            let text = String::from_utf8_lossy(&body);
+            for upload in text.split("<Upload>").skip(1) {
+                let value = |tag| xml_values(upload, tag).into_iter().next();
+                let (Some(key), Some(upload_id)) = (value("Key"), value("UploadId")) else {
+                    continue;
+                };
+                let initiated = value("Initiated")
+                    .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+                    .unwrap_or_else(jiff::Timestamp::now);
+                out.push(PendingUpload {
+                    object: self.relative(&ObjPath::from(key.as_str())),
+                    upload_id,
+                    initiated,
+                });
+            }
+            let truncated =
+                xml_values(&text, "IsTruncated").first().map(String::as_str) == Some("true");
+            let next_key = xml_values(&text, "NextKeyMarker").into_iter().next();
+            let next_id = xml_values(&text, "NextUploadIdMarker").into_iter().next();
+            match (truncated, next_key, next_id) {
+                (true, Some(key), Some(id)) => {
+                    markers = format!(
+                        "&key-marker={}&upload-id-marker={}",
+                        query_escape(&key),
+                        query_escape(&id)
+                    );
+                }
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    /// Aborts one multipart upload, which deletes the parts it stored.
+    pub(crate) async fn abort_upload(&self, upload: &PendingUpload) -> Result<()> {
+        let key = self.path(&upload.object).to_string();
+        let key: String = key
+            .split('/')
+            .map(query_escape)
+            .collect::<Vec<_>>()
+            .join("/");
+        let query = format!("uploadId={}", query_escape(&upload.upload_id));
+        self.s3_request("DELETE", &key, &query).await.map(|_| ())
+    }
+
+    /// Every staging file under `rel_prefix`, when the repository is a local folder (an S3
+    /// upload that never completed is not an object; see docs/vault.md). Symbolic links are
+    /// not followed.
+    pub(crate) fn local_staging_files(&self, rel_prefix: &str) -> Result<Vec<StagingFile>> {
+        let Some(root) = self.local_file(rel_prefix.trim_end_matches('/'))? else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        let mut folders = vec![(root, rel_prefix.trim_end_matches('/').to_string())];
+        while let Some((folder, rel)) = folders.pop() {
+            let entries = match std::fs::read_dir(&folder) {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                other => other.map_err(io_err("listing the repository folder", &folder))?,
+            };
+            for entry in entries {
+                let entry = entry.map_err(io_err("listing the repository folder", &folder))?;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let path = entry.path();
+                let meta = std::fs::symlink_metadata(&path)
+                    .map_err(io_err("inspecting a repository file", &path))?;
+                let child = format!("{rel}/{name}");
+                if meta.is_dir() {
+                    folders.push((path, child));
+                } else if meta.is_file()
+                    && let Some(object) = staging_object(&name)
+                {
+                    let modified = meta
+                        .modified()
+                        .ok()
+                        .and_then(|t| jiff::Timestamp::try_from(t).ok())
+                        .unwrap_or_else(jiff::Timestamp::now);
+                    out.push(StagingFile {
+                        object: format!("{rel}/{object}"),
+                        rel: child,
+                        path,
+                        size: meta.len(),
+                        modified,
+                    });
+                }
+            }
+        }
+        out.sort_by(|a, b| a.rel.cmp(&b.rel));
+        Ok(out)
+    }
+}
+
+/// The unescaped texts of every `<tag>…</tag>` in an S3 XML response (flat elements only).
+fn xml_values(xml: &str, tag: &str) -> Vec<String> {
+    let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
+    xml.split(&open)
+        .skip(1)
+        .filter_map(|rest| rest.split_once(&close).map(|(v, _)| v))
+        .map(|v| {
+            v.replace("&lt;", "<")
+                .replace("&gt;", ">")
+                .replace("&quot;", "\"")
+                .replace("&apos;", "'")
+                .replace("&amp;", "&")
+        })
+        .collect()
+}
+
+/// Percent-encodes all but RFC 3986's unreserved characters, as SigV4 wants.
+fn query_escape(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 /// A file being written beside its final path and renamed onto it when complete, as the
 /// object store's own local writes do: readers never see a partial object. The staging name
 /// `<final>#<digits>` is the one `LocalFileSystem` uses and leaves out of listings, so a
@@ -523,19 +780,16 @@ impl Drop for StagedFile {
     }
 }
 
-/// Checks a tenant, workload or environment name: it becomes part of object paths.
-pub(crate) fn check_name(kind: &str, name: &str) -> Result<()> {
-    let ok = !name.is_empty()
-        && name.len() <= 63
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
-        && !name.starts_with('-');
-    if ok {
-        Ok(())
-    } else {
-        Err(VaultError::InvalidInput(format!(
-            "{kind} name {name:?} must be 1-63 lowercase letters, digits, '-' or '_'"
-        )))
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn staging_names_are_name_hash_digits() {
+        assert_eq!(staging_object("dump.age#1"), Some("dump.age"));
+        assert_eq!(staging_object("ab12#37"), Some("ab12"));
+        for not in ["dump.age", "dump.age#", "#1", "dump#age", "dump.age#1a"] {
+            assert_eq!(staging_object(not), None, "{not}");
+        }
     }
 }

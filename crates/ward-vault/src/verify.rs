@@ -8,11 +8,11 @@ use std::sync::Arc;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
-use crate::backup::sha1_of_store_fname;
 use crate::catalog::{open_snapshot, read_manifest};
 use crate::error::{Result, VaultError};
 use crate::keys::Identities;
-use crate::manifest::{SnapshotManifest, SnapshotRef};
+use crate::manifest::{SnapshotManifest, SnapshotRef, StoredObject};
+use crate::names::sha1_of_store_fname;
 use crate::pipeline::{DecodeDigests, DecodeError, StreamReader, decode_bytes, decode_into};
 use crate::progress::{Phase, Progress};
 use crate::store::Repository;
@@ -20,7 +20,8 @@ use crate::store::Repository;
 /// How deep to check.
 #[derive(Debug, Clone, Copy)]
 pub enum VerifyDepth<'a> {
-    /// Every object exists with its recorded size. Needs no key.
+    /// Every object exists with its recorded size; a blob with the size recorded by the
+    /// backup that wrote it (not a later one that reused it). Needs no key.
     Metadata,
     /// Every byte is downloaded, decrypted and decompressed; every blob's sha1 and the
     /// dump's SHA-256 are checked.
@@ -103,14 +104,25 @@ async fn verify_metadata(
         .chain(manifest.blobs.iter())
         .cloned()
         .collect();
+    // A blob is held to what the backup that wrote it recorded: a snapshot that reused
+    // damaged bytes (and recorded their size) must not pass, and one whose blob a later
+    // backup wrote again, whole, must.
+    let written = crate::catalog::blob_write_records(repo, &manifest.snapshot.tenant).await?;
+    let objects: Vec<(StoredObject, Option<SnapshotRef>)> = objects
+        .into_iter()
+        .map(|o| match written.get(&o.object) {
+            Some((record, by)) => (record.clone(), Some(by.clone())),
+            None => (o, None),
+        })
+        .collect();
     let heads = futures::stream::iter(objects)
-        .map(|o| async move {
+        .map(|(o, by)| async move {
             let head = repo.head(&o.object).await;
-            (o, head)
+            (o, by, head)
         })
         .buffer_unordered(16);
     futures::pin_mut!(heads);
-    while let Some((o, head)) = heads.next().await {
+    while let Some((o, by, head)) = heads.next().await {
         report.objects_checked += 1;
         progress.advance(Phase::Verify, 1);
         match head? {
@@ -120,10 +132,16 @@ async fn verify_metadata(
             }),
             Some(meta) if meta.size != o.stored_size => report.faults.push(ObjectFault {
                 object: o.object.clone(),
-                problem: format!(
-                    "size {} differs from the recorded {}",
-                    meta.size, o.stored_size
-                ),
+                problem: match by {
+                    Some(by) => format!(
+                        "size {} differs from the recorded {} (recorded when snapshot {by} wrote it)",
+                        meta.size, o.stored_size
+                    ),
+                    None => format!(
+                        "size {} differs from the recorded {}",
+                        meta.size, o.stored_size
+                    ),
+                },
             }),
             Some(_) => {}
         }
@@ -258,7 +276,17 @@ async fn verify_data(
             }
         }
     }
-    let checks = futures::stream::iter(manifest.blobs.iter().cloned())
+    let written = crate::catalog::blob_write_records(repo, &manifest.snapshot.tenant).await?;
+    let blobs: Vec<StoredObject> = manifest
+        .blobs
+        .iter()
+        .map(|o| {
+            written
+                .get(&o.object)
+                .map_or_else(|| o.clone(), |(w, _)| w.clone())
+        })
+        .collect();
+    let checks = futures::stream::iter(blobs)
         .map(|o| {
             let expected = expected_sha1.get(&o.object).cloned();
             let ids = ids.clone();

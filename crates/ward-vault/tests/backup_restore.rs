@@ -84,7 +84,13 @@ async fn backup_list_verify_restore_round_trip() {
     let q = "SELECT (SELECT count(*) FROM res_partner), (SELECT count(*) FROM ir_attachment), \
              (SELECT string_agg(name || '=' || latest_version, ',' ORDER BY name) FROM ir_module_module WHERE state = 'installed')";
     assert_eq!(w.psql("odoo", q), w.psql("odoo_copy", q));
-    let restored_files = files_under(&target_fs);
+    // Beside the blobs, only Ward's marker that it restored this folder.
+    let mut restored_files = files_under(&target_fs);
+    assert_eq!(
+        restored_files.first().map(String::as_str),
+        Some(ward_vault::RESTORED_MARKER)
+    );
+    restored_files.remove(0);
     assert_eq!(restored_files, w.fixture.store_fnames);
     for f in &restored_files {
         let bytes = std::fs::read(target_fs.join(f)).expect("blob");

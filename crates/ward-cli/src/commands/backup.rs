@@ -49,12 +49,20 @@ pub enum Command {
     Prune(PruneArgs),
 }
 
-/// Where the PostgreSQL client tools are.
+/// Where the PostgreSQL client tools are, and how long to wait for the server.
 #[derive(clap::Args, Debug, Clone)]
 pub struct PgArgs {
     /// Folder holding pg_dump/pg_restore [default: PATH].
     #[arg(long, env = "WARD_PG_BINDIR", value_name = "DIR")]
     pub pg_bindir: Option<PathBuf>,
+    /// How long to wait for the database server to accept the connection and the login
+    /// (e.g. 30s) [default: the environment's database.connectTimeout, else 10s].
+    #[arg(long, value_name = "DURATION")]
+    pub db_connect_timeout: Option<String>,
+    /// How long one statement or table-lock wait may take, pg_dump's included (e.g. 15m)
+    /// [default: the environment's database.statementTimeout, else 5m].
+    #[arg(long, value_name = "DURATION")]
+    pub db_statement_timeout: Option<String>,
 }
 
 impl PgArgs {
@@ -63,6 +71,70 @@ impl PgArgs {
             .as_ref()
             .map(PgTools::in_dir)
             .unwrap_or_default()
+    }
+
+    /// The limits for `env`'s server: the flags, else the estate's
+    /// `database.connectTimeout`/`statementTimeout`, else the defaults.
+    pub fn timeouts(
+        &self,
+        estate: &Estate,
+        env: Option<&ResolvedEnvironment>,
+    ) -> Result<ward_vault::PgTimeouts, Failure> {
+        let declared = env.and_then(|env| {
+            estate
+                .workloads
+                .iter()
+                .find(|w| w.name() == env.workload)?
+                .spec
+                .environments
+                .iter()
+                .find(|e| e.name.value == env.environment)?
+                .database
+                .as_ref()
+        });
+        let pick = |flag: &Option<String>,
+                    name: &str,
+                    estate_value: Option<&ward_estate::units::Duration>,
+                    default: std::time::Duration|
+         -> Result<std::time::Duration, Failure> {
+            let seconds = match flag {
+                Some(text) => ward_estate::units::Duration::parse(text)
+                    .map_err(|e| {
+                        Failure::bad_input(format!("--{name} {text}: {e}"), "e.g. 30s, 5m, 1h")
+                    })?
+                    .as_secs(),
+                None => match estate_value {
+                    Some(d) => d.as_secs(),
+                    None => return Ok(default),
+                },
+            };
+            if seconds == 0 {
+                return Err(Failure::bad_input(
+                    format!("the {name} must be at least 1s"),
+                    "e.g. 30s, 5m, 1h",
+                ));
+            }
+            Ok(std::time::Duration::from_secs(seconds))
+        };
+        let defaults = ward_vault::PgTimeouts::default();
+        Ok(ward_vault::PgTimeouts {
+            connect: pick(
+                &self.db_connect_timeout,
+                "db-connect-timeout",
+                declared
+                    .and_then(|d| d.connect_timeout.as_ref())
+                    .map(|s| &s.value),
+                defaults.connect,
+            )?,
+            statement: pick(
+                &self.db_statement_timeout,
+                "db-statement-timeout",
+                declared
+                    .and_then(|d| d.statement_timeout.as_ref())
+                    .map(|s| &s.value),
+                defaults.statement,
+            )?,
+        })
     }
 }
 
@@ -166,7 +238,7 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
 
 /// Turns a vault error into a failure with the right exit code and a hint.
 pub(crate) fn vault_failure(e: VaultError, hint: &str) -> Failure {
-    let hint = match &e {
+    let hint = match e.cause() {
         VaultError::WrongKey { .. }
         | VaultError::IdentityRequired
         | VaultError::InvalidIdentity { .. }
@@ -175,6 +247,17 @@ pub(crate) fn vault_failure(e: VaultError, hint: &str) -> Failure {
         }
         VaultError::DatabaseExists(_) | VaultError::FilestoreNotEmpty(_) => {
             "restore under another --to-db name, or pass --replace to overwrite (recorded in the ledger)"
+        }
+        VaultError::FilestoreNotWard(_) => {
+            "restore under another --to-db name: --replace removes only a filestore Ward restored"
+        }
+        VaultError::Timeout {
+            setting: "connect", ..
+        } => {
+            "if the server is only slow, raise --db-connect-timeout or the environment's database.connectTimeout in the estate"
+        }
+        VaultError::Timeout { .. } => {
+            "if the statement only needs longer, raise --db-statement-timeout or the environment's database.statementTimeout in the estate"
         }
         VaultError::CorruptedFilestore(_) => {
             "repair the filestore, or commit anyway with --allow-missing-blobs (recorded in the ledger)"
@@ -371,6 +454,8 @@ pub(crate) fn state_identity(estate: &Estate, state: &Path) -> Option<PathBuf> {
         .iter()
         .flat_map(|t| t.spec.people.iter())
         .filter(|p| p.has(Role::Dba))
+        // A person's name becomes a file name: only one safe component does.
+        .filter(|p| ward_vault::check_component("person name", &p.name.value).is_ok())
         .map(|p| state.join("keys").join(format!("{}.age", p.name.value)))
         .find(|p| p.is_file())
 }
@@ -391,17 +476,27 @@ pub(crate) fn identities(
 pub(crate) struct DbTarget {
     pub db: DbConnection,
     pub password_source: String,
+    /// Where the user name came from, for the hint when the server has no such role.
+    pub user_source: String,
 }
 
 impl DbTarget {
     /// The failure for a vault error, pointing at the password's source when the server
     /// refused the login.
     pub(crate) fn failure(&self, e: VaultError, hint: &str) -> Failure {
-        if matches!(e, VaultError::DatabaseAuth { .. }) {
-            let hint = format!("the password came from {}", self.password_source);
-            vault_failure(e, &hint)
-        } else {
-            vault_failure(e, hint)
+        match e.cause() {
+            VaultError::DatabaseAuth { .. } => {
+                let hint = format!("the password came from {}", self.password_source);
+                vault_failure(e, &hint)
+            }
+            VaultError::RoleMissing { user, .. } => {
+                let hint = format!(
+                    "the user name {user:?} came from {}: create that role on the server, or fix the name there",
+                    self.user_source
+                );
+                vault_failure(e, &hint)
+            }
+            _ => vault_failure(e, hint),
         }
     }
 }
@@ -415,6 +510,8 @@ pub(crate) struct Login<'e> {
     dbname: &'e str,
     user: &'e str,
     password_secret: &'e SecretRef,
+    /// Where `user` came from, said in the hint when the server has no such role.
+    user_source: String,
 }
 
 impl<'e> Login<'e> {
@@ -427,6 +524,11 @@ impl<'e> Login<'e> {
             dbname: &d.name,
             user: &d.user,
             password_secret: &d.password_secret,
+            user_source: format!(
+                "the estate: environment {}'s database.user, or its default when not set ({})",
+                env.address(),
+                env.location
+            ),
         }
     }
 
@@ -439,6 +541,7 @@ impl<'e> Login<'e> {
             dbname: &d.drill.database,
             user: &d.drill.user,
             password_secret: &d.drill.password_secret,
+            user_source: "the drill role the renderer gives every PostgreSQL cluster (docs/rendering.md, \"The drill role\"); pass --db-url to drill as another user".into(),
         }
     }
 }
@@ -467,6 +570,7 @@ pub(crate) fn db_connection(
             password: None,
             // libpq's default: the tenants' pg_hba lines are `hostssl`.
             sslmode: ward_vault::SslMode::Prefer,
+            timeouts: ward_vault::PgTimeouts::default(),
         },
         (None, None) => {
             return Err(Failure::bad_input(
@@ -475,10 +579,15 @@ pub(crate) fn db_connection(
             ));
         }
     };
+    let user_source = match (url, &login) {
+        (None, Some(login)) => login.user_source.clone(),
+        _ => "the --db-url".into(),
+    };
     if db.password.is_some() {
         return Ok(DbTarget {
             db,
             password_source: "the --db-url".into(),
+            user_source,
         });
     }
     if let Ok(pw) = std::env::var("PGPASSWORD")
@@ -488,12 +597,14 @@ pub(crate) fn db_connection(
         return Ok(DbTarget {
             db,
             password_source: "PGPASSWORD".into(),
+            user_source,
         });
     }
     let Some(login) = login else {
         return Ok(DbTarget {
             db,
             password_source: "nowhere: put it in the --db-url or PGPASSWORD".into(),
+            user_source,
         });
     };
     let secrets = cx.secrets();
@@ -512,6 +623,7 @@ pub(crate) fn db_connection(
     Ok(DbTarget {
         db,
         password_source,
+        user_source,
     })
 }
 
@@ -677,7 +789,8 @@ fn run_backup(cx: &Context, args: RunArgs) -> Result<Exit, Failure> {
     let result = (|| {
         let recipients = recipients(&estate)?;
         let config = repository_config(cx, &estate, &env.object_store)?;
-        let db = db_connection(cx, Some(Login::owner(env)), args.db_url.as_deref())?;
+        let mut db = db_connection(cx, Some(Login::owner(env)), args.db_url.as_deref())?;
+        db.db.timeouts = args.pg.timeouts(&estate, Some(env))?;
         let filestore = args
             .filestore
             .clone()
@@ -710,6 +823,8 @@ fn run_backup(cx: &Context, args: RunArgs) -> Result<Exit, Failure> {
         options.pg_tools = args.pg.tools();
         options.blob_concurrency = args.concurrency;
         let progress = crate::progress::for_command(cx);
+        ward_vault::check_component("tenant name", &env.tenant)
+            .map_err(|e| vault_failure(e, "fix the tenant's name in the estate"))?;
         let cache = state.join("keys").join(format!("{}.key", env.tenant));
         runtime()?.block_on(async {
             let repo = open_repository(&config).await?;

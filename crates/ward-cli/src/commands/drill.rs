@@ -84,7 +84,8 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
         let ids = identities(&estate, &state, args.identity.as_deref())?;
         // The drill role, not the environment's: only it may create the scratch database
         // (and, on a shared server, connect to it at all).
-        let server = db_connection(cx, Some(Login::drill(env)), args.db_url.as_deref())?;
+        let mut server = db_connection(cx, Some(Login::drill(env)), args.db_url.as_deref())?;
+        server.db.timeouts = args.pg.timeouts(&estate, Some(env))?;
         let request = DrillRequest {
             server: server.db.clone(),
             scratch_dir: args.scratch_dir.clone().unwrap_or_else(std::env::temp_dir),
@@ -127,12 +128,7 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
             subject = snapshot.to_string();
             ward_vault::drill(&repo, &snapshot, &ids, &request, progress)
                 .await
-                .map_err(|e| {
-                    server.failure(
-                        e,
-                        "the scratch database was dropped; fix the cause and drill again",
-                    )
-                })
+                .map_err(|e| server.failure(e, "fix the cause and drill again"))
         })
     })();
     let result = match result {

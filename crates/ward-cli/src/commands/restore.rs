@@ -41,8 +41,8 @@ pub struct Args {
     /// pg_restore jobs (above 1 the dump is first decrypted to a temporary file).
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub jobs: u32,
-    /// Drop an existing database of that name and empty its filestore folder first
-    /// (recorded in the ledger).
+    /// Drop an existing database of that name and remove its filestore folder first, if
+    /// Ward restored that folder (its .ward-restored marker); recorded in the ledger.
     #[arg(long)]
     pub replace: bool,
     /// Age identity file [default: WARD_IDENTITY, then the DBA identity in the state folder].
@@ -70,9 +70,16 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
             ));
         }
     };
+    // A database name, never a path: the filestore folder is <DIR>/filestore/<NAME> only
+    // once NAME is one safe component.
+    let filestore = ward_vault::filestore_folder(&data_dir, &to_db).map_err(|e| {
+        crate::commands::backup::vault_failure(
+            e,
+            "--to-db takes a database name such as billing_check, not a path",
+        )
+    })?;
     let estate = cx.load_estate()?;
     let state = cx.state_dir();
-    let filestore = data_dir.join("filestore").join(&to_db);
     let mut details = Map::new();
     details.insert("to_db".into(), to_db.clone().into());
     details.insert("filestore".into(), filestore.display().to_string().into());
@@ -88,25 +95,20 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
         }
         let ids = identities(&estate, &state, args.identity.as_deref())?;
         runtime()?.block_on(async {
-            let found =
-                locate_snapshot(cx, &estate, &args.snapshot, args.repo.as_deref()).await?;
+            let found = locate_snapshot(cx, &estate, &args.snapshot, args.repo.as_deref()).await?;
             let snapshot = found.manifest.snapshot.clone();
             subject = snapshot.to_string();
-            let env = estate.environment(&format!("{}/{}", snapshot.workload, snapshot.environment));
-            let target = db_connection(cx, env.map(Login::owner), args.db_url.as_deref())?;
-            let mut request =
-                RestoreRequest::new(target.db.with_dbname(&to_db), &filestore);
+            let env =
+                estate.environment(&format!("{}/{}", snapshot.workload, snapshot.environment));
+            let mut target = db_connection(cx, env.map(Login::owner), args.db_url.as_deref())?;
+            target.db.timeouts = args.pg.timeouts(&estate, env)?;
+            let mut request = RestoreRequest::new(target.db.with_dbname(&to_db), &filestore);
             request.jobs = args.jobs;
             request.replace = args.replace;
             request.pg_tools = args.pg.tools();
             ward_vault::restore(&found.repo, &snapshot, &ids, &request, progress)
                 .await
-                .map_err(|e| {
-                    target.failure(
-                        e,
-                        "the database created for this restore was dropped; fix the cause and run it again",
-                    )
-                })
+                .map_err(|e| target.failure(e, "fix the cause and run it again"))
         })
     })();
     let result = match result {

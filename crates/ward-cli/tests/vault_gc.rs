@@ -1,0 +1,130 @@
+//! Garbage collection reclaims what killed backups leave: `ward backup run` is SIGKILLed
+//! while its dump streams into the local folder store, against a real PostgreSQL, and
+//! `ward backup prune --grace 0s` then removes every staging file (`<object>#<n>`).
+
+mod vault_support;
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use vault_support::{World, files_under, json};
+use ward_vault::fixture::OdooFixture;
+
+/// Staging files in the vault, with their sizes.
+fn staging(w: &World) -> Vec<(String, u64)> {
+    let vault = w.vault();
+    files_under(&vault)
+        .into_iter()
+        .filter(|f| {
+            f.rsplit_once('#')
+                .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .map(|f| {
+            let size = std::fs::metadata(vault.join(&f)).map_or(0, |m| m.len());
+            (f, size)
+        })
+        .collect()
+}
+
+/// Starts `ward backup run` and SIGKILLs it once its dump's staging file holds data.
+/// Returns false if the backup finished first.
+fn kill_mid_dump(w: &World) -> bool {
+    let url = w.cluster.url_for("odoo");
+    let before: Vec<String> = staging(w).into_iter().map(|(f, _)| f).collect();
+    let mut child = w
+        .command(&w.backup_args(&url))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn ward");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let streaming = staging(w).iter().any(|(f, size)| {
+            f.contains("/dump.age#") && *size > 1024 * 1024 && !before.contains(f)
+        });
+        if streaming {
+            child.kill().expect("SIGKILL");
+            child.wait().expect("reaped");
+            return true;
+        }
+        if child.try_wait().expect("try_wait").is_some() || Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn prune_reclaims_the_staging_files_of_killed_backups() {
+    let w = World::new(OdooFixture {
+        attachments: 10,
+        ..OdooFixture::default()
+    });
+    // 48 MB that zstd cannot shrink, so the dump streams for a while.
+    w.psql(
+        "odoo",
+        "CREATE TABLE bulk AS SELECT g AS id, \
+         decode(string_agg(md5(g::text || '-' || h::text), ''), 'hex') AS payload \
+         FROM generate_series(1, 48) g, generate_series(1, 65536) h GROUP BY g",
+    );
+    let mut kills = 0;
+    for _ in 0..6 {
+        if kill_mid_dump(&w) {
+            kills += 1;
+        }
+        if kills == 2 {
+            break;
+        }
+    }
+    assert_eq!(kills, 2, "the backup was never caught streaming its dump");
+    let left = staging(&w);
+    assert!(
+        left.iter()
+            .filter(|(f, _)| f.contains("/dump.age#"))
+            .count()
+            >= 2,
+        "{left:?}"
+    );
+    let left_bytes: u64 = left.iter().map(|(_, s)| s).sum();
+    assert!(left_bytes > 2 * 1024 * 1024, "{left:?}");
+
+    let prune = |extra: &[&str]| {
+        let mut args = vec!["backup", "prune", "billing/prod", "-o", "json"];
+        args.extend_from_slice(extra);
+        let (code, out, err) = w.ward(&args);
+        assert_eq!(code, 0, "{extra:?}: {out}{err}");
+        json(&out)
+    };
+    // Within the grace period they stay, and a dry run deletes nothing.
+    let kept = prune(&["--grace", "1h"]);
+    assert!(
+        kept["gc"]["kept_fresh"].as_u64() >= Some(left.len() as u64),
+        "{kept}"
+    );
+    prune(&["--grace", "0s", "--dry-run"]);
+    assert_eq!(staging(&w), left);
+
+    // With no grace every one of them goes, and what they held is counted.
+    let report = prune(&["--grace", "0s"]);
+    let deleted: Vec<&str> = report["gc"]["deleted"]
+        .as_array()
+        .expect("deleted")
+        .iter()
+        .filter_map(|d| d.as_str())
+        .collect();
+    for (f, _) in &left {
+        assert!(deleted.contains(&f.as_str()), "{f} not in {deleted:?}");
+    }
+    assert!(
+        report["gc"]["deleted_bytes"].as_u64() >= Some(left_bytes),
+        "{report}"
+    );
+    assert_eq!(staging(&w), Vec::<(String, u64)>::new());
+
+    // The repository still works: a backup commits and verifies reading every byte.
+    let id = w.backed_up();
+    let (code, out, err) = w.ward(&["backup", "verify", &id, "--read-data"]);
+    assert_eq!(code, 0, "{out}{err}");
+}

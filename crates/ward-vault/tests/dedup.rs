@@ -1,0 +1,178 @@
+//! Deduplication never vouches for bytes it has not checked: a damaged blob in the
+//! repository is uploaded again, never recorded at its damaged size, and `verify` without a
+//! key holds every blob to the size recorded by the backup that wrote it.
+
+mod common;
+
+use common::{World, files_under, progress, small};
+use sha2::{Digest, Sha256};
+use ward_vault::{RestoreRequest, VerifyDepth, read_manifest, restore, verify};
+
+/// Turns a stored blob's bytes into damaged ones.
+type Damage = fn(&[u8]) -> Vec<u8>;
+
+/// The blob objects of the repository, relative, sorted.
+fn blobs(w: &World) -> Vec<String> {
+    files_under(&w.repo_dir)
+        .into_iter()
+        .filter(|o| o.contains("/blobs/"))
+        .collect()
+}
+
+async fn backed_up(
+    w: &World,
+    repo: &ward_vault::Repository,
+    key: &ward_vault::RepositoryKey,
+) -> ward_vault::BackupSummary {
+    ward_vault::backup(repo, &w.target(), key, &w.options(), progress())
+        .await
+        .expect("backup")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_blob_is_uploaded_again_not_reused() {
+    let w = World::new(small()).await;
+    let repo = w.repo().await;
+    let key = w.key(&repo).await;
+    let first = backed_up(&w, &repo, &key).await;
+    let first_manifest = read_manifest(&repo, &first.snapshot)
+        .await
+        .expect("manifest");
+    let objects = blobs(&w);
+    assert!(objects.len() >= 4, "{objects:?}");
+    // Three kinds of damage a size shows: truncated to half, emptied, grown.
+    let damage: [(&str, Damage); 3] = [
+        ("truncated", |b| b[..b.len() / 2].to_vec()),
+        ("emptied", |_| Vec::new()),
+        ("grown", |b| [b, b"trailing junk"].concat()),
+    ];
+    for ((what, damage), object) in damage.iter().zip(&objects) {
+        let path = w.repo_dir.join(object);
+        let bytes = std::fs::read(&path).expect("blob");
+        std::fs::write(&path, damage(&bytes)).expect("damage");
+        eprintln!("{what}: {object}");
+    }
+
+    let second = backed_up(&w, &repo, &key).await;
+    assert_eq!(
+        second.blobs_uploaded, 3,
+        "the damaged blobs are uploaded again"
+    );
+    let second_manifest = read_manifest(&repo, &second.snapshot)
+        .await
+        .expect("manifest");
+    // The new snapshot records what is stored now, whole: the damaged blobs as written
+    // again (with their checksum), none at its damaged size.
+    assert_eq!(second_manifest.blobs.len(), first_manifest.blobs.len());
+    for b in &second_manifest.blobs {
+        let stored = std::fs::metadata(w.repo_dir.join(&b.object))
+            .expect("blob")
+            .len();
+        assert_eq!(b.stored_size, stored, "{}", b.object);
+        let rewritten = objects[..3].contains(&b.object);
+        assert_eq!(b.stored_checksum.is_some(), rewritten, "{}", b.object);
+    }
+    // Both snapshots verify reading every byte, and the new one restores.
+    for s in [&first.snapshot, &second.snapshot] {
+        w.verify_read_data(&repo, s).await;
+        let report = verify(&repo, s, VerifyDepth::Metadata, progress())
+            .await
+            .expect("verify");
+        assert!(report.is_ok(), "{:?}", report.faults);
+    }
+    let request = RestoreRequest {
+        pg_tools: w.options().pg_tools,
+        ..RestoreRequest::new(
+            w.db.with_dbname("restored"),
+            w.dir.path().join("restored/filestore/restored"),
+        )
+    };
+    let summary = restore(
+        &repo,
+        &second.snapshot,
+        &w.identities(),
+        &request,
+        progress(),
+    )
+    .await
+    .expect("restore");
+    assert!(summary.is_consistent());
+    assert_eq!(summary.blobs_restored, w.fixture.store_fnames.len() as u64);
+}
+
+/// A blob no committed snapshot names (left by a killed backup, then damaged) vouches for
+/// nothing: it is uploaded again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreferenced_blob_is_never_reused() {
+    let w = World::new(small()).await;
+    let repo = w.repo().await;
+    let key = w.key(&repo).await;
+    let sha1 = w.fixture.store_fnames[0]
+        .split_once('/')
+        .map(|(_, s)| s.to_string())
+        .expect("store_fname");
+    let name = key.blob_name(&sha1);
+    let orphan = w
+        .repo_dir
+        .join(format!("tenants/st-marys/blobs/{}/{name}", &name[..2]));
+    std::fs::create_dir_all(orphan.parent().expect("parent")).expect("mkdir");
+    std::fs::write(&orphan, b"half an age file").expect("orphan");
+    let s = backed_up(&w, &repo, &key).await;
+    assert_eq!(s.blobs_uploaded, s.attachments, "nothing was reused");
+    w.verify_read_data(&repo, &s.snapshot).await;
+}
+
+/// A snapshot written by a version that did reuse damaged bytes recorded their size; verify
+/// without a key still names the blob, by the size recorded when it was written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_without_a_key_holds_blobs_to_the_size_they_were_written_with() {
+    let w = World::new(small()).await;
+    let repo = w.repo().await;
+    let key = w.key(&repo).await;
+    let first = backed_up(&w, &repo, &key).await;
+    let second = backed_up(&w, &repo, &key).await;
+    let object = blobs(&w).into_iter().next().expect("a blob");
+    let path = w.repo_dir.join(&object);
+    let bytes = std::fs::read(&path).expect("blob");
+    let damaged = bytes.len() / 3;
+    std::fs::write(&path, &bytes[..damaged]).expect("truncate");
+
+    // Rewrite the second manifest as the old reuse wrote it: the damaged size recorded.
+    let manifest_path = w.repo_dir.join(format!(
+        "tenants/{}/snapshots/{}/{}/{}/manifest.json",
+        second.snapshot.tenant,
+        second.snapshot.workload,
+        second.snapshot.environment,
+        second.snapshot.id
+    ));
+    let text = std::fs::read_to_string(&manifest_path).expect("manifest");
+    let (_, body) = text.split_once('\n').expect("header");
+    let mut json: serde_json::Value = serde_json::from_str(body).expect("json");
+    for b in json["blobs"].as_array_mut().expect("blobs") {
+        if b["object"] == object.as_str() {
+            b["stored_size"] = damaged.into();
+        }
+    }
+    let body = serde_json::to_vec_pretty(&json).expect("json");
+    let mut rewritten = format!(
+        "ward-vault-manifest/1 sha256:{}\n",
+        hex::encode(Sha256::digest(&body))
+    )
+    .into_bytes();
+    rewritten.extend_from_slice(&body);
+    std::fs::write(&manifest_path, rewritten).expect("rewrite");
+
+    let why = format!("recorded when snapshot {} wrote it", first.snapshot);
+    for s in [&first.snapshot, &second.snapshot] {
+        let report = verify(&repo, s, VerifyDepth::Metadata, progress())
+            .await
+            .expect("verify");
+        assert_eq!(report.faults.len(), 1, "{s}: {:?}", report.faults);
+        assert_eq!(report.faults[0].object, object);
+        assert!(
+            report.faults[0].problem.contains(&why),
+            "{:?}",
+            report.faults
+        );
+    }
+}
