@@ -148,8 +148,8 @@ fn sarif_is_valid_sarif_2_1_0() {
     assert!(report.summary.deny > 0 && report.summary.warn > 0 && report.summary.waived > 0);
     let catalogue = ward_policy::Catalogue::builtin().expect("catalogue");
     let sarif = ward_policy::format::sarif::render(&report, &catalogue, "0.1.0");
-    let schema_path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/schemas/sarif-schema-2.1.0.json");
+    let schema_path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/schemas/sarif-schema-2.1.0.json");
     let schema: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(&schema_path).expect("the vendored SARIF schema (tests/schemas)"),
     )

@@ -310,10 +310,10 @@ pub(crate) fn record_result<T>(
                 &estate.git,
                 details,
             ) {
-                eprintln!(
-                    "warning: the failure could not be recorded in the ledger: {}",
+                crate::report::warn(&format!(
+                    "the failure could not be recorded in the ledger: {}",
                     failure_message(&ledger)
-                );
+                ));
             }
             Err(failure)
         }

@@ -249,9 +249,9 @@ pub(crate) fn print_checked_restore(summary: &ward_vault::RestoreSummary) {
         }
     }
     if !summary.missing_at_backup.is_empty() {
-        eprintln!(
-            "warning: {} attachment(s) were missing when the snapshot was taken and are not restored",
+        crate::report::warn(&format!(
+            "{} attachment(s) were missing when the snapshot was taken and are not restored",
             summary.missing_at_backup.len()
-        );
+        ));
     }
 }
