@@ -4,7 +4,7 @@
 //! gate `ward apply` as well as the approvals.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 mod support;
 use support::*;
@@ -84,18 +84,7 @@ fn world() -> Option<World> {
         return None;
     }
     let tmp = tempfile::tempdir().expect("tempdir");
-    let estate = tmp.path().join("estate");
-    let (code, out, err) = ward(
-        tmp.path(),
-        "erin",
-        &[
-            "init",
-            estate.to_str().expect("utf8"),
-            "--example",
-            "healthcare",
-        ],
-    );
-    assert_eq!(code, 0, "{out}{err}");
+    let estate = init_example(tmp.path());
     let keydir = tmp.path().join("keys");
     std::fs::create_dir_all(&keydir).expect("mkdir");
     let mut keys = BTreeMap::new();
@@ -133,18 +122,8 @@ fn world() -> Option<World> {
         &std::fs::read_to_string(w.deploy.join("ward-tree.json")).expect("ward-tree.json"),
     )
     .expect("record json");
-    assert_eq!(record["estateCommit"], head(&w.estate).as_str());
+    assert_eq!(record["estateCommit"], git_head(&w.estate).as_str());
     Some(w)
-}
-
-fn head(dir: &Path) -> String {
-    let out = std::process::Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(["rev-parse", "HEAD"])
-        .output()
-        .expect("git");
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 /// A tier-1 production change: billing/prod gets four web replicas.
@@ -155,7 +134,7 @@ fn tier1_change(w: &World) {
 #[test]
 fn an_author_cannot_approve_their_change_by_swapping_keys_in_it() {
     let Some(w) = world() else { return };
-    let base = head(&w.estate);
+    let base = git_head(&w.estate);
     // Erin writes a tier-1 change and replaces alice's and bob's keys with her own.
     tier1_change(&w);
     let team = "teams/platform.yaml";
@@ -385,7 +364,7 @@ fn a_change_to_people_needs_a_security_reviewer_with_the_old_keys() {
     assert_eq!(code, 0, "{out}{err}");
     let record = std::fs::read_to_string(w.deploy.join("ward-tree.json")).expect("record");
     assert!(
-        record.contains(&head(&w.estate)),
+        record.contains(&git_head(&w.estate)),
         "the record moves to the key rotation"
     );
 

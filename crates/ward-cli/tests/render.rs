@@ -267,16 +267,6 @@ fn sha256sum(path: &Path) -> String {
         .to_string()
 }
 
-fn git_head(dir: &Path) -> String {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(["rev-parse", "HEAD"])
-        .output()
-        .expect("git");
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
 #[test]
 fn the_record_names_the_estate_commit_and_the_bytes_written() {
     let s = setup();

@@ -215,9 +215,7 @@ pub fn describe(p: &Proposal, estate_root: &Path, max_fields: usize) -> String {
     describe_review(&mut out, &p.review);
     if plan.is_empty() {
         let _ = writeln!(out, "nothing to do: the deploy tree matches the estate");
-        for m in &p.unmet {
-            let _ = writeln!(out, "  missing: {m}");
-        }
+        missing(&mut out, &p.unmet);
         return out;
     }
     for (env, changes) in plan.by_environment() {
@@ -266,9 +264,7 @@ pub fn describe(p: &Proposal, estate_root: &Path, max_fields: usize) -> String {
     let r = &plan.requirement;
     if r.approvals == 0 {
         let _ = writeln!(out, "\napprovals: none needed");
-        for m in &p.unmet {
-            let _ = writeln!(out, "  missing: {m}");
-        }
+        missing(&mut out, &p.unmet);
         return out;
     }
     let roles: Vec<String> = r.roles.iter().map(ToString::to_string).collect();
@@ -299,9 +295,7 @@ pub fn describe(p: &Proposal, estate_root: &Path, max_fields: usize) -> String {
     if p.unmet.is_empty() {
         let _ = writeln!(out, "  approvals are complete");
     } else {
-        for m in &p.unmet {
-            let _ = writeln!(out, "  missing: {m}");
-        }
+        missing(&mut out, &p.unmet);
         let _ = writeln!(
             out,
             "  approve with: printf %s {} | ssh-keygen -Y sign -f ~/.ssh/id_ed25519 -n {}\n  and add the signature under `approvals:` in {}",
@@ -314,6 +308,14 @@ pub fn describe(p: &Proposal, estate_root: &Path, max_fields: usize) -> String {
         let _ = writeln!(out, "`ward apply` may write this change");
     }
     out
+}
+
+/// What the change still lacks, one line each.
+fn missing(out: &mut String, unmet: &[String]) {
+    use std::fmt::Write as _;
+    for m in unmet {
+        let _ = writeln!(out, "  missing: {m}");
+    }
 }
 
 /// Where the change starts and ends, and who wrote it.

@@ -203,3 +203,14 @@ pub fn add_ssh_key_to(team: &Path, name: &str, role: &str, public: &str) {
     let text = std::fs::read_to_string(team).expect("team");
     std::fs::write(team, add_ssh_key(&text, name, role, public)).expect("write team");
 }
+
+/// The full commit id of HEAD in `dir`.
+pub fn git_head(dir: &Path) -> String {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["rev-parse", "HEAD"])
+        .output()
+        .expect("git");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
