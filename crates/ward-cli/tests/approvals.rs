@@ -625,3 +625,56 @@ fn a_symlinked_approvals_file_is_refused() {
     let (code, _, err) = ward(&w.estate, "erin", &["plan", "--against", w.deploy_arg()]);
     assert_eq!(code, 2, "{err}");
 }
+
+#[test]
+fn a_team_in_a_file_git_ignores_approves_nothing() {
+    let Some(w) = world() else { return };
+    // A reviewed change makes Git ignore `*.local.yaml` (no approval needed: nothing
+    // renders differently), and the deploy tree moves to it.
+    let ignore = w.estate.join(".gitignore");
+    let text = std::fs::read_to_string(&ignore).expect(".gitignore");
+    std::fs::write(&ignore, format!("{text}*.local.yaml\n")).expect("write");
+    commit_as(&w.estate, "dave", "ignore local files");
+    let (code, out, err) = w.apply("erin");
+    assert_eq!(code, 0, "{out}{err}");
+    // Now a Team that no commit holds: the loader reads it, Git does not show it, and
+    // base and target are the same commit. It grants a role to a group (a widening
+    // RBAC change) and lists a reviewer whose key is erin's.
+    std::fs::write(
+        w.estate.join("teams/shadow.local.yaml"),
+        format!(
+            "apiVersion: ward.dev/v1\nkind: Team\nmetadata:\n  name: shadow\nspec:\n  groups:\n    security-reviewer: idp:shadow\n  people:\n    - name: zed\n      email: zed@care.example\n      roles: [security-reviewer, platform-ops]\n      keys: {{ ssh: \"{}\" }}\n",
+            w.public["erin"]
+        ),
+    )
+    .expect("shadow team");
+    let plan = w.plan();
+    assert_eq!(
+        plan["review"]["base"], plan["review"]["target"],
+        "{}",
+        plan["review"]
+    );
+    assert!(
+        plan["review"].get("uncommitted").is_none(),
+        "Git shows nothing"
+    );
+    assert!(
+        plan["plan"]["requirement"]["approvals"]
+            .as_u64()
+            .unwrap_or(0)
+            > 0,
+        "{}",
+        plan["plan"]["requirement"]
+    );
+    let id = plan["plan"]["changeId"].as_str().expect("id").to_string();
+    w.approve(&id, &[("zed", "erin")]);
+    let (code, v, out) = w.apply_json("erin");
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        v["rejected"]
+            .to_string()
+            .contains("not a person of any Team of the reviewed state"),
+        "{}",
+        v["rejected"]
+    );
+}

@@ -189,6 +189,22 @@ impl History {
             .collect())
     }
 
+    /// YAML files under the estate that Git ignores, outside the state folder: files the
+    /// loader reads that no commit holds.
+    pub fn ignored_yaml(&self) -> Result<Vec<String>, GitError> {
+        let out = self.text(&[
+            "ls-files",
+            "--others",
+            "--ignored",
+            "--exclude-standard",
+            "--",
+            "*.yaml",
+            "*.yml",
+            ":(exclude).ward",
+        ])?;
+        Ok(out.lines().map(str::to_string).collect())
+    }
+
     /// Whether `commit` names a commit of this repository.
     pub fn has_commit(&self, commit: &str) -> bool {
         let spec = format!("{commit}^{{commit}}");

@@ -129,10 +129,20 @@ impl Review {
                         target: t.clone(),
                     });
                 }
-                let (teams, signed) = reviewed_state(&history, b)?;
-                // A change cannot switch the rule off for itself.
-                signed_commits_required |= signed;
-                teams
+                // The estate on disk is the reviewed state when nothing was committed or
+                // changed since and no file the loader reads escapes Git: its Teams serve
+                // as they are, without loading the estate again from Git.
+                let unchanged = target.as_deref() == Some(b.as_str())
+                    && uncommitted.is_empty()
+                    && history.ignored_yaml()?.is_empty();
+                if unchanged {
+                    estate.teams.clone()
+                } else {
+                    let (teams, signed) = reviewed_state(&history, b)?;
+                    // A change cannot switch the rule off for itself.
+                    signed_commits_required |= signed;
+                    teams
+                }
             }
             None => estate.teams.clone(),
         };
