@@ -17,23 +17,23 @@ pub struct GitState {
 
 impl GitState {
     pub fn read(dir: &Path) -> GitState {
-        let Some(commit) = git(dir, &["rev-parse", "--verify", "--quiet", "HEAD"]) else {
+        let history = History::new(dir);
+        let Ok(commit) = history.text(&["rev-parse", "--verify", "--quiet", "HEAD"]) else {
             return GitState::default();
         };
-        let dirty = git(
-            dir,
-            &[
+        // A status that cannot be read counts as dirty: nothing is vouched for unseen.
+        let clean = history
+            .text(&[
                 "status",
                 "--porcelain",
                 "--untracked-files=normal",
                 "--",
                 ".",
-            ],
-        )
-        .is_none_or(|s| !s.trim().is_empty());
+            ])
+            .is_ok_and(|s| s.trim().is_empty());
         GitState {
             commit: Some(commit.trim().to_string()),
-            dirty,
+            dirty: !clean,
         }
     }
 
@@ -51,21 +51,6 @@ impl GitState {
             }
         }
     }
-}
-
-fn git(dir: &Path, args: &[&str]) -> Option<String> {
-    // A repository's own config must not make Ward run programs (fsmonitor hooks).
-    let out = Command::new("git")
-        .arg("-c")
-        .arg("core.fsmonitor=false")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .output()
-        .ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// Why a question about the estate's Git history could not be answered.
@@ -89,13 +74,20 @@ pub enum GitError {
     },
 }
 
+/// The name of the approvals folder, once, for the constants below.
+macro_rules! approvals_dir {
+    () => {
+        "approvals"
+    };
+}
+
 /// The folder beside the estate's documents whose files are not part of a change: the
 /// signed approvals of a change live there, so adding one never changes what is approved.
-pub const APPROVALS_DIR: &str = "approvals";
+pub const APPROVALS_DIR: &str = approvals_dir!();
 
 /// The pathspec of the estate without its approvals: what a change is made of.
 fn change_pathspec() -> [&'static str; 3] {
-    ["--", ".", ":(exclude)approvals"]
+    ["--", ".", concat!(":(exclude)", approvals_dir!())]
 }
 
 /// A name and an email address as Git recorded them: self-asserted, unless the commit

@@ -17,7 +17,7 @@ pub const MAX_FILE_BYTES: u64 = 4 << 20;
 /// More YAML files than this is not an estate Ward was built for.
 pub const MAX_FILES: usize = 100_000;
 /// Top-level folders that hold other things than estate documents.
-pub const SKIPPED_DIRS: &[&str] = &["approvals", "policies"];
+pub const SKIPPED_DIRS: &[&str] = &[crate::git::APPROVALS_DIR, "policies"];
 /// The state folder's name inside the estate (ledger, keys, secrets): never estate files.
 pub const STATE_DIR: &str = ".ward";
 /// The file the renderer writes at the top of every deploy tree. A folder holding it is

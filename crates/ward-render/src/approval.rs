@@ -53,7 +53,7 @@ pub struct Rejected {
 /// Where the approvals for a change are kept.
 pub fn path(estate_root: &Path, change_id: &str) -> PathBuf {
     estate_root
-        .join("approvals")
+        .join(ward_estate::git::APPROVALS_DIR)
         .join(format!("{change_id}.yaml"))
 }
 

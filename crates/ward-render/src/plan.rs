@@ -23,10 +23,16 @@ pub type Existing = BTreeMap<String, String>;
 /// Ward did not write never show up in a plan, not even as removals. No record (or no
 /// folder): an empty tree. A listed file that is gone is left out (the plan adds it back).
 pub fn read_existing(root: &Path) -> Result<Existing, RenderError> {
-    let Some(record) = TreeRecord::read(root)? else {
-        return Ok(Existing::new());
-    };
-    let paths: Vec<String> = record.files.into_keys().collect();
+    match TreeRecord::read(root)? {
+        Some(record) => read_recorded(root, &record),
+        None => Ok(Existing::new()),
+    }
+}
+
+/// Reads the files `record` lists under `root` (a listed file that is gone is skipped), for
+/// a caller that has read the record already.
+pub fn read_recorded(root: &Path, record: &TreeRecord) -> Result<Existing, RenderError> {
+    let paths: Vec<String> = record.files.keys().cloned().collect();
     let read = crate::tree::parallel_map(paths, |rel| {
         let path = root.join(&rel);
         match std::fs::read_to_string(&path) {
@@ -475,9 +481,19 @@ pub fn diff(path: &str, before: &Value, after: &Value, out: &mut Vec<FieldChange
 /// the record committed there lists (none without a record), without touching the work
 /// tree or the index.
 pub fn read_git(repo: &Path, rev: &str) -> Result<Existing, RenderError> {
-    let Some(record) = TreeRecord::read_git(repo, rev)? else {
-        return Ok(Existing::new());
-    };
+    match TreeRecord::read_git(repo, rev)? {
+        Some(record) => read_recorded_git(repo, rev, &record),
+        None => Ok(Existing::new()),
+    }
+}
+
+/// Reads the files `record` lists as committed at `rev` of `repo`, for a caller that has
+/// read the record already.
+pub fn read_recorded_git(
+    repo: &Path,
+    rev: &str,
+    record: &TreeRecord,
+) -> Result<Existing, RenderError> {
     let entries: Vec<(String, String)> = git_ls_tree(repo, rev, None)?
         .into_iter()
         .filter(|(path, _)| record.files.contains_key(path))

@@ -173,15 +173,19 @@ impl Review {
         if base.as_deref() == Some(target.as_str()) {
             return Ok(review);
         }
-        let signers = tempfile::NamedTempFile::new().map_err(ReviewError::Temp)?;
-        if signed_commits_required {
-            std::fs::write(signers.path(), allowed_signers(&review.approvers))
+        // The allowed-signers file exists only while signatures are checked.
+        let signers = if signed_commits_required {
+            let file = tempfile::NamedTempFile::new().map_err(ReviewError::Temp)?;
+            std::fs::write(file.path(), allowed_signers(&review.approvers))
                 .map_err(ReviewError::Temp)?;
-        }
+            Some(file)
+        } else {
+            None
+        };
         let mut commits = history.commits(
             base.as_deref(),
             &target,
-            signed_commits_required.then(|| signers.path()),
+            signers.as_ref().map(tempfile::NamedTempFile::path),
         )?;
         if base.is_none() {
             // No reviewed state to count from: the change is the commit being applied.

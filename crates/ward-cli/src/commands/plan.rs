@@ -82,17 +82,26 @@ pub fn propose(
     git: Option<(&Path, &str)>,
 ) -> Result<Proposal, Failure> {
     let tree = ward_render::render(estate, target.into()).map_err(render_failure)?;
+    // The record is read once: it says which files are Ward's and which commit they
+    // were written from.
+    let git_failure = |e: ward_render::RenderError| {
+        Failure::bad_input(e.to_string(), "check --repo and that REF is a commit of it")
+    };
     let (existing, base) = match (against, git) {
-        (_, Some((repo, rev))) => (
-            ward_render::plan::read_git(repo, rev).map_err(|e| {
-                Failure::bad_input(e.to_string(), "check --repo and that REF is a commit of it")
-            })?,
-            TreeRecord::read_git(repo, rev).map_err(render_failure)?,
-        ),
-        (Some(dir), None) => (
-            ward_render::plan::read_existing(dir).map_err(render_failure)?,
-            TreeRecord::read(dir).map_err(render_failure)?,
-        ),
+        (_, Some((repo, rev))) => match TreeRecord::read_git(repo, rev).map_err(git_failure)? {
+            Some(record) => (
+                ward_render::plan::read_recorded_git(repo, rev, &record).map_err(git_failure)?,
+                Some(record),
+            ),
+            None => Default::default(),
+        },
+        (Some(dir), None) => match TreeRecord::read(dir).map_err(render_failure)? {
+            Some(record) => (
+                ward_render::plan::read_recorded(dir, &record).map_err(render_failure)?,
+                Some(record),
+            ),
+            None => Default::default(),
+        },
         (None, None) => Default::default(),
     };
     // The reviewed state is the estate commit the tree records it was written from.
