@@ -1,0 +1,558 @@
+//! A stack's namespace boundary: NetworkPolicies (who may talk to whom), the quota and
+//! limit range sized from the stack's budget, and RBAC for the teams that reach it.
+
+use super::*;
+
+pub(super) fn network_policies(
+    out: &mut Out<'_>,
+    settings: &Settings,
+    s: &Stack<'_>,
+    common: &BTreeMap<String, String>,
+) -> Result<(), RenderError> {
+    let ns = s.namespace.as_str();
+    let policy = |name: &str, spec: NetworkPolicySpec| NetworkPolicy {
+        metadata: meta(name, ns, common),
+        spec: Some(spec),
+    };
+    out.push(&policy(
+        "default-deny",
+        NetworkPolicySpec {
+            pod_selector: Some(LabelSelector::default()),
+            policy_types: Some(vec!["Ingress".into(), "Egress".into()]),
+            ..Default::default()
+        },
+    ))?;
+    out.push(&policy(
+        "allow-dns",
+        NetworkPolicySpec {
+            pod_selector: Some(LabelSelector::default()),
+            policy_types: Some(vec!["Egress".into()]),
+            egress: Some(vec![NetworkPolicyEgressRule {
+                to: Some(vec![NetworkPolicyPeer {
+                    namespace_selector: Some(selector(&[(
+                        "kubernetes.io/metadata.name",
+                        "kube-system",
+                    )])),
+                    pod_selector: Some(selector(&[("k8s-app", "kube-dns")])),
+                    ..Default::default()
+                }]),
+                ports: Some(vec![
+                    NetworkPolicyPort {
+                        port: Some(IntOrString::Int(53)),
+                        protocol: Some("UDP".into()),
+                        ..Default::default()
+                    },
+                    tcp(53),
+                ]),
+            }]),
+            ..Default::default()
+        },
+    ))?;
+    out.push(&policy(
+        "allow-ingress-from-traefik",
+        NetworkPolicySpec {
+            pod_selector: Some(selector(&[ODOO_POD, WEB])),
+            policy_types: Some(vec!["Ingress".into()]),
+            ingress: Some(vec![NetworkPolicyIngressRule {
+                from: Some(vec![namespace_peer(&settings.traefik_namespace)]),
+                ports: Some(vec![
+                    tcp(i32::from(HTTP_PORT)),
+                    tcp(i32::from(WEBSOCKET_PORT)),
+                ]),
+            }]),
+            ..Default::default()
+        },
+    ))?;
+    // Odoo reaches PostgreSQL, Redis, and the declared integrations, nothing else.
+    let pg = ("cnpg.io/cluster", s.db_cluster.as_str());
+    let mut egress = vec![NetworkPolicyEgressRule {
+        to: Some(vec![pods(&[pg])]),
+        ports: Some(vec![tcp(5432)]),
+    }];
+    if s.redis_sessions || s.redis_queues {
+        egress.push(NetworkPolicyEgressRule {
+            to: Some(vec![pods(&[REDIS_POD])]),
+            ports: Some(vec![tcp(6379)]),
+        });
+    }
+    let integration_ports: BTreeSet<i32> = s
+        .members
+        .iter()
+        .flat_map(|m| m.workload.spec.integrations.iter())
+        .map(|i| url_port(&i.endpoint.value))
+        .collect();
+    if !integration_ports.is_empty() {
+        egress.push(NetworkPolicyEgressRule {
+            to: Some(vec![internet()]),
+            ports: Some(integration_ports.into_iter().map(tcp).collect()),
+        });
+    }
+    let integrations: Vec<String> = s
+        .members
+        .iter()
+        .flat_map(|m| m.workload.spec.integrations.iter())
+        .map(|i| url_host(&i.endpoint.value))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut odoo_egress = policy(
+        "allow-odoo-egress",
+        NetworkPolicySpec {
+            pod_selector: Some(selector(&[ODOO_POD])),
+            policy_types: Some(vec!["Egress".into()]),
+            egress: Some(egress),
+            ..Default::default()
+        },
+    );
+    if !integrations.is_empty() {
+        // NetworkPolicy cannot name hosts; the list is kept for review and for an
+        // FQDN-aware policy engine or egress proxy to enforce.
+        odoo_egress.metadata.annotations = Some(labels(&[(
+            "ward.dev/integrations",
+            &integrations.join(","),
+        )]));
+    }
+    out.push(&odoo_egress)?;
+    // Ward's jobs reach PostgreSQL, the estate's Git server and the S3 backup stores of
+    // their environments (DNS is `allow-dns`), on public addresses only, like Odoo.
+    let (mut job_ports, mut job_hosts) = ward_job_destinations(settings, s);
+    let mut job_rules = vec![NetworkPolicyEgressRule {
+        to: Some(vec![pods(&[pg])]),
+        ports: Some(vec![tcp(5432)]),
+    }];
+    // The Pushgateway the results go to: a cluster service by its namespace, else like
+    // any outside host.
+    if let Some(url) = &settings.pushgateway {
+        match service_namespace(url) {
+            Some(ns) => job_rules.push(NetworkPolicyEgressRule {
+                to: Some(vec![namespace_peer(&ns)]),
+                ports: Some(vec![tcp(url_port(url))]),
+            }),
+            None => {
+                job_ports.insert(url_port(url));
+                job_hosts.insert(url_host(url));
+            }
+        }
+    }
+    job_rules.push(NetworkPolicyEgressRule {
+        to: Some(vec![internet()]),
+        ports: Some(job_ports.into_iter().map(tcp).collect()),
+    });
+    let mut jobs_egress = policy(
+        "allow-ward-jobs-egress",
+        NetworkPolicySpec {
+            pod_selector: Some(selector(&[WARD_JOB])),
+            policy_types: Some(vec!["Egress".into()]),
+            egress: Some(job_rules),
+            ..Default::default()
+        },
+    );
+    // As for integrations: the hosts, for review and for an FQDN-aware engine.
+    jobs_egress.metadata.annotations = Some(labels(&[(
+        "ward.dev/egress-hosts",
+        &job_hosts.into_iter().collect::<Vec<_>>().join(","),
+    )]));
+    out.push(&jobs_egress)?;
+    out.push(&policy(
+        "allow-postgres",
+        NetworkPolicySpec {
+            pod_selector: Some(selector(&[pg])),
+            policy_types: Some(vec!["Ingress".into(), "Egress".into()]),
+            ingress: Some(vec![
+                NetworkPolicyIngressRule {
+                    from: Some(vec![pods(&[ODOO_POD]), pods(&[WARD_JOB])]),
+                    ports: Some(vec![tcp(5432)]),
+                },
+                // Replication between instances, and the operator's status checks.
+                NetworkPolicyIngressRule {
+                    from: Some(vec![pods(&[pg]), namespace_peer(CNPG_NAMESPACE)]),
+                    ports: Some(vec![tcp(5432), tcp(8000)]),
+                },
+                NetworkPolicyIngressRule {
+                    from: Some(vec![namespace_peer(MONITORING_NAMESPACE)]),
+                    ports: Some(vec![tcp(9187)]),
+                },
+            ]),
+            egress: Some(vec![
+                NetworkPolicyEgressRule {
+                    to: Some(vec![pods(&[pg])]),
+                    ports: Some(vec![tcp(5432), tcp(8000)]),
+                },
+                // The instance manager talks to the API server; WAL goes to object storage.
+                NetworkPolicyEgressRule {
+                    to: None,
+                    ports: Some(vec![tcp(443), tcp(6443)]),
+                },
+            ]),
+        },
+    ))?;
+    if s.redis_sessions || s.redis_queues {
+        out.push(&policy(
+            "allow-redis",
+            NetworkPolicySpec {
+                pod_selector: Some(selector(&[REDIS_POD])),
+                policy_types: Some(vec!["Ingress".into()]),
+                ingress: Some(vec![NetworkPolicyIngressRule {
+                    from: Some(vec![pods(&[ODOO_POD])]),
+                    ports: Some(vec![tcp(6379)]),
+                }]),
+                ..Default::default()
+            },
+        ))?;
+    }
+    Ok(())
+}
+
+/// The ports and hosts Ward's jobs of a stack connect to outside the namespace: the
+/// estate repository and each member's S3 backup store (AWS's regional endpoint when the
+/// store names none).
+pub(super) fn ward_job_destinations(
+    settings: &Settings,
+    s: &Stack<'_>,
+) -> (BTreeSet<i32>, BTreeSet<String>) {
+    let mut ports = BTreeSet::from([url_port(&settings.estate_repository)]);
+    let mut hosts = BTreeSet::from([url_host(&settings.estate_repository)]);
+    for m in &s.members {
+        let Some(store) = settings.object_stores.get(&m.env.object_store) else {
+            continue;
+        };
+        if store.kind.value != ward_estate::model::StoreKind::S3 {
+            continue;
+        }
+        match &store.endpoint {
+            Some(e) => {
+                ports.insert(url_port(&e.value));
+                hosts.insert(url_host(&e.value));
+            }
+            None => {
+                ports.insert(443);
+                let region = store
+                    .region
+                    .as_ref()
+                    .map_or("us-east-1", |r| r.value.as_str());
+                hosts.insert(format!("s3.{region}.amazonaws.com"));
+            }
+        }
+    }
+    (ports, hosts)
+}
+
+/// The namespace of an in-cluster service URL, `http://<service>.<namespace>.svc[…]`.
+pub(super) fn service_namespace(url: &str) -> Option<String> {
+    let host = url_host(url);
+    let mut labels = host.split('.');
+    let (_service, namespace, svc) = (labels.next()?, labels.next()?, labels.next()?);
+    (svc == "svc" && !namespace.is_empty()).then(|| namespace.to_string())
+}
+
+/// The TCP port of an integration endpoint URL (443 for https unless written).
+pub fn url_port(url: &str) -> i32 {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("https", url));
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let authority = authority.rsplit('@').next().unwrap_or(authority);
+    if let Some((_, port)) = authority.rsplit_once(':')
+        && let Ok(p) = port.parse::<i32>()
+    {
+        return p;
+    }
+    if scheme == "http" { 80 } else { 443 }
+}
+
+pub(super) fn url_host(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let authority = authority.rsplit('@').next().unwrap_or(authority);
+    authority.split(':').next().unwrap_or_default().to_string()
+}
+
+pub(super) struct Budget {
+    pub(super) web_cpu: u32,
+    pub(super) web_memory: u64,
+    pub(super) pg_cpu: u32,
+    pub(super) pg_memory: u64,
+    pub(super) max_web: u32,
+}
+
+pub(super) fn budget(s: &Stack<'_>) -> Budget {
+    Budget {
+        web_cpu: s.cpu_millicores.max(250),
+        web_memory: s.memory_bytes.max(512 << 20),
+        pg_cpu: (s.cpu_millicores / 2).max(500),
+        pg_memory: (s.memory_bytes / 2).max(1 << 30),
+        max_web: if s.tier == 1 {
+            s.replicas * 2
+        } else {
+            s.replicas
+        },
+    }
+}
+
+pub(super) fn quota(
+    out: &mut Out<'_>,
+    s: &Stack<'_>,
+    common: &BTreeMap<String, String>,
+) -> Result<(), RenderError> {
+    let b = budget(s);
+    let pg = s.posture.postgres_instances;
+    let members = u32::try_from(s.members.len()).unwrap_or(u32::MAX);
+    // Web at its autoscaling maximum, one cron pod, PostgreSQL, Redis and a job, plus a
+    // fifth for rolling updates.
+    let cpu = u64::from(b.web_cpu) * u64::from(b.max_web + 1)
+        + u64::from(b.pg_cpu) * u64::from(pg)
+        + 1500;
+    let memory = b.web_memory * u64::from(b.max_web + 1) + b.pg_memory * u64::from(pg) + (2 << 30);
+    let cpu = cpu + cpu / 5;
+    let memory = memory + memory / 5;
+    let storage =
+        s.database_bytes * u64::from(pg) + s.filestore_bytes + WARD_STATE_BYTES + (2 << 30);
+    let hard: BTreeMap<String, Quantity> = [
+        (
+            "requests.cpu",
+            q(cpu_quantity(u32::try_from(cpu).unwrap_or(u32::MAX))),
+        ),
+        (
+            "limits.cpu",
+            q(cpu_quantity(u32::try_from(cpu).unwrap_or(u32::MAX))),
+        ),
+        ("requests.memory", q(quantity(memory))),
+        ("limits.memory", q(quantity(memory))),
+        ("requests.storage", q(quantity(storage))),
+        // PostgreSQL's, the filestore, Ward's state, Redis's queue and one spare.
+        ("persistentvolumeclaims", q((pg + 4).to_string())),
+        // Each environment has its own backup and drill jobs.
+        ("pods", q((b.max_web + pg + 8 + 2 * members).to_string())),
+        ("services.loadbalancers", q("0")),
+        ("services.nodeports", q("0")),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    out.push(&ResourceQuota {
+        metadata: meta("stack-quota", &s.namespace, common),
+        spec: Some(ResourceQuotaSpec {
+            hard: Some(hard),
+            ..Default::default()
+        }),
+        ..Default::default()
+    })?;
+    let max_cpu = b.web_cpu.max(b.pg_cpu);
+    let max_mem = b.web_memory.max(b.pg_memory);
+    let map = |cpu: String, mem: String| -> BTreeMap<String, Quantity> {
+        [("cpu".to_string(), q(cpu)), ("memory".to_string(), q(mem))].into()
+    };
+    out.push(&LimitRange {
+        metadata: meta("container-limits", &s.namespace, common),
+        spec: Some(LimitRangeSpec {
+            limits: vec![LimitRangeItem {
+                type_: "Container".into(),
+                default: Some(map("500m".into(), "512Mi".into())),
+                default_request: Some(map("100m".into(), "128Mi".into())),
+                max: Some(map(cpu_quantity(max_cpu), quantity(max_mem))),
+                ..Default::default()
+            }],
+        }),
+    })?;
+    Ok(())
+}
+
+pub(super) fn rule(groups: &[&str], resources: &[&str], verbs: &[&str]) -> PolicyRule {
+    let v = |xs: &[&str]| xs.iter().map(|s| (*s).to_string()).collect::<Vec<_>>();
+    PolicyRule {
+        api_groups: Some(v(groups)),
+        resources: Some(v(resources)),
+        verbs: v(verbs),
+        ..Default::default()
+    }
+}
+
+pub(super) const READ: &[&str] = &["get", "list", "watch"];
+pub(super) const WRITE: &[&str] = &[
+    "get", "list", "watch", "create", "update", "patch", "delete",
+];
+
+/// The namespaced rules of each admin role. Secrets are readable by no one: External
+/// Secrets writes them and pods mount them.
+pub fn role_rules(role: AdminRole) -> Vec<PolicyRule> {
+    let workloads = [
+        rule(
+            &[""],
+            &[
+                "pods",
+                "services",
+                "configmaps",
+                "persistentvolumeclaims",
+                "serviceaccounts",
+            ],
+            WRITE,
+        ),
+        rule(
+            &["apps"],
+            &["deployments", "replicasets", "statefulsets"],
+            WRITE,
+        ),
+        rule(&["batch"], &["jobs", "cronjobs"], WRITE),
+        rule(&["autoscaling"], &["horizontalpodautoscalers"], WRITE),
+        rule(&["policy"], &["poddisruptionbudgets"], WRITE),
+        rule(&["networking.k8s.io"], &["networkpolicies"], WRITE),
+        rule(&["traefik.io"], &["ingressroutes", "middlewares"], WRITE),
+        rule(&["cert-manager.io"], &["certificates"], WRITE),
+        rule(&["external-secrets.io"], &["externalsecrets"], WRITE),
+        rule(
+            &["postgresql.cnpg.io"],
+            &[
+                "clusters",
+                "scheduledbackups",
+                "backups",
+                "databases",
+                "poolers",
+            ],
+            WRITE,
+        ),
+        rule(&["barmancloud.cnpg.io"], &["objectstores"], WRITE),
+        rule(
+            &["monitoring.coreos.com"],
+            &["prometheusrules", "servicemonitors"],
+            WRITE,
+        ),
+        rule(&[""], &["pods/log", "events"], READ),
+    ];
+    match role {
+        AdminRole::PlatformOps => workloads.to_vec(),
+        AdminRole::Dba => vec![
+            rule(
+                &["postgresql.cnpg.io"],
+                &[
+                    "clusters",
+                    "scheduledbackups",
+                    "backups",
+                    "databases",
+                    "poolers",
+                ],
+                WRITE,
+            ),
+            rule(&["barmancloud.cnpg.io"], &["objectstores"], READ),
+            // Backup jobs: read them, and start one from its CronJob.
+            rule(
+                &["batch"],
+                &["jobs", "cronjobs"],
+                &["get", "list", "watch", "create"],
+            ),
+            rule(
+                &[""],
+                &[
+                    "pods",
+                    "pods/log",
+                    "persistentvolumeclaims",
+                    "services",
+                    "events",
+                ],
+                READ,
+            ),
+            // `kubectl port-forward` to the PostgreSQL service for psql; no exec into pods.
+            rule(&[""], &["pods/portforward"], &["create"]),
+        ],
+        AdminRole::SecurityReviewer => {
+            let mut rules: Vec<PolicyRule> = workloads
+                .iter()
+                .map(|r| PolicyRule {
+                    verbs: READ.iter().map(|s| (*s).to_string()).collect(),
+                    ..r.clone()
+                })
+                .collect();
+            rules.push(rule(
+                &["rbac.authorization.k8s.io"],
+                &["roles", "rolebindings"],
+                READ,
+            ));
+            rules.push(rule(&[""], &["resourcequotas", "limitranges"], READ));
+            rules
+        }
+        AdminRole::AppSupport => vec![
+            rule(
+                &[""],
+                &[
+                    "pods",
+                    "pods/log",
+                    "services",
+                    "events",
+                    "persistentvolumeclaims",
+                ],
+                READ,
+            ),
+            rule(&["apps"], &["deployments", "replicasets"], READ),
+            rule(&["batch"], &["jobs", "cronjobs"], READ),
+            rule(&["traefik.io"], &["ingressroutes"], READ),
+        ],
+    }
+}
+
+/// Identity-provider groups bound to `role` in a stack: teams that own a member workload,
+/// and teams that own no workload at all (the platform's own teams).
+pub(super) fn groups_for(
+    estate: &Estate,
+    owning_teams: &BTreeSet<&str>,
+    s: &Stack<'_>,
+    role: AdminRole,
+) -> Vec<String> {
+    let owners = owning_teams;
+    let members: BTreeSet<&str> = s
+        .members
+        .iter()
+        .map(|m| m.workload.spec.owner.value.as_str())
+        .collect();
+    let mut groups: BTreeSet<String> = BTreeSet::new();
+    for team in &estate.teams {
+        let name = team.name();
+        if (members.contains(name) || !owners.contains(name))
+            && let Some(g) = team.spec.groups.get(role.name())
+        {
+            groups.insert(g.value.clone());
+        }
+    }
+    groups.into_iter().collect()
+}
+
+pub(super) fn rbac(
+    out: &mut Out<'_>,
+    estate: &Estate,
+    owning_teams: &BTreeSet<&str>,
+    s: &Stack<'_>,
+    common: &BTreeMap<String, String>,
+) -> Result<(), RenderError> {
+    for role in [
+        AdminRole::PlatformOps,
+        AdminRole::Dba,
+        AdminRole::SecurityReviewer,
+        AdminRole::AppSupport,
+    ] {
+        let name = format!("ward-{}", role.name());
+        out.push(&Role {
+            metadata: meta(&name, &s.namespace, common),
+            rules: Some(role_rules(role)),
+        })?;
+        let groups = groups_for(estate, owning_teams, s, role);
+        if groups.is_empty() {
+            continue;
+        }
+        out.push(&RoleBinding {
+            metadata: meta(&name, &s.namespace, common),
+            role_ref: RoleRef {
+                api_group: "rbac.authorization.k8s.io".into(),
+                kind: "Role".into(),
+                name: name.clone(),
+            },
+            subjects: Some(
+                groups
+                    .into_iter()
+                    .map(|g| Subject {
+                        api_group: Some("rbac.authorization.k8s.io".into()),
+                        kind: "Group".into(),
+                        name: g,
+                        ..Default::default()
+                    })
+                    .collect(),
+            ),
+        })?;
+    }
+    Ok(())
+}

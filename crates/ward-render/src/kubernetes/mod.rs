@@ -1,0 +1,391 @@
+//! Kubernetes objects for each stack. Typed objects only (`k8s-openapi` for core kinds,
+//! [[`crate::crd`]] for custom resources), turned into JSON values at the end. This module
+//! holds the shared builders and the order a stack is rendered in; each seam is a file:
+//! `access` (namespace, policies, quota, RBAC), `secrets`, `workloads` (Odoo, ingress),
+//! `data` (PostgreSQL, object stores, Redis), `jobs` (Ward's jobs), `observability`
+//! and `gitops` (Argo CD).
+
+use crate::crd::*;
+use crate::odoo::{self, HTTP_PORT, Role as OdooRole, WEBSOCKET_PORT};
+use crate::schedule;
+use crate::stack::{
+    CNPG_NAMESPACE, MONITORING_NAMESPACE, Member, Settings, Stack, bounded_name, cpu_quantity,
+    quantity,
+};
+use crate::{Object, RenderError};
+use k8s_openapi::api::apps::v1::{
+    Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment,
+};
+use k8s_openapi::api::autoscaling::v2::{
+    CrossVersionObjectReference, HorizontalPodAutoscaler, HorizontalPodAutoscalerSpec, MetricSpec,
+    MetricTarget, ResourceMetricSource,
+};
+use k8s_openapi::api::batch::v1::{CronJob, CronJobSpec, JobSpec, JobTemplateSpec};
+use k8s_openapi::api::core::v1::{
+    Capabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, HTTPGetAction, KeyToPath,
+    LimitRange, LimitRangeItem, LimitRangeSpec, Namespace, PersistentVolumeClaim,
+    PersistentVolumeClaimSpec, PersistentVolumeClaimVolumeSource, PodSecurityContext, PodSpec,
+    PodTemplateSpec, Probe, ProjectedVolumeSource, ResourceQuota, ResourceQuotaSpec,
+    ResourceRequirements, SeccompProfile, SecretProjection, SecretVolumeSource, SecurityContext,
+    Service, ServiceAccount, ServicePort, ServiceSpec, TopologySpreadConstraint, Volume,
+    VolumeMount, VolumeProjection, VolumeResourceRequirements,
+};
+use k8s_openapi::api::networking::v1::{
+    IPBlock, NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer,
+    NetworkPolicyPort, NetworkPolicySpec,
+};
+use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
+use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+use ward_estate::Estate;
+use ward_estate::decode::Choice;
+use ward_estate::model::{Role as AdminRole, Stage};
+use ward_estate::resolve::{DRILL_DATABASE_HEX_DIGITS, DRILL_DATABASE_PREFIX};
+
+mod access;
+mod data;
+mod gitops;
+mod jobs;
+mod observability;
+mod secrets;
+mod workloads;
+
+use access::*;
+use data::*;
+use gitops::*;
+use jobs::*;
+use observability::*;
+use secrets::*;
+use workloads::*;
+
+/// The label every rendered object carries, so that nothing else is pruned by mistake.
+pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "ward");
+const BARMAN_PLUGIN: &str = "barman-cloud.cloudnative-pg.io";
+/// Odoo's user and group in the upstream image.
+const ODOO_UID: i64 = 101;
+/// Private ranges: egress to integrations goes to the internet, never into the cluster
+/// or to another tenant's pods.
+const PRIVATE_RANGES: &[&str] = &[
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "100.64.0.0/10",
+    "169.254.0.0/16",
+];
+
+fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+        .collect()
+}
+
+struct Out<'a> {
+    cluster: String,
+    folder: String,
+    owners: crate::Owners,
+    tier: u8,
+    stage: Stage,
+    /// Where each object goes as soon as it is made (see [`render`]).
+    objects: &'a mut dyn FnMut(Object),
+}
+
+impl Out<'_> {
+    fn push<T: Serialize>(&mut self, object: &T) -> Result<(), RenderError> {
+        let body = serde_json::to_value(object).map_err(RenderError::Serialize)?;
+        let field = |k: &str| {
+            body.get(k)
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_string()
+        };
+        let kind = field("kind");
+        let name = body
+            .get("metadata")
+            .and_then(|m| m.get("name"))
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_string();
+        (self.objects)(Object {
+            cluster: self.cluster.clone(),
+            folder: self.folder.clone(),
+            kind,
+            name,
+            owners: self.owners.clone(),
+            tier: self.tier,
+            stage: self.stage,
+            body,
+        });
+        Ok(())
+    }
+}
+
+fn meta(name: &str, namespace: &str, extra: &BTreeMap<String, String>) -> ObjectMeta {
+    let mut l = extra.clone();
+    l.insert(MANAGED_BY.0.into(), MANAGED_BY.1.into());
+    ObjectMeta {
+        name: Some(name.to_string()),
+        namespace: Some(namespace.to_string()),
+        labels: Some(l),
+        ..Default::default()
+    }
+}
+
+fn cr<S>(
+    api_version: &'static str,
+    kind: &'static str,
+    metadata: ObjectMeta,
+    spec: S,
+) -> CustomResource<S> {
+    CustomResource {
+        api_version,
+        kind,
+        metadata,
+        spec,
+    }
+}
+
+fn q(s: impl Into<String>) -> Quantity {
+    Quantity(s.into())
+}
+
+fn selector(pairs: &[(&str, &str)]) -> LabelSelector {
+    LabelSelector {
+        match_labels: Some(labels(pairs)),
+        ..Default::default()
+    }
+}
+
+fn tcp(port: i32) -> NetworkPolicyPort {
+    NetworkPolicyPort {
+        port: Some(IntOrString::Int(port)),
+        protocol: Some("TCP".into()),
+        ..Default::default()
+    }
+}
+
+fn pods(pairs: &[(&str, &str)]) -> NetworkPolicyPeer {
+    NetworkPolicyPeer {
+        pod_selector: Some(selector(pairs)),
+        ..Default::default()
+    }
+}
+
+fn namespace_peer(ns: &str) -> NetworkPolicyPeer {
+    NetworkPolicyPeer {
+        namespace_selector: Some(selector(&[("kubernetes.io/metadata.name", ns)])),
+        ..Default::default()
+    }
+}
+
+fn internet() -> NetworkPolicyPeer {
+    NetworkPolicyPeer {
+        ip_block: Some(IPBlock {
+            cidr: "0.0.0.0/0".into(),
+            except: Some(PRIVATE_RANGES.iter().map(|s| (*s).to_string()).collect()),
+        }),
+        ..Default::default()
+    }
+}
+
+const ODOO_POD: (&str, &str) = ("app.kubernetes.io/name", "odoo");
+const WEB: (&str, &str) = ("app.kubernetes.io/component", "web");
+const CRON: (&str, &str) = ("app.kubernetes.io/component", "cron");
+const WARD_JOB: (&str, &str) = ("app.kubernetes.io/name", "ward-job");
+const REDIS_POD: (&str, &str) = ("app.kubernetes.io/name", "redis");
+
+fn restricted_pod(uid: i64) -> PodSecurityContext {
+    PodSecurityContext {
+        run_as_non_root: Some(true),
+        run_as_user: Some(uid),
+        run_as_group: Some(uid),
+        fs_group: Some(uid),
+        seccomp_profile: Some(SeccompProfile {
+            type_: "RuntimeDefault".into(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+fn restricted_container(read_only_root: bool) -> SecurityContext {
+    SecurityContext {
+        allow_privilege_escalation: Some(false),
+        capabilities: Some(Capabilities {
+            drop: Some(vec!["ALL".into()]),
+            ..Default::default()
+        }),
+        read_only_root_filesystem: Some(read_only_root),
+        run_as_non_root: Some(true),
+        seccomp_profile: Some(SeccompProfile {
+            type_: "RuntimeDefault".into(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+fn resources(cpu: &str, memory: &str) -> ResourceRequirements {
+    let both: BTreeMap<String, Quantity> = [
+        ("cpu".to_string(), q(cpu)),
+        ("memory".to_string(), q(memory)),
+    ]
+    .into();
+    ResourceRequirements {
+        // Requests equal limits: Guaranteed QoS, so Odoo workers are the last to be evicted.
+        limits: Some(both.clone()),
+        requests: Some(both),
+        ..Default::default()
+    }
+}
+
+/// Renders every stack of the estate.
+///
+/// Each object goes through `lay` as soon as it is made, on the thread rendering its
+/// stack, so a caller that only needs an object's text (see
+/// [`crate::tree::TreeFile::lay_out`]) never holds many values at once: for 2,000 × 3
+/// environments they take about 1 GB, their text a tenth of it.
+pub fn render<T: Send>(
+    estate: &Estate,
+    settings: &Settings,
+    stacks: &[Stack<'_>],
+    lay: impl Fn(Object) -> T + Sync,
+) -> Result<Vec<T>, RenderError> {
+    let mut laid = Vec::new();
+    // Teams that own a workload; the others are the platform's own teams.
+    let owning_teams: BTreeSet<&str> = estate
+        .workloads
+        .iter()
+        .map(|w| w.spec.owner.value.as_str())
+        .collect();
+    // Stacks are independent: render them on every core, then join them in order.
+    let per_stack = crate::tree::parallel_map(stacks.iter().collect(), |stack| {
+        let mut out = Vec::new();
+        let rendered = render_stack(estate, &owning_teams, settings, stack, &mut |o| {
+            out.push(lay(o));
+        });
+        rendered.map(|()| out)
+    });
+    for rendered in per_stack {
+        laid.extend(rendered?);
+    }
+    render_gitops(settings, stacks, &mut |o| laid.push(lay(o)))?;
+    Ok(laid)
+}
+
+fn render_stack(
+    estate: &Estate,
+    owning_teams: &BTreeSet<&str>,
+    settings: &Settings,
+    s: &Stack<'_>,
+    objects: &mut dyn FnMut(Object),
+) -> Result<(), RenderError> {
+    let ns = s.namespace.as_str();
+    let mut out = Out {
+        cluster: s.cluster.clone(),
+        folder: ns.to_string(),
+        owners: s.addresses().into(),
+        tier: s.tier,
+        stage: s.stage,
+        objects,
+    };
+    let tier = s.tier.to_string();
+    let workload_label = if s.dedicated() {
+        s.members
+            .first()
+            .map_or("shared", |m| m.env.workload.as_str())
+    } else {
+        "shared"
+    };
+    let common = labels(&[("ward.dev/stack", ns)]);
+
+    // ---- namespace and access --------------------------------------------------------
+    let mut ns_labels = labels(&[
+        ("ward.dev/tenant", s.tenant.as_str()),
+        ("ward.dev/workload", workload_label),
+        ("ward.dev/stage", s.stage.name()),
+        ("ward.dev/tier", tier.as_str()),
+        ("ward.dev/data-class", s.data_class.as_str()),
+        ("ward.dev/hosting", s.hosting.name()),
+        ("pod-security.kubernetes.io/enforce", "restricted"),
+        ("pod-security.kubernetes.io/enforce-version", "latest"),
+        ("pod-security.kubernetes.io/audit", "restricted"),
+        ("pod-security.kubernetes.io/warn", "restricted"),
+    ]);
+    ns_labels.insert(MANAGED_BY.0.into(), MANAGED_BY.1.into());
+    out.push(&Namespace {
+        metadata: ObjectMeta {
+            name: Some(ns.into()),
+            labels: Some(ns_labels),
+            ..Default::default()
+        },
+        ..Default::default()
+    })?;
+    network_policies(&mut out, settings, s, &common)?;
+    quota(&mut out, s, &common)?;
+    rbac(&mut out, estate, owning_teams, s, &common)?;
+    for sa in ["odoo", "ward-jobs"] {
+        out.push(&ServiceAccount {
+            metadata: meta(sa, ns, &common),
+            // Neither Odoo nor Ward's jobs talk to the Kubernetes API.
+            automount_service_account_token: Some(false),
+            ..Default::default()
+        })?;
+    }
+
+    // ---- secrets (references only) ---------------------------------------------------
+    secrets(&mut out, settings, s, &common)?;
+
+    // ---- Odoo ------------------------------------------------------------------------
+    odoo_workloads(&mut out, settings, s, &common)?;
+
+    // ---- ingress and TLS -------------------------------------------------------------
+    ingress(&mut out, settings, s, &common)?;
+
+    // ---- data ------------------------------------------------------------------------
+    postgres(&mut out, settings, s, &common)?;
+    if s.redis_sessions || s.redis_queues {
+        redis(&mut out, settings, s, &common)?;
+    }
+
+    // ---- Ward's own jobs ---------------------------------------------------------------
+    ward_jobs(&mut out, settings, s, &common)?;
+
+    // ---- observability -----------------------------------------------------------------
+    observability(&mut out, s, &common)?;
+
+    if let (Some(recovery), 1) = (&s.recovery_cluster, s.tier) {
+        replica_cluster(objects, settings, s, recovery)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_postgres_major_is_read_from_the_image_tag_as_cloudnativepg_reads_it() {
+        let digest = "@sha256:5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b";
+        for (image, major) in [
+            (
+                "ghcr.io/cloudnative-pg/postgresql:16.4".to_string(),
+                Some(16),
+            ),
+            (
+                format!("registry:5000/postgresql:15.8-bookworm{digest}"),
+                Some(15),
+            ),
+            (format!("registry:5000/postgresql{digest}"), None),
+            ("postgresql:latest".to_string(), None),
+            ("postgresql".to_string(), None),
+        ] {
+            assert_eq!(postgres_major(Some(&image)), major, "{image}");
+        }
+        assert_eq!(postgres_major(None), Some(CNPG_DEFAULT_POSTGRES_MAJOR));
+    }
+}

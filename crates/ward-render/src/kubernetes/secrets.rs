@@ -1,0 +1,265 @@
+//! Secret references, never values: ExternalSecrets for database, integration, archive
+//! and object-store credentials, named in one place and read by the workloads.
+
+use super::*;
+
+/// Where External Secrets fetches a secret reference from.
+pub(super) fn remote_ref(r: &ward_estate::model::SecretRef) -> RemoteRef {
+    RemoteRef {
+        key: r.key.value.clone(),
+        property: r.property.as_ref().map(|p| p.value.clone()),
+    }
+}
+
+/// A database role's password for CloudNativePG (and for Ward's jobs), as the
+/// `kubernetes.io/basic-auth` Secret a managed role's `passwordSecret` names: the password
+/// is the ExternalSecret's `db_password`.
+pub(super) fn basic_auth(username: &str) -> ExternalSecretTemplate {
+    ExternalSecretTemplate {
+        engine_version: "v2",
+        secret_type: Some("kubernetes.io/basic-auth".into()),
+        data: [
+            ("username".to_string(), username.to_string()),
+            ("password".to_string(), "{{ .db_password }}".to_string()),
+        ]
+        .into(),
+    }
+}
+
+/// The basic-auth Secret of a tenant's own role on a shared stack.
+pub(super) fn tenant_credentials_secret(m: &Member<'_>) -> String {
+    bounded_name(&format!("db-{}-credentials", m.slug()), 63)
+}
+
+/// The Secret holding the drill role's password on a stack's PostgreSQL cluster: the
+/// managed role's `passwordSecret`, and the file the drill jobs read it from.
+pub(super) const DRILL_CREDENTIALS_SECRET: &str = "db-ward-drill-credentials";
+
+/// The remote key of an environment's Odoo credentials and the property of each. The
+/// database password is the environment's one resolved reference (`password_secret`),
+/// the same `ward` reads at run time.
+pub(super) fn credential_refs(m: &Member<'_>) -> (String, Vec<ExternalSecretData>) {
+    let pw = &m.env.database.password_secret;
+    let base = format!("odoo/{}/{}", m.env.workload, m.env.environment);
+    (
+        pw.store.value.clone(),
+        vec![
+            ExternalSecretData {
+                secret_key: "admin_passwd".into(),
+                remote_ref: RemoteRef {
+                    key: base,
+                    property: Some("admin_passwd".into()),
+                },
+            },
+            ExternalSecretData {
+                secret_key: "db_password".into(),
+                remote_ref: remote_ref(pw),
+            },
+        ],
+    )
+}
+
+pub(super) fn external_secret(
+    ns: &str,
+    name: &str,
+    store: &str,
+    settings: &Settings,
+    template: Option<ExternalSecretTemplate>,
+    data: Vec<ExternalSecretData>,
+    common: &BTreeMap<String, String>,
+) -> CustomResource<ExternalSecretSpec> {
+    cr(
+        "external-secrets.io/v1",
+        "ExternalSecret",
+        meta(name, ns, common),
+        ExternalSecretSpec {
+            refresh_interval: "1h".into(),
+            secret_store_ref: SecretStoreRef {
+                name: store.to_string(),
+                kind: settings.store_kind(store),
+            },
+            target: ExternalSecretTarget {
+                name: name.to_string(),
+                creation_policy: "Owner",
+                deletion_policy: "Retain",
+                template,
+            },
+            data,
+        },
+    )
+}
+
+pub(super) fn secrets(
+    out: &mut Out<'_>,
+    settings: &Settings,
+    s: &Stack<'_>,
+    common: &BTreeMap<String, String>,
+) -> Result<(), RenderError> {
+    let ns = s.namespace.as_str();
+    let user = odoo_db_user(s);
+    // Odoo's configuration is a template: the Secret is assembled by External Secrets in
+    // the cluster, so credentials never pass through Git.
+    let (store, data) = match (s.dedicated(), s.members.first()) {
+        (true, Some(m)) => credential_refs(m),
+        _ => {
+            let base = format!("odoo/shared/{}/{}", s.cluster, ns);
+            (
+                settings.default_secret_store.clone(),
+                ["admin_passwd", "db_password"]
+                    .iter()
+                    .map(|k| ExternalSecretData {
+                        secret_key: (*k).to_string(),
+                        remote_ref: RemoteRef {
+                            key: base.clone(),
+                            property: Some((*k).to_string()),
+                        },
+                    })
+                    .collect(),
+            )
+        }
+    };
+    let template = ExternalSecretTemplate {
+        engine_version: "v2",
+        secret_type: None,
+        data: [
+            (
+                "odoo-web.conf".to_string(),
+                odoo_conf(s, OdooRole::Web, &user),
+            ),
+            (
+                "odoo-cron.conf".to_string(),
+                odoo_conf(s, OdooRole::Cron, &user),
+            ),
+        ]
+        .into(),
+    };
+    out.push(&external_secret(
+        ns,
+        "odoo-config",
+        &store,
+        settings,
+        Some(template),
+        data.clone(),
+        common,
+    ))?;
+    // The database role's password for CloudNativePG, as a basic-auth Secret.
+    let db_only: Vec<ExternalSecretData> = data
+        .into_iter()
+        .filter(|d| d.secret_key == "db_password")
+        .collect();
+    out.push(&external_secret(
+        ns,
+        "db-odoo-credentials",
+        &store,
+        settings,
+        Some(basic_auth(&user)),
+        db_only,
+        common,
+    ))?;
+    if !s.dedicated() {
+        let all_owners = out.owners.clone();
+        for m in &s.members {
+            // A tenant's own objects belong to its environment only.
+            out.owners = vec![m.env.address()].into();
+            let (store, data) = credential_refs(m);
+            let db_only: Vec<ExternalSecretData> = data
+                .into_iter()
+                .filter(|d| d.secret_key == "db_password")
+                .collect();
+            let name = tenant_credentials_secret(m);
+            out.push(&external_secret(
+                ns,
+                &name,
+                &store,
+                settings,
+                Some(basic_auth(&m.role)),
+                db_only,
+                common,
+            ))?;
+        }
+        out.owners = all_owners;
+    }
+    // The drill role's password: one role per PostgreSQL cluster, so one reference per
+    // stack (every member resolves the same one, see `ward_estate::resolve::DrillAccess`).
+    if let Some(m) = s.members.first() {
+        let drill = &m.env.database.drill;
+        out.push(&external_secret(
+            ns,
+            DRILL_CREDENTIALS_SECRET,
+            &drill.password_secret.store.value,
+            settings,
+            Some(basic_auth(&drill.user)),
+            vec![ExternalSecretData {
+                secret_key: "db_password".into(),
+                remote_ref: remote_ref(&drill.password_secret),
+            }],
+            common,
+        ))?;
+    }
+    // Integration credentials, one key per integration, mounted read-only into Odoo.
+    let mut by_store: BTreeMap<String, Vec<ExternalSecretData>> = BTreeMap::new();
+    for m in &s.members {
+        for i in &m.workload.spec.integrations {
+            if let Some(r) = &i.credential_ref {
+                let key = if s.dedicated() {
+                    i.name.value.clone()
+                } else {
+                    format!("{}-{}", m.slug(), i.name.value)
+                };
+                by_store
+                    .entry(r.store.value.clone())
+                    .or_default()
+                    .push(ExternalSecretData {
+                        secret_key: key,
+                        remote_ref: remote_ref(r),
+                    });
+            }
+        }
+    }
+    for (i, (store, data)) in by_store.into_iter().enumerate() {
+        let name = if i == 0 {
+            "integration-credentials".to_string()
+        } else {
+            format!("integration-credentials-{store}")
+        };
+        out.push(&external_secret(
+            ns, &name, &store, settings, None, data, common,
+        ))?;
+    }
+    if let Some(r) = settings
+        .archive_store
+        .as_ref()
+        .and_then(|a| a.credentials.as_ref())
+    {
+        out.push(&archive_credentials(ns, settings, r, common))?;
+    }
+    Ok(())
+}
+
+pub(super) fn archive_credentials(
+    ns: &str,
+    settings: &Settings,
+    r: &ward_estate::model::SecretRef,
+    common: &BTreeMap<String, String>,
+) -> CustomResource<ExternalSecretSpec> {
+    let data = ["ACCESS_KEY_ID", "ACCESS_SECRET_KEY"]
+        .iter()
+        .zip(["access_key_id", "secret_access_key"])
+        .map(|(k, p)| ExternalSecretData {
+            secret_key: (*k).to_string(),
+            remote_ref: RemoteRef {
+                key: r.key.value.clone(),
+                property: Some(p.to_string()),
+            },
+        })
+        .collect();
+    external_secret(
+        ns,
+        "archive-credentials",
+        &r.store.value,
+        settings,
+        None,
+        data,
+        common,
+    )
+}

@@ -1,0 +1,493 @@
+//! Odoo itself: its configuration, web and cron Deployments, Services, autoscaling and
+//! disruption budgets, then the ingress, middlewares and certificates in front of it.
+
+use super::*;
+
+pub(super) fn odoo_conf(s: &Stack<'_>, role: OdooRole, db_user: &str) -> String {
+    let sizing = odoo::sizing(s.cpu_millicores, s.memory_bytes);
+    let host = ward_estate::resolve::rw_service(&s.db_cluster);
+    let db_name = if s.dedicated() {
+        s.members.first().map(|m| m.database.as_str())
+    } else {
+        None
+    };
+    let dbfilter = s.dbfilter();
+    let mut modules = vec!["base", "web"];
+    if s.members.iter().any(|m| {
+        m.workload
+            .spec
+            .odoo
+            .modules
+            .iter()
+            .any(|x| x.value == "queue_job")
+    }) {
+        modules.push("queue_job");
+    }
+    odoo::conf(&odoo::ConfInput {
+        role,
+        sizing: &sizing,
+        db_host: &host,
+        db_port: 5432,
+        db_user,
+        db_name,
+        dbfilter: &dbfilter,
+        db_sslmode: "require",
+        admin_passwd_ref: "{{ .admin_passwd }}",
+        db_password_ref: "{{ .db_password }}",
+        server_wide_modules: &modules,
+    })
+}
+
+/// The PostgreSQL role the Odoo processes log in as.
+pub(super) fn odoo_db_user(s: &Stack<'_>) -> String {
+    match (s.dedicated(), s.members.first()) {
+        (true, Some(m)) => m.role.clone(),
+        _ => "odoo".to_string(),
+    }
+}
+
+pub(super) fn odoo_container(s: &Stack<'_>, role: OdooRole, has_integrations: bool) -> Container {
+    let b = budget(s);
+    let (cpu, memory) = match role {
+        OdooRole::Web => (cpu_quantity(b.web_cpu), quantity(b.web_memory)),
+        OdooRole::Cron => (
+            cpu_quantity((b.web_cpu / 2).max(500)),
+            quantity((b.web_memory / 2).max(1 << 30)),
+        ),
+    };
+    let probe = |period: i32, failures: i32| Probe {
+        http_get: Some(HTTPGetAction {
+            path: Some("/web/health".into()),
+            port: IntOrString::String("http".into()),
+            ..Default::default()
+        }),
+        period_seconds: Some(period),
+        timeout_seconds: Some(5),
+        failure_threshold: Some(failures),
+        ..Default::default()
+    };
+    let mut mounts = vec![
+        VolumeMount {
+            name: "config".into(),
+            mount_path: "/etc/odoo".into(),
+            read_only: Some(true),
+            ..Default::default()
+        },
+        VolumeMount {
+            name: "filestore".into(),
+            mount_path: odoo::DATA_DIR.into(),
+            ..Default::default()
+        },
+        // Odoo writes temporary files (uploads, report rendering) under /tmp.
+        VolumeMount {
+            name: "tmp".into(),
+            mount_path: "/tmp".into(),
+            ..Default::default()
+        },
+    ];
+    if has_integrations {
+        mounts.push(VolumeMount {
+            name: "integrations".into(),
+            mount_path: "/run/secrets/integrations".into(),
+            read_only: Some(true),
+            ..Default::default()
+        });
+    }
+    let mut env = Vec::new();
+    if s.redis_sessions {
+        env.push(EnvVar {
+            name: "ODOO_SESSION_REDIS".into(),
+            value: Some("1".into()),
+            ..Default::default()
+        });
+        env.push(EnvVar {
+            name: "ODOO_SESSION_REDIS_HOST".into(),
+            value: Some("redis".into()),
+            ..Default::default()
+        });
+    }
+    if s.redis_queues {
+        env.push(EnvVar {
+            name: "ODOO_QUEUE_REDIS_URL".into(),
+            value: Some("redis://redis:6379/1".into()),
+            ..Default::default()
+        });
+    }
+    Container {
+        name: "odoo".into(),
+        image: Some(s.image.clone()),
+        image_pull_policy: Some("IfNotPresent".into()),
+        command: Some(vec!["odoo".into()]),
+        args: Some(vec!["--config=/etc/odoo/odoo.conf".into()]),
+        ports: Some(vec![
+            ContainerPort {
+                name: Some("http".into()),
+                container_port: i32::from(HTTP_PORT),
+                protocol: Some("TCP".into()),
+                ..Default::default()
+            },
+            ContainerPort {
+                name: Some("websocket".into()),
+                container_port: i32::from(WEBSOCKET_PORT),
+                protocol: Some("TCP".into()),
+                ..Default::default()
+            },
+        ]),
+        env: (!env.is_empty()).then_some(env),
+        readiness_probe: Some(probe(10, 3)),
+        liveness_probe: Some(probe(20, 6)),
+        startup_probe: Some(probe(10, 30)),
+        resources: Some(resources(&cpu, &memory)),
+        security_context: Some(restricted_container(true)),
+        volume_mounts: Some(mounts),
+        ..Default::default()
+    }
+}
+
+pub(super) fn odoo_workloads(
+    out: &mut Out<'_>,
+    settings: &Settings,
+    s: &Stack<'_>,
+    common: &BTreeMap<String, String>,
+) -> Result<(), RenderError> {
+    let ns = s.namespace.as_str();
+    let has_integrations = s.members.iter().any(|m| {
+        m.workload
+            .spec
+            .integrations
+            .iter()
+            .any(|i| i.credential_ref.is_some())
+    });
+    let zones_spread = s.tier == 1 || s.posture.min_zones > 1;
+    for role in [OdooRole::Web, OdooRole::Cron] {
+        let component = match role {
+            OdooRole::Web => WEB,
+            OdooRole::Cron => CRON,
+        };
+        let name = format!("odoo-{}", component.1);
+        let pod_labels = labels(&[ODOO_POD, component, ("app.kubernetes.io/instance", ns)]);
+        let mut volumes = vec![
+            secret_file_volume(
+                "config",
+                "odoo-config",
+                &format!("odoo-{}.conf", component.1),
+                "odoo.conf",
+                0o440,
+            ),
+            claim_volume("filestore", "odoo-filestore", false),
+            empty_dir_volume("tmp", q("1Gi")),
+        ];
+        if has_integrations {
+            volumes.push(Volume {
+                name: "integrations".into(),
+                secret: Some(SecretVolumeSource {
+                    secret_name: Some("integration-credentials".into()),
+                    default_mode: Some(0o440),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            });
+        }
+        let web = role == OdooRole::Web;
+        let spread = (web && zones_spread).then(|| {
+            vec![
+                TopologySpreadConstraint {
+                    max_skew: 1,
+                    topology_key: "topology.kubernetes.io/zone".into(),
+                    when_unsatisfiable: "DoNotSchedule".into(),
+                    label_selector: Some(selector(&[
+                        ODOO_POD,
+                        component,
+                        ("app.kubernetes.io/instance", ns),
+                    ])),
+                    ..Default::default()
+                },
+                TopologySpreadConstraint {
+                    max_skew: 1,
+                    topology_key: "kubernetes.io/hostname".into(),
+                    when_unsatisfiable: "ScheduleAnyway".into(),
+                    label_selector: Some(selector(&[
+                        ODOO_POD,
+                        component,
+                        ("app.kubernetes.io/instance", ns),
+                    ])),
+                    ..Default::default()
+                },
+            ]
+        });
+        let replicas = if web { s.replicas } else { 1 };
+        let strategy = if web {
+            DeploymentStrategy {
+                type_: Some("RollingUpdate".into()),
+                rolling_update: Some(RollingUpdateDeployment {
+                    max_surge: Some(IntOrString::Int(1)),
+                    max_unavailable: Some(IntOrString::Int(0)),
+                }),
+            }
+        } else {
+            // Never two cron runners at once during a rollout.
+            DeploymentStrategy {
+                type_: Some("Recreate".into()),
+                rolling_update: None,
+            }
+        };
+        let mut deployment_labels = common.clone();
+        deployment_labels.extend(pod_labels.clone());
+        out.push(&Deployment {
+            metadata: meta(&name, ns, &deployment_labels),
+            spec: Some(DeploymentSpec {
+                // The HPA owns the replica count of a tier-1 web deployment.
+                replicas: Some(i32::try_from(replicas).unwrap_or(1)),
+                revision_history_limit: Some(5),
+                selector: selector(&[ODOO_POD, component, ("app.kubernetes.io/instance", ns)]),
+                strategy: Some(strategy),
+                template: PodTemplateSpec {
+                    metadata: Some(ObjectMeta {
+                        labels: Some(pod_labels),
+                        ..Default::default()
+                    }),
+                    spec: Some(PodSpec {
+                        service_account_name: Some("odoo".into()),
+                        automount_service_account_token: Some(false),
+                        enable_service_links: Some(false),
+                        security_context: Some(restricted_pod(ODOO_UID)),
+                        containers: vec![odoo_container(s, role, has_integrations)],
+                        volumes: Some(volumes),
+                        topology_spread_constraints: spread,
+                        termination_grace_period_seconds: Some(if web { 60 } else { 300 }),
+                        ..Default::default()
+                    }),
+                },
+                ..Default::default()
+            }),
+            ..Default::default()
+        })?;
+    }
+    for (name, port_name, port) in [
+        ("odoo-http", "http", HTTP_PORT),
+        ("odoo-websocket", "websocket", WEBSOCKET_PORT),
+    ] {
+        out.push(&Service {
+            metadata: meta(name, ns, common),
+            spec: Some(ServiceSpec {
+                type_: Some("ClusterIP".into()),
+                selector: Some(labels(&[ODOO_POD, WEB, ("app.kubernetes.io/instance", ns)])),
+                ports: Some(vec![ServicePort {
+                    name: Some(port_name.into()),
+                    port: i32::from(port),
+                    target_port: Some(IntOrString::String(port_name.into())),
+                    protocol: Some("TCP".into()),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })?;
+    }
+    out.push(&PersistentVolumeClaim {
+        metadata: meta("odoo-filestore", ns, common),
+        spec: Some(PersistentVolumeClaimSpec {
+            // Web replicas and the cron pod share the filestore.
+            access_modes: Some(vec!["ReadWriteMany".into()]),
+            storage_class_name: settings.storage_class.clone(),
+            resources: Some(VolumeResourceRequirements {
+                requests: Some([("storage".to_string(), q(quantity(s.filestore_bytes)))].into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    })?;
+    if s.tier == 1 {
+        out.push(&PodDisruptionBudget {
+            metadata: meta("odoo-web", ns, common),
+            spec: Some(PodDisruptionBudgetSpec {
+                min_available: Some(IntOrString::Int(
+                    i32::try_from(s.replicas.saturating_sub(1).max(1)).unwrap_or(1),
+                )),
+                selector: Some(selector(&[
+                    ODOO_POD,
+                    WEB,
+                    ("app.kubernetes.io/instance", ns),
+                ])),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })?;
+        out.push(&HorizontalPodAutoscaler {
+            metadata: meta("odoo-web", ns, common),
+            spec: Some(HorizontalPodAutoscalerSpec {
+                scale_target_ref: CrossVersionObjectReference {
+                    api_version: Some("apps/v1".into()),
+                    kind: "Deployment".into(),
+                    name: "odoo-web".into(),
+                },
+                min_replicas: Some(i32::try_from(s.replicas).unwrap_or(2)),
+                max_replicas: i32::try_from(budget(s).max_web).unwrap_or(4),
+                metrics: Some(vec![MetricSpec {
+                    type_: "Resource".into(),
+                    resource: Some(ResourceMetricSource {
+                        name: "cpu".into(),
+                        target: MetricTarget {
+                            type_: "Utilization".into(),
+                            average_utilization: Some(70),
+                            ..Default::default()
+                        },
+                    }),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })?;
+    }
+    Ok(())
+}
+
+pub(super) fn ingress(
+    out: &mut Out<'_>,
+    settings: &Settings,
+    s: &Stack<'_>,
+    common: &BTreeMap<String, String>,
+) -> Result<(), RenderError> {
+    let ns = s.namespace.as_str();
+    let mw = |name: &str, spec: MiddlewareSpec| {
+        cr(
+            "traefik.io/v1alpha1",
+            "Middleware",
+            meta(name, ns, common),
+            spec,
+        )
+    };
+    out.push(&mw(
+        "security-headers",
+        MiddlewareSpec {
+            headers: Some(HeadersMiddleware {
+                sts_seconds: 63_072_000,
+                sts_include_subdomains: true,
+                sts_preload: true,
+                force_sts_header: true,
+                frame_deny: true,
+                content_type_nosniff: true,
+                referrer_policy: "strict-origin-when-cross-origin".into(),
+                permissions_policy: "camera=(), microphone=(), geolocation=()".into(),
+                custom_response_headers: labels(&[
+                    ("X-Robots-Tag", "noindex, nofollow"),
+                    ("Server", ""),
+                ]),
+            }),
+            ..Default::default()
+        },
+    ))?;
+    out.push(&mw(
+        "body-limit",
+        MiddlewareSpec {
+            // Attachments up to 100 MiB; larger uploads are refused at the edge.
+            buffering: Some(BufferingMiddleware {
+                max_request_body_bytes: 100 << 20,
+            }),
+            ..Default::default()
+        },
+    ))?;
+    let mut chain = vec![
+        LocalRef {
+            name: "security-headers".into(),
+        },
+        LocalRef {
+            name: "body-limit".into(),
+        },
+    ];
+    if s.tier == 1 {
+        out.push(&mw(
+            "rate-limit",
+            MiddlewareSpec {
+                rate_limit: Some(RateLimitMiddleware {
+                    average: 100,
+                    burst: 200,
+                    period: "1s".into(),
+                }),
+                ..Default::default()
+            },
+        ))?;
+        chain.push(LocalRef {
+            name: "rate-limit".into(),
+        });
+    }
+    let all_owners = out.owners.clone();
+    for m in &s.members {
+        // A tenant's own objects belong to its environment only.
+        out.owners = vec![m.env.address()].into();
+        if m.spec.hosts.is_empty() {
+            continue;
+        }
+        let name = if s.dedicated() {
+            "odoo".to_string()
+        } else {
+            bounded_name(&m.slug(), 63)
+        };
+        let hosts: Vec<String> = m
+            .spec
+            .hosts
+            .iter()
+            .map(|h| format!("Host(`{}`)", h.value))
+            .collect();
+        let host_rule = hosts.join(" || ");
+        let tls_secret = bounded_name(&format!("{name}-tls"), 63);
+        out.push(&cr(
+            "traefik.io/v1alpha1",
+            "IngressRoute",
+            meta(&name, ns, common),
+            IngressRouteSpec {
+                entry_points: vec![settings.entry_point.clone()],
+                routes: vec![
+                    TraefikRoute {
+                        kind: "Rule",
+                        rule: format!("({host_rule}) && PathPrefix(`/websocket`)"),
+                        priority: 100,
+                        middlewares: chain.clone(),
+                        services: vec![TraefikService {
+                            name: "odoo-websocket".into(),
+                            port: u32::from(WEBSOCKET_PORT),
+                        }],
+                    },
+                    TraefikRoute {
+                        kind: "Rule",
+                        rule: host_rule.clone(),
+                        priority: 10,
+                        middlewares: chain.clone(),
+                        services: vec![TraefikService {
+                            name: "odoo-http".into(),
+                            port: u32::from(HTTP_PORT),
+                        }],
+                    },
+                ],
+                tls: TraefikTls {
+                    secret_name: tls_secret.clone(),
+                },
+            },
+        ))?;
+        out.push(&cr(
+            "cert-manager.io/v1",
+            "Certificate",
+            meta(&name, ns, common),
+            CertificateSpec {
+                secret_name: tls_secret,
+                dns_names: m.spec.hosts.iter().map(|h| h.value.clone()).collect(),
+                issuer_ref: IssuerRef {
+                    name: settings.cluster_issuer.clone(),
+                    kind: "ClusterIssuer",
+                    group: "cert-manager.io",
+                },
+                private_key: PrivateKey {
+                    algorithm: "ECDSA",
+                    size: 256,
+                    rotation_policy: "Always",
+                },
+                duration: "2160h".into(),
+                renew_before: "720h".into(),
+            },
+        ))?;
+    }
+    out.owners = all_owners;
+    Ok(())
+}
