@@ -1,5 +1,5 @@
 //! Kubernetes objects for each stack. Typed objects only (`k8s-openapi` for core kinds,
-//! [[`crate::crd`]] for custom resources), turned into JSON values at the end. This module
+//! [`crate::crd`] for custom resources), turned into JSON values at the end. This module
 //! holds the shared builders and the order a stack is rendered in; each seam is a file:
 //! `access` (namespace, policies, quota, RBAC), `secrets`, `workloads` (Odoo, ingress),
 //! `data` (PostgreSQL, object stores, Redis), `jobs` (Ward's jobs), `observability`
