@@ -236,6 +236,35 @@ pub struct ObjectLock {
 pub struct SecretStore {
     pub name: Spanned<String>,
     pub kind: Spanned<SecretStoreKind>,
+    /// The secret manager behind the store, when Ward renders the store itself: one
+    /// namespaced `SecretStore` per stack namespace whose provider login reaches only that
+    /// namespace's keys. Without it the store is the platform's and Ward only names it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider: Option<SecretProvider>,
+}
+
+/// A secret manager Ward renders namespaced stores for.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum SecretProvider {
+    /// HashiCorp Vault (or OpenBao) with a KV engine and Kubernetes auth: each namespace
+    /// logs in with its own service account to its own Vault role, whose policy grants
+    /// `read` on exactly the keys that namespace's ExternalSecrets name.
+    Vault(VaultProvider),
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VaultProvider {
+    /// `https://vault.example:8200`.
+    pub server: Spanned<String>,
+    /// The KV engine's mount path (`secret`).
+    pub path: Spanned<String>,
+    /// The KV engine's version, `v1` or `v2` (default `v2`).
+    pub version: Spanned<String>,
+    /// Where the Kubernetes auth method is mounted (default `kubernetes`; one mount per
+    /// cluster, as each cluster has its own token issuer).
+    pub auth_mount_path: Spanned<String>,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -388,6 +417,24 @@ pub struct Environment {
     pub database: Option<DatabaseTarget>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub filestore: Option<Spanned<String>>,
+    /// This environment's own credential per integration name, in place of the
+    /// integration's `credentialRef` (which production uses): a non-production
+    /// environment may not mount a production credential (see `validate`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub integration_credentials: BTreeMap<String, SecretRef>,
+}
+
+impl Environment {
+    /// The credential this environment mounts for `integration`: its own
+    /// `integrationCredentials` entry, else the integration's `credentialRef`.
+    pub fn integration_credential<'a>(
+        &'a self,
+        integration: &'a Integration,
+    ) -> Option<&'a SecretRef> {
+        self.integration_credentials
+            .get(&integration.name.value)
+            .or(integration.credential_ref.as_ref())
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -565,6 +612,46 @@ pub(crate) fn decode_meta(cx: &mut Cx, node: &Node, kind: Kind) -> Option<Meta> 
     })
 }
 
+/// `provider: { vault: { server, path, version, authMountPath } }`.
+fn decode_secret_provider(cx: &mut Cx, node: &Node, path: &str) -> Option<SecretProvider> {
+    mapping(cx, node, path, |cx, f| {
+        let vault = req(cx, f, "vault", |cx, n, p| {
+            mapping(cx, n, p, |cx, f| {
+                let server = req(cx, f, "server", |cx, n, p| cx.string(n, p));
+                let mount = req(cx, f, "path", |cx, n, p| cx.string(n, p));
+                let here = f.node.span;
+                let default = |v: &str| Spanned::new(v.to_string(), here);
+                let version = opt(cx, f, "version", |cx, n, p| cx.string(n, p))
+                    .unwrap_or_else(|| default("v2"));
+                if version.value != "v1" && version.value != "v2" {
+                    cx.error(
+                        version.span,
+                        format!("`{}` is `{}`", f.at("version"), version.value),
+                        "write `v1` or `v2`, the version of the KV secrets engine",
+                    );
+                }
+                let auth_mount_path = opt(cx, f, "authMountPath", |cx, n, p| cx.string(n, p))
+                    .unwrap_or_else(|| default("kubernetes"));
+                let server = server?;
+                if !server.value.starts_with("https://") {
+                    cx.error(
+                        server.span,
+                        format!("`{}` is not an https URL", f.at("server")),
+                        "write the Vault address with its scheme, as `https://vault.example:8200`",
+                    );
+                }
+                Some(VaultProvider {
+                    server,
+                    path: mount?,
+                    version,
+                    auth_mount_path,
+                })
+            })
+        });
+        Some(SecretProvider::Vault(vault?))
+    })
+}
+
 fn secret_ref(cx: &mut Cx, node: &Node, path: &str) -> Option<SecretRef> {
     if let Some(text) = node.as_str() {
         cx.error(
@@ -690,9 +777,11 @@ pub(crate) fn decode_platform(cx: &mut Cx, node: &Node) -> Option<PlatformSpec> 
             mapping(cx, n, p, |cx, f| {
                 let name = req(cx, f, "name", |cx, n, p| cx.name(n, p));
                 let kind = req(cx, f, "kind", |cx, n, p| cx.choice(n, p));
+                let provider = opt(cx, f, "provider", decode_secret_provider);
                 Some(SecretStore {
                     name: name?,
                     kind: kind?,
+                    provider,
                 })
             })
         });
@@ -1077,6 +1166,20 @@ fn decode_environment(cx: &mut Cx, node: &Node, path: &str) -> Option<Environmen
             })
         });
         let filestore = opt(cx, f, "filestore", |cx, n, p| cx.string(n, p));
+        let integration_credentials = opt(cx, f, "integrationCredentials", |cx, n, p| {
+            mapping(cx, n, p, |cx, mf| {
+                let mut out = BTreeMap::new();
+                for (k, v) in mf.node_entries() {
+                    let key = k.as_str().unwrap_or_default().to_string();
+                    let path = mf.at(&key);
+                    if let Some(r) = secret_ref(cx, v, &path) {
+                        out.insert(key, r);
+                    }
+                }
+                Some(out)
+            })
+        })
+        .unwrap_or_default();
         Some(Environment {
             name: name?,
             stage: stage?,
@@ -1088,6 +1191,7 @@ fn decode_environment(cx: &mut Cx, node: &Node, path: &str) -> Option<Environmen
             object_store,
             database,
             filestore,
+            integration_credentials,
         })
     })
 }

@@ -92,6 +92,12 @@ pub const DRILL_MAINTENANCE_DATABASE: &str = "postgres";
 /// drill role to these names only (where PostgreSQL can say so).
 pub const DRILL_DATABASE_PREFIX: &str = "ward_drill_";
 pub const DRILL_DATABASE_HEX_DIGITS: usize = 12;
+/// The remote key of an environment's Odoo credentials (`admin_passwd`, and `db_password`
+/// unless the environment declares a `passwordRef`): `odoo/<workload>/<environment>`.
+pub fn odoo_secret_key(workload: &str, environment: &str) -> String {
+    format!("odoo/{workload}/{environment}")
+}
+
 /// The property of the drill password's secret.
 pub const DRILL_PASSWORD_PROPERTY: &str = "password";
 
@@ -285,7 +291,7 @@ pub(crate) fn resolve(estate: &Estate, cx: &mut Cx) -> Vec<ResolvedEnvironment> 
                 password_secret: db.and_then(|d| d.password_ref.clone()).unwrap_or_else(|| {
                     SecretRef {
                         store: detached(default_secret_store.clone()),
-                        key: detached(format!("odoo/{}/{}", w.name(), env.name.value)),
+                        key: detached(odoo_secret_key(w.name(), &env.name.value)),
                         property: Some(detached("db_password".into())),
                     }
                 }),

@@ -92,6 +92,19 @@ pub(crate) fn validate(estate: &Estate, cx: &mut Cx) {
             "declare it under the platform's `secretStores`",
         );
     };
+    for s in &p.secret_stores {
+        if s.provider.is_some() && s.kind.value == crate::model::SecretStoreKind::ClusterSecretStore
+        {
+            cx.error(
+                s.kind.span,
+                format!(
+                    "secret store `{}` declares a `provider` but is a ClusterSecretStore",
+                    s.name
+                ),
+                "write `kind: SecretStore`: Ward renders one namespaced store per namespace, whose provider login reaches only that namespace's keys; a ClusterSecretStore is the platform's own and any namespace its `conditions` admit reads every key it reaches",
+            );
+        }
+    }
     for s in &p.object_stores {
         if let Some(to) = &s.replicate_to {
             resolve(
@@ -262,6 +275,8 @@ pub(crate) fn validate(estate: &Estate, cx: &mut Cx) {
         }
     }
 
+    check_production_credentials(estate, cx);
+
     for waiver in &estate.waivers {
         let s = &waiver.spec;
         resolve(
@@ -302,6 +317,123 @@ pub(crate) fn validate(estate: &Estate, cx: &mut Cx) {
                     env,
                     &envs,
                     "name an environment of that workload",
+                );
+            }
+        }
+    }
+}
+
+/// Non-production environments never mount a production credential: every integration
+/// credential and database password a `test` or `development` environment would read must
+/// differ (store and key) from every one a production environment reads, in any workload.
+/// A staging copy of production then cannot reach the clearinghouse, or the database, as
+/// production does; the environment declares its own under `integrationCredentials`.
+fn check_production_credentials(estate: &Estate, cx: &mut Cx) {
+    use crate::decode::Choice;
+    use crate::model::Stage;
+    let Some(platform) = &estate.platform else {
+        return;
+    };
+    let first_store = platform
+        .spec
+        .secret_stores
+        .first()
+        .map_or("default", |s| s.name.value.as_str());
+    // The database password an environment reads, with the span that names it (the
+    // environment's name when it is the default key).
+    let password = |w: &str, env: &crate::model::Environment| -> (String, String, Span) {
+        match env.database.as_ref().and_then(|d| d.password_ref.as_ref()) {
+            Some(r) => (r.store.value.clone(), r.key.value.clone(), r.key.span),
+            None => (
+                first_store.to_string(),
+                crate::resolve::odoo_secret_key(w, &env.name.value),
+                env.name.span,
+            ),
+        }
+    };
+    let mut production: BTreeMap<(String, String), (Span, String)> = BTreeMap::new();
+    for w in &estate.workloads {
+        for env in &w.spec.environments {
+            if env.stage.value != Stage::Production {
+                continue;
+            }
+            let (store, key, span) = password(w.name(), env);
+            let what = format!("the database password of `{}/{}`", w.name(), env.name);
+            production.entry((store, key)).or_insert((span, what));
+            for i in &w.spec.integrations {
+                if let Some(r) = env.integration_credential(i) {
+                    let what =
+                        format!("the `{}` credential of `{}/{}`", i.name, w.name(), env.name);
+                    production
+                        .entry((r.store.value.clone(), r.key.value.clone()))
+                        .or_insert((r.key.span, what));
+                }
+            }
+        }
+    }
+    for w in &estate.workloads {
+        for env in &w.spec.environments {
+            for (name, r) in &env.integration_credentials {
+                if !w.spec.integrations.iter().any(|i| &i.name.value == name) {
+                    cx.error(
+                        r.store.span,
+                        format!(
+                            "`integrationCredentials.{name}` of `{}/{}` names no integration of the workload",
+                            w.name(),
+                            env.name
+                        ),
+                        "use the `name` of one of the workload's `integrations`",
+                    );
+                }
+            }
+            if env.stage.value == Stage::Production {
+                continue;
+            }
+            let stage = env.stage.value.name();
+            let mut reads: Vec<(String, String, Span, String)> = Vec::new();
+            if env
+                .database
+                .as_ref()
+                .and_then(|d| d.password_ref.as_ref())
+                .is_some()
+            {
+                let (store, key, span) = password(w.name(), env);
+                reads.push((store, key, span, "its database password".to_string()));
+            }
+            for i in &w.spec.integrations {
+                if let Some(r) = env.integration_credential(i) {
+                    // Where the fix goes: the environment's own entry, or the environment.
+                    let span = if env.integration_credentials.contains_key(&i.name.value) {
+                        r.key.span
+                    } else {
+                        env.name.span
+                    };
+                    reads.push((
+                        r.store.value.clone(),
+                        r.key.value.clone(),
+                        span,
+                        format!("the credential of integration `{}`", i.name),
+                    ));
+                }
+            }
+            for (store, key, span, what) in reads {
+                let Some((first, theirs)) = production.get(&(store.clone(), key.clone())) else {
+                    continue;
+                };
+                let loc = estate.sources.location(*first);
+                cx.diags.push(
+                    Diagnostic::new(
+                        span,
+                        format!(
+                            "the {stage} environment `{}/{}` would mount a production credential: {what} is `{store}:{key}`, which is {theirs} ({loc})",
+                            w.name(),
+                            env.name,
+                        ),
+                    )
+                    .related(*first, "the production reference")
+                    .hint(
+                        "give the environment its own credential, e.g. `integrationCredentials: { <integration>: { store: <store>, key: <a non-production key> } }` or its own `database.passwordRef`; non-production environments never hold production credentials",
+                    ),
                 );
             }
         }

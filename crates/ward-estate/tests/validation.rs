@@ -620,3 +620,115 @@ fn database_and_role_names_over_63_bytes_are_refused_where_they_come_from() {
     let prod = estate.environment("billing/prod").expect("billing/prod");
     assert_eq!(prod.database.name, name63);
 }
+
+/// Staging inheriting the integration's `credentialRef` would mount production's
+/// clearinghouse credential: refused at the environment, naming the production reference.
+#[test]
+fn a_staging_environment_may_not_mount_a_production_integration_credential() {
+    let dir = example();
+    edit(
+        dir.path(),
+        "workloads/billing.yaml",
+        "        clearinghouse: { store: hospital-vault, key: integrations/staging/clearinghouse }\n",
+        "",
+    );
+    let p = problems(dir.path());
+    let e = find(
+        &p,
+        "the test environment `billing/staging` would mount a production credential: the credential of integration `clearinghouse` is `hospital-vault:integrations/clearinghouse`",
+    );
+    let line = line_of(dir.path(), "workloads/billing.yaml", "    - name: staging");
+    assert_eq!(e.location, format!("workloads/billing.yaml:{line}:13"));
+    let prod = line_of(
+        dir.path(),
+        "workloads/billing.yaml",
+        "      credentialRef: { store: hospital-vault, key: integrations/clearinghouse }",
+    );
+    assert!(
+        e.message
+            .contains(&format!("(workloads/billing.yaml:{prod}:")),
+        "{}",
+        e.message
+    );
+    assert!(e.hint.contains("integrationCredentials"), "{}", e.hint);
+    // Only that one: the other two integrations have staging's own credentials.
+    assert_eq!(
+        p.iter()
+            .filter(|d| d.message.contains("would mount a production credential"))
+            .count(),
+        1,
+        "{p:#?}"
+    );
+}
+
+/// An environment's own entry pointing at production's key, and a staging database
+/// password that is production's, are refused where they are written.
+#[test]
+fn a_staging_override_or_password_equal_to_production_is_refused_where_written() {
+    let dir = example();
+    edit(
+        dir.path(),
+        "workloads/billing.yaml",
+        "key: integrations/staging/documents }",
+        "key: integrations/documents }",
+    );
+    edit(
+        dir.path(),
+        "workloads/billing.yaml",
+        "      size: { cpu: 2, memory: 4Gi, database: 50Gi, filestore: 20Gi }\n",
+        "      size: { cpu: 2, memory: 4Gi, database: 50Gi, filestore: 20Gi }\n      database:\n        passwordRef: { store: hospital-vault, key: odoo/billing/prod, property: db_password }\n",
+    );
+    let p = problems(dir.path());
+    let docs = find(
+        &p,
+        "the credential of integration `documents` is `hospital-vault:integrations/documents`",
+    );
+    let line = line_of(
+        dir.path(),
+        "workloads/billing.yaml",
+        "        documents: { store: hospital-vault, key: integrations/documents }",
+    );
+    assert_eq!(docs.location, format!("workloads/billing.yaml:{line}:50"));
+    let pw = find(
+        &p,
+        "its database password is `hospital-vault:odoo/billing/prod`, which is the database password of `billing/prod`",
+    );
+    assert!(
+        pw.location.starts_with("workloads/billing.yaml:"),
+        "{}",
+        pw.location
+    );
+}
+
+#[test]
+fn integration_credentials_must_name_an_integration() {
+    let dir = example();
+    edit(
+        dir.path(),
+        "workloads/billing.yaml",
+        "        identity: { store: hospital-vault, key: integrations/staging/oidc-billing }",
+        "        identiy: { store: hospital-vault, key: integrations/staging/oidc-billing }",
+    );
+    let p = problems(dir.path());
+    find(
+        &p,
+        "`integrationCredentials.identiy` of `billing/staging` names no integration of the workload",
+    );
+}
+
+#[test]
+fn a_secret_store_provider_needs_a_namespaced_store() {
+    let dir = example();
+    edit(
+        dir.path(),
+        "platform.yaml",
+        "      kind: SecretStore\n",
+        "      kind: ClusterSecretStore\n",
+    );
+    let p = problems(dir.path());
+    let e = find(
+        &p,
+        "secret store `hospital-vault` declares a `provider` but is a ClusterSecretStore",
+    );
+    assert!(e.hint.contains("kind: SecretStore"), "{}", e.hint);
+}

@@ -329,6 +329,43 @@ pub struct ExternalSecretSpec {
     pub data: Vec<ExternalSecretData>,
 }
 
+/// External Secrets' namespaced `SecretStore` (`external-secrets.io/v1`), Vault only.
+#[derive(Clone, Debug, Serialize)]
+pub struct SecretStoreSpec {
+    pub provider: SecretStoreProvider,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct SecretStoreProvider {
+    pub vault: VaultStoreProvider,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct VaultStoreProvider {
+    pub server: String,
+    pub path: String,
+    pub version: String,
+    pub auth: VaultAuth,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct VaultAuth {
+    pub kubernetes: VaultKubernetesAuth,
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VaultKubernetesAuth {
+    pub mount_path: String,
+    pub role: String,
+    pub service_account_ref: ServiceAccountRef,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ServiceAccountRef {
+    pub name: String,
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct SecretStoreRef {
     pub name: String,

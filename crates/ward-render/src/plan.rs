@@ -362,6 +362,10 @@ fn widening(
             grows().then_some("rbac")
         }
         ("AppProject", Action::Change) => grows().then_some("rbac"),
+        // A namespace's own secret store, whose policy annotation lists the keys the
+        // namespace may fetch: a new store or a changed list is an access grant.
+        ("SecretStore", Action::Add) => Some("rbac"),
+        ("SecretStore", Action::Change) => grows().then_some("rbac"),
         // A namespace's first waiver; a removed waivers ConfigMap only narrows.
         ("ConfigMap", Action::Add) => (name == waivers::CONFIG_MAP).then_some("waiver"),
         ("ConfigMap", Action::Change) => (name == waivers::CONFIG_MAP
@@ -569,6 +573,14 @@ mod tests {
         assert_eq!(
             widening("RoleBinding", "ward-dba", Action::Add, &[]),
             Some("rbac")
+        );
+        assert_eq!(
+            widening("SecretStore", "hospital-vault", Action::Add, &[]),
+            Some("rbac")
+        );
+        assert_eq!(
+            widening("SecretStore", "hospital-vault", Action::Remove, &[]),
+            None
         );
         assert_eq!(widening("Deployment", "odoo-web", Action::Add, &[]), None);
     }

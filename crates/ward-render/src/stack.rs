@@ -7,8 +7,8 @@ use crate::RenderError;
 use crate::odoo::regex_escape;
 use std::collections::BTreeMap;
 use ward_estate::model::{
-    Document, Environment, HostingModel, ObjectStore, PlatformSpec, SecretRef, Stage, StoreKind,
-    WorkloadSpec,
+    Document, Environment, HostingModel, ObjectStore, PlatformSpec, SecretProvider, SecretRef,
+    Stage, StoreKind, WorkloadSpec,
 };
 use ward_estate::{DrPosture, Estate, ResolvedEnvironment};
 
@@ -29,6 +29,8 @@ pub struct Settings {
     pub shared_images: BTreeMap<String, String>,
     /// Secret stores by name, with their kind (`ClusterSecretStore` or `SecretStore`).
     pub secret_stores: BTreeMap<String, String>,
+    /// The stores Ward renders itself, one namespaced `SecretStore` per namespace, by name.
+    pub secret_providers: BTreeMap<String, SecretProvider>,
     pub default_secret_store: String,
     /// The platform's object stores by name: where each environment's backups go.
     pub object_stores: BTreeMap<String, ObjectStore>,
@@ -104,6 +106,11 @@ impl Settings {
                 .first()
                 .map_or_else(|| "default".to_string(), |s| s.name.value.clone()),
             secret_stores,
+            secret_providers: p
+                .secret_stores
+                .iter()
+                .filter_map(|s| Some((s.name.value.clone(), s.provider.clone()?)))
+                .collect(),
             object_stores: p
                 .object_stores
                 .iter()

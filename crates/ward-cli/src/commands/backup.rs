@@ -729,7 +729,8 @@ pub(crate) fn generate_example_keys(dir: &Path, state: &Path) -> Result<ExampleK
     )?;
     insert_after(
         &dir.join("platform.yaml"),
-        "  secretStores:\n    - name: hospital-vault\n      kind: ClusterSecretStore\n",
+        // The end of the example's `secretStores` (its store's provider block).
+        "          version: v2\n          authMountPath: kubernetes\n",
         &format!(
             "  # Every backup is also encrypted to this recovery key of last resort. `ward init`\n  # generated its identity in the state folder (keys/break-glass.age): move it offline.\n  breakGlassRecipient: {break_glass_recipient}\n"
         ),

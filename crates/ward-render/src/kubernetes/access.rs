@@ -418,25 +418,21 @@ pub fn role_rules(role: AdminRole) -> Vec<PolicyRule> {
     ];
     match role {
         AdminRole::PlatformOps => workloads.to_vec(),
+        // What a DBA needs, and nothing that starts a pod: creating a pod, or anything that
+        // makes one (a Job, a CronJob's Job, a CloudNativePG `Cluster` or `Pooler`, whose
+        // pods may mount any Secret of the namespace or run SQL that reads a mounted
+        // file), reads every Secret of the namespace. Backups are CloudNativePG `Backup`
+        // objects and Ward's scheduled jobs; restores and new clusters go through
+        // platform-ops (docs/rendering.md, "Access").
         AdminRole::Dba => vec![
             rule(
                 &["postgresql.cnpg.io"],
-                &[
-                    "clusters",
-                    "scheduledbackups",
-                    "backups",
-                    "databases",
-                    "poolers",
-                ],
+                &["backups", "scheduledbackups", "databases"],
                 WRITE,
             ),
+            rule(&["postgresql.cnpg.io"], &["clusters", "poolers"], READ),
             rule(&["barmancloud.cnpg.io"], &["objectstores"], READ),
-            // Backup jobs: read them, and start one from its CronJob.
-            rule(
-                &["batch"],
-                &["jobs", "cronjobs"],
-                &["get", "list", "watch", "create"],
-            ),
+            rule(&["batch"], &["jobs", "cronjobs"], READ),
             rule(
                 &[""],
                 &[

@@ -390,6 +390,7 @@ pub(super) fn replica_cluster(
         tier: s.tier,
         stage: s.stage,
         objects,
+        remote_keys: BTreeMap::new(),
     };
     let common = labels(&[("ward.dev/stack", ns), ("ward.dev/role", "recovery")]);
     let mut ns_labels = labels(&[
@@ -509,6 +510,7 @@ pub(super) fn replica_cluster(
             resources: Some(pg_resources(s)),
         },
     ))?;
+    secret_stores(&mut out, settings, ns, &common)?;
     Ok(())
 }
 

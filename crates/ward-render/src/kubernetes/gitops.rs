@@ -41,6 +41,7 @@ pub(super) fn render_gitops(
             tier: *tier,
             stage: *stage,
             objects,
+            remote_keys: BTreeMap::new(),
         };
         out.push(&cr(
             "argoproj.io/v1alpha1",
@@ -85,6 +86,7 @@ pub(super) fn render_gitops(
             tier,
             stage,
             objects,
+            remote_keys: BTreeMap::new(),
         };
         out.push(&cr(
             "argoproj.io/v1alpha1",

@@ -92,6 +92,9 @@ struct Out<'a> {
     stage: Stage,
     /// Where each object goes as soon as it is made (see [`render`]).
     objects: &'a mut dyn FnMut(Object),
+    /// The remote keys the ExternalSecrets pushed so far name, by store: what the
+    /// namespace's own `SecretStore` may reach (see [`secrets::secret_stores`]).
+    remote_keys: BTreeMap<String, BTreeSet<String>>,
 }
 
 impl Out<'_> {
@@ -104,6 +107,17 @@ impl Out<'_> {
                 .to_string()
         };
         let kind = field("kind");
+        if kind == "ExternalSecret" {
+            let spec = &body["spec"];
+            if let Some(store) = spec["secretStoreRef"]["name"].as_str() {
+                let keys = self.remote_keys.entry(store.to_string()).or_default();
+                for d in spec["data"].as_array().into_iter().flatten() {
+                    if let Some(k) = d["remoteRef"]["key"].as_str() {
+                        keys.insert(k.to_string());
+                    }
+                }
+            }
+        }
         let name = body
             .get("metadata")
             .and_then(|m| m.get("name"))
@@ -292,6 +306,7 @@ fn render_stack(
         tier: s.tier,
         stage: s.stage,
         objects,
+        remote_keys: BTreeMap::new(),
     };
     let tier = s.tier.to_string();
     let workload_label = if s.dedicated() {
@@ -357,6 +372,9 @@ fn render_stack(
 
     // ---- observability -----------------------------------------------------------------
     observability(&mut out, s, &common)?;
+
+    // ---- the namespace's own secret stores, last: they reach what was referenced -------
+    secret_stores(&mut out, settings, ns, &common)?;
 
     if let (Some(recovery), 1) = (&s.recovery_cluster, s.tier) {
         replica_cluster(objects, settings, s, recovery)?;

@@ -2,6 +2,7 @@
 //! and object-store credentials, named in one place and read by the workloads.
 
 use super::*;
+use ward_estate::model::{SecretProvider, VaultProvider};
 
 /// Where External Secrets fetches a secret reference from.
 pub(super) fn remote_ref(r: &ward_estate::model::SecretRef) -> RemoteRef {
@@ -40,7 +41,7 @@ pub(super) const DRILL_CREDENTIALS_SECRET: &str = "db-ward-drill-credentials";
 /// the same `ward` reads at run time.
 pub(super) fn credential_refs(m: &Member<'_>) -> (String, Vec<ExternalSecretData>) {
     let pw = &m.env.database.password_secret;
-    let base = format!("odoo/{}/{}", m.env.workload, m.env.environment);
+    let base = ward_estate::resolve::odoo_secret_key(&m.env.workload, &m.env.environment);
     (
         pw.store.value.clone(),
         vec![
@@ -200,7 +201,9 @@ pub(super) fn secrets(
     let mut by_store: BTreeMap<String, Vec<ExternalSecretData>> = BTreeMap::new();
     for m in &s.members {
         for i in &m.workload.spec.integrations {
-            if let Some(r) = &i.credential_ref {
+            // The environment's own credential where it declares one (a non-production
+            // environment never mounts production's: `ward_estate::validate`).
+            if let Some(r) = m.spec.integration_credential(i) {
                 let key = if s.dedicated() {
                     i.name.value.clone()
                 } else {
@@ -262,4 +265,100 @@ pub(super) fn archive_credentials(
         data,
         common,
     )
+}
+
+/// The service account a namespace's own `SecretStore` logs in to the provider as.
+pub(super) fn secret_store_account(store: &str) -> String {
+    bounded_name(&format!("secret-store-{store}"), 63)
+}
+
+/// The provider-side names of a namespace's login: the Vault auth mount (one per cluster,
+/// as each cluster issues its own tokens), the role in it, and the policy the role holds.
+pub(super) fn vault_login(
+    vault: &VaultProvider,
+    cluster: &str,
+    namespace: &str,
+) -> (String, String, String) {
+    (
+        format!(
+            "{}/{cluster}",
+            vault.auth_mount_path.value.trim_end_matches('/')
+        ),
+        namespace.to_string(),
+        format!("ward-{cluster}-{namespace}"),
+    )
+}
+
+/// The Vault policy of a namespace's role: `read` on exactly the keys its ExternalSecrets
+/// name, nothing under them and nothing else. This, not the `SecretStore`, is what keeps
+/// a namespace to its own paths: whoever can create an ExternalSecret in the namespace can
+/// ask for any key, and Vault answers only for these.
+pub fn vault_policy(vault: &VaultProvider, keys: &BTreeSet<String>) -> String {
+    let mount = vault.path.value.trim_matches('/');
+    let mut out = String::new();
+    for key in keys {
+        let path = if vault.version.value == "v1" {
+            format!("{mount}/{key}")
+        } else {
+            format!("{mount}/data/{key}")
+        };
+        out.push_str(&format!(
+            "path \"{path}\" {{\n  capabilities = [\"read\"]\n}}\n"
+        ));
+    }
+    out
+}
+
+/// One namespaced `SecretStore` per store with a `provider` that the namespace's
+/// ExternalSecrets use, and the service account it logs in as. Rendered after every
+/// ExternalSecret of the namespace, so that the policy lists what they name.
+pub(super) fn secret_stores(
+    out: &mut Out<'_>,
+    settings: &Settings,
+    ns: &str,
+    common: &BTreeMap<String, String>,
+) -> Result<(), RenderError> {
+    let used = std::mem::take(&mut out.remote_keys);
+    for (store, keys) in &used {
+        let Some(SecretProvider::Vault(vault)) = settings.secret_providers.get(store) else {
+            continue;
+        };
+        let account = secret_store_account(store);
+        out.push(&ServiceAccount {
+            metadata: meta(&account, ns, common),
+            // External Secrets requests this account's tokens (TokenRequest); no pod runs
+            // as it.
+            automount_service_account_token: Some(false),
+            ..Default::default()
+        })?;
+        let (mount_path, role, policy_name) = vault_login(vault, &out.cluster, ns);
+        let mut metadata = meta(store, ns, common);
+        metadata.annotations = Some(labels(&[
+            ("ward.dev/vault-policy-name", &policy_name),
+            ("ward.dev/vault-policy", &vault_policy(vault, keys)),
+        ]));
+        out.push(&cr(
+            "external-secrets.io/v1",
+            "SecretStore",
+            metadata,
+            SecretStoreSpec {
+                provider: SecretStoreProvider {
+                    vault: VaultStoreProvider {
+                        server: vault.server.value.clone(),
+                        path: vault.path.value.clone(),
+                        version: vault.version.value.clone(),
+                        auth: VaultAuth {
+                            kubernetes: VaultKubernetesAuth {
+                                mount_path,
+                                role,
+                                service_account_ref: ServiceAccountRef { name: account },
+                            },
+                        },
+                    },
+                },
+            },
+        ))?;
+    }
+    out.remote_keys = used;
+    Ok(())
 }

@@ -156,7 +156,7 @@ pub(super) fn odoo_workloads(
             .spec
             .integrations
             .iter()
-            .any(|i| i.credential_ref.is_some())
+            .any(|i| m.spec.integration_credential(i).is_some())
     });
     let zones_spread = s.tier == 1 || s.posture.min_zones > 1;
     for role in [OdooRole::Web, OdooRole::Cron] {
