@@ -266,6 +266,9 @@ impl TierObjectives {
 #[derive(Clone, Debug, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TierObjective {
+    /// How often CloudNativePG takes a base backup (`ScheduledBackup`).
+    pub base_backup_interval: Option<Spanned<Duration>>,
+    /// How often Ward's logical snapshots run.
     pub backup_interval: Option<Spanned<Duration>>,
     pub drill_every: Option<Spanned<Duration>>,
     pub min_replicas: Option<Spanned<u32>>,
@@ -912,6 +915,7 @@ fn check_secret_store(cx: &mut Cx, store: &Spanned<String>, known: &[&str]) {
 fn decode_objective(cx: &mut Cx, node: &Node, path: &str) -> Option<TierObjective> {
     mapping(cx, node, path, |cx, f| {
         Some(TierObjective {
+            base_backup_interval: opt(cx, f, "baseBackupInterval", |cx, n, p| cx.duration(n, p)),
             backup_interval: opt(cx, f, "backupInterval", |cx, n, p| cx.duration(n, p)),
             drill_every: opt(cx, f, "drillEvery", |cx, n, p| cx.duration(n, p)),
             min_replicas: opt(cx, f, "minReplicas", |cx, n, p| cx.uint(n, p, 100)),
