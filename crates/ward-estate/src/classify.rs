@@ -140,6 +140,24 @@ pub fn tier_rpo(tier: u8) -> Duration {
     }
 }
 
+/// The throughput Ward assumes for a logical dump (`pg_dump`, one job, compressed): 50 MiB
+/// of declared database per second, a conservative figure for a single pg_dump stream on
+/// network storage. Control WARD-RS-010 and the backup alerts estimate run times with it.
+pub const DUMP_BYTES_PER_SECOND: u64 = 50 << 20;
+/// The throughput Ward assumes for a physical base backup (barman-cloud, compressed):
+/// 50 MiB/s too, as the upload, not the disk read, bounds it.
+pub const BASE_BACKUP_BYTES_PER_SECOND: u64 = 50 << 20;
+
+/// How long a logical dump of `database_bytes` takes at [`DUMP_BYTES_PER_SECOND`].
+pub fn dump_time(database_bytes: u64) -> Duration {
+    Duration::secs(database_bytes.div_ceil(DUMP_BYTES_PER_SECOND))
+}
+
+/// How long a base backup of `database_bytes` takes at [`BASE_BACKUP_BYTES_PER_SECOND`].
+pub fn base_backup_time(database_bytes: u64) -> Duration {
+    Duration::secs(database_bytes.div_ceil(BASE_BACKUP_BYTES_PER_SECOND))
+}
+
 /// Ward's default postures per tier, before the platform tightens them.
 pub struct TierDefaults;
 

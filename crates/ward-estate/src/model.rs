@@ -186,6 +186,13 @@ pub struct RenderingSpec {
     /// The Prometheus Pushgateway Ward's jobs push their results to, for the alerts.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pushgateway: Option<Spanned<String>>,
+    /// How the platform's Prometheus scrapes exporters that report on other objects
+    /// (kube-state-metrics, cert-manager, the Pushgateway): with `honorLabels: true` their
+    /// own `namespace` and `job` labels are kept; with `false` (Prometheus's default) they
+    /// become `exported_namespace` and `exported_job`. The rendered alerts select on the
+    /// names this gives.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prometheus_honor_labels: Option<Spanned<bool>>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -758,7 +765,10 @@ pub(crate) fn decode_platform(cx: &mut Cx, node: &Node) -> Option<PlatformSpec> 
                     estate_credentials: None,
                     drill_identity: None,
                     pushgateway: text("pushgateway"),
+                    prometheus_honor_labels: None,
                 };
+                spec.prometheus_honor_labels =
+                    opt(cx, f, "prometheusHonorLabels", |cx, n, p| cx.bool(n, p));
                 if let Some(url) = &spec.estate_repository {
                     check_estate_repository(cx, url, &f.at("estateRepository"));
                 }

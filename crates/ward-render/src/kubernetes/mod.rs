@@ -356,7 +356,7 @@ fn render_stack(
     ward_jobs(&mut out, settings, s, &common)?;
 
     // ---- observability -----------------------------------------------------------------
-    observability(&mut out, s, &common)?;
+    observability(&mut out, settings, s, &common)?;
 
     if let (Some(recovery), 1) = (&s.recovery_cluster, s.tier) {
         replica_cluster(objects, settings, s, recovery)?;
