@@ -229,7 +229,10 @@ mod tests {
     fn the_calendar_is_the_proleptic_gregorian_one() {
         assert_eq!(civil_from_days(0), (1970, 1, 1));
         assert_eq!(civil_from_days(SIMULATION_START_DAY), (2027, 1, 1));
-        assert_eq!(civil_from_days(SIMULATION_START_DAY + 365 + 59), (2028, 2, 29));
+        assert_eq!(
+            civil_from_days(SIMULATION_START_DAY + 365 + 59),
+            (2028, 2, 29)
+        );
     }
 
     #[test]

@@ -100,7 +100,10 @@ fn tier1_dedicated_billing_is_highly_available_with_a_standby_region() {
     assert_eq!(source["serverName"], "billing-prod-db");
     assert_eq!(source["barmanObjectName"], "archive-source");
     assert_eq!(replica["plugins"][0]["isWALArchiver"], true);
-    assert_eq!(replica["plugins"][0]["parameters"]["barmanObjectName"], "archive");
+    assert_eq!(
+        replica["plugins"][0]["parameters"]["barmanObjectName"],
+        "archive"
+    );
     let source_store = &get(&t, &format!("{rec}/objectstore-archive-source.yaml"))["spec"];
     assert_eq!(
         source_store["configuration"]["destinationPath"],
@@ -115,7 +118,10 @@ fn tier1_dedicated_billing_is_highly_available_with_a_standby_region() {
         own_store["configuration"]["endpointURL"],
         "https://s3.eu-central-1.care.example"
     );
-    get(&t, &format!("{rec}/externalsecret-archive-recovery-credentials.yaml"));
+    get(
+        &t,
+        &format!("{rec}/externalsecret-archive-recovery-credentials.yaml"),
+    );
     // The standby is scraped and alerted on in its own region.
     get(&t, &format!("{rec}/servicemonitor-postgres.yaml"));
     get(&t, &format!("{rec}/service-billing-prod-db-metrics.yaml"));

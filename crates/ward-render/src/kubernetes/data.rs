@@ -155,7 +155,11 @@ pub(super) fn scheduled_backup(
 
 /// The metrics Service of a cluster's instances (CloudNativePG's exporter on 9187, which
 /// also carries the barman-cloud plugin's metrics), for the ServiceMonitor.
-pub(super) fn metrics_service(cluster: &str, ns: &str, common: &BTreeMap<String, String>) -> Service {
+pub(super) fn metrics_service(
+    cluster: &str,
+    ns: &str,
+    common: &BTreeMap<String, String>,
+) -> Service {
     Service {
         metadata: meta(&format!("{cluster}-metrics"), ns, common),
         spec: Some(ServiceSpec {
@@ -595,7 +599,10 @@ pub(super) fn replica_cluster(
             store_path(Some(c), primary_store, &s.cluster, ns),
             copy_secret,
         ),
-        None => (archive_path(settings, &s.cluster, ns), ARCHIVE_CREDENTIALS_SECRET),
+        None => (
+            archive_path(settings, &s.cluster, ns),
+            ARCHIVE_CREDENTIALS_SECRET,
+        ),
     };
     let own_store = copy.or(primary_store);
     let own_secret = if copy.is_some() {

@@ -235,11 +235,10 @@ pub(super) fn recovery_observability(
     let ns = s.namespace.as_str();
     let rpo = stack_rpo(s);
     let rules = vec![
+        // No series at all (the standby or its scrape is gone) counts as down.
         alert(
             "StandbyDown",
-            format!(
-                "absent(cnpg_collector_up{{namespace=\"{ns}\"}}) or max(cnpg_collector_up{{namespace=\"{ns}\"}}) < 1"
-            ),
+            format!("(max(cnpg_collector_up{{namespace=\"{ns}\"}}) or vector(0)) < 1"),
             "10m",
             "critical",
             format!("The recovery standby of {ns} reports no running PostgreSQL"),
