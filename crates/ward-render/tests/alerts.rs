@@ -34,8 +34,8 @@ fn honoring_labels() -> Estate {
     common::loaded(common::example_edited(|name, text| {
         if name == "platform.yaml" {
             text.replace(
-                "    pushgateway: http://pushgateway.monitoring.svc:9091\n",
-                "    pushgateway: http://pushgateway.monitoring.svc:9091\n    prometheusHonorLabels: true\n",
+                "prometheusHonorLabels: false",
+                "prometheusHonorLabels: true",
             )
         } else {
             text
