@@ -470,7 +470,8 @@ fn scenarios(cx: &Context<'_>, folder: &str, rule: &Value) -> Vec<Scenario> {
                 timeout * 3 <= rpo,
                 "{folder}: archive_timeout {timeout}s vs RPO {rpo}s"
             );
-            let end = (rpo * 3).max(7200);
+            // Long enough for a stalled archive to pass the RPO and stay there past `for`.
+            let end = rpo + 3600;
             let archiver = |pod: &str| {
                 series(
                     "cnpg_pg_stat_archiver_seconds_since_last_archival",
