@@ -67,9 +67,27 @@ pub struct DrPosture {
     pub min_zones: u32,
     pub postgres_instances: u32,
     pub synchronous_replication: bool,
-    /// Continuous WAL archiving, for point-in-time recovery between backups.
+    /// Continuous WAL archiving, for point-in-time recovery between backups: where the
+    /// environment runs on CloudNativePG, this is what meets the RPO.
     pub wal_archiving: bool,
+    /// PostgreSQL's `archive_timeout`: the longest a WAL segment waits before it is
+    /// archived, so the most committed data an archive can lack. At most a third of the
+    /// RPO ([`archive_timeout_for`]).
+    pub archive_timeout: Duration,
+    /// How often CloudNativePG takes a physical base backup (the `ScheduledBackup`): the
+    /// starting points WAL is replayed from. Its own cadence, never the RPO: daily for
+    /// tier 1, weekly below.
+    pub base_backup_interval: Duration,
+    /// How far back point-in-time recovery reaches: the barman-cloud retention of base
+    /// backups and WAL. Longer history is Ward's logical snapshots' (`retention`).
+    pub pitr_window: Duration,
+    /// How often Ward's own logical snapshots (`ward backup`: database dump, filestore)
+    /// run. Where WAL archiving meets the RPO they are the long-term, portable copy (daily
+    /// for every tier); without WAL archiving they are the only copy and run within the
+    /// RPO (rule `P-rpo`). They read from a standby where one exists
+    /// ([`crate::resolve::DatabaseEndpoint::snapshot_host`]).
     pub backup_interval: Duration,
+    /// What Ward's logical snapshots keep.
     pub retention: Retention,
     /// Backups written under object lock so that no one can delete them early.
     pub immutable_copies: bool,
@@ -98,6 +116,48 @@ const T2_UPTIME: Percent = Percent(995_000); // 99.5%
 const T2_RPO: Duration = Duration::hours(12);
 const T2_RTO: Duration = Duration::hours(24);
 
+/// CloudNativePG's own `archive_timeout`: Ward never sets a longer one.
+pub const MAX_ARCHIVE_TIMEOUT: Duration = Duration::minutes(5);
+/// The shortest `archive_timeout` Ward renders: every timeout switches to a new 16 MB WAL
+/// segment, so shorter ones fill the archive with near-empty segments. An RPO under three
+/// times this cannot be met by WAL archiving (control WARD-RS-010 says so).
+pub const MIN_ARCHIVE_TIMEOUT: Duration = Duration::secs(30);
+
+/// The `archive_timeout` an RPO needs: a third of it, so that a segment waiting for the
+/// timeout, its upload and one retry all fit in the RPO; never above CloudNativePG's
+/// default nor below [`MIN_ARCHIVE_TIMEOUT`].
+pub fn archive_timeout_for(rpo: Duration) -> Duration {
+    Duration::secs(rpo.as_secs() / 3).clamp(MIN_ARCHIVE_TIMEOUT, MAX_ARCHIVE_TIMEOUT)
+}
+
+/// The RPO a tier promises when the stage does not bind the workload's own: the tier
+/// thresholds (tier 3: a day).
+pub fn tier_rpo(tier: u8) -> Duration {
+    match tier {
+        1 => T1_RPO,
+        2 => T2_RPO,
+        _ => Duration::hours(24),
+    }
+}
+
+/// The throughput Ward assumes for a logical dump (`pg_dump`, one job, compressed): 50 MiB
+/// of declared database per second, a conservative figure for a single pg_dump stream on
+/// network storage. Control WARD-RS-010 and the backup alerts estimate run times with it.
+pub const DUMP_BYTES_PER_SECOND: u64 = 50 << 20;
+/// The throughput Ward assumes for a physical base backup (barman-cloud, compressed):
+/// 50 MiB/s too, as the upload, not the disk read, bounds it.
+pub const BASE_BACKUP_BYTES_PER_SECOND: u64 = 50 << 20;
+
+/// How long a logical dump of `database_bytes` takes at [`DUMP_BYTES_PER_SECOND`].
+pub fn dump_time(database_bytes: u64) -> Duration {
+    Duration::secs(database_bytes.div_ceil(DUMP_BYTES_PER_SECOND))
+}
+
+/// How long a base backup of `database_bytes` takes at [`BASE_BACKUP_BYTES_PER_SECOND`].
+pub fn base_backup_time(database_bytes: u64) -> Duration {
+    Duration::secs(database_bytes.div_ceil(BASE_BACKUP_BYTES_PER_SECOND))
+}
+
 /// Ward's default postures per tier, before the platform tightens them.
 pub struct TierDefaults;
 
@@ -110,7 +170,10 @@ impl TierDefaults {
                 postgres_instances: 3,
                 synchronous_replication: true,
                 wal_archiving: true,
-                backup_interval: Duration::hours(1),
+                archive_timeout: MAX_ARCHIVE_TIMEOUT,
+                base_backup_interval: Duration::days(1),
+                pitr_window: Duration::days(14),
+                backup_interval: Duration::days(1),
                 retention: Retention {
                     keep_last: 24,
                     hourly: 48,
@@ -129,7 +192,10 @@ impl TierDefaults {
                 postgres_instances: 2,
                 synchronous_replication: false,
                 wal_archiving: true,
-                backup_interval: Duration::hours(4),
+                archive_timeout: MAX_ARCHIVE_TIMEOUT,
+                base_backup_interval: Duration::days(7),
+                pitr_window: Duration::days(7),
+                backup_interval: Duration::days(1),
                 retention: Retention {
                     keep_last: 6,
                     hourly: 0,
@@ -148,7 +214,10 @@ impl TierDefaults {
                 postgres_instances: 1,
                 synchronous_replication: false,
                 wal_archiving: false,
-                backup_interval: Duration::hours(24),
+                archive_timeout: MAX_ARCHIVE_TIMEOUT,
+                base_backup_interval: Duration::days(7),
+                pitr_window: Duration::days(7),
+                backup_interval: Duration::days(1),
                 retention: Retention {
                     keep_last: 3,
                     hourly: 0,
@@ -183,7 +252,13 @@ impl TierDefaults {
             };
             let d = Self::posture(tier);
             let (r, dr) = (o.retention.clone().unwrap_or_default(), d.retention);
-            let checks: [(&str, Found, String, &str); 10] = [
+            let checks: [(&str, Found, String, &str); 11] = [
+                (
+                    "baseBackupInterval",
+                    longer(&o.base_backup_interval, d.base_backup_interval),
+                    d.base_backup_interval.to_string(),
+                    "at most",
+                ),
                 (
                     "backupInterval",
                     longer(&o.backup_interval, d.backup_interval),
@@ -424,8 +499,10 @@ fn decide_posture(
         id: "P-tier",
         decides: "posture",
         text: format!(
-            "tier {tier} posture: ≥{} replicas over ≥{} zones, {} PostgreSQL instance(s), backups every {}, drills every {}, {} recovery",
-            p.min_replicas, p.min_zones, p.postgres_instances, p.backup_interval, p.drill_every,
+            "tier {tier} posture: ≥{} replicas over ≥{} zones, {} PostgreSQL instance(s), {}base backups every {}, logical snapshots every {}, drills every {}, {} recovery",
+            p.min_replicas, p.min_zones, p.postgres_instances,
+            if p.wal_archiving { "continuous WAL archiving, " } else { "" },
+            p.base_backup_interval, p.backup_interval, p.drill_every,
             match p.recovery { RecoveryMode::Standby => "standby", RecoveryMode::Warm => "warm", RecoveryMode::Restore => "restore-from-backup" }
         ),
     });
@@ -437,6 +514,18 @@ fn decide_posture(
                 text: format!("the platform tightens tier {tier} {field} from {from} to {to}"),
             });
         };
+        if let Some(v) = o
+            .base_backup_interval
+            .as_ref()
+            .filter(|v| v.value < p.base_backup_interval)
+        {
+            tighten(
+                "baseBackupInterval",
+                p.base_backup_interval.to_string(),
+                v.value.to_string(),
+            );
+            p.base_backup_interval = v.value;
+        }
         if let Some(v) = o
             .backup_interval
             .as_ref()
@@ -481,17 +570,36 @@ fn decide_posture(
             raise("retention.monthly", &mut p.retention.monthly, monthly);
         }
     }
-    // The workload's RPO binds production only: other stages copy production's data.
-    if i.stage == Stage::Production && i.rpo < p.backup_interval {
+    // The workload's RPO binds production only: other stages copy production's data and
+    // get the tier's RPO.
+    let rpo = if i.stage == Stage::Production {
+        i.rpo
+    } else {
+        tier_rpo(tier)
+    };
+    if p.wal_archiving {
+        // WAL archiving meets the RPO: a segment is archived at the latest every
+        // `archive_timeout`. Base backups and logical snapshots keep their own cadence.
+        p.archive_timeout = archive_timeout_for(rpo);
         rules.push(Rule {
             id: "P-rpo",
             decides: "posture",
             text: format!(
-                "backups every {} instead of {} because the RPO is {}",
-                i.rpo, p.backup_interval, i.rpo
+                "RPO {rpo} met by continuous WAL archiving with archive_timeout {} (at most a third of the RPO); base backups every {} and logical snapshots every {} are not bound by it",
+                p.archive_timeout, p.base_backup_interval, p.backup_interval
             ),
         });
-        p.backup_interval = i.rpo;
+    } else if rpo < p.backup_interval {
+        // Without a WAL archive the logical snapshots are the only copy.
+        rules.push(Rule {
+            id: "P-rpo",
+            decides: "posture",
+            text: format!(
+                "logical snapshots every {rpo} instead of {} because there is no WAL archive and the RPO is {rpo}",
+                p.backup_interval
+            ),
+        });
+        p.backup_interval = rpo;
     }
     p
 }

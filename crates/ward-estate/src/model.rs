@@ -186,6 +186,13 @@ pub struct RenderingSpec {
     /// The Prometheus Pushgateway Ward's jobs push their results to, for the alerts.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pushgateway: Option<Spanned<String>>,
+    /// How the platform's Prometheus scrapes exporters that report on other objects
+    /// (kube-state-metrics, cert-manager, the Pushgateway): with `honorLabels: true` their
+    /// own `namespace` and `job` labels are kept; with `false` (Prometheus's default) they
+    /// become `exported_namespace` and `exported_job`. The rendered alerts select on the
+    /// names this gives.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prometheus_honor_labels: Option<Spanned<bool>>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -295,6 +302,9 @@ impl TierObjectives {
 #[derive(Clone, Debug, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TierObjective {
+    /// How often CloudNativePG takes a base backup (`ScheduledBackup`).
+    pub base_backup_interval: Option<Spanned<Duration>>,
+    /// How often Ward's logical snapshots run.
     pub backup_interval: Option<Spanned<Duration>>,
     pub drill_every: Option<Spanned<Duration>>,
     pub min_replicas: Option<Spanned<u32>>,
@@ -844,7 +854,10 @@ pub(crate) fn decode_platform(cx: &mut Cx, node: &Node) -> Option<PlatformSpec> 
                     estate_credentials: None,
                     drill_identity: None,
                     pushgateway: text("pushgateway"),
+                    prometheus_honor_labels: None,
                 };
+                spec.prometheus_honor_labels =
+                    opt(cx, f, "prometheusHonorLabels", |cx, n, p| cx.bool(n, p));
                 if let Some(url) = &spec.estate_repository {
                     check_estate_repository(cx, url, &f.at("estateRepository"));
                 }
@@ -1001,6 +1014,7 @@ fn check_secret_store(cx: &mut Cx, store: &Spanned<String>, known: &[&str]) {
 fn decode_objective(cx: &mut Cx, node: &Node, path: &str) -> Option<TierObjective> {
     mapping(cx, node, path, |cx, f| {
         Some(TierObjective {
+            base_backup_interval: opt(cx, f, "baseBackupInterval", |cx, n, p| cx.duration(n, p)),
             backup_interval: opt(cx, f, "backupInterval", |cx, n, p| cx.duration(n, p)),
             drill_every: opt(cx, f, "drillEvery", |cx, n, p| cx.duration(n, p)),
             min_replicas: opt(cx, f, "minReplicas", |cx, n, p| cx.uint(n, p, 100)),

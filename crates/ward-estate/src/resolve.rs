@@ -51,6 +51,11 @@ pub struct DatabaseEndpoint {
     /// Where `ward backup` and `ward drill` connect: the declared host, else the
     /// cluster's read-write service ([`rw_service`]), which `odoo.conf` names too.
     pub host: String,
+    /// Where Ward's logical snapshots read the database from: a standby where the
+    /// posture gives the cluster more than one instance (CloudNativePG's read-only
+    /// service, [`ro_service`]), so a long dump does not load the primary; else `host`.
+    /// A declared `host` is used as it is: Ward does not know that server's standbys.
+    pub snapshot_host: String,
     pub port: u32,
     pub name: String,
     pub user: String,
@@ -124,6 +129,12 @@ pub fn db_cluster_name(hosting: HostingModel, workload: &str, environment: &str)
 /// connect to.
 pub fn rw_service(cluster: &str) -> String {
     format!("{cluster}-rw")
+}
+
+/// The read-only service CloudNativePG makes for `cluster`: its hot standbys only, never
+/// the primary (`<cluster>-r` would include it).
+pub fn ro_service(cluster: &str) -> String {
+    format!("{cluster}-ro")
 }
 
 /// A DNS-1123 name of at most `max` characters: long names keep a readable prefix and
@@ -282,8 +293,15 @@ pub(crate) fn resolve(estate: &Estate, cx: &mut Cx) -> Vec<ResolvedEnvironment> 
                     "write the Odoo version as `<major>.<minor>`, e.g. \"17.0\"",
                 );
             }
+            let declared_host = db.and_then(|d| d.host.as_ref());
+            let snapshot_host = match declared_host {
+                Some(h) => h.value.clone(),
+                None if classification.posture.postgres_instances > 1 => ro_service(&db_cluster),
+                None => rw_service(&db_cluster),
+            };
             let database = DatabaseEndpoint {
-                host: pick(db.and_then(|d| d.host.as_ref()), rw_service(&db_cluster)),
+                host: pick(declared_host, rw_service(&db_cluster)),
+                snapshot_host,
                 cluster: db_cluster,
                 port: db.and_then(|d| d.port.as_ref()).map_or(5432, |p| p.value),
                 user,

@@ -117,9 +117,18 @@ proptest! {
         prop_assert!(c.rules.iter().any(|r| r.decides == "hosting"));
         prop_assert!(c.rules.iter().any(|r| r.decides == "posture"));
         prop_assert!((1..=3).contains(&c.tier));
-        // The posture never lets production backups lag behind the RPO.
+        // The posture always names a mechanism within a production RPO: WAL archived at
+        // least every third of it (or Ward's floor, which WARD-RS-010 reports), else logical
+        // snapshots at least as often as the RPO.
         if i.stage == Stage::Production {
-            prop_assert!(c.posture.backup_interval <= i.rpo || c.posture.backup_interval <= Duration::hours(1).min(i.rpo.max(Duration(0))) || c.posture.backup_interval == i.rpo);
+            let p = &c.posture;
+            if p.wal_archiving {
+                prop_assert!(p.archive_timeout.as_secs() * 3 <= i.rpo.as_secs() || p.archive_timeout == ward_estate::classify::MIN_ARCHIVE_TIMEOUT, "{p:?} for RPO {}", i.rpo);
+            } else {
+                prop_assert!(p.backup_interval <= i.rpo, "{p:?} for RPO {}", i.rpo);
+            }
+            // Base backups never follow the RPO.
+            prop_assert!(p.base_backup_interval >= Duration::days(1));
         }
     }
 }
@@ -144,7 +153,20 @@ fn the_mission_tiers() {
     );
     assert_eq!(billing.posture.postgres_instances, 3);
     assert!(billing.posture.synchronous_replication && billing.posture.cross_region_copy);
-    assert_eq!(billing.posture.backup_interval, Duration::minutes(15));
+    // RPO 15m: WAL archived every 5m at the latest; base backups daily, logical
+    // snapshots daily, never every 15 minutes.
+    assert!(billing.posture.wal_archiving);
+    assert_eq!(billing.posture.archive_timeout, Duration::minutes(5));
+    assert_eq!(billing.posture.base_backup_interval, Duration::days(1));
+    assert_eq!(billing.posture.backup_interval, Duration::days(1));
+    let tight = classify(
+        &ClassificationInputs {
+            rpo: Duration::minutes(6),
+            ..base.clone()
+        },
+        &objectives,
+    );
+    assert_eq!(tight.posture.archive_timeout, Duration::minutes(2));
 
     let reporting = ClassificationInputs {
         data_sensitivity: DataSensitivity::Internal,

@@ -308,15 +308,19 @@ fn tier_objectives_may_only_tighten() {
     edit(
         dir.path(),
         "platform.yaml",
-        "backupInterval: 30m",
-        "backupInterval: 2h",
+        "backupInterval: 12h",
+        "backupInterval: 2d\n      baseBackupInterval: 8d",
     );
     let p = problems(dir.path());
     let e = find(
         &p,
-        "tierObjectives.tier1.backupInterval `2h` is looser than Ward's tier-1 default `1h`",
+        "tierObjectives.tier1.backupInterval `2d` is looser than Ward's tier-1 default `1d`",
     );
     assert!(e.location.starts_with("platform.yaml:"));
+    find(
+        &p,
+        "tierObjectives.tier1.baseBackupInterval `8d` is looser than Ward's tier-1 default `1d`",
+    );
 }
 
 #[test]

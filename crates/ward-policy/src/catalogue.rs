@@ -74,6 +74,7 @@ pub const BUILTIN_CONTROLS: &[EmbeddedModule] = modules!(
     "controls/resilience/WARD-RS-007.rego",
     "controls/resilience/WARD-RS-008.rego",
     "controls/resilience/WARD-RS-009.rego",
+    "controls/resilience/WARD-RS-010.rego",
 );
 
 /// `deny` fails `ward check`; `warn` is reported and does not.

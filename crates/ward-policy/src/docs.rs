@@ -73,8 +73,9 @@ input
 ├── today           "2026-11-26"            the date waivers are judged against
 ├── rendered        true | false            whether objects were rendered
 ├── platform        name, clusters[] {name, role, region, zones[], kubernetesVersion},
-│                   objectStores[] {name, type, bucket, objectLock {mode, days} | null,
-│                   versioning, replicateTo, credentials}, secretStores[],
+│                   objectStores[] {name, type, bucket, region, objectLock {mode, days}
+│                   | null, versioning, replicateTo, credentials}, archiveStore (the
+│                   WAL archive's store, or null), secretStores[],
 │                   baseline {odooVersions[], registries[]}, breakGlassRecipient
 ├── teams[]         name, groups {role: idp-group}, people[] {name, roles[], sshKey,
 │                   ageRecipient}
@@ -86,11 +87,14 @@ input
 │                   {url, intervalSeconds} | null}, services[]
 ├── environments[]  workload, tenant, environment, address ("billing/prod"), stage,
 │                   tier, hosting, cluster, recoveryCluster, objectStore, replicas
-│                   (declared or null), hosts[], refreshFrom, database {host, port,
-│                   name, user, external, passwordRef}, posture {minReplicas, minZones,
+│                   (declared or null), hosts[], refreshFrom, databaseBytes,
+│                   dumpSecondsEstimate (at 50 MiB/s), database {host, port, name,
+│                   user, external, passwordRef}, posture {minReplicas, minZones,
 │                   postgresInstances, synchronousReplication, walArchiving,
-│                   backupIntervalSeconds, immutableCopies, crossRegionCopy,
-│                   drillEverySeconds, recovery}, rules[] (classification rule IDs)
+│                   archiveTimeoutSeconds, baseBackupIntervalSeconds,
+│                   pitrWindowSeconds, backupIntervalSeconds (logical snapshots),
+│                   immutableCopies, crossRegionCopy, drillEverySeconds, recovery},
+│                   rules[] (classification rule IDs)
 ├── controls[]      the IDs of the built-in controls
 ├── environmentsByStage, objectsByKind, objectsByAddress
 │                   indices into environments[] and objects[] by stage, kind and

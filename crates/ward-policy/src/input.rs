@@ -320,6 +320,7 @@ fn platform_json<F: Fn(Span) -> Value>(estate: &Estate, loc: &F) -> Value {
             json!({
                 "name": o.name.value, "type": o.kind.value.to_string(),
                 "bucket": o.bucket.as_ref().map(|b| b.value.clone()),
+                "region": o.region.as_ref().map(|r| r.value.clone()),
                 "objectLock": o.object_lock.as_ref().map(|l| json!({"mode": l.mode.value.to_string(), "days": l.days.value})),
                 "versioning": o.versioning,
                 "replicateTo": o.replicate_to.as_ref().map(|r| r.value.clone()),
@@ -345,6 +346,11 @@ fn platform_json<F: Fn(Span) -> Value>(estate: &Estate, loc: &F) -> Value {
         "name": p.name(),
         "clusters": clusters,
         "objectStores": stores,
+        // Where PostgreSQL archives WAL, resolved as the renderer does: the named
+        // `rendering.archiveStore`, else the first `s3` store; null when there is none.
+        "archiveStore": s.rendering.archive_store.as_ref().map(|a| a.value.clone()).or_else(|| {
+            s.object_stores.iter().find(|o| o.kind.value == ward_estate::model::StoreKind::S3).map(|o| o.name.value.clone())
+        }),
         "secretStores": s.secret_stores.iter().map(|x| json!(x.name.value)).collect::<Vec<_>>(),
         "baseline": {
             "odooVersions": strings(&s.baseline.odoo_versions),
@@ -495,6 +501,10 @@ fn environments_json<F: Fn(Span) -> Value>(estate: &Estate, loc: &F) -> Value {
             "replicas": declared.and_then(|e| e.replicas.as_ref()).map(|x| x.value),
             "hosts": declared.map(|e| strings(&e.hosts)).unwrap_or(Value::Array(vec![])),
             "refreshFrom": declared.and_then(|e| e.refresh_from.as_ref()).map(|x| x.value.clone()),
+            "databaseBytes": declared.map(|e| e.size.database.value.bytes),
+            // How long a logical dump of the declared database takes at Ward's documented
+            // throughput (`ward_estate::classify::DUMP_BYTES_PER_SECOND`).
+            "dumpSecondsEstimate": declared.map(|e| ward_estate::classify::dump_time(e.size.database.value.bytes).as_secs()),
             "database": {
                 "host": r.database.host, "port": r.database.port, "name": r.database.name,
                 "user": r.database.user,
@@ -507,6 +517,9 @@ fn environments_json<F: Fn(Span) -> Value>(estate: &Estate, loc: &F) -> Value {
                 "postgresInstances": p.postgres_instances,
                 "synchronousReplication": p.synchronous_replication,
                 "walArchiving": p.wal_archiving,
+                "archiveTimeoutSeconds": p.archive_timeout.as_secs(),
+                "baseBackupIntervalSeconds": p.base_backup_interval.as_secs(),
+                "pitrWindowSeconds": p.pitr_window.as_secs(),
                 "backupIntervalSeconds": p.backup_interval.as_secs(),
                 "immutableCopies": p.immutable_copies,
                 "crossRegionCopy": p.cross_region_copy,

@@ -12,6 +12,10 @@ use ward_policy::Checker;
 
 type Mutation = fn(&mut Value);
 
+fn workload_rpo(i: &mut Value, address: &str, seconds: u64) {
+    env(i, address)["rpoSeconds"] = json!(seconds);
+}
+
 fn cases() -> BTreeMap<&'static str, Vec<Mutation>> {
     let mut c: BTreeMap<&'static str, Vec<Mutation>> = BTreeMap::new();
     let mut add = |id: &'static str, m: Mutation| c.entry(id).or_default().push(m);
@@ -248,11 +252,19 @@ fn cases() -> BTreeMap<&'static str, Vec<Mutation>> {
         env(i, "billing/prod")["recoveryCluster"] = Value::Null
     });
     add("WARD-RS-004", |i| {
-        env(i, "billing/prod")["posture"]["backupIntervalSeconds"] = json!(3600)
+        env(i, "billing/prod")["posture"]["archiveTimeoutSeconds"] = json!(600)
     });
     add("WARD-RS-004", |i| {
-        object(i, "ScheduledBackup", "billing-prod", "billing-prod-db")["spec"]["schedule"] =
-            json!("0 0 * * * *")
+        let e = env(i, "billing/prod");
+        e["posture"]["walArchiving"] = json!(false);
+        e["posture"]["backupIntervalSeconds"] = json!(3600);
+    });
+    add("WARD-RS-004", |i| {
+        object(i, "Cluster", "billing-prod", "billing-prod-db")["spec"]["plugins"] = json!([])
+    });
+    add("WARD-RS-004", |i| {
+        object(i, "Cluster", "billing-prod", "billing-prod-db")["spec"]["postgresql"]["parameters"]
+            ["archive_timeout"] = json!("10min")
     });
     add("WARD-RS-005", |i| {
         cluster(i, "dedicated-eu1")["zones"] = json!(["eu-west-1a"])
@@ -263,6 +275,20 @@ fn cases() -> BTreeMap<&'static str, Vec<Mutation>> {
     add("WARD-RS-007", |i| {
         store(i, "backups-eu1")["replicateTo"] = Value::Null
     });
+    add("WARD-RS-007", |i| {
+        store(i, "backups-eu2")["region"] = json!("eu-west-1")
+    });
+    add("WARD-RS-007", |i| {
+        store(i, "backups-eu1")["replicateTo"] = json!("nowhere")
+    });
+    add("WARD-RS-010", |i| {
+        // 200 GiB at 50 MiB/s is about 68 minutes: snapshots every 2h would overlap.
+        env(i, "billing/prod")["posture"]["backupIntervalSeconds"] = json!(7200)
+    });
+    add("WARD-RS-010", |i| {
+        i["platform"]["archiveStore"] = Value::Null
+    });
+    add("WARD-RS-010", |i| workload_rpo(i, "billing/prod", 60));
     add("WARD-RS-008", |i| {
         integration(i, "billing", "clearinghouse")["onFailure"] = Value::Null
     });

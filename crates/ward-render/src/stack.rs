@@ -43,6 +43,9 @@ pub struct Settings {
     pub drill_identity: Option<SecretRef>,
     /// Where the jobs push their results for the alerts (`WARD_PUSHGATEWAY`), if anywhere.
     pub pushgateway: Option<String>,
+    /// `rendering.prometheusHonorLabels`: whether exporter-set `namespace`/`job` labels
+    /// keep their names in the platform's Prometheus (else `exported_*`).
+    pub prometheus_honor_labels: bool,
 }
 
 /// Where the estate repository points when the platform does not say: a reserved name
@@ -121,6 +124,7 @@ impl Settings {
             estate_credentials: r.estate_credentials.clone(),
             drill_identity: r.drill_identity.clone(),
             pushgateway: r.pushgateway.as_ref().map(|s| s.value.clone()),
+            prometheus_honor_labels: r.prometheus_honor_labels.as_ref().is_some_and(|b| b.value),
         })
     }
 
@@ -281,14 +285,11 @@ pub fn stacks<'e>(estate: &'e Estate, settings: &Settings) -> Result<Vec<Stack<'
         });
         if env.classification.tier < stack.tier {
             stack.tier = env.classification.tier;
-            let interval = stack.posture.backup_interval;
+            let before = stack.posture.clone();
             stack.posture = env.classification.posture.clone();
-            stack.posture.backup_interval = interval.min(stack.posture.backup_interval);
+            merge_cadences(&mut stack.posture, &before);
         } else {
-            stack.posture.backup_interval = stack
-                .posture
-                .backup_interval
-                .min(env.classification.posture.backup_interval);
+            merge_cadences(&mut stack.posture, &env.classification.posture);
         }
         if stack.recovery_cluster.is_none() {
             stack.recovery_cluster = env.recovery_cluster.clone();
@@ -318,6 +319,31 @@ pub fn stacks<'e>(estate: &'e Estate, settings: &Settings) -> Result<Vec<Stack<'
         s.members.sort_by_key(|m| m.env.address());
     }
     Ok(out)
+}
+
+/// A shared stack's cluster serves every member: it archives, backs up and keeps history
+/// as its most demanding member asks.
+fn merge_cadences(stack: &mut DrPosture, member: &DrPosture) {
+    stack.backup_interval = stack.backup_interval.min(member.backup_interval);
+    stack.base_backup_interval = stack.base_backup_interval.min(member.base_backup_interval);
+    stack.archive_timeout = stack.archive_timeout.min(member.archive_timeout);
+    stack.pitr_window = stack.pitr_window.max(member.pitr_window);
+}
+
+/// The RPO a stack's recovery answers to: the shortest of its members', where a
+/// production member binds its workload's RPO and other stages their tier's.
+pub fn stack_rpo(s: &Stack<'_>) -> ward_estate::units::Duration {
+    s.members
+        .iter()
+        .map(|m| {
+            if m.env.stage == Stage::Production {
+                m.workload.spec.classification.rpo.value
+            } else {
+                ward_estate::classify::tier_rpo(m.env.classification.tier)
+            }
+        })
+        .min()
+        .unwrap_or_else(|| ward_estate::classify::tier_rpo(s.tier))
 }
 
 fn sensitivity_rank(s: &str) -> u8 {

@@ -74,21 +74,65 @@ fn tier1_dedicated_billing_is_highly_available_with_a_standby_region() {
     assert_eq!(pg["postgresql"]["synchronous"]["number"], 1);
     assert_eq!(pg["plugins"][0]["isWALArchiver"], true);
     assert_eq!(pg["bootstrap"]["initdb"]["database"], "billing-prod");
+    // The RPO (15m) is met by WAL archiving: a segment waits at most 5 minutes.
+    assert_eq!(pg["postgresql"]["parameters"]["archive_timeout"], "300s");
+    // Logical snapshots read from a standby; the dump must not be cancelled there.
+    assert_eq!(pg["postgresql"]["parameters"]["hot_standby_feedback"], "on");
     let backup = &get(&t, &format!("{ns}/scheduledbackup-billing-prod-db.yaml"))["spec"];
-    // Every 15 minutes (the workload's RPO), six-field cron.
+    // Base backups once a day (tier 1), never at the RPO: six fields, one run a day.
     let schedule = backup["schedule"].as_str().unwrap_or_default();
-    assert!(
-        schedule.starts_with("0 ") && schedule.contains("-59/15 "),
+    assert_eq!(
+        ward_render::schedule::largest_gap(schedule),
+        Some(ward_estate::units::Duration::days(1)),
         "{schedule}"
     );
+    // Base backups and WAL are kept for the PITR window (14d), but no less than the
+    // bucket's 35-day object lock, which would refuse an earlier deletion.
+    let store = &get(&t, &format!("{ns}/objectstore-archive.yaml"))["spec"];
+    assert_eq!(store["retentionPolicy"], "35d");
 
-    // The standby in the recovery region follows the primary's archive.
-    let replica = &get(&t, "recovery-eu2/billing-prod/cluster-billing-prod-db.yaml")["spec"];
+    // The standby in the recovery region follows the primary's archive, read from the
+    // recovery region's replicated copy, and archives to that region once promoted.
+    let rec = "recovery-eu2/billing-prod";
+    let replica = &get(&t, &format!("{rec}/cluster-billing-prod-db.yaml"))["spec"];
     assert_eq!(replica["replica"]["enabled"], true);
+    let source = &replica["externalClusters"][0]["plugin"]["parameters"];
+    assert_eq!(source["serverName"], "billing-prod-db");
+    assert_eq!(source["barmanObjectName"], "archive-source");
+    assert_eq!(replica["plugins"][0]["isWALArchiver"], true);
     assert_eq!(
-        replica["externalClusters"][0]["plugin"]["parameters"]["serverName"],
-        "billing-prod-db"
+        replica["plugins"][0]["parameters"]["barmanObjectName"],
+        "archive"
     );
+    let source_store = &get(&t, &format!("{rec}/objectstore-archive-source.yaml"))["spec"];
+    assert_eq!(
+        source_store["configuration"]["destinationPath"],
+        "s3://care-wal-archive-eu2/dedicated-eu1/billing-prod"
+    );
+    let own_store = &get(&t, &format!("{rec}/objectstore-archive.yaml"))["spec"];
+    assert_eq!(
+        own_store["configuration"]["destinationPath"],
+        "s3://care-wal-archive-eu2/recovery-eu2/billing-prod"
+    );
+    assert_eq!(
+        own_store["configuration"]["endpointURL"],
+        "https://s3.eu-central-1.care.example"
+    );
+    get(
+        &t,
+        &format!("{rec}/externalsecret-archive-recovery-credentials.yaml"),
+    );
+    // The standby is scraped and alerted on in its own region.
+    get(&t, &format!("{rec}/servicemonitor-postgres.yaml"));
+    get(&t, &format!("{rec}/service-billing-prod-db-metrics.yaml"));
+    let recovery_alerts = get(&t, &format!("{rec}/prometheusrule-recovery-alerts.yaml"));
+    let names: Vec<&str> = recovery_alerts["spec"]["groups"][0]["rules"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["alert"].as_str())
+        .collect();
+    assert_eq!(names, ["StandbyDown", "StandbyReplicationLag"]);
 
     let route = &get(&t, &format!("{ns}/ingressroute-odoo.yaml"))["spec"]["routes"];
     assert!(
@@ -147,6 +191,8 @@ fn tier1_dedicated_billing_is_highly_available_with_a_standby_region() {
         "OdooSlowP95",
         "PostgresReplicationLag",
         "BackupTooOld",
+        "BaseBackupTooOld",
+        "WalArchivingStale",
         "CertificateExpiringSoon",
         "RestoreDrillOverdue",
     ] {

@@ -87,6 +87,10 @@ fn explain(estate: &Estate, e: &ResolvedEnvironment) -> String {
             let _ = writeln!(s, "  [{}] {}", r.id, r.text);
         }
     }
+    let _ = writeln!(s, "\nObjectives and the mechanisms that meet them:");
+    for line in mechanisms(estate, e) {
+        let _ = writeln!(s, "  {line}");
+    }
     let _ = writeln!(s, "\nDR posture:");
     let _ = writeln!(
         s,
@@ -103,20 +107,27 @@ fn explain(estate: &Estate, e: &ResolvedEnvironment) -> String {
             ""
         }
     );
+    if p.wal_archiving {
+        let _ = writeln!(
+            s,
+            "  WAL archiving            continuous, archive_timeout {}",
+            p.archive_timeout
+        );
+    }
     let _ = writeln!(
         s,
-        "  backups                  every {}{}",
-        p.backup_interval,
-        if p.wal_archiving {
-            ", with continuous WAL archiving"
-        } else {
-            ""
-        }
+        "  base backups             every {}, point-in-time recovery over the last {}",
+        p.base_backup_interval, p.pitr_window
+    );
+    let _ = writeln!(
+        s,
+        "  logical snapshots        every {}, from {}",
+        p.backup_interval, e.database.snapshot_host
     );
     let r = p.retention;
     let _ = writeln!(
         s,
-        "  retention                last {}, hourly {}, daily {}, weekly {}, monthly {}",
+        "  snapshot retention       last {}, hourly {}, daily {}, weekly {}, monthly {}",
         r.keep_last, r.hourly, r.daily, r.weekly, r.monthly
     );
     let _ = writeln!(
@@ -153,6 +164,70 @@ fn explain(estate: &Estate, e: &ResolvedEnvironment) -> String {
         e.cluster, e.object_store
     );
     s
+}
+
+/// Each objective with the mechanism that meets it, in words: what an auditor asks first.
+fn mechanisms(estate: &Estate, e: &ResolvedEnvironment) -> Vec<String> {
+    let p = &e.classification.posture;
+    let declared = estate.workload(&e.workload).map(|w| &w.spec.classification);
+    let production = e.stage == ward_estate::model::Stage::Production;
+    let (rpo, rto) = match declared {
+        Some(c) if production => (c.rpo.value, c.rto.value),
+        _ => (
+            ward_estate::classify::tier_rpo(e.classification.tier),
+            ward_estate::units::Duration(0),
+        ),
+    };
+    let whose = if production {
+        ""
+    } else {
+        " (the tier's; the stage does not bind the workload's)"
+    };
+    let mut out = Vec::new();
+    if p.wal_archiving {
+        out.push(format!(
+            "RPO {rpo}{whose}: continuous WAL archiving, a segment archived at the latest every {}; base backups every {} are the starting points it replays from; logical snapshots every {} are the portable, long-term copy",
+            p.archive_timeout, p.base_backup_interval, p.backup_interval
+        ));
+    } else {
+        out.push(format!(
+            "RPO {rpo}{whose}: logical snapshots every {} (no WAL archive); base backups every {}",
+            p.backup_interval, p.base_backup_interval
+        ));
+    }
+    let failover = match p.recovery {
+        ward_estate::RecoveryMode::Standby => format!(
+            "{} PostgreSQL instance(s) with automatic failover in the cluster; a region loss: promote the standby{}, which replays the archive copied to its region",
+            p.postgres_instances,
+            e.recovery_cluster
+                .as_ref()
+                .map(|c| format!(" on {c}"))
+                .unwrap_or_default()
+        ),
+        ward_estate::RecoveryMode::Warm => format!(
+            "{} PostgreSQL instance(s); a region loss: restore the latest base backup and WAL into the recovery cluster{}",
+            p.postgres_instances,
+            e.recovery_cluster
+                .as_ref()
+                .map(|c| format!(" ({c})"))
+                .unwrap_or_default()
+        ),
+        ward_estate::RecoveryMode::Restore => {
+            "restore from the latest backup into whatever cluster is available".to_string()
+        }
+    };
+    if production && rto.as_secs() > 0 {
+        out.push(format!(
+            "RTO {rto}: {failover}; proven by restore drills every {}",
+            p.drill_every
+        ));
+    } else {
+        out.push(format!(
+            "RTO: {failover}; proven by restore drills every {}",
+            p.drill_every
+        ));
+    }
+    out
 }
 
 /// The error for a `workload/environment` that is not in the estate, with a suggestion.

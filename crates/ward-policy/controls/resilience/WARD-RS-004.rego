@@ -1,4 +1,4 @@
-# WARD-RS-004: backups run at least as often as the RPO allows.
+# WARD-RS-004: the RPO is met by a mechanism that runs at least that often.
 package ward.controls.WARD_RS_004
 
 import data.ward.lib
@@ -6,56 +6,57 @@ import rego.v1
 
 metadata := {
 	"id": "WARD-RS-004",
-	"title": "Backup interval is within the RPO",
+	"title": "The RPO is met by WAL archiving or by snapshots within it",
 	"domain": "resilience",
 	"severity": "deny",
 	"reads": "both",
 	"applies": {"stages": ["production"]},
-	"rationale": "The RPO is the most data the business accepts to lose; backups further apart than it lose more than that in the worst case.",
-	"remediation": "Lower the tier objective's `backupInterval`, or render the ScheduledBackup at least as often as the RPO (or relax the RPO with the business owner).",
+	"rationale": "The RPO is the most data the business accepts to lose. With CloudNativePG it is met by continuous WAL archiving, whose archive_timeout must be at most a third of the RPO; base backups are only the starting points WAL is replayed from and run at their own cadence. Without WAL archiving, Ward's logical snapshots are the only copy and must run at least as often as the RPO.",
+	"remediation": "Keep WAL archiving on (the posture's default for tiers 1 and 2) and render the Cluster with the barman-cloud WAL archiver and `archive_timeout` from the posture; without WAL archiving, lower the tier objective's `backupInterval` to the RPO (or relax the RPO with the business owner).",
 	"hipaa": "45 CFR 164.308(a)(7)(ii)(A) Data backup plan",
+}
+
+# The estate: the posture's mechanism covers the RPO.
+findings contains f if {
+	some env in lib.environments(metadata.applies)
+	env.posture.walArchiving
+	env.posture.archiveTimeoutSeconds * 3 > env.rpoSeconds
+	f := lib.env_finding(env, "name", sprintf("%s archives WAL at the latest every %ds, more than a third of its RPO %ds", [env.address, env.posture.archiveTimeoutSeconds, env.rpoSeconds]))
 }
 
 findings contains f if {
 	some env in lib.environments(metadata.applies)
+	not env.posture.walArchiving
 	env.posture.backupIntervalSeconds > env.rpoSeconds
-	f := lib.env_finding(env, "name", sprintf("%s backs up every %ds but its RPO is %ds", [env.address, env.posture.backupIntervalSeconds, env.rpoSeconds]))
+	f := lib.env_finding(env, "name", sprintf("%s has no WAL archive and takes logical snapshots every %ds, but its RPO is %ds", [env.address, env.posture.backupIntervalSeconds, env.rpoSeconds]))
 }
 
-# Seconds between runs of a CloudNativePG schedule (six fields, seconds first): a step
-# (`*/15`, `1-59/15`) or a list (`0,30`) in the minute or hour field, or an hourly or daily
-# schedule. Other shapes are left alone.
-fields(schedule) := f if {
-	f := split(trim_space(schedule), " ")
-	count(f) == 6
-}
+# The rendered primary Cluster archives WAL, with an archive_timeout within a third of the
+# RPO. Replica clusters in the recovery region are not primaries.
+seconds(text) := to_number(trim_suffix(text, "s")) if endswith(text, "s")
 
-step(field, _) := to_number(split(field, "/")[1]) if contains(field, "/")
+seconds(text) := to_number(trim_suffix(text, "min")) * 60 if endswith(text, "min")
 
-step(field, period) := period / count(split(field, ",")) if {
-	not contains(field, "/")
-	contains(field, ",")
-}
-
-interval(schedule) := seconds if {
-	f := fields(schedule)
-	seconds := step(f[1], 60) * 60
-} else := seconds if {
-	f := fields(schedule)
-	seconds := step(f[2], 24) * 3600
-} else := 3600 if {
-	f := fields(schedule)
-	f[2] == "*"
-} else := 86400 if {
-	f := fields(schedule)
-	f[3] == "*"
-	f[5] == "*"
+archives(cluster) if {
+	some p in object.get(cluster.spec, "plugins", [])
+	object.get(p, "isWALArchiver", false)
 }
 
 findings contains f if {
-	some item in lib.objects({"ScheduledBackup"}, metadata.applies)
-	seconds := interval(item.object.spec.schedule)
+	some item in lib.objects({"Cluster"}, metadata.applies)
+	startswith(item.object.apiVersion, "postgresql.cnpg.io/")
+	not object.get(item.object.spec, ["replica", "enabled"], false)
+	not archives(item.object)
+	f := lib.object_finding(item, sprintf("PostgreSQL Cluster %s does not archive WAL, so nothing meets the RPO between backups", [item.object.metadata.name]))
+}
+
+findings contains f if {
+	some item in lib.objects({"Cluster"}, metadata.applies)
+	startswith(item.object.apiVersion, "postgresql.cnpg.io/")
+	not object.get(item.object.spec, ["replica", "enabled"], false)
+	archives(item.object)
 	rpo := item.origin.rpoSeconds
-	seconds > rpo
-	f := lib.object_finding(item, sprintf("ScheduledBackup %s runs every %ds (%s) but the RPO is %ds", [item.object.metadata.name, seconds, item.object.spec.schedule, rpo]))
+	timeout := object.get(item.object.spec, ["postgresql", "parameters", "archive_timeout"], "5min")
+	seconds(timeout) * 3 > rpo
+	f := lib.object_finding(item, sprintf("PostgreSQL Cluster %s archives WAL with archive_timeout %s, more than a third of the RPO %ds", [item.object.metadata.name, timeout, rpo]))
 }

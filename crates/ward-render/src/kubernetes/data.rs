@@ -2,55 +2,98 @@
 //! recovery replica, the object stores it archives to, and Redis where something uses it.
 
 use super::*;
+use ward_estate::DrPosture;
+use ward_estate::model::ObjectStore;
+
+/// Where a cluster's archive lives in `store`: `s3://<bucket>/<prefix>/<cluster>/<ns>`,
+/// with the store's endpoint. `prefix_of` is the store whose prefix the keys carry: the
+/// store written to, or, for a bucket-replicated copy, the store replicated from (S3
+/// replication keeps the keys).
+pub(super) fn store_path(
+    store: Option<&ObjectStore>,
+    prefix_of: Option<&ObjectStore>,
+    cluster: &str,
+    ns: &str,
+) -> (String, Option<String>) {
+    let Some(store) = store else {
+        return (format!("s3://ward-archive/{cluster}/{ns}"), None);
+    };
+    let bucket = store
+        .bucket
+        .as_ref()
+        .map_or("ward-archive", |b| b.value.as_str());
+    let prefix = prefix_of
+        .and_then(|s| s.prefix.as_ref())
+        .map_or(String::new(), |p| format!("{}/", p.value.trim_matches('/')));
+    (
+        format!("s3://{bucket}/{prefix}{cluster}/{ns}"),
+        store.endpoint.as_ref().map(|e| e.value.clone()),
+    )
+}
 
 pub(super) fn archive_path(
     settings: &Settings,
     cluster: &str,
     ns: &str,
 ) -> (String, Option<String>) {
-    match &settings.archive_store {
-        Some(store) => {
-            let bucket = store
-                .bucket
-                .as_ref()
-                .map_or("ward-archive", |b| b.value.as_str());
-            let prefix = store
-                .prefix
-                .as_ref()
-                .map_or(String::new(), |p| format!("{}/", p.value.trim_matches('/')));
-            (
-                format!("s3://{bucket}/{prefix}{cluster}/{ns}"),
-                store.endpoint.as_ref().map(|e| e.value.clone()),
-            )
-        }
-        None => (format!("s3://ward-archive/{cluster}/{ns}"), None),
-    }
+    let store = settings.archive_store.as_ref();
+    store_path(store, store, cluster, ns)
 }
 
-pub(super) fn object_store(
-    settings: &Settings,
-    s: &Stack<'_>,
+/// The store the archive store replicates to (`replicateTo`), in the recovery region: the
+/// recovery standby reads the primary's WAL from this copy and, once promoted, archives
+/// its own there.
+pub(super) fn recovery_archive_store(settings: &Settings) -> Option<&ObjectStore> {
+    let name = settings.archive_store.as_ref()?.replicate_to.as_ref()?;
+    settings
+        .object_stores
+        .get(&name.value)
+        .filter(|s| s.kind.value == ward_estate::model::StoreKind::S3)
+}
+
+/// The Secret an archive ObjectStore reads its S3 keys from.
+pub(super) const ARCHIVE_CREDENTIALS_SECRET: &str = "archive-credentials";
+/// The same for the recovery region's copy, when it has keys of its own.
+pub(super) const RECOVERY_ARCHIVE_CREDENTIALS_SECRET: &str = "archive-recovery-credentials";
+/// The barman-cloud ObjectStore a cluster archives to, and the one a recovery standby
+/// reads its source from.
+pub(super) const ARCHIVE_OBJECT_STORE: &str = "archive";
+pub(super) const SOURCE_OBJECT_STORE: &str = "archive-source";
+
+/// How long barman-cloud keeps base backups and WAL: the posture's point-in-time window,
+/// and no less than the store's object lock, which would refuse an earlier deletion.
+/// Older history is Ward's logical snapshots', kept by their own retention.
+pub(super) fn archive_retention_days(posture: &DrPosture, store: Option<&ObjectStore>) -> u64 {
+    let window = posture.pitr_window.as_secs().div_ceil(86_400).max(1);
+    let lock = store
+        .and_then(|s| s.object_lock.as_ref())
+        .map_or(0, |l| u64::from(l.days.value));
+    window.max(lock)
+}
+
+pub(super) fn barman_store(
+    name: &str,
+    (destination_path, endpoint_url): (String, Option<String>),
+    credentials: &str,
+    retention_days: u64,
     ns: &str,
     common: &BTreeMap<String, String>,
 ) -> CustomResource<ObjectStoreSpec> {
-    let (destination_path, endpoint_url) = archive_path(settings, &s.cluster, ns);
-    let r = s.posture.retention;
-    let days = r.daily.max(r.weekly * 7).max(r.monthly * 30).max(1);
     cr(
         "barmancloud.cnpg.io/v1",
         "ObjectStore",
-        meta("archive", ns, common),
+        meta(name, ns, common),
         ObjectStoreSpec {
             configuration: BarmanConfiguration {
                 destination_path,
                 endpoint_url,
                 s3_credentials: S3Credentials {
                     access_key_id: SecretKeyRef {
-                        name: "archive-credentials".into(),
+                        name: credentials.into(),
                         key: "ACCESS_KEY_ID".into(),
                     },
                     secret_access_key: SecretKeyRef {
-                        name: "archive-credentials".into(),
+                        name: credentials.into(),
                         key: "ACCESS_SECRET_KEY".into(),
                     },
                     region: None,
@@ -62,13 +105,89 @@ pub(super) fn object_store(
                     compression: "gzip",
                 },
             },
-            retention_policy: format!("{days}d"),
+            retention_policy: format!("{retention_days}d"),
         },
     )
 }
 
+pub(super) fn object_store(
+    settings: &Settings,
+    s: &Stack<'_>,
+    ns: &str,
+    common: &BTreeMap<String, String>,
+) -> CustomResource<ObjectStoreSpec> {
+    barman_store(
+        ARCHIVE_OBJECT_STORE,
+        archive_path(settings, &s.cluster, ns),
+        ARCHIVE_CREDENTIALS_SECRET,
+        archive_retention_days(&s.posture, settings.archive_store.as_ref()),
+        ns,
+        common,
+    )
+}
+
+/// The base backups' ScheduledBackup of `cluster`: at the posture's own base-backup
+/// cadence, never the RPO's (WAL archiving meets that).
+pub(super) fn scheduled_backup(
+    s: &Stack<'_>,
+    cluster: &str,
+    ns: &str,
+    common: &BTreeMap<String, String>,
+) -> CustomResource<ScheduledBackupSpec> {
+    cr(
+        "postgresql.cnpg.io/v1",
+        "ScheduledBackup",
+        meta(cluster, ns, common),
+        ScheduledBackupSpec {
+            schedule: schedule::every_with_seconds(s.posture.base_backup_interval, ns),
+            cluster: LocalRef {
+                name: cluster.to_string(),
+            },
+            method: "plugin",
+            plugin_configuration: PluginConfiguration {
+                name: BARMAN_PLUGIN.into(),
+            },
+            backup_owner_reference: "self",
+            immediate: true,
+        },
+    )
+}
+
+/// The metrics Service of a cluster's instances (CloudNativePG's exporter on 9187, which
+/// also carries the barman-cloud plugin's metrics), for the ServiceMonitor.
+pub(super) fn metrics_service(
+    cluster: &str,
+    ns: &str,
+    common: &BTreeMap<String, String>,
+) -> Service {
+    Service {
+        metadata: meta(&format!("{cluster}-metrics"), ns, common),
+        spec: Some(ServiceSpec {
+            type_: Some("ClusterIP".into()),
+            selector: Some(labels(&[("cnpg.io/cluster", cluster)])),
+            ports: Some(vec![ServicePort {
+                name: Some("metrics".into()),
+                port: 9187,
+                target_port: Some(IntOrString::Int(9187)),
+                protocol: Some("TCP".into()),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
 pub(super) fn barman_plugin(archiver: bool, server_name: Option<&str>) -> PgPlugin {
-    let mut parameters = BTreeMap::from([("barmanObjectName".to_string(), "archive".to_string())]);
+    barman_plugin_for(ARCHIVE_OBJECT_STORE, archiver, server_name)
+}
+
+pub(super) fn barman_plugin_for(
+    store: &str,
+    archiver: bool,
+    server_name: Option<&str>,
+) -> PgPlugin {
+    let mut parameters = BTreeMap::from([("barmanObjectName".to_string(), store.to_string())]);
     if let Some(n) = server_name {
         parameters.insert("serverName".into(), n.to_string());
     }
@@ -86,7 +205,8 @@ pub(super) fn pg_resources(s: &Stack<'_>) -> ResourceRequirements {
 
 pub(super) fn pg_parameters(s: &Stack<'_>) -> BTreeMap<String, String> {
     let mem = budget(s).pg_memory;
-    BTreeMap::from([
+    let mut parameters = archive_parameters(&s.posture);
+    parameters.extend([
         ("max_connections".to_string(), "200".to_string()),
         ("shared_buffers".to_string(), quantity_pg(mem / 4)),
         ("effective_cache_size".to_string(), quantity_pg(mem / 4 * 3)),
@@ -95,7 +215,24 @@ pub(super) fn pg_parameters(s: &Stack<'_>) -> BTreeMap<String, String> {
             "password_encryption".to_string(),
             "scram-sha-256".to_string(),
         ),
-    ])
+    ]);
+    parameters
+}
+
+/// The parameters the posture's recovery mechanisms need: `archive_timeout`, so that WAL
+/// reaches the archive within the RPO however quiet the database is, and, where there is
+/// a standby, `hot_standby_feedback`, so that Ward's logical snapshot, which reads from the
+/// standby, is not cancelled by a recovery conflict when the primary vacuums rows the dump
+/// still sees (the cost: the primary keeps those row versions until the dump ends).
+pub(super) fn archive_parameters(p: &DrPosture) -> BTreeMap<String, String> {
+    let mut parameters = BTreeMap::from([(
+        "archive_timeout".to_string(),
+        format!("{}s", p.archive_timeout.as_secs()),
+    )]);
+    if p.postgres_instances > 1 {
+        parameters.insert("hot_standby_feedback".into(), "on".into());
+    }
+    parameters
 }
 
 /// PostgreSQL memory settings in whole MB.
@@ -339,40 +476,8 @@ pub(super) fn postgres(
         }
         out.owners = all_owners;
     }
-    out.push(&cr(
-        "postgresql.cnpg.io/v1",
-        "ScheduledBackup",
-        meta(&s.db_cluster, ns, common),
-        ScheduledBackupSpec {
-            schedule: schedule::every_with_seconds(p.backup_interval, ns),
-            cluster: LocalRef {
-                name: s.db_cluster.clone(),
-            },
-            method: "plugin",
-            plugin_configuration: PluginConfiguration {
-                name: BARMAN_PLUGIN.into(),
-            },
-            backup_owner_reference: "self",
-            immediate: true,
-        },
-    ))?;
-    // A Service for the instances' metrics exporter, for the ServiceMonitor.
-    out.push(&Service {
-        metadata: meta(&format!("{}-metrics", s.db_cluster), ns, common),
-        spec: Some(ServiceSpec {
-            type_: Some("ClusterIP".into()),
-            selector: Some(labels(&[("cnpg.io/cluster", s.db_cluster.as_str())])),
-            ports: Some(vec![ServicePort {
-                name: Some("metrics".into()),
-                port: 9187,
-                target_port: Some(IntOrString::Int(9187)),
-                protocol: Some("TCP".into()),
-                ..Default::default()
-            }]),
-            ..Default::default()
-        }),
-        ..Default::default()
-    })?;
+    out.push(&scheduled_backup(s, &s.db_cluster, ns, common))?;
+    out.push(&metrics_service(&s.db_cluster, ns, common))?;
     Ok(())
 }
 
@@ -423,10 +528,17 @@ pub(super) fn replica_cluster(
         spec: Some(NetworkPolicySpec {
             pod_selector: Some(selector(&[pg])),
             policy_types: Some(vec!["Ingress".into(), "Egress".into()]),
-            ingress: Some(vec![NetworkPolicyIngressRule {
-                from: Some(vec![pods(&[pg]), namespace_peer(CNPG_NAMESPACE)]),
-                ports: Some(vec![tcp(5432), tcp(8000)]),
-            }]),
+            ingress: Some(vec![
+                NetworkPolicyIngressRule {
+                    from: Some(vec![pods(&[pg]), namespace_peer(CNPG_NAMESPACE)]),
+                    ports: Some(vec![tcp(5432), tcp(8000)]),
+                },
+                // The recovery region's Prometheus scrapes the standby's lag and archiver.
+                NetworkPolicyIngressRule {
+                    from: Some(vec![namespace_peer(MONITORING_NAMESPACE)]),
+                    ports: Some(vec![tcp(9187)]),
+                },
+            ]),
             egress: Some(vec![
                 NetworkPolicyEgressRule {
                     to: Some(vec![pods(&[pg])]),
@@ -464,11 +576,58 @@ pub(super) fn replica_cluster(
     {
         out.push(&archive_credentials(ns, settings, r, &common))?;
     }
-    // The replica reads the primary's archive: same path, the primary's server name.
-    let mut store = object_store(settings, s, ns, &common);
-    let (path, _) = archive_path(settings, &s.cluster, ns);
-    store.spec.configuration.destination_path = path;
-    out.push(&store)?;
+    // The standby reads the primary's WAL from the recovery region's copy of the archive
+    // bucket where the archive store replicates (`replicateTo`), so that it keeps
+    // recovering when the primary region is gone; else from the primary's archive itself.
+    // Once promoted, it archives its own WAL and base backups to the recovery region's
+    // store, under its own cluster's path, next to (never over) the replicated copy.
+    let copy = recovery_archive_store(settings);
+    let primary_store = settings.archive_store.as_ref();
+    let copy_credentials = copy.and_then(|c| c.credentials.as_ref());
+    if let Some(r) = copy_credentials {
+        let mut secret = archive_credentials(ns, settings, r, &common);
+        secret.metadata.name = Some(RECOVERY_ARCHIVE_CREDENTIALS_SECRET.into());
+        secret.spec.target.name = RECOVERY_ARCHIVE_CREDENTIALS_SECRET.into();
+        out.push(&secret)?;
+    }
+    let copy_secret = if copy_credentials.is_some() {
+        RECOVERY_ARCHIVE_CREDENTIALS_SECRET
+    } else {
+        ARCHIVE_CREDENTIALS_SECRET
+    };
+    let (source_path, source_secret) = match copy {
+        Some(c) => (
+            store_path(Some(c), primary_store, &s.cluster, ns),
+            copy_secret,
+        ),
+        None => (
+            archive_path(settings, &s.cluster, ns),
+            ARCHIVE_CREDENTIALS_SECRET,
+        ),
+    };
+    let own_store = copy.or(primary_store);
+    let own_secret = if copy.is_some() {
+        copy_secret
+    } else {
+        ARCHIVE_CREDENTIALS_SECRET
+    };
+    let retention = archive_retention_days(&s.posture, own_store);
+    out.push(&barman_store(
+        SOURCE_OBJECT_STORE,
+        source_path,
+        source_secret,
+        retention,
+        ns,
+        &common,
+    ))?;
+    out.push(&barman_store(
+        ARCHIVE_OBJECT_STORE,
+        store_path(own_store, own_store, recovery, ns),
+        own_secret,
+        retention,
+        ns,
+        &common,
+    ))?;
     let source = format!("{}-primary", s.db_cluster);
     out.push(&cr(
         "postgresql.cnpg.io/v1",
@@ -496,14 +655,16 @@ pub(super) fn replica_cluster(
                     source: source.clone(),
                 }),
             }),
-            plugins: Vec::new(),
+            // The designated primary archives to the recovery region's store; while the
+            // cluster is a replica that archive is its own, and it is ready when promoted.
+            plugins: vec![barman_plugin(true, None)],
             replica: Some(PgReplica {
                 enabled: true,
                 source: source.clone(),
             }),
             external_clusters: vec![PgExternalCluster {
                 name: source,
-                plugin: barman_plugin(false, Some(&s.db_cluster)),
+                plugin: barman_plugin_for(SOURCE_OBJECT_STORE, false, Some(&s.db_cluster)),
             }],
             managed: None,
             affinity: None,
@@ -511,6 +672,11 @@ pub(super) fn replica_cluster(
         },
     ))?;
     secret_stores(&mut out, settings, ns, &common)?;
+    // Base backups of the standby's own archive, so that a promoted cluster has a recent
+    // starting point in its region from the first day.
+    out.push(&scheduled_backup(s, &s.db_cluster, ns, &common))?;
+    out.push(&metrics_service(&s.db_cluster, ns, &common))?;
+    super::observability::recovery_observability(&mut out, s, &common)?;
     Ok(())
 }
 

@@ -463,6 +463,21 @@ pub(super) fn ward_job_pod(
     }
 }
 
+/// When an environment's logical snapshot (`ward backup run`) runs: the posture's logical
+/// interval (the stack's, if shorter). The backup alert's threshold is read from it.
+pub(super) fn backup_schedule(s: &Stack<'_>, m: &Member<'_>) -> String {
+    let posture = &m.env.classification.posture;
+    schedule::every(
+        posture.backup_interval.min(s.posture.backup_interval),
+        &m.env.address(),
+    )
+}
+
+/// When an environment's restore drill runs. The drill alert's threshold is read from it.
+pub(super) fn drill_schedule(m: &Member<'_>) -> String {
+    schedule::every(m.env.classification.posture.drill_every, &m.env.address())
+}
+
 pub(super) fn ward_jobs(
     out: &mut Out<'_>,
     settings: &Settings,
@@ -476,20 +491,16 @@ pub(super) fn ward_jobs(
         // A tenant's own objects belong to its environment only.
         out.owners = vec![m.env.address()].into();
         let address = m.env.address();
-        let posture = &m.env.classification.posture;
         for (job, cron, args, deadline) in [
             (
                 WardJob::Backup,
-                schedule::every(
-                    posture.backup_interval.min(s.posture.backup_interval),
-                    &address,
-                ),
+                backup_schedule(s, m),
                 vec!["backup".to_string(), "run".into(), address.clone()],
                 3600,
             ),
             (
                 WardJob::Drill,
-                schedule::every(posture.drill_every, &address),
+                drill_schedule(m),
                 vec!["drill".to_string(), address.clone()],
                 4 * 3600,
             ),

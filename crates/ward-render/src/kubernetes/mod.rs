@@ -371,7 +371,7 @@ fn render_stack(
     ward_jobs(&mut out, settings, s, &common)?;
 
     // ---- observability -----------------------------------------------------------------
-    observability(&mut out, s, &common)?;
+    observability(&mut out, settings, s, &common)?;
 
     // ---- the namespace's own secret stores, last: they reach what was referenced -------
     secret_stores(&mut out, settings, ns, &common)?;

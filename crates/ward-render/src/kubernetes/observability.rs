@@ -1,7 +1,12 @@
-//! Monitoring: PodMonitors and the PrometheusRule alerts on backups, drills, WAL
-//! archiving and replication that page the platform team.
+//! Monitoring: the ServiceMonitors and the PrometheusRule alerts on backups, drills, WAL
+//! archiving and replication that page the platform team, in the primary cluster and for
+//! the standby in the recovery region. Thresholds follow what was rendered: the schedules'
+//! largest gaps, the posture's RPO and archive timeout.
 
 use super::*;
+use crate::stack::stack_rpo;
+use ward_estate::classify::{base_backup_time, dump_time};
+use ward_estate::units::Duration;
 
 pub(super) fn alert(
     name: &str,
@@ -19,8 +24,45 @@ pub(super) fn alert(
     }
 }
 
+/// The name a label set by an exporter about other objects (kube-state-metrics,
+/// cert-manager, the Pushgateway) has in the platform's Prometheus: kept with
+/// `honorLabels: true`, else renamed `exported_<label>` because the scrape target's own
+/// `namespace`/`job` take the name (`rendering.prometheusHonorLabels`).
+pub(super) fn exported(settings: &Settings, label: &str) -> String {
+    if settings.prometheus_honor_labels {
+        label.to_string()
+    } else {
+        format!("exported_{label}")
+    }
+}
+
+/// The Pushgateway job Ward's backups push under (`ward backup`'s metrics group).
+pub(super) const BACKUP_METRICS_JOB: &str = "ward_backup";
+/// The same for restore drills.
+pub(super) const DRILL_METRICS_JOB: &str = "ward_drill";
+
+/// The age past which "time since the last success" alerts: the largest gap the rendered
+/// schedule produces over two years, plus the time a run may take to finish (its success
+/// is recorded at the end). A schedule Ward cannot read falls back to `fallback`.
+pub(super) fn age_limit(schedule: &str, fallback: Duration, run: Duration) -> u64 {
+    schedule::largest_gap(schedule)
+        .unwrap_or(fallback)
+        .as_secs()
+        + run.as_secs()
+}
+
+/// What a logical snapshot of `bytes` may take before its success is pushed: an hour of
+/// margin (clone, start, filestore) plus the dump at Ward's documented throughput.
+pub(super) fn snapshot_allowance(bytes: u64) -> Duration {
+    Duration::secs(3600 + dump_time(bytes).as_secs())
+}
+
+/// What a restore drill may take: the jobs' four-hour deadline.
+pub(super) const DRILL_ALLOWANCE: Duration = Duration::hours(4);
+
 pub(super) fn observability(
     out: &mut Out<'_>,
+    settings: &Settings,
     s: &Stack<'_>,
     common: &BTreeMap<String, String>,
 ) -> Result<(), RenderError> {
@@ -28,13 +70,21 @@ pub(super) fn observability(
     let severity = if s.tier == 1 { "critical" } else { "warning" };
     let p95 = if s.tier == 1 { "1.5" } else { "3" };
     let lag = if s.tier == 1 { 10 } else { 60 };
-    let backup_limit = s.posture.backup_interval.as_secs() * 3 / 2;
+    let exported_namespace = exported(settings, "namespace");
+    let exported_job = exported(settings, "job");
     let traefik_service = format!("{ns}-odoo-http-8069@kubernetescrd");
+    let rpo = stack_rpo(s);
+    let base_schedule = schedule::every_with_seconds(s.posture.base_backup_interval, ns);
+    let base_limit = age_limit(
+        &base_schedule,
+        s.posture.base_backup_interval,
+        Duration::secs(3600 + base_backup_time(s.database_bytes).as_secs()),
+    );
     let mut rules = vec![
         alert(
             "OdooDown",
             format!(
-                "sum(kube_deployment_status_replicas_available{{namespace=\"{ns}\", deployment=\"odoo-web\"}}) < 1"
+                "sum(kube_deployment_status_replicas_available{{{exported_namespace}=\"{ns}\", deployment=\"odoo-web\"}}) < 1"
             ),
             "2m",
             severity,
@@ -65,22 +115,36 @@ pub(super) fn observability(
             severity,
             format!("A PostgreSQL standby in {ns} is more than {lag}s behind"),
         ),
+        // CloudNativePG's own `cnpg_collector_last_available_backup_timestamp` stays unset
+        // with the barman-cloud plugin; the plugin reports its own.
         alert(
-            "BackupTooOld",
+            "BaseBackupTooOld",
             format!(
-                "time() - max(cnpg_collector_last_available_backup_timestamp{{namespace=\"{ns}\"}}) > {backup_limit}"
+                "time() - max(barman_cloud_cloudnative_pg_io_last_available_backup_timestamp{{namespace=\"{ns}\"}}) > {base_limit}"
             ),
             "10m",
             severity,
             format!(
-                "The last base backup in {ns} is older than the posture allows ({})",
-                s.posture.backup_interval
+                "The last base backup in {ns} is older than its schedule allows (every {})",
+                s.posture.base_backup_interval
             ),
+        ),
+        // The primary only: a standby's archiver is idle by design. Odoo's cron writes
+        // every minute, so a healthy database always has WAL to archive.
+        alert(
+            "WalArchivingStale",
+            format!(
+                "max(cnpg_pg_stat_archiver_seconds_since_last_archival{{namespace=\"{ns}\"}}\n  and on (pod) (cnpg_pg_replication_in_recovery{{namespace=\"{ns}\"}} == 0)) > {}",
+                rpo.as_secs()
+            ),
+            "5m",
+            severity,
+            format!("No WAL has been archived in {ns} for longer than the RPO ({rpo})"),
         ),
         alert(
             "CertificateExpiringSoon",
             format!(
-                "min(certmanager_certificate_expiration_timestamp_seconds{{exported_namespace=\"{ns}\"}}) - time() < 21 * 86400"
+                "min(certmanager_certificate_expiration_timestamp_seconds{{{exported_namespace}=\"{ns}\"}}) - time() < 21 * 86400"
             ),
             "1h",
             "warning",
@@ -88,18 +152,39 @@ pub(super) fn observability(
         ),
     ];
     for m in &s.members {
-        let limit = m.env.classification.posture.drill_every.as_secs() * 11 / 10;
         let address = m.env.address();
+        let backup_schedule = backup_schedule(s, m);
+        let backup_limit = age_limit(
+            &backup_schedule,
+            m.env.classification.posture.backup_interval,
+            snapshot_allowance(m.spec.size.database.value.bytes),
+        );
+        let mut r = alert(
+            "BackupTooOld",
+            format!(
+                "time() - max(ward_backup_last_success_timestamp_seconds{{{exported_job}=\"{BACKUP_METRICS_JOB}\", environment=\"{address}\"}}) > {backup_limit}"
+            ),
+            "10m",
+            severity,
+            format!(
+                "The last logical snapshot of {address} is older than its schedule allows ({backup_schedule})"
+            ),
+        );
+        r.labels.insert("environment".into(), address.clone());
+        rules.push(r);
+        let posture = &m.env.classification.posture;
+        let drill_schedule = drill_schedule(m);
+        let limit = age_limit(&drill_schedule, posture.drill_every, DRILL_ALLOWANCE);
         let mut r = alert(
             "RestoreDrillOverdue",
             format!(
-                "time() - max(ward_drill_last_success_timestamp_seconds{{environment=\"{address}\"}}) > {limit}"
+                "time() - max(ward_drill_last_success_timestamp_seconds{{{exported_job}=\"{DRILL_METRICS_JOB}\", environment=\"{address}\"}}) > {limit}"
             ),
             "1h",
             "warning",
             format!(
-                "The last successful restore drill of {address} is older than the posture allows ({})",
-                m.env.classification.posture.drill_every
+                "The last successful restore drill of {address} is older than its schedule allows ({drill_schedule}, every {})",
+                posture.drill_every
             ),
         );
         r.labels.insert("environment".into(), address);
@@ -116,7 +201,15 @@ pub(super) fn observability(
             }],
         },
     ))?;
-    out.push(&cr(
+    out.push(&postgres_monitor(ns, common))?;
+    Ok(())
+}
+
+fn postgres_monitor(
+    ns: &str,
+    common: &BTreeMap<String, String>,
+) -> CustomResource<ServiceMonitorSpec> {
+    cr(
         "monitoring.coreos.com/v1",
         "ServiceMonitor",
         meta("postgres", ns, common),
@@ -128,6 +221,52 @@ pub(super) fn observability(
                 interval: "30s".into(),
             }],
         },
+    )
+}
+
+/// The recovery region's standby: scraped by that region's Prometheus, with alerts when
+/// it is down or falls behind the primary by more than the RPO (what a failover would
+/// lose), and when its own base backups stop once it archives.
+pub(super) fn recovery_observability(
+    out: &mut Out<'_>,
+    s: &Stack<'_>,
+    common: &BTreeMap<String, String>,
+) -> Result<(), RenderError> {
+    let ns = s.namespace.as_str();
+    let rpo = stack_rpo(s);
+    let rules = vec![
+        // No series at all (the standby or its scrape is gone) counts as down.
+        alert(
+            "StandbyDown",
+            format!("(max(cnpg_collector_up{{namespace=\"{ns}\"}}) or vector(0)) < 1"),
+            "10m",
+            "critical",
+            format!("The recovery standby of {ns} reports no running PostgreSQL"),
+        ),
+        alert(
+            "StandbyReplicationLag",
+            format!(
+                "max(cnpg_pg_replication_lag{{namespace=\"{ns}\"}}) > {}",
+                rpo.as_secs()
+            ),
+            "10m",
+            "critical",
+            format!(
+                "The recovery standby of {ns} is further behind the primary than the RPO ({rpo}): a failover now would lose more"
+            ),
+        ),
+    ];
+    out.push(&cr(
+        "monitoring.coreos.com/v1",
+        "PrometheusRule",
+        meta("recovery-alerts", ns, common),
+        PrometheusRuleSpec {
+            groups: vec![RuleGroup {
+                name: format!("ward.recovery.{ns}"),
+                rules,
+            }],
+        },
     ))?;
+    out.push(&postgres_monitor(ns, common))?;
     Ok(())
 }
