@@ -7,7 +7,7 @@ use crate::RenderError;
 use crate::odoo::regex_escape;
 use std::collections::BTreeMap;
 use ward_estate::model::{
-    Document, Environment, HostingModel, ObjectStore, PlatformSpec, SecretRef, Stage, StoreKind,
+    Document, Environment, HostingModel, MailSpec, ObjectStore, PlatformSpec, SecretRef, Stage, StoreKind,
     WorkloadSpec,
 };
 use ward_estate::{DrPosture, Estate, ResolvedEnvironment};
@@ -41,6 +41,8 @@ pub struct Settings {
     pub drill_identity: Option<SecretRef>,
     /// Where the jobs push their results for the alerts (`WARD_PUSHGATEWAY`), if anywhere.
     pub pushgateway: Option<String>,
+    /// The mail relay Odoo sends through and the server it fetches from, if any.
+    pub mail: MailSpec,
 }
 
 /// Where the estate repository points when the platform does not say: a reserved name
@@ -114,6 +116,7 @@ impl Settings {
             estate_credentials: r.estate_credentials.clone(),
             drill_identity: r.drill_identity.clone(),
             pushgateway: r.pushgateway.as_ref().map(|s| s.value.clone()),
+            mail: r.mail.clone(),
         })
     }
 
@@ -168,8 +171,8 @@ pub struct Stack<'e> {
     pub replicas: u32,
     pub database_bytes: u64,
     pub filestore_bytes: u64,
+    /// Whether Odoo keeps HTTP sessions in Redis (`session_redis`): the one use of Redis.
     pub redis_sessions: bool,
-    pub redis_queues: bool,
     pub data_class: String,
 }
 
@@ -268,7 +271,6 @@ pub fn stacks<'e>(estate: &'e Estate, settings: &Settings) -> Result<Vec<Stack<'
                 database_bytes: 0,
                 filestore_bytes: 0,
                 redis_sessions: false,
-                redis_queues: false,
                 data_class: String::new(),
             }
         });
@@ -292,7 +294,6 @@ pub fn stacks<'e>(estate: &'e Estate, settings: &Settings) -> Result<Vec<Stack<'
         stack.database_bytes += size.database.value.bytes;
         stack.filestore_bytes += size.filestore.value.bytes;
         stack.redis_sessions |= workload.spec.redis.sessions;
-        stack.redis_queues |= workload.spec.redis.queues;
         let class = workload
             .spec
             .classification
