@@ -423,7 +423,10 @@ mod tests {
         assert_eq!(base.len(), 12);
         // Order and repetition are not changes.
         assert_eq!(base, release_hash(image, &["sale", "account", "sale"]));
-        assert_ne!(base, release_hash("registry/odoo@sha256:bb", &["account", "sale"]));
+        assert_ne!(
+            base,
+            release_hash("registry/odoo@sha256:bb", &["account", "sale"])
+        );
         assert_ne!(base, release_hash(image, &["account", "sale", "stock"]));
         assert_ne!(base, release_hash(image, &["account"]));
         assert_eq!(

@@ -7,8 +7,8 @@ use crate::RenderError;
 use crate::odoo::regex_escape;
 use std::collections::BTreeMap;
 use ward_estate::model::{
-    Document, Environment, HostingModel, MailSpec, ObjectStore, PlatformSpec, SecretRef, Stage, StoreKind,
-    WorkloadSpec,
+    Document, Environment, HostingModel, MailSpec, ObjectStore, PlatformSpec, SecretRef, Stage,
+    StoreKind, WorkloadSpec,
 };
 use ward_estate::{DrPosture, Estate, ResolvedEnvironment};
 

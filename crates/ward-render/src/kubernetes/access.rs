@@ -90,7 +90,7 @@ pub(super) fn network_policies(
         egress.push(NetworkPolicyEgressRule {
             to: Some(vec![mail_peer(server)]),
             ports: Some(vec![tcp(
-                i32::try_from(server.port.value).unwrap_or(i32::MAX),
+                i32::try_from(server.port.value).unwrap_or(i32::MAX)
             )]),
         });
     }

@@ -57,13 +57,17 @@ pub(super) fn odoo_conf(
     let dbfilter = s.dbfilter();
     let modules = server_wide_modules(s);
     let password_ref = format!("{{{{ .{SMTP_PASSWORD_KEY} }}}}");
-    let smtp = settings.mail.outgoing.as_ref().map(|relay| odoo::SmtpInput {
-        host: &relay.server.host.value,
-        port: u16::try_from(relay.server.port.value).unwrap_or(587),
-        user: relay.user.as_ref().map(|u| u.value.as_str()),
-        password_ref: relay.password_ref.as_ref().map(|_| password_ref.as_str()),
-        starttls: true,
-    });
+    let smtp = settings
+        .mail
+        .outgoing
+        .as_ref()
+        .map(|relay| odoo::SmtpInput {
+            host: &relay.server.host.value,
+            port: u16::try_from(relay.server.port.value).unwrap_or(587),
+            user: relay.user.as_ref().map(|u| u.value.as_str()),
+            password_ref: relay.password_ref.as_ref().map(|_| password_ref.as_str()),
+            starttls: true,
+        });
     odoo::conf(&odoo::ConfInput {
         role,
         sizing: &sizing,
