@@ -136,7 +136,7 @@ fn render_host(tree: &mut Tree, settings: &Settings, host: &str, stacks: &[&Stac
         if relay_login {
             secret_keys.push("smtp_password");
         }
-        for key in secret_keys.iter().copied() {
+        for key in &secret_keys {
             secrets.insert(
                 format!("{ns}-{key}"),
                 json!({"file": format!("./secrets/{ns}/{key}")}),
