@@ -107,7 +107,7 @@ pub fn sizing(role: Role, millicores: u32, memory_bytes: u64) -> Sizing {
                 limit_memory_hard: hard,
                 limit_time_cpu: 60,
                 limit_time_real: 120,
-                // No cron runs here (`max_cron_threads = 0`); Odoo's default is kept.
+                // Unused: no cron runs here (`max_cron_threads = 0`).
                 limit_time_real_cron: 600,
                 main_process_memory: main_memory(memory_bytes),
             }
@@ -240,32 +240,78 @@ pub fn upgrade_arg(database: &str, release: &str, modules: &[&str]) -> String {
     format!("{database}={release}={}", modules.join(","))
 }
 
+// The SQL the upgrade script runs, as macros so that the script embeds the very text that
+// the tests run on PostgreSQL (`concat!` takes literals only).
+macro_rules! initialised_sql {
+    () => {
+        "SELECT to_regclass('ir_module_module') IS NOT NULL"
+    };
+}
+macro_rules! plan_sql {
+    () => {
+        "SELECT (SELECT value FROM ir_config_parameter WHERE key = %(key)s),
+       ARRAY(SELECT u.m FROM unnest(%(modules)s::text[]) WITH ORDINALITY AS u(m, i)
+             WHERE NOT EXISTS (SELECT 1 FROM ir_module_module
+                               WHERE name = u.m AND state IN ('installed', 'to upgrade'))
+             ORDER BY u.i),
+       ARRAY(SELECT u.m FROM unnest(%(modules)s::text[]) WITH ORDINALITY AS u(m, i)
+             WHERE EXISTS (SELECT 1 FROM ir_module_module
+                           WHERE name = u.m AND state IN ('installed', 'to upgrade'))
+             ORDER BY u.i)"
+    };
+}
+macro_rules! record_sql {
+    () => {
+        "INSERT INTO ir_config_parameter (key, value, create_date, write_date)
+VALUES (%(key)s, %(release)s, now() at time zone 'UTC', now() at time zone 'UTC')
+ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, write_date = EXCLUDED.write_date"
+    };
+}
+
+/// Whether a database was ever initialised by Odoo (Odoo's own test: `ir_module_module`).
+pub const INITIALISED_SQL: &str = initialised_sql!();
+/// On an initialised database, with `%(key)s` = [`RELEASE_PARAMETER`] and `%(modules)s`
+/// the estate's modules: the recorded release, the modules to `--init` (not installed),
+/// and those to `--update` (installed, or left `to upgrade` by an interrupted upgrade: the
+/// states Odoo's own `--update` takes), each in the estate's order.
+pub const PLAN_SQL: &str = plan_sql!();
+/// Records `%(release)s` under `%(key)s` once the upgrade succeeded.
+pub const RECORD_SQL: &str = record_sql!();
+
 /// Run by `python3 -c` in the Odoo image with one [`upgrade_arg`] per database, before the
 /// cron workers start. A database never initialised gets `--init=base,<modules>`; an
 /// initialised one `--init` for the modules not yet installed and `--update` for those
 /// installed (never `--init` of an installed module, which would reload its `noupdate`
 /// data). Each is skipped when `ward.release` already names the release; on success the
 /// release is recorded. Odoo's own Python reads the configuration, so the credentials stay
-/// in the mounted `odoo.conf`.
-pub const UPGRADE_SCRIPT: &str = r#"import subprocess, sys
+/// in the mounted `odoo.conf`. The decisions are [`INITIALISED_SQL`], [`PLAN_SQL`] and
+/// [`RECORD_SQL`].
+pub const UPGRADE_SCRIPT: &str = concat!(
+    r#"import subprocess, sys
 import odoo
 from odoo.tools import config
 CONF = "/etc/odoo/odoo.conf"
 KEY = "ward.release"
+INITIALISED = """"#,
+    initialised_sql!(),
+    r#""""
+PLAN = """"#,
+    plan_sql!(),
+    r#""""
+RECORD = """"#,
+    record_sql!(),
+    r#""""
 config.parse_config(["--config=" + CONF])
 for spec in sys.argv[1:]:
     db, release, modules = spec.split("=", 2)
     modules = [m for m in modules.split(",") if m]
     with odoo.sql_db.db_connect(db).cursor() as cr:
-        cr.execute("SELECT to_regclass('ir_module_module') IS NOT NULL")
+        cr.execute(INITIALISED)
         initialised = cr.fetchone()[0]
-        installed, recorded = set(), None
+        recorded, new, old = None, modules, []
         if initialised:
-            cr.execute("SELECT name FROM ir_module_module WHERE state = 'installed'")
-            installed = {row[0] for row in cr.fetchall()}
-            cr.execute("SELECT value FROM ir_config_parameter WHERE key = %s", [KEY])
-            row = cr.fetchone()
-            recorded = row[0] if row else None
+            cr.execute(PLAN, {"key": KEY, "modules": modules})
+            recorded, new, old = cr.fetchone()
     odoo.sql_db.close_all()
     if recorded == release:
         print(db + ": at release " + release, flush=True)
@@ -274,8 +320,6 @@ for spec in sys.argv[1:]:
     if not initialised:
         args.append("--init=" + ",".join(["base"] + modules))
     else:
-        new = [m for m in modules if m not in installed]
-        old = [m for m in modules if m in installed]
         if new:
             args.append("--init=" + ",".join(new))
         if old:
@@ -283,14 +327,10 @@ for spec in sys.argv[1:]:
     print(db + ": " + " ".join(args[3:]), flush=True)
     subprocess.run(args, check=True)
     with odoo.sql_db.db_connect(db).cursor() as cr:
-        cr.execute(
-            "INSERT INTO ir_config_parameter (key, value, create_date, write_date)"
-            " VALUES (%s, %s, now() at time zone 'UTC', now() at time zone 'UTC')"
-            " ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, write_date = EXCLUDED.write_date",
-            [KEY, release],
-        )
+        cr.execute(RECORD, {"key": KEY, "release": release})
     odoo.sql_db.close_all()
-"#;
+"#
+);
 
 /// Escapes a literal for use inside a Python regular expression (Odoo's `dbfilter`).
 pub fn regex_escape(s: &str) -> String {
