@@ -1,4 +1,5 @@
-//! Odoo itself: its configuration, web and cron Deployments, Services, autoscaling and
+//! Odoo itself: its configuration (sized per pod), web and cron Deployments (the cron pod
+//! installs or upgrades every database before cron runs), Services, autoscaling and
 //! disruption budgets, then the ingress, middlewares and certificates in front of it.
 
 use super::*;
