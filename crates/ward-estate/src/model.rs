@@ -193,6 +193,39 @@ pub struct RenderingSpec {
     /// names this gives.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub prometheus_honor_labels: Option<Spanned<bool>>,
+    /// The mail servers Odoo talks to (`rendering.mail`).
+    pub mail: MailSpec,
+}
+
+/// `rendering.mail`: the relay Odoo sends through, and the server it fetches from.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct MailSpec {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outgoing: Option<MailRelay>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub incoming: Option<MailServer>,
+}
+
+/// Where a mail server is on the network. NetworkPolicy cannot name hosts: without
+/// `cidr`, the egress rule admits the port on public addresses only.
+#[derive(Clone, Debug, Serialize)]
+pub struct MailServer {
+    pub host: Spanned<String>,
+    pub port: Spanned<u32>,
+    /// The addresses the host resolves to, when it is not on the public internet.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cidr: Option<Spanned<String>>,
+}
+
+/// The outgoing relay: a server, and the login Odoo sends with (STARTTLS always).
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MailRelay {
+    pub server: MailServer,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<Spanned<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password_ref: Option<SecretRef>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -401,11 +434,11 @@ pub struct OdooSpec {
     pub modules: Vec<Spanned<String>>,
 }
 
-/// Whether the workload keeps HTTP sessions or job queues in Redis.
+/// Whether the workload keeps HTTP sessions in Redis (read by the `session_redis`
+/// server-wide module, which the image must ship).
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct RedisSpec {
     pub sessions: bool,
-    pub queues: bool,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -855,6 +888,7 @@ pub(crate) fn decode_platform(cx: &mut Cx, node: &Node) -> Option<PlatformSpec> 
                     drill_identity: None,
                     pushgateway: text("pushgateway"),
                     prometheus_honor_labels: None,
+                    mail: MailSpec::default(),
                 };
                 spec.prometheus_honor_labels =
                     opt(cx, f, "prometheusHonorLabels", |cx, n, p| cx.bool(n, p));
@@ -879,6 +913,8 @@ pub(crate) fn decode_platform(cx: &mut Cx, node: &Node) -> Option<PlatformSpec> 
                 };
                 spec.estate_credentials = reference(cx, "estateCredentials");
                 spec.drill_identity = reference(cx, "drillIdentity");
+                spec.mail = opt(cx, f, "mail", |cx, n, p| decode_mail(cx, n, p, &stores))
+                    .unwrap_or_default();
                 spec.shared_images = opt(cx, f, "sharedImages", |cx, n, p| {
                     mapping(cx, n, p, |cx, mf| {
                         let mut out = BTreeMap::new();
@@ -990,6 +1026,96 @@ fn check_estate_revision(cx: &mut Cx, rev: &Spanned<String>, path: &str) {
             "write a branch or tag such as `main` or `release/2026-11`",
         );
     }
+}
+
+/// `rendering.mail`: `outgoing` (the relay) and `incoming` (IMAP or POP), each a host,
+/// a port and optionally the CIDR it lives in.
+fn decode_mail(cx: &mut Cx, node: &Node, path: &str, stores: &[&str]) -> Option<MailSpec> {
+    mapping(cx, node, path, |cx, f| {
+        let outgoing = opt(cx, f, "outgoing", |cx, n, p| {
+            mapping(cx, n, p, |cx, f| {
+                let s = decode_mail_server(cx, f);
+                let user = opt(cx, f, "user", |cx, n, p| cx.string(n, p));
+                let password_ref = opt(cx, f, "passwordRef", secret_ref);
+                if let Some(r) = &password_ref {
+                    check_secret_store(cx, &r.store, stores);
+                }
+                if user.is_some() != password_ref.is_some() {
+                    cx.error(
+                        f.node.span,
+                        format!(
+                            "`{}` and `{}` go together",
+                            f.at("user"),
+                            f.at("passwordRef")
+                        ),
+                        "give the relay's login as `user:` and its password as `passwordRef: { store, key }`, or neither",
+                    );
+                }
+                if let Some(p) = s.as_ref().map(|s| &s.port)
+                    && p.value == 465
+                {
+                    cx.error(
+                        p.span,
+                        format!(
+                            "`{}`: Odoo's configuration speaks STARTTLS, not implicit TLS (465)",
+                            f.at("port")
+                        ),
+                        "use the relay's submission port, 587 (or 25), with STARTTLS",
+                    );
+                }
+                Some(MailRelay {
+                    server: s?,
+                    user,
+                    password_ref,
+                })
+            })
+        });
+        let incoming = opt(cx, f, "incoming", |cx, n, p| {
+            mapping(cx, n, p, decode_mail_server)
+        });
+        Some(MailSpec { outgoing, incoming })
+    })
+}
+
+fn decode_mail_server(cx: &mut Cx, f: &mut Fields<'_>) -> Option<MailServer> {
+    let host = req(cx, f, "host", |cx, n, p| cx.string(n, p));
+    let port = req(cx, f, "port", |cx, n, p| cx.uint(n, p, 65_535));
+    let cidr = opt(cx, f, "cidr", |cx, n, p| cx.string(n, p));
+    if let Some(host) = &host
+        && (host.value.is_empty() || host.value.contains(['/', ':', '@', ' ']))
+    {
+        cx.error(
+            host.span,
+            format!("`{}` must be a host name or address", f.at("host")),
+            "write the host alone, e.g. `smtp.example.org`; the port goes in `port`",
+        );
+    }
+    if let Some(c) = &cidr
+        && !is_ipv4_cidr(&c.value)
+    {
+        cx.error(
+            c.span,
+            format!(
+                "`{}` is not an IPv4 CIDR: `{}`",
+                f.at("cidr"),
+                crate::decode::escape(&c.value)
+            ),
+            "write e.g. `10.20.0.25/32`, the addresses the host resolves to",
+        );
+    }
+    Some(MailServer {
+        host: host?,
+        port: port?,
+        cidr,
+    })
+}
+
+/// `a.b.c.d/n` with each part in range.
+fn is_ipv4_cidr(s: &str) -> bool {
+    let Some((ip, bits)) = s.split_once('/') else {
+        return false;
+    };
+    ip.parse::<std::net::Ipv4Addr>().is_ok() && bits.parse::<u8>().is_ok_and(|b| b <= 32)
 }
 
 fn check_secret_store(cx: &mut Cx, store: &Spanned<String>, known: &[&str]) {
@@ -1108,6 +1234,25 @@ pub(crate) fn decode_workload(cx: &mut Cx, node: &Node) -> Option<WorkloadSpec> 
                 let version = req(cx, f, "version", |cx, n, p| cx.string(n, p));
                 let image = req(cx, f, "image", |cx, n, p| cx.string(n, p));
                 let modules = strings(cx, f, "modules");
+                for m in &modules {
+                    // Odoo module names are Python package names; the upgrade passes
+                    // them to `odoo --init/--update` as a comma-separated list.
+                    let ok = !m.value.is_empty()
+                        && m.value
+                            .chars()
+                            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+                    if !ok {
+                        cx.error(
+                            m.span,
+                            format!(
+                                "`{}` is not an Odoo module name: `{}`",
+                                f.at("modules"),
+                                crate::decode::escape(&m.value)
+                            ),
+                            "write the module's technical name, e.g. `account` or `l10n_generic_coa`",
+                        );
+                    }
+                }
                 Some(OdooSpec {
                     version: version?,
                     image: image?,
@@ -1117,9 +1262,15 @@ pub(crate) fn decode_workload(cx: &mut Cx, node: &Node) -> Option<WorkloadSpec> 
         });
         let redis = opt(cx, f, "redis", |cx, n, p| {
             mapping(cx, n, p, |cx, f| {
+                if let Some(queues) = f.opt("queues") {
+                    cx.error(
+                        queues.span,
+                        format!("`{}` is not read by anything", f.at("queues")),
+                        "remove it: queue_job keeps its queue in PostgreSQL, and Ward renders Redis for `sessions` only",
+                    );
+                }
                 Some(RedisSpec {
                     sessions: flag(cx, f, "sessions"),
-                    queues: flag(cx, f, "queues"),
                 })
             })
         })

@@ -130,15 +130,28 @@ fn render_host(tree: &mut Tree, settings: &Settings, host: &str, stacks: &[&Stac
             (true, Some(m)) => m.role.clone(),
             _ => "odoo".to_string(),
         };
-        for key in ["admin_passwd", "db_password"] {
+        let relay = settings.mail.outgoing.as_ref();
+        let relay_login = relay.is_some_and(|r| r.password_ref.is_some());
+        let mut secret_keys = vec!["admin_passwd", "db_password"];
+        if relay_login {
+            secret_keys.push("smtp_password");
+        }
+        for key in &secret_keys {
             secrets.insert(
                 format!("{ns}-{key}"),
                 json!({"file": format!("./secrets/{ns}/{key}")}),
             );
         }
-        let sizing = odoo::sizing(s.cpu_millicores, s.memory_bytes);
+        // Web and cron containers get the same limits; each conf is sized from them.
+        let cpu = s.cpu_millicores.max(500);
+        let memory = s.memory_bytes.max(512 << 20);
+        let mut server_wide = vec!["base", "web"];
+        if s.redis_sessions {
+            server_wide.push("session_redis");
+        }
         for role in [OdooRole::Web, OdooRole::Cron] {
             let which = if role == OdooRole::Web { "web" } else { "cron" };
+            let sizing = odoo::sizing(role, cpu, memory);
             let conf = odoo::conf(&odoo::ConfInput {
                 role,
                 sizing: &sizing,
@@ -154,7 +167,14 @@ fn render_host(tree: &mut Tree, settings: &Settings, host: &str, stacks: &[&Stac
                 db_sslmode: "prefer",
                 admin_passwd_ref: "{{ .admin_passwd }}",
                 db_password_ref: "{{ .db_password }}",
-                server_wide_modules: &["base", "web"],
+                server_wide_modules: &server_wide,
+                smtp: relay.map(|r| odoo::SmtpInput {
+                    host: &r.server.host.value,
+                    port: u16::try_from(r.server.port.value).unwrap_or(587),
+                    user: r.user.as_ref().map(|u| u.value.as_str()),
+                    password_ref: relay_login.then_some("{{ .smtp_password }}"),
+                    starttls: true,
+                }),
             });
             put(
                 tree,
@@ -165,8 +185,11 @@ fn render_host(tree: &mut Tree, settings: &Settings, host: &str, stacks: &[&Stac
             );
             // The credentials are read from secret files into a config under /tmp (a
             // tmpfs) at start; they never appear in the compose file or the environment.
-            let start = "python3 -c 'import pathlib as p; s = lambda k: p.Path(\"/run/secrets/\" + k).read_text().strip(); \
-t = p.Path(\"/etc/odoo/odoo.conf\").read_text().replace(\"{{ .admin_passwd }}\", s(\"admin_passwd\")).replace(\"{{ .db_password }}\", s(\"db_password\")); \
+            let start = "python3 -c 'import pathlib as p\n\
+t = p.Path(\"/etc/odoo/odoo.conf\").read_text()\n\
+s = lambda k: p.Path(\"/run/secrets/\" + k)\n\
+ks=(\"admin_passwd\", \"db_password\", \"smtp_password\")\n\
+for k in ks: t = t.replace(\"{{ .\" + k + \" }}\", s(k).read_text().strip()) if s(k).exists() else t\n\
 f = p.Path(\"/tmp/odoo.conf\"); f.touch(mode=0o600); f.write_text(t)' && exec odoo -c /tmp/odoo.conf";
             let mut svc = json!({
                 "image": s.image,
@@ -176,10 +199,7 @@ f = p.Path(\"/tmp/odoo.conf\"); f.touch(mode=0o600); f.write_text(t)' && exec od
                     format!("{ns}-filestore:{}", odoo::DATA_DIR),
                 ],
                 "tmpfs": ["/tmp"],
-                "secrets": [
-                    {"source": format!("{ns}-admin_passwd"), "target": "admin_passwd"},
-                    {"source": format!("{ns}-db_password"), "target": "db_password"},
-                ],
+                "secrets": secret_keys.iter().map(|k| json!({"source": format!("{ns}-{k}"), "target": k})).collect::<Vec<_>>(),
                 "networks": if role == OdooRole::Web { json!(["edge", net]) } else { json!([net]) },
                 "depends_on": {db_service.clone(): {"condition": "service_healthy"}},
                 "healthcheck": {
@@ -187,10 +207,20 @@ f = p.Path(\"/tmp/odoo.conf\"); f.touch(mode=0o600); f.write_text(t)' && exec od
                     "interval": "30s", "timeout": "10s", "retries": 3,
                 },
                 "deploy": {"resources": {"limits": {
-                    "cpus": format!("{:.1}", f64::from(s.cpu_millicores.max(500)) / 1000.0),
-                    "memory": crate::stack::quantity(s.memory_bytes.max(512 << 20)).replace("Gi", "g").replace("Mi", "m"),
+                    "cpus": format!("{:.1}", f64::from(cpu) / 1000.0),
+                    "memory": crate::stack::quantity(memory).replace("Gi", "g").replace("Mi", "m"),
                 }}},
             });
+            if s.redis_sessions {
+                // Read by `session_redis`, loaded server-wide above.
+                svc["environment"] = json!({
+                    "ODOO_SESSION_REDIS": "1",
+                    "ODOO_SESSION_REDIS_HOST": format!("{ns}-redis"),
+                    "ODOO_SESSION_REDIS_PORT": "6379",
+                    "ODOO_SESSION_REDIS_SSL": "0",
+                    "ODOO_SESSION_REDIS_PREFIX": ns,
+                });
+            }
             harden(&mut svc, "101:101");
             services.insert(format!("{ns}-odoo-{which}"), svc);
         }
@@ -235,10 +265,11 @@ f = p.Path(\"/tmp/odoo.conf\"); f.touch(mode=0o600); f.write_text(t)' && exec od
         });
         harden(&mut pg, "70:70");
         services.insert(db_service.clone(), pg);
-        if s.redis_sessions || s.redis_queues {
+        if s.redis_sessions {
+            // Sessions only: nothing is kept on disk.
             let mut redis = json!({
                 "image": settings.redis_image,
-                "command": if s.redis_queues { json!(["redis-server", "--appendonly", "yes", "--dir", "/data"]) } else { json!(["redis-server", "--save", "", "--appendonly", "no"]) },
+                "command": ["redis-server", "--save", "", "--appendonly", "no"],
                 "volumes": [format!("{ns}-redis:/data")],
                 "networks": [net],
             });
@@ -279,8 +310,11 @@ fn traefik_config(s: &Stack<'_>) -> Value {
     let mut routers = serde_json::Map::new();
     let mut certificates = Vec::new();
     let mut middlewares = vec![format!("{ns}-headers"), format!("{ns}-body-limit")];
+    // No buffering on `/websocket`: Traefik's buffering waits for a complete response.
+    let mut websocket_middlewares = vec![format!("{ns}-headers")];
     if s.tier == 1 {
         middlewares.push(format!("{ns}-rate-limit"));
+        websocket_middlewares.push(format!("{ns}-rate-limit"));
     }
     for m in &s.members {
         if m.spec.hosts.is_empty() {
@@ -300,7 +334,7 @@ fn traefik_config(s: &Stack<'_>) -> Value {
         );
         routers.insert(
             format!("{slug}-websocket"),
-            json!({"rule": format!("({rule}) && PathPrefix(`/websocket`)"), "entryPoints": ["websecure"], "service": format!("{ns}-websocket"), "middlewares": middlewares, "tls": {}, "priority": 100}),
+            json!({"rule": format!("({rule}) && PathPrefix(`/websocket`)"), "entryPoints": ["websecure"], "service": format!("{ns}-websocket"), "middlewares": websocket_middlewares, "tls": {}, "priority": 100}),
         );
         for h in &m.spec.hosts {
             certificates.push(json!({
@@ -315,7 +349,8 @@ fn traefik_config(s: &Stack<'_>) -> Value {
         format!("{ns}-headers"),
         json!({"headers": {
             "stsSeconds": 63_072_000, "stsIncludeSubdomains": true, "stsPreload": true, "forceSTSHeader": true,
-            "frameDeny": true, "contentTypeNosniff": true, "referrerPolicy": "strict-origin-when-cross-origin",
+            "customFrameOptionsValue": "SAMEORIGIN", "contentSecurityPolicy": "frame-ancestors 'self'",
+            "contentTypeNosniff": true, "referrerPolicy": "strict-origin-when-cross-origin",
         }}),
     );
     mw.insert(

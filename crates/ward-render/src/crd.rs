@@ -270,7 +270,8 @@ pub struct HeadersMiddleware {
     pub sts_preload: bool,
     #[serde(rename = "forceSTSHeader")]
     pub force_sts_header: bool,
-    pub frame_deny: bool,
+    pub custom_frame_options_value: String,
+    pub content_security_policy: String,
     pub content_type_nosniff: bool,
     pub referrer_policy: String,
     pub permissions_policy: String,

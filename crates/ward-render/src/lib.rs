@@ -71,6 +71,14 @@ pub enum RenderError {
         "rendering.archiveStore `{0}` must be an s3 store: PostgreSQL archives to object storage"
     )]
     ArchiveStoreNotS3(String),
+    #[error(
+        "rendering.mail.outgoing.passwordRef is in store `{store}`, but Odoo's configuration in `{namespace}` is read from `{config_store}`: External Secrets assembles odoo.conf from one store"
+    )]
+    MailPasswordStore {
+        store: String,
+        config_store: String,
+        namespace: String,
+    },
     #[error("two objects would be written to {0}")]
     DuplicatePath(String),
     #[error("cannot serialize a rendered object: {0}")]

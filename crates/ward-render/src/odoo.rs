@@ -22,40 +22,123 @@ pub enum Role {
     Cron,
 }
 
-/// Sizing of one Odoo process (one pod or one container).
+/// Sizing of one Odoo pod (or compose container) from the resources it is given.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Sizing {
+    /// HTTP worker processes (prefork mode; at least 1, so that the limits apply).
     pub workers: u32,
+    /// Cron worker processes (`max_cron_threads`): 0 for web pods.
+    pub cron_threads: u32,
     pub limit_memory_soft: u64,
     pub limit_memory_hard: u64,
     pub limit_time_cpu: u32,
     pub limit_time_real: u32,
+    /// Real time a scheduled action may take (`limit_time_real_cron`).
+    pub limit_time_real_cron: u32,
+    /// What the pod keeps for the prefork master and the gevent process.
+    pub main_process_memory: u64,
 }
 
-/// Odoo's rule of thumb (2 × cores + 1 workers), capped so that every worker can reach its
-/// hard memory limit without the pod being OOM-killed: workers × hard ≤ 90% of memory.
-pub fn sizing(millicores: u32, memory_bytes: u64) -> Sizing {
-    const MIB: u64 = 1 << 20;
-    // A worker below ~384 MiB cannot render a large report; fewer, larger workers then.
-    const MIN_WORKER: u64 = 384 * MIB;
-    const MAX_HARD: u64 = 2560 * MIB; // Odoo's own default hard limit.
-    let cores = (millicores / 1000).max(1);
-    let budget = memory_bytes / 10 * 9;
-    let by_memory = u32::try_from(budget / MIN_WORKER)
-        .unwrap_or(u32::MAX)
-        .max(1);
-    let workers = (2 * cores + 1).min(by_memory).max(1);
-    let hard = (budget / u64::from(workers)).min(MAX_HARD);
-    // Round to whole MiB so the numbers read well in review.
-    let hard = hard / MIB * MIB;
-    let soft = hard / 5 * 4 / MIB * MIB;
-    Sizing {
-        workers,
-        limit_memory_soft: soft,
-        limit_memory_hard: hard,
-        limit_time_cpu: 60,
-        limit_time_real: 120,
+const MIB: u64 = 1 << 20;
+/// Odoo's deployment guidance: a worker is recycled above ~640 MB and killed at ~768 MB
+/// of *virtual* memory. The hard limit is an `RLIMIT_AS` that wkhtmltopdf, started by a
+/// worker to print a report, inherits: below it, PDF rendering fails.
+pub const LIMIT_MEMORY_SOFT: u64 = 640 * MIB;
+pub const LIMIT_MEMORY_HARD: u64 = 768 * MIB;
+/// What the prefork master and the gevent (`/websocket`) process need besides the
+/// workers; the pod's memory limit covers workers × hard + this.
+pub const MAIN_PROCESS_MEMORY: u64 = 512 * MIB;
+
+impl Sizing {
+    /// The memory every process of the pod can reach at its hard limit: Odoo's processes
+    /// are killed by Odoo (soft, hard), never by the kernel's OOM killer.
+    pub fn peak_memory(&self) -> u64 {
+        u64::from(self.workers + self.cron_threads) * self.limit_memory_hard
+            + self.main_process_memory
     }
+}
+
+/// The main process's share: 512 MiB, or a quarter of a pod smaller than 2 GiB.
+fn main_memory(memory_bytes: u64) -> u64 {
+    MAIN_PROCESS_MEMORY.min(memory_bytes / 4)
+}
+
+/// The hard limit each of `processes` gets in `memory_bytes`: Odoo's 768 MB when it fits,
+/// else an equal share of what the main process leaves (small pods print small reports).
+fn per_process_hard(memory_bytes: u64, processes: u32) -> (u64, u64) {
+    let left = memory_bytes.saturating_sub(main_memory(memory_bytes));
+    let hard = (left / u64::from(processes.max(1))).min(LIMIT_MEMORY_HARD) / MIB * MIB;
+    let soft = if hard == LIMIT_MEMORY_HARD {
+        LIMIT_MEMORY_SOFT
+    } else {
+        hard / 6 * 5 / MIB * MIB
+    };
+    (soft, hard)
+}
+
+/// How many 768 MB processes fit in `memory_bytes` beside the main process (at least 1).
+fn processes_by_memory(memory_bytes: u64) -> u32 {
+    let left = memory_bytes.saturating_sub(main_memory(memory_bytes));
+    u32::try_from(left / LIMIT_MEMORY_HARD)
+        .unwrap_or(u32::MAX)
+        .max(1)
+}
+
+/// The sizing of a pod of `role` with `millicores` CPU and `memory_bytes` memory.
+///
+/// Web: Odoo's rule of thumb (2 × cores + 1 workers), capped so that every worker can
+/// reach its hard limit: workers × hard + main process ≤ the pod's memory. Requests are
+/// cut at 60 s CPU / 120 s real time.
+///
+/// Cron: one HTTP worker (the health probe's) and up to two cron workers, as memory
+/// allows; scheduled actions (invoicing runs, mail queues, fetchmail) get an hour of CPU
+/// and two of real time, since a killed cron job restarts from the beginning next time.
+pub fn sizing(role: Role, millicores: u32, memory_bytes: u64) -> Sizing {
+    let cores = (millicores / 1000).max(1);
+    let fit = processes_by_memory(memory_bytes);
+    match role {
+        Role::Web => {
+            let workers = (2 * cores + 1).min(fit).max(1);
+            let (soft, hard) = per_process_hard(memory_bytes, workers);
+            Sizing {
+                workers,
+                cron_threads: 0,
+                limit_memory_soft: soft,
+                limit_memory_hard: hard,
+                limit_time_cpu: 60,
+                limit_time_real: 120,
+                // Unused: no cron runs here (`max_cron_threads = 0`).
+                limit_time_real_cron: 600,
+                main_process_memory: main_memory(memory_bytes),
+            }
+        }
+        Role::Cron => {
+            let cron_threads = fit.saturating_sub(1).clamp(1, 2);
+            let (soft, hard) = per_process_hard(memory_bytes, cron_threads + 1);
+            Sizing {
+                workers: 1,
+                cron_threads,
+                limit_memory_soft: soft,
+                limit_memory_hard: hard,
+                limit_time_cpu: 3600,
+                limit_time_real: 7200,
+                limit_time_real_cron: 7200,
+                main_process_memory: main_memory(memory_bytes),
+            }
+        }
+    }
+}
+
+/// The outgoing mail relay in `odoo.conf`. Odoo's `smtp_ssl` means STARTTLS (Odoo has
+/// read it so since 7.0); the password is a template reference, never a value.
+#[derive(Clone, Debug)]
+pub struct SmtpInput<'a> {
+    pub host: &'a str,
+    pub port: u16,
+    pub user: Option<&'a str>,
+    /// `{{ .smtp_password }}` for External Secrets; present only with a user.
+    pub password_ref: Option<&'a str>,
+    pub starttls: bool,
 }
 
 /// Everything `odoo.conf` needs that is not a credential.
@@ -75,6 +158,9 @@ pub struct ConfInput<'a> {
     pub admin_passwd_ref: &'a str,
     pub db_password_ref: &'a str,
     pub server_wide_modules: &'a [&'a str],
+    /// The relay Odoo sends mail through; `None` leaves Odoo's default (localhost:25,
+    /// which a pod does not have: mail then stays queued).
+    pub smtp: Option<SmtpInput<'a>>,
 }
 
 /// The text of `odoo.conf`. Deterministic: options in a fixed order.
@@ -102,32 +188,149 @@ pub fn conf(input: &ConfInput<'_>) -> String {
     opt("proxy_mode", &"True");
     opt("http_port", &HTTP_PORT);
     opt("gevent_port", &WEBSOCKET_PORT);
-    match input.role {
-        Role::Web => {
-            opt("workers", &s.workers);
-            // Worker segregation: scheduled actions run in the cron deployment only, so a
-            // long cron job never takes an HTTP worker away from users.
-            opt("max_cron_threads", &0);
-        }
-        Role::Cron => {
-            opt("workers", &2);
-            opt("max_cron_threads", &2);
-        }
-    }
+    opt("workers", &s.workers);
+    // Worker segregation: scheduled actions run in the cron deployment only (web pods
+    // have none), so a long cron job never takes an HTTP worker away from users.
+    let cron_threads = match input.role {
+        Role::Web => 0,
+        Role::Cron => s.cron_threads,
+    };
+    opt("max_cron_threads", &cron_threads);
     opt("limit_memory_soft", &s.limit_memory_soft);
     opt("limit_memory_hard", &s.limit_memory_hard);
     opt("limit_time_cpu", &s.limit_time_cpu);
     opt("limit_time_real", &s.limit_time_real);
-    // Scheduled actions may run longer than a request; Odoo's own default for crons.
-    opt("limit_time_real_cron", &(s.limit_time_real * 5));
+    opt("limit_time_real_cron", &s.limit_time_real_cron);
     opt("limit_request", &8192);
     opt("log_level", &"info");
     opt("logfile", &"False");
     opt("server_wide_modules", &input.server_wide_modules.join(","));
+    if let Some(smtp) = &input.smtp {
+        opt("smtp_server", &smtp.host);
+        opt("smtp_port", &smtp.port);
+        opt("smtp_ssl", &if smtp.starttls { "True" } else { "False" });
+        if let (Some(user), Some(password)) = (smtp.user, smtp.password_ref) {
+            opt("smtp_user", &user);
+            opt("smtp_password", &password);
+        }
+    }
     opt("unaccent", &"True");
     opt("without_demo", &"all");
     out
 }
+
+/// What a database runs: the image and the estate's modules. Its hash names the release
+/// (sorted and deduplicated modules, so that reordering the list changes nothing).
+pub fn release_hash(image: &str, modules: &[&str]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut modules: Vec<&str> = modules.to_vec();
+    modules.sort_unstable();
+    modules.dedup();
+    let digest = Sha256::digest(format!("{image}\n{}", modules.join(",")));
+    hex::encode(&digest[..6])
+}
+
+/// The key in `ir_config_parameter` where the upgrade records the release a database is
+/// at, so that a restarted pod does not upgrade again and a restored copy of an older
+/// release does.
+pub const RELEASE_PARAMETER: &str = "ward.release";
+
+/// The argument that asks [`UPGRADE_SCRIPT`] to bring `database` to `release`.
+pub fn upgrade_arg(database: &str, release: &str, modules: &[&str]) -> String {
+    format!("{database}={release}={}", modules.join(","))
+}
+
+// The SQL the upgrade script runs, as macros so that the script embeds the very text that
+// the tests run on PostgreSQL (`concat!` takes literals only).
+macro_rules! initialised_sql {
+    () => {
+        "SELECT to_regclass('ir_module_module') IS NOT NULL"
+    };
+}
+macro_rules! plan_sql {
+    () => {
+        "SELECT (SELECT value FROM ir_config_parameter WHERE key = %(key)s),
+       ARRAY(SELECT u.m FROM unnest(%(modules)s::text[]) WITH ORDINALITY AS u(m, i)
+             WHERE NOT EXISTS (SELECT 1 FROM ir_module_module
+                               WHERE name = u.m AND state IN ('installed', 'to upgrade'))
+             ORDER BY u.i),
+       ARRAY(SELECT u.m FROM unnest(%(modules)s::text[]) WITH ORDINALITY AS u(m, i)
+             WHERE EXISTS (SELECT 1 FROM ir_module_module
+                           WHERE name = u.m AND state IN ('installed', 'to upgrade'))
+             ORDER BY u.i)"
+    };
+}
+macro_rules! record_sql {
+    () => {
+        "INSERT INTO ir_config_parameter (key, value, create_date, write_date)
+VALUES (%(key)s, %(release)s, now() at time zone 'UTC', now() at time zone 'UTC')
+ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, write_date = EXCLUDED.write_date"
+    };
+}
+
+/// Whether a database was ever initialised by Odoo (Odoo's own test: `ir_module_module`).
+pub const INITIALISED_SQL: &str = initialised_sql!();
+/// On an initialised database, with `%(key)s` = [`RELEASE_PARAMETER`] and `%(modules)s`
+/// the estate's modules: the recorded release, the modules to `--init` (not installed),
+/// and those to `--update` (installed, or left `to upgrade` by an interrupted upgrade: the
+/// states Odoo's own `--update` takes), each in the estate's order.
+pub const PLAN_SQL: &str = plan_sql!();
+/// Records `%(release)s` under `%(key)s` once the upgrade succeeded.
+pub const RECORD_SQL: &str = record_sql!();
+
+/// Run by `python3 -c` in the Odoo image with one [`upgrade_arg`] per database, before the
+/// cron workers start. A database never initialised gets `--init=base,<modules>`; an
+/// initialised one `--init` for the modules not yet installed and `--update` for those
+/// installed (never `--init` of an installed module, which would reload its `noupdate`
+/// data). Each is skipped when `ward.release` already names the release; on success the
+/// release is recorded. Odoo's own Python reads the configuration, so the credentials stay
+/// in the mounted `odoo.conf`. The decisions are [`INITIALISED_SQL`], [`PLAN_SQL`] and
+/// [`RECORD_SQL`].
+pub const UPGRADE_SCRIPT: &str = concat!(
+    r#"import subprocess, sys
+import odoo
+from odoo.tools import config
+CONF = "/etc/odoo/odoo.conf"
+KEY = "ward.release"
+INITIALISED = """"#,
+    initialised_sql!(),
+    r#""""
+PLAN = """"#,
+    plan_sql!(),
+    r#""""
+RECORD = """"#,
+    record_sql!(),
+    r#""""
+config.parse_config(["--config=" + CONF])
+for spec in sys.argv[1:]:
+    db, release, modules = spec.split("=", 2)
+    modules = [m for m in modules.split(",") if m]
+    with odoo.sql_db.db_connect(db).cursor() as cr:
+        cr.execute(INITIALISED)
+        initialised = cr.fetchone()[0]
+        recorded, new, old = None, modules, []
+        if initialised:
+            cr.execute(PLAN, {"key": KEY, "modules": modules})
+            recorded, new, old = cr.fetchone()
+    odoo.sql_db.close_all()
+    if recorded == release:
+        print(db + ": at release " + release, flush=True)
+        continue
+    args = ["odoo", "--config=" + CONF, "--database=" + db, "--stop-after-init", "--no-http"]
+    if not initialised:
+        args.append("--init=" + ",".join(["base"] + modules))
+    else:
+        if new:
+            args.append("--init=" + ",".join(new))
+        if old:
+            args.append("--update=" + ",".join(old))
+    print(db + ": " + " ".join(args[3:]), flush=True)
+    subprocess.run(args, check=True)
+    with odoo.sql_db.db_connect(db).cursor() as cr:
+        cr.execute(RECORD, {"key": KEY, "release": release})
+    odoo.sql_db.close_all()
+"#
+);
 
 /// Escapes a literal for use inside a Python regular expression (Odoo's `dbfilter`).
 pub fn regex_escape(s: &str) -> String {
@@ -147,19 +350,69 @@ mod tests {
 
     #[test]
     fn workers_follow_cpu_and_fit_memory() {
-        let s = sizing(4000, 8 << 30);
+        let s = sizing(Role::Web, 4000, 8 << 30);
         assert_eq!(s.workers, 9);
-        assert!(u64::from(s.workers) * s.limit_memory_hard <= (8u64 << 30) / 10 * 9);
-        assert!(s.limit_memory_soft < s.limit_memory_hard);
+        assert_eq!(s.limit_memory_hard, LIMIT_MEMORY_HARD);
+        assert_eq!(s.limit_memory_soft, LIMIT_MEMORY_SOFT);
         // Small memory caps the worker count below the CPU rule.
-        let small = sizing(4000, 1 << 30);
+        let small = sizing(Role::Web, 4000, 2 << 30);
         assert_eq!(small.workers, 2);
-        assert!(sizing(500, 512 << 20).workers >= 1);
+        assert!(sizing(Role::Web, 500, 512 << 20).workers >= 1);
+    }
+
+    /// The resources each tier's web and cron pods get in the example (dedicated tier 1,
+    /// 4 CPU / 8 GiB; tier 2, 2 CPU / 4 GiB and 1 CPU / 2 GiB; tier 3, 1 CPU / 2 GiB; cron
+    /// pods half the web pod, at least 2 GiB) and the edges around them.
+    const PODS: &[(u32, u64)] = &[
+        (4000, 8 << 30),
+        (2000, 4 << 30),
+        (1000, 2 << 30),
+        (500, 2 << 30),
+        (250, 512 << 20),
+        (8000, 16 << 30),
+        (16000, 8 << 30),
+    ];
+
+    #[test]
+    fn every_process_reaches_its_hard_limit_inside_the_pod() {
+        for &(cpu, memory) in PODS {
+            for role in [Role::Web, Role::Cron] {
+                let s = sizing(role, cpu, memory);
+                // workers × hard + the main process fit the pod's memory limit.
+                assert!(s.peak_memory() <= memory, "{role:?} {cpu}m {memory}: {s:?}");
+                // Even the smallest pod (512 MiB) leaves its worker room for a request.
+                assert!(s.limit_memory_hard >= 128 << 20, "{s:?}");
+                assert!(s.limit_memory_soft < s.limit_memory_hard, "{s:?}");
+                assert!(s.limit_memory_hard <= LIMIT_MEMORY_HARD, "{s:?}");
+                assert!(s.workers >= 1, "prefork mode, so that the limits apply");
+                if memory >= MAIN_PROCESS_MEMORY + 2 * LIMIT_MEMORY_HARD {
+                    // Enough memory: Odoo's guidance exactly, and no OOM kill possible.
+                    assert_eq!(s.limit_memory_hard, LIMIT_MEMORY_HARD);
+                    assert_eq!(s.main_process_memory, MAIN_PROCESS_MEMORY);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn cron_is_sized_from_the_cron_pod_and_lets_long_jobs_live() {
+        let web = sizing(Role::Web, 4000, 8 << 30);
+        let cron = sizing(Role::Cron, 2000, 4 << 30);
+        assert_eq!((cron.workers, cron.cron_threads), (1, 2));
+        assert!(cron.peak_memory() <= 4 << 30);
+        assert_eq!(web.cron_threads, 0);
+        assert!(cron.limit_time_cpu >= 3600 && cron.limit_time_real_cron >= 7200);
+        assert!(cron.limit_time_real >= cron.limit_time_cpu);
+        // A 2 GiB cron pod fits one HTTP worker and one cron worker at 768 MB each.
+        let small = sizing(Role::Cron, 500, 2 << 30);
+        assert_eq!((small.workers, small.cron_threads), (1, 1));
+        assert_eq!(small.limit_memory_hard, LIMIT_MEMORY_HARD);
+        assert!(small.peak_memory() <= 2 << 30);
     }
 
     #[test]
     fn web_conf_has_production_settings_and_no_cron_threads() {
-        let s = sizing(2000, 4 << 30);
+        let s = sizing(Role::Web, 2000, 4 << 30);
         let text = conf(&ConfInput {
             role: Role::Web,
             sizing: &s,
@@ -172,12 +425,26 @@ mod tests {
             admin_passwd_ref: "{{ .admin_passwd }}",
             db_password_ref: "{{ .db_password }}",
             server_wide_modules: &["base", "web"],
+            smtp: Some(SmtpInput {
+                host: "smtp.example.org",
+                port: 587,
+                user: Some("odoo@example.org"),
+                password_ref: Some("{{ .smtp_password }}"),
+                starttls: true,
+            }),
         });
         for line in [
             "proxy_mode = True",
             "list_db = False",
             "max_cron_threads = 0",
-            "workers = 5",
+            "workers = 4",
+            "limit_memory_hard = 805306368",
+            "limit_memory_soft = 671088640",
+            "smtp_server = smtp.example.org",
+            "smtp_port = 587",
+            "smtp_ssl = True",
+            "smtp_user = odoo@example.org",
+            "smtp_password = {{ .smtp_password }}",
             "dbfilter = ^billing\\-prod$",
             "admin_passwd = {{ .admin_passwd }}",
             "gevent_port = 8072",
@@ -187,6 +454,26 @@ mod tests {
                 "missing `{line}` in\n{text}"
             );
         }
+    }
+
+    #[test]
+    fn the_release_changes_exactly_when_the_image_or_the_modules_do() {
+        let image = "registry/odoo@sha256:aa";
+        let base = release_hash(image, &["account", "sale"]);
+        assert_eq!(base.len(), 12);
+        // Order and repetition are not changes.
+        assert_eq!(base, release_hash(image, &["sale", "account", "sale"]));
+        assert_ne!(
+            base,
+            release_hash("registry/odoo@sha256:bb", &["account", "sale"])
+        );
+        assert_ne!(base, release_hash(image, &["account", "sale", "stock"]));
+        assert_ne!(base, release_hash(image, &["account"]));
+        assert_eq!(
+            upgrade_arg("billing-prod", &base, &["account", "sale"]),
+            format!("billing-prod={base}=account,sale")
+        );
+        assert!(UPGRADE_SCRIPT.contains(RELEASE_PARAMETER));
     }
 
     #[test]

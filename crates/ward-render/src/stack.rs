@@ -7,8 +7,8 @@ use crate::RenderError;
 use crate::odoo::regex_escape;
 use std::collections::BTreeMap;
 use ward_estate::model::{
-    Document, Environment, HostingModel, ObjectStore, PlatformSpec, SecretProvider, SecretRef,
-    Stage, StoreKind, WorkloadSpec,
+    Document, Environment, HostingModel, MailSpec, ObjectStore, PlatformSpec, SecretProvider,
+    SecretRef, Stage, StoreKind, WorkloadSpec,
 };
 use ward_estate::{DrPosture, Estate, ResolvedEnvironment};
 
@@ -46,6 +46,8 @@ pub struct Settings {
     /// `rendering.prometheusHonorLabels`: whether exporter-set `namespace`/`job` labels
     /// keep their names in the platform's Prometheus (else `exported_*`).
     pub prometheus_honor_labels: bool,
+    /// The mail relay Odoo sends through and the server it fetches from, if any.
+    pub mail: MailSpec,
 }
 
 /// Where the estate repository points when the platform does not say: a reserved name
@@ -125,6 +127,7 @@ impl Settings {
             drill_identity: r.drill_identity.clone(),
             pushgateway: r.pushgateway.as_ref().map(|s| s.value.clone()),
             prometheus_honor_labels: r.prometheus_honor_labels.as_ref().is_some_and(|b| b.value),
+            mail: r.mail.clone(),
         })
     }
 
@@ -179,8 +182,8 @@ pub struct Stack<'e> {
     pub replicas: u32,
     pub database_bytes: u64,
     pub filestore_bytes: u64,
+    /// Whether Odoo keeps HTTP sessions in Redis (`session_redis`): the one use of Redis.
     pub redis_sessions: bool,
-    pub redis_queues: bool,
     pub data_class: String,
 }
 
@@ -279,7 +282,6 @@ pub fn stacks<'e>(estate: &'e Estate, settings: &Settings) -> Result<Vec<Stack<'
                 database_bytes: 0,
                 filestore_bytes: 0,
                 redis_sessions: false,
-                redis_queues: false,
                 data_class: String::new(),
             }
         });
@@ -300,7 +302,6 @@ pub fn stacks<'e>(estate: &'e Estate, settings: &Settings) -> Result<Vec<Stack<'
         stack.database_bytes += size.database.value.bytes;
         stack.filestore_bytes += size.filestore.value.bytes;
         stack.redis_sessions |= workload.spec.redis.sessions;
-        stack.redis_queues |= workload.spec.redis.queues;
         let class = workload
             .spec
             .classification

@@ -63,16 +63,35 @@ pub(super) fn network_policies(
             ..Default::default()
         },
     ))?;
-    // Odoo reaches PostgreSQL, Redis, and the declared integrations, nothing else.
+    // Odoo reaches PostgreSQL, Redis (where rendered), the mail servers and the declared
+    // integrations, nothing else.
     let pg = ("cnpg.io/cluster", s.db_cluster.as_str());
     let mut egress = vec![NetworkPolicyEgressRule {
         to: Some(vec![pods(&[pg])]),
         ports: Some(vec![tcp(5432)]),
     }];
-    if s.redis_sessions || s.redis_queues {
+    if s.redis_sessions {
         egress.push(NetworkPolicyEgressRule {
             to: Some(vec![pods(&[REDIS_POD])]),
             ports: Some(vec![tcp(6379)]),
+        });
+    }
+    // Mail: invoices, password resets and notifications leave through the relay (web and
+    // cron both send); fetchmail reads the incoming server.
+    let mail = &settings.mail;
+    let mut mail_hosts = BTreeSet::new();
+    for server in mail
+        .outgoing
+        .iter()
+        .map(|m| &m.server)
+        .chain(mail.incoming.iter())
+    {
+        mail_hosts.insert(format!("{}:{}", server.host.value, server.port.value));
+        egress.push(NetworkPolicyEgressRule {
+            to: Some(vec![mail_peer(server)]),
+            ports: Some(vec![tcp(
+                i32::try_from(server.port.value).unwrap_or(i32::MAX)
+            )]),
         });
     }
     let integration_ports: BTreeSet<i32> = s
@@ -104,13 +123,20 @@ pub(super) fn network_policies(
             ..Default::default()
         },
     );
+    let mut annotations = BTreeMap::new();
     if !integrations.is_empty() {
         // NetworkPolicy cannot name hosts; the list is kept for review and for an
         // FQDN-aware policy engine or egress proxy to enforce.
-        odoo_egress.metadata.annotations = Some(labels(&[(
-            "ward.dev/integrations",
-            &integrations.join(","),
-        )]));
+        annotations.insert("ward.dev/integrations".to_string(), integrations.join(","));
+    }
+    if !mail_hosts.is_empty() {
+        annotations.insert(
+            "ward.dev/mail-servers".to_string(),
+            mail_hosts.into_iter().collect::<Vec<_>>().join(","),
+        );
+    }
+    if !annotations.is_empty() {
+        odoo_egress.metadata.annotations = Some(annotations);
     }
     out.push(&odoo_egress)?;
     // Ward's jobs reach PostgreSQL, the estate's Git server and the S3 backup stores of
@@ -186,7 +212,7 @@ pub(super) fn network_policies(
             ]),
         },
     ))?;
-    if s.redis_sessions || s.redis_queues {
+    if s.redis_sessions {
         out.push(&policy(
             "allow-redis",
             NetworkPolicySpec {
@@ -201,6 +227,27 @@ pub(super) fn network_policies(
         ))?;
     }
     Ok(())
+}
+
+/// Where a mail server is: its `cidr` when the estate gives one, the host itself when it
+/// is an IPv4 address, a namespace for a cluster service (`<svc>.<ns>.svc`), else public
+/// addresses only, like the integrations.
+pub(super) fn mail_peer(server: &ward_estate::model::MailServer) -> NetworkPolicyPeer {
+    let block = |cidr: String| NetworkPolicyPeer {
+        ip_block: Some(IPBlock { cidr, except: None }),
+        ..Default::default()
+    };
+    if let Some(cidr) = &server.cidr {
+        return block(cidr.value.clone());
+    }
+    let host = server.host.value.as_str();
+    if host.parse::<std::net::Ipv4Addr>().is_ok() {
+        return block(format!("{host}/32"));
+    }
+    match service_namespace(&format!("smtp://{host}")) {
+        Some(ns) => namespace_peer(&ns),
+        None => internet(),
+    }
 }
 
 /// The ports and hosts Ward's jobs of a stack connect to outside the namespace: the

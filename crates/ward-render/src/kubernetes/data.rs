@@ -690,21 +690,21 @@ pub(super) fn redis(
     let pod_labels = labels(&[REDIS_POD, ("app.kubernetes.io/instance", ns)]);
     let mut dl = common.clone();
     dl.extend(pod_labels.clone());
-    // Sessions can be lost (users log in again); queues are kept on disk.
-    let args: Vec<String> = if s.redis_queues {
-        vec![
-            "--appendonly".into(),
-            "yes".into(),
-            "--dir".into(),
-            "/data".into(),
-        ]
-    } else {
-        vec![
-            "--save".into(),
-            String::new(),
-            "--appendonly".into(),
-            "no".into(),
-        ]
+    // Sessions only: they can be lost (users log in again), so nothing is kept on disk.
+    let args: Vec<String> = vec![
+        "--save".into(),
+        String::new(),
+        "--appendonly".into(),
+        "no".into(),
+    ];
+    let tcp_probe = |period: i32, failures: i32| Probe {
+        tcp_socket: Some(k8s_openapi::api::core::v1::TCPSocketAction {
+            port: IntOrString::String("redis".into()),
+            ..Default::default()
+        }),
+        period_seconds: Some(period),
+        failure_threshold: Some(failures),
+        ..Default::default()
     };
     out.push(&Deployment {
         metadata: meta("redis", ns, &dl),
@@ -734,14 +734,9 @@ pub(super) fn redis(
                             protocol: Some("TCP".into()),
                             ..Default::default()
                         }]),
-                        readiness_probe: Some(Probe {
-                            tcp_socket: Some(k8s_openapi::api::core::v1::TCPSocketAction {
-                                port: IntOrString::String("redis".into()),
-                                ..Default::default()
-                            }),
-                            period_seconds: Some(10),
-                            ..Default::default()
-                        }),
+                        readiness_probe: Some(tcp_probe(10, 3)),
+                        // A Redis that stops accepting connections is restarted.
+                        liveness_probe: Some(tcp_probe(20, 3)),
                         resources: Some(resources("250m", "256Mi")),
                         security_context: Some(restricted_container(true)),
                         volume_mounts: Some(vec![VolumeMount {
@@ -753,13 +748,7 @@ pub(super) fn redis(
                     }],
                     volumes: Some(vec![Volume {
                         name: "data".into(),
-                        empty_dir: (!s.redis_queues).then(EmptyDirVolumeSource::default),
-                        persistent_volume_claim: s.redis_queues.then(|| {
-                            PersistentVolumeClaimVolumeSource {
-                                claim_name: "redis-data".into(),
-                                ..Default::default()
-                            }
-                        }),
+                        empty_dir: Some(EmptyDirVolumeSource::default()),
                         ..Default::default()
                     }]),
                     ..Default::default()
@@ -769,21 +758,6 @@ pub(super) fn redis(
         }),
         ..Default::default()
     })?;
-    if s.redis_queues {
-        out.push(&PersistentVolumeClaim {
-            metadata: meta("redis-data", ns, common),
-            spec: Some(PersistentVolumeClaimSpec {
-                access_modes: Some(vec!["ReadWriteOnce".into()]),
-                storage_class_name: settings.storage_class.clone(),
-                resources: Some(VolumeResourceRequirements {
-                    requests: Some([("storage".to_string(), q("2Gi"))].into()),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            }),
-            ..Default::default()
-        })?;
-    }
     out.push(&Service {
         metadata: meta("redis", ns, common),
         spec: Some(ServiceSpec {

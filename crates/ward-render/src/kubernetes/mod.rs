@@ -363,7 +363,7 @@ fn render_stack(
 
     // ---- data ------------------------------------------------------------------------
     postgres(&mut out, settings, s, &common)?;
-    if s.redis_sessions || s.redis_queues {
+    if s.redis_sessions {
         redis(&mut out, settings, s, &common)?;
     }
 

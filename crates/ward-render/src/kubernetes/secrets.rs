@@ -119,17 +119,38 @@ pub(super) fn secrets(
             )
         }
     };
+    // The mail relay's password joins Odoo's configuration through the same
+    // ExternalSecret, so it must come from the same store.
+    let mut config_data = data.clone();
+    if let Some(r) = settings
+        .mail
+        .outgoing
+        .as_ref()
+        .and_then(|m| m.password_ref.as_ref())
+    {
+        if r.store.value != store {
+            return Err(RenderError::MailPasswordStore {
+                store: r.store.value.clone(),
+                config_store: store,
+                namespace: ns.to_string(),
+            });
+        }
+        config_data.push(ExternalSecretData {
+            secret_key: SMTP_PASSWORD_KEY.into(),
+            remote_ref: remote_ref(r),
+        });
+    }
     let template = ExternalSecretTemplate {
         engine_version: "v2",
         secret_type: None,
         data: [
             (
                 "odoo-web.conf".to_string(),
-                odoo_conf(s, OdooRole::Web, &user),
+                odoo_conf(settings, s, OdooRole::Web, &user),
             ),
             (
                 "odoo-cron.conf".to_string(),
-                odoo_conf(s, OdooRole::Cron, &user),
+                odoo_conf(settings, s, OdooRole::Cron, &user),
             ),
         ]
         .into(),
@@ -140,7 +161,7 @@ pub(super) fn secrets(
         &store,
         settings,
         Some(template),
-        data.clone(),
+        config_data,
         common,
     ))?;
     // The database role's password for CloudNativePG, as a basic-auth Secret.

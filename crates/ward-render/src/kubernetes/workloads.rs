@@ -1,17 +1,26 @@
-//! Odoo itself: its configuration, web and cron Deployments, Services, autoscaling and
+//! Odoo itself: its configuration (sized per pod), web and cron Deployments (the cron pod
+//! installs or upgrades every database before cron runs), Services, autoscaling and
 //! disruption budgets, then the ingress, middlewares and certificates in front of it.
 
 use super::*;
 
-pub(super) fn odoo_conf(s: &Stack<'_>, role: OdooRole, db_user: &str) -> String {
-    let sizing = odoo::sizing(s.cpu_millicores, s.memory_bytes);
-    let host = ward_estate::resolve::rw_service(&s.db_cluster);
-    let db_name = if s.dedicated() {
-        s.members.first().map(|m| m.database.as_str())
-    } else {
-        None
-    };
-    let dbfilter = s.dbfilter();
+/// The CPU (millicores) and memory (bytes) of a web or cron pod: one owner, read by the
+/// container's resources and by the `odoo.conf` sized for that pod.
+pub(super) fn pod_resources(s: &Stack<'_>, role: OdooRole) -> (u32, u64) {
+    let b = budget(s);
+    match role {
+        OdooRole::Web => (b.web_cpu, b.web_memory),
+        // Half the web pod, and 2 GiB where the web pod has it: one HTTP worker and one
+        // cron worker at Odoo's 768 MB each, beside the main process.
+        OdooRole::Cron => (
+            (b.web_cpu / 2).max(500),
+            (b.web_memory / 2).max(b.web_memory.min(2 << 30)),
+        ),
+    }
+}
+
+/// The server-wide modules: `session_redis` reads the sessions Ward puts in Redis.
+pub(super) fn server_wide_modules(s: &Stack<'_>) -> Vec<&'static str> {
     let mut modules = vec!["base", "web"];
     if s.members.iter().any(|m| {
         m.workload
@@ -23,6 +32,43 @@ pub(super) fn odoo_conf(s: &Stack<'_>, role: OdooRole, db_user: &str) -> String 
     }) {
         modules.push("queue_job");
     }
+    if s.redis_sessions {
+        modules.push("session_redis");
+    }
+    modules
+}
+
+/// The key of the outgoing relay's password in the `odoo-config` ExternalSecret.
+pub(super) const SMTP_PASSWORD_KEY: &str = "smtp_password";
+
+pub(super) fn odoo_conf(
+    settings: &Settings,
+    s: &Stack<'_>,
+    role: OdooRole,
+    db_user: &str,
+) -> String {
+    let (cpu, memory) = pod_resources(s, role);
+    let sizing = odoo::sizing(role, cpu, memory);
+    let host = ward_estate::resolve::rw_service(&s.db_cluster);
+    let db_name = if s.dedicated() {
+        s.members.first().map(|m| m.database.as_str())
+    } else {
+        None
+    };
+    let dbfilter = s.dbfilter();
+    let modules = server_wide_modules(s);
+    let password_ref = format!("{{{{ .{SMTP_PASSWORD_KEY} }}}}");
+    let smtp = settings
+        .mail
+        .outgoing
+        .as_ref()
+        .map(|relay| odoo::SmtpInput {
+            host: &relay.server.host.value,
+            port: u16::try_from(relay.server.port.value).unwrap_or(587),
+            user: relay.user.as_ref().map(|u| u.value.as_str()),
+            password_ref: relay.password_ref.as_ref().map(|_| password_ref.as_str()),
+            starttls: true,
+        });
     odoo::conf(&odoo::ConfInput {
         role,
         sizing: &sizing,
@@ -35,7 +81,72 @@ pub(super) fn odoo_conf(s: &Stack<'_>, role: OdooRole, db_user: &str) -> String 
         admin_passwd_ref: "{{ .admin_passwd }}",
         db_password_ref: "{{ .db_password }}",
         server_wide_modules: &modules,
+        smtp,
     })
+}
+
+/// Each member's database, the release it should be at and its modules, in order.
+pub(super) fn releases<'e>(s: &Stack<'e>) -> Vec<(String, String, Vec<&'e str>)> {
+    s.members
+        .iter()
+        .map(|m| {
+            let modules: Vec<&str> = m
+                .workload
+                .spec
+                .odoo
+                .modules
+                .iter()
+                .map(|x| x.value.as_str())
+                .collect();
+            let release = odoo::release_hash(&s.image, &modules);
+            (m.database.clone(), release, modules)
+        })
+        .collect()
+}
+
+/// The stack's release: changes exactly when a member's image or modules change, so the
+/// cron pod (which upgrades before it runs) is replaced exactly then.
+pub(super) fn stack_release(s: &Stack<'_>) -> String {
+    let all: Vec<String> = releases(s)
+        .into_iter()
+        .map(|(db, release, _)| format!("{db}:{release}"))
+        .collect();
+    let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+    odoo::release_hash(&s.image, &refs)
+}
+
+/// The annotation that carries [`stack_release`] on the cron pod template.
+pub const RELEASE_ANNOTATION: &str = "ward.dev/odoo-release";
+/// Argo CD applies a stack in waves, each healthy before the next: the database,
+/// secrets, services and storage (wave 0), then the cron Deployment, whose init
+/// container installs or upgrades every database (wave 1), then the web Deployment
+/// (wave 2), so that new code never serves a database it has not upgraded.
+pub const SYNC_WAVE: &str = "argocd.argoproj.io/sync-wave";
+pub const CRON_WAVE: &str = "1";
+pub const WEB_WAVE: &str = "2";
+
+/// The init container of the cron pod: `odoo --init`/`--update` for every database of
+/// the stack, see [`odoo::UPGRADE_SCRIPT`]. The cron Deployment is `Recreate` with one
+/// replica, so no cron worker runs while it does: the old pod is gone before this starts,
+/// and the cron workers start only after it succeeded.
+pub(super) fn upgrade_container(s: &Stack<'_>, cron: &Container) -> Container {
+    let mut args = vec!["-c".to_string(), odoo::UPGRADE_SCRIPT.to_string()];
+    args.extend(
+        releases(s)
+            .iter()
+            .map(|(db, release, modules)| odoo::upgrade_arg(db, release, modules)),
+    );
+    Container {
+        name: "odoo-upgrade".into(),
+        command: Some(vec!["python3".into()]),
+        args: Some(args),
+        ports: None,
+        env: cron.env.clone(),
+        readiness_probe: None,
+        liveness_probe: None,
+        startup_probe: None,
+        ..cron.clone()
+    }
 }
 
 /// The PostgreSQL role the Odoo processes log in as.
@@ -47,14 +158,8 @@ pub(super) fn odoo_db_user(s: &Stack<'_>) -> String {
 }
 
 pub(super) fn odoo_container(s: &Stack<'_>, role: OdooRole, has_integrations: bool) -> Container {
-    let b = budget(s);
-    let (cpu, memory) = match role {
-        OdooRole::Web => (cpu_quantity(b.web_cpu), quantity(b.web_memory)),
-        OdooRole::Cron => (
-            cpu_quantity((b.web_cpu / 2).max(500)),
-            quantity((b.web_memory / 2).max(1 << 30)),
-        ),
-    };
+    let (cpu, memory) = pod_resources(s, role);
+    let (cpu, memory) = (cpu_quantity(cpu), quantity(memory));
     let probe = |period: i32, failures: i32| Probe {
         http_get: Some(HTTPGetAction {
             path: Some("/web/health".into()),
@@ -95,23 +200,21 @@ pub(super) fn odoo_container(s: &Stack<'_>, role: OdooRole, has_integrations: bo
     }
     let mut env = Vec::new();
     if s.redis_sessions {
-        env.push(EnvVar {
-            name: "ODOO_SESSION_REDIS".into(),
-            value: Some("1".into()),
-            ..Default::default()
-        });
-        env.push(EnvVar {
-            name: "ODOO_SESSION_REDIS_HOST".into(),
-            value: Some("redis".into()),
-            ..Default::default()
-        });
-    }
-    if s.redis_queues {
-        env.push(EnvVar {
-            name: "ODOO_QUEUE_REDIS_URL".into(),
-            value: Some("redis://redis:6379/1".into()),
-            ..Default::default()
-        });
+        // Read by `session_redis` (camptocamp/odoo-cloud-platform), loaded server-wide.
+        // The in-namespace Redis speaks plain TCP, behind `allow-redis`.
+        for (name, value) in [
+            ("ODOO_SESSION_REDIS", "1"),
+            ("ODOO_SESSION_REDIS_HOST", "redis"),
+            ("ODOO_SESSION_REDIS_PORT", "6379"),
+            ("ODOO_SESSION_REDIS_SSL", "0"),
+            ("ODOO_SESSION_REDIS_PREFIX", s.namespace.as_str()),
+        ] {
+            env.push(EnvVar {
+                name: name.into(),
+                value: Some(value.into()),
+                ..Default::default()
+            });
+        }
     }
     Container {
         name: "odoo".into(),
@@ -233,9 +336,26 @@ pub(super) fn odoo_workloads(
         };
         let mut deployment_labels = common.clone();
         deployment_labels.extend(pod_labels.clone());
+        let mut metadata = meta(&name, ns, &deployment_labels);
+        metadata.annotations = Some(labels(&[(
+            SYNC_WAVE,
+            if web { WEB_WAVE } else { CRON_WAVE },
+        )]));
+        let container = odoo_container(s, role, has_integrations);
+        let (init_containers, pod_annotations) = if web {
+            (None, None)
+        } else {
+            (
+                Some(vec![upgrade_container(s, &container)]),
+                Some(labels(&[(RELEASE_ANNOTATION, &stack_release(s))])),
+            )
+        };
         out.push(&Deployment {
-            metadata: meta(&name, ns, &deployment_labels),
+            metadata,
             spec: Some(DeploymentSpec {
+                // An upgrade of a large database takes a while: the cron rollout (and the
+                // sync wave waiting on it) is not failed before an hour.
+                progress_deadline_seconds: (!web).then_some(3600),
                 // The HPA owns the replica count of a tier-1 web deployment.
                 replicas: Some(i32::try_from(replicas).unwrap_or(1)),
                 revision_history_limit: Some(5),
@@ -244,14 +364,16 @@ pub(super) fn odoo_workloads(
                 template: PodTemplateSpec {
                     metadata: Some(ObjectMeta {
                         labels: Some(pod_labels),
+                        annotations: pod_annotations,
                         ..Default::default()
                     }),
                     spec: Some(PodSpec {
+                        init_containers,
                         service_account_name: Some("odoo".into()),
                         automount_service_account_token: Some(false),
                         enable_service_links: Some(false),
                         security_context: Some(restricted_pod(ODOO_UID)),
-                        containers: vec![odoo_container(s, role, has_integrations)],
+                        containers: vec![container],
                         volumes: Some(volumes),
                         topology_spread_constraints: spread,
                         termination_grace_period_seconds: Some(if web { 60 } else { 300 }),
@@ -367,7 +489,10 @@ pub(super) fn ingress(
                 sts_include_subdomains: true,
                 sts_preload: true,
                 force_sts_header: true,
-                frame_deny: true,
+                // Odoo frames its own pages (the website editor, PDF previews) and sets
+                // SAMEORIGIN itself: DENY would break them.
+                custom_frame_options_value: "SAMEORIGIN".into(),
+                content_security_policy: "frame-ancestors 'self'".into(),
                 content_type_nosniff: true,
                 referrer_policy: "strict-origin-when-cross-origin".into(),
                 permissions_policy: "camera=(), microphone=(), geolocation=()".into(),
@@ -389,6 +514,12 @@ pub(super) fn ingress(
             ..Default::default()
         },
     ))?;
+    // `/websocket` gets no buffering middleware: Traefik's buffering holds a response
+    // until it is complete, which a websocket never is. Its frames are small; the body
+    // limit is for uploads, which go to the HTTP route.
+    let mut websocket_chain = vec![LocalRef {
+        name: "security-headers".into(),
+    }];
     let mut chain = vec![
         LocalRef {
             name: "security-headers".into(),
@@ -410,6 +541,9 @@ pub(super) fn ingress(
             },
         ))?;
         chain.push(LocalRef {
+            name: "rate-limit".into(),
+        });
+        websocket_chain.push(LocalRef {
             name: "rate-limit".into(),
         });
     }
@@ -444,7 +578,7 @@ pub(super) fn ingress(
                         kind: "Rule",
                         rule: format!("({host_rule}) && PathPrefix(`/websocket`)"),
                         priority: 100,
-                        middlewares: chain.clone(),
+                        middlewares: websocket_chain.clone(),
                         services: vec![TraefikService {
                             name: "odoo-websocket".into(),
                             port: u32::from(WEBSOCKET_PORT),

@@ -1,0 +1,302 @@
+//! What the rendered NetworkPolicies let through, evaluated by the model in `flows`:
+//! Odoo reaches its database, its Redis where one is rendered, DNS and the mail servers;
+//! never another stack's database; and the internet only on the ports the estate names.
+
+mod common;
+mod flows;
+
+use flows::{Cluster, Endpoint, Pod, labels};
+use std::collections::BTreeSet;
+use std::net::Ipv4Addr;
+use ward_estate::Estate;
+use ward_render::tree::Tree;
+
+/// Public addresses the example's mail hosts resolve to in this test (TEST-NET-3).
+fn resolve(host: &str) -> Ipv4Addr {
+    match host {
+        "smtp.care.example" => Ipv4Addr::new(203, 0, 113, 25),
+        "imap.care.example" => Ipv4Addr::new(203, 0, 113, 26),
+        other => panic!("no address for {other} in this test"),
+    }
+}
+
+fn rendered() -> (Estate, Tree) {
+    let estate = common::example();
+    match ward_render::render_kubernetes(&estate) {
+        Ok(t) => (estate, t),
+        Err(e) => panic!("example estate does not render: {e}"),
+    }
+}
+
+fn clusters(tree: &Tree) -> Vec<String> {
+    let names: BTreeSet<String> = tree
+        .files
+        .keys()
+        .filter_map(|p| p.split('/').next().map(String::from))
+        .collect();
+    names.into_iter().collect()
+}
+
+/// Every stack namespace of a cluster that runs Odoo, with its web and cron pods.
+fn odoo_pods(c: &mut Cluster) -> Vec<(String, Pod, Pod)> {
+    let mut out = Vec::new();
+    for ns in c.namespaces_with("Deployment", "odoo-web") {
+        let web = c.pod_of(&ns, "odoo-web").expect("web pod");
+        let cron = c.pod_of(&ns, "odoo-cron").expect("cron pod");
+        out.push((ns, web, cron));
+    }
+    out
+}
+
+/// The pod of the namespace's CloudNativePG cluster, labelled as the operator labels its
+/// instances.
+fn postgres_pod(c: &mut Cluster, ns: &str) -> Pod {
+    let name = c
+        .objects
+        .iter()
+        .find(|o| {
+            o["kind"] == "Cluster"
+                && o["apiVersion"] == "postgresql.cnpg.io/v1"
+                && o["metadata"]["namespace"] == ns
+        })
+        .and_then(|o| o["metadata"]["name"].as_str().map(String::from))
+        .unwrap_or_else(|| panic!("{ns} has no PostgreSQL cluster"));
+    c.pod(
+        ns,
+        labels(&[
+            ("cnpg.io/cluster", &name),
+            ("cnpg.io/instanceRole", "primary"),
+            ("role", "primary"),
+        ]),
+    )
+}
+
+/// The TCP ports on which a stack's members may reach the internet: their integrations'
+/// and the mail servers'.
+fn allowed_internet_ports(estate: &Estate, ns: &str, tree: &Tree) -> BTreeSet<u16> {
+    let mut ports = BTreeSet::new();
+    let mail = &estate
+        .platform
+        .as_ref()
+        .expect("platform")
+        .spec
+        .rendering
+        .mail;
+    for server in mail
+        .outgoing
+        .iter()
+        .map(|m| &m.server)
+        .chain(mail.incoming.iter())
+    {
+        ports.insert(u16::try_from(server.port.value).expect("port"));
+    }
+    // The stack's members, by the owners of its Namespace object.
+    let members: Vec<String> = tree
+        .files
+        .iter()
+        .filter(|(p, _)| p.ends_with(&format!("/{ns}/namespace-{ns}.yaml")))
+        .filter_map(|(_, f)| f.object.as_ref())
+        .flat_map(|o| o.owners.iter().cloned().collect::<Vec<_>>())
+        .collect();
+    for w in &estate.workloads {
+        let in_stack = members
+            .iter()
+            .any(|m| m.split('/').next() == Some(w.name()));
+        if !in_stack {
+            continue;
+        }
+        for i in &w.spec.integrations {
+            let url = &i.endpoint.value;
+            let (scheme, rest) = url.split_once("://").unwrap_or(("https", url));
+            let authority = rest.split('/').next().unwrap_or_default();
+            let port = match authority.rsplit_once(':') {
+                Some((_, p)) => p.parse().expect("port"),
+                None if scheme == "http" => 80,
+                None => 443,
+            };
+            ports.insert(port);
+        }
+    }
+    ports
+}
+
+#[test]
+fn odoo_web_and_cron_reach_the_mail_servers_on_their_ports_only() {
+    let (estate, tree) = rendered();
+    let mail = &estate
+        .platform
+        .as_ref()
+        .expect("platform")
+        .spec
+        .rendering
+        .mail;
+    let relay = mail.outgoing.as_ref().expect("the example names a relay");
+    let imap = mail
+        .incoming
+        .as_ref()
+        .expect("the example names an IMAP server");
+    let relay_ip = Endpoint::Address(resolve(&relay.server.host.value));
+    let imap_ip = Endpoint::Address(resolve(&imap.host.value));
+    let relay_port = u16::try_from(relay.server.port.value).expect("port");
+    let imap_port = u16::try_from(imap.port.value).expect("port");
+    let mut seen = 0;
+    for name in clusters(&tree) {
+        let mut c = Cluster::from_tree(&tree, &name);
+        for (ns, web, cron) in odoo_pods(&mut c) {
+            for pod in [&web, &cron] {
+                assert!(
+                    c.may_reach(pod, &relay_ip, relay_port, "TCP"),
+                    "{ns}: {:?} cannot send mail",
+                    pod.labels
+                );
+                assert!(
+                    c.may_reach(pod, &imap_ip, imap_port, "TCP"),
+                    "{ns}: fetchmail"
+                );
+                // Implicit-TLS SMTP and plain IMAP are not what the estate names.
+                assert!(!c.may_reach(pod, &relay_ip, 465, "TCP"), "{ns}");
+                assert!(!c.may_reach(pod, &imap_ip, 143, "TCP"), "{ns}");
+            }
+            seen += 1;
+        }
+    }
+    assert!(seen >= 4, "every Odoo stack is checked ({seen})");
+}
+
+#[test]
+fn odoo_reaches_its_own_postgres_and_never_another_stacks() {
+    let (_, tree) = rendered();
+    for name in clusters(&tree) {
+        let mut c = Cluster::from_tree(&tree, &name);
+        let stacks = odoo_pods(&mut c);
+        let databases: Vec<(String, Pod)> = stacks
+            .iter()
+            .map(|(ns, _, _)| (ns.clone(), postgres_pod(&mut c, ns)))
+            .collect();
+        for (ns, web, cron) in &stacks {
+            for (db_ns, pg) in &databases {
+                let target = Endpoint::Pod(pg.clone());
+                for pod in [web, cron] {
+                    let reach = c.may_reach(pod, &target, 5432, "TCP");
+                    assert_eq!(reach, ns == db_ns, "{ns} Odoo → {db_ns} PostgreSQL");
+                }
+            }
+        }
+        // The check is not vacuous where a cluster holds several stacks.
+        if stacks.len() > 1 {
+            assert!(databases.len() > 1);
+        }
+    }
+}
+
+#[test]
+fn odoo_reaches_redis_only_where_redis_is_rendered() {
+    let (_, tree) = rendered();
+    let mut with_redis = 0;
+    let mut without = 0;
+    for name in clusters(&tree) {
+        let mut c = Cluster::from_tree(&tree, &name);
+        let redis_namespaces = c.namespaces_with("Deployment", "redis");
+        let stacks = odoo_pods(&mut c);
+        for (ns, web, cron) in &stacks {
+            // A Redis pod in this namespace: the rendered one, or one labelled alike that
+            // someone started by hand.
+            let redis = match c.pod_of(ns, "redis") {
+                Some(p) => p,
+                None => c.pod(
+                    ns,
+                    labels(&[
+                        ("app.kubernetes.io/name", "redis"),
+                        ("app.kubernetes.io/instance", ns),
+                    ]),
+                ),
+            };
+            let rendered = redis_namespaces.contains(ns);
+            for pod in [web, cron] {
+                assert_eq!(
+                    c.may_reach(pod, &Endpoint::Pod(redis.clone()), 6379, "TCP"),
+                    rendered,
+                    "{ns}: Odoo → Redis"
+                );
+            }
+            if rendered {
+                with_redis += 1;
+            } else {
+                without += 1;
+            }
+            // Another stack's Redis is never reachable.
+            for other in redis_namespaces.iter().filter(|o| *o != ns) {
+                let theirs = c.pod_of(other, "redis").expect("rendered redis");
+                assert!(
+                    !c.may_reach(web, &Endpoint::Pod(theirs), 6379, "TCP"),
+                    "{ns} → {other}"
+                );
+            }
+        }
+    }
+    assert!(
+        with_redis > 0 && without > 0,
+        "{with_redis} with, {without} without"
+    );
+}
+
+#[test]
+fn every_odoo_pod_resolves_names() {
+    let (_, tree) = rendered();
+    for name in clusters(&tree) {
+        let mut c = Cluster::from_tree(&tree, &name);
+        let dns = c.pod("kube-system", labels(&[("k8s-app", "kube-dns")]));
+        let other_system_pod = c.pod("kube-system", labels(&[("k8s-app", "metrics-server")]));
+        for (ns, web, cron) in odoo_pods(&mut c) {
+            for pod in [&web, &cron] {
+                for proto in ["UDP", "TCP"] {
+                    assert!(
+                        c.may_reach(pod, &Endpoint::Pod(dns.clone()), 53, proto),
+                        "{ns} DNS/{proto}"
+                    );
+                }
+                assert!(
+                    !c.may_reach(pod, &Endpoint::Pod(other_system_pod.clone()), 53, "UDP"),
+                    "{ns}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn the_internet_is_reachable_only_on_the_ports_the_estate_allows() {
+    let (estate, tree) = rendered();
+    let public = Endpoint::Address(Ipv4Addr::new(198, 51, 100, 7));
+    let private = Endpoint::Address(Ipv4Addr::new(10, 20, 30, 40));
+    let probe: BTreeSet<u16> = (1..=1024)
+        .chain([1433, 2525, 3306, 5432, 6379, 8069, 8072, 8080, 8443, 9000])
+        .collect();
+    for name in clusters(&tree) {
+        let mut c = Cluster::from_tree(&tree, &name);
+        for (ns, web, cron) in odoo_pods(&mut c) {
+            let allowed = allowed_internet_ports(&estate, &ns, &tree);
+            assert!(allowed.contains(&587), "{ns}: {allowed:?}");
+            for pod in [&web, &cron] {
+                let open: BTreeSet<u16> = probe
+                    .iter()
+                    .copied()
+                    .filter(|p| c.may_reach(pod, &public, *p, "TCP"))
+                    .collect();
+                let expected: BTreeSet<u16> = allowed.intersection(&probe).copied().collect();
+                assert_eq!(open, expected, "{ns}: {:?}", pod.labels);
+                assert!(
+                    !probe.iter().any(|p| c.may_reach(pod, &public, *p, "UDP")),
+                    "{ns}: UDP"
+                );
+                // Private ranges stay closed, whatever the port.
+                assert!(
+                    !allowed
+                        .iter()
+                        .any(|p| c.may_reach(pod, &private, *p, "TCP")),
+                    "{ns}"
+                );
+            }
+        }
+    }
+}
