@@ -796,3 +796,114 @@ fn max_connections_covers_every_client_at_its_peak() {
         "every tier is checked"
     );
 }
+
+/// Compose: each stack's `initdb/` scripts, run as the PostgreSQL image's entrypoint runs
+/// them (`psql -f`, in name order, as `POSTGRES_USER`, which the image makes the
+/// superuser), give the same result: Odoo's role owns the databases, Odoo finds an
+/// indexable `public.unaccent`, and a role with no grant cannot connect.
+#[test]
+fn compose_databases_get_the_same_setup() {
+    let estate = two_tenant_example();
+    let tree = match ward_render::compose::render(&estate) {
+        Ok(t) => t,
+        Err(e) => panic!("compose does not render: {e}"),
+    };
+    let mut checked = 0;
+    for (path, file) in &tree.files {
+        let Some(host) = path.strip_suffix("/compose.yaml") else {
+            continue;
+        };
+        let compose = file.parsed().expect("compose.yaml parses").into_owned();
+        for (name, service) in compose["services"].as_object().expect("services") {
+            let Some(stack) = name.strip_suffix("-postgres") else {
+                continue;
+            };
+            let superuser = service["environment"]["POSTGRES_USER"]
+                .as_str()
+                .expect("POSTGRES_USER");
+            let pg = TempCluster::start().expect("start PostgreSQL");
+            pg.psql(&format!(
+                "CREATE ROLE {} LOGIN SUPERUSER PASSWORD '{}'",
+                ident(superuser),
+                password(superuser)
+            ))
+            .expect("the image's superuser");
+            let prefix = format!("{host}/{stack}/initdb/");
+            let scripts: Vec<(&String, &str)> = tree
+                .files
+                .iter()
+                .filter(|(p, _)| p.starts_with(&prefix) && p.ends_with(".sql"))
+                .map(|(p, f)| (p, f.text.as_str()))
+                .collect();
+            assert!(scripts.len() >= 2, "{prefix}: {scripts:?}");
+            let dir = tempfile::tempdir().expect("temp dir");
+            for (p, text) in scripts {
+                let file = dir.path().join("script.sql");
+                std::fs::write(&file, text).expect("write");
+                let out = Command::new(pg.bindir().join("psql"))
+                    .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-h"])
+                    .arg(pg.socket_dir())
+                    .args([
+                        "-p",
+                        &pg.port().to_string(),
+                        "-U",
+                        superuser,
+                        "-d",
+                        "postgres",
+                        "-f",
+                    ])
+                    .arg(&file)
+                    .output()
+                    .expect("psql");
+                succeeded(p, &out);
+            }
+            pg.psql(&format!(
+                "CREATE ROLE stranger LOGIN PASSWORD '{}'",
+                password("stranger")
+            ))
+            .expect("stranger");
+            let conf = &tree.files[&format!("{host}/{stack}/odoo-web.conf")].text;
+            let owner = conf_value(conf, "db_user");
+            let tenants: Vec<&ward_estate::ResolvedEnvironment> = estate
+                .environments
+                .iter()
+                .filter(|e| e.cluster == host && e.database.owner == owner)
+                .filter(|e| {
+                    conf_value(conf, "dbfilter") == "^%h$"
+                        || conf_value(conf, "db_name") == e.database.name
+                })
+                .collect();
+            for e in tenants {
+                let db = &e.database.name;
+                let exists = pg.psql(&format!(
+                    "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = '{db}'"
+                ));
+                let Ok(by) = exists else { continue };
+                if by.is_empty() {
+                    continue; // another stack's database on this host
+                }
+                assert_eq!(by, owner, "{db} is owned by Odoo's role");
+                let status = pg
+                    .psql_db(
+                        db,
+                        "SELECT p.provolatile FROM pg_proc p JOIN pg_namespace ns ON p.pronamespace = ns.oid \
+                         WHERE p.proname = 'unaccent' AND p.pronargs = 1 AND ns.nspname = 'public'",
+                    )
+                    .expect("query");
+                assert_eq!(status, "i", "{db}");
+                let out = pg
+                    .psql_tcp("stranger", &password("stranger"), "disable", db, "SELECT 1")
+                    .output()
+                    .expect("psql");
+                assert!(!out.status.success(), "stranger reached {db}");
+                assert!(
+                    String::from_utf8_lossy(&out.stderr).contains("permission denied for database"),
+                    "{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 4, "every compose database checked ({checked})");
+}
