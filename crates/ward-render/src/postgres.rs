@@ -11,6 +11,10 @@ use std::fmt::Write as _;
 /// extension's own (stable) function of the same signature.
 pub const UNACCENT_SCHEMA: &str = "unaccent";
 
+/// The maintenance database. Odoo connects to it by this name to list its databases
+/// (`db_connect('postgres')` in `list_dbs`), and `ward drill` to create scratch copies.
+pub const MAINTENANCE_DATABASE: &str = "postgres";
+
 /// A group role created at bootstrap that holds `CONNECT` on the maintenance database
 /// `postgres` (revoked from `PUBLIC`): Odoo's role connects there to list its databases
 /// (`list_dbs` in `odoo/service/db.py`) and the drill role to create its scratch copies.
@@ -31,11 +35,12 @@ pub fn literal(text: &str) -> String {
 /// maintenance and template databases unless granted, and the group role that is.
 pub fn bootstrap_statements() -> Vec<String> {
     let group = ident(MAINTENANCE_CONNECT_ROLE);
+    let maintenance = ident(MAINTENANCE_DATABASE);
     vec![
-        "REVOKE ALL ON DATABASE postgres FROM PUBLIC".to_string(),
+        format!("REVOKE ALL ON DATABASE {maintenance} FROM PUBLIC"),
         "REVOKE ALL ON DATABASE template1 FROM PUBLIC".to_string(),
         format!("CREATE ROLE {group} NOLOGIN"),
-        format!("GRANT CONNECT ON DATABASE postgres TO {group}"),
+        format!("GRANT CONNECT ON DATABASE {maintenance} TO {group}"),
     ]
 }
 
@@ -94,6 +99,14 @@ pub fn database_setup_sql(database: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_maintenance_database_is_the_drills() {
+        assert_eq!(
+            MAINTENANCE_DATABASE,
+            ward_estate::resolve::DRILL_MAINTENANCE_DATABASE
+        );
+    }
 
     #[test]
     fn names_are_quoted() {

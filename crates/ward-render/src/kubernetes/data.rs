@@ -280,10 +280,7 @@ pub(super) fn app_hba(s: &Stack<'_>, owner: &str) -> Vec<String> {
             postgres::ident(role)
         )
     };
-    let mut lines = vec![admit(
-        ward_estate::resolve::DRILL_MAINTENANCE_DATABASE,
-        owner,
-    )];
+    let mut lines = vec![admit(postgres::MAINTENANCE_DATABASE, owner)];
     lines.extend(s.members.iter().map(|m| admit(&m.database, owner)));
     let mut roles = vec![owner.to_string()];
     for m in s.members.iter().filter(|m| m.role != owner) {
