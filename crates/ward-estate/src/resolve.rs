@@ -58,7 +58,15 @@ pub struct DatabaseEndpoint {
     pub snapshot_host: String,
     pub port: u32,
     pub name: String,
+    /// The role Ward's backups and restores of this environment log in as: the owner
+    /// itself on a dedicated server; on a multi-tenant one the tenant's own role, a member
+    /// of [`owner`](Self::owner) that pg_hba admits to this database only.
     pub user: String,
+    /// The role that owns the database and every object in it, the one Odoo logs in as
+    /// (Odoo lists only the databases its own role owns): `user` when dedicated,
+    /// [`SHARED_ODOO_ROLE`] when multi-tenant. A restore creates its objects as this role
+    /// (`pg_restore --role=<owner>`), so that Odoo can alter them afterwards.
+    pub owner: String,
     /// The `passwordRef` the estate declares, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub password_ref: Option<SecretRef>,
@@ -87,6 +95,11 @@ pub struct DrillAccess {
     /// environment's; the rendered ExternalSecret and `ward drill` use this reference.
     pub password_secret: SecretRef,
 }
+
+/// The role the Odoo deployment of a multi-tenant stack logs in as. It owns every database
+/// of the stack: Odoo's `list_dbs` lists only databases whose owner is the connected role,
+/// and `dbfilter = ^%h$` then picks one of them per request host.
+pub const SHARED_ODOO_ROLE: &str = "odoo";
 
 /// The drill role's name on every server.
 pub const DRILL_USER: &str = "ward-drill";
@@ -293,6 +306,11 @@ pub(crate) fn resolve(estate: &Estate, cx: &mut Cx) -> Vec<ResolvedEnvironment> 
                     "write the Odoo version as `<major>.<minor>`, e.g. \"17.0\"",
                 );
             }
+            let owner = match classification.hosting {
+                HostingModel::Dedicated => user.clone(),
+                HostingModel::MultiTenant => SHARED_ODOO_ROLE.to_string(),
+            };
+            check_reserved_role(cx, w, env, classification.hosting, &user);
             let declared_host = db.and_then(|d| d.host.as_ref());
             let snapshot_host = match declared_host {
                 Some(h) => h.value.clone(),
@@ -300,6 +318,7 @@ pub(crate) fn resolve(estate: &Estate, cx: &mut Cx) -> Vec<ResolvedEnvironment> 
                 None => rw_service(&db_cluster),
             };
             let database = DatabaseEndpoint {
+                owner,
                 host: pick(declared_host, rw_service(&db_cluster)),
                 snapshot_host,
                 cluster: db_cluster,
@@ -352,6 +371,37 @@ pub(crate) fn resolve(estate: &Estate, cx: &mut Cx) -> Vec<ResolvedEnvironment> 
 /// without an error, so a longer database no longer matches the rendered `dbfilter`, and a
 /// longer role is not the one the password was set for.
 pub const MAX_POSTGRES_NAME_BYTES: usize = 63;
+
+/// Refuses a role name the renderer gives another role on the same server: the drill
+/// role's anywhere, and on a multi-tenant server the shared Odoo role's, which owns every
+/// tenant's database (a tenant logging in as it would reach them all).
+fn check_reserved_role(
+    cx: &mut Cx,
+    w: &crate::model::Document<crate::model::WorkloadSpec>,
+    env: &crate::model::Environment,
+    hosting: HostingModel,
+    user: &str,
+) {
+    let reserved =
+        user == DRILL_USER || (hosting == HostingModel::MultiTenant && user == SHARED_ODOO_ROLE);
+    if !reserved {
+        return;
+    }
+    let span = env
+        .database
+        .as_ref()
+        .and_then(|d| d.user.as_ref())
+        .map_or(env.name.span, |u| u.span);
+    cx.error(
+        span,
+        format!(
+            "`database.user` of `{}/{}` is `{user}`, a role Ward renders for its own use on this server",
+            w.name(),
+            env.name.value
+        ),
+        format!("choose another role name than `{DRILL_USER}` and `{SHARED_ODOO_ROLE}`"),
+    );
+}
 
 /// Refuses a database or role name PostgreSQL would truncate, at the field it came from:
 /// `database.name` / `database.user` when written, else the field the default is made of.

@@ -736,3 +736,47 @@ fn a_secret_store_provider_needs_a_namespaced_store() {
     );
     assert!(e.hint.contains("kind: SecretStore"), "{}", e.hint);
 }
+
+/// A `database.user` that names a role Ward renders for itself on the same server is
+/// refused where written: `ward-drill` anywhere, and `odoo` on a multi-tenant environment,
+/// where that role owns every tenant's database. A dedicated environment may be `odoo`.
+#[test]
+fn database_users_that_name_wards_own_roles_are_refused() {
+    const SANDBOX: &str = "workloads/training-sandbox.yaml";
+    const BILLING: &str = "workloads/billing.yaml";
+    const SANDBOX_HOSTS: &str = "      hosts: [training.st-marys.care.example]";
+    for user in ["odoo", "ward-drill"] {
+        let dir = example();
+        edit(
+            dir.path(),
+            SANDBOX,
+            SANDBOX_HOSTS,
+            &format!("{SANDBOX_HOSTS}\n      database: {{ user: {user} }}"),
+        );
+        let p = problems(dir.path());
+        let problem = find(&p, "a role Ward renders for its own use");
+        assert!(problem.location.starts_with(SANDBOX), "{problem:?}");
+        assert!(problem.line_text.contains(user), "{problem:?}");
+    }
+    let dir = example();
+    edit(
+        dir.path(),
+        BILLING,
+        "      database:\n        passwordRef:",
+        "      database:\n        user: odoo\n        passwordRef:",
+    );
+    let estate = load_ok(dir.path());
+    let prod = estate.environment("billing/prod").expect("billing/prod");
+    assert_eq!(
+        (prod.database.user.as_str(), prod.database.owner.as_str()),
+        ("odoo", "odoo")
+    );
+    let dir = example();
+    edit(
+        dir.path(),
+        BILLING,
+        "      database:\n        passwordRef:",
+        "      database:\n        user: ward-drill\n        passwordRef:",
+    );
+    find(&problems(dir.path()), "a role Ward renders for its own use");
+}

@@ -126,10 +126,12 @@ fn render_host(tree: &mut Tree, settings: &Settings, host: &str, stacks: &[&Stac
         // The stack's own network has no route out: only Traefik (on `edge`) reaches Odoo.
         networks.insert(net.clone(), json!({"internal": true}));
         let db_service = format!("{ns}-postgres");
-        let user = match (s.dedicated(), s.members.first()) {
-            (true, Some(m)) => m.role.clone(),
-            _ => "odoo".to_string(),
-        };
+        // The owner of the stack's databases, resolved once in `ward-estate`: Odoo lists
+        // only the databases its role owns.
+        let user = s.members.first().map_or_else(
+            || ward_estate::resolve::SHARED_ODOO_ROLE.to_string(),
+            |m| m.env.database.owner.clone(),
+        );
         let relay = settings.mail.outgoing.as_ref();
         let relay_login = relay.is_some_and(|r| r.password_ref.is_some());
         let mut secret_keys = vec!["admin_passwd", "db_password"];
@@ -243,6 +245,25 @@ f = p.Path(\"/tmp/odoo.conf\"); f.touch(mode=0o600); f.write_text(t)' && exec od
             tree,
             format!("{host}/{ns}/initdb/10-databases.sql"),
             sql,
+            "InitSql",
+            &scope,
+        );
+        // Each database's setup (CONNECT, extensions, the immutable `unaccent` wrapper),
+        // the same text the Kubernetes tree runs, in the database, as its owner.
+        let mut setup = String::from("-- Rendered by ward: each database's setup.\n");
+        for m in &s.members {
+            let db = crate::postgres::ident(&m.database);
+            setup.push_str(&format!(
+                "\\connect {db}\nSET ROLE {};\n",
+                crate::postgres::ident(&m.env.database.owner)
+            ));
+            setup.push_str(&crate::postgres::database_setup_sql(&m.database));
+            setup.push_str("RESET ROLE;\n");
+        }
+        put(
+            tree,
+            format!("{host}/{ns}/initdb/20-database-setup.sql"),
+            setup,
             "InitSql",
             &scope,
         );

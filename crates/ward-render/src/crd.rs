@@ -102,6 +102,15 @@ pub struct PgInitdb {
     pub owner: String,
     pub secret: LocalRef,
     pub data_checksums: bool,
+    /// Run once, as the superuser, in the `postgres` database after `initdb`.
+    #[serde(rename = "postInitSQL", skip_serializing_if = "Vec::is_empty")]
+    pub post_init_sql: Vec<String>,
+    /// Run once, as the superuser, in the new application database.
+    #[serde(
+        rename = "postInitApplicationSQL",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub post_init_application_sql: Vec<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]

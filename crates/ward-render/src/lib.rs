@@ -11,6 +11,7 @@ pub mod crd;
 pub mod kubernetes;
 pub mod odoo;
 pub mod plan;
+pub mod postgres;
 pub mod review;
 pub mod schedule;
 pub mod stack;

@@ -58,6 +58,32 @@ impl Sizing {
     }
 }
 
+/// The most connections one Odoo process keeps to PostgreSQL (`db_maxconn`), for every
+/// process but the gevent one. A prefork worker serves one request at a time, which holds
+/// a cursor or two (the request's, one a hook opens beside it, the listing on `postgres`);
+/// Odoo's default of 64 per process would let one pod exhaust the server. When the pool
+/// is full, Odoo closes an idle connection (another tenant's database) before opening one.
+pub const DB_MAXCONN: u32 = 4;
+/// The same for the gevent process (`db_maxconn_gevent`), which serves every websocket
+/// of the pod at once, one greenlet each.
+pub const DB_MAXCONN_GEVENT: u32 = 16;
+
+/// The processes of one Odoo pod in prefork mode: the HTTP workers and the cron workers
+/// (each its own process); besides them run the master and the gevent process.
+pub fn process_counts(role: Role, sizing: &Sizing) -> (u32, u32) {
+    match role {
+        Role::Web => (sizing.workers, 0),
+        Role::Cron => (sizing.workers, sizing.cron_threads),
+    }
+}
+
+/// The PostgreSQL connections one pod of this role can hold at once: every process's pool
+/// full. The master and the workers use `db_maxconn`, the gevent process its own.
+pub fn pod_max_connections(role: Role, sizing: &Sizing) -> u32 {
+    let (workers, cron) = process_counts(role, sizing);
+    (1 + workers + cron) * DB_MAXCONN + DB_MAXCONN_GEVENT
+}
+
 /// The main process's share: 512 MiB, or a quarter of a pod smaller than 2 GiB.
 fn main_memory(memory_bytes: u64) -> u64 {
     MAIN_PROCESS_MEMORY.min(memory_bytes / 4)
@@ -180,7 +206,9 @@ pub fn conf(input: &ConfInput<'_>) -> String {
         opt("db_name", &name);
     }
     opt("db_sslmode", &input.db_sslmode);
-    opt("db_maxconn", &(s.workers * 2 + 8));
+    opt("db_maxconn", &DB_MAXCONN);
+    // Read by Odoo 17+; an older Odoo keeps the option and ignores it.
+    opt("db_maxconn_gevent", &DB_MAXCONN_GEVENT);
     opt("dbfilter", &input.dbfilter);
     // The database manager stays closed: databases are created by the platform, and the
     // list of databases would reveal other tenants on a shared deployment.
@@ -188,13 +216,10 @@ pub fn conf(input: &ConfInput<'_>) -> String {
     opt("proxy_mode", &"True");
     opt("http_port", &HTTP_PORT);
     opt("gevent_port", &WEBSOCKET_PORT);
-    opt("workers", &s.workers);
-    // Worker segregation: scheduled actions run in the cron deployment only (web pods
-    // have none), so a long cron job never takes an HTTP worker away from users.
-    let cron_threads = match input.role {
-        Role::Web => 0,
-        Role::Cron => s.cron_threads,
-    };
+    // Worker segregation: scheduled actions run in the cron deployment only (web has no
+    // cron threads), so a long cron job never takes an HTTP worker away from users.
+    let (workers, cron_threads) = process_counts(input.role, s);
+    opt("workers", &workers);
     opt("max_cron_threads", &cron_threads);
     opt("limit_memory_soft", &s.limit_memory_soft);
     opt("limit_memory_hard", &s.limit_memory_hard);

@@ -703,7 +703,12 @@ fn the_drill_role_is_rendered_on_every_cluster() {
             ] {
                 assert_eq!(role[field], value, "{field} of {what}");
             }
-            assert!(role.get("inRoles").is_none(), "{what}");
+            // A member of the one group that may connect to `postgres`, and of nothing else.
+            assert_eq!(
+                role["inRoles"],
+                serde_json::json!([ward_render::postgres::MAINTENANCE_CONNECT_ROLE]),
+                "{what}"
+            );
             assert_eq!(role["ensure"], "present");
             assert_eq!(role["passwordSecret"]["name"], "db-ward-drill-credentials");
             // No other role may create databases.

@@ -2,6 +2,10 @@
 //! recovery replica, the object stores it archives to, and Redis where something uses it.
 
 use super::*;
+use crate::postgres;
+use k8s_openapi::api::core::v1::ConfigMap;
+use ward_estate::resolve::SHARED_ODOO_ROLE;
+
 use ward_estate::DrPosture;
 use ward_estate::model::ObjectStore;
 
@@ -207,10 +211,27 @@ pub(super) fn pg_parameters(s: &Stack<'_>) -> BTreeMap<String, String> {
     let mem = budget(s).pg_memory;
     let mut parameters = archive_parameters(&s.posture);
     parameters.extend([
-        ("max_connections".to_string(), "200".to_string()),
+        (
+            "max_connections".to_string(),
+            connection_budget(s).max_connections().to_string(),
+        ),
         ("shared_buffers".to_string(), quantity_pg(mem / 4)),
         ("effective_cache_size".to_string(), quantity_pg(mem / 4 * 3)),
-        ("log_min_duration_statement".to_string(), "1000".to_string()),
+        // Odoo's driver (psycopg2) writes every value into the statement text, so a
+        // logged statement is a logged value: no slow-statement log, and no statement
+        // text beside an error. Slow queries are found with pg_stat_statements, which
+        // normalises the values away. Parameters sent apart (other clients) are not
+        // logged either. Error messages may still quote a value: see
+        // docs/rendering.md, the server logs of a PHI cluster are PHI.
+        ("log_min_duration_statement".to_string(), "-1".to_string()),
+        ("log_min_error_statement".to_string(), "panic".to_string()),
+        ("log_parameter_max_length".to_string(), "0".to_string()),
+        (
+            "log_parameter_max_length_on_error".to_string(),
+            "0".to_string(),
+        ),
+        // No DETAIL lines, which quote the key values of a violated constraint.
+        ("log_error_verbosity".to_string(), "terse".to_string()),
         (
             "password_encryption".to_string(),
             "scram-sha-256".to_string(),
@@ -235,6 +256,58 @@ pub(super) fn archive_parameters(p: &DrPosture) -> BTreeMap<String, String> {
     parameters
 }
 
+/// The connections a stack's clients can hold at once on its PostgreSQL cluster, at their
+/// peak: the web pods at the autoscaler's maximum plus the one extra pod a rolling update
+/// adds (`maxSurge: 1`), the cron pod, Ward's jobs, and what CloudNativePG keeps for
+/// itself. `max_connections` is their sum, so that no client is ever refused a slot.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ConnectionBudget {
+    pub web_pods: u32,
+    pub web_pod_connections: u32,
+    pub cron_pods: u32,
+    pub cron_pod_connections: u32,
+    pub ward_jobs: u32,
+    pub reserved: u32,
+}
+
+/// Connections one of Ward's jobs opens: `pg_dump` or `pg_restore` (one, single-threaded)
+/// and its own check of the server.
+pub(crate) const WARD_JOB_CONNECTIONS: u32 = 2;
+/// CloudNativePG's own: `superuser_reserved_connections` (PostgreSQL's default, 3), the
+/// instance manager, its probes and the metrics exporter.
+pub(crate) const CNPG_RESERVED_CONNECTIONS: u32 = 3 + 7;
+/// PostgreSQL's default, kept as a floor for small stacks.
+pub(crate) const MIN_MAX_CONNECTIONS: u32 = 100;
+
+impl ConnectionBudget {
+    pub(crate) fn max_connections(&self) -> u32 {
+        let sum = self.web_pods * self.web_pod_connections
+            + self.cron_pods * self.cron_pod_connections
+            + self.ward_jobs * WARD_JOB_CONNECTIONS
+            + self.reserved;
+        sum.max(MIN_MAX_CONNECTIONS)
+    }
+}
+
+pub(crate) fn connection_budget(s: &Stack<'_>) -> ConnectionBudget {
+    let sized = |role| {
+        let (cpu, memory) = pod_resources(s, role);
+        odoo::sizing(role, cpu, memory)
+    };
+    let members = u32::try_from(s.members.len()).unwrap_or(u32::MAX);
+    ConnectionBudget {
+        web_pods: budget(s).max_web.max(s.replicas) + 1,
+        web_pod_connections: odoo::pod_max_connections(OdooRole::Web, &sized(OdooRole::Web)),
+        // `Recreate`: never two cron pods. The init and upgrade job runs while cron is
+        // scaled to zero, within the cron pod's share.
+        cron_pods: 1,
+        cron_pod_connections: odoo::pod_max_connections(OdooRole::Cron, &sized(OdooRole::Cron)),
+        // A backup and a drill CronJob per environment, which may overlap.
+        ward_jobs: 2 * members,
+        reserved: CNPG_RESERVED_CONNECTIONS,
+    }
+}
+
 /// PostgreSQL memory settings in whole MB.
 pub(super) fn quantity_pg(bytes: u64) -> String {
     format!("{}MB", (bytes >> 20).max(128))
@@ -242,8 +315,9 @@ pub(super) fn quantity_pg(bytes: u64) -> String {
 
 /// The managed role restore drills log in as: it may create databases (its scratch
 /// copies, which it then owns and drops) and nothing else. No superuser, no role creation,
-/// no replication or RLS bypass (CloudNativePG's defaults), a member of no role.
-/// `inherit` stays on: since PostgreSQL 15 a database's `public` schema belongs to
+/// no replication or RLS bypass (CloudNativePG's defaults), a member only of
+/// [`postgres::MAINTENANCE_CONNECT_ROLE`], which may connect to `postgres` (where it
+/// creates its copies) now that `PUBLIC` may not. `inherit` stays on: since PostgreSQL 15 a database's `public` schema belongs to
 /// `pg_database_owner`, which the owner of a scratch database is a member of only
 /// implicitly; without inheriting, the restore cannot create tables there (shown by
 /// `ward-cli`'s drill test). Being a member of nothing else, it inherits nothing else.
@@ -256,7 +330,7 @@ pub(super) fn drill_role(drill: &ward_estate::DrillAccess) -> PgRole {
         superuser: false,
         createdb: true,
         createrole: false,
-        in_roles: Vec::new(),
+        in_roles: vec![postgres::MAINTENANCE_CONNECT_ROLE.to_string()],
         password_secret: Some(LocalRef {
             name: DRILL_CREDENTIALS_SECRET.into(),
         }),
@@ -330,6 +404,45 @@ pub(super) fn drill_hba(
     lines
 }
 
+/// pg_hba lines for the roles of the stack's environments, all `hostssl` (CloudNativePG's
+/// final line, `host all all all scram-sha-256`, would admit them without TLS), then a
+/// reject for each, so that no other line admits them anywhere else:
+///
+/// - Odoo's role (the owner) reaches `postgres`, where Odoo lists its databases, and every
+///   database of the stack;
+/// - on a shared stack, each tenant's role (Ward's backups and restores) reaches its own
+///   database only. It is a member of the owner, so the line is what keeps it out of the
+///   other tenants' databases.
+pub(super) fn app_hba(s: &Stack<'_>, owner: &str) -> Vec<String> {
+    let admit = |database: &str, role: &str| {
+        format!(
+            "hostssl {} {} all scram-sha-256",
+            postgres::ident(database),
+            postgres::ident(role)
+        )
+    };
+    let mut lines = vec![admit(postgres::MAINTENANCE_DATABASE, owner)];
+    lines.extend(s.members.iter().map(|m| admit(&m.database, owner)));
+    let mut roles = vec![owner.to_string()];
+    for m in s.members.iter().filter(|m| m.role != owner) {
+        lines.push(admit(&m.database, &m.role));
+        roles.push(m.role.clone());
+    }
+    for role in roles {
+        lines.push(format!("host all {} all reject", postgres::ident(&role)));
+    }
+    lines
+}
+
+/// The name of the ConfigMap holding each database's setup SQL
+/// ([`postgres::database_setup_sql`]), one key per environment ([`database_setup_key`]).
+pub(crate) const DATABASE_SETUP_CONFIG_MAP: &str = "database-setup";
+
+/// The ConfigMap key of an environment's database setup.
+pub(crate) fn database_setup_key(m: &Member<'_>) -> String {
+    format!("{}.sql", m.slug())
+}
+
 pub(super) fn postgres(
     out: &mut Out<'_>,
     settings: &Settings,
@@ -349,39 +462,47 @@ pub(super) fn postgres(
         }),
     };
     let drill_role = s.members.first().map(|m| drill_role(&m.env.database.drill));
-    let (bootstrap, managed) = if s.dedicated() {
-        let m = s.members.first();
-        (
-            m.map(|m| PgBootstrap {
-                initdb: Some(PgInitdb {
-                    database: m.database.clone(),
-                    owner: m.role.clone(),
-                    secret: LocalRef {
-                        name: "db-odoo-credentials".into(),
-                    },
-                    data_checksums: true,
-                }),
-                recovery: None,
-            }),
-            drill_role.map(|role| PgManaged { roles: vec![role] }),
-        )
+    // Odoo's role owns every database of the stack (Odoo lists only those) and is the
+    // initdb owner, so that CloudNativePG creates no `app` database or role: a dedicated
+    // cluster's database is its one environment's; a shared cluster bootstraps with its
+    // first tenant's, which its Database object then keeps.
+    let owner = s.members.first().map_or_else(
+        || SHARED_ODOO_ROLE.to_string(),
+        |m| m.env.database.owner.clone(),
+    );
+    let bootstrap = s.members.first().map(|m| PgBootstrap {
+        initdb: Some(PgInitdb {
+            database: m.database.clone(),
+            owner: owner.clone(),
+            secret: LocalRef {
+                name: "db-odoo-credentials".into(),
+            },
+            data_checksums: true,
+            post_init_sql: postgres::bootstrap_statements(),
+            post_init_application_sql: postgres::owner_bootstrap_statements(&owner),
+        }),
+        recovery: None,
+    });
+    config.pg_hba = app_hba(s, &owner);
+    let managed = if s.dedicated() {
+        drill_role.map(|role| PgManaged { roles: vec![role] })
     } else {
-        // One role per tenant, owning its database; pg_hba lets each role reach only its
-        // own database. The shared Odoo role is a member of every tenant role (Odoo holds
-        // one connection identity): see docs/hosting-models.md.
+        // The shared Odoo role, and one role per tenant for Ward's backups and restores:
+        // a member of the Odoo role, so it reads and restores what Odoo owns, and admitted
+        // by pg_hba to its own database only. See docs/hosting-models.md.
         let mut roles = vec![PgRole {
-            name: "odoo".into(),
+            name: owner.clone(),
             ensure: "present",
             login: true,
             inherit: true,
             superuser: false,
             createdb: false,
             createrole: false,
-            in_roles: s.members.iter().map(|m| m.role.clone()).collect(),
+            in_roles: vec![postgres::MAINTENANCE_CONNECT_ROLE.to_string()],
             password_secret: Some(LocalRef {
                 name: "db-odoo-credentials".into(),
             }),
-            comment: Some("the shared Odoo deployment".into()),
+            comment: Some("the shared Odoo deployment: owns every tenant database".into()),
         }];
         for m in &s.members {
             roles.push(PgRole {
@@ -392,24 +513,19 @@ pub(super) fn postgres(
                 superuser: false,
                 createdb: false,
                 createrole: false,
-                in_roles: Vec::new(),
+                in_roles: vec![owner.clone()],
                 password_secret: Some(LocalRef {
                     name: tenant_credentials_secret(m),
                 }),
-                comment: Some(format!("tenant {} ({})", m.env.tenant, m.env.address())),
+                comment: Some(format!(
+                    "Ward's backups and restores of tenant {} ({})",
+                    m.env.tenant,
+                    m.env.address()
+                )),
             });
-            config.pg_hba.push(format!(
-                "hostssl \"{}\" \"{}\" all scram-sha-256",
-                m.database, m.role
-            ));
-        }
-        for m in &s.members {
-            config
-                .pg_hba
-                .push(format!("host all \"{}\" all reject", m.role));
         }
         roles.extend(drill_role);
-        (None, Some(PgManaged { roles }))
+        Some(PgManaged { roles })
     };
     // The drill role's lines come after the tenants': pg_hba is first-match, but no line
     // above names `ward-drill`, so the order between the two groups changes nothing;
@@ -466,7 +582,7 @@ pub(super) fn postgres(
                 meta(&bounded_name(&m.slug(), 63), ns, common),
                 PgDatabaseSpec {
                     name: m.database.clone(),
-                    owner: m.role.clone(),
+                    owner: m.env.database.owner.clone(),
                     cluster: LocalRef {
                         name: s.db_cluster.clone(),
                     },
@@ -476,6 +592,24 @@ pub(super) fn postgres(
         }
         out.owners = all_owners;
     }
+    // The setup each database's owner runs on it before Odoo initialises it (the init and
+    // upgrade job, with Odoo's own credentials): CloudNativePG's Database objects cannot
+    // revoke CONNECT or create functions.
+    out.push(&ConfigMap {
+        metadata: meta(DATABASE_SETUP_CONFIG_MAP, ns, common),
+        data: Some(
+            s.members
+                .iter()
+                .map(|m| {
+                    (
+                        database_setup_key(m),
+                        postgres::database_setup_sql(&m.database),
+                    )
+                })
+                .collect(),
+        ),
+        ..Default::default()
+    })?;
     out.push(&scheduled_backup(s, &s.db_cluster, ns, common))?;
     out.push(&metrics_service(&s.db_cluster, ns, common))?;
     Ok(())

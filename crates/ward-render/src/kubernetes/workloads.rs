@@ -149,12 +149,13 @@ pub(super) fn upgrade_container(s: &Stack<'_>, cron: &Container) -> Container {
     }
 }
 
-/// The PostgreSQL role the Odoo processes log in as.
+/// The PostgreSQL role the Odoo processes log in as: the owner of the stack's databases
+/// (resolved once in `ward-estate`), since Odoo lists only the databases its role owns.
 pub(super) fn odoo_db_user(s: &Stack<'_>) -> String {
-    match (s.dedicated(), s.members.first()) {
-        (true, Some(m)) => m.role.clone(),
-        _ => "odoo".to_string(),
-    }
+    s.members.first().map_or_else(
+        || ward_estate::resolve::SHARED_ODOO_ROLE.to_string(),
+        |m| m.env.database.owner.clone(),
+    )
 }
 
 pub(super) fn odoo_container(s: &Stack<'_>, role: OdooRole, has_integrations: bool) -> Container {
