@@ -66,6 +66,16 @@ pub struct DatabaseEndpoint {
     pub drill: DrillAccess,
 }
 
+impl DatabaseEndpoint {
+    /// The role that owns the environment's database and everything in it: the one the
+    /// renderer makes the database's owner, and the one `ward restore` hands a restored
+    /// database to (`pg_restore --role`), so that what Odoo connects as can use it. Today
+    /// that is the environment's own role, `user`.
+    pub fn owner(&self) -> &str {
+        &self.user
+    }
+}
+
 /// The PostgreSQL role restore drills use: it may create and drop the scratch databases
 /// (`ward_drill_<hex>`), which the environment's own role may not, and nothing more.
 #[derive(Clone, Debug, Serialize)]
