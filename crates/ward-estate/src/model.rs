@@ -160,6 +160,11 @@ pub struct RenderingSpec {
     /// The S3 object store PostgreSQL archives WAL and base backups to.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub archive_store: Option<Spanned<String>>,
+    /// The S3 object store Ward's in-cluster jobs (backup, drill, prune) use for an
+    /// environment whose own `objectStore` is not S3: in-cluster jobs never write to a
+    /// `local` store, which would be a volume beside the database.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub job_object_store: Option<Spanned<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ward_image: Option<Spanned<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -745,6 +750,7 @@ pub(crate) fn decode_platform(cx: &mut Cx, node: &Node) -> Option<PlatformSpec> 
                     entry_point: text("entryPoint"),
                     cluster_issuer: text("clusterIssuer"),
                     archive_store: text("archiveStore"),
+                    job_object_store: text("jobObjectStore"),
                     ward_image: text("wardImage"),
                     redis_image: text("redisImage"),
                     postgres_image: text("postgresImage"),

@@ -32,6 +32,9 @@ pub struct Settings {
     pub default_secret_store: String,
     /// The platform's object stores by name: where each environment's backups go.
     pub object_stores: BTreeMap<String, ObjectStore>,
+    /// `rendering.jobObjectStore`: the S3 store in-cluster jobs use for environments whose
+    /// own store is not S3 (see `kubernetes::jobs::job_store`).
+    pub job_object_store: Option<String>,
     /// The estate's Git repository and the branch or tag Ward's jobs clone before a run.
     pub estate_repository: String,
     pub estate_revision: String,
@@ -109,6 +112,7 @@ impl Settings {
                 .iter()
                 .map(|s| (s.name.value.clone(), s.clone()))
                 .collect(),
+            job_object_store: r.job_object_store.as_ref().map(|s| s.value.clone()),
             estate_repository: text(&r.estate_repository, DEFAULT_ESTATE_REPOSITORY),
             estate_revision: text(&r.estate_revision, "main"),
             estate_credentials: r.estate_credentials.clone(),

@@ -406,13 +406,13 @@ fn local_config(dir: &Path) -> RepositoryConfig {
 }
 
 /// Every distinct object store environments back up to, in estate order.
-fn stores_in_use(estate: &Estate) -> Vec<String> {
+fn stores_in_use(cx: &Context, estate: &Estate) -> Vec<String> {
     let mut seen = BTreeSet::new();
     estate
         .environments
         .iter()
-        .filter(|e| seen.insert(e.object_store.clone()))
-        .map(|e| e.object_store.clone())
+        .map(|e| cx.store_of(e))
+        .filter(|s| seen.insert(s.clone()))
         .collect()
 }
 
@@ -648,10 +648,10 @@ pub(crate) async fn locate_snapshot(
             .parse::<ward_vault::SnapshotRef>()
             .ok()
             .and_then(|r| estate.environment(&format!("{}/{}", r.workload, r.environment)))
-            .map(|e| e.object_store.clone());
+            .map(|e| cx.store_of(e));
         let names = match own_store {
             Some(s) => vec![s],
-            None => stores_in_use(estate),
+            None => stores_in_use(cx, estate),
         };
         names
             .iter()
@@ -785,10 +785,10 @@ fn run_backup(cx: &Context, args: RunArgs) -> Result<Exit, Failure> {
     let state = cx.state_dir();
     let mut details = Map::new();
     details.insert("environment".into(), env.address().into());
-    details.insert("object_store".into(), env.object_store.clone().into());
+    details.insert("object_store".into(), cx.store_of(env).into());
     let result = (|| {
         let recipients = recipients(&estate)?;
-        let config = repository_config(cx, &estate, &env.object_store)?;
+        let config = repository_config(cx, &estate, &cx.store_of(env))?;
         let mut db = db_connection(cx, Some(Login::owner(env)), args.db_url.as_deref())?;
         db.db.timeouts = args.pg.timeouts(&estate, Some(env))?;
         let filestore = args
@@ -1031,14 +1031,14 @@ fn list(cx: &Context, args: ListArgs) -> Result<Exit, Failure> {
             };
             let config = match &args.repo {
                 Some(dir) => local_config(dir),
-                None => repository_config(cx, &estate, &env.object_store)?,
+                None => repository_config(cx, &estate, &cx.store_of(env))?,
             };
             (filter, vec![config])
         }
         None => {
             let configs = match &args.repo {
                 Some(dir) => vec![local_config(dir)],
-                None => stores_in_use(&estate)
+                None => stores_in_use(cx, &estate)
                     .iter()
                     .map(|n| repository_config(cx, &estate, n))
                     .collect::<Result<_, _>>()?,
@@ -1231,7 +1231,7 @@ fn prune(cx: &Context, args: PruneArgs) -> Result<Exit, Failure> {
         let grace = ward_estate::units::Duration::parse(&args.grace).map_err(|e| {
             Failure::bad_input(format!("--grace {}: {e}", args.grace), "e.g. 30m, 6h, 1d")
         })?;
-        let config = repository_config(cx, &estate, &env.object_store)?;
+        let config = repository_config(cx, &estate, &cx.store_of(env))?;
         runtime()?.block_on(async {
             let repo = open_repository(&config).await?;
             let pruned = ward_vault::prune(
