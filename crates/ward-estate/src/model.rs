@@ -185,9 +185,16 @@ pub struct RenderingSpec {
     /// `<username>:<token>` for cloning the estate over HTTPS, when it is not public.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub estate_credentials: Option<SecretRef>,
-    /// The age identity restore drills decrypt backups with.
+    /// Where the stacks' drill identities are: each stack's age identity, which restore
+    /// drills decrypt with, is at `<key>/<cluster>/<namespace>` of this reference
+    /// (`resolve::drill_identity_ref`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub drill_identity: Option<SecretRef>,
+    /// Each stack's drill recipient (`age1…`), by stack (`<cluster>/<namespace>`): added
+    /// to the backups of that stack's environments only, so that one stack's drill
+    /// identity opens no other stack's backups.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub drill_recipients: BTreeMap<String, Spanned<String>>,
     /// The Prometheus Pushgateway Ward's jobs push their results to, for the alerts.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pushgateway: Option<Spanned<String>>,
@@ -760,6 +767,7 @@ pub(crate) fn decode_platform(cx: &mut Cx, node: &Node) -> Option<PlatformSpec> 
                     estate_revision: text("estateRevision"),
                     estate_credentials: None,
                     drill_identity: None,
+                    drill_recipients: BTreeMap::new(),
                     pushgateway: text("pushgateway"),
                 };
                 if let Some(url) = &spec.estate_repository {
@@ -783,6 +791,27 @@ pub(crate) fn decode_platform(cx: &mut Cx, node: &Node) -> Option<PlatformSpec> 
                 };
                 spec.estate_credentials = reference(cx, "estateCredentials");
                 spec.drill_identity = reference(cx, "drillIdentity");
+                spec.drill_recipients = opt(cx, f, "drillRecipients", |cx, n, p| {
+                    mapping(cx, n, p, |cx, mf| {
+                        let mut out = BTreeMap::new();
+                        for (k, v) in mf.node_entries() {
+                            let key = k.as_str().unwrap_or_default().to_string();
+                            let path = mf.at(&key);
+                            if let Some(v) = cx.string(v, &path) {
+                                if !v.value.starts_with("age1") {
+                                    cx.error(
+                                        v.span,
+                                        format!("`{path}` is not an age recipient"),
+                                        "write the stack's drill recipient as age-keygen prints it: age1…",
+                                    );
+                                }
+                                out.insert(key, v);
+                            }
+                        }
+                        Some(out)
+                    })
+                })
+                .unwrap_or_default();
                 spec.shared_images = opt(cx, f, "sharedImages", |cx, n, p| {
                     mapping(cx, n, p, |cx, mf| {
                         let mut out = BTreeMap::new();

@@ -40,8 +40,11 @@ pub struct Settings {
     pub estate_revision: String,
     /// `<username>:<token>` for that clone, when the repository is not public.
     pub estate_credentials: Option<SecretRef>,
-    /// The age identity the drill jobs decrypt with; without one, drills fail at start.
+    /// Where the stacks' drill identities are (`resolve::drill_identity_ref`); a stack
+    /// without one, or without a drill recipient, has drills that fail at start.
     pub drill_identity: Option<SecretRef>,
+    /// `rendering.drillRecipients`: each stack's drill recipient, by `<cluster>/<namespace>`.
+    pub drill_recipients: BTreeMap<String, String>,
     /// Where the jobs push their results for the alerts (`WARD_PUSHGATEWAY`), if anywhere.
     pub pushgateway: Option<String>,
 }
@@ -117,6 +120,11 @@ impl Settings {
             estate_revision: text(&r.estate_revision, "main"),
             estate_credentials: r.estate_credentials.clone(),
             drill_identity: r.drill_identity.clone(),
+            drill_recipients: r
+                .drill_recipients
+                .iter()
+                .map(|(k, v)| (k.clone(), v.value.clone()))
+                .collect(),
             pushgateway: r.pushgateway.as_ref().map(|s| s.value.clone()),
         })
     }
@@ -191,6 +199,11 @@ impl Stack<'_> {
         }
     }
 
+    /// `<cluster>/<namespace>`, the stack's name (`resolve::stack_id`).
+    pub fn id(&self) -> String {
+        ward_estate::resolve::stack_id(&self.cluster, &self.namespace)
+    }
+
     pub fn addresses(&self) -> Vec<String> {
         self.members.iter().map(|m| m.env.address()).collect()
     }
@@ -211,15 +224,13 @@ pub fn stacks<'e>(estate: &'e Estate, settings: &Settings) -> Result<Vec<Stack<'
             .ok_or_else(|| RenderError::UnknownWorkload(env.address()))?;
         let dedicated = env.classification.hosting == HostingModel::Dedicated;
         let version = workload.spec.odoo.version.value.clone();
-        let major = ward_estate::resolve::odoo_major(&version).to_string();
-        // Namespaces are DNS labels: at most 63 characters.
-        let namespace = bounded_name(
-            &if dedicated {
-                format!("{}-{}", env.workload, env.environment)
-            } else {
-                format!("odoo-shared-{}-v{major}", env.stage)
-            },
-            63,
+        // Decided once in the estate (`resolve::stack_namespace`), which names stacks too.
+        let namespace = ward_estate::resolve::stack_namespace(
+            env.classification.hosting,
+            &env.workload,
+            &env.environment,
+            env.stage,
+            &version,
         );
         // Names come from the resolved estate, so the renderer and the vault agree.
         let (database, role) = (env.database.name.clone(), env.database.user.clone());

@@ -465,9 +465,11 @@ fn only_the_drill_job_gets_the_identity() {
                 &t,
                 &format!("{folder}/externalsecret-ward-drill-identity.yaml"),
             );
+            // The stack's own identity, at the key named after the stack (the folder is
+            // `<cluster>/<namespace>`).
             assert_eq!(
                 es["spec"]["data"][0]["remoteRef"]["key"],
-                "platform/ward/drill-identity"
+                format!("platform/ward/drill-identity/{folder}").as_str()
             );
         } else {
             assert!(identity.is_none(), "{path}");
@@ -749,8 +751,10 @@ fn pg_cluster<'t>(tree: &'t Tree, slug: &str) -> &'t Value {
     match tree
         .files
         .iter()
-        .find(|(path, _)| path.starts_with(&prefix))
-        .and_then(|(_, f)| f.value.as_ref())
+        // The production cluster, not the drill cluster beside it.
+        .filter(|(path, _)| path.starts_with(&prefix))
+        .filter_map(|(_, f)| f.value.as_ref())
+        .find(|v| v["metadata"]["labels"]["ward.dev/purpose"] != "restore-drill")
     {
         Some(v) => v,
         None => panic!("no PostgreSQL cluster beside {slug}'s jobs"),
@@ -902,4 +906,164 @@ fn the_drill_role_is_rendered_on_every_cluster() {
             }
         }
     }
+}
+
+/// Drills restore into a cluster of their own, never the production one: the estate
+/// resolves the drill server to the drill cluster's service, the tree renders that
+/// cluster (one instance, its own volume sized from the stack's databases, the drill role
+/// only), and only Ward's jobs may reach it.
+#[test]
+fn drills_restore_into_a_drill_cluster_apart_from_production() {
+    let estate = common::example();
+    let t = render(&estate);
+    for (address, slug, production, drill, storage) in [
+        (
+            DEDICATED.0,
+            DEDICATED.1,
+            "billing-prod-db",
+            "billing-prod-db-drill",
+            "250Gi",
+        ),
+        (SHARED.0, SHARED.1, "shared-db", "shared-db-drill", "25Gi"),
+    ] {
+        let env = environment(&estate, address);
+        assert_eq!(env.database.cluster, production);
+        assert_eq!(env.database.drill.host, format!("{drill}-rw"), "{address}");
+        assert_ne!(env.database.drill.host, env.database.host);
+        let folder = folder_of(&t, "drill", slug);
+        let cluster = get(&t, &format!("{folder}/cluster-{drill}.yaml"));
+        let spec = &cluster["spec"];
+        assert_eq!(spec["instances"], 1);
+        assert_eq!(spec["storage"]["size"], storage, "{address}");
+        assert!(
+            spec.get("plugins").is_none(),
+            "a scratch cluster archives nothing"
+        );
+        let roles: Vec<&str> = spec["managed"]["roles"]
+            .as_array()
+            .expect("roles")
+            .iter()
+            .filter_map(|r| r["name"].as_str())
+            .collect();
+        assert_eq!(roles, ["ward-drill"]);
+        // Reached by Ward's jobs only: the policy selecting its pods admits job pods on
+        // 5432, and no Odoo pod.
+        let policy = get(
+            &t,
+            &format!("{folder}/networkpolicy-allow-drill-postgres.yaml"),
+        );
+        assert_eq!(
+            policy["spec"]["podSelector"]["matchLabels"]["cnpg.io/cluster"],
+            drill
+        );
+        let from: Vec<&Value> = policy["spec"]["ingress"]
+            .as_array()
+            .expect("ingress")
+            .iter()
+            .flat_map(|r| r["from"].as_array().into_iter().flatten())
+            .collect();
+        assert!(
+            from.iter()
+                .any(|p| p["podSelector"]["matchLabels"]["app.kubernetes.io/name"] == "ward-job")
+        );
+        assert!(
+            !from
+                .iter()
+                .any(|p| p["podSelector"]["matchLabels"]["app.kubernetes.io/name"] == "odoo"),
+            "{from:?}"
+        );
+    }
+    // A declared host is a server Ward does not render: drills go where the estate says.
+    let declared = loaded(common::example_edited(|name, text| {
+        if name == "workloads/billing.yaml" {
+            text.replace(
+                "      database:\n        passwordRef:",
+                "      database:\n        host: db.st-marys.example\n        passwordRef:",
+            )
+        } else {
+            text
+        }
+    }));
+    let env = environment(&declared, DEDICATED.0);
+    assert_eq!(env.database.drill.host, "db.st-marys.example");
+    let t = render(&declared);
+    assert!(
+        !t.files
+            .keys()
+            .any(|p| p.ends_with("/cluster-billing-prod-db-drill.yaml"))
+    );
+}
+
+/// One drill identity per stack: each stack's drill pods mount the identity at its own
+/// key, no two stacks share one, and a stack without a declared recipient gets none.
+/// (Which backups carry which recipient is `ward backup`'s side: see
+/// `crates/ward-cli/tests/drill_identity.rs`.)
+#[test]
+fn each_stack_has_its_own_drill_identity() {
+    let estate = common::example();
+    let t = render(&estate);
+    let keys: Vec<String> = t
+        .files
+        .iter()
+        .filter(|(p, _)| p.ends_with("/externalsecret-ward-drill-identity.yaml"))
+        .filter_map(|(_, f)| f.value.as_ref())
+        .map(|v| {
+            v["spec"]["data"][0]["remoteRef"]["key"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    let stacks: std::collections::BTreeSet<&str> = estate
+        .environments
+        .iter()
+        .map(|e| e.stack.as_str())
+        .collect();
+    assert_eq!(keys.len(), stacks.len(), "{keys:?}");
+    let unique: std::collections::BTreeSet<&String> = keys.iter().collect();
+    assert_eq!(
+        unique.len(),
+        keys.len(),
+        "two stacks share an identity: {keys:?}"
+    );
+
+    // A stack the platform names no recipient for has no identity to mount.
+    let estate = loaded(example_with(|t| {
+        t.lines()
+            .filter(|l| !l.contains("dedicated-eu1/billing-staging: age1"))
+            .map(|l| format!("{l}\n"))
+            .collect()
+    }));
+    let t = render(&estate);
+    assert!(volume(pod(&t, "drill", "billing-staging"), "identity").is_none());
+    assert!(volume(pod(&t, "drill", "billing-prod"), "identity").is_some());
+    // A recipient for a stack that does not exist is a warning naming the stacks there
+    // are; a recipient that is not one is refused.
+    let wrong = loaded(example_with(|t| {
+        t.replace(
+            "dedicated-eu1/billing-staging: age1",
+            "dedicated-eu1/billing-stagin: age1",
+        )
+    }));
+    assert!(
+        wrong
+            .warnings
+            .iter()
+            .any(|d| d.message.contains("billing-stagin")
+                && d.hint
+                    .as_deref()
+                    .is_some_and(|h| h.contains("dedicated-eu1/billing-staging"))),
+        "{:?}",
+        wrong.warnings
+    );
+    let not_age = problems(example_with(|t| {
+        t.replace(
+            "dedicated-eu1/billing-staging: age1",
+            "dedicated-eu1/billing-staging: ssh-ed25519 age1",
+        )
+    }));
+    assert!(
+        not_age.iter().any(|p| p.contains("not an age recipient")),
+        "{not_age:?}"
+    );
 }

@@ -416,8 +416,13 @@ fn stores_in_use(cx: &Context, estate: &Estate) -> Vec<String> {
         .collect()
 }
 
-/// The recipients every backup is encrypted to: each `dba`'s age key and break-glass.
-pub(crate) fn recipients(estate: &Estate) -> Result<Recipients, Failure> {
+/// The recipients a backup of `env` is encrypted to: each `dba`'s age key, break-glass,
+/// and the drill recipient of the environment's stack (`rendering.drillRecipients`), so
+/// that a stack's drill identity reads that stack's backups and no other's.
+pub(crate) fn recipients(
+    estate: &Estate,
+    env: &ResolvedEnvironment,
+) -> Result<Recipients, Failure> {
     let mut keys: Vec<String> = estate
         .teams
         .iter()
@@ -442,6 +447,13 @@ pub(crate) fn recipients(estate: &Estate) -> Result<Recipients, Failure> {
             )
         })?;
     keys.push(break_glass.value.clone());
+    if let Some(drill) = estate
+        .platform
+        .as_ref()
+        .and_then(|p| p.spec.rendering.drill_recipients.get(&env.stack))
+    {
+        keys.push(drill.value.clone());
+    }
     keys.sort();
     keys.dedup();
     Recipients::parse(&keys).map_err(|e| vault_failure(e, "fix the age recipients in the estate"))
@@ -532,11 +544,12 @@ impl<'e> Login<'e> {
         }
     }
 
-    /// The drill role on the environment's server, at its maintenance database (drills).
+    /// The drill role on the environment's drill server (never its production one, unless
+    /// the estate declares the host), at its maintenance database (drills).
     pub(crate) fn drill(env: &'e ResolvedEnvironment) -> Login<'e> {
         let d = &env.database;
         Login {
-            host: &d.host,
+            host: &d.drill.host,
             port: d.port,
             dbname: &d.drill.database,
             user: &d.drill.user,
@@ -787,7 +800,7 @@ fn run_backup(cx: &Context, args: RunArgs) -> Result<Exit, Failure> {
     details.insert("environment".into(), env.address().into());
     details.insert("object_store".into(), cx.store_of(env).into());
     let result = (|| {
-        let recipients = recipients(&estate)?;
+        let recipients = recipients(&estate, env)?;
         let config = repository_config(cx, &estate, &cx.store_of(env))?;
         let mut db = db_connection(cx, Some(Login::owner(env)), args.db_url.as_deref())?;
         db.db.timeouts = args.pg.timeouts(&estate, Some(env))?;

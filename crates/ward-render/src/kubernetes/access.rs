@@ -325,10 +325,11 @@ pub(super) fn quota(
         ("limits.memory", q(quantity(memory))),
         ("requests.storage", q(quantity(storage))),
         // PostgreSQL's, the filestore, Ward's state, Redis's queue, a drill's scratch
-        // volume and one spare.
-        ("persistentvolumeclaims", q((pg + 5).to_string())),
-        // Each environment has its own backup, drill and prune jobs.
-        ("pods", q((b.max_web + pg + 8 + 3 * members).to_string())),
+        // volume, the drill cluster's and one spare.
+        ("persistentvolumeclaims", q((pg + 6).to_string())),
+        // Each environment has its own backup, drill and prune jobs; the drill cluster
+        // has one instance.
+        ("pods", q((b.max_web + pg + 9 + 3 * members).to_string())),
         ("services.loadbalancers", q("0")),
         ("services.nodeports", q("0")),
     ]
@@ -344,8 +345,13 @@ pub(super) fn quota(
         ..Default::default()
     })?;
     let (job_cpu, job_memory) = largest_job_container(s);
-    let max_cpu = b.web_cpu.max(b.pg_cpu).max(job_cpu);
-    let max_mem = b.web_memory.max(b.pg_memory).max(job_memory);
+    let (drill_cpu, drill_memory) = drill_cluster_resources(s);
+    let max_cpu = b.web_cpu.max(b.pg_cpu).max(job_cpu).max(drill_cpu);
+    let max_mem = b
+        .web_memory
+        .max(b.pg_memory)
+        .max(job_memory)
+        .max(drill_memory);
     let map = |cpu: String, mem: String| -> BTreeMap<String, Quantity> {
         [("cpu".to_string(), q(cpu)), ("memory".to_string(), q(mem))].into()
     };

@@ -36,6 +36,20 @@ pub(super) fn store_secret_name(store: &str) -> String {
 pub(super) const ESTATE_GIT_SECRET: &str = "ward-estate-git";
 pub(super) const DRILL_IDENTITY_SECRET: &str = "ward-drill-identity";
 
+/// Where the stack's drill identity is, when the platform says where identities are and
+/// names a drill recipient for this stack: one identity per stack, never one for all.
+pub(super) fn stack_drill_identity(
+    settings: &Settings,
+    s: &Stack<'_>,
+) -> Option<ward_estate::model::SecretRef> {
+    let id = s.id();
+    let base = settings.drill_identity.as_ref()?;
+    settings
+        .drill_recipients
+        .contains_key(&id)
+        .then(|| ward_estate::resolve::drill_identity_ref(base, &id))
+}
+
 /// Git's configuration for cloning the estate with a token: an `Authorization` header
 /// sent only to the estate's repository URL. External Secrets fills in `<user>:<token>`
 /// in the cluster, so the token never passes through the deploy tree.
@@ -330,8 +344,8 @@ pub(super) fn member_job_sizing(m: &Member<'_>, job: WardJob) -> JobSizing {
 }
 
 /// What the quota must leave for Ward's jobs in a stack: the largest member's backup and
-/// drill running at once plus a prune (CPU millicores, memory), and the drill's scratch
-/// volume (storage bytes, one claim).
+/// drill running at once plus a prune (CPU millicores, memory), the drill's scratch
+/// volume (storage bytes, one claim), and the drill cluster (one pod, one claim).
 pub(super) fn jobs_budget(s: &Stack<'_>) -> (u64, u64, u64) {
     let (mut cpu, mut memory, mut scratch) = (0u64, 0u64, 0u64);
     for m in &s.members {
@@ -342,6 +356,12 @@ pub(super) fn jobs_budget(s: &Stack<'_>) -> (u64, u64, u64) {
         ));
         memory = memory.max(b.memory_bytes + d.memory_bytes + p.memory_bytes);
         scratch = scratch.max(d.scratch_bytes);
+    }
+    if drill_cluster_of(s).is_some() {
+        let (drill_cpu, drill_memory) = drill_cluster_resources(s);
+        cpu += u64::from(drill_cpu);
+        memory += drill_memory;
+        scratch += drill_storage_bytes(s);
     }
     (cpu, memory, scratch)
 }
@@ -435,7 +455,8 @@ pub(super) fn ward_job_support(
             common,
         ))?;
     }
-    if let Some(r) = &settings.drill_identity {
+    if let Some(r) = stack_drill_identity(settings, s) {
+        // The stack's own identity, whose recipient only this stack's backups carry.
         out.push(&external_secret(
             ns,
             DRILL_IDENTITY_SECRET,
@@ -444,7 +465,7 @@ pub(super) fn ward_job_support(
             None,
             vec![ExternalSecretData {
                 secret_key: "identity".into(),
-                remote_ref: remote_ref(r),
+                remote_ref: remote_ref(&r),
             }],
             common,
         ))?;
@@ -607,7 +628,7 @@ pub(super) fn ward_job_pod(
         }
         WardJob::Prune => {}
         WardJob::Drill => {
-            if settings.drill_identity.is_some() {
+            if stack_drill_identity(settings, s).is_some() {
                 volumes.push(secret_file_volume(
                     "identity",
                     DRILL_IDENTITY_SECRET,
@@ -661,6 +682,7 @@ pub(super) fn ward_jobs(
         job_store(settings, m)?;
     }
     ward_job_support(out, settings, s, common)?;
+    drill_cluster(out, settings, s, common)?;
     let all_owners = out.owners.clone();
     for m in &s.members {
         // A tenant's own objects belong to its environment only.
@@ -746,5 +768,141 @@ pub(super) fn ward_jobs(
         }
     }
     out.owners = all_owners;
+    Ok(())
+}
+
+/// The label that tells a drill cluster from the production one beside it.
+pub(super) const DRILL_CLUSTER_LABEL: (&str, &str) = ("ward.dev/purpose", "restore-drill");
+
+/// The stack's drill cluster, when a member drills into it (one whose estate declares no
+/// `database.host`): see [`ward_estate::resolve::drill_cluster_name`].
+pub(super) fn drill_cluster_of(s: &Stack<'_>) -> Option<String> {
+    let name = ward_estate::resolve::drill_cluster_name(&s.db_cluster);
+    let host = ward_estate::resolve::rw_service(&name);
+    s.members
+        .iter()
+        .any(|m| m.env.database.drill.host == host)
+        .then_some(name)
+}
+
+/// The drill cluster's storage: the stack's databases and a quarter more (a restore
+/// rebuilds every index; two members' drills may overlap), at least 1 GiB.
+pub(super) fn drill_storage_bytes(s: &Stack<'_>) -> u64 {
+    (s.database_bytes + s.database_bytes / 4).max(1 << 30)
+}
+
+/// The drill cluster's PostgreSQL container: as much CPU as the largest drill job and
+/// twice its memory (index builds during the restore), at least 1 GiB.
+pub(super) fn drill_cluster_resources(s: &Stack<'_>) -> (u32, u64) {
+    let (cpu, memory) = largest_job_container(s);
+    (cpu.max(500), (memory * 2).max(1 << 30))
+}
+
+/// A CloudNativePG `Cluster` of one instance that restore drills restore into, in the
+/// stack's namespace but apart from the production cluster: its own volume, sized from
+/// the stack's databases, and its own pods, so a drill can neither fill the production
+/// volume nor load its server. It archives nothing and is backed up by nothing: what is
+/// in it is a scratch copy, which each drill drops. Only the drill role logs in (over
+/// TLS, to `postgres` and its scratch databases, the same pg_hba lines as on production);
+/// NetworkPolicies let Ward's jobs, and nothing else of the namespace, reach it.
+pub(super) fn drill_cluster(
+    out: &mut Out<'_>,
+    settings: &Settings,
+    s: &Stack<'_>,
+    common: &BTreeMap<String, String>,
+) -> Result<(), RenderError> {
+    let (Some(name), Some(m)) = (drill_cluster_of(s), s.members.first()) else {
+        return Ok(());
+    };
+    let ns = s.namespace.as_str();
+    let drill = &m.env.database.drill;
+    let (cpu, memory) = drill_cluster_resources(s);
+    let databases: Vec<&str> = s.members.iter().map(|m| m.database.as_str()).collect();
+    let mut labelled = common.clone();
+    labelled.extend(labels(&[DRILL_CLUSTER_LABEL]));
+    out.push(&cr(
+        "postgresql.cnpg.io/v1",
+        "Cluster",
+        meta(&name, ns, &labelled),
+        PgClusterSpec {
+            instances: 1,
+            image_name: settings.postgres_image.clone(),
+            description: Some(format!(
+                "Restore drills of {} (scratch copies only)",
+                s.addresses().join(", ")
+            )),
+            enable_superuser_access: false,
+            postgresql: PgConfig {
+                parameters: BTreeMap::from([
+                    ("max_connections".to_string(), "50".to_string()),
+                    ("shared_buffers".to_string(), quantity_pg(memory / 4)),
+                    ("maintenance_work_mem".to_string(), quantity_pg(memory / 4)),
+                    (
+                        "password_encryption".to_string(),
+                        "scram-sha-256".to_string(),
+                    ),
+                ]),
+                pg_hba: drill_hba(
+                    drill,
+                    postgres_major(settings.postgres_image.as_deref()),
+                    &databases,
+                ),
+                synchronous: None,
+            },
+            storage: PgStorage {
+                size: quantity(drill_storage_bytes(s)),
+                storage_class: settings.storage_class.clone(),
+            },
+            bootstrap: None,
+            plugins: Vec::new(),
+            replica: None,
+            external_clusters: Vec::new(),
+            managed: Some(PgManaged {
+                roles: vec![drill_role(drill)],
+            }),
+            affinity: None,
+            resources: Some(resources(&cpu_quantity(cpu), &quantity(memory))),
+        },
+    ))?;
+    let pg = ("cnpg.io/cluster", name.as_str());
+    let policy = |name: &str, spec: NetworkPolicySpec| NetworkPolicy {
+        metadata: meta(name, ns, common),
+        spec: Some(spec),
+    };
+    out.push(&policy(
+        "allow-drill-postgres",
+        NetworkPolicySpec {
+            pod_selector: Some(selector(&[pg])),
+            policy_types: Some(vec!["Ingress".into(), "Egress".into()]),
+            ingress: Some(vec![
+                NetworkPolicyIngressRule {
+                    from: Some(vec![pods(&[WARD_JOB])]),
+                    ports: Some(vec![tcp(5432)]),
+                },
+                // The operator's status checks.
+                NetworkPolicyIngressRule {
+                    from: Some(vec![namespace_peer(CNPG_NAMESPACE)]),
+                    ports: Some(vec![tcp(5432), tcp(8000)]),
+                },
+            ]),
+            // The instance manager talks to the API server.
+            egress: Some(vec![NetworkPolicyEgressRule {
+                to: None,
+                ports: Some(vec![tcp(443), tcp(6443)]),
+            }]),
+        },
+    ))?;
+    out.push(&policy(
+        "allow-ward-jobs-to-drill-postgres",
+        NetworkPolicySpec {
+            pod_selector: Some(selector(&[WARD_JOB])),
+            policy_types: Some(vec!["Egress".into()]),
+            egress: Some(vec![NetworkPolicyEgressRule {
+                to: Some(vec![pods(&[pg])]),
+                ports: Some(vec![tcp(5432)]),
+            }]),
+            ..Default::default()
+        },
+    ))?;
     Ok(())
 }
