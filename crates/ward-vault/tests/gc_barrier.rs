@@ -39,7 +39,7 @@ impl Progress for OdooGcDuringBackup {
             return;
         }
         let (psql, url, acquired) = (self.psql.clone(), self.url.clone(), self.acquired.clone());
-        *self.gc.lock().unwrap() = Some(std::thread::spawn(move || {
+        *self.gc.lock().expect("lock") = Some(std::thread::spawn(move || {
             let out = std::process::Command::new(psql)
                 .args([
                     "-X",
@@ -77,8 +77,8 @@ impl Progress for OdooGcDuringBackup {
             std::thread::sleep(Duration::from_millis(50));
             waiting = (self.cluster_psql)(WAITING_GC);
         }
-        *self.sessions_waiting.lock().unwrap() = Some(waiting.trim().to_string());
-        *self.waiting_at_filestore_end.lock().unwrap() =
+        *self.sessions_waiting.lock().expect("lock") = Some(waiting.trim().to_string());
+        *self.waiting_at_filestore_end.lock().expect("lock") =
             Some(!self.acquired.load(Ordering::SeqCst));
     }
 }
@@ -112,17 +112,22 @@ async fn odoo_attachment_gc_waits_for_the_backup_snapshot() {
         .expect("backup");
     assert!(summary.problems.is_empty());
     assert_eq!(
-        *progress.waiting_at_filestore_end.lock().unwrap(),
+        *progress.waiting_at_filestore_end.lock().expect("lock"),
         Some(true),
         "Odoo's garbage collection got its lock while the backup was reading the filestore"
     );
     assert_eq!(
-        progress.sessions_waiting.lock().unwrap().as_deref(),
+        progress.sessions_waiting.lock().expect("lock").as_deref(),
         Some("1"),
         "the collection's lock was not queued behind the backup's"
     );
     // The backup's transaction is over: the collection gets its lock and goes on.
-    let gc = progress.gc.lock().unwrap().take().expect("gc started");
+    let gc = progress
+        .gc
+        .lock()
+        .expect("lock")
+        .take()
+        .expect("gc started");
     gc.join()
         .expect("gc thread")
         .expect("Odoo's lock after the backup");
