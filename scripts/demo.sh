@@ -111,6 +111,8 @@ rm -f "$PWFILE"
 server_started=1
 psql_db() { "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$PGSOCK" -p "$PORT" -U postgres -d "$1" -At -c "$2"; }
 psql_db postgres "CREATE DATABASE billing"
+# billing/prod's own role: a restore hands the restored database and its objects to it.
+psql_db postgres "CREATE ROLE billing LOGIN"
 
 DATA=$WORK/odoo-data
 FILESTORE=$DATA/filestore/billing

@@ -25,6 +25,11 @@ pub struct GlobalArgs {
     /// (a mounted Kubernetes Secret) [default: <state>/secrets].
     #[arg(long, global = true, env = "WARD_SECRETS_DIR", value_name = "DIR")]
     pub secrets_dir: Option<PathBuf>,
+    /// Use this platform object store for the environments' backups instead of the one
+    /// the estate gives each (Ward's in-cluster jobs set it: they never write to a
+    /// `local` store, see `rendering.jobObjectStore`).
+    #[arg(long, global = true, env = "WARD_OBJECT_STORE", value_name = "NAME")]
+    pub object_store: Option<String>,
     /// Who is acting, for the ledger [default: $WARD_ACTOR, then the OS user].
     #[arg(long, global = true, env = "WARD_ACTOR", value_name = "NAME")]
     pub actor: Option<String>,
@@ -60,6 +65,7 @@ pub struct Context {
     pub estate_dir: PathBuf,
     state: Option<PathBuf>,
     secrets_dir: Option<PathBuf>,
+    object_store: Option<String>,
     pub actor: String,
     pub output: Output,
     /// The format exactly as asked for, including SARIF and JUnit.
@@ -76,6 +82,7 @@ impl Context {
             estate_dir: args.estate,
             state: args.state,
             secrets_dir: args.secrets_dir,
+            object_store: args.object_store.filter(|s| !s.trim().is_empty()),
             actor,
             output: match args.output {
                 Format::Json => Output::Json,
@@ -94,6 +101,14 @@ impl Context {
         self.state
             .clone()
             .unwrap_or_else(|| estate.join(ward_estate::load::STATE_DIR))
+    }
+
+    /// The object store an environment's snapshots are in: `--object-store` (or
+    /// `WARD_OBJECT_STORE`), else the environment's own from the estate.
+    pub fn store_of(&self, env: &ward_estate::ResolvedEnvironment) -> String {
+        self.object_store
+            .clone()
+            .unwrap_or_else(|| env.object_store.clone())
     }
 
     /// The secrets folder: `--secrets-dir`, then `WARD_SECRETS_DIR`, then `secrets/` in the
@@ -232,6 +247,7 @@ mod tests {
             estate: state.to_path_buf(),
             state: Some(state.to_path_buf()),
             secrets_dir: None,
+            object_store: None,
             actor: Some("alice".into()),
             output: Format::Text,
         })

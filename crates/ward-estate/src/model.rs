@@ -160,6 +160,11 @@ pub struct RenderingSpec {
     /// The S3 object store PostgreSQL archives WAL and base backups to.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub archive_store: Option<Spanned<String>>,
+    /// The S3 object store Ward's in-cluster jobs (backup, drill, prune) use for an
+    /// environment whose own `objectStore` is not S3: in-cluster jobs never write to a
+    /// `local` store, which would be a volume beside the database.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub job_object_store: Option<Spanned<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ward_image: Option<Spanned<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -180,9 +185,16 @@ pub struct RenderingSpec {
     /// `<username>:<token>` for cloning the estate over HTTPS, when it is not public.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub estate_credentials: Option<SecretRef>,
-    /// The age identity restore drills decrypt backups with.
+    /// Where the stacks' drill identities are: each stack's age identity, which restore
+    /// drills decrypt with, is at `<key>/<cluster>/<namespace>` of this reference
+    /// (`resolve::drill_identity_ref`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub drill_identity: Option<SecretRef>,
+    /// Each stack's drill recipient (`age1…`), by stack (`<cluster>/<namespace>`): added
+    /// to the backups of that stack's environments only, so that one stack's drill
+    /// identity opens no other stack's backups.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub drill_recipients: BTreeMap<String, Spanned<String>>,
     /// The Prometheus Pushgateway Ward's jobs push their results to, for the alerts.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pushgateway: Option<Spanned<String>>,
@@ -877,6 +889,7 @@ pub(crate) fn decode_platform(cx: &mut Cx, node: &Node) -> Option<PlatformSpec> 
                     entry_point: text("entryPoint"),
                     cluster_issuer: text("clusterIssuer"),
                     archive_store: text("archiveStore"),
+                    job_object_store: text("jobObjectStore"),
                     ward_image: text("wardImage"),
                     redis_image: text("redisImage"),
                     postgres_image: text("postgresImage"),
@@ -886,6 +899,7 @@ pub(crate) fn decode_platform(cx: &mut Cx, node: &Node) -> Option<PlatformSpec> 
                     estate_revision: text("estateRevision"),
                     estate_credentials: None,
                     drill_identity: None,
+                    drill_recipients: BTreeMap::new(),
                     pushgateway: text("pushgateway"),
                     prometheus_honor_labels: None,
                     mail: MailSpec::default(),
@@ -915,6 +929,27 @@ pub(crate) fn decode_platform(cx: &mut Cx, node: &Node) -> Option<PlatformSpec> 
                 spec.drill_identity = reference(cx, "drillIdentity");
                 spec.mail = opt(cx, f, "mail", |cx, n, p| decode_mail(cx, n, p, &stores))
                     .unwrap_or_default();
+                spec.drill_recipients = opt(cx, f, "drillRecipients", |cx, n, p| {
+                    mapping(cx, n, p, |cx, mf| {
+                        let mut out = BTreeMap::new();
+                        for (k, v) in mf.node_entries() {
+                            let key = k.as_str().unwrap_or_default().to_string();
+                            let path = mf.at(&key);
+                            if let Some(v) = cx.string(v, &path) {
+                                if !v.value.starts_with("age1") {
+                                    cx.error(
+                                        v.span,
+                                        format!("`{path}` is not an age recipient"),
+                                        "write the stack's drill recipient as age-keygen prints it: age1…",
+                                    );
+                                }
+                                out.insert(key, v);
+                            }
+                        }
+                        Some(out)
+                    })
+                })
+                .unwrap_or_default();
                 spec.shared_images = opt(cx, f, "sharedImages", |cx, n, p| {
                     mapping(cx, n, p, |cx, mf| {
                         let mut out = BTreeMap::new();

@@ -22,6 +22,9 @@ pub struct ResolvedEnvironment {
     pub classification: Classification,
     /// The cluster it runs on.
     pub cluster: String,
+    /// The stack it is deployed in, `<cluster>/<namespace>` ([`stack_id`]): what the
+    /// renderer deploys together, and the scope of a drill identity.
+    pub stack: String,
     /// The cluster it recovers to, in another region where the platform has one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub recovery_cluster: Option<String>,
@@ -79,11 +82,26 @@ pub struct DatabaseEndpoint {
     pub drill: DrillAccess,
 }
 
+impl DatabaseEndpoint {
+    /// The role that owns the environment's database and everything in it: the one the
+    /// renderer makes the database's owner, and the one `ward restore` hands a restored
+    /// database to (`pg_restore --role`), so that what Odoo connects as can use it. Today
+    /// that is the environment's own role, `user`.
+    pub fn owner(&self) -> &str {
+        &self.user
+    }
+}
+
 /// The PostgreSQL role restore drills use: it may create and drop the scratch databases
 /// (`ward_drill_<hex>`), which the environment's own role may not, and nothing more.
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DrillAccess {
+    /// The server drills restore into, never the environment's own: the stack's drill
+    /// cluster's read-write service (`<drill cluster>-rw`, see [`drill_cluster_name`]),
+    /// which the renderer makes; or, when the environment declares `database.host` (a
+    /// server Ward does not render), that host, as the operator's.
+    pub host: String,
     /// [`DRILL_USER`].
     pub user: String,
     /// The database a drill connects to before its scratch database exists:
@@ -136,6 +154,50 @@ pub fn db_cluster_name(hosting: HostingModel, workload: &str, environment: &str)
         ),
         HostingModel::MultiTenant => "shared-db".to_string(),
     }
+}
+
+/// The namespace of an environment's stack: a dedicated environment's own,
+/// `<workload>-<environment>`; multi-tenant environments of one cluster, stage and Odoo
+/// major share `odoo-shared-<stage>-v<major>`. A DNS label of at most 63 characters.
+pub fn stack_namespace(
+    hosting: HostingModel,
+    workload: &str,
+    environment: &str,
+    stage: Stage,
+    odoo_version: &str,
+) -> String {
+    bounded_name(
+        &match hosting {
+            HostingModel::Dedicated => format!("{workload}-{environment}"),
+            HostingModel::MultiTenant => {
+                format!("odoo-shared-{stage}-v{}", odoo_major(odoo_version))
+            }
+        },
+        63,
+    )
+}
+
+/// A stack's name: `<cluster>/<namespace>`, as the deploy tree lays it out.
+pub fn stack_id(cluster: &str, namespace: &str) -> String {
+    format!("{cluster}/{namespace}")
+}
+
+/// Where a stack's drill identity is: `rendering.drillIdentity` with the stack's name
+/// appended to its key (`<key>/<cluster>/<namespace>`). The one place that says so: the
+/// rendered ExternalSecret fetches it from there.
+pub fn drill_identity_ref(base: &SecretRef, stack: &str) -> SecretRef {
+    SecretRef {
+        store: base.store.clone(),
+        key: Spanned::new(format!("{}/{stack}", base.key.value), base.key.span),
+        property: base.property.clone(),
+    }
+}
+
+/// The CloudNativePG cluster restore drills of the environments on `db_cluster` restore
+/// into: a cluster of its own in the same namespace, so that a drill never loads, fills or
+/// writes to the production server. Bounded like [`db_cluster_name`].
+pub fn drill_cluster_name(db_cluster: &str) -> String {
+    bounded_name(&format!("{db_cluster}-drill"), 50)
 }
 
 /// The read-write service CloudNativePG makes for `cluster`: the host Odoo and the vault
@@ -317,6 +379,7 @@ pub(crate) fn resolve(estate: &Estate, cx: &mut Cx) -> Vec<ResolvedEnvironment> 
                 None if classification.posture.postgres_instances > 1 => ro_service(&db_cluster),
                 None => rw_service(&db_cluster),
             };
+            let drill_host = pick(declared_host, rw_service(&drill_cluster_name(&db_cluster)));
             let database = DatabaseEndpoint {
                 owner,
                 host: pick(declared_host, rw_service(&db_cluster)),
@@ -333,6 +396,7 @@ pub(crate) fn resolve(estate: &Estate, cx: &mut Cx) -> Vec<ResolvedEnvironment> 
                     }
                 }),
                 drill: DrillAccess {
+                    host: drill_host,
                     user: DRILL_USER.into(),
                     database: DRILL_MAINTENANCE_DATABASE.into(),
                     password_secret: SecretRef {
@@ -343,6 +407,16 @@ pub(crate) fn resolve(estate: &Estate, cx: &mut Cx) -> Vec<ResolvedEnvironment> 
                 },
                 name: db_name.clone(),
             };
+            let stack = stack_id(
+                &cluster.name.value,
+                &stack_namespace(
+                    classification.hosting,
+                    w.name(),
+                    &env.name.value,
+                    env.stage.value,
+                    &w.spec.odoo.version.value,
+                ),
+            );
             out.push(ResolvedEnvironment {
                 workload: w.name().to_string(),
                 tenant: tenant.clone(),
@@ -350,6 +424,7 @@ pub(crate) fn resolve(estate: &Estate, cx: &mut Cx) -> Vec<ResolvedEnvironment> 
                 stage: env.stage.value,
                 classification,
                 cluster: cluster.name.value.clone(),
+                stack,
                 recovery_cluster,
                 object_store: env
                     .object_store
@@ -362,6 +437,23 @@ pub(crate) fn resolve(estate: &Estate, cx: &mut Cx) -> Vec<ResolvedEnvironment> 
                 ),
                 location: estate.sources.location(env.name.span),
             });
+        }
+    }
+    // A drill recipient for a stack no environment is in is added to nothing: a warning
+    // (renaming an environment must not break the estate), naming the stacks there are.
+    let stacks: std::collections::BTreeSet<&str> = out.iter().map(|e| e.stack.as_str()).collect();
+    for (stack, recipient) in &p.rendering.drill_recipients {
+        if !stacks.contains(stack.as_str()) {
+            cx.warnings.push(
+                crate::source::Diagnostic::new(
+                    recipient.span,
+                    format!("`spec.rendering.drillRecipients` names the stack `{stack}`, which no environment is in"),
+                )
+                .hint(format!(
+                    "name a stack as `<cluster>/<namespace>`, as the deploy tree lays it out: {}",
+                    stacks.iter().copied().collect::<Vec<_>>().join(", ")
+                )),
+            );
         }
     }
     out

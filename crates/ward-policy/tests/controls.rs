@@ -374,3 +374,27 @@ fn without_rendered_objects_object_controls_stay_quiet() {
     let findings = checker.evaluate(input).expect("evaluates");
     assert!(findings.is_empty(), "{findings:?}");
 }
+
+/// A restore-drill cluster (one instance of scratch copies, label
+/// `ward.dev/purpose: restore-drill`) is not held to the tier's instances; the same
+/// one-instance cluster without the label is (the WARD-RS-009 case above).
+#[test]
+fn a_drill_cluster_is_not_held_to_the_tiers_instances() {
+    let checker = Checker::new().expect("catalogue");
+    let rs009 = |labelled: bool| {
+        let mut input = compliant_input();
+        let cluster = object(&mut input, "Cluster", "billing-prod", "billing-prod-db");
+        cluster["spec"]["instances"] = json!(1);
+        if labelled {
+            cluster["metadata"]["labels"]["ward.dev/purpose"] = json!("restore-drill");
+        }
+        checker
+            .evaluate(input)
+            .expect("evaluates")
+            .iter()
+            .filter(|f| f.control == "WARD-RS-009")
+            .count()
+    };
+    assert_eq!(rs009(true), 0);
+    assert_eq!(rs009(false), 1);
+}

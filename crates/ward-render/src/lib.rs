@@ -80,6 +80,26 @@ pub enum RenderError {
         config_store: String,
         namespace: String,
     },
+    #[error(
+        "Ward's in-cluster jobs of `{environment}` would write to the local object store `{store}`, a volume beside the database: set `rendering.jobObjectStore` to an s3 object store of the platform, or give the environment an s3 `objectStore`"
+    )]
+    JobStoreLocal { environment: String, store: String },
+    #[error(
+        "rendering.jobObjectStore `{0}` is not an s3 object store of the platform: name one of its `objectStores` with `type: s3`"
+    )]
+    JobStoreNotS3(String),
+    #[error(
+        "`{environment}` is tier {tier}, whose backups must be immutable, but its in-cluster backups go to object store `{store}`, which has no objectLock: add `objectLock: {{ mode: compliance, days: 35 }}` (and `versioning: true`) to that store"
+    )]
+    JobStoreUnlocked {
+        environment: String,
+        tier: u8,
+        store: String,
+    },
+    #[error(
+        "`{environment}` holds PHI, but its in-cluster backups go to object store `{store}`, whose objectLock is in governance mode, which privileged users can lift: use `mode: compliance`"
+    )]
+    JobStoreGovernance { environment: String, store: String },
     #[error("two objects would be written to {0}")]
     DuplicatePath(String),
     #[error("cannot serialize a rendered object: {0}")]

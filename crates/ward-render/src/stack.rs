@@ -34,13 +34,19 @@ pub struct Settings {
     pub default_secret_store: String,
     /// The platform's object stores by name: where each environment's backups go.
     pub object_stores: BTreeMap<String, ObjectStore>,
+    /// `rendering.jobObjectStore`: the S3 store in-cluster jobs use for environments whose
+    /// own store is not S3 (see `kubernetes::jobs::job_store`).
+    pub job_object_store: Option<String>,
     /// The estate's Git repository and the branch or tag Ward's jobs clone before a run.
     pub estate_repository: String,
     pub estate_revision: String,
     /// `<username>:<token>` for that clone, when the repository is not public.
     pub estate_credentials: Option<SecretRef>,
-    /// The age identity the drill jobs decrypt with; without one, drills fail at start.
+    /// Where the stacks' drill identities are (`resolve::drill_identity_ref`); a stack
+    /// without one, or without a drill recipient, has drills that fail at start.
     pub drill_identity: Option<SecretRef>,
+    /// `rendering.drillRecipients`: each stack's drill recipient, by `<cluster>/<namespace>`.
+    pub drill_recipients: BTreeMap<String, String>,
     /// Where the jobs push their results for the alerts (`WARD_PUSHGATEWAY`), if anywhere.
     pub pushgateway: Option<String>,
     /// `rendering.prometheusHonorLabels`: whether exporter-set `namespace`/`job` labels
@@ -121,10 +127,16 @@ impl Settings {
                 .iter()
                 .map(|s| (s.name.value.clone(), s.clone()))
                 .collect(),
+            job_object_store: r.job_object_store.as_ref().map(|s| s.value.clone()),
             estate_repository: text(&r.estate_repository, DEFAULT_ESTATE_REPOSITORY),
             estate_revision: text(&r.estate_revision, "main"),
             estate_credentials: r.estate_credentials.clone(),
             drill_identity: r.drill_identity.clone(),
+            drill_recipients: r
+                .drill_recipients
+                .iter()
+                .map(|(k, v)| (k.clone(), v.value.clone()))
+                .collect(),
             pushgateway: r.pushgateway.as_ref().map(|s| s.value.clone()),
             prometheus_honor_labels: r.prometheus_honor_labels.as_ref().is_some_and(|b| b.value),
             mail: r.mail.clone(),
@@ -201,6 +213,11 @@ impl Stack<'_> {
         }
     }
 
+    /// `<cluster>/<namespace>`, the stack's name (`resolve::stack_id`).
+    pub fn id(&self) -> String {
+        ward_estate::resolve::stack_id(&self.cluster, &self.namespace)
+    }
+
     pub fn addresses(&self) -> Vec<String> {
         self.members.iter().map(|m| m.env.address()).collect()
     }
@@ -221,15 +238,13 @@ pub fn stacks<'e>(estate: &'e Estate, settings: &Settings) -> Result<Vec<Stack<'
             .ok_or_else(|| RenderError::UnknownWorkload(env.address()))?;
         let dedicated = env.classification.hosting == HostingModel::Dedicated;
         let version = workload.spec.odoo.version.value.clone();
-        let major = ward_estate::resolve::odoo_major(&version).to_string();
-        // Namespaces are DNS labels: at most 63 characters.
-        let namespace = bounded_name(
-            &if dedicated {
-                format!("{}-{}", env.workload, env.environment)
-            } else {
-                format!("odoo-shared-{}-v{major}", env.stage)
-            },
-            63,
+        // Decided once in the estate (`resolve::stack_namespace`), which names stacks too.
+        let namespace = ward_estate::resolve::stack_namespace(
+            env.classification.hosting,
+            &env.workload,
+            &env.environment,
+            env.stage,
+            &version,
         );
         // Names come from the resolved estate, so the renderer and the vault agree.
         let (database, role) = (env.database.name.clone(), env.database.user.clone());

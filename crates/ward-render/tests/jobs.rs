@@ -34,7 +34,7 @@ fn s3_vault(text: String) -> String {
     assert!(text.contains(local), "the example's vault store changed");
     text.replace(
         local,
-        "    - name: vault\n      type: s3\n      endpoint: https://vault.s3.care.example:9443\n      bucket: care-vault\n      credentials: { store: hospital-vault, key: platform/ward/vault }\n",
+        "    - name: vault\n      type: s3\n      endpoint: https://vault.s3.care.example:9443\n      bucket: care-vault\n      versioning: true\n      objectLock: { mode: compliance, days: 35 }\n      credentials: { store: hospital-vault, key: platform/ward/vault }\n",
     )
 }
 
@@ -296,19 +296,140 @@ fn the_secrets_folder_follows_the_run_time_contract() {
 }
 
 #[test]
-fn a_local_backup_store_needs_no_store_credentials() {
+fn jobs_of_an_environment_on_a_local_store_use_the_platforms_job_store() {
     let t = render(&common::example());
-    for (_, slug) in [DEDICATED, SHARED] {
+    for (address, slug) in [DEDICATED, SHARED] {
+        // Every job names the S3 store `rendering.jobObjectStore` names, never `vault`.
+        for what in ["backup", "drill", "prune"] {
+            let args: Vec<String> = ward(pod(&t, what, slug))["args"]
+                .as_array()
+                .expect("args")
+                .iter()
+                .filter_map(|a| a.as_str().map(str::to_string))
+                .collect();
+            let at = args.iter().position(|a| a == "--object-store");
+            assert_eq!(
+                at.and_then(|i| args.get(i + 1)).map(String::as_str),
+                Some("care-backups"),
+                "{what} {address}: {args:?}"
+            );
+        }
         let files = secret_files(pod(&t, "backup", slug));
-        assert_eq!(files.len(), 1, "only the database password: {files:?}");
-        assert_eq!(files[0].1, "password");
+        assert!(
+            files
+                .iter()
+                .any(|f| f.0 == "ward-objectstore-care-backups" && f.1 == "access_key_id"),
+            "{files:?}"
+        );
+        let folder = folder_of(&t, "backup", slug);
+        let es = &get(
+            &t,
+            &format!("{folder}/externalsecret-ward-objectstore-care-backups.yaml"),
+        )["spec"];
+        assert_eq!(es["data"][0]["remoteRef"]["key"], "platform/ward-backups");
     }
-    assert!(
-        !t.files
-            .keys()
-            .any(|p| p.contains("externalsecret-ward-objectstore-")),
-        "no store credentials for a local store"
+}
+
+/// A render whose in-cluster jobs would write to a local store, or to one without the
+/// lock the tier asks for, is refused, naming the setting to change.
+#[test]
+fn a_render_that_would_back_up_to_a_local_store_or_an_unlocked_one_is_refused() {
+    let without = loaded(example_with(|t| {
+        t.replace("    jobObjectStore: care-backups\n", "")
+    }));
+    match ward_render::render_kubernetes(&without) {
+        Err(e @ ward_render::RenderError::JobStoreLocal { .. }) => {
+            let text = e.to_string();
+            assert!(
+                text.contains("`vault`") && text.contains("rendering.jobObjectStore"),
+                "{text}"
+            );
+        }
+        Err(e) => panic!("refused for another reason: {e}"),
+        Ok(_) => panic!("rendered jobs that write to a local store"),
+    }
+    let to_local = loaded(example_with(|t| {
+        t.replace("jobObjectStore: care-backups", "jobObjectStore: vault")
+    }));
+    assert!(matches!(
+        ward_render::render_kubernetes(&to_local),
+        Err(ward_render::RenderError::JobStoreNotS3(s)) if s == "vault"
+    ));
+    // Tier 1 (billing) asks for immutable copies: a store without object lock is refused,
+    // and a governance lock for PHI too.
+    let unlocked = loaded(example_with(|t| {
+        t.replace(
+            "      objectLock: { mode: compliance, days: 35 }\n      credentials: { store: hospital-vault, key: platform/ward-backups }",
+            "      credentials: { store: hospital-vault, key: platform/ward-backups }",
+        )
+    }));
+    match ward_render::render_kubernetes(&unlocked) {
+        Err(ward_render::RenderError::JobStoreUnlocked { tier, store, .. }) => {
+            assert_eq!((tier, store.as_str()), (1, "care-backups"));
+        }
+        Err(e) => panic!("refused for another reason: {e}"),
+        Ok(_) => panic!("rendered tier-1 backups to a store without object lock"),
+    }
+    let governance = loaded(example_with(|t| {
+        t.replace(
+            "      objectLock: { mode: compliance, days: 35 }\n      credentials: { store: hospital-vault, key: platform/ward-backups }",
+            "      objectLock: { mode: governance, days: 35 }\n      credentials: { store: hospital-vault, key: platform/ward-backups }",
+        )
+    }));
+    assert!(matches!(
+        ward_render::render_kubernetes(&governance),
+        Err(ward_render::RenderError::JobStoreGovernance { .. })
+    ));
+}
+
+/// The jobs' CPU, memory and deadline grow with the environment's declared data, and the
+/// drill's scratch filestore is a generic ephemeral volume of the declared filestore's size.
+#[test]
+fn jobs_are_sized_from_the_declared_data() {
+    let t = render(&common::example());
+    let sized = |what: &str, slug: &str| {
+        let folder = folder_of(&t, what, slug);
+        let job = &get(&t, &format!("{folder}/cronjob-ward-{what}-{slug}.yaml"))["spec"]["jobTemplate"]
+            ["spec"];
+        let limits = &job["template"]["spec"]["containers"][0]["resources"]["limits"];
+        (
+            job["activeDeadlineSeconds"].as_i64().expect("deadline"),
+            limits["cpu"].as_str().expect("cpu").to_string(),
+            limits["memory"].as_str().expect("memory").to_string(),
+        )
+    };
+    // billing/prod: 200Gi + 100Gi = 300 GiB, 30 tens of GiB: 500m + 3000m, 512Mi + 1920Mi;
+    // 300 GiB at 20 MiB/s = 15,360 s, twice that plus 15 minutes.
+    assert_eq!(
+        sized("backup", "billing-prod"),
+        (2 * 15_360 + 900, "3500m".to_string(), "2432Mi".to_string())
     );
+    assert_eq!(sized("drill", "billing-prod").0, 3 * 15_360 + 1800);
+    // patient-portal/prod: 20Gi + 10Gi = 30 GiB: 800m, 704Mi; 1,536 s of transfer.
+    assert_eq!(
+        sized("backup", "patient-portal-prod"),
+        (2 * 1536 + 900, "800m".to_string(), "704Mi".to_string())
+    );
+    // A drill's 2 h floor.
+    assert_eq!(sized("drill", "patient-portal-prod").0, 7200);
+    let scratch = volume(pod(&t, "drill", "billing-prod"), "tmp").expect("scratch volume");
+    assert!(scratch.get("emptyDir").is_none(), "{scratch}");
+    let claim = &scratch["ephemeral"]["volumeClaimTemplate"]["spec"];
+    // 100Gi filestore + 10 % + 1 GiB = 111 GiB.
+    assert_eq!(claim["resources"]["requests"]["storage"], "111Gi");
+    assert_eq!(claim["accessModes"][0], "ReadWriteOnce");
+    // Retention runs in the cluster: a daily prune, with a grace longer than the backup.
+    let prune = ward(pod(&t, "prune", "billing-prod"));
+    let args: Vec<&str> = prune["args"]
+        .as_array()
+        .expect("args")
+        .iter()
+        .filter_map(|a| a.as_str())
+        .collect();
+    assert_eq!(&args[..3], ["backup", "prune", "billing/prod"]);
+    // Twice the backup's deadline (63,240 s) is under a day: the day's floor.
+    let grace = "86400s";
+    assert!(args.windows(2).any(|w| w == ["--grace", grace]), "{args:?}");
 }
 
 #[test]
@@ -341,9 +462,11 @@ fn only_the_drill_job_gets_the_identity() {
                 &t,
                 &format!("{folder}/externalsecret-ward-drill-identity.yaml"),
             );
+            // The stack's own identity, at the key named after the stack (the folder is
+            // `<cluster>/<namespace>`).
             assert_eq!(
                 es["spec"]["data"][0]["remoteRef"]["key"],
-                "platform/ward/drill-identity"
+                format!("platform/ward/drill-identity/{folder}").as_str()
             );
         } else {
             assert!(identity.is_none(), "{path}");
@@ -625,8 +748,10 @@ fn pg_cluster<'t>(tree: &'t Tree, slug: &str) -> &'t Value {
     match tree
         .files
         .iter()
-        .find(|(path, _)| path.starts_with(&prefix))
-        .and_then(|(_, f)| f.value.as_ref())
+        // The production cluster, not the drill cluster beside it.
+        .filter(|(path, _)| path.starts_with(&prefix))
+        .filter_map(|(_, f)| f.value.as_ref())
+        .find(|v| v["metadata"]["labels"]["ward.dev/purpose"] != "restore-drill")
     {
         Some(v) => v,
         None => panic!("no PostgreSQL cluster beside {slug}'s jobs"),
@@ -783,4 +908,164 @@ fn the_drill_role_is_rendered_on_every_cluster() {
             }
         }
     }
+}
+
+/// Drills restore into a cluster of their own, never the production one: the estate
+/// resolves the drill server to the drill cluster's service, the tree renders that
+/// cluster (one instance, its own volume sized from the stack's databases, the drill role
+/// only), and only Ward's jobs may reach it.
+#[test]
+fn drills_restore_into_a_drill_cluster_apart_from_production() {
+    let estate = common::example();
+    let t = render(&estate);
+    for (address, slug, production, drill, storage) in [
+        (
+            DEDICATED.0,
+            DEDICATED.1,
+            "billing-prod-db",
+            "billing-prod-db-drill",
+            "250Gi",
+        ),
+        (SHARED.0, SHARED.1, "shared-db", "shared-db-drill", "25Gi"),
+    ] {
+        let env = environment(&estate, address);
+        assert_eq!(env.database.cluster, production);
+        assert_eq!(env.database.drill.host, format!("{drill}-rw"), "{address}");
+        assert_ne!(env.database.drill.host, env.database.host);
+        let folder = folder_of(&t, "drill", slug);
+        let cluster = get(&t, &format!("{folder}/cluster-{drill}.yaml"));
+        let spec = &cluster["spec"];
+        assert_eq!(spec["instances"], 1);
+        assert_eq!(spec["storage"]["size"], storage, "{address}");
+        assert!(
+            spec.get("plugins").is_none(),
+            "a scratch cluster archives nothing"
+        );
+        let roles: Vec<&str> = spec["managed"]["roles"]
+            .as_array()
+            .expect("roles")
+            .iter()
+            .filter_map(|r| r["name"].as_str())
+            .collect();
+        assert_eq!(roles, ["ward-drill"]);
+        // Reached by Ward's jobs only: the policy selecting its pods admits job pods on
+        // 5432, and no Odoo pod.
+        let policy = get(
+            &t,
+            &format!("{folder}/networkpolicy-allow-drill-postgres.yaml"),
+        );
+        assert_eq!(
+            policy["spec"]["podSelector"]["matchLabels"]["cnpg.io/cluster"],
+            drill
+        );
+        let from: Vec<&Value> = policy["spec"]["ingress"]
+            .as_array()
+            .expect("ingress")
+            .iter()
+            .flat_map(|r| r["from"].as_array().into_iter().flatten())
+            .collect();
+        assert!(
+            from.iter()
+                .any(|p| p["podSelector"]["matchLabels"]["app.kubernetes.io/name"] == "ward-job")
+        );
+        assert!(
+            !from
+                .iter()
+                .any(|p| p["podSelector"]["matchLabels"]["app.kubernetes.io/name"] == "odoo"),
+            "{from:?}"
+        );
+    }
+    // A declared host is a server Ward does not render: drills go where the estate says.
+    let declared = loaded(common::example_edited(|name, text| {
+        if name == "workloads/billing.yaml" {
+            text.replace(
+                "      database:\n        passwordRef:",
+                "      database:\n        host: db.st-marys.example\n        passwordRef:",
+            )
+        } else {
+            text
+        }
+    }));
+    let env = environment(&declared, DEDICATED.0);
+    assert_eq!(env.database.drill.host, "db.st-marys.example");
+    let t = render(&declared);
+    assert!(
+        !t.files
+            .keys()
+            .any(|p| p.ends_with("/cluster-billing-prod-db-drill.yaml"))
+    );
+}
+
+/// One drill identity per stack: each stack's drill pods mount the identity at its own
+/// key, no two stacks share one, and a stack without a declared recipient gets none.
+/// (Which backups carry which recipient is `ward backup`'s side: see
+/// `crates/ward-cli/tests/drill_identity.rs`.)
+#[test]
+fn each_stack_has_its_own_drill_identity() {
+    let estate = common::example();
+    let t = render(&estate);
+    let keys: Vec<String> = t
+        .files
+        .iter()
+        .filter(|(p, _)| p.ends_with("/externalsecret-ward-drill-identity.yaml"))
+        .filter_map(|(_, f)| f.value.as_ref())
+        .map(|v| {
+            v["spec"]["data"][0]["remoteRef"]["key"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    let stacks: std::collections::BTreeSet<&str> = estate
+        .environments
+        .iter()
+        .map(|e| e.stack.as_str())
+        .collect();
+    assert_eq!(keys.len(), stacks.len(), "{keys:?}");
+    let unique: std::collections::BTreeSet<&String> = keys.iter().collect();
+    assert_eq!(
+        unique.len(),
+        keys.len(),
+        "two stacks share an identity: {keys:?}"
+    );
+
+    // A stack the platform names no recipient for has no identity to mount.
+    let estate = loaded(example_with(|t| {
+        t.lines()
+            .filter(|l| !l.contains("dedicated-eu1/billing-staging: age1"))
+            .map(|l| format!("{l}\n"))
+            .collect()
+    }));
+    let t = render(&estate);
+    assert!(volume(pod(&t, "drill", "billing-staging"), "identity").is_none());
+    assert!(volume(pod(&t, "drill", "billing-prod"), "identity").is_some());
+    // A recipient for a stack that does not exist is a warning naming the stacks there
+    // are; a recipient that is not one is refused.
+    let wrong = loaded(example_with(|t| {
+        t.replace(
+            "dedicated-eu1/billing-staging: age1",
+            "dedicated-eu1/billing-stagin: age1",
+        )
+    }));
+    assert!(
+        wrong
+            .warnings
+            .iter()
+            .any(|d| d.message.contains("billing-stagin")
+                && d.hint
+                    .as_deref()
+                    .is_some_and(|h| h.contains("dedicated-eu1/billing-staging"))),
+        "{:?}",
+        wrong.warnings
+    );
+    let not_age = problems(example_with(|t| {
+        t.replace(
+            "dedicated-eu1/billing-staging: age1",
+            "dedicated-eu1/billing-staging: ssh-ed25519 age1",
+        )
+    }));
+    assert!(
+        not_age.iter().any(|p| p.contains("not an age recipient")),
+        "{not_age:?}"
+    );
 }

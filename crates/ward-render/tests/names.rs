@@ -53,7 +53,10 @@ fn primary_cluster_name(tree: &Tree, cluster: &str, database: &str) -> (String, 
         let names: Vec<&str> = tree
             .objects()
             .filter(|(p, _)| p.starts_with(&prefix))
-            .filter_map(|(_, f)| f.value.as_ref()?["metadata"]["name"].as_str())
+            .filter_map(|(_, f)| f.value.as_ref())
+            // The production cluster, not the drill cluster beside it.
+            .filter(|v| v["metadata"]["labels"]["ward.dev/purpose"] != "restore-drill")
+            .filter_map(|v| v["metadata"]["name"].as_str())
             .collect();
         let [name] = names.as_slice() else {
             panic!("{folder} has {} PostgreSQL clusters", names.len());

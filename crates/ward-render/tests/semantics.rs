@@ -174,7 +174,13 @@ fn tier1_dedicated_billing_is_highly_available_with_a_standby_region() {
     let job = &get(&t, &format!("{ns}/cronjob-ward-backup-billing-prod.yaml"))["spec"];
     assert_eq!(
         job["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"],
-        serde_json::json!(["backup", "run", "billing/prod"])
+        serde_json::json!([
+            "backup",
+            "run",
+            "billing/prod",
+            "--object-store",
+            "care-backups"
+        ])
     );
     get(&t, &format!("{ns}/cronjob-ward-drill-billing-prod.yaml"));
 

@@ -188,6 +188,20 @@ pub async fn backup(
     Ok(summary)
 }
 
+/// Whether the database has Odoo's attachment table (a plain PostgreSQL database has not).
+const ODOO_ATTACHMENT_TABLE_EXISTS: &str = "SELECT to_regclass('public.ir_attachment') IS NOT NULL";
+
+/// The lock the snapshot's transaction holds while the filestore is read, so that Odoo's
+/// attachment garbage collection cannot delete a file the snapshot references. Odoo's
+/// `ir.attachment._gc_file_store` runs `SET LOCAL lock_timeout TO '10s'` then
+/// `LOCK ir_attachment IN SHARE MODE` in its own transaction before it unlinks the
+/// checklisted files; ROW EXCLUSIVE is the weakest mode that conflicts with SHARE, so the
+/// collection waits (and, after its 10 s, gives up until its next run) while Odoo's own
+/// inserts, updates and deletes, which take ROW EXCLUSIVE themselves, go on. PostgreSQL
+/// allows this mode in a read-only transaction; it needs INSERT, UPDATE, DELETE or
+/// TRUNCATE on the table, which the environment's role, owning it, has.
+pub const ODOO_GC_BARRIER: &str = "LOCK TABLE public.ir_attachment IN ROW EXCLUSIVE MODE";
+
 async fn run_backup(
     repo: &Repository,
     target: &BackupTarget,
@@ -198,10 +212,26 @@ async fn run_backup(
     let started = jiff::Timestamp::now();
     let clock = Instant::now();
     let client = target.db.connect().await?;
+    // Asked before the transaction: any query inside it would fix its snapshot before the
+    // lock below is granted.
+    let has_attachments: bool = client
+        .query_one(ODOO_ATTACHMENT_TABLE_EXISTS, &[])
+        .await
+        .map_err(db_error)?
+        .get(0);
     client
         .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         .await
         .map_err(db_error)?;
+    if has_attachments {
+        // Held until the COMMIT below, after the filestore is read: see
+        // [`ODOO_GC_BARRIER`]. Taken before the snapshot, so that a garbage collection
+        // already running finishes first and the snapshot sees what it deleted.
+        client
+            .batch_execute(ODOO_GC_BARRIER)
+            .await
+            .map_err(db_error)?;
+    }
     let pg_snapshot: String = client
         .query_one("SELECT pg_export_snapshot()", &[])
         .await

@@ -51,7 +51,8 @@ mod tls;
 mod verify;
 
 pub use backup::{
-    BackupOptions, BackupSummary, BackupTarget, BlobProblem, BlobProblemKind, PhaseTimes, backup,
+    BackupOptions, BackupSummary, BackupTarget, BlobProblem, BlobProblemKind, ODOO_GC_BARRIER,
+    PhaseTimes, backup,
 };
 pub use catalog::{
     ListedSnapshot, SnapshotFilter, find_snapshot, list, open_snapshot, read_manifest,

@@ -458,6 +458,7 @@ impl PgTools {
         &self,
         program: &Path,
         db: &DbConnection,
+        role: Option<&str>,
         jobs: u32,
         archive: Option<&Path>,
     ) -> Result<Child> {
@@ -468,6 +469,11 @@ impl PgTools {
             "--no-privileges",
             "--exit-on-error",
         ]);
+        // With `--no-owner`, objects belong to whoever creates them: `--role` makes that
+        // the owner the restore was asked for, never the user who ran it.
+        if let Some(role) = role {
+            cmd.arg(format!("--role={role}"));
+        }
         if jobs > 1 {
             cmd.arg(format!("--jobs={jobs}"));
         }

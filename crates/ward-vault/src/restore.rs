@@ -39,6 +39,13 @@ pub struct RestoreRequest {
     pub replace: bool,
     pub pg_tools: PgTools,
     pub blob_concurrency: usize,
+    /// The role that owns the restored database and every object in it: the environment's
+    /// own role, so that Odoo, connecting as it, reads every table and finds the database
+    /// in its listing (which keeps the databases the current user owns). The database is
+    /// created `OWNER` it and `pg_restore --role` creates every object as it; the
+    /// connecting user must be allowed to `SET ROLE` to it (a superuser, or a member).
+    /// `None`: the connecting user owns what it restores (drills, which drop it after).
+    pub owner: Option<String>,
 }
 
 impl RestoreRequest {
@@ -51,6 +58,7 @@ impl RestoreRequest {
             replace: false,
             pg_tools: PgTools::default(),
             blob_concurrency: 8,
+            owner: None,
         }
     }
 }
@@ -458,7 +466,13 @@ async fn restore_tracked(
         marker.to_string().as_bytes(),
     )?;
     admin
-        .batch_execute(&format!("CREATE DATABASE {target} TEMPLATE template0"))
+        .batch_execute(&match &request.owner {
+            Some(owner) => format!(
+                "CREATE DATABASE {target} OWNER {} TEMPLATE template0",
+                quote_ident(owner)
+            ),
+            None => format!("CREATE DATABASE {target} TEMPLATE template0"),
+        })
         .await
         .map_err(db_error)?;
     made.created_database = true;
@@ -524,6 +538,7 @@ async fn restore_database(
     let tools = request.pg_tools.clone();
     let db = request.db.clone();
     let jobs = request.jobs.max(1);
+    let owner = request.owner.clone();
     let pg_restore = pg_restore.to_path_buf();
     tokio::task::spawn_blocking(move || -> Result<u64> {
         let check = |d: &crate::pipeline::Decoded| {
@@ -550,14 +565,15 @@ async fn restore_database(
                 file.sync_all()
                     .map_err(io_err("writing a temporary dump file", &tmp))?;
                 check(&decoded)?;
-                let child = tools.spawn_restore(&pg_restore, &db, jobs, Some(&tmp))?;
+                let child =
+                    tools.spawn_restore(&pg_restore, &db, owner.as_deref(), jobs, Some(&tmp))?;
                 wait_restore(child, &db)?;
                 Ok(decoded.plain_size)
             })();
             let _ = std::fs::remove_file(&tmp);
             result
         } else {
-            let mut child = tools.spawn_restore(&pg_restore, &db, 1, None)?;
+            let mut child = tools.spawn_restore(&pg_restore, &db, owner.as_deref(), 1, None)?;
             let stderr = collect_stderr(&mut child);
             let mut stdin = child
                 .stdin

@@ -406,18 +406,23 @@ fn local_config(dir: &Path) -> RepositoryConfig {
 }
 
 /// Every distinct object store environments back up to, in estate order.
-fn stores_in_use(estate: &Estate) -> Vec<String> {
+fn stores_in_use(cx: &Context, estate: &Estate) -> Vec<String> {
     let mut seen = BTreeSet::new();
     estate
         .environments
         .iter()
-        .filter(|e| seen.insert(e.object_store.clone()))
-        .map(|e| e.object_store.clone())
+        .map(|e| cx.store_of(e))
+        .filter(|s| seen.insert(s.clone()))
         .collect()
 }
 
-/// The recipients every backup is encrypted to: each `dba`'s age key and break-glass.
-pub(crate) fn recipients(estate: &Estate) -> Result<Recipients, Failure> {
+/// The recipients a backup of `env` is encrypted to: each `dba`'s age key, break-glass,
+/// and the drill recipient of the environment's stack (`rendering.drillRecipients`), so
+/// that a stack's drill identity reads that stack's backups and no other's.
+pub(crate) fn recipients(
+    estate: &Estate,
+    env: &ResolvedEnvironment,
+) -> Result<Recipients, Failure> {
     let mut keys: Vec<String> = estate
         .teams
         .iter()
@@ -442,6 +447,13 @@ pub(crate) fn recipients(estate: &Estate) -> Result<Recipients, Failure> {
             )
         })?;
     keys.push(break_glass.value.clone());
+    if let Some(drill) = estate
+        .platform
+        .as_ref()
+        .and_then(|p| p.spec.rendering.drill_recipients.get(&env.stack))
+    {
+        keys.push(drill.value.clone());
+    }
     keys.sort();
     keys.dedup();
     Recipients::parse(&keys).map_err(|e| vault_failure(e, "fix the age recipients in the estate"))
@@ -532,11 +544,12 @@ impl<'e> Login<'e> {
         }
     }
 
-    /// The drill role on the environment's server, at its maintenance database (drills).
+    /// The drill role on the environment's drill server (never its production one, unless
+    /// the estate declares the host), at its maintenance database (drills).
     pub(crate) fn drill(env: &'e ResolvedEnvironment) -> Login<'e> {
         let d = &env.database;
         Login {
-            host: &d.host,
+            host: &d.drill.host,
             port: d.port,
             dbname: &d.drill.database,
             user: &d.drill.user,
@@ -648,10 +661,10 @@ pub(crate) async fn locate_snapshot(
             .parse::<ward_vault::SnapshotRef>()
             .ok()
             .and_then(|r| estate.environment(&format!("{}/{}", r.workload, r.environment)))
-            .map(|e| e.object_store.clone());
+            .map(|e| cx.store_of(e));
         let names = match own_store {
             Some(s) => vec![s],
-            None => stores_in_use(estate),
+            None => stores_in_use(cx, estate),
         };
         names
             .iter()
@@ -786,10 +799,10 @@ fn run_backup(cx: &Context, args: RunArgs) -> Result<Exit, Failure> {
     let state = cx.state_dir();
     let mut details = Map::new();
     details.insert("environment".into(), env.address().into());
-    details.insert("object_store".into(), env.object_store.clone().into());
+    details.insert("object_store".into(), cx.store_of(env).into());
     let result = (|| {
-        let recipients = recipients(&estate)?;
-        let config = repository_config(cx, &estate, &env.object_store)?;
+        let recipients = recipients(&estate, env)?;
+        let config = repository_config(cx, &estate, &cx.store_of(env))?;
         let mut db = db_connection(cx, Some(Login::owner(env)), args.db_url.as_deref())?;
         db.db.timeouts = args.pg.timeouts(&estate, Some(env))?;
         let filestore = args
@@ -1032,14 +1045,14 @@ fn list(cx: &Context, args: ListArgs) -> Result<Exit, Failure> {
             };
             let config = match &args.repo {
                 Some(dir) => local_config(dir),
-                None => repository_config(cx, &estate, &env.object_store)?,
+                None => repository_config(cx, &estate, &cx.store_of(env))?,
             };
             (filter, vec![config])
         }
         None => {
             let configs = match &args.repo {
                 Some(dir) => vec![local_config(dir)],
-                None => stores_in_use(&estate)
+                None => stores_in_use(cx, &estate)
                     .iter()
                     .map(|n| repository_config(cx, &estate, n))
                     .collect::<Result<_, _>>()?,
@@ -1232,7 +1245,7 @@ fn prune(cx: &Context, args: PruneArgs) -> Result<Exit, Failure> {
         let grace = ward_estate::units::Duration::parse(&args.grace).map_err(|e| {
             Failure::bad_input(format!("--grace {}: {e}", args.grace), "e.g. 30m, 6h, 1d")
         })?;
-        let config = repository_config(cx, &estate, &env.object_store)?;
+        let config = repository_config(cx, &estate, &cx.store_of(env))?;
         runtime()?.block_on(async {
             let repo = open_repository(&config).await?;
             let pruned = ward_vault::prune(

@@ -102,7 +102,7 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
                     (found.repo, found.manifest.snapshot)
                 }
                 None => {
-                    let config = repository_config(cx, &estate, &env.object_store)?;
+                    let config = repository_config(cx, &estate, &cx.store_of(env))?;
                     let repo = open_repository(&config).await?;
                     let filter = SnapshotFilter {
                         tenant: Some(env.tenant.clone()),

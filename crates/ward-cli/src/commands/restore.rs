@@ -55,6 +55,11 @@ pub struct Args {
     /// Read this local repository folder instead of the estate's object stores.
     #[arg(long, value_name = "DIR")]
     pub repo: Option<PathBuf>,
+    /// The role that owns the restored database and every object in it; the user of
+    /// --db-url must be allowed to `SET ROLE` to it [default: the snapshot environment's
+    /// database owner in the estate, so that Odoo can use what is restored].
+    #[arg(long, value_name = "ROLE", conflicts_with = "to_zip")]
+    pub owner: Option<String>,
     #[command(flatten)]
     pub pg: PgArgs,
 }
@@ -106,6 +111,10 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
             request.jobs = args.jobs;
             request.replace = args.replace;
             request.pg_tools = args.pg.tools();
+            request.owner = args
+                .owner
+                .clone()
+                .or_else(|| env.map(|e| e.database.owner().to_string()));
             ward_vault::restore(&found.repo, &snapshot, &ids, &request, progress)
                 .await
                 .map_err(|e| target.failure(e, "fix the cause and run it again"))

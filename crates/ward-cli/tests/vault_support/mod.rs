@@ -10,6 +10,10 @@ use ward_pgtemp::TempCluster;
 use ward_vault::DbConnection;
 use ward_vault::fixture::{self, FixtureData, OdooFixture};
 
+/// billing/prod's database role in the example estate (a dedicated environment's role is
+/// named after its workload).
+pub const ENV_ROLE: &str = "billing";
+
 /// A throwaway cluster with a fixture database `odoo`, its filestore, and an example
 /// estate made by `ward init`.
 pub struct World {
@@ -25,6 +29,11 @@ impl World {
     pub fn new(spec: OdooFixture) -> World {
         let cluster = TempCluster::start().expect("temp cluster");
         cluster.psql("CREATE DATABASE odoo").expect("create db");
+        // billing/prod's own role, which a restore hands the restored database to (the
+        // renderer creates it on the environment's server).
+        cluster
+            .psql(&format!("CREATE ROLE {ENV_ROLE} LOGIN"))
+            .expect("create role");
         let tmp = tempfile::tempdir().expect("tmp");
         let filestore = tmp.path().join("odoo-data/filestore/odoo");
         std::fs::create_dir_all(&filestore).expect("filestore");

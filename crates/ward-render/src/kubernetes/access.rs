@@ -260,12 +260,10 @@ pub(super) fn ward_job_destinations(
     let mut ports = BTreeSet::from([url_port(&settings.estate_repository)]);
     let mut hosts = BTreeSet::from([url_host(&settings.estate_repository)]);
     for m in &s.members {
-        let Some(store) = settings.object_stores.get(&m.env.object_store) else {
+        // The store the jobs use (`jobs::job_store`), which is always S3.
+        let Ok(store) = job_store(settings, m) else {
             continue;
         };
-        if store.kind.value != ward_estate::model::StoreKind::S3 {
-            continue;
-        }
         match &store.endpoint {
             Some(e) => {
                 ports.insert(url_port(&e.value));
@@ -342,16 +340,25 @@ pub(super) fn quota(
     let b = budget(s);
     let pg = s.posture.postgres_instances;
     let members = u32::try_from(s.members.len()).unwrap_or(u32::MAX);
-    // Web at its autoscaling maximum, one cron pod, PostgreSQL, Redis and a job, plus a
-    // fifth for rolling updates.
+    // Web at its autoscaling maximum, one cron pod, PostgreSQL, Redis and Ward's jobs
+    // (sized from the data, `jobs::jobs_budget`), plus a fifth for rolling updates.
+    let (job_cpu, job_memory, job_scratch) = jobs_budget(s);
     let cpu = u64::from(b.web_cpu) * u64::from(b.max_web + 1)
         + u64::from(b.pg_cpu) * u64::from(pg)
-        + 1500;
-    let memory = b.web_memory * u64::from(b.max_web + 1) + b.pg_memory * u64::from(pg) + (2 << 30);
+        + 500
+        + job_cpu;
+    let memory = b.web_memory * u64::from(b.max_web + 1)
+        + b.pg_memory * u64::from(pg)
+        + (512 << 20)
+        + job_memory;
     let cpu = cpu + cpu / 5;
     let memory = memory + memory / 5;
-    let storage =
-        s.database_bytes * u64::from(pg) + s.filestore_bytes + WARD_STATE_BYTES + (2 << 30);
+    // The drill's scratch filestore is a claim too (a generic ephemeral volume).
+    let storage = s.database_bytes * u64::from(pg)
+        + s.filestore_bytes
+        + WARD_STATE_BYTES
+        + job_scratch
+        + (2 << 30);
     let hard: BTreeMap<String, Quantity> = [
         (
             "requests.cpu",
@@ -364,10 +371,12 @@ pub(super) fn quota(
         ("requests.memory", q(quantity(memory))),
         ("limits.memory", q(quantity(memory))),
         ("requests.storage", q(quantity(storage))),
-        // PostgreSQL's, the filestore, Ward's state, Redis's queue and one spare.
-        ("persistentvolumeclaims", q((pg + 4).to_string())),
-        // Each environment has its own backup and drill jobs.
-        ("pods", q((b.max_web + pg + 8 + 2 * members).to_string())),
+        // PostgreSQL's, the filestore, Ward's state, Redis's queue, a drill's scratch
+        // volume, the drill cluster's and one spare.
+        ("persistentvolumeclaims", q((pg + 6).to_string())),
+        // Each environment has its own backup, drill and prune jobs; the drill cluster
+        // has one instance.
+        ("pods", q((b.max_web + pg + 9 + 3 * members).to_string())),
         ("services.loadbalancers", q("0")),
         ("services.nodeports", q("0")),
     ]
@@ -382,8 +391,14 @@ pub(super) fn quota(
         }),
         ..Default::default()
     })?;
-    let max_cpu = b.web_cpu.max(b.pg_cpu);
-    let max_mem = b.web_memory.max(b.pg_memory);
+    let (job_cpu, job_memory) = largest_job_container(s);
+    let (drill_cpu, drill_memory) = drill_cluster_resources(s);
+    let max_cpu = b.web_cpu.max(b.pg_cpu).max(job_cpu).max(drill_cpu);
+    let max_mem = b
+        .web_memory
+        .max(b.pg_memory)
+        .max(job_memory)
+        .max(drill_memory);
     let map = |cpu: String, mem: String| -> BTreeMap<String, Quantity> {
         [("cpu".to_string(), q(cpu)), ("memory".to_string(), q(mem))].into()
     };

@@ -1,7 +1,10 @@
-//! Ward's own jobs in the cluster: backup and drill CronJobs, with the estate clone, the
-//! state folder, secrets and identity they mount.
+//! Ward's own jobs in the cluster: backup, drill and prune CronJobs, with the estate clone,
+//! the state folder, secrets and identity they mount, sized from the environment's data,
+//! and writing only to an S3 store (never a `local` one, a volume beside the database).
 
 use super::*;
+use k8s_openapi::api::core::v1::{EphemeralVolumeSource, PersistentVolumeClaimTemplate};
+use ward_estate::model::{LockMode, ObjectStore, StoreKind};
 
 /// Where Ward's jobs find what `ward` reads: the estate (a fresh clone), the state folder
 /// (ledger, lease, cached tenant keys), the secrets folder (`<store>/<key>[/<property>]`,
@@ -33,6 +36,20 @@ pub(super) fn store_secret_name(store: &str) -> String {
 pub(super) const ESTATE_GIT_SECRET: &str = "ward-estate-git";
 pub(super) const DRILL_IDENTITY_SECRET: &str = "ward-drill-identity";
 
+/// Where the stack's drill identity is, when the platform says where identities are and
+/// names a drill recipient for this stack: one identity per stack, never one for all.
+pub(super) fn stack_drill_identity(
+    settings: &Settings,
+    s: &Stack<'_>,
+) -> Option<ward_estate::model::SecretRef> {
+    let id = s.id();
+    let base = settings.drill_identity.as_ref()?;
+    settings
+        .drill_recipients
+        .contains_key(&id)
+        .then(|| ward_estate::resolve::drill_identity_ref(base, &id))
+}
+
 /// Git's configuration for cloning the estate with a token: an `Authorization` header
 /// sent only to the estate's repository URL. External Secrets fills in `<user>:<token>`
 /// in the cluster, so the token never passes through the deploy tree.
@@ -57,6 +74,29 @@ pub(super) fn empty_dir_volume(name: &str, size_limit: Quantity) -> Volume {
         empty_dir: Some(EmptyDirVolumeSource {
             size_limit: Some(size_limit),
             ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// A generic ephemeral volume: a claim of `bytes` made with the pod and deleted with it, in
+/// the platform's storage class, so scratch data never lands on the node's disk.
+pub(super) fn scratch_volume(name: &str, settings: &Settings, bytes: u64) -> Volume {
+    Volume {
+        name: name.to_string(),
+        ephemeral: Some(EphemeralVolumeSource {
+            volume_claim_template: Some(PersistentVolumeClaimTemplate {
+                metadata: None,
+                spec: PersistentVolumeClaimSpec {
+                    access_modes: Some(vec!["ReadWriteOnce".into()]),
+                    storage_class_name: settings.storage_class.clone(),
+                    resources: Some(VolumeResourceRequirements {
+                        requests: Some([("storage".to_string(), q(quantity(bytes)))].into()),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                },
+            }),
         }),
         ..Default::default()
     }
@@ -110,7 +150,7 @@ pub(super) fn mount(name: &str, path: &str, read_only: bool) -> VolumeMount {
 /// them, each at the file of the secrets folder its reference names: the password it logs
 /// in to PostgreSQL with (a backup: the environment's role's, which the ExternalSecret for
 /// that role already fetches; a drill: the drill role's, and not the environment's, which
-/// it does not use) and, for an S3 backup store, that store's keys.
+/// it does not use; a prune: none) and the keys of the job's S3 store.
 pub(super) fn job_secret_items(
     settings: &Settings,
     s: &Stack<'_>,
@@ -118,24 +158,28 @@ pub(super) fn job_secret_items(
     job: WardJob,
 ) -> Vec<SecretProjection> {
     let mut by_secret: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
-    let (credentials, pw) = match job {
-        WardJob::Backup if s.dedicated() => (
+    let login = match job {
+        WardJob::Backup if s.dedicated() => Some((
             "db-odoo-credentials".to_string(),
             &m.env.database.password_secret,
-        ),
-        WardJob::Backup => (
+        )),
+        WardJob::Backup => Some((
             tenant_credentials_secret(m),
             &m.env.database.password_secret,
-        ),
-        WardJob::Drill => (
+        )),
+        WardJob::Drill => Some((
             DRILL_CREDENTIALS_SECRET.to_string(),
             &m.env.database.drill.password_secret,
-        ),
+        )),
+        // Prune reads and deletes objects of the store; it logs in to no database.
+        WardJob::Prune => None,
     };
-    by_secret
-        .entry(credentials)
-        .or_default()
-        .insert(pw.file(), "password".into());
+    if let Some((credentials, pw)) = login {
+        by_secret
+            .entry(credentials)
+            .or_default()
+            .insert(pw.file(), "password".into());
+    }
     if let Some((name, r)) = job_store_credentials(settings, m) {
         // The key pair's two values are files of the key's folder (`property` is not used).
         let keys = ward_estate::model::SecretRef {
@@ -172,20 +216,175 @@ pub(super) fn job_secret_items(
 /// The two files `ward` reads S3 credentials from, under `<store>/<key>/`.
 pub(super) const S3_PARTS: [&str; 2] = ["access_key_id", "secret_access_key"];
 
-/// The environment's backup store, when it is S3 with credentials: its name and the
-/// reference to its keys.
+/// The object store an environment's in-cluster jobs back up to, drill and prune from:
+/// its own store when that is S3, else the platform's `rendering.jobObjectStore`. A
+/// `local` store is refused: in the cluster it is a volume in the database's namespace,
+/// which fails with it. The store must also protect what the environment's tier asks:
+/// object lock where the posture wants immutable copies (tiers 1 and 2), in compliance
+/// mode for PHI. The vault applies the store's lock to every object it writes.
+pub(super) fn job_store<'s>(
+    settings: &'s Settings,
+    m: &Member<'_>,
+) -> Result<&'s ObjectStore, RenderError> {
+    let s3 = |store: &&ObjectStore| store.kind.value == StoreKind::S3;
+    let own = settings.object_stores.get(&m.env.object_store).filter(s3);
+    let store = match (own, &settings.job_object_store) {
+        (Some(store), _) => store,
+        (None, Some(name)) => settings
+            .object_stores
+            .get(name)
+            .filter(s3)
+            .ok_or_else(|| RenderError::JobStoreNotS3(name.clone()))?,
+        (None, None) => {
+            return Err(RenderError::JobStoreLocal {
+                environment: m.env.address(),
+                store: m.env.object_store.clone(),
+            });
+        }
+    };
+    let posture = &m.env.classification.posture;
+    match &store.object_lock {
+        None if posture.immutable_copies => Err(RenderError::JobStoreUnlocked {
+            environment: m.env.address(),
+            tier: m.env.classification.tier,
+            store: store.name.value.clone(),
+        }),
+        Some(lock)
+            if lock.mode.value == LockMode::Governance
+                && m.workload.spec.classification.data_sensitivity.value
+                    == ward_estate::model::DataSensitivity::Phi =>
+        {
+            Err(RenderError::JobStoreGovernance {
+                environment: m.env.address(),
+                store: store.name.value.clone(),
+            })
+        }
+        _ => Ok(store),
+    }
+}
+
+/// The environment's job store's name and the reference to its keys, when it has any.
 pub(super) fn job_store_credentials<'s>(
     settings: &'s Settings,
     m: &Member<'_>,
 ) -> Option<(String, &'s ward_estate::model::SecretRef)> {
-    let store = settings.object_stores.get(&m.env.object_store)?;
-    if store.kind.value != ward_estate::model::StoreKind::S3 {
-        return None;
-    }
+    let store = job_store(settings, m).ok()?;
     store
         .credentials
         .as_ref()
         .map(|r| (store.name.value.clone(), r))
+}
+
+/// The bytes per second one of Ward's jobs is sized to move: a pg_dump or pg_restore of
+/// the database through zstd and age, and the filestore's blobs, each at 20 MiB/s. A
+/// conservative figure for one pg_dump process with compression and encryption (see
+/// docs/BENCHMARKS.md for measured runs, which are faster); the deadline leaves twice the
+/// time this predicts.
+pub(crate) const JOB_THROUGHPUT_BYTES_PER_SECOND: u64 = 20 << 20;
+
+/// What one job of an environment is given, from the environment's declared data
+/// (database + filestore): see docs/rendering.md, "Sizing Ward's jobs".
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct JobSizing {
+    pub cpu_millicores: u32,
+    pub memory_bytes: u64,
+    /// `activeDeadlineSeconds` of the Job.
+    pub deadline_seconds: i64,
+    /// The drill's scratch filestore volume (0 for the other jobs).
+    pub scratch_bytes: u64,
+}
+
+/// The sizing formula, per job, for `data` = database + filestore bytes:
+/// - CPU: 500m + 100m per started 10 GiB, at most 4 cores (pg_dump, zstd, age and the blob
+///   workers run at once);
+/// - memory: 512 MiB + 64 MiB per started 10 GiB, at most 4 GiB (buffers of the blob
+///   workers and the dump pipeline);
+/// - deadline: a backup 2 × data / throughput + 15 min, at least 1 h; a drill (restore,
+///   then every blob read back and checked) 3 × data / throughput + 30 min, at least 2 h;
+///   a prune 1 h;
+/// - a drill's scratch filestore: the declared filestore + 10 % + 1 GiB.
+pub(crate) fn job_sizing(job: WardJob, database_bytes: u64, filestore_bytes: u64) -> JobSizing {
+    const GIB: u64 = 1 << 30;
+    let data = database_bytes.saturating_add(filestore_bytes);
+    let tens = u32::try_from(data.div_ceil(10 * GIB)).unwrap_or(u32::MAX);
+    let cpu = 500u32.saturating_add(tens.saturating_mul(100)).min(4000);
+    let memory = (512u64 << 20)
+        .saturating_add(u64::from(tens).saturating_mul(64 << 20))
+        .min(4 * GIB);
+    let transfer = i64::try_from(data / JOB_THROUGHPUT_BYTES_PER_SECOND).unwrap_or(i64::MAX);
+    match job {
+        WardJob::Backup => JobSizing {
+            cpu_millicores: cpu,
+            memory_bytes: memory,
+            deadline_seconds: transfer.saturating_mul(2).saturating_add(900).max(3600),
+            scratch_bytes: 0,
+        },
+        WardJob::Drill => JobSizing {
+            cpu_millicores: cpu,
+            memory_bytes: memory,
+            deadline_seconds: transfer.saturating_mul(3).saturating_add(1800).max(7200),
+            scratch_bytes: filestore_bytes + filestore_bytes / 10 + GIB,
+        },
+        WardJob::Prune => JobSizing {
+            cpu_millicores: 500,
+            memory_bytes: 512 << 20,
+            deadline_seconds: 3600,
+            scratch_bytes: 0,
+        },
+    }
+}
+
+/// The sizing of one of a member's jobs.
+pub(super) fn member_job_sizing(m: &Member<'_>, job: WardJob) -> JobSizing {
+    job_sizing(
+        job,
+        m.spec.size.database.value.bytes,
+        m.spec.size.filestore.value.bytes,
+    )
+}
+
+/// What the quota must leave for Ward's jobs in a stack: the largest member's backup and
+/// drill running at once plus a prune (CPU millicores, memory), the drill's scratch
+/// volume (storage bytes, one claim), and the drill cluster (one pod, one claim).
+pub(super) fn jobs_budget(s: &Stack<'_>) -> (u64, u64, u64) {
+    let (mut cpu, mut memory, mut scratch) = (0u64, 0u64, 0u64);
+    for m in &s.members {
+        let [b, d, p] =
+            [WardJob::Backup, WardJob::Drill, WardJob::Prune].map(|job| member_job_sizing(m, job));
+        cpu = cpu.max(u64::from(
+            b.cpu_millicores + d.cpu_millicores + p.cpu_millicores,
+        ));
+        memory = memory.max(b.memory_bytes + d.memory_bytes + p.memory_bytes);
+        scratch = scratch.max(d.scratch_bytes);
+    }
+    if drill_cluster_of(s).is_some() {
+        let (drill_cpu, drill_memory) = drill_cluster_resources(s);
+        cpu += u64::from(drill_cpu);
+        memory += drill_memory;
+        scratch += drill_storage_bytes(s);
+    }
+    (cpu, memory, scratch)
+}
+
+/// The largest container any of Ward's jobs in the stack asks for (CPU, memory), which the
+/// LimitRange must admit.
+pub(super) fn largest_job_container(s: &Stack<'_>) -> (u32, u64) {
+    s.members
+        .iter()
+        .flat_map(|m| [WardJob::Backup, WardJob::Drill].map(|job| member_job_sizing(m, job)))
+        .fold((0, 0), |(c, mem), j| {
+            (c.max(j.cpu_millicores), mem.max(j.memory_bytes))
+        })
+}
+
+/// The grace `ward backup prune` gives unreferenced blobs: longer than the environment's
+/// longest backup, so that the blobs a running backup has uploaded but not yet committed
+/// are never collected, and at least a day.
+pub(super) fn prune_grace_seconds(m: &Member<'_>) -> i64 {
+    member_job_sizing(m, WardJob::Backup)
+        .deadline_seconds
+        .saturating_mul(2)
+        .max(86_400)
 }
 
 /// The ExternalSecrets and the state volume Ward's jobs share within a namespace.
@@ -256,7 +455,8 @@ pub(super) fn ward_job_support(
             common,
         ))?;
     }
-    if let Some(r) = &settings.drill_identity {
+    if let Some(r) = stack_drill_identity(settings, s) {
+        // The stack's own identity, whose recipient only this stack's backups carry.
         out.push(&external_secret(
             ns,
             DRILL_IDENTITY_SECRET,
@@ -265,7 +465,7 @@ pub(super) fn ward_job_support(
             None,
             vec![ExternalSecretData {
                 secret_key: "identity".into(),
-                remote_ref: remote_ref(r),
+                remote_ref: remote_ref(&r),
             }],
             common,
         ))?;
@@ -290,11 +490,13 @@ pub(super) fn ward_job_support(
     Ok(())
 }
 
-/// What differs between the two jobs of an environment.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(super) enum WardJob {
+/// What differs between the jobs of an environment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum WardJob {
     Backup,
     Drill,
+    /// Retention and garbage collection: `ward backup prune`.
+    Prune,
 }
 
 impl WardJob {
@@ -302,6 +504,7 @@ impl WardJob {
         match self {
             WardJob::Backup => "backup",
             WardJob::Drill => "drill",
+            WardJob::Prune => "prune",
         }
     }
 }
@@ -317,6 +520,7 @@ pub(super) fn ward_job_pod(
     args: Vec<String>,
     actor: String,
 ) -> PodSpec {
+    let sizing = member_job_sizing(m, job);
     let mut volumes = vec![
         empty_dir_volume("estate", q("1Gi")),
         claim_volume("state", "ward-state", false),
@@ -336,15 +540,13 @@ pub(super) fn ward_job_pod(
             }),
             ..Default::default()
         },
-        // A drill restores the filestore into its temporary folder: bounded by the
-        // environment's declared filestore, so a drill cannot fill the node's disk.
-        empty_dir_volume(
-            "tmp",
-            q(quantity(match job {
-                WardJob::Backup => 1 << 30,
-                WardJob::Drill => m.spec.size.filestore.value.bytes + (1 << 30),
-            })),
-        ),
+        // A drill restores the filestore into its temporary folder: a volume of its own
+        // (a generic ephemeral volume, made with the pod and deleted with it), sized from
+        // the environment's declared filestore, never the node's own disk.
+        match job {
+            WardJob::Drill => scratch_volume("tmp", settings, sizing.scratch_bytes),
+            WardJob::Backup | WardJob::Prune => empty_dir_volume("tmp", q("1Gi")),
+        },
     ];
     // git writes nothing outside the clone, but reads `$HOME`; the root is read-only.
     let mut clone_env = vec![env("HOME", "/tmp"), env("GIT_TERMINAL_PROMPT", "0")];
@@ -424,8 +626,9 @@ pub(super) fn ward_job_pod(
             // Odoo's files belong to its group; the job reads them as a member of it.
             pod_security.supplemental_groups = Some(vec![ODOO_UID]);
         }
+        WardJob::Prune => {}
         WardJob::Drill => {
-            if settings.drill_identity.is_some() {
+            if stack_drill_identity(settings, s).is_some() {
                 volumes.push(secret_file_volume(
                     "identity",
                     DRILL_IDENTITY_SECRET,
@@ -453,7 +656,10 @@ pub(super) fn ward_job_pod(
             image: Some(settings.ward_image.clone()),
             args: Some(args),
             env: Some(env_vars),
-            resources: Some(resources("500m", "512Mi")),
+            resources: Some(resources(
+                &cpu_quantity(sizing.cpu_millicores),
+                &quantity(sizing.memory_bytes),
+            )),
             security_context: Some(restricted_container(true)),
             volume_mounts: Some(mounts),
             ..Default::default()
@@ -485,26 +691,52 @@ pub(super) fn ward_jobs(
     common: &BTreeMap<String, String>,
 ) -> Result<(), RenderError> {
     let ns = s.namespace.as_str();
+    // Refused before anything is rendered: no job of the stack writes to a local store
+    // or to one that lacks the lock its tier asks for.
+    for m in &s.members {
+        job_store(settings, m)?;
+    }
     ward_job_support(out, settings, s, common)?;
+    drill_cluster(out, settings, s, common)?;
     let all_owners = out.owners.clone();
     for m in &s.members {
         // A tenant's own objects belong to its environment only.
         out.owners = vec![m.env.address()].into();
         let address = m.env.address();
-        for (job, cron, args, deadline) in [
+        let store = job_store(settings, m)?.name.value.clone();
+        // Every job names its store: the environment's own one may be `local`, for the
+        // backups people run outside the cluster.
+        let with_store = |mut args: Vec<String>| {
+            args.extend(["--object-store".to_string(), store.clone()]);
+            args
+        };
+        for (job, cron, args) in [
             (
                 WardJob::Backup,
                 backup_schedule(s, m),
-                vec!["backup".to_string(), "run".into(), address.clone()],
-                3600,
+                with_store(vec!["backup".to_string(), "run".into(), address.clone()]),
             ),
             (
                 WardJob::Drill,
                 drill_schedule(m),
-                vec!["drill".to_string(), address.clone()],
-                4 * 3600,
+                with_store(vec!["drill".to_string(), address.clone()]),
+            ),
+            (
+                WardJob::Prune,
+                schedule::every(
+                    ward_estate::units::Duration::hours(24),
+                    &format!("{address}/prune"),
+                ),
+                with_store(vec![
+                    "backup".to_string(),
+                    "prune".into(),
+                    address.clone(),
+                    "--grace".into(),
+                    format!("{}s", prune_grace_seconds(m)),
+                ]),
             ),
         ] {
+            let deadline = member_job_sizing(m, job).deadline_seconds;
             let what = job.name();
             // CronJob names are limited to 52 characters (the Job name adds a suffix).
             let name = bounded_name(&format!("ward-{what}-{}", m.slug()), 52);
@@ -547,5 +779,141 @@ pub(super) fn ward_jobs(
         }
     }
     out.owners = all_owners;
+    Ok(())
+}
+
+/// The label that tells a drill cluster from the production one beside it.
+pub(super) const DRILL_CLUSTER_LABEL: (&str, &str) = ("ward.dev/purpose", "restore-drill");
+
+/// The stack's drill cluster, when a member drills into it (one whose estate declares no
+/// `database.host`): see [`ward_estate::resolve::drill_cluster_name`].
+pub(super) fn drill_cluster_of(s: &Stack<'_>) -> Option<String> {
+    let name = ward_estate::resolve::drill_cluster_name(&s.db_cluster);
+    let host = ward_estate::resolve::rw_service(&name);
+    s.members
+        .iter()
+        .any(|m| m.env.database.drill.host == host)
+        .then_some(name)
+}
+
+/// The drill cluster's storage: the stack's databases and a quarter more (a restore
+/// rebuilds every index; two members' drills may overlap), at least 1 GiB.
+pub(super) fn drill_storage_bytes(s: &Stack<'_>) -> u64 {
+    (s.database_bytes + s.database_bytes / 4).max(1 << 30)
+}
+
+/// The drill cluster's PostgreSQL container: as much CPU as the largest drill job and
+/// twice its memory (index builds during the restore), at least 1 GiB.
+pub(super) fn drill_cluster_resources(s: &Stack<'_>) -> (u32, u64) {
+    let (cpu, memory) = largest_job_container(s);
+    (cpu.max(500), (memory * 2).max(1 << 30))
+}
+
+/// A CloudNativePG `Cluster` of one instance that restore drills restore into, in the
+/// stack's namespace but apart from the production cluster: its own volume, sized from
+/// the stack's databases, and its own pods, so a drill can neither fill the production
+/// volume nor load its server. It archives nothing and is backed up by nothing: what is
+/// in it is a scratch copy, which each drill drops. Only the drill role logs in (over
+/// TLS, to `postgres` and its scratch databases, the same pg_hba lines as on production);
+/// NetworkPolicies let Ward's jobs, and nothing else of the namespace, reach it.
+pub(super) fn drill_cluster(
+    out: &mut Out<'_>,
+    settings: &Settings,
+    s: &Stack<'_>,
+    common: &BTreeMap<String, String>,
+) -> Result<(), RenderError> {
+    let (Some(name), Some(m)) = (drill_cluster_of(s), s.members.first()) else {
+        return Ok(());
+    };
+    let ns = s.namespace.as_str();
+    let drill = &m.env.database.drill;
+    let (cpu, memory) = drill_cluster_resources(s);
+    let databases: Vec<&str> = s.members.iter().map(|m| m.database.as_str()).collect();
+    let mut labelled = common.clone();
+    labelled.extend(labels(&[DRILL_CLUSTER_LABEL]));
+    out.push(&cr(
+        "postgresql.cnpg.io/v1",
+        "Cluster",
+        meta(&name, ns, &labelled),
+        PgClusterSpec {
+            instances: 1,
+            image_name: settings.postgres_image.clone(),
+            description: Some(format!(
+                "Restore drills of {} (scratch copies only)",
+                s.addresses().join(", ")
+            )),
+            enable_superuser_access: false,
+            postgresql: PgConfig {
+                parameters: BTreeMap::from([
+                    ("max_connections".to_string(), "50".to_string()),
+                    ("shared_buffers".to_string(), quantity_pg(memory / 4)),
+                    ("maintenance_work_mem".to_string(), quantity_pg(memory / 4)),
+                    (
+                        "password_encryption".to_string(),
+                        "scram-sha-256".to_string(),
+                    ),
+                ]),
+                pg_hba: drill_hba(
+                    drill,
+                    postgres_major(settings.postgres_image.as_deref()),
+                    &databases,
+                ),
+                synchronous: None,
+            },
+            storage: PgStorage {
+                size: quantity(drill_storage_bytes(s)),
+                storage_class: settings.storage_class.clone(),
+            },
+            bootstrap: None,
+            plugins: Vec::new(),
+            replica: None,
+            external_clusters: Vec::new(),
+            managed: Some(PgManaged {
+                roles: vec![drill_role(drill)],
+            }),
+            affinity: None,
+            resources: Some(resources(&cpu_quantity(cpu), &quantity(memory))),
+        },
+    ))?;
+    let pg = ("cnpg.io/cluster", name.as_str());
+    let policy = |name: &str, spec: NetworkPolicySpec| NetworkPolicy {
+        metadata: meta(name, ns, common),
+        spec: Some(spec),
+    };
+    out.push(&policy(
+        "allow-drill-postgres",
+        NetworkPolicySpec {
+            pod_selector: Some(selector(&[pg])),
+            policy_types: Some(vec!["Ingress".into(), "Egress".into()]),
+            ingress: Some(vec![
+                NetworkPolicyIngressRule {
+                    from: Some(vec![pods(&[WARD_JOB])]),
+                    ports: Some(vec![tcp(5432)]),
+                },
+                // The operator's status checks.
+                NetworkPolicyIngressRule {
+                    from: Some(vec![namespace_peer(CNPG_NAMESPACE)]),
+                    ports: Some(vec![tcp(5432), tcp(8000)]),
+                },
+            ]),
+            // The instance manager talks to the API server.
+            egress: Some(vec![NetworkPolicyEgressRule {
+                to: None,
+                ports: Some(vec![tcp(443), tcp(6443)]),
+            }]),
+        },
+    ))?;
+    out.push(&policy(
+        "allow-ward-jobs-to-drill-postgres",
+        NetworkPolicySpec {
+            pod_selector: Some(selector(&[WARD_JOB])),
+            policy_types: Some(vec!["Egress".into()]),
+            egress: Some(vec![NetworkPolicyEgressRule {
+                to: Some(vec![pods(&[pg])]),
+                ports: Some(vec![tcp(5432)]),
+            }]),
+            ..Default::default()
+        },
+    ))?;
     Ok(())
 }
