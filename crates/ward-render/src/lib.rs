@@ -71,6 +71,10 @@ pub enum RenderError {
         "rendering.archiveStore `{0}` must be an s3 store: PostgreSQL archives to object storage"
     )]
     ArchiveStoreNotS3(String),
+    #[error(
+        "environment `{0}` is tier 1 and cannot be rendered for compose: a compose host has no continuous WAL archive and no backup job, so nothing would meet its RPO. Render it for kubernetes, or lower its classification"
+    )]
+    ComposeTier1(String),
     #[error("two objects would be written to {0}")]
     DuplicatePath(String),
     #[error("cannot serialize a rendered object: {0}")]

@@ -274,11 +274,12 @@ pub(super) struct Budget {
 }
 
 pub(super) fn budget(s: &Stack<'_>) -> Budget {
+    let (pg_cpu, pg_memory) = pg_sizing(s);
     Budget {
         web_cpu: s.cpu_millicores.max(250),
         web_memory: s.memory_bytes.max(512 << 20),
-        pg_cpu: (s.cpu_millicores / 2).max(500),
-        pg_memory: (s.memory_bytes / 2).max(1 << 30),
+        pg_cpu,
+        pg_memory,
         max_web: if s.tier == 1 {
             s.replicas * 2
         } else {
@@ -287,24 +288,54 @@ pub(super) fn budget(s: &Stack<'_>) -> Budget {
     }
 }
 
+/// Room for one more PostgreSQL instance than the posture runs: when CloudNativePG
+/// rebuilds or replaces an instance it creates the new instance's PVCs before the old
+/// ones are removed, and a quota without that room blocks the failover it is for.
+const REPLACEMENT_INSTANCES: u32 = 1;
+/// Room the quota keeps for volumes nothing above names (a spare, a manual PVC).
+const SPARE_STORAGE_BYTES: u64 = 2 << 30;
+/// Redis's queue volume (`redis-data`).
+pub(super) const REDIS_DATA_BYTES: u64 = 2 << 30;
+
+/// `requests.storage` of a stack's quota: every PostgreSQL instance's volumes, one
+/// replacement instance's, the filestore, Ward's state, Redis's queue and a spare.
+pub(super) fn storage_budget(s: &Stack<'_>) -> u64 {
+    let instances = u64::from(s.posture.postgres_instances.max(1) + REPLACEMENT_INSTANCES);
+    pg_volumes(s).bytes() * instances
+        + s.filestore_bytes
+        + WARD_STATE_BYTES
+        + if s.redis_queues { REDIS_DATA_BYTES } else { 0 }
+        + SPARE_STORAGE_BYTES
+}
+
+/// `persistentvolumeclaims` of a stack's quota: PostgreSQL's (data, and WAL on tier 1)
+/// for every instance and a replacement, the filestore, Ward's state, Redis's queue and
+/// one spare.
+pub(super) fn claims_budget(s: &Stack<'_>) -> u32 {
+    let instances = s.posture.postgres_instances.max(1) + REPLACEMENT_INSTANCES;
+    pg_volumes(s).claims() * instances + 4
+}
+
 pub(super) fn quota(
     out: &mut Out<'_>,
     s: &Stack<'_>,
     common: &BTreeMap<String, String>,
 ) -> Result<(), RenderError> {
     let b = budget(s);
-    let pg = s.posture.postgres_instances;
+    let pg = s.posture.postgres_instances.max(1);
     let members = u32::try_from(s.members.len()).unwrap_or(u32::MAX);
-    // Web at its autoscaling maximum, one cron pod, PostgreSQL, Redis and a job, plus a
-    // fifth for rolling updates.
+    let (sidecar_cpu, sidecar_memory) = barman_sidecar_sizing(s);
+    // Web at its autoscaling maximum, one cron pod, PostgreSQL with its barman-cloud
+    // sidecar, Redis and a job, plus a fifth for rolling updates.
     let cpu = u64::from(b.web_cpu) * u64::from(b.max_web + 1)
-        + u64::from(b.pg_cpu) * u64::from(pg)
+        + u64::from(b.pg_cpu + sidecar_cpu) * u64::from(pg)
         + 1500;
-    let memory = b.web_memory * u64::from(b.max_web + 1) + b.pg_memory * u64::from(pg) + (2 << 30);
+    let memory = b.web_memory * u64::from(b.max_web + 1)
+        + (b.pg_memory + sidecar_memory) * u64::from(pg)
+        + (2 << 30);
     let cpu = cpu + cpu / 5;
     let memory = memory + memory / 5;
-    let storage =
-        s.database_bytes * u64::from(pg) + s.filestore_bytes + WARD_STATE_BYTES + (2 << 30);
+    let storage = storage_budget(s);
     let hard: BTreeMap<String, Quantity> = [
         (
             "requests.cpu",
@@ -317,10 +348,12 @@ pub(super) fn quota(
         ("requests.memory", q(quantity(memory))),
         ("limits.memory", q(quantity(memory))),
         ("requests.storage", q(quantity(storage))),
-        // PostgreSQL's, the filestore, Ward's state, Redis's queue and one spare.
-        ("persistentvolumeclaims", q((pg + 4).to_string())),
+        ("persistentvolumeclaims", q(claims_budget(s).to_string())),
         // Each environment has its own backup and drill jobs.
-        ("pods", q((b.max_web + pg + 8 + 2 * members).to_string())),
+        (
+            "pods",
+            q((b.max_web + pg + REPLACEMENT_INSTANCES + 8 + 2 * members).to_string()),
+        ),
         ("services.loadbalancers", q("0")),
         ("services.nodeports", q("0")),
     ]

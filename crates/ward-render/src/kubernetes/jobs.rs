@@ -275,10 +275,10 @@ pub(super) fn ward_job_support(
         spec: Some(PersistentVolumeClaimSpec {
             // ReadWriteMany: a backup and a drill (and, in a shared namespace, other
             // tenants' jobs) may run at once on different nodes; the ledger's file lock and
-            // the vault's lease order what must not overlap. The storage class already
-            // offers it for the filestore.
+            // the vault's lease order what must not overlap. The filestore's storage class
+            // already offers it.
             access_modes: Some(vec!["ReadWriteMany".into()]),
-            storage_class_name: settings.storage_class.clone(),
+            storage_class_name: settings.filestore_storage_class.clone(),
             resources: Some(VolumeResourceRequirements {
                 requests: Some([("storage".to_string(), q(quantity(WARD_STATE_BYTES)))].into()),
                 ..Default::default()

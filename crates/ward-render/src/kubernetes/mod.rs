@@ -54,6 +54,9 @@ mod observability;
 mod secrets;
 mod workloads;
 
+/// The PostgreSQL major of an image, as CloudNativePG reads it (compose reads it too).
+pub use data::postgres_major;
+
 use access::*;
 use data::*;
 use gitops::*;
@@ -84,6 +87,26 @@ fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// Argo CD's per-object sync options, and the value every stateful object carries:
+/// never pruned when its file leaves the tree, never deleted with its Application. A
+/// PHI database is removed by a person, on purpose, not by a deleted file.
+pub const SYNC_OPTIONS_ANNOTATION: &str = "argocd.argoproj.io/sync-options";
+pub const STATEFUL_SYNC_OPTIONS: &str = "Prune=false,Delete=false";
+
+/// Objects whose deletion loses data: (apiVersion group, kind). CloudNativePG deletes a
+/// cluster's volumes with the `Cluster`; a namespace takes everything in it.
+pub const STATEFUL_KINDS: &[(&str, &str)] = &[
+    ("postgresql.cnpg.io", "Cluster"),
+    ("", "PersistentVolumeClaim"),
+    ("", "Namespace"),
+];
+
+/// Whether an object of this `apiVersion` and `kind` holds data (see [`STATEFUL_KINDS`]).
+pub fn is_stateful(api_version: &str, kind: &str) -> bool {
+    let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
+    STATEFUL_KINDS.contains(&(group, kind))
+}
+
 struct Out<'a> {
     cluster: String,
     folder: String,
@@ -96,7 +119,24 @@ struct Out<'a> {
 
 impl Out<'_> {
     fn push<T: Serialize>(&mut self, object: &T) -> Result<(), RenderError> {
-        let body = serde_json::to_value(object).map_err(RenderError::Serialize)?;
+        let mut body = serde_json::to_value(object).map_err(RenderError::Serialize)?;
+        let stateful = is_stateful(
+            body.get("apiVersion")
+                .and_then(|v| v.as_str())
+                .unwrap_or_default(),
+            body.get("kind")
+                .and_then(|v| v.as_str())
+                .unwrap_or_default(),
+        );
+        if stateful && let Some(metadata) = body.get_mut("metadata") {
+            let annotations = metadata.as_object_mut().map(|m| {
+                m.entry("annotations")
+                    .or_insert_with(|| serde_json::json!({}))
+            });
+            if let Some(serde_json::Value::Object(a)) = annotations {
+                a.insert(SYNC_OPTIONS_ANNOTATION.into(), STATEFUL_SYNC_OPTIONS.into());
+            }
+        }
         let field = |k: &str| {
             body.get(k)
                 .and_then(|v| v.as_str())

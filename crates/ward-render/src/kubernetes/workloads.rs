@@ -144,6 +144,17 @@ pub(super) fn odoo_container(s: &Stack<'_>, role: OdooRole, has_integrations: bo
     }
 }
 
+/// Tier 1, and tier-2 production, keep a web pod through voluntary disruptions (node
+/// drains, cluster upgrades): a PodDisruptionBudget and spread constraints.
+pub(super) fn has_disruption_budget(s: &Stack<'_>) -> bool {
+    s.tier == 1 || (s.tier == 2 && s.stage == Stage::Production)
+}
+
+/// Tier 1's web deployment scales with an HPA.
+pub(super) fn has_autoscaler(s: &Stack<'_>) -> bool {
+    s.tier == 1
+}
+
 pub(super) fn odoo_workloads(
     out: &mut Out<'_>,
     settings: &Settings,
@@ -159,6 +170,8 @@ pub(super) fn odoo_workloads(
             .any(|i| i.credential_ref.is_some())
     });
     let zones_spread = s.tier == 1 || s.posture.min_zones > 1;
+    let disruption_budget = has_disruption_budget(s);
+    let autoscaled = has_autoscaler(s);
     for role in [OdooRole::Web, OdooRole::Cron] {
         let component = match role {
             OdooRole::Web => WEB,
@@ -189,12 +202,19 @@ pub(super) fn odoo_workloads(
             });
         }
         let web = role == OdooRole::Web;
-        let spread = (web && zones_spread).then(|| {
+        // Zones are required where the posture spans them; a protected stack within one
+        // zone still spreads over nodes, so that one node's drain or loss leaves a pod.
+        let spread = (web && (zones_spread || disruption_budget)).then(|| {
             vec![
                 TopologySpreadConstraint {
                     max_skew: 1,
                     topology_key: "topology.kubernetes.io/zone".into(),
-                    when_unsatisfiable: "DoNotSchedule".into(),
+                    when_unsatisfiable: if zones_spread {
+                        "DoNotSchedule"
+                    } else {
+                        "ScheduleAnyway"
+                    }
+                    .into(),
                     label_selector: Some(selector(&[
                         ODOO_POD,
                         component,
@@ -205,7 +225,12 @@ pub(super) fn odoo_workloads(
                 TopologySpreadConstraint {
                     max_skew: 1,
                     topology_key: "kubernetes.io/hostname".into(),
-                    when_unsatisfiable: "ScheduleAnyway".into(),
+                    when_unsatisfiable: if zones_spread {
+                        "ScheduleAnyway"
+                    } else {
+                        "DoNotSchedule"
+                    }
+                    .into(),
                     label_selector: Some(selector(&[
                         ODOO_POD,
                         component,
@@ -236,8 +261,9 @@ pub(super) fn odoo_workloads(
         out.push(&Deployment {
             metadata: meta(&name, ns, &deployment_labels),
             spec: Some(DeploymentSpec {
-                // The HPA owns the replica count of a tier-1 web deployment.
-                replicas: Some(i32::try_from(replicas).unwrap_or(1)),
+                // With an HPA the replica count is the HPA's: a `replicas` here would be
+                // applied by Argo CD on every sync, undoing each scale-out (self-heal).
+                replicas: (!(web && autoscaled)).then(|| i32::try_from(replicas).unwrap_or(1)),
                 revision_history_limit: Some(5),
                 selector: selector(&[ODOO_POD, component, ("app.kubernetes.io/instance", ns)]),
                 strategy: Some(strategy),
@@ -289,7 +315,7 @@ pub(super) fn odoo_workloads(
         spec: Some(PersistentVolumeClaimSpec {
             // Web replicas and the cron pod share the filestore.
             access_modes: Some(vec!["ReadWriteMany".into()]),
-            storage_class_name: settings.storage_class.clone(),
+            storage_class_name: settings.filestore_storage_class.clone(),
             resources: Some(VolumeResourceRequirements {
                 requests: Some([("storage".to_string(), q(quantity(s.filestore_bytes)))].into()),
                 ..Default::default()
@@ -298,7 +324,7 @@ pub(super) fn odoo_workloads(
         }),
         ..Default::default()
     })?;
-    if s.tier == 1 {
+    if disruption_budget {
         out.push(&PodDisruptionBudget {
             metadata: meta("odoo-web", ns, common),
             spec: Some(PodDisruptionBudgetSpec {
@@ -314,6 +340,8 @@ pub(super) fn odoo_workloads(
             }),
             ..Default::default()
         })?;
+    }
+    if autoscaled {
         out.push(&HorizontalPodAutoscaler {
             metadata: meta("odoo-web", ns, common),
             spec: Some(HorizontalPodAutoscalerSpec {
