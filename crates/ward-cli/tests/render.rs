@@ -337,7 +337,10 @@ fn the_compose_target_records_and_removes_only_its_own_files() {
     // Compose refuses tier 1 (billing/prod): no WAL archive, no backup job.
     let (code, _, err) = render(&s, &["--target", "compose"]);
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("billing/prod") && err.contains("tier 1"), "{err}");
+    assert!(
+        err.contains("billing/prod") && err.contains("tier 1"),
+        "{err}"
+    );
     std::fs::remove_file(s.estate.join("workloads/billing.yaml")).expect("rm");
     let json = render_json(&s, &["--target", "compose"]);
     assert!(json["written"].as_u64().unwrap_or(0) > 3, "{json}");

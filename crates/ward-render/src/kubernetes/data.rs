@@ -664,7 +664,7 @@ pub(super) fn redis(
                 spec: Some(PodSpec {
                     automount_service_account_token: Some(false),
                     enable_service_links: Some(false),
-                    security_context: Some(restricted_pod(999)),
+                    security_context: Some(restricted_pod(REDIS_UID)),
                     containers: vec![Container {
                         name: "redis".into(),
                         image: Some(settings.redis_image.clone()),

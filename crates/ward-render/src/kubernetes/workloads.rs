@@ -259,7 +259,10 @@ pub(super) fn odoo_workloads(
         let mut deployment_labels = common.clone();
         deployment_labels.extend(pod_labels.clone());
         out.push(&Deployment {
-            metadata: meta(&name, ns, &deployment_labels),
+            metadata: ObjectMeta {
+                annotations: Some(labels(&[ODOO_UID_WAIVER])),
+                ..meta(&name, ns, &deployment_labels)
+            },
             spec: Some(DeploymentSpec {
                 // With an HPA the replica count is the HPA's: a `replicas` here would be
                 // applied by Argo CD on every sync, undoing each scale-out (self-heal).
