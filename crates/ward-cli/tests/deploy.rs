@@ -128,10 +128,11 @@ fn apply_refuses_without_approvals_and_writes_with_them() {
     let (new_id, plan) = change_id(&s.estate, &s.deploy);
     assert_ne!(new_id, id);
     let changes = plan["plan"]["changes"].as_array().expect("changes");
+    // The HPA owns a tier-1 web deployment's replica count (the Deployment has none).
     let web = changes
         .iter()
-        .find(|c| c["path"] == "dedicated-eu1/billing-prod/deployment-odoo-web.yaml")
-        .expect("the web deployment changes");
+        .find(|c| c["path"] == "dedicated-eu1/billing-prod/horizontalpodautoscaler-odoo-web.yaml")
+        .expect("the web autoscaler changes");
     assert_eq!(web["action"], "change");
     assert_eq!(web["risk"], "high");
     assert!(
@@ -139,7 +140,7 @@ fn apply_refuses_without_approvals_and_writes_with_them() {
             .as_array()
             .expect("fields")
             .iter()
-            .any(|f| f["field"] == "spec.replicas" && f["before"] == 3 && f["after"] == 4)
+            .any(|f| f["field"] == "spec.minReplicas" && f["before"] == 3 && f["after"] == 4)
     );
     assert_eq!(
         plan["plan"]["requirement"]["roles"],

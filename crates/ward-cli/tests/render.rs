@@ -334,6 +334,14 @@ fn a_record_that_does_not_parse_is_refused_and_named() {
 #[test]
 fn the_compose_target_records_and_removes_only_its_own_files() {
     let s = setup();
+    // Compose refuses tier 1 (billing/prod): no WAL archive, no backup job.
+    let (code, _, err) = render(&s, &["--target", "compose"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("billing/prod") && err.contains("tier 1"),
+        "{err}"
+    );
+    std::fs::remove_file(s.estate.join("workloads/billing.yaml")).expect("rm");
     let json = render_json(&s, &["--target", "compose"]);
     assert!(json["written"].as_u64().unwrap_or(0) > 3, "{json}");
     assert_eq!(record(&s.deploy)["target"], "compose");

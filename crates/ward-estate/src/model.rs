@@ -171,8 +171,14 @@ pub struct RenderingSpec {
     pub redis_image: Option<Spanned<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub postgres_image: Option<Spanned<String>>,
+    /// The storage class of PostgreSQL's volumes (data and WAL) and of other
+    /// single-writer volumes: block storage, `ReadWriteOnce`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub storage_class: Option<Spanned<String>>,
+    pub database_storage_class: Option<Spanned<String>>,
+    /// The storage class of the volumes several pods share (the Odoo filestore, Ward's
+    /// state): it must offer `ReadWriteMany`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filestore_storage_class: Option<Spanned<String>>,
     /// The image of the shared (multi-tenant) Odoo deployment, per Odoo version.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub shared_images: BTreeMap<String, Spanned<String>>,
@@ -893,7 +899,8 @@ pub(crate) fn decode_platform(cx: &mut Cx, node: &Node) -> Option<PlatformSpec> 
                     ward_image: text("wardImage"),
                     redis_image: text("redisImage"),
                     postgres_image: text("postgresImage"),
-                    storage_class: text("storageClass"),
+                    database_storage_class: text("databaseStorageClass"),
+                    filestore_storage_class: text("filestoreStorageClass"),
                     shared_images: BTreeMap::new(),
                     estate_repository: text("estateRepository"),
                     estate_revision: text("estateRevision"),

@@ -248,6 +248,22 @@ fn cases() -> BTreeMap<&'static str, Vec<Mutation>> {
     add("WARD-RS-002", |i| {
         object(i, "Deployment", "billing-prod", "odoo-web")["spec"]["replicas"] = json!(1)
     });
+    // With an HPA, its minimum is what runs, whatever the Deployment says.
+    add("WARD-RS-002", |i| {
+        add_object(
+            i,
+            json!({
+                "apiVersion": "autoscaling/v2",
+                "kind": "HorizontalPodAutoscaler",
+                "metadata": {"name": "odoo-web", "namespace": "billing-prod"},
+                "spec": {
+                    "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "odoo-web"},
+                    "minReplicas": 1,
+                    "maxReplicas": 4,
+                },
+            }),
+        )
+    });
     add("WARD-RS-003", |i| {
         env(i, "billing/prod")["recoveryCluster"] = Value::Null
     });

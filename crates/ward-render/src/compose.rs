@@ -4,8 +4,8 @@
 //!
 //! Layout: `<host>/compose.yaml`, `<host>/traefik/<stack>.yaml`,
 //! `<host>/<stack>/odoo-{web,cron}.conf`, `<host>/<stack>/initdb/10-databases.sql`; the
-//! operator provides `<host>/secrets/<stack>/{admin_passwd,db_password}` and
-//! `<host>/tls/<hostname>.{crt,key}`.
+//! operator provides `<host>/secrets/<stack>/{admin_passwd,db_password,postgres_password}`
+//! and `<host>/tls/<hostname>.{crt,key}`. Tier 1 is refused: see [`render`].
 
 use crate::odoo::{self, HTTP_PORT, Role as OdooRole, WEBSOCKET_PORT};
 use crate::stack::{Settings, Stack, stacks};
@@ -18,14 +18,35 @@ use ward_estate::model::Stage;
 
 /// Traefik v3, the version whose file-provider syntax is rendered.
 pub const TRAEFIK_IMAGE: &str = "traefik:v3.3";
-/// PostgreSQL for single hosts (CloudNativePG's images need the operator).
-pub const POSTGRES_IMAGE: &str = "postgres:16-alpine";
+/// Where compose mounts a service's secrets.
+pub const SECRETS_DIR: &str = "/run/secrets";
+/// The `postgres` image's superuser: it runs the init scripts and nothing else uses it.
+pub const SUPERUSER: &str = "postgres";
+
+/// PostgreSQL for single hosts (CloudNativePG's images need the operator), of the major
+/// the Kubernetes clusters run: the platform's `rendering.postgresImage` as CloudNativePG
+/// reads it, else [`crate::stack::POSTGRES_MAJOR`], so that dumps move between the two.
+pub fn postgres_image(settings: &Settings) -> String {
+    let major = crate::kubernetes::postgres_major(settings.postgres_image.as_deref())
+        .unwrap_or(crate::stack::POSTGRES_MAJOR);
+    format!("postgres:{major}-alpine")
+}
 
 /// Renders every non-recovery cluster of the estate as one compose host.
+///
+/// A tier-1 environment is refused: a compose host has neither continuous WAL archiving
+/// nor Ward's backup jobs, so nothing on it would meet a tier-1 RPO.
 pub fn render(estate: &Estate) -> Result<Tree, RenderError> {
     let platform = estate.platform.as_ref().ok_or(RenderError::NoPlatform)?;
     let settings = Settings::from_platform(&platform.spec)?;
     let stacks = stacks(estate, &settings)?;
+    if let Some(m) = stacks
+        .iter()
+        .flat_map(|s| &s.members)
+        .find(|m| m.env.classification.tier == 1)
+    {
+        return Err(RenderError::ComposeTier1(m.env.address()));
+    }
     let mut by_host: BTreeMap<&str, Vec<&Stack<'_>>> = BTreeMap::new();
     for s in &stacks {
         by_host.entry(s.cluster.as_str()).or_default().push(s);
@@ -86,7 +107,6 @@ fn render_host(tree: &mut Tree, settings: &Settings, host: &str, stacks: &[&Stac
     let mut networks = serde_json::Map::new();
     let mut volumes = serde_json::Map::new();
     let mut secrets = serde_json::Map::new();
-    networks.insert("edge".into(), json!({}));
     let mut traefik = json!({
         "image": TRAEFIK_IMAGE,
         "command": [
@@ -99,13 +119,12 @@ fn render_host(tree: &mut Tree, settings: &Settings, host: &str, stacks: &[&Stac
         ],
         "ports": ["80:80", "443:443"],
         "volumes": ["./traefik:/etc/traefik/dynamic:ro", "./tls:/etc/traefik/tls:ro"],
-        "networks": ["edge"],
+        "networks": [],
         "healthcheck": {"test": ["CMD", "traefik", "healthcheck", "--ping"], "interval": "30s"},
     });
     // Traefik binds 80 and 443: it keeps the one capability that needs.
     harden(&mut traefik, "0:0");
     traefik["cap_add"] = json!(["NET_BIND_SERVICE"]);
-    services.insert("traefik".into(), traefik);
 
     let mut host_scope = Scope {
         owners: Vec::new(),
@@ -123,8 +142,19 @@ fn render_host(tree: &mut Tree, settings: &Settings, host: &str, stacks: &[&Stac
         host_scope.tier = host_scope.tier.min(s.tier);
         host_scope.stage = host_scope.stage.max(s.stage);
         let net = format!("{ns}-internal");
-        // The stack's own network has no route out: only Traefik (on `edge`) reaches Odoo.
+        // The stack's own network has no route out: PostgreSQL and Redis live only there.
         networks.insert(net.clone(), json!({"internal": true}));
+        // Traefik reaches each stack's web pods on that stack's own edge network, so one
+        // stack's Odoo never shares a network with another's.
+        let edge = format!("{ns}-edge");
+        networks.insert(edge.clone(), json!({}));
+        if let Some(list) = traefik["networks"].as_array_mut() {
+            list.push(json!(edge));
+        }
+        // Cron sends mail and calls integrations: a network with a route out and nothing
+        // else on it.
+        let egress = format!("{ns}-egress");
+        networks.insert(egress.clone(), json!({}));
         let db_service = format!("{ns}-postgres");
         // The owner of the stack's databases, resolved once in `ward-estate`: Odoo lists
         // only the databases its role owns.
@@ -138,7 +168,8 @@ fn render_host(tree: &mut Tree, settings: &Settings, host: &str, stacks: &[&Stac
         if relay_login {
             secret_keys.push("smtp_password");
         }
-        for key in &secret_keys {
+        // The superuser's password stays with the postgres container; Odoo never has it.
+        for key in secret_keys.iter().chain(&["postgres_password"]) {
             secrets.insert(
                 format!("{ns}-{key}"),
                 json!({"file": format!("./secrets/{ns}/{key}")}),
@@ -202,7 +233,7 @@ f = p.Path(\"/tmp/odoo.conf\"); f.touch(mode=0o600); f.write_text(t)' && exec od
                 ],
                 "tmpfs": ["/tmp"],
                 "secrets": secret_keys.iter().map(|k| json!({"source": format!("{ns}-{k}"), "target": k})).collect::<Vec<_>>(),
-                "networks": if role == OdooRole::Web { json!(["edge", net]) } else { json!([net]) },
+                "networks": if role == OdooRole::Web { json!([edge, net]) } else { json!([egress, net]) },
                 "depends_on": {db_service.clone(): {"condition": "service_healthy"}},
                 "healthcheck": {
                     "test": ["CMD", "python3", "-c", format!("import urllib.request; urllib.request.urlopen('http://localhost:{HTTP_PORT}/web/health', timeout=5)")],
@@ -229,22 +260,10 @@ f = p.Path(\"/tmp/odoo.conf\"); f.touch(mode=0o600); f.write_text(t)' && exec od
         volumes.insert(format!("{ns}-filestore"), json!({}));
         volumes.insert(format!("{ns}-pgdata"), json!({}));
 
-        // One database per environment; on a shared stack the Odoo role owns them all.
-        let mut sql = String::from("-- Rendered by ward: the databases this stack serves.\n");
-        for m in &s.members {
-            let db = m.database.replace('"', "\"\"");
-            sql.push_str(&format!("CREATE DATABASE \"{db}\" OWNER \"{user}\";\n"));
-            sql.push_str(&format!(
-                "REVOKE CONNECT ON DATABASE \"{db}\" FROM PUBLIC;\n"
-            ));
-            sql.push_str(&format!(
-                "GRANT CONNECT ON DATABASE \"{db}\" TO \"{user}\";\n"
-            ));
-        }
         put(
             tree,
             format!("{host}/{ns}/initdb/10-databases.sql"),
-            sql,
+            init_sql(s, &user),
             "InitSql",
             &scope,
         );
@@ -268,11 +287,11 @@ f = p.Path(\"/tmp/odoo.conf\"); f.touch(mode=0o600); f.write_text(t)' && exec od
             &scope,
         );
         let mut pg = json!({
-            "image": POSTGRES_IMAGE,
+            "image": postgres_image(settings),
             "environment": {
-                "POSTGRES_USER": user,
+                "POSTGRES_USER": SUPERUSER,
                 "POSTGRES_DB": "postgres",
-                "POSTGRES_PASSWORD_FILE": "/run/secrets/db_password",
+                "POSTGRES_PASSWORD_FILE": format!("{SECRETS_DIR}/postgres_password"),
                 "PGDATA": "/var/lib/postgresql/data/pgdata",
             },
             "volumes": [
@@ -280,9 +299,12 @@ f = p.Path(\"/tmp/odoo.conf\"); f.touch(mode=0o600); f.write_text(t)' && exec od
                 format!("./{ns}/initdb:/docker-entrypoint-initdb.d:ro"),
             ],
             "tmpfs": ["/tmp", "/var/run/postgresql"],
-            "secrets": [{"source": format!("{ns}-db_password"), "target": "db_password"}],
+            "secrets": [
+                {"source": format!("{ns}-postgres_password"), "target": "postgres_password"},
+                {"source": format!("{ns}-db_password"), "target": "db_password"},
+            ],
             "networks": [net],
-            "healthcheck": {"test": ["CMD", "pg_isready", "-U", user, "-d", "postgres"], "interval": "10s", "retries": 5},
+            "healthcheck": {"test": ["CMD", "pg_isready", "-U", SUPERUSER, "-d", "postgres"], "interval": "10s", "retries": 5},
         });
         harden(&mut pg, "70:70");
         services.insert(db_service.clone(), pg);
@@ -306,6 +328,7 @@ f = p.Path(\"/tmp/odoo.conf\"); f.touch(mode=0o600); f.write_text(t)' && exec od
             &scope,
         );
     }
+    services.insert("traefik".into(), traefik);
     let compose = json!({
         "name": host,
         "services": services,
@@ -321,6 +344,37 @@ f = p.Path(\"/tmp/odoo.conf\"); f.touch(mode=0o600); f.write_text(t)' && exec od
         "Compose",
         &host_scope,
     );
+}
+
+/// PostgreSQL's init script for one stack, run once by the `postgres` image as its
+/// superuser when the data folder is new. The role Odoo connects as is created here and
+/// is no superuser (the image's `POSTGRES_USER` would be): it logs in, owns the stack's
+/// databases and may do nothing else. Its password is read by psql from the secret file
+/// (a backtick `\set`), so it is in no rendered file; `ON_ERROR_STOP` makes a failure stop
+/// the container's first start rather than leave a half-made cluster.
+pub fn init_sql(s: &Stack<'_>, user: &str) -> String {
+    let role = user.replace('"', "\"\"");
+    let mut sql = String::from(
+        "-- Rendered by ward: the role Odoo connects as and the databases this stack serves.\n\
+         \\set ON_ERROR_STOP on\n",
+    );
+    sql.push_str(&format!(
+        "\\set odoo_password `cat {SECRETS_DIR}/db_password`\n\
+         CREATE ROLE \"{role}\" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD :'odoo_password';\n\
+         \\unset odoo_password\n"
+    ));
+    // One database per environment; on a shared stack the Odoo role owns them all.
+    for m in &s.members {
+        let db = m.database.replace('"', "\"\"");
+        sql.push_str(&format!("CREATE DATABASE \"{db}\" OWNER \"{role}\";\n"));
+        sql.push_str(&format!(
+            "REVOKE CONNECT ON DATABASE \"{db}\" FROM PUBLIC;\n"
+        ));
+        sql.push_str(&format!(
+            "GRANT CONNECT ON DATABASE \"{db}\" TO \"{role}\";\n"
+        ));
+    }
+    sql
 }
 
 /// Traefik's file-provider configuration for one stack: a router per environment with

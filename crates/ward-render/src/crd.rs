@@ -42,6 +42,10 @@ pub struct PgClusterSpec {
     pub enable_superuser_access: bool,
     pub postgresql: PgConfig,
     pub storage: PgStorage,
+    /// A volume of its own for `pg_wal`: WAL piling up while the archive is down never
+    /// fills the data volume.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wal_storage: Option<PgStorage>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bootstrap: Option<PgBootstrap>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -201,6 +205,14 @@ pub struct PluginConfiguration {
 pub struct ObjectStoreSpec {
     pub configuration: BarmanConfiguration,
     pub retention_policy: String,
+    /// The barman-cloud sidecar the plugin injects into every instance pod.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance_sidecar_configuration: Option<InstanceSidecarConfiguration>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct InstanceSidecarConfiguration {
+    pub resources: k8s_openapi::api::core::v1::ResourceRequirements,
 }
 
 #[derive(Clone, Debug, Serialize)]

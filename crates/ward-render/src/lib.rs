@@ -100,6 +100,10 @@ pub enum RenderError {
         "`{environment}` holds PHI, but its in-cluster backups go to object store `{store}`, whose objectLock is in governance mode, which privileged users can lift: use `mode: compliance`"
     )]
     JobStoreGovernance { environment: String, store: String },
+    #[error(
+        "environment `{0}` is tier 1 and cannot be rendered for compose: a compose host has no continuous WAL archive and no backup job, so nothing would meet its RPO. Render it for kubernetes, or lower its classification"
+    )]
+    ComposeTier1(String),
     #[error("two objects would be written to {0}")]
     DuplicatePath(String),
     #[error("cannot serialize a rendered object: {0}")]

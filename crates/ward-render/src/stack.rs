@@ -25,7 +25,10 @@ pub struct Settings {
     pub ward_image: String,
     pub redis_image: String,
     pub postgres_image: Option<String>,
-    pub storage_class: Option<String>,
+    /// Block storage (`ReadWriteOnce`) for PostgreSQL's data and WAL volumes and Redis.
+    pub database_storage_class: Option<String>,
+    /// Shared storage (`ReadWriteMany`) for the Odoo filestore and Ward's state.
+    pub filestore_storage_class: Option<String>,
     pub shared_images: BTreeMap<String, String>,
     /// Secret stores by name, with their kind (`ClusterSecretStore` or `SecretStore`).
     pub secret_stores: BTreeMap<String, String>,
@@ -60,6 +63,18 @@ pub struct Settings {
 /// that never resolves, so the jobs' clone fails at once and names it (like the default
 /// deploy repository, it is meant to be replaced).
 pub const DEFAULT_ESTATE_REPOSITORY: &str = "https://git.invalid/ward/estate.git";
+
+/// The PostgreSQL major Ward runs where the platform pins no image: CloudNativePG's
+/// clusters (`ghcr.io/cloudnative-pg/postgresql:<major>`) and compose's `postgres` image
+/// alike, so that a dump moves between the two (pg_restore reads dumps of its own major
+/// and older, never newer).
+pub const POSTGRES_MAJOR: u32 = 17;
+
+/// CloudNativePG's image of a PostgreSQL major, by tag (`rendering.postgresImage` pins
+/// one by digest as well).
+pub fn cnpg_postgres_image(major: u32) -> String {
+    format!("ghcr.io/cloudnative-pg/postgresql:{major}")
+}
 
 /// Namespaces of cluster add-ons that rendered policies let in.
 pub const MONITORING_NAMESPACE: &str = "monitoring";
@@ -106,7 +121,8 @@ impl Settings {
             ward_image: text(&r.ward_image, "ward:latest"),
             redis_image: text(&r.redis_image, "redis:7.4-alpine"),
             postgres_image: r.postgres_image.as_ref().map(|s| s.value.clone()),
-            storage_class: r.storage_class.as_ref().map(|s| s.value.clone()),
+            database_storage_class: r.database_storage_class.as_ref().map(|s| s.value.clone()),
+            filestore_storage_class: r.filestore_storage_class.as_ref().map(|s| s.value.clone()),
             shared_images: r
                 .shared_images
                 .iter()

@@ -96,9 +96,15 @@ impl Tree {
                 return Err(RenderError::DuplicatePath(path));
             }
         }
+        // A folder an Argo CD Application syncs is that Application's alone: listed at the
+        // cluster level as well, it would be applied twice, by the Application and by
+        // whatever syncs the cluster folder, two owners pruning each other's objects.
+        let synced = tree.application_paths();
         let mut clusters: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         for (folder, files) in &folders {
-            if let Some((cluster, sub)) = folder.split_once('/') {
+            if let Some((cluster, sub)) = folder.split_once('/')
+                && !synced.contains(folder)
+            {
                 clusters
                     .entry(cluster.to_string())
                     .or_default()
@@ -110,6 +116,18 @@ impl Tree {
             tree.add_kustomization(&cluster, subs.into_iter().collect());
         }
         Ok(tree)
+    }
+
+    /// The folders the tree's Argo CD Applications sync (`spec.source.path`).
+    pub fn application_paths(&self) -> BTreeSet<String> {
+        self.objects()
+            .filter(|(_, f)| f.object.as_ref().is_some_and(|o| o.kind == "Application"))
+            .filter_map(|(_, f)| {
+                let value = f.parsed()?;
+                let path = value.pointer("/spec/source/path")?.as_str()?;
+                Some(path.trim_matches('/').to_string())
+            })
+            .collect()
     }
 
     pub(crate) fn add_kustomization(&mut self, folder: &str, resources: Vec<String>) {

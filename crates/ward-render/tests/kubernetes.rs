@@ -258,27 +258,38 @@ fn kubectl_kustomize_builds_every_cluster() {
         .filter_map(|p| p.split('/').next())
         .collect();
     assert!(clusters.len() >= 3, "{clusters:?}");
-    for cluster in clusters {
+    // Each cluster folder builds its Argo CD objects; each Application's folder builds
+    // that namespace. Together they emit every object once.
+    let applications = tree.application_paths();
+    let mut emitted = 0;
+    for root in clusters
+        .iter()
+        .map(|c| (*c).to_string())
+        .chain(applications.iter().cloned())
+    {
         let out = std::process::Command::new("kubectl")
-            .args(["kustomize", &dir.path().join(cluster).display().to_string()])
+            .args(["kustomize", &dir.path().join(&root).display().to_string()])
             .output()
             .expect("kubectl runs");
         assert!(
             out.status.success(),
-            "kubectl kustomize {cluster}: {}",
+            "kubectl kustomize {root}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
         let built = String::from_utf8_lossy(&out.stdout);
         let count = built.split("\n---\n").count();
         let expected = tree
             .objects()
-            .filter(|(p, _)| p.starts_with(&format!("{cluster}/")))
+            .filter(|(p, _)| {
+                p.starts_with(&format!("{root}/"))
+                    && (root.contains('/')
+                        || !applications.iter().any(|a| p.starts_with(&format!("{a}/"))))
+            })
             .count();
-        assert_eq!(
-            count, expected,
-            "{cluster}: kustomize emits every object once"
-        );
+        assert_eq!(count, expected, "{root}: kustomize emits its objects once");
+        emitted += count;
     }
+    assert_eq!(emitted, tree.objects().count(), "every object once");
 }
 
 #[test]

@@ -41,7 +41,10 @@ fn tier1_dedicated_billing_is_highly_available_with_a_standby_region() {
     assert_eq!(labels["pod-security.kubernetes.io/enforce"], "restricted");
 
     let web = &get(&t, &format!("{ns}/deployment-odoo-web.yaml"))["spec"];
-    assert!(web["replicas"].as_i64().unwrap_or(0) >= 2);
+    // The HPA owns the replica count (see tests/capacity.rs); it keeps at least two.
+    assert!(web.get("replicas").is_none());
+    let hpa = &get(&t, &format!("{ns}/horizontalpodautoscaler-odoo-web.yaml"))["spec"];
+    assert!(hpa["minReplicas"].as_i64().unwrap_or(0) >= 2);
     let spread = &web["template"]["spec"]["topologySpreadConstraints"];
     assert_eq!(spread[0]["topologyKey"], "topology.kubernetes.io/zone");
     assert_eq!(spread[0]["whenUnsatisfiable"], "DoNotSchedule");
@@ -269,10 +272,13 @@ fn multi_tenant_stacks_share_odoo_and_postgres_with_a_role_per_tenant() {
     // Odoo's role owns it, so that Odoo's listing finds it; the tenant's role is Ward's.
     assert_eq!(db["owner"], "odoo");
     get(&t, &format!("{ns}/ingressroute-patient-portal-prod.yaml"));
+    // Tier-2 production keeps a web pod through drains; a development stack does not.
+    get(&t, &format!("{ns}/poddisruptionbudget-odoo-web.yaml"));
     assert!(
-        !t.files
-            .contains_key(&format!("{ns}/poddisruptionbudget-odoo-web.yaml")),
-        "no PDB below tier 1"
+        !t.files.contains_key(
+            "shared-eu1/odoo-shared-development-v17/poddisruptionbudget-odoo-web.yaml"
+        ),
+        "no PDB for development"
     );
 
     // Tier 3 sandbox: one PostgreSQL instance; Odoo 16 has a stack of its own.

@@ -20,7 +20,18 @@ findings contains f if {
 	some item in lib.objects({"Deployment", "StatefulSet"}, metadata.applies)
 	lib.odoo_web(item.object)
 	minimum := item.origin.minReplicas
-	replicas := object.get(item.object.spec, "replicas", 1)
+	replicas := running(item)
 	replicas < minimum
 	f := lib.object_finding(item, sprintf("%s %s runs %d Odoo web replica(s); tier %d needs %d", [item.object.kind, item.object.metadata.name, replicas, item.origin.tier, minimum]))
 }
+
+# The replicas a web Deployment runs at the least: with an HPA scaling it, the HPA's
+# `minReplicas` (Ward then renders no `replicas`, so that Argo CD does not undo the HPA's
+# scaling); without one, the Deployment's own `replicas`.
+running(item) := n if {
+	some hpa in lib.objects({"HorizontalPodAutoscaler"}, metadata.applies)
+	object.get(hpa.object.metadata, "namespace", null) == object.get(item.object.metadata, "namespace", null)
+	hpa.object.spec.scaleTargetRef.kind == item.object.kind
+	hpa.object.spec.scaleTargetRef.name == item.object.metadata.name
+	n := object.get(hpa.object.spec, "minReplicas", 1)
+} else := object.get(item.object.spec, "replicas", 1)

@@ -319,17 +319,54 @@ pub(super) struct Budget {
 }
 
 pub(super) fn budget(s: &Stack<'_>) -> Budget {
+    let (pg_cpu, pg_memory) = pg_sizing(s);
+    let (web_cpu, web_memory) = web_pod(s);
     Budget {
-        web_cpu: s.cpu_millicores.max(250),
-        web_memory: s.memory_bytes.max(512 << 20),
-        pg_cpu: (s.cpu_millicores / 2).max(500),
-        pg_memory: (s.memory_bytes / 2).max(1 << 30),
-        max_web: if s.tier == 1 {
-            s.replicas * 2
-        } else {
-            s.replicas
-        },
+        web_cpu,
+        web_memory,
+        pg_cpu,
+        pg_memory,
+        max_web: max_web(s),
     }
+}
+
+/// One web pod's CPU (millicores) and memory. Apart from [`budget`] because PostgreSQL's
+/// sizing counts the connections web pods open, which depend on this.
+pub(super) fn web_pod(s: &Stack<'_>) -> (u32, u64) {
+    (s.cpu_millicores.max(250), s.memory_bytes.max(512 << 20))
+}
+
+/// The most web pods a stack runs: twice the replicas under tier 1's autoscaler.
+pub(super) fn max_web(s: &Stack<'_>) -> u32 {
+    if s.tier == 1 {
+        s.replicas * 2
+    } else {
+        s.replicas
+    }
+}
+
+/// Room for one more PostgreSQL instance than the posture runs: when CloudNativePG
+/// rebuilds or replaces an instance it creates the new instance's PVCs before the old
+/// ones are removed, and a quota without that room blocks the failover it is for.
+const REPLACEMENT_INSTANCES: u32 = 1;
+/// Room the quota keeps for volumes nothing above names (a spare, a manual PVC).
+const SPARE_STORAGE_BYTES: u64 = 2 << 30;
+/// Redis's queue volume (`redis-data`).
+pub(super) const REDIS_DATA_BYTES: u64 = 2 << 30;
+
+/// `requests.storage` of a stack's quota: every PostgreSQL instance's volumes, one
+/// replacement instance's, the filestore, Ward's state, Redis's queue and a spare.
+pub(super) fn storage_budget(s: &Stack<'_>) -> u64 {
+    let instances = u64::from(s.posture.postgres_instances.max(1) + REPLACEMENT_INSTANCES);
+    pg_volumes(s).bytes() * instances + s.filestore_bytes + WARD_STATE_BYTES + SPARE_STORAGE_BYTES
+}
+
+/// `persistentvolumeclaims` of a stack's quota: PostgreSQL's (data, and WAL on tier 1)
+/// for every instance and a replacement, the filestore, Ward's state, Redis's queue and
+/// one spare.
+pub(super) fn claims_budget(s: &Stack<'_>) -> u32 {
+    let instances = s.posture.postgres_instances.max(1) + REPLACEMENT_INSTANCES;
+    pg_volumes(s).claims() * instances + 4
 }
 
 pub(super) fn quota(
@@ -338,27 +375,26 @@ pub(super) fn quota(
     common: &BTreeMap<String, String>,
 ) -> Result<(), RenderError> {
     let b = budget(s);
-    let pg = s.posture.postgres_instances;
+    let pg = s.posture.postgres_instances.max(1);
     let members = u32::try_from(s.members.len()).unwrap_or(u32::MAX);
-    // Web at its autoscaling maximum, one cron pod, PostgreSQL, Redis and Ward's jobs
-    // (sized from the data, `jobs::jobs_budget`), plus a fifth for rolling updates.
+    let (sidecar_cpu, sidecar_memory) = barman_sidecar_sizing(s);
+    // Web at its autoscaling maximum, one cron pod, PostgreSQL with its barman-cloud
+    // sidecar, Redis and Ward's jobs with the drill cluster (sized from the data,
+    // `jobs::jobs_budget`), plus a fifth for rolling updates.
     let (job_cpu, job_memory, job_scratch) = jobs_budget(s);
     let cpu = u64::from(b.web_cpu) * u64::from(b.max_web + 1)
-        + u64::from(b.pg_cpu) * u64::from(pg)
+        + u64::from(b.pg_cpu + sidecar_cpu) * u64::from(pg)
         + 500
         + job_cpu;
     let memory = b.web_memory * u64::from(b.max_web + 1)
-        + b.pg_memory * u64::from(pg)
+        + (b.pg_memory + sidecar_memory) * u64::from(pg)
         + (512 << 20)
         + job_memory;
     let cpu = cpu + cpu / 5;
     let memory = memory + memory / 5;
-    // The drill's scratch filestore is a claim too (a generic ephemeral volume).
-    let storage = s.database_bytes * u64::from(pg)
-        + s.filestore_bytes
-        + WARD_STATE_BYTES
-        + job_scratch
-        + (2 << 30);
+    // The drill's scratch filestore (a generic ephemeral volume) and the drill cluster's
+    // volume are claims too.
+    let storage = storage_budget(s) + job_scratch;
     let hard: BTreeMap<String, Quantity> = [
         (
             "requests.cpu",
@@ -371,12 +407,17 @@ pub(super) fn quota(
         ("requests.memory", q(quantity(memory))),
         ("limits.memory", q(quantity(memory))),
         ("requests.storage", q(quantity(storage))),
-        // PostgreSQL's, the filestore, Ward's state, Redis's queue, a drill's scratch
-        // volume, the drill cluster's and one spare.
-        ("persistentvolumeclaims", q((pg + 6).to_string())),
+        // See `claims_budget`, plus the drill's scratch volume and the drill cluster's.
+        (
+            "persistentvolumeclaims",
+            q((claims_budget(s) + 2).to_string()),
+        ),
         // Each environment has its own backup, drill and prune jobs; the drill cluster
         // has one instance.
-        ("pods", q((b.max_web + pg + 9 + 3 * members).to_string())),
+        (
+            "pods",
+            q((b.max_web + pg + REPLACEMENT_INSTANCES + 9 + 3 * members).to_string()),
+        ),
         ("services.loadbalancers", q("0")),
         ("services.nodeports", q("0")),
     ]

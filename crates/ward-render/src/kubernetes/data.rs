@@ -76,6 +76,7 @@ pub(super) fn archive_retention_days(posture: &DrPosture, store: Option<&ObjectS
 }
 
 pub(super) fn barman_store(
+    s: &Stack<'_>,
     name: &str,
     (destination_path, endpoint_url): (String, Option<String>),
     credentials: &str,
@@ -110,6 +111,12 @@ pub(super) fn barman_store(
                 },
             },
             retention_policy: format!("{retention_days}d"),
+            instance_sidecar_configuration: Some(InstanceSidecarConfiguration {
+                resources: {
+                    let (cpu, memory) = barman_sidecar_sizing(s);
+                    resources(&cpu_quantity(cpu), &quantity(memory))
+                },
+            }),
         },
     )
 }
@@ -121,6 +128,7 @@ pub(super) fn object_store(
     common: &BTreeMap<String, String>,
 ) -> CustomResource<ObjectStoreSpec> {
     barman_store(
+        s,
         ARCHIVE_OBJECT_STORE,
         archive_path(settings, &s.cluster, ns),
         ARCHIVE_CREDENTIALS_SECRET,
@@ -202,9 +210,101 @@ pub(super) fn barman_plugin_for(
     }
 }
 
+const GIB: u64 = 1 << 30;
+const MIB: u64 = 1 << 20;
+
+fn round_up(bytes: u64, unit: u64) -> u64 {
+    bytes.div_ceil(unit).saturating_mul(unit)
+}
+
+/// The volumes of one PostgreSQL instance, in bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct PgVolumes {
+    pub(super) data: u64,
+    /// A separate `pg_wal` volume (`walStorage`), for tier 1.
+    pub(super) wal: Option<u64>,
+}
+
+impl PgVolumes {
+    /// The PVCs of one instance, and their requests together.
+    pub(super) fn claims(self) -> u32 {
+        1 + u32::from(self.wal.is_some())
+    }
+
+    pub(super) fn bytes(self) -> u64 {
+        self.data.saturating_add(self.wal.unwrap_or(0))
+    }
+}
+
+/// Sizes each instance's volumes from the declared database, with headroom: a volume
+/// exactly the database's size fills with the first bloat, index rebuild or `VACUUM FULL`,
+/// and then PostgreSQL stops. Tier 1 keeps WAL on a volume of its own (a quarter of the
+/// database, at least 4 GiB: WAL held back while the archive is unreachable) and its data
+/// volume is 1.5× the database; below tier 1 WAL shares the data volume, which is then 2×.
+/// Whole GiB, at least 2 GiB.
+pub(super) fn pg_volumes(s: &Stack<'_>) -> PgVolumes {
+    let db = s.database_bytes;
+    if s.tier == 1 {
+        PgVolumes {
+            data: round_up((db.saturating_mul(3) / 2).max(2 * GIB), GIB),
+            wal: Some(round_up((db / 4).max(4 * GIB), GIB)),
+        }
+    } else {
+        PgVolumes {
+            data: round_up(db.saturating_mul(2).max(2 * GIB), GIB),
+            wal: None,
+        }
+    }
+}
+
+fn pg_storage(settings: &Settings, bytes: u64) -> PgStorage {
+    PgStorage {
+        size: quantity(bytes),
+        // Block storage: one writer per volume, PostgreSQL's own fsync semantics.
+        storage_class: settings.database_storage_class.clone(),
+    }
+}
+
+/// The connections each instance admits (`max_connections`): what the memory below is
+/// sized for.
+pub(super) fn max_connections(s: &Stack<'_>) -> u32 {
+    connection_budget(s).max_connections()
+}
+
+/// Memory per connection the sizing reserves: a backend's own memory plus some
+/// `work_mem` for the sorts and hashes of Odoo's reports.
+const PG_MEMORY_PER_CONNECTION: u64 = 8 * MIB;
+
+/// CPU and memory of one PostgreSQL instance, sized from the database rather than from a
+/// web pod: memory to cache a tenth of the data (a quarter of it becomes
+/// `shared_buffers`, the rest is the page cache `effective_cache_size` counts on) plus
+/// [`PG_MEMORY_PER_CONNECTION`] for each of [`max_connections`]; CPU 5 m per connection
+/// and per GiB of data. Memory in steps of 256 MiB, between 1 and 64 GiB; CPU in steps
+/// of 100 m, between 500 m and 16 cores.
+pub(super) fn pg_sizing(s: &Stack<'_>) -> (u32, u64) {
+    let connections = u64::from(max_connections(s));
+    let gib = s.database_bytes.div_ceil(GIB);
+    let memory = (s.database_bytes / 10)
+        .saturating_add(connections * PG_MEMORY_PER_CONNECTION)
+        .clamp(GIB, 64 * GIB);
+    let cpu = (connections + gib).saturating_mul(5).clamp(500, 16_000);
+    let cpu = u32::try_from(round_up(cpu, 100)).unwrap_or(16_000);
+    (cpu, round_up(memory, 256 * MIB))
+}
+
 pub(super) fn pg_resources(s: &Stack<'_>) -> ResourceRequirements {
     let b = budget(s);
     resources(&cpu_quantity(b.pg_cpu), &quantity(b.pg_memory))
+}
+
+/// CPU and memory of the barman-cloud sidecar in each instance pod. It compresses and
+/// uploads every WAL segment and streams base backups, so its CPU grows with the data
+/// (5 m per GiB, between 250 m and 2 cores); memory is flat, uploads being streamed.
+/// Requests equal limits, as for PostgreSQL, so the pod keeps Guaranteed QoS.
+pub(super) fn barman_sidecar_sizing(s: &Stack<'_>) -> (u32, u64) {
+    let gib = s.database_bytes.div_ceil(GIB);
+    let cpu = u32::try_from(round_up(gib.saturating_mul(5).clamp(250, 2000), 50)).unwrap_or(2000);
+    (cpu, 512 * MIB)
 }
 
 pub(super) fn pg_parameters(s: &Stack<'_>) -> BTreeMap<String, String> {
@@ -213,7 +313,7 @@ pub(super) fn pg_parameters(s: &Stack<'_>) -> BTreeMap<String, String> {
     parameters.extend([
         (
             "max_connections".to_string(),
-            connection_budget(s).max_connections().to_string(),
+            max_connections(s).to_string(),
         ),
         ("shared_buffers".to_string(), quantity_pg(mem / 4)),
         ("effective_cache_size".to_string(), quantity_pg(mem / 4 * 3)),
@@ -296,7 +396,7 @@ pub(crate) fn connection_budget(s: &Stack<'_>) -> ConnectionBudget {
     };
     let members = u32::try_from(s.members.len()).unwrap_or(u32::MAX);
     ConnectionBudget {
-        web_pods: budget(s).max_web.max(s.replicas) + 1,
+        web_pods: max_web(s).max(s.replicas) + 1,
         web_pod_connections: odoo::pod_max_connections(OdooRole::Web, &sized(OdooRole::Web)),
         // `Recreate`: never two cron pods. The init and upgrade job runs while cron is
         // scaled to zero, within the cron pod's share.
@@ -338,10 +438,19 @@ pub(super) fn drill_role(drill: &ward_estate::DrillAccess) -> PgRole {
     }
 }
 
-/// The PostgreSQL major of CloudNativePG's default image, used when the platform sets no
-/// `rendering.postgresImage`: the CRDs Ward renders against (`tests/crds/`) are
-/// CloudNativePG 1.27's, whose default image is PostgreSQL 17 (18 from 1.27.2).
-pub(super) const CNPG_DEFAULT_POSTGRES_MAJOR: u32 = 17;
+/// The PostgreSQL major of the image Ward renders when the platform sets no
+/// `rendering.postgresImage` ([`cnpg_postgres_image`] of it, never CloudNativePG's own
+/// default, which moves with the operator: 17 for 1.27, 18 from 1.27.2). Compose reads the
+/// same constant.
+pub(super) const CNPG_DEFAULT_POSTGRES_MAJOR: u32 = crate::stack::POSTGRES_MAJOR;
+
+/// The image of the stack's PostgreSQL clusters: the platform's, or Ward's default major.
+pub(super) fn postgres_image(settings: &Settings) -> String {
+    settings
+        .postgres_image
+        .clone()
+        .unwrap_or_else(|| crate::stack::cnpg_postgres_image(CNPG_DEFAULT_POSTGRES_MAJOR))
+}
 
 /// The first PostgreSQL major whose pg_hba reads a database name starting with `/` as a
 /// regular expression; before it, the same text is a literal (and never matching) name.
@@ -350,7 +459,7 @@ pub(super) const PG_HBA_REGEX_MAJOR: u32 = 16;
 /// The PostgreSQL major the stack's clusters run, read as CloudNativePG reads it: from the
 /// image tag, which starts with the major (`…/postgresql:16.4-bookworm@sha256:…`). `None`
 /// when the image is pinned by digest alone, so its major cannot be known here.
-pub(super) fn postgres_major(image: Option<&str>) -> Option<u32> {
+pub fn postgres_major(image: Option<&str>) -> Option<u32> {
     let Some(image) = image else {
         return Some(CNPG_DEFAULT_POSTGRES_MAJOR);
     };
@@ -539,20 +648,19 @@ pub(super) fn postgres(
         ));
     }
     let zones = p.min_zones > 1;
+    let volumes = pg_volumes(s);
     out.push(&cr(
         "postgresql.cnpg.io/v1",
         "Cluster",
         meta(&s.db_cluster, ns, common),
         PgClusterSpec {
             instances: p.postgres_instances.max(1),
-            image_name: settings.postgres_image.clone(),
+            image_name: Some(postgres_image(settings)),
             description: Some(format!("PostgreSQL for {}", s.addresses().join(", "))),
             enable_superuser_access: false,
             postgresql: config,
-            storage: PgStorage {
-                size: quantity(s.database_bytes),
-                storage_class: settings.storage_class.clone(),
-            },
+            storage: pg_storage(settings, volumes.data),
+            wal_storage: volumes.wal.map(|bytes| pg_storage(settings, bytes)),
             bootstrap,
             plugins: vec![barman_plugin(true, None)],
             replica: None,
@@ -747,6 +855,7 @@ pub(super) fn replica_cluster(
     };
     let retention = archive_retention_days(&s.posture, own_store);
     out.push(&barman_store(
+        s,
         SOURCE_OBJECT_STORE,
         source_path,
         source_secret,
@@ -755,6 +864,7 @@ pub(super) fn replica_cluster(
         &common,
     ))?;
     out.push(&barman_store(
+        s,
         ARCHIVE_OBJECT_STORE,
         store_path(own_store, own_store, recovery, ns),
         own_secret,
@@ -763,13 +873,15 @@ pub(super) fn replica_cluster(
         &common,
     ))?;
     let source = format!("{}-primary", s.db_cluster);
+    // The standby becomes the primary on failover: the same volumes.
+    let volumes = pg_volumes(s);
     out.push(&cr(
         "postgresql.cnpg.io/v1",
         "Cluster",
         meta(&s.db_cluster, ns, &common),
         PgClusterSpec {
             instances: s.posture.postgres_instances.clamp(1, 2),
-            image_name: settings.postgres_image.clone(),
+            image_name: Some(postgres_image(settings)),
             description: Some(format!(
                 "Standby of {}/{} in the recovery region",
                 s.cluster, s.db_cluster
@@ -779,10 +891,8 @@ pub(super) fn replica_cluster(
                 parameters: pg_parameters(s),
                 ..Default::default()
             },
-            storage: PgStorage {
-                size: quantity(s.database_bytes),
-                storage_class: settings.storage_class.clone(),
-            },
+            storage: pg_storage(settings, volumes.data),
+            wal_storage: volumes.wal.map(|bytes| pg_storage(settings, bytes)),
             bootstrap: Some(PgBootstrap {
                 initdb: None,
                 recovery: Some(PgRecovery {
@@ -857,7 +967,7 @@ pub(super) fn redis(
                 spec: Some(PodSpec {
                     automount_service_account_token: Some(false),
                     enable_service_links: Some(false),
-                    security_context: Some(restricted_pod(999)),
+                    security_context: Some(restricted_pod(REDIS_UID)),
                     containers: vec![Container {
                         name: "redis".into(),
                         image: Some(settings.redis_image.clone()),

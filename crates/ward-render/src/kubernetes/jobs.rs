@@ -89,7 +89,7 @@ pub(super) fn scratch_volume(name: &str, settings: &Settings, bytes: u64) -> Vol
                 metadata: None,
                 spec: PersistentVolumeClaimSpec {
                     access_modes: Some(vec!["ReadWriteOnce".into()]),
-                    storage_class_name: settings.storage_class.clone(),
+                    storage_class_name: settings.database_storage_class.clone(),
                     resources: Some(VolumeResourceRequirements {
                         requests: Some([("storage".to_string(), q(quantity(bytes)))].into()),
                         ..Default::default()
@@ -475,10 +475,10 @@ pub(super) fn ward_job_support(
         spec: Some(PersistentVolumeClaimSpec {
             // ReadWriteMany: a backup and a drill (and, in a shared namespace, other
             // tenants' jobs) may run at once on different nodes; the ledger's file lock and
-            // the vault's lease order what must not overlap. The storage class already
-            // offers it for the filestore.
+            // the vault's lease order what must not overlap. The filestore's storage class
+            // already offers it.
             access_modes: Some(vec!["ReadWriteMany".into()]),
-            storage_class_name: settings.storage_class.clone(),
+            storage_class_name: settings.filestore_storage_class.clone(),
             resources: Some(VolumeResourceRequirements {
                 requests: Some([("storage".to_string(), q(quantity(WARD_STATE_BYTES)))].into()),
                 ..Default::default()
@@ -862,8 +862,9 @@ pub(super) fn drill_cluster(
             },
             storage: PgStorage {
                 size: quantity(drill_storage_bytes(s)),
-                storage_class: settings.storage_class.clone(),
+                storage_class: settings.database_storage_class.clone(),
             },
+            wal_storage: None,
             bootstrap: None,
             plugins: Vec::new(),
             replica: None,

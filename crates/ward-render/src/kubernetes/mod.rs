@@ -54,6 +54,9 @@ mod observability;
 mod secrets;
 mod workloads;
 
+/// The PostgreSQL major of an image, as CloudNativePG reads it (compose reads it too).
+pub use data::postgres_major;
+
 use access::*;
 use data::*;
 use gitops::*;
@@ -67,6 +70,16 @@ pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "ward");
 const BARMAN_PLUGIN: &str = "barman-cloud.cloudnative-pg.io";
 /// Odoo's user and group in the upstream image.
 const ODOO_UID: i64 = 101;
+/// Redis runs as a high UID, so that it shares no UID with a host account (checkov
+/// CKV_K8S_40): the image needs no account of its own, its data folder is a volume whose
+/// group is the pod's fsGroup.
+const REDIS_UID: i64 = 10_999;
+/// Why Odoo keeps the image's UID 101 rather than a high one, for checkov's skip
+/// annotation on the Odoo Deployments (`docs/rendering.md`, "checkov").
+const ODOO_UID_WAIVER: (&str, &str) = (
+    "checkov.io/skip1",
+    "CKV_K8S_40=Odoo runs as the upstream image's own user 101: the filestore's files and folders are 101's (RWX classes such as EFS and NFS do not apply fsGroup, so another UID could not write there), Ward's backup jobs read it through group 101, and 101 is the only non-root account the image's passwd knows. Non-root, no capabilities, read-only root, no privilege escalation",
+);
 /// Private ranges: egress to integrations goes to the internet, never into the cluster
 /// or to another tenant's pods.
 const PRIVATE_RANGES: &[&str] = &[
@@ -84,6 +97,26 @@ fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// Argo CD's per-object sync options, and the value every stateful object carries:
+/// never pruned when its file leaves the tree, never deleted with its Application. A
+/// PHI database is removed by a person, on purpose, not by a deleted file.
+pub const SYNC_OPTIONS_ANNOTATION: &str = "argocd.argoproj.io/sync-options";
+pub const STATEFUL_SYNC_OPTIONS: &str = "Prune=false,Delete=false";
+
+/// Objects whose deletion loses data: (apiVersion group, kind). CloudNativePG deletes a
+/// cluster's volumes with the `Cluster`; a namespace takes everything in it.
+pub const STATEFUL_KINDS: &[(&str, &str)] = &[
+    ("postgresql.cnpg.io", "Cluster"),
+    ("", "PersistentVolumeClaim"),
+    ("", "Namespace"),
+];
+
+/// Whether an object of this `apiVersion` and `kind` holds data (see [`STATEFUL_KINDS`]).
+pub fn is_stateful(api_version: &str, kind: &str) -> bool {
+    let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
+    STATEFUL_KINDS.contains(&(group, kind))
+}
+
 struct Out<'a> {
     cluster: String,
     folder: String,
@@ -99,7 +132,24 @@ struct Out<'a> {
 
 impl Out<'_> {
     fn push<T: Serialize>(&mut self, object: &T) -> Result<(), RenderError> {
-        let body = serde_json::to_value(object).map_err(RenderError::Serialize)?;
+        let mut body = serde_json::to_value(object).map_err(RenderError::Serialize)?;
+        let stateful = is_stateful(
+            body.get("apiVersion")
+                .and_then(|v| v.as_str())
+                .unwrap_or_default(),
+            body.get("kind")
+                .and_then(|v| v.as_str())
+                .unwrap_or_default(),
+        );
+        if stateful && let Some(metadata) = body.get_mut("metadata") {
+            let annotations = metadata.as_object_mut().map(|m| {
+                m.entry("annotations")
+                    .or_insert_with(|| serde_json::json!({}))
+            });
+            if let Some(serde_json::Value::Object(a)) = annotations {
+                a.insert(SYNC_OPTIONS_ANNOTATION.into(), STATEFUL_SYNC_OPTIONS.into());
+            }
+        }
         let field = |k: &str| {
             body.get(k)
                 .and_then(|v| v.as_str())

@@ -7,14 +7,14 @@ use super::*;
 /// The CPU (millicores) and memory (bytes) of a web or cron pod: one owner, read by the
 /// container's resources and by the `odoo.conf` sized for that pod.
 pub(super) fn pod_resources(s: &Stack<'_>, role: OdooRole) -> (u32, u64) {
-    let b = budget(s);
+    let (web_cpu, web_memory) = web_pod(s);
     match role {
-        OdooRole::Web => (b.web_cpu, b.web_memory),
+        OdooRole::Web => (web_cpu, web_memory),
         // Half the web pod, and 2 GiB where the web pod has it: one HTTP worker and one
         // cron worker at Odoo's 768 MB each, beside the main process.
         OdooRole::Cron => (
-            (b.web_cpu / 2).max(500),
-            (b.web_memory / 2).max(b.web_memory.min(2 << 30)),
+            (web_cpu / 2).max(500),
+            (web_memory / 2).max(web_memory.min(2 << 30)),
         ),
     }
 }
@@ -248,6 +248,17 @@ pub(super) fn odoo_container(s: &Stack<'_>, role: OdooRole, has_integrations: bo
     }
 }
 
+/// Tier 1, and tier-2 production, keep a web pod through voluntary disruptions (node
+/// drains, cluster upgrades): a PodDisruptionBudget and spread constraints.
+pub(super) fn has_disruption_budget(s: &Stack<'_>) -> bool {
+    s.tier == 1 || (s.tier == 2 && s.stage == Stage::Production)
+}
+
+/// Tier 1's web deployment scales with an HPA.
+pub(super) fn has_autoscaler(s: &Stack<'_>) -> bool {
+    s.tier == 1
+}
+
 pub(super) fn odoo_workloads(
     out: &mut Out<'_>,
     settings: &Settings,
@@ -263,6 +274,8 @@ pub(super) fn odoo_workloads(
             .any(|i| m.spec.integration_credential(i).is_some())
     });
     let zones_spread = s.tier == 1 || s.posture.min_zones > 1;
+    let disruption_budget = has_disruption_budget(s);
+    let autoscaled = has_autoscaler(s);
     for role in [OdooRole::Web, OdooRole::Cron] {
         let component = match role {
             OdooRole::Web => WEB,
@@ -293,12 +306,19 @@ pub(super) fn odoo_workloads(
             });
         }
         let web = role == OdooRole::Web;
-        let spread = (web && zones_spread).then(|| {
+        // Zones are required where the posture spans them; a protected stack within one
+        // zone still spreads over nodes, so that one node's drain or loss leaves a pod.
+        let spread = (web && (zones_spread || disruption_budget)).then(|| {
             vec![
                 TopologySpreadConstraint {
                     max_skew: 1,
                     topology_key: "topology.kubernetes.io/zone".into(),
-                    when_unsatisfiable: "DoNotSchedule".into(),
+                    when_unsatisfiable: if zones_spread {
+                        "DoNotSchedule"
+                    } else {
+                        "ScheduleAnyway"
+                    }
+                    .into(),
                     label_selector: Some(selector(&[
                         ODOO_POD,
                         component,
@@ -309,7 +329,12 @@ pub(super) fn odoo_workloads(
                 TopologySpreadConstraint {
                     max_skew: 1,
                     topology_key: "kubernetes.io/hostname".into(),
-                    when_unsatisfiable: "ScheduleAnyway".into(),
+                    when_unsatisfiable: if zones_spread {
+                        "ScheduleAnyway"
+                    } else {
+                        "DoNotSchedule"
+                    }
+                    .into(),
                     label_selector: Some(selector(&[
                         ODOO_POD,
                         component,
@@ -338,10 +363,10 @@ pub(super) fn odoo_workloads(
         let mut deployment_labels = common.clone();
         deployment_labels.extend(pod_labels.clone());
         let mut metadata = meta(&name, ns, &deployment_labels);
-        metadata.annotations = Some(labels(&[(
-            SYNC_WAVE,
-            if web { WEB_WAVE } else { CRON_WAVE },
-        )]));
+        metadata.annotations = Some(labels(&[
+            (SYNC_WAVE, if web { WEB_WAVE } else { CRON_WAVE }),
+            ODOO_UID_WAIVER,
+        ]));
         let container = odoo_container(s, role, has_integrations);
         let (init_containers, pod_annotations) = if web {
             (None, None)
@@ -357,8 +382,9 @@ pub(super) fn odoo_workloads(
                 // An upgrade of a large database takes a while: the cron rollout (and the
                 // sync wave waiting on it) is not failed before an hour.
                 progress_deadline_seconds: (!web).then_some(3600),
-                // The HPA owns the replica count of a tier-1 web deployment.
-                replicas: Some(i32::try_from(replicas).unwrap_or(1)),
+                // With an HPA the replica count is the HPA's: a `replicas` here would be
+                // applied by Argo CD on every sync, undoing each scale-out (self-heal).
+                replicas: (!(web && autoscaled)).then(|| i32::try_from(replicas).unwrap_or(1)),
                 revision_history_limit: Some(5),
                 selector: selector(&[ODOO_POD, component, ("app.kubernetes.io/instance", ns)]),
                 strategy: Some(strategy),
@@ -412,7 +438,7 @@ pub(super) fn odoo_workloads(
         spec: Some(PersistentVolumeClaimSpec {
             // Web replicas and the cron pod share the filestore.
             access_modes: Some(vec!["ReadWriteMany".into()]),
-            storage_class_name: settings.storage_class.clone(),
+            storage_class_name: settings.filestore_storage_class.clone(),
             resources: Some(VolumeResourceRequirements {
                 requests: Some([("storage".to_string(), q(quantity(s.filestore_bytes)))].into()),
                 ..Default::default()
@@ -421,7 +447,7 @@ pub(super) fn odoo_workloads(
         }),
         ..Default::default()
     })?;
-    if s.tier == 1 {
+    if disruption_budget {
         out.push(&PodDisruptionBudget {
             metadata: meta("odoo-web", ns, common),
             spec: Some(PodDisruptionBudgetSpec {
@@ -437,6 +463,8 @@ pub(super) fn odoo_workloads(
             }),
             ..Default::default()
         })?;
+    }
+    if autoscaled {
         out.push(&HorizontalPodAutoscaler {
             metadata: meta("odoo-web", ns, common),
             spec: Some(HorizontalPodAutoscalerSpec {
