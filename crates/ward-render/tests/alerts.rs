@@ -456,10 +456,11 @@ fn scenarios(cx: &Context<'_>, folder: &str, rule: &Value) -> Vec<Scenario> {
             // standby (`db-2`) never archives and must not count. Stalled: the primary's
             // last archival ages past the RPO.
             let rpo = cx.rpo(ns) as u64;
+            let (key, value) = ward_render::kubernetes::DRILL_CLUSTER_LABEL;
             let cluster = cx
                 .in_folder("Cluster", folder)
                 .into_iter()
-                .next()
+                .find(|c| c["metadata"]["labels"][key] != value)
                 .expect("a Cluster");
             let timeout: u64 = cluster["spec"]["postgresql"]["parameters"]["archive_timeout"]
                 .as_str()

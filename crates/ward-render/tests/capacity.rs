@@ -140,7 +140,10 @@ fn database_volumes_have_headroom_and_tier_1_keeps_wal_apart() {
             std::iter::once(&s.cluster).chain(s.recovery_cluster.iter().filter(|_| s.tier == 1))
         {
             let objects = &folders[&format!("{cluster}/{}", s.namespace)];
-            let c = of_kind(objects, "Cluster").next().expect("a Cluster");
+            let (key, value) = ward_render::kubernetes::DRILL_CLUSTER_LABEL;
+            let c = of_kind(objects, "Cluster")
+                .find(|c| c["metadata"]["labels"][key] != value)
+                .expect("a Cluster");
             let data = bytes(c["spec"]["storage"]["size"].as_str().expect("size"));
             // At least 1.5× what the estate declares, so bloat or a rebuild does not fill it.
             assert!(

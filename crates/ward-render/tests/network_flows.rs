@@ -51,15 +51,25 @@ fn odoo_pods(c: &mut Cluster) -> Vec<(String, Pod, Pod)> {
 /// The pod of the namespace's CloudNativePG cluster, labelled as the operator labels its
 /// instances.
 fn postgres_pod(c: &mut Cluster, ns: &str) -> Pod {
-    let name = c
+    let clusters: Vec<String> = c
         .objects
         .iter()
-        .find(|o| {
+        .filter(|o| {
             o["kind"] == "Cluster"
                 && o["apiVersion"] == "postgresql.cnpg.io/v1"
                 && o["metadata"]["namespace"] == ns
         })
-        .and_then(|o| o["metadata"]["name"].as_str().map(String::from))
+        .filter_map(|o| o["metadata"]["name"].as_str().map(String::from))
+        .collect();
+    // The stack's own cluster, not the drill cluster beside it (which Odoo never reaches).
+    let name = clusters
+        .iter()
+        .find(|n| {
+            !clusters
+                .iter()
+                .any(|other| ward_estate::resolve::drill_cluster_name(other) == **n)
+        })
+        .cloned()
         .unwrap_or_else(|| panic!("{ns} has no PostgreSQL cluster"));
     c.pod(
         ns,

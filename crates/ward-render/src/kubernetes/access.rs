@@ -393,8 +393,14 @@ pub(super) fn quota(
     let cpu = cpu + cpu / 5;
     let memory = memory + memory / 5;
     // The drill's scratch filestore (a generic ephemeral volume) and the drill cluster's
-    // volume are claims too.
-    let storage = storage_budget(s) + job_scratch;
+    // volume are claims too, and the drill cluster gets room for a replacement instance
+    // like any other CloudNativePG cluster.
+    let drill_replacement = if drill_cluster_of(s).is_some() {
+        drill_storage_bytes(s)
+    } else {
+        0
+    };
+    let storage = storage_budget(s) + job_scratch + drill_replacement;
     let hard: BTreeMap<String, Quantity> = [
         (
             "requests.cpu",

@@ -783,7 +783,7 @@ pub(super) fn ward_jobs(
 }
 
 /// The label that tells a drill cluster from the production one beside it.
-pub(super) const DRILL_CLUSTER_LABEL: (&str, &str) = ("ward.dev/purpose", "restore-drill");
+pub const DRILL_CLUSTER_LABEL: (&str, &str) = ("ward.dev/purpose", "restore-drill");
 
 /// The stack's drill cluster, when a member drills into it (one whose estate declares no
 /// `database.host`): see [`ward_estate::resolve::drill_cluster_name`].

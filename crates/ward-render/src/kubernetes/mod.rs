@@ -61,6 +61,8 @@ use access::*;
 use data::*;
 use gitops::*;
 use jobs::*;
+
+pub use jobs::DRILL_CLUSTER_LABEL;
 use observability::*;
 use secrets::*;
 use workloads::*;
