@@ -85,10 +85,10 @@ pub struct DatabaseEndpoint {
 impl DatabaseEndpoint {
     /// The role that owns the environment's database and everything in it: the one the
     /// renderer makes the database's owner, and the one `ward restore` hands a restored
-    /// database to (`pg_restore --role`), so that what Odoo connects as can use it. Today
-    /// that is the environment's own role, `user`.
+    /// database to (`pg_restore --role`), so that what Odoo connects as can use it: the
+    /// environment's own role when dedicated, Odoo's shared role on a shared stack.
     pub fn owner(&self) -> &str {
-        &self.user
+        &self.owner
     }
 }
 

@@ -351,19 +351,17 @@ pub(super) fn max_web(s: &Stack<'_>) -> u32 {
 const REPLACEMENT_INSTANCES: u32 = 1;
 /// Room the quota keeps for volumes nothing above names (a spare, a manual PVC).
 const SPARE_STORAGE_BYTES: u64 = 2 << 30;
-/// Redis's queue volume (`redis-data`).
-pub(super) const REDIS_DATA_BYTES: u64 = 2 << 30;
 
 /// `requests.storage` of a stack's quota: every PostgreSQL instance's volumes, one
-/// replacement instance's, the filestore, Ward's state, Redis's queue and a spare.
+/// replacement instance's, the filestore, Ward's state and a spare.
 pub(super) fn storage_budget(s: &Stack<'_>) -> u64 {
     let instances = u64::from(s.posture.postgres_instances.max(1) + REPLACEMENT_INSTANCES);
     pg_volumes(s).bytes() * instances + s.filestore_bytes + WARD_STATE_BYTES + SPARE_STORAGE_BYTES
 }
 
 /// `persistentvolumeclaims` of a stack's quota: PostgreSQL's (data, and WAL on tier 1)
-/// for every instance and a replacement, the filestore, Ward's state, Redis's queue and
-/// one spare.
+/// for every instance and a replacement, the filestore, Ward's state and one
+/// spare.
 pub(super) fn claims_budget(s: &Stack<'_>) -> u32 {
     let instances = s.posture.postgres_instances.max(1) + REPLACEMENT_INSTANCES;
     pg_volumes(s).claims() * instances + 4
