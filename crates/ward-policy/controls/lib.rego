@@ -178,3 +178,8 @@ truthy(v) if lower(v) in {"true", "1", "yes", "on"}
 people := [p | some t in input.teams; some p in t.people]
 
 holders(role) := {p.name | some p in people; role in p.roles}
+
+# A CloudNativePG cluster Ward renders for restore drills only (`ward.dev/purpose:
+# restore-drill`): it holds scratch copies that each drill drops, so the controls on
+# production clusters (WAL archiving, standbys) do not apply to it.
+drill_cluster(obj) if object.get(obj.metadata, ["labels", "ward.dev/purpose"], "") == "restore-drill"

@@ -32,7 +32,8 @@ findings contains f if {
 }
 
 # The rendered primary Cluster archives WAL, with an archive_timeout within a third of the
-# RPO. Replica clusters in the recovery region are not primaries.
+# RPO. Replica clusters in the recovery region are not primaries, and drill clusters hold
+# only scratch copies.
 seconds(text) := to_number(trim_suffix(text, "s")) if endswith(text, "s")
 
 seconds(text) := to_number(trim_suffix(text, "min")) * 60 if endswith(text, "min")
@@ -46,6 +47,7 @@ findings contains f if {
 	some item in lib.objects({"Cluster"}, metadata.applies)
 	startswith(item.object.apiVersion, "postgresql.cnpg.io/")
 	not object.get(item.object.spec, ["replica", "enabled"], false)
+	not lib.drill_cluster(item.object)
 	not archives(item.object)
 	f := lib.object_finding(item, sprintf("PostgreSQL Cluster %s does not archive WAL, so nothing meets the RPO between backups", [item.object.metadata.name]))
 }
@@ -54,6 +56,7 @@ findings contains f if {
 	some item in lib.objects({"Cluster"}, metadata.applies)
 	startswith(item.object.apiVersion, "postgresql.cnpg.io/")
 	not object.get(item.object.spec, ["replica", "enabled"], false)
+	not lib.drill_cluster(item.object)
 	archives(item.object)
 	rpo := item.origin.rpoSeconds
 	timeout := object.get(item.object.spec, ["postgresql", "parameters", "archive_timeout"], "5min")

@@ -21,7 +21,7 @@ findings contains f if {
 	startswith(item.object.apiVersion, "postgresql.cnpg.io/")
 	not object.get(item.object.spec, ["replica", "enabled"], false)
 	# A drill cluster holds scratch copies that each drill drops: nothing to fail over.
-	object.get(item.object.metadata, ["labels", "ward.dev/purpose"], "") != "restore-drill"
+	not lib.drill_cluster(item.object)
 	needed := item.origin.postgresInstances
 	instances := object.get(item.object.spec, "instances", 1)
 	instances < needed
