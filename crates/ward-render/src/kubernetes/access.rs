@@ -190,25 +190,13 @@ pub(super) fn network_policies(
                     ports: Some(vec![tcp(5432)]),
                 },
                 // Replication between instances, and the operator's status checks.
-                NetworkPolicyIngressRule {
-                    from: Some(vec![pods(&[pg]), namespace_peer(CNPG_NAMESPACE)]),
-                    ports: Some(vec![tcp(5432), tcp(8000)]),
-                },
-                NetworkPolicyIngressRule {
-                    from: Some(vec![namespace_peer(MONITORING_NAMESPACE)]),
-                    ports: Some(vec![tcp(9187)]),
-                },
+                cnpg_instance_ingress(pg),
+                postgres_metrics_ingress(),
             ]),
             egress: Some(vec![
-                NetworkPolicyEgressRule {
-                    to: Some(vec![pods(&[pg])]),
-                    ports: Some(vec![tcp(5432), tcp(8000)]),
-                },
+                cnpg_instance_egress(pg),
                 // The instance manager talks to the API server; WAL goes to object storage.
-                NetworkPolicyEgressRule {
-                    to: None,
-                    ports: Some(vec![tcp(443), tcp(6443)]),
-                },
+                api_server_egress(),
             ]),
         },
     ))?;

@@ -771,21 +771,12 @@ pub(super) fn replica_cluster(
             pod_selector: Some(selector(&[pg])),
             policy_types: Some(vec!["Ingress".into(), "Egress".into()]),
             ingress: Some(vec![
-                NetworkPolicyIngressRule {
-                    from: Some(vec![pods(&[pg]), namespace_peer(CNPG_NAMESPACE)]),
-                    ports: Some(vec![tcp(5432), tcp(8000)]),
-                },
+                cnpg_instance_ingress(pg),
                 // The recovery region's Prometheus scrapes the standby's lag and archiver.
-                NetworkPolicyIngressRule {
-                    from: Some(vec![namespace_peer(MONITORING_NAMESPACE)]),
-                    ports: Some(vec![tcp(9187)]),
-                },
+                postgres_metrics_ingress(),
             ]),
             egress: Some(vec![
-                NetworkPolicyEgressRule {
-                    to: Some(vec![pods(&[pg])]),
-                    ports: Some(vec![tcp(5432), tcp(8000)]),
-                },
+                cnpg_instance_egress(pg),
                 NetworkPolicyEgressRule {
                     to: Some(vec![NetworkPolicyPeer {
                         namespace_selector: Some(selector(&[(
@@ -804,10 +795,7 @@ pub(super) fn replica_cluster(
                         },
                     ]),
                 },
-                NetworkPolicyEgressRule {
-                    to: None,
-                    ports: Some(vec![tcp(443), tcp(6443)]),
-                },
+                api_server_egress(),
             ]),
         }),
     })?;

@@ -898,10 +898,7 @@ pub(super) fn drill_cluster(
                 },
             ]),
             // The instance manager talks to the API server.
-            egress: Some(vec![NetworkPolicyEgressRule {
-                to: None,
-                ports: Some(vec![tcp(443), tcp(6443)]),
-            }]),
+            egress: Some(vec![api_server_egress()]),
         },
     ))?;
     out.push(&policy(

@@ -258,6 +258,39 @@ fn internet() -> NetworkPolicyPeer {
     }
 }
 
+/// A CloudNativePG cluster's instances replicate to each other, and the operator checks
+/// their status: the ingress every cluster's policy admits.
+fn cnpg_instance_ingress(pg: (&str, &str)) -> NetworkPolicyIngressRule {
+    NetworkPolicyIngressRule {
+        from: Some(vec![pods(&[pg]), namespace_peer(CNPG_NAMESPACE)]),
+        ports: Some(vec![tcp(5432), tcp(8000)]),
+    }
+}
+
+/// The instances' side of [`cnpg_instance_ingress`]: replication to their peers.
+fn cnpg_instance_egress(pg: (&str, &str)) -> NetworkPolicyEgressRule {
+    NetworkPolicyEgressRule {
+        to: Some(vec![pods(&[pg])]),
+        ports: Some(vec![tcp(5432), tcp(8000)]),
+    }
+}
+
+/// Prometheus in the monitoring namespace scrapes the instances' exporter.
+fn postgres_metrics_ingress() -> NetworkPolicyIngressRule {
+    NetworkPolicyIngressRule {
+        from: Some(vec![namespace_peer(MONITORING_NAMESPACE)]),
+        ports: Some(vec![tcp(9187)]),
+    }
+}
+
+/// The instance manager talks to the API server (and WAL goes to object storage).
+fn api_server_egress() -> NetworkPolicyEgressRule {
+    NetworkPolicyEgressRule {
+        to: None,
+        ports: Some(vec![tcp(443), tcp(6443)]),
+    }
+}
+
 const ODOO_POD: (&str, &str) = ("app.kubernetes.io/name", "odoo");
 const WEB: (&str, &str) = ("app.kubernetes.io/component", "web");
 const CRON: (&str, &str) = ("app.kubernetes.io/component", "cron");
