@@ -51,25 +51,18 @@ fn odoo_pods(c: &mut Cluster) -> Vec<(String, Pod, Pod)> {
 /// The pod of the namespace's CloudNativePG cluster, labelled as the operator labels its
 /// instances.
 fn postgres_pod(c: &mut Cluster, ns: &str) -> Pod {
-    let clusters: Vec<String> = c
+    // The stack's own cluster, not the drill cluster beside it (which Odoo never reaches).
+    let (key, value) = ward_render::kubernetes::DRILL_CLUSTER_LABEL;
+    let name = c
         .objects
         .iter()
-        .filter(|o| {
+        .find(|o| {
             o["kind"] == "Cluster"
                 && o["apiVersion"] == "postgresql.cnpg.io/v1"
                 && o["metadata"]["namespace"] == ns
+                && o["metadata"]["labels"][key] != value
         })
-        .filter_map(|o| o["metadata"]["name"].as_str().map(String::from))
-        .collect();
-    // The stack's own cluster, not the drill cluster beside it (which Odoo never reaches).
-    let name = clusters
-        .iter()
-        .find(|n| {
-            !clusters
-                .iter()
-                .any(|other| ward_estate::resolve::drill_cluster_name(other) == **n)
-        })
-        .cloned()
+        .and_then(|o| o["metadata"]["name"].as_str().map(String::from))
         .unwrap_or_else(|| panic!("{ns} has no PostgreSQL cluster"));
     c.pod(
         ns,
