@@ -15,6 +15,10 @@
 //! the `openssl` command) and [`TempCluster::set_hba`] replaces the client authentication
 //! rules, each taking effect before it returns, for tests of `hostssl`-only servers.
 //!
+//! [`TempCluster::start_standby`] makes a streaming hot standby of a cluster
+//! (`pg_basebackup -R` into its own folder, its own port), itself a [`TempCluster`]
+//! that [`TempCluster::stop`] can stop early, for tests of reading from a replica.
+//!
 //! Binaries are found, in order, in `$WARD_PG_BINDIR`, `pg_config --bindir`, the newest
 //! `/usr/lib/postgresql/*/bin`, then `PATH`.
 
@@ -82,20 +86,67 @@ impl TempCluster {
         } else {
             None
         };
-        let root = std::env::temp_dir().join(format!("ward-pgtemp-{}", random_hex(8)));
-        fs::create_dir(&root).map_err(io(format!("creating {}", root.display())))?;
-        let mut cluster = TempCluster {
-            root,
-            bindir,
-            port: 0,
-            password: random_hex(16),
-            run_as,
-            server: None,
-        };
+        let mut cluster = TempCluster::empty(bindir, run_as, random_hex(16))?;
         // From here on, Drop cleans up whatever exists.
         cluster.init()?;
         cluster.launch()?;
         Ok(cluster)
+    }
+
+    /// A cluster value with a fresh, empty root folder and no server yet.
+    fn empty(bindir: PathBuf, run_as: Option<RunAs>, password: String) -> Result<TempCluster> {
+        let root = std::env::temp_dir().join(format!("ward-pgtemp-{}", random_hex(8)));
+        fs::create_dir(&root).map_err(io(format!("creating {}", root.display())))?;
+        Ok(TempCluster {
+            root,
+            bindir,
+            port: 0,
+            password,
+            run_as,
+            server: None,
+        })
+    }
+
+    /// Starts a streaming hot standby of this cluster on its own port and folder, and
+    /// returns once it accepts read-only connections. It is a base backup taken over the
+    /// primary's unix socket (`pg_basebackup -R -X stream`, so it streams WAL over that
+    /// socket too, as the superuser, which `local replication all trust` admits) with
+    /// `hot_standby = on`; the superuser and its password are the primary's. Dropping it
+    /// stops it and removes its folder; the primary is not touched.
+    pub fn start_standby(&self) -> Result<TempCluster> {
+        let mut standby =
+            TempCluster::empty(self.bindir.clone(), self.run_as, self.password.clone())?;
+        fs::create_dir(standby.socket_dir()).map_err(io("creating the socket folder"))?;
+        standby.hand_over(&standby.root)?;
+        standby.hand_over(&standby.socket_dir())?;
+        let out = standby
+            .command("pg_basebackup")
+            .arg("-D")
+            .arg(standby.data_dir())
+            .arg("-h")
+            .arg(self.socket_dir())
+            .arg("-p")
+            .arg(self.port.to_string())
+            .args(["-U", "postgres", "-R", "-X", "stream", "--no-sync"])
+            .args(["-c", "fast"])
+            .stdin(Stdio::null())
+            .output()
+            .map_err(io("running pg_basebackup"))?;
+        succeeded("pg_basebackup", out)?;
+        // pg_basebackup copies the primary's settings; a standby's own are set here.
+        let auto_conf = standby.data_dir().join("postgresql.auto.conf");
+        let mut conf =
+            fs::read_to_string(&auto_conf).map_err(io("reading postgresql.auto.conf"))?;
+        conf.push_str("hot_standby = on\n");
+        fs::write(&auto_conf, conf).map_err(io("writing postgresql.auto.conf"))?;
+        standby.launch()?;
+        Ok(standby)
+    }
+
+    /// Stops the server now (immediate shutdown); the folder stays until the value is
+    /// dropped. Connections to the port are refused from then on.
+    pub fn stop(&mut self) {
+        self.stop_server();
     }
 
     fn data_dir(&self) -> PathBuf {
@@ -255,12 +306,15 @@ impl TempCluster {
         Ok(())
     }
 
-    /// Replaces pg_hba.conf with `lines`, after a `local all all trust` line that
-    /// [`TempCluster::psql`] relies on, and returns once new connections follow them.
+    /// Replaces pg_hba.conf with `lines`, after the `local all all trust` line that
+    /// [`TempCluster::psql`] relies on (and `local replication all trust`, which
+    /// [`TempCluster::start_standby`] does), and returns once new connections follow them.
     /// Refuses lines the server reports as errors (the old rules would stay in force).
     pub fn set_hba(&self, lines: &[&str]) -> Result<()> {
         let file = self.psql("SHOW hba_file")?;
-        let mut text = String::from("local all all trust\n");
+        // `all` in the database column does not match replication connections: a
+        // standby of this cluster streams over the socket with its own line.
+        let mut text = String::from("local all all trust\nlocal replication all trust\n");
         for line in lines {
             text.push_str(line);
             text.push('\n');

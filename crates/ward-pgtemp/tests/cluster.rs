@@ -83,3 +83,70 @@ fn tls_and_a_hostssl_only_pg_hba() {
         .expect_err("a bad line");
     assert!(err.to_string().contains("pg_hba.conf"), "{err}");
 }
+
+/// A standby streams from its primary, is in recovery and read-only, replays what the
+/// primary commits, and stops on its own (connections refused) without the primary.
+#[test]
+fn a_streaming_hot_standby_replays_the_primary() {
+    let primary = TempCluster::start().expect("primary");
+    primary
+        .psql("CREATE TABLE t(x int); INSERT INTO t VALUES (1)")
+        .expect("seed");
+    let mut standby = primary.start_standby().expect("standby starts");
+    assert_ne!(standby.port(), primary.port());
+    assert_eq!(standby.psql("SELECT pg_is_in_recovery()").expect("q"), "t");
+    assert_eq!(standby.password(), primary.password());
+    let refused = standby
+        .psql("INSERT INTO t VALUES (2)")
+        .expect_err("a standby is read-only");
+    assert!(refused.to_string().contains("read-only"), "{refused}");
+    assert_eq!(
+        primary
+            .psql("SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'")
+            .expect("q"),
+        "1"
+    );
+
+    primary.psql("INSERT INTO t VALUES (3)").expect("insert");
+    let lsn = primary
+        .psql("SELECT pg_current_wal_insert_lsn()")
+        .expect("lsn");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let caught_up = standby
+            .psql(&format!(
+                "SELECT pg_last_wal_replay_lsn() >= '{lsn}'::pg_lsn"
+            ))
+            .expect("q");
+        if caught_up == "t" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no replay to {lsn}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(standby.psql("SELECT sum(x) FROM t").expect("q"), "4");
+
+    // Over TCP with the primary's password, as a client of the standby logs in.
+    let out = standby
+        .psql_tcp(
+            "postgres",
+            standby.password(),
+            "disable",
+            "postgres",
+            "SELECT 1",
+        )
+        .output()
+        .expect("psql");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    standby.stop();
+    assert!(
+        standby.psql("SELECT 1").is_err(),
+        "a stopped standby answers"
+    );
+    assert_eq!(primary.psql("SELECT sum(x) FROM t").expect("q"), "4");
+}
