@@ -47,6 +47,7 @@ async fn run() -> Result<ward_vault::BackupSummary, VaultError> {
         workload: workload.to_string(),
         environment: environment.to_string(),
         db: DbConnection::from_url(&var("WARD_DB_URL")?)?,
+        standby: None,
         filestore: PathBuf::from(var("WARD_FILESTORE")?),
     };
     let mut options = BackupOptions::new(recipients);

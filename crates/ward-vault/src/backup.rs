@@ -2,7 +2,9 @@
 //! references, streamed to the repository and committed by writing the manifest last.
 //!
 //! The dump and the attachment list come from one exported `REPEATABLE READ` snapshot, so
-//! they describe the same instant. Only blobs the repository lacks are read and uploaded.
+//! they describe the same instant; on a hot standby when the target names one, once it
+//! has replayed past the garbage-collection barrier taken on the primary (see
+//! [`open_standby_snapshot`]). Only blobs the repository lacks are read and uploaded.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -21,8 +23,9 @@ use crate::error::{Result, VaultError, io_err};
 use crate::keys::{Recipients, RepositoryKey};
 use crate::lease::{Lease, environment_lease_path};
 use crate::manifest::{
-    AttachmentEntry, BlobStats, MANIFEST_FORMAT, SealedManifest, SnapshotLock, SnapshotManifest,
-    SnapshotRef, StoredObject, blob_dir, blob_path, new_snapshot_id,
+    AttachmentEntry, BlobStats, DumpRole, DumpSource, MANIFEST_FORMAT, SealedManifest,
+    SnapshotLock, SnapshotManifest, SnapshotRef, StoredObject, blob_dir, blob_path,
+    new_snapshot_id,
 };
 use crate::names::sha1_of_store_fname;
 use crate::pg::{DbConnection, PgTools, collect_stderr, db_error, read_facts};
@@ -41,6 +44,10 @@ pub struct BackupTarget {
     pub workload: String,
     pub environment: String,
     pub db: DbConnection,
+    /// A hot standby of `db` to read the snapshot from (same database and login, another
+    /// host or port), so that a long dump does not load the primary. The barrier against
+    /// Odoo's attachment garbage collection is still taken on `db`.
+    pub standby: Option<DbConnection>,
     /// The database's filestore folder (Odoo's `<data_dir>/filestore/<db>`).
     pub filestore: PathBuf,
 }
@@ -60,6 +67,11 @@ pub struct BackupOptions {
     pub blob_concurrency: usize,
     /// Lease lifetime; renewed every third of it while the backup runs.
     pub lease_ttl: Duration,
+    /// Fail when the target's standby cannot serve the snapshot, instead of reading
+    /// from the primary (pgBackRest's `backup-standby=y` against `prefer`).
+    pub require_standby: bool,
+    /// How long the standby may take to replay up to the primary's position.
+    pub standby_catch_up: Duration,
 }
 
 impl BackupOptions {
@@ -71,6 +83,8 @@ impl BackupOptions {
             pg_tools: PgTools::default(),
             blob_concurrency: 8,
             lease_ttl: Duration::from_secs(15 * 60),
+            require_standby: false,
+            standby_catch_up: Duration::from_secs(60),
         }
     }
 }
@@ -126,10 +140,23 @@ pub struct PhaseTimes {
     pub manifest_seconds: f64,
 }
 
+/// A standby the target named that the snapshot was not read from, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StandbySkipped {
+    /// The standby's `host:port`.
+    pub server: String,
+    pub reason: String,
+}
+
 /// The result of a committed backup.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BackupSummary {
     pub snapshot: SnapshotRef,
+    /// Where the dump and the attachment list were read from (also in the manifest).
+    pub source: DumpSource,
+    /// Set when the target named a standby and the backup read from the primary.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub standby_skipped: Option<StandbySkipped>,
     pub started: jiff::Timestamp,
     pub finished: jiff::Timestamp,
     pub duration_seconds: f64,
@@ -164,6 +191,11 @@ pub async fn backup(
     if options.blob_concurrency == 0 {
         return Err(VaultError::InvalidInput(
             "blob concurrency must be at least 1".into(),
+        ));
+    }
+    if options.require_standby && target.standby.is_none() {
+        return Err(VaultError::InvalidInput(
+            "a standby is required but the target names none".into(),
         ));
     }
     tenant::ensure_published(repo, &target.tenant, key, &options.recipients).await?;
@@ -226,18 +258,54 @@ async fn run_backup(
     if has_attachments {
         // Held until the COMMIT below, after the filestore is read: see
         // [`ODOO_GC_BARRIER`]. Taken before the snapshot, so that a garbage collection
-        // already running finishes first and the snapshot sees what it deleted.
+        // already running finishes first and the snapshot sees what it deleted. Always
+        // on the primary: a lock taken on a standby conflicts with nothing there.
         client
             .batch_execute(ODOO_GC_BARRIER)
             .await
             .map_err(db_error)?;
     }
-    let pg_snapshot: String = client
-        .query_one("SELECT pg_export_snapshot()", &[])
-        .await
-        .map_err(db_error)?
-        .get(0);
-    let facts = read_facts(&client).await?;
+    let mut standby_skipped = None;
+    let mut on_standby = None;
+    if let Some(standby) = &target.standby {
+        let position = primary_position(&client).await?;
+        match open_standby_snapshot(standby, position, options.standby_catch_up).await {
+            Ok(opened) => on_standby = Some((standby, opened)),
+            Err(e) => {
+                let reason = standby.locate(e).to_string();
+                if options.require_standby {
+                    return Err(VaultError::StandbyUnavailable {
+                        server: standby.server(),
+                        reason,
+                    });
+                }
+                standby_skipped = Some(StandbySkipped {
+                    server: standby.server(),
+                    reason,
+                });
+            }
+        }
+    }
+    let (source_db, reader, pg_snapshot) = match &on_standby {
+        Some((standby, (standby_client, exported))) => (*standby, standby_client, exported.clone()),
+        None => {
+            let exported: String = client
+                .query_one("SELECT pg_export_snapshot()", &[])
+                .await
+                .map_err(db_error)?
+                .get(0);
+            (&target.db, &client, exported)
+        }
+    };
+    let source = DumpSource {
+        role: if on_standby.is_some() {
+            DumpRole::Standby
+        } else {
+            DumpRole::Primary
+        },
+        server: source_db.server(),
+    };
+    let facts = read_facts(reader).await.map_err(|e| source_db.locate(e))?;
     let pg_dump = options.pg_tools.check("pg_dump", facts.server_major)?;
     let snapshot = SnapshotRef {
         tenant: target.tenant.clone(),
@@ -269,7 +337,7 @@ async fn run_backup(
             repo,
             &options.pg_tools,
             &pg_dump,
-            &target.db,
+            source_db,
             &pg_snapshot,
             &snapshot,
             options,
@@ -300,7 +368,11 @@ async fn run_backup(
         (r, t.elapsed())
     };
     let ((dump, dump_time), (blobs, blob_time)) = tokio::join!(dump_fut, blobs_fut);
-    // The snapshot must stay open until pg_dump has attached to it; now it can go.
+    // The snapshot must stay open until pg_dump has attached to it, and the barrier on
+    // the primary until the filestore is read; now both can go.
+    if let Some((_, (standby_client, _))) = on_standby {
+        let _ = standby_client.batch_execute("COMMIT").await;
+    }
     let _ = client.batch_execute("COMMIT").await;
     drop(client);
     let dump = match (dump, &blobs) {
@@ -421,6 +493,7 @@ async fn run_backup(
             stored_bytes: blob_stored_bytes,
         },
         blobs: blobs.objects.clone(),
+        source: Some(source.clone()),
     };
     let encoded = manifest.encode()?;
     if !repo
@@ -438,6 +511,8 @@ async fn run_backup(
     let plain_read = dump.plain_size + blobs.plain_bytes_read;
     Ok(BackupSummary {
         snapshot,
+        source,
+        standby_skipped,
         started,
         finished,
         duration_seconds: duration.as_secs_f64(),
@@ -455,6 +530,121 @@ async fn run_backup(
         throughput_bytes_per_second: plain_read as f64 / duration.as_secs_f64().max(1e-6),
         problems: blobs.problems,
     })
+}
+
+/// Where the primary's WAL ends now (the next insert position) and its page size: any
+/// transaction that committed before the barrier was granted, a garbage collection's
+/// included, has its commit record before it. The insert position, not the written one,
+/// because with `synchronous_commit = off` a commit releases its locks before its record
+/// is written.
+async fn primary_position(primary: &tokio_postgres::Client) -> Result<WalPosition> {
+    let row = primary
+        .query_one(
+            "SELECT pg_current_wal_insert_lsn()::text, current_setting('wal_block_size')::int",
+            &[],
+        )
+        .await
+        .map_err(db_error)?;
+    let text: String = row.get(0);
+    let block: i32 = row.get(1);
+    Ok(WalPosition {
+        lsn: parse_lsn(&text)
+            .ok_or_else(|| VaultError::Database(format!("unrecognised WAL position {text:?}")))?,
+        block_size: u64::try_from(block).unwrap_or(8192).max(1),
+    })
+}
+
+/// A position in the primary's WAL, and the WAL page size to read it with.
+#[derive(Debug, Clone, Copy)]
+struct WalPosition {
+    lsn: u64,
+    block_size: u64,
+}
+
+/// The largest WAL page header (a segment's first page): no record ends inside it.
+const WAL_LONG_PAGE_HEADER: u64 = 40;
+
+impl WalPosition {
+    /// The replay position a standby must reach to have replayed every record before
+    /// `lsn`. When the last record ended at a page's end, the primary's next insert
+    /// position is past the next page's header, while the standby reports the end of the
+    /// last record it replayed, the page's start: an idle primary writes nothing more,
+    /// so waiting for the header's end would wait for ever.
+    fn replayed_once(&self) -> u64 {
+        let offset = self.lsn % self.block_size;
+        if offset <= WAL_LONG_PAGE_HEADER {
+            self.lsn - offset
+        } else {
+            self.lsn
+        }
+    }
+}
+
+/// `16/B374D848` → its 64-bit position.
+fn parse_lsn(text: &str) -> Option<u64> {
+    let (high, low) = text.split_once('/')?;
+    Some((u64::from_str_radix(high, 16).ok()? << 32) | u64::from_str_radix(low, 16).ok()?)
+}
+
+fn format_lsn(lsn: u64) -> String {
+    format!("{:X}/{:X}", lsn >> 32, lsn & 0xffff_ffff)
+}
+
+/// Opens the snapshot on the standby: once it is in recovery and has replayed past the
+/// primary's `position` (taken after the barrier), a `REPEATABLE READ` transaction whose
+/// exported snapshot sees everything committed before the barrier, a garbage
+/// collection's deletions included; the collection cannot delete anything else until
+/// the primary's transaction ends. Any error means the standby cannot serve the
+/// snapshot now.
+async fn open_standby_snapshot(
+    standby: &DbConnection,
+    position: WalPosition,
+    catch_up: Duration,
+) -> Result<(tokio_postgres::Client, String)> {
+    let client = standby.connect().await?;
+    let in_recovery: bool = client
+        .query_one("SELECT pg_is_in_recovery()", &[])
+        .await
+        .map_err(db_error)?
+        .get(0);
+    if !in_recovery {
+        return Err(VaultError::Database(
+            "it is not in recovery (a primary, or a promoted standby), so it is not a standby of the primary".into(),
+        ));
+    }
+    let target = position.replayed_once();
+    let deadline = Instant::now() + catch_up;
+    loop {
+        let replayed: Option<String> = client
+            .query_one("SELECT pg_last_wal_replay_lsn()::text", &[])
+            .await
+            .map_err(db_error)?
+            .get(0);
+        let replayed = replayed.as_deref().and_then(parse_lsn).unwrap_or(0);
+        if replayed >= target {
+            break;
+        }
+        if Instant::now() >= deadline {
+            return Err(VaultError::Database(format!(
+                "it had replayed WAL up to {} and not yet to the primary's {} after {}s (replication lag, or replay paused)",
+                format_lsn(replayed),
+                format_lsn(target),
+                catch_up.as_secs()
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    client
+        .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        .await
+        .map_err(db_error)?;
+    // A hot standby exports snapshots (PostgreSQL 10 and later) that pg_dump can attach to.
+    let exported: String = client
+        .query_one("SELECT pg_export_snapshot()", &[])
+        .await
+        .map_err(db_error)?
+        .get(0);
+    Ok((client, exported))
 }
 
 /// `pg_dump`'s stdout; at its end, the exit status decides whether the stream was whole.
@@ -984,6 +1174,25 @@ mod tests {
         store_fname
     }
 
+    /// WAL positions as PostgreSQL prints them, and the wait target just past a page
+    /// header, where an idle primary's insert position rests after a record that filled
+    /// its page.
+    #[test]
+    fn wal_positions() {
+        assert_eq!(parse_lsn("16/B374D848"), Some(0x16_B374_D848));
+        assert_eq!(parse_lsn("0/0"), Some(0));
+        assert_eq!(parse_lsn("nonsense"), None);
+        assert_eq!(format_lsn(0x16_B374_D848), "16/B374D848");
+        let at = |lsn| WalPosition {
+            lsn,
+            block_size: 8192,
+        };
+        assert_eq!(at(0x0300_0028).replayed_once(), 0x0300_0000);
+        assert_eq!(at(0x0300_2018).replayed_once(), 0x0300_2000);
+        assert_eq!(at(0x0300_2030).replayed_once(), 0x0300_2030);
+        assert_eq!(at(0x0300_2000).replayed_once(), 0x0300_2000);
+    }
+
     /// Every worker path against a local folder: whole small blobs, a streamed large one, a
     /// file that does not hash to its name, a missing one, and a blob already stored.
     #[tokio::test]
@@ -1025,6 +1234,7 @@ mod tests {
                 sslmode: crate::SslMode::Prefer,
                 timeouts: crate::PgTimeouts::default(),
             },
+            standby: None,
             filestore: filestore.clone(),
         };
         let options = BackupOptions {

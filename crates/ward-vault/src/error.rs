@@ -112,6 +112,10 @@ pub enum VaultError {
         reason: String,
     },
     #[error(
+        "the standby at {server} cannot serve the snapshot: {reason}; fix the standby (or its replication), or let the backup read from the primary (no --require-standby)"
+    )]
+    StandbyUnavailable { server: String, reason: String },
+    #[error(
         "the database at {server} did not answer within {limit_seconds}s while {phase}; check the server (a lock held by another session, an overloaded or hung server) or raise the {setting} timeout"
     )]
     Timeout {

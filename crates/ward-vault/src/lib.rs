@@ -52,7 +52,7 @@ mod verify;
 
 pub use backup::{
     BackupOptions, BackupSummary, BackupTarget, BlobProblem, BlobProblemKind, ODOO_GC_BARRIER,
-    PhaseTimes, backup,
+    PhaseTimes, StandbySkipped, backup,
 };
 pub use catalog::{
     ListedSnapshot, SnapshotFilter, find_snapshot, list, open_snapshot, read_manifest,
@@ -62,8 +62,8 @@ pub use drill::{DrillReport, DrillRequest, drill};
 pub use error::{Result, VaultError};
 pub use keys::{Identities, Recipients, RepositoryKey, SecretString, generate_identity_file};
 pub use manifest::{
-    AttachmentEntry, BlobStats, SealedManifest, SnapshotContents, SnapshotLock, SnapshotManifest,
-    SnapshotRef, StoredObject,
+    AttachmentEntry, BlobStats, DumpRole, DumpSource, SealedManifest, SnapshotContents,
+    SnapshotLock, SnapshotManifest, SnapshotRef, StoredObject,
 };
 pub use names::{MAX_COMPONENT_BYTES, check_component, filestore_folder};
 pub use odoo_zip::{OdooZipRequest, OdooZipSummary, export_odoo_zip};

@@ -143,6 +143,24 @@ pub struct BlobStats {
     pub stored_bytes: u64,
 }
 
+/// Which kind of server a snapshot's dump and attachment list were read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DumpRole {
+    /// The read-write server the backup connects to first.
+    Primary,
+    /// A hot standby, caught up with the primary past the garbage-collection barrier.
+    Standby,
+}
+
+/// Where a snapshot's dump and attachment list were read from: the role and `host:port`
+/// (never credentials).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DumpSource {
+    pub role: DumpRole,
+    pub server: String,
+}
+
 /// The plaintext part of a manifest: what `list` shows without any key. It reveals names,
 /// times, versions, sizes and opaque object names — never content hashes, file names,
 /// modules or row counts.
@@ -165,6 +183,10 @@ pub struct SnapshotManifest {
     pub blob_stats: BlobStats,
     /// Every blob object of the snapshot; garbage collection reads these without a key.
     pub blobs: Vec<StoredObject>,
+    /// Where the dump was read from; absent in manifests written before standbys were
+    /// read (those were all dumped from the server the backup connected to).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<DumpSource>,
 }
 
 pub(crate) const MANIFEST_FORMAT: &str = "ward-vault/manifest/1";
@@ -332,6 +354,7 @@ pub(crate) mod tests {
             },
             blob_stats: BlobStats::default(),
             blobs: vec![],
+            source: None,
         }
     }
 

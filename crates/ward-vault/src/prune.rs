@@ -462,6 +462,7 @@ mod tests {
             sealed: obj("s"),
             blob_stats: BlobStats::default(),
             blobs: vec![],
+            source: None,
         }))
     }
 

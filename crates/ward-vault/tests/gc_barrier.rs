@@ -1,7 +1,7 @@
 //! Odoo's attachment garbage collection against a running backup, on a real PostgreSQL:
 //! while the backup reads the filestore, a second connection taking the lock the way
 //! Odoo's `ir.attachment._gc_file_store` does waits, and it gets the lock once the
-//! backup's snapshot transaction ends.
+//! backup's snapshot transaction ends; also when the snapshot is read from a standby.
 
 mod common;
 
@@ -83,16 +83,13 @@ impl Progress for OdooGcDuringBackup {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn odoo_attachment_gc_waits_for_the_backup_snapshot() {
-    let w = World::new(small()).await;
-    let repo = w.repo().await;
-    let key = w.key(&repo).await;
+/// Odoo's garbage collection on `w`'s primary, started when a backup reads the filestore.
+fn gc_during_backup(w: &World) -> Arc<OdooGcDuringBackup> {
     let url = w.cluster.url_for("odoo");
     let cluster_url = url.clone();
     let psql = w.cluster.bindir().join("psql");
     let psql_for_check = psql.clone();
-    let progress = Arc::new(OdooGcDuringBackup {
+    Arc::new(OdooGcDuringBackup {
         url,
         psql,
         acquired: Arc::new(AtomicBool::new(false)),
@@ -106,11 +103,12 @@ async fn odoo_attachment_gc_waits_for_the_backup_snapshot() {
                 .expect("psql");
             String::from_utf8_lossy(&out.stdout).into_owned()
         }),
-    });
-    let summary = ward_vault::backup(&repo, &w.target(), &key, &w.options(), progress.clone())
-        .await
-        .expect("backup");
-    assert!(summary.problems.is_empty());
+    })
+}
+
+/// The collection waited while the filestore was read, queued behind the backup's lock,
+/// and got its lock once the backup had ended.
+fn assert_gc_waited_for_the_backup(progress: &OdooGcDuringBackup) {
     assert_eq!(
         *progress.waiting_at_filestore_end.lock().expect("lock"),
         Some(true),
@@ -132,6 +130,44 @@ async fn odoo_attachment_gc_waits_for_the_backup_snapshot() {
         .expect("gc thread")
         .expect("Odoo's lock after the backup");
     assert!(progress.acquired.load(Ordering::SeqCst));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn odoo_attachment_gc_waits_for_the_backup_snapshot() {
+    let w = World::new(small()).await;
+    let repo = w.repo().await;
+    let key = w.key(&repo).await;
+    let progress = gc_during_backup(&w);
+    let summary = ward_vault::backup(&repo, &w.target(), &key, &w.options(), progress.clone())
+        .await
+        .expect("backup");
+    assert!(summary.problems.is_empty());
+    assert_gc_waited_for_the_backup(&progress);
+}
+
+/// With the snapshot read from a hot standby, the barrier is still the primary's: a lock
+/// on the standby would conflict with nothing Odoo does there. The collection, run on
+/// the primary as Odoo runs it, waits until the backup has read the filestore.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn odoo_attachment_gc_waits_for_a_backup_read_from_a_standby() {
+    let w = World::new(small()).await;
+    let standby = w.cluster.start_standby().expect("standby");
+    let repo = w.repo().await;
+    let key = w.key(&repo).await;
+    let progress = gc_during_backup(&w);
+    let mut target = w.target();
+    target.standby =
+        Some(ward_vault::DbConnection::from_url(&standby.url_for("odoo")).expect("url"));
+    let summary = ward_vault::backup(&repo, &target, &key, &w.options(), progress.clone())
+        .await
+        .expect("backup");
+    assert_eq!(summary.source.role, ward_vault::DumpRole::Standby);
+    assert_eq!(
+        summary.source.server,
+        format!("127.0.0.1:{}", standby.port())
+    );
+    assert!(summary.problems.is_empty());
+    assert_gc_waited_for_the_backup(&progress);
 }
 
 /// The barrier is what makes the collection wait: without a backup, Odoo's lock (with

@@ -118,6 +118,7 @@ impl World {
             workload: "billing".into(),
             environment: "prod".into(),
             db: self.db.clone(),
+            standby: None,
             filestore: self.filestore.clone(),
         }
     }

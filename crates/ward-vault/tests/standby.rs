@@ -1,0 +1,250 @@
+//! Logical snapshots read from a real streaming hot standby (`ward-pgtemp`): the dump and
+//! the attachment list come from the standby once it has replayed past the primary's
+//! position, and the backup falls back to the primary, saying why, when the standby is
+//! down, lagging or not a standby at all (or fails, when a standby is required).
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{World, progress, small};
+use ward_pgtemp::TempCluster;
+use ward_vault::{
+    BackupTarget, DbConnection, DumpRole, DumpSource, ListedSnapshot, RestoreRequest,
+    SnapshotFilter, VaultError,
+};
+
+fn with_standby(w: &World, standby: &TempCluster) -> BackupTarget {
+    let mut target = w.target();
+    target.standby = Some(DbConnection::from_url(&standby.url_for("odoo")).expect("url"));
+    target
+}
+
+/// Pauses WAL replay on `standby` and returns once it is paused.
+fn pause_replay(standby: &TempCluster) {
+    standby.psql("SELECT pg_wal_replay_pause()").expect("pause");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while standby
+        .psql("SELECT pg_get_wal_replay_pause_state()")
+        .expect("state")
+        != "paused"
+    {
+        assert!(Instant::now() < deadline, "replay did not pause");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Sequential scans of `table` in database odoo on `cluster`, once its statistics show
+/// at least `at_least` (or after 10 s, whatever they show).
+fn seq_scans(cluster: &TempCluster, table: &str, at_least: i64) -> i64 {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let n: i64 = cluster
+            .psql_db(
+                "odoo",
+                &format!(
+                    "SELECT coalesce(sum(seq_scan), 0) FROM pg_stat_user_tables WHERE relname = '{table}'"
+                ),
+            )
+            .expect("stats")
+            .parse()
+            .expect("number");
+        if n >= at_least || Instant::now() > deadline {
+            return n;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The dump comes from the standby: pg_dump's scan of a table no other part of the backup
+/// reads shows in the standby's statistics and not the primary's, and the manifest says
+/// so. A row committed on the primary while the standby's replay was paused is in the
+/// restored database: the backup waited for the standby to replay past the barrier.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_with_a_standby_dumps_from_it_once_it_has_caught_up() {
+    let w = World::new(small()).await;
+    w.psql(
+        "odoo",
+        "CREATE TABLE ward_probe(x int); INSERT INTO ward_probe VALUES (1)",
+    );
+    let standby = w.cluster.start_standby().expect("standby");
+    let repo = w.repo().await;
+    let key = w.key(&repo).await;
+
+    pause_replay(&standby);
+    w.psql("odoo", "INSERT INTO ward_probe VALUES (42)");
+    assert_eq!(
+        standby
+            .psql_db("odoo", "SELECT count(*) FROM ward_probe")
+            .expect("q"),
+        "1",
+        "the standby replayed while paused"
+    );
+    let resume = {
+        let psql = standby.bindir().join("psql");
+        let (sock, port) = (standby.socket_dir(), standby.port().to_string());
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(1500));
+            std::process::Command::new(psql)
+                .args(["-X", "-At", "-h"])
+                .arg(sock)
+                .args([
+                    "-p",
+                    &port,
+                    "-U",
+                    "postgres",
+                    "-c",
+                    "SELECT pg_wal_replay_resume()",
+                ])
+                .output()
+                .expect("resume")
+        })
+    };
+    let mut options = w.options();
+    options.require_standby = true;
+    options.standby_catch_up = Duration::from_secs(60);
+    let summary = ward_vault::backup(
+        &repo,
+        &with_standby(&w, &standby),
+        &key,
+        &options,
+        progress(),
+    )
+    .await
+    .expect("backup");
+    let resumed = resume.join().expect("resume thread");
+    assert!(
+        resumed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
+    let server = format!("127.0.0.1:{}", standby.port());
+    let expected = DumpSource {
+        role: DumpRole::Standby,
+        server: server.clone(),
+    };
+    assert_eq!(summary.source, expected);
+    assert!(summary.standby_skipped.is_none());
+    assert!(summary.problems.is_empty());
+    let listed = ward_vault::list(&repo, &SnapshotFilter::default())
+        .await
+        .expect("list");
+    let ListedSnapshot::Committed(m) = &listed[0] else {
+        panic!("unreadable manifest")
+    };
+    assert_eq!(m.source.as_ref(), Some(&expected));
+
+    assert!(
+        seq_scans(&standby, "ward_probe", 1) >= 1,
+        "pg_dump did not read the standby"
+    );
+    assert_eq!(
+        seq_scans(&w.cluster, "ward_probe", 0),
+        0,
+        "pg_dump read the primary"
+    );
+
+    let target_fs = w.dir.path().join("restore/filestore/odoo_copy");
+    let mut req = RestoreRequest::new(w.db.with_dbname("odoo_copy"), &target_fs);
+    req.pg_tools = ward_vault::PgTools::in_dir(w.cluster.bindir());
+    let restored = ward_vault::restore(&repo, &summary.snapshot, &w.identities(), &req, progress())
+        .await
+        .expect("restore");
+    assert!(
+        restored.is_consistent(),
+        "{:?}",
+        restored.row_count_mismatches
+    );
+    assert_eq!(
+        w.psql(
+            "odoo_copy",
+            "SELECT string_agg(x::text, ',' ORDER BY x) FROM ward_probe"
+        ),
+        "1,42"
+    );
+    assert_eq!(
+        restored.blobs_restored as usize,
+        w.fixture.store_fnames.len()
+    );
+}
+
+/// A stopped standby: the backup reads the primary and says which standby it skipped and
+/// why; with a standby required, it fails naming the standby, and commits nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_standby_falls_back_to_the_primary_unless_required() {
+    let w = World::new(small()).await;
+    let mut standby = w.cluster.start_standby().expect("standby");
+    let repo = w.repo().await;
+    let key = w.key(&repo).await;
+    let target = with_standby(&w, &standby);
+    let server = format!("127.0.0.1:{}", standby.port());
+    standby.stop();
+
+    let summary = ward_vault::backup(&repo, &target, &key, &w.options(), progress())
+        .await
+        .expect("backup falls back");
+    assert_eq!(summary.source.role, DumpRole::Primary);
+    assert_eq!(summary.source.server, w.db.server());
+    let skipped = summary
+        .standby_skipped
+        .expect("the skipped standby is named");
+    assert_eq!(skipped.server, server);
+    assert!(
+        skipped.reason.contains("cannot reach"),
+        "{}",
+        skipped.reason
+    );
+    w.verify_read_data(&repo, &summary.snapshot).await;
+
+    let mut options = w.options();
+    options.require_standby = true;
+    let err = ward_vault::backup(&repo, &target, &key, &options, progress())
+        .await
+        .expect_err("a required standby that is down fails the backup");
+    assert!(
+        matches!(err, VaultError::StandbyUnavailable { .. }),
+        "{err:?}"
+    );
+    let message = err.to_string();
+    assert!(message.contains(&server), "{message}");
+    assert!(message.contains("cannot reach"), "{message}");
+    let listed = ward_vault::list(&repo, &SnapshotFilter::default())
+        .await
+        .expect("list");
+    assert_eq!(listed.len(), 1, "the failed backup committed a snapshot");
+}
+
+/// A standby that does not replay up to the primary within the catch-up limit, and a
+/// "standby" that is not in recovery, are skipped for the primary, each with its reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lagging_standby_or_a_primary_named_as_one_is_skipped() {
+    let w = World::new(small()).await;
+    let standby = w.cluster.start_standby().expect("standby");
+    let repo = w.repo().await;
+    let key = w.key(&repo).await;
+    pause_replay(&standby);
+    w.psql("odoo", "CREATE TABLE ward_probe(x int)");
+    let mut options = w.options();
+    options.standby_catch_up = Duration::from_secs(1);
+    let summary = ward_vault::backup(
+        &repo,
+        &with_standby(&w, &standby),
+        &key,
+        &options,
+        progress(),
+    )
+    .await
+    .expect("backup falls back");
+    assert_eq!(summary.source.role, DumpRole::Primary);
+    let reason = summary.standby_skipped.expect("skipped").reason;
+    assert!(reason.contains("not yet to the primary's"), "{reason}");
+
+    let mut itself = w.target();
+    itself.standby = Some(w.db.clone());
+    let summary = ward_vault::backup(&repo, &itself, &key, &w.options(), progress())
+        .await
+        .expect("backup");
+    assert_eq!(summary.source.role, DumpRole::Primary);
+    let reason = summary.standby_skipped.expect("skipped").reason;
+    assert!(reason.contains("not in recovery"), "{reason}");
+}
