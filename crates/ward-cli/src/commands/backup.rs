@@ -150,6 +150,19 @@ pub struct RunArgs {
     /// The database's filestore folder (`<data_dir>/filestore/<db>`) instead of the estate's.
     #[arg(long, value_name = "DIR")]
     pub filestore: Option<PathBuf>,
+    /// A hot standby of the database to read the snapshot from (same database and role;
+    /// without a password in it, the primary's is used) [default: the environment's
+    /// read-only service when its cluster has more than one instance and no --db-url is
+    /// given].
+    #[arg(long, value_name = "URL", conflicts_with = "no_standby")]
+    pub standby_url: Option<String>,
+    /// Read the snapshot from the primary even where a standby exists.
+    #[arg(long)]
+    pub no_standby: bool,
+    /// Fail when the standby cannot serve the snapshot (down, lagging, not in recovery)
+    /// instead of reading from the primary with a warning.
+    #[arg(long, conflicts_with = "no_standby")]
+    pub require_standby: bool,
     /// Commit the snapshot even if referenced blobs are missing or corrupted; they are
     /// named in the summary, the manifest and the ledger.
     #[arg(long)]
@@ -258,6 +271,9 @@ pub(crate) fn vault_failure(e: VaultError, hint: &str) -> Failure {
         }
         VaultError::Timeout { .. } => {
             "if the statement only needs longer, raise --db-statement-timeout or the environment's database.statementTimeout in the estate"
+        }
+        VaultError::StandbyUnavailable { .. } => {
+            "check the standby's replication (pg_stat_replication on the primary), or run without --require-standby to read from the primary"
         }
         VaultError::CorruptedFilestore(_) => {
             "repair the filestore, or commit anyway with --allow-missing-blobs (recorded in the ledger)"
@@ -824,14 +840,31 @@ fn run_backup(cx: &Context, args: RunArgs) -> Result<Exit, Failure> {
             Err(VaultError::IdentityRequired) => None,
             Err(e) => return Err(vault_failure(e, "pass a valid --identity FILE")),
         };
+        let standby = standby_connection(env, &args, &db.db)?;
+        if args.require_standby && standby.is_none() {
+            return Err(Failure::bad_input(
+                format!(
+                    "--require-standby: there is no standby to read {} from (with --db-url, none unless --standby-url names one; else the environment's cluster has one instance, or the estate declares its database host)",
+                    env.address()
+                ),
+                "pass --standby-url postgres://user@standby:5432/db, or drop --require-standby",
+            ));
+        }
+        if let Some(standby) = &standby {
+            details.insert("standby".into(), standby.server().into());
+        }
         let target = BackupTarget {
             tenant: env.tenant.clone(),
             workload: env.workload.clone(),
             environment: env.environment.clone(),
             db: db.db.clone(),
+            standby,
             filestore,
         };
         let mut options = BackupOptions::new(recipients.clone());
+        options.require_standby = args.require_standby;
+        // As long as the standby may take to replay up to the primary as one statement.
+        options.standby_catch_up = db.db.timeouts.statement;
         options.estate_commit = estate.git.commit.clone();
         options.allow_missing_blobs = args.allow_missing_blobs;
         options.pg_tools = args.pg.tools();
@@ -858,6 +891,16 @@ fn run_backup(cx: &Context, args: RunArgs) -> Result<Exit, Failure> {
     let result = match result {
         Ok(summary) => {
             details.insert("snapshot".into(), summary.snapshot.to_string().into());
+            details.insert(
+                "source".into(),
+                serde_json::to_value(&summary.source).unwrap_or(Value::Null),
+            );
+            if let Some(skipped) = &summary.standby_skipped {
+                details.insert(
+                    "standby_skipped".into(),
+                    serde_json::to_value(skipped).unwrap_or(Value::Null),
+                );
+            }
             details.insert("new_bytes".into(), summary.new_bytes.into());
             details.insert("dump_bytes".into(), summary.dump_bytes.into());
             details.insert("dump_stored_bytes".into(), summary.dump_stored_bytes.into());
@@ -889,11 +932,26 @@ fn run_backup(cx: &Context, args: RunArgs) -> Result<Exit, Failure> {
     let recorded = record_result(cx, &estate, "backup.run", &subject, result);
     push_backup_metrics(args.pushgateway.as_deref(), &env.address(), &recorded);
     let summary = recorded?;
+    if let Some(skipped) = &summary.standby_skipped {
+        // On stderr in both formats: a scripted run sees it too, and JSON has it as a field.
+        crate::report::warn(&format!(
+            "the standby at {} was not used ({}); the snapshot was read from the primary at {}",
+            skipped.server, skipped.reason, summary.source.server
+        ));
+    }
     match cx.output {
         Output::Json => print_json(&summary)?,
         Output::Text => {
             let p = &summary.phases;
             println!("snapshot {} committed", summary.snapshot);
+            println!(
+                "  source     {} {}",
+                match summary.source.role {
+                    ward_vault::DumpRole::Primary => "primary",
+                    ward_vault::DumpRole::Standby => "standby",
+                },
+                summary.source.server
+            );
             println!(
                 "  dump       {} → {} stored in {:.1}s",
                 HumanBytes(summary.dump_bytes),
@@ -926,6 +984,40 @@ fn run_backup(cx: &Context, args: RunArgs) -> Result<Exit, Failure> {
         }
     }
     Ok(Exit::Ok)
+}
+
+/// The standby a backup reads its snapshot from: none with `--no-standby`; the
+/// `--standby-url`; none when `--db-url` overrides the estate (Ward cannot know that
+/// server's standbys); else the environment's `snapshot_host` where it is not its `host`
+/// (CloudNativePG's `-ro` service), logging in as on the primary.
+fn standby_connection(
+    env: &ResolvedEnvironment,
+    args: &RunArgs,
+    primary: &DbConnection,
+) -> Result<Option<DbConnection>, Failure> {
+    if args.no_standby {
+        return Ok(None);
+    }
+    if let Some(url) = &args.standby_url {
+        let mut standby = DbConnection::from_url(url).map_err(|e| {
+            vault_failure(
+                e,
+                "use --standby-url postgres://user[:password]@host:port/db",
+            )
+        })?;
+        if standby.password.is_none() {
+            standby.password = primary.password.clone();
+        }
+        standby.timeouts = primary.timeouts;
+        return Ok(Some(standby));
+    }
+    if args.db_url.is_some() || env.database.snapshot_host == env.database.host {
+        return Ok(None);
+    }
+    Ok(Some(DbConnection {
+        host: env.database.snapshot_host.clone(),
+        ..primary.clone()
+    }))
 }
 
 fn push_backup_metrics(
