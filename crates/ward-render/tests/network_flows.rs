@@ -1,6 +1,7 @@
 //! What the rendered NetworkPolicies let through, evaluated by the model in `flows`:
 //! Odoo reaches its database, its Redis where one is rendered, DNS and the mail servers;
 //! never another stack's database; and the internet only on the ports the estate names.
+//! Ward's backup job reaches its cluster's replicas, which its snapshots are read from.
 
 mod common;
 mod flows;
@@ -51,10 +52,13 @@ fn odoo_pods(c: &mut Cluster) -> Vec<(String, Pod, Pod)> {
 /// The pod of the namespace's CloudNativePG cluster, labelled as the operator labels its
 /// instances.
 fn postgres_pod(c: &mut Cluster, ns: &str) -> Pod {
-    // The stack's own cluster, not the drill cluster beside it (which Odoo never reaches).
+    postgres_instance(c, ns, "primary")
+}
+
+/// The namespace's own (not drill) CloudNativePG `Cluster` object.
+fn postgres_cluster(c: &Cluster, ns: &str) -> serde_json::Value {
     let (key, value) = ward_render::kubernetes::DRILL_CLUSTER_LABEL;
-    let name = c
-        .objects
+    c.objects
         .iter()
         .find(|o| {
             o["kind"] == "Cluster"
@@ -62,14 +66,23 @@ fn postgres_pod(c: &mut Cluster, ns: &str) -> Pod {
                 && o["metadata"]["namespace"] == ns
                 && o["metadata"]["labels"][key] != value
         })
-        .and_then(|o| o["metadata"]["name"].as_str().map(String::from))
-        .unwrap_or_else(|| panic!("{ns} has no PostgreSQL cluster"));
+        .cloned()
+        .unwrap_or_else(|| panic!("{ns} has no PostgreSQL cluster"))
+}
+
+/// An instance of the namespace's CloudNativePG cluster in `role` (`primary` or
+/// `replica`), labelled as the operator labels it: the `-ro` service selects
+/// `cnpg.io/cluster` with `cnpg.io/instanceRole: replica` (older operators: `role`).
+fn postgres_instance(c: &mut Cluster, ns: &str, role: &str) -> Pod {
+    // The stack's own cluster, not the drill cluster beside it (which Odoo never reaches).
+    let cluster = postgres_cluster(c, ns);
+    let name = cluster["metadata"]["name"].as_str().expect("cluster name");
     c.pod(
         ns,
         labels(&[
-            ("cnpg.io/cluster", &name),
-            ("cnpg.io/instanceRole", "primary"),
-            ("role", "primary"),
+            ("cnpg.io/cluster", name),
+            ("cnpg.io/instanceRole", role),
+            ("role", role),
         ]),
     )
 }
@@ -302,4 +315,50 @@ fn the_internet_is_reachable_only_on_the_ports_the_estate_allows() {
             }
         }
     }
+}
+
+/// `ward backup run` reads its snapshot from the `-ro` service (the replicas) where the
+/// cluster has more than one instance, and takes the garbage-collection barrier on the
+/// primary: the backup job's egress and the instances' ingress admit both, on 5432, and
+/// never another stack's instances.
+#[test]
+fn the_backup_job_reaches_its_clusters_replicas_and_primary() {
+    let (_, tree) = rendered();
+    let mut with_replicas = 0;
+    for name in clusters(&tree) {
+        let mut c = Cluster::from_tree(&tree, &name);
+        let stacks: Vec<String> = odoo_pods(&mut c).into_iter().map(|(ns, _, _)| ns).collect();
+        for ns in &stacks {
+            let jobs = c.cronjob_pods(ns, ("ward.dev/job", "backup"));
+            assert!(!jobs.is_empty(), "{ns} renders no backup CronJob");
+            let instances = postgres_cluster(&c, ns)["spec"]["instances"]
+                .as_u64()
+                .expect("instances");
+            let primary = postgres_instance(&mut c, ns, "primary");
+            let replica = postgres_instance(&mut c, ns, "replica");
+            for job in &jobs {
+                for (what, pod) in [("primary", &primary), ("replica", &replica)] {
+                    assert!(
+                        c.may_reach(job, &Endpoint::Pod(pod.clone()), 5432, "TCP"),
+                        "{ns}: the backup job cannot reach the {what}"
+                    );
+                }
+                for other in stacks.iter().filter(|o| *o != ns) {
+                    let theirs = postgres_instance(&mut c, other, "replica");
+                    assert!(
+                        !c.may_reach(job, &Endpoint::Pod(theirs), 5432, "TCP"),
+                        "{ns}'s backup job reaches {other}'s replica"
+                    );
+                }
+            }
+            if instances > 1 {
+                with_replicas += 1;
+                // Every instance the -ro service selects runs with the feedback that keeps
+                // vacuum on the primary from cancelling the dump.
+                let parameters = &postgres_cluster(&c, ns)["spec"]["postgresql"]["parameters"];
+                assert_eq!(parameters["hot_standby_feedback"], "on", "{ns}");
+            }
+        }
+    }
+    assert!(with_replicas > 0, "no stack of the example has a replica");
 }

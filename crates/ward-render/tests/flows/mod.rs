@@ -112,6 +112,21 @@ impl Cluster {
         Some(self.pod(namespace, template_labels))
     }
 
+    /// The pods of a namespace's rendered CronJobs whose pod template carries `label`.
+    pub fn cronjob_pods(&mut self, namespace: &str, label: (&str, &str)) -> Vec<Pod> {
+        let templates: Vec<Labels> = self
+            .objects
+            .iter()
+            .filter(|o| o["kind"] == "CronJob" && o["metadata"]["namespace"] == namespace)
+            .map(|o| to_labels(&o["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["labels"]))
+            .filter(|l| l.get(label.0).map(String::as_str) == Some(label.1))
+            .collect();
+        templates
+            .into_iter()
+            .map(|l| self.pod(namespace, l))
+            .collect()
+    }
+
     /// The namespaces holding a rendered object of `kind` named `name`.
     pub fn namespaces_with(&self, kind: &str, name: &str) -> Vec<String> {
         let mut out: Vec<String> = self
