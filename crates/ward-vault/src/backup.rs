@@ -287,7 +287,7 @@ async fn run_backup(
         }
     }
     let (source_db, reader, pg_snapshot) = match &on_standby {
-        Some((standby, (standby_client, exported))) => (*standby, standby_client, exported.clone()),
+        Some((_, opened)) => (&opened.instance, &opened.client, opened.exported.clone()),
         None => {
             let exported: String = client
                 .query_one("SELECT pg_export_snapshot()", &[])
@@ -303,7 +303,9 @@ async fn run_backup(
         } else {
             DumpRole::Primary
         },
-        server: source_db.server(),
+        server: on_standby
+            .as_ref()
+            .map_or_else(|| target.db.server(), |(standby, _)| standby.server()),
     };
     let facts = read_facts(reader).await.map_err(|e| source_db.locate(e))?;
     let pg_dump = options.pg_tools.check("pg_dump", facts.server_major)?;
@@ -370,8 +372,8 @@ async fn run_backup(
     let ((dump, dump_time), (blobs, blob_time)) = tokio::join!(dump_fut, blobs_fut);
     // The snapshot must stay open until pg_dump has attached to it, and the barrier on
     // the primary until the filestore is read; now both can go.
-    if let Some((_, (standby_client, _))) = on_standby {
-        let _ = standby_client.batch_execute("COMMIT").await;
+    if let Some((_, opened)) = on_standby {
+        let _ = opened.client.batch_execute("COMMIT").await;
     }
     let _ = client.batch_execute("COMMIT").await;
     drop(client);
@@ -590,6 +592,14 @@ fn format_lsn(lsn: u64) -> String {
     format!("{:X}/{:X}", lsn >> 32, lsn & 0xffff_ffff)
 }
 
+/// The snapshot opened on a standby, and the instance it is on.
+struct StandbySnapshot {
+    client: tokio_postgres::Client,
+    exported: String,
+    /// The standby's connection pinned to the instance that exported the snapshot.
+    instance: DbConnection,
+}
+
 /// Opens the snapshot on the standby: once it is in recovery and has replayed past the
 /// primary's `position` (taken after the barrier), a `REPEATABLE READ` transaction whose
 /// exported snapshot sees everything committed before the barrier, a garbage
@@ -600,8 +610,25 @@ async fn open_standby_snapshot(
     standby: &DbConnection,
     position: WalPosition,
     catch_up: Duration,
-) -> Result<(tokio_postgres::Client, String)> {
+) -> Result<StandbySnapshot> {
     let client = standby.connect().await?;
+    // A service in front of several replicas (CloudNativePG's `-ro`) may send pg_dump
+    // to another one than ours, where the exported snapshot does not exist: pg_dump
+    // connects to the address of the instance we reached (none over a unix socket).
+    let row = client
+        .query_one("SELECT host(inet_server_addr()), inet_server_port()", &[])
+        .await
+        .map_err(db_error)?;
+    let address: Option<String> = row.get(0);
+    let port: Option<i32> = row.get(1);
+    let instance = match (address, port.and_then(|p| u16::try_from(p).ok())) {
+        (Some(host), Some(port)) => DbConnection {
+            host,
+            port,
+            ..standby.clone()
+        },
+        _ => standby.clone(),
+    };
     let in_recovery: bool = client
         .query_one("SELECT pg_is_in_recovery()", &[])
         .await
@@ -644,7 +671,11 @@ async fn open_standby_snapshot(
         .await
         .map_err(db_error)?
         .get(0);
-    Ok((client, exported))
+    Ok(StandbySnapshot {
+        client,
+        exported,
+        instance,
+    })
 }
 
 /// `pg_dump`'s stdout; at its end, the exit status decides whether the stream was whole.

@@ -248,3 +248,64 @@ async fn a_lagging_standby_or_a_primary_named_as_one_is_skipped() {
     let reason = summary.standby_skipped.expect("skipped").reason;
     assert!(reason.contains("not in recovery"), "{reason}");
 }
+
+/// A TCP front for several servers that sends each new connection to the next one, as a
+/// Kubernetes Service spreads connections over the pods it selects.
+struct RoundRobin {
+    port: u16,
+}
+
+impl RoundRobin {
+    fn start(backends: Vec<u16>) -> RoundRobin {
+        use std::net::{TcpListener, TcpStream};
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        std::thread::spawn(move || {
+            for (i, client) in listener.incoming().enumerate() {
+                let Ok(client) = client else { continue };
+                let Ok(server) = TcpStream::connect(("127.0.0.1", backends[i % backends.len()]))
+                else {
+                    continue;
+                };
+                for (mut from, mut to) in [
+                    (
+                        client.try_clone().expect("clone"),
+                        server.try_clone().expect("clone"),
+                    ),
+                    (server, client),
+                ] {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+            }
+        });
+        RoundRobin { port }
+    }
+}
+
+/// Behind a service spreading connections over two replicas, pg_dump still attaches to
+/// the snapshot: it connects to the instance that exported it, not to the service,
+/// which would send it to the other replica, where the snapshot does not exist.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pg_dump_follows_the_snapshot_to_its_replica_behind_a_service() {
+    let w = World::new(small()).await;
+    let a = w.cluster.start_standby().expect("standby a");
+    let b = w.cluster.start_standby().expect("standby b");
+    let service = RoundRobin::start(vec![a.port(), b.port()]);
+    let repo = w.repo().await;
+    let key = w.key(&repo).await;
+    let mut target = w.target();
+    let mut standby = w.db.clone();
+    standby.port = service.port;
+    target.standby = Some(standby);
+    let mut options = w.options();
+    options.require_standby = true;
+    let summary = ward_vault::backup(&repo, &target, &key, &options, progress())
+        .await
+        .expect("backup behind the service");
+    assert_eq!(summary.source.role, DumpRole::Standby);
+    assert_eq!(summary.source.server, format!("127.0.0.1:{}", service.port));
+    w.verify_read_data(&repo, &summary.snapshot).await;
+}
