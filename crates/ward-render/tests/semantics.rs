@@ -81,6 +81,18 @@ fn tier1_dedicated_billing_is_highly_available_with_a_standby_region() {
     assert_eq!(pg["postgresql"]["parameters"]["archive_timeout"], "300s");
     // Logical snapshots read from a standby; the dump must not be cancelled there.
     assert_eq!(pg["postgresql"]["parameters"]["hot_standby_feedback"], "on");
+    // Nor cancelled by a replayed lock while the backup job may still run (its deadline).
+    let backup_job = &get(&t, &format!("{ns}/cronjob-ward-backup-billing-prod.yaml"))["spec"];
+    let deadline = backup_job["jobTemplate"]["spec"]["activeDeadlineSeconds"]
+        .as_i64()
+        .expect("deadline");
+    for name in ["max_standby_streaming_delay", "max_standby_archive_delay"] {
+        assert_eq!(
+            pg["postgresql"]["parameters"][name],
+            format!("{deadline}s").as_str(),
+            "{name}"
+        );
+    }
     let backup = &get(&t, &format!("{ns}/scheduledbackup-billing-prod-db.yaml"))["spec"];
     // Base backups once a day (tier 1), never at the RPO: six fields, one run a day.
     let schedule = backup["schedule"].as_str().unwrap_or_default();

@@ -310,6 +310,27 @@ pub(super) fn barman_sidecar_sizing(s: &Stack<'_>) -> (u32, u64) {
 pub(super) fn pg_parameters(s: &Stack<'_>) -> BTreeMap<String, String> {
     let mem = budget(s).pg_memory;
     let mut parameters = archive_parameters(&s.posture);
+    if s.posture.postgres_instances > 1 {
+        // Ward's logical snapshot reads a replica (the `-ro` service) for as long as the
+        // dump runs. `hot_standby_feedback` stops vacuum conflicts, not lock ones: a
+        // replayed ACCESS EXCLUSIVE lock (autovacuum truncating a table's empty tail, an
+        // Odoo upgrade's DDL) waits for the dump's ACCESS SHARE locks, and after
+        // PostgreSQL's default 30 s would cancel the dump. Replay waits instead, as long
+        // as the backup job may run (its `activeDeadlineSeconds`, after which Kubernetes
+        // has stopped the dump anyway); the cost, only while such a conflict lasts: the
+        // replica's replay lags, so its readers see older data and a failover to it
+        // replays the lag first (no committed write is lost: synchronous replication
+        // counts WAL flushed, not replayed).
+        let longest_backup = s
+            .members
+            .iter()
+            .map(|m| member_job_sizing(m, WardJob::Backup).deadline_seconds)
+            .max()
+            .unwrap_or(3600);
+        for name in ["max_standby_streaming_delay", "max_standby_archive_delay"] {
+            parameters.insert(name.to_string(), format!("{longest_backup}s"));
+        }
+    }
     parameters.extend([
         (
             "max_connections".to_string(),
