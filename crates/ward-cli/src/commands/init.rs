@@ -11,7 +11,7 @@ use ward_vault::{Identities, Recipients, VaultError};
 /// Create a new estate from a bundled example and commit it in a new Git repository.
 #[derive(clap::Args, Debug)]
 #[command(
-    after_help = "Example:\n  ward init care --example healthcare\n  ward --estate care validate"
+    after_help = "Example:\n  ward init care --example healthcare\n  ward init care --break-glass-recipient age1…   # its identity made offline\n  ward --estate care validate"
 )]
 pub struct Args {
     /// Folder to create; it must not exist or be empty.
