@@ -140,12 +140,17 @@ pub fn tier_rpo(tier: u8) -> Duration {
     }
 }
 
-/// The throughput Ward assumes for a logical dump (`pg_dump`, one job, compressed): 50 MiB
-/// of declared database per second, a conservative figure for a single pg_dump stream on
-/// network storage. Control WARD-RS-010 and the backup alerts estimate run times with it.
-pub const DUMP_BYTES_PER_SECOND: u64 = 50 << 20;
+/// The throughput Ward assumes for one backup or restore job (`pg_dump` or `pg_restore`
+/// through zstd and age, and the filestore's blobs): 20 MiB of declared data per second.
+/// The one owner of the figure: the renderer sizes its jobs' deadlines with it, control
+/// WARD-RS-010 gets it in its input (`dumpBytesPerSecond`) and the backup alerts allow
+/// for it. Conservative on purpose: docs/BENCHMARKS.md measures Ward's dump of a 1 GB
+/// database at 100–230 MB/s and its restore at about 70 MB/s, but on two vCPUs and a local
+/// disk, where a job in the cluster may have half a core, network storage and a busy
+/// database.
+pub const DUMP_BYTES_PER_SECOND: u64 = 20 << 20;
 /// The throughput Ward assumes for a physical base backup (barman-cloud, compressed):
-/// 50 MiB/s too, as the upload, not the disk read, bounds it.
+/// 50 MiB/s, as the upload, not the disk read, bounds it (no pg_dump, no age).
 pub const BASE_BACKUP_BYTES_PER_SECOND: u64 = 50 << 20;
 
 /// How long a logical dump of `database_bytes` takes at [`DUMP_BYTES_PER_SECOND`].

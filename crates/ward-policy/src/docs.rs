@@ -88,8 +88,10 @@ input
 ├── environments[]  workload, tenant, environment, address ("billing/prod"), stage,
 │                   tier, hosting, cluster, recoveryCluster, objectStore, replicas
 │                   (declared or null), hosts[], refreshFrom, databaseBytes,
-│                   dumpSecondsEstimate (at 50 MiB/s), database {host, port, name,
-│                   user, external, passwordRef}, posture {minReplicas, minZones,
+│                   dumpSecondsEstimate, dumpBytesPerSecond (Ward's one job
+│                   throughput, which also sizes the rendered jobs), database
+│                   {host, port, name, user, external, passwordRef}, posture
+│                   {minReplicas, minZones,
 │                   postgresInstances, synchronousReplication, walArchiving,
 │                   archiveTimeoutSeconds, baseBackupIntervalSeconds,
 │                   pitrWindowSeconds, backupIntervalSeconds (logical snapshots),

@@ -503,8 +503,10 @@ fn environments_json<F: Fn(Span) -> Value>(estate: &Estate, loc: &F) -> Value {
             "refreshFrom": declared.and_then(|e| e.refresh_from.as_ref()).map(|x| x.value.clone()),
             "databaseBytes": declared.map(|e| e.size.database.value.bytes),
             // How long a logical dump of the declared database takes at Ward's documented
-            // throughput (`ward_estate::classify::DUMP_BYTES_PER_SECOND`).
+            // throughput (`ward_estate::classify::DUMP_BYTES_PER_SECOND`, which the
+            // rendered jobs are sized with too), and that throughput, for messages.
             "dumpSecondsEstimate": declared.map(|e| ward_estate::classify::dump_time(e.size.database.value.bytes).as_secs()),
+            "dumpBytesPerSecond": ward_estate::classify::DUMP_BYTES_PER_SECOND,
             "database": {
                 "host": r.database.host, "port": r.database.port, "name": r.database.name,
                 "user": r.database.user,

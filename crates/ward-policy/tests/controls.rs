@@ -298,7 +298,7 @@ fn cases() -> BTreeMap<&'static str, Vec<Mutation>> {
         store(i, "backups-eu1")["replicateTo"] = json!("nowhere")
     });
     add("WARD-RS-010", |i| {
-        // 200 GiB at 50 MiB/s is about 68 minutes: snapshots every 2h would overlap.
+        // 200 GiB at 20 MiB/s is about 171 minutes: snapshots every 2h would overlap.
         env(i, "billing/prod")["posture"]["backupIntervalSeconds"] = json!(7200)
     });
     add("WARD-RS-010", |i| {
@@ -413,4 +413,43 @@ fn a_drill_cluster_is_not_held_to_the_tiers_instances() {
     };
     assert_eq!(rs009(true), 0);
     assert_eq!(rs009(false), 1);
+}
+
+/// WARD-RS-010 judges a snapshot interval with Ward's one dump throughput, the one the
+/// rendered backup jobs are sized with: it is in the input, and the finding states it.
+#[test]
+fn the_dump_estimate_uses_wards_one_throughput() {
+    use ward_estate::classify::DUMP_BYTES_PER_SECOND;
+    let checker = Checker::new().expect("catalogue");
+    let mut input = compliant_input();
+    let e = env(&mut input, "billing/prod");
+    assert_eq!(e["dumpBytesPerSecond"], json!(DUMP_BYTES_PER_SECOND));
+    let bytes = e["databaseBytes"].as_u64().expect("declared size");
+    let dump = bytes.div_ceil(DUMP_BYTES_PER_SECOND);
+    assert_eq!(e["dumpSecondsEstimate"], json!(dump));
+    // Just over half the interval raises it; exactly twice the dump does not.
+    let raised = |interval: u64| {
+        let mut input = compliant_input();
+        env(&mut input, "billing/prod")["posture"]["backupIntervalSeconds"] = json!(interval);
+        checker
+            .evaluate(input)
+            .expect("evaluates")
+            .into_iter()
+            .find(|f| f.control == "WARD-RS-010")
+    };
+    assert!(raised(2 * dump).is_none());
+    let f = raised(2 * dump - 1).expect("raised");
+    let mib = DUMP_BYTES_PER_SECOND >> 20;
+    assert!(
+        f.message.contains(&format!("about {dump}s at {mib} MiB/s")),
+        "{}",
+        f.message
+    );
+    // The rationale (and so docs/controls.md) names the same figure.
+    let control = checker.catalogue().get("WARD-RS-010").expect("WARD-RS-010");
+    assert!(
+        control.rationale.contains(&format!(" {mib} MiB/s ")),
+        "{}",
+        control.rationale
+    );
 }

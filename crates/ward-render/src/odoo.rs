@@ -260,10 +260,23 @@ pub fn release_hash(image: &str, modules: &[&str]) -> String {
 /// release does.
 pub const RELEASE_PARAMETER: &str = "ward.release";
 
-/// The argument that asks [`UPGRADE_SCRIPT`] to bring `database` to `release`.
-pub fn upgrade_arg(database: &str, release: &str, modules: &[&str]) -> String {
-    format!("{database}={release}={}", modules.join(","))
+/// The argument that asks [`UPGRADE_SCRIPT`] to set `database` up with the SQL in
+/// `setup` (a file under [`DATABASE_SETUP_DIR`]) and bring it to `release`.
+pub fn upgrade_arg(database: &str, release: &str, setup: &str, modules: &[&str]) -> String {
+    format!("{database}={release}={setup}={}", modules.join(","))
 }
+
+// The folder the cron pod's init container finds each database's setup SQL in, as a
+// macro so that the script embeds the very path the pod mounts.
+macro_rules! database_setup_dir {
+    () => {
+        "/etc/ward/database-setup"
+    };
+}
+
+/// Where the `database-setup` ConfigMap is mounted in the upgrade container, one file
+/// per database (the ConfigMap's key), read by [`UPGRADE_SCRIPT`].
+pub const DATABASE_SETUP_DIR: &str = database_setup_dir!();
 
 // The SQL the upgrade script runs, as macros so that the script embeds the very text that
 // the tests run on PostgreSQL (`concat!` takes literals only).
@@ -304,19 +317,28 @@ pub const PLAN_SQL: &str = plan_sql!();
 pub const RECORD_SQL: &str = record_sql!();
 
 /// Run by `python3 -c` in the Odoo image with one [`upgrade_arg`] per database, before the
-/// cron workers start. A database never initialised gets `--init=base,<modules>`; an
-/// initialised one `--init` for the modules not yet installed and `--update` for those
-/// installed (never `--init` of an installed module, which would reload its `noupdate`
-/// data). Each is skipped when `ward.release` already names the release; on success the
-/// release is recorded. Odoo's own Python reads the configuration, so the credentials stay
-/// in the mounted `odoo.conf`. The decisions are [`INITIALISED_SQL`], [`PLAN_SQL`] and
-/// [`RECORD_SQL`].
+/// cron workers start. Each database first gets its setup
+/// ([`crate::postgres::database_setup_sql`], mounted under [`DATABASE_SETUP_DIR`]) on
+/// every start, as Odoo's role, its owner: the SQL is idempotent and needs no more than
+/// ownership, and running it every time also sets up a database restored or recreated
+/// since. It is one `execute` without parameters (psycopg2 then sends the text as it is,
+/// `%` included), in one transaction, committed before Odoo looks at the database.
+///
+/// A database never initialised gets `--init=base,<modules>`; an initialised one `--init`
+/// for the modules not yet installed and `--update` for those installed (never `--init`
+/// of an installed module, which would reload its `noupdate` data). Each is skipped when
+/// `ward.release` already names the release; on success the release is recorded. Odoo's
+/// own Python reads the configuration, so the credentials stay in the mounted
+/// `odoo.conf`. The decisions are [`INITIALISED_SQL`], [`PLAN_SQL`] and [`RECORD_SQL`].
 pub const UPGRADE_SCRIPT: &str = concat!(
     r#"import subprocess, sys
 import odoo
 from odoo.tools import config
 CONF = "/etc/odoo/odoo.conf"
 KEY = "ward.release"
+SETUP = ""#,
+    database_setup_dir!(),
+    r#""
 INITIALISED = """"#,
     initialised_sql!(),
     r#""""
@@ -328,8 +350,13 @@ RECORD = """"#,
     r#""""
 config.parse_config(["--config=" + CONF])
 for spec in sys.argv[1:]:
-    db, release, modules = spec.split("=", 2)
+    db, release, setup, modules = spec.split("=", 3)
     modules = [m for m in modules.split(",") if m]
+    with open(SETUP + "/" + setup, encoding="utf-8") as f:
+        setup_sql = f.read()
+    with odoo.sql_db.db_connect(db).cursor() as cr:
+        cr.execute(setup_sql)
+    print(db + ": set up (" + setup + ")", flush=True)
     with odoo.sql_db.db_connect(db).cursor() as cr:
         cr.execute(INITIALISED)
         initialised = cr.fetchone()[0]
@@ -495,8 +522,13 @@ mod tests {
         assert_ne!(base, release_hash(image, &["account", "sale", "stock"]));
         assert_ne!(base, release_hash(image, &["account"]));
         assert_eq!(
-            upgrade_arg("billing-prod", &base, &["account", "sale"]),
-            format!("billing-prod={base}=account,sale")
+            upgrade_arg(
+                "billing-prod",
+                &base,
+                "billing-prod.sql",
+                &["account", "sale"]
+            ),
+            format!("billing-prod={base}=billing-prod.sql=account,sale")
         );
         assert!(UPGRADE_SCRIPT.contains(RELEASE_PARAMETER));
     }

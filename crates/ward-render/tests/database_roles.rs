@@ -87,6 +87,10 @@ fn ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
+fn literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
 /// The password the translator gives a role (the rendered tree holds only references).
 fn password(role: &str) -> String {
     format!("pw-{role}")
@@ -109,8 +113,11 @@ struct RenderedStack {
     folder: String,
     cluster: Value,
     databases: Vec<Value>,
-    setup: BTreeMap<String, String>,
+    /// What the cron pod's `odoo-upgrade` init container runs before Odoo: per database,
+    /// in its order, the setup SQL it reads from its mounted ConfigMap.
+    upgrade_setup: Vec<(String, String)>,
     web_conf: String,
+    cron_conf: String,
     tenants: Vec<Tenant>,
 }
 
@@ -142,11 +149,15 @@ fn stacks(estate: &Estate, tree: &Tree) -> Vec<RenderedStack> {
                 .iter()
                 .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
                 .collect();
-        let web_conf = value(tree, &format!("{folder}/externalsecret-odoo-config.yaml"))["spec"]
-            ["target"]["template"]["data"]["odoo-web.conf"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
+        let conf = |which: &str| {
+            value(tree, &format!("{folder}/externalsecret-odoo-config.yaml"))["spec"]["target"]
+                ["template"]["data"][which]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        };
+        let upgrade_setup = upgrade_setup(tree, &folder);
+        let (web_conf, cron_conf) = (conf("odoo-web.conf"), conf("odoo-cron.conf"));
         let tenants = estate
             .environments
             .iter()
@@ -174,12 +185,59 @@ fn stacks(estate: &Estate, tree: &Tree) -> Vec<RenderedStack> {
             folder,
             cluster: v.clone(),
             databases,
-            setup,
+            upgrade_setup,
             web_conf,
+            cron_conf,
             tenants,
         });
     }
     out
+}
+
+/// What the rendered cron pod's `odoo-upgrade` init container runs first for each
+/// database (`odoo::UPGRADE_SCRIPT`): from each argument `<database>=<release>=<file>=
+/// <modules>`, the file under its `DATABASE_SETUP_DIR` mount, found through the pod's
+/// volume in the ConfigMap it names (the item whose path is that file).
+fn upgrade_setup(tree: &Tree, folder: &str) -> Vec<(String, String)> {
+    let pod =
+        &value(tree, &format!("{folder}/deployment-odoo-cron.yaml"))["spec"]["template"]["spec"];
+    let init = &pod["initContainers"][0];
+    assert_eq!(init["name"], "odoo-upgrade", "{folder}");
+    assert_eq!(init["args"][1], ward_render::odoo::UPGRADE_SCRIPT);
+    let mount = init["volumeMounts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|m| m["mountPath"] == ward_render::odoo::DATABASE_SETUP_DIR)
+        .unwrap_or_else(|| panic!("{folder}: the init container mounts no setup"));
+    let volume = pod["volumes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|v| v["name"] == mount["name"])
+        .expect("the mounted volume");
+    let config_map = volume["configMap"]["name"].as_str().expect("a ConfigMap");
+    let data = &value(tree, &format!("{folder}/configmap-{config_map}.yaml"))["data"];
+    strs(&init["args"])[2..]
+        .iter()
+        .map(|arg| {
+            let parts: Vec<&str> = arg.splitn(4, '=').collect();
+            let [database, _release, file, _modules] = parts[..] else {
+                panic!("{folder}: an argument of another form: {arg}")
+            };
+            let key = volume["configMap"]["items"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|i| i["path"] == file)
+                .and_then(|i| i["key"].as_str())
+                .unwrap_or_else(|| panic!("{folder}: {file} is not mounted"));
+            let sql = data[key]
+                .as_str()
+                .unwrap_or_else(|| panic!("{folder}: {config_map} has no key {key}"));
+            (database.to_string(), sql.to_string())
+        })
+        .collect()
 }
 
 /// The SQL CloudNativePG runs for a rendered `Cluster` and its `Database` objects, as the
@@ -259,8 +317,10 @@ fn cnpg_sql(stack: &RenderedStack) -> Vec<(String, String)> {
 
 /// A server built as CloudNativePG would build the stack's cluster: TLS on, the rendered
 /// pg_hba lines followed by CloudNativePG's final `host all all all scram-sha-256`, the
-/// roles and databases of [`cnpg_sql`], then each database's rendered setup run by its
-/// owner over TLS, as the init job does.
+/// roles and databases of [`cnpg_sql`], then what the cron pod's init container runs
+/// before Odoo ([`upgrade_setup`]), as the role its `odoo.conf` logs in as, over TLS, as
+/// one statement string in one transaction (as psycopg2's `execute` sends it), twice:
+/// it runs on every start of the pod.
 fn server(stack: &RenderedStack) -> TempCluster {
     let pg = TempCluster::start().expect("start PostgreSQL");
     pg.enable_tls().expect("TLS");
@@ -273,11 +333,30 @@ fn server(stack: &RenderedStack) -> TempCluster {
     hba.push("host all all all scram-sha-256".into());
     let lines: Vec<&str> = hba.iter().map(String::as_str).collect();
     pg.set_hba(&lines).expect("pg_hba");
+    let user = conf_value(&stack.cron_conf, "db_user");
+    // The rights it runs with: ownership, nothing more.
+    let rights = pg
+        .psql(&format!(
+            "SELECT rolsuper, rolcreaterole, rolcreatedb FROM pg_roles WHERE rolname = {}",
+            literal(user)
+        ))
+        .expect("query");
+    assert_eq!(rights, "f|f|f", "{}: {user}", stack.folder);
+    let mut set_up: Vec<&str> = Vec::new();
+    for _start in 0..2 {
+        set_up.clear();
+        for (database, sql) in &stack.upgrade_setup {
+            ok(&pg, user, database, sql);
+            set_up.push(database);
+        }
+    }
+    // Every database of the stack, and each as its owner.
+    let mut databases: Vec<&str> = stack.tenants.iter().map(|t| t.database.as_str()).collect();
+    databases.sort_unstable();
+    set_up.sort_unstable();
+    assert_eq!(set_up, databases, "{}", stack.folder);
     for t in &stack.tenants {
-        let sql = &stack.setup[&format!("{}.sql", t.slug)];
-        ok(&pg, &t.owner, &t.database, sql);
-        // Twice: the job runs it on every deploy.
-        ok(&pg, &t.owner, &t.database, sql);
+        assert_eq!(user, t.owner, "{}: the setup runs as its owner", t.address);
     }
     pg
 }
@@ -357,6 +436,20 @@ fn odoo_install(pg: &TempCluster, t: &Tenant) {
     assert_eq!(
         status, "i",
         "{}: Odoo finds an indexable unaccent",
+        t.address
+    );
+    // The extensions, where the setup puts them: pg_trgm where Odoo's `%` and trigram
+    // indexes find it, unaccent out of `public`, which holds the wrapper instead.
+    let extensions = ok(
+        pg,
+        &t.owner,
+        &t.database,
+        "SELECT e.extname || ' ' || n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace \
+         WHERE e.extname IN ('pg_trgm', 'unaccent') ORDER BY 1",
+    );
+    assert_eq!(
+        extensions, "pg_trgm public\nunaccent unaccent",
+        "{}",
         t.address
     );
     ok(
@@ -536,6 +629,13 @@ fn connect_is_revoked_from_public_on_every_database() {
         let mut databases: Vec<String> = stack.tenants.iter().map(|t| t.database.clone()).collect();
         databases.extend(["postgres".to_string(), "template1".to_string()]);
         for db in &databases {
+            let public = pg
+                .psql(&format!(
+                    "SELECT has_database_privilege('public', {}, 'CONNECT')",
+                    literal(db)
+                ))
+                .expect("query");
+            assert_eq!(public, "f", "{}: PUBLIC may connect to {db}", stack.folder);
             let err = refused(&pg, "stranger", db);
             assert!(
                 err.contains("permission denied for database")
@@ -602,7 +702,8 @@ fn a_restore_as_the_environment_role_gives_odoo_back_its_database_with_unaccent_
         ))
         .expect("recreate");
         // Restored as the environment's role, creating everything as the owner; then the
-        // setup runs again (the dump holds no database-level grants).
+        // setup runs again, as the init container runs it on the next start of the cron
+        // pod (the dump holds no database-level grants).
         let out = pg_tool(
             &pg,
             "pg_restore",
@@ -617,11 +718,16 @@ fn a_restore_as_the_environment_role_gives_odoo_back_its_database_with_unaccent_
             ],
         );
         succeeded(&format!("pg_restore into {}", t.database), &out);
+        let (_, setup) = stack
+            .upgrade_setup
+            .iter()
+            .find(|(db, _)| *db == t.database)
+            .expect("the init container sets the database up");
         ok(
             &pg,
-            &t.owner,
+            conf_value(&stack.cron_conf, "db_user"),
             &t.database,
-            &stack.setup[&format!("{}.sql", t.slug)],
+            setup,
         );
         // Every table belongs to Odoo's role, which finds the database again and reads
         // and alters what was restored; the index is valid and used.

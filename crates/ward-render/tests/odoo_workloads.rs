@@ -74,15 +74,61 @@ fn the_cron_pod_installs_or_upgrades_every_database_before_cron_runs() {
         let main = &pod["containers"][0];
         assert_eq!(init["name"], "odoo-upgrade");
         // Same image, configuration, filestore and environment as the cron workers.
-        for key in [
-            "image",
-            "volumeMounts",
-            "env",
-            "resources",
-            "securityContext",
-        ] {
+        for key in ["image", "env", "resources", "securityContext"] {
             assert_eq!(init[key], main[key], "{path}: {key}");
         }
+        // And, read-only, the stack's `database-setup` ConfigMap, where it reads each
+        // database's setup SQL, every key of it and only this stack's.
+        let mounts = init["volumeMounts"].as_array().expect("mounts");
+        let (setup_mount, rest) = mounts.split_last().expect("a mount");
+        assert_eq!(
+            rest,
+            main["volumeMounts"].as_array().expect("mounts").as_slice()
+        );
+        assert_eq!(setup_mount["mountPath"], odoo::DATABASE_SETUP_DIR, "{path}");
+        assert_eq!(setup_mount["readOnly"], true, "{path}");
+        let volume = pod["volumes"]
+            .as_array()
+            .expect("volumes")
+            .iter()
+            .find(|v| v["name"] == setup_mount["name"])
+            .expect("the setup volume");
+        assert_eq!(volume["configMap"]["name"], "database-setup", "{path}");
+        assert!(
+            main["volumeMounts"]
+                .as_array()
+                .expect("mounts")
+                .iter()
+                .all(|m| m["name"] != setup_mount["name"]),
+            "{path}: the cron workers do not need it"
+        );
+        let config_map = tree.files[&format!("{}/configmap-database-setup.yaml", folder(path))]
+            .value
+            .as_ref()
+            .expect("the stack's setup ConfigMap");
+        let keys: Vec<&str> = config_map["data"]
+            .as_object()
+            .expect("data")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let mut items: Vec<(&str, &str)> = volume["configMap"]["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .map(|i| {
+                (
+                    i["key"].as_str().unwrap_or(""),
+                    i["path"].as_str().unwrap_or(""),
+                )
+            })
+            .collect();
+        items.sort_unstable();
+        assert_eq!(
+            items,
+            keys.iter().map(|k| (*k, *k)).collect::<Vec<_>>(),
+            "{path}"
+        );
         assert_eq!(init["command"][0], "python3");
         assert_eq!(init["args"][0], "-c");
         assert_eq!(init["args"][1], UPGRADE_SCRIPT);
@@ -116,7 +162,9 @@ fn the_cron_pod_installs_or_upgrades_every_database_before_cron_runs() {
                 .map(|m| m.value.as_str())
                 .collect();
             let release = odoo::release_hash(image, &modules);
-            let want = odoo::upgrade_arg(&env.database.name, &release, &modules);
+            let setup = format!("{}-{}.sql", env.workload, env.environment);
+            assert!(keys.contains(&setup.as_str()), "{path}: {setup}");
+            let want = odoo::upgrade_arg(&env.database.name, &release, &setup, &modules);
             assert!(
                 args.contains(&want.as_str()),
                 "{path}: {want} not in {args:?}"

@@ -5,7 +5,9 @@
 //! replaced by the next.
 
 use ward_pgtemp::TempCluster;
-use ward_render::odoo::{INITIALISED_SQL, PLAN_SQL, RECORD_SQL, RELEASE_PARAMETER, UPGRADE_SCRIPT};
+use ward_render::odoo::{
+    DATABASE_SETUP_DIR, INITIALISED_SQL, PLAN_SQL, RECORD_SQL, RELEASE_PARAMETER, UPGRADE_SCRIPT,
+};
 
 /// psycopg2's `%(name)s` parameters, bound as SQL literals (the values here are plain).
 fn bind(sql: &str, params: &[(&str, &str)]) -> String {
@@ -92,6 +94,16 @@ fn the_script_embeds_the_tested_sql_and_is_valid_python() {
         assert!(UPGRADE_SCRIPT.contains(sql));
     }
     assert!(UPGRADE_SCRIPT.contains(&format!("KEY = \"{RELEASE_PARAMETER}\"")));
+    // The setup is read where the pod mounts it and runs before Odoo looks at the
+    // database (database_roles.rs runs what it reads, as the role it runs as).
+    assert!(UPGRADE_SCRIPT.contains(&format!("SETUP = \"{DATABASE_SETUP_DIR}\"")));
+    let setup = UPGRADE_SCRIPT
+        .find("cr.execute(setup_sql)")
+        .expect("the setup runs");
+    let first = UPGRADE_SCRIPT
+        .find("cr.execute(INITIALISED)")
+        .expect("the plan");
+    assert!(setup < first, "the setup runs first");
     // Python's own parser, when there is one (CI has it).
     let Ok(mut child) = std::process::Command::new("python3")
         .args(["-c", "import ast, sys; ast.parse(sys.stdin.read())"])

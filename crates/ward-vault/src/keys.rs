@@ -2,7 +2,8 @@
 //! and secret strings that never print.
 //!
 //! Blob names are `HMAC-SHA256(repository key, sha1)`, so the store never shows a content
-//! hash that would confirm a known document is present.
+//! hash that would confirm a known document is present. Identity files others may read
+//! are refused, as ssh refuses such keys; key material is wiped from memory once dropped.
 
 use std::fmt;
 use std::io::{Read, Write};
@@ -12,6 +13,7 @@ use std::str::FromStr;
 use age::secrecy::ExposeSecret;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::error::{Result, VaultError, io_err};
 
@@ -38,6 +40,12 @@ impl fmt::Debug for SecretString {
 impl fmt::Display for SecretString {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("***")
+    }
+}
+
+impl Drop for SecretString {
+    fn drop(&mut self) {
+        self.0.zeroize();
     }
 }
 
@@ -104,6 +112,8 @@ impl fmt::Debug for Recipients {
 }
 
 /// Age identities (X25519 secret keys) that can decrypt a repository. `Debug` redacts them.
+/// No wiping here: age's `x25519::Identity` holds an x25519-dalek `StaticSecret`, which
+/// zeroizes itself on drop, as does the `SecretString` its `to_string` returns.
 #[derive(Clone)]
 pub struct Identities {
     keys: Vec<age::x25519::Identity>,
@@ -112,14 +122,19 @@ pub struct Identities {
 }
 
 impl Identities {
-    /// Reads an age identity file (`AGE-SECRET-KEY-1…` lines; `#` comments allowed).
+    /// Reads an age identity file (`AGE-SECRET-KEY-1…` lines; `#` comments allowed),
+    /// refusing one that others may read ([`private_file_exposure`]). Its text is wiped
+    /// once parsed.
     pub fn from_file(path: &Path) -> Result<Identities> {
-        let text =
-            std::fs::read_to_string(path).map_err(io_err("reading the identity file", path))?;
-        Self::parse(&text).map_err(|reason| VaultError::InvalidIdentity {
+        let invalid = |reason: String| VaultError::InvalidIdentity {
             path: path.to_path_buf(),
             reason,
-        })
+        };
+        let text = read_private_file(path, "reading the identity file").map_err(|e| match e {
+            PrivateRead::Exposed(reason) => invalid(reason),
+            PrivateRead::Failed(e) => e,
+        })?;
+        Self::parse(&text).map_err(invalid)
     }
 
     /// Uses `explicit` if given, else `$WARD_IDENTITY`, else `fallback` if it exists.
@@ -177,6 +192,55 @@ impl fmt::Debug for Identities {
     }
 }
 
+/// What exposes a private key file to others, if anything, from its permission bits, its
+/// owner and the user reading it: any bit for others (`o`), or a bit for the group when
+/// the file is the reader's own. The rule is ssh's for its private keys, plus the
+/// world-readable case whoever owns the file. A group bit on a file another user owns is
+/// allowed, because that is how Kubernetes mounts a Secret for a non-root container (the
+/// file is root's, mode `0440` with the pod's `fsGroup`: only the pod's user reads it).
+pub fn private_file_exposure(mode: u32, owner: u32, reader: u32) -> Option<String> {
+    let bits = mode & 0o777;
+    let exposed = bits & 0o007 != 0 || (owner == reader && bits & 0o070 != 0);
+    exposed.then(|| {
+        let who = if bits & 0o007 != 0 {
+            "every user"
+        } else {
+            "its group"
+        };
+        format!("its permissions ({bits:04o}) let {who} read or change it")
+    })
+}
+
+enum PrivateRead {
+    Exposed(String),
+    Failed(VaultError),
+}
+
+/// Reads a private key file, checking the opened file (not the path again) with
+/// [`private_file_exposure`], into a buffer sized once (no reallocation leaves a copy
+/// behind) and wiped when dropped.
+fn read_private_file(
+    path: &Path,
+    what: &'static str,
+) -> std::result::Result<Zeroizing<String>, PrivateRead> {
+    use std::os::unix::fs::MetadataExt;
+    let failed = |e| PrivateRead::Failed(io_err(what, path)(e));
+    let mut file = std::fs::File::open(path).map_err(failed)?;
+    let meta = file.metadata().map_err(failed)?;
+    let reader = rustix::process::geteuid().as_raw();
+    if let Some(problem) = private_file_exposure(meta.mode(), meta.uid(), reader) {
+        return Err(PrivateRead::Exposed(format!(
+            "{problem}, and a private key must be its owner's alone (ssh refuses such keys \
+             too); run `chmod 600 {}`",
+            path.display()
+        )));
+    }
+    let capacity = usize::try_from(meta.len()).unwrap_or(0).saturating_add(1);
+    let mut text = Zeroizing::new(String::with_capacity(capacity));
+    file.read_to_string(&mut text).map_err(failed)?;
+    Ok(text)
+}
+
 /// Generates a new age X25519 identity into `path` (created new, mode 0600) and returns its
 /// public recipient (`age1…`). Fails if the file exists, so a key is never overwritten.
 pub fn generate_identity_file(path: &Path) -> Result<String> {
@@ -193,10 +257,11 @@ pub fn generate_identity_file(path: &Path) -> Result<String> {
         .open(path)
         .map_err(io_err("creating the identity file", path))?;
     let created = jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ");
-    let body = format!(
+    // `identity` and the `SecretString` of its text wipe themselves; the file's text too.
+    let body = Zeroizing::new(format!(
         "# created: {created}\n# public key: {recipient}\n{}\n",
         identity.to_string().expose_secret()
-    );
+    ));
     file.write_all(body.as_bytes())
         .and_then(|_| file.sync_all())
         .map_err(io_err("writing the identity file", path))?;
@@ -204,9 +269,16 @@ pub fn generate_identity_file(path: &Path) -> Result<String> {
 }
 
 /// The per-tenant secret that names blobs. Stored in the repository encrypted to the
-/// recipients; backups need it in the clear, so the CLI caches it (mode 0600).
+/// recipients; backups need it in the clear, so the CLI caches it (mode 0600). Wiped when
+/// dropped.
 #[derive(Clone, PartialEq, Eq)]
 pub struct RepositoryKey([u8; 32]);
+
+impl Drop for RepositoryKey {
+    fn drop(&mut self) {
+        self.0.zeroize();
+    }
+}
 
 impl fmt::Debug for RepositoryKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -236,9 +308,11 @@ impl RepositoryKey {
     fn mac(&self, domain: &[u8], data: &[u8]) -> [u8; 32] {
         // HMAC zero-pads keys shorter than the block, so padding here gives the standard
         // HMAC of the 32-byte key through the infallible constructor.
-        let mut padded = [0u8; 64];
+        // The padded copy is wiped; hmac 0.12 keeps the key's inner and outer pads in its
+        // state and does not wipe them (no `zeroize` support in that version).
+        let mut padded = Zeroizing::new([0u8; 64]);
         padded[..32].copy_from_slice(&self.0);
-        let mut mac = <HmacSha256 as hmac::digest::KeyInit>::new(&padded.into());
+        let mut mac = <HmacSha256 as hmac::digest::KeyInit>::new(&(*padded).into());
         mac.update(domain);
         mac.update(data);
         mac.finalize().into_bytes().into()
@@ -257,12 +331,13 @@ impl RepositoryKey {
 
     /// Reads a cached key file written by [`RepositoryKey::save`].
     pub fn load(path: &Path) -> Result<RepositoryKey> {
-        let mut text = String::new();
+        let mut text = Zeroizing::new(String::with_capacity(65));
         std::fs::File::open(path)
             .and_then(|mut f| f.read_to_string(&mut text))
             .map_err(io_err("reading the repository key", path))?;
         hex::decode(text.trim())
             .ok()
+            .map(Zeroizing::new)
             .and_then(|b| Self::from_bytes(&b))
             .ok_or_else(|| {
                 VaultError::InvalidInput(format!("{} is not a repository key file", path.display()))
@@ -283,7 +358,7 @@ impl RepositoryKey {
             .mode(0o600)
             .open(&tmp)
             .map_err(io_err("writing the repository key", &tmp))?;
-        f.write_all(hex::encode(self.0).as_bytes())
+        f.write_all(Zeroizing::new(hex::encode(self.0)).as_bytes())
             .and_then(|_| f.sync_all())
             .map_err(io_err("writing the repository key", &tmp))?;
         std::fs::rename(&tmp, path).map_err(io_err("writing the repository key", path))
@@ -336,11 +411,71 @@ mod tests {
     }
 
     #[test]
+    fn exposure_follows_ssh_and_admits_a_mounted_secret() {
+        let (me, root) = (1000, 0);
+        for mode in [0o600, 0o400, 0o700, 0o100600] {
+            assert_eq!(private_file_exposure(mode, me, me), None, "{mode:o}");
+        }
+        for mode in [0o640, 0o644, 0o660, 0o604, 0o606, 0o100644] {
+            assert!(private_file_exposure(mode, me, me).is_some(), "{mode:o}");
+        }
+        // A Kubernetes Secret file: root's, 0440 through the pod's fsGroup.
+        assert_eq!(private_file_exposure(0o440, root, me), None);
+        // Bits for every user expose it whoever owns it.
+        assert!(private_file_exposure(0o444, root, me).is_some());
+        let why = private_file_exposure(0o644, me, me).expect("exposed");
+        assert!(why.contains("0644") && why.contains("every user"), "{why}");
+        let why = private_file_exposure(0o640, me, me).expect("exposed");
+        assert!(why.contains("its group"), "{why}");
+    }
+
+    #[test]
+    fn an_identity_file_others_may_read_is_refused_with_the_fix() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("dba.age");
+        generate_identity_file(&path).expect("generate");
+        let chmod = |mode| {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).expect("chmod")
+        };
+        for mode in [0o644, 0o640, 0o604] {
+            chmod(mode);
+            let err = Identities::from_file(&path).expect_err("exposed");
+            let text = err.to_string();
+            assert!(matches!(err, VaultError::InvalidIdentity { .. }), "{text}");
+            assert_eq!(err.exit_code(), 2, "bad input");
+            assert!(text.contains(&path.display().to_string()), "{text}");
+            assert!(
+                text.contains(&format!("`chmod 600 {}`", path.display())),
+                "{text}"
+            );
+            assert!(text.contains(&format!("{mode:04o}")), "{text}");
+            assert!(!text.contains("AGE-SECRET"), "{text}");
+        }
+        for mode in [0o600, 0o400] {
+            chmod(mode);
+            Identities::from_file(&path).expect("private again");
+        }
+        // Another user's file, mode 0440, as a Kubernetes Secret volume with an fsGroup
+        // mounts it: only root can make one here.
+        if rustix::process::geteuid().is_root() {
+            std::os::unix::fs::chown(&path, Some(65_532), Some(65_532)).expect("chown");
+            chmod(0o440);
+            Identities::from_file(&path).expect("a mounted secret is read");
+            chmod(0o444);
+            Identities::from_file(&path).expect_err("but not one every user reads");
+        }
+    }
+
+    #[test]
     fn bad_identity_file_does_not_echo_content() {
         let dir = tempfile::tempdir().expect("tmp");
         let path = dir.path().join("bad");
         std::fs::write(&path, "AGE-SECRET-KEY-NOTREALLYAKEY\n").expect("write");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
         let err = Identities::from_file(&path).expect_err("invalid");
+        assert!(err.to_string().contains("line 1 is not"), "{err}");
         assert!(!err.to_string().contains("NOTREALLY"), "{err}");
     }
 }

@@ -1,7 +1,7 @@
 //! `ward backup run|list|verify|prune`: encrypted, incremental snapshots of an environment's
 //! Odoo database and filestore in the vault (`ward-vault`), targets taken from the estate.
 //!
-//! Also the glue `ward restore` and `ward init` share: repositories, recipients, identities.
+//! Also the glue `ward restore` shares: repositories, recipients, identities.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -709,100 +709,6 @@ pub(crate) async fn locate_snapshot(
         VaultError::SnapshotNotFound(reference.to_string()),
         "list the snapshots with `ward backup list`",
     ))
-}
-
-// ---------------------------------------------------------------------------------------
-// ward init: the example's restore keys.
-
-/// Where `ward init` put the example's identities.
-pub(crate) struct ExampleKeys {
-    pub dba: PathBuf,
-    pub break_glass: PathBuf,
-}
-
-/// An identity file's recipient, generating the file if it does not exist yet.
-fn identity_recipient(path: &Path) -> Result<String, Failure> {
-    let failure = |e: VaultError| {
-        Failure::operational(
-            format!("cannot create the identity {}: {e}", path.display()),
-            "check that the state folder is writable",
-        )
-    };
-    if path.exists() {
-        let ids = Identities::from_file(path).map_err(failure)?;
-        ids.recipients()
-            .into_iter()
-            .next()
-            .ok_or_else(|| failure(VaultError::IdentityRequired))
-    } else {
-        ward_vault::generate_identity_file(path).map_err(failure)
-    }
-}
-
-/// Generates the example DBA's (bob) and a break-glass age identity into `<state>/keys/`
-/// (mode 0600; an existing one is reused, never overwritten) and writes their recipients
-/// into the freshly written example estate in `dir`.
-pub(crate) fn generate_example_keys(dir: &Path, state: &Path) -> Result<ExampleKeys, Failure> {
-    let keys = state.join("keys");
-    create_private_dir(&keys)?;
-    let dba = keys.join("bob.age");
-    let break_glass = keys.join("break-glass.age");
-    let dba_recipient = identity_recipient(&dba)?;
-    let break_glass_recipient = identity_recipient(&break_glass)?;
-    insert_after(
-        &dir.join("teams/platform.yaml"),
-        "      roles: [dba]\n",
-        &format!(
-            "      # Written by `ward init`: the identity is in the state folder (keys/bob.age).\n      keys:\n        age: {dba_recipient}\n"
-        ),
-    )?;
-    insert_after(
-        &dir.join("platform.yaml"),
-        // The end of the example's `secretStores` (its store's provider block).
-        "          version: v2\n          authMountPath: kubernetes\n",
-        &format!(
-            "  # Every backup is also encrypted to this recovery key of last resort. `ward init`\n  # generated its identity in the state folder (keys/break-glass.age): move it offline.\n  breakGlassRecipient: {break_glass_recipient}\n"
-        ),
-    )?;
-    Ok(ExampleKeys { dba, break_glass })
-}
-
-fn create_private_dir(dir: &Path) -> Result<(), Failure> {
-    use std::os::unix::fs::DirBuilderExt;
-    if dir.is_dir() {
-        return Ok(());
-    }
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(|e| {
-            Failure::operational(
-                format!("cannot create {}: {e}", dir.display()),
-                "check that the state folder is writable",
-            )
-        })
-}
-
-fn insert_after(path: &Path, anchor: &str, text: &str) -> Result<(), Failure> {
-    let io = |e: std::io::Error| {
-        Failure::operational(
-            format!("cannot update {}: {e}", path.display()),
-            "check the folder's permissions",
-        )
-    };
-    let body = std::fs::read_to_string(path).map_err(io)?;
-    let at = body.find(anchor).ok_or_else(|| {
-        Failure::operational(
-            format!(
-                "{} does not have the expected shape to add a key to",
-                path.display()
-            ),
-            "this is a bug in the bundled example; please report it",
-        )
-    })? + anchor.len();
-    let updated = format!("{}{text}{}", &body[..at], &body[at..]);
-    std::fs::write(path, updated).map_err(io)
 }
 
 // ---------------------------------------------------------------------------------------

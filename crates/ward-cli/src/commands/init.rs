@@ -1,15 +1,17 @@
 //! `ward init`: writes an example estate into a new Git repository, with the example DBA's
-//! and a break-glass age identity generated into the state folder.
+//! age identity generated into the state folder, and a break-glass one too unless the
+//! break-glass recipient is given (its identity then never touches this machine).
 
 use crate::context::{Context, Output, print_json};
 use crate::report::{Exit, Failure};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use ward_vault::{Identities, Recipients, VaultError};
 
 /// Create a new estate from a bundled example and commit it in a new Git repository.
 #[derive(clap::Args, Debug)]
 #[command(
-    after_help = "Example:\n  ward init care --example healthcare\n  ward --estate care validate"
+    after_help = "Example:\n  ward init care --example healthcare\n  ward init care --break-glass-recipient age1…   # its identity made offline\n  ward --estate care validate"
 )]
 pub struct Args {
     /// Folder to create; it must not exist or be empty.
@@ -17,6 +19,11 @@ pub struct Args {
     /// Which example to write.
     #[arg(long, value_parser = ["healthcare"], default_value = "healthcare")]
     pub example: String,
+    /// The break-glass recipient (`age1…`) every backup is also encrypted to, instead of
+    /// generating its identity here: for an identity made offline (or split) that this
+    /// machine never holds.
+    #[arg(long, value_name = "AGE_RECIPIENT")]
+    pub break_glass_recipient: Option<String>,
 }
 
 pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
@@ -26,6 +33,12 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
             "use --example healthcare",
         )
     })?;
+    // Checked before anything is written.
+    let given_break_glass = args
+        .break_glass_recipient
+        .as_deref()
+        .map(break_glass_recipient)
+        .transpose()?;
     let dir = &args.dir;
     if dir.exists()
         && std::fs::read_dir(dir)
@@ -53,10 +66,10 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
     // The state folder holds the ledger, keys and the local vault: never committed.
     let ignore = dir.join(".gitignore");
     std::fs::write(&ignore, ".ward/\n").map_err(|e| io("write", &ignore, e))?;
-    // Restore keys: the example DBA's identity and a break-glass identity, whose public
-    // recipients go into the estate before its first commit.
+    // Restore keys: the example DBA's identity and the break-glass recipient (generated, or
+    // given), which go into the estate before its first commit.
     let state = cx.state_dir_for(dir);
-    let keys = crate::commands::backup::generate_example_keys(dir, &state)?;
+    let keys = example_keys(dir, &state, given_break_glass)?;
     git(dir, &["init", "--quiet", "--initial-branch=main"])?;
     git(dir, &["add", "--all"])?;
     let message = format!("ward init --example {}", args.example);
@@ -80,6 +93,15 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
     let mut details = serde_json::Map::new();
     details.insert("example".into(), args.example.clone().into());
     details.insert("files".into(), files.len().into());
+    details.insert(
+        "breakGlass".into(),
+        if keys.break_glass.is_some() {
+            "generated"
+        } else {
+            "given"
+        }
+        .into(),
+    );
     cx.record(
         &state,
         "init",
@@ -95,6 +117,7 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
             "estate": dir, "state": state, "commit": commit,
             "workloads": estate.workloads.len(), "environments": estate.environments.len(),
             "identities": { "dba": keys.dba, "breakGlass": keys.break_glass },
+            "breakGlassRecipient": keys.break_glass_recipient,
         }))?,
         Output::Text => {
             println!(
@@ -113,11 +136,17 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
                 "  state folder (ledger, keys, local vault): {}",
                 state.display()
             );
-            println!(
-                "  DBA restore identity (bob): {}\n  break-glass identity: {}\n    move the break-glass identity offline (a safe, a vault); it is the key of last resort",
-                keys.dba.display(),
-                keys.break_glass.display()
-            );
+            println!("  DBA restore identity (bob): {}", keys.dba.display());
+            match &keys.break_glass {
+                Some(path) => println!(
+                    "  break-glass identity: {}\n    move the break-glass identity offline (a safe, a vault); it is the key of last resort",
+                    path.display()
+                ),
+                None => println!(
+                    "  break-glass recipient (given): {}\n    its identity is not on this machine; keep it where a restore can reach it",
+                    keys.break_glass_recipient
+                ),
+            }
             println!(
                 "\nNext:\n  ward --estate {0} validate\n  ward --estate {0} classify\n  ward --estate {0} explain billing/prod",
                 dir.display()
@@ -125,6 +154,105 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
         }
     }
     Ok(Exit::Ok)
+}
+
+/// A `--break-glass-recipient`, refused unless it is one age X25519 recipient. The value
+/// is never echoed: a secret key pasted by mistake must not reach a terminal log.
+fn break_glass_recipient(text: &str) -> Result<String, Failure> {
+    let text = text.trim();
+    if text.to_ascii_uppercase().starts_with("AGE-SECRET-KEY-") {
+        return Err(Failure::bad_input(
+            "--break-glass-recipient is an age secret key, not a recipient",
+            "pass its public `age1…` recipient (`age-keygen -y <identity file>` prints it), and treat that secret key as exposed",
+        ));
+    }
+    Recipients::parse(&[text]).map_err(|_| {
+        Failure::bad_input(
+            "--break-glass-recipient is not an age X25519 recipient",
+            "pass the public `age1…` line that `age-keygen` prints (`age-keygen -y <identity file>` prints it again)",
+        )
+    })?;
+    Ok(text.to_string())
+}
+
+/// Where `ward init` put the example's identities, and the break-glass recipient.
+struct ExampleKeys {
+    dba: PathBuf,
+    /// The generated break-glass identity; `None` when its recipient was given.
+    break_glass: Option<PathBuf>,
+    break_glass_recipient: String,
+}
+
+/// An identity file's recipient, generating the file if it does not exist yet. Ward holds
+/// no key material here: `ward_vault` generates and reads the identities, and wipes them.
+fn identity_recipient(path: &Path) -> Result<String, Failure> {
+    let failure = |e: VaultError| {
+        if e.exit_code() == 2 {
+            Failure::bad_input(
+                e.to_string(),
+                "fix the identity file, or move it away to have a new one generated",
+            )
+        } else {
+            Failure::operational(
+                format!("cannot create the identity {}: {e}", path.display()),
+                "check that the state folder is writable",
+            )
+        }
+    };
+    if path.exists() {
+        let ids = Identities::from_file(path).map_err(failure)?;
+        ids.recipients()
+            .into_iter()
+            .next()
+            .ok_or_else(|| failure(VaultError::IdentityRequired))
+    } else {
+        ward_vault::generate_identity_file(path).map_err(failure)
+    }
+}
+
+/// Generates the example DBA's (bob) identity, and a break-glass one unless its recipient
+/// is `given`, into `<state>/keys/` (mode 0600; an existing one is reused, never
+/// overwritten) and writes their recipients into the freshly written example estate in
+/// `dir`.
+fn example_keys(dir: &Path, state: &Path, given: Option<String>) -> Result<ExampleKeys, Failure> {
+    let keys = state.join("keys");
+    create_private_dir(&keys)?;
+    let dba = keys.join("bob.age");
+    let dba_recipient = identity_recipient(&dba)?;
+    let (break_glass, break_glass_recipient, origin) = match given {
+        Some(recipient) => (
+            None,
+            recipient,
+            "  # Every backup is also encrypted to this recovery key of last resort, given to\n  # `ward init`: its identity was made elsewhere and is kept offline.\n",
+        ),
+        None => {
+            let path = keys.join("break-glass.age");
+            let recipient = identity_recipient(&path)?;
+            (
+                Some(path),
+                recipient,
+                "  # Every backup is also encrypted to this recovery key of last resort. `ward init`\n  # generated its identity in the state folder (keys/break-glass.age): move it offline.\n",
+            )
+        }
+    };
+    insert_after(
+        &dir.join("teams/platform.yaml"),
+        "      roles: [dba]\n",
+        &format!(
+            "      # Written by `ward init`: the identity is in the state folder (keys/bob.age).\n      keys:\n        age: {dba_recipient}\n"
+        ),
+    )?;
+    insert_after(
+        &dir.join("platform.yaml"),
+        // The end of the example's `secretStores` (its store's provider block).
+        "          version: v2\n          authMountPath: kubernetes\n",
+        &format!("{origin}  breakGlassRecipient: {break_glass_recipient}\n"),
+    )?;
+    Ok(ExampleKeys {
+        dba,
+        break_glass,
+        break_glass_recipient,
+    })
 }
 
 fn git(dir: &Path, args: &[&str]) -> Result<(), Failure> {
@@ -151,4 +279,42 @@ fn git(dir: &Path, args: &[&str]) -> Result<(), Failure> {
             "check that git works in that folder",
         ))
     }
+}
+
+fn create_private_dir(dir: &Path) -> Result<(), Failure> {
+    use std::os::unix::fs::DirBuilderExt;
+    if dir.is_dir() {
+        return Ok(());
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| {
+            Failure::operational(
+                format!("cannot create {}: {e}", dir.display()),
+                "check that the state folder is writable",
+            )
+        })
+}
+
+fn insert_after(path: &Path, anchor: &str, text: &str) -> Result<(), Failure> {
+    let io = |e: std::io::Error| {
+        Failure::operational(
+            format!("cannot update {}: {e}", path.display()),
+            "check the folder's permissions",
+        )
+    };
+    let body = std::fs::read_to_string(path).map_err(io)?;
+    let at = body.find(anchor).ok_or_else(|| {
+        Failure::operational(
+            format!(
+                "{} does not have the expected shape to add a key to",
+                path.display()
+            ),
+            "this is a bug in the bundled example; please report it",
+        )
+    })? + anchor.len();
+    let updated = format!("{}{text}{}", &body[..at], &body[at..]);
+    std::fs::write(path, updated).map_err(io)
 }

@@ -27,6 +27,11 @@ pub struct World {
 
 impl World {
     pub fn new(spec: OdooFixture) -> World {
+        Self::with_init(spec, &[])
+    }
+
+    /// [`World::new`], with `init_args` added to `ward init`.
+    pub fn with_init(spec: OdooFixture, init_args: &[&str]) -> World {
         let cluster = TempCluster::start().expect("temp cluster");
         cluster.psql("CREATE DATABASE odoo").expect("create db");
         // billing/prod's own role, which a restore hands the restored database to (the
@@ -50,7 +55,9 @@ impl World {
             db,
             fixture,
         };
-        let (code, out, err) = w.ward(&["init", w.estate_str(), "--example", "healthcare"]);
+        let mut init = vec!["init", w.estate_str(), "--example", "healthcare"];
+        init.extend_from_slice(init_args);
+        let (code, out, err) = w.ward(&init);
         assert_eq!(code, 0, "init: {out}{err}");
         w
     }

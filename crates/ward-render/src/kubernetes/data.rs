@@ -573,6 +573,19 @@ pub(crate) fn database_setup_key(m: &Member<'_>) -> String {
     format!("{}.sql", m.slug())
 }
 
+/// The [`DATABASE_SETUP_CONFIG_MAP`]'s data: each member's key and setup SQL.
+pub(super) fn database_setup_data(s: &Stack<'_>) -> BTreeMap<String, String> {
+    s.members
+        .iter()
+        .map(|m| {
+            (
+                database_setup_key(m),
+                postgres::database_setup_sql(&m.database),
+            )
+        })
+        .collect()
+}
+
 pub(super) fn postgres(
     out: &mut Out<'_>,
     settings: &Settings,
@@ -721,22 +734,13 @@ pub(super) fn postgres(
         }
         out.owners = all_owners;
     }
-    // The setup each database's owner runs on it before Odoo initialises it (the init and
-    // upgrade job, with Odoo's own credentials): CloudNativePG's Database objects cannot
-    // revoke CONNECT or create functions.
+    // The setup each database's owner runs on it before Odoo initialises it and on every
+    // start of the cron pod (its `odoo-upgrade` init container, with Odoo's own
+    // credentials): CloudNativePG's Database objects cannot revoke CONNECT or create
+    // functions, and a dedicated cluster's bootstrap database has no Database object.
     out.push(&ConfigMap {
         metadata: meta(DATABASE_SETUP_CONFIG_MAP, ns, common),
-        data: Some(
-            s.members
-                .iter()
-                .map(|m| {
-                    (
-                        database_setup_key(m),
-                        postgres::database_setup_sql(&m.database),
-                    )
-                })
-                .collect(),
-        ),
+        data: Some(database_setup_data(s)),
         ..Default::default()
     })?;
     out.push(&scheduled_backup(s, &s.db_cluster, ns, common))?;

@@ -275,12 +275,10 @@ pub(super) fn job_store_credentials<'s>(
         .map(|r| (store.name.value.clone(), r))
 }
 
-/// The bytes per second one of Ward's jobs is sized to move: a pg_dump or pg_restore of
-/// the database through zstd and age, and the filestore's blobs, each at 20 MiB/s. A
-/// conservative figure for one pg_dump process with compression and encryption (see
-/// docs/BENCHMARKS.md for measured runs, which are faster); the deadline leaves twice the
-/// time this predicts.
-pub(crate) const JOB_THROUGHPUT_BYTES_PER_SECOND: u64 = 20 << 20;
+// The bytes per second one of Ward's jobs is sized to move (database and filestore):
+// Ward's one documented figure, which WARD-RS-010 also judges snapshot intervals with.
+// The deadline leaves twice (a drill three times) the time it predicts.
+use ward_estate::classify::DUMP_BYTES_PER_SECOND as JOB_THROUGHPUT_BYTES_PER_SECOND;
 
 /// What one job of an environment is given, from the environment's declared data
 /// (database + filestore): see docs/rendering.md, "Sizing Ward's jobs".

@@ -129,13 +129,27 @@ pub const WEB_WAVE: &str = "2";
 /// the stack, see [`odoo::UPGRADE_SCRIPT`]. The cron Deployment is `Recreate` with one
 /// replica, so no cron worker runs while it does: the old pod is gone before this starts,
 /// and the cron workers start only after it succeeded.
+///
+/// Before Odoo touches a database, the container runs its setup SQL (the
+/// [`DATABASE_SETUP_CONFIG_MAP`] key of that environment, mounted read-only under
+/// [`odoo::DATABASE_SETUP_DIR`]) as Odoo's role, the database's owner.
 pub(super) fn upgrade_container(s: &Stack<'_>, cron: &Container) -> Container {
     let mut args = vec!["-c".to_string(), odoo::UPGRADE_SCRIPT.to_string()];
     args.extend(
-        releases(s)
+        s.members
             .iter()
-            .map(|(db, release, modules)| odoo::upgrade_arg(db, release, modules)),
+            .zip(releases(s))
+            .map(|(m, (db, release, modules))| {
+                odoo::upgrade_arg(&db, &release, &database_setup_key(m), &modules)
+            }),
     );
+    let mut mounts = cron.volume_mounts.clone().unwrap_or_default();
+    mounts.push(VolumeMount {
+        name: DATABASE_SETUP_VOLUME.into(),
+        mount_path: odoo::DATABASE_SETUP_DIR.into(),
+        read_only: Some(true),
+        ..Default::default()
+    });
     Container {
         name: "odoo-upgrade".into(),
         command: Some(vec!["python3".into()]),
@@ -145,8 +159,52 @@ pub(super) fn upgrade_container(s: &Stack<'_>, cron: &Container) -> Container {
         readiness_probe: None,
         liveness_probe: None,
         startup_probe: None,
+        volume_mounts: Some(mounts),
         ..cron.clone()
     }
+}
+
+/// The cron pod's volume holding every member's setup SQL, one file per
+/// [`database_setup_key`], as the [`DATABASE_SETUP_CONFIG_MAP`] holds it.
+const DATABASE_SETUP_VOLUME: &str = "database-setup";
+
+fn database_setup_volume(s: &Stack<'_>) -> Volume {
+    Volume {
+        name: DATABASE_SETUP_VOLUME.into(),
+        config_map: Some(ConfigMapVolumeSource {
+            name: DATABASE_SETUP_CONFIG_MAP.into(),
+            items: Some(
+                s.members
+                    .iter()
+                    .map(|m| KeyToPath {
+                        key: database_setup_key(m),
+                        path: database_setup_key(m),
+                        mode: None,
+                    })
+                    .collect(),
+            ),
+            default_mode: Some(0o444),
+            optional: Some(false),
+        }),
+        ..Default::default()
+    }
+}
+
+/// The annotation that carries a hash of the stack's setup SQL on the cron pod template,
+/// so that a change to it (a new Ward) replaces the pod, which runs it again, without
+/// changing the release (which would `--update` every database).
+pub const DATABASE_SETUP_ANNOTATION: &str = "ward.dev/database-setup";
+
+fn database_setup_hash(s: &Stack<'_>) -> String {
+    use sha2::{Digest, Sha256};
+    let mut digest = Sha256::new();
+    for (key, sql) in database_setup_data(s) {
+        for part in [key, sql] {
+            digest.update(part.len().to_le_bytes());
+            digest.update(part);
+        }
+    }
+    hex::encode(&digest.finalize()[..6])
 }
 
 /// The PostgreSQL role the Odoo processes log in as: the owner of the stack's databases
@@ -371,9 +429,13 @@ pub(super) fn odoo_workloads(
         let (init_containers, pod_annotations) = if web {
             (None, None)
         } else {
+            volumes.push(database_setup_volume(s));
             (
                 Some(vec![upgrade_container(s, &container)]),
-                Some(labels(&[(RELEASE_ANNOTATION, &stack_release(s))])),
+                Some(labels(&[
+                    (RELEASE_ANNOTATION, &stack_release(s)),
+                    (DATABASE_SETUP_ANNOTATION, &database_setup_hash(s)),
+                ])),
             )
         };
         out.push(&Deployment {
