@@ -83,3 +83,34 @@ fn tls_and_a_hostssl_only_pg_hba() {
         .expect_err("a bad line");
     assert!(err.to_string().contains("pg_hba.conf"), "{err}");
 }
+
+/// The server's certificate is issued by the cluster's test CA for what `enable_tls_for`
+/// names, as libpq itself checks it: `psql` with `verify-full` and the CA file logs in to
+/// `127.0.0.1` when the certificate names it, and is refused when it names only
+/// `localhost` (which `verify-ca` accepts), or against another CA.
+#[test]
+fn the_test_ca_satisfies_libpq_verify_full() {
+    let run = |cluster: &TempCluster, mode: &str, ca: &std::path::Path| {
+        let out = cluster
+            .psql_tcp(cluster.user(), cluster.password(), mode, "postgres", "SELECT 1")
+            .env("PGSSLROOTCERT", ca)
+            .output()
+            .expect("psql");
+        (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let by_ip = TempCluster::start().expect("cluster starts");
+    by_ip.enable_tls().expect("TLS on");
+    let (ok, err) = run(&by_ip, "verify-full", &by_ip.ca_file());
+    assert!(ok, "{err}");
+
+
+    let by_name = TempCluster::start().expect("cluster starts");
+    by_name.enable_tls_for("DNS:localhost").expect("TLS on");
+    // Each cluster has a CA of its own.
+    let (ok, err) = run(&by_ip, "verify-ca", &by_name.ca_file());
+    assert!(!ok && err.contains("certificate verify failed"), "{err}");
+    let (ok, err) = run(&by_name, "verify-full", &by_name.ca_file());
+    assert!(!ok && err.contains("does not match host name"), "{err}");
+    let (ok, err) = run(&by_name, "verify-ca", &by_name.ca_file());
+    assert!(ok, "{err}");
+}
