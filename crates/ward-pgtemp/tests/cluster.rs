@@ -51,7 +51,7 @@ fn psql_tcp(cluster: &TempCluster, sslmode: &str, sql: &str) -> (bool, String, S
     )
 }
 
-/// TLS comes up with a self-signed certificate, and a `hostssl`-only pg_hba is in force as
+/// TLS comes up with a certificate from the test CA, and a `hostssl`-only pg_hba is in force as
 /// soon as `set_hba` returns: plain text is refused, TLS admitted; a bad line is refused
 /// and leaves the rules that were there.
 #[test]
@@ -92,17 +92,25 @@ fn tls_and_a_hostssl_only_pg_hba() {
 fn the_test_ca_satisfies_libpq_verify_full() {
     let run = |cluster: &TempCluster, mode: &str, ca: &std::path::Path| {
         let out = cluster
-            .psql_tcp(cluster.user(), cluster.password(), mode, "postgres", "SELECT 1")
+            .psql_tcp(
+                cluster.user(),
+                cluster.password(),
+                mode,
+                "postgres",
+                "SELECT 1",
+            )
             .env("PGSSLROOTCERT", ca)
             .output()
             .expect("psql");
-        (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     };
     let by_ip = TempCluster::start().expect("cluster starts");
     by_ip.enable_tls().expect("TLS on");
     let (ok, err) = run(&by_ip, "verify-full", &by_ip.ca_file());
     assert!(ok, "{err}");
-
 
     let by_name = TempCluster::start().expect("cluster starts");
     by_name.enable_tls_for("DNS:localhost").expect("TLS on");
