@@ -5,6 +5,7 @@
 
 mod commands;
 mod context;
+mod db_tls;
 mod example;
 mod metrics;
 mod progress;

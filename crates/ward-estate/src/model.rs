@@ -56,6 +56,17 @@ choice!(
     FailureBehaviour { Queue = "queue", Degrade = "degrade", Block = "block" }
 );
 choice!(SecretStoreKind { ClusterSecretStore = "ClusterSecretStore", SecretStore = "SecretStore" });
+choice!(
+    /// libpq's `sslmode` for Ward's connections to an environment's database, weakest to
+    /// strongest (`allow` is not offered): see docs/vault.md, "TLS to PostgreSQL".
+    DbSslMode {
+        Disable = "disable",
+        Prefer = "prefer",
+        Require = "require",
+        VerifyCa = "verify-ca",
+        VerifyFull = "verify-full",
+    }
+);
 
 /// `metadata` of any document.
 #[derive(Clone, Debug, Serialize)]
@@ -528,6 +539,10 @@ pub struct DatabaseTarget {
     /// How long one statement, or a wait for a table lock, may take (default 5m).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub statement_timeout: Option<Spanned<Duration>>,
+    /// How `ward backup`, `restore` and `drill` protect the connection when no
+    /// `--db-url` says: see [`crate::resolve::DatabaseEndpoint::sslmode`] for the default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sslmode: Option<Spanned<DbSslMode>>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -1369,6 +1384,7 @@ fn decode_environment(cx: &mut Cx, node: &Node, path: &str) -> Option<Environmen
                     password_ref: opt(cx, f, "passwordRef", secret_ref),
                     connect_timeout: opt(cx, f, "connectTimeout", |cx, n, p| cx.duration(n, p)),
                     statement_timeout: opt(cx, f, "statementTimeout", |cx, n, p| cx.duration(n, p)),
+                    sslmode: opt(cx, f, "sslmode", |cx, n, p| cx.choice(n, p)),
                 })
             })
         });

@@ -7,7 +7,7 @@
 use crate::classify::{Classification, ClassificationInputs, classify};
 use crate::decode::Cx;
 use crate::load::Estate;
-use crate::model::{ClusterRole, HostingModel, SecretRef, Stage};
+use crate::model::{ClusterRole, DataSensitivity, DbSslMode, HostingModel, SecretRef, Stage};
 use crate::source::{Location, Span, Spanned};
 use serde::Serialize;
 
@@ -80,6 +80,11 @@ pub struct DatabaseEndpoint {
     /// How restore drills reach this server: the renderer gives every PostgreSQL cluster
     /// this role, and `ward drill` logs in as it.
     pub drill: DrillAccess,
+    /// libpq's `sslmode` for Ward's connections to this server (and its drill server)
+    /// when no `--db-url` or `--db-sslmode` says: the declared `database.sslmode`, else
+    /// [`default_sslmode`]. The rendered jobs always use `verify-full` against the
+    /// cluster's CA ([`ca_secret`]) where the renderer makes the server.
+    pub sslmode: DbSslMode,
 }
 
 impl DatabaseEndpoint {
@@ -198,6 +203,25 @@ pub fn drill_identity_ref(base: &SecretRef, stack: &str) -> SecretRef {
 /// writes to the production server. Bounded like [`db_cluster_name`].
 pub fn drill_cluster_name(db_cluster: &str) -> String {
     bounded_name(&format!("{db_cluster}-drill"), 50)
+}
+
+/// The database TLS mode an environment gets when its estate declares none: `verify-full`
+/// (the certificate chains to the server's CA and names the host) where the workload holds
+/// PHI, in every stage; else `require` (encrypted, the certificate not checked). Never
+/// `prefer`, which an active attacker can downgrade to plain text: a person asks for it.
+pub fn default_sslmode(data_sensitivity: DataSensitivity) -> DbSslMode {
+    match data_sensitivity {
+        DataSensitivity::Phi => DbSslMode::VerifyFull,
+        _ => DbSslMode::Require,
+    }
+}
+
+/// The Secret in which CloudNativePG keeps the CA that signs `cluster`'s server
+/// certificate (when the `Cluster` names no `certificates.serverCASecret`, as the rendered
+/// ones do not), and the key of its PEM certificate: what `sslmode=verify-full` checks
+/// against. The rendered jobs mount this key only, never the CA's private key beside it.
+pub fn ca_secret(cluster: &str) -> (String, &'static str) {
+    (format!("{cluster}-ca"), "ca.crt")
 }
 
 /// The read-write service CloudNativePG makes for `cluster`: the host Odoo and the vault
@@ -406,6 +430,10 @@ pub(crate) fn resolve(estate: &Estate, cx: &mut Cx) -> Vec<ResolvedEnvironment> 
                     },
                 },
                 name: db_name.clone(),
+                sslmode: db.and_then(|d| d.sslmode.as_ref()).map_or_else(
+                    || default_sslmode(w.spec.classification.data_sensitivity.value),
+                    |m| m.value,
+                ),
             };
             let stack = stack_id(
                 &cluster.name.value,

@@ -780,3 +780,58 @@ fn database_users_that_name_wards_own_roles_are_refused() {
     );
     find(&problems(dir.path()), "a role Ward renders for its own use");
 }
+
+/// Where the estate declares no `database.sslmode`, an environment whose workload holds
+/// PHI gets `verify-full` in every stage, any other `require` (never `prefer`); a declared
+/// mode wins; a mode libpq does not have is refused where written, with a suggestion.
+#[test]
+fn the_database_sslmode_is_verify_full_for_phi_unless_declared() {
+    use ward_estate::model::DbSslMode;
+    let dir = example();
+    let estate = load_ok(dir.path());
+    let mode = |estate: &ward_estate::Estate, address: &str| {
+        estate.environment(address).expect(address).database.sslmode
+    };
+    assert_eq!(mode(&estate, "billing/prod"), DbSslMode::VerifyFull);
+    assert_eq!(mode(&estate, "billing/staging"), DbSslMode::VerifyFull);
+    assert_eq!(mode(&estate, "patient-portal/prod"), DbSslMode::Require);
+    assert_eq!(
+        mode(&estate, "training-sandbox/sandbox"),
+        DbSslMode::Require
+    );
+
+    let declared = "      database:\n        passwordRef: { store: hospital-vault, key: odoo/billing/prod, property: db_password }\n";
+    edit(
+        dir.path(),
+        "workloads/billing.yaml",
+        declared,
+        &declared.replace(
+            "      database:\n",
+            "      database:\n        sslmode: prefer\n",
+        ),
+    );
+    let estate = load_ok(dir.path());
+    assert_eq!(mode(&estate, "billing/prod"), DbSslMode::Prefer);
+    assert_eq!(mode(&estate, "billing/staging"), DbSslMode::VerifyFull);
+
+    edit(
+        dir.path(),
+        "workloads/billing.yaml",
+        "sslmode: prefer",
+        "sslmode: verify-ful",
+    );
+    let p = problems(dir.path());
+    let e = find(&p, "sslmode");
+    let line = line_of(
+        dir.path(),
+        "workloads/billing.yaml",
+        "        sslmode: verify-ful",
+    );
+    assert!(
+        e.location
+            .starts_with(&format!("workloads/billing.yaml:{line}:")),
+        "{}",
+        e.location
+    );
+    assert!(e.hint.contains("verify-full"), "{}", e.hint);
+}

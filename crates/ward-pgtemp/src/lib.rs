@@ -11,9 +11,11 @@
 //! `initdb` refuses to run as root. When the process is root (CI here), the server binaries
 //! run as the unprivileged `nobody` user and the folder is handed to it.
 //!
-//! [`TempCluster::enable_tls`] turns TLS on with a fresh self-signed certificate (made by
-//! the `openssl` command) and [`TempCluster::set_hba`] replaces the client authentication
-//! rules, each taking effect before it returns, for tests of `hostssl`-only servers.
+//! [`TempCluster::enable_tls`] turns TLS on with a fresh certificate issued by a test CA of
+//! its own ([`TestCa`], made by the `openssl` command; [`TempCluster::ca_file`] is its
+//! certificate, for `sslmode=verify-full`) and [`TempCluster::set_hba`] replaces the client
+//! authentication rules, each taking effect before it returns, for tests of `hostssl`-only
+//! servers.
 //!
 //! [`TempCluster::start_standby`] makes a streaming hot standby of a cluster
 //! (`pg_basebackup -R` into its own folder, its own port), itself a [`TempCluster`]
@@ -247,30 +249,21 @@ impl TempCluster {
         cmd
     }
 
-    /// Turns TLS on (`ssl = on`) with a new self-signed certificate for `127.0.0.1`, and
-    /// returns once a TLS connection over TCP works. Needs the `openssl` command.
+    /// Turns TLS on (`ssl = on`) with a new certificate for `127.0.0.1` (`IP:127.0.0.1`
+    /// in its subjectAltName) issued by the cluster's test CA ([`TempCluster::ca_file`]),
+    /// and returns once a TLS connection over TCP works. Needs the `openssl` command.
     pub fn enable_tls(&self) -> Result<()> {
+        self.enable_tls_for("IP:127.0.0.1")
+    }
+
+    /// [`TempCluster::enable_tls`] with the certificate's subjectAltName `san` in
+    /// OpenSSL's syntax (`DNS:localhost`, `DNS:a,IP:127.0.0.1`): for tests of host-name
+    /// checks (`sslmode=verify-full` to `127.0.0.1` fails against `DNS:localhost`).
+    pub fn enable_tls_for(&self, san: &str) -> Result<()> {
         let dir = self.root.join("tls");
         fs::create_dir_all(&dir).map_err(io("creating the TLS folder"))?;
-        let (cert, key) = (dir.join("server.crt"), dir.join("server.key"));
-        // P-256 with ECDSA-SHA256: quick to make, and a signature algorithm whose hash
-        // defines SCRAM channel binding, which clients then exercise.
-        let out = Command::new("openssl")
-            .args(["req", "-x509", "-nodes", "-newkey", "ec"])
-            .args(["-pkeyopt", "ec_paramgen_curve:prime256v1", "-sha256"])
-            .args(["-days", "2", "-subj", "/CN=ward-pgtemp"])
-            .args(["-addext", "subjectAltName=IP:127.0.0.1"])
-            .arg("-keyout")
-            .arg(&key)
-            .arg("-out")
-            .arg(&cert)
-            .stdin(Stdio::null())
-            .output()
-            .map_err(io("running openssl (install the openssl package)"))?;
-        succeeded("openssl", out)?;
-        // The server refuses a key file that others can read or that it does not own.
-        fs::set_permissions(&key, fs::Permissions::from_mode(0o600))
-            .map_err(io("restricting the TLS key"))?;
+        let ca = TestCa::create(&dir.join("ca"), "ward-pgtemp test CA")?;
+        let (cert, key) = ca.issue_server(&dir, san)?;
         for path in [&dir, &cert, &key] {
             self.hand_over(path)?;
         }
@@ -304,6 +297,12 @@ impl TempCluster {
             )));
         }
         Ok(())
+    }
+
+    /// The PEM certificate of the CA that signed the server's certificate (after
+    /// [`TempCluster::enable_tls`]): libpq's `sslrootcert`.
+    pub fn ca_file(&self) -> PathBuf {
+        self.root.join("tls").join("ca").join("ca.crt")
     }
 
     /// Replaces pg_hba.conf with `lines`, after the `local all all trust` line that
@@ -493,6 +492,99 @@ impl Drop for TempCluster {
 }
 
 /// `out` when `program` exited with success, else its standard error as the failure.
+/// A certificate authority for tests, made by `openssl` (P-256, ECDSA-SHA256: quick to
+/// make, and a signature algorithm whose hash defines SCRAM channel binding).
+#[derive(Debug, Clone)]
+pub struct TestCa {
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+impl TestCa {
+    /// Makes a new CA in `dir` (created): `ca.crt` and `ca.key`, valid for two days.
+    pub fn create(dir: &Path, name: &str) -> Result<TestCa> {
+        fs::create_dir_all(dir).map_err(io(format!("creating {}", dir.display())))?;
+        let ca = TestCa {
+            cert: dir.join("ca.crt"),
+            key: dir.join("ca.key"),
+        };
+        let out = Command::new("openssl")
+            .args(["req", "-x509", "-nodes", "-newkey", "ec"])
+            .args(["-pkeyopt", "ec_paramgen_curve:prime256v1", "-sha256"])
+            .args(["-days", "2", "-subj"])
+            .arg(format!("/CN={name}"))
+            .args(["-addext", "basicConstraints=critical,CA:TRUE"])
+            .args(["-addext", "keyUsage=critical,keyCertSign,cRLSign"])
+            .arg("-keyout")
+            .arg(&ca.key)
+            .arg("-out")
+            .arg(&ca.cert)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(io("running openssl (install the openssl package)"))?;
+        succeeded("openssl", out)?;
+        Ok(ca)
+    }
+
+    /// The CA's PEM certificate.
+    pub fn cert_file(&self) -> &Path {
+        &self.cert
+    }
+
+    /// Issues a server certificate for `san` (OpenSSL's subjectAltName syntax) into
+    /// `dir`: `server.crt` and `server.key` (mode 0600), as PostgreSQL loads them.
+    pub fn issue_server(&self, dir: &Path, san: &str) -> Result<(PathBuf, PathBuf)> {
+        fs::create_dir_all(dir).map_err(io(format!("creating {}", dir.display())))?;
+        let (cert, key, csr, ext) = (
+            dir.join("server.crt"),
+            dir.join("server.key"),
+            dir.join("server.csr"),
+            dir.join("server.ext"),
+        );
+        let out = Command::new("openssl")
+            .args(["req", "-new", "-nodes", "-newkey", "ec"])
+            .args(["-pkeyopt", "ec_paramgen_curve:prime256v1", "-sha256"])
+            .args(["-subj", "/CN=ward-pgtemp"])
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&csr)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(io("running openssl (install the openssl package)"))?;
+        succeeded("openssl", out)?;
+        fs::write(
+            &ext,
+            format!(
+                "subjectAltName={san}\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n"
+            ),
+        )
+        .map_err(io("writing the certificate extensions"))?;
+        let out = Command::new("openssl")
+            .args(["x509", "-req", "-sha256", "-days", "2"])
+            .arg("-in")
+            .arg(&csr)
+            .arg("-CA")
+            .arg(&self.cert)
+            .arg("-CAkey")
+            .arg(&self.key)
+            .arg("-set_serial")
+            .arg(format!("0x{}", random_hex(8)))
+            .arg("-extfile")
+            .arg(&ext)
+            .arg("-out")
+            .arg(&cert)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(io("running openssl (install the openssl package)"))?;
+        succeeded("openssl", out)?;
+        // The server refuses a key file that others can read.
+        fs::set_permissions(&key, fs::Permissions::from_mode(0o600))
+            .map_err(io("restricting the TLS key"))?;
+        Ok((cert, key))
+    }
+}
+
 fn succeeded(program: &str, out: std::process::Output) -> Result<std::process::Output> {
     if out.status.success() {
         return Ok(out);

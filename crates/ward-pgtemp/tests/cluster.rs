@@ -51,7 +51,7 @@ fn psql_tcp(cluster: &TempCluster, sslmode: &str, sql: &str) -> (bool, String, S
     )
 }
 
-/// TLS comes up with a self-signed certificate, and a `hostssl`-only pg_hba is in force as
+/// TLS comes up with a certificate from the test CA, and a `hostssl`-only pg_hba is in force as
 /// soon as `set_hba` returns: plain text is refused, TLS admitted; a bad line is refused
 /// and leaves the rules that were there.
 #[test]
@@ -149,4 +149,43 @@ fn a_streaming_hot_standby_replays_the_primary() {
         "a stopped standby answers"
     );
     assert_eq!(primary.psql("SELECT sum(x) FROM t").expect("q"), "4");
+}
+
+/// The server's certificate is issued by the cluster's test CA for what `enable_tls_for`
+/// names, as libpq itself checks it: `psql` with `verify-full` and the CA file logs in to
+/// `127.0.0.1` when the certificate names it, and is refused when it names only
+/// `localhost` (which `verify-ca` accepts), or against another CA.
+#[test]
+fn the_test_ca_satisfies_libpq_verify_full() {
+    let run = |cluster: &TempCluster, mode: &str, ca: &std::path::Path| {
+        let out = cluster
+            .psql_tcp(
+                cluster.user(),
+                cluster.password(),
+                mode,
+                "postgres",
+                "SELECT 1",
+            )
+            .env("PGSSLROOTCERT", ca)
+            .output()
+            .expect("psql");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let by_ip = TempCluster::start().expect("cluster starts");
+    by_ip.enable_tls().expect("TLS on");
+    let (ok, err) = run(&by_ip, "verify-full", &by_ip.ca_file());
+    assert!(ok, "{err}");
+
+    let by_name = TempCluster::start().expect("cluster starts");
+    by_name.enable_tls_for("DNS:localhost").expect("TLS on");
+    // Each cluster has a CA of its own.
+    let (ok, err) = run(&by_ip, "verify-ca", &by_name.ca_file());
+    assert!(!ok && err.contains("certificate verify failed"), "{err}");
+    let (ok, err) = run(&by_name, "verify-full", &by_name.ca_file());
+    assert!(!ok && err.contains("does not match host name"), "{err}");
+    let (ok, err) = run(&by_name, "verify-ca", &by_name.ca_file());
+    assert!(ok, "{err}");
 }

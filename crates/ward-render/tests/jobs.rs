@@ -1069,3 +1069,147 @@ fn each_stack_has_its_own_drill_identity() {
         "{not_age:?}"
     );
 }
+
+/// The names CloudNativePG puts in a cluster's server certificate when the `Cluster`
+/// declares no `certificates` (its `GetClusterAltDNSNames`): each of the `-rw`, `-r` and
+/// `-ro` services, bare, `.<namespace>`, `.<namespace>.svc` and
+/// `.<namespace>.svc.cluster.local`.
+fn cnpg_server_names(cluster: &str, namespace: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    for service in ["rw", "r", "ro"] {
+        let s = format!("{cluster}-{service}");
+        names.push(s.clone());
+        names.push(format!("{s}.{namespace}"));
+        names.push(format!("{s}.{namespace}.svc"));
+        names.push(format!("{s}.{namespace}.svc.cluster.local"));
+    }
+    names
+}
+
+/// Whether OpenSSL (what libpq verifies with) accepts `cert` from `ca` for `host`.
+fn openssl_accepts(ca: &std::path::Path, cert: &std::path::Path, host: &str) -> bool {
+    let out = std::process::Command::new("openssl")
+        .args(["verify", "-verify_hostname", host, "-CAfile"])
+        .arg(ca)
+        .arg(cert)
+        .output()
+        .expect("openssl");
+    out.status.success()
+}
+
+/// The backup and drill jobs connect with `verify-full` against the CA of the
+/// CloudNativePG cluster they reach (its `<cluster>-ca` Secret, the certificate only,
+/// read-only), and the host they connect to is one CloudNativePG's server certificate
+/// carries: a certificate issued with CloudNativePG's names for that cluster and namespace
+/// passes OpenSSL's host-name check for it (and fails for another namespace's name). The
+/// prune job, which never connects to PostgreSQL, mounts no CA.
+#[test]
+fn backup_and_drill_jobs_verify_full_against_their_cluster_s_ca() {
+    let estate = common::example();
+    let t = render(&estate);
+    let tmp = tempfile::tempdir().expect("tmp");
+    let ca = ward_pgtemp::TestCa::create(&tmp.path().join("ca"), "cnpg test CA").expect("CA");
+    let mut checked = BTreeMap::new();
+    for (path, file) in &t.files {
+        let Some(v) = &file.value else { continue };
+        if v["kind"] != "CronJob" {
+            continue;
+        }
+        let job = v["metadata"]["labels"]["ward.dev/job"]
+            .as_str()
+            .unwrap_or_default();
+        let slug = v["metadata"]["labels"]["ward.dev/environment"]
+            .as_str()
+            .unwrap_or_default();
+        let namespace = v["metadata"]["namespace"].as_str().unwrap_or_default();
+        let env = estate
+            .environments
+            .iter()
+            .find(|e| format!("{}-{}", e.workload, e.environment) == slug)
+            .unwrap_or_else(|| panic!("{path}: no environment {slug}"));
+        let p = &v["spec"]["jobTemplate"]["spec"]["template"]["spec"];
+        let c = ward(p);
+        let args: Vec<&str> = c["args"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        let d = &env.database;
+        let (cluster, hosts) = match job {
+            "backup" => (
+                d.cluster.clone(),
+                vec![d.host.clone(), d.snapshot_host.clone()],
+            ),
+            "drill" => (
+                ward_estate::resolve::drill_cluster_name(&d.cluster),
+                vec![d.drill.host.clone()],
+            ),
+            _ => {
+                assert!(volume(p, "db-ca").is_none(), "{path}");
+                assert!(!args.contains(&"--db-sslmode"), "{path}: {args:?}");
+                continue;
+            }
+        };
+        let tls = args.windows(4).any(|w| {
+            w == [
+                "--db-sslmode",
+                "verify-full",
+                "--db-ca-file",
+                "/var/run/ward/db-ca/ca.crt",
+            ]
+        });
+        assert!(tls, "{path}: {args:?}");
+        let secret = &volume(p, "db-ca").expect("db-ca volume")["secret"];
+        assert_eq!(
+            secret["secretName"],
+            format!("{cluster}-ca").as_str(),
+            "{path}"
+        );
+        let items = secret["items"].as_array().expect("items");
+        assert_eq!(items.len(), 1, "the CA's key is never mounted: {path}");
+        assert_eq!(
+            (items[0]["key"].as_str(), items[0]["path"].as_str()),
+            (Some("ca.crt"), Some("ca.crt"))
+        );
+        let m = mount(c, "db-ca").expect("db-ca mounted");
+        assert_eq!(
+            (m["mountPath"].as_str(), &m["readOnly"]),
+            (Some("/var/run/ward/db-ca"), &Value::Bool(true))
+        );
+        // The cluster is rendered beside the job, and leaves its certificates to
+        // CloudNativePG (so `<cluster>-ca` signs the server's).
+        let folder = path.rsplit_once('/').map_or("", |(f, _)| f);
+        let rendered = t
+            .files
+            .iter()
+            .filter(|(p, _)| p.starts_with(&format!("{folder}/cluster-")))
+            .filter_map(|(_, f)| f.value.as_ref())
+            .find(|c| c["metadata"]["name"] == cluster.as_str())
+            .unwrap_or_else(|| panic!("{path}: no Cluster {cluster} beside it"));
+        assert!(rendered["spec"]["certificates"].is_null(), "{path}");
+        let cert = checked
+            .entry((cluster.clone(), namespace.to_string()))
+            .or_insert_with(|| {
+                let san: Vec<String> = cnpg_server_names(&cluster, namespace)
+                    .iter()
+                    .map(|n| format!("DNS:{n}"))
+                    .collect();
+                let dir = tmp.path().join(format!("{cluster}.{namespace}"));
+                ca.issue_server(&dir, &san.join(","))
+                    .expect("server certificate")
+                    .0
+            });
+        for host in &hosts {
+            assert!(
+                openssl_accepts(ca.cert_file(), cert, host),
+                "{path}: {host} is not in CloudNativePG's certificate"
+            );
+        }
+        assert!(
+            !openssl_accepts(ca.cert_file(), cert, &format!("{cluster}-rw.elsewhere")),
+            "the check is real"
+        );
+    }
+    assert!(checked.len() >= 4, "{checked:?}");
+}

@@ -194,7 +194,12 @@ fn tier1_dedicated_billing_is_highly_available_with_a_standby_region() {
             "run",
             "billing/prod",
             "--object-store",
-            "care-backups"
+            "care-backups",
+            // verify-full against the cluster's own CA, mounted from `<cluster>-ca`.
+            "--db-sslmode",
+            "verify-full",
+            "--db-ca-file",
+            "/var/run/ward/db-ca/ca.crt"
         ])
     );
     get(&t, &format!("{ns}/cronjob-ward-drill-billing-prod.yaml"));

@@ -1263,6 +1263,8 @@ mod tests {
                 user: "unused".into(),
                 password: None,
                 sslmode: crate::SslMode::Prefer,
+                sslrootcert: None,
+                channel_binding: crate::ChannelBinding::Prefer,
                 timeouts: crate::PgTimeouts::default(),
             },
             standby: None,

@@ -67,7 +67,7 @@ pub use manifest::{
 };
 pub use names::{MAX_COMPONENT_BYTES, check_component, filestore_folder};
 pub use odoo_zip::{OdooZipRequest, OdooZipSummary, export_odoo_zip};
-pub use pg::{COUNTED_TABLES, DbConnection, PgTimeouts, PgTools};
+pub use pg::{COUNTED_TABLES, DbConnection, PgTimeouts, PgTools, UrlTls};
 pub use progress::{NoProgress, Phase, Progress};
 pub use prune::{
     GcReport, PruneDecision, PruneReport, Retention, collect_garbage, prune, snapshot_counts,
@@ -77,5 +77,5 @@ pub use restore::{
 };
 pub use store::{LockMode, ObjectLock, Repository, RepositoryConfig, S3Location, StoreLocation};
 pub use tenant::{tenant_key, unlock_tenant_key};
-pub use tls::SslMode;
+pub use tls::{ChannelBinding, SslMode, load_ca_file};
 pub use verify::{ObjectFault, VerifyDepth, VerifyReport, verify};

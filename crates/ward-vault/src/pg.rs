@@ -3,7 +3,7 @@
 //!
 //! Passwords go to children through `PGPASSWORD`, never on the command line where `ps`
 //! would show them. Both connections negotiate TLS alike: ours through [`crate::tls`], the
-//! children's through `PGSSLMODE` set to the same mode.
+//! children's through `PGSSLMODE`, `PGSSLROOTCERT` and `PGCHANNELBINDING` set to the same.
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -16,7 +16,7 @@ use tokio_postgres::error::SqlState;
 
 use crate::error::{Result, VaultError};
 use crate::keys::SecretString;
-use crate::tls::{MakeRustlsConnect, SslMode};
+use crate::tls::{ChannelBinding, MakeRustlsConnect, SslMode};
 
 /// How long Ward waits for a database server, on its own connections and its children's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,19 +47,25 @@ pub struct DbConnection {
     pub password: Option<SecretString>,
     /// libpq's `sslmode`: `?sslmode=` of a URL, else [`SslMode::Prefer`] as in libpq.
     pub sslmode: SslMode,
+    /// libpq's `sslrootcert`: the PEM file of the CA the server's certificate must chain
+    /// to under `verify-ca`/`verify-full` (required there; unused by the other modes).
+    /// The caller supplies any default (libpq's is `~/.postgresql/root.crt`): this crate
+    /// reads no environment and no home folder.
+    pub sslrootcert: Option<PathBuf>,
+    /// libpq's `channel_binding`: `?channel_binding=` of a URL, else `prefer`.
+    pub channel_binding: ChannelBinding,
     pub timeouts: PgTimeouts,
 }
 
 impl DbConnection {
     /// Parses a `postgres://user:password@host:port/dbname[?sslmode=…]` URL (the
-    /// `--db-url` override).
+    /// `--db-url` override), with libpq's `sslmode` (all but `allow`), `sslrootcert` and
+    /// `channel_binding` parameters.
     pub fn from_url(url: &str) -> Result<DbConnection> {
+        let (rest, tls) = take_tls_parameters(url)?;
         // Never echo the URL: it may hold a password.
-        let cfg: tokio_postgres::Config = url.parse().map_err(|_| match unsupported_sslmode(url) {
-            Some(mode) => VaultError::InvalidInput(format!(
-                "sslmode={mode} is not supported: use disable, prefer or require (verify-ca and verify-full, which check the server's certificate, are not supported yet)"
-            )),
-            None => VaultError::InvalidInput("the database URL is not a valid postgres:// URL".into()),
+        let cfg: tokio_postgres::Config = rest.parse().map_err(|_| {
+            VaultError::InvalidInput("the database URL is not a valid postgres:// URL".into())
         })?;
         let host = cfg
             .get_hosts()
@@ -81,9 +87,17 @@ impl DbConnection {
             password: cfg
                 .get_password()
                 .map(|p| SecretString::new(String::from_utf8_lossy(p).into_owned())),
-            sslmode: SslMode::from_postgres(cfg.get_ssl_mode()),
+            sslmode: tls.sslmode.unwrap_or_default(),
+            sslrootcert: tls.sslrootcert,
+            channel_binding: tls.channel_binding.unwrap_or_default(),
             timeouts: PgTimeouts::default(),
         })
+    }
+
+    /// The TLS settings a URL gave explicitly ([`DbConnection::from_url`] fills in
+    /// libpq's defaults): the caller decides what a URL without `sslmode` means.
+    pub fn url_tls_parameters(url: &str) -> Result<UrlTls> {
+        take_tls_parameters(url).map(|(_, tls)| tls)
     }
 
     /// `host:port`, as errors name the server (never with credentials).
@@ -173,7 +187,30 @@ impl DbConnection {
         }
     }
 
+    /// Checks the TLS settings before any connection is tried: a verify mode needs a CA
+    /// file that holds certificates, and `channel_binding=require` needs TLS.
+    pub fn check_tls(&self) -> Result<()> {
+        let mode = self.effective_sslmode();
+        if self.channel_binding == ChannelBinding::Require
+            && mode == SslMode::Disable
+            && !self.host.starts_with('/')
+        {
+            return Err(VaultError::InvalidInput(
+                "channel_binding=require binds the login to the TLS session, and sslmode=disable has none: use sslmode=verify-full (or require)".into(),
+            ));
+        }
+        if mode.verifies() {
+            let path = self
+                .sslrootcert
+                .as_ref()
+                .ok_or_else(|| crate::tls::ca_required(mode))?;
+            crate::tls::verifying_connector(path, mode)?;
+        }
+        Ok(())
+    }
+
     pub(crate) async fn connect(&self) -> Result<Client> {
+        self.check_tls()?;
         let mut cfg = tokio_postgres::Config::new();
         cfg.host(&self.host)
             .port(self.port)
@@ -186,17 +223,22 @@ impl DbConnection {
                 "-c statement_timeout={ms} -c lock_timeout={ms}",
                 ms = self.timeouts.statement.as_millis().max(1)
             ))
-            .ssl_mode(self.effective_sslmode().to_postgres());
+            .ssl_mode(self.effective_sslmode().to_postgres())
+            .channel_binding(self.channel_binding.to_postgres());
         if let Some(pw) = &self.password {
             cfg.password(pw.expose());
         }
-        // One connector for every mode: with `disable` tokio-postgres never calls it.
-        let tls = MakeRustlsConnect::shared().map_err(|e| {
-            VaultError::Database(format!(
-                "cannot set up TLS for {}:{}: {e}",
-                self.host, self.port
-            ))
-        })?;
+        // With `disable` tokio-postgres never calls the connector.
+        let mode = self.effective_sslmode();
+        let tls = match &self.sslrootcert {
+            Some(ca) if mode.verifies() => crate::tls::verifying_connector(ca, mode)?,
+            _ => MakeRustlsConnect::shared().map_err(|e| {
+                VaultError::Database(format!(
+                    "cannot set up TLS for {}:{}: {e}",
+                    self.host, self.port
+                ))
+            })?,
+        };
         // connect_timeout bounds the TCP connect only: a server that accepts and never
         // answers would hang the TLS request or the login for ever.
         let (client, connection) = tokio::time::timeout(self.timeouts.connect, cfg.connect(tls))
@@ -218,7 +260,7 @@ impl DbConnection {
                 // pg_hba has a `hostssl` line for this login and nothing for plain text: a
                 // TLS matter, not a password one.
                 let fix = if self.effective_sslmode() == SslMode::Disable {
-                    "connect with sslmode=prefer or sslmode=require (?sslmode= of the database URL)"
+                    "connect with sslmode=verify-full and the server's CA (or sslmode=require or sslmode=prefer, which do not check its certificate): ?sslmode= of the database URL, or the estate's database.sslmode"
                 } else {
                     "the server did not offer TLS: turn on ssl in its configuration"
                 };
@@ -263,10 +305,38 @@ impl DbConnection {
         // innermost source says what happened.
         let whole = e.to_string();
         let mut reason = whole.clone();
+        let mut rustls_error = None;
         let mut source = std::error::Error::source(e);
         while let Some(s) = source {
             reason = s.to_string();
+            // tokio-rustls hands rustls's error over inside an io::Error.
+            rustls_error = rustls_error
+                .or_else(|| s.downcast_ref::<rustls::Error>())
+                .or_else(|| {
+                    s.downcast_ref::<std::io::Error>()
+                        .and_then(|io| io.get_ref())
+                        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+                });
             source = s.source();
+        }
+        if reason == "server did not use channel binding" {
+            return VaultError::Database(format!(
+                "refused the database at {} before sending the password: channel_binding=require, and the server did not offer SCRAM-SHA-256-PLUS over TLS (it asked for a cleartext or MD5 password, for SCRAM without channel binding, or for none, or the connection was not encrypted); give the role a SCRAM password under a `hostssl … scram-sha-256` pg_hba line, or connect with channel_binding=prefer",
+                self.server()
+            ));
+        }
+        if let Some(described) = rustls_error.and_then(|r| {
+            crate::tls::describe_certificate_error(
+                r,
+                self.sslmode,
+                &self.host,
+                self.sslrootcert.as_deref(),
+            )
+        }) {
+            return VaultError::Database(format!(
+                "the TLS handshake with the database at {} failed: {described}",
+                self.server()
+            ));
         }
         if whole.starts_with("error performing TLS handshake") {
             if reason == "server does not support TLS" {
@@ -310,24 +380,109 @@ impl DbConnection {
             .env("PGAPPNAME", "ward-vault")
             // The same negotiation as our own connection, whatever the caller's environment says.
             .env("PGSSLMODE", self.sslmode.as_str())
+            .env("PGCHANNELBINDING", self.channel_binding.as_str())
+            .env_remove("PGSSLROOTCERT")
             .env_remove("PGPASSWORD");
+        if let Some(ca) = self
+            .sslrootcert
+            .as_ref()
+            .filter(|_| self.sslmode.verifies())
+        {
+            cmd.env("PGSSLROOTCERT", ca);
+        }
         if let Some(pw) = &self.password {
             cmd.env("PGPASSWORD", pw.expose());
         }
     }
 }
 
-/// The `sslmode` value of a URL that tokio-postgres refused, when it is one of libpq's
-/// that Ward does not support (`allow`, `verify-ca`, `verify-full`): only then is the value
-/// echoed, so nothing else of the URL ever is.
-fn unsupported_sslmode(url: &str) -> Option<&'static str> {
-    let (_, query) = url.split_once('?')?;
-    let value = query
-        .split('&')
-        .find_map(|pair| pair.strip_prefix("sslmode="))?;
-    ["allow", "verify-ca", "verify-full"]
-        .into_iter()
-        .find(|known| *known == value)
+/// The TLS parameters a URL names explicitly, each `None` when absent.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UrlTls {
+    pub sslmode: Option<SslMode>,
+    pub sslrootcert: Option<PathBuf>,
+    pub channel_binding: Option<ChannelBinding>,
+}
+
+/// Takes libpq's TLS parameters out of a `postgres://` URL's query, since tokio-postgres
+/// knows neither `sslrootcert` nor the verify modes: the rest of the URL, and the
+/// parameters. An unknown value is refused naming the parameter; only a value from
+/// libpq's own list (`allow`) is echoed, so nothing else of the URL ever is.
+fn take_tls_parameters(url: &str) -> Result<(String, UrlTls)> {
+    let mut tls = UrlTls::default();
+    let is_url = url.starts_with("postgres://") || url.starts_with("postgresql://");
+    let Some((base, query)) = url.split_once('?').filter(|_| is_url) else {
+        return Ok((url.to_string(), tls));
+    };
+    let mut kept = Vec::new();
+    for pair in query.split('&') {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let value = percent_decode(value).ok_or_else(|| {
+            VaultError::InvalidInput(format!(
+                "the database URL's {key} parameter is not valid percent-encoded UTF-8"
+            ))
+        })?;
+        match key {
+            "sslmode" => {
+                tls.sslmode = Some(SslMode::parse(&value).ok_or_else(|| {
+                    VaultError::InvalidInput(if value == "allow" {
+                        "sslmode=allow is not supported: use disable, prefer, require, verify-ca or verify-full".into()
+                    } else {
+                        "the database URL's sslmode is not one of disable, prefer, require, verify-ca, verify-full".into()
+                    })
+                })?);
+            }
+            "channel_binding" => {
+                tls.channel_binding = Some(ChannelBinding::parse(&value).ok_or_else(|| {
+                    VaultError::InvalidInput(
+                        "the database URL's channel_binding is not one of disable, prefer, require"
+                            .into(),
+                    )
+                })?);
+            }
+            "sslrootcert" => {
+                if value.is_empty() {
+                    return Err(VaultError::InvalidInput(
+                        "the database URL's sslrootcert is empty: give the CA file's path".into(),
+                    ));
+                }
+                // libpq 16's `system` (the operating system's trust store) is not offered:
+                // a PostgreSQL server's CA is its own, never a public one.
+                if value == "system" {
+                    return Err(VaultError::InvalidInput(
+                        "sslrootcert=system (the operating system's trusted roots) is not supported: give the server's CA file".into(),
+                    ));
+                }
+                tls.sslrootcert = Some(PathBuf::from(value));
+            }
+            _ => kept.push(pair),
+        }
+    }
+    let rest = if kept.is_empty() {
+        base.to_string()
+    } else {
+        format!("{base}?{}", kept.join("&"))
+    };
+    Ok((rest, tls))
+}
+
+/// `%XX` decoding, as libpq and tokio-postgres read URL parameters; `None` when it is not
+/// valid or not UTF-8.
+fn percent_decode(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = text.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 pub(crate) fn db_error(e: tokio_postgres::Error) -> VaultError {
@@ -658,6 +813,31 @@ mod tests {
         }
     }
 
+    /// The CA file and channel binding reach the children too: `PGSSLROOTCERT` only under
+    /// a verify mode (and never the caller's own), `PGCHANNELBINDING` always.
+    #[test]
+    fn children_get_the_ca_file_and_channel_binding() {
+        let verified = DbConnection::from_url(
+            "postgres://u@db/odoo?sslmode=verify-full&sslrootcert=/ca/ca.crt&channel_binding=require",
+        )
+        .expect("url");
+        let mut cmd = Command::new("pg_restore");
+        verified.apply(&mut cmd);
+        assert_eq!(env_of(&cmd, "PGSSLMODE").as_deref(), Some("verify-full"));
+        assert_eq!(env_of(&cmd, "PGSSLROOTCERT").as_deref(), Some("/ca/ca.crt"));
+        assert_eq!(env_of(&cmd, "PGCHANNELBINDING").as_deref(), Some("require"));
+        let plain =
+            DbConnection::from_url("postgres://u@db/odoo?sslmode=require&sslrootcert=/ca/ca.crt")
+                .expect("url");
+        let mut cmd = Command::new("pg_dump");
+        plain.apply(&mut cmd);
+        let removed = cmd
+            .get_envs()
+            .any(|(k, v)| k == "PGSSLROOTCERT" && v.is_none());
+        assert!(removed, "the caller's PGSSLROOTCERT is removed");
+        assert_eq!(env_of(&cmd, "PGCHANNELBINDING").as_deref(), Some("prefer"));
+    }
+
     /// libpq never tries TLS over a unix socket; neither do we, whatever the mode.
     #[test]
     fn a_unix_socket_is_never_encrypted() {
@@ -668,6 +848,8 @@ mod tests {
             user: "odoo".into(),
             password: None,
             sslmode: SslMode::Require,
+            sslrootcert: None,
+            channel_binding: ChannelBinding::Prefer,
             timeouts: PgTimeouts::default(),
         };
         assert_eq!(db.effective_sslmode(), SslMode::Disable);

@@ -63,6 +63,8 @@ pub struct PgArgs {
     /// [default: the environment's database.statementTimeout, else 5m].
     #[arg(long, value_name = "DURATION")]
     pub db_statement_timeout: Option<String>,
+    #[command(flatten)]
+    pub tls: crate::db_tls::DbTlsArgs,
 }
 
 impl PgArgs {
@@ -597,8 +599,10 @@ pub(crate) fn db_connection(
             dbname: login.dbname.to_string(),
             user: login.user.to_string(),
             password: None,
-            // libpq's default: the tenants' pg_hba lines are `hostssl`.
-            sslmode: ward_vault::SslMode::Prefer,
+            // Settled by `DbTlsArgs::apply` from the flags and the estate.
+            sslmode: ward_vault::SslMode::VerifyFull,
+            sslrootcert: None,
+            channel_binding: ward_vault::ChannelBinding::Prefer,
             timeouts: ward_vault::PgTimeouts::default(),
         },
         (None, None) => {
@@ -727,6 +731,9 @@ fn run_backup(cx: &Context, args: RunArgs) -> Result<Exit, Failure> {
         let config = repository_config(cx, &estate, &cx.store_of(env))?;
         let mut db = db_connection(cx, Some(Login::owner(env)), args.db_url.as_deref())?;
         db.db.timeouts = args.pg.timeouts(&estate, Some(env))?;
+        args.pg
+            .tls
+            .apply(&mut db.db, Some(env), args.db_url.as_deref())?;
         let filestore = args
             .filestore
             .clone()

@@ -86,6 +86,9 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
         // (and, on a shared server, connect to it at all).
         let mut server = db_connection(cx, Some(Login::drill(env)), args.db_url.as_deref())?;
         server.db.timeouts = args.pg.timeouts(&estate, Some(env))?;
+        args.pg
+            .tls
+            .apply(&mut server.db, Some(env), args.db_url.as_deref())?;
         let request = DrillRequest {
             server: server.db.clone(),
             scratch_dir: args.scratch_dir.clone().unwrap_or_else(std::env::temp_dir),

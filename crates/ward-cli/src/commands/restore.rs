@@ -107,6 +107,9 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
                 estate.environment(&format!("{}/{}", snapshot.workload, snapshot.environment));
             let mut target = db_connection(cx, env.map(Login::owner), args.db_url.as_deref())?;
             target.db.timeouts = args.pg.timeouts(&estate, env)?;
+            args.pg
+                .tls
+                .apply(&mut target.db, env, args.db_url.as_deref())?;
             let mut request = RestoreRequest::new(target.db.with_dbname(&to_db), &filestore);
             request.jobs = args.jobs;
             request.replace = args.replace;

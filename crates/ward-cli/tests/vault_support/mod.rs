@@ -14,6 +14,9 @@ use ward_vault::fixture::{self, FixtureData, OdooFixture};
 /// named after its workload).
 pub const ENV_ROLE: &str = "billing";
 
+/// billing/prod's `database` block in the example estate.
+pub const PROD_DATABASE: &str = "      database:\n        passwordRef: { store: hospital-vault, key: odoo/billing/prod, property: db_password }\n";
+
 /// A throwaway cluster with a fixture database `odoo`, its filestore, and an example
 /// estate made by `ward init`.
 pub struct World {
@@ -59,6 +62,34 @@ impl World {
         init.extend_from_slice(init_args);
         let (code, out, err) = w.ward(&init);
         assert_eq!(code, 0, "init: {out}{err}");
+        // billing holds PHI, so its environments default to sslmode=verify-full; this
+        // throwaway server has no TLS (tests of TLS turn it on), so the estate asks for
+        // `prefer` explicitly, as a person would for such a server.
+        w.edit(
+            "workloads/billing.yaml",
+            PROD_DATABASE,
+            &format!("{PROD_DATABASE}        sslmode: prefer\n"),
+        );
+        // Committed, as init left the estate: tests check that the ledger names a clean one.
+        let out = Command::new("git")
+            .arg("-C")
+            .arg(&w.estate)
+            .args([
+                "commit",
+                "-qam",
+                "billing/prod: sslmode prefer for a server without TLS",
+            ])
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@example.invalid")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@example.invalid")
+            .output()
+            .expect("git");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         w
     }
 
@@ -77,7 +108,7 @@ impl World {
     /// Points billing/prod's database endpoint at this cluster's `odoo` database, keeping
     /// its declared password reference; `user`, when given, as its role.
     pub fn endpoint_here(&self, user: Option<&str>) {
-        let declared = "      database:\n        passwordRef: { store: hospital-vault, key: odoo/billing/prod, property: db_password }\n";
+        let declared = PROD_DATABASE;
         let user = user.map_or_else(String::new, |u| format!("        user: {u}\n"));
         let endpoint = format!(
             "      database:\n        host: 127.0.0.1\n        port: {}\n        name: odoo\n{user}        passwordRef: {{ store: hospital-vault, key: odoo/billing/prod, property: db_password }}\n",

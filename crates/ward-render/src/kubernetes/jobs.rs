@@ -21,6 +21,9 @@ pub(super) const JOB_SECRETS: &str = "/var/run/ward/secrets";
 pub(super) const JOB_GIT: &str = "/var/run/ward/git";
 pub(super) const JOB_IDENTITY: &str = "/var/run/ward/identity";
 pub(super) const JOB_IDENTITY_FILE: &str = "key.txt";
+/// Where the backup and drill jobs mount the CA of the CloudNativePG cluster they connect
+/// to, for `--db-sslmode verify-full --db-ca-file <this>/<key>`.
+pub(super) const JOB_DB_CA: &str = "/var/run/ward/db-ca";
 /// The ward image's non-root user.
 pub(super) const WARD_UID: i64 = 65_532;
 /// The state folder holds a ledger, a lease and a few keys; backups go to object storage.
@@ -510,12 +513,29 @@ impl WardJob {
 /// The pod of one of Ward's jobs: an init container clones the estate, then `ward` runs
 /// with the estate, its state, its secrets folder and (backup) the filestore or (drill)
 /// the identity mounted.
+/// The CloudNativePG cluster a job connects to, when the renderer makes it: the
+/// environment's own for a backup, the stack's drill cluster for a drill; `None` for a
+/// declared `database.host` (a server whose CA the renderer does not know) and for prune,
+/// which never connects to PostgreSQL.
+fn job_db_cluster(m: &Member<'_>, job: WardJob) -> Option<String> {
+    use ward_estate::resolve::{drill_cluster_name, rw_service};
+    let d = &m.env.database;
+    match job {
+        WardJob::Backup => (d.host == rw_service(&d.cluster)).then(|| d.cluster.clone()),
+        WardJob::Drill => {
+            let drill = drill_cluster_name(&d.cluster);
+            (d.drill.host == rw_service(&drill)).then_some(drill)
+        }
+        WardJob::Prune => None,
+    }
+}
+
 pub(super) fn ward_job_pod(
     settings: &Settings,
     s: &Stack<'_>,
     m: &Member<'_>,
     job: WardJob,
-    args: Vec<String>,
+    mut args: Vec<String>,
     actor: String,
 ) -> PodSpec {
     let sizing = member_job_sizing(m, job);
@@ -603,6 +623,20 @@ pub(super) fn ward_job_pod(
         mount("secrets", JOB_SECRETS, true),
         mount("tmp", "/tmp", false),
     ];
+    // verify-full against the cluster's own CA, whatever the environment's sslmode: the
+    // host the job connects to (`<cluster>-rw`, `-ro`) is in CloudNativePG's server
+    // certificate. Only the certificate is mounted, never the CA's key beside it.
+    if let Some(cluster) = job_db_cluster(m, job) {
+        let (secret, key) = ward_estate::resolve::ca_secret(&cluster);
+        volumes.push(secret_file_volume("db-ca", &secret, key, key, SECRET_MODE));
+        mounts.push(mount("db-ca", JOB_DB_CA, true));
+        args.extend([
+            "--db-sslmode".to_string(),
+            "verify-full".into(),
+            "--db-ca-file".into(),
+            format!("{JOB_DB_CA}/{key}"),
+        ]);
+    }
     let mut pod_security = restricted_pod(WARD_UID);
     // The state volume is small; checking its root is enough between runs.
     pod_security.fs_group_change_policy = Some("OnRootMismatch".into());
