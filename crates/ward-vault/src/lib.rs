@@ -45,6 +45,7 @@ mod progress;
 mod prune;
 mod restore;
 mod runkey;
+mod statement;
 mod store;
 mod tenant;
 mod tls;
@@ -74,6 +75,10 @@ pub use prune::{
 };
 pub use restore::{
     Cleanup, RESTORED_MARKER, RestoreRequest, RestoreSummary, RowCountMismatch, restore,
+};
+pub use statement::{
+    BackupSigningKey, BlobIndexRoot, STATEMENT_FORMAT, SigningPublicKey, Statement, StatementPart,
+    TrustedKeys, VerifiedStatement,
 };
 pub use store::{LockMode, ObjectLock, Repository, RepositoryConfig, S3Location, StoreLocation};
 pub use tenant::{tenant_key, unlock_tenant_key};
