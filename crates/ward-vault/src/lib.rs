@@ -45,6 +45,7 @@ mod progress;
 mod prune;
 mod restore;
 mod runkey;
+mod spool;
 mod statement;
 mod store;
 mod tenant;
@@ -56,7 +57,8 @@ pub use backup::{
     PhaseTimes, backup,
 };
 pub use catalog::{
-    ListedSnapshot, SnapshotFilter, find_snapshot, list, open_snapshot, read_manifest,
+    ListedSnapshot, SnapshotFilter, find_snapshot, list, open_snapshot, pinned_tenant_key_id,
+    read_manifest,
 };
 pub use checksum::{Checksum, ChecksumAlgorithm};
 pub use drill::{DrillReport, DrillRequest, drill};

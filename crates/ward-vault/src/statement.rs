@@ -82,7 +82,8 @@ impl BackupSigningKey {
         Ok(BackupSigningKey { key })
     }
 
-    /// Reads a key file; one that others may read (group or world permissions) is refused.
+    /// Reads a key file; one that others may read or change (world access, group write) is
+    /// refused.
     pub fn load(path: &Path) -> Result<BackupSigningKey> {
         let bad = |reason: String| VaultError::InvalidSigningKey {
             path: path.to_path_buf(),
@@ -92,17 +93,20 @@ impl BackupSigningKey {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
+            // Group read stays allowed: Kubernetes makes a mounted secret 0440 under an
+            // fsGroup. Group write or any world access is refused.
             let mode = meta.permissions().mode() & 0o777;
-            if mode & 0o077 != 0 {
+            if mode & 0o027 != 0 {
                 return Err(bad(format!(
-                    "its mode is {mode:o}, readable by others; run chmod 600 on it"
+                    "its mode is {mode:o}, open to others; run chmod 600 on it"
                 )));
             }
         }
         if meta.len() > 1024 {
             return Err(bad("it is not a key file (too large)".into()));
         }
-        let text = fs::read_to_string(path).map_err(io_err("reading the backup signing key", path))?;
+        let text =
+            fs::read_to_string(path).map_err(io_err("reading the backup signing key", path))?;
         let seed: [u8; 32] = hex::decode(text.trim())
             .ok()
             .and_then(|b| b.try_into().ok())
@@ -354,7 +358,9 @@ pub(crate) fn decode_verified(
 /// The root of a blob index: BLAKE3 over [`BLOB_INDEX_DOMAIN`] and one line
 /// `<object> <stored size> <stored checksum>\n` per blob, sorted by object name. Every blob
 /// must carry its stored checksum (deduplication copies it from the verified record).
-pub(crate) fn blob_index_root(blobs: &[StoredObject]) -> std::result::Result<BlobIndexRoot, String> {
+pub(crate) fn blob_index_root(
+    blobs: &[StoredObject],
+) -> std::result::Result<BlobIndexRoot, String> {
     let mut sorted: Vec<&StoredObject> = blobs.iter().collect();
     sorted.sort_by(|a, b| a.object.cmp(&b.object));
     let mut hasher = ChecksumHasher::new(ChecksumAlgorithm::Blake3);
@@ -375,11 +381,20 @@ pub(crate) fn blob_index_root(blobs: &[StoredObject]) -> std::result::Result<Blo
     })
 }
 
+/// A verified statement with a fixed test key, for unit tests elsewhere in the crate.
+#[cfg(test)]
+pub(crate) fn test_verified() -> VerifiedStatement {
+    VerifiedStatement {
+        statement: tests::sample(),
+        signer: SigningPublicKey(SigningKey::from_bytes(&[7u8; 32]).verifying_key()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn sample() -> Statement {
+    pub(crate) fn sample() -> Statement {
         let blobs = vec![StoredObject {
             object: format!("tenants/t/blobs/ab/{}", "ab".repeat(32)),
             stored_size: 10,
@@ -446,7 +461,10 @@ mod tests {
         for (from, to) in [
             (r#""stored_size":3"#, r#""stored_size":4"#),
             (r#""tenant_key_id":"k""#, r#""tenant_key_id":"j""#),
-            (r#""previous":null"#, &format!(r#""previous":"{}""#, sample().hash())),
+            (
+                r#""previous":null"#,
+                &format!(r#""previous":"{}""#, sample().hash()),
+            ),
             ("20260101T000000Z-abcd0123", "20260101T000000Z-abcd0124"),
         ] {
             assert!(text.contains(from), "{from}");
@@ -478,7 +496,10 @@ mod tests {
         assert_eq!((one.count, one.stored_bytes), (2, 3));
         let mut grown = b.clone();
         grown.stored_size = 3;
-        assert_ne!(one.root, blob_index_root(&[a.clone(), grown]).expect("root").root);
+        assert_ne!(
+            one.root,
+            blob_index_root(&[a.clone(), grown]).expect("root").root
+        );
         let bare = StoredObject {
             stored_checksum: None,
             ..a
@@ -496,12 +517,18 @@ mod tests {
             use std::os::unix::fs::PermissionsExt;
             let mode = fs::metadata(&path).expect("meta").permissions().mode() & 0o777;
             assert_eq!(mode, 0o600);
-            assert_eq!(BackupSigningKey::load(&path).expect("load").public(), k.public());
+            assert_eq!(
+                BackupSigningKey::load(&path).expect("load").public(),
+                k.public()
+            );
             fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).expect("chmod");
             let err = BackupSigningKey::load(&path).expect_err("world-readable");
             assert!(err.to_string().contains("chmod 600"), "{err}");
         }
-        assert!(BackupSigningKey::generate_file(&path).is_err(), "never overwritten");
+        assert!(
+            BackupSigningKey::generate_file(&path).is_err(),
+            "never overwritten"
+        );
         let text = k.public().to_string();
         assert!(text.starts_with("ed25519:"));
         assert_eq!(text.parse::<SigningPublicKey>().expect("parse"), k.public());
