@@ -77,6 +77,11 @@ fn init_backup_list_verify_restore_and_the_ledger() {
     let listed = json(&out);
     assert_eq!(listed.as_array().map(Vec::len), Some(3));
     assert_eq!(listed[0]["id"].as_str(), Some(id.as_str()));
+    // Each is signed with the key `ward init` pinned for billing/prod, and says so.
+    for row in listed.as_array().expect("rows") {
+        assert_eq!(row["verified"], true, "{row}");
+        assert!(row.get("unverified").is_none(), "{row}");
+    }
     for f in &w.fixture.store_fnames {
         let sha = f.rsplit('/').next().expect("sha");
         assert!(!out.contains(sha), "list reveals {sha}");
@@ -84,6 +89,10 @@ fn init_backup_list_verify_restore_and_the_ledger() {
     let (code, out, _) = w.ward(&["backup", "list"]);
     assert_eq!(code, 0);
     assert!(out.contains(&id) && out.contains("billing/prod"), "{out}");
+    assert!(
+        out.contains("VERIFIED") && !out.contains("NOT VERIFIED"),
+        "{out}"
+    );
     // verify without --read-data needs no key either; with it, an identity is required.
     let (code, out, err) = w.ward(&["backup", "verify", &id]);
     assert_eq!(code, 0, "{out}{err}");

@@ -299,7 +299,7 @@ async fn a_swapped_dump_with_copy_to_program_never_reaches_pg_restore() {
         "evil",
         &format!(
             "CREATE FUNCTION pwn() RETURNS int LANGUAGE plpgsql AS $$ BEGIN \
-             EXECUTE 'COPY (SELECT 1) TO PROGRAM ''touch {}'''; RETURN 1; END $$; \
+             EXECUTE 'COPY (SELECT 1) TO PROGRAM ''touch {}; cat > /dev/null'''; RETURN 1; END $$; \
              CREATE MATERIALIZED VIEW pwned AS SELECT pwn() AS x;",
             marker.display()
         ),
