@@ -425,7 +425,7 @@ fn drill_restores_checks_times_and_drops_the_scratch_copy() {
     });
     let (code, _, err) = w.ward(&["drill", "billing/prod", "--db-url", &w.cluster.url()]);
     assert_eq!(code, 3, "nothing to drill yet: {err}");
-    assert!(err.contains("no committed snapshot"), "{err}");
+    assert!(err.contains("no verified snapshot"), "{err}");
     let (code, out, err) = w.backup();
     assert_eq!(code, 0, "{out}{err}");
     let id = json(&out)["snapshot"]["id"]
