@@ -311,3 +311,69 @@ fn a_closed_pipe_stops_ward_quietly() {
         );
     }
 }
+
+/// `ward init` pins a backup signing key per example environment, its private half in the
+/// state folder (0600); `ward backup keygen` never overwrites one and prints the line to pin.
+#[test]
+fn init_pins_signing_keys_and_keygen_prints_the_line_to_pin() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("care");
+    let d = dir.to_str().expect("utf8");
+    init(&dir);
+    let key = dir.join(".ward/keys/backup/billing/prod.ed25519");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key).expect("key").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+    let billing = std::fs::read_to_string(dir.join("workloads/billing.yaml")).expect("read");
+    assert_eq!(
+        billing.matches("signingKeys: [\"ed25519:").count(),
+        2,
+        "{billing}"
+    );
+
+    let (code, _, err) = run(&mut ward(&[
+        "--estate",
+        d,
+        "backup",
+        "keygen",
+        "billing/prod",
+    ]));
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("exists") && err.contains("never overwritten"),
+        "{err}"
+    );
+
+    let out_file = tmp.path().join("new.ed25519");
+    let (code, out, err) = run(&mut ward(&[
+        "--estate",
+        d,
+        "backup",
+        "keygen",
+        "billing/prod",
+        "--out",
+        out_file.to_str().expect("utf8"),
+        "-o",
+        "json",
+    ]));
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let line = v["signingKey"].as_str().expect("key");
+    assert!(line.starts_with("ed25519:") && line.len() == 52, "{line}");
+    assert_eq!(
+        v["secret"],
+        "hospital-vault:ward/backup-signing/billing/prod#private_key"
+    );
+    assert!(out_file.is_file());
+    // The printed line is one the estate accepts.
+    let pinned = billing.replacen(
+        "signingKeys: [\"",
+        &format!("signingKeys: [\"{line}\", \""),
+        1,
+    );
+    std::fs::write(dir.join("workloads/billing.yaml"), pinned).expect("write");
+    let (code, out, err) = run(&mut ward(&["--estate", d, "validate"]));
+    assert_eq!(code, 0, "{out}{err}");
+}

@@ -77,6 +77,11 @@ fn init_backup_list_verify_restore_and_the_ledger() {
     let listed = json(&out);
     assert_eq!(listed.as_array().map(Vec::len), Some(3));
     assert_eq!(listed[0]["id"].as_str(), Some(id.as_str()));
+    // Each is signed with the key `ward init` pinned for billing/prod, and says so.
+    for row in listed.as_array().expect("rows") {
+        assert_eq!(row["verified"], true, "{row}");
+        assert!(row.get("unverified").is_none(), "{row}");
+    }
     for f in &w.fixture.store_fnames {
         let sha = f.rsplit('/').next().expect("sha");
         assert!(!out.contains(sha), "list reveals {sha}");
@@ -84,6 +89,10 @@ fn init_backup_list_verify_restore_and_the_ledger() {
     let (code, out, _) = w.ward(&["backup", "list"]);
     assert_eq!(code, 0);
     assert!(out.contains(&id) && out.contains("billing/prod"), "{out}");
+    assert!(
+        out.contains("VERIFIED") && !out.contains("NOT VERIFIED"),
+        "{out}"
+    );
     // verify without --read-data needs no key either; with it, an identity is required.
     let (code, out, err) = w.ward(&["backup", "verify", &id]);
     assert_eq!(code, 0, "{out}{err}");
@@ -416,7 +425,7 @@ fn drill_restores_checks_times_and_drops_the_scratch_copy() {
     });
     let (code, _, err) = w.ward(&["drill", "billing/prod", "--db-url", &w.cluster.url()]);
     assert_eq!(code, 3, "nothing to drill yet: {err}");
-    assert!(err.contains("no committed snapshot"), "{err}");
+    assert!(err.contains("no verified snapshot"), "{err}");
     let (code, out, err) = w.backup();
     assert_eq!(code, 0, "{out}{err}");
     let id = json(&out)["snapshot"]["id"]
@@ -878,11 +887,17 @@ fn sigkill_of_ward_backup_run_never_leaves_an_incomplete_snapshot() {
         assert_eq!(code, 0, "{err}");
         let listed = json(&out);
         let listed = listed.as_array().expect("list");
+        let mut verified = 0;
         for s in listed {
+            // Killed between the manifest and its statement: unsigned, never used.
+            if s["unsigned"] == true {
+                continue;
+            }
             assert!(
-                s.get("unreadable").is_none(),
-                "unreadable manifest after a kill: {s}"
+                s.get("unverified").is_none() && s["verified"] == true,
+                "a snapshot that does not verify after a kill: {s}"
             );
+            verified += 1;
             let snap = s["snapshot"].as_str().expect("ref");
             let mut args = vec!["backup", "verify", snap];
             if read_data {
@@ -891,7 +906,7 @@ fn sigkill_of_ward_backup_run_never_leaves_an_incomplete_snapshot() {
             let (code, out, err) = w.ward(&args);
             assert_eq!(code, 0, "snapshot {snap} incomplete: {out}{err}");
         }
-        listed.len()
+        verified
     };
     let spawn = || {
         let mut c = w.command(&[

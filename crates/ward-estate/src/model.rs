@@ -494,6 +494,34 @@ pub struct Environment {
     /// environment may not mount a production credential (see `validate`).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub integration_credentials: BTreeMap<String, SecretRef>,
+    /// How this environment's backups are authenticated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backup: Option<EnvironmentBackup>,
+}
+
+/// `backup:` of an environment.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EnvironmentBackup {
+    /// The public halves of the backup signing keys (`ed25519:<base64>`) a snapshot of this
+    /// environment must be signed with; the first is the one new backups use, the others are
+    /// still accepted (a rotation). A change here is a change that needs approvals.
+    pub signing_keys: Vec<Spanned<String>>,
+}
+
+/// Why `text` is not a backup signing public key (`ed25519:` and 32 bytes in standard
+/// base64, 44 characters with one `=`). The Ed25519 point itself is checked by the vault.
+pub fn check_signing_key(text: &str) -> Result<(), String> {
+    let b64 = text
+        .strip_prefix("ed25519:")
+        .ok_or("a backup signing key starts with `ed25519:`")?;
+    let alphabet = |c: char| c.is_ascii_alphanumeric() || c == '+' || c == '/';
+    let ok = b64.len() == 44 && b64.ends_with('=') && b64[..43].chars().all(alphabet);
+    if ok {
+        Ok(())
+    } else {
+        Err("after `ed25519:` comes the 32-byte public key in base64 (44 characters)".into())
+    }
 }
 
 impl Environment {
@@ -1403,7 +1431,27 @@ fn decode_environment(cx: &mut Cx, node: &Node, path: &str) -> Option<Environmen
             })
         })
         .unwrap_or_default();
+        let backup = opt(cx, f, "backup", |cx, n, p| {
+            mapping(cx, n, p, |cx, f| {
+                let signing_keys = list(cx, f, "signingKeys", |cx, n, p| {
+                    let s = cx.string(n, p)?;
+                    match check_signing_key(&s.value) {
+                        Ok(()) => Some(s),
+                        Err(why) => {
+                            cx.error(
+                                s.span,
+                                format!("`{p}` is not a backup signing key: {why}"),
+                                "paste the line `ward backup keygen <workload>/<env>` prints",
+                            );
+                            None
+                        }
+                    }
+                });
+                Some(EnvironmentBackup { signing_keys })
+            })
+        });
         Some(Environment {
+            backup,
             name: name?,
             stage: stage?,
             cluster,

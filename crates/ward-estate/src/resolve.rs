@@ -34,6 +34,16 @@ pub struct ResolvedEnvironment {
     pub filestore: String,
     /// Where the environment is declared.
     pub location: Location,
+    /// Its backup signing keys (`backup.signingKeys`, `ed25519:<base64>`): the first is the
+    /// one new snapshots are signed with; every snapshot must verify against one of them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub backup_signing_keys: Vec<String>,
+    /// Where the backup job reads the private signing key from:
+    /// `<first secret store>:ward/backup-signing/<workload>/<env>#private_key`. The rendered
+    /// ExternalSecret and `ward backup run` both use this one reference. (Not in the
+    /// serialized form controls read: it is derived, like the drill's.)
+    #[serde(skip)]
+    pub backup_signing_secret: SecretRef,
 }
 
 impl ResolvedEnvironment {
@@ -285,6 +295,16 @@ pub fn drill_secret_key(
     }
 }
 
+/// The secret key of an environment's backup signing key (its private half, the file
+/// `BackupSigningKey::load` reads), one per environment: only that environment's backup job
+/// mounts it.
+pub fn backup_signing_secret_key(workload: &str, environment: &str) -> String {
+    format!("ward/backup-signing/{workload}/{environment}")
+}
+
+/// The property of [`backup_signing_secret_key`] holding the key.
+pub const BACKUP_SIGNING_PROPERTY: &str = "private_key";
+
 /// The classification inputs of one environment of one workload.
 pub fn inputs(spec: &crate::model::WorkloadSpec, stage: Stage) -> ClassificationInputs {
     let c = &spec.classification;
@@ -464,6 +484,16 @@ pub(crate) fn resolve(estate: &Estate, cx: &mut Cx) -> Vec<ResolvedEnvironment> 
                     |f| f.value.clone(),
                 ),
                 location: estate.sources.location(env.name.span),
+                backup_signing_keys: env
+                    .backup
+                    .iter()
+                    .flat_map(|b| b.signing_keys.iter().map(|k| k.value.clone()))
+                    .collect(),
+                backup_signing_secret: SecretRef {
+                    store: detached(default_secret_store.clone()),
+                    key: detached(backup_signing_secret_key(w.name(), &env.name.value)),
+                    property: Some(detached(BACKUP_SIGNING_PROPERTY.into())),
+                },
             });
         }
     }

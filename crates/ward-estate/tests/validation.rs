@@ -835,3 +835,47 @@ fn the_database_sslmode_is_verify_full_for_phi_unless_declared() {
     );
     assert!(e.hint.contains("verify-full"), "{}", e.hint);
 }
+
+#[test]
+fn backup_signing_keys_are_read_and_malformed_ones_are_located() {
+    let dir = example();
+    let good = "ed25519:bQl/5OVpFd2c05crFg53XJKycwX/AZ/+11HjmoMHj2g=";
+    edit(
+        dir.path(),
+        "workloads/billing.yaml",
+        "      replicas: 3",
+        &format!("      replicas: 3\n      backup:\n        signingKeys: [\"{good}\", \"{good}\"]"),
+    );
+    let estate = load_ok(dir.path());
+    let billing = estate.environment("billing/prod").expect("billing/prod");
+    assert_eq!(billing.backup_signing_keys, [good, good]);
+    assert!(
+        estate
+            .environment("billing/staging")
+            .expect("staging")
+            .backup_signing_keys
+            .is_empty()
+    );
+
+    let dir = example();
+    edit(
+        dir.path(),
+        "workloads/billing.yaml",
+        "      replicas: 3",
+        "      replicas: 3\n      backup:\n        signingKeys: [\"ed25519:short\"]",
+    );
+    let p = problems(dir.path());
+    let e = find(&p, "is not a backup signing key");
+    let line = line_of(
+        dir.path(),
+        "workloads/billing.yaml",
+        "        signingKeys: [\"ed25519:short\"]",
+    );
+    assert!(
+        e.location
+            .starts_with(&format!("workloads/billing.yaml:{line}:")),
+        "{}",
+        e.location
+    );
+    assert!(e.hint.contains("ward backup keygen"), "{}", e.hint);
+}

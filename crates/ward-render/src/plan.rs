@@ -362,6 +362,15 @@ fn widening(
             grows().then_some("rbac")
         }
         ("AppProject", Action::Change) => grows().then_some("rbac"),
+        // Who may sign an environment's snapshots: a key added, replaced or removed decides
+        // which backups restores and drills trust.
+        ("CronJob", Action::Change) => fields
+            .iter()
+            .any(|f| {
+                f.field
+                    .contains(crate::kubernetes::BACKUP_SIGNING_KEYS_ANNOTATION)
+            })
+            .then_some("backup-signing-keys"),
         // A namespace's own secret store, whose policy annotation lists the keys the
         // namespace may fetch: a new store or a changed list is an access grant.
         ("SecretStore", Action::Add) => Some("rbac"),
@@ -403,7 +412,7 @@ pub fn requirement(changes: &[Change], people_changes: &[String]) -> Requirement
         r.approvals = r.approvals.max(1);
         r.roles.push(Role::SecurityReviewer);
         r.reasons.push(format!(
-            "widens network policy, RBAC or a waiver ({} object(s)): a security-reviewer approves",
+            "widens network policy, RBAC or a waiver, or changes the pinned backup signing keys ({} object(s)): a security-reviewer approves",
             widening.len()
         ));
     }
@@ -630,6 +639,61 @@ mod tests {
             Ok(p) => p,
             Err(e) => panic!("{e}"),
         }
+    }
+
+    /// A tier-3 backup CronJob pinning `keys` (tier 3, so only the key change asks).
+    fn backup_job_tree(keys: &str) -> Tree {
+        let object = crate::Object {
+            cluster: "c".into(),
+            folder: "ns".into(),
+            kind: "CronJob".into(),
+            name: "ward-backup-sandbox-sandbox".into(),
+            owners: vec!["sandbox/sandbox".to_string()].into(),
+            tier: 3,
+            stage: Stage::Development,
+            body: json!({
+                "apiVersion": "batch/v1", "kind": "CronJob",
+                "metadata": {
+                    "name": "ward-backup-sandbox-sandbox", "namespace": "ns",
+                    "annotations": {crate::kubernetes::BACKUP_SIGNING_KEYS_ANNOTATION: keys},
+                },
+                "spec": {"schedule": "0 * * * *"},
+            }),
+        };
+        match Tree::from_objects(vec![object], false) {
+            Ok(t) => t,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn a_change_to_the_pinned_backup_signing_keys_needs_a_security_reviewer() {
+        let old: Existing = backup_job_tree("ed25519:old")
+            .files
+            .into_iter()
+            .map(|(path, f)| (path, f.text))
+            .collect();
+        let review = Review::detached("test", Vec::new());
+        for keys in ["ed25519:new", "ed25519:new,ed25519:old", ""] {
+            let p = match plan(&backup_job_tree(keys), &old, &review, Target::Kubernetes) {
+                Ok(p) => p,
+                Err(e) => panic!("{e}"),
+            };
+            assert_eq!(p.changes.len(), 1, "{keys}");
+            assert_eq!(p.changes[0].widens, Some("backup-signing-keys"), "{keys}");
+            assert_eq!(p.requirement.roles, [Role::SecurityReviewer], "{keys}");
+        }
+        // The same keys: no change, nothing to approve.
+        let p = match plan(
+            &backup_job_tree("ed25519:old"),
+            &old,
+            &review,
+            Target::Kubernetes,
+        ) {
+            Ok(p) => p,
+            Err(e) => panic!("{e}"),
+        };
+        assert!(p.changes.is_empty() && p.requirement.roles.is_empty());
     }
 
     #[test]

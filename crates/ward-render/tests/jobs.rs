@@ -239,6 +239,15 @@ fn the_secrets_folder_follows_the_run_time_contract() {
                     "hospital-vault/platform/ward/vault/secret_access_key".to_string(),
                 ),
             ];
+            // Only the backup signs its snapshots, so only it holds the environment's
+            // backup signing key, at the file `ward backup run` reads it from.
+            if what == "backup" {
+                expected.push((
+                    format!("ward-backup-signing-{slug}"),
+                    ward_estate::resolve::BACKUP_SIGNING_PROPERTY.to_string(),
+                    env.backup_signing_secret.file(),
+                ));
+            }
             expected.sort();
             assert_eq!(files, expected, "{what} {address}");
             // The mount replaces the password in the environment.
@@ -258,6 +267,19 @@ fn the_secrets_folder_follows_the_run_time_contract() {
             assert_eq!(vault["data"][i]["remoteRef"]["key"], "platform/ward/vault");
             assert_eq!(vault["data"][i]["remoteRef"]["property"], *part);
         }
+        let signing = &get(
+            &t,
+            &format!("{folder}/externalsecret-ward-backup-signing-{slug}.yaml"),
+        )["spec"];
+        assert_eq!(
+            signing["target"]["name"],
+            format!("ward-backup-signing-{slug}")
+        );
+        assert_eq!(
+            signing["data"][0]["remoteRef"]["key"],
+            format!("ward/backup-signing/{}/{}", env.workload, env.environment)
+        );
+        assert_eq!(signing["data"][0]["secretKey"], "private_key");
         let db = &get(&t, &format!("{folder}/externalsecret-{credentials}.yaml"))["spec"];
         assert_eq!(db["target"]["name"], credentials.as_str());
         assert!(db["target"]["template"]["data"]["password"].is_string());

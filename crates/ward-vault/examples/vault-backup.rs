@@ -40,6 +40,7 @@ async fn run() -> Result<ward_vault::BackupSummary, VaultError> {
         &recipients,
         &PathBuf::from(var("WARD_KEY_CACHE")?),
         None,
+        None,
     )
     .await?;
     let target = BackupTarget {
@@ -50,7 +51,10 @@ async fn run() -> Result<ward_vault::BackupSummary, VaultError> {
         standby: None,
         filestore: PathBuf::from(var("WARD_FILESTORE")?),
     };
-    let mut options = BackupOptions::new(recipients);
+    let signing_key = ward_vault::BackupSigningKey::load(&PathBuf::from(var("WARD_SIGNING_KEY")?))?;
+    let mut trusted = ward_vault::TrustedKeys::new();
+    trusted.pin(tenant, workload, environment, [signing_key.public()]);
+    let mut options = BackupOptions::new(recipients, signing_key, trusted);
     if let Ok(dir) = std::env::var("WARD_PG_BINDIR") {
         options.pg_tools = PgTools::in_dir(dir);
     }

@@ -1,5 +1,6 @@
 //! `backup`: one consistent snapshot of an Odoo database and the filestore blobs it
-//! references, streamed to the repository and committed by writing the manifest last.
+//! references, streamed to the repository and committed by writing its signed statement
+//! (`statement.json`) last.
 //!
 //! The dump and the attachment list come from one exported `REPEATABLE READ` snapshot, so
 //! they describe the same instant; on a hot standby when the target names one, once it
@@ -18,7 +19,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use crate::catalog::blob_write_records;
+use crate::catalog::{blob_write_records, newest_verified, pinned_tenant_key_id};
 use crate::error::{Result, VaultError, io_err};
 use crate::keys::{Recipients, RepositoryKey};
 use crate::lease::{Lease, environment_lease_path};
@@ -34,6 +35,10 @@ use crate::pipeline::{
     upload_stream,
 };
 use crate::progress::{Phase, Progress};
+use crate::statement::{
+    BackupSigningKey, STATEMENT_FORMAT, Statement, StatementPart, TrustedKeys, blob_index_root,
+    encode_signed,
+};
 use crate::store::{Repository, StagedFile, check_name};
 use crate::tenant;
 
@@ -72,11 +77,22 @@ pub struct BackupOptions {
     pub require_standby: bool,
     /// How long the standby may take to replay up to the primary's position.
     pub standby_catch_up: Duration,
+    /// Signs the snapshot's statement; its public half must be pinned for the environment.
+    pub signing_key: BackupSigningKey,
+    /// The pinned keys of the tenant's environments: only their verified snapshots vouch
+    /// for blobs to reuse and for the tenant key, and the chain links to the newest one.
+    pub trusted: TrustedKeys,
 }
 
 impl BackupOptions {
-    pub fn new(recipients: Recipients) -> BackupOptions {
+    pub fn new(
+        recipients: Recipients,
+        signing_key: BackupSigningKey,
+        trusted: TrustedKeys,
+    ) -> BackupOptions {
         BackupOptions {
+            signing_key,
+            trusted,
             recipients,
             estate_commit: None,
             allow_missing_blobs: false,
@@ -198,6 +214,29 @@ pub async fn backup(
             "a standby is required but the target names none".into(),
         ));
     }
+    let signer = options.signing_key.public();
+    if !options
+        .trusted
+        .for_environment(&target.tenant, &target.workload, &target.environment)
+        .contains(&signer)
+    {
+        return Err(VaultError::SigningKeyNotPinned {
+            key: signer.to_string(),
+            environment: format!("{}/{}", target.workload, target.environment),
+        });
+    }
+    // The tenant key is held to the one the signed chain names (trust on first use).
+    if let Some(pinned) = pinned_tenant_key_id(repo, &target.tenant, &options.trusted).await?
+        && pinned != key.id()
+    {
+        return Err(VaultError::TenantKeyChanged {
+            tenant: target.tenant.clone(),
+            detail: format!(
+                "this backup was given key {}, the signed snapshots name {pinned}",
+                key.id()
+            ),
+        });
+    }
     tenant::ensure_published(repo, &target.tenant, key, &options.recipients).await?;
     let what = format!(
         "{}/{}/{}",
@@ -318,7 +357,7 @@ async fn run_backup(
     // Deduplication vouches only for bytes a committed snapshot recorded writing, at the
     // size recorded then: a truncated or grown blob, or one no snapshot names (left by a
     // crash), is read from the filestore and uploaded again.
-    let written = blob_write_records(repo, &target.tenant).await?;
+    let written = blob_write_records(repo, &target.tenant, &options.trusted).await?;
     let existing: HashMap<String, u64> = repo
         .list(&blob_dir(&target.tenant))
         .await?
@@ -458,8 +497,19 @@ async fn run_backup(
         }
     }
 
+    // Every blob in the signed index carries its stored checksum: a reused one the checksum
+    // its verified write record holds (the record the reuse was decided on).
+    let mut blob_objects = blobs.objects.clone();
+    for o in blob_objects
+        .iter_mut()
+        .filter(|o| o.stored_checksum.is_none())
+    {
+        o.stored_checksum = written
+            .get(&o.object)
+            .and_then(|(record, _)| record.stored_checksum.clone());
+    }
     let finished = jiff::Timestamp::now();
-    let blob_stored_bytes: u64 = blobs.objects.iter().map(|o| o.stored_size).sum();
+    let blob_stored_bytes: u64 = blob_objects.iter().map(|o| o.stored_size).sum();
     let manifest = SnapshotManifest {
         format: MANIFEST_FORMAT.into(),
         snapshot: snapshot.clone(),
@@ -489,21 +539,79 @@ async fn run_backup(
         },
         blob_stats: BlobStats {
             referenced: facts.store_fnames.len() as u64,
-            stored: blobs.objects.len() as u64,
+            stored: blob_objects.len() as u64,
             uploaded: blobs.uploaded,
             missing: blobs.problems.len() as u64,
             stored_bytes: blob_stored_bytes,
         },
-        blobs: blobs.objects.clone(),
+        blobs: blob_objects,
         source: Some(source.clone()),
     };
+    let blob_index = blob_index_root(&manifest.blobs).map_err(|reason| VaultError::Corrupted {
+        object: snapshot.manifest_path(),
+        reason,
+    })?;
     let encoded = manifest.encode()?;
+    let manifest_checksum =
+        crate::checksum::checksum_of(crate::checksum::ChecksumAlgorithm::Blake3, &encoded);
+    let manifest_size = encoded.len() as u64;
     if !repo
         .put_new(&snapshot.manifest_path(), encoded.into(), true)
         .await?
     {
         return Err(VaultError::InvalidInput(format!(
             "snapshot {snapshot} already exists"
+        )));
+    }
+    // The commit point: the statement, signed, naming every part and the blob index, and
+    // chained to the environment's newest verified statement.
+    let previous = newest_verified(
+        repo,
+        &target.tenant,
+        &target.workload,
+        &target.environment,
+        &options.trusted,
+    )
+    .await?
+    .map(|(_, verified)| verified.statement.hash());
+    let mut parts = Vec::new();
+    for (path, stored_size, stored_checksum) in [
+        (snapshot.manifest_path(), manifest_size, manifest_checksum),
+        (snapshot.dump_path(), dump.stored_size, dump.stored.clone()),
+        (
+            snapshot.sealed_path(),
+            sealed_enc.stored_size,
+            sealed_enc.stored.clone(),
+        ),
+    ] {
+        // Where the store keeps versions, the statement pins the one written.
+        let version = repo.head(&path).await?.and_then(|meta| meta.version);
+        parts.push(StatementPart {
+            path,
+            stored_size,
+            stored_checksum,
+            version,
+        });
+    }
+    parts.sort_by(|a, b| a.path.cmp(&b.path));
+    let statement = Statement {
+        format: STATEMENT_FORMAT.into(),
+        snapshot: snapshot.clone(),
+        previous,
+        started: started.to_string(),
+        finished: finished.to_string(),
+        tenant_key_id: key.id(),
+        recipients: manifest.recipients.clone(),
+        parts,
+        blob_index,
+    };
+    let signed = encode_signed(&statement, &options.signing_key);
+    if !repo
+        .put_new(&snapshot.statement_path(), signed.into(), true)
+        .await?
+    {
+        return Err(VaultError::InvalidInput(format!(
+            "snapshot {snapshot} already has a statement"
         )));
     }
     progress.finish(Phase::Manifest);
@@ -1272,7 +1380,12 @@ mod tests {
         };
         let options = BackupOptions {
             recipients: recipients.for_blob_run().expect("run key"),
-            ..BackupOptions::new(recipients.clone())
+            ..BackupOptions::new(
+                recipients.clone(),
+                BackupSigningKey::generate_file(&dir.path().join("signing.ed25519"))
+                    .expect("signing key"),
+                TrustedKeys::new(),
+            )
         };
         let outcome = store_blobs(
             &repo,

@@ -1,10 +1,13 @@
-//! Reading what a repository holds: listing committed snapshots without any key, finding
-//! one by id, and opening a manifest's sealed part with an identity.
+//! Reading what a repository holds: listing snapshots without any key, each with whether its
+//! signed statement verifies against the keys pinned for its environment; finding one by id;
+//! opening a verified manifest's sealed part with an identity.
 //!
-//! Only `manifest.json` objects count: a snapshot folder without one does not exist.
+//! Nothing a snapshot says is used unless its `statement.json` verifies and its manifest is the
+//! one the statement names (`read_verified`): the bucket is writable by whoever attacks it.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
+use crate::checksum::checksum_of;
 use crate::error::{Result, VaultError};
 use crate::keys::Identities;
 use crate::manifest::{
@@ -12,6 +15,7 @@ use crate::manifest::{
     check_snapshot_id,
 };
 use crate::pipeline::{DecodeDigests, DecodeError, decode_bytes};
+use crate::statement::{TrustedKeys, VerifiedStatement, blob_index_root, decode_verified};
 use crate::store::{Repository, check_name};
 
 /// Which snapshots to list.
@@ -22,13 +26,26 @@ pub struct SnapshotFilter {
     pub environment: Option<String>,
 }
 
-/// One listed snapshot: its manifest, or why the manifest cannot be read.
+/// One listed snapshot: verified (its statement verifies against a pinned key and its
+/// manifest is the one the statement names), or not, and why.
 #[derive(Debug, Clone)]
 pub enum ListedSnapshot {
-    Committed(Box<SnapshotManifest>),
-    /// A manifest exists but is corrupted; the snapshot cannot be trusted.
-    Unreadable {
+    Verified {
+        manifest: Box<SnapshotManifest>,
+        statement: Box<VerifiedStatement>,
+    },
+    /// Never used: unsigned (no `statement.json`: a format-1 snapshot, a forgery or a backup
+    /// that crashed before its commit point), signed by a key not pinned, damaged, or its
+    /// manifest differs from its statement. `manifest` is what its plaintext manifest says,
+    /// when it can be read: for display only, nothing in it is trusted.
+    Unverified {
         snapshot: SnapshotRef,
+        manifest: Option<Box<SnapshotManifest>>,
+        /// No `statement.json` at all.
+        unsigned: bool,
+        /// Its statement verifies, but its manifest is missing or not the one signed: a
+        /// real snapshot, damaged, whose blob list is unknown.
+        damaged: bool,
         reason: String,
     },
 }
@@ -36,30 +53,43 @@ pub enum ListedSnapshot {
 impl ListedSnapshot {
     pub fn snapshot(&self) -> &SnapshotRef {
         match self {
-            ListedSnapshot::Committed(m) => &m.snapshot,
-            ListedSnapshot::Unreadable { snapshot, .. } => snapshot,
+            ListedSnapshot::Verified { manifest, .. } => &manifest.snapshot,
+            ListedSnapshot::Unverified { snapshot, .. } => snapshot,
+        }
+    }
+
+    /// The manifest, only when the snapshot verified.
+    pub fn verified(&self) -> Option<&SnapshotManifest> {
+        match self {
+            ListedSnapshot::Verified { manifest, .. } => Some(manifest),
+            ListedSnapshot::Unverified { .. } => None,
         }
     }
 
     /// Oldest first. An id carries its start time only to the second, so backups started
-    /// within one second are ordered by the manifest's exact start time; an unreadable
-    /// manifest falls back to its id's second.
+    /// within one second are ordered by the manifest's exact start time; an unverified
+    /// snapshot falls back to its id's second.
     fn order_key(&self) -> (&str, Option<jiff::Timestamp>, &SnapshotRef) {
         let snapshot = self.snapshot();
         let second = snapshot.id.split('-').next().unwrap_or_default();
-        let started = match self {
-            ListedSnapshot::Committed(m) => Some(m.started),
-            ListedSnapshot::Unreadable { .. } => None,
-        };
-        (second, started, snapshot)
+        (second, self.verified().map(|m| m.started), snapshot)
     }
 }
 
-/// Parses `tenants/<t>/snapshots/<w>/<e>/<id>/manifest.json`.
-pub(crate) fn parse_manifest_path(rel: &str) -> Option<SnapshotRef> {
+/// Parses `tenants/<t>/snapshots/<w>/<e>/<id>/{manifest,statement}.json`: either marks a
+/// snapshot folder that `list` shows (verified or not).
+pub(crate) fn parse_snapshot_path(rel: &str) -> Option<SnapshotRef> {
     let parts: Vec<&str> = rel.split('/').collect();
     match parts.as_slice() {
-        ["tenants", t, "snapshots", w, e, id, "manifest.json"] => {
+        [
+            "tenants",
+            t,
+            "snapshots",
+            w,
+            e,
+            id,
+            "manifest.json" | "statement.json",
+        ] => {
             check_name("tenant", t).ok()?;
             check_name("workload", w).ok()?;
             check_name("environment", e).ok()?;
@@ -75,8 +105,13 @@ pub(crate) fn parse_manifest_path(rel: &str) -> Option<SnapshotRef> {
     }
 }
 
-/// Lists committed snapshots, oldest first. Needs no key.
-pub async fn list(repo: &Repository, filter: &SnapshotFilter) -> Result<Vec<ListedSnapshot>> {
+/// Lists snapshots, oldest first, each verified against `keys` or not. Needs no
+/// decryption key.
+pub async fn list(
+    repo: &Repository,
+    filter: &SnapshotFilter,
+    keys: &TrustedKeys,
+) -> Result<Vec<ListedSnapshot>> {
     let prefix = match (&filter.tenant, &filter.workload, &filter.environment) {
         (Some(t), Some(w), Some(e)) => {
             check_name("tenant", t)?;
@@ -95,9 +130,9 @@ pub async fn list(repo: &Repository, filter: &SnapshotFilter) -> Result<Vec<List
         }
         (None, _, _) => "tenants".to_string(),
     };
-    let mut out = Vec::new();
+    let mut found = BTreeSet::new();
     for (rel, _) in repo.list(&prefix).await? {
-        let Some(snapshot) = parse_manifest_path(&rel) else {
+        let Some(snapshot) = parse_snapshot_path(&rel) else {
             continue;
         };
         if filter
@@ -111,57 +146,236 @@ pub async fn list(repo: &Repository, filter: &SnapshotFilter) -> Result<Vec<List
         {
             continue;
         }
-        out.push(read_listed(repo, snapshot).await?);
+        found.insert(snapshot);
+    }
+    let mut out = Vec::new();
+    for snapshot in found {
+        out.push(read_listed(repo, snapshot, keys).await?);
     }
     out.sort_by(|a, b| a.order_key().cmp(&b.order_key()));
     Ok(out)
 }
 
-async fn read_listed(repo: &Repository, snapshot: SnapshotRef) -> Result<ListedSnapshot> {
-    let path = snapshot.manifest_path();
-    let Some(bytes) = repo.get_bytes(&path).await? else {
-        return Ok(ListedSnapshot::Unreadable {
-            snapshot,
-            reason: "manifest vanished while listing".into(),
+async fn read_listed(
+    repo: &Repository,
+    snapshot: SnapshotRef,
+    keys: &TrustedKeys,
+) -> Result<ListedSnapshot> {
+    match read_verified(repo, &snapshot, keys).await {
+        Ok((manifest, statement)) => Ok(ListedSnapshot::Verified {
+            manifest: Box::new(manifest),
+            statement: Box::new(statement),
+        }),
+        Err(
+            e @ (VaultError::Unsigned { .. }
+            | VaultError::Unverified { .. }
+            | VaultError::Corrupted { .. }
+            | VaultError::SnapshotNotFound(_)),
+        ) => {
+            // What the plaintext manifest claims, for display only.
+            let path = snapshot.manifest_path();
+            let manifest = match repo.get_bytes(&path).await? {
+                Some(bytes) => SnapshotManifest::decode(&path, &bytes)
+                    .ok()
+                    .filter(|m| m.snapshot == snapshot)
+                    .map(Box::new),
+                None => None,
+            };
+            let reason = match &e {
+                VaultError::Unverified { reason, .. } => reason.clone(),
+                VaultError::Unsigned { .. } => "not signed: it has no statement.json".into(),
+                VaultError::Corrupted { object, reason } => format!("{object}: {reason}"),
+                other => other.to_string(),
+            };
+            Ok(ListedSnapshot::Unverified {
+                snapshot,
+                manifest,
+                unsigned: matches!(e, VaultError::Unsigned { .. }),
+                damaged: matches!(e, VaultError::Corrupted { .. }),
+                reason,
+            })
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Reads a snapshot's statement, verifies it against the keys pinned for its environment,
+/// then reads the manifest and checks it is the one the statement names, part for part.
+/// Unsigned is [`VaultError::Unsigned`]; anything else that fails is
+/// [`VaultError::Unverified`] with the reason.
+pub(crate) async fn read_verified(
+    repo: &Repository,
+    snapshot: &SnapshotRef,
+    keys: &TrustedKeys,
+) -> Result<(SnapshotManifest, VerifiedStatement)> {
+    let unverified = |reason: String| VaultError::Unverified {
+        snapshot: snapshot.to_string(),
+        reason,
+    };
+    let manifest_path = snapshot.manifest_path();
+    let Some(statement_bytes) = repo.get_bytes(&snapshot.statement_path()).await? else {
+        return Err(if repo.head(&manifest_path).await?.is_some() {
+            VaultError::Unsigned {
+                snapshot: snapshot.to_string(),
+            }
+        } else {
+            VaultError::SnapshotNotFound(snapshot.to_string())
         });
     };
-    Ok(match SnapshotManifest::decode(&path, &bytes) {
-        Ok(m) if m.snapshot == snapshot => ListedSnapshot::Committed(Box::new(m)),
-        Ok(_) => ListedSnapshot::Unreadable {
-            snapshot,
-            reason: "manifest describes another snapshot".into(),
-        },
-        Err(e) => ListedSnapshot::Unreadable {
-            snapshot,
-            reason: e.to_string(),
-        },
-    })
+    let verified =
+        decode_verified(&statement_bytes, keys.for_snapshot(snapshot)).map_err(unverified)?;
+    let st = &verified.statement;
+    if st.snapshot != *snapshot {
+        return Err(unverified(format!(
+            "its statement is signed for another snapshot ({})",
+            st.snapshot
+        )));
+    }
+    // From here on the statement is genuine: what does not match it is damage to a real
+    // snapshot (Corrupted), which garbage collection must not take as a blob list.
+    let damaged = |reason: String| VaultError::Corrupted {
+        object: manifest_path.clone(),
+        reason,
+    };
+    let bytes = repo.get_bytes(&manifest_path).await?.ok_or_else(|| {
+        damaged("it is missing, while the snapshot's signed statement exists".into())
+    })?;
+    let part = st
+        .part(&manifest_path)
+        .ok_or_else(|| damaged("the snapshot's signed statement does not name it".into()))?;
+    if part.stored_size != bytes.len() as u64
+        || checksum_of(part.stored_checksum.algorithm(), &bytes) != part.stored_checksum
+    {
+        return Err(damaged(
+            "it is not the manifest the snapshot's signed statement names (size or checksum differs)".into(),
+        ));
+    }
+    let manifest = SnapshotManifest::decode(&manifest_path, &bytes)?;
+    check_manifest_matches(&manifest, &verified).map_err(damaged)?;
+    Ok((manifest, verified))
+}
+
+/// The manifest (already known to be the signed bytes) must agree with its statement on
+/// every field both hold, so that readers may use either.
+fn check_manifest_matches(
+    manifest: &SnapshotManifest,
+    verified: &VerifiedStatement,
+) -> std::result::Result<(), String> {
+    let st = &verified.statement;
+    if manifest.snapshot != st.snapshot {
+        return Err("its manifest describes another snapshot".into());
+    }
+    if manifest.key_id != st.tenant_key_id || manifest.recipients != st.recipients {
+        return Err("its manifest's tenant key or recipients differ from the statement's".into());
+    }
+    if manifest.started.to_string() != st.started || manifest.finished.to_string() != st.finished {
+        return Err("its manifest's times differ from the statement's".into());
+    }
+    let expected = [
+        snapshot_path(manifest, "manifest.json"),
+        manifest.dump.object.clone(),
+        manifest.sealed.object.clone(),
+    ];
+    if st.parts.len() != expected.len() || !expected.iter().all(|p| st.part(p).is_some()) {
+        return Err(
+            "its statement does not name exactly its manifest, dump and sealed part".into(),
+        );
+    }
+    for object in [&manifest.dump, &manifest.sealed] {
+        let part = st.part(&object.object).ok_or("a part is missing")?;
+        if object.stored_size != part.stored_size
+            || object.stored_checksum.as_ref() != Some(&part.stored_checksum)
+        {
+            return Err(format!(
+                "its manifest's record of {} differs from the statement's",
+                object.object
+            ));
+        }
+    }
+    let root = blob_index_root(&manifest.blobs)?;
+    if root != st.blob_index {
+        return Err("its manifest's blob list is not the blob index its statement signed".into());
+    }
+    Ok(())
+}
+
+fn snapshot_path(manifest: &SnapshotManifest, file: &str) -> String {
+    format!("{}/{file}", manifest.snapshot.dir())
+}
+
+/// The environment's newest verified snapshot, with its statement: what a backup chains to.
+pub(crate) async fn newest_verified(
+    repo: &Repository,
+    tenant: &str,
+    workload: &str,
+    environment: &str,
+    keys: &TrustedKeys,
+) -> Result<Option<(SnapshotManifest, VerifiedStatement)>> {
+    let filter = SnapshotFilter {
+        tenant: Some(tenant.into()),
+        workload: Some(workload.into()),
+        environment: Some(environment.into()),
+    };
+    Ok(list(repo, &filter, keys)
+        .await?
+        .into_iter()
+        .rev()
+        .find_map(|l| match l {
+            ListedSnapshot::Verified {
+                manifest,
+                statement,
+            } => Some((*manifest, *statement)),
+            ListedSnapshot::Unverified { .. } => None,
+        }))
+}
+
+/// The tenant key id the tenant's newest verified snapshot (of any environment) was made
+/// with: the key id a backup must use. `None` before the tenant's first verified snapshot
+/// (trust on first use).
+pub async fn pinned_tenant_key_id(
+    repo: &Repository,
+    tenant: &str,
+    keys: &TrustedKeys,
+) -> Result<Option<String>> {
+    let filter = SnapshotFilter {
+        tenant: Some(tenant.into()),
+        ..SnapshotFilter::default()
+    };
+    let listed = list(repo, &filter, keys).await?;
+    Ok(listed
+        .iter()
+        .filter_map(ListedSnapshot::verified)
+        .max_by_key(|m| m.started)
+        .map(|m| m.key_id.clone()))
 }
 
 /// For each blob object of `tenant`, what the backup that last wrote it recorded (its
 /// stored size and checksum), with that snapshot; for a blob no manifest records writing,
 /// the oldest record. This is what deduplication and `verify` hold a blob to: stored bytes
 /// without that size are damaged, whatever a later snapshot that reused them recorded.
-/// Unreadable manifests vouch for nothing and are skipped.
+/// Only verified snapshots vouch for anything; the others are skipped.
 pub(crate) async fn blob_write_records(
     repo: &Repository,
     tenant: &str,
+    keys: &TrustedKeys,
 ) -> Result<HashMap<String, (StoredObject, SnapshotRef)>> {
     let filter = SnapshotFilter {
         tenant: Some(tenant.to_string()),
         ..SnapshotFilter::default()
     };
-    let mut records = HashMap::new();
+    let mut records: HashMap<String, (StoredObject, SnapshotRef)> = HashMap::new();
     // Oldest first, so that the last writer wins.
-    for listed in list(repo, &filter).await? {
-        if let ListedSnapshot::Committed(m) = listed {
+    for listed in list(repo, &filter, keys).await? {
+        if let ListedSnapshot::Verified { manifest: m, .. } = listed {
             for b in &m.blobs {
                 let record = (b.clone(), m.snapshot.clone());
-                // Only the backup that uploaded a blob records its stored checksum.
-                if b.stored_checksum.is_some() {
-                    records.insert(b.object.clone(), record);
-                } else {
-                    records.entry(b.object.clone()).or_insert(record);
+                // A reuse records the checksum of the record it reused: the snapshot that
+                // wrote the bytes stays the one named, until a backup writes them anew.
+                match records.get(&b.object) {
+                    Some((known, _)) if known.stored_checksum == b.stored_checksum => {}
+                    _ => {
+                        records.insert(b.object.clone(), record);
+                    }
                 }
             }
         }
@@ -170,8 +384,12 @@ pub(crate) async fn blob_write_records(
 }
 
 /// Finds a snapshot by full reference (`tenant/workload/env/id`) or by id or unique id
-/// prefix, and reads its manifest.
-pub async fn find_snapshot(repo: &Repository, reference: &str) -> Result<SnapshotManifest> {
+/// prefix, and reads its manifest once its statement verifies against `keys`.
+pub async fn find_snapshot(
+    repo: &Repository,
+    reference: &str,
+    keys: &TrustedKeys,
+) -> Result<SnapshotManifest> {
     let snapshot = if reference.contains('/') {
         reference.parse::<SnapshotRef>()?
     } else {
@@ -180,8 +398,10 @@ pub async fn find_snapshot(repo: &Repository, reference: &str) -> Result<Snapsho
             .list("tenants")
             .await?
             .into_iter()
-            .filter_map(|(rel, _)| parse_manifest_path(&rel))
+            .filter_map(|(rel, _)| parse_snapshot_path(&rel))
             .filter(|s| s.id.starts_with(reference))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
             .collect();
         match matches.len() {
             0 => return Err(VaultError::SnapshotNotFound(reference.to_string())),
@@ -192,24 +412,17 @@ pub async fn find_snapshot(repo: &Repository, reference: &str) -> Result<Snapsho
             _ => return Err(VaultError::AmbiguousSnapshot(reference.to_string())),
         }
     };
-    read_manifest(repo, &snapshot).await
+    read_manifest(repo, &snapshot, keys).await
 }
 
-/// Reads and checks one snapshot's manifest.
-pub async fn read_manifest(repo: &Repository, snapshot: &SnapshotRef) -> Result<SnapshotManifest> {
-    let path = snapshot.manifest_path();
-    let bytes = repo
-        .get_bytes(&path)
-        .await?
-        .ok_or_else(|| VaultError::SnapshotNotFound(snapshot.to_string()))?;
-    let manifest = SnapshotManifest::decode(&path, &bytes)?;
-    if manifest.snapshot != *snapshot {
-        return Err(VaultError::Corrupted {
-            object: path,
-            reason: "manifest describes another snapshot".into(),
-        });
-    }
-    Ok(manifest)
+/// Reads one snapshot's manifest once its statement verifies against `keys` (see
+/// [`read_verified`]); an unsigned or unverifiable snapshot is refused, by name.
+pub async fn read_manifest(
+    repo: &Repository,
+    snapshot: &SnapshotRef,
+    keys: &TrustedKeys,
+) -> Result<SnapshotManifest> {
+    Ok(read_verified(repo, snapshot, keys).await?.0)
 }
 
 /// Decrypts a manifest's sealed part.
@@ -257,6 +470,32 @@ pub async fn open_snapshot(
     }
     // Restores join these names to folders and zip entries: each must be Odoo's own shape.
     let tenant = &manifest.snapshot.tenant;
+    // And each blob must be the one its keyed name says: the tenant key the statement names
+    // (held to it, so a replaced key.json/key.age is refused) gives the name of each sha1.
+    let key = crate::tenant::unlock_tenant_key(repo, tenant, identities).await?;
+    if key.id() != manifest.key_id {
+        return Err(VaultError::TenantKeyChanged {
+            tenant: tenant.clone(),
+            detail: format!(
+                "the repository's key is {}, the snapshot's signed statement names {}",
+                key.id(),
+                manifest.key_id
+            ),
+        });
+    }
+    if let Some(bad) = sealed.attachments.iter().find(|a| {
+        crate::names::sha1_of_store_fname(&a.store_fname).is_some_and(|sha1| {
+            a.object != crate::manifest::blob_path(tenant, &key.blob_name(sha1))
+        })
+    }) {
+        return Err(VaultError::Corrupted {
+            object,
+            reason: format!(
+                "attachment {:?} points at object {:?}, which is not the blob its keyed name gives",
+                bad.store_fname, bad.object
+            ),
+        });
+    }
     if let Some(bad) = sealed.attachments.iter().find(|a| {
         crate::names::sha1_of_store_fname(&a.store_fname).is_none()
             || !crate::names::is_blob_object(tenant, &a.object)
@@ -269,10 +508,10 @@ pub async fn open_snapshot(
             ),
         });
     }
-    Ok(SnapshotContents {
-        manifest: manifest.clone(),
-        sealed,
-    })
+    // Sorted, so that restores find each blob's signed record by binary search.
+    let mut manifest = manifest.clone();
+    manifest.blobs.sort_by(|a, b| a.object.cmp(&b.object));
+    Ok(SnapshotContents { manifest, sealed })
 }
 
 #[cfg(test)]
@@ -283,7 +522,10 @@ mod tests {
         let mut m = crate::manifest::tests::sample();
         m.snapshot.id = id.into();
         m.started = jiff::Timestamp::from_millisecond(started_ms).expect("time");
-        ListedSnapshot::Committed(Box::new(m))
+        ListedSnapshot::Verified {
+            manifest: Box::new(m),
+            statement: Box::new(crate::statement::test_verified()),
+        }
     }
 
     #[test]
@@ -294,8 +536,11 @@ mod tests {
             listed("20260101T000000Z-ffffffff", base + 100),
             listed("20260101T000001Z-00000000", base + 1_000),
             listed("20260101T000000Z-00000000", base + 900),
-            ListedSnapshot::Unreadable {
+            ListedSnapshot::Unverified {
                 snapshot: "t/w/e/20260101T000000Z-77777777".parse().expect("ref"),
+                manifest: None,
+                unsigned: true,
+                damaged: false,
                 reason: "torn".into(),
             },
         ];

@@ -19,6 +19,7 @@ use crate::manifest::{SnapshotRef, random_hex};
 use crate::pg::{DbConnection, PgTools, db_error, quote_ident};
 use crate::progress::Progress;
 use crate::restore::{RestoreRequest, RestoreSummary, restore};
+use crate::statement::TrustedKeys;
 use crate::store::Repository;
 
 /// Where to drill and what to hold the result to.
@@ -69,12 +70,14 @@ impl DrillReport {
 pub async fn drill(
     repo: &Repository,
     snapshot: &SnapshotRef,
+    keys: &TrustedKeys,
     identities: &Identities,
     request: &DrillRequest,
     progress: Arc<dyn Progress>,
 ) -> Result<DrillReport> {
     let started = jiff::Timestamp::now();
-    let manifest = read_manifest(repo, snapshot).await?;
+    // A drill of a forged snapshot would record a PASSED that proves nothing: verify first.
+    let manifest = read_manifest(repo, snapshot, keys).await?;
     let suffix = random_hex::<6>()?;
     let scratch_database = format!("ward_drill_{suffix}");
     let scratch_root = request.scratch_dir.join(format!("ward-drill-{suffix}"));
@@ -88,7 +91,7 @@ pub async fn drill(
     restore_request.pg_tools = request.pg_tools.clone();
 
     let clock = Instant::now();
-    let restored = restore(repo, snapshot, identities, &restore_request, progress).await;
+    let restored = restore(repo, snapshot, keys, identities, &restore_request, progress).await;
     let rto = clock.elapsed();
     // A failed restore has dropped and removed what it created, and says so in its error.
     let restored = restored?;

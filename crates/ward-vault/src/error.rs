@@ -145,6 +145,24 @@ pub enum VaultError {
         "garbage collection is running for tenant {0}; run the backup again when it has finished"
     )]
     GcRunning(String),
+    #[error("backup signing key {path}: {reason}")]
+    InvalidSigningKey { path: PathBuf, reason: String },
+    #[error(
+        "snapshot {snapshot} is not signed (it has a manifest but no statement.json): a format-1 snapshot, a forgery, or a backup that crashed before its commit point; it is refused. Re-sign format-1 snapshots once with `ward backup sign-existing <workload>/<env>`"
+    )]
+    Unsigned { snapshot: String },
+    #[error(
+        "snapshot {snapshot} does not verify: {reason}; it is refused (anyone who can write the bucket can write a snapshot; only one signed with a key pinned in the estate's backup.signingKeys is used)"
+    )]
+    Unverified { snapshot: String, reason: String },
+    #[error(
+        "the tenant key of {tenant} changed in the repository: {detail}; it is not used or cached. Someone may have replaced key.json/key.age; restore them from a verified copy, or investigate before backing up"
+    )]
+    TenantKeyChanged { tenant: String, detail: String },
+    #[error(
+        "the backup signing key {key} is not pinned for {environment}; add it to the environment's backup.signingKeys in the estate (ward backup keygen prints the line), get the change approved, then back up"
+    )]
+    SigningKeyNotPinned { key: String, environment: String },
     #[error(
         "garbage collection stopped: manifest {object} cannot be read ({reason}); fix or remove it first, so that no referenced blob is deleted"
     )]

@@ -45,6 +45,8 @@ mod progress;
 mod prune;
 mod restore;
 mod runkey;
+mod spool;
+mod statement;
 mod store;
 mod tenant;
 mod tls;
@@ -55,7 +57,8 @@ pub use backup::{
     PhaseTimes, StandbySkipped, backup,
 };
 pub use catalog::{
-    ListedSnapshot, SnapshotFilter, find_snapshot, list, open_snapshot, read_manifest,
+    ListedSnapshot, SnapshotFilter, find_snapshot, list, open_snapshot, pinned_tenant_key_id,
+    read_manifest,
 };
 pub use checksum::{Checksum, ChecksumAlgorithm};
 pub use drill::{DrillReport, DrillRequest, drill};
@@ -74,6 +77,10 @@ pub use prune::{
 };
 pub use restore::{
     Cleanup, RESTORED_MARKER, RestoreRequest, RestoreSummary, RowCountMismatch, restore,
+};
+pub use statement::{
+    BackupSigningKey, BlobIndexRoot, STATEMENT_FORMAT, SigningPublicKey, Statement, StatementPart,
+    TrustedKeys, VerifiedStatement,
 };
 pub use store::{LockMode, ObjectLock, Repository, RepositoryConfig, S3Location, StoreLocation};
 pub use tenant::{tenant_key, unlock_tenant_key};

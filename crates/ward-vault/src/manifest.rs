@@ -1,8 +1,9 @@
 //! The snapshot manifest: a plaintext part anyone with read access can list, and a sealed
 //! (age-encrypted) part with everything that could reveal content.
 //!
-//! `manifest.json` is written last and is the commit point: a snapshot without it does not
-//! exist. Its first line carries a SHA-256 of the rest, so any flipped byte is detected.
+//! `manifest.json` is written just before the signed statement (`statement.json`, the commit
+//! point), which vouches for its checksum. Its first line carries a SHA-256 of the rest, so
+//! any flipped byte is detected even before the statement is checked.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -41,6 +42,10 @@ impl SnapshotRef {
     }
     pub(crate) fn sealed_path(&self) -> String {
         format!("{}/sealed.age", self.dir())
+    }
+    /// The signed statement: written last, the commit point (statement.rs).
+    pub(crate) fn statement_path(&self) -> String {
+        format!("{}/statement.json", self.dir())
     }
 }
 

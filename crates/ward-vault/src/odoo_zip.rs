@@ -20,9 +20,10 @@ use crate::error::{Result, VaultError, io_err};
 use crate::keys::Identities;
 use crate::manifest::{SnapshotContents, SnapshotRef, random_hex};
 use crate::pg::{PgTools, collect_stderr};
-use crate::pipeline::{DecodeDigests, DecodeError, StreamReader, decode_into};
+use crate::pipeline::{DecodeDigests, DecodeError, decode_into};
 use crate::progress::{Phase, Progress};
 use crate::restore::{fetch_blob, open_dump, stored_object_error};
+use crate::statement::TrustedKeys;
 use crate::store::Repository;
 
 /// Where to write the zip.
@@ -60,6 +61,7 @@ struct Blob {
 pub async fn export_odoo_zip(
     repo: &Repository,
     snapshot: &SnapshotRef,
+    keys: &TrustedKeys,
     identities: &Identities,
     request: &OdooZipRequest,
     progress: Arc<dyn Progress>,
@@ -71,7 +73,8 @@ pub async fn export_odoo_zip(
         ));
     }
     check_replaceable(&request.path, request.replace)?;
-    let manifest = read_manifest(repo, snapshot).await?;
+    // Nothing is read before the statement verifies against the pinned keys.
+    let manifest = read_manifest(repo, snapshot, keys).await?;
     let contents = open_snapshot(repo, &manifest, identities).await?;
     // pg_restore must be at least as new as the pg_dump that wrote the archive.
     let dump_major = manifest
@@ -88,7 +91,8 @@ pub async fn export_odoo_zip(
         .with_file_name(format!(".ward-{}.zip.tmp", random_hex::<6>()?));
     let file = std::fs::File::create(&tmp).map_err(io_err("creating the zip", &tmp))?;
     let dump_object = contents.manifest.dump.object.clone();
-    let reader = open_dump(repo, &contents).await?;
+    // Checked against the signed statement before pg_restore reads a byte.
+    let spool = open_dump(repo, &contents, None).await?;
     let (tx, rx) = std::sync::mpsc::sync_channel::<Blob>(request.blob_concurrency * 2);
     let writer = {
         let ids = identities.clone();
@@ -111,7 +115,7 @@ pub async fn export_odoo_zip(
             progress.start(Phase::RestoreDatabase, Some(dump_size));
             let sql_bytes = write_sql(
                 &mut zip,
-                reader,
+                spool.open()?,
                 &ids,
                 &pg_restore,
                 &dump_checksum,
@@ -215,7 +219,7 @@ fn check_replaceable(path: &Path, replace: bool) -> Result<()> {
 /// Streams the decrypted dump through `pg_restore --file=-` into the open zip entry.
 fn write_sql(
     out: &mut (impl Write + Send),
-    reader: StreamReader,
+    reader: std::fs::File,
     ids: &Identities,
     pg_restore: &Path,
     dump_checksum: &Checksum,

@@ -1,19 +1,21 @@
 //! Retention (`prune`) and garbage collection (`collect_garbage`).
 //!
-//! Prune removes whole snapshots by the tier's keep-last/hourly/daily/weekly/monthly counts,
-//! manifest first so a half-pruned snapshot is simply gone. Garbage collection deletes only
-//! objects no committed manifest references and that are older than a grace period, so a
-//! backup running at the same time never loses its fresh blobs.
+//! Both act on verified snapshots only (their statement verifies against a pinned key): an
+//! unverified one never counts toward retention, never keeps or releases a blob, and is
+//! left in place and reported. Prune removes whole snapshots by the tier's counts, statement
+//! first so a half-pruned snapshot is simply gone; garbage collection deletes only objects no
+//! verified snapshot references and that are older than a grace period.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::catalog::parse_manifest_path;
+use crate::catalog::{ListedSnapshot, SnapshotFilter, parse_snapshot_path};
 use crate::error::{Result, VaultError};
 use crate::lease::{Lease, environment_lease_path, gc_lease_path};
 use crate::manifest::{SnapshotManifest, SnapshotRef, environment_dir, tenant_dir};
+use crate::statement::TrustedKeys;
 use crate::store::{Repository, check_name};
 
 /// How many snapshots to keep, in the manner of restic's `forget`: the newest `keep_last`,
@@ -53,6 +55,7 @@ pub async fn prune(
     tenant: &str,
     workload: &str,
     environment: &str,
+    keys: &TrustedKeys,
     retention: &Retention,
     dry_run: bool,
 ) -> Result<PruneReport> {
@@ -84,7 +87,16 @@ pub async fn prune(
             .await?,
         )
     };
-    let result = prune_locked(repo, tenant, workload, environment, retention, dry_run).await;
+    let result = prune_locked(
+        repo,
+        tenant,
+        workload,
+        environment,
+        keys,
+        retention,
+        dry_run,
+    )
+    .await;
     if let Some(l) = lease {
         l.release().await?;
     }
@@ -96,20 +108,22 @@ async fn prune_locked(
     tenant: &str,
     workload: &str,
     environment: &str,
+    keys: &TrustedKeys,
     retention: &Retention,
     dry_run: bool,
 ) -> Result<PruneReport> {
-    let filter = crate::catalog::SnapshotFilter {
+    let filter = SnapshotFilter {
         tenant: Some(tenant.into()),
         workload: Some(workload.into()),
         environment: Some(environment.into()),
     };
-    let listed = crate::catalog::list(repo, &filter).await?;
+    let listed = crate::catalog::list(repo, &filter, keys).await?;
     let mut decisions = decide(&listed, retention, jiff::Timestamp::now());
     let mut removed = Vec::new();
     for d in decisions.iter_mut().filter(|d| !d.keep) {
         if !dry_run {
-            // Manifest first: from that moment the snapshot does not exist.
+            // The statement first: from that moment the snapshot does not exist.
+            repo.delete(&d.snapshot.statement_path()).await?;
             repo.delete(&d.snapshot.manifest_path()).await?;
             repo.delete(&d.snapshot.sealed_path()).await?;
             repo.delete(&d.snapshot.dump_path()).await?;
@@ -127,15 +141,14 @@ async fn prune_locked(
 type BucketOf = fn(&jiff::civil::DateTime) -> String;
 
 fn decide(
-    listed: &[crate::catalog::ListedSnapshot],
+    listed: &[ListedSnapshot],
     retention: &Retention,
     now: jiff::Timestamp,
 ) -> Vec<PruneDecision> {
-    use crate::catalog::ListedSnapshot;
     let mut decisions: Vec<(PruneDecision, Option<&SnapshotManifest>)> = listed
         .iter()
         .map(|l| match l {
-            ListedSnapshot::Committed(m) => (
+            ListedSnapshot::Verified { manifest: m, .. } => (
                 PruneDecision {
                     snapshot: m.snapshot.clone(),
                     started: Some(m.started),
@@ -144,12 +157,18 @@ fn decide(
                 },
                 Some(m.as_ref()),
             ),
-            ListedSnapshot::Unreadable { snapshot, .. } => (
+            // Never counted toward retention (a flood of forged manifests cannot push the
+            // real snapshots out) and never deleted: reported, by name, with the reason.
+            ListedSnapshot::Unverified {
+                snapshot, reason, ..
+            } => (
                 PruneDecision {
                     snapshot: snapshot.clone(),
                     started: None,
                     keep: true,
-                    reasons: vec!["unreadable manifest (never pruned automatically)".into()],
+                    reasons: vec![format!(
+                        "unverified ({reason}): never counted, never pruned automatically"
+                    )],
                 },
                 None,
             ),
@@ -222,13 +241,18 @@ pub struct GcReport {
     pub kept_fresh: u64,
     /// Unreferenced but still under object lock.
     pub kept_locked: u64,
+    /// Snapshots that do not verify (`<snapshot>: <reason>`): their own objects are left in
+    /// place, and their blob lists neither keep nor release a blob.
+    pub unverified: Vec<String>,
 }
 
-/// Deletes a tenant's objects that no committed manifest references and that are older than
-/// `grace`. Stops without deleting anything if any manifest cannot be read.
+/// Deletes a tenant's objects that no verified snapshot references and that are older than
+/// `grace`. Stops without deleting anything if the tenant has snapshots of an environment
+/// with no pinned key (their blobs would look unreferenced).
 pub async fn collect_garbage(
     repo: &Repository,
     tenant: &str,
+    keys: &TrustedKeys,
     grace: Duration,
     dry_run: bool,
 ) -> Result<GcReport> {
@@ -247,7 +271,7 @@ pub async fn collect_garbage(
             .await?,
         )
     };
-    let result = gc_locked(repo, tenant, grace, dry_run).await;
+    let result = gc_locked(repo, tenant, keys, grace, dry_run).await;
     if let Some(l) = lease {
         l.release().await?;
     }
@@ -257,6 +281,7 @@ pub async fn collect_garbage(
 async fn gc_locked(
     repo: &Repository,
     tenant: &str,
+    keys: &TrustedKeys,
     grace: Duration,
     dry_run: bool,
 ) -> Result<GcReport> {
@@ -268,29 +293,57 @@ async fn gc_locked(
         .map_err(|e| VaultError::InvalidInput(e.to_string()))?;
     let objects = repo.list(&tenant_dir(tenant)).await?;
 
+    // Only verified snapshots make the live set; an environment whose keys the caller did not
+    // pin would have all its snapshots unverified and its blobs collected: refuse instead.
+    if let Some(unpinned) = objects
+        .iter()
+        .filter_map(|(rel, _)| parse_snapshot_path(rel))
+        .find(|s| keys.for_snapshot(s).is_empty())
+    {
+        return Err(VaultError::GcUnsafe {
+            object: unpinned.statement_path(),
+            reason: format!(
+                "no backup signing key is pinned for {}/{}, so none of its snapshots verifies and its blobs would look unreferenced; pin its keys (backup.signingKeys) or remove the environment's snapshots first",
+                unpinned.workload, unpinned.environment
+            ),
+        });
+    }
+    let filter = SnapshotFilter {
+        tenant: Some(tenant.into()),
+        ..SnapshotFilter::default()
+    };
     let mut referenced: HashSet<String> = HashSet::new();
     let mut committed_dirs: HashSet<String> = HashSet::new();
     let mut snapshots = 0u64;
-    for (rel, _) in &objects {
-        let Some(snapshot) = parse_manifest_path(rel) else {
-            continue;
-        };
-        let bytes = repo
-            .get_bytes(rel)
-            .await?
-            .ok_or_else(|| VaultError::GcUnsafe {
-                object: rel.clone(),
-                reason: "vanished while collecting".into(),
-            })?;
-        let manifest = SnapshotManifest::decode(rel, &bytes).map_err(|e| VaultError::GcUnsafe {
-            object: rel.clone(),
-            reason: e.to_string(),
-        })?;
-        snapshots += 1;
-        committed_dirs.insert(snapshot.dir());
-        referenced.insert(manifest.dump.object.clone());
-        referenced.insert(manifest.sealed.object.clone());
-        referenced.extend(manifest.blobs.iter().map(|b| b.object.clone()));
+    let mut unverified = Vec::new();
+    for listed in crate::catalog::list(repo, &filter, keys).await? {
+        // Either way the snapshot's folder is not a crashed backup's leftovers: an
+        // unverified one is left in place, for a person to look at.
+        committed_dirs.insert(listed.snapshot().dir());
+        match listed {
+            ListedSnapshot::Verified { manifest, .. } => {
+                snapshots += 1;
+                referenced.insert(manifest.dump.object.clone());
+                referenced.insert(manifest.sealed.object.clone());
+                referenced.extend(manifest.blobs.iter().map(|b| b.object.clone()));
+            }
+            // A genuine statement whose manifest is damaged: its blobs are unknown, and a
+            // rewritten blob list must not make them look unreferenced. Stop.
+            ListedSnapshot::Unverified {
+                snapshot,
+                damaged: true,
+                reason,
+                ..
+            } => {
+                return Err(VaultError::GcUnsafe {
+                    object: snapshot.manifest_path(),
+                    reason: format!("snapshot {snapshot} is signed but {reason}"),
+                });
+            }
+            ListedSnapshot::Unverified {
+                snapshot, reason, ..
+            } => unverified.push(format!("{snapshot}: {reason}")),
+        }
     }
     let blob_prefix = format!("{}/blobs/", tenant_dir(tenant));
     let snapshot_prefix = format!("{}/snapshots/", tenant_dir(tenant));
@@ -303,6 +356,7 @@ async fn gc_locked(
             .iter()
             .filter(|r| r.starts_with(&blob_prefix))
             .count() as u64,
+        unverified,
         ..Default::default()
     };
     let live_envs = live_environment_leases(repo, tenant).await?;
@@ -310,6 +364,7 @@ async fn gc_locked(
         let is_blob = rel.starts_with(&blob_prefix);
         let is_orphan_part = rel.starts_with(&snapshot_prefix)
             && !rel.ends_with("/manifest.json")
+            && !rel.ends_with("/statement.json")
             && rel
                 .rsplit_once('/')
                 .is_some_and(|(dir, _)| !committed_dirs.contains(dir));
@@ -421,7 +476,10 @@ pub async fn snapshot_counts(
     check_name("tenant", tenant)?;
     let mut out = HashMap::new();
     for (rel, _) in repo.list(&tenant_dir(tenant)).await? {
-        if let Some(s) = parse_manifest_path(&rel) {
+        if let Some(s) = rel
+            .strip_suffix("/statement.json")
+            .and_then(|_| parse_snapshot_path(&rel))
+        {
             *out.entry((s.workload, s.environment)).or_insert(0) += 1;
         }
     }
@@ -431,7 +489,6 @@ pub async fn snapshot_counts(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::ListedSnapshot;
     use crate::manifest::{BlobStats, MANIFEST_FORMAT, StoredObject};
 
     fn snap(ts: &str) -> ListedSnapshot {
@@ -442,28 +499,31 @@ mod tests {
             stored_size: 0,
             stored_checksum: None,
         };
-        ListedSnapshot::Committed(Box::new(SnapshotManifest {
-            format: MANIFEST_FORMAT.into(),
-            snapshot: SnapshotRef {
-                tenant: "t".into(),
-                workload: "w".into(),
-                environment: "e".into(),
-                id,
-            },
-            started,
-            finished: started,
-            estate_commit: None,
-            postgres_version: "15".into(),
-            odoo_version: None,
-            key_id: "k".into(),
-            recipients: vec![],
-            object_lock: None,
-            dump: obj("d"),
-            sealed: obj("s"),
-            blob_stats: BlobStats::default(),
-            blobs: vec![],
-            source: None,
-        }))
+        ListedSnapshot::Verified {
+            statement: Box::new(crate::statement::test_verified()),
+            manifest: Box::new(SnapshotManifest {
+                format: MANIFEST_FORMAT.into(),
+                snapshot: SnapshotRef {
+                    tenant: "t".into(),
+                    workload: "w".into(),
+                    environment: "e".into(),
+                    id,
+                },
+                started,
+                finished: started,
+                estate_commit: None,
+                postgres_version: "15".into(),
+                odoo_version: None,
+                key_id: "k".into(),
+                recipients: vec![],
+                object_lock: None,
+                dump: obj("d"),
+                sealed: obj("s"),
+                blob_stats: BlobStats::default(),
+                blobs: vec![],
+                source: None,
+            }),
+        }
     }
 
     #[test]
@@ -494,13 +554,19 @@ mod tests {
     }
 
     #[test]
-    fn unreadable_manifests_are_never_pruned() {
+    fn unverified_snapshots_are_never_pruned_nor_counted() {
+        let forged = |id: &str| ListedSnapshot::Unverified {
+            snapshot: format!("t/w/e/{id}").parse().expect("ref"),
+            manifest: None,
+            unsigned: false,
+            damaged: false,
+            reason: "its signature does not verify".into(),
+        };
+        // A flood of newer forgeries does not push the real snapshot out of keep-last 1.
         let listed = vec![
             snap("2026-05-01T01:00:00Z"),
-            ListedSnapshot::Unreadable {
-                snapshot: "t/w/e/20260101T000000Z-deadbeef".parse().expect("ref"),
-                reason: "bad".into(),
-            },
+            forged("20270101T000000Z-deadbeef"),
+            forged("20270101T000001Z-deadbeef"),
         ];
         let d = decide(
             &listed,
@@ -511,5 +577,10 @@ mod tests {
             jiff::Timestamp::now(),
         );
         assert!(d.iter().all(|d| d.keep));
+        let real = d
+            .iter()
+            .find(|d| d.snapshot.id == "20260501T010000Z-00000000")
+            .expect("real");
+        assert_eq!(real.reasons, ["last"]);
     }
 }

@@ -17,11 +17,13 @@ use serde::{Deserialize, Serialize};
 use crate::catalog::{open_snapshot, read_manifest};
 use crate::error::{Result, VaultError, io_err};
 use crate::keys::Identities;
-use crate::manifest::{AttachmentEntry, SnapshotContents, SnapshotRef, random_hex};
+use crate::manifest::{AttachmentEntry, SnapshotContents, SnapshotRef};
 use crate::names::{check_component, filestore_file, sha1_of_store_fname};
 use crate::pg::{DbConnection, PgTools, collect_stderr, db_error, quote_ident, read_facts};
-use crate::pipeline::{DecodeDigests, DecodeError, StreamReader, decode_bytes, decode_into};
+use crate::pipeline::{DecodeDigests, DecodeError, decode_bytes, decode_into};
 use crate::progress::{Phase, Progress};
+use crate::spool::DumpSpool;
+use crate::statement::TrustedKeys;
 use crate::store::Repository;
 
 /// Where and how to restore.
@@ -46,6 +48,9 @@ pub struct RestoreRequest {
     /// connecting user must be allowed to `SET ROLE` to it (a superuser, or a member).
     /// `None`: the connecting user owns what it restores (drills, which drop it after).
     pub owner: Option<String>,
+    /// Where the stored dump is spooled and checked before it is decrypted (a private
+    /// folder is made inside and removed after); `None`: the system's temporary folder.
+    pub spool_dir: Option<PathBuf>,
 }
 
 impl RestoreRequest {
@@ -59,6 +64,7 @@ impl RestoreRequest {
             pg_tools: PgTools::default(),
             blob_concurrency: 8,
             owner: None,
+            spool_dir: None,
         }
     }
 }
@@ -100,15 +106,17 @@ impl RestoreSummary {
     }
 }
 
-/// Restores `snapshot` as described by `request`.
+/// Restores `snapshot` as described by `request`, once its statement verifies against the
+/// keys pinned for its environment.
 pub async fn restore(
     repo: &Repository,
     snapshot: &SnapshotRef,
+    keys: &TrustedKeys,
     identities: &Identities,
     request: &RestoreRequest,
     progress: Arc<dyn Progress>,
 ) -> Result<RestoreSummary> {
-    restore_unlocated(repo, snapshot, identities, request, progress)
+    restore_unlocated(repo, snapshot, keys, identities, request, progress)
         .await
         .map_err(|e| request.db.locate(e))
 }
@@ -116,6 +124,7 @@ pub async fn restore(
 async fn restore_unlocated(
     repo: &Repository,
     snapshot: &SnapshotRef,
+    keys: &TrustedKeys,
     identities: &Identities,
     request: &RestoreRequest,
     progress: Arc<dyn Progress>,
@@ -126,7 +135,8 @@ async fn restore_unlocated(
             "blob concurrency must be at least 1".into(),
         ));
     }
-    let manifest = read_manifest(repo, snapshot).await?;
+    // Nothing is read before the statement verifies: an unsigned or forged snapshot stops here.
+    let manifest = read_manifest(repo, snapshot, keys).await?;
     // Open the sealed part before touching anything: a wrong key fails here, harmlessly.
     let contents = open_snapshot(repo, &manifest, identities).await?;
 
@@ -530,7 +540,8 @@ async fn restore_database(
     progress: Arc<dyn Progress>,
 ) -> Result<u64> {
     let object = contents.manifest.dump.object.clone();
-    let reader = open_dump(repo, contents).await?;
+    // The stored dump is checked against the signed statement before pg_restore sees a byte.
+    let spool = open_dump(repo, contents, request.spool_dir.as_deref()).await?;
     let ids = identities.clone();
     let expected_sha = contents.sealed.dump_checksum.to_string();
     // The dump's stored checksum is verify's business; restore checks what it restores.
@@ -554,9 +565,11 @@ async fn restore_database(
         let decode_err = |e: DecodeError| stored_object_error(e, &object);
         let progress_ref: Option<(&dyn Progress, Phase)> =
             Some((progress.as_ref(), Phase::RestoreDatabase));
+        let reader = spool.open()?;
         if jobs > 1 {
-            // pg_restore only runs jobs in parallel from a seekable file.
-            let tmp = tempfile_path()?;
+            // pg_restore only runs jobs in parallel from a seekable file: the decrypted dump,
+            // in the spool's private folder, removed with it.
+            let tmp = spool.dir().join("dump.plain");
             let result = (|| {
                 let mut file = std::fs::File::create(&tmp)
                     .map_err(io_err("creating a temporary dump file", &tmp))?;
@@ -618,10 +631,6 @@ fn wait_restore(mut child: std::process::Child, db: &DbConnection) -> Result<()>
     }
 }
 
-fn tempfile_path() -> Result<PathBuf> {
-    Ok(std::env::temp_dir().join(format!("ward-restore-{}.dump", random_hex::<8>()?)))
-}
-
 async fn restore_filestore(
     repo: &Repository,
     contents: &SnapshotContents,
@@ -661,20 +670,14 @@ async fn restore_filestore(
     Ok((count, bytes))
 }
 
-/// Opens the snapshot's dump object as a reader of its stored (encrypted) bytes.
+/// Spools the snapshot's stored (encrypted) dump into a private folder under `parent` and
+/// checks it against the signed statement's record; decrypt from the spool.
 pub(crate) async fn open_dump(
     repo: &Repository,
     contents: &SnapshotContents,
-) -> Result<StreamReader> {
-    let object = &contents.manifest.dump.object;
-    let stream = repo
-        .get_stream(object)
-        .await?
-        .ok_or_else(|| VaultError::Corrupted {
-            object: object.clone(),
-            reason: "the dump object is missing".into(),
-        })?;
-    Ok(StreamReader::spawn(stream))
+    parent: Option<&Path>,
+) -> Result<DumpSpool> {
+    DumpSpool::fetch(repo, &contents.manifest.dump, parent).await
 }
 
 /// A stored object that cannot be read back: with a key that opened the manifest, an
@@ -702,6 +705,21 @@ pub(crate) async fn fetch_blob(
             reason: format!("invalid store_fname {:?}", entry.store_fname),
         })?
         .to_string();
+    // The blob must be in the signed index (open_snapshot sorted it), and its stored bytes
+    // the ones recorded there, before anything decrypts them.
+    let record = contents
+        .manifest
+        .blobs
+        .binary_search_by(|b| b.object.as_str().cmp(&entry.object))
+        .ok()
+        .and_then(|i| contents.manifest.blobs.get(i))
+        .ok_or_else(|| VaultError::Corrupted {
+            object: entry.object.clone(),
+            reason: format!(
+                "blob of {} is not in the snapshot's signed blob index",
+                entry.store_fname
+            ),
+        })?;
     let bytes = repo
         .get_bytes(&entry.object)
         .await?
@@ -709,6 +727,20 @@ pub(crate) async fn fetch_blob(
             object: entry.object.clone(),
             reason: format!("blob of {} is missing", entry.store_fname),
         })?;
+    let signed_bytes = record.stored_size == bytes.len() as u64
+        && record
+            .stored_checksum
+            .as_ref()
+            .is_some_and(|c| crate::checksum::checksum_of(c.algorithm(), &bytes) == *c);
+    if !signed_bytes {
+        return Err(VaultError::Corrupted {
+            object: entry.object.clone(),
+            reason: format!(
+                "stored bytes of the blob of {} are not the ones the signed blob index names",
+                entry.store_fname
+            ),
+        });
+    }
     tokio::task::spawn_blocking(move || -> Result<Vec<u8>> {
         let (decoded, plain) = decode_bytes(&bytes, &ids, DecodeDigests::blob(None))
             .map_err(|e| stored_object_error(e, &entry.object))?;

@@ -127,12 +127,19 @@ pub async fn unlock_tenant_key(
 /// The tenant key for a backup, the way the CLI wants it: from the local `cache` file if it
 /// matches the repository; else unlocked with `identities` and cached; else, for a tenant
 /// without a key yet, generated, published and cached.
+///
+/// `pinned` is the key id the tenant's signed chain names (`pinned_tenant_key_id`). A key
+/// found changed — the repository's `key.json` no longer the cached key, or either not the
+/// pinned one — is [`VaultError::TenantKeyChanged`], never unlocked and cached in its place:
+/// whoever writes the bucket could otherwise swap in a key of their own. Before the first
+/// verified snapshot there is nothing to hold it to (trust on first use).
 pub async fn tenant_key(
     repo: &Repository,
     tenant: &str,
     recipients: &Recipients,
     cache: &Path,
     identities: Option<&Identities>,
+    pinned: Option<&str>,
 ) -> Result<RepositoryKey> {
     check_name("tenant", tenant)?;
     let cached = if cache.exists() {
@@ -140,9 +147,34 @@ pub async fn tenant_key(
     } else {
         None
     };
+    let changed = |detail: String| VaultError::TenantKeyChanged {
+        tenant: tenant.to_string(),
+        detail,
+    };
+    if let (Some(pin), Some(key)) = (pinned, &cached)
+        && key.id() != pin
+    {
+        return Err(changed(format!(
+            "the cached key {} is not the key {pin} the signed snapshots name",
+            key.id()
+        )));
+    }
     match (read_info(repo, tenant).await?, cached) {
         (Some(info), Some(key)) if info.key_id == key.id() => Ok(key),
-        (Some(_), _) => {
+        (Some(info), Some(key)) => Err(changed(format!(
+            "key.json names key {}, the cached key is {}",
+            info.key_id,
+            key.id()
+        ))),
+        (Some(info), None) => {
+            if let Some(pin) = pinned
+                && info.key_id != pin
+            {
+                return Err(changed(format!(
+                    "key.json names key {}, the signed snapshots name {pin}",
+                    info.key_id
+                )));
+            }
             let ids = identities.ok_or_else(|| VaultError::KeyUnavailable {
                 tenant: tenant.to_string(),
             })?;
@@ -151,6 +183,12 @@ pub async fn tenant_key(
             Ok(key)
         }
         (None, cached) => {
+            // A cached key was held to the pin above; without one, nothing may replace it.
+            if let (Some(pin), None) = (pinned, &cached) {
+                return Err(changed(format!(
+                    "key.json is missing, the signed snapshots name key {pin}"
+                )));
+            }
             let key = match cached {
                 Some(k) => k,
                 None => RepositoryKey::generate()?,

@@ -15,6 +15,7 @@ use crate::manifest::{SnapshotManifest, SnapshotRef, StoredObject};
 use crate::names::sha1_of_store_fname;
 use crate::pipeline::{DecodeDigests, DecodeError, StreamReader, decode_bytes, decode_into};
 use crate::progress::{Phase, Progress};
+use crate::statement::TrustedKeys;
 use crate::store::Repository;
 
 /// How deep to check.
@@ -57,6 +58,7 @@ impl VerifyReport {
 pub async fn verify(
     repo: &Repository,
     snapshot: &SnapshotRef,
+    keys: &TrustedKeys,
     depth: VerifyDepth<'_>,
     progress: Arc<dyn Progress>,
 ) -> Result<VerifyReport> {
@@ -67,8 +69,22 @@ pub async fn verify(
         stored_bytes_read: 0,
         faults: Vec::new(),
     };
-    let manifest = match read_manifest(repo, snapshot).await {
+    // The statement first: an unsigned or unverifiable snapshot is a fault of its statement,
+    // and nothing else of it is read.
+    let manifest = match read_manifest(repo, snapshot, keys).await {
         Ok(m) => m,
+        Err(e @ (VaultError::Unsigned { .. } | VaultError::Unverified { .. })) => {
+            report.faults.push(ObjectFault {
+                object: snapshot.statement_path(),
+                problem: match e {
+                    VaultError::Unverified { reason, .. } => {
+                        format!("the snapshot does not verify: {reason}")
+                    }
+                    _ => "missing: the snapshot is not signed (format 1, forged, or its backup crashed before the commit point)".into(),
+                },
+            });
+            return Ok(report);
+        }
         Err(VaultError::Corrupted { object, reason }) => {
             report.faults.push(ObjectFault {
                 object,
@@ -82,10 +98,10 @@ pub async fn verify(
     progress.start(Phase::Verify, Some(total));
     match depth {
         VerifyDepth::Metadata => {
-            verify_metadata(repo, &manifest, &mut report, progress.as_ref()).await?
+            verify_metadata(repo, &manifest, keys, &mut report, progress.as_ref()).await?
         }
         VerifyDepth::ReadData(ids) => {
-            verify_data(repo, &manifest, ids, &mut report, progress.clone()).await?
+            verify_data(repo, &manifest, keys, ids, &mut report, progress.clone()).await?
         }
     }
     progress.finish(Phase::Verify);
@@ -96,6 +112,7 @@ pub async fn verify(
 async fn verify_metadata(
     repo: &Repository,
     manifest: &SnapshotManifest,
+    keys: &TrustedKeys,
     report: &mut VerifyReport,
     progress: &dyn Progress,
 ) -> Result<()> {
@@ -107,7 +124,7 @@ async fn verify_metadata(
     // A blob is held to what the backup that wrote it recorded: a snapshot that reused
     // damaged bytes (and recorded their size) must not pass, and one whose blob a later
     // backup wrote again, whole, must.
-    let written = crate::catalog::blob_write_records(repo, &manifest.snapshot.tenant).await?;
+    let written = crate::catalog::blob_write_records(repo, &manifest.snapshot.tenant, keys).await?;
     let objects: Vec<(StoredObject, Option<SnapshotRef>)> = objects
         .into_iter()
         .map(|o| match written.get(&o.object) {
@@ -152,6 +169,7 @@ async fn verify_metadata(
 async fn verify_data(
     repo: &Repository,
     manifest: &SnapshotManifest,
+    keys: &TrustedKeys,
     ids: &Identities,
     report: &mut VerifyReport,
     progress: Arc<dyn Progress>,
@@ -276,7 +294,7 @@ async fn verify_data(
             }
         }
     }
-    let written = crate::catalog::blob_write_records(repo, &manifest.snapshot.tenant).await?;
+    let written = crate::catalog::blob_write_records(repo, &manifest.snapshot.tenant, keys).await?;
     let blobs: Vec<StoredObject> = manifest
         .blobs
         .iter()

@@ -24,9 +24,11 @@ async fn backup_list_verify_restore_round_trip() {
     assert!(summary.problems.is_empty());
 
     // list works without any key and reveals no content hash.
-    let listed = list(&repo, &SnapshotFilter::default()).await.expect("list");
+    let listed = list(&repo, &SnapshotFilter::default(), &w.trusted())
+        .await
+        .expect("list");
     assert_eq!(listed.len(), 1);
-    let ListedSnapshot::Committed(m) = &listed[0] else {
+    let ListedSnapshot::Verified { manifest: m, .. } = &listed[0] else {
         panic!("unreadable manifest")
     };
     assert_eq!(m.snapshot, summary.snapshot);
@@ -67,9 +69,16 @@ async fn backup_list_verify_restore_round_trip() {
     let mut req = RestoreRequest::new(w.db.with_dbname("odoo_copy"), &target_fs);
     req.pg_tools = ward_vault::PgTools::in_dir(w.cluster.bindir());
     req.jobs = 2;
-    let restored = restore(&repo, &summary.snapshot, &ids, &req, progress())
-        .await
-        .expect("restore");
+    let restored = restore(
+        &repo,
+        &summary.snapshot,
+        &w.trusted(),
+        &ids,
+        &req,
+        progress(),
+    )
+    .await
+    .expect("restore");
     assert!(
         restored.is_consistent(),
         "{:?}",
@@ -103,17 +112,31 @@ async fn backup_list_verify_restore_round_trip() {
         w.dir.path().join("elsewhere"),
     );
     again.pg_tools = req.pg_tools.clone();
-    let err = restore(&repo, &summary.snapshot, &ids, &again, progress())
-        .await
-        .expect_err("exists");
+    let err = restore(
+        &repo,
+        &summary.snapshot,
+        &w.trusted(),
+        &ids,
+        &again,
+        progress(),
+    )
+    .await
+    .expect_err("exists");
     assert!(matches!(err, VaultError::DatabaseExists(_)), "{err}");
     w.psql("odoo_copy", "DELETE FROM res_partner WHERE id > 100");
     again.replace = true;
     again.filestore = target_fs.clone();
     again.jobs = 1;
-    let replaced = restore(&repo, &summary.snapshot, &ids, &again, progress())
-        .await
-        .expect("replace");
+    let replaced = restore(
+        &repo,
+        &summary.snapshot,
+        &w.trusted(),
+        &ids,
+        &again,
+        progress(),
+    )
+    .await
+    .expect("replace");
     assert!(replaced.replaced && replaced.is_consistent());
     assert_eq!(w.psql("odoo", q), w.psql("odoo_copy", q));
 }

@@ -35,7 +35,7 @@ async fn a_damaged_blob_is_uploaded_again_not_reused() {
     let repo = w.repo().await;
     let key = w.key(&repo).await;
     let first = backed_up(&w, &repo, &key).await;
-    let first_manifest = read_manifest(&repo, &first.snapshot)
+    let first_manifest = read_manifest(&repo, &first.snapshot, &w.trusted())
         .await
         .expect("manifest");
     let objects = blobs(&w);
@@ -58,7 +58,7 @@ async fn a_damaged_blob_is_uploaded_again_not_reused() {
         second.blobs_uploaded, 3,
         "the damaged blobs are uploaded again"
     );
-    let second_manifest = read_manifest(&repo, &second.snapshot)
+    let second_manifest = read_manifest(&repo, &second.snapshot, &w.trusted())
         .await
         .expect("manifest");
     // The new snapshot records what is stored now, whole: the damaged blobs as written
@@ -69,13 +69,26 @@ async fn a_damaged_blob_is_uploaded_again_not_reused() {
             .expect("blob")
             .len();
         assert_eq!(b.stored_size, stored, "{}", b.object);
+        // Every blob of the signed index carries its stored checksum; a rewritten one the
+        // checksum of its new bytes.
+        let before = first_manifest
+            .blobs
+            .iter()
+            .find(|f| f.object == b.object)
+            .expect("same blobs");
         let rewritten = objects[..3].contains(&b.object);
-        assert_eq!(b.stored_checksum.is_some(), rewritten, "{}", b.object);
+        assert!(b.stored_checksum.is_some(), "{}", b.object);
+        assert_eq!(
+            b.stored_checksum != before.stored_checksum,
+            rewritten,
+            "{}",
+            b.object
+        );
     }
     // Both snapshots verify reading every byte, and the new one restores.
     for s in [&first.snapshot, &second.snapshot] {
         w.verify_read_data(&repo, s).await;
-        let report = verify(&repo, s, VerifyDepth::Metadata, progress())
+        let report = verify(&repo, s, &w.trusted(), VerifyDepth::Metadata, progress())
             .await
             .expect("verify");
         assert!(report.is_ok(), "{:?}", report.faults);
@@ -90,6 +103,7 @@ async fn a_damaged_blob_is_uploaded_again_not_reused() {
     let summary = restore(
         &repo,
         &second.snapshot,
+        &w.trusted(),
         &w.identities(),
         &request,
         progress(),
@@ -122,8 +136,9 @@ async fn an_unreferenced_blob_is_never_reused() {
     w.verify_read_data(&repo, &s.snapshot).await;
 }
 
-/// A snapshot written by a version that did reuse damaged bytes recorded their size; verify
-/// without a key still names the blob, by the size recorded when it was written.
+/// A manifest rewritten to record a damaged size (as versions before signing could reuse
+/// damaged bytes) no longer verifies; verify without a key still names the blob, by the size
+/// recorded when it was written.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verify_without_a_key_holds_blobs_to_the_size_they_were_written_with() {
     let w = World::new(small()).await;
@@ -162,17 +177,39 @@ async fn verify_without_a_key_holds_blobs_to_the_size_they_were_written_with() {
     rewritten.extend_from_slice(&body);
     std::fs::write(&manifest_path, rewritten).expect("rewrite");
 
+    // Such a manifest no longer verifies: the statement signed other bytes. It is named.
+    let report = verify(
+        &repo,
+        &second.snapshot,
+        &w.trusted(),
+        VerifyDepth::Metadata,
+        progress(),
+    )
+    .await
+    .expect("verify");
+    assert_eq!(report.faults.len(), 1, "{:?}", report.faults);
+    assert!(
+        report.faults[0].object.ends_with("/manifest.json"),
+        "{:?}",
+        report.faults
+    );
+    // And it vouches for nothing: the first snapshot still holds the blob to the size its
+    // writer recorded.
     let why = format!("recorded when snapshot {} wrote it", first.snapshot);
-    for s in [&first.snapshot, &second.snapshot] {
-        let report = verify(&repo, s, VerifyDepth::Metadata, progress())
-            .await
-            .expect("verify");
-        assert_eq!(report.faults.len(), 1, "{s}: {:?}", report.faults);
-        assert_eq!(report.faults[0].object, object);
-        assert!(
-            report.faults[0].problem.contains(&why),
-            "{:?}",
-            report.faults
-        );
-    }
+    let report = verify(
+        &repo,
+        &first.snapshot,
+        &w.trusted(),
+        VerifyDepth::Metadata,
+        progress(),
+    )
+    .await
+    .expect("verify");
+    assert_eq!(report.faults.len(), 1, "{:?}", report.faults);
+    assert_eq!(report.faults[0].object, object);
+    assert!(
+        report.faults[0].problem.contains(&why),
+        "{:?}",
+        report.faults
+    );
 }

@@ -29,14 +29,21 @@ async fn flipping_any_stored_byte_is_named_by_verify() {
         .into_iter()
         .filter(|o| o.starts_with(&snapshot_dir) || o.contains("/blobs/"))
         .collect();
-    assert_eq!(objects.len(), 3 + s.attachments as usize);
+    // dump, sealed part, manifest, statement and the blobs.
+    assert_eq!(objects.len(), 4 + s.attachments as usize);
     for object in &objects {
         let path = w.repo_dir.join(object);
         let original = std::fs::read(&path).expect("read");
         flip_byte(&path);
-        let report = verify(&repo, &s.snapshot, VerifyDepth::ReadData(&ids), progress())
-            .await
-            .expect("verify runs");
+        let report = verify(
+            &repo,
+            &s.snapshot,
+            &w.trusted(),
+            VerifyDepth::ReadData(&ids),
+            progress(),
+        )
+        .await
+        .expect("verify runs");
         let named: Vec<&str> = report.faults.iter().map(|f| f.object.as_str()).collect();
         assert_eq!(
             named,
@@ -46,9 +53,15 @@ async fn flipping_any_stored_byte_is_named_by_verify() {
         );
         std::fs::write(&path, original).expect("restore byte");
     }
-    let report = verify(&repo, &s.snapshot, VerifyDepth::ReadData(&ids), progress())
-        .await
-        .expect("verify");
+    let report = verify(
+        &repo,
+        &s.snapshot,
+        &w.trusted(),
+        VerifyDepth::ReadData(&ids),
+        progress(),
+    )
+    .await
+    .expect("verify");
     assert!(report.is_ok());
 }
 
@@ -65,9 +78,15 @@ async fn removed_blob_is_named_without_a_key() {
         .find(|o| o.contains("/blobs/"))
         .expect("a blob");
     std::fs::remove_file(w.repo_dir.join(&blob)).expect("rm");
-    let report = verify(&repo, &s.snapshot, VerifyDepth::Metadata, progress())
-        .await
-        .expect("verify");
+    let report = verify(
+        &repo,
+        &s.snapshot,
+        &w.trusted(),
+        VerifyDepth::Metadata,
+        progress(),
+    )
+    .await
+    .expect("verify");
     assert_eq!(report.faults.len(), 1, "{:?}", report.faults);
     assert_eq!(report.faults[0].object, blob);
     assert_eq!(report.faults[0].problem, "missing");
@@ -168,9 +187,16 @@ async fn wrong_restore_key_is_clear_and_touches_nothing() {
     let fs = w.dir.path().join("restored");
     let mut req = RestoreRequest::new(w.db.with_dbname("never_created"), &fs);
     req.pg_tools = PgTools::in_dir(w.cluster.bindir());
-    let err = restore(&repo, &s.snapshot, &stranger, &req, progress())
-        .await
-        .expect_err("wrong key");
+    let err = restore(
+        &repo,
+        &s.snapshot,
+        &w.trusted(),
+        &stranger,
+        &req,
+        progress(),
+    )
+    .await
+    .expect_err("wrong key");
     assert!(matches!(err, VaultError::WrongKey { .. }), "{err}");
     assert_eq!(err.exit_code(), 3);
     assert!(
@@ -312,24 +338,42 @@ async fn prune_and_gc_keep_referenced_and_fresh_blobs() {
         keep_last: 1,
         ..Default::default()
     };
-    let dry = prune(&repo, "st-marys", "billing", "prod", &retention, true)
-        .await
-        .expect("dry run");
+    let dry = prune(
+        &repo,
+        "st-marys",
+        "billing",
+        "prod",
+        &w.trusted(),
+        &retention,
+        true,
+    )
+    .await
+    .expect("dry run");
     assert_eq!(dry.removed.len(), 2);
     assert_eq!(
-        list(&repo, &SnapshotFilter::default())
+        list(&repo, &SnapshotFilter::default(), &w.trusted())
             .await
             .expect("list")
             .len(),
         3,
         "dry run deletes nothing"
     );
-    let done = prune(&repo, "st-marys", "billing", "prod", &retention, false)
-        .await
-        .expect("prune");
+    let done = prune(
+        &repo,
+        "st-marys",
+        "billing",
+        "prod",
+        &w.trusted(),
+        &retention,
+        false,
+    )
+    .await
+    .expect("prune");
     assert_eq!(done.removed.len(), 2);
     assert!(done.removed.contains(&first.snapshot));
-    let remaining = list(&repo, &SnapshotFilter::default()).await.expect("list");
+    let remaining = list(&repo, &SnapshotFilter::default(), &w.trusted())
+        .await
+        .expect("list");
     assert_eq!(remaining.len(), 1);
     assert_eq!(remaining[0].snapshot(), &third.snapshot);
 
@@ -338,12 +382,18 @@ async fn prune_and_gc_keep_referenced_and_fresh_blobs() {
         .into_iter()
         .filter(|o| o.contains("/blobs/"))
         .count();
-    let gc = collect_garbage(&repo, "st-marys", Duration::from_secs(3600), false)
-        .await
-        .expect("gc");
+    let gc = collect_garbage(
+        &repo,
+        "st-marys",
+        &w.trusted(),
+        Duration::from_secs(3600),
+        false,
+    )
+    .await
+    .expect("gc");
     assert!(gc.deleted.is_empty() && gc.kept_fresh >= 1, "{gc:?}");
     // Past it, only the unreferenced blob goes.
-    let gc = collect_garbage(&repo, "st-marys", Duration::ZERO, false)
+    let gc = collect_garbage(&repo, "st-marys", &w.trusted(), Duration::ZERO, false)
         .await
         .expect("gc");
     assert_eq!(gc.deleted.len(), 1, "{gc:?}");
@@ -360,7 +410,7 @@ async fn prune_and_gc_keep_referenced_and_fresh_blobs() {
         third.snapshot.id
     ));
     flip_byte(&manifest);
-    let err = collect_garbage(&repo, "st-marys", Duration::ZERO, false)
+    let err = collect_garbage(&repo, "st-marys", &w.trusted(), Duration::ZERO, false)
         .await
         .expect_err("unsafe");
     assert!(matches!(err, VaultError::GcUnsafe { .. }), "{err}");

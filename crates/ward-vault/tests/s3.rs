@@ -45,19 +45,27 @@ async fn s3_backup_verify_restore_with_object_lock() {
         .expect("second");
     assert_eq!(again.blobs_uploaded, 0, "nothing new to upload");
 
-    let listed = list(&repo, &SnapshotFilter::default()).await.expect("list");
+    let listed = list(&repo, &SnapshotFilter::default(), &w.trusted())
+        .await
+        .expect("list");
     assert_eq!(listed.len(), 2);
     let ids = w.identities();
     for snap in [&s.snapshot, &again.snapshot] {
-        let r = verify(&repo, snap, VerifyDepth::ReadData(&ids), progress())
-            .await
-            .expect("verify");
+        let r = verify(
+            &repo,
+            snap,
+            &w.trusted(),
+            VerifyDepth::ReadData(&ids),
+            progress(),
+        )
+        .await
+        .expect("verify");
         assert!(r.is_ok(), "{:?}", r.faults);
     }
     let fs = w.dir.path().join("s3-restore");
     let mut req = RestoreRequest::new(w.db.with_dbname("from_s3"), &fs);
     req.pg_tools = ward_vault::PgTools::in_dir(w.cluster.bindir());
-    let restored = restore(&repo, &s.snapshot, &ids, &req, progress())
+    let restored = restore(&repo, &s.snapshot, &w.trusted(), &ids, &req, progress())
         .await
         .expect("restore");
     assert!(restored.is_consistent());
@@ -108,6 +116,7 @@ async fn s3_backup_verify_restore_with_object_lock() {
         "st-marys",
         "billing",
         "prod",
+        &w.trusted(),
         &Retention {
             keep_last: 1,
             ..Default::default()
@@ -124,7 +133,7 @@ async fn s3_backup_verify_restore_with_object_lock() {
             .any(|d| d.reasons.iter().any(|r| r.starts_with("locked until")))
     );
     assert_eq!(
-        list(&repo, &SnapshotFilter::default())
+        list(&repo, &SnapshotFilter::default(), &w.trusted())
             .await
             .expect("list")
             .len(),
@@ -156,6 +165,7 @@ async fn s3_without_lock_prunes_and_flags_unreachable_store() {
         "st-marys",
         "billing",
         "prod",
+        &w.trusted(),
         &Retention {
             keep_last: 1,
             ..Default::default()
@@ -221,13 +231,25 @@ async fn gc_aborts_the_incomplete_uploads_killed_backups_leave() {
     };
     // (moto reports every upload as initiated in 2010, so the grace period, which the local
     // staging test covers, cannot be shown here.)
-    let dry = ward_vault::collect_garbage(&repo, "st-marys", std::time::Duration::ZERO, true)
-        .await
-        .expect("gc");
+    let dry = ward_vault::collect_garbage(
+        &repo,
+        "st-marys",
+        &ward_vault::TrustedKeys::new(),
+        std::time::Duration::ZERO,
+        true,
+    )
+    .await
+    .expect("gc");
     assert_eq!(pending(&dry).len(), 2, "{dry:?}");
-    let done = ward_vault::collect_garbage(&repo, "st-marys", std::time::Duration::ZERO, false)
-        .await
-        .expect("gc");
+    let done = ward_vault::collect_garbage(
+        &repo,
+        "st-marys",
+        &ward_vault::TrustedKeys::new(),
+        std::time::Duration::ZERO,
+        false,
+    )
+    .await
+    .expect("gc");
     let aborted = pending(&done);
     assert_eq!(aborted.len(), 2, "{done:?}");
     assert!(
@@ -236,16 +258,28 @@ async fn gc_aborts_the_incomplete_uploads_killed_backups_leave() {
             .all(|a| a.starts_with("tenants/st-marys/snapshots/")),
         "{aborted:?}"
     );
-    let again = ward_vault::collect_garbage(&repo, "st-marys", std::time::Duration::ZERO, false)
-        .await
-        .expect("gc");
+    let again = ward_vault::collect_garbage(
+        &repo,
+        "st-marys",
+        &ward_vault::TrustedKeys::new(),
+        std::time::Duration::ZERO,
+        false,
+    )
+    .await
+    .expect("gc");
     assert!(
         pending(&again).is_empty(),
         "the uploads are gone: {again:?}"
     );
     // The other tenant's upload is still there for its own collection.
-    let other = ward_vault::collect_garbage(&repo, "other", std::time::Duration::ZERO, true)
-        .await
-        .expect("gc");
+    let other = ward_vault::collect_garbage(
+        &repo,
+        "other",
+        &ward_vault::TrustedKeys::new(),
+        std::time::Duration::ZERO,
+        true,
+    )
+    .await
+    .expect("gc");
     assert_eq!(pending(&other).len(), 1, "{other:?}");
 }

@@ -65,9 +65,16 @@ async fn backup_and_restore_over_tls_by_default() {
         let mut req = RestoreRequest::new(conn, w.dir.path().join("restore").join(db));
         req.pg_tools = ward_vault::PgTools::in_dir(w.cluster.bindir());
         req.jobs = jobs;
-        let restored = restore(&repo, &summary.snapshot, &ids, &req, progress())
-            .await
-            .unwrap_or_else(|e| panic!("restore with sslmode {mode:?}: {e}"));
+        let restored = restore(
+            &repo,
+            &summary.snapshot,
+            &w.trusted(),
+            &ids,
+            &req,
+            progress(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("restore with sslmode {mode:?}: {e}"));
         assert!(
             restored.is_consistent(),
             "{:?}",
@@ -122,7 +129,7 @@ async fn sslmode_require_fails_clearly_without_server_tls() {
         "{text}"
     );
     assert_eq!(
-        list(&repo, &SnapshotFilter::default())
+        list(&repo, &SnapshotFilter::default(), &w.trusted())
             .await
             .expect("list")
             .len(),

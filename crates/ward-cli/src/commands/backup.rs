@@ -47,6 +47,12 @@ pub enum Command {
         ward --estate care backup prune billing/prod --dry-run\n  \
         ward backup prune billing/prod --grace 24h")]
     Prune(PruneArgs),
+    /// Generate an environment's backup signing key (Ed25519: it signs snapshots and can
+    /// decrypt nothing) and print the public line to pin in the estate's backup.signingKeys.
+    #[command(after_help = "Example:\n  \
+        ward --estate care backup keygen billing/prod\n  \
+        ward backup keygen billing/prod --out /secure/billing-prod.ed25519")]
+    Keygen(crate::commands::signing::KeygenArgs),
 }
 
 /// Where the PostgreSQL client tools are, and how long to wait for the server.
@@ -180,6 +186,10 @@ pub struct RunArgs {
     /// Filestore blobs read and uploaded at once.
     #[arg(long, default_value_t = 8, value_name = "N")]
     pub concurrency: usize,
+    /// The environment's backup signing key [default: its signing secret in the secrets
+    /// folder, then keys/backup/<workload>/<env>.ed25519 in the state folder].
+    #[arg(long, value_name = "FILE")]
+    pub signing_key: Option<PathBuf>,
     #[command(flatten)]
     pub pg: PgArgs,
 }
@@ -231,6 +241,7 @@ pub fn run(cx: &Context, cmd: Command) -> Result<Exit, Failure> {
         Command::List(a) => list(cx, a),
         Command::Verify(a) => verify(cx, a),
         Command::Prune(a) => prune(cx, a),
+        Command::Keygen(a) => crate::commands::signing::keygen(cx, a),
     }
 }
 
@@ -663,7 +674,9 @@ pub(crate) fn db_connection(
 /// A snapshot found in one of the estate's repositories (or `--repo`).
 pub(crate) struct Located {
     pub repo: Repository,
+    /// Verified against `keys`, the estate's pinned signing keys.
     pub manifest: SnapshotManifest,
+    pub keys: ward_vault::TrustedKeys,
 }
 
 /// Finds a snapshot by reference or id prefix: in `--repo`, else in its environment's
@@ -674,6 +687,7 @@ pub(crate) async fn locate_snapshot(
     reference: &str,
     repo_dir: Option<&Path>,
 ) -> Result<Located, Failure> {
+    let keys = crate::commands::signing::trusted_keys(estate)?;
     let configs: Vec<RepositoryConfig> = if let Some(dir) = repo_dir {
         vec![local_config(dir)]
     } else {
@@ -698,8 +712,14 @@ pub(crate) async fn locate_snapshot(
             continue;
         }
         let repo = open_repository(config).await?;
-        match ward_vault::find_snapshot(&repo, reference).await {
-            Ok(manifest) => return Ok(Located { repo, manifest }),
+        match ward_vault::find_snapshot(&repo, reference, &keys).await {
+            Ok(manifest) => {
+                return Ok(Located {
+                    repo,
+                    manifest,
+                    keys,
+                });
+            }
             Err(VaultError::SnapshotNotFound(_)) => continue,
             Err(e) => {
                 return Err(vault_failure(
@@ -774,7 +794,10 @@ fn run_backup(cx: &Context, args: RunArgs) -> Result<Exit, Failure> {
             standby,
             filestore,
         };
-        let mut options = BackupOptions::new(recipients.clone());
+        let signing_key =
+            crate::commands::signing::signing_key(cx, env, args.signing_key.as_deref())?;
+        let trusted = crate::commands::signing::trusted_keys(&estate)?;
+        let mut options = BackupOptions::new(recipients.clone(), signing_key, trusted.clone());
         options.require_standby = args.require_standby;
         // As long as the standby may take to replay up to the primary as one statement.
         options.standby_catch_up = db.db.timeouts.statement;
@@ -788,9 +811,20 @@ fn run_backup(cx: &Context, args: RunArgs) -> Result<Exit, Failure> {
         let cache = state.join("keys").join(format!("{}.key", env.tenant));
         runtime()?.block_on(async {
             let repo = open_repository(&config).await?;
-            let key = ward_vault::tenant_key(&repo, &env.tenant, &recipients, &cache, ids.as_ref())
+            // The tenant key the signed chain names: a changed one is refused, never cached.
+            let pinned = ward_vault::pinned_tenant_key_id(&repo, &env.tenant, &trusted)
                 .await
-                .map_err(|e| vault_failure(e, "check the repository and the state folder"))?;
+                .map_err(|e| vault_failure(e, "check the object store"))?;
+            let key = ward_vault::tenant_key(
+                &repo,
+                &env.tenant,
+                &recipients,
+                &cache,
+                ids.as_ref(),
+                pinned.as_deref(),
+            )
+            .await
+            .map_err(|e| vault_failure(e, "check the repository and the state folder"))?;
             ward_vault::backup(&repo, &target, &key, &options, progress)
                 .await
                 .map_err(|e| {
@@ -985,8 +1019,16 @@ struct ListRow<'a> {
     workload: &'a str,
     environment: &'a str,
     id: &'a str,
+    /// Its signed statement verifies against a key the estate pins for the environment.
+    verified: bool,
+    /// Why it does not verify (then nothing below is trusted: it is what the plaintext
+    /// manifest claims).
     #[serde(skip_serializing_if = "Option::is_none")]
-    unreadable: Option<&'a str>,
+    unverified: Option<&'a str>,
+    /// It has no statement at all (format 1, a forgery, or a backup killed before its
+    /// commit point).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    unsigned: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     started: Option<jiff::Timestamp>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -1012,8 +1054,8 @@ struct ListRow<'a> {
 fn list_row(l: &ListedSnapshot) -> ListRow<'_> {
     let s = l.snapshot();
     let m = match l {
-        ListedSnapshot::Committed(m) => Some(m.as_ref()),
-        ListedSnapshot::Unreadable { .. } => None,
+        ListedSnapshot::Verified { manifest, .. } => Some(manifest.as_ref()),
+        ListedSnapshot::Unverified { manifest, .. } => manifest.as_deref(),
     };
     ListRow {
         snapshot: s.to_string(),
@@ -1021,10 +1063,12 @@ fn list_row(l: &ListedSnapshot) -> ListRow<'_> {
         workload: &s.workload,
         environment: &s.environment,
         id: &s.id,
-        unreadable: match l {
-            ListedSnapshot::Unreadable { reason, .. } => Some(reason),
-            ListedSnapshot::Committed(_) => None,
+        verified: l.verified().is_some(),
+        unverified: match l {
+            ListedSnapshot::Unverified { reason, .. } => Some(reason),
+            ListedSnapshot::Verified { .. } => None,
         },
+        unsigned: matches!(l, ListedSnapshot::Unverified { unsigned: true, .. }),
         started: m.map(|m| m.started),
         finished: m.map(|m| m.finished),
         estate_commit: m.and_then(|m| m.estate_commit.as_deref()),
@@ -1040,6 +1084,7 @@ fn list_row(l: &ListedSnapshot) -> ListRow<'_> {
 
 fn list(cx: &Context, args: ListArgs) -> Result<Exit, Failure> {
     let estate = cx.load_estate()?;
+    let keys = crate::commands::signing::trusted_keys(&estate)?;
     let (filter, configs) = match &args.target {
         Some(t) => {
             let env = environment(&estate, t)?;
@@ -1074,7 +1119,7 @@ fn list(cx: &Context, args: ListArgs) -> Result<Exit, Failure> {
                 continue; // nothing backed up there yet
             }
             let repo = open_repository(config).await?;
-            let found = ward_vault::list(&repo, &filter)
+            let found = ward_vault::list(&repo, &filter, &keys)
                 .await
                 .map_err(|e| vault_failure(e, "check the object store"))?;
             all.extend(found);
@@ -1101,13 +1146,14 @@ fn list(cx: &Context, args: ListArgs) -> Result<Exit, Failure> {
                     "ATTACHMENTS",
                     "STORED",
                     "LOCKED UNTIL",
+                    "VERIFIED",
                 ]
                 .map(String::from)
                 .to_vec(),
             ];
             for (l, r) in listed.iter().zip(&rows) {
                 let row = match l {
-                    ListedSnapshot::Committed(m) => {
+                    ListedSnapshot::Verified { manifest: m, .. } => {
                         let took = m.finished.duration_since(m.started).as_secs_f64();
                         vec![
                             r.id.to_string(),
@@ -1122,13 +1168,16 @@ fn list(cx: &Context, args: ListArgs) -> Result<Exit, Failure> {
                             m.object_lock
                                 .map(|l| l.retain_until.strftime("%Y-%m-%d").to_string())
                                 .unwrap_or_else(|| "-".into()),
+                            "yes".into(),
                         ]
                     }
-                    ListedSnapshot::Unreadable { reason, .. } => vec![
+                    // What an unverified manifest claims is not shown: nothing in it is
+                    // trusted.
+                    ListedSnapshot::Unverified { reason, .. } => vec![
                         r.id.to_string(),
                         r.tenant.to_string(),
                         format!("{}/{}", r.workload, r.environment),
-                        format!("UNREADABLE: {reason}"),
+                        format!("NOT VERIFIED: {reason}"),
                     ],
                 };
                 table.push(row);
@@ -1161,9 +1210,15 @@ fn verify(cx: &Context, args: VerifyArgs) -> Result<Exit, Failure> {
             Some(ids) => VerifyDepth::ReadData(ids),
             None => VerifyDepth::Metadata,
         };
-        ward_vault::verify(&found.repo, &found.manifest.snapshot, depth, progress)
-            .await
-            .map_err(|e| vault_failure(e, "check the object store"))
+        ward_vault::verify(
+            &found.repo,
+            &found.manifest.snapshot,
+            &found.keys,
+            depth,
+            progress,
+        )
+        .await
+        .map_err(|e| vault_failure(e, "check the object store"))
     });
     let result = match result {
         Ok(report) => {
@@ -1251,6 +1306,7 @@ fn prune(cx: &Context, args: PruneArgs) -> Result<Exit, Failure> {
             Failure::bad_input(format!("--grace {}: {e}", args.grace), "e.g. 30m, 6h, 1d")
         })?;
         let config = repository_config(cx, &estate, &cx.store_of(env))?;
+        let keys = crate::commands::signing::trusted_keys(&estate)?;
         runtime()?.block_on(async {
             let repo = open_repository(&config).await?;
             let pruned = ward_vault::prune(
@@ -1258,6 +1314,7 @@ fn prune(cx: &Context, args: PruneArgs) -> Result<Exit, Failure> {
                 &env.tenant,
                 &env.workload,
                 &env.environment,
+                &keys,
                 &retention,
                 args.dry_run,
             )
@@ -1266,6 +1323,7 @@ fn prune(cx: &Context, args: PruneArgs) -> Result<Exit, Failure> {
             let gc = ward_vault::collect_garbage(
                 &repo,
                 &env.tenant,
+                &keys,
                 std::time::Duration::from_secs(grace.as_secs()),
                 args.dry_run,
             )
@@ -1295,6 +1353,7 @@ fn prune(cx: &Context, args: PruneArgs) -> Result<Exit, Failure> {
                 (pruned.decisions.len() - pruned.removed.len()).into(),
             );
             details.insert("deleted_objects".into(), gc.deleted.len().into());
+            details.insert("unverified".into(), gc.unverified.clone().into());
             details.insert("deleted_bytes".into(), gc.deleted_bytes.into());
             Ok(((pruned, gc), Outcome::Ok, details))
         }
@@ -1327,6 +1386,15 @@ fn prune(cx: &Context, args: PruneArgs) -> Result<Exit, Failure> {
                 args.grace,
                 gc.kept_locked
             );
+            if !gc.unverified.is_empty() {
+                println!(
+                    "{} snapshot(s) do not verify; left in place, never counted, their blob lists ignored:",
+                    gc.unverified.len()
+                );
+                for u in &gc.unverified {
+                    println!("  {u}");
+                }
+            }
         }
     }
     Ok(Exit::Ok)

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use serde_json::Map;
 use ward_ledger::Outcome;
-use ward_vault::{DrillRequest, ListedSnapshot, SnapshotFilter};
+use ward_vault::{DrillRequest, SnapshotFilter};
 
 use crate::commands::backup::{
     Login, PgArgs, db_connection, environment, identities, locate_snapshot, open_repository,
@@ -82,6 +82,7 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
             ));
         }
         let ids = identities(&estate, &state, args.identity.as_deref())?;
+        let keys = crate::commands::signing::trusted_keys(&estate)?;
         // The drill role, not the environment's: only it may create the scratch database
         // (and, on a shared server, connect to it at all).
         let mut server = db_connection(cx, Some(Login::drill(env)), args.db_url.as_deref())?;
@@ -112,16 +113,20 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
                         workload: Some(env.workload.clone()),
                         environment: Some(env.environment.clone()),
                     };
-                    let listed = ward_vault::list(&repo, &filter)
+                    let listed = ward_vault::list(&repo, &filter, &keys)
                         .await
                         .map_err(|e| vault_failure(e, "check the object store"))?;
-                    let newest = listed.iter().rev().find_map(|l| match l {
-                        ListedSnapshot::Committed(m) => Some(m.snapshot.clone()),
-                        ListedSnapshot::Unreadable { .. } => None,
-                    });
+                    // The newest snapshot that verifies: a forged newer one is never drilled.
+                    let newest = listed
+                        .iter()
+                        .rev()
+                        .find_map(|l| l.verified().map(|m| m.snapshot.clone()));
                     let Some(snapshot) = newest else {
                         return Err(Failure::operational(
-                            format!("{} has no committed snapshot to drill", env.address()),
+                            format!(
+                                "{} has no verified snapshot to drill (`ward backup list` shows why each one does not verify)",
+                                env.address()
+                            ),
                             "run `ward backup run` for it first",
                         ));
                     };
@@ -129,7 +134,7 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
                 }
             };
             subject = snapshot.to_string();
-            ward_vault::drill(&repo, &snapshot, &ids, &request, progress)
+            ward_vault::drill(&repo, &snapshot, &keys, &ids, &request, progress)
                 .await
                 .map_err(|e| server.failure(e, "fix the cause and drill again"))
         })

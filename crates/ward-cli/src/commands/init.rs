@@ -70,6 +70,7 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
     // given), which go into the estate before its first commit.
     let state = cx.state_dir_for(dir);
     let keys = example_keys(dir, &state, given_break_glass)?;
+    crate::commands::signing::generate_example_signing_keys(dir, &state)?;
     git(dir, &["init", "--quiet", "--initial-branch=main"])?;
     git(dir, &["add", "--all"])?;
     let message = format!("ward init --example {}", args.example);

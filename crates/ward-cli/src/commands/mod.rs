@@ -12,4 +12,5 @@ pub mod init;
 pub mod plan;
 pub mod render;
 pub mod restore;
+pub mod signing;
 pub mod validate;

@@ -118,9 +118,16 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
                 .owner
                 .clone()
                 .or_else(|| env.map(|e| e.database.owner().to_string()));
-            ward_vault::restore(&found.repo, &snapshot, &ids, &request, progress)
-                .await
-                .map_err(|e| target.failure(e, "fix the cause and run it again"))
+            ward_vault::restore(
+                &found.repo,
+                &snapshot,
+                &found.keys,
+                &ids,
+                &request,
+                progress,
+            )
+            .await
+            .map_err(|e| target.failure(e, "fix the cause and run it again"))
         })
     })();
     let result = match result {
@@ -194,14 +201,21 @@ fn to_zip(cx: &Context, args: &Args, path: &std::path::Path) -> Result<Exit, Fai
                 pg_tools: args.pg.tools(),
                 blob_concurrency: 8,
             };
-            ward_vault::export_odoo_zip(&found.repo, &snapshot, &ids, &request, progress)
-                .await
-                .map_err(|e| {
-                    crate::commands::backup::vault_failure(
-                        e,
-                        "no zip was written; fix the cause and run it again",
-                    )
-                })
+            ward_vault::export_odoo_zip(
+                &found.repo,
+                &snapshot,
+                &found.keys,
+                &ids,
+                &request,
+                progress,
+            )
+            .await
+            .map_err(|e| {
+                crate::commands::backup::vault_failure(
+                    e,
+                    "no zip was written; fix the cause and run it again",
+                )
+            })
         })
     })();
     let result = match result {

@@ -183,6 +183,17 @@ pub(super) fn job_secret_items(
             .or_default()
             .insert(pw.file(), "password".into());
     }
+    // The backup signs its snapshot's statement; nothing else signs, so nothing else gets
+    // the key (a prune or a drill only verifies, against the keys the estate pins).
+    if job == WardJob::Backup {
+        by_secret
+            .entry(backup_signing_secret(m))
+            .or_default()
+            .insert(
+                m.env.backup_signing_secret.file(),
+                ward_estate::resolve::BACKUP_SIGNING_PROPERTY.into(),
+            );
+    }
     if let Some((name, r)) = job_store_credentials(settings, m) {
         // The key pair's two values are files of the key's folder (`property` is not used).
         let keys = ward_estate::model::SecretRef {
@@ -780,8 +791,21 @@ pub(super) fn ward_jobs(
             let mut cl = common.clone();
             cl.extend(pod_labels.clone());
             let actor = format!("cronjob/{ns}/{name}");
+            let mut metadata = meta(&name, ns, &cl);
+            // The keys the environment's snapshots must be signed with, on the job that
+            // signs them: a change to them shows in the plan, and needs a security reviewer
+            // (`plan::widening`).
+            if job == WardJob::Backup && !m.env.backup_signing_keys.is_empty() {
+                metadata.annotations = Some(
+                    [(
+                        BACKUP_SIGNING_KEYS_ANNOTATION.to_string(),
+                        m.env.backup_signing_keys.join(","),
+                    )]
+                    .into(),
+                );
+            }
             out.push(&CronJob {
-                metadata: meta(&name, ns, &cl),
+                metadata,
                 spec: Some(CronJobSpec {
                     schedule: cron,
                     time_zone: Some("Etc/UTC".into()),
@@ -813,6 +837,9 @@ pub(super) fn ward_jobs(
     out.owners = all_owners;
     Ok(())
 }
+
+/// The backup CronJob's annotation listing the environment's pinned backup signing keys.
+pub const BACKUP_SIGNING_KEYS_ANNOTATION: &str = "ward.dev/backup-signing-keys";
 
 /// The label that tells a drill cluster from the production one beside it.
 pub const DRILL_CLUSTER_LABEL: (&str, &str) = ("ward.dev/purpose", "restore-drill");

@@ -62,7 +62,7 @@ use data::*;
 use gitops::*;
 use jobs::*;
 
-pub use jobs::DRILL_CLUSTER_LABEL;
+pub use jobs::{BACKUP_SIGNING_KEYS_ANNOTATION, DRILL_CLUSTER_LABEL};
 use observability::*;
 use secrets::*;
 use workloads::*;

@@ -32,6 +32,12 @@ pub(super) fn tenant_credentials_secret(m: &Member<'_>) -> String {
     bounded_name(&format!("db-{}-credentials", m.slug()), 63)
 }
 
+/// The Secret holding one environment's backup signing key (its private half), which only
+/// that environment's backup job mounts: a drill or a prune never signs.
+pub(super) fn backup_signing_secret(m: &Member<'_>) -> String {
+    bounded_name(&format!("ward-backup-signing-{}", m.slug()), 63)
+}
+
 /// The Secret holding the drill role's password on a stack's PostgreSQL cluster: the
 /// managed role's `passwordSecret`, and the file the drill jobs read it from.
 pub(super) const DRILL_CREDENTIALS_SECRET: &str = "db-ward-drill-credentials";
@@ -218,6 +224,26 @@ pub(super) fn secrets(
             common,
         ))?;
     }
+    // Each environment's backup signing key, in a Secret of its own: in a shared stack one
+    // tenant's backup job must not hold the key that signs another's snapshots.
+    let all_owners = out.owners.clone();
+    for m in &s.members {
+        out.owners = vec![m.env.address()].into();
+        let r = &m.env.backup_signing_secret;
+        out.push(&external_secret(
+            ns,
+            &backup_signing_secret(m),
+            &r.store.value,
+            settings,
+            None,
+            vec![ExternalSecretData {
+                secret_key: ward_estate::resolve::BACKUP_SIGNING_PROPERTY.into(),
+                remote_ref: remote_ref(r),
+            }],
+            common,
+        ))?;
+    }
+    out.owners = all_owners;
     // Integration credentials, one key per integration, mounted read-only into Odoo.
     let mut by_store: BTreeMap<String, Vec<ExternalSecretData>> = BTreeMap::new();
     for m in &s.members {

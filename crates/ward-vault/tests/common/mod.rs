@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 use ward_pgtemp::TempCluster;
 use ward_vault::fixture::{self, FixtureData, OdooFixture};
 use ward_vault::{
-    BackupOptions, BackupTarget, DbConnection, Identities, NoProgress, PgTools, Progress,
-    Recipients, Repository, RepositoryConfig, RepositoryKey, SnapshotFilter, SnapshotRef,
-    StoreLocation, VerifyDepth, VerifyReport,
+    BackupOptions, BackupSigningKey, BackupTarget, DbConnection, Identities, NoProgress, PgTools,
+    Progress, Recipients, Repository, RepositoryConfig, RepositoryKey, SnapshotFilter, SnapshotRef,
+    StoreLocation, TrustedKeys, VerifyDepth, VerifyReport,
 };
 
 /// A small Odoo database and filestore, for tests whose point is not volume.
@@ -32,7 +32,8 @@ pub fn progress() -> Arc<dyn Progress> {
 
 /// Asserts that the repository lists no snapshot: a failed backup committed nothing.
 pub async fn assert_no_snapshots(repo: &Repository) {
-    let listed = ward_vault::list(repo, &SnapshotFilter::default())
+    // Verified or not: nothing may be listed at all.
+    let listed = ward_vault::list(repo, &SnapshotFilter::default(), &TrustedKeys::new())
         .await
         .expect("list");
     assert!(listed.is_empty(), "{} snapshot(s) listed", listed.len());
@@ -49,6 +50,8 @@ pub struct World {
     pub other_identity: PathBuf,
     pub recipients: Recipients,
     pub fixture: FixtureData,
+    /// The environments' backup signing key (one for all of them, in these tests).
+    pub signing_key: PathBuf,
 }
 
 impl World {
@@ -70,7 +73,10 @@ impl World {
         let bg = ward_vault::generate_identity_file(&breakglass).expect("identity");
         let recipients = Recipients::parse(&[recipient, bg]).expect("recipients");
         let repo_dir = dir.path().join("repo");
+        let signing_key = dir.path().join("state/keys/backup.ed25519");
+        BackupSigningKey::generate_file(&signing_key).expect("signing key");
         World {
+            signing_key,
             cluster,
             dir,
             db,
@@ -101,9 +107,15 @@ impl World {
         snapshot: &SnapshotRef,
     ) -> VerifyReport {
         let ids = self.identities();
-        let report = ward_vault::verify(repo, snapshot, VerifyDepth::ReadData(&ids), progress())
-            .await
-            .expect("verify");
+        let report = ward_vault::verify(
+            repo,
+            snapshot,
+            &self.trusted(),
+            VerifyDepth::ReadData(&ids),
+            progress(),
+        )
+        .await
+        .expect("verify");
         assert!(report.is_ok(), "{:?}", report.faults);
         report
     }
@@ -123,8 +135,24 @@ impl World {
         }
     }
 
+    pub fn signer(&self) -> BackupSigningKey {
+        BackupSigningKey::load(&self.signing_key).expect("signing key")
+    }
+
+    /// The keys the estate would pin: the test signing key, for every environment the
+    /// tests back up.
+    pub fn trusted(&self) -> TrustedKeys {
+        let mut keys = TrustedKeys::new();
+        for tenant in ["st-marys", "other"] {
+            for environment in ["prod", "staging"] {
+                keys.pin(tenant, "billing", environment, [self.signer().public()]);
+            }
+        }
+        keys
+    }
+
     pub fn options(&self) -> BackupOptions {
-        let mut o = BackupOptions::new(self.recipients.clone());
+        let mut o = BackupOptions::new(self.recipients.clone(), self.signer(), self.trusted());
         o.estate_commit = Some("0123abcd".into());
         o.pg_tools = PgTools::in_dir(self.cluster.bindir());
         o
@@ -136,6 +164,7 @@ impl World {
             "st-marys",
             &self.recipients,
             &self.dir.path().join("state/keys/st-marys.key"),
+            None,
             None,
         )
         .await

@@ -1,0 +1,209 @@
+//! Backup signing keys at the command line: `ward backup keygen`, the keys the estate pins
+//! (`backup.signingKeys`) handed to the vault, where a backup finds its private key, and the
+//! example's keys `ward init` generates and pins.
+
+use std::path::{Path, PathBuf};
+
+use ward_estate::{Estate, ResolvedEnvironment};
+use ward_vault::{BackupSigningKey, SigningPublicKey, TrustedKeys};
+
+use crate::context::{Context, Output, print_json};
+use crate::report::{Exit, Failure};
+
+/// `ward backup keygen`.
+#[derive(clap::Args, Debug)]
+pub struct KeygenArgs {
+    /// The environment, as `workload/environment`.
+    #[arg(value_name = "WORKLOAD/ENV")]
+    pub target: String,
+    /// Write the private key here [default: the state folder,
+    /// keys/backup/<workload>/<env>.ed25519].
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+/// Every environment's pinned keys, as the vault wants them. A key the estate decoder let
+/// through whose Ed25519 point is invalid is refused here, naming the environment.
+pub(crate) fn trusted_keys(estate: &Estate) -> Result<TrustedKeys, Failure> {
+    let mut keys = TrustedKeys::new();
+    for env in &estate.environments {
+        let mut parsed = Vec::new();
+        for text in &env.backup_signing_keys {
+            let key = text.parse::<SigningPublicKey>().map_err(|e| {
+                Failure::bad_input(
+                    format!(
+                        "{} ({}): backup.signingKeys entry {text}: {e}",
+                        env.address(),
+                        env.location
+                    ),
+                    "paste the line `ward backup keygen <workload>/<env>` prints",
+                )
+            })?;
+            parsed.push(key);
+        }
+        keys.pin(&env.tenant, &env.workload, &env.environment, parsed);
+    }
+    Ok(keys)
+}
+
+/// Where `ward init` and `ward backup keygen` put an environment's private key.
+pub(crate) fn state_key_path(state: &Path, env: &ResolvedEnvironment) -> PathBuf {
+    state
+        .join("keys/backup")
+        .join(&env.workload)
+        .join(format!("{}.ed25519", env.environment))
+}
+
+/// The private key a backup of `env` signs with: `--signing-key`, else the file of the
+/// environment's signing secret in the secrets folder (where the rendered job mounts it),
+/// else the state folder.
+pub(crate) fn signing_key(
+    cx: &Context,
+    env: &ResolvedEnvironment,
+    explicit: Option<&Path>,
+) -> Result<BackupSigningKey, Failure> {
+    let load = |path: &Path| {
+        BackupSigningKey::load(path).map_err(|e| {
+            Failure::bad_input(
+                e.to_string(),
+                "give a key file `ward backup keygen` wrote (mode 0600)",
+            )
+        })
+    };
+    if let Some(path) = explicit {
+        return load(path);
+    }
+    let secret = cx.secrets().path_of(&env.backup_signing_secret, None)?;
+    if secret.is_file() {
+        return load(&secret);
+    }
+    let state = state_key_path(&cx.state_dir(), env);
+    if state.is_file() {
+        return load(&state);
+    }
+    Err(Failure::bad_input(
+        format!(
+            "no backup signing key for {}: not at {} (the secret {}) nor at {}",
+            env.address(),
+            secret.display(),
+            crate::secrets::SecretsDir::describe(&env.backup_signing_secret),
+            state.display()
+        ),
+        format!(
+            "pass --signing-key FILE, or run `ward backup keygen {}` and pin the line it prints in the estate",
+            env.address()
+        ),
+    ))
+}
+
+pub(crate) fn keygen(cx: &Context, args: KeygenArgs) -> Result<Exit, Failure> {
+    let estate = cx.load_estate()?;
+    let env = crate::commands::backup::environment(&estate, &args.target)?;
+    let path = args
+        .out
+        .clone()
+        .unwrap_or_else(|| state_key_path(&cx.state_dir(), env));
+    if path.exists() {
+        return Err(Failure::bad_input(
+            format!("{} exists", path.display()),
+            "a key file is never overwritten; choose another --out, or move the old key away after its snapshots have aged out",
+        ));
+    }
+    let key = BackupSigningKey::generate_file(&path)
+        .map_err(|e| Failure::operational(e.to_string(), "check that the folder is writable"))?;
+    let public = key.public().to_string();
+    let secret = crate::secrets::SecretsDir::describe(&env.backup_signing_secret);
+    match cx.output {
+        Output::Json => print_json(&serde_json::json!({
+            "environment": env.address(),
+            "signingKey": public,
+            "privateKeyFile": path,
+            "secret": secret,
+        }))?,
+        Output::Text => {
+            println!("{public}");
+            eprintln!(
+                "wrote the private key to {} (mode 0600)\n\
+                 pin the line above in the estate, first in the list, under the environment {}:\n  \
+                   backup:\n    signingKeys: [\"{public}\"]\n\
+                 and store the private key file's content as the secret {secret} for the backup job.\n\
+                 Keep the old key in the list until its snapshots have aged out.",
+                path.display(),
+                env.address()
+            );
+        }
+    }
+    Ok(Exit::Ok)
+}
+
+/// Generates a signing key for every environment of the freshly written example estate in
+/// `dir` (into `<state>/keys/backup/`, mode 0600; an existing one is reused) and pins its
+/// public half under the environment, before the first commit.
+pub(crate) fn generate_example_signing_keys(dir: &Path, state: &Path) -> Result<(), Failure> {
+    let io = |path: &Path, e: std::io::Error| {
+        Failure::operational(
+            format!("cannot update {}: {e}", path.display()),
+            "check the folder's permissions",
+        )
+    };
+    let folder = dir.join("workloads");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&folder)
+        .map_err(|e| io(&folder, e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .collect();
+    files.sort();
+    for file in files {
+        let body = std::fs::read_to_string(&file).map_err(|e| io(&file, e))?;
+        let Some(workload) = body
+            .lines()
+            .find_map(|l| l.strip_prefix("  name: "))
+            .map(str::trim)
+        else {
+            continue;
+        };
+        let mut out = String::new();
+        let mut in_environments = false;
+        for line in body.lines() {
+            out.push_str(line);
+            out.push('\n');
+            if line == "  environments:" {
+                in_environments = true;
+                continue;
+            }
+            // Another key of the spec (or a new document) ends the list.
+            let indent = line.len() - line.trim_start().len();
+            if in_environments && !line.trim().is_empty() && indent <= 2 {
+                in_environments = false;
+            }
+            let Some(environment) = line
+                .strip_prefix("    - name: ")
+                .filter(|_| in_environments)
+                .map(str::trim)
+            else {
+                continue;
+            };
+            let path = state
+                .join("keys/backup")
+                .join(workload)
+                .join(format!("{environment}.ed25519"));
+            let key = if path.exists() {
+                BackupSigningKey::load(&path)
+            } else {
+                BackupSigningKey::generate_file(&path)
+            }
+            .map_err(|e| {
+                Failure::operational(
+                    format!("cannot create the signing key {}: {e}", path.display()),
+                    "check that the state folder is writable",
+                )
+            })?;
+            out.push_str(&format!(
+                "      # Written by `ward init`: its snapshots must be signed with this key, whose\n      # private half is in the state folder (keys/backup/{workload}/{environment}.ed25519).\n      backup:\n        signingKeys: [\"{}\"]\n",
+                key.public()
+            ));
+        }
+        std::fs::write(&file, out).map_err(|e| io(&file, e))?;
+    }
+    Ok(())
+}
