@@ -722,7 +722,9 @@ async fn open_standby_snapshot(
     let client = standby.connect().await?;
     // A service in front of several replicas (CloudNativePG's `-ro`) may send pg_dump
     // to another one than ours, where the exported snapshot does not exist: pg_dump
-    // connects to the address of the instance we reached (none over a unix socket).
+    // connects to the address of the instance we reached (none over a unix socket), as
+    // libpq's `hostaddr`, so that `verify-full` still checks the certificate against the
+    // service's name (CloudNativePG's certificates name services, not pod addresses).
     let row = client
         .query_one("SELECT host(inet_server_addr()), inet_server_port()", &[])
         .await
@@ -730,8 +732,8 @@ async fn open_standby_snapshot(
     let address: Option<String> = row.get(0);
     let port: Option<i32> = row.get(1);
     let instance = match (address, port.and_then(|p| u16::try_from(p).ok())) {
-        (Some(host), Some(port)) => DbConnection {
-            host,
+        (Some(address), Some(port)) => DbConnection {
+            hostaddr: Some(address),
             port,
             ..standby.clone()
         },
@@ -1374,6 +1376,7 @@ mod tests {
                 sslrootcert: None,
                 channel_binding: crate::ChannelBinding::Prefer,
                 timeouts: crate::PgTimeouts::default(),
+                hostaddr: None,
             },
             standby: None,
             filestore: filestore.clone(),

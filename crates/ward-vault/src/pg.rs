@@ -55,6 +55,11 @@ pub struct DbConnection {
     /// libpq's `channel_binding`: `?channel_binding=` of a URL, else `prefer`.
     pub channel_binding: ChannelBinding,
     pub timeouts: PgTimeouts,
+    /// libpq's `hostaddr`: the address `pg_dump` and `pg_restore` connect to while `host`
+    /// stays the name the certificate is checked against (`verify-full`). Set for one
+    /// instance behind a service name (a standby that exported a snapshot); `None`
+    /// connects to `host`.
+    pub hostaddr: Option<String>,
 }
 
 impl DbConnection {
@@ -91,6 +96,7 @@ impl DbConnection {
             sslrootcert: tls.sslrootcert,
             channel_binding: tls.channel_binding.unwrap_or_default(),
             timeouts: PgTimeouts::default(),
+            hostaddr: None,
         })
     }
 
@@ -382,7 +388,11 @@ impl DbConnection {
             .env("PGSSLMODE", self.sslmode.as_str())
             .env("PGCHANNELBINDING", self.channel_binding.as_str())
             .env_remove("PGSSLROOTCERT")
+            .env_remove("PGHOSTADDR")
             .env_remove("PGPASSWORD");
+        if let Some(address) = &self.hostaddr {
+            cmd.env("PGHOSTADDR", address);
+        }
         if let Some(ca) = self
             .sslrootcert
             .as_ref()
@@ -851,6 +861,7 @@ mod tests {
             sslrootcert: None,
             channel_binding: ChannelBinding::Prefer,
             timeouts: PgTimeouts::default(),
+            hostaddr: None,
         };
         assert_eq!(db.effective_sslmode(), SslMode::Disable);
         let tcp = DbConnection {

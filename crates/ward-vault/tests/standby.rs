@@ -126,11 +126,11 @@ async fn a_backup_with_a_standby_dumps_from_it_once_it_has_caught_up() {
     assert_eq!(summary.source, expected);
     assert!(summary.standby_skipped.is_none());
     assert!(summary.problems.is_empty());
-    let listed = ward_vault::list(&repo, &SnapshotFilter::default())
+    let listed = ward_vault::list(&repo, &SnapshotFilter::default(), &w.trusted())
         .await
         .expect("list");
-    let ListedSnapshot::Committed(m) = &listed[0] else {
-        panic!("unreadable manifest")
+    let ListedSnapshot::Verified { manifest: m, .. } = &listed[0] else {
+        panic!("the snapshot does not verify")
     };
     assert_eq!(m.source.as_ref(), Some(&expected));
 
@@ -147,9 +147,16 @@ async fn a_backup_with_a_standby_dumps_from_it_once_it_has_caught_up() {
     let target_fs = w.dir.path().join("restore/filestore/odoo_copy");
     let mut req = RestoreRequest::new(w.db.with_dbname("odoo_copy"), &target_fs);
     req.pg_tools = ward_vault::PgTools::in_dir(w.cluster.bindir());
-    let restored = ward_vault::restore(&repo, &summary.snapshot, &w.identities(), &req, progress())
-        .await
-        .expect("restore");
+    let restored = ward_vault::restore(
+        &repo,
+        &summary.snapshot,
+        &w.trusted(),
+        &w.identities(),
+        &req,
+        progress(),
+    )
+    .await
+    .expect("restore");
     assert!(
         restored.is_consistent(),
         "{:?}",
@@ -208,7 +215,7 @@ async fn a_stopped_standby_falls_back_to_the_primary_unless_required() {
     let message = err.to_string();
     assert!(message.contains(&server), "{message}");
     assert!(message.contains("cannot reach"), "{message}");
-    let listed = ward_vault::list(&repo, &SnapshotFilter::default())
+    let listed = ward_vault::list(&repo, &SnapshotFilter::default(), &w.trusted())
         .await
         .expect("list");
     assert_eq!(listed.len(), 1, "the failed backup committed a snapshot");
@@ -308,4 +315,41 @@ async fn pg_dump_follows_the_snapshot_to_its_replica_behind_a_service() {
     assert_eq!(summary.source.role, DumpRole::Standby);
     assert_eq!(summary.source.server, format!("127.0.0.1:{}", service.port));
     w.verify_read_data(&repo, &summary.snapshot).await;
+}
+
+/// Under `verify-full`, `pg_dump` reaches the standby instance that exported the snapshot
+/// by its address (libpq's `hostaddr`) while checking the certificate against the name
+/// the target gave: here certificates that name only `localhost`, as CloudNativePG's
+/// name only its services, while the instance's address is 127.0.0.1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_dump_under_verify_full_checks_the_name_not_the_address() {
+    let w = World::new(small()).await;
+    w.cluster
+        .enable_tls_for("DNS:localhost")
+        .expect("TLS naming localhost");
+    // The standby copies the primary's TLS settings with its data folder.
+    let standby = w.cluster.start_standby().expect("standby");
+    let by_name = |cluster: &TempCluster| {
+        let url = cluster
+            .url_for("odoo")
+            .replace("@127.0.0.1:", "@localhost:");
+        let ca = w.cluster.ca_file();
+        DbConnection::from_url(&format!(
+            "{url}?sslmode=verify-full&sslrootcert={}",
+            ca.display()
+        ))
+        .expect("url")
+    };
+    let mut target = w.target();
+    target.db = by_name(&w.cluster);
+    target.standby = Some(by_name(&standby));
+    let repo = w.repo().await;
+    let key = w.key(&repo).await;
+    let mut options = w.options();
+    options.require_standby = true;
+    let summary = ward_vault::backup(&repo, &target, &key, &options, progress())
+        .await
+        .expect("a verify-full backup from the standby");
+    assert_eq!(summary.source.role, DumpRole::Standby);
+    assert!(summary.dump_bytes > 0);
 }

@@ -251,9 +251,16 @@ async fn verify_full_backs_up_and_restores_with_the_server_s_ca() {
     let mut req = RestoreRequest::new(conn, w.dir.path().join("restore/verified"));
     req.pg_tools = ward_vault::PgTools::in_dir(w.cluster.bindir());
     req.jobs = 2;
-    let restored = restore(&repo, &summary.snapshot, &w.identities(), &req, progress())
-        .await
-        .expect("restore with verify-full");
+    let restored = restore(
+        &repo,
+        &summary.snapshot,
+        &w.trusted(),
+        &w.identities(),
+        &req,
+        progress(),
+    )
+    .await
+    .expect("restore with verify-full");
     assert!(
         restored.is_consistent(),
         "{:?}",

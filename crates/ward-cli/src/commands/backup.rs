@@ -615,6 +615,7 @@ pub(crate) fn db_connection(
             sslrootcert: None,
             channel_binding: ward_vault::ChannelBinding::Prefer,
             timeouts: ward_vault::PgTimeouts::default(),
+            hostaddr: None,
         },
         (None, None) => {
             return Err(Failure::bad_input(
