@@ -29,7 +29,7 @@ pub enum Command {
         ward --estate care backup run billing/prod\n  \
         ward backup run billing/prod --db-url postgres://odoo@127.0.0.1:5432/billing --filestore /var/lib/odoo/filestore/billing\n  \
         PGPASSWORD=… ward backup run billing/prod -o json | jq .new_bytes")]
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// List committed snapshots. Needs no key: monitoring never needs restore rights.
     #[command(after_help = "Example:\n  \
         ward --estate care backup list\n  \
@@ -237,7 +237,7 @@ pub struct PruneArgs {
 
 pub fn run(cx: &Context, cmd: Command) -> Result<Exit, Failure> {
     match cmd {
-        Command::Run(a) => run_backup(cx, a),
+        Command::Run(a) => run_backup(cx, *a),
         Command::List(a) => list(cx, a),
         Command::Verify(a) => verify(cx, a),
         Command::Prune(a) => prune(cx, a),
