@@ -564,8 +564,8 @@ fn drill_restores_checks_times_and_drops_the_scratch_copy() {
     assert_eq!(drills[1]["details"]["passed"], true);
 }
 
-/// Without --db-url a drill logs in to the environment's server as the drill role the
-/// renderer gives every PostgreSQL cluster: created here with exactly the attributes the
+/// Without --db-url a drill logs in to the environment's drill server as the drill role
+/// the renderer gives every drill cluster: created here with exactly the attributes the
 /// rendered managed role declares, under the pg_hba lines rendered for the major this
 /// server runs, with its password at the file the rendered drill job mounts it at. It
 /// drills; a missing or wrong password is exit 3 naming the file, never the value; and
@@ -595,7 +595,21 @@ fn the_drill_logs_in_as_the_rendered_drill_role() {
 
     let estate = ward_estate::load(&w.estate).expect("the estate loads");
     let env = estate.environment("billing/prod").expect("billing/prod");
-    let tree = ward_render::render_kubernetes(&estate).expect("the estate renders");
+    // The drill role lives on the stack's drill cluster, which is rendered when the
+    // environment does not declare its own server: rendered so, with the same database
+    // name, for the role and its pg_hba lines.
+    let declared_host = format!(
+        "        host: 127.0.0.1\n        port: {}\n",
+        w.cluster.port()
+    );
+    w.edit("workloads/billing.yaml", &declared_host, "");
+    let undeclared = ward_estate::load(&w.estate).expect("the estate loads");
+    w.edit(
+        "workloads/billing.yaml",
+        "      database:\n        name: odoo\n",
+        &format!("      database:\n{declared_host}        name: odoo\n"),
+    );
+    let tree = ward_render::render_kubernetes(&undeclared).expect("the estate renders");
     let rendered = |suffix: &str| {
         tree.files
             .iter()
@@ -603,7 +617,8 @@ fn the_drill_logs_in_as_the_rendered_drill_role() {
             .and_then(|(_, f)| f.value.clone())
             .unwrap_or_else(|| panic!("nothing rendered at *{suffix}"))
     };
-    let cluster = rendered("/billing-prod/cluster-billing-prod-db.yaml");
+    // The stack's drill cluster: the production one has no drill role.
+    let cluster = rendered("/billing-prod/cluster-billing-prod-db-drill.yaml");
     let role = cluster["spec"]["managed"]["roles"]
         .as_array()
         .and_then(|roles| roles.iter().find(|r| r["name"] == "ward-drill"))

@@ -12,6 +12,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 use ward_estate::Estate;
 use ward_pgtemp::TempCluster;
+use ward_render::kubernetes::DRILL_CLUSTER_LABEL;
 use ward_render::tree::Tree;
 
 fn render(estate: &Estate) -> Tree {
@@ -131,6 +132,9 @@ fn stacks(estate: &Estate, tree: &Tree) -> Vec<RenderedStack> {
         }
         if v["spec"]["bootstrap"].get("initdb").is_none() {
             continue; // a standby in the recovery region
+        }
+        if v["metadata"]["labels"][DRILL_CLUSTER_LABEL.0] == DRILL_CLUSTER_LABEL.1 {
+            continue; // the stack's drill cluster: `the_drill_cluster_*` below
         }
         let folder = path
             .rsplit_once('/')
@@ -644,13 +648,68 @@ fn connect_is_revoked_from_public_on_every_database() {
                 stack.folder
             );
         }
-        // And the roles that are granted it still connect: Odoo's and the drill's on
-        // `postgres`, where they list databases and create scratch copies.
+        // And the role that is granted it still connects: Odoo's, on `postgres`, where
+        // it lists databases. No role here may create databases: drills restore into the
+        // drill cluster, never this one.
         let owner = &stack.tenants[0].owner;
         ok(&pg, owner, "postgres", "SELECT 1");
+        assert_eq!(
+            pg.psql("SELECT count(*) FROM pg_roles WHERE rolcreatedb AND NOT rolsuper")
+                .expect("query"),
+            "0",
+            "{}",
+            stack.folder
+        );
+    }
+}
+
+/// The drill cluster, built as CloudNativePG builds it from what is rendered (its initdb
+/// with `postInitSQL`, the managed drill role, the rendered pg_hba and CloudNativePG's
+/// final line): the drill role reaches `postgres` over TLS only, makes its scratch copy
+/// from `template1` (which PUBLIC cannot connect to), connects to it and drops it; a
+/// stranger gets into neither `postgres` nor `template1`.
+#[test]
+fn the_drill_cluster_admits_the_drill_role_to_scratch_copies_only() {
+    let estate = two_tenant_example();
+    let tree = render(&estate);
+    let mut seen = 0;
+    for (path, file) in &tree.files {
+        let Some(v) = &file.value else { continue };
+        if v["kind"] != "Cluster"
+            || v["metadata"]["labels"][DRILL_CLUSTER_LABEL.0] != DRILL_CLUSTER_LABEL.1
+        {
+            continue;
+        }
+        seen += 1;
+        let drill = RenderedStack {
+            folder: path.clone(),
+            cluster: v.clone(),
+            databases: Vec::new(),
+            upgrade_setup: Vec::new(),
+            web_conf: String::new(),
+            cron_conf: String::new(),
+            tenants: Vec::new(),
+        };
+        let pg = TempCluster::start().expect("start PostgreSQL");
+        pg.enable_tls().expect("TLS");
+        for (db, sql) in cnpg_sql(&drill) {
+            if let Err(e) = pg.psql_db(&db, &sql) {
+                panic!("{path}: `{sql}` failed: {e}");
+            }
+        }
+        let mut hba = strs(&v["spec"]["postgresql"]["pg_hba"]);
+        hba.push("host all all all scram-sha-256".into());
+        let lines: Vec<&str> = hba.iter().map(String::as_str).collect();
+        pg.set_hba(&lines).expect("pg_hba");
+        pg.psql(&format!(
+            "CREATE ROLE stranger LOGIN PASSWORD '{}'",
+            password("stranger")
+        ))
+        .expect("create role");
+        for db in ["postgres", "template1"] {
+            refused(&pg, "stranger", db);
+        }
         ok(&pg, "ward-drill", "postgres", "SELECT 1");
-        // The drill still makes its scratch copies from `template1`, which PUBLIC may no
-        // longer connect to, and connects to them: it owns them.
         ok(
             &pg,
             "ward-drill",
@@ -664,7 +723,23 @@ fn connect_is_revoked_from_public_on_every_database() {
             "postgres",
             "DROP DATABASE ward_drill_0123456789ab",
         );
+        refused(&pg, "ward-drill", "template1");
+        let out = pg
+            .psql_tcp(
+                "ward-drill",
+                &password("ward-drill"),
+                "disable",
+                "postgres",
+                "SELECT 1",
+            )
+            .output()
+            .expect("psql");
+        assert!(
+            !out.status.success(),
+            "{path}: the drill role logged in without TLS"
+        );
     }
+    assert!(seen >= 2, "the two-tenant example has drill clusters");
 }
 
 #[test]

@@ -199,7 +199,7 @@ fn the_secrets_folder_follows_the_run_time_contract() {
             format!("db-{slug}-credentials")
         };
         // The backup logs in as the environment's role, the drill as the drill role (see
-        // `the_drill_role_is_rendered_on_every_cluster`): each pod holds its own password
+        // `the_drill_role_lives_on_the_drill_cluster_only`): each pod holds its own password
         // only.
         let drill = &env.database.drill.password_secret;
         let drill_file = drill.file();
@@ -780,6 +780,21 @@ fn pg_cluster<'t>(tree: &'t Tree, slug: &str) -> &'t Value {
     }
 }
 
+/// The drill cluster beside `slug`'s jobs.
+fn drill_pg_cluster<'t>(tree: &'t Tree, slug: &str) -> &'t Value {
+    let prefix = format!("{}/cluster-", folder_of(tree, "drill", slug));
+    match tree
+        .files
+        .iter()
+        .filter(|(path, _)| path.starts_with(&prefix))
+        .filter_map(|(_, f)| f.value.as_ref())
+        .find(|v| v["metadata"]["labels"]["ward.dev/purpose"] == "restore-drill")
+    {
+        Some(v) => v,
+        None => panic!("no drill cluster beside {slug}'s jobs"),
+    }
+}
+
 /// What PostgreSQL's pg_hba does with a TCP connection of `user` to `database` without
 /// TLS (`host` lines match, `hostssl` lines do not) or with it (both match): the method of
 /// the first matching line, as PostgreSQL reads the file top down. Handles the forms Ward
@@ -807,14 +822,14 @@ fn hba_method(lines: &[String], database: &str, user: &str, tls: bool) -> Option
     })
 }
 
-/// Every PostgreSQL cluster, dedicated and shared, has the drill role, least-privileged,
+/// Every stack's drill cluster, dedicated and shared, has the drill role, least-privileged,
 /// its password from a basic-auth ExternalSecret fetching the reference `ward-estate`
 /// resolves, and pg_hba lets it reach only the maintenance database and scratch databases
 /// — on PostgreSQL 16+ by pattern, before 16 (or when the image's major cannot be read) by
-/// rejecting it on every database the stack owns — over TLS only, while the tenants' lines
-/// keep working.
+/// rejecting it on every database the stack owns — over TLS only; the production cluster
+/// has neither the role nor its lines.
 #[test]
-fn the_drill_role_is_rendered_on_every_cluster() {
+fn the_drill_role_lives_on_the_drill_cluster_only() {
     let image = ":17.5@sha256:";
     // (the major, what replaces the example's image tag, whether pg_hba has the pattern)
     let variants = [
@@ -832,7 +847,37 @@ fn the_drill_role_is_rendered_on_every_cluster() {
             let env = environment(&estate, address);
             let drill = &env.database.drill;
             let what = format!("{address} on PostgreSQL {major}");
-            let cluster = &pg_cluster(&t, slug)["spec"];
+            // The production cluster has neither the role nor a line naming it: drills
+            // never restore there.
+            let production = &pg_cluster(&t, slug)["spec"];
+            let production_roles = production["managed"]["roles"].as_array();
+            assert!(
+                !production_roles
+                    .into_iter()
+                    .flatten()
+                    .any(|r| r["name"] == "ward-drill" || r["createdb"] == true),
+                "{what}: {production_roles:?}"
+            );
+            let production_hba = production["postgresql"]["pg_hba"].to_string();
+            assert!(
+                !production_hba.contains("ward-drill"),
+                "{what}: {production_hba}"
+            );
+            let drill_cluster = drill_pg_cluster(&t, slug);
+            let cluster = &drill_cluster["spec"];
+            // Bootstrapped with the group its managed role is a member of (CloudNativePG
+            // refuses a role whose `inRoles` names a missing one), and no `app` database.
+            let initdb = &cluster["bootstrap"]["initdb"];
+            assert_eq!(initdb["owner"], "ward-drill", "{what}");
+            assert_eq!(initdb["database"], "ward_drill", "{what}");
+            assert!(
+                initdb["postInitSQL"].to_string().contains(&format!(
+                    "CREATE ROLE \\\"{}\\\" NOLOGIN",
+                    ward_render::postgres::MAINTENANCE_CONNECT_ROLE
+                )),
+                "{what}: {}",
+                initdb["postInitSQL"]
+            );
             let roles = cluster["managed"]["roles"]
                 .as_array()
                 .expect("managed roles");
@@ -913,19 +958,6 @@ fn the_drill_role_is_rendered_on_every_cluster() {
                     for other in ["ward_drill_0123456789AB", "ward_drill_", "app", "x"] {
                         assert_eq!(method(other, "ward-drill"), reject, "{what}: {other}");
                     }
-                }
-                if address == SHARED.0 {
-                    // The tenant lines still decide for the tenant roles: their own
-                    // database over TLS, nothing else.
-                    let own = (tls)
-                        .then(|| "scram-sha-256".to_string())
-                        .or(reject.clone());
-                    assert_eq!(method(&env.database.name, &env.database.user), own);
-                    assert_eq!(method("postgres", &env.database.user), reject);
-                    assert_eq!(
-                        method("ward_drill_0123456789ab", &env.database.user),
-                        reject
-                    );
                 }
             }
         }

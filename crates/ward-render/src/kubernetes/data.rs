@@ -604,7 +604,6 @@ pub(super) fn postgres(
             data_durability: "required",
         }),
     };
-    let drill_role = s.members.first().map(|m| drill_role(&m.env.database.drill));
     // Odoo's role owns every database of the stack (Odoo lists only those) and is the
     // initdb owner, so that CloudNativePG creates no `app` database or role: a dedicated
     // cluster's database is its one environment's; a shared cluster bootstraps with its
@@ -627,8 +626,11 @@ pub(super) fn postgres(
         recovery: None,
     });
     config.pg_hba = app_hba(s, &owner);
+    // The drill role lives on the stack's drill cluster only (`jobs::drill_cluster`):
+    // drills never restore here, so the production server has no role that may create
+    // databases.
     let managed = if s.dedicated() {
-        drill_role.map(|role| PgManaged { roles: vec![role] })
+        None
     } else {
         // The shared Odoo role, and one role per tenant for Ward's backups and restores:
         // a member of the Odoo role, so it reads and restores what Odoo owns, and admitted
@@ -667,20 +669,8 @@ pub(super) fn postgres(
                 )),
             });
         }
-        roles.extend(drill_role);
         Some(PgManaged { roles })
     };
-    // The drill role's lines come after the tenants': pg_hba is first-match, but no line
-    // above names `ward-drill`, so the order between the two groups changes nothing;
-    // within the drill's own lines the allows precede its final reject.
-    if let Some(m) = s.members.first() {
-        let databases: Vec<&str> = s.members.iter().map(|m| m.database.as_str()).collect();
-        config.pg_hba.extend(drill_hba(
-            &m.env.database.drill,
-            postgres_major(settings.postgres_image.as_deref()),
-            &databases,
-        ));
-    }
     let zones = p.min_zones > 1;
     let volumes = pg_volumes(s);
     out.push(&cr(

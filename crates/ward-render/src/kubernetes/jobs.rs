@@ -844,6 +844,11 @@ pub const BACKUP_SIGNING_KEYS_ANNOTATION: &str = "ward.dev/backup-signing-keys";
 /// The label that tells a drill cluster from the production one beside it.
 pub const DRILL_CLUSTER_LABEL: (&str, &str) = ("ward.dev/purpose", "restore-drill");
 
+/// The database the drill cluster is bootstrapped with, owned by the drill role: drills
+/// never use it (they connect to `postgres` and make `ward_drill_<hex>` copies), and it is
+/// no scratch name, so nothing ever drops it.
+pub const DRILL_BOOTSTRAP_DATABASE: &str = "ward_drill";
+
 /// The stack's drill cluster, when a member drills into it (one whose estate declares no
 /// `database.host`): see [`ward_estate::resolve::drill_cluster_name`].
 pub(super) fn drill_cluster_of(s: &Stack<'_>) -> Option<String> {
@@ -924,7 +929,24 @@ pub(super) fn drill_cluster(
                 storage_class: settings.database_storage_class.clone(),
             },
             wal_storage: None,
-            bootstrap: None,
+            // Its own initdb, so that the group the drill role is a member of exists
+            // (CloudNativePG refuses a managed role whose `inRoles` names a missing role)
+            // and `postgres`/`template1` are closed to PUBLIC as on the production
+            // cluster; the bootstrap database is the drill role's, never a scratch name,
+            // so no default `app` database or role is made.
+            bootstrap: Some(PgBootstrap {
+                initdb: Some(PgInitdb {
+                    database: DRILL_BOOTSTRAP_DATABASE.into(),
+                    owner: drill.user.clone(),
+                    secret: LocalRef {
+                        name: DRILL_CREDENTIALS_SECRET.into(),
+                    },
+                    data_checksums: true,
+                    post_init_sql: crate::postgres::bootstrap_statements(),
+                    post_init_application_sql: Vec::new(),
+                }),
+                recovery: None,
+            }),
             plugins: Vec::new(),
             replica: None,
             external_clusters: Vec::new(),
