@@ -122,7 +122,11 @@ step "Creating a small Odoo-shaped database (billing) and its filestore"
 echo "  $(find "$FILESTORE" -type f | wc -l) files in $FILESTORE"
 
 # --- Backup, list, verify, restore -----------------------------------------------------------
-DB_URL="postgres://postgres@127.0.0.1:$PORT/billing"
+# The throwaway server has no certificate, and billing/prod holds PHI, whose default is
+# sslmode=verify-full (docs/vault.md, "TLS to PostgreSQL"): this local, ad-hoc use asks for
+# `prefer` explicitly, as a person would for such a server.
+DB_URL="postgres://postgres@127.0.0.1:$PORT/billing?sslmode=prefer"
+ADMIN_URL="postgres://postgres@127.0.0.1:$PORT/postgres?sslmode=prefer"
 step "ward backup run billing/prod"
 "$WARD" --estate "$ESTATE" backup run billing/prod --db-url "$DB_URL" --filestore "$FILESTORE"
 step "ward backup list (no key needed)"
@@ -134,7 +138,7 @@ step "ward backup verify $ID --read-data"
 "$WARD" --estate "$ESTATE" backup verify "$ID" --read-data
 step "ward restore $ID --to-db billing_restored"
 "$WARD" --estate "$ESTATE" restore "$ID" --to-db billing_restored \
-  --filestore "$WORK/restored-data" --db-url "postgres://postgres@127.0.0.1:$PORT/postgres"
+  --filestore "$WORK/restored-data" --db-url "$ADMIN_URL"
 
 step "Row counts: original vs restored"
 mismatch=0
@@ -155,7 +159,7 @@ rest_files=$(cd "$WORK/restored-data/filestore/billing_restored" && find . -type
 
 step "ward drill billing/prod (a timed restore into a scratch database, checked, then dropped)"
 "$WARD" --estate "$ESTATE" drill billing/prod \
-  --db-url "postgres://postgres@127.0.0.1:$PORT/postgres" --scratch-dir "$WORK"
+  --db-url "$ADMIN_URL" --scratch-dir "$WORK"
 
 step "ward audit log / verify"
 "$WARD" --estate "$ESTATE" audit log
