@@ -19,7 +19,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use crate::catalog::{blob_write_records, newest_verified, pinned_tenant_key_id};
+use crate::catalog::TenantCatalog;
+use crate::chunks::{ChunkSink, ChunkedDump, store_chunks};
 use crate::error::{Result, VaultError, io_err};
 use crate::keys::{Recipients, RepositoryKey};
 use crate::lease::{Lease, environment_lease_path};
@@ -179,8 +180,12 @@ pub struct BackupSummary {
     pub phases: PhaseTimes,
     /// Plaintext size of the dump.
     pub dump_bytes: u64,
-    /// Stored (compressed, encrypted) size of the dump.
+    /// Stored (compressed, encrypted) size of the dump's distinct chunks, new or reused.
     pub dump_stored_bytes: u64,
+    /// Chunks the dump was cut into, and how many of them this backup stored (the others
+    /// were already in the repository).
+    pub dump_chunks: u64,
+    pub dump_chunks_uploaded: u64,
     pub attachments: u64,
     pub blobs_uploaded: u64,
     pub blobs_reused: u64,
@@ -225,19 +230,6 @@ pub async fn backup(
             environment: format!("{}/{}", target.workload, target.environment),
         });
     }
-    // The tenant key is held to the one the signed chain names (trust on first use).
-    if let Some(pinned) = pinned_tenant_key_id(repo, &target.tenant, &options.trusted).await?
-        && pinned != key.id()
-    {
-        return Err(VaultError::TenantKeyChanged {
-            tenant: target.tenant.clone(),
-            detail: format!(
-                "this backup was given key {}, the signed snapshots name {pinned}",
-                key.id()
-            ),
-        });
-    }
-    tenant::ensure_published(repo, &target.tenant, key, &options.recipients).await?;
     let what = format!(
         "{}/{}/{}",
         target.tenant, target.workload, target.environment
@@ -250,9 +242,27 @@ pub async fn backup(
         options.lease_ttl,
     )
     .await?;
-    let result = run_backup(repo, target, key, options, progress)
-        .await
-        .map_err(|e| target.db.locate(e));
+    let result = async {
+        // Read once, under the lease: no other backup of this environment can commit
+        // before this one, so the statement to chain to is still the newest at the end.
+        let catalog = TenantCatalog::read(repo, &target.tenant, &options.trusted).await?;
+        // The tenant key is held to the one the signed chain names (trust on first use).
+        if let Some(pinned) = catalog.pinned_key_id()
+            && pinned != key.id()
+        {
+            return Err(VaultError::TenantKeyChanged {
+                tenant: target.tenant.clone(),
+                detail: format!(
+                    "this backup was given key {}, the signed snapshots name {pinned}",
+                    key.id()
+                ),
+            });
+        }
+        tenant::ensure_published(repo, &target.tenant, key, &options.recipients).await?;
+        run_backup(repo, target, key, options, &catalog, progress).await
+    }
+    .await
+    .map_err(|e| target.db.locate(e));
     let released = lease.release().await;
     let summary = result?;
     released?;
@@ -278,6 +288,7 @@ async fn run_backup(
     target: &BackupTarget,
     key: &RepositoryKey,
     options: &BackupOptions,
+    catalog: &TenantCatalog,
     progress: Arc<dyn Progress>,
 ) -> Result<BackupSummary> {
     let started = jiff::Timestamp::now();
@@ -357,7 +368,7 @@ async fn run_backup(
     // Deduplication vouches only for bytes a committed snapshot recorded writing, at the
     // size recorded then: a truncated or grown blob, or one no snapshot names (left by a
     // crash), is read from the filestore and uploaded again.
-    let written = blob_write_records(repo, &target.tenant, &options.trusted).await?;
+    let written = catalog.write_records();
     let existing: HashMap<String, u64> = repo
         .list(&blob_dir(&target.tenant))
         .await?
@@ -370,28 +381,35 @@ async fn run_backup(
         .filter_map(|(rel, meta)| Some((rel.rsplit('/').next()?.to_string(), meta.size)))
         .collect();
 
+    // One ephemeral X25519 key for every blob and dump chunk of this run (see runkey.rs).
+    let blob_options = BackupOptions {
+        recipients: options.recipients.for_blob_run()?,
+        ..options.clone()
+    };
+    let chunk_sink = ChunkSink {
+        repo: repo.clone(),
+        tenant: target.tenant.clone(),
+        key: key.clone(),
+        recipients: blob_options.recipients.clone(),
+        existing: existing.clone(),
+        workers: blob_workers(repo, options.blob_concurrency),
+        runtime: tokio::runtime::Handle::current(),
+    };
     progress.start(Phase::Dump, None);
     progress.start(Phase::Filestore, Some(facts.store_fnames.len() as u64));
     let dump_fut = async {
         let t = Instant::now();
         let r = dump_database(
-            repo,
             &options.pg_tools,
             &pg_dump,
             source_db,
             &pg_snapshot,
-            &snapshot,
-            options,
+            chunk_sink,
             progress.clone(),
         )
         .await;
         progress.finish(Phase::Dump);
         (r, t.elapsed())
-    };
-    // One ephemeral X25519 key for every blob of this run (see runkey.rs).
-    let blob_options = BackupOptions {
-        recipients: options.recipients.for_blob_run()?,
-        ..options.clone()
     };
     let blobs_fut = async {
         let t = Instant::now();
@@ -416,22 +434,11 @@ async fn run_backup(
     }
     let _ = client.batch_execute("COMMIT").await;
     drop(client);
-    let dump = match (dump, &blobs) {
-        (Ok(d), Ok(_)) => d,
-        (Err(e), _) => {
-            let _ = repo.delete(&snapshot.dump_path()).await;
-            return Err(e);
-        }
-        (Ok(_), Err(_)) => {
-            let _ = repo.delete(&snapshot.dump_path()).await;
-            return Err(blobs
-                .err()
-                .unwrap_or(VaultError::InvalidInput("blob phase failed".into())));
-        }
-    };
+    // Chunks and blobs already written by a failed backup are referenced by no snapshot:
+    // garbage collection removes them.
+    let dump = dump?;
     let blobs = blobs?;
     if !blobs.problems.is_empty() && !options.allow_missing_blobs {
-        let _ = repo.delete(&snapshot.dump_path()).await;
         return Err(VaultError::CorruptedFilestore(blobs.problems));
     }
 
@@ -440,10 +447,11 @@ async fn run_backup(
     progress.start(Phase::Manifest, None);
     let sealed = SealedManifest {
         snapshot: snapshot.clone(),
-        dump_checksum: dump.plain_checksum().ok_or_else(|| {
+        dump_checksum: dump.plain_checksum.clone().ok_or_else(|| {
             VaultError::InvalidInput("the dump's checksum was not computed".into())
         })?,
         dump_size: dump.plain_size,
+        dump_chunks: dump.chunks.clone(),
         modules: facts.modules.clone(),
         row_counts: facts.row_counts.clone(),
         attachments: blobs.entries.clone(),
@@ -476,7 +484,7 @@ async fn run_backup(
         .into_iter()
         .map(|(rel, meta)| (rel, meta.size))
         .collect();
-    for o in &blobs.objects {
+    for o in blobs.objects.iter().chain(&dump.objects) {
         match present.get(&o.object) {
             None => {
                 return Err(VaultError::BlobVanished {
@@ -497,11 +505,13 @@ async fn run_backup(
         }
     }
 
-    // Every blob in the signed index carries its stored checksum: a reused one the checksum
-    // its verified write record holds (the record the reuse was decided on).
+    // Every blob and chunk in the signed index carries its stored checksum: a reused one
+    // the checksum its verified write record holds (the record the reuse was decided on).
     let mut blob_objects = blobs.objects.clone();
+    let mut chunk_objects = dump.objects.clone();
     for o in blob_objects
         .iter_mut()
+        .chain(chunk_objects.iter_mut())
         .filter(|o| o.stored_checksum.is_none())
     {
         o.stored_checksum = written
@@ -527,11 +537,8 @@ async fn run_backup(
                 mode: l.mode,
                 retain_until: until,
             }),
-        dump: StoredObject {
-            object: snapshot.dump_path(),
-            stored_size: dump.stored_size,
-            stored_checksum: Some(dump.stored.clone()),
-        },
+        dump: None,
+        dump_chunks: chunk_objects,
         sealed: StoredObject {
             object: snapshot.sealed_path(),
             stored_size: sealed_enc.stored_size,
@@ -547,10 +554,11 @@ async fn run_backup(
         blobs: blob_objects,
         source: Some(source.clone()),
     };
-    let blob_index = blob_index_root(&manifest.blobs).map_err(|reason| VaultError::Corrupted {
-        object: snapshot.manifest_path(),
-        reason,
-    })?;
+    let blob_index =
+        blob_index_root(manifest.shared_objects()).map_err(|reason| VaultError::Corrupted {
+            object: snapshot.manifest_path(),
+            reason,
+        })?;
     let encoded = manifest.encode()?;
     let manifest_checksum =
         crate::checksum::checksum_of(crate::checksum::ChecksumAlgorithm::Blake3, &encoded);
@@ -565,19 +573,12 @@ async fn run_backup(
     }
     // The commit point: the statement, signed, naming every part and the blob index, and
     // chained to the environment's newest verified statement.
-    let previous = newest_verified(
-        repo,
-        &target.tenant,
-        &target.workload,
-        &target.environment,
-        &options.trusted,
-    )
-    .await?
-    .map(|(_, verified)| verified.statement.hash());
+    let previous = catalog
+        .newest_verified(&target.workload, &target.environment)
+        .map(|(_, verified)| verified.statement.hash());
     let mut parts = Vec::new();
     for (path, stored_size, stored_checksum) in [
         (snapshot.manifest_path(), manifest_size, manifest_checksum),
-        (snapshot.dump_path(), dump.stored_size, dump.stored.clone()),
         (
             snapshot.sealed_path(),
             sealed_enc.stored_size,
@@ -632,11 +633,13 @@ async fn run_backup(
             manifest_seconds: manifest_time.as_secs_f64(),
         },
         dump_bytes: dump.plain_size,
-        dump_stored_bytes: dump.stored_size,
+        dump_stored_bytes: manifest.dump_stored_bytes(),
+        dump_chunks: dump.chunks.len() as u64,
+        dump_chunks_uploaded: dump.uploaded,
         attachments: facts.store_fnames.len() as u64,
         blobs_uploaded: blobs.uploaded,
         blobs_reused: blobs.objects.len() as u64 - blobs.uploaded,
-        new_bytes: dump.stored_size + sealed_enc.stored_size + blobs.uploaded_bytes,
+        new_bytes: dump.uploaded_bytes + sealed_enc.stored_size + blobs.uploaded_bytes,
         throughput_bytes_per_second: plain_read as f64 / duration.as_secs_f64().max(1e-6),
         problems: blobs.problems,
     })
@@ -814,42 +817,33 @@ impl Read for DumpOutput {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Runs pg_dump on the exported snapshot and stores its output as deduplicated chunks.
 async fn dump_database(
-    repo: &Repository,
     tools: &PgTools,
     pg_dump: &Path,
     db: &DbConnection,
     pg_snapshot: &str,
-    snapshot: &SnapshotRef,
-    options: &BackupOptions,
+    sink: ChunkSink,
     progress: Arc<dyn Progress>,
-) -> Result<Encoded> {
+) -> Result<ChunkedDump> {
     let mut child = tools.spawn_dump(pg_dump, db, pg_snapshot)?;
     let stderr = collect_stderr(&mut child);
     let stdout = child.stdout.take();
     let shared = Arc::new(Mutex::new(Some(child)));
     let for_reader = shared.clone();
-    let path = repo.path(&snapshot.dump_path());
-    let result = upload_stream(
-        repo.protected_store().clone(),
-        path,
-        move || {
-            let stdout = stdout
-                .ok_or_else(|| VaultError::InvalidInput("pg_dump has no output pipe".into()))?;
-            Ok(DumpOutput {
-                stdout,
-                child: for_reader,
-            })
-        },
-        PlainDigest::CHECKSUM,
-        None,
-        options.recipients.clone(),
-        progress,
-        Phase::Dump,
-    )
-    .await;
-    // If the upload failed first, pg_dump may still run: stop it.
+    let result = tokio::task::spawn_blocking(move || {
+        let stdout =
+            stdout.ok_or_else(|| VaultError::InvalidInput("pg_dump has no output pipe".into()))?;
+        let output = DumpOutput {
+            stdout,
+            child: for_reader,
+        };
+        store_chunks(output, &sink, progress.as_ref())
+    })
+    .await
+    .map_err(|e| VaultError::InvalidInput(format!("dump task: {e}")))
+    .and_then(|r| r);
+    // If storing failed first, pg_dump may still run: stop it.
     let leftover = shared.lock().ok().and_then(|mut c| c.take());
     let mut failed_status = None;
     if let Some(mut child) = leftover {
@@ -866,8 +860,7 @@ async fn dump_database(
         .await
         .unwrap_or_default();
     match result {
-        Ok(Ok(encoded)) => Ok(encoded),
-        Ok(Err(_)) => Err(VaultError::InvalidInput("dump digest check failed".into())),
+        Ok(dump) => Ok(dump),
         Err(e) => {
             if !stderr_text.is_empty() || failed_status.is_some() {
                 Err(db.tool_error(

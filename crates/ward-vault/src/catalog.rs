@@ -271,17 +271,19 @@ fn check_manifest_matches(
     if manifest.started.to_string() != st.started || manifest.finished.to_string() != st.finished {
         return Err("its manifest's times differ from the statement's".into());
     }
-    let expected = [
-        snapshot_path(manifest, "manifest.json"),
-        manifest.dump.object.clone(),
-        manifest.sealed.object.clone(),
-    ];
+    let whole_dump = manifest.dump.iter();
+    let expected: Vec<String> = [snapshot_path(manifest, "manifest.json")]
+        .into_iter()
+        .chain(whole_dump.clone().map(|d| d.object.clone()))
+        .chain([manifest.sealed.object.clone()])
+        .collect();
     if st.parts.len() != expected.len() || !expected.iter().all(|p| st.part(p).is_some()) {
         return Err(
-            "its statement does not name exactly its manifest, dump and sealed part".into(),
+            "its statement does not name exactly its manifest, dump (format 1) and sealed part"
+                .into(),
         );
     }
-    for object in [&manifest.dump, &manifest.sealed] {
+    for object in whole_dump.chain([&manifest.sealed]) {
         let part = st.part(&object.object).ok_or("a part is missing")?;
         if object.stored_size != part.stored_size
             || object.stored_checksum.as_ref() != Some(&part.stored_checksum)
@@ -292,7 +294,7 @@ fn check_manifest_matches(
             ));
         }
     }
-    let root = blob_index_root(&manifest.blobs)?;
+    let root = blob_index_root(manifest.shared_objects())?;
     if root != st.blob_index {
         return Err("its manifest's blob list is not the blob index its statement signed".into());
     }
@@ -303,84 +305,104 @@ fn snapshot_path(manifest: &SnapshotManifest, file: &str) -> String {
     format!("{}/{file}", manifest.snapshot.dir())
 }
 
-/// The environment's newest verified snapshot, with its statement: what a backup chains to.
-pub(crate) async fn newest_verified(
-    repo: &Repository,
-    tenant: &str,
-    workload: &str,
-    environment: &str,
-    keys: &TrustedKeys,
-) -> Result<Option<(SnapshotManifest, VerifiedStatement)>> {
-    let filter = SnapshotFilter {
-        tenant: Some(tenant.into()),
-        workload: Some(workload.into()),
-        environment: Some(environment.into()),
-    };
-    Ok(list(repo, &filter, keys)
-        .await?
-        .into_iter()
-        .rev()
-        .find_map(|l| match l {
+/// One reading of a tenant's snapshots, for the several questions a backup asks of them
+/// (which key, which records to deduplicate against, which statement to chain to): the
+/// statements are listed and verified once.
+pub(crate) struct TenantCatalog {
+    /// Oldest first.
+    listed: Vec<ListedSnapshot>,
+}
+
+impl TenantCatalog {
+    pub(crate) async fn read(
+        repo: &Repository,
+        tenant: &str,
+        keys: &TrustedKeys,
+    ) -> Result<TenantCatalog> {
+        let filter = SnapshotFilter {
+            tenant: Some(tenant.into()),
+            ..SnapshotFilter::default()
+        };
+        Ok(TenantCatalog {
+            listed: list(repo, &filter, keys).await?,
+        })
+    }
+
+    fn verified(&self) -> impl DoubleEndedIterator<Item = (&SnapshotManifest, &VerifiedStatement)> {
+        self.listed.iter().filter_map(|l| match l {
             ListedSnapshot::Verified {
                 manifest,
                 statement,
-            } => Some((*manifest, *statement)),
+            } => Some((manifest.as_ref(), statement.as_ref())),
             ListedSnapshot::Unverified { .. } => None,
-        }))
-}
+        })
+    }
 
-/// The tenant key id the tenant's newest verified snapshot (of any environment) was made
-/// with: the key id a backup must use. `None` before the tenant's first verified snapshot
-/// (trust on first use).
-pub async fn pinned_tenant_key_id(
-    repo: &Repository,
-    tenant: &str,
-    keys: &TrustedKeys,
-) -> Result<Option<String>> {
-    let filter = SnapshotFilter {
-        tenant: Some(tenant.into()),
-        ..SnapshotFilter::default()
-    };
-    let listed = list(repo, &filter, keys).await?;
-    Ok(listed
-        .iter()
-        .filter_map(ListedSnapshot::verified)
-        .max_by_key(|m| m.started)
-        .map(|m| m.key_id.clone()))
-}
+    /// The environment's newest verified snapshot and its statement.
+    pub(crate) fn newest_verified(
+        &self,
+        workload: &str,
+        environment: &str,
+    ) -> Option<(&SnapshotManifest, &VerifiedStatement)> {
+        self.verified()
+            .rev()
+            .find(|(m, _)| m.snapshot.workload == workload && m.snapshot.environment == environment)
+    }
 
-/// For each blob object of `tenant`, what the backup that last wrote it recorded (its
-/// stored size and checksum), with that snapshot; for a blob no manifest records writing,
-/// the oldest record. This is what deduplication and `verify` hold a blob to: stored bytes
-/// without that size are damaged, whatever a later snapshot that reused them recorded.
-/// Only verified snapshots vouch for anything; the others are skipped.
-pub(crate) async fn blob_write_records(
-    repo: &Repository,
-    tenant: &str,
-    keys: &TrustedKeys,
-) -> Result<HashMap<String, (StoredObject, SnapshotRef)>> {
-    let filter = SnapshotFilter {
-        tenant: Some(tenant.to_string()),
-        ..SnapshotFilter::default()
-    };
-    let mut records: HashMap<String, (StoredObject, SnapshotRef)> = HashMap::new();
-    // Oldest first, so that the last writer wins.
-    for listed in list(repo, &filter, keys).await? {
-        if let ListedSnapshot::Verified { manifest: m, .. } = listed {
-            for b in &m.blobs {
-                let record = (b.clone(), m.snapshot.clone());
+    /// The tenant key id the tenant's newest verified snapshot (of any environment) was
+    /// made with: the key id a backup must use. `None` before the tenant's first verified
+    /// snapshot (trust on first use).
+    pub(crate) fn pinned_key_id(&self) -> Option<String> {
+        self.verified()
+            .map(|(m, _)| m)
+            .max_by_key(|m| m.started)
+            .map(|m| m.key_id.clone())
+    }
+
+    /// For each shared object of the tenant (blob or dump chunk), what the backup that last
+    /// wrote it recorded (its stored size and checksum), with that snapshot; for an object
+    /// no manifest records writing, the oldest record. This is what deduplication and
+    /// `verify` hold an object to: stored bytes without that size are damaged, whatever a
+    /// later snapshot that reused them recorded. Only verified snapshots vouch for anything.
+    pub(crate) fn write_records(&self) -> HashMap<String, (StoredObject, SnapshotRef)> {
+        let mut records: HashMap<String, (StoredObject, SnapshotRef)> = HashMap::new();
+        // Oldest first, so that the last writer wins.
+        for (m, _) in self.verified() {
+            for b in m.shared_objects() {
                 // A reuse records the checksum of the record it reused: the snapshot that
                 // wrote the bytes stays the one named, until a backup writes them anew.
                 match records.get(&b.object) {
                     Some((known, _)) if known.stored_checksum == b.stored_checksum => {}
                     _ => {
-                        records.insert(b.object.clone(), record);
+                        records.insert(b.object.clone(), (b.clone(), m.snapshot.clone()));
                     }
                 }
             }
         }
+        records
     }
-    Ok(records)
+}
+
+/// The tenant key id a backup must use (see [`TenantCatalog::pinned_key_id`]).
+pub async fn pinned_tenant_key_id(
+    repo: &Repository,
+    tenant: &str,
+    keys: &TrustedKeys,
+) -> Result<Option<String>> {
+    Ok(TenantCatalog::read(repo, tenant, keys)
+        .await?
+        .pinned_key_id())
+}
+
+/// The write records of the tenant's shared objects (see [`TenantCatalog::write_records`]).
+pub(crate) async fn blob_write_records(
+    repo: &Repository,
+    tenant: &str,
+    keys: &TrustedKeys,
+) -> Result<HashMap<String, (StoredObject, SnapshotRef)>> {
+    Ok(TenantCatalog::read(repo, tenant, keys)
+        .await?
+        .write_records())
 }
 
 /// Finds a snapshot by full reference (`tenant/workload/env/id`) or by id or unique id

@@ -329,6 +329,19 @@ impl RepositoryKey {
         hex::encode(self.mac(b"ward-vault blob v1\0", sha1_hex.as_bytes()))
     }
 
+    /// The object name of a dump chunk whose plaintext checksum is `checksum`; another
+    /// domain than blobs', so a chunk and an attachment never share a name.
+    pub(crate) fn chunk_name(&self, checksum: &crate::checksum::Checksum) -> String {
+        hex::encode(self.mac(b"ward-vault chunk v1\0", checksum.to_string().as_bytes()))
+    }
+
+    /// The seed of the tenant's chunker gear: cut points depend on a secret, so chunk
+    /// sizes do not fingerprint a known dump (restic picks a random polynomial likewise).
+    pub(crate) fn chunker_seed(&self) -> u64 {
+        let mac = self.mac(b"ward-vault chunker seed v1\0", b"");
+        u64::from_le_bytes(mac[..8].try_into().unwrap_or_default())
+    }
+
     /// Reads a cached key file written by [`RepositoryKey::save`].
     pub fn load(path: &Path) -> Result<RepositoryKey> {
         let mut text = Zeroizing::new(String::with_capacity(65));

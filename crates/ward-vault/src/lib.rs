@@ -31,7 +31,9 @@
 mod backup;
 mod catalog;
 mod checksum;
+mod chunks;
 mod drill;
+mod dump;
 mod error;
 pub mod fixture;
 mod keys;
@@ -61,6 +63,7 @@ pub use catalog::{
     read_manifest,
 };
 pub use checksum::{Checksum, ChecksumAlgorithm};
+pub use chunks::DumpChunk;
 pub use drill::{DrillReport, DrillRequest, drill};
 pub use error::{Result, VaultError};
 pub use keys::{Identities, Recipients, RepositoryKey, SecretString, generate_identity_file};

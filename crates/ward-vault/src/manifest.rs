@@ -183,7 +183,15 @@ pub struct SnapshotManifest {
     /// Recipients the objects are encrypted to (public keys).
     pub recipients: Vec<String>,
     pub object_lock: Option<SnapshotLock>,
-    pub dump: StoredObject,
+    /// The whole dump as one object (`dump.age`): snapshots of manifest format 1, written
+    /// before dumps were cut into chunks. Absent in format 2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dump: Option<StoredObject>,
+    /// Format 2: the distinct content-defined chunks of the dump (chunks.rs), stored beside
+    /// the filestore blobs and shared with other snapshots of the tenant; their order is in
+    /// the sealed part. Sorted by object name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dump_chunks: Vec<StoredObject>,
     pub sealed: StoredObject,
     pub blob_stats: BlobStats,
     /// Every blob object of the snapshot; garbage collection reads these without a key.
@@ -194,13 +202,28 @@ pub struct SnapshotManifest {
     pub source: Option<DumpSource>,
 }
 
-pub(crate) const MANIFEST_FORMAT: &str = "ward-vault/manifest/1";
+/// Manifests of snapshots whose dump is cut into chunks.
+pub(crate) const MANIFEST_FORMAT: &str = "ward-vault/manifest/2";
+/// Manifests of snapshots whose dump is one object; still read.
+pub(crate) const MANIFEST_FORMAT_WHOLE_DUMP: &str = "ward-vault/manifest/1";
 const HEADER_PREFIX: &str = "ward-vault-manifest/1 sha256:";
 
 impl SnapshotManifest {
     /// Total stored bytes the snapshot references (dump, sealed part and blobs).
     pub fn stored_bytes(&self) -> u64 {
-        self.dump.stored_size + self.sealed.stored_size + self.blob_stats.stored_bytes
+        self.dump_stored_bytes() + self.sealed.stored_size + self.blob_stats.stored_bytes
+    }
+
+    /// Stored bytes of the dump: its one object, or its distinct chunks.
+    pub fn dump_stored_bytes(&self) -> u64 {
+        self.dump.as_ref().map_or(0, |d| d.stored_size)
+            + self.dump_chunks.iter().map(|c| c.stored_size).sum::<u64>()
+    }
+
+    /// Every object in the tenant's shared blob folder the snapshot references: its
+    /// filestore blobs and its dump chunks. The signed blob index covers exactly these.
+    pub fn shared_objects(&self) -> impl Iterator<Item = &StoredObject> {
+        self.blobs.iter().chain(self.dump_chunks.iter())
     }
 
     pub(crate) fn encode(&self) -> Result<Vec<u8>> {
@@ -232,10 +255,21 @@ impl SnapshotManifest {
         }
         let manifest: SnapshotManifest =
             serde_json::from_slice(body).map_err(|e| corrupted(&format!("invalid JSON: {e}")))?;
-        if manifest.format != MANIFEST_FORMAT {
+        let whole_dump = match manifest.format.as_str() {
+            MANIFEST_FORMAT => false,
+            MANIFEST_FORMAT_WHOLE_DUMP => true,
+            other => return Err(corrupted(&format!("unsupported format {other:?}"))),
+        };
+        if whole_dump != manifest.dump.is_some() || (whole_dump && !manifest.dump_chunks.is_empty())
+        {
             return Err(corrupted(&format!(
-                "unsupported format {:?}",
-                manifest.format
+                "a manifest of format {} must name {}",
+                manifest.format,
+                if whole_dump {
+                    "one dump object and no dump chunks"
+                } else {
+                    "dump chunks and no dump object"
+                }
             )));
         }
         manifest
@@ -254,10 +288,14 @@ impl SnapshotManifest {
             .and_then(|()| check_name("environment", &s.environment))
             .and_then(|()| check_snapshot_id(&s.id))
             .map_err(|e| format!("it names an invalid snapshot: {e}"))?;
-        for (part, object, expected) in [
-            ("dump", &self.dump.object, s.dump_path()),
-            ("sealed part", &self.sealed.object, s.sealed_path()),
-        ] {
+        let dump = self
+            .dump
+            .as_ref()
+            .map(|d| ("dump", &d.object, s.dump_path()));
+        for (part, object, expected) in
+            dump.into_iter()
+                .chain([("sealed part", &self.sealed.object, s.sealed_path())])
+        {
             if *object != expected {
                 return Err(format!(
                     "its {part} object {object:?} is not the snapshot's own ({expected})"
@@ -265,8 +303,7 @@ impl SnapshotManifest {
             }
         }
         match self
-            .blobs
-            .iter()
+            .shared_objects()
             .find(|b| !crate::names::is_blob_object(&s.tenant, &b.object))
         {
             Some(b) => Err(format!(
@@ -298,6 +335,10 @@ pub struct SealedManifest {
     #[serde(alias = "dump_sha256")]
     pub dump_checksum: Checksum,
     pub dump_size: u64,
+    /// Format 2: the dump's chunks in dump order (a chunk may repeat), each with the
+    /// checksum and size of its plaintext; empty in format 1.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dump_chunks: Vec<crate::chunks::DumpChunk>,
     /// `ir_module_module` rows with state `installed`: name → latest_version.
     pub modules: BTreeMap<String, String>,
     /// Exact row counts of the main Odoo tables, in the dump's snapshot.
@@ -337,7 +378,7 @@ pub(crate) mod tests {
 
     pub(crate) fn sample() -> SnapshotManifest {
         SnapshotManifest {
-            format: MANIFEST_FORMAT.into(),
+            format: MANIFEST_FORMAT_WHOLE_DUMP.into(),
             snapshot: "t/w/e/20260101T000000Z-abcd0123".parse().expect("ref"),
             started: jiff::Timestamp::UNIX_EPOCH,
             finished: jiff::Timestamp::UNIX_EPOCH,
@@ -347,11 +388,12 @@ pub(crate) mod tests {
             key_id: "00".into(),
             recipients: vec![],
             object_lock: None,
-            dump: StoredObject {
+            dump: Some(StoredObject {
                 object: "tenants/t/snapshots/w/e/20260101T000000Z-abcd0123/dump.age".into(),
                 stored_size: 1,
                 stored_checksum: None,
-            },
+            }),
+            dump_chunks: vec![],
             sealed: StoredObject {
                 object: "tenants/t/snapshots/w/e/20260101T000000Z-abcd0123/sealed.age".into(),
                 stored_size: 1,
@@ -412,17 +454,17 @@ pub(crate) mod tests {
             (
                 "another tenant's dump",
                 Box::new(|m| {
-                    m.dump.object =
+                    whole_dump(m).object =
                         "tenants/u/snapshots/w/e/20260101T000000Z-abcd0123/dump.age".into()
                 }),
             ),
             (
                 "a dump up the tree",
-                Box::new(|m| m.dump.object = "../../etc/passwd".into()),
+                Box::new(|m| whole_dump(m).object = "../../etc/passwd".into()),
             ),
             (
                 "the dump as sealed part",
-                Box::new(|m| m.sealed.object = m.dump.object.clone()),
+                Box::new(|m| m.sealed.object = whole_dump(m).object.clone()),
             ),
             (
                 "a blob up the tree",
@@ -449,6 +491,32 @@ pub(crate) mod tests {
                 Box::new(|m| m.snapshot.tenant = "../x".into()),
             ),
             ("an id of dots", Box::new(|m| m.snapshot.id = "..".into())),
+            ("another tenant's dump chunk", {
+                let n = n.clone();
+                Box::new(move |m| {
+                    *m = chunked();
+                    m.dump_chunks[0].object = format!("tenants/u/blobs/ab/{n}");
+                })
+            }),
+            (
+                "format 2 with a whole dump",
+                Box::new(|m| m.format = MANIFEST_FORMAT.into()),
+            ),
+            (
+                "format 1 with dump chunks",
+                Box::new(|m| {
+                    m.format = MANIFEST_FORMAT_WHOLE_DUMP.into();
+                    m.dump_chunks = chunked().dump_chunks;
+                }),
+            ),
+            (
+                "format 2 without dump chunks or dump",
+                Box::new(|m| {
+                    *m = chunked();
+                    m.dump_chunks.clear();
+                    m.dump = Some(sample().dump.expect("dump"));
+                }),
+            ),
         ];
         for (what, change) in cases {
             let mut m = sample();
@@ -470,6 +538,27 @@ pub(crate) mod tests {
         });
         let bytes = m.encode().expect("encode");
         assert_eq!(SnapshotManifest::decode("m", &bytes).expect("decode"), m);
+        let m = chunked();
+        let bytes = m.encode().expect("encode");
+        assert_eq!(SnapshotManifest::decode("m", &bytes).expect("decode"), m);
+    }
+
+    fn whole_dump(m: &mut SnapshotManifest) -> &mut StoredObject {
+        m.dump.as_mut().expect("the sample has a whole dump")
+    }
+
+    /// A format-2 manifest: its dump is one chunk in the tenant's blob folder.
+    fn chunked() -> SnapshotManifest {
+        SnapshotManifest {
+            format: MANIFEST_FORMAT.into(),
+            dump: None,
+            dump_chunks: vec![StoredObject {
+                object: format!("tenants/t/blobs/cd/{}", "cd".repeat(32)),
+                stored_size: 1,
+                stored_checksum: None,
+            }],
+            ..sample()
+        }
     }
 
     #[test]

@@ -15,14 +15,13 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::{open_snapshot, read_manifest};
-use crate::checksum::Checksum;
+use crate::dump::{DumpCopyError, VerifiedDump};
 use crate::error::{Result, VaultError, io_err};
 use crate::keys::Identities;
 use crate::manifest::{SnapshotContents, SnapshotRef, random_hex};
 use crate::pg::{PgTools, collect_stderr};
-use crate::pipeline::{DecodeDigests, DecodeError, decode_into};
 use crate::progress::{Phase, Progress};
-use crate::restore::{fetch_blob, open_dump, stored_object_error};
+use crate::restore::fetch_blob;
 use crate::statement::TrustedKeys;
 use crate::store::Repository;
 
@@ -90,13 +89,11 @@ pub async fn export_odoo_zip(
         .path
         .with_file_name(format!(".ward-{}.zip.tmp", random_hex::<6>()?));
     let file = std::fs::File::create(&tmp).map_err(io_err("creating the zip", &tmp))?;
-    let dump_object = contents.manifest.dump.object.clone();
     // Checked against the signed statement before pg_restore reads a byte.
-    let spool = open_dump(repo, &contents, None).await?;
+    let dump = VerifiedDump::open(repo, &contents, identities, None).await?;
     let (tx, rx) = std::sync::mpsc::sync_channel::<Blob>(request.blob_concurrency * 2);
     let writer = {
         let ids = identities.clone();
-        let dump_checksum = contents.sealed.dump_checksum.clone();
         let dump_size = contents.sealed.dump_size;
         let progress = progress.clone();
         let tmp = tmp.clone();
@@ -113,15 +110,7 @@ pub async fn export_odoo_zip(
                 .large_file(true);
             zip.start_file("dump.sql", deflated).map_err(zip_err)?;
             progress.start(Phase::RestoreDatabase, Some(dump_size));
-            let sql_bytes = write_sql(
-                &mut zip,
-                spool.open()?,
-                &ids,
-                &pg_restore,
-                &dump_checksum,
-                &dump_object,
-                progress.as_ref(),
-            )?;
+            let sql_bytes = write_sql(&mut zip, dump, &ids, &pg_restore, progress.as_ref())?;
             progress.finish(Phase::RestoreDatabase);
             // Blobs are compressed already as often as not; storing them keeps this fast.
             let stored = zip::write::SimpleFileOptions::default()
@@ -219,11 +208,9 @@ fn check_replaceable(path: &Path, replace: bool) -> Result<()> {
 /// Streams the decrypted dump through `pg_restore --file=-` into the open zip entry.
 fn write_sql(
     out: &mut (impl Write + Send),
-    reader: std::fs::File,
+    dump: VerifiedDump,
     ids: &Identities,
     pg_restore: &Path,
-    dump_checksum: &Checksum,
-    object: &str,
     progress: &dyn Progress,
 ) -> Result<u64> {
     // Odoo's own dumps are `pg_dump --no-owner`; so is this script.
@@ -259,13 +246,7 @@ fn write_sql(
                 total += n as u64;
             }
         });
-        let decoded = decode_into(
-            reader,
-            ids,
-            DecodeDigests::checksummed(Some(dump_checksum), None),
-            &mut stdin,
-            Some((progress, Phase::RestoreDatabase)),
-        );
+        let decoded = dump.copy_to(ids, &mut stdin, Some((progress, Phase::RestoreDatabase)));
         drop(stdin);
         let copied = copy
             .join()
@@ -282,16 +263,10 @@ fn write_sql(
         stderr: stderr.clone(),
     };
     let (decoded, copied) = sql;
-    let decoded = match decoded {
-        Ok(d) => d,
-        Err(DecodeError::Io(_)) if !status.success() => return Err(tool_failed()),
-        Err(e) => return Err(stored_object_error(e, object)),
-    };
-    if decoded.plain_digest != dump_checksum.to_string() {
-        return Err(VaultError::Corrupted {
-            object: object.to_string(),
-            reason: "the decrypted dump does not match the manifest's checksum".into(),
-        });
+    match decoded {
+        Ok(_) => {}
+        Err(DumpCopyError::Write(_)) if !status.success() => return Err(tool_failed()),
+        Err(e) => return Err(e.into_vault("feeding pg_restore")),
     }
     if !status.success() {
         return Err(tool_failed());

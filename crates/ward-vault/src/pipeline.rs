@@ -78,13 +78,6 @@ pub(crate) struct Encoded {
     pub stored: Checksum,
 }
 
-impl Encoded {
-    /// The plaintext's checksum, when the pass computed one ([`PlainDigest::Checksum`]).
-    pub(crate) fn plain_checksum(&self) -> Option<Checksum> {
-        self.plain_digest.parse().ok()
-    }
-}
-
 /// Counts and hashes what passes through to the inner writer (the stored bytes).
 struct CountingWriter<W> {
     inner: W,
@@ -209,11 +202,25 @@ impl BlobEncoder {
     /// Compresses and encrypts what [`BlobEncoder::read`] read; the stored bytes are in
     /// [`BlobEncoder::stored`] until the next blob.
     pub(crate) fn seal(&mut self, sha1: String, recipients: &Recipients) -> io::Result<Encoded> {
+        let plain = std::mem::take(&mut self.plain);
+        let sealed = self.seal_plain(&plain, sha1, recipients);
+        self.plain = plain;
+        sealed
+    }
+
+    /// Compresses and encrypts `plain` (a dump chunk), whose digest is `digest`; the stored
+    /// bytes are in [`BlobEncoder::stored`] until the next call.
+    pub(crate) fn seal_plain(
+        &mut self,
+        plain: &[u8],
+        digest: String,
+        recipients: &Recipients,
+    ) -> io::Result<Encoded> {
         self.packed.clear();
         self.packed
-            .reserve(zstd::zstd_safe::compress_bound(self.plain.len()));
+            .reserve(zstd::zstd_safe::compress_bound(plain.len()));
         self.compressor
-            .compress_to_buffer(&self.plain[..], &mut self.packed)?;
+            .compress_to_buffer(plain, &mut self.packed)?;
         self.stored.clear();
         let encryptor =
             age::Encryptor::with_recipients(recipients.as_dyn()).map_err(io::Error::other)?;
@@ -221,8 +228,8 @@ impl BlobEncoder {
         age_writer.write_all(&self.packed)?;
         age_writer.finish()?;
         Ok(Encoded {
-            plain_size: self.plain.len() as u64,
-            plain_digest: sha1,
+            plain_size: plain.len() as u64,
+            plain_digest: digest,
             stored_size: self.stored.len() as u64,
             stored: crate::checksum::checksum_of(ChecksumAlgorithm::Blake3, &self.stored),
         })

@@ -323,9 +323,9 @@ async fn gc_locked(
         match listed {
             ListedSnapshot::Verified { manifest, .. } => {
                 snapshots += 1;
-                referenced.insert(manifest.dump.object.clone());
+                referenced.extend(manifest.dump.iter().map(|d| d.object.clone()));
                 referenced.insert(manifest.sealed.object.clone());
-                referenced.extend(manifest.blobs.iter().map(|b| b.object.clone()));
+                referenced.extend(manifest.shared_objects().map(|b| b.object.clone()));
             }
             // A genuine statement whose manifest is damaged: its blobs are unknown, and a
             // rewritten blob list must not make them look unreferenced. Stop.
@@ -517,7 +517,8 @@ mod tests {
                 key_id: "k".into(),
                 recipients: vec![],
                 object_lock: None,
-                dump: obj("d"),
+                dump: None,
+                dump_chunks: vec![obj("d")],
                 sealed: obj("s"),
                 blob_stats: BlobStats::default(),
                 blobs: vec![],

@@ -15,14 +15,15 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::{open_snapshot, read_manifest};
+use crate::dump::{DumpCopyError, VerifiedDump};
 use crate::error::{Result, VaultError, io_err};
 use crate::keys::Identities;
 use crate::manifest::{AttachmentEntry, SnapshotContents, SnapshotRef};
 use crate::names::{check_component, filestore_file, sha1_of_store_fname};
 use crate::pg::{DbConnection, PgTools, collect_stderr, db_error, quote_ident, read_facts};
-use crate::pipeline::{DecodeDigests, DecodeError, decode_bytes, decode_into};
+use crate::pipeline::{DecodeDigests, DecodeError, decode_bytes};
 use crate::progress::{Phase, Progress};
-use crate::spool::DumpSpool;
+use crate::spool::PrivateFolder;
 use crate::statement::TrustedKeys;
 use crate::store::Repository;
 
@@ -539,52 +540,34 @@ async fn restore_database(
     pg_restore: &Path,
     progress: Arc<dyn Progress>,
 ) -> Result<u64> {
-    let object = contents.manifest.dump.object.clone();
-    // The stored dump is checked against the signed statement before pg_restore sees a byte.
-    let spool = open_dump(repo, contents, request.spool_dir.as_deref()).await?;
+    // Every byte is checked against the signed statement before pg_restore sees it.
+    let dump = VerifiedDump::open(repo, contents, identities, request.spool_dir.as_deref()).await?;
     let ids = identities.clone();
-    let expected_sha = contents.sealed.dump_checksum.to_string();
-    // The dump's stored checksum is verify's business; restore checks what it restores.
-    let digests = DecodeDigests::checksummed(Some(&contents.sealed.dump_checksum), None);
     let tools = request.pg_tools.clone();
     let db = request.db.clone();
     let jobs = request.jobs.max(1);
     let owner = request.owner.clone();
+    let spool_dir = request.spool_dir.clone();
     let pg_restore = pg_restore.to_path_buf();
     tokio::task::spawn_blocking(move || -> Result<u64> {
-        let check = |d: &crate::pipeline::Decoded| {
-            if d.plain_digest != expected_sha {
-                Err(VaultError::Corrupted {
-                    object: object.clone(),
-                    reason: "the decrypted dump does not match the manifest's checksum".into(),
-                })
-            } else {
-                Ok(())
-            }
-        };
-        let decode_err = |e: DecodeError| stored_object_error(e, &object);
         let progress_ref: Option<(&dyn Progress, Phase)> =
             Some((progress.as_ref(), Phase::RestoreDatabase));
-        let reader = spool.open()?;
         if jobs > 1 {
             // pg_restore only runs jobs in parallel from a seekable file: the decrypted dump,
-            // in the spool's private folder, removed with it.
-            let tmp = spool.dir().join("dump.plain");
-            let result = (|| {
-                let mut file = std::fs::File::create(&tmp)
-                    .map_err(io_err("creating a temporary dump file", &tmp))?;
-                let decoded = decode_into(reader, &ids, digests, &mut file, progress_ref)
-                    .map_err(decode_err)?;
-                file.sync_all()
-                    .map_err(io_err("writing a temporary dump file", &tmp))?;
-                check(&decoded)?;
-                let child =
-                    tools.spawn_restore(&pg_restore, &db, owner.as_deref(), jobs, Some(&tmp))?;
-                wait_restore(child, &db)?;
-                Ok(decoded.plain_size)
-            })();
-            let _ = std::fs::remove_file(&tmp);
-            result
+            // in a private folder, removed with it on every exit path.
+            let folder = PrivateFolder::create(spool_dir.as_deref())?;
+            let tmp = folder.path().join("dump.plain");
+            let mut file = std::fs::File::create(&tmp)
+                .map_err(io_err("creating a temporary dump file", &tmp))?;
+            let size = dump
+                .copy_to(&ids, &mut file, progress_ref)
+                .map_err(|e| e.into_vault("writing a temporary dump file"))?;
+            file.sync_all()
+                .map_err(io_err("writing a temporary dump file", &tmp))?;
+            let child =
+                tools.spawn_restore(&pg_restore, &db, owner.as_deref(), jobs, Some(&tmp))?;
+            wait_restore(child, &db)?;
+            Ok(size)
         } else {
             let mut child = tools.spawn_restore(&pg_restore, &db, owner.as_deref(), 1, None)?;
             let stderr = collect_stderr(&mut child);
@@ -592,26 +575,29 @@ async fn restore_database(
                 .stdin
                 .take()
                 .ok_or_else(|| VaultError::InvalidInput("pg_restore has no input pipe".into()))?;
-            let decoded = decode_into(reader, &ids, digests, &mut stdin, progress_ref);
+            let copied = dump.copy_to(&ids, &mut stdin, progress_ref);
             let _ = stdin.flush();
             drop(stdin);
+            if copied.is_err() && !matches!(copied, Err(DumpCopyError::Write(_))) {
+                // A dump that failed its check: pg_restore must not commit what it read.
+                let _ = child.kill();
+            }
             let status = child
                 .wait()
                 .map_err(io_err("waiting for pg_restore", &pg_restore))?;
             let stderr = stderr.join().unwrap_or_default();
-            let decoded = match decoded {
-                Ok(d) => d,
+            let size = match copied {
+                Ok(size) => size,
                 // A pg_restore that died first shows up as a broken pipe: report pg_restore.
-                Err(DecodeError::Io(_)) if !status.success() => {
+                Err(DumpCopyError::Write(_)) if !status.success() => {
                     return Err(db.tool_error("pg_restore", status.to_string(), stderr));
                 }
-                Err(e) => return Err(decode_err(e)),
+                Err(e) => return Err(e.into_vault("feeding pg_restore")),
             };
-            check(&decoded)?;
             if !status.success() {
                 return Err(db.tool_error("pg_restore", status.to_string(), stderr));
             }
-            Ok(decoded.plain_size)
+            Ok(size)
         }
     })
     .await
@@ -668,16 +654,6 @@ async fn restore_filestore(
         count += 1;
     }
     Ok((count, bytes))
-}
-
-/// Spools the snapshot's stored (encrypted) dump into a private folder under `parent` and
-/// checks it against the signed statement's record; decrypt from the spool.
-pub(crate) async fn open_dump(
-    repo: &Repository,
-    contents: &SnapshotContents,
-    parent: Option<&Path>,
-) -> Result<DumpSpool> {
-    DumpSpool::fetch(repo, &contents.manifest.dump, parent).await
 }
 
 /// A stored object that cannot be read back: with a key that opened the manifest, an

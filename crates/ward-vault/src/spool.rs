@@ -13,17 +13,47 @@ use crate::manifest::{StoredObject, random_hex};
 use crate::pipeline::StreamReader;
 use crate::store::Repository;
 
-/// A verified copy of a stored dump in a private folder; removed on drop.
+/// A private (0700) folder under a parent folder; removed with everything in it on drop.
 #[derive(Debug)]
-pub(crate) struct DumpSpool {
+pub(crate) struct PrivateFolder {
     dir: PathBuf,
-    file: PathBuf,
 }
 
-impl Drop for DumpSpool {
+impl PrivateFolder {
+    /// Creates `ward-spool-<random>` under `parent` (the system's temporary folder when
+    /// `None`).
+    pub(crate) fn create(parent: Option<&Path>) -> Result<PrivateFolder> {
+        let parent = parent.map_or_else(std::env::temp_dir, Path::to_path_buf);
+        let dir = parent.join(format!("ward-spool-{}", random_hex::<8>()?));
+        let mut builder = std::fs::DirBuilder::new();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            builder.mode(0o700);
+        }
+        builder
+            .create(&dir)
+            .map_err(io_err("creating the dump spool folder", &dir))?;
+        Ok(PrivateFolder { dir })
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.dir
+    }
+}
+
+impl Drop for PrivateFolder {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// A verified copy of a stored dump in a private folder; removed on drop.
+#[derive(Debug)]
+pub(crate) struct DumpSpool {
+    /// Held for its drop, which removes the spooled file.
+    _folder: PrivateFolder,
+    file: PathBuf,
 }
 
 impl DumpSpool {
@@ -41,21 +71,11 @@ impl DumpSpool {
                 object: object.object.clone(),
                 reason: "no signed checksum to check it against".into(),
             })?;
-        let parent = parent.map_or_else(std::env::temp_dir, Path::to_path_buf);
-        let dir = parent.join(format!("ward-spool-{}", random_hex::<8>()?));
-        let mut builder = std::fs::DirBuilder::new();
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::DirBuilderExt;
-            builder.mode(0o700);
-        }
-        builder
-            .create(&dir)
-            .map_err(io_err("creating the dump spool folder", &dir))?;
         // From here on, dropping the spool removes the folder.
+        let folder = PrivateFolder::create(parent)?;
         let spool = DumpSpool {
-            file: dir.join("dump.age"),
-            dir,
+            file: folder.path().join("dump.age"),
+            _folder: folder,
         };
         let stream =
             repo.get_stream(&object.object)
@@ -114,10 +134,5 @@ impl DumpSpool {
     /// The checked stored bytes, to decrypt.
     pub(crate) fn open(&self) -> Result<std::fs::File> {
         std::fs::File::open(&self.file).map_err(io_err("reading the dump spool", &self.file))
-    }
-
-    /// The private folder, for a decrypted copy `pg_restore --jobs` needs.
-    pub(crate) fn dir(&self) -> &Path {
-        &self.dir
     }
 }

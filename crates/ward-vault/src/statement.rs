@@ -358,10 +358,10 @@ pub(crate) fn decode_verified(
 /// The root of a blob index: BLAKE3 over [`BLOB_INDEX_DOMAIN`] and one line
 /// `<object> <stored size> <stored checksum>\n` per blob, sorted by object name. Every blob
 /// must carry its stored checksum (deduplication copies it from the verified record).
-pub(crate) fn blob_index_root(
-    blobs: &[StoredObject],
+pub(crate) fn blob_index_root<'a>(
+    blobs: impl IntoIterator<Item = &'a StoredObject>,
 ) -> std::result::Result<BlobIndexRoot, String> {
-    let mut sorted: Vec<&StoredObject> = blobs.iter().collect();
+    let mut sorted: Vec<&StoredObject> = blobs.into_iter().collect();
     sorted.sort_by(|a, b| a.object.cmp(&b.object));
     let mut hasher = ChecksumHasher::new(ChecksumAlgorithm::Blake3);
     hasher.update(BLOB_INDEX_DOMAIN);

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::catalog::{open_snapshot, read_manifest};
 use crate::error::{Result, VaultError};
 use crate::keys::Identities;
-use crate::manifest::{SnapshotManifest, SnapshotRef, StoredObject};
+use crate::manifest::{SnapshotContents, SnapshotManifest, SnapshotRef, StoredObject};
 use crate::names::sha1_of_store_fname;
 use crate::pipeline::{DecodeDigests, DecodeError, StreamReader, decode_bytes, decode_into};
 use crate::progress::{Phase, Progress};
@@ -116,9 +116,11 @@ async fn verify_metadata(
     report: &mut VerifyReport,
     progress: &dyn Progress,
 ) -> Result<()> {
-    let objects: Vec<_> = [&manifest.dump, &manifest.sealed]
-        .into_iter()
-        .chain(manifest.blobs.iter())
+    let objects: Vec<_> = manifest
+        .dump
+        .iter()
+        .chain([&manifest.sealed])
+        .chain(manifest.shared_objects())
         .cloned()
         .collect();
     // A blob is held to what the backup that wrote it recorded: a snapshot that reused
@@ -200,71 +202,16 @@ async fn verify_data(
     };
     progress.advance(Phase::Verify, 1);
 
-    // The dump: streamed, never held whole.
-    report.objects_checked += 1;
-    let dump_object = manifest.dump.object.clone();
-    match repo.get_stream(&dump_object).await? {
-        None => report.faults.push(ObjectFault {
-            object: dump_object.clone(),
-            problem: "missing".into(),
-        }),
-        Some(stream) => {
-            let reader = StreamReader::spawn(stream);
-            let ids_owned = ids.clone();
-            let digests = DecodeDigests::checksummed(
-                contents.as_ref().map(|c| &c.sealed.dump_checksum),
-                manifest.dump.stored_checksum.as_ref(),
-            );
-            // decode_into blocks on the channel; run it where blocking is allowed.
-            let decoded = tokio::task::spawn_blocking(move || {
-                decode_into(reader, &ids_owned, digests, &mut std::io::sink(), None)
-            })
-            .await
-            .map_err(|e| VaultError::InvalidInput(format!("verify task: {e}")))?;
-            match decoded {
-                Ok(d) => {
-                    report.stored_bytes_read += d.stored_size;
-                    let mut problems = Vec::new();
-                    if d.stored_size != manifest.dump.stored_size {
-                        problems.push(format!(
-                            "stored size {} differs from the recorded {}",
-                            d.stored_size, manifest.dump.stored_size
-                        ));
-                    }
-                    if manifest
-                        .dump
-                        .stored_checksum
-                        .as_ref()
-                        .is_some_and(|s| *s != d.stored)
-                    {
-                        problems.push("stored checksum differs from the manifest".to_string());
-                    }
-                    if let Some(c) = &contents
-                        && (c.sealed.dump_checksum.to_string() != d.plain_digest
-                            || c.sealed.dump_size != d.plain_size)
-                    {
-                        problems.push(
-                            "decrypted dump differs from the manifest's checksum".to_string(),
-                        );
-                    }
-                    if !problems.is_empty() {
-                        report.faults.push(ObjectFault {
-                            object: dump_object.clone(),
-                            problem: problems.join("; "),
-                        });
-                    }
-                }
-                Err(e) => report.faults.push(ObjectFault {
-                    object: dump_object.clone(),
-                    problem: describe_decode(e, key_opens),
-                }),
-            }
-        }
+    // A format-1 dump: one object, streamed, never held whole. (A format-2 dump's chunks
+    // are checked with the blobs below.)
+    if let Some(whole) = &manifest.dump {
+        verify_whole_dump(repo, whole, contents.as_ref(), ids, key_opens, report).await?;
+        progress.advance(Phase::Verify, 1);
     }
-    progress.advance(Phase::Verify, 1);
 
-    // Blobs: the public list says what must exist; the sealed list says what each must hash to.
-    let expected_sha1: std::collections::HashMap<String, String> = contents
+    // Blobs and dump chunks: the public list says what must exist; the sealed list says
+    // what each must hash to (a blob its sha1, a chunk its checksum).
+    let mut expected_plain: std::collections::HashMap<String, String> = contents
         .as_ref()
         .map(|c| {
             c.sealed
@@ -279,6 +226,35 @@ async fn verify_data(
                 .collect()
         })
         .unwrap_or_default();
+    let mut chunk_checksums = std::collections::HashMap::new();
+    if let Some(c) = &contents {
+        let public: std::collections::HashSet<&str> = manifest
+            .dump_chunks
+            .iter()
+            .map(|b| b.object.as_str())
+            .collect();
+        let mut sealed_size = 0u64;
+        for chunk in &c.sealed.dump_chunks {
+            sealed_size += chunk.size;
+            if !public.contains(chunk.object.as_str()) {
+                report.faults.push(ObjectFault {
+                    object: chunk.object.clone(),
+                    problem: "a dump chunk is not in the manifest's object list".into(),
+                });
+            }
+            chunk_checksums.insert(chunk.object.clone(), chunk.checksum.clone());
+            expected_plain.insert(chunk.object.clone(), chunk.checksum.to_string());
+        }
+        if manifest.dump.is_none() && sealed_size != c.sealed.dump_size {
+            report.faults.push(ObjectFault {
+                object: manifest.sealed.object.clone(),
+                problem: format!(
+                    "its dump chunks add up to {sealed_size} bytes, not the dump's {}",
+                    c.sealed.dump_size
+                ),
+            });
+        }
+    }
     if let Some(c) = &contents {
         let public: std::collections::HashSet<&str> =
             manifest.blobs.iter().map(|b| b.object.as_str()).collect();
@@ -296,8 +272,7 @@ async fn verify_data(
     }
     let written = crate::catalog::blob_write_records(repo, &manifest.snapshot.tenant, keys).await?;
     let blobs: Vec<StoredObject> = manifest
-        .blobs
-        .iter()
+        .shared_objects()
         .map(|o| {
             written
                 .get(&o.object)
@@ -306,9 +281,14 @@ async fn verify_data(
         .collect();
     let checks = futures::stream::iter(blobs)
         .map(|o| {
-            let expected = expected_sha1.get(&o.object).cloned();
+            let expected = expected_plain.get(&o.object).cloned();
             let ids = ids.clone();
-            let digests = DecodeDigests::blob(o.stored_checksum.as_ref());
+            let digests = match chunk_checksums.get(&o.object) {
+                Some(checksum) => {
+                    DecodeDigests::checksummed(Some(checksum), o.stored_checksum.as_ref())
+                }
+                None => DecodeDigests::blob(o.stored_checksum.as_ref()),
+            };
             async move {
                 let bytes = match repo.get_bytes(&o.object).await {
                     Ok(Some(b)) => b,
@@ -349,12 +329,17 @@ async fn verify_data(
                 if o.stored_checksum.as_ref().is_some_and(|s| *s != d.stored) {
                     problems.push("stored checksum differs from the manifest".into());
                 }
-                if let Some(sha1) = &expected
-                    && *sha1 != d.plain_digest
+                if let Some(digest) = &expected
+                    && *digest != d.plain_digest
                 {
                     problems.push(format!(
-                        "content has sha1 {} instead of its recorded one",
-                        d.plain_digest
+                        "content hashes to {} instead of its recorded {}",
+                        d.plain_digest,
+                        if chunk_checksums.contains_key(&o.object) {
+                            "checksum"
+                        } else {
+                            "sha1"
+                        }
                     ));
                 }
             }
@@ -377,4 +362,76 @@ fn describe_decode(e: DecodeError, key_opens: bool) -> String {
         DecodeError::Corrupt(reason) => reason,
         DecodeError::Io(e) => format!("read failed: {e}"),
     }
+}
+
+/// Checks a format-1 dump object: its stored size and checksum, and, with the sealed part,
+/// its plaintext.
+async fn verify_whole_dump(
+    repo: &Repository,
+    whole: &StoredObject,
+    contents: Option<&SnapshotContents>,
+    ids: &Identities,
+    key_opens: bool,
+    report: &mut VerifyReport,
+) -> Result<()> {
+    report.objects_checked += 1;
+    let dump_object = whole.object.clone();
+    match repo.get_stream(&dump_object).await? {
+        None => report.faults.push(ObjectFault {
+            object: dump_object.clone(),
+            problem: "missing".into(),
+        }),
+        Some(stream) => {
+            let reader = StreamReader::spawn(stream);
+            let ids_owned = ids.clone();
+            let digests = DecodeDigests::checksummed(
+                contents.map(|c| &c.sealed.dump_checksum),
+                whole.stored_checksum.as_ref(),
+            );
+            // decode_into blocks on the channel; run it where blocking is allowed.
+            let decoded = tokio::task::spawn_blocking(move || {
+                decode_into(reader, &ids_owned, digests, &mut std::io::sink(), None)
+            })
+            .await
+            .map_err(|e| VaultError::InvalidInput(format!("verify task: {e}")))?;
+            match decoded {
+                Ok(d) => {
+                    report.stored_bytes_read += d.stored_size;
+                    let mut problems = Vec::new();
+                    if d.stored_size != whole.stored_size {
+                        problems.push(format!(
+                            "stored size {} differs from the recorded {}",
+                            d.stored_size, whole.stored_size
+                        ));
+                    }
+                    if whole
+                        .stored_checksum
+                        .as_ref()
+                        .is_some_and(|s| *s != d.stored)
+                    {
+                        problems.push("stored checksum differs from the manifest".to_string());
+                    }
+                    if let Some(c) = contents
+                        && (c.sealed.dump_checksum.to_string() != d.plain_digest
+                            || c.sealed.dump_size != d.plain_size)
+                    {
+                        problems.push(
+                            "decrypted dump differs from the manifest's checksum".to_string(),
+                        );
+                    }
+                    if !problems.is_empty() {
+                        report.faults.push(ObjectFault {
+                            object: dump_object.clone(),
+                            problem: problems.join("; "),
+                        });
+                    }
+                }
+                Err(e) => report.faults.push(ObjectFault {
+                    object: dump_object.clone(),
+                    problem: describe_decode(e, key_opens),
+                }),
+            }
+        }
+    }
+    Ok(())
 }

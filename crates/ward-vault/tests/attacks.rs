@@ -274,10 +274,11 @@ async fn a_forged_snapshot_is_refused_by_every_reader() {
     .expect("the real snapshot restores");
 }
 
-/// The attacker swaps `dump.age` for a dump whose restore runs a shell command
+/// The attacker swaps the dump's chunks for a dump whose restore runs a shell command
 /// (`COPY … TO PROGRAM`, from a materialized view pg_restore refreshes), encrypted to the
-/// victim's recipients with `pg_dump | zstd | age -r`. Restored as it is, it runs the
-/// command; through Ward it never reaches pg_restore, and the spool is gone.
+/// victim's recipients with `pg_dump | zstd | age -r`: every chunk object of the snapshot
+/// holds it. Restored as it is, it runs the command; through Ward it never reaches
+/// pg_restore, and the spool is gone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_swapped_dump_with_copy_to_program_never_reaches_pg_restore() {
     let w = World::new(small()).await;
@@ -325,14 +326,22 @@ async fn a_swapped_dump_with_copy_to_program_never_reaches_pg_restore() {
     assert!(marker.exists(), "pg_restore ran the payload");
     std::fs::remove_file(&marker).expect("reset");
 
-    // Encrypted exactly as Ward's dumps are, with the public recipients, over the real one.
-    let dump_age = snapshot_dir(&w.repo_dir, &real.snapshot).join("dump.age");
+    // Encrypted exactly as Ward's chunks are, with the public recipients, over each of the
+    // real ones: whichever chunk comes first carries the whole payload.
+    let evil_age = w.dir.path().join("evil.age");
     sh(&format!(
         "zstd -q -c {} | age {} > {}",
         plain.display(),
         age_recipients(&w),
-        dump_age.display()
+        evil_age.display()
     ));
+    let manifest = ward_vault::read_manifest(&repo, &real.snapshot, &w.trusted())
+        .await
+        .expect("manifest");
+    assert!(!manifest.dump_chunks.is_empty());
+    for chunk in &manifest.dump_chunks {
+        std::fs::copy(&evil_age, w.repo_dir.join(&chunk.object)).expect("swap a chunk");
+    }
 
     let spool = w.dir.path().join("spool");
     std::fs::create_dir_all(&spool).expect("spool");
@@ -352,8 +361,11 @@ async fn a_swapped_dump_with_copy_to_program_never_reaches_pg_restore() {
         .expect_err("the swapped dump restored");
         match err.cause() {
             VaultError::Corrupted { object, reason } => {
-                assert!(object.ends_with("/dump.age"), "{err}");
-                assert!(reason.contains("signed statement"), "{err}");
+                assert!(
+                    manifest.dump_chunks.iter().any(|c| c.object == *object),
+                    "{err}"
+                );
+                assert!(reason.contains("signed index"), "{err}");
             }
             other => panic!("{other}"),
         }

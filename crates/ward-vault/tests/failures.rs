@@ -9,7 +9,7 @@ use common::{World, assert_no_snapshots, files_under, flip_byte, progress, small
 use ward_vault::fixture::OdooFixture;
 use ward_vault::{
     DbConnection, Identities, PgTools, RestoreRequest, Retention, SecretString, SnapshotFilter,
-    VaultError, VerifyDepth, collect_garbage, list, prune, restore, verify,
+    VaultError, VerifyDepth, collect_garbage, list, prune, read_manifest, restore, verify,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -327,12 +327,19 @@ async fn prune_and_gc_keep_referenced_and_fresh_blobs() {
         "odoo",
         &format!("DELETE FROM ir_attachment WHERE store_fname = '{gone}'"),
     );
-    let _second = ward_vault::backup(&repo, &w.target(), &key, &w.options(), progress())
+    let second = ward_vault::backup(&repo, &w.target(), &key, &w.options(), progress())
         .await
         .expect("2");
     let third = ward_vault::backup(&repo, &w.target(), &key, &w.options(), progress())
         .await
         .expect("3");
+    let mut pruned_chunks = std::collections::HashSet::new();
+    for s in [&first.snapshot, &second.snapshot] {
+        let m = read_manifest(&repo, s, &w.trusted())
+            .await
+            .expect("manifest");
+        pruned_chunks.extend(m.dump_chunks.into_iter().map(|c| c.object));
+    }
 
     let retention = Retention {
         keep_last: 1,
@@ -377,6 +384,20 @@ async fn prune_and_gc_keep_referenced_and_fresh_blobs() {
     assert_eq!(remaining.len(), 1);
     assert_eq!(remaining[0].snapshot(), &third.snapshot);
 
+    // What the pruned snapshots alone referenced: the deleted attachment's blob, and the
+    // dump chunks no later dump shares (at least the header chunk, which carries the time).
+    let kept_manifest = read_manifest(&repo, &third.snapshot, &w.trusted())
+        .await
+        .expect("manifest");
+    let gone_blob = {
+        let name = key.blob_name(gone.rsplit('/').next().expect("sha1"));
+        format!("tenants/st-marys/blobs/{}/{name}", &name[..2])
+    };
+    let kept_objects: std::collections::HashSet<&str> = kept_manifest
+        .shared_objects()
+        .map(|o| o.object.as_str())
+        .collect();
+    assert!(!kept_objects.contains(gone_blob.as_str()));
     // Within the grace period nothing is collected, not even the orphaned blob.
     let blobs_before = files_under(&w.repo_dir)
         .into_iter()
@@ -396,12 +417,26 @@ async fn prune_and_gc_keep_referenced_and_fresh_blobs() {
     let gc = collect_garbage(&repo, "st-marys", &w.trusted(), Duration::ZERO, false)
         .await
         .expect("gc");
-    assert_eq!(gc.deleted.len(), 1, "{gc:?}");
+    assert!(gc.deleted.contains(&gone_blob), "{gc:?}");
+    assert!(
+        gc.deleted
+            .iter()
+            .all(|o| !kept_objects.contains(o.as_str())),
+        "{gc:?}"
+    );
+    // Besides that blob, only dump chunks of the pruned snapshots went.
+    assert!(gc.deleted.len() >= 2, "{gc:?}");
+    assert!(
+        gc.deleted
+            .iter()
+            .all(|o| *o == gone_blob || pruned_chunks.contains(o)),
+        "{gc:?}"
+    );
     let blobs_after = files_under(&w.repo_dir)
         .into_iter()
         .filter(|o| o.contains("/blobs/"))
         .count();
-    assert_eq!(blobs_after, blobs_before - 1);
+    assert_eq!(blobs_after, blobs_before - gc.deleted.len());
     w.verify_read_data(&repo, &third.snapshot).await;
 
     // A corrupted manifest stops GC before it deletes anything.

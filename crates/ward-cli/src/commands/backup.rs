@@ -1075,7 +1075,7 @@ fn list_row(l: &ListedSnapshot) -> ListRow<'_> {
         estate_commit: m.and_then(|m| m.estate_commit.as_deref()),
         postgres_version: m.map(|m| m.postgres_version.as_str()),
         odoo_version: m.and_then(|m| m.odoo_version.as_deref()),
-        dump_stored_bytes: m.map(|m| m.dump.stored_size),
+        dump_stored_bytes: m.map(|m| m.dump_stored_bytes()),
         stored_bytes: m.map(|m| m.stored_bytes()),
         blob_stats: m.map(|m| &m.blob_stats),
         object_lock: m.and_then(|m| m.object_lock.as_ref()),
