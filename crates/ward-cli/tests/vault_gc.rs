@@ -1,24 +1,29 @@
 //! Garbage collection reclaims what killed backups leave: `ward backup run` is SIGKILLed
-//! while its dump streams into the local folder store, against a real PostgreSQL, and
-//! `ward backup prune --grace 0s` then removes every staging file (`<object>#<n>`).
+//! while its dump's chunks stream into the local folder store, against a real PostgreSQL,
+//! and `ward backup prune --grace 0s` then removes every chunk no snapshot references and
+//! every staging file (`<object>#<n>`).
 
 mod vault_support;
 
+use std::collections::BTreeSet;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use vault_support::{World, files_under, json};
 use ward_vault::fixture::OdooFixture;
 
-/// Staging files in the vault, with their sizes.
-fn staging(w: &World) -> Vec<(String, u64)> {
+fn is_staging(f: &str) -> bool {
+    f.rsplit_once('#')
+        .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Every object and staging file under the tenants' `blobs/` folders (dump chunks and
+/// filestore blobs), with their sizes.
+fn shared_files(w: &World) -> Vec<(String, u64)> {
     let vault = w.vault();
     files_under(&vault)
         .into_iter()
-        .filter(|f| {
-            f.rsplit_once('#')
-                .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-        })
+        .filter(|f| f.contains("/blobs/"))
         .map(|f| {
             let size = std::fs::metadata(vault.join(&f)).map_or(0, |m| m.len());
             (f, size)
@@ -26,11 +31,11 @@ fn staging(w: &World) -> Vec<(String, u64)> {
         .collect()
 }
 
-/// Starts `ward backup run` and SIGKILLs it once its dump's staging file holds data.
-/// Returns false if the backup finished first.
-fn kill_mid_dump(w: &World) -> bool {
+/// Starts `ward backup run` and SIGKILLs it once it has stored at least `chunks` new
+/// objects. Returns false if the backup finished first.
+fn kill_mid_dump(w: &World, chunks: usize) -> bool {
     let url = w.cluster.url_for("odoo");
-    let before: Vec<String> = staging(w).into_iter().map(|(f, _)| f).collect();
+    let before: BTreeSet<String> = shared_files(w).into_iter().map(|(f, _)| f).collect();
     let mut child = w
         .command(&w.backup_args(&url))
         .stdout(Stdio::null())
@@ -39,10 +44,11 @@ fn kill_mid_dump(w: &World) -> bool {
         .expect("spawn ward");
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let streaming = staging(w).iter().any(|(f, size)| {
-            f.contains("/dump.age#") && *size > 1024 * 1024 && !before.contains(f)
-        });
-        if streaming {
+        let new = shared_files(w)
+            .iter()
+            .filter(|(f, _)| !is_staging(f) && !before.contains(f))
+            .count();
+        if new >= chunks {
             child.kill().expect("SIGKILL");
             child.wait().expect("reaped");
             return true;
@@ -57,12 +63,12 @@ fn kill_mid_dump(w: &World) -> bool {
 }
 
 #[test]
-fn prune_reclaims_the_staging_files_of_killed_backups() {
+fn prune_reclaims_what_killed_backups_leave() {
     let w = World::new(OdooFixture {
         attachments: 10,
         ..OdooFixture::default()
     });
-    // 48 MB that zstd cannot shrink, so the dump streams for a while.
+    // 48 MB that zstd cannot shrink: about 190 chunks, so the dump streams for a while.
     w.psql(
         "odoo",
         "CREATE TABLE bulk AS SELECT g AS id, \
@@ -71,24 +77,24 @@ fn prune_reclaims_the_staging_files_of_killed_backups() {
     );
     let mut kills = 0;
     for _ in 0..6 {
-        if kill_mid_dump(&w) {
+        // A killed backup's chunks are reused by none: each run stores them again.
+        if kill_mid_dump(&w, 12) {
             kills += 1;
         }
         if kills == 2 {
             break;
         }
     }
-    assert_eq!(kills, 2, "the backup was never caught streaming its dump");
-    let left = staging(&w);
-    assert!(
-        left.iter()
-            .filter(|(f, _)| f.contains("/dump.age#"))
-            .count()
-            >= 2,
-        "{left:?}"
-    );
+    assert_eq!(kills, 2, "the backup was never caught storing its dump");
+    // No snapshot was committed, so everything in blobs/ is a killed backup's leftovers.
+    let (code, out, err) = w.ward(&["backup", "list", "-o", "json"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(json(&out).as_array().map(Vec::len), Some(0), "{out}");
+    let left = shared_files(&w);
+    let chunks = left.iter().filter(|(f, _)| !is_staging(f)).count();
+    assert!(chunks >= 24, "{left:?}");
     let left_bytes: u64 = left.iter().map(|(_, s)| s).sum();
-    assert!(left_bytes > 2 * 1024 * 1024, "{left:?}");
+    assert!(left_bytes > 3 * 1024 * 1024, "{left:?}");
 
     let prune = |extra: &[&str]| {
         let mut args = vec!["backup", "prune", "billing/prod", "-o", "json"];
@@ -104,7 +110,7 @@ fn prune_reclaims_the_staging_files_of_killed_backups() {
         "{kept}"
     );
     prune(&["--grace", "0s", "--dry-run"]);
-    assert_eq!(staging(&w), left);
+    assert_eq!(shared_files(&w), left);
 
     // With no grace every one of them goes, and what they held is counted.
     let report = prune(&["--grace", "0s"]);
@@ -121,7 +127,7 @@ fn prune_reclaims_the_staging_files_of_killed_backups() {
         report["gc"]["deleted_bytes"].as_u64() >= Some(left_bytes),
         "{report}"
     );
-    assert_eq!(staging(&w), Vec::<(String, u64)>::new());
+    assert_eq!(shared_files(&w), Vec::<(String, u64)>::new());
 
     // The repository still works: a backup commits and verifies reading every byte.
     let id = w.backed_up();
