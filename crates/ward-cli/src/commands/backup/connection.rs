@@ -1,0 +1,263 @@
+//! The database a vault command connects to (`--db-url`, else the estate's login and its
+//! password secret) and the PostgreSQL client tools and timeouts it uses.
+
+use std::path::PathBuf;
+
+use ward_estate::model::SecretRef;
+use ward_estate::{Estate, ResolvedEnvironment};
+use ward_vault::{DbConnection, PgTools, SecretString, VaultError};
+
+use super::vault_failure;
+use crate::context::Context;
+use crate::report::Failure;
+
+/// Where the PostgreSQL client tools are, and how long to wait for the server.
+#[derive(clap::Args, Debug, Clone)]
+pub struct PgArgs {
+    /// Folder holding pg_dump/pg_restore [default: PATH].
+    #[arg(long, env = "WARD_PG_BINDIR", value_name = "DIR")]
+    pub pg_bindir: Option<PathBuf>,
+    /// How long to wait for the database server to accept the connection and the login
+    /// (e.g. 30s) [default: the environment's database.connectTimeout, else 10s].
+    #[arg(long, value_name = "DURATION")]
+    pub db_connect_timeout: Option<String>,
+    /// How long one statement or table-lock wait may take, pg_dump's included (e.g. 15m)
+    /// [default: the environment's database.statementTimeout, else 5m].
+    #[arg(long, value_name = "DURATION")]
+    pub db_statement_timeout: Option<String>,
+    #[command(flatten)]
+    pub tls: crate::db_tls::DbTlsArgs,
+}
+
+impl PgArgs {
+    pub fn tools(&self) -> PgTools {
+        self.pg_bindir
+            .as_ref()
+            .map(PgTools::in_dir)
+            .unwrap_or_default()
+    }
+
+    /// The limits for `env`'s server: the flags, else the estate's
+    /// `database.connectTimeout`/`statementTimeout`, else the defaults.
+    pub fn timeouts(
+        &self,
+        estate: &Estate,
+        env: Option<&ResolvedEnvironment>,
+    ) -> Result<ward_vault::PgTimeouts, Failure> {
+        let declared = env.and_then(|env| {
+            estate
+                .workloads
+                .iter()
+                .find(|w| w.name() == env.workload)?
+                .spec
+                .environments
+                .iter()
+                .find(|e| e.name.value == env.environment)?
+                .database
+                .as_ref()
+        });
+        let pick = |flag: &Option<String>,
+                    name: &str,
+                    estate_value: Option<&ward_estate::units::Duration>,
+                    default: std::time::Duration|
+         -> Result<std::time::Duration, Failure> {
+            let seconds = match flag {
+                Some(text) => ward_estate::units::Duration::parse(text)
+                    .map_err(|e| {
+                        Failure::bad_input(format!("--{name} {text}: {e}"), "e.g. 30s, 5m, 1h")
+                    })?
+                    .as_secs(),
+                None => match estate_value {
+                    Some(d) => d.as_secs(),
+                    None => return Ok(default),
+                },
+            };
+            if seconds == 0 {
+                return Err(Failure::bad_input(
+                    format!("the {name} must be at least 1s"),
+                    "e.g. 30s, 5m, 1h",
+                ));
+            }
+            Ok(std::time::Duration::from_secs(seconds))
+        };
+        let defaults = ward_vault::PgTimeouts::default();
+        Ok(ward_vault::PgTimeouts {
+            connect: pick(
+                &self.db_connect_timeout,
+                "db-connect-timeout",
+                declared
+                    .and_then(|d| d.connect_timeout.as_ref())
+                    .map(|s| &s.value),
+                defaults.connect,
+            )?,
+            statement: pick(
+                &self.db_statement_timeout,
+                "db-statement-timeout",
+                declared
+                    .and_then(|d| d.statement_timeout.as_ref())
+                    .map(|s| &s.value),
+                defaults.statement,
+            )?,
+        })
+    }
+}
+
+/// A database to connect to, and where its password came from (for the hint when the
+/// server refuses it).
+pub(crate) struct DbTarget {
+    pub db: DbConnection,
+    pub password_source: String,
+    /// Where the user name came from, for the hint when the server has no such role.
+    pub user_source: String,
+}
+
+impl DbTarget {
+    /// The failure for a vault error, pointing at the password's source when the server
+    /// refused the login.
+    pub(crate) fn failure(&self, e: VaultError, hint: &str) -> Failure {
+        match e.cause() {
+            VaultError::DatabaseAuth { .. } => {
+                let hint = format!("the password came from {}", self.password_source);
+                vault_failure(e, &hint)
+            }
+            VaultError::RoleMissing { user, .. } => {
+                let hint = format!(
+                    "the user name {user:?} came from {}: create that role on the server, or fix the name there",
+                    self.user_source
+                );
+                vault_failure(e, &hint)
+            }
+            _ => vault_failure(e, hint),
+        }
+    }
+}
+
+/// Who logs in where when no `--db-url` says: an environment's own role on its database,
+/// or the drill role on its server's maintenance database, each with the secret reference
+/// its password is read from (resolved once in `ward_estate::resolve`).
+pub(crate) struct Login<'e> {
+    host: &'e str,
+    port: u32,
+    dbname: &'e str,
+    user: &'e str,
+    password_secret: &'e SecretRef,
+    /// Where `user` came from, said in the hint when the server has no such role.
+    user_source: String,
+}
+
+impl<'e> Login<'e> {
+    /// The environment's own role on its own database (backups, restores).
+    pub(crate) fn owner(env: &'e ResolvedEnvironment) -> Login<'e> {
+        let d = &env.database;
+        Login {
+            host: &d.host,
+            port: d.port,
+            dbname: &d.name,
+            user: &d.user,
+            password_secret: &d.password_secret,
+            user_source: format!(
+                "the estate: environment {}'s database.user, or its default when not set ({})",
+                env.address(),
+                env.location
+            ),
+        }
+    }
+
+    /// The drill role on the environment's drill server (never its production one, unless
+    /// the estate declares the host), at its maintenance database (drills).
+    pub(crate) fn drill(env: &'e ResolvedEnvironment) -> Login<'e> {
+        let d = &env.database;
+        Login {
+            host: &d.drill.host,
+            port: d.port,
+            dbname: &d.drill.database,
+            user: &d.drill.user,
+            password_secret: &d.drill.password_secret,
+            user_source: "the drill role the renderer gives every PostgreSQL cluster (docs/rendering.md, \"The drill role\"); pass --db-url to drill as another user".into(),
+        }
+    }
+}
+
+/// The database to connect to: `--db-url`, else `login`. The password comes from the
+/// URL, else `PGPASSWORD`, else the login's password secret in the secrets folder (see
+/// [`crate::secrets`]).
+pub(crate) fn db_connection(
+    cx: &Context,
+    login: Option<Login<'_>>,
+    url: Option<&str>,
+) -> Result<DbTarget, Failure> {
+    let mut db = match (url, &login) {
+        (Some(url), _) => DbConnection::from_url(url)
+            .map_err(|e| vault_failure(e, "use postgres://user[:password]@host:port/db"))?,
+        (None, Some(login)) => DbConnection {
+            host: login.host.to_string(),
+            port: u16::try_from(login.port).map_err(|_| {
+                Failure::bad_input(
+                    format!("database port {} is out of range", login.port),
+                    "fix the environment's database port in the estate",
+                )
+            })?,
+            dbname: login.dbname.to_string(),
+            user: login.user.to_string(),
+            password: None,
+            // Settled by `DbTlsArgs::apply` from the flags and the estate.
+            sslmode: ward_vault::SslMode::VerifyFull,
+            sslrootcert: None,
+            channel_binding: ward_vault::ChannelBinding::Prefer,
+            timeouts: ward_vault::PgTimeouts::default(),
+            hostaddr: None,
+        },
+        (None, None) => {
+            return Err(Failure::bad_input(
+                "no database to connect to: the snapshot's environment is not in the estate",
+                "pass --db-url postgres://user@host:port/postgres",
+            ));
+        }
+    };
+    let user_source = match (url, &login) {
+        (None, Some(login)) => login.user_source.clone(),
+        _ => "the --db-url".into(),
+    };
+    if db.password.is_some() {
+        return Ok(DbTarget {
+            db,
+            password_source: "the --db-url".into(),
+            user_source,
+        });
+    }
+    if let Ok(pw) = std::env::var("PGPASSWORD")
+        && !pw.is_empty()
+    {
+        db.password = Some(SecretString::new(pw));
+        return Ok(DbTarget {
+            db,
+            password_source: "PGPASSWORD".into(),
+            user_source,
+        });
+    }
+    let Some(login) = login else {
+        return Ok(DbTarget {
+            db,
+            password_source: "nowhere: put it in the --db-url or PGPASSWORD".into(),
+            user_source,
+        });
+    };
+    let secrets = cx.secrets();
+    let secret = login.password_secret;
+    let path = secrets.path_of(secret, None)?;
+    let named = crate::secrets::SecretsDir::describe(secret);
+    db.password = secrets.read(secret, None)?;
+    let password_source = if db.password.is_some() {
+        format!("the secret {named} ({})", path.display())
+    } else {
+        format!(
+            "nowhere: the secret {named} is not at {}; write it there (or mount it, or pass --secrets-dir), or set PGPASSWORD",
+            path.display()
+        )
+    };
+    Ok(DbTarget {
+        db,
+        password_source,
+        user_source,
+    })
+}

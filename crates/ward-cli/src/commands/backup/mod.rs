@@ -1,0 +1,109 @@
+//! `ward backup run|list|verify|prune`: encrypted, incremental snapshots of an environment's
+//! Odoo database and filestore in the vault (`ward-vault`), targets taken from the estate.
+//!
+//! Also the glue `ward restore` shares: repositories, recipients, identities.
+
+// One file per subcommand (`run.rs`, `list.rs`, `verify.rs`, `prune.rs`; `keygen` is
+// `commands::signing`), and one per piece of glue other commands share: `connection.rs`
+// (the database and its PostgreSQL tools), `repository.rs` (object stores, finding a
+// snapshot), `age_keys.rs` (recipients, identities), `outcome.rs` (failures, the ledger).
+// Everything is re-exported here, so callers name `commands::backup::X`.
+mod age_keys;
+mod connection;
+mod list;
+mod outcome;
+mod prune;
+mod repository;
+mod run;
+mod verify;
+
+pub(crate) use age_keys::{identities, recipients, state_identity};
+pub use connection::PgArgs;
+pub(crate) use connection::{Login, db_connection};
+pub use list::ListArgs;
+pub(crate) use outcome::{failure_message, record_result, vault_failure};
+pub use prune::PruneArgs;
+pub(crate) use repository::{locate_snapshot, open_repository, repository_config};
+pub use run::RunArgs;
+pub(crate) use run::round;
+pub use verify::VerifyArgs;
+
+use list::list;
+use prune::prune;
+use run::run_backup;
+use verify::verify;
+use ward_estate::{Estate, ResolvedEnvironment};
+
+use crate::context::Context;
+use crate::report::{Exit, Failure};
+
+/// Back up, list, verify and prune snapshots in the vault.
+#[derive(clap::Subcommand, Debug)]
+pub enum Command {
+    /// Back up one environment: its database (pg_dump → zstd → age) and the filestore blobs
+    /// the database references, committed by writing the manifest last.
+    #[command(after_help = "Example:\n  \
+        ward --estate care backup run billing/prod\n  \
+        ward backup run billing/prod --db-url postgres://odoo@127.0.0.1:5432/billing --filestore /var/lib/odoo/filestore/billing\n  \
+        PGPASSWORD=… ward backup run billing/prod -o json | jq .new_bytes")]
+    Run(Box<RunArgs>),
+    /// List committed snapshots. Needs no key: monitoring never needs restore rights.
+    #[command(after_help = "Example:\n  \
+        ward --estate care backup list\n  \
+        ward backup list billing/prod -o json | jq '.[-1].id'")]
+    List(ListArgs),
+    /// Check a snapshot: every object exists with its recorded size; with --read-data every
+    /// byte is decrypted and every checksum checked. Exits 1 and names each bad object.
+    #[command(after_help = "Example:\n  \
+        ward --estate care backup verify 20261126T101500Z-1a2b3c4d\n  \
+        ward backup verify st-marys/billing/prod/20261126T101500Z-1a2b3c4d --read-data")]
+    Verify(VerifyArgs),
+    /// Apply the tier's retention (keep-last/hourly/daily/weekly/monthly from the posture),
+    /// then delete blobs no snapshot references that are older than the grace period.
+    #[command(after_help = "Example:\n  \
+        ward --estate care backup prune billing/prod --dry-run\n  \
+        ward backup prune billing/prod --grace 24h")]
+    Prune(PruneArgs),
+    /// Generate an environment's backup signing key (Ed25519: it signs snapshots and can
+    /// decrypt nothing) and print the public line to pin in the estate's backup.signingKeys.
+    #[command(after_help = "Example:\n  \
+        ward --estate care backup keygen billing/prod\n  \
+        ward backup keygen billing/prod --out /secure/billing-prod.ed25519")]
+    Keygen(crate::commands::signing::KeygenArgs),
+}
+
+pub fn run(cx: &Context, cmd: Command) -> Result<Exit, Failure> {
+    match cmd {
+        Command::Run(a) => run_backup(cx, *a),
+        Command::List(a) => list(cx, a),
+        Command::Verify(a) => verify(cx, a),
+        Command::Prune(a) => prune(cx, a),
+        Command::Keygen(a) => crate::commands::signing::keygen(cx, a),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Shared glue (also used by `ward restore` and `ward init`).
+
+/// A small multi-threaded runtime: the vault runs the dump and the filestore side by side.
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            Failure::operational(
+                format!("cannot start the async runtime: {e}"),
+                "check the process limits (threads, open files)",
+            )
+        })
+}
+
+pub(crate) fn environment<'a>(
+    estate: &'a Estate,
+    address: &str,
+) -> Result<&'a ResolvedEnvironment, Failure> {
+    estate
+        .environment(address)
+        .ok_or_else(|| crate::commands::explain::unknown_address(estate, address))
+}

@@ -1,0 +1,166 @@
+//! The vault repositories of the platform's object stores, and finding a snapshot in
+//! them by reference or id prefix.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use ward_estate::Estate;
+use ward_estate::model::{LockMode as EstateLock, StoreKind};
+use ward_vault::{
+    Repository, RepositoryConfig, S3Location, SnapshotManifest, StoreLocation, VaultError,
+};
+
+use super::vault_failure;
+use crate::context::Context;
+use crate::report::Failure;
+
+/// How to open the platform object store named `name`. S3 credentials come from
+/// `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`, else from the store's `credentials` secret
+/// in the secrets folder (`access_key_id` and `secret_access_key` files).
+pub(crate) fn repository_config(
+    cx: &Context,
+    estate: &Estate,
+    name: &str,
+) -> Result<RepositoryConfig, Failure> {
+    let state = cx.state_dir();
+    let store = estate
+        .platform
+        .as_ref()
+        .and_then(|p| p.spec.object_stores.iter().find(|s| s.name.value == name))
+        .ok_or_else(|| {
+            Failure::bad_input(
+                format!("the platform has no object store `{name}`"),
+                "declare it under spec.objectStores of the Platform",
+            )
+        })?;
+    let object_lock = store.object_lock.as_ref().map(|l| ward_vault::ObjectLock {
+        mode: match l.mode.value {
+            EstateLock::Governance => ward_vault::LockMode::Governance,
+            EstateLock::Compliance => ward_vault::LockMode::Compliance,
+        },
+        days: l.days.value,
+    });
+    let text = |f: &Option<ward_estate::Spanned<String>>| f.as_ref().map(|s| s.value.clone());
+    let location = match store.kind.value {
+        StoreKind::Local => {
+            let path = PathBuf::from(text(&store.path).unwrap_or_else(|| "vault".into()));
+            StoreLocation::Local(if path.is_absolute() {
+                path
+            } else {
+                state.join(path)
+            })
+        }
+        StoreKind::S3 => {
+            let mut s3 = S3Location::with_env_credentials(
+                text(&store.endpoint),
+                text(&store.bucket).unwrap_or_default(),
+                text(&store.region).unwrap_or_else(|| "us-east-1".into()),
+                text(&store.prefix).unwrap_or_default(),
+            );
+            if s3.access_key_id.is_none()
+                && s3.secret_access_key.is_none()
+                && let Some(reference) = &store.credentials
+            {
+                let secrets = cx.secrets();
+                s3.access_key_id = secrets.read(reference, Some("access_key_id"))?;
+                s3.secret_access_key = secrets.read(reference, Some("secret_access_key"))?;
+            }
+            StoreLocation::S3(s3)
+        }
+    };
+    Ok(RepositoryConfig {
+        store: location,
+        object_lock,
+    })
+}
+
+pub(crate) async fn open_repository(config: &RepositoryConfig) -> Result<Repository, Failure> {
+    Repository::open(config).await.map_err(|e| {
+        vault_failure(
+            e,
+            "check the object store in the platform (path, bucket, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)",
+        )
+    })
+}
+
+pub(super) fn local_config(dir: &Path) -> RepositoryConfig {
+    RepositoryConfig {
+        store: StoreLocation::Local(dir.to_path_buf()),
+        object_lock: None,
+    }
+}
+
+/// Every distinct object store environments back up to, in estate order.
+pub(super) fn stores_in_use(cx: &Context, estate: &Estate) -> Vec<String> {
+    let mut seen = BTreeSet::new();
+    estate
+        .environments
+        .iter()
+        .map(|e| cx.store_of(e))
+        .filter(|s| seen.insert(s.clone()))
+        .collect()
+}
+
+/// A snapshot found in one of the estate's repositories (or `--repo`).
+pub(crate) struct Located {
+    pub repo: Repository,
+    /// Verified against `keys`, the estate's pinned signing keys.
+    pub manifest: SnapshotManifest,
+    pub keys: ward_vault::TrustedKeys,
+}
+
+/// Finds a snapshot by reference or id prefix: in `--repo`, else in its environment's
+/// object store, else in every object store the estate uses.
+pub(crate) async fn locate_snapshot(
+    cx: &Context,
+    estate: &Estate,
+    reference: &str,
+    repo_dir: Option<&Path>,
+) -> Result<Located, Failure> {
+    let keys = crate::commands::signing::trusted_keys(estate)?;
+    let configs: Vec<RepositoryConfig> = if let Some(dir) = repo_dir {
+        vec![local_config(dir)]
+    } else {
+        let own_store = reference
+            .parse::<ward_vault::SnapshotRef>()
+            .ok()
+            .and_then(|r| estate.environment(&format!("{}/{}", r.workload, r.environment)))
+            .map(|e| cx.store_of(e));
+        let names = match own_store {
+            Some(s) => vec![s],
+            None => stores_in_use(cx, estate),
+        };
+        names
+            .iter()
+            .map(|n| repository_config(cx, estate, n))
+            .collect::<Result<_, _>>()?
+    };
+    for config in &configs {
+        if let StoreLocation::Local(dir) = &config.store
+            && !dir.exists()
+        {
+            continue;
+        }
+        let repo = open_repository(config).await?;
+        match ward_vault::find_snapshot(&repo, reference, &keys).await {
+            Ok(manifest) => {
+                return Ok(Located {
+                    repo,
+                    manifest,
+                    keys,
+                });
+            }
+            Err(VaultError::SnapshotNotFound(_)) => continue,
+            Err(e) => {
+                return Err(vault_failure(
+                    e,
+                    "check the snapshot id with `ward backup list`",
+                ));
+            }
+        }
+    }
+    Err(vault_failure(
+        VaultError::SnapshotNotFound(reference.to_string()),
+        "list the snapshots with `ward backup list`",
+    ))
+}
