@@ -36,10 +36,7 @@ use crate::pipeline::{
     upload_stream,
 };
 use crate::progress::{Phase, Progress};
-use crate::statement::{
-    BackupSigningKey, STATEMENT_FORMAT, Statement, StatementPart, TrustedKeys, blob_index_root,
-    encode_signed,
-};
+use crate::statement::{BackupSigningKey, TrustedKeys, encode_signed, statement_for};
 use crate::store::{Repository, StagedFile, check_name};
 use crate::tenant;
 
@@ -554,11 +551,6 @@ async fn run_backup(
         blobs: blob_objects,
         source: Some(source.clone()),
     };
-    let blob_index =
-        blob_index_root(manifest.shared_objects()).map_err(|reason| VaultError::Corrupted {
-            object: snapshot.manifest_path(),
-            reason,
-        })?;
     let encoded = manifest.encode()?;
     let manifest_checksum =
         crate::checksum::checksum_of(crate::checksum::ChecksumAlgorithm::Blake3, &encoded);
@@ -576,36 +568,8 @@ async fn run_backup(
     let previous = catalog
         .newest_verified(&target.workload, &target.environment)
         .map(|(_, verified)| verified.statement.hash());
-    let mut parts = Vec::new();
-    for (path, stored_size, stored_checksum) in [
-        (snapshot.manifest_path(), manifest_size, manifest_checksum),
-        (
-            snapshot.sealed_path(),
-            sealed_enc.stored_size,
-            sealed_enc.stored.clone(),
-        ),
-    ] {
-        // Where the store keeps versions, the statement pins the one written.
-        let version = repo.head(&path).await?.and_then(|meta| meta.version);
-        parts.push(StatementPart {
-            path,
-            stored_size,
-            stored_checksum,
-            version,
-        });
-    }
-    parts.sort_by(|a, b| a.path.cmp(&b.path));
-    let statement = Statement {
-        format: STATEMENT_FORMAT.into(),
-        snapshot: snapshot.clone(),
-        previous,
-        started: started.to_string(),
-        finished: finished.to_string(),
-        tenant_key_id: key.id(),
-        recipients: manifest.recipients.clone(),
-        parts,
-        blob_index,
-    };
+    let statement =
+        statement_for(repo, &manifest, manifest_size, manifest_checksum, previous).await?;
     let signed = encode_signed(&statement, &options.signing_key);
     if !repo
         .put_new(&snapshot.statement_path(), signed.into(), true)

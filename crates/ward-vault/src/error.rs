@@ -148,7 +148,7 @@ pub enum VaultError {
     #[error("backup signing key {path}: {reason}")]
     InvalidSigningKey { path: PathBuf, reason: String },
     #[error(
-        "snapshot {snapshot} is not signed (it has a manifest but no statement.json): a format-1 snapshot, a forgery, or a backup that crashed before its commit point; it is refused. Re-sign format-1 snapshots once with `ward backup sign-existing <workload>/<env>`"
+        "snapshot {snapshot} is not signed (it has a manifest but no statement.json): a format-1 snapshot, a forgery, or a backup that crashed before its commit point; it is refused. Sign snapshots written before statements once with `ward backup sign-existing <workload>/<env>`, which signs only those whose every byte matches their recorded checksums"
     )]
     Unsigned { snapshot: String },
     #[error(

@@ -39,6 +39,7 @@ pub mod fixture;
 mod keys;
 mod lease;
 mod manifest;
+mod migrate;
 mod names;
 mod odoo_zip;
 mod pg;
@@ -71,6 +72,7 @@ pub use manifest::{
     AttachmentEntry, BlobStats, DumpRole, DumpSource, SealedManifest, SnapshotContents,
     SnapshotLock, SnapshotManifest, SnapshotRef, StoredObject,
 };
+pub use migrate::{RefusedSnapshot, SignExistingReport, sign_existing};
 pub use names::{MAX_COMPONENT_BYTES, check_component, filestore_folder};
 pub use odoo_zip::{OdooZipRequest, OdooZipSummary, export_odoo_zip};
 pub use pg::{COUNTED_TABLES, DbConnection, PgTimeouts, PgTools, UrlTls};

@@ -18,7 +18,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::checksum::{Checksum, ChecksumAlgorithm, ChecksumHasher, checksum_of};
 use crate::error::{Result, VaultError, io_err};
-use crate::manifest::{SnapshotRef, StoredObject};
+use crate::manifest::{SnapshotManifest, SnapshotRef, StoredObject};
+use crate::store::Repository;
 
 /// The statement's `format` field.
 pub const STATEMENT_FORMAT: &str = "ward-vault/statement/1";
@@ -293,6 +294,59 @@ struct SignedStatement {
 pub struct VerifiedStatement {
     pub statement: Statement,
     pub signer: SigningPublicKey,
+}
+
+/// The statement that commits `manifest`, whose stored `manifest.json` has `manifest_size`
+/// bytes with checksum `manifest_checksum`: its parts (the manifest, the sealed part and a
+/// format-1 dump), with the S3 version written where the store keeps versions, its blob
+/// index root, chained to `previous`. Call once the parts are written.
+pub(crate) async fn statement_for(
+    repo: &Repository,
+    manifest: &SnapshotManifest,
+    manifest_size: u64,
+    manifest_checksum: Checksum,
+    previous: Option<Checksum>,
+) -> Result<Statement> {
+    let snapshot = &manifest.snapshot;
+    let unrecorded = |object: &str| VaultError::Corrupted {
+        object: object.to_string(),
+        reason: "the manifest records no stored checksum for it".into(),
+    };
+    let mut recorded = vec![(snapshot.manifest_path(), manifest_size, manifest_checksum)];
+    for part in manifest.dump.iter().chain([&manifest.sealed]) {
+        let checksum = part
+            .stored_checksum
+            .clone()
+            .ok_or_else(|| unrecorded(&part.object))?;
+        recorded.push((part.object.clone(), part.stored_size, checksum));
+    }
+    let mut parts = Vec::new();
+    for (path, stored_size, stored_checksum) in recorded {
+        let version = repo.head(&path).await?.and_then(|meta| meta.version);
+        parts.push(StatementPart {
+            path,
+            stored_size,
+            stored_checksum,
+            version,
+        });
+    }
+    parts.sort_by(|a, b| a.path.cmp(&b.path));
+    let blob_index =
+        blob_index_root(manifest.shared_objects()).map_err(|reason| VaultError::Corrupted {
+            object: snapshot.manifest_path(),
+            reason,
+        })?;
+    Ok(Statement {
+        format: STATEMENT_FORMAT.into(),
+        snapshot: snapshot.clone(),
+        previous,
+        started: manifest.started.to_string(),
+        finished: manifest.finished.to_string(),
+        tenant_key_id: manifest.key_id.clone(),
+        recipients: manifest.recipients.clone(),
+        parts,
+        blob_index,
+    })
 }
 
 pub(crate) fn encode_signed(statement: &Statement, key: &BackupSigningKey) -> Vec<u8> {

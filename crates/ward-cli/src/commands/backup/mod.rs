@@ -1,9 +1,9 @@
-//! `ward backup run|list|verify|prune`: encrypted, incremental snapshots of an environment's
+//! `ward backup run|list|verify|prune|sign-existing`: encrypted, incremental snapshots of an environment's
 //! Odoo database and filestore in the vault (`ward-vault`), targets taken from the estate.
 //!
 //! Also the glue `ward restore` shares: repositories, recipients, identities.
 
-// One file per subcommand (`run.rs`, `list.rs`, `verify.rs`, `prune.rs`; `keygen` is
+// One file per subcommand (`run.rs`, `list.rs`, `verify.rs`, `prune.rs`, `sign_existing.rs`; `keygen` is
 // `commands::signing`), and one per piece of glue other commands share: `connection.rs`
 // (the database and its PostgreSQL tools), `repository.rs` (object stores, finding a
 // snapshot), `age_keys.rs` (recipients, identities), `outcome.rs` (failures, the ledger).
@@ -15,6 +15,7 @@ mod outcome;
 mod prune;
 mod repository;
 mod run;
+mod sign_existing;
 mod verify;
 
 pub(crate) use age_keys::{identities, recipients, state_identity};
@@ -26,11 +27,13 @@ pub use prune::PruneArgs;
 pub(crate) use repository::{locate_snapshot, open_repository, repository_config};
 pub use run::RunArgs;
 pub(crate) use run::round;
+pub use sign_existing::SignExistingArgs;
 pub use verify::VerifyArgs;
 
 use list::list;
 use prune::prune;
 use run::run_backup;
+use sign_existing::sign_existing;
 use verify::verify;
 use ward_estate::{Estate, ResolvedEnvironment};
 
@@ -70,6 +73,13 @@ pub enum Command {
         ward --estate care backup keygen billing/prod\n  \
         ward backup keygen billing/prod --out /secure/billing-prod.ed25519")]
     Keygen(crate::commands::signing::KeygenArgs),
+    /// Sign, once, the snapshots of an environment written before snapshots were signed:
+    /// each is verified reading every byte with a DBA identity, and signed only if every
+    /// object matches its recorded checksums. The others are named and left unsigned.
+    #[command(after_help = "Example:\n  \
+        ward --estate care backup sign-existing billing/prod --dry-run\n  \
+        ward backup sign-existing billing/prod --identity dba.age -o json")]
+    SignExisting(SignExistingArgs),
 }
 
 pub fn run(cx: &Context, cmd: Command) -> Result<Exit, Failure> {
@@ -79,6 +89,7 @@ pub fn run(cx: &Context, cmd: Command) -> Result<Exit, Failure> {
         Command::Verify(a) => verify(cx, a),
         Command::Prune(a) => prune(cx, a),
         Command::Keygen(a) => crate::commands::signing::keygen(cx, a),
+        Command::SignExisting(a) => sign_existing(cx, a),
     }
 }
 
