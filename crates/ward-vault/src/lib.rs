@@ -1,11 +1,11 @@
-//! The vault: encrypted, incremental, verifiable backups of Odoo databases and filestores.
+//! The vault: encrypted, deduplicated, verifiable backups of Odoo databases and filestores.
 //!
-//! A backup streams `pg_dump` (custom format, uncompressed) through zstd and age into object
-//! storage, stores each referenced filestore blob once per tenant, and commits the snapshot
-//! by writing its manifest last. The repository is self-describing: restoring needs only the
-//! object store and an age identity.
+//! A backup cuts `pg_dump`'s stream (custom format, uncompressed) into content-defined
+//! chunks, stores each chunk and each referenced filestore blob once per tenant (zstd, then
+//! age), and commits the snapshot by writing its signed statement last. The repository is
+//! self-describing: restoring needs only the object store and an age identity.
 //!
-//! # Repository format (`ward-vault/1`)
+//! # Repository format (`ward-vault/1`, manifest format 2)
 //!
 //! ```text
 //! <root or S3 prefix>/
@@ -13,11 +13,13 @@
 //!   tenants/<tenant>/
 //!     key.age                                     32-byte repository key, age-encrypted to the recipients
 //!     key.json                                    key id (public fingerprint), recipients, creation time
-//!     blobs/<n[:2]>/<n>                           one filestore blob: zstd → age (per-run X25519 stanzas); n = HMAC-SHA256(key, sha1)
+//!     blobs/<n[:2]>/<n>                           a filestore blob or a dump chunk: zstd → age (per-run X25519
+//!                                                 stanzas); n = HMAC-SHA256(key, domain ‖ sha1 or BLAKE3)
 //!     snapshots/<workload>/<environment>/<id>/
-//!       dump.age                                  pg_dump -Fc -Z0 → zstd → age (multipart upload)
+//!       dump.age                                  manifest format 1 only: the whole dump (still read)
 //!       sealed.age                                JSON SealedManifest → zstd → age
-//!       manifest.json                             plaintext SnapshotManifest — written last: the commit point
+//!       manifest.json                             plaintext SnapshotManifest
+//!       statement.json                            signed statement — written last: the commit point
 //!     leases/<workload>/<environment>.json        backup/prune lease with expiry
 //!     leases/gc.json                              garbage-collection lease
 //! ```
@@ -25,8 +27,9 @@
 //! `manifest.json` starts with a line `ward-vault-manifest/1 sha256:<hex>` over the JSON that
 //! follows. Its plaintext part names times, versions, sizes and the opaque object names a
 //! snapshot references (what `list`, `verify` without data and garbage collection need, with
-//! no key). Attachment names (content sha1s), modules, row counts and the dump's checksum are
-//! in `sealed.age`. Snapshot ids are `YYYYMMDDTHHMMSSZ-<8 hex>`. See `docs/vault.md`.
+//! no key). Attachment names (content sha1s), the dump's chunk order and checksums, modules
+//! and row counts are in `sealed.age`. Snapshot ids are `YYYYMMDDTHHMMSSZ-<8 hex>`. See
+//! `docs/vault.md`.
 
 mod backup;
 mod catalog;
