@@ -1,5 +1,5 @@
 //! Progress bars for long vault work: indicatif bars on stderr when it is a terminal and
-//! the output is for people; nothing at all when piped or with `--output json`.
+//! the output is for people; nothing at all when piped, with `-q`, or with `--output json`.
 //!
 //! The vault calls [`ward_vault::Progress`] from several threads; each phase gets a bar.
 
@@ -16,6 +16,7 @@ use crate::context::{Context, Output};
 /// Bars for a terminal, or silence.
 pub fn for_command(cx: &Context) -> Arc<dyn Progress> {
     if cx.output == Output::Text
+        && !cx.quiet
         && std::io::stderr().is_terminal()
         && std::env::var_os("WARD_NO_PROGRESS").is_none()
     {

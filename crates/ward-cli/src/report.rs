@@ -8,7 +8,6 @@ use crate::context::{Context, Output};
 use miette::{
     GraphicalReportHandler, GraphicalTheme, LabeledSpan, MietteDiagnostic, NamedSource, Severity,
 };
-use std::io::IsTerminal;
 use ward_estate::{Diagnostic, SourceMap};
 
 /// Ward's exit codes, the same for every command.
@@ -272,7 +271,7 @@ fn print_capped(sources: &SourceMap, diagnostics: &[Diagnostic], severity: Sever
 }
 
 fn handler() -> GraphicalReportHandler {
-    let theme = if std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none() {
+    let theme = if crate::style::enabled(crate::style::Stream::Stderr) {
         GraphicalTheme::unicode()
     } else {
         GraphicalTheme::unicode_nocolor()

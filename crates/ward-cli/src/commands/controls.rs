@@ -1,7 +1,7 @@
 //! `ward controls`: the built-in control catalogue, as a table, one control in full, or
 //! JSON for scripts.
 
-use crate::context::{Context, Format, print_json};
+use crate::context::{Context, Output, print_json};
 use crate::report::{Exit, Failure};
 use ward_policy::Catalogue;
 
@@ -35,9 +35,9 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
         }
         None => catalogue.controls.iter().collect(),
     };
-    match (cx.format, &args.id) {
-        (Format::Json | Format::Sarif | Format::Junit, _) => print_json(&controls)?,
-        (Format::Text, Some(_)) => {
+    match (cx.output, &args.id) {
+        (Output::Json, _) => print_json(&controls)?,
+        (Output::Text, Some(_)) => {
             for c in controls {
                 println!("{}  {}", c.id, c.title);
                 println!("  severity:    {}", c.severity);
@@ -51,7 +51,7 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
                 println!("  module:      {}", c.module);
             }
         }
-        (Format::Text, None) => {
+        (Output::Text, None) => {
             let mut rows = vec![
                 ["ID", "SEVERITY", "DOMAIN", "TITLE"]
                     .map(String::from)

@@ -236,9 +236,9 @@ pub fn describe(p: &Proposal, estate_root: &Path, max_fields: usize) -> String {
         );
         for c in changes {
             let sign = match c.action {
-                Action::Add => '+',
-                Action::Change => '~',
-                Action::Remove => '-',
+                Action::Add => crate::style::paint("+", crate::style::Paint::Green),
+                Action::Change => crate::style::paint("~", crate::style::Paint::Yellow),
+                Action::Remove => crate::style::paint("-", crate::style::Paint::Red),
             };
             let widens = c
                 .widens
