@@ -114,7 +114,7 @@ fn main() -> ExitCode {
                 clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
                     ExitCode::SUCCESS
                 }
-                _ => ExitCode::from(report::Exit::BadInput as u8),
+                _ => ExitCode::from(report::Exit::BadInput.code()),
             };
         }
     };
@@ -123,7 +123,7 @@ fn main() -> ExitCode {
     cx.apply_to_process(color);
     let (name, outputs) = cli.command.outputs();
     if let Err(failure) = cx.format.supported_by(name, outputs) {
-        return ExitCode::from(report::fail(&cx, failure) as u8);
+        return ExitCode::from(report::fail(&cx, failure).code());
     }
     let result = match cli.command {
         Command::Init(a) => commands::init::run(&cx, a),
@@ -143,7 +143,7 @@ fn main() -> ExitCode {
         Command::Completion(a) => commands::completion::run(&mut Cli::command(), a),
     };
     match result {
-        Ok(exit) => ExitCode::from(exit as u8),
-        Err(err) => ExitCode::from(report::fail(&cx, err) as u8),
+        Ok(exit) => ExitCode::from(exit.code()),
+        Err(err) => ExitCode::from(report::fail(&cx, err).code()),
     }
 }

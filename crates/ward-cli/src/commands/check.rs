@@ -105,7 +105,21 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
     };
     let (checker, report) = evaluate(&estate, &options, objects)?;
     print(cx, &report, &checker, &estate)?;
-    let failed = report.failed() || (args.fail_on_warn && report.summary.warn > 0);
+    let failed_on_warn = args.fail_on_warn && !report.failed() && report.summary.warn > 0;
+    if failed_on_warn && matches!(cx.format, Format::Text) {
+        // The report says PASSED for the controls; the flag is what fails it.
+        println!(
+            "{}",
+            crate::style::paint(
+                &format!(
+                    "FAILED: {} warning(s), and --fail-on-warn fails on warnings",
+                    report.summary.warn
+                ),
+                crate::style::Paint::Yellow
+            )
+        );
+    }
+    let failed = report.failed() || failed_on_warn;
     if args.record {
         let details = summary_details(&report);
         let outcome = if failed {
