@@ -26,10 +26,14 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
                 .filter(|c| c.id.eq_ignore_ascii_case(id))
                 .collect();
             if found.is_empty() {
-                return Err(Failure::bad_input(
-                    format!("no control `{id}`"),
-                    "run `ward controls` for the list",
-                ));
+                let hint = match catalogue.closest(id) {
+                    Some(c) => format!(
+                        "did you mean `{}` ({})? `ward controls` lists them all",
+                        c.id, c.title
+                    ),
+                    None => "run `ward controls` for the list".to_string(),
+                };
+                return Err(Failure::bad_input(format!("no control `{id}`"), hint));
             }
             found
         }
