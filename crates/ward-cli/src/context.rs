@@ -7,8 +7,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use ward_estate::Estate;
 
-/// Flags every command accepts, so that scripts can rely on them.
+/// Flags every command accepts, so that scripts can rely on them; `--help` lists them
+/// apart from the command's own, as kubectl does.
 #[derive(clap::Args, Debug)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// The estate folder.
     #[arg(

@@ -44,9 +44,15 @@ enum Command {
     Render(commands::render::Args),
     Plan(commands::plan::Args),
     Apply(commands::apply::Args),
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  ward --estate care audit log -n 20\n  ward --estate care audit verify"
+    )]
     Audit(commands::audit::Command),
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  ward --estate care backup run billing/prod\n  ward --estate care backup list -o wide"
+    )]
     Backup(commands::backup::Command),
     Restore(commands::restore::Args),
     Drill(commands::drill::Args),

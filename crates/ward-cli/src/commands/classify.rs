@@ -3,8 +3,7 @@
 use crate::context::{Context, Output, print_json};
 use crate::report::{Exit, Failure};
 
-/// Show the service tier, hosting model and DR posture of every workload environment
-/// (`-o wide` for every column of the posture).
+/// Show the service tier, hosting model and DR posture of every workload environment.
 #[derive(clap::Args, Debug)]
 #[command(
     after_help = "Examples:\n  ward --estate care classify\n  ward classify -o wide\n  ward classify -o json | jq '.environments[] | select(.classification.tier == 1)'"

@@ -3,9 +3,9 @@
 use crate::context::{Context, Output, print_json};
 use crate::report::{Exit, Failure, diagnostics_json};
 
-/// Check the estate: types, names, references, hostnames, durations, and that no literal
-/// credential is in it, and that every waiver names a control. Every problem is reported
-/// in one run; exit code 2 if any.
+/// Check the estate: types, names, references, hostnames, durations, waivers' controls,
+/// and that no literal credential is in it. Every problem is reported in one run; exit
+/// code 2 if any.
 #[derive(clap::Args, Debug)]
 #[command(
     after_help = "Example:\n  ward --estate care validate\n  ward validate --output json | jq .diagnostics"
