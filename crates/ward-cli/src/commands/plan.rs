@@ -7,7 +7,7 @@ use crate::report::{Exit, Failure};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use ward_render::approval;
-use ward_render::plan::{Action, Plan};
+use ward_render::plan::{Action, Plan, Risk};
 use ward_render::review::{Review, ReviewError, Trust};
 use ward_render::tree::TreeRecord;
 
@@ -251,10 +251,16 @@ pub fn describe(p: &Proposal, estate_root: &Path, max_fields: usize) -> String {
     }
     for (env, changes) in plan.by_environment() {
         let first = changes[0];
+        let risk = format!("{:?}", first.risk);
+        let risk = match first.risk {
+            Risk::High => crate::style::paint(&risk, crate::style::Paint::Red),
+            Risk::Medium => crate::style::paint(&risk, crate::style::Paint::Yellow),
+            Risk::Low => risk,
+        };
         let _ = writeln!(
             out,
-            "\n{env}  (tier {}, {}, risk {:?})",
-            first.tier, first.stage, first.risk
+            "\n{env}  (tier {}, {}, risk {risk})",
+            first.tier, first.stage
         );
         for c in changes {
             let sign = match c.action {
