@@ -1,13 +1,16 @@
 //! What every command shares: the global flags (`--estate`, `--state`, `--actor`,
-//! `--output`), estate loading, and appending to the ledger.
+//! `--output`, `-q`/`-v`, `--color`), estate loading, and appending to the ledger.
 
 use crate::report::Failure;
 use clap::ValueEnum;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use ward_estate::Estate;
 
-/// Flags every command accepts, so that scripts can rely on them.
+/// Flags every command accepts, so that scripts can rely on them; `--help` lists them
+/// apart from the command's own, as kubectl does.
 #[derive(clap::Args, Debug)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// The estate folder.
     #[arg(
@@ -33,33 +36,92 @@ pub struct GlobalArgs {
     /// Who is acting, for the ledger [default: $WARD_ACTOR, then the OS user].
     #[arg(long, global = true, env = "WARD_ACTOR", value_name = "NAME")]
     pub actor: Option<String>,
-    /// Output format.
+    /// Output format; a command refuses one it does not have (exit 2).
     #[arg(long, short = 'o', global = true, value_enum, default_value_t = Format::Text)]
     pub output: Format,
+    /// No progress bars and no informational lines on stderr (warnings and errors stay).
+    #[arg(long, short = 'q', global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Say more on stderr: what was loaded from where, and how long it took.
+    #[arg(long, short = 'v', global = true)]
+    pub verbose: bool,
+    /// Colour: `auto` colours a terminal only, and never when NO_COLOR is set.
+    #[arg(long, global = true, value_enum, default_value_t = crate::style::ColorChoice::Auto, value_name = "WHEN")]
+    pub color: crate::style::ColorChoice,
 }
 
-/// What commands print: for people or for scripts. `--output sarif|junit` reaches the
-/// commands that know those formats through [`Context::format`]; the others print text.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+/// What commands print: for people or for scripts. `--output sarif|junit|wide` reaches
+/// the commands that know those formats through [`Context::format`]; `yaml` is the JSON
+/// document written as YAML by [`print_json`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Output {
     /// For people.
     Text,
-    /// For scripts: stable field names.
+    /// For scripts: stable field names (JSON or YAML).
     Json,
 }
 
-/// Every format `--output` accepts.
+/// Every format `--output` accepts; [`Format::supported_by`] says which a command has.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Format {
-    /// For people.
+    /// For people: tables that fit 100 columns.
     Text,
+    /// For people: tables with every column and full ids (`classify`, `audit log`,
+    /// `backup list`).
+    Wide,
     /// For scripts: stable field names.
     Json,
-    /// SARIF 2.1.0, for code-scanning tools (`ward check`; text elsewhere).
+    /// The JSON document, as YAML.
+    Yaml,
+    /// SARIF 2.1.0, for code-scanning tools (`ward check`).
     Sarif,
-    /// JUnit XML, for CI systems (`ward check`; text elsewhere).
+    /// JUnit XML, for CI systems (`ward check`).
     Junit,
 }
+
+impl Format {
+    /// What most commands print: text, and the same document as JSON or YAML.
+    pub const DOCUMENTS: &[Format] = &[Format::Text, Format::Json, Format::Yaml];
+    /// Commands with a table that has more to say in `-o wide`.
+    pub const TABLES: &[Format] = &[Format::Text, Format::Wide, Format::Json, Format::Yaml];
+    /// `ward check`: also the CI formats.
+    pub const REPORTS: &[Format] = &[
+        Format::Text,
+        Format::Json,
+        Format::Yaml,
+        Format::Sarif,
+        Format::Junit,
+    ];
+    /// Only text (`ward completion` prints a shell script).
+    pub const TEXT: &[Format] = &[Format::Text];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Text => "text",
+            Format::Wide => "wide",
+            Format::Json => "json",
+            Format::Yaml => "yaml",
+            Format::Sarif => "sarif",
+            Format::Junit => "junit",
+        }
+    }
+
+    /// Refuses an output `command` does not have, naming those it has: never silently text.
+    pub fn supported_by(self, command: &str, supported: &[Format]) -> Result<(), Failure> {
+        if supported.contains(&self) {
+            return Ok(());
+        }
+        let names: Vec<&str> = supported.iter().map(|f| f.name()).collect();
+        Err(Failure::bad_input(
+            format!("`ward {command}` has no `{}` output", self.name()),
+            format!("use -o {}", names.join(", -o ")),
+        ))
+    }
+}
+
+/// Whether [`print_json`] writes YAML: set once from `--output`, because the document
+/// writer is a free function every command (and the vault's) calls without a context.
+static YAML_DOCUMENTS: AtomicBool = AtomicBool::new(false);
 
 pub struct Context {
     pub estate_dir: PathBuf,
@@ -68,8 +130,12 @@ pub struct Context {
     object_store: Option<String>,
     pub actor: String,
     pub output: Output,
-    /// The format exactly as asked for, including SARIF and JUnit.
+    /// The format exactly as asked for, including wide, SARIF and JUnit.
     pub format: Format,
+    /// `-q`: no progress, no informational lines.
+    pub quiet: bool,
+    /// `-v`: what was loaded, and how long it took.
+    pub verbose: bool,
 }
 
 impl Context {
@@ -85,10 +151,38 @@ impl Context {
             object_store: args.object_store.filter(|s| !s.trim().is_empty()),
             actor,
             output: match args.output {
-                Format::Json => Output::Json,
-                Format::Text | Format::Sarif | Format::Junit => Output::Text,
+                Format::Json | Format::Yaml => Output::Json,
+                Format::Text | Format::Wide | Format::Sarif | Format::Junit => Output::Text,
             },
             format: args.output,
+            quiet: args.quiet,
+            verbose: args.verbose,
+        }
+    }
+
+    /// Makes the process's outputs follow this context: YAML documents for `-o yaml`,
+    /// colour as `--color` says. `main` calls it once.
+    pub fn apply_to_process(&self, color: crate::style::ColorChoice) {
+        YAML_DOCUMENTS.store(self.format == Format::Yaml, Ordering::Relaxed);
+        crate::style::init(color);
+    }
+
+    /// `-o wide`: every column, full ids.
+    pub fn wide(&self) -> bool {
+        self.format == Format::Wide
+    }
+
+    /// An informational line on stderr, which `-q` silences.
+    pub fn info(&self, line: &str) {
+        if !self.quiet {
+            eprintln!("{}", crate::report::scrub_credentials(line));
+        }
+    }
+
+    /// A line on stderr only with `-v`.
+    pub fn detail(&self, line: &str) {
+        if self.verbose {
+            eprintln!("{}", crate::report::scrub_credentials(line));
         }
     }
 
@@ -132,7 +226,18 @@ impl Context {
     /// Loads the estate, leaving its warnings to the caller (`ward validate` puts them in
     /// its JSON).
     pub fn load_estate_quietly(&self) -> Result<Estate, Failure> {
-        Ok(ward_estate::load(&self.estate_dir)?)
+        let started = std::time::Instant::now();
+        let estate = ward_estate::load(&self.estate_dir)?;
+        self.detail(&format!(
+            "estate {}: {} files, {} workloads, {} environments, commit {} ({} ms)",
+            self.estate_dir.display(),
+            estate.sources.files.len(),
+            estate.workloads.len(),
+            estate.environments.len(),
+            estate.git.short(),
+            started.elapsed().as_millis()
+        ));
+        Ok(estate)
     }
 
     /// Appends one entry to the ledger in `state`; a command that changed something calls
@@ -219,23 +324,30 @@ fn os_user() -> String {
         .unwrap_or_else(|| format!("uid-{uid}"))
 }
 
-/// Streams pretty JSON to stdout: large reports never sit in memory as one string.
+/// Writes a command's document to stdout: pretty JSON, streamed so that large reports
+/// never sit in memory as one string; with `-o yaml` the same value as YAML, through the
+/// renderer's deterministic emitter (the deploy tree's own YAML writer).
 pub fn print_json<T: serde::Serialize>(value: &T) -> Result<(), Failure> {
     use std::io::Write;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    serde_json::to_writer_pretty(&mut out, value)
-        .map_err(std::io::Error::from)
-        .and_then(|()| writeln!(out))
-        .and_then(|()| out.flush())
-        .map_err(|e| {
-            if e.kind() == std::io::ErrorKind::BrokenPipe {
-                crate::report::output_closed();
-            }
-            Failure::operational(
-                format!("cannot write output: {e}"),
-                "check where stdout goes",
-            )
-        })
+    let written = if YAML_DOCUMENTS.load(Ordering::Relaxed) {
+        serde_json::to_value(value)
+            .map_err(std::io::Error::from)
+            .and_then(|v| out.write_all(ward_render::yaml::to_yaml(&v).as_bytes()))
+    } else {
+        serde_json::to_writer_pretty(&mut out, value)
+            .map_err(std::io::Error::from)
+            .and_then(|()| writeln!(out))
+    };
+    written.and_then(|()| out.flush()).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            crate::report::output_closed();
+        }
+        Failure::operational(
+            format!("cannot write output: {e}"),
+            "check where stdout goes",
+        )
+    })
 }
 
 #[cfg(test)]
@@ -250,6 +362,9 @@ mod tests {
             object_store: None,
             actor: Some("alice".into()),
             output: Format::Text,
+            quiet: false,
+            verbose: false,
+            color: crate::style::ColorChoice::Never,
         })
     }
 

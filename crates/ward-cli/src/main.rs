@@ -11,9 +11,10 @@ mod metrics;
 mod progress;
 mod report;
 mod secrets;
+mod style;
 
-use clap::{Parser, Subcommand};
-use context::{Context, GlobalArgs};
+use clap::{CommandFactory, Parser, Subcommand};
+use context::{Context, Format, GlobalArgs};
 use std::process::ExitCode;
 
 /// Ward: the governed control plane for hosting Odoo in healthcare.
@@ -43,12 +44,52 @@ enum Command {
     Render(commands::render::Args),
     Plan(commands::plan::Args),
     Apply(commands::apply::Args),
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  ward --estate care audit log -n 20\n  ward --estate care audit verify"
+    )]
     Audit(commands::audit::Command),
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  ward --estate care backup run billing/prod\n  ward --estate care backup list -o wide"
+    )]
     Backup(commands::backup::Command),
     Restore(commands::restore::Args),
     Drill(commands::drill::Args),
+    Version(commands::version::Args),
+    Completion(commands::completion::Args),
+}
+
+impl Command {
+    /// The command as typed after `ward`, and the outputs it has: the one table of which
+    /// command supports which `--output`, checked before any command runs.
+    fn outputs(&self) -> (&'static str, &'static [Format]) {
+        use commands::audit::Command as Audit;
+        use commands::backup::Command as Backup;
+        match self {
+            Command::Init(_) => ("init", Format::DOCUMENTS),
+            Command::Validate(_) => ("validate", Format::DOCUMENTS),
+            Command::Classify(_) => ("classify", Format::TABLES),
+            Command::Explain(_) => ("explain", Format::DOCUMENTS),
+            Command::Check(_) => ("check", Format::REPORTS),
+            Command::Controls(_) => ("controls", Format::DOCUMENTS),
+            Command::Render(_) => ("render", Format::DOCUMENTS),
+            Command::Plan(_) => ("plan", Format::DOCUMENTS),
+            Command::Apply(_) => ("apply", Format::DOCUMENTS),
+            Command::Audit(Audit::Log(_)) => ("audit log", Format::TABLES),
+            Command::Audit(Audit::Verify(_)) => ("audit verify", Format::DOCUMENTS),
+            Command::Audit(Audit::Head) => ("audit head", Format::DOCUMENTS),
+            Command::Backup(Backup::Run(_)) => ("backup run", Format::DOCUMENTS),
+            Command::Backup(Backup::List(_)) => ("backup list", Format::TABLES),
+            Command::Backup(Backup::Verify(_)) => ("backup verify", Format::DOCUMENTS),
+            Command::Backup(Backup::Prune(_)) => ("backup prune", Format::DOCUMENTS),
+            Command::Backup(Backup::Keygen(_)) => ("backup keygen", Format::DOCUMENTS),
+            Command::Restore(_) => ("restore", Format::DOCUMENTS),
+            Command::Drill(_) => ("drill", Format::DOCUMENTS),
+            Command::Version(_) => ("version", Format::DOCUMENTS),
+            Command::Completion(_) => ("completion", Format::TEXT),
+        }
+    }
 }
 
 /// `ward … | head` closes stdout early and `println!` then panics; the hook turns that one
@@ -79,11 +120,17 @@ fn main() -> ExitCode {
                 clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
                     ExitCode::SUCCESS
                 }
-                _ => ExitCode::from(report::Exit::BadInput as u8),
+                _ => ExitCode::from(report::Exit::BadInput.code()),
             };
         }
     };
+    let color = cli.global.color;
     let cx = Context::new(cli.global);
+    cx.apply_to_process(color);
+    let (name, outputs) = cli.command.outputs();
+    if let Err(failure) = cx.format.supported_by(name, outputs) {
+        return ExitCode::from(report::fail(&cx, failure).code());
+    }
     let result = match cli.command {
         Command::Init(a) => commands::init::run(&cx, a),
         Command::Validate(a) => commands::validate::run(&cx, a),
@@ -98,9 +145,11 @@ fn main() -> ExitCode {
         Command::Backup(c) => commands::backup::run(&cx, c),
         Command::Restore(a) => commands::restore::run(&cx, a),
         Command::Drill(a) => commands::drill::run(&cx, a),
+        Command::Version(a) => commands::version::run(&cx, a),
+        Command::Completion(a) => commands::completion::run(&mut Cli::command(), a),
     };
     match result {
-        Ok(exit) => ExitCode::from(exit as u8),
-        Err(err) => ExitCode::from(report::fail(&cx, err) as u8),
+        Ok(exit) => ExitCode::from(exit.code()),
+        Err(err) => ExitCode::from(report::fail(&cx, err).code()),
     }
 }

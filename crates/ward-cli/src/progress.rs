@@ -1,5 +1,5 @@
 //! Progress bars for long vault work: indicatif bars on stderr when it is a terminal and
-//! the output is for people; nothing at all when piped or with `--output json`.
+//! the output is for people; nothing at all when piped, with `-q`, or with `--output json`.
 //!
 //! The vault calls [`ward_vault::Progress`] from several threads; each phase gets a bar.
 
@@ -16,6 +16,7 @@ use crate::context::{Context, Output};
 /// Bars for a terminal, or silence.
 pub fn for_command(cx: &Context) -> Arc<dyn Progress> {
     if cx.output == Output::Text
+        && !cx.quiet
         && std::io::stderr().is_terminal()
         && std::env::var_os("WARD_NO_PROGRESS").is_none()
     {
@@ -43,29 +44,44 @@ impl Bars {
     }
 }
 
-fn style(template: &str) -> ProgressStyle {
+fn style(template: &str, unit: &'static str) -> ProgressStyle {
     ProgressStyle::with_template(template)
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("=> ")
+        // Counts per second as a whole number with their unit: indicatif's own
+        // `{per_sec}` prints raw floats such as `25,284.0452/s`.
+        .with_key(
+            "count_per_sec",
+            move |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = write!(w, "{:.0} {unit}/s", state.per_sec());
+            },
+        )
 }
 
 impl Progress for Bars {
     fn start(&self, phase: Phase, total: Option<u64>) {
-        // Dump and database restore count plaintext bytes; the others count objects.
+        // Dump and database restore count plaintext bytes (shown in MiB/s); the
+        // filestore phases count files, verify and prune objects.
         let bytes = matches!(phase, Phase::Dump | Phase::RestoreDatabase);
+        let unit = match phase {
+            Phase::Filestore | Phase::RestoreFilestore => "files",
+            _ => "objects",
+        };
         let bar = match (total, bytes) {
             (Some(t), true) => ProgressBar::new(t).with_style(style(
                 "{prefix:>18} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}",
+                unit,
             )),
             (None, true) => ProgressBar::new_spinner().with_style(style(
                 "{prefix:>18} {spinner} {bytes} {binary_bytes_per_sec} {elapsed}",
+                unit,
             )),
             (Some(t), false) => ProgressBar::new(t).with_style(style(
-                "{prefix:>18} [{bar:30}] {pos}/{len} {per_sec} eta {eta}",
+                "{prefix:>18} [{bar:30}] {pos}/{len} {count_per_sec} eta {eta}",
+                unit,
             )),
-            (None, false) => {
-                ProgressBar::new_spinner().with_style(style("{prefix:>18} {spinner} {elapsed}"))
-            }
+            (None, false) => ProgressBar::new_spinner()
+                .with_style(style("{prefix:>18} {spinner} {elapsed}", unit)),
         };
         bar.set_prefix(phase.to_string());
         let bar = self.multi.add(bar);

@@ -8,19 +8,34 @@ use crate::context::{Context, Output};
 use miette::{
     GraphicalReportHandler, GraphicalTheme, LabeledSpan, MietteDiagnostic, NamedSource, Severity,
 };
-use std::io::IsTerminal;
 use ward_estate::{Diagnostic, SourceMap};
 
-/// Ward's exit codes, the same for every command.
+/// Ward's exit codes, the same for every command ([`Exit::code`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Exit {
-    Ok = 0,
-    /// Findings, or a check that failed.
-    Findings = 1,
-    /// Bad input or usage.
-    BadInput = 2,
-    /// The database, the network or storage failed.
-    Operational = 3,
+    /// 0.
+    Ok,
+    /// 1: findings, or a check that failed (also any error of `plan --detailed-exitcode`,
+    /// as `terraform plan` has it).
+    Findings,
+    /// 2: bad input or usage.
+    BadInput,
+    /// 3: the database, the network or storage failed.
+    Operational,
+    /// 2, only with `ward plan --detailed-exitcode`: the plan has changes.
+    Changes,
+}
+
+impl Exit {
+    /// The process exit code.
+    pub fn code(self) -> u8 {
+        match self {
+            Exit::Ok => 0,
+            Exit::Findings => 1,
+            Exit::BadInput | Exit::Changes => 2,
+            Exit::Operational => 3,
+        }
+    }
 }
 
 /// The reader of our output went away (`ward … | head`): stop quietly, as `cat` does,
@@ -272,7 +287,7 @@ fn print_capped(sources: &SourceMap, diagnostics: &[Diagnostic], severity: Sever
 }
 
 fn handler() -> GraphicalReportHandler {
-    let theme = if std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none() {
+    let theme = if crate::style::enabled(crate::style::Stream::Stderr) {
         GraphicalTheme::unicode()
     } else {
         GraphicalTheme::unicode_nocolor()

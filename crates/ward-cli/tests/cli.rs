@@ -55,7 +55,7 @@ fn main_job_init_validate_classify_explain_audit() {
     );
     assert!(!out.contains("-dirty"), "a fresh init is committed: {out}");
 
-    let (code, out, _) = run(&mut ward(&["--estate", d, "classify"]));
+    let (code, out, _) = run(&mut ward(&["--estate", d, "classify", "-o", "wide"]));
     assert_eq!(code, 0);
     let billing = out
         .lines()

@@ -235,6 +235,50 @@ impl Catalogue {
     pub fn get(&self, id: &str) -> Option<&Control> {
         self.controls.iter().find(|c| c.id == id)
     }
+
+    /// The control nearest to a mistyped `id` (`WARD-DG-01` → `WARD-DG-001`), if one is.
+    pub fn closest(&self, id: &str) -> Option<&Control> {
+        let ids: Vec<&str> = self.controls.iter().map(|c| c.id.as_str()).collect();
+        let best = ward_estate::decode::closest(&id.to_ascii_uppercase(), &ids)?;
+        self.get(best)
+    }
+
+    /// A diagnostic for each waiver that names no built-in control, with the nearest ID:
+    /// a misspelt waiver waives nothing while its authors believe the risk accepted, so
+    /// `ward validate` refuses it. Waivers of the estate's own policies (`policy:…`) are
+    /// judged by WARD-DG-008, which sees those policies.
+    pub fn unknown_waiver_controls(
+        &self,
+        estate: &ward_estate::Estate,
+    ) -> Vec<ward_estate::Diagnostic> {
+        estate
+            .waivers
+            .iter()
+            .filter_map(|w| {
+                let control = &w.spec.control;
+                if self.get(&control.value).is_some() || control.value.starts_with("policy:") {
+                    return None;
+                }
+                let hint = match self.closest(&control.value) {
+                    Some(c) => format!("did you mean `{}` ({})?", c.id, c.title),
+                    None => "use an ID from `ward controls`, or `policy:<package>.<rule>` for \
+                             the estate's own policies"
+                        .to_string(),
+                };
+                Some(
+                    ward_estate::Diagnostic::new(
+                        control.span,
+                        format!(
+                            "waiver {} names `{}`, which is not a control",
+                            w.name(),
+                            control.value
+                        ),
+                    )
+                    .hint(hint),
+                )
+            })
+            .collect()
+    }
 }
 
 /// The `data.…` path of a module's package, read from its `package` line.

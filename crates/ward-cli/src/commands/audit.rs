@@ -6,7 +6,7 @@ use crate::report::{Exit, Failure};
 /// Read or verify the audit ledger.
 #[derive(clap::Subcommand, Debug)]
 pub enum Command {
-    /// Print the ledger's entries, oldest first.
+    /// Print the ledger's entries, oldest first (`-o wide` for whole commit ids).
     #[command(
         after_help = "Example:\n  ward --estate care audit log\n  ward audit log -o json | jq '.[] | select(.action == \"init\")'"
     )]
@@ -55,11 +55,14 @@ pub fn run(cx: &Context, cmd: Command) -> Result<Exit, Failure> {
                         .map(String::from)
                         .to_vec(),
                     ];
+                    // Commits are shortened as `git log --oneline` does; `-o wide` and
+                    // JSON give them whole.
+                    let shown = if cx.wide() { usize::MAX } else { 12 };
                     for e in entries {
                         let commit = e
                             .estate_commit
                             .as_deref()
-                            .map(|c| c.chars().take(12).collect())
+                            .map(|c| shorten(c, shown))
                             .unwrap_or_else(|| "-".into());
                         rows.push(vec![
                             e.seq.to_string(),
@@ -128,4 +131,13 @@ pub fn run(cx: &Context, cmd: Command) -> Result<Exit, Failure> {
             })
         }
     }
+}
+
+/// The first `n` characters of a commit id, keeping a `-dirty` mark it carries.
+fn shorten(commit: &str, n: usize) -> String {
+    let (id, dirty) = match commit.strip_suffix("-dirty") {
+        Some(id) => (id, "-dirty"),
+        None => (commit, ""),
+    };
+    format!("{}{dirty}", id.chars().take(n).collect::<String>())
 }

@@ -1,7 +1,8 @@
 //! `ward check`: classifies and renders the estate, runs the control catalogue (and the
 //! estate's own policies) on both, and reports findings as text, JSON, SARIF or JUnit.
 //!
-//! Exit 0 when no unwaived `deny` finding remains, 1 when one does, 2 on bad input.
+//! Exit 0 when no unwaived `deny` finding remains, 1 when one does (or, with
+//! `--fail-on-warn`, an unwaived `warn`), 2 on bad input.
 
 use crate::context::{Context, Format, print_json};
 use crate::report::{Exit, Failure};
@@ -13,7 +14,7 @@ use ward_policy::{CheckOptions, Checker, PolicyError, Provenance, RenderedObject
 /// file and line that caused it, and how to fix it. Waived findings are shown as waived.
 #[derive(clap::Args, Debug)]
 #[command(
-    after_help = "Examples:\n  ward --estate care check\n  ward check --output sarif > ward.sarif\n  ward check --output junit > ward-junit.xml\n  ward check -o json | jq '.findings[] | select(.severity == \"deny\")'"
+    after_help = "Examples:\n  ward --estate care check\n  ward check --output sarif > ward.sarif\n  ward check --output junit > ward-junit.xml\n  ward check --fail-on-warn\n  ward check -o json | jq '.findings[] | select(.severity == \"deny\")'"
 )]
 pub struct Args {
     /// Judge waiver expiry as of this date (YYYY-MM-DD) instead of today (UTC).
@@ -29,6 +30,9 @@ pub struct Args {
     /// Append the outcome to the ledger as evidence.
     #[arg(long)]
     pub record: bool,
+    /// Exit 1 on unwaived warnings too, not only on deny findings (as Conftest's flag).
+    #[arg(long)]
+    pub fail_on_warn: bool,
 }
 
 /// Today in UTC, the date waivers are judged against unless a command says otherwise.
@@ -101,9 +105,24 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
     };
     let (checker, report) = evaluate(&estate, &options, objects)?;
     print(cx, &report, &checker, &estate)?;
+    let failed_on_warn = args.fail_on_warn && !report.failed() && report.summary.warn > 0;
+    if failed_on_warn && matches!(cx.format, Format::Text) {
+        // The report says PASSED for the controls; the flag is what fails it.
+        println!(
+            "{}",
+            crate::style::paint(
+                &format!(
+                    "FAILED: {} warning(s), and --fail-on-warn fails on warnings",
+                    report.summary.warn
+                ),
+                crate::style::Paint::Yellow
+            )
+        );
+    }
+    let failed = report.failed() || failed_on_warn;
     if args.record {
         let details = summary_details(&report);
-        let outcome = if report.failed() {
+        let outcome = if failed {
             ward_ledger::Outcome::Findings
         } else {
             ward_ledger::Outcome::Ok
@@ -117,11 +136,7 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
             details,
         )?;
     }
-    Ok(if report.failed() {
-        Exit::Findings
-    } else {
-        Exit::Ok
-    })
+    Ok(if failed { Exit::Findings } else { Exit::Ok })
 }
 
 /// The estate rendered to Kubernetes objects, each with the environments it serves and
@@ -152,7 +167,7 @@ fn print(
     estate: &ward_estate::Estate,
 ) -> Result<(), Failure> {
     match cx.format {
-        Format::Json => print_json(&ward_policy::format::json(report))?,
+        Format::Json | Format::Yaml => print_json(&ward_policy::format::json(report))?,
         Format::Sarif => print_json(&ward_policy::format::sarif::render(
             report,
             checker.catalogue(),
@@ -162,7 +177,11 @@ fn print(
             let envs: Vec<String> = estate.environments.iter().map(|e| e.address()).collect();
             print!("{}", ward_policy::format::junit::render(report, &envs));
         }
-        Format::Text => print!("{}", ward_policy::format::text::render(report)),
+        // `main` refuses wide for check; text it is.
+        Format::Text | Format::Wide => print!(
+            "{}",
+            crate::style::paint_verdicts(&ward_policy::format::text::render(report))
+        ),
     }
     Ok(())
 }

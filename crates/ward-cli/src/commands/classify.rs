@@ -6,7 +6,7 @@ use crate::report::{Exit, Failure};
 /// Show the service tier, hosting model and DR posture of every workload environment.
 #[derive(clap::Args, Debug)]
 #[command(
-    after_help = "Example:\n  ward --estate care classify\n  ward classify -o json | jq '.environments[] | select(.classification.tier == 1)'"
+    after_help = "Examples:\n  ward --estate care classify\n  ward classify -o wide\n  ward classify -o json | jq '.environments[] | select(.classification.tier == 1)'"
 )]
 pub struct Args {
     /// Only this workload (or `workload/environment`).
@@ -46,43 +46,83 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
             })?;
         }
         Output::Text => {
-            let mut rows = vec![
-                [
+            // The default fits 100 columns; `-o wide` adds the rest of the posture.
+            let wide = cx.wide();
+            let header: &[&str] = if wide {
+                &[
                     "WORKLOAD/ENV",
                     "TENANT",
                     "STAGE",
                     "TIER",
                     "HOSTING",
                     "CLUSTER",
-                    "RECOVERY",
-                    "REPLICAS",
-                    "PG",
-                    "BACKUP",
-                    "DRILL",
+                    "RECOVERY CLUSTER",
+                    "MIN REPLICAS",
+                    "MIN ZONES",
+                    "PG INSTANCES",
+                    "BACKUP EVERY",
+                    "DRILL EVERY",
                 ]
-                .map(String::from)
-                .to_vec(),
-            ];
+            } else {
+                &[
+                    "WORKLOAD/ENV",
+                    "TENANT",
+                    "TIER",
+                    "HOSTING",
+                    "CLUSTER",
+                    "BACKUP EVERY",
+                ]
+            };
+            let mut rows = vec![header.iter().map(|h| h.to_string()).collect::<Vec<_>>()];
             for e in &envs {
                 let p = &e.classification.posture;
-                rows.push(vec![
-                    e.address(),
-                    e.tenant.clone(),
-                    e.stage.to_string(),
-                    e.classification.tier.to_string(),
-                    e.classification.hosting.to_string(),
-                    e.cluster.clone(),
-                    e.recovery_cluster.clone().unwrap_or_else(|| "-".into()),
-                    format!("{}×{}z", p.min_replicas, p.min_zones),
-                    p.postgres_instances.to_string(),
-                    format!("every {}", p.backup_interval),
-                    format!("every {}", p.drill_every),
-                ]);
+                rows.push(if wide {
+                    vec![
+                        e.address(),
+                        e.tenant.clone(),
+                        e.stage.to_string(),
+                        e.classification.tier.to_string(),
+                        e.classification.hosting.to_string(),
+                        e.cluster.clone(),
+                        e.recovery_cluster.clone().unwrap_or_else(|| "-".into()),
+                        p.min_replicas.to_string(),
+                        p.min_zones.to_string(),
+                        p.postgres_instances.to_string(),
+                        p.backup_interval.to_string(),
+                        p.drill_every.to_string(),
+                    ]
+                } else {
+                    vec![
+                        e.address(),
+                        e.tenant.clone(),
+                        e.classification.tier.to_string(),
+                        e.classification.hosting.to_string(),
+                        e.cluster.clone(),
+                        p.backup_interval.to_string(),
+                    ]
+                });
             }
             print!("{}", table(&rows));
         }
     }
     Ok(Exit::Ok)
+}
+
+/// [`table`] with the columns whose header `wide_only` names left out, unless `-o wide`:
+/// kubectl's way of fitting a terminal by default and showing everything on request.
+/// Rows shorter than the header (a snapshot that does not verify) keep their cells.
+pub fn table_for(cx: &Context, rows: &[Vec<String>], wide_only: &[&str]) -> String {
+    let Some(header) = rows.first().filter(|_| !cx.wide()) else {
+        return table(rows);
+    };
+    let kept: Vec<usize> = (0..header.len())
+        .filter(|&i| !wide_only.contains(&header[i].as_str()))
+        .collect();
+    let narrow: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| kept.iter().filter_map(|&i| r.get(i).cloned()).collect())
+        .collect();
+    table(&narrow)
 }
 
 /// Left-aligned columns separated by three spaces, as `kubectl get` prints them.

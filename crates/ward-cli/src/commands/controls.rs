@@ -1,7 +1,7 @@
 //! `ward controls`: the built-in control catalogue, as a table, one control in full, or
 //! JSON for scripts.
 
-use crate::context::{Context, Format, print_json};
+use crate::context::{Context, Output, print_json};
 use crate::report::{Exit, Failure};
 use ward_policy::Catalogue;
 
@@ -26,18 +26,22 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
                 .filter(|c| c.id.eq_ignore_ascii_case(id))
                 .collect();
             if found.is_empty() {
-                return Err(Failure::bad_input(
-                    format!("no control `{id}`"),
-                    "run `ward controls` for the list",
-                ));
+                let hint = match catalogue.closest(id) {
+                    Some(c) => format!(
+                        "did you mean `{}` ({})? `ward controls` lists them all",
+                        c.id, c.title
+                    ),
+                    None => "run `ward controls` for the list".to_string(),
+                };
+                return Err(Failure::bad_input(format!("no control `{id}`"), hint));
             }
             found
         }
         None => catalogue.controls.iter().collect(),
     };
-    match (cx.format, &args.id) {
-        (Format::Json | Format::Sarif | Format::Junit, _) => print_json(&controls)?,
-        (Format::Text, Some(_)) => {
+    match (cx.output, &args.id) {
+        (Output::Json, _) => print_json(&controls)?,
+        (Output::Text, Some(_)) => {
             for c in controls {
                 println!("{}  {}", c.id, c.title);
                 println!("  severity:    {}", c.severity);
@@ -51,7 +55,7 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
                 println!("  module:      {}", c.module);
             }
         }
-        (Format::Text, None) => {
+        (Output::Text, None) => {
             let mut rows = vec![
                 ["ID", "SEVERITY", "DOMAIN", "TITLE"]
                     .map(String::from)

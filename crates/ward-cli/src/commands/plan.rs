@@ -7,23 +7,18 @@ use crate::report::{Exit, Failure};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use ward_render::approval;
-use ward_render::plan::{Action, Plan};
+use ward_render::plan::{Action, Plan, Risk};
 use ward_render::review::{Review, ReviewError, Trust};
 use ward_render::tree::TreeRecord;
 
 /// Show what `ward apply` would change in the deploy tree, and the approvals it needs.
 #[derive(clap::Args, Debug)]
 #[command(
-    after_help = "Examples:\n  ward --estate care plan --against deploy\n  ward --estate care plan --against-git origin/main --repo ../deploy -o json"
+    after_help = "Examples:\n  ward --estate care plan --against deploy\n  ward --estate care plan --against-git origin/main --repo ../deploy -o json\n  ward --estate care plan --against deploy --detailed-exitcode"
 )]
 pub struct Args {
     /// The deploy tree as it is now (a folder).
-    #[arg(
-        long,
-        value_name = "DIR",
-        conflicts_with = "against_git",
-        required_unless_present = "against_git"
-    )]
+    #[arg(long, value_name = "DIR", conflicts_with = "against_git")]
     pub against: Option<PathBuf>,
     /// The deploy tree as committed at REF in the deploy repository (--repo).
     #[arg(long, value_name = "REF")]
@@ -36,6 +31,10 @@ pub struct Args {
     /// Show at most this many field changes per object (0: all).
     #[arg(long, default_value_t = 20)]
     pub fields: usize,
+    /// Exit 0 when there is nothing to change, 2 when there are changes, 1 on any error,
+    /// as `terraform plan -detailed-exitcode` does.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
 }
 
 /// Everything `ward plan` shows and `ward apply` decides on: the rendered tree, the plan
@@ -169,6 +168,28 @@ pub fn review_failure(e: ReviewError) -> Failure {
 }
 
 pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
+    let detailed = args.detailed_exitcode;
+    match show(cx, args) {
+        Ok(changes) if detailed && changes => Ok(Exit::Changes),
+        Ok(_) => Ok(Exit::Ok),
+        // Exit 2 means "changes" here, so an error must not exit 2 (bad input) or 3.
+        Err(failure) if detailed => {
+            crate::report::fail(cx, failure);
+            Ok(Exit::Findings)
+        }
+        Err(failure) => Err(failure),
+    }
+}
+
+/// Prints the plan; says whether it has changes.
+fn show(cx: &Context, args: Args) -> Result<bool, Failure> {
+    if args.against.is_none() && args.against_git.is_none() {
+        return Err(Failure::bad_input(
+            "`ward plan` needs the deploy tree to compare with",
+            "pass --against DIR (a deploy tree folder) or --against-git REF (a commit of the \
+             deploy repository, with --repo DIR)",
+        ));
+    }
     let estate = cx.load_estate()?;
     let git = args
         .against_git
@@ -184,10 +205,11 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
         }))?,
         Output::Text => print!("{}", describe(&p, &estate.root, args.fields)),
     }
+    let changes = !p.plan.is_empty();
     // The process exits after printing: freeing the rendered tree file by file would
     // only cost time.
     std::mem::forget(p);
-    Ok(Exit::Ok)
+    Ok(changes)
 }
 
 fn short(v: &Option<serde_json::Value>) -> String {
@@ -229,16 +251,22 @@ pub fn describe(p: &Proposal, estate_root: &Path, max_fields: usize) -> String {
     }
     for (env, changes) in plan.by_environment() {
         let first = changes[0];
+        let risk = format!("{:?}", first.risk);
+        let risk = match first.risk {
+            Risk::High => crate::style::paint(&risk, crate::style::Paint::Red),
+            Risk::Medium => crate::style::paint(&risk, crate::style::Paint::Yellow),
+            Risk::Low => risk,
+        };
         let _ = writeln!(
             out,
-            "\n{env}  (tier {}, {}, risk {:?})",
-            first.tier, first.stage, first.risk
+            "\n{env}  (tier {}, {}, risk {risk})",
+            first.tier, first.stage
         );
         for c in changes {
             let sign = match c.action {
-                Action::Add => '+',
-                Action::Change => '~',
-                Action::Remove => '-',
+                Action::Add => crate::style::paint("+", crate::style::Paint::Green),
+                Action::Change => crate::style::paint("~", crate::style::Paint::Yellow),
+                Action::Remove => crate::style::paint("-", crate::style::Paint::Red),
             };
             let widens = c
                 .widens

@@ -122,7 +122,7 @@ pub(crate) fn keygen(cx: &Context, args: KeygenArgs) -> Result<Exit, Failure> {
         }))?,
         Output::Text => {
             println!("{public}");
-            eprintln!(
+            cx.info(&format!(
                 "wrote the private key to {} (mode 0600)\n\
                  pin the line above in the estate, first in the list, under the environment {}:\n  \
                    backup:\n    signingKeys: [\"{public}\"]\n\
@@ -130,7 +130,7 @@ pub(crate) fn keygen(cx: &Context, args: KeygenArgs) -> Result<Exit, Failure> {
                  Keep the old key in the list until its snapshots have aged out.",
                 path.display(),
                 env.address()
-            );
+            ));
         }
     }
     Ok(Exit::Ok)

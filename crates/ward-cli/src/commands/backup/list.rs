@@ -192,7 +192,21 @@ pub(super) fn list(cx: &Context, args: ListArgs) -> Result<Exit, Failure> {
                 };
                 table.push(row);
             }
-            print!("{}", crate::commands::classify::table(&table));
+            print!(
+                "{}",
+                crate::commands::classify::table_for(
+                    cx,
+                    &table,
+                    &[
+                        "TENANT",
+                        "TOOK",
+                        "POSTGRES",
+                        "ODOO",
+                        "ATTACHMENTS",
+                        "LOCKED UNTIL"
+                    ]
+                )
+            );
         }
     }
     Ok(Exit::Ok)
