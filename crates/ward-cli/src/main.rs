@@ -84,6 +84,7 @@ impl Command {
             Command::Backup(Backup::Verify(_)) => ("backup verify", Format::DOCUMENTS),
             Command::Backup(Backup::Prune(_)) => ("backup prune", Format::DOCUMENTS),
             Command::Backup(Backup::Keygen(_)) => ("backup keygen", Format::DOCUMENTS),
+            Command::Backup(Backup::SignExisting(_)) => ("backup sign-existing", Format::DOCUMENTS),
             Command::Restore(_) => ("restore", Format::DOCUMENTS),
             Command::Drill(_) => ("drill", Format::DOCUMENTS),
             Command::Version(_) => ("version", Format::DOCUMENTS),
