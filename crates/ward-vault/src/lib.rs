@@ -33,6 +33,7 @@ mod catalog;
 mod checksum;
 mod drill;
 mod error;
+mod filestore_restore;
 pub mod fixture;
 mod keys;
 mod lease;
@@ -63,6 +64,7 @@ pub use catalog::{
 pub use checksum::{Checksum, ChecksumAlgorithm};
 pub use drill::{DrillReport, DrillRequest, drill};
 pub use error::{Result, VaultError};
+pub use filestore_restore::{FilestoreRestoreRequest, FilestoreRestoreSummary, restore_filestore};
 pub use keys::{Identities, Recipients, RepositoryKey, SecretString, generate_identity_file};
 pub use manifest::{
     AttachmentEntry, BlobStats, DumpRole, DumpSource, SealedManifest, SnapshotContents,
