@@ -1,5 +1,6 @@
 //! `ward restore`: a snapshot into a new PostgreSQL database (pg_restore) and its filestore
-//! into Odoo's layout `<data_dir>/filestore/<db>/`, checked against the manifest.
+//! into Odoo's layout `<data_dir>/filestore/<db>/`, checked against the manifest; or its
+//! filestore only (`--filestore-only`), or the newest verified one (`--latest`).
 //!
 //! Needs an age identity: `--identity`, `WARD_IDENTITY`, then the state folder's DBA key.
 
