@@ -213,3 +213,76 @@ fn the_rendered_recovery_restore_puts_the_latest_verified_filestore_in_the_claim
     assert_eq!(code, 2, "{out}{err}");
     assert_eq!(files_under(&restored).len(), expected.len() + 1);
 }
+
+/// `--latest` restores the newest snapshot whose statement verifies (a copy under a newer
+/// id does not), `--filestore-only` creates no database, and a folder Ward did not fill is
+/// refused and left as it was.
+#[test]
+fn latest_skips_an_unverifiable_newer_snapshot_and_a_foreign_folder_is_refused() {
+    let w = World::new(OdooFixture {
+        attachments: 4,
+        ..OdooFixture::default()
+    });
+    let id = w.backed_up();
+    // A newer-looking snapshot: the committed one copied under a later id, which its
+    // signed statement does not name.
+    let snapshots = w.vault().join("tenants/st-marys/snapshots/billing/prod");
+    let forged = "29991231T235959Z-0badf00d";
+    let status = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(snapshots.join(&id))
+        .arg(snapshots.join(forged))
+        .status()
+        .expect("cp");
+    assert!(status.success());
+    let (code, listed, err) = w.ward(&["backup", "list", "billing/prod", "-o", "json"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(listed.contains(forged), "the copy is listed: {listed}");
+    let data = w.tmp.path().join("restored");
+    let restore = |data: &Path| {
+        w.ward(&[
+            "restore",
+            "--latest",
+            "billing/prod",
+            "--filestore-only",
+            "--to-db",
+            "billing_check",
+            "--filestore",
+            data.to_str().expect("utf8"),
+            "-o",
+            "json",
+        ])
+    };
+    let (code, out, err) = restore(&data);
+    assert_eq!(code, 0, "{out}{err}");
+    let summary = json(&out);
+    assert_eq!(summary["snapshot"]["id"], id.as_str(), "{summary}");
+    assert_eq!(
+        summary["blobs_restored"].as_u64(),
+        Some(w.fixture.store_fnames.len() as u64)
+    );
+    assert!(!w.has_database("billing_check"), "no database is created");
+    let folder = data.join("filestore/billing_check");
+    for fname in &w.fixture.store_fnames {
+        let want = std::fs::read(w.filestore.join(fname)).expect("the source blob");
+        assert!(
+            std::fs::read(folder.join(fname)).ok() == Some(want),
+            "{fname}"
+        );
+    }
+    // A folder Ward did not restore: refused, untouched.
+    let foreign = w.tmp.path().join("foreign");
+    let theirs = foreign.join("filestore/billing_check/notes.txt");
+    std::fs::create_dir_all(theirs.parent().expect("parent")).expect("mkdir");
+    std::fs::write(&theirs, b"not Ward's").expect("write");
+    let (code, out, err) = restore(&foreign);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        format!("{out}{err}").contains("did not restore it"),
+        "{out}{err}"
+    );
+    assert_eq!(
+        files_under(&foreign.join("filestore/billing_check")),
+        ["notes.txt"]
+    );
+}
