@@ -101,6 +101,14 @@ pub enum RenderError {
     )]
     JobStoreGovernance { environment: String, store: String },
     #[error(
+        "`{environment}` is tier 1 with recovery cluster `{cluster}`, whose filestore restore must read Ward's snapshots from a copy outside the primary region, but its in-cluster backups go to object store `{store}`, which has no s3 `replicateTo` and is not in `{cluster}`'s region: add `replicateTo: <s3 store in that region>` to `{store}` (WARD-RS-007)"
+    )]
+    RecoveryStoreNotReplicated {
+        environment: String,
+        cluster: String,
+        store: String,
+    },
+    #[error(
         "environment `{0}` is tier 1 and cannot be rendered for compose: a compose host has no continuous WAL archive and no backup job, so nothing would meet its RPO. Render it for kubernetes, or lower its classification"
     )]
     ComposeTier1(String),

@@ -37,6 +37,8 @@ pub struct Settings {
     pub default_secret_store: String,
     /// The platform's object stores by name: where each environment's backups go.
     pub object_stores: BTreeMap<String, ObjectStore>,
+    /// Each cluster's region, by cluster name: where the recovery region's jobs read from.
+    pub cluster_regions: BTreeMap<String, String>,
     /// `rendering.jobObjectStore`: the S3 store in-cluster jobs use for environments whose
     /// own store is not S3 (see `kubernetes::jobs::job_store`).
     pub job_object_store: Option<String>,
@@ -142,6 +144,11 @@ impl Settings {
                 .object_stores
                 .iter()
                 .map(|s| (s.name.value.clone(), s.clone()))
+                .collect(),
+            cluster_regions: p
+                .clusters
+                .iter()
+                .map(|c| (c.name.value.clone(), c.region.value.clone()))
                 .collect(),
             job_object_store: r.job_object_store.as_ref().map(|s| s.value.clone()),
             estate_repository: text(&r.estate_repository, DEFAULT_ESTATE_REPOSITORY),

@@ -28,13 +28,14 @@ fn render(estate: &Estate) -> Tree {
     }
 }
 
-/// The example's `vault` store moved to S3, with credentials and a non-default port.
+/// The example's `vault` store moved to S3, with credentials and a non-default port,
+/// replicating to the recovery region's `care-backups` as WARD-RS-007 asks of tier 1.
 fn s3_vault(text: String) -> String {
     let local = "    - name: vault\n      type: local\n      path: vault\n";
     assert!(text.contains(local), "the example's vault store changed");
     text.replace(
         local,
-        "    - name: vault\n      type: s3\n      endpoint: https://vault.s3.care.example:9443\n      bucket: care-vault\n      versioning: true\n      objectLock: { mode: compliance, days: 35 }\n      credentials: { store: hospital-vault, key: platform/ward/vault }\n",
+        "    - name: vault\n      type: s3\n      endpoint: https://vault.s3.care.example:9443\n      bucket: care-vault\n      versioning: true\n      objectLock: { mode: compliance, days: 35 }\n      credentials: { store: hospital-vault, key: platform/ward/vault }\n      replicateTo: care-backups\n",
     )
 }
 
@@ -490,6 +491,12 @@ fn only_the_drill_job_gets_the_identity() {
                 es["spec"]["data"][0]["remoteRef"]["key"],
                 format!("platform/ward/drill-identity/{folder}").as_str()
             );
+        } else if v["metadata"]["labels"]["ward.dev/job"] == "restore-filestore" {
+            // The recovery region's filestore restore decrypts with the stack's drill
+            // identity, from a Secret of the recovery namespace only (tests/recovery.rs).
+            assert!(path.starts_with("recovery-eu2/"), "{path}");
+            let secret = &volume(p, "identity").expect("identity volume")["secret"];
+            assert_eq!(secret["secretName"], "ward-recovery-identity", "{path}");
         } else {
             assert!(identity.is_none(), "{path}");
             assert!(volume(p, "identity").is_none(), "{path}");

@@ -38,6 +38,7 @@ mod chunks;
 mod drill;
 mod dump;
 mod error;
+mod filestore_restore;
 pub mod fixture;
 mod keys;
 mod lease;
@@ -70,6 +71,7 @@ pub use checksum::{Checksum, ChecksumAlgorithm};
 pub use chunks::DumpChunk;
 pub use drill::{DrillReport, DrillRequest, drill};
 pub use error::{Result, VaultError};
+pub use filestore_restore::{FilestoreRestoreRequest, FilestoreRestoreSummary, restore_filestore};
 pub use keys::{Identities, Recipients, RepositoryKey, SecretString, generate_identity_file};
 pub use manifest::{
     AttachmentEntry, BlobStats, DumpRole, DumpSource, SealedManifest, SnapshotContents,

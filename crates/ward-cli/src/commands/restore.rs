@@ -1,5 +1,6 @@
 //! `ward restore`: a snapshot into a new PostgreSQL database (pg_restore) and its filestore
-//! into Odoo's layout `<data_dir>/filestore/<db>/`, checked against the manifest.
+//! into Odoo's layout `<data_dir>/filestore/<db>/`, checked against the manifest; or its
+//! filestore only (`--filestore-only`), or the newest verified one (`--latest`).
 //!
 //! Needs an age identity: `--identity`, `WARD_IDENTITY`, then the state folder's DBA key.
 
@@ -11,7 +12,8 @@ use ward_ledger::Outcome;
 use ward_vault::RestoreRequest;
 
 use crate::commands::backup::{
-    Login, PgArgs, db_connection, identities, locate_snapshot, record_result, round, runtime,
+    Login, PgArgs, db_connection, environment, identities, locate_snapshot, open_repository,
+    record_result, repository_config, round, runtime, vault_failure,
 };
 use crate::context::{Context, Output, print_json};
 use crate::report::{Exit, Failure};
@@ -24,11 +26,21 @@ use crate::report::{Exit, Failure};
     ward --estate care restore 20261126T101500Z-1a2b3c4d --to-db billing_check --filestore /srv/odoo-data\n  \
     ward restore st-marys/billing/prod/20261126T101500Z-1a2b3c4d --to-db billing --filestore /srv/odoo-data \\\n      \
     --db-url postgres://postgres@127.0.0.1:5432/postgres --identity ~/keys/dba.age --replace --jobs 4\n  \
-    ward restore 20261126T101500Z-1a2b3c4d --to-zip billing.zip   # Odoo's own backup format")]
+    ward restore 20261126T101500Z-1a2b3c4d --to-zip billing.zip   # Odoo's own backup format\n  \
+    ward restore --latest billing/prod --filestore-only --to-db billing_prod --filestore /var/lib/odoo")]
 pub struct Args {
     /// Snapshot id, unique id prefix, or `tenant/workload/environment/id`.
-    pub snapshot: String,
-    /// Name of the database to create.
+    #[arg(required_unless_present = "latest")]
+    pub snapshot: Option<String>,
+    /// Restore the newest snapshot of this environment whose signed statement verifies,
+    /// instead of a named one (a forged newer snapshot is never restored).
+    #[arg(long, value_name = "WORKLOAD/ENV", conflicts_with = "snapshot")]
+    pub latest: Option<String>,
+    /// Restore only the filestore, into DIR/filestore/<NAME>/ of --filestore; no database is
+    /// created or touched (the database was recovered another way, e.g. a promoted standby).
+    #[arg(long, requires = "filestore", conflicts_with_all = ["to_zip", "db_url", "owner"])]
+    pub filestore_only: bool,
+    /// Name of the database to create (with --filestore-only: whose filestore folder it is).
     #[arg(long, value_name = "NAME", required_unless_present = "to_zip")]
     pub to_db: Option<String>,
     /// Odoo's data_dir: the blobs go to DIR/filestore/<NAME>/.
@@ -67,6 +79,9 @@ pub struct Args {
 pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
     let (to_db, data_dir) = match (&args.to_zip, &args.to_db, &args.filestore) {
         (Some(zip), _, _) => return to_zip(cx, &args, zip),
+        (None, Some(db), Some(dir)) if args.filestore_only => {
+            return filestore_only(cx, &args, db, dir);
+        }
         (None, Some(db), Some(dir)) => (db.clone(), dir.clone()),
         _ => {
             return Err(Failure::bad_input(
@@ -89,7 +104,7 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
     details.insert("to_db".into(), to_db.clone().into());
     details.insert("filestore".into(), filestore.display().to_string().into());
     details.insert("replace".into(), args.replace.into());
-    let mut subject = args.snapshot.clone();
+    let mut subject = args.requested();
     let progress = crate::progress::for_command(cx);
     let result = (|| {
         if args.jobs == 0 {
@@ -100,8 +115,8 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
         }
         let ids = identities(&estate, &state, args.identity.as_deref())?;
         runtime()?.block_on(async {
-            let found = locate_snapshot(cx, &estate, &args.snapshot, args.repo.as_deref()).await?;
-            let snapshot = found.manifest.snapshot.clone();
+            let found = locate(cx, &estate, &args).await?;
+            let snapshot = found.snapshot.clone();
             subject = snapshot.to_string();
             let env =
                 estate.environment(&format!("{}/{}", snapshot.workload, snapshot.environment));
@@ -180,6 +195,161 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
     })
 }
 
+impl Args {
+    /// What was asked for, for the ledger until the snapshot is known.
+    fn requested(&self) -> String {
+        match (&self.snapshot, &self.latest) {
+            (Some(id), _) => id.clone(),
+            (None, Some(env)) => format!("{env}/latest"),
+            (None, None) => String::new(),
+        }
+    }
+}
+
+/// The snapshot a restore reads, in the repository that holds it.
+struct Found {
+    repo: ward_vault::Repository,
+    snapshot: ward_vault::SnapshotRef,
+    keys: ward_vault::TrustedKeys,
+}
+
+/// The named snapshot, or with `--latest` the newest of the environment whose statement
+/// verifies against the estate's pinned keys, in the environment's store (`--object-store`
+/// replaces it, `--repo` reads a local folder instead).
+async fn locate(cx: &Context, estate: &ward_estate::Estate, args: &Args) -> Result<Found, Failure> {
+    let Some(address) = &args.latest else {
+        let id = args.snapshot.as_deref().unwrap_or_default();
+        let found = locate_snapshot(cx, estate, id, args.repo.as_deref()).await?;
+        return Ok(Found {
+            repo: found.repo,
+            snapshot: found.manifest.snapshot,
+            keys: found.keys,
+        });
+    };
+    let env = environment(estate, address)?;
+    let keys = crate::commands::signing::trusted_keys(estate)?;
+    let config = match &args.repo {
+        Some(dir) => ward_vault::RepositoryConfig {
+            store: ward_vault::StoreLocation::Local(dir.clone()),
+            object_lock: None,
+        },
+        None => repository_config(cx, estate, &cx.store_of(env))?,
+    };
+    let repo = open_repository(&config).await?;
+    let filter = ward_vault::SnapshotFilter {
+        tenant: Some(env.tenant.clone()),
+        workload: Some(env.workload.clone()),
+        environment: Some(env.environment.clone()),
+    };
+    let listed = ward_vault::list(&repo, &filter, &keys)
+        .await
+        .map_err(|e| vault_failure(e, "check the object store"))?;
+    let newest = listed
+        .iter()
+        .rev()
+        .find_map(|l| l.verified().map(|m| m.snapshot.clone()));
+    let Some(snapshot) = newest else {
+        return Err(Failure::operational(
+            format!(
+                "{} has no verified snapshot in {} (`ward backup list` shows why each one does not verify)",
+                env.address(),
+                repo.describe()
+            ),
+            "check --object-store, or run `ward backup run` for it first",
+        ));
+    };
+    Ok(Found {
+        repo,
+        snapshot,
+        keys,
+    })
+}
+
+/// `--filestore-only`: the snapshot's filestore into `<data_dir>/filestore/<database>`,
+/// checked blob by blob; no database server is needed or touched.
+fn filestore_only(
+    cx: &Context,
+    args: &Args,
+    database: &str,
+    data_dir: &std::path::Path,
+) -> Result<Exit, Failure> {
+    let filestore = ward_vault::filestore_folder(data_dir, database).map_err(|e| {
+        vault_failure(
+            e,
+            "--to-db takes a database name such as billing_prod, not a path",
+        )
+    })?;
+    let estate = cx.load_estate()?;
+    let state = cx.state_dir();
+    let mut details = Map::new();
+    details.insert("filestore".into(), filestore.display().to_string().into());
+    details.insert("filestore_only".into(), true.into());
+    details.insert("replace".into(), args.replace.into());
+    let mut subject = args.requested();
+    let progress = crate::progress::for_command(cx);
+    let result = (|| {
+        let ids = identities(&estate, &state, args.identity.as_deref())?;
+        runtime()?.block_on(async {
+            let found = locate(cx, &estate, args).await?;
+            subject = found.snapshot.to_string();
+            let request = ward_vault::FilestoreRestoreRequest {
+                folder: filestore.clone(),
+                replace: args.replace,
+                blob_concurrency: 8,
+            };
+            ward_vault::restore_filestore(
+                &found.repo,
+                &found.snapshot,
+                &found.keys,
+                &ids,
+                &request,
+                progress,
+            )
+            .await
+            .map_err(|e| vault_failure(e, "fix the cause and run it again"))
+        })
+    })();
+    let result = match result {
+        Ok(summary) => {
+            details.insert("replaced".into(), summary.replaced.into());
+            details.insert("blobs_restored".into(), summary.blobs_restored.into());
+            details.insert("blob_bytes".into(), summary.blob_bytes.into());
+            details.insert(
+                "duration_seconds".into(),
+                round(summary.duration_seconds).into(),
+            );
+            Ok((summary, Outcome::Ok, details))
+        }
+        Err(f) => Err((f, details)),
+    };
+    let summary = record_result(cx, &estate, "restore.filestore", &subject, result)?;
+    match cx.output {
+        Output::Json => print_json(&summary)?,
+        Output::Text => {
+            println!(
+                "restored the filestore of {} into {}{}: {} blobs, {} in {:.1}s, every sha1 checked",
+                summary.snapshot,
+                summary.filestore.display(),
+                if summary.replaced {
+                    " (replacing what Ward restored there)"
+                } else {
+                    ""
+                },
+                summary.blobs_restored,
+                HumanBytes(summary.blob_bytes),
+                summary.duration_seconds
+            );
+            if !summary.missing_at_backup.is_empty() {
+                crate::report::warn(&format!(
+                    "{} attachment(s) were missing when the snapshot was taken and are not restored",
+                    summary.missing_at_backup.len()
+                ));
+            }
+        }
+    }
+    Ok(Exit::Ok)
+}
+
 /// `--to-zip`: the snapshot as Odoo's backup zip; needs no database server.
 fn to_zip(cx: &Context, args: &Args, path: &std::path::Path) -> Result<Exit, Failure> {
     let estate = cx.load_estate()?;
@@ -187,13 +357,13 @@ fn to_zip(cx: &Context, args: &Args, path: &std::path::Path) -> Result<Exit, Fai
     let mut details = Map::new();
     details.insert("to_zip".into(), path.display().to_string().into());
     details.insert("replace".into(), args.replace.into());
-    let mut subject = args.snapshot.clone();
+    let mut subject = args.requested();
     let progress = crate::progress::for_command(cx);
     let result = (|| {
         let ids = identities(&estate, &state, args.identity.as_deref())?;
         runtime()?.block_on(async {
-            let found = locate_snapshot(cx, &estate, &args.snapshot, args.repo.as_deref()).await?;
-            let snapshot = found.manifest.snapshot.clone();
+            let found = locate(cx, &estate, args).await?;
+            let snapshot = found.snapshot.clone();
             subject = snapshot.to_string();
             let request = ward_vault::OdooZipRequest {
                 path: path.to_path_buf(),

@@ -252,22 +252,25 @@ pub(super) fn ward_job_destinations(
         let Ok(store) = job_store(settings, m) else {
             continue;
         };
-        match &store.endpoint {
-            Some(e) => {
-                ports.insert(url_port(&e.value));
-                hosts.insert(url_host(&e.value));
-            }
-            None => {
-                ports.insert(443);
-                let region = store
-                    .region
-                    .as_ref()
-                    .map_or("us-east-1", |r| r.value.as_str());
-                hosts.insert(format!("s3.{region}.amazonaws.com"));
-            }
-        }
+        let (port, host) = store_destination(store);
+        ports.insert(port);
+        hosts.insert(host);
     }
     (ports, hosts)
+}
+
+/// The port and host an S3 store is reached at: its endpoint, else AWS's in its region.
+pub(super) fn store_destination(store: &ward_estate::model::ObjectStore) -> (i32, String) {
+    match &store.endpoint {
+        Some(e) => (url_port(&e.value), url_host(&e.value)),
+        None => {
+            let region = store
+                .region
+                .as_ref()
+                .map_or("us-east-1", |r| r.value.as_str());
+            (443, format!("s3.{region}.amazonaws.com"))
+        }
+    }
 }
 
 /// The namespace of an in-cluster service URL, `http://<service>.<namespace>.svc[…]`.

@@ -792,24 +792,7 @@ pub(super) fn replica_cluster(
             ]),
             egress: Some(vec![
                 cnpg_instance_egress(pg),
-                NetworkPolicyEgressRule {
-                    to: Some(vec![NetworkPolicyPeer {
-                        namespace_selector: Some(selector(&[(
-                            "kubernetes.io/metadata.name",
-                            "kube-system",
-                        )])),
-                        pod_selector: Some(selector(&[("k8s-app", "kube-dns")])),
-                        ..Default::default()
-                    }]),
-                    ports: Some(vec![
-                        tcp(53),
-                        NetworkPolicyPort {
-                            port: Some(IntOrString::Int(53)),
-                            protocol: Some("UDP".into()),
-                            ..Default::default()
-                        },
-                    ]),
-                },
+                kube_dns_egress(),
                 api_server_egress(),
             ]),
         }),
@@ -918,6 +901,8 @@ pub(super) fn replica_cluster(
             resources: Some(pg_resources(s)),
         },
     ))?;
+    // The filestore's recovery path, before the SecretStore that must reach its keys.
+    super::recovery::recovery_filestore_restore(&mut out, settings, s, &common)?;
     secret_stores(&mut out, settings, ns, &common)?;
     // Base backups of the standby's own archive, so that a promoted cluster has a recent
     // starting point in its region from the first day.

@@ -174,8 +174,9 @@ pub(super) fn job_secret_items(
             DRILL_CREDENTIALS_SECRET.to_string(),
             &m.env.database.drill.password_secret,
         )),
-        // Prune reads and deletes objects of the store; it logs in to no database.
-        WardJob::Prune => None,
+        // Prune reads and deletes objects of the store, the filestore restore reads them
+        // into a folder; neither logs in to a database.
+        WardJob::Prune | WardJob::RestoreFilestore => None,
     };
     if let Some((credentials, pw)) = login {
         by_secret
@@ -194,7 +195,13 @@ pub(super) fn job_secret_items(
                 ward_estate::resolve::BACKUP_SIGNING_PROPERTY.into(),
             );
     }
-    if let Some((name, r)) = job_store_credentials(settings, m) {
+    let store = match job {
+        WardJob::RestoreFilestore => super::recovery::recovery_restore_store(settings, s, m).ok(),
+        WardJob::Backup | WardJob::Drill | WardJob::Prune => job_store(settings, m).ok(),
+    };
+    let credentials =
+        store.and_then(|st| st.credentials.as_ref().map(|r| (st.name.value.clone(), r)));
+    if let Some((name, r)) = credentials {
         // The key pair's two values are files of the key's folder (`property` is not used).
         let keys = ward_estate::model::SecretRef {
             property: None,
@@ -313,7 +320,7 @@ pub(crate) struct JobSizing {
 ///   workers and the dump pipeline);
 /// - deadline: a backup 2 × data / throughput + 15 min, at least 1 h; a drill (restore,
 ///   then every blob read back and checked) 3 × data / throughput + 30 min, at least 2 h;
-///   a prune 1 h;
+///   a prune 1 h; a filestore restore 2 × filestore / throughput + 30 min, at least 1 h;
 /// - a drill's scratch filestore: the declared filestore + 10 % + 1 GiB.
 pub(crate) fn job_sizing(job: WardJob, database_bytes: u64, filestore_bytes: u64) -> JobSizing {
     const GIB: u64 = 1 << 30;
@@ -341,6 +348,17 @@ pub(crate) fn job_sizing(job: WardJob, database_bytes: u64, filestore_bytes: u64
             cpu_millicores: 500,
             memory_bytes: 512 << 20,
             deadline_seconds: 3600,
+            scratch_bytes: 0,
+        },
+        // Only the filestore moves (the database is the promoted standby), into its claim.
+        WardJob::RestoreFilestore => JobSizing {
+            cpu_millicores: cpu,
+            memory_bytes: memory,
+            deadline_seconds: i64::try_from(filestore_bytes / JOB_THROUGHPUT_BYTES_PER_SECOND)
+                .unwrap_or(i64::MAX)
+                .saturating_mul(2)
+                .saturating_add(1800)
+                .max(3600),
             scratch_bytes: 0,
         },
     }
@@ -423,49 +441,11 @@ pub(super) fn ward_job_support(
     }
     for (name, (r, owners)) in stores {
         out.owners = owners.into();
-        let data = S3_PARTS
-            .iter()
-            .map(|part| ExternalSecretData {
-                secret_key: (*part).to_string(),
-                remote_ref: RemoteRef {
-                    key: r.key.value.clone(),
-                    property: Some((*part).to_string()),
-                },
-            })
-            .collect();
-        out.push(&external_secret(
-            ns,
-            &store_secret_name(&name),
-            &r.store.value,
-            settings,
-            None,
-            data,
-            common,
-        ))?;
+        out.push(&store_credentials_secret(settings, ns, &name, r, common))?;
     }
     out.owners = all_owners;
-    if let Some(r) = &settings.estate_credentials {
-        let template = ExternalSecretTemplate {
-            engine_version: "v2",
-            secret_type: None,
-            data: [(
-                "gitconfig".to_string(),
-                estate_git_config(&settings.estate_repository),
-            )]
-            .into(),
-        };
-        out.push(&external_secret(
-            ns,
-            ESTATE_GIT_SECRET,
-            &r.store.value,
-            settings,
-            Some(template),
-            vec![ExternalSecretData {
-                secret_key: "credentials".into(),
-                remote_ref: remote_ref(r),
-            }],
-            common,
-        ))?;
+    if let Some(secret) = estate_git_secret(settings, ns, common) {
+        out.push(&secret)?;
     }
     if let Some(r) = stack_drill_identity(settings, s) {
         // The stack's own identity, whose recipient only this stack's backups carry.
@@ -482,7 +462,17 @@ pub(super) fn ward_job_support(
             common,
         ))?;
     }
-    out.push(&PersistentVolumeClaim {
+    out.push(&ward_state_claim(settings, ns, common))?;
+    Ok(())
+}
+
+/// The `ward-state` claim of a namespace's jobs: ledger, lease, cached tenant keys.
+pub(super) fn ward_state_claim(
+    settings: &Settings,
+    ns: &str,
+    common: &BTreeMap<String, String>,
+) -> PersistentVolumeClaim {
+    PersistentVolumeClaim {
         metadata: meta("ward-state", ns, common),
         spec: Some(PersistentVolumeClaimSpec {
             // ReadWriteMany: a backup and a drill (and, in a shared namespace, other
@@ -498,8 +488,68 @@ pub(super) fn ward_job_support(
             ..Default::default()
         }),
         ..Default::default()
-    })?;
-    Ok(())
+    }
+}
+
+/// The ExternalSecret `ward-objectstore-<store>` holding an S3 store's key pair for the
+/// jobs' secrets folder.
+pub(super) fn store_credentials_secret(
+    settings: &Settings,
+    ns: &str,
+    store: &str,
+    r: &ward_estate::model::SecretRef,
+    common: &BTreeMap<String, String>,
+) -> CustomResource<ExternalSecretSpec> {
+    let data = S3_PARTS
+        .iter()
+        .map(|part| ExternalSecretData {
+            secret_key: (*part).to_string(),
+            remote_ref: RemoteRef {
+                key: r.key.value.clone(),
+                property: Some((*part).to_string()),
+            },
+        })
+        .collect();
+    external_secret(
+        ns,
+        &store_secret_name(store),
+        &r.store.value,
+        settings,
+        None,
+        data,
+        common,
+    )
+}
+
+/// The ExternalSecret `ward-estate-git` (the clone's Git configuration with the estate
+/// token), when the platform names `estateCredentials`.
+pub(super) fn estate_git_secret(
+    settings: &Settings,
+    ns: &str,
+    common: &BTreeMap<String, String>,
+) -> Option<CustomResource<ExternalSecretSpec>> {
+    let r = settings.estate_credentials.as_ref()?;
+    let template = ExternalSecretTemplate {
+        engine_version: "v2",
+        secret_type: None,
+        data: [(
+            "gitconfig".to_string(),
+            estate_git_config(&settings.estate_repository),
+        )]
+        .into(),
+    };
+    Some(external_secret(
+        ns,
+        ESTATE_GIT_SECRET,
+        &r.store.value,
+        settings,
+        Some(template),
+        vec![ExternalSecretData {
+            secret_key: "credentials".into(),
+            remote_ref: remote_ref(r),
+        }],
+        common,
+    ))
 }
 
 /// What differs between the jobs of an environment.
@@ -509,14 +559,17 @@ pub(crate) enum WardJob {
     Drill,
     /// Retention and garbage collection: `ward backup prune`.
     Prune,
+    /// The recovery region's `ward restore --filestore-only`, run by hand after a failover.
+    RestoreFilestore,
 }
 
 impl WardJob {
-    fn name(self) -> &'static str {
+    pub(super) fn name(self) -> &'static str {
         match self {
             WardJob::Backup => "backup",
             WardJob::Drill => "drill",
             WardJob::Prune => "prune",
+            WardJob::RestoreFilestore => "restore-filestore",
         }
     }
 }
@@ -537,7 +590,7 @@ fn job_db_cluster(m: &Member<'_>, job: WardJob) -> Option<String> {
             let drill = drill_cluster_name(&d.cluster);
             (d.drill.host == rw_service(&drill)).then_some(drill)
         }
-        WardJob::Prune => None,
+        WardJob::Prune | WardJob::RestoreFilestore => None,
     }
 }
 
@@ -574,7 +627,9 @@ pub(super) fn ward_job_pod(
         // the environment's declared filestore, never the node's own disk.
         match job {
             WardJob::Drill => scratch_volume("tmp", settings, sizing.scratch_bytes),
-            WardJob::Backup | WardJob::Prune => empty_dir_volume("tmp", q("1Gi")),
+            WardJob::Backup | WardJob::Prune | WardJob::RestoreFilestore => {
+                empty_dir_volume("tmp", q("1Gi"))
+            }
         },
     ];
     // git writes nothing outside the clone, but reads `$HOME`; the root is read-only.
@@ -621,7 +676,11 @@ pub(super) fn ward_job_pod(
         env("WARD_SECRETS_DIR", JOB_SECRETS),
         env("HOME", "/tmp"),
     ];
-    if let Some(url) = &settings.pushgateway {
+    if let Some(url) = settings
+        .pushgateway
+        .as_ref()
+        .filter(|_| job != WardJob::RestoreFilestore)
+    {
         // The rendered backup and drill alerts read what the jobs push there.
         env_vars.push(env("WARD_PUSHGATEWAY", url.clone()));
     }
@@ -648,7 +707,12 @@ pub(super) fn ward_job_pod(
             format!("{JOB_DB_CA}/{key}"),
         ]);
     }
-    let mut pod_security = restricted_pod(WARD_UID);
+    // The filestore restore writes Odoo's files: as Odoo's user, so that Odoo can write
+    // beside them once it runs (RWX storage often ignores fsGroup).
+    let mut pod_security = restricted_pod(match job {
+        WardJob::RestoreFilestore => ODOO_UID,
+        WardJob::Backup | WardJob::Drill | WardJob::Prune => WARD_UID,
+    });
     // The state volume is small; checking its root is enough between runs.
     pod_security.fs_group_change_policy = Some("OnRootMismatch".into());
     match job {
@@ -670,6 +734,26 @@ pub(super) fn ward_job_pod(
             pod_security.supplemental_groups = Some(vec![ODOO_UID]);
         }
         WardJob::Prune => {}
+        WardJob::RestoreFilestore => {
+            // The whole claim at Odoo's data dir: `ward restore --filestore-only` makes
+            // `filestore/<database>` in it, as Odoo lays it out.
+            volumes.push(claim_volume("filestore", "odoo-filestore", false));
+            mounts.push(mount("filestore", crate::odoo::DATA_DIR, false));
+            if stack_drill_identity(settings, s).is_some() {
+                volumes.push(secret_file_volume(
+                    "identity",
+                    super::recovery::RECOVERY_IDENTITY_SECRET,
+                    "identity",
+                    JOB_IDENTITY_FILE,
+                    SECRET_MODE,
+                ));
+                mounts.push(mount("identity", JOB_IDENTITY, true));
+                env_vars.push(env(
+                    "WARD_IDENTITY",
+                    format!("{JOB_IDENTITY}/{JOB_IDENTITY_FILE}"),
+                ));
+            }
+        }
         WardJob::Drill => {
             if stack_drill_identity(settings, s).is_some() {
                 volumes.push(secret_file_volume(

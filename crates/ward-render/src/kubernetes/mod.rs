@@ -51,6 +51,7 @@ mod data;
 mod gitops;
 mod jobs;
 mod observability;
+mod recovery;
 mod secrets;
 mod workloads;
 
@@ -64,6 +65,7 @@ use jobs::*;
 
 pub use jobs::{BACKUP_SIGNING_KEYS_ANNOTATION, DRILL_CLUSTER_LABEL};
 use observability::*;
+pub use recovery::{NEVER_SCHEDULE, RUN_COMMAND_ANNOTATION};
 use secrets::*;
 use workloads::*;
 
@@ -280,6 +282,25 @@ fn postgres_metrics_ingress() -> NetworkPolicyIngressRule {
     NetworkPolicyIngressRule {
         from: Some(vec![namespace_peer(MONITORING_NAMESPACE)]),
         ports: Some(vec![tcp(9187)]),
+    }
+}
+
+/// Name lookups: kube-dns in `kube-system`, TCP and UDP 53.
+fn kube_dns_egress() -> NetworkPolicyEgressRule {
+    NetworkPolicyEgressRule {
+        to: Some(vec![NetworkPolicyPeer {
+            namespace_selector: Some(selector(&[("kubernetes.io/metadata.name", "kube-system")])),
+            pod_selector: Some(selector(&[("k8s-app", "kube-dns")])),
+            ..Default::default()
+        }]),
+        ports: Some(vec![
+            tcp(53),
+            NetworkPolicyPort {
+                port: Some(IntOrString::Int(53)),
+                protocol: Some("UDP".into()),
+                ..Default::default()
+            },
+        ]),
     }
 }
 

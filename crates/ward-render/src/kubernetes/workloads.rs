@@ -495,20 +495,7 @@ pub(super) fn odoo_workloads(
             ..Default::default()
         })?;
     }
-    out.push(&PersistentVolumeClaim {
-        metadata: meta("odoo-filestore", ns, common),
-        spec: Some(PersistentVolumeClaimSpec {
-            // Web replicas and the cron pod share the filestore.
-            access_modes: Some(vec!["ReadWriteMany".into()]),
-            storage_class_name: settings.filestore_storage_class.clone(),
-            resources: Some(VolumeResourceRequirements {
-                requests: Some([("storage".to_string(), q(quantity(s.filestore_bytes)))].into()),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }),
-        ..Default::default()
-    })?;
+    out.push(&filestore_claim(settings, s, ns, common))?;
     if disruption_budget {
         out.push(&PodDisruptionBudget {
             metadata: meta("odoo-web", ns, common),
@@ -715,4 +702,28 @@ pub(super) fn ingress(
     }
     out.owners = all_owners;
     Ok(())
+}
+
+/// The stack's `odoo-filestore` claim, sized from its environments' declared filestores:
+/// the one Odoo mounts, and its twin in the recovery region that a filestore restore fills.
+pub(super) fn filestore_claim(
+    settings: &Settings,
+    s: &Stack<'_>,
+    ns: &str,
+    common: &BTreeMap<String, String>,
+) -> PersistentVolumeClaim {
+    PersistentVolumeClaim {
+        metadata: meta("odoo-filestore", ns, common),
+        spec: Some(PersistentVolumeClaimSpec {
+            // Web replicas and the cron pod share the filestore.
+            access_modes: Some(vec!["ReadWriteMany".into()]),
+            storage_class_name: settings.filestore_storage_class.clone(),
+            resources: Some(VolumeResourceRequirements {
+                requests: Some([("storage".to_string(), q(quantity(s.filestore_bytes)))].into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
 }
