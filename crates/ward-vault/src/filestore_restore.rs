@@ -2,22 +2,20 @@
 //! layout, for a database recovered another way (a promoted standby in the recovery region).
 //! The checks are a full restore's: the statement first, every blob's sha1, Ward's marker.
 
-use std::collections::BTreeSet;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::{open_snapshot, read_manifest};
 use crate::error::{Result, VaultError, io_err};
 use crate::keys::Identities;
 use crate::manifest::SnapshotRef;
-use crate::names::filestore_file;
 use crate::progress::{Phase, Progress};
-use crate::restore::{Cleanup, RESTORED_MARKER, fetch_blob};
+use crate::restore::{
+    Cleanup, FolderState, RESTORED_MARKER, empty_folder, write_atomically, write_blobs,
+};
 use crate::statement::TrustedKeys;
 use crate::store::Repository;
 
@@ -67,8 +65,8 @@ pub async fn restore_filestore(
     let manifest = read_manifest(repo, snapshot, keys).await?;
     let contents = open_snapshot(repo, &manifest, identities).await?;
     let folder = &request.folder;
-    let replaced = match folder_state(folder)? {
-        FolderState::MissingOrEmpty => false,
+    let replaced = match FolderState::of(folder)? {
+        FolderState::Missing | FolderState::Empty => false,
         FolderState::Restored if request.replace => true,
         FolderState::Restored => return Err(VaultError::FilestoreNotEmpty(folder.clone())),
         FolderState::Foreign => return Err(VaultError::FilestoreNotWard(folder.clone())),
@@ -82,44 +80,19 @@ pub async fn restore_filestore(
     let marker = serde_json::json!({ "snapshot": snapshot.to_string(), "filestore_only": true });
     let written = async {
         write_atomically(&folder.join(RESTORED_MARKER), marker.to_string().as_bytes())?;
-        // Attachments sharing one file are fetched once.
-        let mut seen = BTreeSet::new();
-        let entries: Vec<_> = contents
-            .sealed
-            .attachments
-            .iter()
-            .filter(|e| seen.insert(e.store_fname.clone()))
-            .cloned()
-            .collect();
-        progress.start(Phase::RestoreFilestore, Some(entries.len() as u64));
-        let results = futures::stream::iter(entries)
-            .map(|entry| {
-                let ids = identities.clone();
-                let progress = progress.clone();
-                let contents = &contents;
-                async move {
-                    let path = filestore_file(folder, &entry.store_fname).ok_or_else(|| {
-                        VaultError::Corrupted {
-                            object: contents.manifest.sealed.object.clone(),
-                            reason: format!("invalid store_fname {:?}", entry.store_fname),
-                        }
-                    })?;
-                    let plain = fetch_blob(repo, contents, entry, ids).await?;
-                    let size = plain.len() as u64;
-                    tokio::task::spawn_blocking(move || write_atomically(&path, &plain))
-                        .await
-                        .map_err(|e| VaultError::InvalidInput(format!("restore task: {e}")))??;
-                    progress.advance(Phase::RestoreFilestore, 1);
-                    Ok::<u64, VaultError>(size)
-                }
-            })
-            .buffer_unordered(request.blob_concurrency);
-        futures::pin_mut!(results);
-        let (mut count, mut bytes) = (0u64, 0u64);
-        while let Some(r) = results.next().await {
-            bytes += r?;
-            count += 1;
-        }
+        progress.start(
+            Phase::RestoreFilestore,
+            Some(contents.sealed.attachments.len() as u64),
+        );
+        let (count, bytes) = write_blobs(
+            repo,
+            &contents,
+            identities,
+            folder,
+            request.blob_concurrency,
+            progress.clone(),
+        )
+        .await?;
         progress.finish(Phase::RestoreFilestore);
         Ok::<_, VaultError>((count, bytes))
     }
@@ -158,69 +131,4 @@ pub async fn restore_filestore(
             .map(|p| p.store_fname.clone())
             .collect(),
     })
-}
-
-/// What is at the folder before the restore.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum FolderState {
-    MissingOrEmpty,
-    /// Not empty, and Ward's marker is there.
-    Restored,
-    /// Not empty and not restored by Ward: never emptied.
-    Foreign,
-}
-
-fn folder_state(folder: &Path) -> Result<FolderState> {
-    let meta = match std::fs::symlink_metadata(folder) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Ok(FolderState::MissingOrEmpty);
-        }
-        other => other.map_err(io_err("inspecting the filestore folder", folder))?,
-    };
-    if !meta.is_dir() {
-        // A symlink could lead anywhere, a file is not a filestore.
-        return Err(VaultError::InvalidInput(format!(
-            "filestore folder {} is not a plain folder; restore into a plain folder",
-            folder.display()
-        )));
-    }
-    let mut entries =
-        std::fs::read_dir(folder).map_err(io_err("reading the filestore folder", folder))?;
-    if entries.next().is_none() {
-        return Ok(FolderState::MissingOrEmpty);
-    }
-    let marker = std::fs::symlink_metadata(folder.join(RESTORED_MARKER));
-    Ok(if marker.is_ok_and(|m| m.is_file()) {
-        FolderState::Restored
-    } else {
-        FolderState::Foreign
-    })
-}
-
-fn empty_folder(folder: &Path) -> std::io::Result<()> {
-    let entries = match std::fs::read_dir(folder) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        other => other?,
-    };
-    for entry in entries {
-        let entry = entry?;
-        if entry.file_type()?.is_dir() {
-            std::fs::remove_dir_all(entry.path())?;
-        } else {
-            std::fs::remove_file(entry.path())?;
-        }
-    }
-    Ok(())
-}
-
-fn write_atomically(path: &Path, data: &[u8]) -> Result<()> {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(io_err("creating a filestore folder", parent))?;
-    }
-    let tmp = path.with_extension("ward-tmp");
-    let mut f = std::fs::File::create(&tmp).map_err(io_err("writing a filestore blob", &tmp))?;
-    f.write_all(data)
-        .map_err(io_err("writing a filestore blob", &tmp))?;
-    drop(f);
-    std::fs::rename(&tmp, path).map_err(io_err("writing a filestore blob", path))
 }

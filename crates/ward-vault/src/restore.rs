@@ -245,7 +245,7 @@ pub const RESTORED_MARKER: &str = ".ward-restored";
 
 /// What is at the filestore folder before a restore.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum FolderState {
+pub(crate) enum FolderState {
     Missing,
     Empty,
     /// Not empty, and Ward's marker is there.
@@ -255,7 +255,7 @@ enum FolderState {
 }
 
 impl FolderState {
-    fn of(folder: &Path) -> Result<FolderState> {
+    pub(crate) fn of(folder: &Path) -> Result<FolderState> {
         let meta = match std::fs::symlink_metadata(folder) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(FolderState::Missing),
             other => other.map_err(io_err("inspecting the filestore folder", folder))?,
@@ -362,8 +362,13 @@ impl Made {
     }
 }
 
-fn empty_folder(folder: &Path) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(folder)? {
+/// Removes everything inside `folder` (which may be a mount point, so it stays).
+pub(crate) fn empty_folder(folder: &Path) -> std::io::Result<()> {
+    let entries = match std::fs::read_dir(folder) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        other => other?,
+    };
+    for entry in entries {
         let entry = entry?;
         if entry.file_type()?.is_dir() {
             std::fs::remove_dir_all(entry.path())?;
@@ -624,14 +629,42 @@ async fn restore_filestore(
     request: &RestoreRequest,
     progress: Arc<dyn Progress>,
 ) -> Result<(u64, u64)> {
-    let root = request.filestore.clone();
-    let results = futures::stream::iter(contents.sealed.attachments.iter().cloned())
+    write_blobs(
+        repo,
+        contents,
+        identities,
+        &request.filestore,
+        request.blob_concurrency,
+        progress,
+    )
+    .await
+}
+
+/// Writes every attachment of `contents` under `root` in Odoo's layout, each once its
+/// sha1 checks, `concurrency` at a time; attachments sharing one file are fetched once.
+/// Returns the files and bytes written.
+pub(crate) async fn write_blobs(
+    repo: &Repository,
+    contents: &SnapshotContents,
+    identities: &Identities,
+    root: &Path,
+    concurrency: usize,
+    progress: Arc<dyn Progress>,
+) -> Result<(u64, u64)> {
+    let mut seen = std::collections::BTreeSet::new();
+    let entries: Vec<AttachmentEntry> = contents
+        .sealed
+        .attachments
+        .iter()
+        .filter(|e| seen.insert(e.store_fname.as_str()))
+        .cloned()
+        .collect();
+    let results = futures::stream::iter(entries)
         .map(|entry| {
             let ids = identities.clone();
-            let root = root.clone();
             let progress = progress.clone();
             async move {
-                let path = filestore_file(&root, &entry.store_fname).ok_or_else(|| {
+                let path = filestore_file(root, &entry.store_fname).ok_or_else(|| {
                     VaultError::Corrupted {
                         object: contents.manifest.sealed.object.clone(),
                         reason: format!("invalid store_fname {:?}", entry.store_fname),
@@ -646,7 +679,7 @@ async fn restore_filestore(
                 Ok::<u64, VaultError>(written)
             }
         })
-        .buffer_unordered(request.blob_concurrency);
+        .buffer_unordered(concurrency.max(1));
     futures::pin_mut!(results);
     let (mut count, mut bytes) = (0u64, 0u64);
     while let Some(r) = results.next().await {
@@ -735,7 +768,7 @@ pub(crate) async fn fetch_blob(
     .map_err(|e| VaultError::InvalidInput(format!("restore task: {e}")))?
 }
 
-fn write_atomically(path: &Path, data: &[u8]) -> Result<()> {
+pub(crate) fn write_atomically(path: &Path, data: &[u8]) -> Result<()> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(io_err("creating a filestore folder", parent))?;
     }
