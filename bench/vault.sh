@@ -25,66 +25,19 @@ set -euo pipefail
 SCALE=${1:-70}
 ROUNDS=${ROUNDS:-3}
 FILES=${2:-22222}
-MIN_BLOB=${MIN_BLOB:-1024}
-MAX_BLOB=${MAX_BLOB:-106000}
-PARTNERS=${PARTNERS:-100000}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 OUT=${BENCH_OUT:-/dev/null}
-# shellcheck source=bench/vault/pg.sh
-source "$ROOT/bench/vault/pg.sh"
+# shellcheck source=bench/vault/common.sh
+source "$ROOT/bench/vault/common.sh"
 
-for tool in age age-keygen zstd restic tar /usr/bin/time; do
-  command -v "$tool" >/dev/null || { echo "bench: $tool is missing (apt-get install age zstd restic time)" >&2; exit 2; }
-done
-
-echo "building ward and the fixture generator (release)…" >&2
-cargo build --release --quiet --manifest-path "$ROOT/Cargo.toml" -p ward-cli
-cargo build --release --quiet --manifest-path "$ROOT/Cargo.toml" -p ward-vault --example odoo-fixture
-TARGET_DIR=$(cargo metadata --format-version 1 --no-deps --manifest-path "$ROOT/Cargo.toml" \
-  | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
-WARD=$TARGET_DIR/release/ward
-FIXTURE=$TARGET_DIR/release/examples/odoo-fixture
-
-WORK=$(mktemp -d "${BENCH_DIR:-/tmp}/ward-bench.XXXXXX")
-cleanup() {
-  local rc=$?
-  stop_pg
-  [[ "${BENCH_KEEP:-}" == 1 ]] || rm -rf "$WORK"
-  exit $rc
-}
-trap cleanup EXIT
-start_pg "${BENCH_DIR:-/tmp}"
-PGBENCH=$PGBIN/pgbench
-command -v "$PGBENCH" >/dev/null || PGBENCH=$(command -v pgbench)
-
+require_tools "apt-get install age zstd restic time" age age-keygen zstd restic tar /usr/bin/time
+build_ward
+start_bench ward-bench
 RESULTS=$WORK/results.tsv
 : > "$RESULTS"
-# measure LABEL PHASE NOTE -- command…   (runs it under GNU time, records wall + RSS)
-measure() {
-  local label=$1 phase=$2 note=$3
-  shift 4
-  local tf=$WORK/time.out
-  sync
-  /usr/bin/time -f '%e %M' -o "$tf" "$@"
-  read -r wall rss < "$tf"
-  printf '%s\t%s\t%s\t%s\t%s\n' "$label" "$phase" "$wall" "$((rss / 1024))" "$note" >> "$RESULTS"
-  printf '  %-28s %-22s %8ss %6s MB  %s\n' "$label" "$phase" "$wall" "$((rss / 1024))" "$note" >&2
-}
-json_num() { sed -n "s/^ *\"$2\": \([0-9.e+-]*\),\{0,1\}$/\1/p" "$1" | head -1; }
 
 # --- Data -----------------------------------------------------------------------------
-echo "generating: pgbench -i -s $SCALE, $PARTNERS partners, $FILES attachments…" >&2
-psql_db postgres "CREATE DATABASE billing"
-"$PGBENCH" -i -q -s "$SCALE" -h "$PGSOCK" -p "$PGPORT" -U postgres billing 2>/dev/null
-FILESTORE=$WORK/odoo-data/filestore/billing
-"$FIXTURE" --db-url "postgres://postgres:$PGPASSWORD@127.0.0.1:$PGPORT/billing" \
-  --filestore "$FILESTORE" --partners "$PARTNERS" --attachments "$FILES" \
-  --min-blob "$MIN_BLOB" --max-blob "$MAX_BLOB" >/dev/null
-psql_db billing "VACUUM ANALYZE" >/dev/null
-DB_BYTES=$(psql_db billing "SELECT pg_database_size('billing')")
-FS_BYTES=$(du -sb "$FILESTORE" | cut -f1)
-FS_FILES=$(find "$FILESTORE" -type f | wc -l)
-echo "database $((DB_BYTES / 1048576)) MB, filestore $((FS_BYTES / 1048576)) MB in $FS_FILES files" >&2
+make_odoo_dataset billing "$SCALE" "$FILES"
 
 age-keygen -o "$WORK/bench.key" 2>/dev/null
 RECIPIENT=$(sed -n 's/^# public key: //p' "$WORK/bench.key")
@@ -92,8 +45,6 @@ DUMP=("$PGBIN/pg_dump" -h 127.0.0.1 -p "$PGPORT" -U postgres -Fc -Z0 billing)
 mkdir -p "$WORK/a"
 
 # --- (a) and (c), alternating ------------------------------------------------------------
-export WARD_ACTOR=bench NO_COLOR=1
-unset WARD_STATE WARD_ESTATE WARD_IDENTITY
 RATIOS=()
 for round in $(seq 1 "$ROUNDS"); do
   echo "(a) shell pipelines, round $round" >&2
@@ -179,7 +130,7 @@ done
 {
   echo "## Vault benchmark — $(date -u +%Y-%m-%dT%H:%MZ)"
   echo
-  echo "Machine: $(nproc) CPU ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)), $(free -g | awk '/Mem:/{print $2}') GB RAM; PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}'); restic $(restic version | awk '{print $2}'); age $(age --version); zstd $(zstd -V | sed -n 's/.* v\([0-9.]*\).*/\1/p')"
+  echo "Machine: $(machine); restic $(restic version | awk '{print $2}'); age $(age --version); zstd $(zstd -V | sed -n 's/.* v\([0-9.]*\).*/\1/p')"
   echo "Data: pgbench scale $SCALE + $PARTNERS partners = database $((DB_BYTES / 1048576)) MB; filestore $((FS_BYTES / 1048576)) MB in $FS_FILES files ($MIN_BLOB–$MAX_BLOB bytes, half compressible)"
   echo
   echo "| run | phase | wall (s) | peak RSS (MB) | what |"
