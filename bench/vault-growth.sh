@@ -69,9 +69,11 @@ new_repos() {
   export RESTIC_REPOSITORY=$WORK/restic-$1 RESTIC_PASSWORD=bench RESTIC_CACHE_DIR=$WORK/restic-cache
   restic init -q --repository-version 2 >/dev/null
 }
+# sslmode=prefer: the throwaway server has no certificate, and billing/prod holds PHI
+# (default verify-full); local, ad-hoc use asks for it, as scripts/demo.sh does.
 ward_backup() {
   "$WARD" --estate "$ESTATE" backup run billing/prod \
-    --db-url "postgres://postgres@127.0.0.1:$PGPORT/billing" --filestore "$FILESTORE" -o json >/dev/null
+    --db-url "postgres://postgres@127.0.0.1:$PGPORT/billing?sslmode=prefer" --filestore "$FILESTORE" -o json >/dev/null
 }
 restic_backup() {
   "$PGBIN/pg_dump" -h "$PGSOCK" -p "$PGPORT" -U postgres -Fc -Z0 billing \

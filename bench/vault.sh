@@ -45,6 +45,9 @@ DUMP=("$PGBIN/pg_dump" -h 127.0.0.1 -p "$PGPORT" -U postgres -Fc -Z0 billing)
 mkdir -p "$WORK/a"
 
 # --- (a) and (c), alternating ------------------------------------------------------------
+# The throwaway server has no certificate and billing/prod holds PHI (default verify-full):
+# this local, ad-hoc use asks for sslmode=prefer, as scripts/demo.sh does; and the restore
+# leaves the objects to the connecting user, as the shell's `pg_restore --no-owner` does.
 RATIOS=()
 for round in $(seq 1 "$ROUNDS"); do
   echo "(a) shell pipelines, round $round" >&2
@@ -59,7 +62,7 @@ for round in $(seq 1 "$ROUNDS"); do
   ESTATE=$WORK/care-$round
   "$WARD" init "$ESTATE" --example healthcare >/dev/null
   WARD_RUN=("$WARD" --estate "$ESTATE" backup run billing/prod
-    --db-url "postgres://postgres@127.0.0.1:$PGPORT/billing" --filestore "$FILESTORE" -o json)
+    --db-url "postgres://postgres@127.0.0.1:$PGPORT/billing?sslmode=prefer" --filestore "$FILESTORE" -o json)
   measure c ward-total "ward backup run (round $round)" -- \
     bash -c "$(printf '%q ' "${WARD_RUN[@]}") > $WORK/c.json"
   C_TOTAL=$(tail -1 "$RESULTS" | cut -f3)
@@ -75,7 +78,7 @@ for round in $(seq 1 "$ROUNDS"); do
     "$WARD_BASELINE" init "$BASE_ESTATE" --example healthcare >/dev/null
     measure c baseline-total "WARD_BASELINE backup run (round $round)" -- bash -c \
       "$(printf '%q ' "$WARD_BASELINE" --estate "$BASE_ESTATE" backup run billing/prod \
-        --db-url "postgres://postgres@127.0.0.1:$PGPORT/billing" --filestore "$FILESTORE" \
+        --db-url "postgres://postgres@127.0.0.1:$PGPORT/billing?sslmode=prefer" --filestore "$FILESTORE" \
         -o json) > /dev/null"
     B_TOTAL=$(tail -1 "$RESULTS" | cut -f3)
     echo "  round $round: baseline/(a) = $(awk "BEGIN{printf \"%.2f\", $B_TOTAL/($A_DUMP+$A_FS)}")" >&2
@@ -119,8 +122,8 @@ measure e shell-restore-files "age|zstd -d|tar x" -- bash -c \
   "age -d -i $WORK/bench.key $WORK/a/fs.age | zstd -d -q | tar -C $WORK/e-shell -xf -"
 ID=$(sed -n 's/^ *"id": "\([^"]*\)".*/\1/p' "$WORK/d.json" | head -1)
 measure e ward-restore "ward restore" -- bash -c \
-  "$(printf '%q ' "$WARD" --estate "$ESTATE" restore "$ID" --to-db restore_ward \
-    --filestore "$WORK/e-ward" --db-url "postgres://postgres@127.0.0.1:$PGPORT/postgres" -o json) > $WORK/e.json"
+  "$(printf '%q ' "$WARD" --estate "$ESTATE" restore "$ID" --to-db restore_ward --owner postgres \
+    --filestore "$WORK/e-ward" --db-url "postgres://postgres@127.0.0.1:$PGPORT/postgres?sslmode=prefer" -o json) > $WORK/e.json"
 for phase in database filestore; do
   printf 'e\tward-restore-%s (phase)\t%s\t-\tinside ward restore; concurrent\n' \
     "$phase" "$(json_num "$WORK/e.json" "${phase}_seconds")" >> "$RESULTS"
