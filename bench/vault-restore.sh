@@ -90,8 +90,5 @@ done
   echo
   echo "All timings (GNU time; peak RSS of the largest process):"
   echo
-  echo "| run | phase | wall (s) | peak RSS (MB) | what |"
-  echo "|---|---|---:|---:|---|"
-  awk -F'\t' '{w = ($3 ~ /^[0-9.]+$/) ? sprintf("%.2f", $3) : $3; gsub(/\|/, "\\|", $5);
-    printf "| %s | %s | %s | %s | %s |\n", $1, $2, w, $4, $5}' "$RESULTS"
+  results_table
 } | tee "$OUT"

@@ -136,10 +136,7 @@ done
   echo "Machine: $(machine); restic $(restic version | awk '{print $2}'); age $(age --version); zstd $(zstd -V | sed -n 's/.* v\([0-9.]*\).*/\1/p')"
   echo "Data: pgbench scale $SCALE + $PARTNERS partners = database $((DB_BYTES / 1048576)) MB; filestore $((FS_BYTES / 1048576)) MB in $FS_FILES files ($MIN_BLOB–$MAX_BLOB bytes, half compressible)"
   echo
-  echo "| run | phase | wall (s) | peak RSS (MB) | what |"
-  echo "|---|---|---:|---:|---|"
-  awk -F'\t' '{w = ($3 ~ /^[0-9.]+$/) ? sprintf("%.2f", $3) : $3; gsub(/\|/, "\\|", $5);
-    printf "| %s | %s | %s | %s | %s |\n", $1, $2, w, $4, $5}' "$RESULTS"
+  results_table
   echo
   echo "(c)/(a) per round: ${RATIOS[*]}; median $MEDIAN."
   echo

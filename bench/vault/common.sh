@@ -72,6 +72,14 @@ measure() {
   printf '  %-28s %-22s %8ss %6s MB  %s\n' "$label" "$phase" "$wall" "$((rss / 1024))" "$note" >&2
 }
 
+# results_table: what measure recorded in $RESULTS, as a Markdown table.
+results_table() {
+  echo "| run | phase | wall (s) | peak RSS (MB) | what |"
+  echo "|---|---|---:|---:|---|"
+  awk -F'\t' '{w = ($3 ~ /^[0-9.]+$/) ? sprintf("%.2f", $3) : $3; gsub(/\|/, "\\|", $5);
+    printf "| %s | %s | %s | %s | %s |\n", $1, $2, w, $4, $5}' "$RESULTS"
+}
+
 # json_num FILE KEY: the first number KEY has in ward's pretty-printed JSON.
 json_num() { sed -n "s/^ *\"$2\": \([0-9.e+-]*\),\{0,1\}$/\1/p" "$1" | head -1; }
 
