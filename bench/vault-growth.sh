@@ -20,36 +20,12 @@ FILES=${2:-300}
 DAYS=${DAYS:-30}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 OUT=${BENCH_OUT:-/dev/null}
-# shellcheck source=bench/vault/pg.sh
-source "$ROOT/bench/vault/pg.sh"
+# shellcheck source=bench/vault/common.sh
+source "$ROOT/bench/vault/common.sh"
 
-for tool in restic moto_server; do
-  command -v "$tool" >/dev/null || { echo "bench: $tool is missing (.ci/run installs it)" >&2; exit 2; }
-done
-
-echo "building ward and the fixture generator (release)…" >&2
-cargo build --release --quiet --manifest-path "$ROOT/Cargo.toml" -p ward-cli
-cargo build --release --quiet --manifest-path "$ROOT/Cargo.toml" -p ward-vault --example odoo-fixture
-TARGET_DIR=$(cargo metadata --format-version 1 --no-deps --manifest-path "$ROOT/Cargo.toml" \
-  | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
-WARD=$TARGET_DIR/release/ward
-FIXTURE=$TARGET_DIR/release/examples/odoo-fixture
-
-WORK=$(mktemp -d "${BENCH_DIR:-/tmp}/ward-growth.XXXXXX")
-MOTO_PID=
-cleanup() {
-  local rc=$?
-  [[ -n "$MOTO_PID" ]] && kill "$MOTO_PID" 2>/dev/null
-  stop_pg
-  [[ "${BENCH_KEEP:-}" == 1 ]] || rm -rf "$WORK"
-  exit $rc
-}
-trap cleanup EXIT
-start_pg "${BENCH_DIR:-/tmp}"
-PGBENCH=$PGBIN/pgbench
-command -v "$PGBENCH" >/dev/null || PGBENCH=$(command -v pgbench)
-export WARD_ACTOR=bench NO_COLOR=1
-unset WARD_STATE WARD_ESTATE WARD_IDENTITY
+require_tools ".ci/run installs it" restic moto_server
+build_ward
+start_bench ward-growth
 
 # --- Data: a template database, copied afresh for every pattern -----------------------------
 echo "generating: pgbench -i -s $SCALE and $FILES attachments…" >&2
@@ -93,9 +69,11 @@ new_repos() {
   export RESTIC_REPOSITORY=$WORK/restic-$1 RESTIC_PASSWORD=bench RESTIC_CACHE_DIR=$WORK/restic-cache
   restic init -q --repository-version 2 >/dev/null
 }
+# sslmode=prefer: the throwaway server has no certificate, and billing/prod holds PHI
+# (default verify-full); local, ad-hoc use asks for it, as scripts/demo.sh does.
 ward_backup() {
   "$WARD" --estate "$ESTATE" backup run billing/prod \
-    --db-url "postgres://postgres@127.0.0.1:$PGPORT/billing" --filestore "$FILESTORE" -o json >/dev/null
+    --db-url "postgres://postgres@127.0.0.1:$PGPORT/billing?sslmode=prefer" --filestore "$FILESTORE" -o json >/dev/null
 }
 restic_backup() {
   "$PGBIN/pg_dump" -h "$PGSOCK" -p "$PGPORT" -U postgres -Fc -Z0 billing \
@@ -139,7 +117,7 @@ W_DAILY_OBJ=$(objects "$VAULT"); R_DAILY_OBJ=$(objects "$RESTIC_REPOSITORY")
 echo "s3: requests against moto" >&2
 MOTO_PORT=$(free_port)
 moto_server -H 127.0.0.1 -p "$MOTO_PORT" > "$WORK/moto.log" 2>&1 &
-MOTO_PID=$!
+BENCH_PIDS+=("$!")
 for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$MOTO_PORT") 2>/dev/null && break; sleep 0.1; done
 AUTH='Authorization: AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00'
 for b in ward-bench restic-bench; do
@@ -182,7 +160,7 @@ done
 {
   echo "## Repository growth — $(date -u +%Y-%m-%dT%H:%MZ), $(git -C "$ROOT" rev-parse --short HEAD)"
   echo
-  echo "Machine: $(nproc) CPU ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)), $(free -g | awk '/Mem:/{print $2}') GB RAM; PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}'); restic $(restic version | awk '{print $2}')"
+  echo "Machine: $(machine); restic $(restic version | awk '{print $2}')"
   echo "Data: pgbench scale $SCALE + 20,000 partners: database $((DB_BYTES / 1048576)) MB, \`pg_dump -Fc -Z0\` $((DUMP_BYTES / 1048576)) MB; filestore $((FS_BYTES / 1048576)) MB in $FILES attachments"
   echo
   echo "| change before the second backup | Ward first (MB) | Ward second adds | Ward objects first / added | restic first (MB) | restic second adds | restic objects first / added |"

@@ -25,66 +25,19 @@ set -euo pipefail
 SCALE=${1:-70}
 ROUNDS=${ROUNDS:-3}
 FILES=${2:-22222}
-MIN_BLOB=${MIN_BLOB:-1024}
-MAX_BLOB=${MAX_BLOB:-106000}
-PARTNERS=${PARTNERS:-100000}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 OUT=${BENCH_OUT:-/dev/null}
-# shellcheck source=bench/vault/pg.sh
-source "$ROOT/bench/vault/pg.sh"
+# shellcheck source=bench/vault/common.sh
+source "$ROOT/bench/vault/common.sh"
 
-for tool in age age-keygen zstd restic tar /usr/bin/time; do
-  command -v "$tool" >/dev/null || { echo "bench: $tool is missing (apt-get install age zstd restic time)" >&2; exit 2; }
-done
-
-echo "building ward and the fixture generator (release)…" >&2
-cargo build --release --quiet --manifest-path "$ROOT/Cargo.toml" -p ward-cli
-cargo build --release --quiet --manifest-path "$ROOT/Cargo.toml" -p ward-vault --example odoo-fixture
-TARGET_DIR=$(cargo metadata --format-version 1 --no-deps --manifest-path "$ROOT/Cargo.toml" \
-  | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
-WARD=$TARGET_DIR/release/ward
-FIXTURE=$TARGET_DIR/release/examples/odoo-fixture
-
-WORK=$(mktemp -d "${BENCH_DIR:-/tmp}/ward-bench.XXXXXX")
-cleanup() {
-  local rc=$?
-  stop_pg
-  [[ "${BENCH_KEEP:-}" == 1 ]] || rm -rf "$WORK"
-  exit $rc
-}
-trap cleanup EXIT
-start_pg "${BENCH_DIR:-/tmp}"
-PGBENCH=$PGBIN/pgbench
-command -v "$PGBENCH" >/dev/null || PGBENCH=$(command -v pgbench)
-
+require_tools "apt-get install age zstd restic time" age age-keygen zstd restic tar /usr/bin/time
+build_ward
+start_bench ward-bench
 RESULTS=$WORK/results.tsv
 : > "$RESULTS"
-# measure LABEL PHASE NOTE -- command…   (runs it under GNU time, records wall + RSS)
-measure() {
-  local label=$1 phase=$2 note=$3
-  shift 4
-  local tf=$WORK/time.out
-  sync
-  /usr/bin/time -f '%e %M' -o "$tf" "$@"
-  read -r wall rss < "$tf"
-  printf '%s\t%s\t%s\t%s\t%s\n' "$label" "$phase" "$wall" "$((rss / 1024))" "$note" >> "$RESULTS"
-  printf '  %-28s %-22s %8ss %6s MB  %s\n' "$label" "$phase" "$wall" "$((rss / 1024))" "$note" >&2
-}
-json_num() { sed -n "s/^ *\"$2\": \([0-9.e+-]*\),\{0,1\}$/\1/p" "$1" | head -1; }
 
 # --- Data -----------------------------------------------------------------------------
-echo "generating: pgbench -i -s $SCALE, $PARTNERS partners, $FILES attachments…" >&2
-psql_db postgres "CREATE DATABASE billing"
-"$PGBENCH" -i -q -s "$SCALE" -h "$PGSOCK" -p "$PGPORT" -U postgres billing 2>/dev/null
-FILESTORE=$WORK/odoo-data/filestore/billing
-"$FIXTURE" --db-url "postgres://postgres:$PGPASSWORD@127.0.0.1:$PGPORT/billing" \
-  --filestore "$FILESTORE" --partners "$PARTNERS" --attachments "$FILES" \
-  --min-blob "$MIN_BLOB" --max-blob "$MAX_BLOB" >/dev/null
-psql_db billing "VACUUM ANALYZE" >/dev/null
-DB_BYTES=$(psql_db billing "SELECT pg_database_size('billing')")
-FS_BYTES=$(du -sb "$FILESTORE" | cut -f1)
-FS_FILES=$(find "$FILESTORE" -type f | wc -l)
-echo "database $((DB_BYTES / 1048576)) MB, filestore $((FS_BYTES / 1048576)) MB in $FS_FILES files" >&2
+make_odoo_dataset billing "$SCALE" "$FILES"
 
 age-keygen -o "$WORK/bench.key" 2>/dev/null
 RECIPIENT=$(sed -n 's/^# public key: //p' "$WORK/bench.key")
@@ -92,8 +45,9 @@ DUMP=("$PGBIN/pg_dump" -h 127.0.0.1 -p "$PGPORT" -U postgres -Fc -Z0 billing)
 mkdir -p "$WORK/a"
 
 # --- (a) and (c), alternating ------------------------------------------------------------
-export WARD_ACTOR=bench NO_COLOR=1
-unset WARD_STATE WARD_ESTATE WARD_IDENTITY
+# The throwaway server has no certificate and billing/prod holds PHI (default verify-full):
+# this local, ad-hoc use asks for sslmode=prefer, as scripts/demo.sh does; and the restore
+# leaves the objects to the connecting user, as the shell's `pg_restore --no-owner` does.
 RATIOS=()
 for round in $(seq 1 "$ROUNDS"); do
   echo "(a) shell pipelines, round $round" >&2
@@ -108,7 +62,7 @@ for round in $(seq 1 "$ROUNDS"); do
   ESTATE=$WORK/care-$round
   "$WARD" init "$ESTATE" --example healthcare >/dev/null
   WARD_RUN=("$WARD" --estate "$ESTATE" backup run billing/prod
-    --db-url "postgres://postgres@127.0.0.1:$PGPORT/billing" --filestore "$FILESTORE" -o json)
+    --db-url "postgres://postgres@127.0.0.1:$PGPORT/billing?sslmode=prefer" --filestore "$FILESTORE" -o json)
   measure c ward-total "ward backup run (round $round)" -- \
     bash -c "$(printf '%q ' "${WARD_RUN[@]}") > $WORK/c.json"
   C_TOTAL=$(tail -1 "$RESULTS" | cut -f3)
@@ -124,7 +78,7 @@ for round in $(seq 1 "$ROUNDS"); do
     "$WARD_BASELINE" init "$BASE_ESTATE" --example healthcare >/dev/null
     measure c baseline-total "WARD_BASELINE backup run (round $round)" -- bash -c \
       "$(printf '%q ' "$WARD_BASELINE" --estate "$BASE_ESTATE" backup run billing/prod \
-        --db-url "postgres://postgres@127.0.0.1:$PGPORT/billing" --filestore "$FILESTORE" \
+        --db-url "postgres://postgres@127.0.0.1:$PGPORT/billing?sslmode=prefer" --filestore "$FILESTORE" \
         -o json) > /dev/null"
     B_TOTAL=$(tail -1 "$RESULTS" | cut -f3)
     echo "  round $round: baseline/(a) = $(awk "BEGIN{printf \"%.2f\", $B_TOTAL/($A_DUMP+$A_FS)}")" >&2
@@ -168,8 +122,8 @@ measure e shell-restore-files "age|zstd -d|tar x" -- bash -c \
   "age -d -i $WORK/bench.key $WORK/a/fs.age | zstd -d -q | tar -C $WORK/e-shell -xf -"
 ID=$(sed -n 's/^ *"id": "\([^"]*\)".*/\1/p' "$WORK/d.json" | head -1)
 measure e ward-restore "ward restore" -- bash -c \
-  "$(printf '%q ' "$WARD" --estate "$ESTATE" restore "$ID" --to-db restore_ward \
-    --filestore "$WORK/e-ward" --db-url "postgres://postgres@127.0.0.1:$PGPORT/postgres" -o json) > $WORK/e.json"
+  "$(printf '%q ' "$WARD" --estate "$ESTATE" restore "$ID" --to-db restore_ward --owner postgres \
+    --filestore "$WORK/e-ward" --db-url "postgres://postgres@127.0.0.1:$PGPORT/postgres?sslmode=prefer" -o json) > $WORK/e.json"
 for phase in database filestore; do
   printf 'e\tward-restore-%s (phase)\t%s\t-\tinside ward restore; concurrent\n' \
     "$phase" "$(json_num "$WORK/e.json" "${phase}_seconds")" >> "$RESULTS"
@@ -179,13 +133,10 @@ done
 {
   echo "## Vault benchmark — $(date -u +%Y-%m-%dT%H:%MZ)"
   echo
-  echo "Machine: $(nproc) CPU ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)), $(free -g | awk '/Mem:/{print $2}') GB RAM; PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}'); restic $(restic version | awk '{print $2}'); age $(age --version); zstd $(zstd -V | sed -n 's/.* v\([0-9.]*\).*/\1/p')"
+  echo "Machine: $(machine); restic $(restic version | awk '{print $2}'); age $(age --version); zstd $(zstd -V | sed -n 's/.* v\([0-9.]*\).*/\1/p')"
   echo "Data: pgbench scale $SCALE + $PARTNERS partners = database $((DB_BYTES / 1048576)) MB; filestore $((FS_BYTES / 1048576)) MB in $FS_FILES files ($MIN_BLOB–$MAX_BLOB bytes, half compressible)"
   echo
-  echo "| run | phase | wall (s) | peak RSS (MB) | what |"
-  echo "|---|---|---:|---:|---|"
-  awk -F'\t' '{w = ($3 ~ /^[0-9.]+$/) ? sprintf("%.2f", $3) : $3; gsub(/\|/, "\\|", $5);
-    printf "| %s | %s | %s | %s | %s |\n", $1, $2, w, $4, $5}' "$RESULTS"
+  results_table
   echo
   echo "(c)/(a) per round: ${RATIOS[*]}; median $MEDIAN."
   echo

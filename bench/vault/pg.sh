@@ -1,6 +1,6 @@
-# Throwaway PostgreSQL for bench/vault.sh (sourced): initdb in a temporary folder, a free
-# port on 127.0.0.1, the socket inside the folder; as root the server runs as `nobody`
-# (initdb refuses root), the way crates/ward-pgtemp does it.
+# Throwaway PostgreSQL for the vault benchmarks (sourced through bench/vault/common.sh):
+# initdb in a temporary folder, a free port on 127.0.0.1, the socket inside the folder; as
+# root the server runs as `nobody` (initdb refuses root), the way crates/ward-pgtemp does it.
 #
 # Sets PGBIN, PGROOT, PGPORT, PGSOCK, PGPASSWORD; defines start_pg, stop_pg, psql_db.
 

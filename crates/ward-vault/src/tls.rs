@@ -189,13 +189,7 @@ impl MakeRustlsConnect {
         static SHARED: std::sync::OnceLock<Result<MakeRustlsConnect, rustls::Error>> =
             std::sync::OnceLock::new();
         SHARED
-            .get_or_init(|| {
-                let provider = provider();
-                let verifier = Arc::new(UnverifiedServer {
-                    algorithms: provider.signature_verification_algorithms,
-                });
-                MakeRustlsConnect::with_verifier(provider, verifier, false)
-            })
+            .get_or_init(|| MakeRustlsConnect::checking(None, false))
             .clone()
     }
 
@@ -205,20 +199,21 @@ impl MakeRustlsConnect {
         roots: RootCertStore,
         check_name: bool,
     ) -> Result<MakeRustlsConnect, rustls::Error> {
+        MakeRustlsConnect::checking(Some(roots), check_name)
+    }
+
+    /// A connector whose handshakes check the server as `ServerCheck` does with `roots`
+    /// (`None`: any certificate) and `check_name`.
+    fn checking(
+        roots: Option<RootCertStore>,
+        check_name: bool,
+    ) -> Result<MakeRustlsConnect, rustls::Error> {
         let provider = provider();
-        let verifier = Arc::new(VerifiedServer {
-            roots: Arc::new(roots),
+        let verifier = Arc::new(ServerCheck {
+            roots: roots.map(Arc::new),
             check_name,
             algorithms: provider.signature_verification_algorithms,
         });
-        MakeRustlsConnect::with_verifier(provider, verifier, check_name)
-    }
-
-    fn with_verifier(
-        provider: Arc<rustls::crypto::CryptoProvider>,
-        verifier: Arc<dyn ServerCertVerifier>,
-        check_name: bool,
-    ) -> Result<MakeRustlsConnect, rustls::Error> {
         let config = ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()?
             .dangerous()
@@ -352,59 +347,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> TlsStream for RustlsStream<S> {
     }
 }
 
-/// Accepts any server certificate (libpq's `prefer`/`require` without `sslrootcert`), but
-/// still checks that the server signed the handshake with that certificate's key.
+/// Checks the server's certificate as libpq does. Without `roots` (`prefer`/`require`
+/// without `sslrootcert`) any certificate is accepted; with them, as `verify-ca` (a chain to
+/// one of `roots`, valid now, for server authentication) and, with `check_name`,
+/// `verify-full` (also names the host: a SAN `dNSName` or `iPAddress` entry; unlike libpq,
+/// never the subject's CN). Either way the server must sign the handshake with that
+/// certificate's key.
 #[derive(Debug)]
-struct UnverifiedServer {
-    algorithms: WebPkiSupportedAlgorithms,
-}
-
-impl ServerCertVerifier for UnverifiedServer {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.algorithms.supported_schemes()
-    }
-}
-
-/// Checks the server's certificate as libpq's `verify-ca` (a chain to one of `roots`,
-/// valid now, for server authentication) and `verify-full` (also names the host: a SAN
-/// `dNSName` or `iPAddress` entry; unlike libpq, never the subject's CN).
-#[derive(Debug)]
-struct VerifiedServer {
-    roots: Arc<RootCertStore>,
+struct ServerCheck {
+    roots: Option<Arc<RootCertStore>>,
     check_name: bool,
     algorithms: WebPkiSupportedAlgorithms,
 }
 
-impl ServerCertVerifier for VerifiedServer {
+impl ServerCertVerifier for ServerCheck {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -413,10 +369,13 @@ impl ServerCertVerifier for VerifiedServer {
         _ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
+        let Some(roots) = &self.roots else {
+            return Ok(ServerCertVerified::assertion());
+        };
         let cert = ParsedCertificate::try_from(end_entity)?;
         verify_server_cert_signed_by_trust_anchor(
             &cert,
-            &self.roots,
+            roots,
             intermediates,
             now,
             self.algorithms.all,

@@ -6,83 +6,13 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::path::PathBuf;
 
-use common::{World, files_under, progress, small};
-use ward_vault::fixture::{self, OdooFixture};
+use common::forgery::{encrypt_to_recipients, forge_snapshots, manifest_bytes, sh};
+use common::{World, collect_garbage_now, keep_last, progress, small, snapshot_folder};
 use ward_vault::{
-    BackupOptions, BackupSigningKey, BackupTarget, DbConnection, DrillRequest, ListedSnapshot,
-    OdooZipRequest, PgTools, Repository, RepositoryConfig, RepositoryKey, RestoreRequest,
-    Retention, SnapshotFilter, SnapshotRef, StoreLocation, TrustedKeys, VaultError, VerifyDepth,
+    BackupTarget, DrillRequest, ListedSnapshot, OdooZipRequest, PgTools, RepositoryKey, VaultError,
 };
-
-fn local(dir: &Path) -> RepositoryConfig {
-    RepositoryConfig {
-        store: StoreLocation::Local(dir.to_path_buf()),
-        object_lock: None,
-    }
-}
-
-fn snapshot_dir(root: &Path, s: &SnapshotRef) -> PathBuf {
-    root.join(format!(
-        "tenants/{}/snapshots/{}/{}/{}",
-        s.tenant, s.workload, s.environment, s.id
-    ))
-}
-
-/// Copies every file under `from` to the same place under `to`.
-fn copy_tree(from: &Path, to: &Path) {
-    for rel in files_under(from) {
-        let dest = to.join(&rel);
-        std::fs::create_dir_all(dest.parent().expect("parent")).expect("mkdir");
-        std::fs::copy(from.join(&rel), dest).expect("copy");
-    }
-}
-
-fn database_exists(w: &World, name: &str) -> bool {
-    w.cluster
-        .psql(&format!(
-            "SELECT count(*) FROM pg_database WHERE datname = '{name}'"
-        ))
-        .expect("psql")
-        .trim()
-        == "1"
-}
-
-/// Runs a shell pipeline of real tools, asserting it succeeds.
-fn sh(script: &str) {
-    let out = Command::new("sh")
-        .args(["-c", script])
-        .stdout(Stdio::null())
-        .output()
-        .expect("sh");
-    assert!(
-        out.status.success(),
-        "{script}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// `age -r R1 -r R2 …` with the victim's public recipients.
-fn age_recipients(w: &World) -> String {
-    w.recipients
-        .to_strings()
-        .iter()
-        .map(|r| format!("-r {r}"))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-fn restore_request(w: &World, name: &str) -> RestoreRequest {
-    let mut req = RestoreRequest::new(
-        w.db.with_dbname(name),
-        w.dir.path().join(format!("restored/filestore/{name}")),
-    );
-    req.pg_tools = PgTools::in_dir(w.cluster.bindir());
-    req
-}
 
 /// The attacker backs up a database of their own under the victim's name, with the
 /// victim's recipients, into a bucket of their own, and copies it into the victim's:
@@ -90,74 +20,12 @@ fn restore_request(w: &World, name: &str) -> RestoreRequest {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_forged_snapshot_is_refused_by_every_reader() {
     let w = World::new(small()).await;
-    let repo = w.repo().await;
-    let key = w.key(&repo).await;
-    let real = ward_vault::backup(&repo, &w.target(), &key, &w.options(), progress())
-        .await
-        .expect("real backup");
-
-    w.cluster.psql("CREATE DATABASE evil").expect("db");
-    let evil_db = DbConnection::from_url(&w.cluster.url_for("evil")).expect("url");
-    let evil_files = w.dir.path().join("evil/filestore");
-    std::fs::create_dir_all(&evil_files).expect("mkdir");
-    fixture::build(
-        &evil_db,
-        &evil_files,
-        &OdooFixture {
-            attachments: 3,
-            partners: 5,
-            ..OdooFixture::default()
-        },
-    )
-    .await
-    .expect("evil fixture");
-    let evil_root = w.dir.path().join("evil/repo");
-    let evil_repo = Repository::open(&local(&evil_root)).await.expect("repo");
-    let evil_signer =
-        BackupSigningKey::generate_file(&w.dir.path().join("evil/signing.ed25519")).expect("key");
-    let mut evil_trust = TrustedKeys::new();
-    evil_trust.pin("st-marys", "billing", "prod", [evil_signer.public()]);
-    let evil_key = ward_vault::tenant_key(
-        &evil_repo,
-        "st-marys",
-        &w.recipients,
-        &w.dir.path().join("evil/st-marys.key"),
-        None,
-        None,
-    )
-    .await
-    .expect("evil tenant key");
-    let target = BackupTarget {
-        db: evil_db,
-        filestore: evil_files,
-        ..w.target()
-    };
-    let mut options = BackupOptions::new(w.recipients.clone(), evil_signer, evil_trust);
-    options.pg_tools = PgTools::in_dir(w.cluster.bindir());
-    let signed = ward_vault::backup(&evil_repo, &target, &evil_key, &options, progress())
-        .await
-        .expect("forged backup")
-        .snapshot;
-    let unsigned = ward_vault::backup(&evil_repo, &target, &evil_key, &options, progress())
-        .await
-        .expect("forged backup")
-        .snapshot;
-    std::fs::remove_file(snapshot_dir(&evil_root, &unsigned).join("statement.json"))
-        .expect("unsign");
-    // Into the victim's bucket, snapshots and blobs (never over the real ones).
-    for s in [&signed, &unsigned] {
-        let rel = format!("tenants/st-marys/snapshots/billing/prod/{}", s.id);
-        copy_tree(&evil_root.join(&rel), &w.repo_dir.join(&rel));
-    }
-    copy_tree(
-        &evil_root.join("tenants/st-marys/blobs"),
-        &w.repo_dir.join("tenants/st-marys/blobs"),
-    );
+    let (repo, _, real) = w.backed_up().await;
+    let forged = forge_snapshots(&w).await;
+    let (signed, unsigned) = (forged.signed, forged.unsigned);
 
     // list needs no key and says which verify.
-    let listed = ward_vault::list(&repo, &SnapshotFilter::default(), &w.trusted())
-        .await
-        .expect("list");
+    let listed = w.listed(&repo).await;
     assert_eq!(listed.len(), 3);
     for l in &listed {
         match l {
@@ -183,16 +51,10 @@ async fn a_forged_snapshot_is_refused_by_every_reader() {
     let ids = w.identities();
     for forged in [&signed, &unsigned] {
         let name = format!("forged_{}", &forged.id[forged.id.len() - 8..]);
-        let err = ward_vault::restore(
-            &repo,
-            forged,
-            &w.trusted(),
-            &ids,
-            &restore_request(&w, &name),
-            progress(),
-        )
-        .await
-        .expect_err("a forged snapshot restored");
+        let err = w
+            .restore(&repo, forged, &w.restore_request(&name))
+            .await
+            .expect_err("a forged snapshot restored");
         let text = err.to_string();
         assert!(
             matches!(
@@ -202,17 +64,9 @@ async fn a_forged_snapshot_is_refused_by_every_reader() {
             "{err}"
         );
         assert!(text.contains(&forged.to_string()), "{text}");
-        assert!(!database_exists(&w, &name), "{name} was created");
+        assert!(!w.database_exists(&name), "{name} was created");
 
-        let report = ward_vault::verify(
-            &repo,
-            forged,
-            &w.trusted(),
-            VerifyDepth::ReadData(&ids),
-            progress(),
-        )
-        .await
-        .expect("verify runs");
+        let report = w.read_data_report(&repo, forged).await;
         assert_eq!(report.faults.len(), 1, "{:?}", report.faults);
         assert!(report.faults[0].object.ends_with("/statement.json"));
 
@@ -262,16 +116,9 @@ async fn a_forged_snapshot_is_refused_by_every_reader() {
         assert!(!zip.exists());
     }
     // The real one still restores.
-    ward_vault::restore(
-        &repo,
-        &real.snapshot,
-        &w.trusted(),
-        &ids,
-        &restore_request(&w, "real"),
-        progress(),
-    )
-    .await
-    .expect("the real snapshot restores");
+    w.restore(&repo, &real.snapshot, &w.restore_request("real"))
+        .await
+        .expect("the real snapshot restores");
 }
 
 /// The attacker swaps the dump's chunks for a dump whose restore runs a shell command
@@ -282,11 +129,7 @@ async fn a_forged_snapshot_is_refused_by_every_reader() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_swapped_dump_with_copy_to_program_never_reaches_pg_restore() {
     let w = World::new(small()).await;
-    let repo = w.repo().await;
-    let key = w.key(&repo).await;
-    let real = ward_vault::backup(&repo, &w.target(), &key, &w.options(), progress())
-        .await
-        .expect("backup");
+    let (repo, _, real) = w.backed_up().await;
 
     // In /tmp: the server may run as another user, who cannot write the test's folder.
     let marker = PathBuf::from(format!(
@@ -329,12 +172,7 @@ async fn a_swapped_dump_with_copy_to_program_never_reaches_pg_restore() {
     // Encrypted exactly as Ward's chunks are, with the public recipients, over each of the
     // real ones: whichever chunk comes first carries the whole payload.
     let evil_age = w.dir.path().join("evil.age");
-    sh(&format!(
-        "zstd -q -c {} | age {} > {}",
-        plain.display(),
-        age_recipients(&w),
-        evil_age.display()
-    ));
+    encrypt_to_recipients(&w, &plain, &evil_age);
     let manifest = ward_vault::read_manifest(&repo, &real.snapshot, &w.trusted())
         .await
         .expect("manifest");
@@ -346,19 +184,13 @@ async fn a_swapped_dump_with_copy_to_program_never_reaches_pg_restore() {
     let spool = w.dir.path().join("spool");
     std::fs::create_dir_all(&spool).expect("spool");
     for jobs in [1, 2] {
-        let mut req = restore_request(&w, "victim");
+        let mut req = w.restore_request("victim");
         req.spool_dir = Some(spool.clone());
         req.jobs = jobs;
-        let err = ward_vault::restore(
-            &repo,
-            &real.snapshot,
-            &w.trusted(),
-            &w.identities(),
-            &req,
-            progress(),
-        )
-        .await
-        .expect_err("the swapped dump restored");
+        let err = w
+            .restore(&repo, &real.snapshot, &req)
+            .await
+            .expect_err("the swapped dump restored");
         match err.cause() {
             VaultError::Corrupted { object, reason } => {
                 assert!(
@@ -375,7 +207,7 @@ async fn a_swapped_dump_with_copy_to_program_never_reaches_pg_restore() {
             0,
             "the spool was left behind"
         );
-        assert!(!database_exists(&w, "victim"));
+        assert!(!w.database_exists("victim"));
     }
 }
 
@@ -384,11 +216,7 @@ async fn a_swapped_dump_with_copy_to_program_never_reaches_pg_restore() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_blob_moved_from_another_tenant_is_refused() {
     let w = World::new(small()).await;
-    let repo = w.repo().await;
-    let key = w.key(&repo).await;
-    let real = ward_vault::backup(&repo, &w.target(), &key, &w.options(), progress())
-        .await
-        .expect("backup");
+    let (repo, _, real) = w.backed_up().await;
     let other_key = ward_vault::tenant_key(
         &repo,
         "other",
@@ -403,10 +231,10 @@ async fn a_blob_moved_from_another_tenant_is_refused() {
         tenant: "other".into(),
         ..w.target()
     };
-    ward_vault::backup(&repo, &other, &other_key, &w.options(), progress())
+    w.backup_with(&repo, &other_key, &other, &w.options())
         .await
         .expect("other tenant's backup");
-    let files = files_under(&w.repo_dir);
+    let files = w.blob_objects();
     let theirs = files
         .iter()
         .find(|f| f.starts_with("tenants/other/blobs/"))
@@ -417,17 +245,11 @@ async fn a_blob_moved_from_another_tenant_is_refused() {
         .expect("our blob");
     std::fs::copy(w.repo_dir.join(theirs), w.repo_dir.join(ours)).expect("move");
 
-    let req = restore_request(&w, "victim");
-    let err = ward_vault::restore(
-        &repo,
-        &real.snapshot,
-        &w.trusted(),
-        &w.identities(),
-        &req,
-        progress(),
-    )
-    .await
-    .expect_err("a moved blob restored");
+    let req = w.restore_request("victim");
+    let err = w
+        .restore(&repo, &real.snapshot, &req)
+        .await
+        .expect_err("a moved blob restored");
     match err.cause() {
         VaultError::Corrupted { object, reason } => {
             assert_eq!(object, ours, "{err}");
@@ -435,7 +257,7 @@ async fn a_blob_moved_from_another_tenant_is_refused() {
         }
         other => panic!("{other}"),
     }
-    assert!(!database_exists(&w, "victim"));
+    assert!(!w.database_exists("victim"));
     assert!(!req.filestore.exists(), "the filestore folder was left");
 }
 
@@ -445,11 +267,7 @@ async fn a_blob_moved_from_another_tenant_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replaced_tenant_key_is_refused_and_never_cached() {
     let w = World::new(small()).await;
-    let repo = w.repo().await;
-    let key = w.key(&repo).await;
-    let real = ward_vault::backup(&repo, &w.target(), &key, &w.options(), progress())
-        .await
-        .expect("backup");
+    let (repo, key, real) = w.backed_up().await;
 
     let theirs = RepositoryKey::generate().expect("key");
     let hex_file = w.dir.path().join("their.key");
@@ -458,12 +276,7 @@ async fn a_replaced_tenant_key_is_refused_and_never_cached() {
     let hex_text = std::fs::read_to_string(&hex_file).expect("read");
     std::fs::write(&raw, hex::decode(hex_text.trim()).expect("hex")).expect("raw");
     let tenant = w.repo_dir.join("tenants/st-marys");
-    sh(&format!(
-        "zstd -q -c {} | age {} > {}",
-        raw.display(),
-        age_recipients(&w),
-        tenant.join("key.age").display()
-    ));
+    encrypt_to_recipients(&w, &raw, &tenant.join("key.age"));
     std::fs::write(
         tenant.join("key.json"),
         serde_json::to_vec(&serde_json::json!({
@@ -503,21 +316,16 @@ async fn a_replaced_tenant_key_is_refused_and_never_cached() {
     assert!(changed(&err), "{err}");
     assert!(!fresh.exists(), "the attacker's key was cached");
     // A backup handed the attacker's key refuses to run.
-    let err = ward_vault::backup(&repo, &w.target(), &theirs, &w.options(), progress())
+    let err = w
+        .backup(&repo, &theirs)
         .await
         .expect_err("a backup with the attacker's key");
     assert!(changed(&err), "{err}");
     // A restore cannot check blob names against a key that is not the signed one.
-    let err = ward_vault::restore(
-        &repo,
-        &real.snapshot,
-        &w.trusted(),
-        &w.identities(),
-        &restore_request(&w, "victim"),
-        progress(),
-    )
-    .await
-    .expect_err("restored under the attacker's key");
+    let err = w
+        .restore(&repo, &real.snapshot, &w.restore_request("victim"))
+        .await
+        .expect_err("restored under the attacker's key");
     assert!(changed(&err), "{err}");
 }
 
@@ -528,28 +336,11 @@ async fn a_replaced_tenant_key_is_refused_and_never_cached() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_forged_manifest_flood_before_a_prune_removes_nothing_real() {
     let w = World::new(small()).await;
-    let repo = w.repo().await;
-    let key = w.key(&repo).await;
-    let first = ward_vault::backup(&repo, &w.target(), &key, &w.options(), progress())
-        .await
-        .expect("backup");
-    let second = ward_vault::backup(&repo, &w.target(), &key, &w.options(), progress())
-        .await
-        .expect("backup");
-    let second_dir = snapshot_dir(&w.repo_dir, &second.snapshot);
+    let (repo, key, first) = w.backed_up().await;
+    let second = w.backup(&repo, &key).await.expect("backup");
+    let second_dir = w.repo_dir.join(snapshot_folder(&second.snapshot));
     let text = std::fs::read_to_string(second_dir.join("manifest.json")).expect("manifest");
     let (_, body) = text.split_once('\n').expect("header");
-    let forge = |json: &serde_json::Value| {
-        use sha2::Digest;
-        let body = serde_json::to_vec_pretty(json).expect("json");
-        let mut out = format!(
-            "ward-vault-manifest/1 sha256:{}\n",
-            hex::encode(sha2::Sha256::digest(&body))
-        )
-        .into_bytes();
-        out.extend_from_slice(&body);
-        out
-    };
     for i in 0..5 {
         let id = format!("2099010{i}T000000Z-deadbeef");
         let mut json: serde_json::Value = serde_json::from_str(body).expect("json");
@@ -564,7 +355,7 @@ async fn a_forged_manifest_flood_before_a_prune_removes_nothing_real() {
         }
         json["blobs"] = serde_json::json!([]);
         std::fs::create_dir_all(&dir).expect("mkdir");
-        std::fs::write(dir.join("manifest.json"), forge(&json)).expect("forge");
+        std::fs::write(dir.join("manifest.json"), manifest_bytes(&json)).expect("forge");
         if i % 2 == 1 {
             // The real newest statement, replayed.
             std::fs::copy(
@@ -574,26 +365,9 @@ async fn a_forged_manifest_flood_before_a_prune_removes_nothing_real() {
             .expect("replay");
         }
     }
-    let blobs_before: Vec<String> = files_under(&w.repo_dir)
-        .into_iter()
-        .filter(|f| f.contains("/blobs/"))
-        .collect();
+    let blobs_before = w.blob_objects();
 
-    let retention = Retention {
-        keep_last: 2,
-        ..Retention::default()
-    };
-    let pruned = ward_vault::prune(
-        &repo,
-        "st-marys",
-        "billing",
-        "prod",
-        &w.trusted(),
-        &retention,
-        false,
-    )
-    .await
-    .expect("prune");
+    let pruned = w.prune(&repo, &keep_last(2), false).await.expect("prune");
     assert!(pruned.removed.is_empty(), "{:?}", pruned.removed);
     for d in &pruned.decisions {
         if [&first.snapshot, &second.snapshot].contains(&&d.snapshot) {
@@ -602,7 +376,7 @@ async fn a_forged_manifest_flood_before_a_prune_removes_nothing_real() {
             assert!(d.keep && d.reasons[0].starts_with("unverified"), "{d:?}");
         }
     }
-    let gc = ward_vault::collect_garbage(&repo, "st-marys", &w.trusted(), Duration::ZERO, false)
+    let gc = collect_garbage_now(&repo, "st-marys", &w.trusted(), false)
         .await
         .expect("gc");
     assert_eq!(gc.unverified.len(), 5, "{:?}", gc.unverified);
@@ -611,11 +385,7 @@ async fn a_forged_manifest_flood_before_a_prune_removes_nothing_real() {
         "{:?}",
         gc.deleted
     );
-    let blobs_after: Vec<String> = files_under(&w.repo_dir)
-        .into_iter()
-        .filter(|f| f.contains("/blobs/"))
-        .collect();
-    assert_eq!(blobs_before, blobs_after);
+    assert_eq!(blobs_before, w.blob_objects());
     w.verify_read_data(&repo, &first.snapshot).await;
     w.verify_read_data(&repo, &second.snapshot).await;
 
@@ -623,15 +393,11 @@ async fn a_forged_manifest_flood_before_a_prune_removes_nothing_real() {
     // so its blobs are unknown, and garbage collection stops rather than guess.
     let mut json: serde_json::Value = serde_json::from_str(body).expect("json");
     json["blobs"] = serde_json::json!([]);
-    std::fs::write(second_dir.join("manifest.json"), forge(&json)).expect("rewrite");
-    let err = ward_vault::collect_garbage(&repo, "st-marys", &w.trusted(), Duration::ZERO, false)
+    std::fs::write(second_dir.join("manifest.json"), manifest_bytes(&json)).expect("rewrite");
+    let err = collect_garbage_now(&repo, "st-marys", &w.trusted(), false)
         .await
         .expect_err("gc ran over a damaged signed snapshot");
     assert!(matches!(err, VaultError::GcUnsafe { .. }), "{err}");
-    let blobs_after: Vec<String> = files_under(&w.repo_dir)
-        .into_iter()
-        .filter(|f| f.contains("/blobs/"))
-        .collect();
-    assert_eq!(blobs_before, blobs_after);
+    assert_eq!(blobs_before, w.blob_objects());
     w.verify_read_data(&repo, &first.snapshot).await;
 }

@@ -5,26 +5,21 @@ mod common;
 
 use std::time::Duration;
 
-use common::{World, assert_no_snapshots, files_under, flip_byte, progress, small};
+use common::{
+    World, assert_no_snapshots, collect_garbage_now, files_under, flip_byte, keep_last, progress,
+    small, snapshot_folder,
+};
 use ward_vault::fixture::OdooFixture;
 use ward_vault::{
-    DbConnection, Identities, PgTools, RestoreRequest, Retention, SecretString, SnapshotFilter,
-    VaultError, VerifyDepth, collect_garbage, list, prune, read_manifest, restore, verify,
+    DbConnection, Identities, PgTools, SecretString, VaultError, VerifyDepth, collect_garbage,
+    read_manifest, restore, verify,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn flipping_any_stored_byte_is_named_by_verify() {
     let w = World::new(small()).await;
-    let repo = w.repo().await;
-    let key = w.key(&repo).await;
-    let s = ward_vault::backup(&repo, &w.target(), &key, &w.options(), progress())
-        .await
-        .expect("backup");
-    let ids = w.identities();
-    let snapshot_dir = format!(
-        "tenants/{}/snapshots/{}/{}/{}",
-        s.snapshot.tenant, s.snapshot.workload, s.snapshot.environment, s.snapshot.id
-    );
+    let (repo, _, s) = w.backed_up().await;
+    let snapshot_dir = snapshot_folder(&s.snapshot);
     let objects: Vec<String> = files_under(&w.repo_dir)
         .into_iter()
         .filter(|o| o.starts_with(&snapshot_dir) || o.contains("/blobs/"))
@@ -35,15 +30,7 @@ async fn flipping_any_stored_byte_is_named_by_verify() {
         let path = w.repo_dir.join(object);
         let original = std::fs::read(&path).expect("read");
         flip_byte(&path);
-        let report = verify(
-            &repo,
-            &s.snapshot,
-            &w.trusted(),
-            VerifyDepth::ReadData(&ids),
-            progress(),
-        )
-        .await
-        .expect("verify runs");
+        let report = w.read_data_report(&repo, &s.snapshot).await;
         let named: Vec<&str> = report.faults.iter().map(|f| f.object.as_str()).collect();
         assert_eq!(
             named,
@@ -53,30 +40,14 @@ async fn flipping_any_stored_byte_is_named_by_verify() {
         );
         std::fs::write(&path, original).expect("restore byte");
     }
-    let report = verify(
-        &repo,
-        &s.snapshot,
-        &w.trusted(),
-        VerifyDepth::ReadData(&ids),
-        progress(),
-    )
-    .await
-    .expect("verify");
-    assert!(report.is_ok());
+    w.verify_read_data(&repo, &s.snapshot).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn removed_blob_is_named_without_a_key() {
     let w = World::new(small()).await;
-    let repo = w.repo().await;
-    let key = w.key(&repo).await;
-    let s = ward_vault::backup(&repo, &w.target(), &key, &w.options(), progress())
-        .await
-        .expect("backup");
-    let blob = files_under(&w.repo_dir)
-        .into_iter()
-        .find(|o| o.contains("/blobs/"))
-        .expect("a blob");
+    let (repo, _, s) = w.backed_up().await;
+    let blob = w.blob_objects().into_iter().next().expect("a blob");
     std::fs::remove_file(w.repo_dir.join(&blob)).expect("rm");
     let report = verify(
         &repo,
@@ -99,7 +70,8 @@ async fn assert_fails_cleanly(
 ) -> VaultError {
     let repo = w.repo().await;
     let key = w.key(&repo).await;
-    let err = ward_vault::backup(&repo, &target, &key, &opts, progress())
+    let err = w
+        .backup_with(&repo, &key, &target, &opts)
         .await
         .expect_err("must fail");
     assert_eq!(err.exit_code(), 3, "{err}");
@@ -178,15 +150,9 @@ async fn bad_databases_and_tools_fail_clearly_and_leave_no_snapshot() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_restore_key_is_clear_and_touches_nothing() {
     let w = World::new(small()).await;
-    let repo = w.repo().await;
-    let key = w.key(&repo).await;
-    let s = ward_vault::backup(&repo, &w.target(), &key, &w.options(), progress())
-        .await
-        .expect("backup");
+    let (repo, _, s) = w.backed_up().await;
     let stranger = Identities::from_file(&w.other_identity).expect("id");
-    let fs = w.dir.path().join("restored");
-    let mut req = RestoreRequest::new(w.db.with_dbname("never_created"), &fs);
-    req.pg_tools = PgTools::in_dir(w.cluster.bindir());
+    let req = w.restore_request("never_created");
     let err = restore(
         &repo,
         &s.snapshot,
@@ -203,14 +169,8 @@ async fn wrong_restore_key_is_clear_and_touches_nothing() {
         err.to_string().contains("not one of the recipients"),
         "{err}"
     );
-    assert_eq!(
-        w.psql(
-            "postgres",
-            "SELECT count(*) FROM pg_database WHERE datname = 'never_created'"
-        ),
-        "0"
-    );
-    assert!(!fs.exists());
+    assert!(!w.database_exists("never_created"));
+    assert!(!req.filestore.exists());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -246,9 +206,7 @@ async fn full_disk_fails_clearly_and_leaves_no_snapshot() {
     };
     let repo = ward_vault::Repository::open(&config).await.expect("open");
     let key = w.key(&repo).await;
-    let err = ward_vault::backup(&repo, &w.target(), &key, &w.options(), progress())
-        .await
-        .expect_err("disk full");
+    let err = w.backup(&repo, &key).await.expect_err("disk full");
     assert_eq!(err.exit_code(), 3, "{err}");
     let text = err.to_string();
     assert!(
@@ -276,12 +234,10 @@ async fn lease_prevents_concurrent_backups_of_one_environment() {
     let ok = results.iter().filter(|r| r.is_ok()).count();
     assert_eq!((held, ok), (1, 1), "{a:?} / {b:?}");
     // The lease is released afterwards, and another environment is never blocked.
-    ward_vault::backup(&repo, &w.target(), &key, &w.options(), progress())
-        .await
-        .expect("after release");
+    w.backup(&repo, &key).await.expect("after release");
     let mut staging = w.target();
     staging.environment = "staging".into();
-    ward_vault::backup(&repo, &staging, &key, &w.options(), progress())
+    w.backup_with(&repo, &key, &staging, &w.options())
         .await
         .expect("other env");
 
@@ -297,18 +253,14 @@ async fn lease_prevents_concurrent_backups_of_one_environment() {
         "purpose": "backup", "acquired": jiff::Timestamp::now(), "expires": far,
     });
     std::fs::write(&lease, record.to_string()).expect("write lease");
-    ward_vault::backup(&repo, &w.target(), &key, &w.options(), progress())
-        .await
-        .expect("stale lease taken over");
+    w.backup(&repo, &key).await.expect("stale lease taken over");
     // A live lease from another host blocks until it expires.
     let record = serde_json::json!({
         "token": "alive", "host": "other-host", "boot_id": "x", "pid": 1,
         "purpose": "backup", "acquired": jiff::Timestamp::now(), "expires": far,
     });
     std::fs::write(&lease, record.to_string()).expect("write lease");
-    let err = ward_vault::backup(&repo, &w.target(), &key, &w.options(), progress())
-        .await
-        .expect_err("held");
+    let err = w.backup(&repo, &key).await.expect_err("held");
     assert!(matches!(err, VaultError::LeaseHeld { .. }), "{err}");
     assert!(err.to_string().contains("other-host"));
 }
@@ -318,21 +270,15 @@ async fn prune_and_gc_keep_referenced_and_fresh_blobs() {
     let w = World::new(small()).await;
     let repo = w.repo().await;
     let key = w.key(&repo).await;
-    let first = ward_vault::backup(&repo, &w.target(), &key, &w.options(), progress())
-        .await
-        .expect("1");
+    let first = w.backup(&repo, &key).await.expect("1");
     // An attachment deleted from Odoo: its blob is referenced only by the first snapshot.
     let gone = w.fixture.store_fnames[0].clone();
     w.psql(
         "odoo",
         &format!("DELETE FROM ir_attachment WHERE store_fname = '{gone}'"),
     );
-    let second = ward_vault::backup(&repo, &w.target(), &key, &w.options(), progress())
-        .await
-        .expect("2");
-    let third = ward_vault::backup(&repo, &w.target(), &key, &w.options(), progress())
-        .await
-        .expect("3");
+    let second = w.backup(&repo, &key).await.expect("2");
+    let third = w.backup(&repo, &key).await.expect("3");
     let mut pruned_chunks = std::collections::HashSet::new();
     for s in [&first.snapshot, &second.snapshot] {
         let m = read_manifest(&repo, s, &w.trusted())
@@ -341,46 +287,14 @@ async fn prune_and_gc_keep_referenced_and_fresh_blobs() {
         pruned_chunks.extend(m.dump_chunks.into_iter().map(|c| c.object));
     }
 
-    let retention = Retention {
-        keep_last: 1,
-        ..Default::default()
-    };
-    let dry = prune(
-        &repo,
-        "st-marys",
-        "billing",
-        "prod",
-        &w.trusted(),
-        &retention,
-        true,
-    )
-    .await
-    .expect("dry run");
+    let retention = keep_last(1);
+    let dry = w.prune(&repo, &retention, true).await.expect("dry run");
     assert_eq!(dry.removed.len(), 2);
-    assert_eq!(
-        list(&repo, &SnapshotFilter::default(), &w.trusted())
-            .await
-            .expect("list")
-            .len(),
-        3,
-        "dry run deletes nothing"
-    );
-    let done = prune(
-        &repo,
-        "st-marys",
-        "billing",
-        "prod",
-        &w.trusted(),
-        &retention,
-        false,
-    )
-    .await
-    .expect("prune");
+    assert_eq!(w.listed(&repo).await.len(), 3, "dry run deletes nothing");
+    let done = w.prune(&repo, &retention, false).await.expect("prune");
     assert_eq!(done.removed.len(), 2);
     assert!(done.removed.contains(&first.snapshot));
-    let remaining = list(&repo, &SnapshotFilter::default(), &w.trusted())
-        .await
-        .expect("list");
+    let remaining = w.listed(&repo).await;
     assert_eq!(remaining.len(), 1);
     assert_eq!(remaining[0].snapshot(), &third.snapshot);
 
@@ -399,10 +313,7 @@ async fn prune_and_gc_keep_referenced_and_fresh_blobs() {
         .collect();
     assert!(!kept_objects.contains(gone_blob.as_str()));
     // Within the grace period nothing is collected, not even the orphaned blob.
-    let blobs_before = files_under(&w.repo_dir)
-        .into_iter()
-        .filter(|o| o.contains("/blobs/"))
-        .count();
+    let blobs_before = w.blob_objects().len();
     let gc = collect_garbage(
         &repo,
         "st-marys",
@@ -414,7 +325,7 @@ async fn prune_and_gc_keep_referenced_and_fresh_blobs() {
     .expect("gc");
     assert!(gc.deleted.is_empty() && gc.kept_fresh >= 1, "{gc:?}");
     // Past it, only the unreferenced blob goes.
-    let gc = collect_garbage(&repo, "st-marys", &w.trusted(), Duration::ZERO, false)
+    let gc = collect_garbage_now(&repo, "st-marys", &w.trusted(), false)
         .await
         .expect("gc");
     assert!(gc.deleted.contains(&gone_blob), "{gc:?}");
@@ -432,20 +343,16 @@ async fn prune_and_gc_keep_referenced_and_fresh_blobs() {
             .all(|o| *o == gone_blob || pruned_chunks.contains(o)),
         "{gc:?}"
     );
-    let blobs_after = files_under(&w.repo_dir)
-        .into_iter()
-        .filter(|o| o.contains("/blobs/"))
-        .count();
-    assert_eq!(blobs_after, blobs_before - gc.deleted.len());
+    assert_eq!(w.blob_objects().len(), blobs_before - gc.deleted.len());
     w.verify_read_data(&repo, &third.snapshot).await;
 
     // A corrupted manifest stops GC before it deletes anything.
-    let manifest = w.repo_dir.join(format!(
-        "tenants/st-marys/snapshots/billing/prod/{}/manifest.json",
-        third.snapshot.id
-    ));
+    let manifest = w
+        .repo_dir
+        .join(snapshot_folder(&third.snapshot))
+        .join("manifest.json");
     flip_byte(&manifest);
-    let err = collect_garbage(&repo, "st-marys", &w.trusted(), Duration::ZERO, false)
+    let err = collect_garbage_now(&repo, "st-marys", &w.trusted(), false)
         .await
         .expect_err("unsafe");
     assert!(matches!(err, VaultError::GcUnsafe { .. }), "{err}");

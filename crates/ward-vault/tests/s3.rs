@@ -2,23 +2,11 @@
 
 mod common;
 
-use common::{MotoServer, World, progress};
-use ward_vault::fixture::OdooFixture;
-use ward_vault::{
-    LockMode, ObjectLock, Repository, RepositoryConfig, RestoreRequest, Retention, S3Location,
-    SnapshotFilter, StoreLocation, VerifyDepth, list, prune, restore, verify,
+use common::{
+    MotoServer, World, assert_consistent, collect_garbage_now, keep_last, snapshot_folder,
 };
-
-fn s3_config(moto: &MotoServer, bucket: &str, lock: Option<ObjectLock>) -> RepositoryConfig {
-    let mut loc =
-        S3Location::with_env_credentials(Some(moto.endpoint()), bucket, "us-east-1", "ward/vault");
-    loc.access_key_id = Some(ward_vault::SecretString::new("testing"));
-    loc.secret_access_key = Some(ward_vault::SecretString::new("testing"));
-    RepositoryConfig {
-        store: StoreLocation::S3(loc),
-        object_lock: lock,
-    }
-}
+use ward_vault::fixture::OdooFixture;
+use ward_vault::{LockMode, ObjectLock, Repository, TrustedKeys};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s3_backup_verify_restore_with_object_lock() {
@@ -33,52 +21,30 @@ async fn s3_backup_verify_restore_with_object_lock() {
         mode: LockMode::Governance,
         days: 30,
     };
-    let repo = Repository::open(&s3_config(&moto, "vault", Some(lock)))
+    let repo = Repository::open(&moto.repository_config("vault", Some(lock)))
         .await
         .expect("open s3");
     let key = w.key(&repo).await;
-    let s = ward_vault::backup(&repo, &w.target(), &key, &w.options(), progress())
-        .await
-        .expect("backup to s3");
-    let again = ward_vault::backup(&repo, &w.target(), &key, &w.options(), progress())
-        .await
-        .expect("second");
+    let s = w.backup(&repo, &key).await.expect("backup to s3");
+    let again = w.backup(&repo, &key).await.expect("second");
     assert_eq!(again.blobs_uploaded, 0, "nothing new to upload");
 
-    let listed = list(&repo, &SnapshotFilter::default(), &w.trusted())
-        .await
-        .expect("list");
-    assert_eq!(listed.len(), 2);
-    let ids = w.identities();
+    assert_eq!(w.listed(&repo).await.len(), 2);
     for snap in [&s.snapshot, &again.snapshot] {
-        let r = verify(
-            &repo,
-            snap,
-            &w.trusted(),
-            VerifyDepth::ReadData(&ids),
-            progress(),
-        )
-        .await
-        .expect("verify");
-        assert!(r.is_ok(), "{:?}", r.faults);
+        w.verify_read_data(&repo, snap).await;
     }
-    let fs = w.dir.path().join("s3-restore");
-    let mut req = RestoreRequest::new(w.db.with_dbname("from_s3"), &fs);
-    req.pg_tools = ward_vault::PgTools::in_dir(w.cluster.bindir());
-    let restored = restore(&repo, &s.snapshot, &w.trusted(), &ids, &req, progress())
+    let restored = w
+        .restore(&repo, &s.snapshot, &w.restore_request("from_s3"))
         .await
         .expect("restore");
-    assert!(restored.is_consistent());
+    assert_consistent(&restored);
     assert_eq!(
         restored.blobs_restored as usize,
         w.fixture.store_fnames.len()
     );
 
     // Every object carries the retention: deleting the stored version is refused.
-    let manifest_key = format!(
-        "ward/vault/tenants/st-marys/snapshots/billing/prod/{}/manifest.json",
-        s.snapshot.id
-    );
+    let manifest_key = format!("ward/vault/{}/manifest.json", snapshot_folder(&s.snapshot));
     let (status, head, _) = moto.request("HEAD", &format!("/vault/{manifest_key}"), &[], b"");
     assert_eq!(status, 200, "{head}");
     let lower = head.to_lowercase();
@@ -111,20 +77,7 @@ async fn s3_backup_verify_restore_with_object_lock() {
     );
 
     // Prune leaves locked snapshots alone.
-    let report = prune(
-        &repo,
-        "st-marys",
-        "billing",
-        "prod",
-        &w.trusted(),
-        &Retention {
-            keep_last: 1,
-            ..Default::default()
-        },
-        false,
-    )
-    .await
-    .expect("prune");
+    let report = w.prune(&repo, &keep_last(1), false).await.expect("prune");
     assert!(report.removed.is_empty(), "{report:?}");
     assert!(
         report
@@ -132,13 +85,7 @@ async fn s3_backup_verify_restore_with_object_lock() {
             .iter()
             .any(|d| d.reasons.iter().any(|r| r.starts_with("locked until")))
     );
-    assert_eq!(
-        list(&repo, &SnapshotFilter::default(), &w.trusted())
-            .await
-            .expect("list")
-            .len(),
-        2
-    );
+    assert_eq!(w.listed(&repo).await.len(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -150,34 +97,17 @@ async fn s3_without_lock_prunes_and_flags_unreachable_store() {
         ..OdooFixture::default()
     })
     .await;
-    let repo = Repository::open(&s3_config(&moto, "plain", None))
+    let repo = Repository::open(&moto.repository_config("plain", None))
         .await
         .expect("open s3");
     let key = w.key(&repo).await;
-    ward_vault::backup(&repo, &w.target(), &key, &w.options(), progress())
-        .await
-        .expect("1");
-    ward_vault::backup(&repo, &w.target(), &key, &w.options(), progress())
-        .await
-        .expect("2");
-    let report = prune(
-        &repo,
-        "st-marys",
-        "billing",
-        "prod",
-        &w.trusted(),
-        &Retention {
-            keep_last: 1,
-            ..Default::default()
-        },
-        false,
-    )
-    .await
-    .expect("prune");
+    w.backup(&repo, &key).await.expect("1");
+    w.backup(&repo, &key).await.expect("2");
+    let report = w.prune(&repo, &keep_last(1), false).await.expect("prune");
     assert_eq!(report.removed.len(), 1);
 
     // A bucket that does not exist: a storage error, exit code 3, no credentials in it.
-    let err = Repository::open(&s3_config(&moto, "no-such-bucket", None))
+    let err = Repository::open(&moto.repository_config("no-such-bucket", None))
         .await
         .expect_err("missing bucket");
     assert_eq!(err.exit_code(), 3, "{err}");
@@ -191,7 +121,7 @@ async fn gc_aborts_the_incomplete_uploads_killed_backups_leave() {
     use object_store::{ObjectStoreExt, PutPayload};
     let moto = MotoServer::start();
     moto.create_bucket("vault", false);
-    let repo = Repository::open(&s3_config(&moto, "vault", None))
+    let repo = Repository::open(&moto.repository_config("vault", None))
         .await
         .expect("open s3");
     let raw = object_store::aws::AmazonS3Builder::new()
@@ -231,25 +161,13 @@ async fn gc_aborts_the_incomplete_uploads_killed_backups_leave() {
     };
     // (moto reports every upload as initiated in 2010, so the grace period, which the local
     // staging test covers, cannot be shown here.)
-    let dry = ward_vault::collect_garbage(
-        &repo,
-        "st-marys",
-        &ward_vault::TrustedKeys::new(),
-        std::time::Duration::ZERO,
-        true,
-    )
-    .await
-    .expect("gc");
+    let dry = collect_garbage_now(&repo, "st-marys", &TrustedKeys::new(), true)
+        .await
+        .expect("gc");
     assert_eq!(pending(&dry).len(), 2, "{dry:?}");
-    let done = ward_vault::collect_garbage(
-        &repo,
-        "st-marys",
-        &ward_vault::TrustedKeys::new(),
-        std::time::Duration::ZERO,
-        false,
-    )
-    .await
-    .expect("gc");
+    let done = collect_garbage_now(&repo, "st-marys", &TrustedKeys::new(), false)
+        .await
+        .expect("gc");
     let aborted = pending(&done);
     assert_eq!(aborted.len(), 2, "{done:?}");
     assert!(
@@ -258,28 +176,16 @@ async fn gc_aborts_the_incomplete_uploads_killed_backups_leave() {
             .all(|a| a.starts_with("tenants/st-marys/snapshots/")),
         "{aborted:?}"
     );
-    let again = ward_vault::collect_garbage(
-        &repo,
-        "st-marys",
-        &ward_vault::TrustedKeys::new(),
-        std::time::Duration::ZERO,
-        false,
-    )
-    .await
-    .expect("gc");
+    let again = collect_garbage_now(&repo, "st-marys", &TrustedKeys::new(), false)
+        .await
+        .expect("gc");
     assert!(
         pending(&again).is_empty(),
         "the uploads are gone: {again:?}"
     );
     // The other tenant's upload is still there for its own collection.
-    let other = ward_vault::collect_garbage(
-        &repo,
-        "other",
-        &ward_vault::TrustedKeys::new(),
-        std::time::Duration::ZERO,
-        true,
-    )
-    .await
-    .expect("gc");
+    let other = collect_garbage_now(&repo, "other", &TrustedKeys::new(), true)
+        .await
+        .expect("gc");
     assert_eq!(pending(&other).len(), 1, "{other:?}");
 }

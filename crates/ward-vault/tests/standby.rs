@@ -7,17 +7,23 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{World, progress, small};
+use common::{World, assert_consistent, small};
 use ward_pgtemp::TempCluster;
 use ward_vault::{
-    BackupTarget, DbConnection, DumpRole, DumpSource, ListedSnapshot, RestoreRequest,
-    SnapshotFilter, VaultError,
+    BackupOptions, BackupTarget, DbConnection, DumpRole, DumpSource, ListedSnapshot, VaultError,
 };
 
 fn with_standby(w: &World, standby: &TempCluster) -> BackupTarget {
     let mut target = w.target();
     target.standby = Some(DbConnection::from_url(&standby.url_for("odoo")).expect("url"));
     target
+}
+
+/// The world's options, failing the backup rather than reading the primary.
+fn requiring_standby(w: &World) -> BackupOptions {
+    let mut options = w.options();
+    options.require_standby = true;
+    options
 }
 
 /// Pauses WAL replay on `standby` and returns once it is paused.
@@ -100,18 +106,12 @@ async fn a_backup_with_a_standby_dumps_from_it_once_it_has_caught_up() {
                 .expect("resume")
         })
     };
-    let mut options = w.options();
-    options.require_standby = true;
+    let mut options = requiring_standby(&w);
     options.standby_catch_up = Duration::from_secs(60);
-    let summary = ward_vault::backup(
-        &repo,
-        &with_standby(&w, &standby),
-        &key,
-        &options,
-        progress(),
-    )
-    .await
-    .expect("backup");
+    let summary = w
+        .backup_with(&repo, &key, &with_standby(&w, &standby), &options)
+        .await
+        .expect("backup");
     let resumed = resume.join().expect("resume thread");
     assert!(
         resumed.status.success(),
@@ -126,9 +126,7 @@ async fn a_backup_with_a_standby_dumps_from_it_once_it_has_caught_up() {
     assert_eq!(summary.source, expected);
     assert!(summary.standby_skipped.is_none());
     assert!(summary.problems.is_empty());
-    let listed = ward_vault::list(&repo, &SnapshotFilter::default(), &w.trusted())
-        .await
-        .expect("list");
+    let listed = w.listed(&repo).await;
     let ListedSnapshot::Verified { manifest: m, .. } = &listed[0] else {
         panic!("the snapshot does not verify")
     };
@@ -144,24 +142,11 @@ async fn a_backup_with_a_standby_dumps_from_it_once_it_has_caught_up() {
         "pg_dump read the primary"
     );
 
-    let target_fs = w.dir.path().join("restore/filestore/odoo_copy");
-    let mut req = RestoreRequest::new(w.db.with_dbname("odoo_copy"), &target_fs);
-    req.pg_tools = ward_vault::PgTools::in_dir(w.cluster.bindir());
-    let restored = ward_vault::restore(
-        &repo,
-        &summary.snapshot,
-        &w.trusted(),
-        &w.identities(),
-        &req,
-        progress(),
-    )
-    .await
-    .expect("restore");
-    assert!(
-        restored.is_consistent(),
-        "{:?}",
-        restored.row_count_mismatches
-    );
+    let restored = w
+        .restore(&repo, &summary.snapshot, &w.restore_request("odoo_copy"))
+        .await
+        .expect("restore");
+    assert_consistent(&restored);
     assert_eq!(
         w.psql(
             "odoo_copy",
@@ -187,7 +172,8 @@ async fn a_stopped_standby_falls_back_to_the_primary_unless_required() {
     let server = format!("127.0.0.1:{}", standby.port());
     standby.stop();
 
-    let summary = ward_vault::backup(&repo, &target, &key, &w.options(), progress())
+    let summary = w
+        .backup_with(&repo, &key, &target, &w.options())
         .await
         .expect("backup falls back");
     assert_eq!(summary.source.role, DumpRole::Primary);
@@ -203,9 +189,8 @@ async fn a_stopped_standby_falls_back_to_the_primary_unless_required() {
     );
     w.verify_read_data(&repo, &summary.snapshot).await;
 
-    let mut options = w.options();
-    options.require_standby = true;
-    let err = ward_vault::backup(&repo, &target, &key, &options, progress())
+    let err = w
+        .backup_with(&repo, &key, &target, &requiring_standby(&w))
         .await
         .expect_err("a required standby that is down fails the backup");
     assert!(
@@ -215,10 +200,11 @@ async fn a_stopped_standby_falls_back_to_the_primary_unless_required() {
     let message = err.to_string();
     assert!(message.contains(&server), "{message}");
     assert!(message.contains("cannot reach"), "{message}");
-    let listed = ward_vault::list(&repo, &SnapshotFilter::default(), &w.trusted())
-        .await
-        .expect("list");
-    assert_eq!(listed.len(), 1, "the failed backup committed a snapshot");
+    assert_eq!(
+        w.listed(&repo).await.len(),
+        1,
+        "the failed backup committed a snapshot"
+    );
 }
 
 /// A standby that does not replay up to the primary within the catch-up limit, and a
@@ -233,22 +219,18 @@ async fn a_lagging_standby_or_a_primary_named_as_one_is_skipped() {
     w.psql("odoo", "CREATE TABLE ward_probe(x int)");
     let mut options = w.options();
     options.standby_catch_up = Duration::from_secs(1);
-    let summary = ward_vault::backup(
-        &repo,
-        &with_standby(&w, &standby),
-        &key,
-        &options,
-        progress(),
-    )
-    .await
-    .expect("backup falls back");
+    let summary = w
+        .backup_with(&repo, &key, &with_standby(&w, &standby), &options)
+        .await
+        .expect("backup falls back");
     assert_eq!(summary.source.role, DumpRole::Primary);
     let reason = summary.standby_skipped.expect("skipped").reason;
     assert!(reason.contains("not yet to the primary's"), "{reason}");
 
     let mut itself = w.target();
     itself.standby = Some(w.db.clone());
-    let summary = ward_vault::backup(&repo, &itself, &key, &w.options(), progress())
+    let summary = w
+        .backup_with(&repo, &key, &itself, &w.options())
         .await
         .expect("backup");
     assert_eq!(summary.source.role, DumpRole::Primary);
@@ -307,9 +289,8 @@ async fn pg_dump_follows_the_snapshot_to_its_replica_behind_a_service() {
     let mut standby = w.db.clone();
     standby.port = service.port;
     target.standby = Some(standby);
-    let mut options = w.options();
-    options.require_standby = true;
-    let summary = ward_vault::backup(&repo, &target, &key, &options, progress())
+    let summary = w
+        .backup_with(&repo, &key, &target, &requiring_standby(&w))
         .await
         .expect("backup behind the service");
     assert_eq!(summary.source.role, DumpRole::Standby);
@@ -345,9 +326,8 @@ async fn a_standby_dump_under_verify_full_checks_the_name_not_the_address() {
     target.standby = Some(by_name(&standby));
     let repo = w.repo().await;
     let key = w.key(&repo).await;
-    let mut options = w.options();
-    options.require_standby = true;
-    let summary = ward_vault::backup(&repo, &target, &key, &options, progress())
+    let summary = w
+        .backup_with(&repo, &key, &target, &requiring_standby(&w))
         .await
         .expect("a verify-full backup from the standby");
     assert_eq!(summary.source.role, DumpRole::Standby);

@@ -7,23 +7,30 @@ mod common;
 
 use std::path::Path;
 
-use common::{World, assert_no_snapshots, progress, small};
-use ward_vault::{
-    ChannelBinding, DbConnection, RestoreRequest, SnapshotFilter, SslMode, VaultError, list,
-    restore,
-};
+use common::{World, assert_consistent, assert_no_snapshots, small};
+use ward_vault::{ChannelBinding, DbConnection, Repository, SnapshotRef, SslMode, VaultError};
 
-/// A world whose server serves TLS and whose pg_hba is `hostssl` or nothing over TCP.
-async fn hostssl_only() -> World {
+/// A world whose server's certificate is issued by its test CA for `san`, with pg_hba
+/// admitting `method` over TLS only.
+async fn hostssl_with(san: &str, method: &str) -> World {
     let w = World::new(small()).await;
-    w.cluster.enable_tls().expect("TLS on the server");
-    w.cluster
-        .set_hba(&[
-            "hostssl all all all scram-sha-256",
-            "host all all all reject",
-        ])
-        .expect("pg_hba");
+    w.cluster.enable_tls_for(san).expect("TLS on the server");
+    admit_over_tls_only(&w, method);
     w
+}
+
+/// A world whose server serves TLS (a certificate for 127.0.0.1) and whose pg_hba is
+/// `hostssl` with SCRAM or nothing over TCP.
+async fn hostssl_only() -> World {
+    hostssl_with("IP:127.0.0.1", "scram-sha-256").await
+}
+
+/// Sets pg_hba to `hostssl … method` and nothing else over TCP.
+fn admit_over_tls_only(w: &World, method: &str) {
+    let line = format!("hostssl all all all {method}");
+    w.cluster
+        .set_hba(&[line.as_str(), "host all all all reject"])
+        .expect("pg_hba");
 }
 
 fn with_sslmode(w: &World, db: &str, mode: &str) -> DbConnection {
@@ -50,39 +57,38 @@ async fn backup_and_restore_over_tls_by_default() {
     assert_eq!(w.db.sslmode, SslMode::Prefer);
     let repo = w.repo().await;
     let key = w.key(&repo).await;
-    let summary = ward_vault::backup(&repo, &w.target(), &key, &w.options(), progress())
-        .await
-        .expect("backup over TLS");
+    let summary = w.backup(&repo, &key).await.expect("backup over TLS");
     assert_eq!(summary.attachments as usize, w.fixture.store_fnames.len());
     w.verify_read_data(&repo, &summary.snapshot).await;
-    let ids = w.identities();
 
     for (mode, db, jobs) in [(None, "odoo_copy", 2), (Some("require"), "odoo_copy2", 1)] {
         let conn = match mode {
             None => w.db.with_dbname(db),
             Some(mode) => with_sslmode(&w, db, mode),
         };
-        let mut req = RestoreRequest::new(conn, w.dir.path().join("restore").join(db));
-        req.pg_tools = ward_vault::PgTools::in_dir(w.cluster.bindir());
-        req.jobs = jobs;
-        let restored = restore(
-            &repo,
-            &summary.snapshot,
-            &w.trusted(),
-            &ids,
-            &req,
-            progress(),
-        )
-        .await
-        .unwrap_or_else(|e| panic!("restore with sslmode {mode:?}: {e}"));
-        assert!(
-            restored.is_consistent(),
-            "{:?}",
-            restored.row_count_mismatches
-        );
-        let q = "SELECT (SELECT count(*) FROM res_partner), (SELECT count(*) FROM ir_attachment)";
-        assert_eq!(w.psql("odoo", q), w.psql(db, q));
+        restore_and_compare(&w, &repo, &summary.snapshot, conn, jobs)
+            .await
+            .unwrap_or_else(|e| panic!("restore with sslmode {mode:?}: {e}"));
     }
+}
+
+/// Restores `snapshot` through `conn` with `jobs` parallel jobs, and asserts that the
+/// restored database is consistent and counts the source's partners and attachments.
+async fn restore_and_compare(
+    w: &World,
+    repo: &Repository,
+    snapshot: &SnapshotRef,
+    conn: DbConnection,
+    jobs: u32,
+) -> Result<(), VaultError> {
+    let db = conn.dbname.clone();
+    let mut req = w.restore_request_over(conn);
+    req.jobs = jobs;
+    let restored = w.restore(repo, snapshot, &req).await?;
+    assert_consistent(&restored);
+    let q = "SELECT (SELECT count(*) FROM res_partner), (SELECT count(*) FROM ir_attachment)";
+    assert_eq!(w.psql("odoo", q), w.psql(&db, q));
+    Ok(())
 }
 
 /// `sslmode=disable` where pg_hba admits TLS only: refused before anything is written,
@@ -93,10 +99,10 @@ async fn sslmode_disable_is_refused_naming_the_server() {
     let w = hostssl_only().await;
     let repo = w.repo().await;
     let key = w.key(&repo).await;
-    let mut target = w.target();
-    target.db = with_sslmode(&w, "odoo", "disable");
-    assert_eq!(target.db.sslmode, SslMode::Disable);
-    let err = ward_vault::backup(&repo, &target, &key, &w.options(), progress())
+    let db = with_sslmode(&w, "odoo", "disable");
+    assert_eq!(db.sslmode, SslMode::Disable);
+    let err = w
+        .backup_through(&repo, &key, db)
         .await
         .expect_err("plain text is refused");
     let text = database_error_naming_the_server(&w, &err);
@@ -114,13 +120,12 @@ async fn sslmode_require_fails_clearly_without_server_tls() {
     let w = World::new(small()).await;
     let repo = w.repo().await;
     let key = w.key(&repo).await;
-    ward_vault::backup(&repo, &w.target(), &key, &w.options(), progress())
+    w.backup(&repo, &key)
         .await
         .expect("prefer falls back to plain text");
 
-    let mut target = w.target();
-    target.db = with_sslmode(&w, "odoo", "require");
-    let err = ward_vault::backup(&repo, &target, &key, &w.options(), progress())
+    let err = w
+        .backup_through(&repo, &key, with_sslmode(&w, "odoo", "require"))
         .await
         .expect_err("no TLS to require");
     let text = database_error_naming_the_server(&w, &err);
@@ -128,13 +133,7 @@ async fn sslmode_require_fails_clearly_without_server_tls() {
         text.contains("does not offer TLS") && text.contains("sslmode=require"),
         "{text}"
     );
-    assert_eq!(
-        list(&repo, &SnapshotFilter::default(), &w.trusted())
-            .await
-            .expect("list")
-            .len(),
-        1
-    );
+    assert_eq!(w.listed(&repo).await.len(), 1);
 }
 
 /// `allow`, the one libpq mode Ward does not support, is named as such (bad input, exit
@@ -196,18 +195,6 @@ fn unsupported_sslmodes_are_refused_by_name() {
     assert!(err.to_string().contains("not supported"), "{err}");
 }
 
-/// A world whose server's certificate is issued by its test CA for `san`, with pg_hba
-/// admitting `method` over TLS only.
-async fn hostssl_with(san: &str, method: &str) -> World {
-    let w = World::new(small()).await;
-    w.cluster.enable_tls_for(san).expect("TLS on the server");
-    let line = format!("hostssl all all all {method}");
-    w.cluster
-        .set_hba(&[line.as_str(), "host all all all reject"])
-        .expect("pg_hba");
-    w
-}
-
 /// `url` with `params` added to its query.
 fn with_params(url: &str, params: &[(&str, &str)]) -> DbConnection {
     let query: Vec<String> = params
@@ -221,6 +208,11 @@ fn ca_of(w: &World) -> String {
     w.cluster.ca_file().display().to_string()
 }
 
+/// `url` under `sslmode` (verify-ca or verify-full) against the CA file `ca`.
+fn checked(url: &str, sslmode: &str, ca: &str) -> DbConnection {
+    with_params(url, &[("sslmode", sslmode), ("sslrootcert", ca)])
+}
+
 /// `verify-full` with the server's CA: a backup (our connection and `pg_dump`) and a
 /// parallel restore (`pg_restore`, several connections) go through. The children can only
 /// verify with the CA file they were given (`PGSSLROOTCERT`; libpq's default
@@ -232,42 +224,18 @@ async fn verify_full_backs_up_and_restores_with_the_server_s_ca() {
     let repo = w.repo().await;
     let key = w.key(&repo).await;
     let ca = ca_of(&w);
-    let mut target = w.target();
-    target.db = with_params(
-        &w.cluster.url_for("odoo"),
-        &[
-            ("sslmode", "verify-full"),
-            ("sslrootcert", &ca),
-            ("channel_binding", "require"),
-        ],
-    );
-    let summary = ward_vault::backup(&repo, &target, &key, &w.options(), progress())
+    let summary = w
+        .backup_through(
+            &repo,
+            &key,
+            bound_and_verified(&w.cluster.url_for("odoo"), &ca),
+        )
         .await
         .expect("backup with verify-full");
-    let conn = with_params(
-        &w.cluster.url_for("odoo_verified"),
-        &[("sslmode", "verify-full"), ("sslrootcert", &ca)],
-    );
-    let mut req = RestoreRequest::new(conn, w.dir.path().join("restore/verified"));
-    req.pg_tools = ward_vault::PgTools::in_dir(w.cluster.bindir());
-    req.jobs = 2;
-    let restored = restore(
-        &repo,
-        &summary.snapshot,
-        &w.trusted(),
-        &w.identities(),
-        &req,
-        progress(),
-    )
-    .await
-    .expect("restore with verify-full");
-    assert!(
-        restored.is_consistent(),
-        "{:?}",
-        restored.row_count_mismatches
-    );
-    let q = "SELECT (SELECT count(*) FROM res_partner), (SELECT count(*) FROM ir_attachment)";
-    assert_eq!(w.psql("odoo", q), w.psql("odoo_verified", q));
+    let conn = checked(&w.cluster.url_for("odoo_verified"), "verify-full", &ca);
+    restore_and_compare(&w, &repo, &summary.snapshot, conn, 2)
+        .await
+        .expect("restore with verify-full");
 }
 
 /// Against a CA that did not sign the server's certificate, `verify-ca` and `verify-full`
@@ -281,13 +249,9 @@ async fn a_wrong_ca_is_refused_naming_the_server_and_the_file() {
     let repo = w.repo().await;
     let key = w.key(&repo).await;
     for mode in ["verify-ca", "verify-full"] {
-        let mut target = w.target();
         let ca = stranger.cert_file().display().to_string();
-        target.db = with_params(
-            &w.cluster.url_for("odoo"),
-            &[("sslmode", mode), ("sslrootcert", &ca)],
-        );
-        let err = ward_vault::backup(&repo, &target, &key, &w.options(), progress())
+        let err = w
+            .backup_through(&repo, &key, checked(&w.cluster.url_for("odoo"), mode, &ca))
             .await
             .expect_err("wrong CA");
         let text = database_error_naming_the_server(&w, &err);
@@ -308,12 +272,9 @@ async fn verify_full_checks_the_host_name() {
     let repo = w.repo().await;
     let key = w.key(&repo).await;
     let ca = ca_of(&w);
-    let mut target = w.target();
-    target.db = with_params(
-        &w.cluster.url_for("odoo"),
-        &[("sslmode", "verify-full"), ("sslrootcert", &ca)],
-    );
-    let err = ward_vault::backup(&repo, &target, &key, &w.options(), progress())
+    let url = w.cluster.url_for("odoo");
+    let err = w
+        .backup_through(&repo, &key, checked(&url, "verify-full", &ca))
         .await
         .expect_err("127.0.0.1 is not in the certificate");
     let text = database_error_naming_the_server(&w, &err);
@@ -323,22 +284,11 @@ async fn verify_full_checks_the_host_name() {
     );
     assert_no_snapshots(&repo).await;
 
-    target.db = with_params(
-        &w.cluster.url_for("odoo"),
-        &[("sslmode", "verify-ca"), ("sslrootcert", &ca)],
-    );
-    ward_vault::backup(&repo, &target, &key, &w.options(), progress())
+    w.backup_through(&repo, &key, checked(&url, "verify-ca", &ca))
         .await
         .expect("verify-ca does not check the name");
-    let by_name = w
-        .cluster
-        .url_for("odoo")
-        .replace("@127.0.0.1:", "@localhost:");
-    target.db = with_params(
-        &by_name,
-        &[("sslmode", "verify-full"), ("sslrootcert", &ca)],
-    );
-    ward_vault::backup(&repo, &target, &key, &w.options(), progress())
+    let by_name = url.replace("@127.0.0.1:", "@localhost:");
+    w.backup_through(&repo, &key, checked(&by_name, "verify-full", &ca))
         .await
         .expect("verify-full at the name the certificate carries");
 }
@@ -364,13 +314,10 @@ async fn unusable_ca_files_are_bad_input_naming_the_file() {
         (&garbled, "PEM"),
         (&empty, "no PEM certificate"),
     ] {
-        let mut target = w.target();
         let path = file.display().to_string();
-        target.db = with_params(
-            &w.cluster.url_for("odoo"),
-            &[("sslmode", "verify-full"), ("sslrootcert", &path)],
-        );
-        let err = ward_vault::backup(&repo, &target, &key, &w.options(), progress())
+        let db = checked(&w.cluster.url_for("odoo"), "verify-full", &path);
+        let err = w
+            .backup_through(&repo, &key, db)
             .await
             .expect_err("unusable CA file");
         let text = err.to_string();
@@ -378,9 +325,8 @@ async fn unusable_ca_files_are_bad_input_naming_the_file() {
         assert!(text.contains(&path) && text.contains(why), "{text}");
         assert!(!text.contains(w.cluster.password()), "{text}");
     }
-    let mut target = w.target();
-    target.db = with_sslmode(&w, "odoo", "verify-full");
-    let err = ward_vault::backup(&repo, &target, &key, &w.options(), progress())
+    let err = w
+        .backup_through(&repo, &key, with_sslmode(&w, "odoo", "verify-full"))
         .await
         .expect_err("no CA file");
     assert_eq!(err.exit_code(), 2, "{err}");
@@ -395,6 +341,18 @@ fn md5_superuser(w: &World) -> (&'static str, &'static str) {
         .psql("SET password_encryption = 'md5'; CREATE ROLE md5_admin SUPERUSER LOGIN PASSWORD 'md5-secret'")
         .expect("md5 role");
     ("md5_admin", "md5-secret")
+}
+
+/// `url` under `verify-full` against the CA file `ca`, with `channel_binding=require`.
+fn bound_and_verified(url: &str, ca: &str) -> DbConnection {
+    with_params(
+        url,
+        &[
+            ("sslmode", "verify-full"),
+            ("sslrootcert", ca),
+            ("channel_binding", "require"),
+        ],
+    )
 }
 
 fn url_as(w: &World, user: &str, password: &str) -> String {
@@ -417,21 +375,10 @@ async fn channel_binding_require_refuses_md5_and_cleartext_passwords() {
     let key = w.key(&repo).await;
     let ca = ca_of(&w);
     for method in ["md5", "password"] {
-        let line = format!("hostssl all all all {method}");
-        w.cluster
-            .set_hba(&[line.as_str(), "host all all all reject"])
-            .expect("pg_hba");
+        admit_over_tls_only(&w, method);
         for pw in [password, "not-the-password"] {
-            let mut target = w.target();
-            target.db = with_params(
-                &url_as(&w, user, pw),
-                &[
-                    ("sslmode", "verify-full"),
-                    ("sslrootcert", &ca),
-                    ("channel_binding", "require"),
-                ],
-            );
-            let err = ward_vault::backup(&repo, &target, &key, &w.options(), progress())
+            let err = w
+                .backup_through(&repo, &key, bound_and_verified(&url_as(&w, user, pw), &ca))
                 .await
                 .expect_err("no channel binding");
             let text = database_error_naming_the_server(&w, &err);
@@ -442,31 +389,14 @@ async fn channel_binding_require_refuses_md5_and_cleartext_passwords() {
             );
             assert!(!text.contains(pw), "{text}");
         }
-        let mut target = w.target();
-        target.db = with_params(
-            &url_as(&w, user, password),
-            &[("sslmode", "verify-full"), ("sslrootcert", &ca)],
-        );
-        ward_vault::backup(&repo, &target, &key, &w.options(), progress())
+        let db = checked(&url_as(&w, user, password), "verify-full", &ca);
+        w.backup_through(&repo, &key, db)
             .await
             .unwrap_or_else(|e| panic!("{method} with channel_binding=prefer: {e}"));
     }
-    w.cluster
-        .set_hba(&[
-            "hostssl all all all scram-sha-256",
-            "host all all all reject",
-        ])
-        .expect("pg_hba");
-    let mut target = w.target();
-    target.db = with_params(
-        &w.cluster.url_for("odoo"),
-        &[
-            ("sslmode", "verify-full"),
-            ("sslrootcert", &ca),
-            ("channel_binding", "require"),
-        ],
-    );
-    ward_vault::backup(&repo, &target, &key, &w.options(), progress())
+    admit_over_tls_only(&w, "scram-sha-256");
+    let db = bound_and_verified(&w.cluster.url_for("odoo"), &ca);
+    w.backup_through(&repo, &key, db)
         .await
         .expect("SCRAM-SHA-256-PLUS");
 }
@@ -478,20 +408,22 @@ async fn channel_binding_require_needs_tls() {
     let w = World::new(small()).await;
     let repo = w.repo().await;
     let key = w.key(&repo).await;
-    let mut target = w.target();
-    target.db = with_params(
-        &w.cluster.url_for("odoo"),
+    let url = w.cluster.url_for("odoo");
+    let db = with_params(
+        &url,
         &[("sslmode", "disable"), ("channel_binding", "require")],
     );
-    let err = ward_vault::backup(&repo, &target, &key, &w.options(), progress())
+    let err = w
+        .backup_through(&repo, &key, db)
         .await
         .expect_err("disable cannot bind");
     assert_eq!(err.exit_code(), 2, "{err}");
-    target.db = with_params(
-        &w.cluster.url_for("odoo"),
+    let db = with_params(
+        &url,
         &[("sslmode", "prefer"), ("channel_binding", "require")],
     );
-    let err = ward_vault::backup(&repo, &target, &key, &w.options(), progress())
+    let err = w
+        .backup_through(&repo, &key, db)
         .await
         .expect_err("plain text cannot bind");
     let text = database_error_naming_the_server(&w, &err);

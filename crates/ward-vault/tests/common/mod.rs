@@ -1,7 +1,10 @@
 //! Shared test support: a real throwaway PostgreSQL with an Odoo-shaped database, a real
-//! filestore folder, a local repository, age identities, and a real moto S3 server.
+//! filestore folder, a local repository, age identities, and a real moto S3 server; the
+//! calls most tests repeat (back up, restore, verify, prune) with this world's keys.
 
 #![allow(dead_code)]
+
+pub mod forgery;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -12,9 +15,11 @@ use std::time::{Duration, Instant};
 use ward_pgtemp::TempCluster;
 use ward_vault::fixture::{self, FixtureData, OdooFixture};
 use ward_vault::{
-    BackupOptions, BackupSigningKey, BackupTarget, DbConnection, Identities, NoProgress, PgTools,
-    Progress, Recipients, Repository, RepositoryConfig, RepositoryKey, SnapshotFilter, SnapshotRef,
-    StoreLocation, TrustedKeys, VerifyDepth, VerifyReport,
+    BackupOptions, BackupSigningKey, BackupSummary, BackupTarget, DbConnection, GcReport,
+    Identities, ListedSnapshot, NoProgress, ObjectLock, PgTools, Progress, PruneReport, Recipients,
+    Repository, RepositoryConfig, RepositoryKey, RestoreRequest, RestoreSummary, Retention,
+    S3Location, SnapshotFilter, SnapshotRef, StoreLocation, TrustedKeys, VaultError, VerifyDepth,
+    VerifyReport,
 };
 
 /// A small Odoo database and filestore, for tests whose point is not volume.
@@ -37,6 +42,41 @@ pub async fn assert_no_snapshots(repo: &Repository) {
         .await
         .expect("list");
     assert!(listed.is_empty(), "{} snapshot(s) listed", listed.len());
+}
+
+/// Asserts that a restore found the row counts the snapshot recorded.
+pub fn assert_consistent(restored: &RestoreSummary) {
+    assert!(
+        restored.is_consistent(),
+        "{:?}",
+        restored.row_count_mismatches
+    );
+}
+
+/// A retention that keeps the last `n` snapshots and nothing by age.
+pub fn keep_last(n: u32) -> Retention {
+    Retention {
+        keep_last: n,
+        ..Retention::default()
+    }
+}
+
+/// Where a snapshot's objects lie, relative to the repository's root.
+pub fn snapshot_folder(s: &SnapshotRef) -> String {
+    format!(
+        "tenants/{}/snapshots/{}/{}/{}",
+        s.tenant, s.workload, s.environment, s.id
+    )
+}
+
+/// Garbage collection of `tenant` without a grace period: what nothing references goes now.
+pub async fn collect_garbage_now(
+    repo: &Repository,
+    tenant: &str,
+    keys: &TrustedKeys,
+    dry_run: bool,
+) -> Result<GcReport, VaultError> {
+    ward_vault::collect_garbage(repo, tenant, keys, Duration::ZERO, dry_run).await
 }
 
 /// Everything one test needs, torn down on drop.
@@ -106,8 +146,19 @@ impl World {
         repo: &Repository,
         snapshot: &SnapshotRef,
     ) -> VerifyReport {
+        let report = self.read_data_report(repo, snapshot).await;
+        assert!(report.is_ok(), "{:?}", report.faults);
+        report
+    }
+
+    /// `verify --read-data` of `snapshot` with the DBA identity: its report, faults and all.
+    pub async fn read_data_report(
+        &self,
+        repo: &Repository,
+        snapshot: &SnapshotRef,
+    ) -> VerifyReport {
         let ids = self.identities();
-        let report = ward_vault::verify(
+        ward_vault::verify(
             repo,
             snapshot,
             &self.trusted(),
@@ -115,9 +166,134 @@ impl World {
             progress(),
         )
         .await
-        .expect("verify");
-        assert!(report.is_ok(), "{:?}", report.faults);
-        report
+        .expect("verify runs")
+    }
+
+    /// The local repository, the tenant key, and one backup of the target into it: where
+    /// most tests start.
+    pub async fn backed_up(&self) -> (Repository, RepositoryKey, BackupSummary) {
+        let repo = self.repo().await;
+        let key = self.key(&repo).await;
+        let summary = self.backup(&repo, &key).await.expect("backup");
+        (repo, key, summary)
+    }
+
+    /// Backs up the target with the world's options.
+    pub async fn backup(
+        &self,
+        repo: &Repository,
+        key: &RepositoryKey,
+    ) -> Result<BackupSummary, VaultError> {
+        self.backup_with(repo, key, &self.target(), &self.options())
+            .await
+    }
+
+    /// Backs up the target as read through `db` (another sslmode, user or server), with the
+    /// world's options.
+    pub async fn backup_through(
+        &self,
+        repo: &Repository,
+        key: &RepositoryKey,
+        db: DbConnection,
+    ) -> Result<BackupSummary, VaultError> {
+        let target = BackupTarget {
+            db,
+            ..self.target()
+        };
+        self.backup_with(repo, key, &target, &self.options()).await
+    }
+
+    /// Backs up `target` with `options`.
+    pub async fn backup_with(
+        &self,
+        repo: &Repository,
+        key: &RepositoryKey,
+        target: &BackupTarget,
+        options: &BackupOptions,
+    ) -> Result<BackupSummary, VaultError> {
+        ward_vault::backup(repo, target, key, options, progress()).await
+    }
+
+    /// A restore into a new database `name` on the world's server, with the world's
+    /// PostgreSQL tools and a filestore folder of its own.
+    pub fn restore_request(&self, name: &str) -> RestoreRequest {
+        self.restore_request_over(self.db.with_dbname(name))
+    }
+
+    /// A restore through `db` (its database is the one created), with the world's
+    /// PostgreSQL tools and a filestore folder named after that database.
+    pub fn restore_request_over(&self, db: DbConnection) -> RestoreRequest {
+        let filestore = self
+            .dir
+            .path()
+            .join(format!("restored/filestore/{}", db.dbname));
+        let mut req = RestoreRequest::new(db, filestore);
+        req.pg_tools = PgTools::in_dir(self.cluster.bindir());
+        req
+    }
+
+    /// Restores `snapshot` as `req` says, with the DBA identity and the pinned keys.
+    pub async fn restore(
+        &self,
+        repo: &Repository,
+        snapshot: &SnapshotRef,
+        req: &RestoreRequest,
+    ) -> Result<RestoreSummary, VaultError> {
+        ward_vault::restore(
+            repo,
+            snapshot,
+            &self.trusted(),
+            &self.identities(),
+            req,
+            progress(),
+        )
+        .await
+    }
+
+    /// Every snapshot `list` shows, verified against the pinned keys or not.
+    pub async fn listed(&self, repo: &Repository) -> Vec<ListedSnapshot> {
+        ward_vault::list(repo, &SnapshotFilter::default(), &self.trusted())
+            .await
+            .expect("list")
+    }
+
+    /// Prunes the target's environment under `retention`.
+    pub async fn prune(
+        &self,
+        repo: &Repository,
+        retention: &Retention,
+        dry_run: bool,
+    ) -> Result<PruneReport, VaultError> {
+        let t = self.target();
+        ward_vault::prune(
+            repo,
+            &t.tenant,
+            &t.workload,
+            &t.environment,
+            &self.trusted(),
+            retention,
+            dry_run,
+        )
+        .await
+    }
+
+    /// The blob objects of the local repository, relative to its root, sorted.
+    pub fn blob_objects(&self) -> Vec<String> {
+        files_under(&self.repo_dir)
+            .into_iter()
+            .filter(|f| f.contains("/blobs/"))
+            .collect()
+    }
+
+    /// Whether the world's server holds a database `name`.
+    pub fn database_exists(&self, name: &str) -> bool {
+        self.cluster
+            .psql(&format!(
+                "SELECT count(*) FROM pg_database WHERE datname = '{name}'"
+            ))
+            .expect("psql")
+            .trim()
+            == "1"
     }
 
     pub fn identities(&self) -> Identities {
@@ -245,6 +421,23 @@ impl MotoServer {
 
     pub fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// A repository in `bucket` of this server, under the prefix `ward/vault`, with the
+    /// server's test credentials and `lock`.
+    pub fn repository_config(&self, bucket: &str, lock: Option<ObjectLock>) -> RepositoryConfig {
+        let mut loc = S3Location::with_env_credentials(
+            Some(self.endpoint()),
+            bucket,
+            "us-east-1",
+            "ward/vault",
+        );
+        loc.access_key_id = Some(ward_vault::SecretString::new("testing"));
+        loc.secret_access_key = Some(ward_vault::SecretString::new("testing"));
+        RepositoryConfig {
+            store: StoreLocation::S3(loc),
+            object_lock: lock,
+        }
     }
 
     /// A raw, unsigned HTTP request (moto does not check signatures): returns status,
