@@ -33,13 +33,14 @@ async fn only_changed_chunks_are_stored_again_and_every_snapshot_restores() {
     });
 
     // Nothing changed: only the chunk that holds the archive header (its creation time)
-    // is new.
+    // is new, and perhaps its neighbour. (On this 9 MB database one chunk is 1-2% of the
+    // whole; bench/vault-growth.sh measures the share on a larger one.)
     let unchanged = backup().await;
     assert_eq!(unchanged.dump_chunks, first.dump_chunks);
     assert!(unchanged.dump_chunks_uploaded <= 2, "{unchanged:?}");
     assert_eq!(unchanged.blobs_uploaded, 0);
     assert!(
-        unchanged.new_bytes * 100 <= first.new_bytes * 3,
+        unchanged.new_bytes * 100 <= first.new_bytes * 5,
         "unchanged stored {} of {}",
         unchanged.new_bytes,
         first.new_bytes
@@ -53,7 +54,7 @@ async fn only_changed_chunks_are_stored_again_and_every_snapshot_restores() {
     let appended = backup().await;
     assert!(appended.dump_chunks_uploaded <= 5, "{appended:?}");
     assert!(
-        appended.new_bytes * 100 <= first.new_bytes * 6,
+        appended.new_bytes * 100 <= first.new_bytes * 10,
         "appended stored {} of {}",
         appended.new_bytes,
         first.new_bytes
