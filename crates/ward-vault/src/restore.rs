@@ -567,8 +567,10 @@ async fn restore_database(
             let size = dump
                 .copy_to(&ids, &mut file, progress_ref)
                 .map_err(|e| e.into_vault("writing a temporary dump file"))?;
-            file.sync_all()
+            // No fsync: the file is read back at once and removed; a crash loses nothing.
+            file.flush()
                 .map_err(io_err("writing a temporary dump file", &tmp))?;
+            drop(file);
             let child =
                 tools.spawn_restore(&pg_restore, &db, owner.as_deref(), jobs, Some(&tmp))?;
             wait_restore(child, &db)?;
