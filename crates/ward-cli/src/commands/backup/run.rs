@@ -226,9 +226,11 @@ pub(super) fn run_backup(cx: &Context, args: RunArgs) -> Result<Exit, Failure> {
                 summary.source.server
             );
             println!(
-                "  dump       {} → {} stored in {:.1}s",
+                "  dump       {} → {} stored: {} chunks, {} new, in {:.1}s",
                 HumanBytes(summary.dump_bytes),
                 HumanBytes(summary.dump_stored_bytes),
+                summary.dump_chunks,
+                summary.dump_chunks_uploaded,
                 p.dump_seconds
             );
             println!(
