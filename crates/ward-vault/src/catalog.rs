@@ -431,7 +431,22 @@ pub async fn find_snapshot(
                 .into_iter()
                 .next()
                 .ok_or_else(|| VaultError::SnapshotNotFound(reference.to_string()))?,
-            _ => return Err(VaultError::AmbiguousSnapshot(reference.to_string())),
+            n => {
+                // Ids start with their time: newest first is the ids in reverse order,
+                // whichever environment they are in.
+                let mut newest: Vec<&SnapshotRef> = matches.iter().collect();
+                newest.sort_by(|a, b| b.id.cmp(&a.id));
+                let candidates = newest
+                    .iter()
+                    .take(crate::error::AMBIGUOUS_SHOWN)
+                    .map(|s| s.to_string())
+                    .collect();
+                return Err(VaultError::AmbiguousSnapshot {
+                    prefix: reference.to_string(),
+                    candidates,
+                    matches: n,
+                });
+            }
         }
     };
     read_manifest(repo, &snapshot, keys).await
