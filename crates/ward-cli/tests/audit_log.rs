@@ -46,7 +46,7 @@ fn estate(tmp: &tempfile::TempDir) -> PathBuf {
     );
     let (code, out, err) = ward(&dir, "bob", &["check", "--record"]);
     assert!(code == 0 || code == 1, "check --record: {out}{err}");
-    std::fs::write(dir.join("NOTES.md"), "an uncommitted edit\n").unwrap();
+    std::fs::write(dir.join("NOTES.md"), "an uncommitted edit\n").expect("test setup");
     let (code, out, err) = ward(&dir, "carol", &["check", "--record"]);
     assert!(code == 0 || code == 1, "check --record: {out}{err}");
     dir
@@ -66,13 +66,13 @@ fn json_actors(json: &str) -> Vec<String> {
     v.as_array()
         .expect("an array")
         .iter()
-        .map(|e| e["actor"].as_str().unwrap().to_string())
+        .map(|e| e["actor"].as_str().expect("test setup").to_string())
         .collect()
 }
 
 #[test]
 fn filters_narrow_the_table_and_json_and_a_dirty_estate_shows() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().expect("test setup");
     let dir = estate(&tmp);
     let log = |args: &[&str]| {
         let mut all = vec!["audit", "log"];
@@ -85,8 +85,14 @@ fn filters_narrow_the_table_and_json_and_a_dirty_estate_shows() {
     let all = log(&[]);
     assert_eq!(actors(&all), ["alice", "bob", "carol"], "{all}");
     // bob's check was on the committed tree, carol's after an uncommitted edit.
-    let bob = all.lines().find(|l| l.contains(" bob ")).unwrap();
-    let carol = all.lines().find(|l| l.contains(" carol ")).unwrap();
+    let bob = all
+        .lines()
+        .find(|l| l.contains(" bob "))
+        .expect("test setup");
+    let carol = all
+        .lines()
+        .find(|l| l.contains(" carol "))
+        .expect("test setup");
     assert!(!bob.contains("-dirty"), "{all}");
     assert!(carol.trim_end().ends_with("-dirty"), "{all}");
 

@@ -51,21 +51,21 @@ fn estate(tmp: &tempfile::TempDir) -> PathBuf {
         String::from_utf8_lossy(&out.stderr)
     );
     let path = dir.join("workloads/billing.yaml");
-    let text = std::fs::read_to_string(&path).unwrap();
+    let text = std::fs::read_to_string(&path).expect("test setup");
     let from = "      database:\n        passwordRef: { store: hospital-vault, key: odoo/billing/prod, property: db_password }\n";
     assert!(text.contains(from), "{text}");
     let to = "      database:\n        host: billing-rw.care-prod.svc\n        passwordRef: { store: hospital-vault, key: odoo/billing/prod, property: db_password }\n";
-    std::fs::write(&path, text.replace(from, to)).unwrap();
+    std::fs::write(&path, text.replace(from, to)).expect("test setup");
     dir
 }
 
 #[test]
 fn an_in_cluster_host_run_from_outside_hints_at_db_url() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().expect("test setup");
     let dir = estate(&tmp);
     let filestore = tmp.path().join("filestore");
-    std::fs::create_dir_all(&filestore).unwrap();
-    let filestore = filestore.to_str().unwrap();
+    std::fs::create_dir_all(&filestore).expect("test setup");
+    let filestore = filestore.to_str().expect("test setup");
 
     // `--db-sslmode require`: the example demands a CA file for PHI, which is beside the point.
     let (code, said) = ward(

@@ -59,20 +59,20 @@ fn estate(tmp: &tempfile::TempDir) -> PathBuf {
         String::from_utf8_lossy(&out.stderr)
     );
     let path = dir.join("platform.yaml");
-    let text = std::fs::read_to_string(&path).unwrap();
+    let text = std::fs::read_to_string(&path).expect("test setup");
     let from = "    - name: vault\n      type: local\n      path: vault\n";
     assert!(text.contains(from), "{text}");
     let to = "    - name: vault\n      type: s3\n      endpoint: https://s3.eu-central-1.care.example\n      bucket: care-ward-vault\n      region: eu-central-1\n      credentials: { store: hospital-vault, key: platform/ward-vault }\n";
-    std::fs::write(&path, text.replace(from, to)).unwrap();
+    std::fs::write(&path, text.replace(from, to)).expect("test setup");
     dir
 }
 
 #[test]
 fn missing_s3_credentials_name_what_was_looked_for() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().expect("test setup");
     let dir = estate(&tmp);
     let secrets = tmp.path().join("secrets");
-    let secrets_dir = secrets.to_str().unwrap();
+    let secrets_dir = secrets.to_str().expect("test setup");
 
     let (code, said) = ward(&dir, &["--secrets-dir", secrets_dir, "backup", "list"], &[]);
     assert_eq!(code, 2, "{said}");

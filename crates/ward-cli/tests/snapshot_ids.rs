@@ -56,7 +56,10 @@ fn an_ambiguous_prefix_lists_its_candidates_newest_first() {
     assert_eq!(code, 2);
     let v = vault_support::json(&out);
     assert_eq!(v["error"], "bad-input", "{v}");
-    assert!(v["message"].as_str().unwrap().contains(&newer), "{v}");
+    assert!(
+        v["message"].as_str().expect("test setup").contains(&newer),
+        "{v}"
+    );
 
     // One more character past the shared prefix picks one.
     let (code, out, err) = w.ward(&["backup", "verify", &newer[..shared + 1]]);

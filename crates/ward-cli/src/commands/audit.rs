@@ -236,12 +236,15 @@ mod tests {
 
     #[test]
     fn since_takes_a_time_or_a_span_back_from_now() {
-        let now: jiff::Timestamp = "2026-12-01T12:00:00Z".parse().unwrap();
+        let now: jiff::Timestamp = "2026-12-01T12:00:00Z".parse().expect("test setup");
         let at = |s: &str| parse_since(s, now).map(|t| t.to_string());
-        assert_eq!(at("24h").unwrap(), "2026-11-30T12:00:00Z");
-        assert_eq!(at("7d").unwrap(), "2026-11-24T12:00:00Z");
-        assert_eq!(at("90m").unwrap(), "2026-12-01T10:30:00Z");
-        assert_eq!(at("2026-11-01T00:00:00Z").unwrap(), "2026-11-01T00:00:00Z");
+        assert_eq!(at("24h").expect("a valid --since"), "2026-11-30T12:00:00Z");
+        assert_eq!(at("7d").expect("a valid --since"), "2026-11-24T12:00:00Z");
+        assert_eq!(at("90m").expect("a valid --since"), "2026-12-01T10:30:00Z");
+        assert_eq!(
+            at("2026-11-01T00:00:00Z").expect("a valid --since"),
+            "2026-11-01T00:00:00Z"
+        );
         assert!(at("yesterday").is_err());
         assert!(at("-7d").is_err());
     }
