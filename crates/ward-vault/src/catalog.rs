@@ -416,22 +416,43 @@ pub async fn find_snapshot(
         reference.parse::<SnapshotRef>()?
     } else {
         check_snapshot_id(reference)?;
-        let matches: Vec<SnapshotRef> = repo
-            .list("tenants")
-            .await?
-            .into_iter()
-            .filter_map(|(rel, _)| parse_snapshot_path(&rel))
-            .filter(|s| s.id.starts_with(reference))
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
+        // Each match with when its files were last written, which orders two snapshots
+        // started in the same second (their ids differ only in the random part).
+        let mut written = std::collections::BTreeMap::new();
+        for (rel, meta) in repo.list("tenants").await? {
+            if let Some(s) = parse_snapshot_path(&rel).filter(|s| s.id.starts_with(reference)) {
+                let at = written.entry(s).or_insert(meta.last_modified);
+                *at = (*at).max(meta.last_modified);
+            }
+        }
+        let matches: Vec<SnapshotRef> = written.keys().cloned().collect();
         match matches.len() {
             0 => return Err(VaultError::SnapshotNotFound(reference.to_string())),
             1 => matches
                 .into_iter()
                 .next()
                 .ok_or_else(|| VaultError::SnapshotNotFound(reference.to_string()))?,
-            _ => return Err(VaultError::AmbiguousSnapshot(reference.to_string())),
+            n => {
+                // Ids start with their start time (to the second), whichever environment
+                // they are in; within one second the later written is the newer.
+                let started =
+                    |s: &SnapshotRef| s.id.split('-').next().unwrap_or_default().to_string();
+                let mut newest: Vec<(&SnapshotRef, _)> = written.iter().collect();
+                newest.sort_by(|(a, at), (b, bt)| {
+                    (started(b), *bt, &b.id).cmp(&(started(a), *at, &a.id))
+                });
+                let newest: Vec<&SnapshotRef> = newest.into_iter().map(|(s, _)| s).collect();
+                let candidates = newest
+                    .iter()
+                    .take(crate::error::AMBIGUOUS_SHOWN)
+                    .map(|s| s.to_string())
+                    .collect();
+                return Err(VaultError::AmbiguousSnapshot {
+                    prefix: reference.to_string(),
+                    candidates,
+                    matches: n,
+                });
+            }
         }
     };
     read_manifest(repo, &snapshot, keys).await

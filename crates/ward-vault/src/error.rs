@@ -61,10 +61,17 @@ pub enum VaultError {
     },
     #[error("snapshot {0} not found: no committed manifest has that id")]
     SnapshotNotFound(String),
+    /// A prefix that matches several snapshots: `candidates` are the newest
+    /// [`AMBIGUOUS_SHOWN`] of them as full references, newest first, of `matches` in all.
     #[error(
-        "snapshot id {0} is ambiguous: it matches several snapshots; give more of the id or the full tenant/workload/environment/id"
+        "snapshot id {prefix} is ambiguous: it matches {matches} snapshots{}",
+        list_candidates(candidates, *matches)
     )]
-    AmbiguousSnapshot(String),
+    AmbiguousSnapshot {
+        prefix: String,
+        candidates: Vec<String>,
+        matches: usize,
+    },
     #[error(
         "the given identity cannot decrypt {object}: it is not one of the recipients the repository was encrypted to; use a DBA or break-glass identity"
     )]
@@ -179,7 +186,7 @@ impl VaultError {
             | VaultError::InvalidIdentity { .. }
             | VaultError::IdentityRequired
             | VaultError::SnapshotNotFound(_)
-            | VaultError::AmbiguousSnapshot(_)
+            | VaultError::AmbiguousSnapshot { .. }
             | VaultError::DatabaseExists(_)
             | VaultError::FilestoreNotEmpty(_)
             | VaultError::FilestoreNotWard(_) => 2,
@@ -194,6 +201,18 @@ impl VaultError {
             other => other,
         }
     }
+}
+
+/// How many candidates an ambiguous snapshot id names.
+pub const AMBIGUOUS_SHOWN: usize = 10;
+
+/// The candidates of an ambiguous id, one per line, and how many more there are.
+fn list_candidates(candidates: &[String], matches: usize) -> String {
+    let mut out: String = candidates.iter().map(|c| format!("\n  {c}")).collect();
+    if matches > candidates.len() {
+        out.push_str(&format!("\n  and {} older", matches - candidates.len()));
+    }
+    out
 }
 
 fn describe_problems(problems: &[BlobProblem]) -> String {

@@ -6,9 +6,10 @@ use crate::report::{Exit, Failure};
 /// Read or verify the audit ledger.
 #[derive(clap::Subcommand, Debug)]
 pub enum Command {
-    /// Print the ledger's entries, oldest first (`-o wide` for whole commit ids).
+    /// Print the ledger's entries, oldest first (`-o wide` for whole commit ids); a commit
+    /// ending in `-dirty` was a work tree with uncommitted changes.
     #[command(
-        after_help = "Example:\n  ward --estate care audit log\n  ward audit log -o json | jq '.[] | select(.action == \"init\")'"
+        after_help = "Examples:\n  ward --estate care audit log\n  ward --estate care audit log --by alice --action 'backup*' --since 7d\n  ward --estate care audit log --subject billing --since 2026-11-01T00:00:00Z -o json"
     )]
     Log(LogArgs),
     /// Check the hash chain and signed checkpoints; exit 1 and name the first bad entry
@@ -36,13 +37,100 @@ pub struct LogArgs {
     /// Only the last N entries.
     #[arg(long, short = 'n')]
     pub tail: Option<usize>,
+    /// Only entries by this actor (exact).
+    #[arg(long, value_name = "ACTOR")]
+    pub by: Option<String>,
+    /// Only this action (exact), or every action starting with what precedes a trailing
+    /// `*` (`backup*`, `waiver.*`).
+    #[arg(long, value_name = "ACTION")]
+    pub action: Option<String>,
+    /// Only entries whose subject contains TEXT.
+    #[arg(long, value_name = "TEXT")]
+    pub subject: Option<String>,
+    /// Only entries at or after this time: RFC 3339 (`2026-11-01T00:00:00Z`) or a span
+    /// back from now (`90m`, `24h`, `7d`).
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
+}
+
+/// What `audit log`'s filters keep; every filter given must match.
+struct Filter {
+    by: Option<String>,
+    action: Option<String>,
+    subject: Option<String>,
+    since: Option<jiff::Timestamp>,
+}
+
+impl Filter {
+    fn new(args: &LogArgs) -> Result<Filter, Failure> {
+        let since = match &args.since {
+            None => None,
+            Some(when) => Some(parse_since(when, jiff::Timestamp::now())?),
+        };
+        Ok(Filter {
+            by: args.by.clone(),
+            action: args.action.clone(),
+            subject: args.subject.clone(),
+            since,
+        })
+    }
+
+    fn keeps(&self, e: &ward_ledger::Entry) -> bool {
+        let action = match self.action.as_deref() {
+            None => true,
+            Some(want) => match want.strip_suffix('*') {
+                Some(prefix) => e.action.starts_with(prefix),
+                None => e.action == want,
+            },
+        };
+        // An entry time that does not parse is kept out of a `--since` window rather than
+        // guessed at; `audit verify` is what reports a malformed entry.
+        let since = self.since.is_none_or(|since| {
+            e.time
+                .parse::<jiff::Timestamp>()
+                .is_ok_and(|time| time >= since)
+        });
+        action
+            && since
+            && self.by.as_deref().is_none_or(|by| e.actor == by)
+            && self
+                .subject
+                .as_deref()
+                .is_none_or(|text| e.subject.contains(text))
+    }
+}
+
+/// `--since`: an RFC 3339 time, or a span (`24h`, `7d`, `1w 2d`) back from `now`, where a
+/// day is always 24 hours.
+fn parse_since(when: &str, now: jiff::Timestamp) -> Result<jiff::Timestamp, Failure> {
+    if let Ok(time) = when.parse::<jiff::Timestamp>() {
+        return Ok(time);
+    }
+    let bad = || {
+        Failure::bad_input(
+            format!("--since {when:?} is neither an RFC 3339 time nor a span"),
+            "pass a time such as 2026-11-01T00:00:00Z or a span back from now such as 90m, 24h or 7d",
+        )
+    };
+    let span: jiff::Span = when.parse().map_err(|_| bad())?;
+    if span.is_negative() {
+        return Err(bad());
+    }
+    // Months and years have no fixed length, so a span with them is refused.
+    let back = span
+        .to_duration(jiff::SpanRelativeTo::days_are_24_hours())
+        .map_err(|_| bad())?;
+    now.checked_sub(back).map_err(|_| bad())
 }
 
 pub fn run(cx: &Context, cmd: Command) -> Result<Exit, Failure> {
     let ledger = ward_ledger::Ledger::open(&cx.state_dir()).map_err(ledger_failure)?;
     match cmd {
         Command::Log(args) => {
-            let entries = ledger.entries().map_err(ledger_failure)?;
+            let filter = Filter::new(&args)?;
+            let mut entries = ledger.entries().map_err(ledger_failure)?;
+            // Filters first, then `--tail`: the last N of what matched.
+            entries.retain(|e| filter.keeps(e));
             let skip = args.tail.map_or(0, |n| entries.len().saturating_sub(n));
             let entries = &entries[skip..];
             match cx.output {
@@ -140,4 +228,24 @@ fn shorten(commit: &str, n: usize) -> String {
         None => (commit, ""),
     };
     format!("{}{dirty}", id.chars().take(n).collect::<String>())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn since_takes_a_time_or_a_span_back_from_now() {
+        let now: jiff::Timestamp = "2026-12-01T12:00:00Z".parse().expect("test setup");
+        let at = |s: &str| parse_since(s, now).map(|t| t.to_string());
+        assert_eq!(at("24h").expect("a valid --since"), "2026-11-30T12:00:00Z");
+        assert_eq!(at("7d").expect("a valid --since"), "2026-11-24T12:00:00Z");
+        assert_eq!(at("90m").expect("a valid --since"), "2026-12-01T10:30:00Z");
+        assert_eq!(
+            at("2026-11-01T00:00:00Z").expect("a valid --since"),
+            "2026-11-01T00:00:00Z"
+        );
+        assert!(at("yesterday").is_err());
+        assert!(at("-7d").is_err());
+    }
 }

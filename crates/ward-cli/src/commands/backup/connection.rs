@@ -109,6 +109,9 @@ pub(crate) struct DbTarget {
     pub password_source: String,
     /// Where the user name came from, for the hint when the server has no such role.
     pub user_source: String,
+    /// Whether the host came from the estate (no `--db-url`): an unresolvable one is then
+    /// most likely the in-cluster service name, run from outside the cluster.
+    pub host_from_estate: bool,
 }
 
 impl DbTarget {
@@ -127,8 +130,45 @@ impl DbTarget {
                 );
                 vault_failure(e, &hint)
             }
+            VaultError::DatabaseUnreachable { host, port, .. }
+                if self.db.hostaddr.is_none() && !resolves(host, *port) =>
+            {
+                let hint = unresolved_hint(host, self.host_from_estate);
+                vault_failure(e, &hint)
+            }
             _ => vault_failure(e, hint),
         }
+    }
+}
+
+/// Whether `host` resolves from here; asked again after the connection failed, so that the
+/// hint rests on the resolver's answer rather than on the wording of the driver's error.
+fn resolves(host: &str, port: u16) -> bool {
+    use std::net::ToSocketAddrs;
+    (host, port)
+        .to_socket_addrs()
+        .is_ok_and(|mut a| a.next().is_some())
+}
+
+/// A Kubernetes service address: `<svc>.<namespace>.svc[.cluster.local]`, or a bare
+/// service name as the estate derives it (`<cluster>-rw`), which only the cluster's DNS knows.
+fn in_cluster_name(host: &str) -> bool {
+    let host = host.trim_end_matches('.');
+    host.ends_with(".svc") || host.contains(".svc.") || !host.contains('.')
+}
+
+/// The hint for a database host that does not resolve from here.
+fn unresolved_hint(host: &str, from_estate: bool) -> String {
+    if !from_estate {
+        format!("{host} does not resolve from here: check the host in the --db-url")
+    } else if in_cluster_name(host) {
+        format!(
+            "{host} does not resolve from here: this is the in-cluster address; use --db-url postgres://USER@HOST:PORT/DB with an address this machine reaches (e.g. localhost after kubectl port-forward)"
+        )
+    } else {
+        format!(
+            "{host} does not resolve from here: check the environment's database.host in the estate, or use --db-url"
+        )
     }
 }
 
@@ -214,6 +254,7 @@ pub(crate) fn db_connection(
             ));
         }
     };
+    let host_from_estate = url.is_none();
     let user_source = match (url, &login) {
         (None, Some(login)) => login.user_source.clone(),
         _ => "the --db-url".into(),
@@ -223,6 +264,7 @@ pub(crate) fn db_connection(
             db,
             password_source: "the --db-url".into(),
             user_source,
+            host_from_estate,
         });
     }
     if let Ok(pw) = std::env::var("PGPASSWORD")
@@ -233,6 +275,7 @@ pub(crate) fn db_connection(
             db,
             password_source: "PGPASSWORD".into(),
             user_source,
+            host_from_estate,
         });
     }
     let Some(login) = login else {
@@ -240,6 +283,7 @@ pub(crate) fn db_connection(
             db,
             password_source: "nowhere: put it in the --db-url or PGPASSWORD".into(),
             user_source,
+            host_from_estate,
         });
     };
     let secrets = cx.secrets();
@@ -259,5 +303,26 @@ pub(crate) fn db_connection(
         db,
         password_source,
         user_source,
+        host_from_estate,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn service_names_are_in_cluster() {
+        for host in [
+            "billing-rw.care-prod.svc",
+            "billing-rw.care-prod.svc.cluster.local",
+            "billing-rw.care-prod.svc.cluster.local.",
+            "billing-prod-db-rw",
+        ] {
+            assert!(in_cluster_name(host), "{host}");
+        }
+        assert!(!in_cluster_name("db.care.example"));
+        assert!(unresolved_hint("billing-prod-db-rw", true).contains("in-cluster"));
+        assert!(!unresolved_hint("billing-prod-db-rw", false).contains("in-cluster"));
+    }
 }

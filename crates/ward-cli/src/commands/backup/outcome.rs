@@ -35,6 +35,9 @@ pub(crate) fn vault_failure(e: VaultError, hint: &str) -> Failure {
         VaultError::StandbyUnavailable { .. } => {
             "check the standby's replication (pg_stat_replication on the primary), or run without --require-standby to read from the primary"
         }
+        VaultError::AmbiguousSnapshot { .. } => {
+            "pass more characters of the id, or one of the full references above"
+        }
         VaultError::CorruptedFilestore(_) => {
             "repair the filestore, or commit anyway with --allow-missing-blobs (recorded in the ledger)"
         }

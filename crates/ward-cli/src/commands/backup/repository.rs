@@ -16,7 +16,8 @@ use crate::report::Failure;
 
 /// How to open the platform object store named `name`. S3 credentials come from
 /// `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`, else from the store's `credentials` secret
-/// in the secrets folder (`access_key_id` and `secret_access_key` files).
+/// in the secrets folder (`access_key_id` and `secret_access_key` files); without both
+/// halves from one of them it is bad input, naming what was looked for.
 pub(crate) fn repository_config(
     cx: &Context,
     estate: &Estate,
@@ -57,13 +58,22 @@ pub(crate) fn repository_config(
                 text(&store.region).unwrap_or_else(|| "us-east-1".into()),
                 text(&store.prefix).unwrap_or_default(),
             );
-            if s3.access_key_id.is_none()
-                && s3.secret_access_key.is_none()
-                && let Some(reference) = &store.credentials
-            {
+            let from_env = s3.access_key_id.is_some() || s3.secret_access_key.is_some();
+            let mut files = None;
+            if !from_env && let Some(reference) = &store.credentials {
                 let secrets = cx.secrets();
                 s3.access_key_id = secrets.read(reference, Some("access_key_id"))?;
                 s3.secret_access_key = secrets.read(reference, Some("secret_access_key"))?;
+                files = Some((
+                    crate::secrets::SecretsDir::describe(reference),
+                    secrets.path_of(reference, Some("access_key_id"))?,
+                    secrets.path_of(reference, Some("secret_access_key"))?,
+                ));
+            }
+            // Without both halves the S3 client would fall back to the cloud's instance
+            // metadata and fail there, naming a URL instead of what Ward looked for.
+            if s3.access_key_id.is_none() || s3.secret_access_key.is_none() {
+                return Err(missing_s3_credentials(name, from_env, files));
             }
             StoreLocation::S3(s3)
         }
@@ -72,6 +82,34 @@ pub(crate) fn repository_config(
         store: location,
         object_lock,
     })
+}
+
+/// What Ward looked for when an S3 store has no (complete) credentials: the variables,
+/// then the files of the store's `credentials` secret (`files`: its name and two paths,
+/// `None` when the environment had one half or the store declares no secret).
+fn missing_s3_credentials(
+    store: &str,
+    from_env: bool,
+    files: Option<(String, PathBuf, PathBuf)>,
+) -> Failure {
+    let vars = "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY";
+    let message = match (from_env, files) {
+        (true, _) => format!(
+            "no complete credentials for the S3 object store `{store}`: only one of {vars} is set"
+        ),
+        (false, Some((secret, id, key))) => format!(
+            "no credentials for the S3 object store `{store}`: {vars} are not set, and the store's credentials secret {secret} is not in the secrets folder (looked for {} and {})",
+            id.display(),
+            key.display()
+        ),
+        (false, None) => format!(
+            "no credentials for the S3 object store `{store}`: {vars} are not set, and the store declares no `credentials` secret"
+        ),
+    };
+    Failure::bad_input(
+        message,
+        "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or write the secret's access_key_id and secret_access_key files (or mount them, or pass --secrets-dir)",
+    )
 }
 
 pub(crate) async fn open_repository(config: &RepositoryConfig) -> Result<Repository, Failure> {
