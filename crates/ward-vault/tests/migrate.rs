@@ -42,18 +42,26 @@ fn unsign(w: &World, s: &SnapshotRef, reused: &[String]) {
     .expect("write manifest");
 }
 
+/// Each snapshot and whether it verifies, sorted by id: snapshots taken within one second
+/// list in an order only their verified start times fix.
 async fn listed(w: &World, repo: &ward_vault::Repository) -> Vec<(SnapshotRef, bool)> {
-    list(repo, &SnapshotFilter::default(), &w.trusted())
+    let listed = list(repo, &SnapshotFilter::default(), &w.trusted())
         .await
-        .expect("list")
-        .into_iter()
-        .map(|l| {
-            (
-                l.snapshot().clone(),
-                matches!(l, ListedSnapshot::Verified { .. }),
-            )
-        })
-        .collect()
+        .expect("list");
+    sorted(
+        listed
+            .into_iter()
+            .map(|l| {
+                let verified = matches!(l, ListedSnapshot::Verified { .. });
+                (l.snapshot().clone(), verified)
+            })
+            .collect(),
+    )
+}
+
+fn sorted(mut v: Vec<(SnapshotRef, bool)>) -> Vec<(SnapshotRef, bool)> {
+    v.sort();
+    v
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -82,11 +90,11 @@ async fn unsigned_snapshots_that_verify_are_signed_once_and_damaged_ones_are_nam
     flip_byte(&snapshot_file(&w, &damaged.snapshot, "sealed.age"));
     assert_eq!(
         listed(&w, &repo).await,
-        vec![
+        sorted(vec![
             (damaged.snapshot.clone(), false),
             (intact.snapshot.clone(), false),
             (signed.snapshot.clone(), true)
-        ]
+        ])
     );
 
     // A key the estate does not pin for the environment signs nothing.
@@ -144,11 +152,11 @@ async fn unsigned_snapshots_that_verify_are_signed_once_and_damaged_ones_are_nam
     );
     assert_eq!(
         listed(&w, &repo).await,
-        vec![
+        sorted(vec![
             (damaged.snapshot.clone(), false),
             (intact.snapshot.clone(), true),
             (signed.snapshot.clone(), true)
-        ]
+        ])
     );
     // Signed with every blob's checksum in its index, it verifies and restores.
     w.verify_read_data(&repo, &intact.snapshot).await;
