@@ -239,9 +239,16 @@ async fn a_blob_moved_from_another_tenant_is_refused() {
         .iter()
         .find(|f| f.starts_with("tenants/other/blobs/"))
         .expect("their blob");
+    // One of our attachments' blobs, not one of our dump's chunks (they share the folder).
+    let chunks = ward_vault::read_manifest(&repo, &real.snapshot, &w.trusted())
+        .await
+        .expect("manifest")
+        .dump_chunks;
     let ours = files
         .iter()
-        .find(|f| f.starts_with("tenants/st-marys/blobs/"))
+        .find(|f| {
+            f.starts_with("tenants/st-marys/blobs/") && !chunks.iter().any(|c| c.object == **f)
+        })
         .expect("our blob");
     std::fs::copy(w.repo_dir.join(theirs), w.repo_dir.join(ours)).expect("move");
 
