@@ -383,6 +383,27 @@ impl TenantCatalog {
     }
 }
 
+/// The environment's newest snapshot whose statement verifies (a forged or unsigned newer
+/// one is listed, never taken): what `restore --latest` and `drill` use.
+pub async fn newest_verified_snapshot(
+    repo: &Repository,
+    tenant: &str,
+    workload: &str,
+    environment: &str,
+    keys: &TrustedKeys,
+) -> Result<Option<SnapshotRef>> {
+    let filter = SnapshotFilter {
+        tenant: Some(tenant.into()),
+        workload: Some(workload.into()),
+        environment: Some(environment.into()),
+    };
+    Ok(list(repo, &filter, keys)
+        .await?
+        .iter()
+        .rev()
+        .find_map(|l| l.verified().map(|m| m.snapshot.clone())))
+}
+
 /// The tenant key id a backup must use (see [`TenantCatalog::pinned_key_id`]).
 pub async fn pinned_tenant_key_id(
     repo: &Repository,

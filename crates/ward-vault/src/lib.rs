@@ -64,8 +64,8 @@ pub use backup::{
     PhaseTimes, StandbySkipped, backup,
 };
 pub use catalog::{
-    ListedSnapshot, SnapshotFilter, find_snapshot, list, open_snapshot, pinned_tenant_key_id,
-    read_manifest,
+    ListedSnapshot, SnapshotFilter, find_snapshot, list, newest_verified_snapshot, open_snapshot,
+    pinned_tenant_key_id, read_manifest,
 };
 pub use checksum::{Checksum, ChecksumAlgorithm};
 pub use chunks::DumpChunk;

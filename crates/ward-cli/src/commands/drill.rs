@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use serde_json::Map;
 use ward_ledger::Outcome;
-use ward_vault::{DrillRequest, SnapshotFilter};
+use ward_vault::DrillRequest;
 
 use crate::commands::backup::{
     Login, PgArgs, db_connection, environment, identities, locate_snapshot, open_repository,
@@ -108,19 +108,16 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
                 None => {
                     let config = repository_config(cx, &estate, &cx.store_of(env))?;
                     let repo = open_repository(&config).await?;
-                    let filter = SnapshotFilter {
-                        tenant: Some(env.tenant.clone()),
-                        workload: Some(env.workload.clone()),
-                        environment: Some(env.environment.clone()),
-                    };
-                    let listed = ward_vault::list(&repo, &filter, &keys)
-                        .await
-                        .map_err(|e| vault_failure(e, "check the object store"))?;
                     // The newest snapshot that verifies: a forged newer one is never drilled.
-                    let newest = listed
-                        .iter()
-                        .rev()
-                        .find_map(|l| l.verified().map(|m| m.snapshot.clone()));
+                    let newest = ward_vault::newest_verified_snapshot(
+                        &repo,
+                        &env.tenant,
+                        &env.workload,
+                        &env.environment,
+                        &keys,
+                    )
+                    .await
+                    .map_err(|e| vault_failure(e, "check the object store"))?;
                     let Some(snapshot) = newest else {
                         return Err(Failure::operational(
                             format!(

@@ -12,8 +12,8 @@ use ward_ledger::Outcome;
 use ward_vault::RestoreRequest;
 
 use crate::commands::backup::{
-    Login, PgArgs, db_connection, environment, identities, locate_snapshot, open_repository,
-    record_result, repository_config, round, runtime, vault_failure,
+    Login, PgArgs, db_connection, environment, identities, local_config, locate_snapshot,
+    open_repository, record_result, repository_config, round, runtime, vault_failure,
 };
 use crate::context::{Context, Output, print_json};
 use crate::report::{Exit, Failure};
@@ -229,25 +229,19 @@ async fn locate(cx: &Context, estate: &ward_estate::Estate, args: &Args) -> Resu
     let env = environment(estate, address)?;
     let keys = crate::commands::signing::trusted_keys(estate)?;
     let config = match &args.repo {
-        Some(dir) => ward_vault::RepositoryConfig {
-            store: ward_vault::StoreLocation::Local(dir.clone()),
-            object_lock: None,
-        },
+        Some(dir) => local_config(dir),
         None => repository_config(cx, estate, &cx.store_of(env))?,
     };
     let repo = open_repository(&config).await?;
-    let filter = ward_vault::SnapshotFilter {
-        tenant: Some(env.tenant.clone()),
-        workload: Some(env.workload.clone()),
-        environment: Some(env.environment.clone()),
-    };
-    let listed = ward_vault::list(&repo, &filter, &keys)
-        .await
-        .map_err(|e| vault_failure(e, "check the object store"))?;
-    let newest = listed
-        .iter()
-        .rev()
-        .find_map(|l| l.verified().map(|m| m.snapshot.clone()));
+    let newest = ward_vault::newest_verified_snapshot(
+        &repo,
+        &env.tenant,
+        &env.workload,
+        &env.environment,
+        &keys,
+    )
+    .await
+    .map_err(|e| vault_failure(e, "check the object store"))?;
     let Some(snapshot) = newest else {
         return Err(Failure::operational(
             format!(

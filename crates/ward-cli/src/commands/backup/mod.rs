@@ -24,7 +24,7 @@ pub(crate) use connection::{Login, db_connection};
 pub use list::ListArgs;
 pub(crate) use outcome::{failure_message, record_result, vault_failure};
 pub use prune::PruneArgs;
-pub(crate) use repository::{locate_snapshot, open_repository, repository_config};
+pub(crate) use repository::{local_config, locate_snapshot, open_repository, repository_config};
 pub use run::RunArgs;
 pub(crate) use run::round;
 pub use sign_existing::SignExistingArgs;

@@ -121,7 +121,7 @@ pub(crate) async fn open_repository(config: &RepositoryConfig) -> Result<Reposit
     })
 }
 
-pub(super) fn local_config(dir: &Path) -> RepositoryConfig {
+pub(crate) fn local_config(dir: &Path) -> RepositoryConfig {
     RepositoryConfig {
         store: StoreLocation::Local(dir.to_path_buf()),
         object_lock: None,
