@@ -56,6 +56,11 @@ enum Command {
     Backup(commands::backup::Command),
     Restore(commands::restore::Args),
     Drill(commands::drill::Args),
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  ward --estate care vault rewrap st-marys --dry-run"
+    )]
+    Vault(commands::vault::Command),
     Version(commands::version::Args),
     Completion(commands::completion::Args),
 }
@@ -87,6 +92,9 @@ impl Command {
             Command::Backup(Backup::SignExisting(_)) => ("backup sign-existing", Format::DOCUMENTS),
             Command::Restore(_) => ("restore", Format::DOCUMENTS),
             Command::Drill(_) => ("drill", Format::DOCUMENTS),
+            Command::Vault(commands::vault::Command::Rewrap(_)) => {
+                ("vault rewrap", Format::DOCUMENTS)
+            }
             Command::Version(_) => ("version", Format::DOCUMENTS),
             Command::Completion(_) => ("completion", Format::TEXT),
         }
@@ -146,6 +154,7 @@ fn main() -> ExitCode {
         Command::Backup(c) => commands::backup::run(&cx, c),
         Command::Restore(a) => commands::restore::run(&cx, a),
         Command::Drill(a) => commands::drill::run(&cx, a),
+        Command::Vault(c) => commands::vault::run(&cx, c),
         Command::Version(a) => commands::version::run(&cx, a),
         Command::Completion(a) => commands::completion::run(&mut Cli::command(), a),
     };

@@ -378,11 +378,17 @@ async fn run_backup(
         .filter_map(|(rel, meta)| Some((rel.rsplit('/').next()?.to_string(), meta.size)))
         .collect();
 
-    // One ephemeral X25519 key for every blob and dump chunk of this run (see runkey.rs).
+    // One data key seals every chunk, blob and the sealed part of this run (datakey.rs);
+    // it is stored, encrypted to the recipients, before anything is sealed under it.
     let blob_options = BackupOptions {
-        recipients: options.recipients.for_blob_run()?,
+        recipients: options.recipients.for_run()?,
         ..options.clone()
     };
+    let data_key = blob_options
+        .recipients
+        .data_key()
+        .ok_or_else(|| VaultError::InvalidInput("the run has no data key".into()))?;
+    crate::datakey::publish(repo, &target.tenant, data_key, &options.recipients).await?;
     let chunk_sink = ChunkSink {
         repo: repo.clone(),
         tenant: target.tenant.clone(),
@@ -456,14 +462,16 @@ async fn run_backup(
     };
     let sealed_json =
         serde_json::to_vec(&sealed).map_err(|e| VaultError::InvalidInput(e.to_string()))?;
-    let (sealed_enc, sealed_bytes) =
-        encode_to_vec(&sealed_json[..], PlainDigest::CHECKSUM, &options.recipients).map_err(
-            |e| VaultError::Io {
-                what: "encrypting the manifest",
-                path: snapshot.sealed_path().into(),
-                source: e,
-            },
-        )?;
+    let (sealed_enc, sealed_bytes) = encode_to_vec(
+        &sealed_json[..],
+        PlainDigest::CHECKSUM,
+        &blob_options.recipients,
+    )
+    .map_err(|e| VaultError::Io {
+        what: "encrypting the manifest",
+        path: snapshot.sealed_path().into(),
+        source: e,
+    })?;
     repo.put(&snapshot.sealed_path(), sealed_bytes.into())
         .await?;
 
@@ -534,6 +542,7 @@ async fn run_backup(
                 mode: l.mode,
                 retain_until: until,
             }),
+        data_key: Some(data_key.id().to_string()),
         dump: None,
         dump_chunks: chunk_objects,
         sealed: StoredObject {
@@ -1339,7 +1348,7 @@ mod tests {
             filestore: filestore.clone(),
         };
         let options = BackupOptions {
-            recipients: recipients.for_blob_run().expect("run key"),
+            recipients: recipients.for_run().expect("run key"),
             ..BackupOptions::new(
                 recipients.clone(),
                 BackupSigningKey::generate_file(&dir.path().join("signing.ed25519"))
@@ -1371,6 +1380,14 @@ mod tests {
         // What was stored decrypts to the file, under the HMAC name, with the recorded
         // size and SHA-256; no staging file is left behind.
         let identities = Identities::from_file(&identity).expect("identities");
+        // The run sealed the blobs under its data key: publish it, as a backup does first.
+        let data_key = options.recipients.data_key().expect("a run's data key");
+        crate::datakey::publish(&repo, "acme", data_key, &recipients)
+            .await
+            .expect("publish");
+        crate::datakey::open_tenant_keys(&repo, "acme", &identities)
+            .await
+            .expect("open");
         for (content, entry) in [
             (&small[..], &store_fnames[0]),
             (&large[..], &store_fnames[1]),

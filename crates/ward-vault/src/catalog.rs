@@ -503,6 +503,11 @@ pub async fn open_snapshot(
             object: object.clone(),
             reason: "the sealed manifest part is missing".into(),
         })?;
+    // The sealed part, and every chunk and blob after it, may be sealed under data keys.
+    crate::datakey::open_tenant_keys(repo, &manifest.snapshot.tenant, identities).await?;
+    if let Some(id) = &manifest.data_key {
+        crate::datakey::require(repo, &manifest.snapshot.tenant, id, identities).await?;
+    }
     let digests = DecodeDigests::checksummed(None, manifest.sealed.stored_checksum.as_ref());
     let (decoded, plain) = decode_bytes(&bytes, identities, digests).map_err(|e| match e {
         DecodeError::WrongKey => VaultError::WrongKey {

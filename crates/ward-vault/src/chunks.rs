@@ -388,7 +388,7 @@ mod tests {
         let identity = dir.path().join("dba.age");
         let recipients = Recipients::parse(&[generate_identity_file(&identity).expect("id")])
             .expect("recipients")
-            .for_blob_run()
+            .for_run()
             .expect("run");
         let repo = Repository::open(&RepositoryConfig {
             store: StoreLocation::Local(dir.path().join("repo")),

@@ -54,8 +54,9 @@ impl Drop for SecretString {
 #[derive(Clone)]
 pub struct Recipients {
     keys: Vec<age::x25519::Recipient>,
-    /// Set for filestore blobs: one ephemeral X25519 key for the whole backup run.
-    run: Option<std::sync::Arc<crate::runkey::RunRecipient>>,
+    /// Set for a backup run: its objects are sealed under the run's data key, and only
+    /// the key itself is encrypted to `keys` (datakey.rs).
+    data_key: Option<std::sync::Arc<crate::datakey::DataKey>>,
 }
 
 impl Recipients {
@@ -76,24 +77,36 @@ impl Recipients {
         }
         Ok(Recipients {
             keys: parsed,
-            run: None,
+            data_key: None,
         })
     }
 
-    /// The same recipients, wrapping each file key with one ephemeral key per run (see
-    /// `runkey`): for the many small blobs of one backup.
-    pub(crate) fn for_blob_run(&self) -> Result<Recipients> {
+    /// The same recipients for one backup run: every object it writes is sealed under a
+    /// fresh data key (one stanza, one HKDF per object, however many recipients), which
+    /// the run must publish (`datakey::publish`) to the plain recipients first.
+    pub(crate) fn for_run(&self) -> Result<Recipients> {
         Ok(Recipients {
             keys: self.keys.clone(),
-            run: Some(std::sync::Arc::new(crate::runkey::RunRecipient::new(
-                &self.keys,
-            )?)),
+            data_key: Some(std::sync::Arc::new(crate::datakey::DataKey::generate()?)),
         })
+    }
+
+    /// The run's data key, when these are a run's recipients.
+    pub(crate) fn data_key(&self) -> Option<&crate::datakey::DataKey> {
+        self.data_key.as_deref()
+    }
+
+    /// The recipients themselves, without a run's data key.
+    pub(crate) fn plain(&self) -> Recipients {
+        Recipients {
+            keys: self.keys.clone(),
+            data_key: None,
+        }
     }
 
     pub(crate) fn as_dyn(&self) -> std::vec::IntoIter<&dyn age::Recipient> {
-        let list: Vec<&dyn age::Recipient> = match &self.run {
-            Some(run) => vec![run.as_ref() as &dyn age::Recipient],
+        let list: Vec<&dyn age::Recipient> = match &self.data_key {
+            Some(key) => vec![key.as_ref() as &dyn age::Recipient],
             None => self.keys.iter().map(|r| r as &dyn age::Recipient).collect(),
         };
         list.into_iter()
@@ -117,8 +130,10 @@ impl fmt::Debug for Recipients {
 #[derive(Clone)]
 pub struct Identities {
     keys: Vec<age::x25519::Identity>,
-    /// The same keys, for blobs written with one ephemeral key per run.
+    /// The same keys, for blobs written with one ephemeral key per run (before data keys).
     run: std::sync::Arc<crate::runkey::RunIdentity>,
+    /// The data keys opened with these keys so far (datakey.rs), shared by every clone.
+    data_keys: std::sync::Arc<crate::datakey::DataKeyRing>,
 }
 
 impl Identities {
@@ -167,7 +182,11 @@ impl Identities {
             return Err("no AGE-SECRET-KEY line found".into());
         }
         let run = std::sync::Arc::new(crate::runkey::RunIdentity::new(&ids));
-        Ok(Identities { keys: ids, run })
+        Ok(Identities {
+            keys: ids,
+            run,
+            data_keys: Default::default(),
+        })
     }
 
     pub(crate) fn as_dyn(&self) -> impl Iterator<Item = &dyn age::Identity> {
@@ -175,6 +194,13 @@ impl Identities {
             .iter()
             .map(|i| i as &dyn age::Identity)
             .chain(std::iter::once(self.run.as_ref() as &dyn age::Identity))
+            .chain(std::iter::once(
+                self.data_keys.as_ref() as &dyn age::Identity
+            ))
+    }
+
+    pub(crate) fn data_keys(&self) -> &crate::datakey::DataKeyRing {
+        &self.data_keys
     }
 
     /// The public recipients of these identities.

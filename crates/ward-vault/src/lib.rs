@@ -13,8 +13,11 @@
 //!   tenants/<tenant>/
 //!     key.age                                     32-byte repository key, age-encrypted to the recipients
 //!     key.json                                    key id (public fingerprint), recipients, creation time
-//!     blobs/<n[:2]>/<n>                           a filestore blob or a dump chunk: zstd → age (per-run X25519
-//!                                                 stanzas); n = HMAC-SHA256(key, domain ‖ sha1 or BLAKE3)
+//!     data-keys/<id>.age                          one backup run's 32-byte data key, age-encrypted to the
+//!                                                 recipients; id = keyed BLAKE3 of the key (datakey.rs)
+//!     blobs/<n[:2]>/<n>                           a filestore blob or a dump chunk: zstd → age (one stanza,
+//!                                                 under the run's data key); n = HMAC-SHA256(key, domain ‖
+//!                                                 sha1 or BLAKE3)
 //!     snapshots/<workload>/<environment>/<id>/
 //!       dump.age                                  manifest format 1 only: the whole dump (still read)
 //!       sealed.age                                JSON SealedManifest → zstd → age
@@ -35,6 +38,7 @@ mod backup;
 mod catalog;
 mod checksum;
 mod chunks;
+mod datakey;
 mod drill;
 mod dump;
 mod error;
@@ -51,6 +55,7 @@ mod pipeline;
 mod progress;
 mod prune;
 mod restore;
+mod rewrap;
 mod runkey;
 mod spool;
 mod statement;
@@ -88,6 +93,7 @@ pub use prune::{
 pub use restore::{
     Cleanup, RESTORED_MARKER, RestoreRequest, RestoreSummary, RowCountMismatch, restore,
 };
+pub use rewrap::{RewrapRecipients, RewrapReport, StillReadable, rewrap};
 pub use statement::{
     BackupSigningKey, BlobIndexRoot, STATEMENT_FORMAT, SigningPublicKey, Statement, StatementPart,
     TrustedKeys, VerifiedStatement,

@@ -99,6 +99,13 @@ pub(crate) fn tenant_dir(tenant: &str) -> String {
 pub(crate) fn environment_dir(tenant: &str, workload: &str, environment: &str) -> String {
     format!("tenants/{tenant}/snapshots/{workload}/{environment}")
 }
+/// Where a tenant's data keys are stored (datakey.rs): one small file per backup run.
+pub(crate) fn data_key_dir(tenant: &str) -> String {
+    format!("tenants/{tenant}/data-keys")
+}
+pub(crate) fn data_key_path(tenant: &str, id: &str) -> String {
+    format!("tenants/{tenant}/data-keys/{id}.age")
+}
 pub(crate) fn blob_dir(tenant: &str) -> String {
     format!("tenants/{tenant}/blobs")
 }
@@ -183,6 +190,10 @@ pub struct SnapshotManifest {
     /// Recipients the objects are encrypted to (public keys).
     pub recipients: Vec<String>,
     pub object_lock: Option<SnapshotLock>,
+    /// Id of the data key the run sealed its objects under (datakey.rs); absent for
+    /// snapshots written before data keys, whose objects are encrypted to the recipients.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_key: Option<String>,
     /// The whole dump as one object (`dump.age`): snapshots of manifest format 1, written
     /// before dumps were cut into chunks. Absent in format 2.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -388,6 +399,7 @@ pub(crate) mod tests {
             key_id: "00".into(),
             recipients: vec![],
             object_lock: None,
+            data_key: None,
             dump: Some(StoredObject {
                 object: "tenants/t/snapshots/w/e/20260101T000000Z-abcd0123/dump.age".into(),
                 stored_size: 1,

@@ -368,6 +368,9 @@ async fn gc_locked(
             && rel
                 .rsplit_once('/')
                 .is_some_and(|(dir, _)| !committed_dirs.contains(dir));
+        // Only these two: never a data key (data-keys/), whose run's blobs later snapshots
+        // may still reuse long after the snapshot that wrote them is pruned; never the
+        // tenant key.
         if !(is_blob || is_orphan_part) || referenced.contains(rel) {
             continue;
         }
@@ -517,6 +520,7 @@ mod tests {
                 key_id: "k".into(),
                 recipients: vec![],
                 object_lock: None,
+                data_key: None,
                 dump: None,
                 dump_chunks: vec![obj("d")],
                 sealed: obj("s"),

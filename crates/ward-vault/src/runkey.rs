@@ -1,23 +1,29 @@
-//! Amortised X25519 for filestore blobs: one ephemeral key per backup run instead of one per
-//! blob, so that 20,000 small attachments cost one Diffie-Hellman per recipient, not 40,000.
+//! Amortised X25519 for filestore blobs, as backups wrote them before data keys
+//! (datakey.rs): one ephemeral key per backup run instead of one per blob. Still read;
+//! only tests write it now.
 //!
 //! Each blob stays an age file with its own random file key. Its header carries, per
 //! recipient, a `ward-x25519-run` stanza: `[epk, salt]` and the file key sealed
 //! (ChaCha20-Poly1305) under `HKDF(salt, HKDF(epk ‖ pk, X25519(esk, pk)))`. Only holders of a
 //! recipient's identity can unwrap it; the backup host forgets `esk` when the run ends, so
-//! it cannot read what it wrote. Dumps, sealed manifests and keys use standard age X25519.
+//! it cannot read what it wrote.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+#[cfg(test)]
+use std::collections::HashSet;
 use std::fmt;
 use std::sync::Mutex;
 
 use age::secrecy::ExposeSecret;
 use age_core::format::{FILE_KEY_BYTES, FileKey, Stanza};
-use age_core::primitives::{aead_decrypt, aead_encrypt, hkdf};
+#[cfg(test)]
+use age_core::primitives::aead_encrypt;
+use age_core::primitives::{aead_decrypt, hkdf};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD_NO_PAD as B64;
 use x25519_dalek::{PublicKey, StaticSecret};
 
+#[cfg(test)]
 use crate::error::{Result, VaultError};
 
 const TAG: &str = "ward-x25519-run";
@@ -27,6 +33,7 @@ const SALT_BYTES: usize = 16;
 /// Run keys remembered by an identity (one per backup run whose blobs it decrypts).
 const CACHE_LIMIT: usize = 4096;
 
+#[cfg(test)]
 fn random<const N: usize>() -> Result<[u8; N]> {
     let mut out = [0u8; N];
     getrandom::fill(&mut out)
@@ -51,17 +58,20 @@ fn run_key(shared: &[u8; 32], epk: &[u8; 32], pk: &[u8; 32]) -> Option<[u8; 32]>
 }
 
 /// The recipient side for one backup run: an ephemeral key and a run key per recipient.
+#[cfg(test)]
 pub(crate) struct RunRecipient {
     epk: [u8; 32],
     keys: Vec<[u8; 32]>,
 }
 
+#[cfg(test)]
 impl fmt::Debug for RunRecipient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "RunRecipient({} recipient(s), ***)", self.keys.len())
     }
 }
 
+#[cfg(test)]
 impl RunRecipient {
     pub(crate) fn new(recipients: &[age::x25519::Recipient]) -> Result<RunRecipient> {
         let esk = StaticSecret::from(random::<32>()?);
@@ -78,6 +88,7 @@ impl RunRecipient {
     }
 }
 
+#[cfg(test)]
 impl age::Recipient for RunRecipient {
     fn wrap_file_key(
         &self,

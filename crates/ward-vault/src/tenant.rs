@@ -199,3 +199,37 @@ pub async fn tenant_key(
         }
     }
 }
+
+/// Re-encrypts the tenant key to `recipients` (a rewrap): `key.age` is replaced, then
+/// `key.json`'s recipient list. The key itself, and so every blob name, stays the same.
+/// Returns the key id; with `dry_run` nothing is written.
+pub(crate) async fn rewrap_tenant_key(
+    repo: &Repository,
+    tenant: &str,
+    identities: &Identities,
+    recipients: &Recipients,
+    dry_run: bool,
+) -> Result<String> {
+    let key = unlock_tenant_key(repo, tenant, identities).await?;
+    let mut info = read_info(repo, tenant)
+        .await?
+        .ok_or_else(|| VaultError::KeyUnavailable {
+            tenant: tenant.to_string(),
+        })?;
+    let (_, sealed) =
+        encode_to_vec(&key.bytes()[..], PlainDigest::CHECKSUM, recipients).map_err(|e| {
+            VaultError::Io {
+                what: "encrypting the repository key",
+                path: key_age(tenant).into(),
+                source: e,
+            }
+        })?;
+    if !dry_run {
+        repo.put(&key_age(tenant), sealed.into()).await?;
+        info.recipients = recipients.to_strings();
+        let body = serde_json::to_vec_pretty(&info)
+            .map_err(|e| VaultError::InvalidInput(e.to_string()))?;
+        repo.put(&key_json(tenant), body.into()).await?;
+    }
+    Ok(key.id())
+}

@@ -116,6 +116,16 @@ async fn verify_metadata(
     report: &mut VerifyReport,
     progress: &dyn Progress,
 ) -> Result<()> {
+    // Without its run's data key nothing the run sealed decrypts, whoever holds a key.
+    if let Some(id) = &manifest.data_key {
+        let object = crate::manifest::data_key_path(&manifest.snapshot.tenant, id);
+        if repo.head(&object).await?.is_none() {
+            report.faults.push(ObjectFault {
+                object,
+                problem: "missing: the data key of the run that wrote the snapshot".into(),
+            });
+        }
+    }
     let objects: Vec<_> = manifest
         .dump
         .iter()

@@ -63,6 +63,42 @@ async fn removed_blob_is_named_without_a_key() {
     assert_eq!(report.faults[0].problem, "missing");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removed_data_key_is_named_and_restore_refuses_cleanly() {
+    let w = World::new(small()).await;
+    let (repo, _, s) = w.backed_up().await;
+    let dir = w.repo_dir.join("tenants/st-marys/data-keys");
+    let file = std::fs::read_dir(&dir)
+        .expect("data keys")
+        .next()
+        .expect("one data key")
+        .expect("entry")
+        .path();
+    std::fs::remove_file(&file).expect("rm");
+    let report = verify(
+        &repo,
+        &s.snapshot,
+        &w.trusted(),
+        VerifyDepth::Metadata,
+        progress(),
+    )
+    .await
+    .expect("verify");
+    assert_eq!(report.faults.len(), 1, "{:?}", report.faults);
+    assert!(report.faults[0].object.contains("/data-keys/"));
+    assert!(report.faults[0].problem.contains("data key"));
+    let err = w
+        .restore(&repo, &s.snapshot, &w.restore_request("no_data_key"))
+        .await
+        .expect_err("nothing decrypts without the data key");
+    assert!(
+        matches!(&err, VaultError::Corrupted { object, .. } if object.contains("/data-keys/")),
+        "{err}"
+    );
+    assert!(err.to_string().contains("data key is missing"), "{err}");
+    assert!(!w.database_exists("no_data_key"));
+}
+
 async fn assert_fails_cleanly(
     w: &World,
     target: ward_vault::BackupTarget,

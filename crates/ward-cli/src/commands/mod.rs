@@ -15,4 +15,5 @@ pub mod render;
 pub mod restore;
 pub mod signing;
 pub mod validate;
+pub mod vault;
 pub mod version;
