@@ -69,10 +69,15 @@ fn a_dba_key_replaced_in_the_estate_is_rewrapped_and_the_old_one_refused() {
     let entries = json(&out);
     let entries = entries.as_array().expect("entries");
     assert_eq!(entries.len(), 2, "{out}");
-    assert!(out.contains("\"data_keys_rewrapped\":1") || out.contains("\"data_keys_rewrapped\": 1"));
+    assert!(
+        out.contains("\"data_keys_rewrapped\":1") || out.contains("\"data_keys_rewrapped\": 1")
+    );
 
     // A tenant the estate does not have is refused, naming those it has.
     let (code, _, err) = w.ward(&["vault", "rewrap", "st-mary"]);
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("no tenant `st-mary`") && err.contains("st-marys"), "{err}");
+    assert!(
+        err.contains("no tenant `st-mary`") && err.contains("st-marys"),
+        "{err}"
+    );
 }

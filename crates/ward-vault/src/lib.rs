@@ -50,6 +50,7 @@ mod manifest;
 mod migrate;
 mod names;
 mod odoo_zip;
+mod padding;
 mod pg;
 mod pipeline;
 mod progress;

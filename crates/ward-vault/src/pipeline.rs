@@ -1,4 +1,4 @@
-//! The byte pipelines: plaintext → zstd → age → object store, and back.
+//! The byte pipelines: plaintext → zstd (padded, padding.rs) → age → object store, and back.
 //!
 //! Encoding runs on a blocking thread and hands fixed-size chunks through a bounded channel
 //! to a multipart upload, so memory stays bounded whatever the size of the input.
@@ -18,6 +18,7 @@ use tokio::sync::mpsc;
 use crate::checksum::{Checksum, ChecksumAlgorithm, ChecksumHasher};
 use crate::error::{Result, VaultError, storage_err};
 use crate::keys::{Identities, Recipients};
+use crate::padding::{CountedWriter, write_padding};
 use crate::progress::{Phase, Progress};
 
 const ZSTD_LEVEL: i32 = 3;
@@ -113,7 +114,10 @@ fn encode_into<R: Read, W: Write>(
     };
     let encryptor =
         age::Encryptor::with_recipients(recipients.as_dyn()).map_err(io::Error::other)?;
-    let age_writer = encryptor.wrap_output(counting)?;
+    let age_writer = CountedWriter {
+        inner: encryptor.wrap_output(counting)?,
+        written: 0,
+    };
     let mut zstd = zstd::stream::write::Encoder::new(age_writer, ZSTD_LEVEL)?;
     if streaming {
         // A compression worker beside this thread, which reads, hashes and encrypts: the
@@ -137,8 +141,10 @@ fn encode_into<R: Read, W: Write>(
             p.advance(phase, n as u64);
         }
     }
-    let age_writer = zstd.finish()?;
-    let counting = age_writer.finish()?;
+    let mut age_writer = zstd.finish()?;
+    let compressed = age_writer.written;
+    write_padding(&mut age_writer.inner, compressed)?;
+    let counting = age_writer.inner.finish()?;
     Ok((
         Encoded {
             plain_size,
@@ -221,6 +227,8 @@ impl BlobEncoder {
             .reserve(zstd::zstd_safe::compress_bound(plain.len()));
         self.compressor
             .compress_to_buffer(plain, &mut self.packed)?;
+        let compressed = self.packed.len() as u64;
+        write_padding(&mut self.packed, compressed)?;
         self.stored.clear();
         let encryptor =
             age::Encryptor::with_recipients(recipients.as_dyn()).map_err(io::Error::other)?;
