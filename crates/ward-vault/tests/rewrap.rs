@@ -22,6 +22,26 @@ fn to(recipients: &Recipients) -> RewrapRecipients {
     }
 }
 
+/// Restores `snapshot` into a new database `name` with `ids`.
+async fn restore_as(
+    w: &World,
+    repo: &Repository,
+    snapshot: &ward_vault::SnapshotRef,
+    ids: &Identities,
+    name: &str,
+) -> Result<ward_vault::RestoreSummary, VaultError> {
+    let request = w.restore_request(name);
+    ward_vault::restore(
+        repo,
+        snapshot,
+        &w.trusted(),
+        ids,
+        &request,
+        common::progress(),
+    )
+    .await
+}
+
 fn data_key_files(w: &World) -> Vec<(String, Vec<u8>)> {
     let dir = w.repo_dir.join("tenants/st-marys/data-keys");
     let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
@@ -97,16 +117,9 @@ async fn after_a_rewrap_only_the_new_recipients_restore() {
 
     // The new DBA restores it; the statements it was signed with still verify.
     let new_ids = Identities::from_file(&new_dba).expect("new identity");
-    let restored = ward_vault::restore(
-        &repo,
-        &first.snapshot,
-        &w.trusted(),
-        &new_ids,
-        &w.restore_request("new_dba"),
-        common::progress(),
-    )
-    .await
-    .expect("the new identity restores");
+    let restored = restore_as(&w, &repo, &first.snapshot, &new_ids, "new_dba")
+        .await
+        .expect("the new identity restores");
     assert_consistent(&restored);
     assert!(
         w.listed(&repo)
@@ -123,16 +136,9 @@ async fn after_a_rewrap_only_the_new_recipients_restore() {
         .await
         .expect("second backup");
     assert_eq!(second.blobs_uploaded, 0, "{second:?}");
-    let again = ward_vault::restore(
-        &repo,
-        &second.snapshot,
-        &w.trusted(),
-        &new_ids,
-        &w.restore_request("second"),
-        common::progress(),
-    )
-    .await
-    .expect("restore the second snapshot");
+    let again = restore_as(&w, &repo, &second.snapshot, &new_ids, "second")
+        .await
+        .expect("restore the second snapshot");
     assert_consistent(&again);
     assert!(matches!(
         w.restore(&repo, &second.snapshot, &w.restore_request("old_second"))
@@ -226,15 +232,8 @@ async fn under_object_lock_the_superseded_keys_are_named() {
 
     // The new identity restores from the locked bucket.
     let new_ids = Identities::from_file(&new_dba).expect("new identity");
-    let restored = ward_vault::restore(
-        &repo,
-        &s.snapshot,
-        &w.trusted(),
-        &new_ids,
-        &w.restore_request("after_rewrap"),
-        common::progress(),
-    )
-    .await
-    .expect("restore");
+    let restored = restore_as(&w, &repo, &s.snapshot, &new_ids, "after_rewrap")
+        .await
+        .expect("restore");
     assert_consistent(&restored);
 }
