@@ -6,6 +6,7 @@
 //! [`approval`] verifies the signed approvals a plan needs. Nothing here evaluates controls.
 
 pub mod approval;
+pub mod approval_key;
 pub mod compose;
 pub mod crd;
 pub mod kubernetes;

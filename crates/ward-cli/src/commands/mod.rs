@@ -14,5 +14,6 @@ pub mod plan;
 pub mod render;
 pub mod restore;
 pub mod signing;
+pub mod ssh_keys;
 pub mod validate;
 pub mod version;
