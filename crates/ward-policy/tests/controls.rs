@@ -126,7 +126,9 @@ fn cases() -> BTreeMap<&'static str, Vec<Mutation>> {
     });
     add("WARD-DP-003", |i| {
         // A tier-3 production environment backing up to a local folder.
-        let stores = i["platform"]["objectStores"].as_array_mut().expect("stores");
+        let stores = i["platform"]["objectStores"]
+            .as_array_mut()
+            .expect("stores");
         let mut local = stores[0].clone();
         local["name"] = json!("vault");
         local["type"] = json!("local");

@@ -227,7 +227,10 @@ fn with_waiver(approver: &str, created: &str, expires: &str) -> Report {
         .filter(|l| !l.trim_start().starts_with("healthCheck:"))
         .map(|l| format!("{l}\n"))
         .collect();
-    assert_ne!(without, text, "patient-portal's integrations have health checks");
+    assert_ne!(
+        without, text,
+        "patient-portal's integrations have health checks"
+    );
     std::fs::write(&portal, without).expect("write");
     check(dir.path())
 }

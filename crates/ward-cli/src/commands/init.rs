@@ -9,8 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use ward_vault::{Identities, Recipients, VaultError};
 
-/// Create a new estate (minimal, or a bundled example) and commit it in a new Git
-/// repository.
+/// Create a new estate (minimal or an example) and commit it in a new Git repository.
 #[derive(clap::Args, Debug)]
 #[command(
     after_help = "Without --example, a minimal estate: one platform, one team, one workload, commented.\nEvery person gets an SSH approval key in the state folder (keys/ssh/<person>), written into\ntheir `keys.ssh`.\n\nExamples:\n  ward init care\n  ward init care --example healthcare\n  ward init care --example healthcare --break-glass-recipient age1…   # made offline\n  ward --estate care validate"
