@@ -157,9 +157,9 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
                 let folder = first.key.parent().unwrap_or(&state);
                 let people: Vec<&str> = approval_keys.iter().map(|k| k.person.as_str()).collect();
                 println!(
-                    "  approval keys (SSH, one per person: {}): {}/<person>",
-                    people.join(", "),
-                    folder.display()
+                    "  SSH approval keys: {}/<person>\n    for {}",
+                    folder.display(),
+                    people.join(", ")
                 );
             }
             match &keys.break_glass {

@@ -19,6 +19,11 @@ pub fn key_path(state: &Path, person: &str) -> PathBuf {
     state.join("keys/ssh").join(person)
 }
 
+/// The folder of the approval keys `ward init` generated, when the state folder has it.
+pub fn folder(state: &Path) -> Option<PathBuf> {
+    Some(state.join("keys/ssh")).filter(|f| f.is_dir())
+}
+
 /// Generates (or reuses, when the state folder has one) a key pair for every person of
 /// the Team files under `dir/teams/` and writes each public key into the person's
 /// `keys:` block (made after its `roles:` line when it has none), before the first
