@@ -237,7 +237,12 @@ fn short(v: &Option<serde_json::Value>) -> String {
 /// The plan for people.
 /// `keys` is the folder where `ward init` put people's approval keys, when it exists: the
 /// hint to sign then names the key there instead of `~/.ssh/id_ed25519`.
-pub fn describe(p: &Proposal, estate_root: &Path, keys: Option<&Path>, max_fields: usize) -> String {
+pub fn describe(
+    p: &Proposal,
+    estate_root: &Path,
+    keys: Option<&Path>,
+    max_fields: usize,
+) -> String {
     use std::fmt::Write as _;
     let plan = &p.plan;
     let mut out = String::new();
