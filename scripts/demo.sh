@@ -80,6 +80,10 @@ trap cleanup EXIT
 ESTATE=$WORK/care
 export WARD_ACTOR=bob NO_COLOR=1
 unset WARD_STATE WARD_ESTATE WARD_IDENTITY
+# billing/prod backs up to the example's S3 store with object lock (`care-backups`, which
+# this machine cannot reach); the demo sends its backups to the example's local folder
+# store `vault` (in the state folder) instead, as `--object-store vault` would.
+export WARD_OBJECT_STORE=vault
 step "ward init $ESTATE --example healthcare"
 "$WARD" init "$ESTATE" --example healthcare
 step "ward validate"

@@ -1,4 +1,5 @@
-//! The bundled example estates that `ward init --example` writes.
+//! The bundled estates `ward init` writes: the minimal start (no `--example`) and the
+//! examples `--example NAME` picks.
 //!
 //! The files live under `src/example/` as plain YAML, so they are read, linted and
 //! tested like any estate; here they are only embedded.
@@ -23,6 +24,14 @@ pub const HEALTHCARE: &[ExampleFile] = files!("example/healthcare":
     "workloads/patient-portal.yaml",
     "workloads/care-coordination.yaml",
     "workloads/training-sandbox.yaml",
+);
+
+/// The minimal estate `ward init DIR` writes without `--example`: one platform, one team,
+/// one workload, commented.
+pub const MINIMAL: &[ExampleFile] = files!("example/minimal":
+    "platform.yaml",
+    "teams/platform.yaml",
+    "workloads/hello.yaml",
 );
 
 /// The examples by name, as `--example` takes them.

@@ -426,8 +426,8 @@ fn signed_commits_when_the_platform_requires_them() {
     let Some(w) = world() else { return };
     w.edit(
         "platform.yaml",
-        "spec:\n",
-        "spec:\n  changes:\n    requireSignedCommits: true\n",
+        "    requireSignedCommits: false\n",
+        "    requireSignedCommits: true\n",
     );
     commit_as(&w.estate, "erin", "require signed commits");
     let id = w.id();

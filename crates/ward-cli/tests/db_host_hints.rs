@@ -18,6 +18,8 @@ fn ward(estate: &Path, args: &[&str]) -> (i32, String) {
         .env_remove("WARD_STATE")
         .env_remove("WARD_PUSHGATEWAY")
         .env_remove("PGPASSWORD")
+        // billing/prod's own store is S3; hand-run backups here go to the local one.
+        .env("WARD_OBJECT_STORE", "vault")
         .env("WARD_ACTOR", "alice")
         .env("NO_COLOR", "1")
         .output()

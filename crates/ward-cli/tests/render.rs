@@ -163,9 +163,42 @@ fn a_folder_of_other_files_is_refused_without_a_record_and_kept_with_adopt() {
 }
 
 #[test]
+fn a_manifest_at_the_top_of_a_folder_without_a_record_is_refused_and_named() {
+    let s = setup();
+    // Another tool's tree (a kustomization, a manifest) at the top: not a fresh clone.
+    write(&s.deploy.join("README.md"), "# deploy\n");
+    write(
+        &s.deploy.join("kustomization.yaml"),
+        "resources: [app.yaml]\n",
+    );
+    write(&s.deploy.join("app.yaml"), NOTES_TEXT);
+    let (code, out, err) = render(&s, &[]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        err.contains("app.yaml, kustomization.yaml") && err.contains("--adopt"),
+        "{err}"
+    );
+    assert!(!err.contains("README"), "{err}");
+    assert_eq!(
+        snapshot(&s.deploy).keys().collect::<Vec<_>>(),
+        ["README.md", "app.yaml", "kustomization.yaml"],
+        "nothing is written when refused"
+    );
+    // With --adopt Ward writes its tree beside them, touching neither.
+    let (code, out, err) = render(&s, &["--adopt"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(
+        std::fs::read_to_string(s.deploy.join("app.yaml")).expect("kept"),
+        NOTES_TEXT
+    );
+    assert!(!recorded_paths(&s.deploy).contains(&"app.yaml".to_string()));
+}
+
+#[test]
 fn a_fresh_clone_of_a_deploy_repository_is_not_refused() {
     let s = setup();
     write(&s.deploy.join("README.md"), "# deploy\n");
+    write(&s.deploy.join("Makefile"), "all:\n");
     write(&s.deploy.join(".github/workflows/ci.yaml"), "on: push\n");
     git(&s.deploy, &["init", "-q"]);
     let json = render_json(&s, &[]);

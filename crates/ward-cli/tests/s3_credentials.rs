@@ -43,7 +43,9 @@ fn squeezed(text: &str) -> String {
     text.chars().filter(|c| !c.is_whitespace()).collect()
 }
 
-/// The example estate with its default object store `vault` moved to S3.
+/// The example estate, whose environments back up to the S3 store `care-backups` (with
+/// the credentials secret `hospital-vault:platform/ward-backups`), except the sandbox, which
+/// is moved there too so that every store in use is S3.
 fn estate(tmp: &tempfile::TempDir) -> PathBuf {
     let dir = tmp.path().join("care");
     let out = Command::new(env!("CARGO_BIN_EXE_ward"))
@@ -58,12 +60,11 @@ fn estate(tmp: &tempfile::TempDir) -> PathBuf {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let path = dir.join("platform.yaml");
+    let path = dir.join("workloads/training-sandbox.yaml");
     let text = std::fs::read_to_string(&path).expect("test setup");
-    let from = "    - name: vault\n      type: local\n      path: vault\n";
+    let from = "      objectStore: vault\n";
     assert!(text.contains(from), "{text}");
-    let to = "    - name: vault\n      type: s3\n      endpoint: https://s3.eu-central-1.care.example\n      bucket: care-ward-vault\n      region: eu-central-1\n      credentials: { store: hospital-vault, key: platform/ward-vault }\n";
-    std::fs::write(&path, text.replace(from, to)).expect("test setup");
+    std::fs::write(&path, text.replace(from, "")).expect("test setup");
     dir
 }
 
@@ -80,9 +81,9 @@ fn missing_s3_credentials_name_what_was_looked_for() {
     for named in [
         "AWS_ACCESS_KEY_ID",
         "AWS_SECRET_ACCESS_KEY",
-        "hospital-vault:platform/ward-vault",
-        &format!("{secrets_dir}/hospital-vault/platform/ward-vault/access_key_id"),
-        &format!("{secrets_dir}/hospital-vault/platform/ward-vault/secret_access_key"),
+        "hospital-vault:platform/ward-backups",
+        &format!("{secrets_dir}/hospital-vault/platform/ward-backups/access_key_id"),
+        &format!("{secrets_dir}/hospital-vault/platform/ward-backups/secret_access_key"),
     ] {
         assert!(said.contains(&squeezed(named)), "{named} in: {said}");
     }

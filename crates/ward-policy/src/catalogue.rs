@@ -51,6 +51,7 @@ pub const BUILTIN_CONTROLS: &[EmbeddedModule] = modules!(
     "controls/data-protection/WARD-DP-010.rego",
     "controls/data-protection/WARD-DP-011.rego",
     "controls/data-protection/WARD-DP-012.rego",
+    "controls/data-protection/WARD-DP-013.rego",
     "controls/deployment/WARD-DG-001.rego",
     "controls/deployment/WARD-DG-002.rego",
     "controls/deployment/WARD-DG-003.rego",

@@ -73,9 +73,9 @@ input
 ├── today           "2026-11-26"            the date waivers are judged against
 ├── rendered        true | false            whether objects were rendered
 ├── platform        name, clusters[] {name, role, region, zones[], kubernetesVersion},
-│                   objectStores[] {name, type, bucket, region, objectLock {mode, days}
-│                   | null, versioning, replicateTo, credentials}, archiveStore (the
-│                   WAL archive's store, or null), secretStores[],
+│                   objectStores[] {name, type, endpoint, bucket, region, objectLock
+│                   {mode, days} | null, versioning, replicateTo, credentials},
+│                   archiveStore (the WAL archive's store, or null), secretStores[],
 │                   baseline {odooVersions[], registries[]}, breakGlassRecipient
 ├── teams[]         name, groups {role: idp-group}, people[] {name, roles[], sshKey,
 │                   ageRecipient}

@@ -319,6 +319,7 @@ fn platform_json<F: Fn(Span) -> Value>(estate: &Estate, loc: &F) -> Value {
         .map(|o| {
             json!({
                 "name": o.name.value, "type": o.kind.value.to_string(),
+                "endpoint": o.endpoint.as_ref().map(|e| e.value.clone()),
                 "bucket": o.bucket.as_ref().map(|b| b.value.clone()),
                 "region": o.region.as_ref().map(|r| r.value.clone()),
                 "objectLock": o.object_lock.as_ref().map(|l| json!({"mode": l.mode.value.to_string(), "days": l.days.value})),
@@ -330,6 +331,7 @@ fn platform_json<F: Fn(Span) -> Value>(estate: &Estate, loc: &F) -> Value {
                     .put("lockDays", o.object_lock.as_ref().map(|l| &l.days))
                     .put("replicateTo", o.replicate_to.as_ref())
                     .put("type", Some(&o.kind))
+                    .put("endpoint", o.endpoint.as_ref())
                     .done(),
             })
         })

@@ -29,6 +29,9 @@ fn cases() -> BTreeMap<&'static str, Vec<Mutation>> {
     add("WARD-AS-002", |i| {
         env(i, "sandbox/dev")["cluster"] = json!("recovery-eu2")
     });
+    add("WARD-AS-002", |i| {
+        env(i, "sandbox/dev")["cluster"] = json!("dedicated-eu1")
+    });
     add("WARD-AS-003", |i| {
         let np = object(
             i,
@@ -116,11 +119,41 @@ fn cases() -> BTreeMap<&'static str, Vec<Mutation>> {
     add("WARD-DP-002", |i| {
         store(i, "backups-eu1")["objectLock"] = Value::Null
     });
+    add("WARD-DP-002", |i| {
+        let s = store(i, "backups-eu1");
+        s["type"] = json!("local");
+        s["objectLock"] = Value::Null;
+    });
     add("WARD-DP-003", |i| {
-        store(i, "backups-eu1")["type"] = json!("local")
+        // A tier-3 production environment backing up to a local folder.
+        let stores = i["platform"]["objectStores"]
+            .as_array_mut()
+            .expect("stores");
+        let mut local = stores[0].clone();
+        local["name"] = json!("vault");
+        local["type"] = json!("local");
+        local["objectLock"] = Value::Null;
+        stores.push(local);
+        let at = i["environments"]
+            .as_array()
+            .expect("environments")
+            .iter()
+            .position(|e| e["address"] == "sandbox/dev")
+            .expect("sandbox/dev");
+        let by_stage = &mut i["environmentsByStage"]["production"];
+        by_stage.as_array_mut().expect("production").push(json!(at));
+        let e = env(i, "sandbox/dev");
+        e["stage"] = json!("production");
+        e["objectStore"] = json!("vault");
     });
     add("WARD-DP-004", |i| {
         store(i, "backups-eu1")["objectLock"]["mode"] = json!("governance")
+    });
+    add("WARD-DP-004", |i| {
+        store(i, "backups-eu1")["objectLock"] = Value::Null
+    });
+    add("WARD-DP-013", |i| {
+        store(i, "backups-eu2")["endpoint"] = json!("http://minio.internal:9000")
     });
     add("WARD-DP-005", |i| {
         store(i, "backups-eu1")["versioning"] = json!(false)

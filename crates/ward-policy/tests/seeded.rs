@@ -219,6 +219,19 @@ fn with_waiver(approver: &str, created: &str, expires: &str) -> Report {
         .replace("CREATED", created)
         .replace("EXPIRES", expires);
     std::fs::write(dir.path().join("waivers.yaml"), waiver).expect("write");
+    // The mistake the waiver covers: patient-portal's integrations lose their health checks.
+    let portal = dir.path().join("workloads/patient-portal.yaml");
+    let text = std::fs::read_to_string(&portal).expect("read");
+    let without: String = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("healthCheck:"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_ne!(
+        without, text,
+        "patient-portal's integrations have health checks"
+    );
+    std::fs::write(&portal, without).expect("write");
     check(dir.path())
 }
 

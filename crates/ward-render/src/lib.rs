@@ -6,6 +6,7 @@
 //! [`approval`] verifies the signed approvals a plan needs. Nothing here evaluates controls.
 
 pub mod approval;
+pub mod approval_key;
 pub mod compose;
 pub mod crd;
 pub mod kubernetes;
@@ -117,11 +118,16 @@ pub enum RenderError {
     #[error("cannot serialize a rendered object: {0}")]
     Serialize(serde_json::Error),
     #[error(
-        "{} already holds files and has no {} (the record of a tree Ward wrote): Ward writes only into an empty folder or a tree it recorded",
+        "{} already holds files Ward did not write ({}) and has no {} (the record of a tree Ward wrote): Ward writes only into an empty folder, a fresh clone of a deploy repository or a tree it recorded",
         root.display(),
+        tree::name_some(paths),
         tree::RECORD_FILE
     )]
-    NotATree { root: std::path::PathBuf },
+    NotATree {
+        root: std::path::PathBuf,
+        /// What made the folder count as holding content (all of it, sorted).
+        paths: Vec<String>,
+    },
     #[error(
         "{} holds {} file(s) Ward did not write where it would write: {}",
         root.display(),

@@ -234,9 +234,11 @@ impl Tree {
                 rendering: self.target,
             });
         }
-        if old.is_none() && !adopt && present.holds_content() {
+        let content = present.content();
+        if old.is_none() && !adopt && !content.is_empty() {
             return Err(RenderError::NotATree {
                 root: root.to_path_buf(),
+                paths: content,
             });
         }
         let recorded = |rel: &str| old.is_some_and(|r| r.files.contains_key(rel));
@@ -594,8 +596,34 @@ enum Compared {
 struct Present {
     files: BTreeSet<String>,
     links: BTreeSet<String>,
-    /// A top-level entry other than a regular file (a folder with files, a link).
-    top_level_content: bool,
+    /// Top-level entries a tree would hold: anything but a regular file (a link), and
+    /// regular files that look like manifests or records ([`looks_like_manifest`]).
+    top_level_content: Vec<String>,
+}
+
+/// Whether a top-level file of an output folder is content a tree holds (a manifest, a
+/// `kustomization.yaml`, another tool's record: YAML or JSON), rather than what a fresh
+/// clone of a deploy repository has beside it (a README, a LICENSE, a Makefile).
+fn looks_like_manifest(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    [".yaml", ".yml", ".json"]
+        .iter()
+        .any(|ext| lower.ends_with(ext))
+}
+
+/// The first few of `paths`, for an error message: `a, b, c (and 4 more)`.
+pub(crate) fn name_some(paths: &[String]) -> String {
+    const SHOWN: usize = 5;
+    let mut text = paths
+        .iter()
+        .take(SHOWN)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if paths.len() > SHOWN {
+        text.push_str(&format!(" and {} more", paths.len() - SHOWN));
+    }
+    text
 }
 
 impl Present {
@@ -626,8 +654,9 @@ impl Present {
                     stack.push((path, entries));
                     continue;
                 }
-                if dir == root && !kind.is_file() {
-                    out.top_level_content = true;
+                if dir == root && (!kind.is_file() || looks_like_manifest(&name.to_string_lossy()))
+                {
+                    out.top_level_content.push(rel());
                 }
                 if kind.is_symlink() {
                     out.links.insert(rel());
@@ -638,10 +667,19 @@ impl Present {
         Ok(out)
     }
 
-    /// Whether the folder holds anything a tree would hold: files below the top, or
-    /// anything at the top but regular files (READMEs, CI configuration) and dot-entries.
-    fn holds_content(&self) -> bool {
-        self.top_level_content || self.files.iter().any(|f| f.contains('/'))
+    /// What in the folder a tree would hold, sorted: files below the top, links, and
+    /// YAML or JSON files at the top. Dot-entries (`.git`, `.github`) and other top-level
+    /// files (a README, a LICENSE, a Makefile) do not count: a fresh clone of a deploy
+    /// repository holds nothing else.
+    fn content(&self) -> Vec<String> {
+        let mut found: BTreeSet<String> = self
+            .files
+            .iter()
+            .filter(|f| f.contains('/'))
+            .cloned()
+            .collect();
+        found.extend(self.top_level_content.iter().cloned());
+        found.into_iter().collect()
     }
 }
 

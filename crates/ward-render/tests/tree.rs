@@ -76,6 +76,29 @@ fn an_output_folder_in_the_estate_is_refused_before_anything_is_written() -> Res
 }
 
 #[test]
+fn without_a_record_only_top_level_manifests_count_beside_a_readme() -> Result {
+    let tree = small_tree(&[("c/ns/a.yaml", "a: 1\n")]);
+    let provenance = Provenance::default();
+    let clone = tempfile::tempdir()?;
+    for name in ["README.md", "LICENSE", "Makefile", ".gitlab-ci.yml"] {
+        write(&clone.path().join(name), "x\n")?;
+    }
+    tree.write(clone.path(), &provenance)?;
+    assert!(clone.path().join("c/ns/a.yaml").is_file());
+
+    let other = tempfile::tempdir()?;
+    write(&other.path().join("README.md"), "x\n")?;
+    write(&other.path().join("Notes.YML"), "x: 1\n")?;
+    let refused = tree.write(other.path(), &provenance);
+    match refused {
+        Err(RenderError::NotATree { paths, .. }) => assert_eq!(paths, ["Notes.YML"]),
+        other => panic!("{other:?}"),
+    }
+    assert!(!other.path().join("c").exists());
+    Ok(())
+}
+
+#[test]
 fn without_a_record_a_folder_with_files_is_refused_unless_adopted() -> Result {
     let dir = tempfile::tempdir()?;
     write(&dir.path().join(NOTES), "mine\n")?;

@@ -66,7 +66,8 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
                 "rejected": p.rejected, "check": p.check_json(), "review": p.review,
             }))?,
             Output::Text => {
-                eprint!("{}", describe(&p, &estate.root, 5));
+                let keys = crate::commands::ssh_keys::folder(&cx.state_dir());
+                eprint!("{}", describe(&p, &estate.root, keys.as_deref(), 5));
                 let why = match (p.unmet.is_empty(), p.blocking.is_empty()) {
                     (false, false) => "approvals are not complete and the controls deny it",
                     (false, true) => "the change is missing what it needs (see `missing` above)",

@@ -1,6 +1,7 @@
-//! `ward init`: writes an example estate into a new Git repository, with the example DBA's
-//! age identity generated into the state folder, and a break-glass one too unless the
-//! break-glass recipient is given (its identity then never touches this machine).
+//! `ward init`: writes a new estate (the minimal one, or a bundled example) into a new Git
+//! repository, with keys generated into the state folder: an SSH approval key per person,
+//! a backup signing key per environment, the DBA's age identity, and a break-glass one too
+//! unless the break-glass recipient is given (its identity then never touches this machine).
 
 use crate::context::{Context, Output, print_json};
 use crate::report::{Exit, Failure};
@@ -8,17 +9,17 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use ward_vault::{Identities, Recipients, VaultError};
 
-/// Create a new estate from a bundled example and commit it in a new Git repository.
+/// Create a new estate (minimal or an example) and commit it in a new Git repository.
 #[derive(clap::Args, Debug)]
 #[command(
-    after_help = "Example:\n  ward init care --example healthcare\n  ward init care --break-glass-recipient age1…   # its identity made offline\n  ward --estate care validate"
+    after_help = "Without --example, a minimal estate: one platform, one team, one workload, commented.\nEvery person gets an SSH approval key in the state folder (keys/ssh/<person>), written into\ntheir `keys.ssh`.\n\nExamples:\n  ward init care\n  ward init care --example healthcare\n  ward init care --example healthcare --break-glass-recipient age1…   # made offline\n  ward --estate care validate"
 )]
 pub struct Args {
     /// Folder to create; it must not exist or be empty.
     pub dir: PathBuf,
-    /// Which example to write.
-    #[arg(long, value_parser = ["healthcare"], default_value = "healthcare")]
-    pub example: String,
+    /// Which example to write [default: a minimal estate].
+    #[arg(long, value_parser = ["healthcare"])]
+    pub example: Option<String>,
     /// The break-glass recipient (`age1…`) every backup is also encrypted to, instead of
     /// generating its identity here: for an identity made offline (or split) that this
     /// machine never holds.
@@ -27,12 +28,17 @@ pub struct Args {
 }
 
 pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
-    let files = crate::example::by_name(&args.example).ok_or_else(|| {
-        Failure::bad_input(
-            format!("unknown example `{}`", args.example),
-            "use --example healthcare",
-        )
-    })?;
+    let files = match &args.example {
+        None => crate::example::MINIMAL,
+        Some(name) => crate::example::by_name(name).ok_or_else(|| {
+            Failure::bad_input(
+                format!("unknown example `{name}`"),
+                "use --example healthcare, or no --example for a minimal estate",
+            )
+        })?,
+    };
+    // What the ledger, the commit and the report call it.
+    let what = args.example.as_deref().unwrap_or("minimal");
     // Checked before anything is written.
     let given_break_glass = args
         .break_glass_recipient
@@ -71,9 +77,13 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
     let state = cx.state_dir_for(dir);
     let keys = example_keys(dir, &state, given_break_glass)?;
     crate::commands::signing::generate_example_signing_keys(dir, &state)?;
+    let approval_keys = crate::commands::ssh_keys::generate(dir, &state)?;
     git(dir, &["init", "--quiet", "--initial-branch=main"])?;
     git(dir, &["add", "--all"])?;
-    let message = format!("ward init --example {}", args.example);
+    let message = match &args.example {
+        Some(name) => format!("ward init --example {name}"),
+        None => "ward init".to_string(),
+    };
     git(
         dir,
         &[
@@ -92,7 +102,7 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
 
     let estate = ward_estate::load(dir)?;
     let mut details = serde_json::Map::new();
-    details.insert("example".into(), args.example.clone().into());
+    details.insert("example".into(), what.into());
     details.insert("files".into(), files.len().into());
     details.insert(
         "breakGlass".into(),
@@ -117,13 +127,18 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
         Output::Json => print_json(&serde_json::json!({
             "estate": dir, "state": state, "commit": commit,
             "workloads": estate.workloads.len(), "environments": estate.environments.len(),
+            "example": what,
             "identities": { "dba": keys.dba, "breakGlass": keys.break_glass },
             "breakGlassRecipient": keys.break_glass_recipient,
+            "approvalKeys": approval_keys,
         }))?,
         Output::Text => {
+            let kind = match &args.example {
+                Some(name) => format!("the {name} example estate"),
+                None => "a minimal estate".to_string(),
+            };
             println!(
-                "Created the {} example estate in {} (commit {})",
-                args.example,
+                "Created {kind} in {} (commit {})",
                 dir.display(),
                 estate.git.short()
             );
@@ -138,6 +153,15 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
                 state.display()
             );
             println!("  DBA restore identity (bob): {}", keys.dba.display());
+            if let Some(first) = approval_keys.first() {
+                let folder = first.key.parent().unwrap_or(&state);
+                let people: Vec<&str> = approval_keys.iter().map(|k| k.person.as_str()).collect();
+                println!(
+                    "  SSH approval keys: {}/<person>\n    for {}",
+                    folder.display(),
+                    people.join(", ")
+                );
+            }
             match &keys.break_glass {
                 Some(path) => println!(
                     "  break-glass identity: {}\n    move the break-glass identity offline (a safe, a vault); it is the key of last resort",
@@ -148,8 +172,12 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
                     keys.break_glass_recipient
                 ),
             }
+            let env = estate
+                .environments
+                .first()
+                .map_or_else(String::new, |e| e.address());
             println!(
-                "\nNext:\n  ward --estate {0} validate\n  ward --estate {0} classify\n  ward --estate {0} explain billing/prod",
+                "\nNext:\n  ward --estate {0} validate\n  ward --estate {0} check\n  ward --estate {0} explain {env}",
                 dir.display()
             );
         }

@@ -14,6 +14,7 @@ pub mod plan;
 pub mod render;
 pub mod restore;
 pub mod signing;
+pub mod ssh_keys;
 pub mod validate;
 pub mod vault;
 pub mod version;

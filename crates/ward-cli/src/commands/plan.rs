@@ -203,7 +203,13 @@ fn show(cx: &Context, args: Args) -> Result<bool, Failure> {
             "approvalsFile": approval::path(&estate.root, &p.plan.change_id),
             "commit": estate.git.commit,
         }))?,
-        Output::Text => print!("{}", describe(&p, &estate.root, args.fields)),
+        Output::Text => {
+            let keys = crate::commands::ssh_keys::folder(&cx.state_dir());
+            print!(
+                "{}",
+                describe(&p, &estate.root, keys.as_deref(), args.fields)
+            );
+        }
     }
     let changes = !p.plan.is_empty();
     // The process exits after printing: freeing the rendered tree file by file would
@@ -229,7 +235,14 @@ fn short(v: &Option<serde_json::Value>) -> String {
 }
 
 /// The plan for people.
-pub fn describe(p: &Proposal, estate_root: &Path, max_fields: usize) -> String {
+/// `keys` is the folder where `ward init` put people's approval keys, when it exists: the
+/// hint to sign then names the key there instead of `~/.ssh/id_ed25519`.
+pub fn describe(
+    p: &Proposal,
+    estate_root: &Path,
+    keys: Option<&Path>,
+    max_fields: usize,
+) -> String {
     use std::fmt::Write as _;
     let plan = &p.plan;
     let mut out = String::new();
@@ -333,9 +346,13 @@ pub fn describe(p: &Proposal, estate_root: &Path, max_fields: usize) -> String {
         let _ = writeln!(out, "  approvals are complete");
     } else {
         missing(&mut out, &p.unmet);
+        let key = keys.map_or_else(
+            || "~/.ssh/id_ed25519".to_string(),
+            |k| format!("{}/<you>", k.display()),
+        );
         let _ = writeln!(
             out,
-            "  approve with: printf %s {} | ssh-keygen -Y sign -f ~/.ssh/id_ed25519 -n {}\n  and add the signature under `approvals:` in {}",
+            "  approve with: printf %s {} | ssh-keygen -Y sign -f {key} -n {}\n  and add the signature under `approvals:` in {}",
             plan.change_id,
             approval::NAMESPACE,
             approval::path(estate_root, &plan.change_id).display()

@@ -27,7 +27,7 @@ impl From<Target> for ward_render::Target {
 /// Render the estate into a deploy tree (no approvals; see `ward plan` and `ward apply`).
 #[derive(clap::Args, Debug)]
 #[command(
-    after_help = "Ward records the files it writes in DIR/ward-tree.json and removes only files that record lists; every other file is left alone and named. It refuses an output folder inside the estate, and a folder that holds files but no record (dot-entries and top-level files such as a README do not count): pass --adopt to take over a tree an older Ward wrote.\n\nExamples:\n  ward --estate care render --out deploy\n  ward --estate care render --out deploy --dry-run\n  ward --estate care render --out compose --target compose"
+    after_help = "Ward records the files it writes in DIR/ward-tree.json and removes only files that record lists; every other file is left alone and named. It refuses an output folder inside the estate, and a folder that holds files but no record (dot-entries and top-level files other than YAML or JSON, such as a README, do not count, so a fresh clone of a deploy repository is fine): pass --adopt to write into it anyway (files at paths Ward renders become Ward's; every other file is left alone).\n\nExamples:\n  ward --estate care render --out deploy\n  ward --estate care render --out deploy --dry-run\n  ward --estate care render --out compose --target compose"
 )]
 pub struct Args {
     /// The folder to write the tree into; files Ward wrote there before and no longer

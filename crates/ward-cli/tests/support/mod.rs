@@ -174,8 +174,8 @@ pub fn change_id(estate: &Path, deploy: &Path) -> (String, serde_json::Value) {
     )
 }
 
-/// Adds `keys.ssh` to a person of the team file, beside an existing `keys:` block (which
-/// `ward init` may write for age identities) or as a new one.
+/// Sets `keys.ssh` of a person of the team file: replacing the key `ward init` wrote, else
+/// beside an existing `keys:` block, else as a new one.
 pub fn add_ssh_key(text: &str, name: &str, role: &str, public: &str) -> String {
     let anchor = format!("email: {name}@care.example\n      roles: [{role}]\n");
     let Some(at) = text.find(&anchor) else {
@@ -189,7 +189,14 @@ pub fn add_ssh_key(text: &str, name: &str, role: &str, public: &str) -> String {
         rest.find("\n    - ").map_or(rest.len(), |i| i + 1)
     };
     let (person, tail) = rest.split_at(person_end);
-    let person = if let Some(k) = person.find("      keys:\n") {
+    let person = if let Some(k) = person.find("        ssh: ") {
+        let end = person[k..].find('\n').map_or(person.len(), |e| k + e + 1);
+        format!(
+            "{}        ssh: \"{public}\"\n{}",
+            &person[..k],
+            &person[end..]
+        )
+    } else if let Some(k) = person.find("      keys:\n") {
         let (a, b) = person.split_at(k + "      keys:\n".len());
         format!("{a}        ssh: \"{public}\"\n{b}")
     } else {

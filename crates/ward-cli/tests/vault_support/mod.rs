@@ -132,6 +132,9 @@ impl World {
             .env_remove("WARD_SECRETS_DIR")
             .env_remove("AWS_ACCESS_KEY_ID")
             .env_remove("AWS_SECRET_ACCESS_KEY")
+            // billing/prod backs up to the example's S3 store; here to its local folder
+            // store (or whatever a test makes of `vault`), as a person trying Ward would.
+            .env("WARD_OBJECT_STORE", "vault")
             .env("WARD_ACTOR", "bob")
             .env("WARD_PG_BINDIR", self.cluster.bindir())
             .env("NO_COLOR", "1");

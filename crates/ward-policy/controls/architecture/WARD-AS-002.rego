@@ -36,3 +36,11 @@ findings contains f if {
 	env.hosting != "dedicated"
 	f := lib.env_finding(env, "cluster", sprintf("%s runs on recovery cluster %s, which is kept for disaster recovery", [env.address, c.name]))
 }
+
+findings contains f if {
+	some env in lib.environments(metadata.applies)
+	env.hosting == "multi-tenant"
+	c := cluster(env.cluster)
+	c.role == "dedicated"
+	f := lib.env_finding(env, "cluster", sprintf("%s is multi-tenant but runs on dedicated cluster %s", [env.address, c.name]))
+}

@@ -6,7 +6,7 @@ import rego.v1
 
 metadata := {
 	"id": "WARD-RS-003",
-	"title": "Tier-1 production has a recovery environment",
+	"title": "Tier-1 production has a recovery cluster",
 	"domain": "resilience",
 	"severity": "deny",
 	"reads": "estate",

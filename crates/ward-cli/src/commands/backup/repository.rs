@@ -73,7 +73,15 @@ pub(crate) fn repository_config(
             // Without both halves the S3 client would fall back to the cloud's instance
             // metadata and fail there, naming a URL instead of what Ward looked for.
             if s3.access_key_id.is_none() || s3.secret_access_key.is_none() {
-                return Err(missing_s3_credentials(name, from_env, files));
+                // Trying Ward on one machine: a local store of the platform serves too.
+                let local = estate.platform.as_ref().and_then(|p| {
+                    p.spec
+                        .object_stores
+                        .iter()
+                        .find(|s| s.kind.value == StoreKind::Local)
+                        .map(|s| s.name.value.as_str())
+                });
+                return Err(missing_s3_credentials(name, from_env, files, local));
             }
             StoreLocation::S3(s3)
         }
@@ -86,11 +94,13 @@ pub(crate) fn repository_config(
 
 /// What Ward looked for when an S3 store has no (complete) credentials: the variables,
 /// then the files of the store's `credentials` secret (`files`: its name and two paths,
-/// `None` when the environment had one half or the store declares no secret).
+/// `None` when the environment had one half or the store declares no secret), and the
+/// platform's local store the hint offers instead, if it has one.
 fn missing_s3_credentials(
     store: &str,
     from_env: bool,
     files: Option<(String, PathBuf, PathBuf)>,
+    local: Option<&str>,
 ) -> Failure {
     let vars = "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY";
     let message = match (from_env, files) {
@@ -106,10 +116,13 @@ fn missing_s3_credentials(
             "no credentials for the S3 object store `{store}`: {vars} are not set, and the store declares no `credentials` secret"
         ),
     };
-    Failure::bad_input(
-        message,
-        "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or write the secret's access_key_id and secret_access_key files (or mount them, or pass --secrets-dir)",
-    )
+    let mut hint = "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or write the secret's access_key_id and secret_access_key files (or mount them, or pass --secrets-dir)".to_string();
+    if let Some(local) = local {
+        hint.push_str(&format!(
+            "; to use the platform's local folder store instead, pass --object-store {local}"
+        ));
+    }
+    Failure::bad_input(message, hint)
 }
 
 pub(crate) async fn open_repository(config: &RepositoryConfig) -> Result<Repository, Failure> {
