@@ -230,14 +230,14 @@ fn the_secrets_folder_follows_the_run_time_contract() {
             let mut expected = vec![
                 (login.0, "password".to_string(), login.1),
                 (
-                    "ward-objectstore-vault".to_string(),
+                    "ward-objectstore-care-backups".to_string(),
                     "access_key_id".to_string(),
-                    "hospital-vault/platform/ward/vault/access_key_id".to_string(),
+                    "hospital-vault/platform/ward-backups/access_key_id".to_string(),
                 ),
                 (
-                    "ward-objectstore-vault".to_string(),
+                    "ward-objectstore-care-backups".to_string(),
                     "secret_access_key".to_string(),
-                    "hospital-vault/platform/ward/vault/secret_access_key".to_string(),
+                    "hospital-vault/platform/ward-backups/secret_access_key".to_string(),
                 ),
             ];
             // Only the backup signs its snapshots, so only it holds the environment's
@@ -259,13 +259,16 @@ fn the_secrets_folder_follows_the_run_time_contract() {
         let folder = folder_of(&t, "backup", slug);
         let vault = &get(
             &t,
-            &format!("{folder}/externalsecret-ward-objectstore-vault.yaml"),
+            &format!("{folder}/externalsecret-ward-objectstore-care-backups.yaml"),
         )["spec"];
-        assert_eq!(vault["target"]["name"], "ward-objectstore-vault");
+        assert_eq!(vault["target"]["name"], "ward-objectstore-care-backups");
         assert_eq!(vault["secretStoreRef"]["name"], "hospital-vault");
         for (i, part) in ["access_key_id", "secret_access_key"].iter().enumerate() {
             assert_eq!(vault["data"][i]["secretKey"], *part);
-            assert_eq!(vault["data"][i]["remoteRef"]["key"], "platform/ward/vault");
+            assert_eq!(
+                vault["data"][i]["remoteRef"]["key"],
+                "platform/ward-backups"
+            );
             assert_eq!(vault["data"][i]["remoteRef"]["property"], *part);
         }
         let signing = &get(
@@ -301,7 +304,8 @@ fn the_secrets_folder_follows_the_run_time_contract() {
                 .collect()
         };
         let outside = ports_to(&|p| p["ipBlock"]["cidr"] == "0.0.0.0/0");
-        assert_eq!(outside, vec![443, 9443]);
+        // care-backups and its replica are both HTTPS on 443.
+        assert_eq!(outside, vec![443]);
         // The Pushgateway is a service of the monitoring namespace, reached there only.
         let monitoring = ports_to(&|p| {
             p["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] == "monitoring"
@@ -313,7 +317,7 @@ fn the_secrets_folder_follows_the_run_time_contract() {
         );
         assert_eq!(
             policy["metadata"]["annotations"]["ward.dev/egress-hosts"],
-            "git.care.example,vault.s3.care.example"
+            "git.care.example,s3.eu-central-1.care.example"
         );
     }
 }

@@ -297,10 +297,11 @@ fn writing_keeps_files_that_are_not_wards() {
     let tree = tree();
     let provenance = ward_render::tree::Provenance::default();
     let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(dir.path().join("renovate.yaml"), "x: 1\n").expect("write");
+    std::fs::write(dir.path().join("README.md"), "# deploy\n").expect("write");
     std::fs::create_dir_all(dir.path().join(".github/workflows")).expect("mkdir");
     std::fs::write(dir.path().join(".github/workflows/ci.yaml"), "on: push\n").expect("write");
-    // Top-level files and dot-folders do not make a folder Ward will not write into.
+    // A README and dot-folders do not make a folder Ward will not write into (top-level
+    // YAML or JSON would: another tool's tree, see tests/tree.rs).
     let first = tree.write(dir.path(), &provenance).expect("writes");
     assert!(first.kept.is_empty() && first.removed.is_empty());
     // A file Ward did not write, in a folder Ward writes: kept and named, whatever it holds.
@@ -309,7 +310,7 @@ fn writing_keeps_files_that_are_not_wards() {
     let again = tree.write(dir.path(), &provenance).expect("writes");
     assert_eq!(again.removed, Vec::<String>::new());
     assert_eq!(again.kept, [gone]);
-    assert!(dir.path().join("renovate.yaml").is_file());
+    assert!(dir.path().join("README.md").is_file());
     assert!(dir.path().join(".github/workflows/ci.yaml").is_file());
     assert!(dir.path().join(gone).is_file());
 }
