@@ -30,19 +30,8 @@ pub fn folder(state: &Path) -> Option<PathBuf> {
 /// commit. Only the layout the bundled examples use is understood: `  people:` with
 /// `    - name: <person>` entries.
 pub fn generate(dir: &Path, state: &Path) -> Result<Vec<PersonKey>, Failure> {
-    let io = |path: &Path, e: std::io::Error| {
-        Failure::operational(
-            format!("cannot update {}: {e}", path.display()),
-            "check the folder's permissions",
-        )
-    };
-    let folder = dir.join("teams");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&folder)
-        .map_err(|e| io(&folder, e))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
-        .collect();
-    files.sort();
+    let io = crate::commands::signing::update_failure;
+    let files = crate::commands::signing::yaml_files(&dir.join("teams"))?;
     let mut made = Vec::new();
     for file in files {
         let body = std::fs::read_to_string(&file).map_err(|e| io(&file, e))?;
