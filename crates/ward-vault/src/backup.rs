@@ -9,14 +9,13 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::TenantCatalog;
@@ -26,10 +25,10 @@ use crate::keys::{Recipients, RepositoryKey};
 use crate::lease::{Lease, environment_lease_path};
 use crate::manifest::{
     AttachmentEntry, BlobStats, DumpRole, DumpSource, MANIFEST_FORMAT, SealedManifest,
-    SnapshotLock, SnapshotManifest, SnapshotRef, StoredObject, blob_dir, blob_path,
-    new_snapshot_id,
+    SnapshotLock, SnapshotManifest, SnapshotRef, StoredObject, blob_path, new_snapshot_id,
 };
 use crate::names::sha1_of_store_fname;
+use crate::pack::PackWriter;
 use crate::pg::{DbConnection, PgTools, collect_stderr, db_error, read_facts};
 use crate::pipeline::{
     BlobEncoder, Encoded, PlainDigest, WHOLE_BLOB_LIMIT, encode_blob_into, encode_to_vec,
@@ -366,17 +365,20 @@ async fn run_backup(
     // size recorded then: a truncated or grown blob, or one no snapshot names (left by a
     // crash), is read from the filestore and uploaded again.
     let written = catalog.write_records();
-    let existing: HashMap<String, u64> = repo
-        .list(&blob_dir(&target.tenant))
+    let index_ids = crate::pack::index_identities(key);
+    let packed = crate::pack::load(repo, &target.tenant, &index_ids).await?;
+    let existing: HashMap<String, u64> = crate::pack::stored_sizes(repo, &target.tenant, &packed)
         .await?
         .into_iter()
-        .filter(|(rel, meta)| {
-            written
-                .get(rel)
-                .is_some_and(|(record, _)| record.stored_size == meta.size)
+        .filter_map(|(rel, sizes)| {
+            let (record, _) = written.get(&rel)?;
+            sizes
+                .contains(&record.stored_size)
+                .then(|| Some((rel.rsplit('/').next()?.to_string(), record.stored_size)))?
         })
-        .filter_map(|(rel, meta)| Some((rel.rsplit('/').next()?.to_string(), meta.size)))
         .collect();
+    // Chunks and blobs read whole go into packs; streamed blobs are written alone.
+    let packs = Arc::new(PackWriter::new(repo, &target.tenant, key));
 
     // One data key seals every chunk, blob and the sealed part of this run (datakey.rs);
     // it is stored, encrypted to the recipients, before anything is sealed under it.
@@ -390,11 +392,11 @@ async fn run_backup(
         .ok_or_else(|| VaultError::InvalidInput("the run has no data key".into()))?;
     crate::datakey::publish(repo, &target.tenant, data_key, &options.recipients).await?;
     let chunk_sink = ChunkSink {
-        repo: repo.clone(),
         tenant: target.tenant.clone(),
         key: key.clone(),
         recipients: blob_options.recipients.clone(),
         existing: existing.clone(),
+        packs: packs.clone(),
         workers: blob_workers(repo, options.blob_concurrency),
         runtime: tokio::runtime::Handle::current(),
     };
@@ -423,6 +425,7 @@ async fn run_backup(
             &facts.store_fnames,
             existing,
             &blob_options,
+            packs.clone(),
             progress.clone(),
         )
         .await;
@@ -441,6 +444,7 @@ async fn run_backup(
     // garbage collection removes them.
     let dump = dump?;
     let blobs = blobs?;
+    packs.finish().await?;
     if !blobs.problems.is_empty() && !options.allow_missing_blobs {
         return Err(VaultError::CorruptedFilestore(blobs.problems));
     }
@@ -483,12 +487,8 @@ async fn run_backup(
     {
         return Err(VaultError::GcRunning(target.tenant.clone()));
     }
-    let present: HashMap<String, u64> = repo
-        .list(&blob_dir(&target.tenant))
-        .await?
-        .into_iter()
-        .map(|(rel, meta)| (rel, meta.size))
-        .collect();
+    let packed = crate::pack::load(repo, &target.tenant, &index_ids).await?;
+    let present = crate::pack::stored_sizes(repo, &target.tenant, &packed).await?;
     for o in blobs.objects.iter().chain(&dump.objects) {
         match present.get(&o.object) {
             None => {
@@ -497,11 +497,11 @@ async fn run_backup(
                 });
             }
             // Never commit a size the stored bytes no longer have.
-            Some(size) if *size != o.stored_size => {
+            Some(sizes) if !sizes.contains(&o.stored_size) => {
                 return Err(VaultError::Corrupted {
                     object: o.object.clone(),
                     reason: format!(
-                        "its stored size changed from {} to {size} while the backup ran",
+                        "its stored size changed from {} to {sizes:?} while the backup ran",
                         o.stored_size
                     ),
                 });
@@ -913,6 +913,7 @@ struct BlobJob {
     store_fnames: Vec<String>,
     existing: HashMap<String, u64>,
     recipients: Recipients,
+    packs: Arc<PackWriter>,
     progress: Arc<dyn Progress>,
     /// For S3 writes from the workers' blocking threads.
     runtime: tokio::runtime::Handle,
@@ -940,6 +941,8 @@ fn blob_workers(repo: &Repository, concurrency: usize) -> usize {
 /// Stores every referenced blob the repository lacks. Each worker is one blocking thread
 /// that takes blobs one at a time and does all of a blob's work itself (read, sha1,
 /// compress, encrypt, write): no hand-off between threads per blob.
+// The backup's parts, handed over as they are: bundling them would only rename them.
+#[allow(clippy::too_many_arguments)]
 async fn store_blobs(
     repo: &Repository,
     target: &BackupTarget,
@@ -947,6 +950,7 @@ async fn store_blobs(
     store_fnames: &[String],
     existing: HashMap<String, u64>,
     options: &BackupOptions,
+    packs: Arc<PackWriter>,
     progress: Arc<dyn Progress>,
 ) -> Result<BlobOutcome> {
     let job = Arc::new(BlobJob {
@@ -957,6 +961,7 @@ async fn store_blobs(
         store_fnames: store_fnames.to_vec(),
         existing,
         recipients: options.recipients.clone(),
+        packs,
         progress,
         runtime: tokio::runtime::Handle::current(),
         next: AtomicUsize::new(0),
@@ -1133,8 +1138,7 @@ fn store_one_blob(
     })
 }
 
-/// Encrypts the blob the encoder holds and writes it: straight to its file (staged, then
-/// renamed) in a local folder, one PUT on S3.
+/// Encrypts the blob the encoder holds and adds it to the run's packs.
 fn write_whole_blob(
     job: &BlobJob,
     encoder: &mut BlobEncoder,
@@ -1144,19 +1148,8 @@ fn write_whole_blob(
     let encoded = encoder
         .seal(sha1, &job.recipients)
         .map_err(io_err("encrypting a blob", object))?;
-    match job.repo.local_file(object)? {
-        Some(dest) => {
-            let mut staged = StagedFile::create(&dest).map_err(io_err("writing a blob", &dest))?;
-            staged
-                .write_all(encoder.stored())
-                .map_err(io_err("writing a blob", &dest))?;
-            staged.commit().map_err(io_err("writing a blob", &dest))?;
-        }
-        None => {
-            let bytes = Bytes::copy_from_slice(encoder.stored());
-            job.runtime.block_on(job.repo.put(object, bytes))?;
-        }
-    }
+    job.packs
+        .add_blocking(&job.runtime, object, encoder.stored())?;
     Ok(encoded)
 }
 
@@ -1356,6 +1349,7 @@ mod tests {
                 TrustedKeys::new(),
             )
         };
+        let packs = Arc::new(PackWriter::new(&repo, "acme", &key));
         let outcome = store_blobs(
             &repo,
             &target,
@@ -1363,10 +1357,15 @@ mod tests {
             &store_fnames,
             HashMap::new(),
             &options,
+            packs.clone(),
             Arc::new(crate::progress::NoProgress),
         )
         .await
         .expect("blobs");
+        packs.finish().await.expect("packs");
+        let index = crate::pack::load(&repo, "acme", &crate::pack::index_identities(&key))
+            .await
+            .expect("index");
         assert_eq!(outcome.uploaded, 2);
         assert_eq!(outcome.plain_bytes_read, (small.len() + large.len()) as u64);
         let kinds: Vec<_> = outcome.problems.iter().map(|p| &p.kind).collect();
@@ -1394,7 +1393,15 @@ mod tests {
         ] {
             let sha1 = sha1_of_store_fname(entry).expect("name");
             let object = blob_path("acme", &key.blob_name(sha1));
-            let stored = repo.get_bytes(&object).await.expect("get").expect("stored");
+            let record = outcome
+                .objects
+                .iter()
+                .find(|o| o.object == object)
+                .expect("recorded");
+            let stored = crate::pack::read_object(&repo, &index, record)
+                .await
+                .expect("get")
+                .expect("stored");
             let recorded = outcome
                 .objects
                 .iter()
@@ -1406,8 +1413,17 @@ mod tests {
             assert_eq!(plain, content);
             assert_eq!(Some(decoded.stored), recorded.stored_checksum.clone());
         }
-        let listed = repo.list(&blob_dir("acme")).await.expect("list");
-        assert_eq!(listed.len(), 2, "{listed:?}");
+        // The small blob is packed, the large one (streamed) stands alone.
+        let listed = repo
+            .list(&crate::manifest::blob_dir("acme"))
+            .await
+            .expect("list");
+        assert_eq!(listed.len(), 1, "{listed:?}");
+        assert_eq!(index.packs.len(), 1);
+        let sizes = crate::pack::stored_sizes(&repo, "acme", &index)
+            .await
+            .expect("sizes");
+        assert_eq!(sizes.len(), 2, "{sizes:?}");
         let mut folders = vec![dir.path().join("repo")];
         while let Some(folder) = folders.pop() {
             for entry in std::fs::read_dir(folder).expect("read_dir") {
@@ -1420,9 +1436,9 @@ mod tests {
         }
 
         // A second run reuses both blobs without reading or writing them.
-        let existing: HashMap<String, u64> = listed
+        let existing: HashMap<String, u64> = sizes
             .into_iter()
-            .filter_map(|(rel, meta)| Some((rel.rsplit('/').next()?.to_string(), meta.size)))
+            .filter_map(|(rel, size)| Some((rel.rsplit('/').next()?.to_string(), size[0])))
             .collect();
         let again = store_blobs(
             &repo,
@@ -1431,6 +1447,7 @@ mod tests {
             &store_fnames[..2],
             existing,
             &options,
+            packs.clone(),
             Arc::new(crate::progress::NoProgress),
         )
         .await

@@ -580,7 +580,16 @@ pub async fn open_snapshot(
     // Sorted, so that restores find each blob's signed record by binary search.
     let mut manifest = manifest.clone();
     manifest.blobs.sort_by(|a, b| a.object.cmp(&b.object));
-    Ok(SnapshotContents { manifest, sealed })
+    // The pack indexes are sealed under a key derived from the tenant key just checked.
+    identities
+        .data_keys()
+        .insert(crate::datakey::DataKey::pack_index_key(&key));
+    let packs = std::sync::Arc::new(crate::pack::load(repo, tenant, identities).await?);
+    Ok(SnapshotContents {
+        manifest,
+        sealed,
+        packs,
+    })
 }
 
 #[cfg(test)]

@@ -54,13 +54,14 @@ pub(crate) struct ChunkedDump {
 
 /// Where one backup's chunks go.
 pub(crate) struct ChunkSink {
-    pub repo: Repository,
     pub tenant: String,
     pub key: RepositoryKey,
     /// The run's recipients (one ephemeral X25519 key for every chunk and blob).
     pub recipients: Recipients,
     /// Chunk names already stored at the size a verified snapshot recorded.
     pub existing: HashMap<String, u64>,
+    /// The run's packs, which every chunk goes into.
+    pub packs: Arc<crate::pack::PackWriter>,
     pub workers: usize,
     pub runtime: tokio::runtime::Handle,
 }
@@ -192,8 +193,8 @@ fn encode_worker(
             .seal_plain(&data, checksum.to_string(), &sink.recipients)
             .map_err(crate::error::io_err("encrypting a dump chunk", &object))
             .and_then(|encoded| {
-                sink.repo
-                    .put_blocking(&sink.runtime, &object, encoder.stored())
+                sink.packs
+                    .add_blocking(&sink.runtime, &object, encoder.stored())
                     .map(|()| encoded)
             });
         match result {
@@ -230,8 +231,7 @@ pub(crate) async fn read_chunk(
         .ok()
         .and_then(|i| contents.manifest.dump_chunks.get(i))
         .ok_or_else(|| corrupted("the dump chunk is not in the snapshot's signed index".into()))?;
-    let bytes = repo
-        .get_bytes(&chunk.object)
+    let bytes = crate::pack::read_object(repo, &contents.packs, record)
         .await?
         .ok_or_else(|| corrupted("the dump chunk is missing".into()))?;
     let signed_bytes = record.stored_size == bytes.len() as u64
@@ -399,7 +399,7 @@ mod tests {
         Setup {
             _dir: dir,
             sink: ChunkSink {
-                repo,
+                packs: Arc::new(crate::pack::PackWriter::new(&repo, "acme", &key)),
                 tenant: "acme".into(),
                 key,
                 recipients,
@@ -412,27 +412,31 @@ mod tests {
 
     async fn cut(sink: &ChunkSink, data: Vec<u8>) -> Result<ChunkedDump> {
         let (repo, tenant, key, recipients, existing, runtime) = (
-            sink.repo.clone(),
+            sink.packs.repo().clone(),
             sink.tenant.clone(),
             sink.key.clone(),
             sink.recipients.clone(),
             sink.existing.clone(),
             sink.runtime.clone(),
         );
-        tokio::task::spawn_blocking(move || {
+        let packs = Arc::new(crate::pack::PackWriter::new(&repo, &tenant, &key));
+        let writer = packs.clone();
+        let cut = tokio::task::spawn_blocking(move || {
             let sink = ChunkSink {
-                repo,
                 tenant,
                 key,
                 recipients,
                 existing,
+                packs,
                 workers: 2,
                 runtime,
             };
             store_chunks(&data[..], &sink, &NoProgress)
         })
         .await
-        .expect("task")
+        .expect("task")?;
+        writer.finish().await?;
+        Ok(cut)
     }
 
     fn sizes(d: &ChunkedDump) -> Vec<u64> {
@@ -458,17 +462,18 @@ mod tests {
         }
         assert_eq!(first.uploaded as usize, first.objects.len());
         assert!(first.objects.iter().all(|o| o.stored_checksum.is_some()));
+        let index = crate::pack::load(
+            world.sink.packs.repo(),
+            "acme",
+            &crate::pack::index_identities(&world.sink.key),
+        )
+        .await
+        .expect("packs");
+        // 6 MiB of noise: under one pack's target, so one pack holds every chunk.
+        assert_eq!(index.packs.len(), 1);
         for o in &first.objects {
-            let path = world
-                .sink
-                .repo
-                .local_file(&o.object)
-                .expect("local")
-                .expect("path");
-            assert_eq!(
-                std::fs::metadata(path).expect("stored").len(),
-                o.stored_size
-            );
+            let (_, _, length) = index.locate(&o.object).expect("packed");
+            assert_eq!(length, o.stored_size);
         }
 
         // What the repository holds is reused; 100 bytes inserted in the middle cost only
@@ -527,7 +532,7 @@ mod tests {
     async fn a_source_that_fails_is_the_error_and_nothing_hangs() {
         let setup = setup(RepositoryKey::generate().expect("key")).await;
         let (repo, tenant, key, recipients, runtime) = (
-            setup.sink.repo.clone(),
+            setup.sink.packs.repo().clone(),
             setup.sink.tenant.clone(),
             setup.sink.key.clone(),
             setup.sink.recipients.clone(),
@@ -535,7 +540,7 @@ mod tests {
         );
         let result = tokio::task::spawn_blocking(move || {
             let sink = ChunkSink {
-                repo,
+                packs: Arc::new(crate::pack::PackWriter::new(&repo, &tenant, &key)),
                 tenant,
                 key,
                 recipients,

@@ -64,6 +64,20 @@ impl DataKey {
         })
     }
 
+    /// The key a tenant's pack indexes are sealed under (pack.rs): derived from the tenant
+    /// key, so whoever names blobs (a backup, garbage collection) can find them, and no
+    /// other key opens the index.
+    pub(crate) fn pack_index_key(tenant_key: &crate::keys::RepositoryKey) -> DataKey {
+        let key = Zeroizing::new(blake3::derive_key(
+            "ward-vault pack index key v1",
+            tenant_key.bytes(),
+        ));
+        DataKey {
+            id: id_of(&key),
+            key,
+        }
+    }
+
     fn from_bytes(bytes: &[u8]) -> Option<DataKey> {
         let key = Zeroizing::new(<[u8; KEY_BYTES]>::try_from(bytes).ok()?);
         Some(DataKey {
@@ -119,10 +133,10 @@ impl fmt::Debug for DataKeyRing {
 }
 
 impl DataKeyRing {
-    fn holds(&self, id: &str) -> bool {
+    pub(crate) fn holds(&self, id: &str) -> bool {
         self.keys.read().is_ok_and(|k| k.contains_key(id))
     }
-    fn insert(&self, key: DataKey) {
+    pub(crate) fn insert(&self, key: DataKey) {
         if let Ok(mut keys) = self.keys.write() {
             keys.insert(key.id.clone(), Arc::new(key));
         }

@@ -296,3 +296,17 @@ pub fn validate(spec: &OdooFixture) -> Result<()> {
     }
     Ok(())
 }
+
+/// Where a packed object lies, for tests that damage stored bytes: its pack (relative to
+/// the repository root) and byte range, if a pack index the tenant key opens places it.
+pub async fn locate_packed(
+    repo: &crate::store::Repository,
+    tenant: &str,
+    key: &crate::keys::RepositoryKey,
+    object: &str,
+) -> Result<Option<(String, std::ops::Range<u64>)>> {
+    let index = crate::pack::load(repo, tenant, &crate::pack::index_identities(key)).await?;
+    Ok(index
+        .locate(object)
+        .map(|(pack, offset, length)| (pack.to_string(), offset..offset + length)))
+}

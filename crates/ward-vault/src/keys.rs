@@ -91,6 +91,14 @@ impl Recipients {
         })
     }
 
+    /// Seals under `key` alone (no recipient): a tenant's pack indexes (pack.rs).
+    pub(crate) fn sealed_under(key: crate::datakey::DataKey) -> Recipients {
+        Recipients {
+            keys: Vec::new(),
+            data_key: Some(std::sync::Arc::new(key)),
+        }
+    }
+
     /// The run's data key, when these are a run's recipients.
     pub(crate) fn data_key(&self) -> Option<&crate::datakey::DataKey> {
         self.data_key.as_deref()
@@ -187,6 +195,18 @@ impl Identities {
             run,
             data_keys: Default::default(),
         })
+    }
+
+    /// Opens only what is sealed under `key`: the pack indexes, for a backup or a garbage
+    /// collection that holds the tenant key and no identity.
+    pub(crate) fn of_data_key(key: crate::datakey::DataKey) -> Identities {
+        let ids = Identities {
+            keys: Vec::new(),
+            run: std::sync::Arc::new(crate::runkey::RunIdentity::new(&[])),
+            data_keys: Default::default(),
+        };
+        ids.data_keys.insert(key);
+        ids
     }
 
     pub(crate) fn as_dyn(&self) -> impl Iterator<Item = &dyn age::Identity> {

@@ -109,6 +109,18 @@ pub(crate) fn data_key_path(tenant: &str, id: &str) -> String {
 pub(crate) fn blob_dir(tenant: &str) -> String {
     format!("tenants/{tenant}/blobs")
 }
+/// Where a tenant's pack files and their indexes are (pack.rs).
+pub(crate) fn pack_dir(tenant: &str) -> String {
+    format!("tenants/{tenant}/packs")
+}
+pub(crate) fn pack_path(tenant: &str, id: &str) -> String {
+    format!("tenants/{tenant}/packs/{}/{id}", &id[..2.min(id.len())])
+}
+/// A pack's index: beside its pack, under the same id.
+pub(crate) fn pack_index_path(tenant: &str, id: &str) -> String {
+    format!("{}{PACK_INDEX_SUFFIX}", pack_path(tenant, id))
+}
+pub(crate) const PACK_INDEX_SUFFIX: &str = ".index";
 pub(crate) fn blob_path(tenant: &str, name: &str) -> String {
     format!(
         "tenants/{tenant}/blobs/{}/{name}",
@@ -364,6 +376,8 @@ pub struct SealedManifest {
 pub struct SnapshotContents {
     pub manifest: SnapshotManifest,
     pub sealed: SealedManifest,
+    /// Where the tenant's packed objects lie, read when the snapshot was opened.
+    pub(crate) packs: std::sync::Arc<crate::pack::PackIndex>,
 }
 
 /// Makes a new snapshot id from the start time.

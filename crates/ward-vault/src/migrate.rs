@@ -206,13 +206,21 @@ async fn sign_one(
     // A blob an old backup reused has no checksum in its manifest: take the stored bytes'
     // now; reading every byte below checks what they decrypt to (its sha1).
     let mut rewritten = false;
+    let packs = crate::pack::load_unlocked(repo, &snapshot.tenant, identities).await?;
     for object in manifest
         .blobs
         .iter_mut()
         .chain(manifest.dump_chunks.iter_mut())
     {
         if object.stored_checksum.is_none() {
-            match stored_checksum(repo, &object.object).await? {
+            let found = match crate::pack::read_object(repo, &packs, object).await? {
+                Some(bytes) if packs.holds(&object.object) => Some((
+                    bytes.len() as u64,
+                    checksum_of(ChecksumAlgorithm::Blake3, &bytes),
+                )),
+                _ => stored_checksum(repo, &object.object).await?,
+            };
+            match found {
                 Some((size, checksum)) if size == object.stored_size => {
                     object.stored_checksum = Some(checksum);
                     rewritten = true;

@@ -13,8 +13,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalog::{ListedSnapshot, SnapshotFilter, parse_snapshot_path};
 use crate::error::{Result, VaultError};
+use crate::keys::RepositoryKey;
 use crate::lease::{Lease, environment_lease_path, gc_lease_path};
-use crate::manifest::{SnapshotManifest, SnapshotRef, environment_dir, tenant_dir};
+use crate::manifest::{SnapshotManifest, SnapshotRef, StoredObject, environment_dir, tenant_dir};
 use crate::statement::TrustedKeys;
 use crate::store::{Repository, check_name};
 
@@ -244,15 +245,33 @@ pub struct GcReport {
     /// Snapshots that do not verify (`<snapshot>: <reason>`): their own objects are left in
     /// place, and their blob lists neither keep nor release a blob.
     pub unverified: Vec<String>,
+    /// Packs with a readable index.
+    pub packs: u64,
+    /// Packs deleted (or, in a dry run, to delete): unreferenced, or repacked.
+    pub packs_deleted: u64,
+    /// Packs whose live objects were copied into new packs.
+    pub packs_repacked: u64,
+    /// New packs the repacking wrote, and their bytes.
+    pub packs_written: u64,
+    pub written_bytes: u64,
+    /// Pack indexes that do not open, and packs with a live object whose bytes are not the
+    /// signed ones: left as they are.
+    pub packs_damaged: Vec<String>,
+    /// No tenant key was given: packs were neither read nor collected.
+    pub packs_unchecked: bool,
 }
 
 /// Deletes a tenant's objects that no verified snapshot references and that are older than
 /// `grace`. Stops without deleting anything if the tenant has snapshots of an environment
 /// with no pinned key (their blobs would look unreferenced).
+///
+/// Packs are collected only with the tenant key (`tenant_key`), which opens their indexes;
+/// without it they are left alone and the report says so.
 pub async fn collect_garbage(
     repo: &Repository,
     tenant: &str,
     keys: &TrustedKeys,
+    tenant_key: Option<&RepositoryKey>,
     grace: Duration,
     dry_run: bool,
 ) -> Result<GcReport> {
@@ -271,7 +290,7 @@ pub async fn collect_garbage(
             .await?,
         )
     };
-    let result = gc_locked(repo, tenant, keys, grace, dry_run).await;
+    let result = gc_locked(repo, tenant, keys, tenant_key, grace, dry_run).await;
     if let Some(l) = lease {
         l.release().await?;
     }
@@ -282,6 +301,7 @@ async fn gc_locked(
     repo: &Repository,
     tenant: &str,
     keys: &TrustedKeys,
+    tenant_key: Option<&RepositoryKey>,
     grace: Duration,
     dry_run: bool,
 ) -> Result<GcReport> {
@@ -313,6 +333,7 @@ async fn gc_locked(
         ..SnapshotFilter::default()
     };
     let mut referenced: HashSet<String> = HashSet::new();
+    let mut live: HashMap<String, StoredObject> = HashMap::new();
     let mut committed_dirs: HashSet<String> = HashSet::new();
     let mut snapshots = 0u64;
     let mut unverified = Vec::new();
@@ -326,6 +347,9 @@ async fn gc_locked(
                 referenced.extend(manifest.dump.iter().map(|d| d.object.clone()));
                 referenced.insert(manifest.sealed.object.clone());
                 referenced.extend(manifest.shared_objects().map(|b| b.object.clone()));
+                for o in manifest.shared_objects() {
+                    live.entry(o.object.clone()).or_insert_with(|| o.clone());
+                }
             }
             // A genuine statement whose manifest is damaged: its blobs are unknown, and a
             // rewritten blob list must not make them look unreferenced. Stop.
@@ -397,6 +421,23 @@ async fn gc_locked(
         }
         report.deleted_bytes += meta.size;
         report.deleted.push(rel.clone());
+    }
+    match tenant_key {
+        Some(key) => {
+            crate::repack::PackGc {
+                repo,
+                tenant,
+                key,
+                live: &live,
+                cutoff,
+                now,
+                lock_days,
+                dry_run,
+            }
+            .run(&mut report)
+            .await?
+        }
+        None => report.packs_unchecked = true,
     }
     // Staging files of a local folder (`<object>#<n>`): listings never show them, and a
     // killed backup leaves its dump's and blobs' there. No manifest references one; a

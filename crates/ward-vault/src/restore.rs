@@ -731,8 +731,7 @@ pub(crate) async fn fetch_blob(
                 entry.store_fname
             ),
         })?;
-    let bytes = repo
-        .get_bytes(&entry.object)
+    let bytes = crate::pack::read_object(repo, &contents.packs, record)
         .await?
         .ok_or_else(|| VaultError::Corrupted {
             object: entry.object.clone(),

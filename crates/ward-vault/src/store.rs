@@ -476,6 +476,20 @@ impl Repository {
         }
     }
 
+    /// Reads `range` of an object (an object inside a pack); `None` if the object is gone.
+    pub(crate) async fn get_range(
+        &self,
+        rel: &str,
+        range: std::ops::Range<u64>,
+    ) -> Result<Option<Bytes>> {
+        let path = self.path(rel);
+        match self.plain.get_range(&path, range).await {
+            Ok(b) => Ok(Some(b)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(storage_err("read", &path)(e)),
+        }
+    }
+
     pub(crate) async fn get_stream(
         &self,
         rel: &str,

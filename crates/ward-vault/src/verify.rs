@@ -3,6 +3,7 @@
 //!
 //! Problems are collected per object, so one run names every bad object.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use futures::StreamExt;
@@ -10,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalog::{open_snapshot, read_manifest};
 use crate::error::{Result, VaultError};
-use crate::keys::Identities;
+use crate::keys::{Identities, RepositoryKey};
 use crate::manifest::{SnapshotContents, SnapshotManifest, SnapshotRef, StoredObject};
 use crate::names::sha1_of_store_fname;
 use crate::pipeline::{DecodeDigests, DecodeError, StreamReader, decode_bytes, decode_into};
@@ -22,8 +23,12 @@ use crate::store::Repository;
 #[derive(Debug, Clone, Copy)]
 pub enum VerifyDepth<'a> {
     /// Every object exists with its recorded size; a blob with the size recorded by the
-    /// backup that wrote it (not a later one that reused it). Needs no key.
+    /// backup that wrote it (not a later one that reused it). Needs no key, and without
+    /// one, objects in packs cannot be found: they are counted as unlocated.
     Metadata,
+    /// [`VerifyDepth::Metadata`], with packed objects found through the pack indexes, which
+    /// the tenant key opens: every object is checked.
+    Located(&'a RepositoryKey),
     /// Every byte is downloaded, decrypted and decompressed; every blob's sha1 and the
     /// dump's SHA-256 are checked.
     ReadData(&'a Identities),
@@ -45,6 +50,10 @@ pub struct VerifyReport {
     pub objects_checked: u64,
     pub stored_bytes_read: u64,
     pub faults: Vec<ObjectFault>,
+    /// Objects not standing alone, checked without the tenant key: they are in packs,
+    /// whose indexes it takes to find them.
+    #[serde(default)]
+    pub objects_unlocated: u64,
 }
 
 impl VerifyReport {
@@ -68,6 +77,7 @@ pub async fn verify(
         objects_checked: 1,
         stored_bytes_read: 0,
         faults: Vec::new(),
+        objects_unlocated: 0,
     };
     // The statement first: an unsigned or unverifiable snapshot is a fault of its statement,
     // and nothing else of it is read.
@@ -98,7 +108,18 @@ pub async fn verify(
     progress.start(Phase::Verify, Some(total));
     match depth {
         VerifyDepth::Metadata => {
-            verify_metadata(repo, &manifest, keys, &mut report, progress.as_ref()).await?
+            verify_metadata(repo, &manifest, keys, None, &mut report, progress.as_ref()).await?
+        }
+        VerifyDepth::Located(key) => {
+            verify_metadata(
+                repo,
+                &manifest,
+                keys,
+                Some(key),
+                &mut report,
+                progress.as_ref(),
+            )
+            .await?
         }
         VerifyDepth::ReadData(ids) => {
             verify_data(repo, &manifest, keys, ids, &mut report, progress.clone()).await?
@@ -113,9 +134,31 @@ async fn verify_metadata(
     repo: &Repository,
     manifest: &SnapshotManifest,
     keys: &TrustedKeys,
+    tenant_key: Option<&RepositoryKey>,
     report: &mut VerifyReport,
     progress: &dyn Progress,
 ) -> Result<()> {
+    let tenant = &manifest.snapshot.tenant;
+    let packs = match tenant_key {
+        Some(key) => {
+            let index =
+                crate::pack::load(repo, tenant, &crate::pack::index_identities(key)).await?;
+            for (object, reason) in &index.damaged {
+                report.faults.push(ObjectFault {
+                    object: object.clone(),
+                    problem: format!(
+                        "a pack index {reason}: the objects it places cannot be found"
+                    ),
+                });
+            }
+            Some(index)
+        }
+        None => None,
+    };
+    let has_packs = !repo
+        .list(&crate::manifest::pack_dir(tenant))
+        .await?
+        .is_empty();
     // Without its run's data key nothing the run sealed decrypts, whoever holds a key.
     if let Some(id) = &manifest.data_key {
         let object = crate::manifest::data_key_path(&manifest.snapshot.tenant, id);
@@ -144,17 +187,96 @@ async fn verify_metadata(
             None => (o, None),
         })
         .collect();
+    // A packed object is where its index places it, with the recorded length, in a pack
+    // that is there and long enough; each pack is looked at once.
+    let located: HashMap<String, (String, u64, u64)> = objects
+        .iter()
+        .filter_map(|(o, _)| {
+            let packs = packs.as_ref()?;
+            let (pack, offset, length) = packs
+                .copies(&o.object)
+                .find(|(_, _, length)| *length == o.stored_size)
+                .or_else(|| packs.locate(&o.object))?;
+            Some((
+                o.object.clone(),
+                (pack.to_string(), offset + length, length),
+            ))
+        })
+        .collect();
+    let pack_sizes: HashMap<String, Option<u64>> = futures::stream::iter(
+        located
+            .values()
+            .map(|(p, _, _)| p.clone())
+            .collect::<std::collections::BTreeSet<_>>(),
+    )
+    .map(|pack| async move {
+        let head = repo.head(&pack).await;
+        (pack, head)
+    })
+    .buffer_unordered(16)
+    .collect::<Vec<_>>()
+    .await
+    .into_iter()
+    .map(|(pack, head)| Ok((pack, head?.map(|m| m.size))))
+    .collect::<Result<_>>()?;
     let heads = futures::stream::iter(objects)
-        .map(|(o, by)| async move {
-            let head = repo.head(&o.object).await;
-            (o, by, head)
+        .map(|(o, by)| {
+            let located = located.get(&o.object).cloned();
+            let pack_sizes = &pack_sizes;
+            async move {
+                let head = match located {
+                    Some((pack, end, length)) => {
+                        Ok(match pack_sizes.get(&pack).copied().flatten() {
+                            Some(size) if size >= end => Some(Found::Packed(length)),
+                            Some(_) => Some(Found::ShortPack(pack)),
+                            None => Some(Found::PackGone(pack)),
+                        })
+                    }
+                    None => repo.head(&o.object).await.map(|m| m.map(Found::Alone)),
+                };
+                (o, by, head)
+            }
         })
         .buffer_unordered(16);
     futures::pin_mut!(heads);
     while let Some((o, by, head)) = heads.next().await {
         report.objects_checked += 1;
         progress.advance(Phase::Verify, 1);
-        match head? {
+        let meta = match head? {
+            None if packs.is_none() && has_packs && o.object != manifest.sealed.object => {
+                report.objects_checked -= 1;
+                report.objects_unlocated += 1;
+                continue;
+            }
+            None => None,
+            Some(Found::Packed(length)) if length == o.stored_size => continue,
+            Some(Found::Packed(length)) => {
+                report.faults.push(ObjectFault {
+                    object: o.object.clone(),
+                    problem: format!(
+                        "its pack index gives it {length} bytes, not the recorded {}",
+                        o.stored_size
+                    ),
+                });
+                continue;
+            }
+            Some(Found::PackGone(pack)) => {
+                report.faults.push(ObjectFault {
+                    object: o.object.clone(),
+                    problem: format!("missing: its pack {pack} is gone"),
+                });
+                continue;
+            }
+            Some(Found::ShortPack(pack)) => {
+                report.faults.push(ObjectFault {
+                    object: o.object.clone(),
+                    problem: format!("missing: its pack {pack} is shorter than its index says"),
+                });
+                continue;
+            }
+            Some(Found::Alone(meta)) => Some(meta),
+        };
+        match meta {
             None => report.faults.push(ObjectFault {
                 object: o.object.clone(),
                 problem: "missing".into(),
@@ -178,6 +300,15 @@ async fn verify_metadata(
     Ok(())
 }
 
+/// Where metadata verification found an object.
+enum Found {
+    Alone(object_store::ObjectMeta),
+    /// In a pack that is there, with this length.
+    Packed(u64),
+    PackGone(String),
+    ShortPack(String),
+}
+
 /// Reads every byte of a snapshot the caller vouches for itself (the migration, before it
 /// signs one): `verify --read-data` of `manifest` as given, without its statement.
 pub(crate) async fn verify_manifest_data(
@@ -193,6 +324,7 @@ pub(crate) async fn verify_manifest_data(
         objects_checked: 0,
         stored_bytes_read: 0,
         faults: Vec::new(),
+        objects_unlocated: 0,
     };
     verify_data(repo, manifest, keys, ids, &mut report, progress).await?;
     Ok(report)
@@ -300,6 +432,16 @@ async fn verify_data(
             }
         }
     }
+    let packs = match &contents {
+        Some(c) => c.packs.clone(),
+        None => Arc::new(crate::pack::load_unlocked(repo, &manifest.snapshot.tenant, ids).await?),
+    };
+    for (object, reason) in &packs.damaged {
+        report.faults.push(ObjectFault {
+            object: object.clone(),
+            problem: format!("a pack index {reason}: the objects it places cannot be found"),
+        });
+    }
     let written = crate::catalog::blob_write_records(repo, &manifest.snapshot.tenant, keys).await?;
     let blobs: Vec<StoredObject> = manifest
         .shared_objects()
@@ -319,8 +461,9 @@ async fn verify_data(
                 }
                 None => DecodeDigests::blob(o.stored_checksum.as_ref()),
             };
+            let packs = packs.clone();
             async move {
-                let bytes = match repo.get_bytes(&o.object).await {
+                let bytes = match crate::pack::read_object(repo, &packs, &o).await {
                     Ok(Some(b)) => b,
                     Ok(None) => return (o, expected, Ok(None)),
                     Err(e) => return (o, expected, Err(e)),

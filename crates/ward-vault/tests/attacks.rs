@@ -177,8 +177,18 @@ async fn a_swapped_dump_with_copy_to_program_never_reaches_pg_restore() {
         .await
         .expect("manifest");
     assert!(!manifest.dump_chunks.is_empty());
+    let key = w.key(&repo).await;
     for chunk in &manifest.dump_chunks {
-        std::fs::copy(&evil_age, w.repo_dir.join(&chunk.object)).expect("swap a chunk");
+        if ward_vault::fixture::locate_packed(&repo, "st-marys", &key, &chunk.object)
+            .await
+            .expect("index")
+            .is_some()
+        {
+            w.unpack(&repo, "st-marys", &key, &chunk.object).await;
+        }
+        let planted = w.repo_dir.join(&chunk.object);
+        std::fs::create_dir_all(planted.parent().expect("parent")).expect("mkdir");
+        std::fs::copy(&evil_age, planted).expect("swap a chunk");
     }
 
     let spool = w.dir.path().join("spool");
@@ -234,37 +244,69 @@ async fn a_blob_moved_from_another_tenant_is_refused() {
     w.backup_with(&repo, &other_key, &other, &w.options())
         .await
         .expect("other tenant's backup");
-    let files = w.blob_objects();
-    let theirs = files
-        .iter()
-        .find(|f| f.starts_with("tenants/other/blobs/"))
-        .expect("their blob");
-    // One of our attachments' blobs, not one of our dump's chunks (they share the folder).
-    let chunks = ward_vault::read_manifest(&repo, &real.snapshot, &w.trusted())
+    // Their blob's stored bytes, planted under the path of one of our attachments' blobs
+    // (not one of our dump's chunks), once our pack holding it is deleted.
+    let their_manifest = ward_vault::list(
+        &repo,
+        &ward_vault::SnapshotFilter {
+            tenant: Some("other".into()),
+            ..Default::default()
+        },
+        &w.trusted(),
+    )
+    .await
+    .expect("their snapshots")
+    .into_iter()
+    .find_map(|l| l.verified().cloned())
+    .expect("their snapshot");
+    let theirs = their_manifest.blobs[0].object.clone();
+    let mut their_bytes = None;
+    let ours_manifest = ward_vault::read_manifest(&repo, &real.snapshot, &w.trusted())
         .await
-        .expect("manifest")
-        .dump_chunks;
-    let ours = files
-        .iter()
-        .find(|f| {
-            f.starts_with("tenants/st-marys/blobs/") && !chunks.iter().any(|c| c.object == **f)
-        })
-        .expect("our blob");
-    std::fs::copy(w.repo_dir.join(theirs), w.repo_dir.join(ours)).expect("move");
+        .expect("manifest");
+    let ours = ours_manifest.blobs[0].object.clone();
+    if let Some((pack, range)) =
+        ward_vault::fixture::locate_packed(&repo, "other", &other_key, &theirs)
+            .await
+            .expect("their index")
+    {
+        let bytes = std::fs::read(w.repo_dir.join(pack)).expect("their pack");
+        their_bytes = Some(
+            bytes[usize::try_from(range.start).expect("s")..usize::try_from(range.end).expect("e")]
+                .to_vec(),
+        );
+    }
+    let their_bytes = their_bytes.expect("their blob is packed");
+    let our_key = w.key(&repo).await;
+    w.unpack(&repo, "st-marys", &our_key, &ours).await;
+    let planted = w.repo_dir.join(&ours);
+    std::fs::create_dir_all(planted.parent().expect("parent")).expect("mkdir");
+    std::fs::write(&planted, their_bytes).expect("move");
 
     let req = w.restore_request("victim");
     let err = w
         .restore(&repo, &real.snapshot, &req)
         .await
         .expect_err("a moved blob restored");
-    match err.cause() {
-        VaultError::Corrupted { object, reason } => {
-            assert_eq!(object, ours, "{err}");
-            assert!(reason.contains("signed blob index"), "{err}");
-        }
-        other => panic!("{other}"),
-    }
+    // Refused: the pack the attacker deleted held dump chunks too, so the restore stops
+    // at the first of those; verify names the planted blob itself.
+    assert!(
+        matches!(err.cause(), VaultError::Corrupted { object, .. } if object.starts_with("tenants/st-marys/blobs/")),
+        "{err}"
+    );
     assert!(!w.database_exists("victim"));
+    let report = w.read_data_report(&repo, &real.snapshot).await;
+    let planted_fault = report
+        .faults
+        .iter()
+        .find(|f| f.object == ours)
+        .unwrap_or_else(|| panic!("{:?}", report.faults));
+    assert!(
+        ["signed", "checksum", "differs"]
+            .iter()
+            .any(|w| planted_fault.problem.contains(w)),
+        "{planted_fault:?}"
+    );
     assert!(!req.filestore.exists(), "the filestore folder was left");
 }
 
@@ -383,12 +425,20 @@ async fn a_forged_manifest_flood_before_a_prune_removes_nothing_real() {
             assert!(d.keep && d.reasons[0].starts_with("unverified"), "{d:?}");
         }
     }
-    let gc = collect_garbage_now(&repo, "st-marys", &w.trusted(), false)
-        .await
-        .expect("gc");
+    let gc = collect_garbage_now(
+        &repo,
+        "st-marys",
+        &w.trusted(),
+        Some(&w.key(&repo).await),
+        false,
+    )
+    .await
+    .expect("gc");
     assert_eq!(gc.unverified.len(), 5, "{:?}", gc.unverified);
     assert!(
-        gc.deleted.iter().all(|d| !d.contains("/blobs/")),
+        gc.deleted
+            .iter()
+            .all(|d| !d.contains("/blobs/") && !d.contains("/packs/")),
         "{:?}",
         gc.deleted
     );
@@ -401,9 +451,15 @@ async fn a_forged_manifest_flood_before_a_prune_removes_nothing_real() {
     let mut json: serde_json::Value = serde_json::from_str(body).expect("json");
     json["blobs"] = serde_json::json!([]);
     std::fs::write(second_dir.join("manifest.json"), manifest_bytes(&json)).expect("rewrite");
-    let err = collect_garbage_now(&repo, "st-marys", &w.trusted(), false)
-        .await
-        .expect_err("gc ran over a damaged signed snapshot");
+    let err = collect_garbage_now(
+        &repo,
+        "st-marys",
+        &w.trusted(),
+        Some(&w.key(&repo).await),
+        false,
+    )
+    .await
+    .expect_err("gc ran over a damaged signed snapshot");
     assert!(matches!(err, VaultError::GcUnsafe { .. }), "{err}");
     assert_eq!(blobs_before, w.blob_objects());
     w.verify_read_data(&repo, &first.snapshot).await;

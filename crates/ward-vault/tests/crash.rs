@@ -173,8 +173,16 @@ async fn sigkill_at_random_points_never_leaves_an_incomplete_snapshot() {
     )
     .await
     .expect("prune");
-    collect_garbage(&repo, "st-marys", &w.trusted(), Duration::ZERO, false)
-        .await
-        .expect("gc");
+    let key = w.key(&repo).await;
+    collect_garbage(
+        &repo,
+        "st-marys",
+        &w.trusted(),
+        Some(&key),
+        Duration::ZERO,
+        false,
+    )
+    .await
+    .expect("gc");
     assert_eq!(check_every_committed_snapshot(&w, true).await, 2);
 }

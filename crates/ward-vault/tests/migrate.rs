@@ -137,7 +137,7 @@ async fn unsigned_snapshots_that_verify_are_signed_once_and_damaged_ones_are_nam
         }
     };
     let dry = run(true).await;
-    assert_eq!(dry.signed, vec![intact.snapshot.clone()]);
+    assert_eq!(dry.signed, vec![intact.snapshot.clone()], "{dry:?}");
     assert!(!snapshot_file(&w, &intact.snapshot, "statement.json").exists());
 
     let report = run(false).await;

@@ -161,11 +161,11 @@ async fn gc_aborts_the_incomplete_uploads_killed_backups_leave() {
     };
     // (moto reports every upload as initiated in 2010, so the grace period, which the local
     // staging test covers, cannot be shown here.)
-    let dry = collect_garbage_now(&repo, "st-marys", &TrustedKeys::new(), true)
+    let dry = collect_garbage_now(&repo, "st-marys", &TrustedKeys::new(), None, true)
         .await
         .expect("gc");
     assert_eq!(pending(&dry).len(), 2, "{dry:?}");
-    let done = collect_garbage_now(&repo, "st-marys", &TrustedKeys::new(), false)
+    let done = collect_garbage_now(&repo, "st-marys", &TrustedKeys::new(), None, false)
         .await
         .expect("gc");
     let aborted = pending(&done);
@@ -176,7 +176,7 @@ async fn gc_aborts_the_incomplete_uploads_killed_backups_leave() {
             .all(|a| a.starts_with("tenants/st-marys/snapshots/")),
         "{aborted:?}"
     );
-    let again = collect_garbage_now(&repo, "st-marys", &TrustedKeys::new(), false)
+    let again = collect_garbage_now(&repo, "st-marys", &TrustedKeys::new(), None, false)
         .await
         .expect("gc");
     assert!(
@@ -184,7 +184,7 @@ async fn gc_aborts_the_incomplete_uploads_killed_backups_leave() {
         "the uploads are gone: {again:?}"
     );
     // The other tenant's upload is still there for its own collection.
-    let other = collect_garbage_now(&repo, "other", &TrustedKeys::new(), true)
+    let other = collect_garbage_now(&repo, "other", &TrustedKeys::new(), None, true)
         .await
         .expect("gc");
     assert_eq!(pending(&other).len(), 1, "{other:?}");

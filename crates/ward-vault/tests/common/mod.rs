@@ -74,9 +74,10 @@ pub async fn collect_garbage_now(
     repo: &Repository,
     tenant: &str,
     keys: &TrustedKeys,
+    key: Option<&RepositoryKey>,
     dry_run: bool,
 ) -> Result<GcReport, VaultError> {
-    ward_vault::collect_garbage(repo, tenant, keys, Duration::ZERO, dry_run).await
+    ward_vault::collect_garbage(repo, tenant, keys, key, Duration::ZERO, dry_run).await
 }
 
 /// Everything one test needs, torn down on drop.
@@ -277,12 +278,76 @@ impl World {
         .await
     }
 
-    /// The blob objects of the local repository, relative to its root, sorted.
+    /// The blob objects written alone (large blobs) and the pack files of the local
+    /// repository, relative to its root, sorted.
     pub fn blob_objects(&self) -> Vec<String> {
         files_under(&self.repo_dir)
             .into_iter()
-            .filter(|f| f.contains("/blobs/"))
+            .filter(|f| f.contains("/blobs/") || (f.contains("/packs/") && !f.ends_with(".index")))
             .collect()
+    }
+
+    /// The file holding `object` (a blob or chunk path) and the byte range it lies at:
+    /// its pack's, or its own file's whole length.
+    pub async fn stored_at(
+        &self,
+        repo: &Repository,
+        object: &str,
+    ) -> (PathBuf, std::ops::Range<u64>) {
+        let key = self.key(repo).await;
+        match ward_vault::fixture::locate_packed(repo, "st-marys", &key, object)
+            .await
+            .expect("pack index")
+        {
+            Some((pack, range)) => (self.repo_dir.join(pack), range),
+            None => {
+                let path = self.repo_dir.join(object);
+                let len = std::fs::metadata(&path).expect("stored object").len();
+                (path, 0..len)
+            }
+        }
+    }
+
+    /// The pack file holding `object`, if one does (see [`World::stored_at`]).
+    pub async fn stored_at_maybe(&self, repo: &Repository, object: &str) -> Option<PathBuf> {
+        let key = self.key(repo).await;
+        ward_vault::fixture::locate_packed(repo, "st-marys", &key, object)
+            .await
+            .expect("pack index")
+            .map(|(pack, _)| self.repo_dir.join(pack))
+    }
+
+    /// What a bucket writer can do to a packed object: delete its pack and the pack's index,
+    /// so that readers look for the object under its own path, where the attacker then
+    /// plants bytes. Returns the object's stored bytes as they were.
+    pub async fn unpack(
+        &self,
+        repo: &Repository,
+        tenant: &str,
+        key: &RepositoryKey,
+        object: &str,
+    ) -> Vec<u8> {
+        let (pack, range) = ward_vault::fixture::locate_packed(repo, tenant, key, object)
+            .await
+            .expect("pack index")
+            .expect("a packed object");
+        let path = self.repo_dir.join(&pack);
+        let bytes = std::fs::read(&path).expect("pack");
+        let stored = bytes[usize::try_from(range.start).expect("start")
+            ..usize::try_from(range.end).expect("end")]
+            .to_vec();
+        std::fs::remove_file(&path).expect("rm pack");
+        std::fs::remove_file(format!("{}.index", path.display())).expect("rm index");
+        stored
+    }
+
+    /// Flips one bit in the middle of `object`'s stored bytes, wherever they lie.
+    pub async fn flip_stored_byte(&self, repo: &Repository, object: &str) {
+        let (path, range) = self.stored_at(repo, object).await;
+        let mut bytes = std::fs::read(&path).expect("read");
+        let i = usize::try_from(range.start + (range.end - range.start) / 2).expect("offset");
+        bytes[i] ^= 0x01;
+        std::fs::write(&path, bytes).expect("write");
     }
 
     /// Whether the world's server holds a database `name`.

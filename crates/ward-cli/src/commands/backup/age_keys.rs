@@ -66,6 +66,30 @@ pub(crate) fn state_identity(estate: &Estate, state: &Path) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
+/// Where the CLI caches a tenant's repository key (mode 0600): backups name blobs with it,
+/// garbage collection opens pack indexes with it.
+pub(crate) fn tenant_key_cache(state: &Path, tenant: &str) -> PathBuf {
+    state.join("keys").join(format!("{tenant}.key"))
+}
+
+/// The tenant key, for what opens pack indexes without decrypting any data (garbage
+/// collection, verify without `--read-data`): the cached copy, else unlocked with an
+/// identity (`--identity`, `WARD_IDENTITY`, the state folder's), else none. A key that is
+/// not the tenant's opens no index, so nothing is deleted or vouched for with it.
+pub(crate) async fn tenant_key_if_held(
+    repo: &ward_vault::Repository,
+    estate: &Estate,
+    state: &Path,
+    tenant: &str,
+    explicit: Option<&Path>,
+) -> Option<ward_vault::RepositoryKey> {
+    if let Ok(key) = ward_vault::RepositoryKey::load(&tenant_key_cache(state, tenant)) {
+        return Some(key);
+    }
+    let ids = Identities::locate(explicit, state_identity(estate, state).as_deref()).ok()?;
+    ward_vault::unlock_tenant_key(repo, tenant, &ids).await.ok()
+}
+
 /// `--identity`, then `WARD_IDENTITY`, then the state folder's DBA identity.
 pub(crate) fn identities(
     estate: &Estate,

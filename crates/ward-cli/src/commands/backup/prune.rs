@@ -24,6 +24,11 @@ pub struct PruneArgs {
     /// its fresh blobs (e.g. 30m, 6h, 1d).
     #[arg(long, default_value = "24h", value_name = "DURATION")]
     pub grace: String,
+    /// A DBA identity to unlock the tenant key when it is not cached here; without either,
+    /// packs are left alone [default: WARD_IDENTITY, then the DBA identity in the state
+    /// folder].
+    #[arg(long, value_name = "FILE")]
+    pub identity: Option<std::path::PathBuf>,
 }
 
 pub(super) fn prune(cx: &Context, args: PruneArgs) -> Result<Exit, Failure> {
@@ -64,10 +69,19 @@ pub(super) fn prune(cx: &Context, args: PruneArgs) -> Result<Exit, Failure> {
             )
             .await
             .map_err(|e| vault_failure(e, "nothing more was removed; run prune again"))?;
+            let tenant_key = super::age_keys::tenant_key_if_held(
+                &repo,
+                &estate,
+                &cx.state_dir(),
+                &env.tenant,
+                args.identity.as_deref(),
+            )
+            .await;
             let gc = ward_vault::collect_garbage(
                 &repo,
                 &env.tenant,
                 &keys,
+                tenant_key.as_ref(),
                 std::time::Duration::from_secs(grace.as_secs()),
                 args.dry_run,
             )
@@ -99,6 +113,8 @@ pub(super) fn prune(cx: &Context, args: PruneArgs) -> Result<Exit, Failure> {
             details.insert("deleted_objects".into(), gc.deleted.len().into());
             details.insert("unverified".into(), gc.unverified.clone().into());
             details.insert("deleted_bytes".into(), gc.deleted_bytes.into());
+            details.insert("packs_repacked".into(), gc.packs_repacked.into());
+            details.insert("packs_unchecked".into(), gc.packs_unchecked.into());
             Ok(((pruned, gc), Outcome::Ok, details))
         }
         Err(f) => Err((f, details)),
@@ -130,6 +146,23 @@ pub(super) fn prune(cx: &Context, args: PruneArgs) -> Result<Exit, Failure> {
                 args.grace,
                 gc.kept_locked
             );
+            if gc.packs_unchecked {
+                println!(
+                    "packs were not collected: the tenant key is not cached here and no identity opened it (pass --identity FILE)"
+                );
+            } else {
+                println!(
+                    "packs: {} in all, {verb} {} ({} repacked into {} new, {})",
+                    gc.packs,
+                    gc.packs_deleted,
+                    gc.packs_repacked,
+                    gc.packs_written,
+                    HumanBytes(gc.written_bytes)
+                );
+            }
+            for p in &gc.packs_damaged {
+                println!("  left in place, damaged: {p} (run `ward backup verify --read-data`)");
+            }
             if !gc.unverified.is_empty() {
                 println!(
                     "{} snapshot(s) do not verify; left in place, never counted, their blob lists ignored:",

@@ -134,7 +134,7 @@ pub(super) fn run_backup(cx: &Context, args: RunArgs) -> Result<Exit, Failure> {
         let progress = crate::progress::for_command(cx);
         ward_vault::check_component("tenant name", &env.tenant)
             .map_err(|e| vault_failure(e, "fix the tenant's name in the estate"))?;
-        let cache = state.join("keys").join(format!("{}.key", env.tenant));
+        let cache = super::age_keys::tenant_key_cache(&state, &env.tenant);
         runtime()?.block_on(async {
             let repo = open_repository(&config).await?;
             // The tenant key the signed chain names: a changed one is refused, never cached.

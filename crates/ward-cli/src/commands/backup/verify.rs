@@ -20,8 +20,9 @@ pub struct VerifyArgs {
     /// checksum (needs an identity).
     #[arg(long)]
     pub read_data: bool,
-    /// Identity file for --read-data [default: WARD_IDENTITY, then the DBA identity in the
-    /// state folder].
+    /// Identity file for --read-data, or to find packed objects without it when the tenant
+    /// key is not cached [default: WARD_IDENTITY, then the DBA identity in the state
+    /// folder].
     #[arg(long, value_name = "FILE")]
     pub identity: Option<PathBuf>,
     /// Read this local repository folder instead of the estate's object stores.
@@ -44,9 +45,23 @@ pub(super) fn verify(cx: &Context, args: VerifyArgs) -> Result<Exit, Failure> {
         };
         let found = locate_snapshot(cx, &estate, &args.snapshot, args.repo.as_deref()).await?;
         subject = found.manifest.snapshot.to_string();
-        let depth = match &ids {
-            Some(ids) => VerifyDepth::ReadData(ids),
-            None => VerifyDepth::Metadata,
+        let tenant_key = match &ids {
+            Some(_) => None,
+            None => {
+                super::age_keys::tenant_key_if_held(
+                    &found.repo,
+                    &estate,
+                    &state,
+                    &found.manifest.snapshot.tenant,
+                    args.identity.as_deref(),
+                )
+                .await
+            }
+        };
+        let depth = match (&ids, &tenant_key) {
+            (Some(ids), _) => VerifyDepth::ReadData(ids),
+            (None, Some(key)) => VerifyDepth::Located(key),
+            (None, None) => VerifyDepth::Metadata,
         };
         ward_vault::verify(
             &found.repo,
@@ -62,6 +77,7 @@ pub(super) fn verify(cx: &Context, args: VerifyArgs) -> Result<Exit, Failure> {
         Ok(report) => {
             details.insert("objects_checked".into(), report.objects_checked.into());
             details.insert("stored_bytes_read".into(), report.stored_bytes_read.into());
+            details.insert("objects_unlocated".into(), report.objects_unlocated.into());
             details.insert(
                 "faults".into(),
                 report
@@ -95,6 +111,14 @@ pub(super) fn verify(cx: &Context, args: VerifyArgs) -> Result<Exit, Failure> {
                     "{} objects present with their recorded sizes",
                     report.objects_checked
                 )
+            };
+            let how = if report.objects_unlocated > 0 {
+                format!(
+                    "{how}; {} packed objects not located (their pack indexes need the tenant key: pass --identity FILE)",
+                    report.objects_unlocated
+                )
+            } else {
+                how
             };
             if report.is_ok() {
                 println!("snapshot {} OK: {how}", report.snapshot);
