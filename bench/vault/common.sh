@@ -12,6 +12,9 @@
 MIN_BLOB=${MIN_BLOB:-1024}
 MAX_BLOB=${MAX_BLOB:-106000}
 PARTNERS=${PARTNERS:-100000}
+# The example estate's default store is the S3 bucket `care-backups`; the benchmarks back up
+# to its store `vault` (a folder in the state folder, or the S3 server a script points it at).
+export WARD_OBJECT_STORE=vault
 
 # shellcheck source=bench/vault/pg.sh
 source "$ROOT/bench/vault/pg.sh"

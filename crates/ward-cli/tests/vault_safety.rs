@@ -17,13 +17,14 @@ fn small() -> OdooFixture {
     }
 }
 
-/// Truncates the first blob of the vault to half its size; returns its path and bytes.
+/// Truncates the first pack of the vault (its chunks and blobs) to half its size; returns
+/// its path and bytes.
 fn truncate_a_blob(w: &World) -> (std::path::PathBuf, Vec<u8>) {
     let vault = w.vault();
     let rel = files_under(&vault)
         .into_iter()
-        .find(|f| f.contains("/blobs/"))
-        .expect("a blob");
+        .find(|f| f.contains("/packs/") && !f.ends_with(".index"))
+        .expect("a pack");
     let path = vault.join(rel);
     let original = std::fs::read(&path).expect("blob");
     std::fs::write(&path, &original[..original.len() / 2]).expect("truncate");

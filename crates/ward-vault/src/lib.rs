@@ -15,7 +15,10 @@
 //!     key.json                                    key id (public fingerprint), recipients, creation time
 //!     data-keys/<id>.age                          one backup run's 32-byte data key, age-encrypted to the
 //!                                                 recipients; id = keyed BLAKE3 of the key (datakey.rs)
-//!     blobs/<n[:2]>/<n>                           a filestore blob or a dump chunk: zstd → age (one stanza,
+//!     packs/<p[:2]>/<p>                           sealed chunks and blobs back to back, Padmé-padded (pack.rs)
+//!     packs/<p[:2]>/<p>.index                     where each lies: sealed under a key derived from the tenant key
+//!     blobs/<n[:2]>/<n>                           the logical path of a blob or chunk; stored here only when
+//!                                                 not packed (a blob over 1 MiB): zstd → age (one stanza,
 //!                                                 under the run's data key); n = HMAC-SHA256(key, domain ‖
 //!                                                 sha1 or BLAKE3)
 //!     snapshots/<workload>/<environment>/<id>/

@@ -383,8 +383,14 @@ pub(crate) async fn read_object(
 ) -> Result<Option<Bytes>> {
     let mut first = None;
     for (pack, offset, length) in packs.copies(&record.object) {
-        let Some(bytes) = repo.get_range(pack, offset..offset + length).await? else {
-            continue;
+        let bytes = match repo.get_range(pack, offset..offset + length).await {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => continue,
+            // A pack cut short (damage, a torn copy) does not hold this copy.
+            Err(e) => match repo.head(pack).await? {
+                Some(meta) if meta.size < offset + length => continue,
+                _ => return Err(e),
+            },
         };
         let signed = length == record.stored_size
             && record

@@ -105,12 +105,13 @@ impl PackGc<'_> {
             let Some(meta) = index.modified.get(&pack.path) else {
                 continue;
             };
+            // A pack and its index are kept (and counted) together.
             if self.fresh(meta) {
-                report.kept_fresh += 1;
+                report.kept_fresh += 2;
                 continue;
             }
             if self.locked(meta) {
-                report.kept_locked += 1;
+                report.kept_locked += 2;
                 continue;
             }
             if live.is_empty() {
