@@ -115,36 +115,10 @@ W_DAILY=$(size "$VAULT"); R_DAILY=$(size "$RESTIC_REPOSITORY")
 W_DAILY_OBJ=$(objects "$VAULT"); R_DAILY_OBJ=$(objects "$RESTIC_REPOSITORY")
 
 echo "s3: requests against moto" >&2
-MOTO_PORT=$(free_port)
-moto_server -H 127.0.0.1 -p "$MOTO_PORT" > "$WORK/moto.log" 2>&1 &
-BENCH_PIDS+=("$!")
-for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$MOTO_PORT") 2>/dev/null && break; sleep 0.1; done
-AUTH='Authorization: AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00'
-for b in ward-bench restic-bench; do
-  curl -sf -X PUT -H "$AUTH" "http://127.0.0.1:$MOTO_PORT/$b" >/dev/null
-done
-requests() { grep -c '" [0-9][0-9][0-9] ' "$WORK/moto.log" || true; }
-bucket_objects() {
-  curl -sf -H "$AUTH" "http://127.0.0.1:$MOTO_PORT/$1?list-type=2&max-keys=100000" | grep -o '<Key>' | wc -l
-}
+start_moto
 fresh_db
 new_repos s3
-python3 - "$ESTATE/platform.yaml" "$MOTO_PORT" <<'EOF'
-import sys
-path, port = sys.argv[1], sys.argv[2]
-text = open(path).read()
-old = "    - name: vault\n      type: local\n      path: vault\n"
-new = (f"    - name: vault\n      type: s3\n      endpoint: http://127.0.0.1:{port}\n"
-       "      bucket: ward-bench\n      region: us-east-1\n"
-       "      credentials: { store: hospital-vault, key: platform/vault }\n")
-assert old in text, "the example's vault store changed"
-open(path, "w").write(text.replace(old, new))
-EOF
-mkdir -p "$ESTATE/.ward/secrets/hospital-vault/platform/vault"
-for part in access_key_id secret_access_key; do
-  echo testing > "$ESTATE/.ward/secrets/hospital-vault/platform/vault/$part"
-done
-export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION=us-east-1
+vault_on_moto "$ESTATE"
 S3ROWS=()
 for run in full unchanged; do
   before=$(requests); ward_backup; W_REQ=$(( $(requests) - before ))

@@ -109,3 +109,50 @@ make_odoo_dataset() {
   FS_FILES=$(find "$FILESTORE" -type f | wc -l)
   echo "database $((DB_BYTES / 1048576)) MB, filestore $((FS_BYTES / 1048576)) MB in $FS_FILES files" >&2
 }
+
+# start_moto: a moto S3 server on a free port (MOTO_PORT, killed on exit) with the buckets
+# ward-bench and restic-bench. `requests` counts the requests it has logged so far;
+# `bucket_objects BUCKET` counts the objects a bucket holds (every listing page).
+start_moto() {
+  MOTO_PORT=$(free_port)
+  moto_server -H 127.0.0.1 -p "$MOTO_PORT" > "$WORK/moto.log" 2>&1 &
+  BENCH_PIDS+=("$!")
+  for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$MOTO_PORT") 2>/dev/null && break; sleep 0.1; done
+  MOTO_AUTH='Authorization: AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00'
+  for b in ward-bench restic-bench; do
+    curl -sf -X PUT -H "$MOTO_AUTH" "http://127.0.0.1:$MOTO_PORT/$b" >/dev/null
+  done
+  export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION=us-east-1
+}
+requests() { grep -c '" [0-9][0-9][0-9] ' "$WORK/moto.log" || true; }
+bucket_objects() {
+  local token="" n=0 page
+  while :; do
+    page=$(curl -sf -H "$MOTO_AUTH" "http://127.0.0.1:$MOTO_PORT/$1?list-type=2&max-keys=1000${token:+&continuation-token=$token}")
+    n=$((n + $(grep -o '<Key>' <<<"$page" | wc -l)))
+    token=$(sed -n 's:.*<NextContinuationToken>\([^<]*\)</NextContinuationToken>.*:\1:p' <<<"$page" \
+      | python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.stdin.read().strip(), safe=""))')
+    [[ -z $token ]] && break
+  done
+  echo "$n"
+}
+
+# vault_on_moto ESTATE: points the example estate's store `vault` at moto's ward-bench
+# bucket, with the credentials moto accepts in the estate's secret files.
+vault_on_moto() {
+  python3 - "$1/platform.yaml" "$MOTO_PORT" <<'PY'
+import sys
+path, port = sys.argv[1], sys.argv[2]
+text = open(path).read()
+old = "    - name: vault\n      type: local\n      path: vault\n"
+new = (f"    - name: vault\n      type: s3\n      endpoint: http://127.0.0.1:{port}\n"
+       "      bucket: ward-bench\n      region: us-east-1\n"
+       "      credentials: { store: hospital-vault, key: platform/vault }\n")
+assert old in text, "the example's vault store changed"
+open(path, "w").write(text.replace(old, new))
+PY
+  mkdir -p "$1/.ward/secrets/hospital-vault/platform/vault"
+  for part in access_key_id secret_access_key; do
+    echo testing > "$1/.ward/secrets/hospital-vault/platform/vault/$part"
+  done
+}

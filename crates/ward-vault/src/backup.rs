@@ -487,7 +487,7 @@ async fn run_backup(
     {
         return Err(VaultError::GcRunning(target.tenant.clone()));
     }
-    let packed = crate::pack::load(repo, &target.tenant, &index_ids).await?;
+    let packed = crate::pack::load_reusing(repo, &target.tenant, &index_ids, Some(&packed)).await?;
     let present = crate::pack::stored_sizes(repo, &target.tenant, &packed).await?;
     for o in blobs.objects.iter().chain(&dump.objects) {
         match present.get(&o.object) {

@@ -260,6 +260,21 @@ pub(crate) fn index_identities(key: &RepositoryKey) -> Identities {
 /// Reads every pack index of `tenant` that `ids` open (they must hold the pack index key,
 /// see [`index_identities`]; `open_snapshot` adds it to a DBA's).
 pub(crate) async fn load(repo: &Repository, tenant: &str, ids: &Identities) -> Result<PackIndex> {
+    load_reusing(repo, tenant, ids, None).await
+}
+
+/// [`load`], taking the indexes `previous` already read from it instead of fetching them
+/// again: an index is written once, under a fresh id, and never rewritten (a backup looks
+/// twice: before it stores anything, and before it commits).
+pub(crate) async fn load_reusing(
+    repo: &Repository,
+    tenant: &str,
+    ids: &Identities,
+    previous: Option<&PackIndex>,
+) -> Result<PackIndex> {
+    let known: HashMap<&str, &Pack> = previous
+        .map(|p| p.packs.iter().map(|k| (k.index_path.as_str(), k)).collect())
+        .unwrap_or_default();
     let listed = repo.list(&pack_dir(tenant)).await?;
     let mut packs_seen: HashMap<String, ObjectMeta> = HashMap::new();
     let mut indexes: Vec<(String, String, ObjectMeta)> = Vec::new();
@@ -276,6 +291,21 @@ pub(crate) async fn load(repo: &Repository, tenant: &str, ids: &Identities) -> R
             }
         }
     }
+    let mut opened = Vec::new();
+    let (reused, indexes): (Vec<_>, Vec<_>) = indexes
+        .into_iter()
+        .partition(|(id, rel, _)| known.contains_key(rel.as_str()) && packs_seen.contains_key(id));
+    for (id, rel, _) in reused {
+        if let Some(pack) = known.get(rel.as_str()) {
+            let file = IndexFile {
+                format: INDEX_FORMAT.into(),
+                pack: id.clone(),
+                size: pack.size,
+                entries: pack.entries.clone(),
+            };
+            opened.push((id, rel, file));
+        }
+    }
     let read = futures::stream::iter(indexes)
         .map(|(id, rel, meta)| async move {
             let bytes = repo.get_bytes(&rel).await;
@@ -283,7 +313,6 @@ pub(crate) async fn load(repo: &Repository, tenant: &str, ids: &Identities) -> R
         })
         .buffer_unordered(16);
     futures::pin_mut!(read);
-    let mut opened = Vec::new();
     while let Some((id, rel, meta, bytes)) = read.next().await {
         let Some(bytes) = bytes? else {
             continue;

@@ -9,7 +9,7 @@ mod common;
 use std::path::PathBuf;
 
 use common::forgery::{encrypt_to_recipients, forge_snapshots, manifest_bytes, sh};
-use common::{World, collect_garbage_now, keep_last, progress, small, snapshot_folder};
+use common::{World, keep_last, progress, small, snapshot_folder};
 use ward_vault::{
     BackupTarget, DrillRequest, ListedSnapshot, OdooZipRequest, PgTools, RepositoryKey, VaultError,
 };
@@ -425,15 +425,7 @@ async fn a_forged_manifest_flood_before_a_prune_removes_nothing_real() {
             assert!(d.keep && d.reasons[0].starts_with("unverified"), "{d:?}");
         }
     }
-    let gc = collect_garbage_now(
-        &repo,
-        "st-marys",
-        &w.trusted(),
-        Some(&w.key(&repo).await),
-        false,
-    )
-    .await
-    .expect("gc");
+    let gc = w.gc_now(&repo, false).await.expect("gc");
     assert_eq!(gc.unverified.len(), 5, "{:?}", gc.unverified);
     assert!(
         gc.deleted
@@ -451,15 +443,10 @@ async fn a_forged_manifest_flood_before_a_prune_removes_nothing_real() {
     let mut json: serde_json::Value = serde_json::from_str(body).expect("json");
     json["blobs"] = serde_json::json!([]);
     std::fs::write(second_dir.join("manifest.json"), manifest_bytes(&json)).expect("rewrite");
-    let err = collect_garbage_now(
-        &repo,
-        "st-marys",
-        &w.trusted(),
-        Some(&w.key(&repo).await),
-        false,
-    )
-    .await
-    .expect_err("gc ran over a damaged signed snapshot");
+    let err = w
+        .gc_now(&repo, false)
+        .await
+        .expect_err("gc ran over a damaged signed snapshot");
     assert!(matches!(err, VaultError::GcUnsafe { .. }), "{err}");
     assert_eq!(blobs_before, w.blob_objects());
     w.verify_read_data(&repo, &first.snapshot).await;

@@ -6,8 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::{
-    World, assert_no_snapshots, collect_garbage_now, files_under, flip_byte, keep_last, progress,
-    small, snapshot_folder,
+    World, assert_no_snapshots, files_under, flip_byte, keep_last, progress, small, snapshot_folder,
 };
 use ward_vault::fixture::OdooFixture;
 use ward_vault::{
@@ -410,9 +409,7 @@ async fn prune_and_gc_keep_referenced_and_fresh_blobs() {
     // Past it, only what no kept snapshot references goes: packs of the pruned snapshots'
     // own chunks, whole. (The deleted attachment's blob shares a pack with live blobs; it
     // goes when that pack is repacked, see tests/packs.rs.)
-    let gc = collect_garbage_now(&repo, "st-marys", &w.trusted(), Some(&key), false)
-        .await
-        .expect("gc");
+    let gc = w.gc_now(&repo, false).await.expect("gc");
     assert!(gc.packs_deleted >= 1, "{gc:?}");
     assert!(!gc.packs_unchecked, "{gc:?}");
     for o in &kept_objects {
@@ -439,14 +436,6 @@ async fn prune_and_gc_keep_referenced_and_fresh_blobs() {
         .join(snapshot_folder(&third.snapshot))
         .join("manifest.json");
     flip_byte(&manifest);
-    let err = collect_garbage_now(
-        &repo,
-        "st-marys",
-        &w.trusted(),
-        Some(&w.key(&repo).await),
-        false,
-    )
-    .await
-    .expect_err("unsafe");
+    let err = w.gc_now(&repo, false).await.expect_err("unsafe");
     assert!(matches!(err, VaultError::GcUnsafe { .. }), "{err}");
 }

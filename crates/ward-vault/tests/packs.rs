@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{World, assert_consistent, collect_garbage_now, files_under, keep_last};
+use common::{World, assert_consistent, files_under, keep_last};
 use ward_vault::fixture::OdooFixture;
 use ward_vault::read_manifest;
 
@@ -73,15 +73,11 @@ async fn a_backup_writes_few_padded_packs_and_gc_repacks_what_pruning_frees() {
     let pruned = w.prune(&repo, &keep_last(1), false).await.expect("prune");
     assert_eq!(pruned.removed, vec![first.snapshot.clone()]);
     let before: u64 = pack_files(&w).iter().map(|(_, l)| l).sum();
-    let dry = collect_garbage_now(&repo, "st-marys", &w.trusted(), Some(&key), true)
-        .await
-        .expect("dry run");
+    let dry = w.gc_now(&repo, true).await.expect("dry run");
     assert!(dry.packs_repacked >= 1, "{dry:?}");
     assert_eq!(pack_files(&w).iter().map(|(_, l)| l).sum::<u64>(), before);
 
-    let gc = collect_garbage_now(&repo, "st-marys", &w.trusted(), Some(&key), false)
-        .await
-        .expect("gc");
+    let gc = w.gc_now(&repo, false).await.expect("gc");
     assert!(gc.packs_repacked >= 1, "{gc:?}");
     assert!(gc.packs_written >= 1, "{gc:?}");
     assert!(gc.packs_damaged.is_empty(), "{gc:?}");
@@ -105,9 +101,7 @@ async fn a_backup_writes_few_padded_packs_and_gc_repacks_what_pruning_frees() {
     assert_eq!(restored.blobs_restored, 8);
 
     // A second collection finds nothing more to do.
-    let again = collect_garbage_now(&repo, "st-marys", &w.trusted(), Some(&key), false)
-        .await
-        .expect("gc again");
+    let again = w.gc_now(&repo, false).await.expect("gc again");
     assert_eq!(
         (again.packs_repacked, again.packs_deleted),
         (0, 0),

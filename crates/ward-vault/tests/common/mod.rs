@@ -278,6 +278,12 @@ impl World {
         .await
     }
 
+    /// Garbage collection of this world's tenant with its tenant key and no grace period.
+    pub async fn gc_now(&self, repo: &Repository, dry_run: bool) -> Result<GcReport, VaultError> {
+        let key = self.key(repo).await;
+        collect_garbage_now(repo, "st-marys", &self.trusted(), Some(&key), dry_run).await
+    }
+
     /// The blob objects written alone (large blobs) and the pack files of the local
     /// repository, relative to its root, sorted.
     pub fn blob_objects(&self) -> Vec<String> {
