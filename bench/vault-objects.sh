@@ -16,50 +16,16 @@ OUT=${BENCH_OUT:-/dev/null}
 # shellcheck source=bench/vault/common.sh
 source "$ROOT/bench/vault/common.sh"
 
-require_tools ".ci/run installs it" restic moto_server curl
+require_tools ".ci/run installs it" restic moto_server curl python3
 build_ward
 start_bench ward-objects
 
 make_odoo_dataset billing "$SCALE" "$FILES"
 
-MOTO_PORT=$(free_port)
-moto_server -H 127.0.0.1 -p "$MOTO_PORT" > "$WORK/moto.log" 2>&1 &
-BENCH_PIDS+=("$!")
-for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$MOTO_PORT") 2>/dev/null && break; sleep 0.1; done
-AUTH='Authorization: AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00'
-for b in ward-bench restic-bench; do
-  curl -sf -X PUT -H "$AUTH" "http://127.0.0.1:$MOTO_PORT/$b" >/dev/null
-done
-requests() { grep -c '" [0-9][0-9][0-9] ' "$WORK/moto.log" || true; }
-bucket_objects() {
-  local token="" n=0 page
-  while :; do
-    page=$(curl -sf -H "$AUTH" "http://127.0.0.1:$MOTO_PORT/$1?list-type=2&max-keys=1000${token:+&continuation-token=$token}")
-    n=$((n + $(grep -o '<Key>' <<<"$page" | wc -l)))
-    token=$(sed -n 's:.*<NextContinuationToken>\([^<]*\)</NextContinuationToken>.*:\1:p' <<<"$page" | python3 -c 'import sys,urllib.parse; print(urllib.parse.quote(sys.stdin.read().strip(), safe=""))')
-    [[ -z $token ]] && break
-  done
-  echo "$n"
-}
-
+start_moto
 ESTATE=$WORK/care
 "$WARD" init "$ESTATE" --example healthcare >/dev/null
-python3 - "$ESTATE/platform.yaml" "$MOTO_PORT" <<'EOF'
-import sys
-path, port = sys.argv[1], sys.argv[2]
-text = open(path).read()
-old = "    - name: vault\n      type: local\n      path: vault\n"
-new = (f"    - name: vault\n      type: s3\n      endpoint: http://127.0.0.1:{port}\n"
-       "      bucket: ward-bench\n      region: us-east-1\n"
-       "      credentials: { store: hospital-vault, key: platform/vault }\n")
-assert old in text, "the example's vault store changed"
-open(path, "w").write(text.replace(old, new))
-EOF
-mkdir -p "$ESTATE/.ward/secrets/hospital-vault/platform/vault"
-for part in access_key_id secret_access_key; do
-  echo testing > "$ESTATE/.ward/secrets/hospital-vault/platform/vault/$part"
-done
-export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION=us-east-1
+vault_on_moto "$ESTATE"
 export RESTIC_REPOSITORY=s3:http://127.0.0.1:$MOTO_PORT/restic-bench RESTIC_PASSWORD=bench
 export RESTIC_CACHE_DIR=$WORK/restic-cache
 restic init -q --repository-version 2 >/dev/null
