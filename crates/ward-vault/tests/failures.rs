@@ -410,7 +410,8 @@ async fn prune_and_gc_keep_referenced_and_fresh_blobs() {
     // own chunks, whole. (The deleted attachment's blob shares a pack with live blobs; it
     // goes when that pack is repacked, see tests/packs.rs.)
     let gc = w.gc_now(&repo, false).await.expect("gc");
-    assert!(gc.packs_deleted >= 1, "{gc:?}");
+    // (How many packs go depends on where the chunker cut the three dumps: the second
+    // run's pack holds its header chunk, dead now, and chunks the third may reuse.)
     assert!(!gc.packs_unchecked, "{gc:?}");
     for o in &kept_objects {
         assert!(
@@ -426,7 +427,7 @@ async fn prune_and_gc_keep_referenced_and_fresh_blobs() {
     );
     assert_eq!(
         w.blob_objects().len(),
-        blobs_before - gc.packs_deleted as usize
+        blobs_before + gc.packs_written as usize - gc.packs_deleted as usize
     );
     w.verify_read_data(&repo, &third.snapshot).await;
 
