@@ -1402,11 +1402,7 @@ mod tests {
                 .await
                 .expect("get")
                 .expect("stored");
-            let recorded = outcome
-                .objects
-                .iter()
-                .find(|o| o.object == object)
-                .expect("recorded");
+            let recorded = record;
             assert_eq!(recorded.stored_size, stored.len() as u64);
             let (decoded, plain) =
                 decode_bytes(&stored, &identities, DecodeDigests::blob(None)).expect("decode");

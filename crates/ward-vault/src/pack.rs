@@ -106,15 +106,10 @@ impl PackWriter {
         object: &str,
         stored: &[u8],
     ) -> Result<()> {
-        let Some(full) = self.add(object, stored)? else {
-            return Ok(());
-        };
-        let (pack, pack_bytes, index_bytes) = self.seal(full)?;
-        self.repo.put_blocking(runtime, &pack.path, &pack_bytes)?;
-        self.repo
-            .put_blocking(runtime, &pack.index_path, &index_bytes)?;
-        self.record(pack);
-        Ok(())
+        match self.add(object, stored)? {
+            Some(full) => runtime.block_on(self.write(full)),
+            None => Ok(()),
+        }
     }
 
     /// Adds one sealed object from async code.
@@ -297,13 +292,7 @@ pub(crate) async fn load_reusing(
         .partition(|(id, rel, _)| known.contains_key(rel.as_str()) && packs_seen.contains_key(id));
     for (id, rel, _) in reused {
         if let Some(pack) = known.get(rel.as_str()) {
-            let file = IndexFile {
-                format: INDEX_FORMAT.into(),
-                pack: id.clone(),
-                size: pack.size,
-                entries: pack.entries.clone(),
-            };
-            opened.push((id, rel, file));
+            opened.push((id, rel, pack.size, pack.entries.clone()));
         }
     }
     let read = futures::stream::iter(indexes)
@@ -322,15 +311,15 @@ pub(crate) async fn load_reusing(
             continue;
         }
         match open_index(&bytes, &id, ids) {
-            Ok(file) => opened.push((id, rel, file)),
+            Ok(file) => opened.push((id, rel, file.size, file.entries)),
             Err(reason) => out.damaged.push((rel, reason)),
         }
     }
     opened.sort_by(|a, b| a.0.cmp(&b.0));
-    for (id, index_path, file) in opened {
+    for (id, index_path, size, entries) in opened {
         packs_seen.remove(&id);
         let n = out.packs.len();
-        for e in &file.entries {
+        for e in &entries {
             out.locations
                 .entry(e.object.clone())
                 .or_default()
@@ -339,8 +328,8 @@ pub(crate) async fn load_reusing(
         out.packs.push(Pack {
             path: pack_path(tenant, &id),
             index_path,
-            size: file.size,
-            entries: file.entries,
+            size,
+            entries,
             id,
         });
     }

@@ -396,25 +396,6 @@ impl Repository {
         &self.protected
     }
 
-    /// Writes one whole object from a blocking thread: to its file (staged, then renamed)
-    /// in a local folder, one PUT through `runtime` on S3.
-    pub(crate) fn put_blocking(
-        &self,
-        runtime: &tokio::runtime::Handle,
-        rel: &str,
-        bytes: &[u8],
-    ) -> Result<()> {
-        match self.local_file(rel)? {
-            Some(dest) => {
-                let write = |e| io_err("writing an object", &dest)(e);
-                let mut staged = StagedFile::create(&dest).map_err(write)?;
-                staged.write_all(bytes).map_err(write)?;
-                staged.commit().map_err(write)
-            }
-            None => runtime.block_on(self.put(rel, Bytes::copy_from_slice(bytes))),
-        }
-    }
-
     pub(crate) async fn put(&self, rel: &str, bytes: Bytes) -> Result<()> {
         let path = self.path(rel);
         self.protected
