@@ -192,10 +192,13 @@ fn init_backup_list_verify_restore_and_the_ledger() {
 
     // A flipped byte in a pack (its middle: an object, never the padding at its end, which
     // is at most 12%) is named by verify --read-data, by the object it falls in (exit 1).
+    // The largest pack is the first backup's, all of whose objects that snapshot reads; the
+    // later backups' packs hold only their new chunks.
     let vault = state.join("vault");
     let pack = files_under(&vault)
         .into_iter()
-        .find(|f| f.contains("/packs/") && !f.ends_with(".index"))
+        .filter(|f| f.contains("/packs/") && !f.ends_with(".index"))
+        .max_by_key(|f| std::fs::metadata(vault.join(f)).map_or(0, |m| m.len()))
         .expect("a pack");
     let path = vault.join(&pack);
     let mut bytes = std::fs::read(&path).expect("read");
