@@ -24,10 +24,11 @@ use crate::error::{Result, VaultError, io_err};
 use crate::keys::{Recipients, RepositoryKey};
 use crate::lease::{Lease, environment_lease_path};
 use crate::manifest::{
-    AttachmentEntry, BlobStats, DumpRole, DumpSource, MANIFEST_FORMAT, SealedManifest,
+    AttachmentEntry, BlobStats, DumpRole, DumpSource, DumpStats, MANIFEST_FORMAT, SealedManifest,
     SnapshotLock, SnapshotManifest, SnapshotRef, StoredObject, blob_path, new_snapshot_id,
 };
 use crate::names::sha1_of_store_fname;
+use crate::objects::SnapshotObjects;
 use crate::pack::PackWriter;
 use crate::pg::{DbConnection, PgTools, collect_stderr, db_error, read_facts};
 use crate::pipeline::{
@@ -364,8 +365,8 @@ async fn run_backup(
     // Deduplication vouches only for bytes a committed snapshot recorded writing, at the
     // size recorded then: a truncated or grown blob, or one no snapshot names (left by a
     // crash), is read from the filestore and uploaded again.
-    let written = catalog.write_records();
     let index_ids = crate::pack::index_identities(key);
+    let written = catalog.write_records(repo, Some(&index_ids)).await?;
     let packed = crate::pack::load(repo, &target.tenant, &index_ids).await?;
     let existing: HashMap<String, u64> = crate::pack::stored_sizes(repo, &target.tenant, &packed)
         .await?
@@ -525,6 +526,12 @@ async fn run_backup(
     }
     let finished = jiff::Timestamp::now();
     let blob_stored_bytes: u64 = blob_objects.iter().map(|o| o.stored_size).sum();
+    // The object list goes sealed under the index key, beside the sealed part: a bucket
+    // reader learns neither which objects the snapshot holds nor their sizes.
+    let objects = SnapshotObjects::new(blob_objects, chunk_objects);
+    let (objects_bytes, objects_record) = objects.seal(&snapshot, key)?;
+    repo.put(&snapshot.objects_path(), objects_bytes.into())
+        .await?;
     let manifest = SnapshotManifest {
         format: MANIFEST_FORMAT.into(),
         snapshot: snapshot.clone(),
@@ -544,7 +551,12 @@ async fn run_backup(
             }),
         data_key: Some(data_key.id().to_string()),
         dump: None,
-        dump_chunks: chunk_objects,
+        dump_chunks: Vec::new(),
+        objects: Some(objects_record.clone()),
+        dump_stats: Some(DumpStats {
+            chunks: objects.dump_chunks.len() as u64,
+            stored_bytes: objects.dump_stored_bytes(),
+        }),
         sealed: StoredObject {
             object: snapshot.sealed_path(),
             stored_size: sealed_enc.stored_size,
@@ -552,12 +564,12 @@ async fn run_backup(
         },
         blob_stats: BlobStats {
             referenced: facts.store_fnames.len() as u64,
-            stored: blob_objects.len() as u64,
+            stored: objects.blobs.len() as u64,
             uploaded: blobs.uploaded,
             missing: blobs.problems.len() as u64,
             stored_bytes: blob_stored_bytes,
         },
-        blobs: blob_objects,
+        blobs: Vec::new(),
         source: Some(source.clone()),
     };
     let encoded = manifest.encode()?;
@@ -577,8 +589,15 @@ async fn run_backup(
     let previous = catalog
         .newest_verified(&target.workload, &target.environment)
         .map(|(_, verified)| verified.statement.hash());
-    let statement =
-        statement_for(repo, &manifest, manifest_size, manifest_checksum, previous).await?;
+    let statement = statement_for(
+        repo,
+        &manifest,
+        &objects,
+        manifest_size,
+        manifest_checksum,
+        previous,
+    )
+    .await?;
     let signed = encode_signed(&statement, &options.signing_key);
     if !repo
         .put_new(&snapshot.statement_path(), signed.into(), true)
@@ -612,7 +631,10 @@ async fn run_backup(
         attachments: facts.store_fnames.len() as u64,
         blobs_uploaded: blobs.uploaded,
         blobs_reused: blobs.objects.len() as u64 - blobs.uploaded,
-        new_bytes: dump.uploaded_bytes + sealed_enc.stored_size + blobs.uploaded_bytes,
+        new_bytes: dump.uploaded_bytes
+            + sealed_enc.stored_size
+            + objects_record.stored_size
+            + blobs.uploaded_bytes,
         throughput_bytes_per_second: plain_read as f64 / duration.as_secs_f64().max(1e-6),
         problems: blobs.problems,
     })

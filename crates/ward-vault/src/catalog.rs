@@ -7,6 +7,8 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use futures::StreamExt;
+
 use crate::checksum::checksum_of;
 use crate::error::{Result, VaultError};
 use crate::keys::Identities;
@@ -271,19 +273,22 @@ fn check_manifest_matches(
     if manifest.started.to_string() != st.started || manifest.finished.to_string() != st.finished {
         return Err("its manifest's times differ from the statement's".into());
     }
-    let whole_dump = manifest.dump.iter();
+    let recorded = manifest
+        .dump
+        .iter()
+        .chain(&manifest.objects)
+        .chain([&manifest.sealed]);
     let expected: Vec<String> = [snapshot_path(manifest, "manifest.json")]
         .into_iter()
-        .chain(whole_dump.clone().map(|d| d.object.clone()))
-        .chain([manifest.sealed.object.clone()])
+        .chain(recorded.clone().map(|d| d.object.clone()))
         .collect();
     if st.parts.len() != expected.len() || !expected.iter().all(|p| st.part(p).is_some()) {
         return Err(
-            "its statement does not name exactly its manifest, dump (format 1) and sealed part"
+            "its statement does not name exactly its manifest, dump (format 1), object list and sealed part"
                 .into(),
         );
     }
-    for object in whole_dump.chain([&manifest.sealed]) {
+    for object in recorded {
         let part = st.part(&object.object).ok_or("a part is missing")?;
         if object.stored_size != part.stored_size
             || object.stored_checksum.as_ref() != Some(&part.stored_checksum)
@@ -294,9 +299,23 @@ fn check_manifest_matches(
             ));
         }
     }
-    let root = blob_index_root(manifest.shared_objects())?;
-    if root != st.blob_index {
-        return Err("its manifest's blob list is not the blob index its statement signed".into());
+    if manifest.objects.is_none() {
+        let root = blob_index_root(manifest.blobs.iter().chain(&manifest.dump_chunks))?;
+        if root != st.blob_index {
+            return Err(
+                "its manifest's blob list is not the blob index its statement signed".into(),
+            );
+        }
+        return Ok(());
+    }
+    // The sealed list's own bytes are signed (a part); its counts must be the index's.
+    let dump = manifest.dump_stats.clone().unwrap_or_default();
+    if st.blob_index.count != manifest.blob_stats.stored + dump.chunks
+        || st.blob_index.stored_bytes != manifest.blob_stats.stored_bytes + dump.stored_bytes
+    {
+        return Err(
+            "its manifest's object counts are not the blob index its statement signed".into(),
+        );
     }
     Ok(())
 }
@@ -364,11 +383,42 @@ impl TenantCatalog {
     /// no manifest records writing, the oldest record. This is what deduplication and
     /// `verify` hold an object to: stored bytes without that size are damaged, whatever a
     /// later snapshot that reused them recorded. Only verified snapshots vouch for anything.
-    pub(crate) fn write_records(&self) -> HashMap<String, (StoredObject, SnapshotRef)> {
+    ///
+    /// Sealed object lists are opened with `ids` (holding the tenant's index key); without
+    /// it, only manifests that carry their lists in plaintext are read.
+    pub(crate) async fn write_records(
+        &self,
+        repo: &Repository,
+        ids: Option<&Identities>,
+    ) -> Result<HashMap<String, (StoredObject, SnapshotRef)>> {
+        let verified: Vec<&SnapshotManifest> = self
+            .verified()
+            .map(|(m, _)| m)
+            .filter(|m| ids.is_some() || !crate::objects::sealed(m))
+            .collect();
+        // Oldest first (buffered keeps the order), so that the last writer wins.
+        let lists: Vec<Result<crate::objects::SnapshotObjects>> =
+            futures::stream::iter(verified.iter().map(|m| async move {
+                match (crate::objects::plaintext(m), ids) {
+                    (Some(objects), _) => Ok(objects),
+                    (None, Some(ids)) => crate::objects::read(repo, m, ids).await,
+                    (None, None) => Err(VaultError::InvalidInput(
+                        "a sealed object list needs the tenant key".into(),
+                    )),
+                }
+            }))
+            .buffered(8)
+            .collect()
+            .await;
         let mut records: HashMap<String, (StoredObject, SnapshotRef)> = HashMap::new();
-        // Oldest first, so that the last writer wins.
-        for (m, _) in self.verified() {
-            for b in m.shared_objects() {
+        for (m, objects) in verified.iter().zip(lists) {
+            let objects = match objects {
+                Ok(objects) => objects,
+                // A snapshot whose list is damaged vouches for nothing (verify names it).
+                Err(VaultError::Corrupted { .. } | VaultError::WrongKey { .. }) => continue,
+                Err(e) => return Err(e),
+            };
+            for b in objects.shared() {
                 // A reuse records the checksum of the record it reused: the snapshot that
                 // wrote the bytes stays the one named, until a backup writes them anew.
                 match records.get(&b.object) {
@@ -379,7 +429,7 @@ impl TenantCatalog {
                 }
             }
         }
-        records
+        Ok(records)
     }
 }
 
@@ -420,10 +470,12 @@ pub(crate) async fn blob_write_records(
     repo: &Repository,
     tenant: &str,
     keys: &TrustedKeys,
+    ids: Option<&Identities>,
 ) -> Result<HashMap<String, (StoredObject, SnapshotRef)>> {
-    Ok(TenantCatalog::read(repo, tenant, keys)
+    TenantCatalog::read(repo, tenant, keys)
         .await?
-        .write_records())
+        .write_records(repo, ids)
+        .await
 }
 
 /// Finds a snapshot by full reference (`tenant/workload/env/id`) or by id or unique id
@@ -577,17 +629,17 @@ pub async fn open_snapshot(
             ),
         });
     }
-    // Sorted, so that restores find each blob's signed record by binary search.
-    let mut manifest = manifest.clone();
-    manifest.blobs.sort_by(|a, b| a.object.cmp(&b.object));
-    // The pack indexes are sealed under a key derived from the tenant key just checked.
+    // The object list and the pack indexes are sealed under a key derived from the tenant
+    // key just checked.
     identities
         .data_keys()
         .insert(crate::datakey::DataKey::pack_index_key(&key));
+    let objects = crate::objects::read(repo, manifest, identities).await?;
     let packs = std::sync::Arc::new(crate::pack::load(repo, tenant, identities).await?);
     Ok(SnapshotContents {
-        manifest,
+        manifest: manifest.clone(),
         sealed,
+        objects,
         packs,
     })
 }

@@ -225,21 +225,13 @@ pub(crate) async fn read_chunk(
         reason,
     };
     let record = contents
-        .manifest
-        .dump_chunks
-        .binary_search_by(|c| c.object.as_str().cmp(&chunk.object))
-        .ok()
-        .and_then(|i| contents.manifest.dump_chunks.get(i))
+        .objects
+        .dump_chunk(&chunk.object)
         .ok_or_else(|| corrupted("the dump chunk is not in the snapshot's signed index".into()))?;
     let bytes = crate::pack::read_object(repo, &contents.packs, record)
         .await?
         .ok_or_else(|| corrupted("the dump chunk is missing".into()))?;
-    let signed_bytes = record.stored_size == bytes.len() as u64
-        && record
-            .stored_checksum
-            .as_ref()
-            .is_some_and(|c| checksum_of(c.algorithm(), &bytes) == *c);
-    if !signed_bytes {
+    if !record.is_recorded(&bytes) {
         return Err(corrupted(
             "its stored bytes are not the ones the snapshot's signed index names (size or checksum differs)".into(),
         ));

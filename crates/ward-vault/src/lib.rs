@@ -24,6 +24,8 @@
 //!     snapshots/<workload>/<environment>/<id>/
 //!       dump.age                                  manifest format 1 only: the whole dump (still read)
 //!       sealed.age                                JSON SealedManifest → zstd → age
+//!       objects.age                               every blob and chunk with its stored size and checksum,
+//!                                                 sealed under the tenant's index key (objects.rs)
 //!       manifest.json                             plaintext SnapshotManifest
 //!       statement.json                            signed statement — written last: the commit point
 //!     leases/<workload>/<environment>.json        backup/prune lease with expiry
@@ -31,12 +33,14 @@
 //! ```
 //!
 //! `manifest.json` starts with a line `ward-vault-manifest/1 sha256:<hex>` over the JSON that
-//! follows. Its plaintext part names times, versions, sizes and the opaque object names a
-//! snapshot references (what `list`, `verify` without data and garbage collection need, with
-//! no key). Attachment names (content sha1s), the dump's chunk order and checksums, modules
-//! and row counts are in `sealed.age`. Snapshot ids are `YYYYMMDDTHHMMSSZ-<8 hex>`. See
+//! follows. Its plaintext part names times, versions and total sizes (what `list` needs,
+//! with no key). Which objects a snapshot references, and their sizes, are in `objects.age`
+//! (what deduplication, `verify` and garbage collection read, with the tenant key).
+//! Attachment names (content sha1s), the dump's chunk order and checksums, modules and row
+//! counts are in `sealed.age`. Snapshot ids are `YYYYMMDDTHHMMSSZ-<8 hex>`. See
 //! `docs/vault.md`.
 
+mod archive_head;
 mod backup;
 mod catalog;
 mod checksum;
@@ -52,6 +56,7 @@ mod lease;
 mod manifest;
 mod migrate;
 mod names;
+mod objects;
 mod odoo_zip;
 mod pack;
 mod padding;
@@ -85,11 +90,12 @@ pub use error::{Result, VaultError};
 pub use filestore_restore::{FilestoreRestoreRequest, FilestoreRestoreSummary, restore_filestore};
 pub use keys::{Identities, Recipients, RepositoryKey, SecretString, generate_identity_file};
 pub use manifest::{
-    AttachmentEntry, BlobStats, DumpRole, DumpSource, SealedManifest, SnapshotContents,
+    AttachmentEntry, BlobStats, DumpRole, DumpSource, DumpStats, SealedManifest, SnapshotContents,
     SnapshotLock, SnapshotManifest, SnapshotRef, StoredObject,
 };
 pub use migrate::{RefusedSnapshot, SignExistingReport, sign_existing};
 pub use names::{MAX_COMPONENT_BYTES, check_component, filestore_folder};
+pub use objects::SnapshotObjects;
 pub use odoo_zip::{OdooZipRequest, OdooZipSummary, export_odoo_zip};
 pub use pg::{COUNTED_TABLES, DbConnection, PgTimeouts, PgTools, UrlTls};
 pub use progress::{NoProgress, Phase, Progress};

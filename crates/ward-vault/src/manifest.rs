@@ -43,9 +43,24 @@ impl SnapshotRef {
     pub(crate) fn sealed_path(&self) -> String {
         format!("{}/sealed.age", self.dir())
     }
+    /// The object list, sealed under the tenant's index key (objects.rs).
+    pub(crate) fn objects_path(&self) -> String {
+        format!("{}/objects.age", self.dir())
+    }
     /// The signed statement: written last, the commit point (statement.rs).
     pub(crate) fn statement_path(&self) -> String {
         format!("{}/statement.json", self.dir())
+    }
+    /// Every part a snapshot may have, the statement first (deleting it first unmakes the
+    /// snapshot at once): what pruning deletes.
+    pub(crate) fn part_paths(&self) -> [String; 5] {
+        [
+            self.statement_path(),
+            self.manifest_path(),
+            self.sealed_path(),
+            self.objects_path(),
+            self.dump_path(),
+        ]
     }
 }
 
@@ -145,6 +160,18 @@ pub struct StoredObject {
     pub stored_checksum: Option<Checksum>,
 }
 
+impl StoredObject {
+    /// Whether `bytes` are the stored bytes this record names: its size, and its checksum
+    /// (a record without one vouches for nothing).
+    pub(crate) fn is_recorded(&self, bytes: &[u8]) -> bool {
+        self.stored_size == bytes.len() as u64
+            && self
+                .stored_checksum
+                .as_ref()
+                .is_some_and(|c| crate::checksum::checksum_of(c.algorithm(), bytes) == *c)
+    }
+}
+
 /// Object lock of a snapshot's objects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SnapshotLock {
@@ -167,6 +194,16 @@ pub struct BlobStats {
     pub stored_bytes: u64,
 }
 
+/// Counts about the dump part of a snapshot whose object list is sealed (the list itself
+/// is in `objects.age`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DumpStats {
+    /// Distinct chunks of the dump.
+    pub chunks: u64,
+    /// Their stored bytes.
+    pub stored_bytes: u64,
+}
+
 /// Which kind of server a snapshot's dump and attachment list were read from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -186,8 +223,8 @@ pub struct DumpSource {
 }
 
 /// The plaintext part of a manifest: what `list` shows without any key. It reveals names,
-/// times, versions, sizes and opaque object names — never content hashes, file names,
-/// modules or row counts.
+/// times, versions and total sizes — never which objects the snapshot holds or their sizes
+/// (those are in `objects.age`), content hashes, file names, modules or row counts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SnapshotManifest {
     pub format: String,
@@ -210,14 +247,22 @@ pub struct SnapshotManifest {
     /// before dumps were cut into chunks. Absent in format 2.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dump: Option<StoredObject>,
-    /// Format 2: the distinct content-defined chunks of the dump (chunks.rs), stored beside
-    /// the filestore blobs and shared with other snapshots of the tenant; their order is in
-    /// the sealed part. Sorted by object name.
+    /// Format 2, in manifests written before the object list was sealed: the dump's
+    /// distinct chunks, in plaintext (now in `objects.age`). Empty when `objects` is set.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dump_chunks: Vec<StoredObject>,
     pub sealed: StoredObject,
+    /// The sealed object list (`objects.age`): every blob and dump chunk with its stored
+    /// size and checksum. Absent in manifests that carry the lists in plaintext.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub objects: Option<StoredObject>,
+    /// The dump's chunk count and stored bytes, when the object list is sealed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dump_stats: Option<DumpStats>,
     pub blob_stats: BlobStats,
-    /// Every blob object of the snapshot; garbage collection reads these without a key.
+    /// In manifests written before the object list was sealed: every blob object, in
+    /// plaintext (now in `objects.age`). Empty when `objects` is set.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub blobs: Vec<StoredObject>,
     /// Where the dump was read from; absent in manifests written before standbys were
     /// read (those were all dumped from the server the backup connected to).
@@ -240,13 +285,15 @@ impl SnapshotManifest {
     /// Stored bytes of the dump: its one object, or its distinct chunks.
     pub fn dump_stored_bytes(&self) -> u64 {
         self.dump.as_ref().map_or(0, |d| d.stored_size)
+            + self.dump_stats.as_ref().map_or(0, |d| d.stored_bytes)
             + self.dump_chunks.iter().map(|c| c.stored_size).sum::<u64>()
     }
 
-    /// Every object in the tenant's shared blob folder the snapshot references: its
-    /// filestore blobs and its dump chunks. The signed blob index covers exactly these.
-    pub fn shared_objects(&self) -> impl Iterator<Item = &StoredObject> {
-        self.blobs.iter().chain(self.dump_chunks.iter())
+    /// The distinct chunks of the dump (format 2).
+    pub fn dump_chunk_count(&self) -> u64 {
+        self.dump_stats
+            .as_ref()
+            .map_or(self.dump_chunks.len() as u64, |d| d.chunks)
     }
 
     pub(crate) fn encode(&self) -> Result<Vec<u8>> {
@@ -283,8 +330,8 @@ impl SnapshotManifest {
             MANIFEST_FORMAT_WHOLE_DUMP => true,
             other => return Err(corrupted(&format!("unsupported format {other:?}"))),
         };
-        if whole_dump != manifest.dump.is_some() || (whole_dump && !manifest.dump_chunks.is_empty())
-        {
+        let chunked = !manifest.dump_chunks.is_empty() || manifest.dump_stats.is_some();
+        if whole_dump != manifest.dump.is_some() || (whole_dump && chunked) {
             return Err(corrupted(&format!(
                 "a manifest of format {} must name {}",
                 manifest.format,
@@ -315,18 +362,31 @@ impl SnapshotManifest {
             .dump
             .as_ref()
             .map(|d| ("dump", &d.object, s.dump_path()));
-        for (part, object, expected) in
-            dump.into_iter()
-                .chain([("sealed part", &self.sealed.object, s.sealed_path())])
-        {
+        let objects = self
+            .objects
+            .as_ref()
+            .map(|o| ("object list", &o.object, s.objects_path()));
+        for (part, object, expected) in dump.into_iter().chain(objects).chain([(
+            "sealed part",
+            &self.sealed.object,
+            s.sealed_path(),
+        )]) {
             if *object != expected {
                 return Err(format!(
                     "its {part} object {object:?} is not the snapshot's own ({expected})"
                 ));
             }
         }
+        if self.objects.is_some() && !(self.blobs.is_empty() && self.dump_chunks.is_empty()) {
+            return Err("it has a sealed object list and plaintext lists too".into());
+        }
+        if self.objects.is_none() != self.dump_stats.is_none() {
+            return Err("dump counts are recorded only with a sealed object list".into());
+        }
         match self
-            .shared_objects()
+            .blobs
+            .iter()
+            .chain(&self.dump_chunks)
             .find(|b| !crate::names::is_blob_object(&s.tenant, &b.object))
         {
             Some(b) => Err(format!(
@@ -376,6 +436,8 @@ pub struct SealedManifest {
 pub struct SnapshotContents {
     pub manifest: SnapshotManifest,
     pub sealed: SealedManifest,
+    /// The blobs and dump chunks the snapshot references, with their signed records.
+    pub objects: crate::objects::SnapshotObjects,
     /// Where the tenant's packed objects lie, read when the snapshot was opened.
     pub(crate) packs: std::sync::Arc<crate::pack::PackIndex>,
 }
@@ -425,6 +487,8 @@ pub(crate) mod tests {
                 stored_size: 1,
                 stored_checksum: None,
             },
+            objects: None,
+            dump_stats: None,
             blob_stats: BlobStats::default(),
             blobs: vec![],
             source: None,

@@ -254,17 +254,25 @@ async fn sign_one(
     };
     let manifest_checksum = checksum_of(ChecksumAlgorithm::Blake3, &encoded);
     let manifest_size = encoded.len() as u64;
-    if dry_run {
-        let statement =
-            statement_for(repo, &manifest, manifest_size, manifest_checksum, previous).await?;
-        return Ok(Ok(statement.hash()));
-    }
-    if rewritten {
+    // A format-1 manifest keeps its lists in plaintext, as it was written.
+    let objects = crate::objects::plaintext(&manifest).unwrap_or_default();
+    if rewritten && !dry_run {
         // The checksums it lacked, so that the signed index vouches for every blob.
         repo.put(&path, encoded.into()).await?;
     }
-    let statement =
-        statement_for(repo, &manifest, manifest_size, manifest_checksum, previous).await?;
+    // After the manifest is written: the statement records its S3 version.
+    let statement = statement_for(
+        repo,
+        &manifest,
+        &objects,
+        manifest_size,
+        manifest_checksum,
+        previous,
+    )
+    .await?;
+    if dry_run {
+        return Ok(Ok(statement.hash()));
+    }
     let signed = encode_signed(&statement, signing_key);
     if !repo
         .put_new(&snapshot.statement_path(), signed.into(), true)

@@ -626,6 +626,7 @@ impl PgTools {
         role: Option<&str>,
         jobs: u32,
         archive: Option<&Path>,
+        sections: RestoreSections,
     ) -> Result<Child> {
         let mut cmd = Command::new(program);
         db.apply(&mut cmd);
@@ -642,6 +643,7 @@ impl PgTools {
         if jobs > 1 {
             cmd.arg(format!("--jobs={jobs}"));
         }
+        cmd.args(sections.args());
         match archive {
             Some(path) => {
                 cmd.arg(path).stdin(Stdio::null());
@@ -655,6 +657,26 @@ impl PgTools {
             program: "pg_restore".into(),
             path: program.to_path_buf(),
         })
+    }
+}
+
+/// Which sections of an archive one `pg_restore` restores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RestoreSections {
+    All,
+    /// Definitions and rows: what must read the archive's data.
+    PreDataAndData,
+    /// Indexes, constraints and triggers: only the archive's table of contents.
+    PostData,
+}
+
+impl RestoreSections {
+    fn args(self) -> &'static [&'static str] {
+        match self {
+            RestoreSections::All => &[],
+            RestoreSections::PreDataAndData => &["--section=pre-data", "--section=data"],
+            RestoreSections::PostData => &["--section=post-data"],
+        }
     }
 }
 

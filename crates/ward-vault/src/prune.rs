@@ -124,10 +124,9 @@ async fn prune_locked(
     for d in decisions.iter_mut().filter(|d| !d.keep) {
         if !dry_run {
             // The statement first: from that moment the snapshot does not exist.
-            repo.delete(&d.snapshot.statement_path()).await?;
-            repo.delete(&d.snapshot.manifest_path()).await?;
-            repo.delete(&d.snapshot.sealed_path()).await?;
-            repo.delete(&d.snapshot.dump_path()).await?;
+            for part in d.snapshot.part_paths() {
+                repo.delete(&part).await?;
+            }
         }
         removed.push(d.snapshot.clone());
     }
@@ -259,6 +258,10 @@ pub struct GcReport {
     pub packs_damaged: Vec<String>,
     /// No tenant key was given: packs were neither read nor collected.
     pub packs_unchecked: bool,
+    /// No tenant key was given and a snapshot's object list is sealed: which blobs are
+    /// live is not known, so no blob (and no pack) was collected.
+    #[serde(default)]
+    pub blobs_unchecked: bool,
 }
 
 /// Deletes a tenant's objects that no verified snapshot references and that are older than
@@ -337,6 +340,10 @@ async fn gc_locked(
     let mut committed_dirs: HashSet<String> = HashSet::new();
     let mut snapshots = 0u64;
     let mut unverified = Vec::new();
+    // Sealed object lists open with the index key; without the tenant key the live set is
+    // not known, and no blob or pack is collected.
+    let index_ids = tenant_key.map(crate::pack::index_identities);
+    let mut blobs_unchecked = false;
     for listed in crate::catalog::list(repo, &filter, keys).await? {
         // Either way the snapshot's folder is not a crashed backup's leftovers: an
         // unverified one is left in place, for a person to look at.
@@ -346,8 +353,30 @@ async fn gc_locked(
                 snapshots += 1;
                 referenced.extend(manifest.dump.iter().map(|d| d.object.clone()));
                 referenced.insert(manifest.sealed.object.clone());
-                referenced.extend(manifest.shared_objects().map(|b| b.object.clone()));
-                for o in manifest.shared_objects() {
+                referenced.extend(manifest.objects.iter().map(|o| o.object.clone()));
+                let objects = match (crate::objects::plaintext(&manifest), &index_ids) {
+                    (Some(objects), _) => objects,
+                    (None, Some(ids)) => match crate::objects::read(repo, &manifest, ids).await {
+                        Ok(objects) => objects,
+                        // A genuine snapshot whose list is damaged: its blobs are unknown.
+                        Err(VaultError::Corrupted { object, reason }) => {
+                            return Err(VaultError::GcUnsafe {
+                                object,
+                                reason: format!(
+                                    "snapshot {} is signed but its object list {reason}",
+                                    manifest.snapshot
+                                ),
+                            });
+                        }
+                        Err(e) => return Err(e),
+                    },
+                    (None, None) => {
+                        blobs_unchecked = true;
+                        continue;
+                    }
+                };
+                referenced.extend(objects.shared().map(|b| b.object.clone()));
+                for o in objects.shared() {
                     live.entry(o.object.clone()).or_insert_with(|| o.clone());
                 }
             }
@@ -381,6 +410,7 @@ async fn gc_locked(
             .filter(|r| r.starts_with(&blob_prefix))
             .count() as u64,
         unverified,
+        blobs_unchecked,
         ..Default::default()
     };
     let live_envs = live_environment_leases(repo, tenant).await?;
@@ -395,7 +425,8 @@ async fn gc_locked(
         // Only these two: never a data key (data-keys/), whose run's blobs later snapshots
         // may still reuse long after the snapshot that wrote them is pruned; never the
         // tenant key.
-        if !(is_blob || is_orphan_part) || referenced.contains(rel) {
+        if !(is_blob || is_orphan_part) || referenced.contains(rel) || (is_blob && blobs_unchecked)
+        {
             continue;
         }
         if is_orphan_part && live_envs.iter().any(|e| rel.starts_with(e)) {
@@ -422,7 +453,7 @@ async fn gc_locked(
         report.deleted_bytes += meta.size;
         report.deleted.push(rel.clone());
     }
-    match tenant_key {
+    match tenant_key.filter(|_| !blobs_unchecked) {
         Some(key) => {
             crate::repack::PackGc {
                 repo,
@@ -565,6 +596,8 @@ mod tests {
                 dump: None,
                 dump_chunks: vec![obj("d")],
                 sealed: obj("s"),
+                objects: None,
+                dump_stats: None,
                 blob_stats: BlobStats::default(),
                 blobs: vec![],
                 source: None,

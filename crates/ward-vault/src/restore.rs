@@ -14,13 +14,16 @@ use std::time::Instant;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
+use crate::archive_head::HeadWriter;
 use crate::catalog::{open_snapshot, read_manifest};
 use crate::dump::{DumpCopyError, VerifiedDump};
 use crate::error::{Result, VaultError, io_err};
 use crate::keys::Identities;
 use crate::manifest::{AttachmentEntry, SnapshotContents, SnapshotRef};
 use crate::names::{check_component, filestore_file, sha1_of_store_fname};
-use crate::pg::{DbConnection, PgTools, collect_stderr, db_error, quote_ident, read_facts};
+use crate::pg::{
+    DbConnection, PgTools, RestoreSections, collect_stderr, db_error, quote_ident, read_facts,
+};
 use crate::pipeline::{DecodeDigests, DecodeError, decode_bytes};
 use crate::progress::{Phase, Progress};
 use crate::spool::PrivateFolder;
@@ -36,7 +39,9 @@ pub struct RestoreRequest {
     pub maintenance_db: String,
     /// The database's filestore folder (Odoo's `<data_dir>/filestore/<db>`).
     pub filestore: PathBuf,
-    /// `pg_restore --jobs`; above 1 the dump is first decrypted to a temporary file.
+    /// `pg_restore --jobs` for the post-data section (indexes, constraints); above 1 the
+    /// rows still stream into one `pg_restore`, and only the archive's head (no row) is
+    /// written to a private temporary file.
     pub jobs: u32,
     /// Drop an existing database and empty the filestore folder first.
     pub replace: bool,
@@ -557,58 +562,132 @@ async fn restore_database(
     tokio::task::spawn_blocking(move || -> Result<u64> {
         let progress_ref: Option<(&dyn Progress, Phase)> =
             Some((progress.as_ref(), Phase::RestoreDatabase));
-        if jobs > 1 {
-            // pg_restore only runs jobs in parallel from a seekable file: the decrypted dump,
-            // in a private folder, removed with it on every exit path.
-            let folder = PrivateFolder::create(spool_dir.as_deref())?;
-            let tmp = folder.path().join("dump.plain");
-            let mut file = std::fs::File::create(&tmp)
-                .map_err(io_err("creating a temporary dump file", &tmp))?;
-            let size = dump
-                .copy_to(&ids, &mut file, progress_ref)
-                .map_err(|e| e.into_vault("writing a temporary dump file"))?;
-            // No fsync: the file is read back at once and removed; a crash loses nothing.
-            file.flush()
-                .map_err(io_err("writing a temporary dump file", &tmp))?;
-            drop(file);
-            let child =
-                tools.spawn_restore(&pg_restore, &db, owner.as_deref(), jobs, Some(&tmp))?;
-            wait_restore(child, &db)?;
-            Ok(size)
-        } else {
-            let mut child = tools.spawn_restore(&pg_restore, &db, owner.as_deref(), 1, None)?;
-            let stderr = collect_stderr(&mut child);
-            let mut stdin = child
-                .stdin
-                .take()
-                .ok_or_else(|| VaultError::InvalidInput("pg_restore has no input pipe".into()))?;
-            let copied = dump.copy_to(&ids, &mut stdin, progress_ref);
-            let _ = stdin.flush();
-            drop(stdin);
-            if copied.is_err() && !matches!(copied, Err(DumpCopyError::Write(_))) {
-                // A dump that failed its check: pg_restore must not commit what it read.
-                let _ = child.kill();
-            }
-            let status = child
-                .wait()
-                .map_err(io_err("waiting for pg_restore", &pg_restore))?;
-            let stderr = stderr.join().unwrap_or_default();
-            let size = match copied {
-                Ok(size) => size,
-                // A pg_restore that died first shows up as a broken pipe: report pg_restore.
-                Err(DumpCopyError::Write(_)) if !status.success() => {
-                    return Err(db.tool_error("pg_restore", status.to_string(), stderr));
-                }
-                Err(e) => return Err(e.into_vault("feeding pg_restore")),
-            };
-            if !status.success() {
-                return Err(db.tool_error("pg_restore", status.to_string(), stderr));
-            }
-            Ok(size)
+        if jobs == 1 {
+            let child = tools.spawn_restore(
+                &pg_restore,
+                &db,
+                owner.as_deref(),
+                1,
+                None,
+                RestoreSections::All,
+            )?;
+            return stream_into_restore(child, dump, &ids, &db, None, progress_ref);
         }
+        // pg_restore runs jobs only from a seekable file, and finds rows in a streamed
+        // archive (which records no data offsets) only by reading through it. So the rows
+        // stream, checked, into one pg_restore (definitions and data), while the archive's
+        // head (its table of contents, no row) goes to a private file; from that file
+        // pg_restore -j N then builds the indexes and constraints. No row reaches the disk.
+        let folder = PrivateFolder::create(spool_dir.as_deref())?;
+        let head_path = folder.path().join("head.dump");
+        let head_file = std::fs::File::create(&head_path)
+            .map_err(io_err("creating the archive head file", &head_path))?;
+        let mut head = HeadWriter::new(std::io::BufWriter::new(head_file));
+        let child = tools.spawn_restore(
+            &pg_restore,
+            &db,
+            owner.as_deref(),
+            1,
+            None,
+            RestoreSections::PreDataAndData,
+        )?;
+        let size = stream_into_restore(child, dump, &ids, &db, Some(&mut head), progress_ref)?;
+        head.finish()
+            .map_err(io_err("writing the archive head file", &head_path))?;
+        let child = tools.spawn_restore(
+            &pg_restore,
+            &db,
+            owner.as_deref(),
+            jobs,
+            Some(&head_path),
+            RestoreSections::PostData,
+        )?;
+        wait_restore(child, &db)?;
+        Ok(size)
     })
     .await
     .map_err(|e| VaultError::InvalidInput(format!("restore task: {e}")))?
+}
+
+/// Feeds the verified dump into `child` (a pg_restore reading its stdin), and, when given,
+/// into `head`; returns the dump's size once pg_restore succeeded.
+fn stream_into_restore(
+    mut child: std::process::Child,
+    dump: VerifiedDump,
+    ids: &Identities,
+    db: &DbConnection,
+    head: Option<&mut HeadWriter<std::io::BufWriter<std::fs::File>>>,
+    progress: Option<(&dyn Progress, Phase)>,
+) -> Result<u64> {
+    let stderr = collect_stderr(&mut child);
+    let stdin = child
+        .stdin
+        .take()
+        .ok_or_else(|| VaultError::InvalidInput("pg_restore has no input pipe".into()))?;
+    let mut out = RestoreInput {
+        stdin,
+        head,
+        head_error: None,
+    };
+    let copied = dump.copy_to(ids, &mut out, progress);
+    let _ = out.stdin.flush();
+    let RestoreInput {
+        stdin, head_error, ..
+    } = out;
+    drop(stdin);
+    if copied.is_err() && !matches!(copied, Err(DumpCopyError::Write(_))) || head_error.is_some() {
+        // A dump that failed its check: pg_restore must not commit what it read.
+        let _ = child.kill();
+    }
+    let status = child
+        .wait()
+        .map_err(io_err("waiting for pg_restore", "pg_restore"))?;
+    let stderr = stderr.join().unwrap_or_default();
+    if let Some(e) = head_error {
+        return Err(VaultError::Io {
+            what: "writing the archive head file",
+            path: "head.dump".into(),
+            source: e,
+        });
+    }
+    let size = match copied {
+        Ok(size) => size,
+        // A pg_restore that died first shows up as a broken pipe: report pg_restore.
+        Err(DumpCopyError::Write(_)) if !status.success() => {
+            return Err(db.tool_error("pg_restore", status.to_string(), stderr));
+        }
+        Err(e) => return Err(e.into_vault("feeding pg_restore")),
+    };
+    if !status.success() {
+        return Err(db.tool_error("pg_restore", status.to_string(), stderr));
+    }
+    Ok(size)
+}
+
+/// pg_restore's input, and the archive head file beside it. A failure to write the head
+/// is kept apart, so that it is not taken for pg_restore stopping.
+struct RestoreInput<'a> {
+    stdin: std::process::ChildStdin,
+    head: Option<&'a mut HeadWriter<std::io::BufWriter<std::fs::File>>>,
+    head_error: Option<std::io::Error>,
+}
+
+impl Write for RestoreInput<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.stdin.write_all(buf)?;
+        if let Some(head) = self.head.as_mut()
+            && self.head_error.is_none()
+            && let Err(e) = head.take(buf)
+        {
+            let message = e.to_string();
+            self.head_error = Some(e);
+            return Err(std::io::Error::other(message));
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.stdin.flush()
+    }
 }
 
 fn wait_restore(mut child: std::process::Child, db: &DbConnection) -> Result<()> {
@@ -716,14 +795,11 @@ pub(crate) async fn fetch_blob(
             reason: format!("invalid store_fname {:?}", entry.store_fname),
         })?
         .to_string();
-    // The blob must be in the signed index (open_snapshot sorted it), and its stored bytes
+    // The blob must be in the signed index, and its stored bytes
     // the ones recorded there, before anything decrypts them.
     let record = contents
-        .manifest
-        .blobs
-        .binary_search_by(|b| b.object.as_str().cmp(&entry.object))
-        .ok()
-        .and_then(|i| contents.manifest.blobs.get(i))
+        .objects
+        .blob(&entry.object)
         .ok_or_else(|| VaultError::Corrupted {
             object: entry.object.clone(),
             reason: format!(
@@ -737,12 +813,7 @@ pub(crate) async fn fetch_blob(
             object: entry.object.clone(),
             reason: format!("blob of {} is missing", entry.store_fname),
         })?;
-    let signed_bytes = record.stored_size == bytes.len() as u64
-        && record
-            .stored_checksum
-            .as_ref()
-            .is_some_and(|c| crate::checksum::checksum_of(c.algorithm(), &bytes) == *c);
-    if !signed_bytes {
+    if !record.is_recorded(&bytes) {
         return Err(VaultError::Corrupted {
             object: entry.object.clone(),
             reason: format!(

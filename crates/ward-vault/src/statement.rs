@@ -303,6 +303,7 @@ pub struct VerifiedStatement {
 pub(crate) async fn statement_for(
     repo: &Repository,
     manifest: &SnapshotManifest,
+    objects: &crate::objects::SnapshotObjects,
     manifest_size: u64,
     manifest_checksum: Checksum,
     previous: Option<Checksum>,
@@ -313,7 +314,12 @@ pub(crate) async fn statement_for(
         reason: "the manifest records no stored checksum for it".into(),
     };
     let mut recorded = vec![(snapshot.manifest_path(), manifest_size, manifest_checksum)];
-    for part in manifest.dump.iter().chain([&manifest.sealed]) {
+    for part in manifest
+        .dump
+        .iter()
+        .chain(&manifest.objects)
+        .chain([&manifest.sealed])
+    {
         let checksum = part
             .stored_checksum
             .clone()
@@ -331,11 +337,10 @@ pub(crate) async fn statement_for(
         });
     }
     parts.sort_by(|a, b| a.path.cmp(&b.path));
-    let blob_index =
-        blob_index_root(manifest.shared_objects()).map_err(|reason| VaultError::Corrupted {
-            object: snapshot.manifest_path(),
-            reason,
-        })?;
+    let blob_index = blob_index_root(objects.shared()).map_err(|reason| VaultError::Corrupted {
+        object: snapshot.manifest_path(),
+        reason,
+    })?;
     Ok(Statement {
         format: STATEMENT_FORMAT.into(),
         snapshot: snapshot.clone(),

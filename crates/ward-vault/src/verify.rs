@@ -104,7 +104,7 @@ pub async fn verify(
         }
         Err(e) => return Err(e),
     };
-    let total = 2 + manifest.shared_objects().count() as u64;
+    let total = 2 + manifest.blob_stats.stored + manifest.dump_chunk_count();
     progress.start(Phase::Verify, Some(total));
     match depth {
         VerifyDepth::Metadata => {
@@ -139,10 +139,10 @@ async fn verify_metadata(
     progress: &dyn Progress,
 ) -> Result<()> {
     let tenant = &manifest.snapshot.tenant;
-    let packs = match tenant_key {
-        Some(key) => {
-            let index =
-                crate::pack::load(repo, tenant, &crate::pack::index_identities(key)).await?;
+    let index_ids = tenant_key.map(crate::pack::index_identities);
+    let packs = match &index_ids {
+        Some(ids) => {
+            let index = crate::pack::load(repo, tenant, ids).await?;
             for (object, reason) in &index.damaged {
                 report.faults.push(ObjectFault {
                     object: object.clone(),
@@ -169,17 +169,51 @@ async fn verify_metadata(
             });
         }
     }
+    // A sealed object list opens only with the index key: without it the snapshot's blobs
+    // and chunks are not even known, only counted (as unlocated).
+    let shared = match (&index_ids, crate::objects::plaintext(manifest)) {
+        (_, Some(objects)) => Some(objects),
+        (Some(ids), None) => match crate::objects::read(repo, manifest, ids).await {
+            Ok(objects) => Some(objects),
+            Err(VaultError::Corrupted { object, reason }) => {
+                report.faults.push(ObjectFault {
+                    object,
+                    problem: reason,
+                });
+                None
+            }
+            Err(VaultError::WrongKey { object }) => {
+                report.faults.push(ObjectFault {
+                    object,
+                    problem: "cannot be decrypted with the tenant's index key (damaged)".into(),
+                });
+                None
+            }
+            Err(e) => return Err(e),
+        },
+        (None, None) => {
+            report.objects_unlocated += manifest.blob_stats.stored + manifest.dump_chunk_count();
+            None
+        }
+    };
     let objects: Vec<_> = manifest
         .dump
         .iter()
+        .chain(&manifest.objects)
         .chain([&manifest.sealed])
-        .chain(manifest.shared_objects())
+        .chain(shared.iter().flat_map(|o| o.shared()))
         .cloned()
         .collect();
     // A blob is held to what the backup that wrote it recorded: a snapshot that reused
     // damaged bytes (and recorded their size) must not pass, and one whose blob a later
     // backup wrote again, whole, must.
-    let written = crate::catalog::blob_write_records(repo, &manifest.snapshot.tenant, keys).await?;
+    let written = crate::catalog::blob_write_records(
+        repo,
+        &manifest.snapshot.tenant,
+        keys,
+        index_ids.as_ref(),
+    )
+    .await?;
     let objects: Vec<(StoredObject, Option<SnapshotRef>)> = objects
         .into_iter()
         .map(|o| match written.get(&o.object) {
@@ -243,7 +277,14 @@ async fn verify_metadata(
         report.objects_checked += 1;
         progress.advance(Phase::Verify, 1);
         let meta = match head? {
-            None if packs.is_none() && has_packs && o.object != manifest.sealed.object => {
+            None if packs.is_none()
+                && has_packs
+                && o.object != manifest.sealed.object
+                && manifest
+                    .objects
+                    .as_ref()
+                    .is_none_or(|p| p.object != o.object) =>
+            {
                 report.objects_checked -= 1;
                 report.objects_unlocated += 1;
                 continue;
@@ -390,7 +431,8 @@ async fn verify_data(
         .unwrap_or_default();
     let mut chunk_checksums = std::collections::HashMap::new();
     if let Some(c) = &contents {
-        let public: std::collections::HashSet<&str> = manifest
+        let public: std::collections::HashSet<&str> = c
+            .objects
             .dump_chunks
             .iter()
             .map(|b| b.object.as_str())
@@ -401,7 +443,7 @@ async fn verify_data(
             if !public.contains(chunk.object.as_str()) {
                 report.faults.push(ObjectFault {
                     object: chunk.object.clone(),
-                    problem: "a dump chunk is not in the manifest's object list".into(),
+                    problem: "a dump chunk is not in the snapshot's object list".into(),
                 });
             }
             chunk_checksums.insert(chunk.object.clone(), chunk.checksum.clone());
@@ -419,13 +461,13 @@ async fn verify_data(
     }
     if let Some(c) = &contents {
         let public: std::collections::HashSet<&str> =
-            manifest.blobs.iter().map(|b| b.object.as_str()).collect();
+            c.objects.blobs.iter().map(|b| b.object.as_str()).collect();
         for a in &c.sealed.attachments {
             if !public.contains(a.object.as_str()) {
                 report.faults.push(ObjectFault {
                     object: a.object.clone(),
                     problem: format!(
-                        "attachment {} is not in the manifest's object list",
+                        "attachment {} is not in the snapshot's object list",
                         a.store_fname
                     ),
                 });
@@ -442,9 +484,20 @@ async fn verify_data(
             problem: format!("a pack index {reason}: the objects it places cannot be found"),
         });
     }
-    let written = crate::catalog::blob_write_records(repo, &manifest.snapshot.tenant, keys).await?;
-    let blobs: Vec<StoredObject> = manifest
-        .shared_objects()
+    let written =
+        crate::catalog::blob_write_records(repo, &manifest.snapshot.tenant, keys, Some(ids))
+            .await?;
+    let listed = match &contents {
+        Some(c) => c.objects.clone(),
+        // The sealed part did not open (a fault already): check what the list names.
+        None => match crate::objects::read(repo, manifest, ids).await {
+            Ok(objects) => objects,
+            Err(VaultError::Corrupted { .. } | VaultError::WrongKey { .. }) => Default::default(),
+            Err(e) => return Err(e),
+        },
+    };
+    let blobs: Vec<StoredObject> = listed
+        .shared()
         .map(|o| {
             written
                 .get(&o.object)

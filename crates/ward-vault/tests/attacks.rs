@@ -173,12 +173,10 @@ async fn a_swapped_dump_with_copy_to_program_never_reaches_pg_restore() {
     // real ones: whichever chunk comes first carries the whole payload.
     let evil_age = w.dir.path().join("evil.age");
     encrypt_to_recipients(&w, &plain, &evil_age);
-    let manifest = ward_vault::read_manifest(&repo, &real.snapshot, &w.trusted())
-        .await
-        .expect("manifest");
-    assert!(!manifest.dump_chunks.is_empty());
+    let objects = w.objects(&repo, &real.snapshot).await;
+    assert!(!objects.dump_chunks.is_empty());
     let key = w.key(&repo).await;
-    for chunk in &manifest.dump_chunks {
+    for chunk in &objects.dump_chunks {
         if ward_vault::fixture::locate_packed(&repo, "st-marys", &key, &chunk.object)
             .await
             .expect("index")
@@ -204,7 +202,7 @@ async fn a_swapped_dump_with_copy_to_program_never_reaches_pg_restore() {
         match err.cause() {
             VaultError::Corrupted { object, reason } => {
                 assert!(
-                    manifest.dump_chunks.iter().any(|c| c.object == *object),
+                    objects.dump_chunks.iter().any(|c| c.object == *object),
                     "{err}"
                 );
                 assert!(reason.contains("signed index"), "{err}");
@@ -259,12 +257,13 @@ async fn a_blob_moved_from_another_tenant_is_refused() {
     .into_iter()
     .find_map(|l| l.verified().cloned())
     .expect("their snapshot");
-    let theirs = their_manifest.blobs[0].object.clone();
+    let theirs = w.objects(&repo, &their_manifest.snapshot).await.blobs[0]
+        .object
+        .clone();
     let mut their_bytes = None;
-    let ours_manifest = ward_vault::read_manifest(&repo, &real.snapshot, &w.trusted())
-        .await
-        .expect("manifest");
-    let ours = ours_manifest.blobs[0].object.clone();
+    let ours = w.objects(&repo, &real.snapshot).await.blobs[0]
+        .object
+        .clone();
     if let Some((pack, range)) =
         ward_vault::fixture::locate_packed(&repo, "other", &other_key, &theirs)
             .await

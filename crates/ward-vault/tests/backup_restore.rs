@@ -93,6 +93,14 @@ async fn backup_list_verify_restore_round_trip() {
     let q = "SELECT (SELECT count(*) FROM res_partner), (SELECT count(*) FROM ir_attachment), \
              (SELECT string_agg(name || '=' || latest_version, ',' ORDER BY name) FROM ir_module_module WHERE state = 'installed')";
     assert_eq!(w.psql("odoo", q), w.psql("odoo_copy", q));
+    // With jobs, indexes and constraints are built from the archive's head by a second
+    // pg_restore: every one is there.
+    let schema = "SELECT (SELECT string_agg(indexname, ',' ORDER BY indexname) FROM pg_indexes \
+                  WHERE schemaname = 'public'), (SELECT string_agg(conname, ',' ORDER BY conname) \
+                  FROM pg_constraint WHERE connamespace = 'public'::regnamespace)";
+    let source_schema = w.psql("odoo", schema);
+    assert!(source_schema.contains("_pkey"), "{source_schema}");
+    assert_eq!(w.psql("odoo_copy", schema), source_schema);
     // Beside the blobs, only Ward's marker that it restored this folder.
     let mut restored_files = files_under(&target_fs);
     assert_eq!(

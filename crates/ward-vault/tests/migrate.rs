@@ -7,8 +7,8 @@ mod common;
 use common::{World, flip_byte, progress, small};
 use sha2::{Digest, Sha256};
 use ward_vault::{
-    BackupSigningKey, ListedSnapshot, RestoreRequest, SnapshotFilter, SnapshotRef, VaultError,
-    list, restore, sign_existing,
+    BackupSigningKey, ListedSnapshot, RestoreRequest, SnapshotFilter, SnapshotObjects, SnapshotRef,
+    VaultError, list, restore, sign_existing,
 };
 
 fn snapshot_file(w: &World, s: &SnapshotRef, name: &str) -> std::path::PathBuf {
@@ -18,14 +18,21 @@ fn snapshot_file(w: &World, s: &SnapshotRef, name: &str) -> std::path::PathBuf {
     ))
 }
 
-/// Makes `s` look as a snapshot written before statements: no `statement.json`, and its
-/// reused blobs without a stored checksum, as those backups recorded them.
-fn unsign(w: &World, s: &SnapshotRef, reused: &[String]) {
+/// Makes `s` look as a snapshot written before statements: no `statement.json`, its
+/// object list in the plaintext manifest (no `objects.age`), and its reused blobs without a
+/// stored checksum, as those backups recorded them.
+fn unsign(w: &World, s: &SnapshotRef, objects: &SnapshotObjects, reused: &[String]) {
     std::fs::remove_file(snapshot_file(w, s, "statement.json")).expect("unsign");
+    std::fs::remove_file(snapshot_file(w, s, "objects.age")).expect("no object list");
     let path = snapshot_file(w, s, "manifest.json");
     let text = std::fs::read_to_string(&path).expect("manifest");
     let body = text.split_once('\n').expect("header").1;
     let mut value: serde_json::Value = serde_json::from_str(body).expect("json");
+    let fields = value.as_object_mut().expect("manifest");
+    fields.remove("objects");
+    fields.remove("dump_stats");
+    fields.insert("blobs".into(), serde_json::json!(objects.blobs));
+    fields.insert("dump_chunks".into(), serde_json::json!(objects.dump_chunks));
     for blob in value["blobs"].as_array_mut().expect("blobs") {
         if reused.iter().any(|r| blob["object"] == *r) {
             blob.as_object_mut()
@@ -77,16 +84,16 @@ async fn unsigned_snapshots_that_verify_are_signed_once_and_damaged_ones_are_nam
     let damaged = backup().await;
     let intact = backup().await;
     let signed = backup().await;
-    let reused: Vec<String> = ward_vault::read_manifest(&repo, &intact.snapshot, &w.trusted())
-        .await
-        .expect("manifest")
+    let damaged_objects = w.objects(&repo, &damaged.snapshot).await;
+    let intact_objects = w.objects(&repo, &intact.snapshot).await;
+    let reused: Vec<String> = intact_objects
         .blobs
         .iter()
         .map(|b| b.object.clone())
         .collect();
     assert!(!reused.is_empty());
-    unsign(&w, &damaged.snapshot, &[]);
-    unsign(&w, &intact.snapshot, &reused);
+    unsign(&w, &damaged.snapshot, &damaged_objects, &[]);
+    unsign(&w, &intact.snapshot, &intact_objects, &reused);
     flip_byte(&snapshot_file(&w, &damaged.snapshot, "sealed.age"));
     assert_eq!(
         listed(&w, &repo).await,

@@ -35,7 +35,7 @@ async fn a_backup_writes_few_padded_packs_and_gc_repacks_what_pruning_frees() {
     let objects = files_under(&w.repo_dir);
     let packs = pack_files(&w);
     // Every blob and chunk is in a pack: the objects are the packs and their indexes, the
-    // snapshot's three parts, the data key and the tenant key.
+    // snapshot's four parts, the data key and the tenant key.
     assert!(
         objects.iter().all(|o| !o.contains("/blobs/")),
         "{objects:?}"
@@ -43,7 +43,7 @@ async fn a_backup_writes_few_padded_packs_and_gc_repacks_what_pruning_frees() {
     assert!((1..=4).contains(&packs.len()), "{packs:?}");
     assert_eq!(
         objects.len(),
-        2 * packs.len() + 3 + 1 + 2 + 1,
+        2 * packs.len() + 4 + 1 + 2 + 1,
         "{objects:?}"
     );
     // Each pack's size is a Padmé length: only its top bits vary.
@@ -84,10 +84,8 @@ async fn a_backup_writes_few_padded_packs_and_gc_repacks_what_pruning_frees() {
     let after: u64 = pack_files(&w).iter().map(|(_, l)| l).sum();
     assert!(after * 2 < before, "{before} → {after} bytes of packs");
     // What the kept snapshot references is all still there, and only that.
-    let kept = read_manifest(&repo, &second.snapshot, &w.trusted())
-        .await
-        .expect("manifest");
-    for o in kept.shared_objects() {
+    let kept = w.objects(&repo, &second.snapshot).await;
+    for o in kept.shared() {
         assert!(w.stored_at_maybe(&repo, &o.object).await.is_some(), "{o:?}");
     }
     let gone = read_manifest(&repo, &first.snapshot, &w.trusted()).await;
@@ -107,4 +105,48 @@ async fn a_backup_writes_few_padded_packs_and_gc_repacks_what_pruning_frees() {
         (0, 0),
         "{again:?}"
     );
+}
+
+/// What a bucket reader sees of a snapshot: its parts, packs and totals. No plaintext part
+/// names one of its blobs or chunks or gives one's size: the list is in `objects.age`,
+/// sealed under the tenant key's index key, and a rewritten list is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bucket_reader_learns_neither_a_snapshots_objects_nor_their_sizes() {
+    let w = World::new(common::small()).await;
+    let (repo, _, s) = w.backed_up().await;
+    let objects = w.objects(&repo, &s.snapshot).await;
+    assert_eq!(objects.blobs.len() as u64, s.attachments);
+    assert!(!objects.dump_chunks.is_empty());
+    let dir = w.repo_dir.join(common::snapshot_folder(&s.snapshot));
+    for part in ["manifest.json", "statement.json"] {
+        let text = std::fs::read_to_string(dir.join(part)).expect(part);
+        for o in objects.shared() {
+            let name = o.object.rsplit('/').next().expect("name");
+            assert!(!text.contains(name), "{part} names {}", o.object);
+        }
+        assert!(!text.contains("/blobs/"), "{part}: {text}");
+    }
+    let sealed = std::fs::read(dir.join("objects.age")).expect("objects.age");
+    assert!(
+        !sealed.windows(7).any(|w| w == b"/blobs/"),
+        "objects.age is not encrypted"
+    );
+
+    // A rewritten list (here one byte longer) is refused by the manifest's signed record
+    // of the part, before anything decrypts it.
+    let mut forged = sealed.clone();
+    forged.extend_from_slice(b" ");
+    std::fs::write(dir.join("objects.age"), &forged).expect("rewrite");
+    let manifest = read_manifest(&repo, &s.snapshot, &w.trusted())
+        .await
+        .expect("the manifest still verifies");
+    let err = ward_vault::open_snapshot(&repo, &manifest, &w.identities())
+        .await
+        .expect_err("a rewritten object list opened");
+    assert!(
+        matches!(&err, ward_vault::VaultError::Corrupted { object, .. } if object.ends_with("objects.age")),
+        "{err}"
+    );
+    std::fs::write(dir.join("objects.age"), &sealed).expect("put back");
+    w.verify_read_data(&repo, &s.snapshot).await;
 }

@@ -18,8 +18,8 @@ use ward_vault::{
     BackupOptions, BackupSigningKey, BackupSummary, BackupTarget, DbConnection, GcReport,
     Identities, ListedSnapshot, NoProgress, ObjectLock, PgTools, Progress, PruneReport, Recipients,
     Repository, RepositoryConfig, RepositoryKey, RestoreRequest, RestoreSummary, Retention,
-    S3Location, SnapshotFilter, SnapshotRef, StoreLocation, TrustedKeys, VaultError, VerifyDepth,
-    VerifyReport,
+    S3Location, SnapshotFilter, SnapshotObjects, SnapshotRef, StoreLocation, TrustedKeys,
+    VaultError, VerifyDepth, VerifyReport,
 };
 
 /// A small Odoo database and filestore, for tests whose point is not volume.
@@ -282,6 +282,18 @@ impl World {
     pub async fn gc_now(&self, repo: &Repository, dry_run: bool) -> Result<GcReport, VaultError> {
         let key = self.key(repo).await;
         collect_garbage_now(repo, "st-marys", &self.trusted(), Some(&key), dry_run).await
+    }
+
+    /// The object list of a verified snapshot (sealed in `objects.age`), opened with this
+    /// world's identity.
+    pub async fn objects(&self, repo: &Repository, snapshot: &SnapshotRef) -> SnapshotObjects {
+        let manifest = ward_vault::read_manifest(repo, snapshot, &self.trusted())
+            .await
+            .expect("verified manifest");
+        ward_vault::open_snapshot(repo, &manifest, &self.identities())
+            .await
+            .expect("the snapshot opens")
+            .objects
     }
 
     /// The blob objects written alone (large blobs) and the pack files of the local

@@ -115,6 +115,7 @@ pub(super) fn prune(cx: &Context, args: PruneArgs) -> Result<Exit, Failure> {
             details.insert("deleted_bytes".into(), gc.deleted_bytes.into());
             details.insert("packs_repacked".into(), gc.packs_repacked.into());
             details.insert("packs_unchecked".into(), gc.packs_unchecked.into());
+            details.insert("blobs_unchecked".into(), gc.blobs_unchecked.into());
             Ok(((pruned, gc), Outcome::Ok, details))
         }
         Err(f) => Err((f, details)),
@@ -146,7 +147,11 @@ pub(super) fn prune(cx: &Context, args: PruneArgs) -> Result<Exit, Failure> {
                 args.grace,
                 gc.kept_locked
             );
-            if gc.packs_unchecked {
+            if gc.blobs_unchecked {
+                println!(
+                    "blobs and packs were not collected: the snapshots' object lists are sealed under the tenant key, which is not cached here and no identity opened (pass --identity FILE)"
+                );
+            } else if gc.packs_unchecked {
                 println!(
                     "packs were not collected: the tenant key is not cached here and no identity opened it (pass --identity FILE)"
                 );

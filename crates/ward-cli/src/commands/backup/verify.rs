@@ -114,7 +114,7 @@ pub(super) fn verify(cx: &Context, args: VerifyArgs) -> Result<Exit, Failure> {
             };
             let how = if report.objects_unlocated > 0 {
                 format!(
-                    "{how}; {} packed objects not located (their pack indexes need the tenant key: pass --identity FILE)",
+                    "{how}; {} blobs and chunks not located (the object list and the pack indexes need the tenant key: pass --identity FILE)",
                     report.objects_unlocated
                 )
             } else {
