@@ -90,6 +90,7 @@ pub async fn restore_filestore(
             identities,
             folder,
             request.blob_concurrency,
+            crate::restore::cores(),
             progress.clone(),
         )
         .await?;

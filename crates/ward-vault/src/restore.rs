@@ -710,19 +710,29 @@ async fn restore_filestore(
     request: &RestoreRequest,
     progress: Arc<dyn Progress>,
 ) -> Result<(u64, u64)> {
+    // The database is restored at the same time: leave PostgreSQL and pg_restore the
+    // other half of the cores, or the blob threads, many and always runnable, crowd out
+    // the one backend that loads the rows.
     write_blobs(
         repo,
         contents,
         identities,
         &request.filestore,
         request.blob_concurrency,
+        (cores() / 2).max(1),
         progress,
     )
     .await
 }
 
+/// The cores this process may use.
+pub(crate) fn cores() -> usize {
+    std::thread::available_parallelism().map_or(2, usize::from)
+}
+
 /// Writes every attachment of `contents` under `root` in Odoo's layout, each once its
-/// sha1 checks, `concurrency` at a time; attachments sharing one file are fetched once.
+/// sha1 checks; attachments sharing one file are fetched once. `concurrency` blobs are
+/// fetched at a time, and `cpu_slots` of them decrypted, checked and written at a time.
 /// Returns the files and bytes written.
 pub(crate) async fn write_blobs(
     repo: &Repository,
@@ -730,8 +740,10 @@ pub(crate) async fn write_blobs(
     identities: &Identities,
     root: &Path,
     concurrency: usize,
+    cpu_slots: usize,
     progress: Arc<dyn Progress>,
 ) -> Result<(u64, u64)> {
+    let slots = Arc::new(tokio::sync::Semaphore::new(cpu_slots.max(1)));
     let mut seen = std::collections::BTreeSet::new();
     let entries: Vec<AttachmentEntry> = contents
         .sealed
@@ -744,6 +756,7 @@ pub(crate) async fn write_blobs(
         .map(|entry| {
             let ids = identities.clone();
             let progress = progress.clone();
+            let slots = slots.clone();
             async move {
                 let path = filestore_file(root, &entry.store_fname).ok_or_else(|| {
                     VaultError::Corrupted {
@@ -751,11 +764,18 @@ pub(crate) async fn write_blobs(
                         reason: format!("invalid store_fname {:?}", entry.store_fname),
                     }
                 })?;
-                let plain = fetch_blob(repo, contents, entry, ids).await?;
-                let written = plain.len() as u64;
-                tokio::task::spawn_blocking(move || write_atomically(&path, &plain))
+                let stored = fetch_stored_blob(repo, contents, &entry).await?;
+                let _slot = slots
+                    .acquire()
                     .await
-                    .map_err(|e| VaultError::InvalidInput(format!("restore task: {e}")))??;
+                    .map_err(|e| VaultError::InvalidInput(format!("restore task: {e}")))?;
+                let written = tokio::task::spawn_blocking(move || -> Result<u64> {
+                    let plain = open_blob(&stored, &ids, &entry)?;
+                    write_atomically(&path, &plain)?;
+                    Ok(plain.len() as u64)
+                })
+                .await
+                .map_err(|e| VaultError::InvalidInput(format!("restore task: {e}")))??;
                 progress.advance(Phase::RestoreFilestore, 1);
                 Ok::<u64, VaultError>(written)
             }
@@ -789,14 +809,23 @@ pub(crate) async fn fetch_blob(
     entry: AttachmentEntry,
     ids: Identities,
 ) -> Result<Vec<u8>> {
-    let sha1 = sha1_of_store_fname(&entry.store_fname)
-        .ok_or_else(|| VaultError::Corrupted {
-            object: contents.manifest.sealed.object.clone(),
-            reason: format!("invalid store_fname {:?}", entry.store_fname),
-        })?
-        .to_string();
-    // The blob must be in the signed index, and its stored bytes
-    // the ones recorded there, before anything decrypts them.
+    let stored = fetch_stored_blob(repo, contents, &entry).await?;
+    tokio::task::spawn_blocking(move || open_blob(&stored, &ids, &entry))
+        .await
+        .map_err(|e| VaultError::InvalidInput(format!("restore task: {e}")))?
+}
+
+/// The stored bytes of one attachment's blob, once they are the ones its record in the
+/// snapshot's signed index names (nothing decrypts them before).
+async fn fetch_stored_blob(
+    repo: &Repository,
+    contents: &SnapshotContents,
+    entry: &AttachmentEntry,
+) -> Result<bytes::Bytes> {
+    sha1_of_store_fname(&entry.store_fname).ok_or_else(|| VaultError::Corrupted {
+        object: contents.manifest.sealed.object.clone(),
+        reason: format!("invalid store_fname {:?}", entry.store_fname),
+    })?;
     let record = contents
         .objects
         .blob(&entry.object)
@@ -822,22 +851,28 @@ pub(crate) async fn fetch_blob(
             ),
         });
     }
-    tokio::task::spawn_blocking(move || -> Result<Vec<u8>> {
-        let (decoded, plain) = decode_bytes(&bytes, &ids, DecodeDigests::blob(None))
-            .map_err(|e| stored_object_error(e, &entry.object))?;
-        if decoded.plain_digest != sha1 {
-            return Err(VaultError::Corrupted {
-                object: entry.object,
-                reason: format!(
-                    "content of {} hashes to {}",
-                    entry.store_fname, decoded.plain_digest
-                ),
-            });
-        }
-        Ok(plain)
-    })
-    .await
-    .map_err(|e| VaultError::InvalidInput(format!("restore task: {e}")))?
+    Ok(bytes)
+}
+
+/// Decrypts a blob's checked stored bytes, on a blocking thread, and checks that they hash
+/// to the attachment's name.
+fn open_blob(stored: &[u8], ids: &Identities, entry: &AttachmentEntry) -> Result<Vec<u8>> {
+    let sha1 = sha1_of_store_fname(&entry.store_fname).ok_or_else(|| VaultError::Corrupted {
+        object: entry.object.clone(),
+        reason: format!("invalid store_fname {:?}", entry.store_fname),
+    })?;
+    let (decoded, plain) = decode_bytes(stored, ids, DecodeDigests::blob(None))
+        .map_err(|e| stored_object_error(e, &entry.object))?;
+    if decoded.plain_digest != sha1 {
+        return Err(VaultError::Corrupted {
+            object: entry.object.clone(),
+            reason: format!(
+                "content of {} hashes to {}",
+                entry.store_fname, decoded.plain_digest
+            ),
+        });
+    }
+    Ok(plain)
 }
 
 pub(crate) fn write_atomically(path: &Path, data: &[u8]) -> Result<()> {
