@@ -90,7 +90,7 @@ pub async fn restore_filestore(
             identities,
             folder,
             request.blob_concurrency,
-            crate::restore::cores(),
+            std::sync::Arc::new(tokio::sync::Semaphore::new(crate::restore::cores())),
             progress.clone(),
         )
         .await?;

@@ -498,6 +498,11 @@ async fn restore_tracked(
         .map_err(db_error)?;
     made.created_database = true;
 
+    // While the database restores, the filestore's decrypting and writing takes half the
+    // cores: its threads, many and always runnable, would crowd out the one backend that
+    // loads the rows. Once the database is done it takes them all.
+    let shared = (cores() / 2).max(1);
+    let slots = Arc::new(tokio::sync::Semaphore::new(shared));
     let db_fut = async {
         let t = Instant::now();
         progress.start(Phase::RestoreDatabase, Some(contents.sealed.dump_size));
@@ -511,6 +516,7 @@ async fn restore_tracked(
         )
         .await;
         progress.finish(Phase::RestoreDatabase);
+        slots.add_permits(cores().saturating_sub(shared));
         (r, t.elapsed())
     };
     let files_fut = async {
@@ -519,7 +525,16 @@ async fn restore_tracked(
             Phase::RestoreFilestore,
             Some(contents.sealed.attachments.len() as u64),
         );
-        let r = restore_filestore(repo, contents, identities, request, progress.clone()).await;
+        let r = write_blobs(
+            repo,
+            contents,
+            identities,
+            &request.filestore,
+            request.blob_concurrency,
+            slots.clone(),
+            progress.clone(),
+        )
+        .await;
         progress.finish(Phase::RestoreFilestore);
         (r, t.elapsed())
     };
@@ -703,28 +718,6 @@ fn wait_restore(mut child: std::process::Child, db: &DbConnection) -> Result<()>
     }
 }
 
-async fn restore_filestore(
-    repo: &Repository,
-    contents: &SnapshotContents,
-    identities: &Identities,
-    request: &RestoreRequest,
-    progress: Arc<dyn Progress>,
-) -> Result<(u64, u64)> {
-    // The database is restored at the same time: leave PostgreSQL and pg_restore the
-    // other half of the cores, or the blob threads, many and always runnable, crowd out
-    // the one backend that loads the rows.
-    write_blobs(
-        repo,
-        contents,
-        identities,
-        &request.filestore,
-        request.blob_concurrency,
-        (cores() / 2).max(1),
-        progress,
-    )
-    .await
-}
-
 /// The cores this process may use.
 pub(crate) fn cores() -> usize {
     std::thread::available_parallelism().map_or(2, usize::from)
@@ -732,7 +725,7 @@ pub(crate) fn cores() -> usize {
 
 /// Writes every attachment of `contents` under `root` in Odoo's layout, each once its
 /// sha1 checks; attachments sharing one file are fetched once. `concurrency` blobs are
-/// fetched at a time, and `cpu_slots` of them decrypted, checked and written at a time.
+/// fetched at a time, and as many as `slots` has permits decrypted, checked and written.
 /// Returns the files and bytes written.
 pub(crate) async fn write_blobs(
     repo: &Repository,
@@ -740,10 +733,9 @@ pub(crate) async fn write_blobs(
     identities: &Identities,
     root: &Path,
     concurrency: usize,
-    cpu_slots: usize,
+    slots: Arc<tokio::sync::Semaphore>,
     progress: Arc<dyn Progress>,
 ) -> Result<(u64, u64)> {
-    let slots = Arc::new(tokio::sync::Semaphore::new(cpu_slots.max(1)));
     let mut seen = std::collections::BTreeSet::new();
     let entries: Vec<AttachmentEntry> = contents
         .sealed
