@@ -108,7 +108,8 @@ for phase in dump filestore manifest; do
     "$phase" "$(json_num "$WORK/d.json" "${phase}_seconds")" >> "$RESULTS"
 done
 D_NEW=$(json_num "$WORK/d.json" new_bytes)
-D_DUMP=$(json_num "$WORK/d.json" dump_stored_bytes)
+D_CHUNKS=$(json_num "$WORK/d.json" dump_chunks)
+D_CHUNKS_NEW=$(json_num "$WORK/d.json" dump_chunks_uploaded)
 D_UPLOADED=$(json_num "$WORK/d.json" blobs_uploaded)
 measure d restic-filestore "restic backup (1% changed)" -- restic backup -q "$FILESTORE"
 
@@ -140,5 +141,5 @@ done
   echo
   echo "(c)/(a) per round: ${RATIOS[*]}; median $MEDIAN."
   echo
-  echo "Stored: (a) $((A_BYTES / 1048576)) MB; (c) ward new bytes $((C_NEW / 1048576)) MB; (d) ward new bytes $((D_NEW / 1048576)) MB of which dump $((D_DUMP / 1048576)) MB and $D_UPLOADED new blobs ($(((D_NEW - D_DUMP) / 1024)) KB, $(awk "BEGIN{printf \"%.2f\", 100*($D_NEW-$D_DUMP)/$FS_BYTES}")% of the filestore)."
+  echo "Stored: (a) $((A_BYTES / 1048576)) MB; (c) ward new bytes $((C_NEW / 1048576)) MB; (d) ward new bytes $((D_NEW / 1048576)) MB ($(awk "BEGIN{printf \"%.2f\", 100*$D_NEW/$C_NEW}")% of (c)): $D_UPLOADED new blobs and $D_CHUNKS_NEW new dump chunks of $D_CHUNKS."
 } | tee "$OUT"
