@@ -101,6 +101,33 @@ impl Command {
     }
 }
 
+/// glibc gives each thread that allocates its own malloc arena (up to 8 per core), and
+/// each keeps what the thread freed: a backup's or restore's many threads, passing chunks
+/// and packs of up to 8 MiB between them, held 193–249 MB (backup) and ~200 MB (restore)
+/// where two arenas hold 100–124 MB, and the restore ran faster with two (9.5 s against
+/// 11.6–12.9 s; docs/BENCHMARKS.md). The arena limit is read only when the process starts,
+/// so the binary starts itself again, once, with `MALLOC_ARENA_MAX=2` unless it is set (the
+/// same process: `exec`); if that fails it goes on with glibc's defaults.
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        use std::os::unix::process::CommandExt;
+        if std::env::var_os("MALLOC_ARENA_MAX").is_some() {
+            return;
+        }
+        let Ok(exe) = std::env::current_exe() else {
+            return;
+        };
+        let mut args = std::env::args_os();
+        let mut again = std::process::Command::new(exe);
+        if let Some(name) = args.next() {
+            again.arg0(name);
+        }
+        // Returns only when the exec failed.
+        let _ = again.args(args).env("MALLOC_ARENA_MAX", "2").exec();
+    }
+}
+
 /// `ward … | head` closes stdout early and `println!` then panics; the hook turns that one
 /// panic into [`report::output_closed`] and leaves every other panic to the default hook.
 fn exit_quietly_on_broken_pipe() {
@@ -120,6 +147,7 @@ fn exit_quietly_on_broken_pipe() {
 }
 
 fn main() -> ExitCode {
+    limit_malloc_arenas();
     exit_quietly_on_broken_pipe();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
