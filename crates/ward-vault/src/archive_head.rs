@@ -130,8 +130,8 @@ fn parse(bytes: &[u8]) -> Option<Result<usize, ()>> {
     for _ in 0..7 {
         c.int()?; // creation time: sec, min, hour, mday, mon, year, isdst
     }
-    let strings = if v >= version(1, 10) { 3 } else { 1 };
-    for _ in 0..strings {
+    // Database name, server version, pg_dump version.
+    for _ in 0..3 {
         if c.string()?.is_err() {
             return Some(Err(()));
         }

@@ -391,29 +391,22 @@ impl TenantCatalog {
         repo: &Repository,
         ids: Option<&Identities>,
     ) -> Result<HashMap<String, (StoredObject, SnapshotRef)>> {
-        let verified: Vec<&SnapshotManifest> = self
-            .verified()
-            .map(|(m, _)| m)
-            .filter(|m| ids.is_some() || !crate::objects::sealed(m))
-            .collect();
+        let verified: Vec<&SnapshotManifest> = self.verified().map(|(m, _)| m).collect();
         // Oldest first (buffered keeps the order), so that the last writer wins.
-        let lists: Vec<Result<crate::objects::SnapshotObjects>> =
-            futures::stream::iter(verified.iter().map(|m| async move {
-                match (crate::objects::plaintext(m), ids) {
-                    (Some(objects), _) => Ok(objects),
-                    (None, Some(ids)) => crate::objects::read(repo, m, ids).await,
-                    (None, None) => Err(VaultError::InvalidInput(
-                        "a sealed object list needs the tenant key".into(),
-                    )),
-                }
-            }))
-            .buffered(8)
-            .collect()
-            .await;
+        let lists: Vec<Result<Option<crate::objects::SnapshotObjects>>> = futures::stream::iter(
+            verified
+                .iter()
+                .map(|m| crate::objects::read_if_key(repo, m, ids)),
+        )
+        .buffered(8)
+        .collect()
+        .await;
         let mut records: HashMap<String, (StoredObject, SnapshotRef)> = HashMap::new();
         for (m, objects) in verified.iter().zip(lists) {
             let objects = match objects {
-                Ok(objects) => objects,
+                Ok(Some(objects)) => objects,
+                // Sealed, and no key to open it: it vouches for nothing here.
+                Ok(None) => continue,
                 // A snapshot whose list is damaged vouches for nothing (verify names it).
                 Err(VaultError::Corrupted { .. } | VaultError::WrongKey { .. }) => continue,
                 Err(e) => return Err(e),

@@ -103,15 +103,25 @@ fn find<'a>(list: &'a [StoredObject], object: &str) -> Option<&'a StoredObject> 
         .and_then(|i| list.get(i))
 }
 
-/// Whether reading `manifest`'s object list needs the tenant's index key.
-pub(crate) fn sealed(manifest: &SnapshotManifest) -> bool {
-    manifest.objects.is_some()
-}
-
 /// The lists of a manifest written before the object list was sealed; `None` when sealed.
 pub(crate) fn plaintext(manifest: &SnapshotManifest) -> Option<SnapshotObjects> {
-    (!sealed(manifest))
+    manifest
+        .objects
+        .is_none()
         .then(|| SnapshotObjects::new(manifest.blobs.clone(), manifest.dump_chunks.clone()))
+}
+
+/// [`read`] when it can be read: `None` for a sealed list and no `ids` (no tenant key).
+pub(crate) async fn read_if_key(
+    repo: &Repository,
+    manifest: &SnapshotManifest,
+    ids: Option<&Identities>,
+) -> Result<Option<SnapshotObjects>> {
+    match (plaintext(manifest), ids) {
+        (Some(objects), _) => Ok(Some(objects)),
+        (None, Some(ids)) => read(repo, manifest, ids).await.map(Some),
+        (None, None) => Ok(None),
+    }
 }
 
 /// The object list of a verified `manifest`: its `objects.age`, held to the size and

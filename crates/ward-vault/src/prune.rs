@@ -354,10 +354,13 @@ async fn gc_locked(
                 referenced.extend(manifest.dump.iter().map(|d| d.object.clone()));
                 referenced.insert(manifest.sealed.object.clone());
                 referenced.extend(manifest.objects.iter().map(|o| o.object.clone()));
-                let objects = match (crate::objects::plaintext(&manifest), &index_ids) {
-                    (Some(objects), _) => objects,
-                    (None, Some(ids)) => match crate::objects::read(repo, &manifest, ids).await {
-                        Ok(objects) => objects,
+                let objects =
+                    match crate::objects::read_if_key(repo, &manifest, index_ids.as_ref()).await {
+                        Ok(Some(objects)) => objects,
+                        Ok(None) => {
+                            blobs_unchecked = true;
+                            continue;
+                        }
                         // A genuine snapshot whose list is damaged: its blobs are unknown.
                         Err(VaultError::Corrupted { object, reason }) => {
                             return Err(VaultError::GcUnsafe {
@@ -369,12 +372,7 @@ async fn gc_locked(
                             });
                         }
                         Err(e) => return Err(e),
-                    },
-                    (None, None) => {
-                        blobs_unchecked = true;
-                        continue;
-                    }
-                };
+                    };
                 referenced.extend(objects.shared().map(|b| b.object.clone()));
                 for o in objects.shared() {
                     live.entry(o.object.clone()).or_insert_with(|| o.clone());

@@ -171,30 +171,27 @@ async fn verify_metadata(
     }
     // A sealed object list opens only with the index key: without it the snapshot's blobs
     // and chunks are not even known, only counted (as unlocated).
-    let shared = match (&index_ids, crate::objects::plaintext(manifest)) {
-        (_, Some(objects)) => Some(objects),
-        (Some(ids), None) => match crate::objects::read(repo, manifest, ids).await {
-            Ok(objects) => Some(objects),
-            Err(VaultError::Corrupted { object, reason }) => {
-                report.faults.push(ObjectFault {
-                    object,
-                    problem: reason,
-                });
-                None
-            }
-            Err(VaultError::WrongKey { object }) => {
-                report.faults.push(ObjectFault {
-                    object,
-                    problem: "cannot be decrypted with the tenant's index key (damaged)".into(),
-                });
-                None
-            }
-            Err(e) => return Err(e),
-        },
-        (None, None) => {
+    let shared = match crate::objects::read_if_key(repo, manifest, index_ids.as_ref()).await {
+        Ok(Some(objects)) => Some(objects),
+        Ok(None) => {
             report.objects_unlocated += manifest.blob_stats.stored + manifest.dump_chunk_count();
             None
         }
+        Err(VaultError::Corrupted { object, reason }) => {
+            report.faults.push(ObjectFault {
+                object,
+                problem: reason,
+            });
+            None
+        }
+        Err(VaultError::WrongKey { object }) => {
+            report.faults.push(ObjectFault {
+                object,
+                problem: "cannot be decrypted with the tenant's index key (damaged)".into(),
+            });
+            None
+        }
+        Err(e) => return Err(e),
     };
     let objects: Vec<_> = manifest
         .dump
