@@ -126,8 +126,9 @@ static YAML_DOCUMENTS: AtomicBool = AtomicBool::new(false);
 pub struct Context {
     pub estate_dir: PathBuf,
     state: Option<PathBuf>,
-    secrets_dir: Option<PathBuf>,
-    object_store: Option<String>,
+    /// Where the operations run: the estate, state and secrets folders, the actor, and
+    /// what the process environment said.
+    pub ws: ward_ops::Workspace,
     pub actor: String,
     pub output: Output,
     /// The format exactly as asked for, including wide, SARIF and JUnit.
@@ -144,11 +145,18 @@ impl Context {
             .actor
             .filter(|a| !a.trim().is_empty())
             .unwrap_or_else(os_user);
+        let mut ws = ward_ops::Workspace::new(
+            args.estate.clone(),
+            args.state.clone(),
+            args.secrets_dir,
+            actor.clone(),
+            process_env(),
+        );
+        ws.object_store = args.object_store.filter(|s| !s.trim().is_empty());
         Context {
             estate_dir: args.estate,
             state: args.state,
-            secrets_dir: args.secrets_dir,
-            object_store: args.object_store.filter(|s| !s.trim().is_empty()),
+            ws,
             actor,
             output: match args.output {
                 Format::Json | Format::Yaml => Output::Json,
@@ -194,25 +202,13 @@ impl Context {
     pub fn state_dir_for(&self, estate: &Path) -> PathBuf {
         self.state
             .clone()
-            .unwrap_or_else(|| estate.join(ward_estate::load::STATE_DIR))
+            .unwrap_or_else(|| ward_ops::default_state_dir(estate))
     }
 
     /// The object store an environment's snapshots are in: `--object-store` (or
     /// `WARD_OBJECT_STORE`), else the environment's own from the estate.
     pub fn store_of(&self, env: &ward_estate::ResolvedEnvironment) -> String {
-        self.object_store
-            .clone()
-            .unwrap_or_else(|| env.object_store.clone())
-    }
-
-    /// The secrets folder: `--secrets-dir`, then `WARD_SECRETS_DIR`, then `secrets/` in the
-    /// state folder.
-    pub fn secrets(&self) -> crate::secrets::SecretsDir {
-        crate::secrets::SecretsDir::new(
-            self.secrets_dir
-                .clone()
-                .unwrap_or_else(|| self.state_dir().join("secrets")),
-        )
+        self.ws.store_of(env)
     }
 
     /// Loads the estate and prints its warnings on stderr (also with `-o json`, whose
@@ -241,8 +237,7 @@ impl Context {
     }
 
     /// Appends one entry to the ledger in `state`; a command that changed something calls
-    /// this before it reports success. URL credentials in the subject and details (failure
-    /// messages are recorded too) are masked as in everything Ward prints.
+    /// this before it reports success (see [`ward_ops::record_in`]).
     pub fn record(
         &self,
         state: &Path,
@@ -252,52 +247,29 @@ impl Context {
         git: &ward_estate::GitState,
         details: serde_json::Map<String, serde_json::Value>,
     ) -> Result<(), Failure> {
-        let ledger = ward_ledger::Ledger::open(state).map_err(ledger_failure)?;
-        let mut commit = git.commit.clone();
-        if git.dirty {
-            commit = commit.map(|c| format!("{c}-dirty"));
-        }
-        let details = details
-            .into_iter()
-            .map(|(key, mut value)| {
-                crate::report::scrub_json(&mut value);
-                (key, value)
-            })
-            .collect();
-        ledger
-            .append(ward_ledger::NewEntry {
-                actor: self.actor.clone(),
-                action: action.to_string(),
-                subject: crate::report::scrub_credentials(subject),
-                result: outcome,
-                estate_commit: commit,
-                details,
-            })
-            .map_err(ledger_failure)?;
-        Ok(())
+        ward_ops::record_in(state, &self.actor, action, subject, outcome, git, details)
     }
 }
 
-/// A ledger error for people: every one is operational (exit 3), with a hint that says
-/// what happened to the ledger rather than one hint for all.
-pub fn ledger_failure(e: ward_ledger::LedgerError) -> Failure {
-    use ward_ledger::LedgerError;
-    let hint = match &e {
-        LedgerError::Damaged { .. } | LedgerError::Corrupt { .. } => {
-            "the ledger is damaged or lost, and Ward does not sign over that: run `ward audit \
-             verify` to see the first bad line, restore the state folder (--state, WARD_STATE) \
-             from a backup and find out what happened; docs/audit.md says how to start over \
-             deliberately"
-        }
-        LedgerError::Key { .. } => {
-            "the ledger key was replaced or removed: keys/ledger.ed25519 and keys/ledger.pub are \
-             not the pair that signed this ledger. Restore both from a backup, then run `ward \
-             audit verify --public-key <the key you pinned>`"
-        }
-        // I/O, randomness, encoding.
-        _ => "check that the state folder is writable (--state, WARD_STATE)",
-    };
-    Failure::operational(format!("ledger: {e}"), hint)
+/// A ledger error for people: operational (exit 3), with a hint saying what happened.
+pub use ward_ops::ledger_error as ledger_failure;
+
+/// What the operations read from the process environment, read once here: library crates
+/// read no environment variable.
+fn process_env() -> ward_ops::ProcessEnv {
+    let text = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let secret = |name: &str| text(name).map(ward_vault::SecretString::new);
+    ward_ops::ProcessEnv {
+        pgpassword: secret("PGPASSWORD"),
+        identity: text("WARD_IDENTITY").map(PathBuf::from),
+        aws_access_key_id: secret("AWS_ACCESS_KEY_ID"),
+        aws_secret_access_key: secret("AWS_SECRET_ACCESS_KEY"),
+        home: text("HOME").map(PathBuf::from),
+        path: std::env::var_os("PATH")
+            .map(|p| std::env::split_paths(&p).collect())
+            .unwrap_or_default(),
+        temp_dir: std::env::temp_dir(),
+    }
 }
 
 fn os_user() -> String {

@@ -5,12 +5,10 @@
 
 mod commands;
 mod context;
-mod db_tls;
 mod example;
 mod metrics;
 mod progress;
 mod report;
-mod secrets;
 mod style;
 
 use clap::{CommandFactory, Parser, Subcommand};
@@ -146,9 +144,26 @@ fn exit_quietly_on_broken_pipe() {
     }));
 }
 
+/// Logs and traces of the operations (spans of every vault stage) on stderr, when
+/// `WARD_LOG` names what to show (`info`, `ward_vault=debug`, … as `RUST_LOG` does); off
+/// by default, so that stderr stays the command's own. No span records a secret.
+fn init_tracing() {
+    let Some(filter) = std::env::var("WARD_LOG").ok().filter(|f| !f.is_empty()) else {
+        return;
+    };
+    let filter = tracing_subscriber::EnvFilter::try_new(&filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .try_init();
+}
+
 fn main() -> ExitCode {
     limit_malloc_arenas();
     exit_quietly_on_broken_pipe();
+    init_tracing();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

@@ -84,7 +84,7 @@ pub fn push(base: &str, group: &Group<'_>, gauges: &[Gauge]) -> Result<(), Failu
 pub fn push_or_warn(base: Option<&str>, group: &Group<'_>, gauges: &[Gauge]) {
     let Some(base) = base else { return };
     if let Err(f) = push(base, group, gauges) {
-        warn(&crate::commands::backup::failure_message(&f));
+        warn(&f.message());
     }
 }
 
@@ -102,7 +102,7 @@ mod tests {
         let url = group_url(
             "http://pgw:9091/",
             &Group {
-                job: "ward_drill",
+                job: ward_render::metrics::DRILL_PUSH_JOB,
                 environment: "billing/prod",
             },
         );

@@ -37,6 +37,12 @@ pub enum LedgerError {
     /// A key file is unreadable, malformed, or does not match its counterpart.
     #[error("{}: {message}", path.display())]
     Key { path: PathBuf, message: String },
+    /// A public key given as text is not 64 hex characters of a valid Ed25519 key.
+    #[error("unusable public key: {0}")]
+    InvalidPublicKey(String),
+    /// The chain has reached the largest seq there is and cannot be extended.
+    #[error("the last seq is the largest possible: the ledger cannot be extended")]
+    SeqExhausted,
     /// The operating system could not provide randomness for a new signing key.
     #[error("could not get randomness for a new signing key: {0}")]
     Random(String),

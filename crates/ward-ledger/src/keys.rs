@@ -2,6 +2,7 @@
 //! The private key is created on first append, with mode 0600 from the moment the file
 //! exists (never chmod-ed later, so there is no window in which others can read it).
 
+use std::fmt;
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
 use std::path::Path;
@@ -11,7 +12,91 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{LedgerError, io_at};
 use crate::seal::short;
-use crate::store::{Paths, sync_dir, write_atomic};
+use crate::store::{self, Paths, sync_dir, write_atomic};
+
+/// The ledger's Ed25519 signing key, for signing a chain kept somewhere other than the
+/// state folder's `ledger.jsonl` (the control plane's store). It is still the state
+/// folder's `keys/ledger.ed25519`: loading and creating it stays here.
+pub struct LedgerKey {
+    key: SigningKey,
+}
+
+impl LedgerKey {
+    /// Loads `keys/ledger.ed25519` (and checks `keys/ledger.pub` against it) from
+    /// `state_dir`; refuses with [`LedgerError::Key`] when it is missing.
+    pub fn load(state_dir: &Path) -> Result<LedgerKey, LedgerError> {
+        let paths = Paths::new(state_dir);
+        let key = load_or_create(&paths, false)?;
+        Ok(LedgerKey { key })
+    }
+
+    /// Like [`LedgerKey::load`], but creates the pair (under the writers' lock) when the
+    /// folder has never had one: no key, no file ledger and no first-use record. A folder
+    /// whose key is gone but whose ledger or first-use record is not is refused, as an
+    /// append to the file ledger would be.
+    pub fn load_or_create(state_dir: &Path) -> Result<LedgerKey, LedgerError> {
+        let paths = Paths::new(state_dir);
+        fs::create_dir_all(&paths.state).map_err(io_at(&paths.state))?;
+        let _lock = store::lock(&paths)?;
+        let fresh = !paths.ledger.exists() && !paths.head.exists() && first_use(&paths)?.is_none();
+        let key = load_or_create(&paths, fresh)?;
+        Ok(LedgerKey { key })
+    }
+
+    /// A key from its 32-byte seed (for tests, and for keys kept elsewhere).
+    pub fn from_seed(seed: [u8; 32]) -> LedgerKey {
+        LedgerKey {
+            key: SigningKey::from_bytes(&seed),
+        }
+    }
+
+    /// The public half, as checkpoints and heads name it.
+    pub fn public_key(&self) -> PublicKey {
+        PublicKey(self.key.verifying_key())
+    }
+
+    pub(crate) fn from_signing(key: SigningKey) -> LedgerKey {
+        LedgerKey { key }
+    }
+
+    pub(crate) fn signing(&self) -> &SigningKey {
+        &self.key
+    }
+}
+
+impl fmt::Debug for LedgerKey {
+    /// Shows the public half only.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LedgerKey")
+            .field("public", &self.public_key().to_hex())
+            .finish()
+    }
+}
+
+/// The ledger's Ed25519 public key: what verification checks signatures against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PublicKey(pub(crate) VerifyingKey);
+
+impl PublicKey {
+    /// Parses 64 hex characters (surrounding whitespace ignored), as `keys/ledger.pub`
+    /// and a pinned key hold it.
+    pub fn from_hex(text: &str) -> Result<PublicKey, LedgerError> {
+        parse_public_hex(text)
+            .map(PublicKey)
+            .map_err(LedgerError::InvalidPublicKey)
+    }
+
+    /// Lowercase hex, as checkpoints and heads name it.
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0.to_bytes())
+    }
+}
+
+impl fmt::Display for PublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
 
 /// Loads the signing key, creating the pair when neither half exists yet and `may_create`
 /// (the ledger is new). Must be called with the ledger lock held, so two writers never

@@ -62,7 +62,16 @@
 //! the next append finds the entry covered by that pending head and completes the rename
 //! (until then verify reports the entry as not covered by the head); interrupted before,
 //! the pending head is simply replaced.
+//!
+//! # The chain elsewhere
+//!
+//! [`chain`] builds the same lines and signed head for a chain kept somewhere else (the
+//! control plane's store keeps one line per row), [`Verifier`] walks such a chain with the
+//! checks and [`Problem`]s of [`Ledger::verify`], [`LedgerKey`] loads the state folder's
+//! signing key for it, and [`Ledger::snapshot`] reads (and verifies) a file ledger's exact
+//! bytes to bring them in.
 
+pub mod chain;
 mod entry;
 mod error;
 mod keys;
@@ -78,13 +87,28 @@ use ed25519_dalek::VerifyingKey;
 
 pub use entry::{Entry, GENESIS, NewEntry, Outcome};
 pub use error::LedgerError;
+pub use keys::{LedgerKey, PublicKey};
 pub use seal::{Checkpoint, Head};
-pub use verify::{Problem, Verification};
+pub use verify::{ChainEnd, Problem, Verification, Verifier};
 
-use entry::{CheckpointLine, Line, line_hash, parse_line};
+use entry::{Line, parse_line};
 use error::io_at;
 use store::{Paths, Window};
 use verify::HeadState;
+
+/// A file ledger's bytes as [`Ledger::snapshot`] read them at one moment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    /// Every line of `ledger.jsonl` (entries and checkpoints), without newlines; a torn
+    /// last line is included as it is (and reported by `verification`).
+    pub lines: Vec<Vec<u8>>,
+    /// `ledger.head` as it is, `None` when absent.
+    pub head: Option<Vec<u8>>,
+    /// `keys/ledger.pub`, `None` when missing or unusable.
+    pub public_key: Option<PublicKey>,
+    /// What verifying exactly these bytes found.
+    pub verification: Verification,
+}
 
 /// How many entries go between checkpoints unless [`Ledger::with_checkpoint_every`] says
 /// otherwise.
@@ -153,47 +177,33 @@ impl Ledger {
         if fresh && keys::first_use(paths)?.is_some() {
             return Err(self.refusal(None));
         }
-        let key = keys::load_or_create(paths, fresh)?;
-        let public = key.verifying_key();
-        let (seq, prev, mut checkpoint_hash) = if fresh {
-            (0, GENESIS.to_string(), GENESIS.to_string())
+        let key = LedgerKey::from_signing(keys::load_or_create(paths, fresh)?);
+        let public = key.public_key();
+        let end = if fresh {
+            None
         } else {
-            let end = self.sound_end(&window, head_bytes.as_deref(), &public)?;
-            let seq = end.seq.checked_add(1).ok_or_else(|| LedgerError::Corrupt {
-                path: paths.ledger.clone(),
-                line: None,
-                message: "the last seq is the largest possible".to_string(),
-            })?;
-            (seq, end.hash, end.checkpoint)
+            let end = self.sound_end(&window, head_bytes.as_deref(), &public.0)?;
+            if end.seq == u64::MAX {
+                return Err(LedgerError::Corrupt {
+                    path: paths.ledger.clone(),
+                    line: None,
+                    message: "the last seq is the largest possible".to_string(),
+                });
+            }
+            Some(end)
         };
 
-        let time = entry::now();
-        let entry = Entry {
-            seq,
-            time: time.clone(),
-            actor: new.actor,
-            action: new.action,
-            subject: new.subject,
-            result: new.result,
-            estate_commit: new.estate_commit,
-            details: new.details,
-            prev,
-        };
-        let line = serde_json::to_vec(&entry)?;
-        let hash = line_hash(&line);
-        let mut bytes = line;
+        let appended =
+            chain::next_entry(&key, end.as_ref(), new, entry::now(), self.checkpoint_every)?;
+        let (entry, time) = (appended.entry, appended.head.time);
+        let seq = entry.seq;
+        let mut bytes = appended.line;
         bytes.push(b'\n');
-        if self.checkpoint_every > 0 && (seq + 1) % self.checkpoint_every == 0 {
-            let checkpoint =
-                Checkpoint::sign(&key, seq, time.clone(), hash.clone(), checkpoint_hash)?;
-            let cp_line = serde_json::to_vec(&CheckpointLine { checkpoint })?;
-            checkpoint_hash = line_hash(&cp_line);
+        if let Some(cp_line) = appended.checkpoint {
             bytes.extend_from_slice(&cp_line);
             bytes.push(b'\n');
         }
-        let head = Head::sign(&key, seq, time.clone(), hash, checkpoint_hash)?;
-        let mut head_bytes = serde_json::to_vec(&head)?;
-        head_bytes.push(b'\n');
+        let head_bytes = appended.head_bytes;
 
         // The new head is on disk before the entry: an append cut short after writing the
         // entry is then completed by the next append (see `sound_end`) rather than left
@@ -212,7 +222,7 @@ impl Ledger {
             return Err(io_at(&paths.ledger)(e));
         }
         store::rename_synced(&paths.head_tmp, &paths.head)?;
-        keys::record_first_use(paths, &public, seq, &time)?;
+        keys::record_first_use(paths, &public.0, seq, &time)?;
         Ok(entry)
     }
 
@@ -224,7 +234,7 @@ impl Ledger {
         window: &Window,
         head_bytes: Option<&[u8]>,
         public: &VerifyingKey,
-    ) -> Result<verify::End, LedgerError> {
+    ) -> Result<ChainEnd, LedgerError> {
         let paths = &self.paths;
         let head = match head_bytes {
             None => HeadState::Absent,
@@ -318,6 +328,34 @@ impl Ledger {
     /// says a ledger exists: finding none is a problem.
     pub fn verify_with_key(&self, public_key_hex: &str) -> Result<Verification, LedgerError> {
         verify::verify(&self.paths, Some(public_key_hex))
+    }
+
+    /// The ledger's exact bytes, read under the writers' lock (so no append is half done),
+    /// and their verification as [`Ledger::verify`] (or, with `pinned`,
+    /// [`Ledger::verify_with_key`]) would report it: for copying a file ledger elsewhere
+    /// without breaking its chain. Creates nothing when the state folder does not exist.
+    pub fn snapshot(&self, pinned: Option<&str>) -> Result<Snapshot, LedgerError> {
+        let paths = &self.paths;
+        let _lock = if paths.state.is_dir() {
+            Some(store::lock(paths)?)
+        } else {
+            None
+        };
+        let data = store::read_or_empty(&paths.ledger)?;
+        let head = store::read_if_present(&paths.head)?;
+        let verification = verify::verify_bytes(paths, &data, head.clone(), pinned)?;
+        let public_key = match keys::load_public(paths)? {
+            Ok(key) => Some(PublicKey(key)),
+            Err(_) => None,
+        };
+        let (lines, _) = store::split_lines(&data);
+        let lines = lines.into_iter().map(<[u8]>::to_vec).collect();
+        Ok(Snapshot {
+            lines,
+            head,
+            public_key,
+            verification,
+        })
     }
 
     /// The signed head as last written, for publishing to an external witness; `None`

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::entry::{GENESIS, Line, line_hash, parse_line};
 use crate::error::LedgerError;
-use crate::keys;
+use crate::keys::{self, PublicKey};
 use crate::seal::{Head, short};
 use crate::store::{Paths, read_if_present, read_or_empty, split_lines};
 
@@ -63,12 +63,13 @@ pub(crate) enum HeadState {
 
 /// Where a sound chain ends, as an append needs it to extend the chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct End {
-    pub(crate) seq: u64,
+pub struct ChainEnd {
+    /// The seq of the last entry.
+    pub seq: u64,
     /// Line hash of the last entry.
-    pub(crate) hash: String,
+    pub hash: String,
     /// Line hash of the last checkpoint, or [`GENESIS`] when there is none.
-    pub(crate) checkpoint: String,
+    pub checkpoint: String,
 }
 
 /// Checks the end of the ledger as an append must before it signs: `window` is the tail of
@@ -81,7 +82,7 @@ pub(crate) fn check_end(
     resumed: bool,
     head: &HeadState,
     public: &VerifyingKey,
-) -> Result<End, Problem> {
+) -> Result<ChainEnd, Problem> {
     let mut walk = Walk {
         resumed,
         ..Walk::default()
@@ -90,7 +91,7 @@ pub(crate) fn check_end(
         return Err(found);
     }
     match (&walk.last_entry, head) {
-        (Some((_, seq, hash)), HeadState::Valid(_)) => Ok(End {
+        (Some((_, seq, hash)), HeadState::Valid(_)) => Ok(ChainEnd {
             seq: *seq,
             hash: hash.clone(),
             checkpoint: walk.last_checkpoint_hash,
@@ -105,6 +106,17 @@ pub(crate) fn check_end(
 pub(crate) fn verify(paths: &Paths, pinned: Option<&str>) -> Result<Verification, LedgerError> {
     let data = read_or_empty(&paths.ledger)?;
     let head_bytes = read_if_present(&paths.head)?;
+    verify_bytes(paths, &data, head_bytes, pinned)
+}
+
+/// [`verify`] over `ledger.jsonl` and `ledger.head` as already read (`data`, `head_bytes`),
+/// with the folder's key files and first-use record read here.
+pub(crate) fn verify_bytes(
+    paths: &Paths,
+    data: &[u8],
+    head_bytes: Option<Vec<u8>>,
+    pinned: Option<&str>,
+) -> Result<Verification, LedgerError> {
     let mut walk = Walk::default();
     if data.is_empty() && head_bytes.is_none() {
         return Ok(walk.finish(absent(paths, pinned)?));
@@ -118,8 +130,72 @@ pub(crate) fn verify(paths: &Paths, pinned: Option<&str>) -> Result<Verification
         None => HeadState::Absent,
         Some(bytes) => read_head(&bytes, &public),
     };
-    let problem = walk.run(&data, &head, &public);
+    let problem = walk.run(data, &head, &public);
     Ok(walk.finish(problem))
+}
+
+/// Walks a chain line by line, wherever its lines are kept, with the checks and the
+/// problems of [`crate::Ledger::verify`]: feed it every line in order (entries and
+/// checkpoints, without newlines), then [`Verifier::finish`]. Line numbers in its problems
+/// count the lines fed, from 1, as they would number in `ledger.jsonl`.
+pub struct Verifier {
+    walk: Walk,
+    head: HeadState,
+    public: VerifyingKey,
+    lines: u64,
+    problem: Option<Problem>,
+}
+
+impl Verifier {
+    /// A walk against `public`, ending at `head`: the signed head's bytes as
+    /// `ledger.head` holds them, `None` when there is none (itself a problem).
+    pub fn new(public: &PublicKey, head: Option<&[u8]>) -> Verifier {
+        let head = match head {
+            None => HeadState::Absent,
+            Some(bytes) => read_head(bytes, &public.0),
+        };
+        Verifier {
+            walk: Walk::default(),
+            head,
+            public: public.0,
+            lines: 0,
+            problem: None,
+        }
+    }
+
+    /// Checks the next line. Returns false once a problem has been found: later lines are
+    /// not looked at, and the caller may stop feeding them.
+    pub fn push(&mut self, line: &[u8]) -> bool {
+        if self.problem.is_some() {
+            return false;
+        }
+        self.lines += 1;
+        let number = self.lines;
+        let result = if line.contains(&b'\n') {
+            Err(problem(
+                number,
+                None,
+                "holds a newline: not a single ledger line".to_string(),
+            ))
+        } else {
+            self.walk.line(number, line, &self.head, &self.public)
+        };
+        if let Err(found) = result {
+            self.problem = Some(found);
+            return false;
+        }
+        true
+    }
+
+    /// The verdict: the first problem found, or what the end of the chain says against
+    /// the signed head.
+    pub fn finish(self) -> Verification {
+        let problem = match self.problem {
+            Some(found) => Some(found),
+            None => self.walk.end(self.lines, &self.head),
+        };
+        self.walk.finish(problem)
+    }
 }
 
 /// With neither file there is nothing to walk, which is only sound if no key has ever
@@ -242,18 +318,28 @@ impl Walk {
                         .to_string(),
                 ));
             }
-            let result = match parse_line(bytes) {
-                Err(e) => Err(problem(number, e.seq, e.message)),
-                Ok(Line::Entry(entry)) => {
-                    self.entry(number, entry.seq, &entry.prev, &entry.time, bytes, head)
-                }
-                Ok(Line::Checkpoint(cp)) => self.checkpoint(number, &cp, bytes, public),
-            };
-            if let Err(found) = result {
+            if let Err(found) = self.line(number, bytes, head, public) {
                 return Some(found);
             }
         }
         self.end(count, head)
+    }
+
+    /// Checks line `number` (1-based), which is whole (not torn).
+    fn line(
+        &mut self,
+        number: u64,
+        bytes: &[u8],
+        head: &HeadState,
+        public: &VerifyingKey,
+    ) -> Result<(), Problem> {
+        match parse_line(bytes) {
+            Err(e) => Err(problem(number, e.seq, e.message)),
+            Ok(Line::Entry(entry)) => {
+                self.entry(number, entry.seq, &entry.prev, &entry.time, bytes, head)
+            }
+            Ok(Line::Checkpoint(cp)) => self.checkpoint(number, &cp, bytes, public),
+        }
     }
 
     fn entry(

@@ -104,7 +104,10 @@ pub struct PgBootstrap {
 pub struct PgInitdb {
     pub database: String,
     pub owner: String,
-    pub secret: LocalRef,
+    /// The owner's basic-auth Secret; without it CloudNativePG generates one,
+    /// `<cluster>-app`, with a connection `uri` (the control plane's store uses that).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<LocalRef>,
     pub data_checksums: bool,
     /// Run once, as the superuser, in the `postgres` database after `initdb`.
     #[serde(rename = "postInitSQL", skip_serializing_if = "Vec::is_empty")]

@@ -10,6 +10,7 @@ pub mod approval_key;
 pub mod compose;
 pub mod crd;
 pub mod kubernetes;
+pub mod metrics;
 pub mod odoo;
 pub mod plan;
 pub mod postgres;

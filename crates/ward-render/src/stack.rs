@@ -7,8 +7,8 @@ use crate::RenderError;
 use crate::odoo::regex_escape;
 use std::collections::BTreeMap;
 use ward_estate::model::{
-    Document, Environment, HostingModel, MailSpec, ObjectStore, PlatformSpec, SecretProvider,
-    SecretRef, Stage, StoreKind, WorkloadSpec,
+    Document, Environment, HostingModel, MailSpec, ObjectStore, OidcSpec, PlatformSpec, Scheduler,
+    SecretProvider, SecretRef, Stage, StoreKind, WorkloadSpec,
 };
 use ward_estate::{DrPosture, Estate, ResolvedEnvironment};
 
@@ -59,6 +59,34 @@ pub struct Settings {
     pub prometheus_honor_labels: bool,
     /// The mail relay Odoo sends through and the server it fetches from, if any.
     pub mail: MailSpec,
+    /// Ward itself (`spec.controlPlane`), unless the platform runs no server.
+    pub control_plane: Option<ControlPlane>,
+}
+
+/// Where and how `ward serve` runs, with Ward's defaults filled in (see
+/// `kubernetes::control_plane` and docs/rendering.md, "Ward itself").
+#[derive(Clone, Debug)]
+pub struct ControlPlane {
+    /// The cluster `ward-system` is rendered in.
+    pub cluster: String,
+    pub replicas: u32,
+    /// The store's PostgreSQL volume.
+    pub storage_bytes: u64,
+    pub scheduler: Scheduler,
+    pub poll_interval: ward_estate::units::Duration,
+    pub oidc: Option<OidcSpec>,
+}
+
+impl Settings {
+    /// Whether the server schedules the backups and drills of environments in `cluster`:
+    /// only in its own cluster, whose databases its NetworkPolicies can admit it to (a
+    /// policy cannot name a pod of another cluster, nor does a bare service name resolve
+    /// there); elsewhere the CronJobs keep scheduling.
+    pub fn server_schedules(&self, cluster: &str) -> bool {
+        self.control_plane
+            .as_ref()
+            .is_some_and(|c| c.scheduler == Scheduler::Server && c.cluster == cluster)
+    }
 }
 
 /// Where the estate repository points when the platform does not say: a reserved name
@@ -163,6 +191,17 @@ impl Settings {
             pushgateway: r.pushgateway.as_ref().map(|s| s.value.clone()),
             prometheus_honor_labels: r.prometheus_honor_labels.as_ref().is_some_and(|b| b.value),
             mail: r.mail.clone(),
+            control_plane: p
+                .control_plane
+                .cluster_name(&p.clusters)
+                .map(|cluster| ControlPlane {
+                    cluster: cluster.to_string(),
+                    replicas: p.control_plane.replicas(),
+                    storage_bytes: p.control_plane.storage_bytes(),
+                    scheduler: p.control_plane.scheduler(),
+                    poll_interval: p.control_plane.poll_interval(),
+                    oidc: p.control_plane.oidc.clone(),
+                }),
         })
     }
 

@@ -73,6 +73,24 @@ impl Convention {
         l
     }
 
+    /// The labels of the same series exposed by `ward serve` on its own `/metrics` and
+    /// scraped through its ServiceMonitor: no job label of its own (whatever the
+    /// convention, nothing is renamed), the scrape's `job`, `namespace` and `instance`.
+    fn served(&self, environment: &str) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            (
+                ward_render::metrics::ENVIRONMENT_LABEL.to_string(),
+                environment.to_string(),
+            ),
+            ("job".to_string(), "ward-server".to_string()),
+            (
+                "namespace".to_string(),
+                ward_render::metrics::CONTROL_PLANE_NAMESPACE.to_string(),
+            ),
+            ("instance".to_string(), "10.244.1.7:9090".to_string()),
+        ])
+    }
+
     /// The labels of a kube-state-metrics or cert-manager series about `namespace`.
     fn about(&self, namespace: &str) -> BTreeMap<String, String> {
         if self.honor {
@@ -547,15 +565,15 @@ fn scenarios(cx: &Context<'_>, folder: &str, rule: &Value) -> Vec<Scenario> {
             let (job, metric, metrics_job, runtime) = if name == "BackupTooOld" {
                 (
                     "backup",
-                    "ward_backup_last_success_timestamp_seconds",
-                    "ward_backup",
+                    ward_render::metrics::BACKUP_LAST_SUCCESS_METRIC,
+                    ward_render::metrics::BACKUP_PUSH_JOB,
                     dump_time(cx.database_bytes(address)).as_secs() as i64 + 1800,
                 )
             } else {
                 (
                     "drill",
-                    "ward_drill_last_success_timestamp_seconds",
-                    "ward_drill",
+                    ward_render::metrics::DRILL_LAST_SUCCESS_METRIC,
+                    ward_render::metrics::DRILL_PUSH_JOB,
                     2 * 3600,
                 )
             };
@@ -570,6 +588,48 @@ fn scenarios(cx: &Context<'_>, folder: &str, rule: &Value) -> Vec<Scenario> {
                 &[],
                 &mut out,
             );
+            // The same runs reported by `ward serve` instead, with no Pushgateway: on
+            // time silent, a missed run fires.
+            age_scenarios(
+                &title(&format!("{address} from the server")),
+                rule,
+                metric,
+                &cx.convention.served(address),
+                &schedule,
+                runtime,
+                &[],
+                &mut out,
+            );
+            // A series of that name and environment from any other scrape (a tenant's
+            // pod) is no evidence: while the server's own last success grows old, a
+            // fresh stranger does not keep the alert silent.
+            let stranger = BTreeMap::from([
+                (
+                    ward_render::metrics::ENVIRONMENT_LABEL.to_string(),
+                    address.to_string(),
+                ),
+                ("job".to_string(), "odoo".to_string()),
+                ("namespace".to_string(), ns.to_string()),
+            ]);
+            let limit = u64::try_from(threshold(rule)).unwrap_or(0);
+            let step = (limit / 100).max(60);
+            let end = limit + 2 * 3600 + 2 * step;
+            let fresh: Vec<String> = (0..=end / step).map(|k| (k * step).to_string()).collect();
+            out.push(Scenario {
+                name: title(&format!(
+                    "{address}: another scrape's series does not count"
+                )),
+                interval: step,
+                evaluation: step,
+                series: vec![
+                    (
+                        series(metric, &cx.convention.served(address)),
+                        flat("0", step, end),
+                    ),
+                    (series(metric, &stranger), fresh),
+                ],
+                checks: vec![(end, vec![expect(rule, &[])])],
+            });
         }
         "StandbyDown" => {
             let s = series(

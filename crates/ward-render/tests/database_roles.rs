@@ -136,6 +136,9 @@ fn stacks(estate: &Estate, tree: &Tree) -> Vec<RenderedStack> {
         if v["metadata"]["labels"][DRILL_CLUSTER_LABEL.0] == DRILL_CLUSTER_LABEL.1 {
             continue; // the stack's drill cluster: `the_drill_cluster_*` below
         }
+        if v["metadata"]["namespace"] == ward_render::metrics::CONTROL_PLANE_NAMESPACE {
+            continue; // Ward's own store, no stack: `tests/control_plane.rs`
+        }
         let folder = path
             .rsplit_once('/')
             .map(|(f, _)| f.to_string())

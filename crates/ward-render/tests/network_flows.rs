@@ -2,6 +2,8 @@
 //! Odoo reaches its database, its Redis where one is rendered, DNS and the mail servers;
 //! never another stack's database; and the internet only on the ports the estate names.
 //! Ward's backup job reaches its cluster's replicas, which its snapshots are read from.
+//! Ward itself (`ward-system`): the API from the ingress controller only, metrics from
+//! Prometheus only, its store from the server only, tenants' databases when it schedules.
 
 mod common;
 mod flows;
@@ -361,4 +363,200 @@ fn the_backup_job_reaches_its_clusters_replicas_and_primary() {
         }
     }
     assert!(with_replicas > 0, "no stack of the example has a replica");
+}
+
+/// The example with `spec.controlPlane` as given (YAML flow mapping).
+fn with_control_plane(control_plane: &str) -> Tree {
+    let estate = common::loaded(common::example_edited(|name, text| {
+        if name == "platform.yaml" {
+            text.replacen(
+                "spec:\n  clusters:",
+                &format!("spec:\n  controlPlane: {control_plane}\n  clusters:"),
+                1,
+            )
+        } else {
+            text
+        }
+    }));
+    match ward_render::render_kubernetes(&estate) {
+        Ok(t) => t,
+        Err(e) => panic!("the example with a control plane does not render: {e}"),
+    }
+}
+
+const WARD_SYSTEM: &str = ward_render::metrics::CONTROL_PLANE_NAMESPACE;
+
+/// The server's pod and a store instance, as the Deployment and CloudNativePG label them.
+fn control_plane_pods(c: &mut Cluster) -> (Pod, Pod) {
+    let server = c
+        .pod_of(WARD_SYSTEM, ward_render::kubernetes::SERVER_NAME)
+        .expect("the server's Deployment");
+    let store = c.pod(
+        WARD_SYSTEM,
+        labels(&[
+            ("cnpg.io/cluster", ward_render::kubernetes::STORE_CLUSTER),
+            ("cnpg.io/instanceRole", "primary"),
+        ]),
+    );
+    (server, store)
+}
+
+/// The API is reached from the ingress controller's namespace only and `/metrics` from
+/// Prometheus's only, each on its own port; the store admits the server and nothing else
+/// (no tenant pod, no Ward job of a stack); the server reaches its store, DNS and, on
+/// public addresses only, the estate's Git server on 443.
+#[test]
+fn ward_system_admits_its_flows_and_nothing_else() {
+    let (_, tree) = rendered();
+    let api = u16::try_from(ward_render::kubernetes::API_PORT).expect("port");
+    let metrics = u16::try_from(ward_render::kubernetes::METRICS_PORT).expect("port");
+    let mut c = Cluster::from_tree(&tree, "shared-eu1");
+    let (server, store) = control_plane_pods(&mut c);
+    let traefik = c.pod("traefik", labels(&[("app.kubernetes.io/name", "traefik")]));
+    let prometheus = c.pod(
+        "monitoring",
+        labels(&[("app.kubernetes.io/name", "prometheus")]),
+    );
+    let to_server = Endpoint::Pod(server.clone());
+    assert!(
+        c.may_reach(&traefik, &to_server, api, "TCP"),
+        "ingress → API"
+    );
+    assert!(
+        !c.may_reach(&traefik, &to_server, metrics, "TCP"),
+        "ingress → metrics"
+    );
+    assert!(
+        c.may_reach(&prometheus, &to_server, metrics, "TCP"),
+        "Prometheus → metrics"
+    );
+    assert!(
+        !c.may_reach(&prometheus, &to_server, api, "TCP"),
+        "Prometheus → API"
+    );
+    let to_store = Endpoint::Pod(store.clone());
+    assert!(
+        c.may_reach(&server, &to_store, 5432, "TCP"),
+        "server → store"
+    );
+    assert!(
+        c.may_reach(&prometheus, &to_store, 9187, "TCP"),
+        "store metrics"
+    );
+    let mut tenants = 0;
+    for (ns, web, cron) in odoo_pods(&mut c) {
+        for job in c.cronjob_pods(&ns, ("ward.dev/job", "backup")) {
+            assert!(
+                !c.may_reach(&job, &to_store, 5432, "TCP"),
+                "{ns} job → store"
+            );
+            assert!(!c.may_reach(&job, &to_server, api, "TCP"), "{ns} job → API");
+        }
+        for pod in [&web, &cron] {
+            assert!(!c.may_reach(pod, &to_store, 5432, "TCP"), "{ns} → store");
+            assert!(!c.may_reach(pod, &to_server, api, "TCP"), "{ns} → API");
+            assert!(
+                !c.may_reach(pod, &to_server, metrics, "TCP"),
+                "{ns} → metrics"
+            );
+        }
+        // The CronJobs schedule here (the default): the server is not let into tenants.
+        let pg = postgres_pod(&mut c, &ns);
+        assert!(
+            !c.may_reach(&server, &Endpoint::Pod(pg), 5432, "TCP"),
+            "server → {ns}"
+        );
+        tenants += 1;
+    }
+    assert!(tenants >= 2, "{tenants}");
+    let dns = c.pod("kube-system", labels(&[("k8s-app", "kube-dns")]));
+    for proto in ["UDP", "TCP"] {
+        assert!(
+            c.may_reach(&server, &Endpoint::Pod(dns.clone()), 53, proto),
+            "DNS/{proto}"
+        );
+    }
+    let public = Endpoint::Address(Ipv4Addr::new(198, 51, 100, 7));
+    let private = Endpoint::Address(Ipv4Addr::new(10, 20, 30, 40));
+    assert!(c.may_reach(&server, &public, 443, "TCP"), "server → Git");
+    assert!(
+        !c.may_reach(&server, &private, 443, "TCP"),
+        "server → private"
+    );
+    for port in [22, 80, 5432, 6443, 9091] {
+        assert!(
+            !c.may_reach(&server, &public, port, "TCP"),
+            "server → :{port}"
+        );
+    }
+    // Nothing of ward-system is in the other clusters.
+    for other in ["dedicated-eu1", "recovery-eu2"] {
+        let c = Cluster::from_tree(&tree, other);
+        assert!(!c.namespaces.contains_key(WARD_SYSTEM), "{other}");
+    }
+}
+
+/// With `scheduler: server`, the server reaches every stack's PostgreSQL and drill
+/// cluster in its own cluster on 5432 (the stacks' policies admit it, as they admit their
+/// own jobs), its OpenID provider on 443; tenants still never reach its store.
+#[test]
+fn the_scheduling_server_reaches_tenant_databases_and_tenants_never_its_store() {
+    let tree = with_control_plane(
+        "{ scheduler: server, oidc: { issuer: 'https://login.care.example/realms/ward', clientId: ward } }",
+    );
+    let mut c = Cluster::from_tree(&tree, "shared-eu1");
+    let (server, store) = control_plane_pods(&mut c);
+    let to_store = Endpoint::Pod(store);
+    let stacks = odoo_pods(&mut c);
+    assert!(stacks.len() >= 2);
+    for (ns, web, cron) in &stacks {
+        let primary = postgres_instance(&mut c, ns, "primary");
+        let replica = postgres_instance(&mut c, ns, "replica");
+        for pg in [primary, replica] {
+            assert!(
+                c.may_reach(&server, &Endpoint::Pod(pg.clone()), 5432, "TCP"),
+                "{ns}"
+            );
+            assert!(
+                !c.may_reach(&server, &Endpoint::Pod(pg), 8000, "TCP"),
+                "{ns}: 8000"
+            );
+        }
+        let drill = c
+            .objects
+            .iter()
+            .find(|o| {
+                o["kind"] == "Cluster"
+                    && o["metadata"]["namespace"] == ns.as_str()
+                    && o["metadata"]["labels"][ward_render::kubernetes::DRILL_CLUSTER_LABEL.0]
+                        == ward_render::kubernetes::DRILL_CLUSTER_LABEL.1
+            })
+            .and_then(|o| o["metadata"]["name"].as_str().map(String::from));
+        if let Some(drill) = drill {
+            let pod = c.pod(ns, labels(&[("cnpg.io/cluster", drill.as_str())]));
+            assert!(
+                c.may_reach(&server, &Endpoint::Pod(pod), 5432, "TCP"),
+                "{ns} drill"
+            );
+        }
+        // Odoo's pods are not the server: admitted by their own rule, never to the store.
+        for pod in [web, cron] {
+            assert!(!c.may_reach(pod, &to_store, 5432, "TCP"), "{ns} → store");
+        }
+        // A pod of a tenant namespace labelled like the server is not the server.
+        let impostor = c.pod(ns, labels(&[("app.kubernetes.io/name", "ward-server")]));
+        assert!(
+            !c.may_reach(&impostor, &to_store, 5432, "TCP"),
+            "{ns} impostor"
+        );
+    }
+    let public = Endpoint::Address(Ipv4Addr::new(198, 51, 100, 7));
+    assert!(
+        c.may_reach(&server, &public, 443, "TCP"),
+        "server → OpenID provider, S3"
+    );
+    assert!(
+        !c.may_reach(&server, &public, 5432, "TCP"),
+        "server → public 5432"
+    );
 }

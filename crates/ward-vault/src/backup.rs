@@ -196,6 +196,7 @@ pub struct BackupSummary {
 
 /// Backs up `target` into `repo` and commits a snapshot. On any error no snapshot exists
 /// (objects already written are unreferenced and collected by `collect_garbage`).
+#[tracing::instrument(name = "vault.backup", skip_all, fields(tenant = %target.tenant, workload = %target.workload, environment = %target.environment), err(Display))]
 pub async fn backup(
     repo: &Repository,
     target: &BackupTarget,

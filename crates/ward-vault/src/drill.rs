@@ -67,6 +67,7 @@ impl DrillReport {
 }
 
 /// Runs one drill of `snapshot`.
+#[tracing::instrument(name = "vault.drill", skip_all, fields(snapshot = %snapshot), err(Display))]
 pub async fn drill(
     repo: &Repository,
     snapshot: &SnapshotRef,

@@ -47,6 +47,7 @@ pub struct FilestoreRestoreSummary {
 /// against the keys pinned for its environment and its sealed part opens. A folder that is
 /// not empty is refused unless Ward restored it and `replace` is set; a failure removes what
 /// this restore wrote, and says so.
+#[tracing::instrument(name = "vault.restore_filestore", skip_all, fields(snapshot = %snapshot), err(Display))]
 pub async fn restore_filestore(
     repo: &Repository,
     snapshot: &SnapshotRef,

@@ -160,13 +160,11 @@ impl Identities {
         Self::parse(&text).map_err(invalid)
     }
 
-    /// Uses `explicit` if given, else `$WARD_IDENTITY`, else `fallback` if it exists.
+    /// Uses `explicit` if given (the caller's flag, else its `WARD_IDENTITY`), else
+    /// `fallback` if it exists.
     pub fn locate(explicit: Option<&Path>, fallback: Option<&Path>) -> Result<Identities> {
         if let Some(p) = explicit {
             return Self::from_file(p);
-        }
-        if let Some(p) = std::env::var_os("WARD_IDENTITY").filter(|v| !v.is_empty()) {
-            return Self::from_file(Path::new(&p));
         }
         match fallback {
             Some(p) if p.exists() => Self::from_file(p),

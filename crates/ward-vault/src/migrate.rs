@@ -43,6 +43,7 @@ pub struct RefusedSnapshot {
 /// chained to the statement before it. `identities` must open the tenant's key: every
 /// object is decrypted and checked before anything is signed.
 #[allow(clippy::too_many_arguments)]
+#[tracing::instrument(name = "vault.sign_existing", skip_all, fields(tenant = %tenant, workload = %workload, environment = %environment, dry_run = dry_run), err(Display))]
 pub async fn sign_existing(
     repo: &Repository,
     tenant: &str,

@@ -57,6 +57,7 @@ struct Blob {
 
 /// Writes `snapshot` as an Odoo backup zip at `request.path`, atomically: the file appears
 /// complete or not at all.
+#[tracing::instrument(name = "vault.export_odoo_zip", skip_all, fields(snapshot = %snapshot), err(Display))]
 pub async fn export_odoo_zip(
     repo: &Repository,
     snapshot: &SnapshotRef,

@@ -515,16 +515,27 @@ pub(crate) fn db_error(e: tokio_postgres::Error) -> VaultError {
     }
 }
 
-/// Where the PostgreSQL client binaries are. `bindir: None` searches `PATH`.
+/// Where the PostgreSQL client binaries are: `bindir`, else the folders of `search_path`
+/// (the caller's `PATH`: the vault reads no environment variable itself).
 #[derive(Debug, Clone, Default)]
 pub struct PgTools {
     pub bindir: Option<PathBuf>,
+    pub search_path: Vec<PathBuf>,
 }
 
 impl PgTools {
     pub fn in_dir(dir: impl Into<PathBuf>) -> PgTools {
         PgTools {
             bindir: Some(dir.into()),
+            search_path: Vec::new(),
+        }
+    }
+
+    /// The binaries found in these folders, in order (a `PATH` split by the caller).
+    pub fn on_path(search_path: Vec<PathBuf>) -> PgTools {
+        PgTools {
+            bindir: None,
+            search_path,
         }
     }
 
@@ -541,12 +552,11 @@ impl PgTools {
                     })
                 }
             }
-            None => std::env::var_os("PATH")
-                .and_then(|path| {
-                    std::env::split_paths(&path)
-                        .map(|d| d.join(name))
-                        .find(|p| p.is_file())
-                })
+            None => self
+                .search_path
+                .iter()
+                .map(|d| d.join(name))
+                .find(|p| p.is_file())
                 .ok_or_else(|| VaultError::ToolMissing {
                     program: name.into(),
                     path: PathBuf::from(format!("{name} on PATH")),

@@ -51,6 +51,7 @@ pub struct PruneReport {
 }
 
 /// Applies `retention` to one environment's snapshots.
+#[tracing::instrument(name = "vault.prune", skip_all, fields(tenant = %tenant, workload = %workload, environment = %environment, dry_run = dry_run), err(Display))]
 pub async fn prune(
     repo: &Repository,
     tenant: &str,
@@ -270,6 +271,7 @@ pub struct GcReport {
 ///
 /// Packs are collected only with the tenant key (`tenant_key`), which opens their indexes;
 /// without it they are left alone and the report says so.
+#[tracing::instrument(name = "vault.collect_garbage", skip_all, err(Display))]
 pub async fn collect_garbage(
     repo: &Repository,
     tenant: &str,

@@ -114,6 +114,7 @@ impl RestoreSummary {
 
 /// Restores `snapshot` as described by `request`, once its statement verifies against the
 /// keys pinned for its environment.
+#[tracing::instrument(name = "vault.restore", skip_all, fields(snapshot = %snapshot), err(Display))]
 pub async fn restore(
     repo: &Repository,
     snapshot: &SnapshotRef,

@@ -38,26 +38,21 @@ pub struct S3Location {
 }
 
 impl S3Location {
-    /// A location whose credentials come from `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`.
-    pub fn with_env_credentials(
+    /// A location without credentials yet: the caller sets `access_key_id` and
+    /// `secret_access_key` (the vault reads no environment variable itself).
+    pub fn new(
         endpoint: Option<String>,
         bucket: impl Into<String>,
         region: impl Into<String>,
         prefix: impl Into<String>,
     ) -> S3Location {
-        let env = |k: &str| {
-            std::env::var(k)
-                .ok()
-                .filter(|v| !v.is_empty())
-                .map(SecretString::new)
-        };
         S3Location {
             endpoint,
             bucket: bucket.into(),
             region: region.into(),
             prefix: prefix.into(),
-            access_key_id: env("AWS_ACCESS_KEY_ID"),
-            secret_access_key: env("AWS_SECRET_ACCESS_KEY"),
+            access_key_id: None,
+            secret_access_key: None,
         }
     }
 }

@@ -64,6 +64,7 @@ impl VerifyReport {
 
 /// Verifies one committed snapshot. A manifest that cannot be read is reported as a fault
 /// of the manifest object; a snapshot that does not exist is an error.
+#[tracing::instrument(name = "vault.verify", skip_all, fields(snapshot = %snapshot), err(Display))]
 pub async fn verify(
     repo: &Repository,
     snapshot: &SnapshotRef,

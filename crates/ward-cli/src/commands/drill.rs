@@ -63,7 +63,6 @@ pub struct Args {
 pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
     let estate = cx.load_estate()?;
     let env = environment(&estate, &args.target)?;
-    let state = cx.state_dir();
     let objectives = estate
         .workloads
         .iter()
@@ -81,20 +80,23 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
                 "use --jobs 1",
             ));
         }
-        let ids = identities(&estate, &state, args.identity.as_deref())?;
+        let ids = identities(&cx.ws, &estate, args.identity.as_deref())?;
         let keys = crate::commands::signing::trusted_keys(&estate)?;
         // The drill role, not the environment's: only it may create the scratch database
         // (and, on a shared server, connect to it at all).
-        let mut server = db_connection(cx, Some(Login::drill(env)), args.db_url.as_deref())?;
-        server.db.timeouts = args.pg.timeouts(&estate, Some(env))?;
-        args.pg
-            .tls
-            .apply(&mut server.db, Some(env), args.db_url.as_deref())?;
+        let mut server = db_connection(&cx.ws, Some(Login::drill(env)), args.db_url.as_deref())?;
+        server.db.timeouts = args.pg.settings().timeouts(&estate, Some(env))?;
+        args.pg.settings().tls.apply(
+            &mut server.db,
+            Some(env),
+            args.db_url.as_deref(),
+            cx.ws.env.home.as_deref(),
+        )?;
         let request = DrillRequest {
             server: server.db.clone(),
             scratch_dir: args.scratch_dir.clone().unwrap_or_else(std::env::temp_dir),
             jobs: args.jobs,
-            pg_tools: args.pg.tools(),
+            pg_tools: args.pg.settings().tools(&cx.ws.env),
             rto: objectives.map(|c| seconds(&c.rto.value)),
             rpo: objectives.map(|c| seconds(&c.rpo.value)),
             keep: args.keep,
@@ -102,11 +104,11 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
         runtime()?.block_on(async {
             let (repo, snapshot) = match &args.snapshot {
                 Some(id) => {
-                    let found = locate_snapshot(cx, &estate, id, None).await?;
+                    let found = locate_snapshot(&cx.ws, &estate, id, None).await?;
                     (found.repo, found.manifest.snapshot)
                 }
                 None => {
-                    let config = repository_config(cx, &estate, &cx.store_of(env))?;
+                    let config = repository_config(&cx.ws, &estate, &cx.store_of(env))?;
                     let repo = open_repository(&config).await?;
                     // The newest snapshot that verifies: a forged newer one is never drilled.
                     let newest = ward_vault::newest_verified_snapshot(
@@ -166,7 +168,7 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
         }
         Err(f) => Err((f, details)),
     };
-    let recorded = record_result(cx, &estate, "drill", &subject, result);
+    let recorded = record_result(&cx.ws, &estate, "drill", &subject, result);
     push_drill_metrics(args.pushgateway.as_deref(), &env.address(), &recorded);
     let report = recorded?;
     match cx.output {
@@ -246,13 +248,13 @@ fn push_drill_metrics(
     }
     if passed {
         gauges.push(Gauge {
-            name: "ward_drill_last_success_timestamp_seconds",
+            name: ward_render::metrics::DRILL_LAST_SUCCESS_METRIC,
             help: "When a restore drill of the environment last passed",
             value: now,
         });
     }
     let group = Group {
-        job: "ward_drill",
+        job: ward_render::metrics::DRILL_PUSH_JOB,
         environment,
     };
     push_or_warn(pushgateway, &group, &gauges);

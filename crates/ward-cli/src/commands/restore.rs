@@ -99,7 +99,6 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
         )
     })?;
     let estate = cx.load_estate()?;
-    let state = cx.state_dir();
     let mut details = Map::new();
     details.insert("to_db".into(), to_db.clone().into());
     details.insert("filestore".into(), filestore.display().to_string().into());
@@ -113,22 +112,25 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
                 "use --jobs 1",
             ));
         }
-        let ids = identities(&estate, &state, args.identity.as_deref())?;
+        let ids = identities(&cx.ws, &estate, args.identity.as_deref())?;
         runtime()?.block_on(async {
             let found = locate(cx, &estate, &args).await?;
             let snapshot = found.snapshot.clone();
             subject = snapshot.to_string();
             let env =
                 estate.environment(&format!("{}/{}", snapshot.workload, snapshot.environment));
-            let mut target = db_connection(cx, env.map(Login::owner), args.db_url.as_deref())?;
-            target.db.timeouts = args.pg.timeouts(&estate, env)?;
-            args.pg
-                .tls
-                .apply(&mut target.db, env, args.db_url.as_deref())?;
+            let mut target = db_connection(&cx.ws, env.map(Login::owner), args.db_url.as_deref())?;
+            target.db.timeouts = args.pg.settings().timeouts(&estate, env)?;
+            args.pg.settings().tls.apply(
+                &mut target.db,
+                env,
+                args.db_url.as_deref(),
+                cx.ws.env.home.as_deref(),
+            )?;
             let mut request = RestoreRequest::new(target.db.with_dbname(&to_db), &filestore);
             request.jobs = args.jobs;
             request.replace = args.replace;
-            request.pg_tools = args.pg.tools();
+            request.pg_tools = args.pg.settings().tools(&cx.ws.env);
             request.owner = args
                 .owner
                 .clone()
@@ -170,7 +172,7 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
         }
         Err(f) => Err((f, details)),
     };
-    let summary = record_result(cx, &estate, "restore", &subject, result)?;
+    let summary = record_result(&cx.ws, &estate, "restore", &subject, result)?;
     match cx.output {
         Output::Json => print_json(&summary)?,
         Output::Text => {
@@ -219,7 +221,7 @@ struct Found {
 async fn locate(cx: &Context, estate: &ward_estate::Estate, args: &Args) -> Result<Found, Failure> {
     let Some(address) = &args.latest else {
         let id = args.snapshot.as_deref().unwrap_or_default();
-        let found = locate_snapshot(cx, estate, id, args.repo.as_deref()).await?;
+        let found = locate_snapshot(&cx.ws, estate, id, args.repo.as_deref()).await?;
         return Ok(Found {
             repo: found.repo,
             snapshot: found.manifest.snapshot,
@@ -230,7 +232,7 @@ async fn locate(cx: &Context, estate: &ward_estate::Estate, args: &Args) -> Resu
     let keys = crate::commands::signing::trusted_keys(estate)?;
     let config = match &args.repo {
         Some(dir) => local_config(dir),
-        None => repository_config(cx, estate, &cx.store_of(env))?,
+        None => repository_config(&cx.ws, estate, &cx.store_of(env))?,
     };
     let repo = open_repository(&config).await?;
     let newest = ward_vault::newest_verified_snapshot(
@@ -274,7 +276,6 @@ fn filestore_only(
         )
     })?;
     let estate = cx.load_estate()?;
-    let state = cx.state_dir();
     let mut details = Map::new();
     details.insert("filestore".into(), filestore.display().to_string().into());
     details.insert("filestore_only".into(), true.into());
@@ -282,7 +283,7 @@ fn filestore_only(
     let mut subject = args.requested();
     let progress = crate::progress::for_command(cx);
     let result = (|| {
-        let ids = identities(&estate, &state, args.identity.as_deref())?;
+        let ids = identities(&cx.ws, &estate, args.identity.as_deref())?;
         runtime()?.block_on(async {
             let found = locate(cx, &estate, args).await?;
             subject = found.snapshot.to_string();
@@ -316,7 +317,7 @@ fn filestore_only(
         }
         Err(f) => Err((f, details)),
     };
-    let summary = record_result(cx, &estate, "restore.filestore", &subject, result)?;
+    let summary = record_result(&cx.ws, &estate, "restore.filestore", &subject, result)?;
     match cx.output {
         Output::Json => print_json(&summary)?,
         Output::Text => {
@@ -347,14 +348,13 @@ fn filestore_only(
 /// `--to-zip`: the snapshot as Odoo's backup zip; needs no database server.
 fn to_zip(cx: &Context, args: &Args, path: &std::path::Path) -> Result<Exit, Failure> {
     let estate = cx.load_estate()?;
-    let state = cx.state_dir();
     let mut details = Map::new();
     details.insert("to_zip".into(), path.display().to_string().into());
     details.insert("replace".into(), args.replace.into());
     let mut subject = args.requested();
     let progress = crate::progress::for_command(cx);
     let result = (|| {
-        let ids = identities(&estate, &state, args.identity.as_deref())?;
+        let ids = identities(&cx.ws, &estate, args.identity.as_deref())?;
         runtime()?.block_on(async {
             let found = locate(cx, &estate, args).await?;
             let snapshot = found.snapshot.clone();
@@ -362,7 +362,7 @@ fn to_zip(cx: &Context, args: &Args, path: &std::path::Path) -> Result<Exit, Fai
             let request = ward_vault::OdooZipRequest {
                 path: path.to_path_buf(),
                 replace: args.replace,
-                pg_tools: args.pg.tools(),
+                pg_tools: args.pg.settings().tools(&cx.ws.env),
                 blob_concurrency: 8,
             };
             ward_vault::export_odoo_zip(
@@ -391,7 +391,7 @@ fn to_zip(cx: &Context, args: &Args, path: &std::path::Path) -> Result<Exit, Fai
         }
         Err(f) => Err((f, details)),
     };
-    let summary = record_result(cx, &estate, "restore.zip", &subject, result)?;
+    let summary = record_result(&cx.ws, &estate, "restore.zip", &subject, result)?;
     match cx.output {
         Output::Json => print_json(&summary)?,
         Output::Text => println!(

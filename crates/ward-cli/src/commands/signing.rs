@@ -4,8 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use ward_estate::{Estate, ResolvedEnvironment};
-use ward_vault::{BackupSigningKey, SigningPublicKey, TrustedKeys};
+use ward_vault::BackupSigningKey;
 
 use crate::context::{Context, Output, print_json};
 use crate::report::{Exit, Failure};
@@ -22,79 +21,7 @@ pub struct KeygenArgs {
     pub out: Option<PathBuf>,
 }
 
-/// Every environment's pinned keys, as the vault wants them. A key the estate decoder let
-/// through whose Ed25519 point is invalid is refused here, naming the environment.
-pub(crate) fn trusted_keys(estate: &Estate) -> Result<TrustedKeys, Failure> {
-    let mut keys = TrustedKeys::new();
-    for env in &estate.environments {
-        let mut parsed = Vec::new();
-        for text in &env.backup_signing_keys {
-            let key = text.parse::<SigningPublicKey>().map_err(|e| {
-                Failure::bad_input(
-                    format!(
-                        "{} ({}): backup.signingKeys entry {text}: {e}",
-                        env.address(),
-                        env.location
-                    ),
-                    "paste the line `ward backup keygen <workload>/<env>` prints",
-                )
-            })?;
-            parsed.push(key);
-        }
-        keys.pin(&env.tenant, &env.workload, &env.environment, parsed);
-    }
-    Ok(keys)
-}
-
-/// Where `ward init` and `ward backup keygen` put an environment's private key.
-pub(crate) fn state_key_path(state: &Path, env: &ResolvedEnvironment) -> PathBuf {
-    state
-        .join("keys/backup")
-        .join(&env.workload)
-        .join(format!("{}.ed25519", env.environment))
-}
-
-/// The private key a backup of `env` signs with: `--signing-key`, else the file of the
-/// environment's signing secret in the secrets folder (where the rendered job mounts it),
-/// else the state folder.
-pub(crate) fn signing_key(
-    cx: &Context,
-    env: &ResolvedEnvironment,
-    explicit: Option<&Path>,
-) -> Result<BackupSigningKey, Failure> {
-    let load = |path: &Path| {
-        BackupSigningKey::load(path).map_err(|e| {
-            Failure::bad_input(
-                e.to_string(),
-                "give a key file `ward backup keygen` wrote (mode 0600)",
-            )
-        })
-    };
-    if let Some(path) = explicit {
-        return load(path);
-    }
-    let secret = cx.secrets().path_of(&env.backup_signing_secret, None)?;
-    if secret.is_file() {
-        return load(&secret);
-    }
-    let state = state_key_path(&cx.state_dir(), env);
-    if state.is_file() {
-        return load(&state);
-    }
-    Err(Failure::bad_input(
-        format!(
-            "no backup signing key for {}: not at {} (the secret {}) nor at {}",
-            env.address(),
-            secret.display(),
-            crate::secrets::SecretsDir::describe(&env.backup_signing_secret),
-            state.display()
-        ),
-        format!(
-            "pass --signing-key FILE, or run `ward backup keygen {}` and pin the line it prints in the estate",
-            env.address()
-        ),
-    ))
-}
+pub(crate) use ward_ops::vault::{signing_key, state_key_path, trusted_keys};
 
 pub(crate) fn keygen(cx: &Context, args: KeygenArgs) -> Result<Exit, Failure> {
     let estate = cx.load_estate()?;
@@ -112,7 +39,7 @@ pub(crate) fn keygen(cx: &Context, args: KeygenArgs) -> Result<Exit, Failure> {
     let key = BackupSigningKey::generate_file(&path)
         .map_err(|e| Failure::operational(e.to_string(), "check that the folder is writable"))?;
     let public = key.public().to_string();
-    let secret = crate::secrets::SecretsDir::describe(&env.backup_signing_secret);
+    let secret = ward_ops::secrets::SecretsDir::describe(&env.backup_signing_secret);
     match cx.output {
         Output::Json => print_json(&serde_json::json!({
             "environment": env.address(),

@@ -78,7 +78,6 @@ fn rewrap(cx: &Context, args: RewrapArgs) -> Result<Exit, Failure> {
             format!("name one of: {}", known.join(", ")),
         ));
     }
-    let state = cx.state_dir();
     let mut details = Map::new();
     details.insert("dry_run".into(), args.dry_run.into());
     let result = (|| {
@@ -108,7 +107,7 @@ fn rewrap(cx: &Context, args: RewrapArgs) -> Result<Exit, Failure> {
             environments,
             unclaimed: parse(&shared.unwrap_or_default())?,
         };
-        let ids = identities(&estate, &state, args.identity.as_deref())?;
+        let ids = identities(&cx.ws, &estate, args.identity.as_deref())?;
         let trusted = crate::commands::signing::trusted_keys(&estate)?;
         let mut stores: Vec<(String, ward_vault::RepositoryConfig)> = Vec::new();
         match &args.repo {
@@ -118,7 +117,7 @@ fn rewrap(cx: &Context, args: RewrapArgs) -> Result<Exit, Failure> {
                 names.sort();
                 names.dedup();
                 for name in names {
-                    let config = repository_config(cx, &estate, &name)?;
+                    let config = repository_config(&cx.ws, &estate, &name)?;
                     stores.push((name, config));
                 }
             }
@@ -178,7 +177,7 @@ fn rewrap(cx: &Context, args: RewrapArgs) -> Result<Exit, Failure> {
         }
         Err(f) => Err((f, details)),
     };
-    let stores = record_result(cx, &estate, "vault.rewrap", &args.tenant, result)?;
+    let stores = record_result(&cx.ws, &estate, "vault.rewrap", &args.tenant, result)?;
     match cx.output {
         Output::Json => print_json(&stores)?,
         Output::Text => {

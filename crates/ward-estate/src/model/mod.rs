@@ -6,6 +6,7 @@
 // One file per document kind, plus what they share (the document envelope, secret
 // references, the field readers); every type is re-exported here, so callers name
 // `model::X` and never the file it lives in.
+mod control_plane;
 mod document;
 mod platform;
 mod readers;
@@ -14,6 +15,7 @@ mod team;
 mod waiver;
 mod workload;
 
+pub use control_plane::{ControlPlaneSpec, OidcSpec, Scheduler};
 pub(crate) use document::decode_meta;
 pub use document::{API_VERSION, Document, Kind, Meta};
 pub(crate) use platform::decode_platform;

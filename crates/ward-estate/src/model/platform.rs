@@ -1,6 +1,8 @@
 //! The `Platform` document: clusters, object and secret stores, the baseline, per-tier
-//! objectives, prices, rendering settings and how changes are trusted.
+//! objectives, prices, rendering settings, how changes are trusted and where Ward itself
+//! runs (`controlPlane`, in `control_plane.rs`).
 
+use super::control_plane::{ControlPlaneSpec, decode_control_plane};
 use super::readers::{flag, list, mapping, opt, req, strings};
 use super::secret_ref::{SecretRef, secret_ref};
 use crate::decode::{Cx, Fields, choice};
@@ -40,6 +42,8 @@ pub struct PlatformSpec {
     pub rendering: RenderingSpec,
     /// How changes to the estate are trusted (`spec.changes`).
     pub changes: ChangesSpec,
+    /// Ward itself (`spec.controlPlane`): `ward serve` in `ward-system`.
+    pub control_plane: ControlPlaneSpec,
 }
 
 /// `spec.changes` of the platform: what `ward apply` asks of a change's commits.
@@ -422,6 +426,18 @@ pub(crate) fn decode_platform(cx: &mut Cx, node: &Node) -> Option<PlatformSpec> 
                 })
             })
         });
+        let control_plane = {
+            let stores: Vec<&str> = secret_stores
+                .iter()
+                .map(|s| s.name.value.as_str())
+                .collect();
+            let check =
+                |cx: &mut Cx, store: &Spanned<String>| check_secret_store(cx, store, &stores);
+            opt(cx, f, "controlPlane", |cx, n, p| {
+                decode_control_plane(cx, n, p, &clusters, &check)
+            })
+            .unwrap_or_default()
+        };
         let baseline = opt(cx, f, "baseline", |cx, n, p| {
             mapping(cx, n, p, |cx, f| {
                 Some(Baseline {
@@ -569,6 +585,7 @@ pub(crate) fn decode_platform(cx: &mut Cx, node: &Node) -> Option<PlatformSpec> 
             break_glass_recipient,
             rendering,
             changes,
+            control_plane,
         })
     })
 }

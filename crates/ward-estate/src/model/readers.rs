@@ -46,7 +46,12 @@ pub(super) fn strings(cx: &mut Cx, f: &mut Fields<'_>, key: &'static str) -> Vec
 }
 
 pub(super) fn flag(cx: &mut Cx, f: &mut Fields<'_>, key: &'static str) -> bool {
-    opt(cx, f, key, |cx, n, p| cx.bool(n, p)).is_some_and(|b| b.value)
+    flag_or(cx, f, key, false)
+}
+
+/// A boolean field, `default` when absent (or unreadable, which is reported).
+pub(super) fn flag_or(cx: &mut Cx, f: &mut Fields<'_>, key: &'static str, default: bool) -> bool {
+    opt(cx, f, key, |cx, n, p| cx.bool(n, p)).map_or(default, |b| b.value)
 }
 
 /// Reads a mapping with `read`, then reports its unknown keys.

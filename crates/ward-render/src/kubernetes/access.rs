@@ -186,7 +186,13 @@ pub(super) fn network_policies(
             policy_types: Some(vec!["Ingress".into(), "Egress".into()]),
             ingress: Some(vec![
                 NetworkPolicyIngressRule {
-                    from: Some(vec![pods(&[ODOO_POD]), pods(&[WARD_JOB])]),
+                    // Ward's jobs, and the server where it schedules them instead.
+                    from: Some(
+                        [pods(&[ODOO_POD]), pods(&[WARD_JOB])]
+                            .into_iter()
+                            .chain(server_peer(settings, &s.cluster))
+                            .collect(),
+                    ),
                     ports: Some(vec![tcp(5432)]),
                 },
                 // Replication between instances, and the operator's status checks.

@@ -76,7 +76,7 @@ pub(super) fn archive_retention_days(posture: &DrPosture, store: Option<&ObjectS
 }
 
 pub(super) fn barman_store(
-    s: &Stack<'_>,
+    (sidecar_cpu, sidecar_memory): (u32, u64),
     name: &str,
     (destination_path, endpoint_url): (String, Option<String>),
     credentials: &str,
@@ -112,10 +112,7 @@ pub(super) fn barman_store(
             },
             retention_policy: format!("{retention_days}d"),
             instance_sidecar_configuration: Some(InstanceSidecarConfiguration {
-                resources: {
-                    let (cpu, memory) = barman_sidecar_sizing(s);
-                    resources(&cpu_quantity(cpu), &quantity(memory))
-                },
+                resources: resources(&cpu_quantity(sidecar_cpu), &quantity(sidecar_memory)),
             }),
         },
     )
@@ -128,7 +125,7 @@ pub(super) fn object_store(
     common: &BTreeMap<String, String>,
 ) -> CustomResource<ObjectStoreSpec> {
     barman_store(
-        s,
+        barman_sidecar_sizing(s),
         ARCHIVE_OBJECT_STORE,
         archive_path(settings, &s.cluster, ns),
         ARCHIVE_CREDENTIALS_SECRET,
@@ -302,7 +299,13 @@ pub(super) fn pg_resources(s: &Stack<'_>) -> ResourceRequirements {
 /// (5 m per GiB, between 250 m and 2 cores); memory is flat, uploads being streamed.
 /// Requests equal limits, as for PostgreSQL, so the pod keeps Guaranteed QoS.
 pub(super) fn barman_sidecar_sizing(s: &Stack<'_>) -> (u32, u64) {
-    let gib = s.database_bytes.div_ceil(GIB);
+    barman_sidecar_for(s.database_bytes)
+}
+
+/// [`barman_sidecar_sizing`] for a cluster of `database_bytes` (the control plane's store
+/// has no stack).
+pub(super) fn barman_sidecar_for(database_bytes: u64) -> (u32, u64) {
+    let gib = database_bytes.div_ceil(GIB);
     let cpu = u32::try_from(round_up(gib.saturating_mul(5).clamp(250, 2000), 50)).unwrap_or(2000);
     (cpu, 512 * MIB)
 }
@@ -616,9 +619,9 @@ pub(super) fn postgres(
         initdb: Some(PgInitdb {
             database: m.database.clone(),
             owner: owner.clone(),
-            secret: LocalRef {
+            secret: Some(LocalRef {
                 name: "db-odoo-credentials".into(),
-            },
+            }),
             data_checksums: true,
             post_init_sql: postgres::bootstrap_statements(),
             post_init_application_sql: postgres::owner_bootstrap_statements(&owner),
@@ -841,7 +844,7 @@ pub(super) fn replica_cluster(
     };
     let retention = archive_retention_days(&s.posture, own_store);
     out.push(&barman_store(
-        s,
+        barman_sidecar_sizing(s),
         SOURCE_OBJECT_STORE,
         source_path,
         source_secret,
@@ -850,7 +853,7 @@ pub(super) fn replica_cluster(
         &common,
     ))?;
     out.push(&barman_store(
-        s,
+        barman_sidecar_sizing(s),
         ARCHIVE_OBJECT_STORE,
         store_path(own_store, own_store, recovery, ns),
         own_secret,

@@ -1,5 +1,5 @@
-//! Argo CD: one AppProject and Application per stack and the cluster-level wiring that
-//! points Argo CD at the deploy tree.
+//! Argo CD: one AppProject and Application per stack (and for `ward-system`) and the
+//! cluster-level wiring that points Argo CD at the deploy tree.
 
 use super::*;
 
@@ -28,6 +28,16 @@ pub(super) fn render_gitops(
         if let (Some(recovery), 1) = (&s.recovery_cluster, s.tier) {
             namespaces.insert((recovery.clone(), s.namespace.clone()), entry);
         }
+    }
+    // Ward itself: a project of its own, so that no tenant's project admits `ward-system`.
+    if let Some(cp) = &settings.control_plane {
+        namespaces.insert(
+            (
+                cp.cluster.clone(),
+                crate::metrics::CONTROL_PLANE_NAMESPACE.to_string(),
+            ),
+            ("ward".to_string(), 1, Stage::Production, Vec::new()),
+        );
     }
     let argo_ns = settings.argocd_namespace.as_str();
     let mut projects: ProjectIndex = BTreeMap::new();

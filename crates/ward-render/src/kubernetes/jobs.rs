@@ -891,6 +891,12 @@ pub(super) fn ward_jobs(
             out.push(&CronJob {
                 metadata,
                 spec: Some(CronJobSpec {
+                    // Where the server schedules backups and drills, their CronJobs stay
+                    // rendered but suspended: never two schedulers, and a person can still
+                    // start one by hand (`kubectl create job --from=cronjob/…`). Prune
+                    // keeps its own schedule (docs/rendering.md, "Ward itself").
+                    suspend: (settings.server_schedules(&s.cluster) && job != WardJob::Prune)
+                        .then_some(true),
                     schedule: cron,
                     time_zone: Some("Etc/UTC".into()),
                     concurrency_policy: Some("Forbid".into()),
@@ -912,7 +918,6 @@ pub(super) fn ward_jobs(
                             ..Default::default()
                         }),
                     },
-                    ..Default::default()
                 }),
                 ..Default::default()
             })?;
@@ -1022,9 +1027,9 @@ pub(super) fn drill_cluster(
                 initdb: Some(PgInitdb {
                     database: DRILL_BOOTSTRAP_DATABASE.into(),
                     owner: drill.user.clone(),
-                    secret: LocalRef {
+                    secret: Some(LocalRef {
                         name: DRILL_CREDENTIALS_SECRET.into(),
-                    },
+                    }),
                     data_checksums: true,
                     post_init_sql: crate::postgres::bootstrap_statements(),
                     post_init_application_sql: Vec::new(),
@@ -1053,7 +1058,11 @@ pub(super) fn drill_cluster(
             policy_types: Some(vec!["Ingress".into(), "Egress".into()]),
             ingress: Some(vec![
                 NetworkPolicyIngressRule {
-                    from: Some(vec![pods(&[WARD_JOB])]),
+                    from: Some(
+                        std::iter::once(pods(&[WARD_JOB]))
+                            .chain(server_peer(settings, &s.cluster))
+                            .collect(),
+                    ),
                     ports: Some(vec![tcp(5432)]),
                 },
                 // The operator's status checks.

@@ -2,8 +2,8 @@
 //! [`crate::crd`] for custom resources), turned into JSON values at the end. This module
 //! holds the shared builders and the order a stack is rendered in; each seam is a file:
 //! `access` (namespace, policies, quota, RBAC), `secrets`, `workloads` (Odoo, ingress),
-//! `data` (PostgreSQL, object stores, Redis), `jobs` (Ward's jobs), `observability`
-//! and `gitops` (Argo CD).
+//! `data` (PostgreSQL, object stores, Redis), `jobs` (Ward's jobs), `observability`,
+//! `gitops` (Argo CD) and `control_plane` (Ward itself, `ward-system`).
 
 use crate::crd::*;
 use crate::odoo::{self, HTTP_PORT, Role as OdooRole, WEBSOCKET_PORT};
@@ -47,6 +47,7 @@ use ward_estate::model::{Role as AdminRole, Stage};
 use ward_estate::resolve::{DRILL_DATABASE_HEX_DIGITS, DRILL_DATABASE_PREFIX};
 
 mod access;
+mod control_plane;
 mod data;
 mod gitops;
 mod jobs;
@@ -59,6 +60,11 @@ mod workloads;
 pub use data::postgres_major;
 
 use access::*;
+use control_plane::*;
+pub use control_plane::{
+    API_PORT, JOB_GRACE_SECONDS, METRICS_PORT, SERVER_NAME, STORE_APP_SECRET, STORE_CLUSTER,
+    STORE_DATABASE, STORE_OWNER,
+};
 use data::*;
 use gitops::*;
 use jobs::*;
@@ -393,6 +399,9 @@ pub fn render<T: Send>(
     for rendered in per_stack {
         laid.extend(rendered?);
     }
+    render_control_plane(estate, &owning_teams, settings, stacks, &mut |o| {
+        laid.push(lay(o));
+    })?;
     render_gitops(settings, stacks, &mut |o| laid.push(lay(o)))?;
     Ok(laid)
 }

@@ -36,10 +36,24 @@ pub(super) fn exported(settings: &Settings, label: &str) -> String {
     }
 }
 
-/// The Pushgateway job Ward's backups push under (`ward backup`'s metrics group).
-pub(super) const BACKUP_METRICS_JOB: &str = "ward_backup";
-/// The same for restore drills.
-pub(super) const DRILL_METRICS_JOB: &str = "ward_drill";
+/// The series of an environment's last success, from either source: pushed by a job
+/// to the Pushgateway (`<exported_job>="<push job>"`), or exposed by `ward serve` on its
+/// own `/metrics`, which carries no job label and is scraped in `ward-system` (so the
+/// scrape's `namespace` is that). Whichever is newer counts (`max` over both), so a
+/// platform that moves from CronJobs to the server needs no Pushgateway, and the move
+/// itself leaves no gap.
+pub(super) fn last_success(
+    settings: &Settings,
+    metric: &str,
+    push_job: &str,
+    address: &str,
+) -> String {
+    use crate::metrics::{CONTROL_PLANE_NAMESPACE, ENVIRONMENT_LABEL};
+    let exported_job = exported(settings, "job");
+    format!(
+        "max({metric}{{{exported_job}=\"{push_job}\", {ENVIRONMENT_LABEL}=\"{address}\"}}\n    or {metric}{{namespace=\"{CONTROL_PLANE_NAMESPACE}\", {ENVIRONMENT_LABEL}=\"{address}\"}})"
+    )
+}
 
 /// The age past which "time since the last success" alerts: the largest gap the rendered
 /// schedule produces over two years, plus the time a run may take to finish (its success
@@ -71,7 +85,6 @@ pub(super) fn observability(
     let p95 = if s.tier == 1 { "1.5" } else { "3" };
     let lag = if s.tier == 1 { 10 } else { 60 };
     let exported_namespace = exported(settings, "namespace");
-    let exported_job = exported(settings, "job");
     let traefik_service = format!("{ns}-odoo-http-8069@kubernetescrd");
     let rpo = stack_rpo(s);
     let base_schedule = schedule::every_with_seconds(s.posture.base_backup_interval, ns);
@@ -162,7 +175,13 @@ pub(super) fn observability(
         let mut r = alert(
             "BackupTooOld",
             format!(
-                "time() - max(ward_backup_last_success_timestamp_seconds{{{exported_job}=\"{BACKUP_METRICS_JOB}\", environment=\"{address}\"}}) > {backup_limit}"
+                "time() - {} > {backup_limit}",
+                last_success(
+                    settings,
+                    crate::metrics::BACKUP_LAST_SUCCESS_METRIC,
+                    crate::metrics::BACKUP_PUSH_JOB,
+                    &address
+                )
             ),
             "10m",
             severity,
@@ -170,7 +189,8 @@ pub(super) fn observability(
                 "The last logical snapshot of {address} is older than its schedule allows ({backup_schedule})"
             ),
         );
-        r.labels.insert("environment".into(), address.clone());
+        r.labels
+            .insert(crate::metrics::ENVIRONMENT_LABEL.into(), address.clone());
         rules.push(r);
         let posture = &m.env.classification.posture;
         let drill_schedule = drill_schedule(m);
@@ -178,7 +198,13 @@ pub(super) fn observability(
         let mut r = alert(
             "RestoreDrillOverdue",
             format!(
-                "time() - max(ward_drill_last_success_timestamp_seconds{{{exported_job}=\"{DRILL_METRICS_JOB}\", environment=\"{address}\"}}) > {limit}"
+                "time() - {} > {limit}",
+                last_success(
+                    settings,
+                    crate::metrics::DRILL_LAST_SUCCESS_METRIC,
+                    crate::metrics::DRILL_PUSH_JOB,
+                    &address
+                )
             ),
             "1h",
             "warning",
@@ -187,7 +213,8 @@ pub(super) fn observability(
                 posture.drill_every
             ),
         );
-        r.labels.insert("environment".into(), address);
+        r.labels
+            .insert(crate::metrics::ENVIRONMENT_LABEL.into(), address);
         rules.push(r);
     }
     out.push(&cr(
@@ -205,7 +232,7 @@ pub(super) fn observability(
     Ok(())
 }
 
-fn postgres_monitor(
+pub(super) fn postgres_monitor(
     ns: &str,
     common: &BTreeMap<String, String>,
 ) -> CustomResource<ServiceMonitorSpec> {

@@ -509,12 +509,7 @@ impl MotoServer {
     /// A repository in `bucket` of this server, under the prefix `ward/vault`, with the
     /// server's test credentials and `lock`.
     pub fn repository_config(&self, bucket: &str, lock: Option<ObjectLock>) -> RepositoryConfig {
-        let mut loc = S3Location::with_env_credentials(
-            Some(self.endpoint()),
-            bucket,
-            "us-east-1",
-            "ward/vault",
-        );
+        let mut loc = S3Location::new(Some(self.endpoint()), bucket, "us-east-1", "ward/vault");
         loc.access_key_id = Some(ward_vault::SecretString::new("testing"));
         loc.secret_access_key = Some(ward_vault::SecretString::new("testing"));
         RepositoryConfig {

@@ -6,10 +6,10 @@ use std::path::PathBuf;
 use indicatif::HumanBytes;
 use ward_vault::{ListedSnapshot, SnapshotFilter, StoreLocation};
 
-use super::repository::{local_config, stores_in_use};
 use super::{environment, open_repository, repository_config, runtime, vault_failure};
 use crate::context::{Context, Output, print_json};
 use crate::report::{Exit, Failure};
+use ward_ops::vault::{local_config, stores_in_use};
 
 #[derive(clap::Args, Debug)]
 pub struct ListArgs {
@@ -105,16 +105,16 @@ pub(super) fn list(cx: &Context, args: ListArgs) -> Result<Exit, Failure> {
             };
             let config = match &args.repo {
                 Some(dir) => local_config(dir),
-                None => repository_config(cx, &estate, &cx.store_of(env))?,
+                None => repository_config(&cx.ws, &estate, &cx.store_of(env))?,
             };
             (filter, vec![config])
         }
         None => {
             let configs = match &args.repo {
                 Some(dir) => vec![local_config(dir)],
-                None => stores_in_use(cx, &estate)
+                None => stores_in_use(&cx.ws, &estate)
                     .iter()
-                    .map(|n| repository_config(cx, &estate, n))
+                    .map(|n| repository_config(&cx.ws, &estate, n))
                     .collect::<Result<_, _>>()?,
             };
             (SnapshotFilter::default(), configs)

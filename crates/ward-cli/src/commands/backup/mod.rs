@@ -4,38 +4,33 @@
 //! Also the glue `ward restore` shares: repositories, recipients, identities.
 
 // One file per subcommand (`run.rs`, `list.rs`, `verify.rs`, `prune.rs`, `sign_existing.rs`; `keygen` is
-// `commands::signing`), and one per piece of glue other commands share: `connection.rs`
-// (the database and its PostgreSQL tools), `repository.rs` (object stores, finding a
-// snapshot), `age_keys.rs` (recipients, identities), `outcome.rs` (failures, the ledger).
-// Everything is re-exported here, so callers name `commands::backup::X`.
-mod age_keys;
-mod connection;
+// `commands::signing`); the glue other commands share (the database connection, the
+// repositories, the keys, the ledger records) is the operations layer's (`ward_ops::vault`),
+// re-exported here with the connection flags (`pg_args.rs`), so callers name `commands::backup::X`.
 mod list;
-mod outcome;
+pub(crate) mod pg_args;
 mod prune;
-mod repository;
 mod run;
 mod sign_existing;
 mod verify;
 
-pub(crate) use age_keys::{identities, recipients, state_identity};
-pub use connection::PgArgs;
-pub(crate) use connection::{Login, db_connection};
 pub use list::ListArgs;
-pub(crate) use outcome::{failure_message, record_result, vault_failure};
+pub use pg_args::PgArgs;
 pub use prune::PruneArgs;
-pub(crate) use repository::{local_config, locate_snapshot, open_repository, repository_config};
 pub use run::RunArgs;
-pub(crate) use run::round;
 pub use sign_existing::SignExistingArgs;
 pub use verify::VerifyArgs;
+pub(crate) use ward_ops::environment;
+pub(crate) use ward_ops::vault::{
+    Login, db_connection, identities, local_config, locate_snapshot, open_repository, recipients,
+    record_result, repository_config, round, runtime, vault_error as vault_failure,
+};
 
 use list::list;
 use prune::prune;
 use run::run_backup;
 use sign_existing::sign_existing;
 use verify::verify;
-use ward_estate::{Estate, ResolvedEnvironment};
 
 use crate::context::Context;
 use crate::report::{Exit, Failure};
@@ -91,30 +86,4 @@ pub fn run(cx: &Context, cmd: Command) -> Result<Exit, Failure> {
         Command::Keygen(a) => crate::commands::signing::keygen(cx, a),
         Command::SignExisting(a) => sign_existing(cx, a),
     }
-}
-
-// ---------------------------------------------------------------------------------------
-// Shared glue (also used by `ward restore` and `ward init`).
-
-/// A small multi-threaded runtime: the vault runs the dump and the filestore side by side.
-pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(4)
-        .enable_all()
-        .build()
-        .map_err(|e| {
-            Failure::operational(
-                format!("cannot start the async runtime: {e}"),
-                "check the process limits (threads, open files)",
-            )
-        })
-}
-
-pub(crate) fn environment<'a>(
-    estate: &'a Estate,
-    address: &str,
-) -> Result<&'a ResolvedEnvironment, Failure> {
-    estate
-        .environment(address)
-        .ok_or_else(|| crate::commands::explain::unknown_address(estate, address))
 }

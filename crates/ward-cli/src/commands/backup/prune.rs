@@ -54,7 +54,7 @@ pub(super) fn prune(cx: &Context, args: PruneArgs) -> Result<Exit, Failure> {
         let grace = ward_estate::units::Duration::parse(&args.grace).map_err(|e| {
             Failure::bad_input(format!("--grace {}: {e}", args.grace), "e.g. 30m, 6h, 1d")
         })?;
-        let config = repository_config(cx, &estate, &cx.store_of(env))?;
+        let config = repository_config(&cx.ws, &estate, &cx.store_of(env))?;
         let keys = crate::commands::signing::trusted_keys(&estate)?;
         runtime()?.block_on(async {
             let repo = open_repository(&config).await?;
@@ -69,10 +69,10 @@ pub(super) fn prune(cx: &Context, args: PruneArgs) -> Result<Exit, Failure> {
             )
             .await
             .map_err(|e| vault_failure(e, "nothing more was removed; run prune again"))?;
-            let tenant_key = super::age_keys::tenant_key_if_held(
+            let tenant_key = ward_ops::vault::tenant_key_if_held(
                 &repo,
+                &cx.ws,
                 &estate,
-                &cx.state_dir(),
                 &env.tenant,
                 args.identity.as_deref(),
             )
@@ -120,7 +120,7 @@ pub(super) fn prune(cx: &Context, args: PruneArgs) -> Result<Exit, Failure> {
         }
         Err(f) => Err((f, details)),
     };
-    let (pruned, gc) = record_result(cx, &estate, "backup.prune", &subject, result)?;
+    let (pruned, gc) = record_result(&cx.ws, &estate, "backup.prune", &subject, result)?;
     match cx.output {
         Output::Json => print_json(&j!({"prune": pruned, "gc": gc}))?,
         Output::Text => {

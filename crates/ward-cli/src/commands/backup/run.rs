@@ -7,11 +7,11 @@ use indicatif::HumanBytes;
 use serde_json::{Map, Value};
 use ward_estate::ResolvedEnvironment;
 use ward_ledger::Outcome;
-use ward_vault::{BackupOptions, BackupTarget, DbConnection, Identities, VaultError};
+use ward_vault::{BackupOptions, BackupTarget, DbConnection};
 
 use super::{
     Login, PgArgs, db_connection, environment, open_repository, recipients, record_result,
-    repository_config, runtime, state_identity, vault_failure,
+    repository_config, runtime, vault_failure,
 };
 use crate::context::{Context, Output, print_json};
 use crate::report::{Exit, Failure};
@@ -74,12 +74,15 @@ pub(super) fn run_backup(cx: &Context, args: RunArgs) -> Result<Exit, Failure> {
     details.insert("object_store".into(), cx.store_of(env).into());
     let result = (|| {
         let recipients = recipients(&estate, env)?;
-        let config = repository_config(cx, &estate, &cx.store_of(env))?;
-        let mut db = db_connection(cx, Some(Login::owner(env)), args.db_url.as_deref())?;
-        db.db.timeouts = args.pg.timeouts(&estate, Some(env))?;
-        args.pg
-            .tls
-            .apply(&mut db.db, Some(env), args.db_url.as_deref())?;
+        let config = repository_config(&cx.ws, &estate, &cx.store_of(env))?;
+        let mut db = db_connection(&cx.ws, Some(Login::owner(env)), args.db_url.as_deref())?;
+        db.db.timeouts = args.pg.settings().timeouts(&estate, Some(env))?;
+        args.pg.settings().tls.apply(
+            &mut db.db,
+            Some(env),
+            args.db_url.as_deref(),
+            cx.ws.env.home.as_deref(),
+        )?;
         let filestore = args
             .filestore
             .clone()
@@ -91,14 +94,7 @@ pub(super) fn run_backup(cx: &Context, args: RunArgs) -> Result<Exit, Failure> {
             ));
         }
         // An identity is optional here: only needed when the tenant key is not cached.
-        let ids = match Identities::locate(
-            args.identity.as_deref(),
-            state_identity(&estate, &state).as_deref(),
-        ) {
-            Ok(ids) => Some(ids),
-            Err(VaultError::IdentityRequired) => None,
-            Err(e) => return Err(vault_failure(e, "pass a valid --identity FILE")),
-        };
+        let ids = ward_ops::vault::identities_if_any(&cx.ws, &estate, args.identity.as_deref())?;
         let standby = standby_connection(env, &args, &db.db)?;
         if args.require_standby && standby.is_none() {
             return Err(Failure::bad_input(
@@ -121,7 +117,7 @@ pub(super) fn run_backup(cx: &Context, args: RunArgs) -> Result<Exit, Failure> {
             filestore,
         };
         let signing_key =
-            crate::commands::signing::signing_key(cx, env, args.signing_key.as_deref())?;
+            crate::commands::signing::signing_key(&cx.ws, env, args.signing_key.as_deref())?;
         let trusted = crate::commands::signing::trusted_keys(&estate)?;
         let mut options = BackupOptions::new(recipients.clone(), signing_key, trusted.clone());
         options.require_standby = args.require_standby;
@@ -129,12 +125,12 @@ pub(super) fn run_backup(cx: &Context, args: RunArgs) -> Result<Exit, Failure> {
         options.standby_catch_up = db.db.timeouts.statement;
         options.estate_commit = estate.git.commit.clone();
         options.allow_missing_blobs = args.allow_missing_blobs;
-        options.pg_tools = args.pg.tools();
+        options.pg_tools = args.pg.settings().tools(&cx.ws.env);
         options.blob_concurrency = args.concurrency;
         let progress = crate::progress::for_command(cx);
         ward_vault::check_component("tenant name", &env.tenant)
             .map_err(|e| vault_failure(e, "fix the tenant's name in the estate"))?;
-        let cache = super::age_keys::tenant_key_cache(&state, &env.tenant);
+        let cache = ward_ops::vault::tenant_key_cache(&state, &env.tenant);
         runtime()?.block_on(async {
             let repo = open_repository(&config).await?;
             // The tenant key the signed chain names: a changed one is refused, never cached.
@@ -202,7 +198,7 @@ pub(super) fn run_backup(cx: &Context, args: RunArgs) -> Result<Exit, Failure> {
         }
         Err(f) => Err((f, details)),
     };
-    let recorded = record_result(cx, &estate, "backup.run", &subject, result);
+    let recorded = record_result(&cx.ws, &estate, "backup.run", &subject, result);
     push_backup_metrics(args.pushgateway.as_deref(), &env.address(), &recorded);
     let summary = recorded?;
     if let Some(skipped) = &summary.standby_skipped {
@@ -304,7 +300,7 @@ fn push_backup_metrics(
     let gauges = match recorded {
         Ok(summary) => vec![
             Gauge {
-                name: "ward_backup_last_success_timestamp_seconds",
+                name: ward_render::metrics::BACKUP_LAST_SUCCESS_METRIC,
                 help: "When the last backup of the environment was committed",
                 value: now_seconds(),
             },
@@ -326,7 +322,7 @@ fn push_backup_metrics(
         }],
     };
     let group = Group {
-        job: "ward_backup",
+        job: ward_render::metrics::BACKUP_PUSH_JOB,
         environment,
     };
     push_or_warn(pushgateway, &group, &gauges);

@@ -7,13 +7,13 @@ use std::path::PathBuf;
 use serde_json::{Map, json as j};
 use ward_ledger::Outcome;
 
-use super::repository::local_config;
 use super::{
     environment, identities, open_repository, record_result, repository_config, runtime,
     vault_failure,
 };
 use crate::context::{Context, Output, print_json};
 use crate::report::{Exit, Failure};
+use ward_ops::vault::local_config;
 
 #[derive(clap::Args, Debug)]
 pub struct SignExistingArgs {
@@ -40,18 +40,17 @@ pub(super) fn sign_existing(cx: &Context, args: SignExistingArgs) -> Result<Exit
     let estate = cx.load_estate()?;
     let env = environment(&estate, &args.target)?;
     let subject = format!("{}/{}/{}", env.tenant, env.workload, env.environment);
-    let state = cx.state_dir();
     let mut details = Map::new();
     details.insert("dry_run".into(), args.dry_run.into());
     let progress = crate::progress::for_command(cx);
     let result = (|| {
         let config = match &args.repo {
             Some(dir) => local_config(dir),
-            None => repository_config(cx, &estate, &cx.store_of(env))?,
+            None => repository_config(&cx.ws, &estate, &cx.store_of(env))?,
         };
-        let ids = identities(&estate, &state, args.identity.as_deref())?;
+        let ids = identities(&cx.ws, &estate, args.identity.as_deref())?;
         let signing_key =
-            crate::commands::signing::signing_key(cx, env, args.signing_key.as_deref())?;
+            crate::commands::signing::signing_key(&cx.ws, env, args.signing_key.as_deref())?;
         let trusted = crate::commands::signing::trusted_keys(&estate)?;
         runtime()?.block_on(async {
             let repo = open_repository(&config).await?;
@@ -99,7 +98,7 @@ pub(super) fn sign_existing(cx: &Context, args: SignExistingArgs) -> Result<Exit
         }
         Err(f) => Err((f, details)),
     };
-    let report = record_result(cx, &estate, "backup.sign-existing", &subject, result)?;
+    let report = record_result(&cx.ws, &estate, "backup.sign-existing", &subject, result)?;
     match cx.output {
         Output::Json => print_json(&report)?,
         Output::Text => {

@@ -32,26 +32,25 @@ pub struct VerifyArgs {
 
 pub(super) fn verify(cx: &Context, args: VerifyArgs) -> Result<Exit, Failure> {
     let estate = cx.load_estate()?;
-    let state = cx.state_dir();
     let mut details = Map::new();
     details.insert("read_data".into(), args.read_data.into());
     let mut subject = args.snapshot.clone();
     let progress = crate::progress::for_command(cx);
     let result = runtime()?.block_on(async {
         let ids = if args.read_data {
-            Some(identities(&estate, &state, args.identity.as_deref())?)
+            Some(identities(&cx.ws, &estate, args.identity.as_deref())?)
         } else {
             None
         };
-        let found = locate_snapshot(cx, &estate, &args.snapshot, args.repo.as_deref()).await?;
+        let found = locate_snapshot(&cx.ws, &estate, &args.snapshot, args.repo.as_deref()).await?;
         subject = found.manifest.snapshot.to_string();
         let tenant_key = match &ids {
             Some(_) => None,
             None => {
-                super::age_keys::tenant_key_if_held(
+                ward_ops::vault::tenant_key_if_held(
                     &found.repo,
+                    &cx.ws,
                     &estate,
-                    &state,
                     &found.manifest.snapshot.tenant,
                     args.identity.as_deref(),
                 )
@@ -96,7 +95,7 @@ pub(super) fn verify(cx: &Context, args: VerifyArgs) -> Result<Exit, Failure> {
         }
         Err(f) => Err((f, details)),
     };
-    let report = record_result(cx, &estate, "backup.verify", &subject, result)?;
+    let report = record_result(&cx.ws, &estate, "backup.verify", &subject, result)?;
     match cx.output {
         Output::Json => print_json(&report)?,
         Output::Text => {

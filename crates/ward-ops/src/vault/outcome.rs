@@ -6,11 +6,10 @@ use ward_estate::Estate;
 use ward_ledger::Outcome;
 use ward_vault::VaultError;
 
-use crate::context::Context;
-use crate::report::Failure;
+use crate::{Error, Workspace};
 
 /// Turns a vault error into a failure with the right exit code and a hint.
-pub(crate) fn vault_failure(e: VaultError, hint: &str) -> Failure {
+pub fn vault_error(e: VaultError, hint: &str) -> Error {
     let hint = match e.cause() {
         VaultError::WrongKey { .. }
         | VaultError::IdentityRequired
@@ -44,55 +43,37 @@ pub(crate) fn vault_failure(e: VaultError, hint: &str) -> Failure {
         _ => hint,
     };
     if e.exit_code() == 2 {
-        Failure::bad_input(e.to_string(), hint)
+        Error::bad_input(e.to_string(), hint)
     } else {
-        Failure::operational(e.to_string(), hint)
-    }
-}
-
-/// The message of a failure, for the ledger.
-pub(crate) fn failure_message(f: &Failure) -> String {
-    match f {
-        Failure::BadInput { message, .. } | Failure::Operational { message, .. } => message.clone(),
-        Failure::Estate { diagnostics, .. } => {
-            format!("the estate has {} problem(s)", diagnostics.len())
-        }
+        Error::operational(e.to_string(), hint)
     }
 }
 
 /// A command's result with its ledger details, or its failure with the details so far.
-pub(crate) type Recorded<T> =
-    Result<(T, Outcome, Map<String, Value>), (Failure, Map<String, Value>)>;
+pub type Recorded<T> = Result<(T, Outcome, Map<String, Value>), (Error, Map<String, Value>)>;
 
 /// Records a command's outcome; on failure the failure is returned as it was, even if the
 /// ledger cannot be written (that problem is then printed too).
-pub(crate) fn record_result<T>(
-    cx: &Context,
+pub fn record_result<T>(
+    ws: &Workspace,
     estate: &Estate,
     action: &str,
     subject: &str,
     result: Recorded<T>,
-) -> Result<T, Failure> {
-    let state = cx.state_dir();
+) -> Result<T, Error> {
     match result {
         Ok((value, outcome, details)) => {
-            cx.record(&state, action, subject, outcome, &estate.git, details)?;
+            ws.record(action, subject, outcome, &estate.git, details)?;
             Ok(value)
         }
         Err((failure, mut details)) => {
-            details.insert("error".into(), failure_message(&failure).into());
-            if let Err(ledger) = cx.record(
-                &state,
-                action,
-                subject,
-                Outcome::Failed,
-                &estate.git,
-                details,
-            ) {
-                crate::report::warn(&format!(
+            details.insert("error".into(), failure.message().into());
+            if let Err(ledger) = ws.record(action, subject, Outcome::Failed, &estate.git, details) {
+                tracing::warn!(error = %ledger, "the failure could not be recorded in the ledger");
+                return Err(failure.with_hint_note(&format!(
                     "the failure could not be recorded in the ledger: {}",
-                    failure_message(&ledger)
-                ));
+                    ledger.message()
+                )));
             }
             Err(failure)
         }

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use ward_estate::model::SecretRef;
 use ward_vault::SecretString;
 
-use crate::report::Failure;
+use crate::Error;
 
 /// A secret file is a password or a key, never large: refuse anything bigger unread.
 const MAX_SECRET_BYTES: u64 = 64 * 1024;
@@ -28,7 +28,7 @@ impl SecretsDir {
 
     /// Where `reference` (plus an optional sub-file, for secrets with several parts such
     /// as S3 credentials) is read from.
-    pub fn path_of(&self, reference: &SecretRef, part: Option<&str>) -> Result<PathBuf, Failure> {
+    pub fn path_of(&self, reference: &SecretRef, part: Option<&str>) -> Result<PathBuf, Error> {
         let mut path = self.root.clone();
         push_segments(&mut path, "store", &reference.store.value)?;
         push_segments(&mut path, "key", &reference.key.value)?;
@@ -51,7 +51,7 @@ impl SecretsDir {
         &self,
         reference: &SecretRef,
         part: Option<&str>,
-    ) -> Result<Option<SecretString>, Failure> {
+    ) -> Result<Option<SecretString>, Error> {
         let path = self.path_of(reference, part)?;
         read_secret_file(&path)
     }
@@ -67,10 +67,10 @@ impl SecretsDir {
     }
 }
 
-fn push_segments(path: &mut PathBuf, what: &str, value: &str) -> Result<(), Failure> {
+fn push_segments(path: &mut PathBuf, what: &str, value: &str) -> Result<(), Error> {
     for segment in value.split('/') {
         if segment.is_empty() || segment == "." || segment == ".." || segment.contains('\0') {
-            return Err(Failure::bad_input(
+            return Err(Error::bad_input(
                 format!("the secret reference's {what} {value:?} cannot name a file"),
                 "use `/`-separated names without empty, `.` or `..` parts",
             ));
@@ -80,10 +80,10 @@ fn push_segments(path: &mut PathBuf, what: &str, value: &str) -> Result<(), Fail
     Ok(())
 }
 
-fn read_secret_file(path: &Path) -> Result<Option<SecretString>, Failure> {
+fn read_secret_file(path: &Path) -> Result<Option<SecretString>, Error> {
     use std::io::Read;
     let unreadable = |e: std::io::Error| {
-        Failure::operational(
+        Error::operational(
             format!("cannot read the secret file {}: {e}", path.display()),
             "check the file's permissions, or the mount of the secret",
         )
@@ -98,7 +98,7 @@ fn read_secret_file(path: &Path) -> Result<Option<SecretString>, Failure> {
         .read_to_end(&mut bytes)
         .map_err(unreadable)?;
     if bytes.len() as u64 > MAX_SECRET_BYTES {
-        return Err(Failure::bad_input(
+        return Err(Error::bad_input(
             format!(
                 "the secret file {} is over {MAX_SECRET_BYTES} bytes",
                 path.display()
@@ -107,7 +107,7 @@ fn read_secret_file(path: &Path) -> Result<Option<SecretString>, Failure> {
         ));
     }
     let Ok(mut text) = String::from_utf8(bytes) else {
-        return Err(Failure::bad_input(
+        return Err(Error::bad_input(
             format!("the secret file {} is not UTF-8 text", path.display()),
             "write the value as text",
         ));
@@ -120,7 +120,7 @@ fn read_secret_file(path: &Path) -> Result<Option<SecretString>, Failure> {
         }
     }
     if text.is_empty() {
-        return Err(Failure::bad_input(
+        return Err(Error::bad_input(
             format!("the secret file {} is empty", path.display()),
             "write the value into it, or remove the file",
         ));

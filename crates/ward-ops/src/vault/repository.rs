@@ -10,26 +10,25 @@ use ward_vault::{
     Repository, RepositoryConfig, S3Location, SnapshotManifest, StoreLocation, VaultError,
 };
 
-use super::vault_failure;
-use crate::context::Context;
-use crate::report::Failure;
+use super::vault_error;
+use crate::{Error, Workspace};
 
 /// How to open the platform object store named `name`. S3 credentials come from
 /// `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`, else from the store's `credentials` secret
 /// in the secrets folder (`access_key_id` and `secret_access_key` files); without both
 /// halves from one of them it is bad input, naming what was looked for.
-pub(crate) fn repository_config(
-    cx: &Context,
+pub fn repository_config(
+    ws: &Workspace,
     estate: &Estate,
     name: &str,
-) -> Result<RepositoryConfig, Failure> {
-    let state = cx.state_dir();
+) -> Result<RepositoryConfig, Error> {
+    let state = &ws.state_dir;
     let store = estate
         .platform
         .as_ref()
         .and_then(|p| p.spec.object_stores.iter().find(|s| s.name.value == name))
         .ok_or_else(|| {
-            Failure::bad_input(
+            Error::bad_input(
                 format!("the platform has no object store `{name}`"),
                 "declare it under spec.objectStores of the Platform",
             )
@@ -52,16 +51,18 @@ pub(crate) fn repository_config(
             })
         }
         StoreKind::S3 => {
-            let mut s3 = S3Location::with_env_credentials(
+            let mut s3 = S3Location::new(
                 text(&store.endpoint),
                 text(&store.bucket).unwrap_or_default(),
                 text(&store.region).unwrap_or_else(|| "us-east-1".into()),
                 text(&store.prefix).unwrap_or_default(),
             );
+            s3.access_key_id = ws.env.aws_access_key_id.clone();
+            s3.secret_access_key = ws.env.aws_secret_access_key.clone();
             let from_env = s3.access_key_id.is_some() || s3.secret_access_key.is_some();
             let mut files = None;
             if !from_env && let Some(reference) = &store.credentials {
-                let secrets = cx.secrets();
+                let secrets = &ws.secrets;
                 s3.access_key_id = secrets.read(reference, Some("access_key_id"))?;
                 s3.secret_access_key = secrets.read(reference, Some("secret_access_key"))?;
                 files = Some((
@@ -101,7 +102,7 @@ fn missing_s3_credentials(
     from_env: bool,
     files: Option<(String, PathBuf, PathBuf)>,
     local: Option<&str>,
-) -> Failure {
+) -> Error {
     let vars = "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY";
     let message = match (from_env, files) {
         (true, _) => format!(
@@ -122,19 +123,19 @@ fn missing_s3_credentials(
             "; to use the platform's local folder store instead, pass --object-store {local}"
         ));
     }
-    Failure::bad_input(message, hint)
+    Error::bad_input(message, hint)
 }
 
-pub(crate) async fn open_repository(config: &RepositoryConfig) -> Result<Repository, Failure> {
+pub async fn open_repository(config: &RepositoryConfig) -> Result<Repository, Error> {
     Repository::open(config).await.map_err(|e| {
-        vault_failure(
+        vault_error(
             e,
             "check the object store in the platform (path, bucket, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)",
         )
     })
 }
 
-pub(crate) fn local_config(dir: &Path) -> RepositoryConfig {
+pub fn local_config(dir: &Path) -> RepositoryConfig {
     RepositoryConfig {
         store: StoreLocation::Local(dir.to_path_buf()),
         object_lock: None,
@@ -142,18 +143,18 @@ pub(crate) fn local_config(dir: &Path) -> RepositoryConfig {
 }
 
 /// Every distinct object store environments back up to, in estate order.
-pub(super) fn stores_in_use(cx: &Context, estate: &Estate) -> Vec<String> {
+pub fn stores_in_use(ws: &Workspace, estate: &Estate) -> Vec<String> {
     let mut seen = BTreeSet::new();
     estate
         .environments
         .iter()
-        .map(|e| cx.store_of(e))
+        .map(|e| ws.store_of(e))
         .filter(|s| seen.insert(s.clone()))
         .collect()
 }
 
 /// A snapshot found in one of the estate's repositories (or `--repo`).
-pub(crate) struct Located {
+pub struct Located {
     pub repo: Repository,
     /// Verified against `keys`, the estate's pinned signing keys.
     pub manifest: SnapshotManifest,
@@ -162,13 +163,13 @@ pub(crate) struct Located {
 
 /// Finds a snapshot by reference or id prefix: in `--repo`, else in its environment's
 /// object store, else in every object store the estate uses.
-pub(crate) async fn locate_snapshot(
-    cx: &Context,
+pub async fn locate_snapshot(
+    ws: &Workspace,
     estate: &Estate,
     reference: &str,
     repo_dir: Option<&Path>,
-) -> Result<Located, Failure> {
-    let keys = crate::commands::signing::trusted_keys(estate)?;
+) -> Result<Located, Error> {
+    let keys = super::trusted_keys(estate)?;
     let configs: Vec<RepositoryConfig> = if let Some(dir) = repo_dir {
         vec![local_config(dir)]
     } else {
@@ -176,14 +177,14 @@ pub(crate) async fn locate_snapshot(
             .parse::<ward_vault::SnapshotRef>()
             .ok()
             .and_then(|r| estate.environment(&format!("{}/{}", r.workload, r.environment)))
-            .map(|e| cx.store_of(e));
+            .map(|e| ws.store_of(e));
         let names = match own_store {
             Some(s) => vec![s],
-            None => stores_in_use(cx, estate),
+            None => stores_in_use(ws, estate),
         };
         names
             .iter()
-            .map(|n| repository_config(cx, estate, n))
+            .map(|n| repository_config(ws, estate, n))
             .collect::<Result<_, _>>()?
     };
     for config in &configs {
@@ -203,14 +204,14 @@ pub(crate) async fn locate_snapshot(
             }
             Err(VaultError::SnapshotNotFound(_)) => continue,
             Err(e) => {
-                return Err(vault_failure(
+                return Err(vault_error(
                     e,
                     "check the snapshot id with `ward backup list`",
                 ));
             }
         }
     }
-    Err(vault_failure(
+    Err(vault_error(
         VaultError::SnapshotNotFound(reference.to_string()),
         "list the snapshots with `ward backup list`",
     ))

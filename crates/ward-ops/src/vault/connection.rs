@@ -5,36 +5,32 @@ use std::path::PathBuf;
 
 use ward_estate::model::SecretRef;
 use ward_estate::{Estate, ResolvedEnvironment};
-use ward_vault::{DbConnection, PgTools, SecretString, VaultError};
+use ward_vault::{DbConnection, PgTools, VaultError};
 
-use super::vault_failure;
-use crate::context::Context;
-use crate::report::Failure;
+use super::vault_error;
+use crate::{Error, ProcessEnv, Workspace};
 
 /// Where the PostgreSQL client tools are, and how long to wait for the server.
-#[derive(clap::Args, Debug, Clone)]
-pub struct PgArgs {
+#[derive(Debug, Clone, Default)]
+pub struct PgSettings {
     /// Folder holding pg_dump/pg_restore [default: PATH].
-    #[arg(long, env = "WARD_PG_BINDIR", value_name = "DIR")]
     pub pg_bindir: Option<PathBuf>,
     /// How long to wait for the database server to accept the connection and the login
     /// (e.g. 30s) [default: the environment's database.connectTimeout, else 10s].
-    #[arg(long, value_name = "DURATION")]
     pub db_connect_timeout: Option<String>,
     /// How long one statement or table-lock wait may take, pg_dump's included (e.g. 15m)
     /// [default: the environment's database.statementTimeout, else 5m].
-    #[arg(long, value_name = "DURATION")]
     pub db_statement_timeout: Option<String>,
-    #[command(flatten)]
-    pub tls: crate::db_tls::DbTlsArgs,
+    pub tls: super::TlsSettings,
 }
 
-impl PgArgs {
-    pub fn tools(&self) -> PgTools {
-        self.pg_bindir
-            .as_ref()
-            .map(PgTools::in_dir)
-            .unwrap_or_default()
+impl PgSettings {
+    /// `pg_bindir`, else the process's `PATH`.
+    pub fn tools(&self, env: &ProcessEnv) -> PgTools {
+        match &self.pg_bindir {
+            Some(dir) => PgTools::in_dir(dir),
+            None => PgTools::on_path(env.path.clone()),
+        }
     }
 
     /// The limits for `env`'s server: the flags, else the estate's
@@ -43,7 +39,7 @@ impl PgArgs {
         &self,
         estate: &Estate,
         env: Option<&ResolvedEnvironment>,
-    ) -> Result<ward_vault::PgTimeouts, Failure> {
+    ) -> Result<ward_vault::PgTimeouts, Error> {
         let declared = env.and_then(|env| {
             estate
                 .workloads
@@ -60,11 +56,11 @@ impl PgArgs {
                     name: &str,
                     estate_value: Option<&ward_estate::units::Duration>,
                     default: std::time::Duration|
-         -> Result<std::time::Duration, Failure> {
+         -> Result<std::time::Duration, Error> {
             let seconds = match flag {
                 Some(text) => ward_estate::units::Duration::parse(text)
                     .map_err(|e| {
-                        Failure::bad_input(format!("--{name} {text}: {e}"), "e.g. 30s, 5m, 1h")
+                        Error::bad_input(format!("--{name} {text}: {e}"), "e.g. 30s, 5m, 1h")
                     })?
                     .as_secs(),
                 None => match estate_value {
@@ -73,7 +69,7 @@ impl PgArgs {
                 },
             };
             if seconds == 0 {
-                return Err(Failure::bad_input(
+                return Err(Error::bad_input(
                     format!("the {name} must be at least 1s"),
                     "e.g. 30s, 5m, 1h",
                 ));
@@ -104,7 +100,7 @@ impl PgArgs {
 
 /// A database to connect to, and where its password came from (for the hint when the
 /// server refuses it).
-pub(crate) struct DbTarget {
+pub struct DbTarget {
     pub db: DbConnection,
     pub password_source: String,
     /// Where the user name came from, for the hint when the server has no such role.
@@ -117,26 +113,26 @@ pub(crate) struct DbTarget {
 impl DbTarget {
     /// The failure for a vault error, pointing at the password's source when the server
     /// refused the login.
-    pub(crate) fn failure(&self, e: VaultError, hint: &str) -> Failure {
+    pub fn failure(&self, e: VaultError, hint: &str) -> Error {
         match e.cause() {
             VaultError::DatabaseAuth { .. } => {
                 let hint = format!("the password came from {}", self.password_source);
-                vault_failure(e, &hint)
+                vault_error(e, &hint)
             }
             VaultError::RoleMissing { user, .. } => {
                 let hint = format!(
                     "the user name {user:?} came from {}: create that role on the server, or fix the name there",
                     self.user_source
                 );
-                vault_failure(e, &hint)
+                vault_error(e, &hint)
             }
             VaultError::DatabaseUnreachable { host, port, .. }
                 if self.db.hostaddr.is_none() && !resolves(host, *port) =>
             {
                 let hint = unresolved_hint(host, self.host_from_estate);
-                vault_failure(e, &hint)
+                vault_error(e, &hint)
             }
-            _ => vault_failure(e, hint),
+            _ => vault_error(e, hint),
         }
     }
 }
@@ -175,7 +171,7 @@ fn unresolved_hint(host: &str, from_estate: bool) -> String {
 /// Who logs in where when no `--db-url` says: an environment's own role on its database,
 /// or the drill role on its server's maintenance database, each with the secret reference
 /// its password is read from (resolved once in `ward_estate::resolve`).
-pub(crate) struct Login<'e> {
+pub struct Login<'e> {
     host: &'e str,
     port: u32,
     dbname: &'e str,
@@ -187,7 +183,7 @@ pub(crate) struct Login<'e> {
 
 impl<'e> Login<'e> {
     /// The environment's own role on its own database (backups, restores).
-    pub(crate) fn owner(env: &'e ResolvedEnvironment) -> Login<'e> {
+    pub fn owner(env: &'e ResolvedEnvironment) -> Login<'e> {
         let d = &env.database;
         Login {
             host: &d.host,
@@ -205,7 +201,7 @@ impl<'e> Login<'e> {
 
     /// The drill role on the environment's drill server (never its production one, unless
     /// the estate declares the host), at its maintenance database (drills).
-    pub(crate) fn drill(env: &'e ResolvedEnvironment) -> Login<'e> {
+    pub fn drill(env: &'e ResolvedEnvironment) -> Login<'e> {
         let d = &env.database;
         Login {
             host: &d.drill.host,
@@ -221,18 +217,18 @@ impl<'e> Login<'e> {
 /// The database to connect to: `--db-url`, else `login`. The password comes from the
 /// URL, else `PGPASSWORD`, else the login's password secret in the secrets folder (see
 /// [`crate::secrets`]).
-pub(crate) fn db_connection(
-    cx: &Context,
+pub fn db_connection(
+    ws: &Workspace,
     login: Option<Login<'_>>,
     url: Option<&str>,
-) -> Result<DbTarget, Failure> {
+) -> Result<DbTarget, Error> {
     let mut db = match (url, &login) {
         (Some(url), _) => DbConnection::from_url(url)
-            .map_err(|e| vault_failure(e, "use postgres://user[:password]@host:port/db"))?,
+            .map_err(|e| vault_error(e, "use postgres://user[:password]@host:port/db"))?,
         (None, Some(login)) => DbConnection {
             host: login.host.to_string(),
             port: u16::try_from(login.port).map_err(|_| {
-                Failure::bad_input(
+                Error::bad_input(
                     format!("database port {} is out of range", login.port),
                     "fix the environment's database port in the estate",
                 )
@@ -248,7 +244,7 @@ pub(crate) fn db_connection(
             hostaddr: None,
         },
         (None, None) => {
-            return Err(Failure::bad_input(
+            return Err(Error::bad_input(
                 "no database to connect to: the snapshot's environment is not in the estate",
                 "pass --db-url postgres://user@host:port/postgres",
             ));
@@ -267,10 +263,8 @@ pub(crate) fn db_connection(
             host_from_estate,
         });
     }
-    if let Ok(pw) = std::env::var("PGPASSWORD")
-        && !pw.is_empty()
-    {
-        db.password = Some(SecretString::new(pw));
+    if let Some(pw) = &ws.env.pgpassword {
+        db.password = Some(pw.clone());
         return Ok(DbTarget {
             db,
             password_source: "PGPASSWORD".into(),
@@ -286,7 +280,7 @@ pub(crate) fn db_connection(
             host_from_estate,
         });
     };
-    let secrets = cx.secrets();
+    let secrets = &ws.secrets;
     let secret = login.password_secret;
     let path = secrets.path_of(secret, None)?;
     let named = crate::secrets::SecretsDir::describe(secret);

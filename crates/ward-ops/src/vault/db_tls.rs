@@ -2,29 +2,27 @@
 //! `--db-sslmode`/`--db-ca-file` flags, the `--db-url`'s libpq parameters and the estate's
 //! `database.sslmode`, settled into one [`DbConnection`] before anything connects.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use ward_estate::ResolvedEnvironment;
 use ward_estate::model::DbSslMode;
 use ward_vault::{DbConnection, SslMode};
 
-use crate::report::Failure;
+use crate::Error;
 
 /// libpq's default CA file under the home folder, as libpq looks for it.
 const LIBPQ_ROOT_CERT: &str = ".postgresql/root.crt";
 
 /// TLS for the database connection.
-#[derive(clap::Args, Debug, Clone, Default)]
-pub struct DbTlsArgs {
+#[derive(Debug, Clone, Default)]
+pub struct TlsSettings {
     /// libpq's sslmode for the database connection (and pg_dump/pg_restore's)
     /// [default: the --db-url's sslmode, else the environment's database.sslmode: verify-full
     /// where the workload holds PHI, else require]. `prefer` only when asked for.
-    #[arg(long, value_name = "MODE", value_parser = ["disable", "prefer", "require", "verify-ca", "verify-full"])]
     pub db_sslmode: Option<String>,
     /// The PEM file of the CA that signs the server's certificate, for verify-ca and
     /// verify-full (libpq's sslrootcert; for CloudNativePG, `ca.crt` of the `<cluster>-ca`
     /// Secret) [default: the --db-url's sslrootcert, else ~/.postgresql/root.crt].
-    #[arg(long, value_name = "FILE")]
     pub db_ca_file: Option<PathBuf>,
 }
 
@@ -36,7 +34,7 @@ enum ModeSource {
     Unknown,
 }
 
-impl DbTlsArgs {
+impl TlsSettings {
     /// Settles `db`'s `sslmode` and `sslrootcert`: `--db-sslmode`, the `--db-url`'s
     /// `sslmode`, the estate's mode for `env` (declared or derived), else `verify-full`
     /// (a snapshot whose environment the estate no longer has: assume it holds PHI). The CA
@@ -48,17 +46,18 @@ impl DbTlsArgs {
         db: &mut DbConnection,
         env: Option<&ResolvedEnvironment>,
         url: Option<&str>,
-    ) -> Result<(), Failure> {
+        home: Option<&Path>,
+    ) -> Result<(), Error> {
         let from_url = match url {
             Some(url) => DbConnection::url_tls_parameters(url).map_err(|e| {
-                Failure::bad_input(e.to_string(), "use postgres://user[:password]@host:port/db")
+                Error::bad_input(e.to_string(), "use postgres://user[:password]@host:port/db")
             })?,
             None => Default::default(),
         };
         let flag = self.db_sslmode.as_deref().and_then(SslMode::parse);
         let (mode, source) = match (flag, from_url.sslmode) {
             (Some(flag), Some(in_url)) if flag != in_url => {
-                return Err(Failure::bad_input(
+                return Err(Error::bad_input(
                     format!("--db-sslmode {flag} and the --db-url's sslmode={in_url} disagree"),
                     "give the mode once",
                 ));
@@ -76,7 +75,7 @@ impl DbTlsArgs {
         db.sslmode = mode;
         let ca = match (&self.db_ca_file, &from_url.sslrootcert) {
             (Some(flag), Some(in_url)) if flag != in_url => {
-                return Err(Failure::bad_input(
+                return Err(Error::bad_input(
                     format!(
                         "--db-ca-file {} and the --db-url's sslrootcert={} disagree",
                         flag.display(),
@@ -91,15 +90,15 @@ impl DbTlsArgs {
         };
         db.sslrootcert = match ca {
             Some(ca) => Some(ca),
-            None if mode.verifies() => Some(libpq_default_ca(mode, &source)?),
+            None if mode.verifies() => Some(libpq_default_ca(mode, &source, home)?),
             None => None,
         };
         db.check_tls().map_err(|e| {
             let hint = "pass --db-ca-file with the server's CA, or --db-sslmode require to encrypt without checking the certificate";
             if e.exit_code() == 2 {
-                Failure::bad_input(e.to_string(), hint)
+                Error::bad_input(e.to_string(), hint)
             } else {
-                Failure::operational(e.to_string(), hint)
+                Error::operational(e.to_string(), hint)
             }
         })
     }
@@ -118,10 +117,11 @@ fn estate_mode(mode: DbSslMode) -> SslMode {
 
 /// libpq's `~/.postgresql/root.crt`, when it exists; else a refusal that says where the
 /// verify mode came from and how to give the CA or ask for less.
-fn libpq_default_ca(mode: SslMode, source: &ModeSource) -> Result<PathBuf, Failure> {
-    let home = std::env::var_os("HOME")
-        .filter(|h| !h.is_empty())
-        .map(PathBuf::from);
+fn libpq_default_ca(
+    mode: SslMode,
+    source: &ModeSource,
+    home: Option<&Path>,
+) -> Result<PathBuf, Error> {
     let default = home.as_ref().map(|h| h.join(LIBPQ_ROOT_CERT));
     if let Some(path) = default.as_ref().filter(|p| p.is_file()) {
         return Ok(path.clone());
@@ -140,7 +140,7 @@ fn libpq_default_ca(mode: SslMode, source: &ModeSource) -> Result<PathBuf, Failu
         || "and HOME is not set".to_string(),
         |p| format!("nor at {}", p.display()),
     );
-    Err(Failure::bad_input(
+    Err(Error::bad_input(
         format!(
             "sslmode={mode} (from {why}) checks the server's certificate against a CA, and none was given: no --db-ca-file, no sslrootcert= in a --db-url, {looked}"
         ),

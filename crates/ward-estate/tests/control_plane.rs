@@ -1,0 +1,129 @@
+//! `spec.controlPlane`: where `ward serve` runs and who schedules backups. Defaults when
+//! absent, and each mistake reported where it is written, with a hint.
+
+mod support;
+use support::*;
+use ward_estate::model::Scheduler;
+
+/// The example's platform with `controlPlane` written in as given (indented under `spec`).
+fn with_control_plane(dir: &std::path::Path, yaml: &str) {
+    edit(
+        dir,
+        "platform.yaml",
+        "spec:\n  clusters:",
+        &format!("spec:\n  controlPlane:\n{yaml}\n  clusters:"),
+    );
+}
+
+#[test]
+fn without_control_plane_the_server_runs_in_the_first_shared_cluster_and_cronjobs_schedule() {
+    let dir = example();
+    let estate = load_ok(dir.path());
+    let p = &estate.platform.as_ref().expect("platform").spec;
+    let cp = &p.control_plane;
+    assert!(cp.enabled);
+    assert_eq!(cp.cluster_name(&p.clusters), Some("shared-eu1"));
+    assert_eq!(cp.replicas(), 2);
+    assert_eq!(cp.storage_bytes(), 10 << 30);
+    assert_eq!(cp.scheduler(), Scheduler::CronJobs);
+    assert_eq!(cp.poll_interval().as_secs(), 60);
+}
+
+#[test]
+fn a_declared_control_plane_is_read() {
+    let dir = example();
+    with_control_plane(
+        dir.path(),
+        "    cluster: dedicated-eu1\n    replicas: 3\n    storage: 20Gi\n    scheduler: server\n    pollInterval: 30s\n    oidc:\n      issuer: https://login.care.example/realms/ward\n      clientId: ward\n      clientSecretRef: { store: hospital-vault, key: platform/ward/oidc, property: client_secret }",
+    );
+    let estate = load_ok(dir.path());
+    let p = &estate.platform.as_ref().expect("platform").spec;
+    let cp = &p.control_plane;
+    assert_eq!(cp.cluster_name(&p.clusters), Some("dedicated-eu1"));
+    assert_eq!(cp.replicas(), 3);
+    assert_eq!(cp.storage_bytes(), 20 << 30);
+    assert_eq!(cp.scheduler(), Scheduler::Server);
+    assert_eq!(cp.poll_interval().as_secs(), 30);
+    let oidc = cp.oidc.as_ref().expect("oidc");
+    assert_eq!(oidc.client_id.value, "ward");
+    assert!(oidc.client_secret_ref.is_some());
+}
+
+#[test]
+fn a_disabled_control_plane_renders_nowhere_and_cannot_schedule() {
+    let dir = example();
+    with_control_plane(dir.path(), "    enabled: false");
+    let estate = load_ok(dir.path());
+    let p = &estate.platform.as_ref().expect("platform").spec;
+    assert_eq!(p.control_plane.cluster_name(&p.clusters), None);
+    assert_eq!(p.control_plane.scheduler(), Scheduler::CronJobs);
+
+    let dir = example();
+    with_control_plane(dir.path(), "    enabled: false\n    scheduler: server");
+    let p = problems(dir.path());
+    let e = find(
+        &p,
+        "`spec.controlPlane.scheduler: server` with `enabled: false`",
+    );
+    assert!(e.hint.contains("cronjobs"), "{}", e.hint);
+}
+
+#[test]
+fn every_mistake_in_the_control_plane_is_reported_in_one_run() {
+    let dir = example();
+    with_control_plane(
+        dir.path(),
+        "    cluster: recovery-eu2\n    replicas: 1\n    storage: 100Mi\n    scheduler: servr\n    pollInterval: 2s\n    replica: 2\n    oidc:\n      issuer: http://login.care.example\n      clientId: 'my client'\n      clientSecretRef: { store: hospital-vault2, key: platform/ward/oidc }",
+    );
+    let p = problems(dir.path());
+    let e = find(
+        &p,
+        "`spec.controlPlane.cluster`: `recovery-eu2` is a recovery cluster",
+    );
+    assert!(e.hint.contains("shared or dedicated"), "{}", e.hint);
+    find(&p, "`spec.controlPlane.replicas` must be at least 2");
+    find(&p, "`spec.controlPlane.storage` must be at least 1Gi");
+    let e = find(
+        &p,
+        "`spec.controlPlane.scheduler` has unknown value `servr`",
+    );
+    assert!(e.hint.contains("did you mean `server`?"), "{}", e.hint);
+    find(
+        &p,
+        "`spec.controlPlane.pollInterval` must be between 10s and 24h",
+    );
+    let e = find(&p, "unknown field `spec.controlPlane.replica`");
+    assert_eq!(e.hint, "did you mean `replicas`?");
+    find(
+        &p,
+        "`spec.controlPlane.oidc.issuer` must be an https:// issuer URL",
+    );
+    find(
+        &p,
+        "`spec.controlPlane.oidc.clientId` must be a client id without spaces",
+    );
+    let e = find(&p, "unknown secret store `hospital-vault2`");
+    assert!(
+        e.hint.contains("did you mean `hospital-vault`?"),
+        "{}",
+        e.hint
+    );
+    let line = line_of(dir.path(), "platform.yaml", "    replica: 2");
+    assert_eq!(
+        e_location(&p, "unknown field `spec.controlPlane.replica`"),
+        format!("platform.yaml:{line}:5")
+    );
+}
+
+#[test]
+fn an_unknown_control_plane_cluster_gets_a_suggestion() {
+    let dir = example();
+    with_control_plane(dir.path(), "    cluster: shared-eu2");
+    let p = problems(dir.path());
+    let e = find(&p, "unknown cluster `shared-eu2`");
+    assert_eq!(e.hint, "did you mean `shared-eu1`?");
+}
+
+fn e_location(p: &[Problem], message: &str) -> String {
+    find(p, message).location.clone()
+}

@@ -1,0 +1,20 @@
+//! Ward's operations layer: the use cases the CLI and the server both offer (check, plan,
+//! apply, backup, restore, drill, audit…) over a [`Workspace`], with one error kind.
+//!
+//! It sits between the domain crates (`ward-estate`, `ward-policy`, `ward-render`,
+//! `ward-vault`, `ward-ledger`) and the binaries. It never prints, parses arguments or
+//! reads environment variables: what the process environment says arrives in
+//! [`ProcessEnv`]. See docs/ARCHITECTURE.md.
+
+mod error;
+mod estate;
+mod process_env;
+pub mod scrub;
+pub mod secrets;
+pub mod vault;
+mod workspace;
+
+pub use error::{Error, ErrorKind, ledger_error};
+pub use estate::{environment, unknown_address};
+pub use process_env::ProcessEnv;
+pub use workspace::{Workspace, default_state_dir, record_in};
