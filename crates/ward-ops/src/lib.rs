@@ -6,9 +6,12 @@
 //! reads environment variables: what the process environment says arrives in
 //! [`ProcessEnv`]. See docs/ARCHITECTURE.md.
 
+pub mod backup;
+pub mod drill;
 mod error;
 mod estate;
 mod process_env;
+pub mod restore;
 pub mod scrub;
 pub mod secrets;
 pub mod vault;

@@ -745,12 +745,20 @@ pub(crate) async fn write_blobs(
         .filter(|e| seen.insert(e.store_fname.as_str()))
         .cloned()
         .collect();
+    // After the first failure no new blob is started, but every one in flight is awaited:
+    // a decrypt-and-write runs on a blocking thread that dropping its future would not
+    // stop, and a file written after the caller cleaned up would outlive the failed restore.
+    let failed = std::sync::atomic::AtomicBool::new(false);
+    let failed = &failed;
     let results = futures::stream::iter(entries)
         .map(|entry| {
             let ids = identities.clone();
             let progress = progress.clone();
             let slots = slots.clone();
             async move {
+                if failed.load(std::sync::atomic::Ordering::Relaxed) {
+                    return Ok(None);
+                }
                 let path = filestore_file(root, &entry.store_fname).ok_or_else(|| {
                     VaultError::Corrupted {
                         object: contents.manifest.sealed.object.clone(),
@@ -770,17 +778,30 @@ pub(crate) async fn write_blobs(
                 .await
                 .map_err(|e| VaultError::InvalidInput(format!("restore task: {e}")))??;
                 progress.advance(Phase::RestoreFilestore, 1);
-                Ok::<u64, VaultError>(written)
+                Ok::<Option<u64>, VaultError>(Some(written))
             }
         })
         .buffer_unordered(concurrency.max(1));
     futures::pin_mut!(results);
     let (mut count, mut bytes) = (0u64, 0u64);
+    let mut first_error = None;
     while let Some(r) = results.next().await {
-        bytes += r?;
-        count += 1;
+        match r {
+            Ok(Some(written)) => {
+                bytes += written;
+                count += 1;
+            }
+            Ok(None) => {}
+            Err(e) => {
+                failed.store(true, std::sync::atomic::Ordering::Relaxed);
+                first_error.get_or_insert(e);
+            }
+        }
     }
-    Ok((count, bytes))
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok((count, bytes)),
+    }
 }
 
 /// A stored object that cannot be read back: with a key that opened the manifest, an

@@ -5,14 +5,7 @@
 
 use std::path::PathBuf;
 
-use serde_json::Map;
-use ward_ledger::Outcome;
-use ward_vault::DrillRequest;
-
-use crate::commands::backup::{
-    Login, PgArgs, db_connection, environment, identities, locate_snapshot, open_repository,
-    record_result, repository_config, round, runtime, vault_failure,
-};
+use crate::commands::backup::{PgArgs, environment};
 use crate::commands::restore::print_checked_restore;
 use crate::context::{Context, Output, print_json};
 use crate::report::{Exit, Failure};
@@ -63,112 +56,18 @@ pub struct Args {
 pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
     let estate = cx.load_estate()?;
     let env = environment(&estate, &args.target)?;
-    let objectives = estate
-        .workloads
-        .iter()
-        .find(|w| w.name() == env.workload)
-        .map(|w| &w.spec.classification);
-    let seconds = |d: &ward_estate::units::Duration| std::time::Duration::from_secs(d.as_secs());
-    let mut subject = env.address();
-    let mut details = Map::new();
-    details.insert("environment".into(), env.address().into());
-    let progress = crate::progress::for_command(cx);
-    let result = (|| {
-        if args.jobs == 0 {
-            return Err(Failure::bad_input(
-                "--jobs must be at least 1",
-                "use --jobs 1",
-            ));
-        }
-        let ids = identities(&cx.ws, &estate, args.identity.as_deref())?;
-        let keys = crate::commands::signing::trusted_keys(&estate)?;
-        // The drill role, not the environment's: only it may create the scratch database
-        // (and, on a shared server, connect to it at all).
-        let mut server = db_connection(&cx.ws, Some(Login::drill(env)), args.db_url.as_deref())?;
-        server.db.timeouts = args.pg.settings().timeouts(&estate, Some(env))?;
-        args.pg.settings().tls.apply(
-            &mut server.db,
-            Some(env),
-            args.db_url.as_deref(),
-            cx.ws.env.home.as_deref(),
-        )?;
-        let request = DrillRequest {
-            server: server.db.clone(),
-            scratch_dir: args.scratch_dir.clone().unwrap_or_else(std::env::temp_dir),
-            jobs: args.jobs,
-            pg_tools: args.pg.settings().tools(&cx.ws.env),
-            rto: objectives.map(|c| seconds(&c.rto.value)),
-            rpo: objectives.map(|c| seconds(&c.rpo.value)),
-            keep: args.keep,
-        };
-        runtime()?.block_on(async {
-            let (repo, snapshot) = match &args.snapshot {
-                Some(id) => {
-                    let found = locate_snapshot(&cx.ws, &estate, id, None).await?;
-                    (found.repo, found.manifest.snapshot)
-                }
-                None => {
-                    let config = repository_config(&cx.ws, &estate, &cx.store_of(env))?;
-                    let repo = open_repository(&config).await?;
-                    // The newest snapshot that verifies: a forged newer one is never drilled.
-                    let newest = ward_vault::newest_verified_snapshot(
-                        &repo,
-                        &env.tenant,
-                        &env.workload,
-                        &env.environment,
-                        &keys,
-                    )
-                    .await
-                    .map_err(|e| vault_failure(e, "check the object store"))?;
-                    let Some(snapshot) = newest else {
-                        return Err(Failure::operational(
-                            format!(
-                                "{} has no verified snapshot to drill (`ward backup list` shows why each one does not verify)",
-                                env.address()
-                            ),
-                            "run `ward backup run` for it first",
-                        ));
-                    };
-                    (repo, snapshot)
-                }
-            };
-            subject = snapshot.to_string();
-            ward_vault::drill(&repo, &snapshot, &keys, &ids, &request, progress)
-                .await
-                .map_err(|e| server.failure(e, "fix the cause and drill again"))
-        })
-    })();
-    let result = match result {
-        Ok(report) => {
-            details.insert(
-                "scratch_database".into(),
-                report.scratch_database.clone().into(),
-            );
-            details.insert("kept".into(), report.kept.into());
-            details.insert("rto_seconds".into(), round(report.rto_seconds).into());
-            details.insert(
-                "rto_target_seconds".into(),
-                report.rto_target_seconds.into(),
-            );
-            details.insert("rpo_seconds".into(), round(report.rpo_seconds).into());
-            details.insert(
-                "rpo_target_seconds".into(),
-                report.rpo_target_seconds.into(),
-            );
-            details.insert("dump_bytes".into(), report.restore.dump_bytes.into());
-            details.insert("blobs_checked".into(), report.restore.blobs_restored.into());
-            details.insert("passed".into(), report.passed().into());
-            let outcome = if report.passed() {
-                Outcome::Ok
-            } else {
-                details.insert("failures".into(), report.failures.clone().into());
-                Outcome::Findings
-            };
-            Ok((report, outcome, details))
-        }
-        Err(f) => Err((f, details)),
+    let request = ward_ops::drill::DrillRequest {
+        address: args.target.clone(),
+        snapshot: args.snapshot.clone(),
+        db_url: args.db_url.clone(),
+        scratch_dir: args.scratch_dir.clone(),
+        jobs: args.jobs,
+        identity: args.identity.clone(),
+        keep: args.keep,
+        pg: args.pg.settings(),
     };
-    let recorded = record_result(&cx.ws, &estate, "drill", &subject, result);
+    let progress = crate::progress::for_command(cx);
+    let recorded = ward_ops::drill::run(&cx.ws, &estate, &request, progress);
     push_drill_metrics(args.pushgateway.as_deref(), &env.address(), &recorded);
     let report = recorded?;
     match cx.output {

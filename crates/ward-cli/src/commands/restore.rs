@@ -7,14 +7,9 @@
 use std::path::PathBuf;
 
 use indicatif::HumanBytes;
-use serde_json::Map;
-use ward_ledger::Outcome;
-use ward_vault::RestoreRequest;
+use ward_ops::restore::{SnapshotChoice, Source};
 
-use crate::commands::backup::{
-    Login, PgArgs, db_connection, environment, identities, local_config, locate_snapshot,
-    open_repository, record_result, repository_config, round, runtime, vault_failure,
-};
+use crate::commands::backup::PgArgs;
 use crate::context::{Context, Output, print_json};
 use crate::report::{Exit, Failure};
 
@@ -91,88 +86,21 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
         }
     };
     // A database name, never a path: the filestore folder is <DIR>/filestore/<NAME> only
-    // once NAME is one safe component.
-    let filestore = ward_vault::filestore_folder(&data_dir, &to_db).map_err(|e| {
-        crate::commands::backup::vault_failure(
-            e,
-            "--to-db takes a database name such as billing_check, not a path",
-        )
-    })?;
+    // once NAME is one safe component (checked before the estate is read).
+    ward_ops::restore::filestore_folder(&data_dir, &to_db)?;
     let estate = cx.load_estate()?;
-    let mut details = Map::new();
-    details.insert("to_db".into(), to_db.clone().into());
-    details.insert("filestore".into(), filestore.display().to_string().into());
-    details.insert("replace".into(), args.replace.into());
-    let mut subject = args.requested();
-    let progress = crate::progress::for_command(cx);
-    let result = (|| {
-        if args.jobs == 0 {
-            return Err(Failure::bad_input(
-                "--jobs must be at least 1",
-                "use --jobs 1",
-            ));
-        }
-        let ids = identities(&cx.ws, &estate, args.identity.as_deref())?;
-        runtime()?.block_on(async {
-            let found = locate(cx, &estate, &args).await?;
-            let snapshot = found.snapshot.clone();
-            subject = snapshot.to_string();
-            let env =
-                estate.environment(&format!("{}/{}", snapshot.workload, snapshot.environment));
-            let mut target = db_connection(&cx.ws, env.map(Login::owner), args.db_url.as_deref())?;
-            target.db.timeouts = args.pg.settings().timeouts(&estate, env)?;
-            args.pg.settings().tls.apply(
-                &mut target.db,
-                env,
-                args.db_url.as_deref(),
-                cx.ws.env.home.as_deref(),
-            )?;
-            let mut request = RestoreRequest::new(target.db.with_dbname(&to_db), &filestore);
-            request.jobs = args.jobs;
-            request.replace = args.replace;
-            request.pg_tools = args.pg.settings().tools(&cx.ws.env);
-            request.owner = args
-                .owner
-                .clone()
-                .or_else(|| env.map(|e| e.database.owner().to_string()));
-            ward_vault::restore(
-                &found.repo,
-                &snapshot,
-                &found.keys,
-                &ids,
-                &request,
-                progress,
-            )
-            .await
-            .map_err(|e| target.failure(e, "fix the cause and run it again"))
-        })
-    })();
-    let result = match result {
-        Ok(summary) => {
-            details.insert("replaced".into(), summary.replaced.into());
-            details.insert("dump_bytes".into(), summary.dump_bytes.into());
-            details.insert("blobs_restored".into(), summary.blobs_restored.into());
-            details.insert("blob_bytes".into(), summary.blob_bytes.into());
-            details.insert(
-                "duration_seconds".into(),
-                round(summary.duration_seconds).into(),
-            );
-            details.insert("consistent".into(), summary.is_consistent().into());
-            let outcome = if summary.is_consistent() {
-                Outcome::Ok
-            } else {
-                details.insert(
-                    "row_count_mismatches".into(),
-                    serde_json::to_value(&summary.row_count_mismatches).unwrap_or_default(),
-                );
-                details.insert("modules_match".into(), summary.modules_match.into());
-                Outcome::Findings
-            };
-            Ok((summary, outcome, details))
-        }
-        Err(f) => Err((f, details)),
+    let request = ward_ops::restore::DatabaseRestore {
+        source: args.source(),
+        to_db,
+        data_dir,
+        jobs: args.jobs,
+        replace: args.replace,
+        db_url: args.db_url.clone(),
+        owner: args.owner.clone(),
+        pg: args.pg.settings(),
     };
-    let summary = record_result(&cx.ws, &estate, "restore", &subject, result)?;
+    let progress = crate::progress::for_command(cx);
+    let summary = ward_ops::restore::to_database(&cx.ws, &estate, &request, progress)?;
     match cx.output {
         Output::Json => print_json(&summary)?,
         Output::Text => {
@@ -198,67 +126,17 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
 }
 
 impl Args {
-    /// What was asked for, for the ledger until the snapshot is known.
-    fn requested(&self) -> String {
-        match (&self.snapshot, &self.latest) {
-            (Some(id), _) => id.clone(),
-            (None, Some(env)) => format!("{env}/latest"),
-            (None, None) => String::new(),
+    /// The snapshot asked for, where to read it and with which key.
+    fn source(&self) -> Source {
+        Source {
+            snapshot: match (&self.snapshot, &self.latest) {
+                (_, Some(env)) => SnapshotChoice::Latest(env.clone()),
+                (id, None) => SnapshotChoice::Named(id.clone().unwrap_or_default()),
+            },
+            repo: self.repo.clone(),
+            identity: self.identity.clone(),
         }
     }
-}
-
-/// The snapshot a restore reads, in the repository that holds it.
-struct Found {
-    repo: ward_vault::Repository,
-    snapshot: ward_vault::SnapshotRef,
-    keys: ward_vault::TrustedKeys,
-}
-
-/// The named snapshot, or with `--latest` the newest of the environment whose statement
-/// verifies against the estate's pinned keys, in the environment's store (`--object-store`
-/// replaces it, `--repo` reads a local folder instead).
-async fn locate(cx: &Context, estate: &ward_estate::Estate, args: &Args) -> Result<Found, Failure> {
-    let Some(address) = &args.latest else {
-        let id = args.snapshot.as_deref().unwrap_or_default();
-        let found = locate_snapshot(&cx.ws, estate, id, args.repo.as_deref()).await?;
-        return Ok(Found {
-            repo: found.repo,
-            snapshot: found.manifest.snapshot,
-            keys: found.keys,
-        });
-    };
-    let env = environment(estate, address)?;
-    let keys = crate::commands::signing::trusted_keys(estate)?;
-    let config = match &args.repo {
-        Some(dir) => local_config(dir),
-        None => repository_config(&cx.ws, estate, &cx.store_of(env))?,
-    };
-    let repo = open_repository(&config).await?;
-    let newest = ward_vault::newest_verified_snapshot(
-        &repo,
-        &env.tenant,
-        &env.workload,
-        &env.environment,
-        &keys,
-    )
-    .await
-    .map_err(|e| vault_failure(e, "check the object store"))?;
-    let Some(snapshot) = newest else {
-        return Err(Failure::operational(
-            format!(
-                "{} has no verified snapshot in {} (`ward backup list` shows why each one does not verify)",
-                env.address(),
-                repo.describe()
-            ),
-            "check --object-store, or run `ward backup run` for it first",
-        ));
-    };
-    Ok(Found {
-        repo,
-        snapshot,
-        keys,
-    })
 }
 
 /// `--filestore-only`: the snapshot's filestore into `<data_dir>/filestore/<database>`,
@@ -269,55 +147,15 @@ fn filestore_only(
     database: &str,
     data_dir: &std::path::Path,
 ) -> Result<Exit, Failure> {
-    let filestore = ward_vault::filestore_folder(data_dir, database).map_err(|e| {
-        vault_failure(
-            e,
-            "--to-db takes a database name such as billing_prod, not a path",
-        )
-    })?;
     let estate = cx.load_estate()?;
-    let mut details = Map::new();
-    details.insert("filestore".into(), filestore.display().to_string().into());
-    details.insert("filestore_only".into(), true.into());
-    details.insert("replace".into(), args.replace.into());
-    let mut subject = args.requested();
-    let progress = crate::progress::for_command(cx);
-    let result = (|| {
-        let ids = identities(&cx.ws, &estate, args.identity.as_deref())?;
-        runtime()?.block_on(async {
-            let found = locate(cx, &estate, args).await?;
-            subject = found.snapshot.to_string();
-            let request = ward_vault::FilestoreRestoreRequest {
-                folder: filestore.clone(),
-                replace: args.replace,
-                blob_concurrency: 8,
-            };
-            ward_vault::restore_filestore(
-                &found.repo,
-                &found.snapshot,
-                &found.keys,
-                &ids,
-                &request,
-                progress,
-            )
-            .await
-            .map_err(|e| vault_failure(e, "fix the cause and run it again"))
-        })
-    })();
-    let result = match result {
-        Ok(summary) => {
-            details.insert("replaced".into(), summary.replaced.into());
-            details.insert("blobs_restored".into(), summary.blobs_restored.into());
-            details.insert("blob_bytes".into(), summary.blob_bytes.into());
-            details.insert(
-                "duration_seconds".into(),
-                round(summary.duration_seconds).into(),
-            );
-            Ok((summary, Outcome::Ok, details))
-        }
-        Err(f) => Err((f, details)),
+    let request = ward_ops::restore::FilestoreRestore {
+        source: args.source(),
+        database: database.to_string(),
+        data_dir: data_dir.to_path_buf(),
+        replace: args.replace,
     };
-    let summary = record_result(&cx.ws, &estate, "restore.filestore", &subject, result)?;
+    let progress = crate::progress::for_command(cx);
+    let summary = ward_ops::restore::filestore_only(&cx.ws, &estate, &request, progress)?;
     match cx.output {
         Output::Json => print_json(&summary)?,
         Output::Text => {
@@ -348,50 +186,14 @@ fn filestore_only(
 /// `--to-zip`: the snapshot as Odoo's backup zip; needs no database server.
 fn to_zip(cx: &Context, args: &Args, path: &std::path::Path) -> Result<Exit, Failure> {
     let estate = cx.load_estate()?;
-    let mut details = Map::new();
-    details.insert("to_zip".into(), path.display().to_string().into());
-    details.insert("replace".into(), args.replace.into());
-    let mut subject = args.requested();
-    let progress = crate::progress::for_command(cx);
-    let result = (|| {
-        let ids = identities(&cx.ws, &estate, args.identity.as_deref())?;
-        runtime()?.block_on(async {
-            let found = locate(cx, &estate, args).await?;
-            let snapshot = found.snapshot.clone();
-            subject = snapshot.to_string();
-            let request = ward_vault::OdooZipRequest {
-                path: path.to_path_buf(),
-                replace: args.replace,
-                pg_tools: args.pg.settings().tools(&cx.ws.env),
-                blob_concurrency: 8,
-            };
-            ward_vault::export_odoo_zip(
-                &found.repo,
-                &snapshot,
-                &found.keys,
-                &ids,
-                &request,
-                progress,
-            )
-            .await
-            .map_err(|e| {
-                crate::commands::backup::vault_failure(
-                    e,
-                    "no zip was written; fix the cause and run it again",
-                )
-            })
-        })
-    })();
-    let result = match result {
-        Ok(summary) => {
-            details.insert("sql_bytes".into(), summary.sql_bytes.into());
-            details.insert("blobs".into(), summary.blobs.into());
-            details.insert("zip_bytes".into(), summary.zip_bytes.into());
-            Ok((summary, Outcome::Ok, details))
-        }
-        Err(f) => Err((f, details)),
+    let request = ward_ops::restore::ZipExport {
+        source: args.source(),
+        path: path.to_path_buf(),
+        replace: args.replace,
+        pg: args.pg.settings(),
     };
-    let summary = record_result(&cx.ws, &estate, "restore.zip", &subject, result)?;
+    let progress = crate::progress::for_command(cx);
+    let summary = ward_ops::restore::to_zip(&cx.ws, &estate, &request, progress)?;
     match cx.output {
         Output::Json => print_json(&summary)?,
         Output::Text => println!(

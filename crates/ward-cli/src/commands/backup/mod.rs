@@ -22,8 +22,8 @@ pub use sign_existing::SignExistingArgs;
 pub use verify::VerifyArgs;
 pub(crate) use ward_ops::environment;
 pub(crate) use ward_ops::vault::{
-    Login, db_connection, identities, local_config, locate_snapshot, open_repository, recipients,
-    record_result, repository_config, round, runtime, vault_error as vault_failure,
+    identities, local_config, locate_snapshot, open_repository, recipients, record_result,
+    repository_config, runtime, vault_error as vault_failure,
 };
 
 use list::list;

@@ -4,15 +4,9 @@
 use std::path::PathBuf;
 
 use indicatif::HumanBytes;
-use serde_json::{Map, Value};
-use ward_estate::ResolvedEnvironment;
-use ward_ledger::Outcome;
-use ward_vault::{BackupOptions, BackupTarget, DbConnection};
+use ward_ops::backup::{BackupRequest, StandbyChoice};
 
-use super::{
-    Login, PgArgs, db_connection, environment, open_repository, recipients, record_result,
-    repository_config, runtime, vault_failure,
-};
+use super::PgArgs;
 use crate::context::{Context, Output, print_json};
 use crate::report::{Exit, Failure};
 
@@ -66,140 +60,27 @@ pub struct RunArgs {
 
 pub(super) fn run_backup(cx: &Context, args: RunArgs) -> Result<Exit, Failure> {
     let estate = cx.load_estate()?;
-    let env = environment(&estate, &args.target)?;
-    let subject = format!("{}/{}/{}", env.tenant, env.workload, env.environment);
-    let state = cx.state_dir();
-    let mut details = Map::new();
-    details.insert("environment".into(), env.address().into());
-    details.insert("object_store".into(), cx.store_of(env).into());
-    let result = (|| {
-        let recipients = recipients(&estate, env)?;
-        let config = repository_config(&cx.ws, &estate, &cx.store_of(env))?;
-        let mut db = db_connection(&cx.ws, Some(Login::owner(env)), args.db_url.as_deref())?;
-        db.db.timeouts = args.pg.settings().timeouts(&estate, Some(env))?;
-        args.pg.settings().tls.apply(
-            &mut db.db,
-            Some(env),
-            args.db_url.as_deref(),
-            cx.ws.env.home.as_deref(),
-        )?;
-        let filestore = args
-            .filestore
-            .clone()
-            .unwrap_or_else(|| PathBuf::from(&env.filestore));
-        if args.concurrency == 0 {
-            return Err(Failure::bad_input(
-                "--concurrency must be at least 1",
-                "use the default (8)",
-            ));
-        }
-        // An identity is optional here: only needed when the tenant key is not cached.
-        let ids = ward_ops::vault::identities_if_any(&cx.ws, &estate, args.identity.as_deref())?;
-        let standby = standby_connection(env, &args, &db.db)?;
-        if args.require_standby && standby.is_none() {
-            return Err(Failure::bad_input(
-                format!(
-                    "--require-standby: there is no standby to read {} from (with --db-url, none unless --standby-url names one; else the environment's cluster has one instance, or the estate declares its database host)",
-                    env.address()
-                ),
-                "pass --standby-url postgres://user@standby:5432/db, or drop --require-standby",
-            ));
-        }
-        if let Some(standby) = &standby {
-            details.insert("standby".into(), standby.server().into());
-        }
-        let target = BackupTarget {
-            tenant: env.tenant.clone(),
-            workload: env.workload.clone(),
-            environment: env.environment.clone(),
-            db: db.db.clone(),
-            standby,
-            filestore,
-        };
-        let signing_key =
-            crate::commands::signing::signing_key(&cx.ws, env, args.signing_key.as_deref())?;
-        let trusted = crate::commands::signing::trusted_keys(&estate)?;
-        let mut options = BackupOptions::new(recipients.clone(), signing_key, trusted.clone());
-        options.require_standby = args.require_standby;
-        // As long as the standby may take to replay up to the primary as one statement.
-        options.standby_catch_up = db.db.timeouts.statement;
-        options.estate_commit = estate.git.commit.clone();
-        options.allow_missing_blobs = args.allow_missing_blobs;
-        options.pg_tools = args.pg.settings().tools(&cx.ws.env);
-        options.blob_concurrency = args.concurrency;
-        let progress = crate::progress::for_command(cx);
-        ward_vault::check_component("tenant name", &env.tenant)
-            .map_err(|e| vault_failure(e, "fix the tenant's name in the estate"))?;
-        let cache = ward_ops::vault::tenant_key_cache(&state, &env.tenant);
-        runtime()?.block_on(async {
-            let repo = open_repository(&config).await?;
-            // The tenant key the signed chain names: a changed one is refused, never cached.
-            let pinned = ward_vault::pinned_tenant_key_id(&repo, &env.tenant, &trusted)
-                .await
-                .map_err(|e| vault_failure(e, "check the object store"))?;
-            let key = ward_vault::tenant_key(
-                &repo,
-                &env.tenant,
-                &recipients,
-                &cache,
-                ids.as_ref(),
-                pinned.as_deref(),
-            )
-            .await
-            .map_err(|e| vault_failure(e, "check the repository and the state folder"))?;
-            ward_vault::backup(&repo, &target, &key, &options, progress)
-                .await
-                .map_err(|e| {
-                    db.failure(
-                        e,
-                        "no snapshot was committed; fix the cause and run the backup again",
-                    )
-                })
-        })
-    })();
-    let result = match result {
-        Ok(summary) => {
-            details.insert("snapshot".into(), summary.snapshot.to_string().into());
-            details.insert(
-                "source".into(),
-                serde_json::to_value(&summary.source).unwrap_or(Value::Null),
-            );
-            if let Some(skipped) = &summary.standby_skipped {
-                details.insert(
-                    "standby_skipped".into(),
-                    serde_json::to_value(skipped).unwrap_or(Value::Null),
-                );
-            }
-            details.insert("new_bytes".into(), summary.new_bytes.into());
-            details.insert("dump_bytes".into(), summary.dump_bytes.into());
-            details.insert("dump_stored_bytes".into(), summary.dump_stored_bytes.into());
-            details.insert("attachments".into(), summary.attachments.into());
-            details.insert("blobs_uploaded".into(), summary.blobs_uploaded.into());
-            details.insert("blobs_reused".into(), summary.blobs_reused.into());
-            details.insert(
-                "duration_seconds".into(),
-                round(summary.duration_seconds).into(),
-            );
-            let outcome = if summary.problems.is_empty() {
-                Outcome::Ok
-            } else {
-                details.insert(
-                    "missing_blobs".into(),
-                    summary
-                        .problems
-                        .iter()
-                        .map(|p| Value::from(p.to_string()))
-                        .collect::<Vec<_>>()
-                        .into(),
-                );
-                Outcome::Findings
-            };
-            Ok((summary, outcome, details))
-        }
-        Err(f) => Err((f, details)),
+    let request = BackupRequest {
+        address: args.target.clone(),
+        db_url: args.db_url.clone(),
+        filestore: args.filestore.clone(),
+        standby: match (&args.standby_url, args.no_standby) {
+            (Some(url), _) => StandbyChoice::Url(url.clone()),
+            (None, true) => StandbyChoice::Primary,
+            (None, false) => StandbyChoice::Auto,
+        },
+        require_standby: args.require_standby,
+        allow_missing_blobs: args.allow_missing_blobs,
+        identity: args.identity.clone(),
+        concurrency: args.concurrency,
+        signing_key: args.signing_key.clone(),
+        pg: args.pg.settings(),
     };
-    let recorded = record_result(&cx.ws, &estate, "backup.run", &subject, result);
-    push_backup_metrics(args.pushgateway.as_deref(), &env.address(), &recorded);
+    let progress = crate::progress::for_command(cx);
+    let recorded = ward_ops::backup::run(&cx.ws, &estate, &request, progress);
+    if let Some(env) = estate.environment(&args.target) {
+        push_backup_metrics(args.pushgateway.as_deref(), &env.address(), &recorded);
+    }
     let summary = recorded?;
     if let Some(skipped) = &summary.standby_skipped {
         // On stderr in both formats: a scripted run sees it too, and JSON has it as a field.
@@ -257,40 +138,6 @@ pub(super) fn run_backup(cx: &Context, args: RunArgs) -> Result<Exit, Failure> {
     Ok(Exit::Ok)
 }
 
-/// The standby a backup reads its snapshot from: none with `--no-standby`; the
-/// `--standby-url`; none when `--db-url` overrides the estate (Ward cannot know that
-/// server's standbys); else the environment's `snapshot_host` where it is not its `host`
-/// (CloudNativePG's `-ro` service), logging in as on the primary.
-fn standby_connection(
-    env: &ResolvedEnvironment,
-    args: &RunArgs,
-    primary: &DbConnection,
-) -> Result<Option<DbConnection>, Failure> {
-    if args.no_standby {
-        return Ok(None);
-    }
-    if let Some(url) = &args.standby_url {
-        let mut standby = DbConnection::from_url(url).map_err(|e| {
-            vault_failure(
-                e,
-                "use --standby-url postgres://user[:password]@host:port/db",
-            )
-        })?;
-        if standby.password.is_none() {
-            standby.password = primary.password.clone();
-        }
-        standby.timeouts = primary.timeouts;
-        return Ok(Some(standby));
-    }
-    if args.db_url.is_some() || env.database.snapshot_host == env.database.host {
-        return Ok(None);
-    }
-    Ok(Some(DbConnection {
-        host: env.database.snapshot_host.clone(),
-        ..primary.clone()
-    }))
-}
-
 fn push_backup_metrics(
     pushgateway: Option<&str>,
     environment: &str,
@@ -326,8 +173,4 @@ fn push_backup_metrics(
         environment,
     };
     push_or_warn(pushgateway, &group, &gauges);
-}
-
-pub(crate) fn round(x: f64) -> f64 {
-    (x * 1000.0).round() / 1000.0
 }
