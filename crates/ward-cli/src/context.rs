@@ -124,12 +124,11 @@ impl Format {
 static YAML_DOCUMENTS: AtomicBool = AtomicBool::new(false);
 
 pub struct Context {
-    pub estate_dir: PathBuf,
+    /// `--state` as given: `ward init` places a new estate's state folder with it.
     state: Option<PathBuf>,
     /// Where the operations run: the estate, state and secrets folders, the actor, and
     /// what the process environment said.
     pub ws: ward_ops::Workspace,
-    pub actor: String,
     pub output: Output,
     /// The format exactly as asked for, including wide, SARIF and JUnit.
     pub format: Format,
@@ -146,18 +145,16 @@ impl Context {
             .filter(|a| !a.trim().is_empty())
             .unwrap_or_else(os_user);
         let mut ws = ward_ops::Workspace::new(
-            args.estate.clone(),
+            args.estate,
             args.state.clone(),
             args.secrets_dir,
-            actor.clone(),
+            actor,
             process_env(),
         );
         ws.object_store = args.object_store.filter(|s| !s.trim().is_empty());
         Context {
-            estate_dir: args.estate,
             state: args.state,
             ws,
-            actor,
             output: match args.output {
                 Format::Json | Format::Yaml => Output::Json,
                 Format::Text | Format::Wide | Format::Sarif | Format::Junit => Output::Text,
@@ -196,7 +193,7 @@ impl Context {
 
     /// The state folder: `--state`, then `WARD_STATE`, then `.ward/` in the estate.
     pub fn state_dir(&self) -> PathBuf {
-        self.state_dir_for(&self.estate_dir)
+        self.ws.state_dir.clone()
     }
 
     pub fn state_dir_for(&self, estate: &Path) -> PathBuf {
@@ -223,10 +220,10 @@ impl Context {
     /// its JSON).
     pub fn load_estate_quietly(&self) -> Result<Estate, Failure> {
         let started = std::time::Instant::now();
-        let estate = ward_estate::load(&self.estate_dir)?;
+        let estate = ward_estate::load(&self.ws.estate_dir)?;
         self.detail(&format!(
             "estate {}: {} files, {} workloads, {} environments, commit {} ({} ms)",
-            self.estate_dir.display(),
+            self.ws.estate_dir.display(),
             estate.sources.files.len(),
             estate.workloads.len(),
             estate.environments.len(),
@@ -247,7 +244,7 @@ impl Context {
         git: &ward_estate::GitState,
         details: serde_json::Map<String, serde_json::Value>,
     ) -> Result<(), Failure> {
-        ward_ops::record_in(state, &self.actor, action, subject, outcome, git, details)
+        ward_ops::record_in(state, &self.ws.actor, action, subject, outcome, git, details)
     }
 }
 

@@ -11,8 +11,8 @@ use ward_ledger::Outcome;
 use ward_vault::{DrillReport, Progress};
 
 use crate::vault::{
-    Login, PgSettings, db_connection, identities, locate_snapshot, open_repository, record_result,
-    repository_config, round, runtime, trusted_keys, vault_error,
+    Login, PgSettings, db_connection, identities, locate_snapshot, newest_verified_snapshot,
+    record_result, round, runtime, trusted_keys,
 };
 use crate::{Error, Workspace, environment};
 
@@ -110,18 +110,8 @@ pub fn run(
                     (found.repo, found.manifest.snapshot)
                 }
                 None => {
-                    let config = repository_config(ws, estate, &ws.store_of(env))?;
-                    let repo = open_repository(&config).await?;
-                    // The newest snapshot that verifies: a forged newer one is never drilled.
-                    let newest = ward_vault::newest_verified_snapshot(
-                        &repo,
-                        &env.tenant,
-                        &env.workload,
-                        &env.environment,
-                        &keys,
-                    )
-                    .await
-                    .map_err(|e| vault_error(e, "check the object store"))?;
+                    let (repo, newest, _) =
+                        newest_verified_snapshot(ws, estate, env, None).await?;
                     let Some(snapshot) = newest else {
                         return Err(Error::operational(
                             format!(

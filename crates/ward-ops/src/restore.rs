@@ -14,8 +14,8 @@ use ward_vault::{
 };
 
 use crate::vault::{
-    Login, PgSettings, db_connection, identities, local_config, locate_snapshot, open_repository,
-    record_result, repository_config, round, runtime, trusted_keys, vault_error,
+    Login, PgSettings, db_connection, identities, locate_snapshot, newest_verified_snapshot,
+    record_result, round, runtime, vault_error,
 };
 use crate::{Error, Workspace, environment};
 
@@ -194,13 +194,7 @@ pub fn filestore_only(
     request: &FilestoreRestore,
     progress: Arc<dyn Progress>,
 ) -> Result<FilestoreRestoreSummary, Error> {
-    let filestore =
-        ward_vault::filestore_folder(&request.data_dir, &request.database).map_err(|e| {
-            vault_error(
-                e,
-                "--to-db takes a database name such as billing_prod, not a path",
-            )
-        })?;
+    let filestore = filestore_folder(&request.data_dir, &request.database)?;
     let mut details = Map::new();
     details.insert("filestore".into(), filestore.display().to_string().into());
     details.insert("filestore_only".into(), true.into());
@@ -316,21 +310,8 @@ async fn locate(ws: &Workspace, estate: &Estate, source: &Source) -> Result<Foun
         SnapshotChoice::Latest(address) => address,
     };
     let env = environment(estate, address)?;
-    let keys = trusted_keys(estate)?;
-    let config = match &source.repo {
-        Some(dir) => local_config(dir),
-        None => repository_config(ws, estate, &ws.store_of(env))?,
-    };
-    let repo = open_repository(&config).await?;
-    let newest = ward_vault::newest_verified_snapshot(
-        &repo,
-        &env.tenant,
-        &env.workload,
-        &env.environment,
-        &keys,
-    )
-    .await
-    .map_err(|e| vault_error(e, "check the object store"))?;
+    let (repo, newest, keys) =
+        newest_verified_snapshot(ws, estate, env, source.repo.as_deref()).await?;
     let Some(snapshot) = newest else {
         return Err(Error::operational(
             format!(

@@ -27,11 +27,11 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
     let p = propose(&estate, args.target, Some(&args.out), None)?;
     // The actor is recorded as who applied; the people who may be that are the Team's.
     // (Who wrote the change is read from its commits, never from --actor.)
-    if !p.review.knows(&cx.actor) {
+    if !p.review.knows(&cx.ws.actor) {
         return Err(Failure::bad_input(
             format!(
                 "--actor `{}` is not a person of any Team of the reviewed state",
-                cx.actor
+                cx.ws.actor
             ),
             "ward apply is run by a person of a Team: pass --actor <name> (or WARD_ACTOR) with a name from teams/",
         ));

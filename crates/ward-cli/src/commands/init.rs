@@ -88,9 +88,9 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
         dir,
         &[
             "-c",
-            &format!("user.name={}", cx.actor),
+            &format!("user.name={}", cx.ws.actor),
             "-c",
-            &format!("user.email={}@ward.invalid", cx.actor),
+            &format!("user.email={}@ward.invalid", cx.ws.actor),
             "commit",
             "--quiet",
             "--no-verify",

@@ -16,7 +16,8 @@ pub use connection::{DbTarget, Login, PgSettings, db_connection};
 pub use db_tls::TlsSettings;
 pub use outcome::{Recorded, record_result, vault_error};
 pub use repository::{
-    Located, local_config, locate_snapshot, open_repository, repository_config, stores_in_use,
+    Located, local_config, locate_snapshot, newest_verified_snapshot, open_repository,
+    repository_config, stores_in_use,
 };
 pub use signing::{signing_key, state_key_path, trusted_keys};
 

@@ -216,3 +216,38 @@ pub async fn locate_snapshot(
         "list the snapshots with `ward backup list`",
     ))
 }
+
+/// The newest snapshot of `env` whose signed statement verifies against the estate's
+/// pinned keys, in the environment's object store (or the local folder `repo_dir`): a
+/// forged newer snapshot is never the one restored or drilled. `None` in the repository
+/// when it holds no such snapshot; the caller says what that means for it.
+pub async fn newest_verified_snapshot(
+    ws: &Workspace,
+    estate: &Estate,
+    env: &ward_estate::ResolvedEnvironment,
+    repo_dir: Option<&Path>,
+) -> Result<
+    (
+        Repository,
+        Option<ward_vault::SnapshotRef>,
+        ward_vault::TrustedKeys,
+    ),
+    Error,
+> {
+    let keys = super::trusted_keys(estate)?;
+    let config = match repo_dir {
+        Some(dir) => local_config(dir),
+        None => repository_config(ws, estate, &ws.store_of(env))?,
+    };
+    let repo = open_repository(&config).await?;
+    let newest = ward_vault::newest_verified_snapshot(
+        &repo,
+        &env.tenant,
+        &env.workload,
+        &env.environment,
+        &keys,
+    )
+    .await
+    .map_err(|e| vault_error(e, "check the object store"))?;
+    Ok((repo, newest, keys))
+}

@@ -619,6 +619,20 @@ pub(super) fn rbac(
     s: &Stack<'_>,
     common: &BTreeMap<String, String>,
 ) -> Result<(), RenderError> {
+    admin_roles(out, &s.namespace, common, |role| {
+        groups_for(estate, owning_teams, s, role)
+    })
+}
+
+/// The four admin Roles of namespace `ns` (`ward-<role>`, the same rules everywhere), each
+/// bound to the identity-provider groups `groups_of` gives it; a Role nobody holds gets no
+/// binding.
+pub(super) fn admin_roles(
+    out: &mut Out<'_>,
+    ns: &str,
+    common: &BTreeMap<String, String>,
+    groups_of: impl Fn(AdminRole) -> Vec<String>,
+) -> Result<(), RenderError> {
     for role in [
         AdminRole::PlatformOps,
         AdminRole::Dba,
@@ -627,15 +641,15 @@ pub(super) fn rbac(
     ] {
         let name = format!("ward-{}", role.name());
         out.push(&Role {
-            metadata: meta(&name, &s.namespace, common),
+            metadata: meta(&name, ns, common),
             rules: Some(role_rules(role)),
         })?;
-        let groups = groups_for(estate, owning_teams, s, role);
+        let groups = groups_of(role);
         if groups.is_empty() {
             continue;
         }
         out.push(&RoleBinding {
-            metadata: meta(&name, &s.namespace, common),
+            metadata: meta(&name, ns, common),
             role_ref: RoleRef {
                 api_group: "rbac.authorization.k8s.io".into(),
                 kind: "Role".into(),

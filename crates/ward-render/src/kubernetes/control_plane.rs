@@ -116,48 +116,16 @@ fn platform_rbac(
     owning_teams: &BTreeSet<&str>,
     common: &BTreeMap<String, String>,
 ) -> Result<(), RenderError> {
-    let ns = CONTROL_PLANE_NAMESPACE;
-    for role in [
-        AdminRole::PlatformOps,
-        AdminRole::Dba,
-        AdminRole::SecurityReviewer,
-        AdminRole::AppSupport,
-    ] {
-        let name = format!("ward-{}", role.name());
-        out.push(&Role {
-            metadata: meta(&name, ns, common),
-            rules: Some(role_rules(role)),
-        })?;
-        let groups: BTreeSet<String> = estate
+    access::admin_roles(out, CONTROL_PLANE_NAMESPACE, common, |role| {
+        estate
             .teams
             .iter()
             .filter(|t| !owning_teams.contains(t.name()))
             .filter_map(|t| t.spec.groups.get(role.name()).map(|g| g.value.clone()))
-            .collect();
-        if groups.is_empty() {
-            continue;
-        }
-        out.push(&RoleBinding {
-            metadata: meta(&name, ns, common),
-            role_ref: RoleRef {
-                api_group: "rbac.authorization.k8s.io".into(),
-                kind: "Role".into(),
-                name: name.clone(),
-            },
-            subjects: Some(
-                groups
-                    .into_iter()
-                    .map(|g| Subject {
-                        api_group: Some("rbac.authorization.k8s.io".into()),
-                        kind: "Group".into(),
-                        name: g,
-                        ..Default::default()
-                    })
-                    .collect(),
-            ),
-        })?;
-    }
-    Ok(())
+            .collect::<BTreeSet<String>>()
+            .into_iter()
+            .collect()
+    })
 }
 
 /// Default deny; DNS; the server's ingress (the API from the ingress controller, metrics
