@@ -244,7 +244,15 @@ impl Context {
         git: &ward_estate::GitState,
         details: serde_json::Map<String, serde_json::Value>,
     ) -> Result<(), Failure> {
-        ward_ops::record_in(state, &self.ws.actor, action, subject, outcome, git, details)
+        ward_ops::record_in(
+            state,
+            &self.ws.actor,
+            action,
+            subject,
+            outcome,
+            git,
+            details,
+        )
     }
 }
 
