@@ -59,6 +59,12 @@ enum Command {
         after_help = "Examples:\n  ward --estate care vault rewrap st-marys --dry-run"
     )]
     Vault(commands::vault::Command),
+    Serve(Box<commands::serve::Args>),
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  ward --estate care token create --subject backup-robot --role dba --expires 30d\n  ward token list"
+    )]
+    Token(commands::token::Command),
     Version(commands::version::Args),
     Completion(commands::completion::Args),
 }
@@ -82,6 +88,10 @@ impl Command {
             Command::Audit(Audit::Log(_)) => ("audit log", Format::TABLES),
             Command::Audit(Audit::Verify(_)) => ("audit verify", Format::DOCUMENTS),
             Command::Audit(Audit::Head) => ("audit head", Format::DOCUMENTS),
+            Command::Audit(Audit::Import(_)) => ("audit import", Format::DOCUMENTS),
+            Command::Serve(_) => ("serve", Format::TEXT),
+            Command::Token(commands::token::Command::List(_)) => ("token list", Format::TABLES),
+            Command::Token(_) => ("token", Format::DOCUMENTS),
             Command::Backup(Backup::Run(_)) => ("backup run", Format::DOCUMENTS),
             Command::Backup(Backup::List(_)) => ("backup list", Format::TABLES),
             Command::Backup(Backup::Verify(_)) => ("backup verify", Format::DOCUMENTS),
@@ -198,6 +208,8 @@ fn main() -> ExitCode {
         Command::Restore(a) => commands::restore::run(&cx, a),
         Command::Drill(a) => commands::drill::run(&cx, a),
         Command::Vault(c) => commands::vault::run(&cx, c),
+        Command::Serve(a) => commands::serve::run(&cx, *a),
+        Command::Token(c) => commands::token::run(&cx, c),
         Command::Version(a) => commands::version::run(&cx, a),
         Command::Completion(a) => commands::completion::run(&mut Cli::command(), a),
     };

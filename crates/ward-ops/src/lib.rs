@@ -7,17 +7,20 @@
 //! [`ProcessEnv`]. See docs/ARCHITECTURE.md.
 
 pub mod backup;
+pub mod check;
 pub mod drill;
 mod error;
 mod estate;
+pub mod plan;
 mod process_env;
 pub mod restore;
 pub mod scrub;
 pub mod secrets;
+pub mod snapshots;
 pub mod vault;
 mod workspace;
 
 pub use error::{Error, ErrorKind, ledger_error};
 pub use estate::{environment, unknown_address};
 pub use process_env::ProcessEnv;
-pub use workspace::{Workspace, default_state_dir, record_in};
+pub use workspace::{LedgerSink, Workspace, default_state_dir, record_in};

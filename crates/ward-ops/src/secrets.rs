@@ -26,6 +26,11 @@ impl SecretsDir {
         SecretsDir { root: root.into() }
     }
 
+    /// The folder itself.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
     /// Where `reference` (plus an optional sub-file, for secrets with several parts such
     /// as S3 credentials) is read from.
     pub fn path_of(&self, reference: &SecretRef, part: Option<&str>) -> Result<PathBuf, Error> {

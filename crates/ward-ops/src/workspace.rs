@@ -4,8 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
+use std::sync::Arc;
 use ward_estate::{Estate, GitState, ResolvedEnvironment};
-use ward_ledger::Outcome;
+use ward_ledger::{NewEntry, Outcome};
 
 use crate::process_env::ProcessEnv;
 use crate::secrets::SecretsDir;
@@ -25,6 +26,14 @@ pub struct Workspace {
     /// Who is acting, for the ledger.
     pub actor: String,
     pub env: ProcessEnv,
+    /// Where ledger entries go; `None`: the file ledger in the state folder.
+    pub ledger: Option<Arc<dyn LedgerSink>>,
+}
+
+/// A ledger other than the state folder's file: the server's, in its store. Entries
+/// arrive with credentials already masked.
+pub trait LedgerSink: Send + Sync + std::fmt::Debug {
+    fn append(&self, entry: NewEntry) -> Result<(), Error>;
 }
 
 impl Workspace {
@@ -46,6 +55,7 @@ impl Workspace {
             object_store: None,
             actor,
             env,
+            ledger: None,
         }
     }
 
@@ -74,15 +84,11 @@ impl Workspace {
         git: &GitState,
         details: serde_json::Map<String, serde_json::Value>,
     ) -> Result<(), Error> {
-        record_in(
-            &self.state_dir,
-            &self.actor,
-            action,
-            subject,
-            outcome,
-            git,
-            details,
-        )
+        let entry = entry(&self.actor, action, subject, outcome, git, details);
+        match &self.ledger {
+            Some(sink) => sink.append(entry),
+            None => append_to_file(&self.state_dir, entry),
+        }
     }
 }
 
@@ -102,7 +108,24 @@ pub fn record_in(
     git: &GitState,
     details: serde_json::Map<String, serde_json::Value>,
 ) -> Result<(), Error> {
+    append_to_file(state, entry(actor, action, subject, outcome, git, details))
+}
+
+fn append_to_file(state: &Path, entry: NewEntry) -> Result<(), Error> {
     let ledger = ward_ledger::Ledger::open(state).map_err(ledger_error)?;
+    ledger.append(entry).map_err(ledger_error)?;
+    Ok(())
+}
+
+/// The entry of one action, URL credentials in its subject and details masked.
+fn entry(
+    actor: &str,
+    action: &str,
+    subject: &str,
+    outcome: Outcome,
+    git: &GitState,
+    details: serde_json::Map<String, serde_json::Value>,
+) -> NewEntry {
     let mut commit = git.commit.clone();
     if git.dirty {
         commit = commit.map(|c| format!("{c}-dirty"));
@@ -115,15 +138,12 @@ pub fn record_in(
         })
         .collect();
     tracing::info!(action, outcome = outcome.as_str(), "recorded in the ledger");
-    ledger
-        .append(ward_ledger::NewEntry {
-            actor: actor.to_string(),
-            action: action.to_string(),
-            subject: crate::scrub::scrub_credentials(subject),
-            result: outcome,
-            estate_commit: commit,
-            details,
-        })
-        .map_err(ledger_error)?;
-    Ok(())
+    NewEntry {
+        actor: actor.to_string(),
+        action: action.to_string(),
+        subject: crate::scrub::scrub_credentials(subject),
+        result: outcome,
+        estate_commit: commit,
+        details,
+    }
 }

@@ -195,6 +195,8 @@ pub struct Run {
     pub finished_at: Option<Timestamp>,
     /// The seq of the run's ledger entry, once recorded.
     pub ledger_seq: Option<u64>,
+    /// What the operation reported (sizes, durations, verdicts), once it finished.
+    pub result: Option<serde_json::Value>,
 }
 
 /// A worker's hold on a run, the fencing token of its writes about it: every write
@@ -340,7 +342,7 @@ pub struct ScheduleState {
 
 const RUN_COLUMNS: &str = "id, kind, environment, trigger, requested_by, slot, params, state, \
     reason, attempt, lease_epoch, lease_owner, lease_expires_ms, due_ms, created_ms, \
-    started_ms, finished_ms, ledger_seq";
+    started_ms, finished_ms, ledger_seq, result";
 
 fn env_key(environment: Option<&str>) -> String {
     environment.unwrap_or_default().to_string()
@@ -373,6 +375,10 @@ fn run_from(row: &DbRow) -> Result<Run, StoreError> {
                 u64::try_from(s)
                     .map_err(|_| StoreError::Corrupt(format!("negative ledger seq {s}")))
             })
+            .transpose()?,
+        result: row
+            .opt_text("result")?
+            .map(|text| serde_json::from_str(&text))
             .transpose()?,
     })
 }
@@ -627,6 +633,32 @@ impl Store {
         Ok(run)
     }
 
+    /// Records what a leased or running run's operation reported, under its lease (refused
+    /// with [`StoreError::LeaseLost`] once the run is no longer this lease's).
+    pub async fn set_run_result(
+        &self,
+        lease: &Lease,
+        result: &serde_json::Value,
+    ) -> Result<(), StoreError> {
+        let changed = self
+            .pool
+            .execute(
+                "UPDATE runs SET result = $1 WHERE id = $2 AND lease_owner = $3 \
+                 AND lease_epoch = $4 AND state IN ('leased', 'running')",
+                args![
+                    result.to_string(),
+                    lease.run_id,
+                    lease.owner.as_str(),
+                    lease.epoch
+                ],
+            )
+            .await?;
+        if changed == 0 {
+            return Err(self.lease_lost(lease).await);
+        }
+        Ok(())
+    }
+
     /// Records the seq of a run's ledger entry (for runs whose entry is written after
     /// they finish).
     pub async fn set_run_ledger_seq(&self, run_id: i64, seq: u64) -> Result<(), StoreError> {
@@ -725,6 +757,31 @@ impl Store {
         }
         out.sort_by_key(|r| r.run_id);
         Ok(out)
+    }
+
+    /// The newest run of `kind` of each environment: in `state`, or when `None` the newest
+    /// that finished (succeeded or failed). For metrics: one row per environment.
+    pub async fn latest_runs(
+        &self,
+        kind: &str,
+        state: Option<RunState>,
+    ) -> Result<Vec<Run>, StoreError> {
+        let (condition, values) = match state {
+            Some(state) => ("state = $2", args![kind, state.as_str()]),
+            None => ("state IN ('succeeded', 'failed')", args![kind]),
+        };
+        let rows = self
+            .pool
+            .fetch_all(
+                &format!(
+                    "SELECT {RUN_COLUMNS} FROM runs WHERE id IN (SELECT MAX(id) FROM runs \
+                     WHERE kind = $1 AND environment <> '' AND {condition} GROUP BY environment) \
+                     ORDER BY environment"
+                ),
+                values,
+            )
+            .await?;
+        rows.iter().map(run_from).collect()
     }
 
     /// Cancels a queued or leased (not yet running) run. A leased run's worker finds its

@@ -6,7 +6,7 @@ use crate::db::{Backend, Pool, Tx, args, lock_key, now_ms};
 use crate::error::StoreError;
 
 /// The newest schema version this binary knows.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 struct Migration {
     version: i64,
@@ -16,10 +16,11 @@ struct Migration {
     sql: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    description: "runs, run logs, leader terms, schedule state, API tokens, estate commits, ledger",
-    sql: r#"
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "runs, run logs, leader terms, schedule state, API tokens, estate commits, ledger",
+        sql: r#"
 CREATE TABLE runs (
     id {id},
     kind TEXT NOT NULL,
@@ -113,7 +114,13 @@ CREATE TABLE ledger_key (
     first_ms BIGINT NOT NULL
 );
 "#,
-}];
+    },
+    Migration {
+        version: 2,
+        description: "a run's result (what the operation reported), for the API and metrics",
+        sql: "ALTER TABLE runs ADD COLUMN result TEXT;",
+    },
+];
 
 fn dialect(sql: &str, backend: Backend) -> String {
     let (id, blob) = match backend {

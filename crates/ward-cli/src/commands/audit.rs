@@ -1,5 +1,6 @@
 //! `ward audit`: read and verify the tamper-evident ledger.
 
+use super::store_args::{runtime, store_failure};
 use crate::context::{Context, Output, ledger_failure, print_json};
 use crate::report::{Exit, Failure};
 
@@ -22,6 +23,23 @@ pub enum Command {
     /// is what detects a rollback of the whole folder.
     #[command(after_help = "Example:\n  ward --estate care audit head -o json >> witness.jsonl")]
     Head,
+    /// Copy the file ledger of the state folder into the server's store, keeping its
+    /// chain: later entries extend it, and `audit verify --store` covers all of it.
+    /// Importing again after the file grew copies only the rest.
+    #[command(
+        after_help = "Example:\n  ward --estate care audit import\n  ward audit import --store postgres://ward@db/ward"
+    )]
+    Import(ImportArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ImportArgs {
+    /// The store to import into [default: sqlite:<state>/ward.db].
+    #[arg(long = "store", env = "WARD_STORE", value_name = "URL")]
+    pub store: Option<String>,
+    /// Check the file's signatures against this public key (hex) instead of its own.
+    #[arg(long, value_name = "HEX")]
+    pub public_key: Option<String>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -30,6 +48,10 @@ pub struct VerifyArgs {
     /// instead of trusting `keys/ledger.pub` beside the ledger.
     #[arg(long, value_name = "HEX")]
     pub public_key: Option<String>,
+    /// Verify the server's ledger in this store instead of the state folder's file
+    /// (`--store` alone: sqlite:<state>/ward.db).
+    #[arg(long = "store", value_name = "URL", num_args = 0..=1, default_missing_value = "")]
+    pub store: Option<String>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -179,6 +201,7 @@ pub fn run(cx: &Context, cmd: Command) -> Result<Exit, Failure> {
             }
             Ok(Exit::Ok)
         }
+        Command::Import(args) => import(cx, &args),
         Command::Verify(args) => {
             if let Some(key) = &args.public_key
                 && !(key.trim().len() == 64 && key.trim().bytes().all(|b| b.is_ascii_hexdigit()))
@@ -188,11 +211,22 @@ pub fn run(cx: &Context, cmd: Command) -> Result<Exit, Failure> {
                     "pass the 64 hex characters of keys/ledger.pub, copied when the ledger was trusted",
                 ));
             }
-            let v = match &args.public_key {
-                Some(key) => ledger.verify_with_key(key.trim()),
-                None => ledger.verify(),
-            }
-            .map_err(ledger_failure)?;
+            let v = match (&args.store, &args.public_key) {
+                (Some(url), key) => {
+                    let url = store_url(cx, url);
+                    let rt = runtime()?;
+                    rt.block_on(async {
+                        let store = ward_store::Store::open(&url).await.map_err(store_failure)?;
+                        store
+                            .ledger()
+                            .verify(key.as_deref().map(str::trim))
+                            .await
+                            .map_err(store_failure)
+                    })?
+                }
+                (None, Some(key)) => ledger.verify_with_key(key.trim()).map_err(ledger_failure)?,
+                (None, None) => ledger.verify().map_err(ledger_failure)?,
+            };
             match cx.output {
                 Output::Json => print_json(&v)?,
                 Output::Text => match &v.problem {
@@ -219,6 +253,44 @@ pub fn run(cx: &Context, cmd: Command) -> Result<Exit, Failure> {
             })
         }
     }
+}
+
+/// `--store`'s URL, `sqlite:<state>/ward.db` when given without one.
+fn store_url(cx: &Context, url: &str) -> String {
+    if url.is_empty() {
+        format!("sqlite:{}", cx.state_dir().join("ward.db").display())
+    } else {
+        url.to_string()
+    }
+}
+
+fn import(cx: &Context, args: &ImportArgs) -> Result<Exit, Failure> {
+    let state = cx.state_dir();
+    let file = ward_ledger::Ledger::open(&state).map_err(ledger_failure)?;
+    let key = ward_ledger::LedgerKey::load(&state).map_err(ledger_failure)?;
+    let url = store_url(cx, args.store.as_deref().unwrap_or(""));
+    let report = runtime()?.block_on(async {
+        let store = ward_store::Store::open(&url).await.map_err(store_failure)?;
+        store
+            .ledger()
+            .import(&file, &key, args.public_key.as_deref().map(str::trim))
+            .await
+            .map_err(store_failure)
+    })?;
+    match cx.output {
+        Output::Json => print_json(&serde_json::json!({
+            "imported": report.imported,
+            "alreadyPresent": report.already_present,
+            "lastSeq": report.last_seq,
+        }))?,
+        Output::Text => println!(
+            "imported {} entries into the store ({} were already there; last seq {})",
+            report.imported,
+            report.already_present,
+            report.last_seq.map_or("-".into(), |s| s.to_string())
+        ),
+    }
+    Ok(Exit::Ok)
 }
 
 /// The first `n` characters of a commit id, keeping a `-dirty` mark it carries.

@@ -6,7 +6,10 @@
 
 use crate::context::{Context, Format, print_json};
 use crate::report::{Exit, Failure};
-use ward_policy::{CheckOptions, Checker, PolicyError, Provenance, RenderedObject, Report};
+use ward_ops::check::{Objects, evaluate, summary_details, today};
+use ward_policy::{CheckOptions, Checker, Report};
+
+pub use ward_ops::check::policy_error as policy_failure;
 
 /// Check the estate against Ward's controls, its waivers and its `policies/*.rego`.
 ///
@@ -33,63 +36,6 @@ pub struct Args {
     /// Exit 1 on unwaived warnings too, not only on deny findings (as Conftest's flag).
     #[arg(long)]
     pub fail_on_warn: bool,
-}
-
-/// Today in UTC, the date waivers are judged against unless a command says otherwise.
-pub fn today() -> jiff::civil::Date {
-    jiff::tz::TimeZone::UTC
-        .to_datetime(jiff::Timestamp::now())
-        .date()
-}
-
-/// Which rendered objects the controls see.
-pub enum Objects<'a> {
-    /// None: the estate model only (`--no-render`).
-    None,
-    /// Every object of the estate.
-    All,
-    /// The objects that serve any of these `workload/environment` addresses: what a change
-    /// to those environments is judged on (objects of other environments cannot raise a
-    /// finding about them).
-    Serving(&'a std::collections::BTreeSet<String>),
-}
-
-/// Runs the catalogue and the estate's policies on the estate and its rendered `objects`:
-/// the one way `check`, `plan` and `apply` judge an estate.
-pub fn evaluate(
-    estate: &ward_estate::Estate,
-    options: &CheckOptions,
-    objects: Objects<'_>,
-) -> Result<(Checker, Report), Failure> {
-    let checker = Checker::new().map_err(policy_failure)?;
-    let objects = match objects {
-        Objects::None => None,
-        Objects::All => Some(rendered_objects(estate)?),
-        Objects::Serving(addresses) => Some(
-            rendered_objects(estate)?
-                .into_iter()
-                .filter(|o| {
-                    o.provenance
-                        .as_ref()
-                        .is_some_and(|p| p.owners.iter().any(|a| addresses.contains(a)))
-                })
-                .collect(),
-        ),
-    };
-    let report = checker
-        .check(estate, objects.as_deref(), options)
-        .map_err(policy_failure)?;
-    Ok((checker, report))
-}
-
-/// The counts of a report, as the ledger records them.
-pub fn summary_details(report: &Report) -> serde_json::Map<String, serde_json::Value> {
-    let mut details = serde_json::Map::new();
-    details.insert("deny".into(), report.summary.deny.into());
-    details.insert("warn".into(), report.summary.warn.into());
-    details.insert("waived".into(), report.summary.waived.into());
-    details.insert("controls".into(), report.controls.into());
-    details
 }
 
 pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
@@ -139,27 +85,6 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
     Ok(if failed { Exit::Findings } else { Exit::Ok })
 }
 
-/// The estate rendered to Kubernetes objects, each with the environments it serves and
-/// its path in the deploy tree.
-fn rendered_objects(estate: &ward_estate::Estate) -> Result<Vec<RenderedObject>, Failure> {
-    let objects =
-        ward_render::kubernetes_objects(estate).map_err(crate::commands::render::render_failure)?;
-    Ok(objects
-        .into_iter()
-        .map(|o| {
-            let path = o.path();
-            RenderedObject {
-                manifest: o.body,
-                provenance: Some(Provenance {
-                    owners: o.owners.to_vec(),
-                    cluster: Some(o.cluster.to_string()),
-                    path: Some(path),
-                }),
-            }
-        })
-        .collect())
-}
-
 fn print(
     cx: &Context,
     report: &Report,
@@ -184,31 +109,4 @@ fn print(
         ),
     }
     Ok(())
-}
-
-/// A broken user policy is bad input (exit 2) with its file and line; anything else in
-/// the policy machinery is Ward's own failure.
-pub fn policy_failure(e: PolicyError) -> Failure {
-    match &e {
-        PolicyError::Rego { detail, .. } => Failure::bad_input(
-            format!("{e}"),
-            format!(
-                "fix the policy; it is never skipped{}",
-                if detail.contains('\n') {
-                    format!(":\n{}", detail.trim())
-                } else {
-                    String::new()
-                }
-            ),
-        ),
-        PolicyError::BadFinding { .. } => Failure::bad_input(
-            e.to_string(),
-            "a deny/warn/violation rule must yield strings or objects with a `msg`",
-        ),
-        PolicyError::Io { .. } => Failure::operational(e.to_string(), "check the policies folder"),
-        PolicyError::Metadata { .. } | PolicyError::Builtin { .. } => Failure::operational(
-            e.to_string(),
-            "this is a bug in Ward's built-in catalogue; please report it",
-        ),
-    }
 }

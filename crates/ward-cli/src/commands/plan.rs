@@ -124,11 +124,11 @@ pub fn propose(
         None
     } else {
         let options = ward_policy::CheckOptions {
-            today: crate::commands::check::today(),
+            today: ward_ops::check::today(),
             user_policies: true,
         };
-        let objects = crate::commands::check::Objects::Serving(&touched);
-        Some(crate::commands::check::evaluate(estate, &options, objects)?.1)
+        let objects = ward_ops::check::Objects::Serving(&touched);
+        Some(ward_ops::check::evaluate(estate, &options, objects)?.1)
     };
     let blocking = check
         .as_ref()

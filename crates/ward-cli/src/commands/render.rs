@@ -45,29 +45,7 @@ pub struct Args {
     pub adopt: bool,
 }
 
-pub fn render_failure(e: ward_render::RenderError) -> Failure {
-    use ward_render::RenderError as E;
-    let hint = match &e {
-        E::Io { .. } => {
-            return Failure::operational(e.to_string(), "check that the output folder is writable");
-        }
-        E::NotATree { .. } => {
-            "render into an empty or new folder; to take over a tree an older Ward wrote, pass --adopt (files Ward does not render are left alone)"
-        }
-        E::NotWards { .. } => {
-            "move those files away, or pass --adopt to let Ward take them over; a linked folder must be replaced by a real one (see docs/rendering.md, \"The tree record\")"
-        }
-        E::InsideEstate { .. } => {
-            "render into a folder outside the estate, e.g. `--out ../deploy` (a deploy repository of its own)"
-        }
-        E::BadRecord { .. } => {
-            "restore ward-tree.json from the deploy repository's history (git checkout -- ward-tree.json), or move the tree away and render afresh"
-        }
-        E::OtherTarget { .. } => "render this target into a folder of its own",
-        _ => "see docs/rendering.md for what rendering needs from the platform",
-    };
-    Failure::bad_input(e.to_string(), hint)
-}
+pub use ward_ops::check::render_error as render_failure;
 
 /// The lines that name what a write changed (or, dry, would change): every removed,
 /// kept, hand-edited and adopted file, and in a dry run every file it would write.

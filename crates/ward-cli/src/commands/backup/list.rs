@@ -4,12 +4,10 @@
 use std::path::PathBuf;
 
 use indicatif::HumanBytes;
-use ward_vault::{ListedSnapshot, SnapshotFilter, StoreLocation};
+use ward_vault::ListedSnapshot;
 
-use super::{environment, open_repository, repository_config, runtime, vault_failure};
 use crate::context::{Context, Output, print_json};
 use crate::report::{Exit, Failure};
-use ward_ops::vault::{local_config, stores_in_use};
 
 #[derive(clap::Args, Debug)]
 pub struct ListArgs {
@@ -94,48 +92,12 @@ fn list_row(l: &ListedSnapshot) -> ListRow<'_> {
 
 pub(super) fn list(cx: &Context, args: ListArgs) -> Result<Exit, Failure> {
     let estate = cx.load_estate()?;
-    let keys = crate::commands::signing::trusted_keys(&estate)?;
-    let (filter, configs) = match &args.target {
-        Some(t) => {
-            let env = environment(&estate, t)?;
-            let filter = SnapshotFilter {
-                tenant: Some(env.tenant.clone()),
-                workload: Some(env.workload.clone()),
-                environment: Some(env.environment.clone()),
-            };
-            let config = match &args.repo {
-                Some(dir) => local_config(dir),
-                None => repository_config(&cx.ws, &estate, &cx.store_of(env))?,
-            };
-            (filter, vec![config])
-        }
-        None => {
-            let configs = match &args.repo {
-                Some(dir) => vec![local_config(dir)],
-                None => stores_in_use(&cx.ws, &estate)
-                    .iter()
-                    .map(|n| repository_config(&cx.ws, &estate, n))
-                    .collect::<Result<_, _>>()?,
-            };
-            (SnapshotFilter::default(), configs)
-        }
-    };
-    let listed = runtime()?.block_on(async {
-        let mut all = Vec::new();
-        for config in &configs {
-            if let StoreLocation::Local(dir) = &config.store
-                && !dir.exists()
-            {
-                continue; // nothing backed up there yet
-            }
-            let repo = open_repository(config).await?;
-            let found = ward_vault::list(&repo, &filter, &keys)
-                .await
-                .map_err(|e| vault_failure(e, "check the object store"))?;
-            all.extend(found);
-        }
-        Ok::<_, Failure>(all)
-    })?;
+    let listed = ward_ops::snapshots::list(
+        &cx.ws,
+        &estate,
+        args.target.as_deref(),
+        args.repo.as_deref(),
+    )?;
     let rows: Vec<ListRow> = listed.iter().map(list_row).collect();
     match cx.output {
         Output::Json => print_json(&rows)?,

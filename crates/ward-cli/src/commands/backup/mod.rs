@@ -22,8 +22,8 @@ pub use sign_existing::SignExistingArgs;
 pub use verify::VerifyArgs;
 pub(crate) use ward_ops::environment;
 pub(crate) use ward_ops::vault::{
-    identities, local_config, locate_snapshot, open_repository, recipients, record_result,
-    repository_config, runtime, vault_error as vault_failure,
+    identities, local_config, open_repository, recipients, record_result, repository_config,
+    runtime, vault_error as vault_failure,
 };
 
 use list::list;

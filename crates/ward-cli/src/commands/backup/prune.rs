@@ -2,13 +2,8 @@
 //! the blobs no snapshot references collected once older than the grace period.
 
 use indicatif::HumanBytes;
-use serde_json::{Map, Value, json as j};
-use ward_ledger::Outcome;
-use ward_vault::Retention;
+use serde_json::json as j;
 
-use super::{
-    environment, open_repository, record_result, repository_config, runtime, vault_failure,
-};
 use crate::context::{Context, Output, print_json};
 use crate::report::{Exit, Failure};
 
@@ -33,94 +28,15 @@ pub struct PruneArgs {
 
 pub(super) fn prune(cx: &Context, args: PruneArgs) -> Result<Exit, Failure> {
     let estate = cx.load_estate()?;
-    let env = environment(&estate, &args.target)?;
+    let env = ward_ops::environment(&estate, &args.target)?;
     let subject = format!("{}/{}/{}", env.tenant, env.workload, env.environment);
-    let r = &env.classification.posture.retention;
-    let retention = Retention {
-        keep_last: r.keep_last,
-        hourly: r.hourly,
-        daily: r.daily,
-        weekly: r.weekly,
-        monthly: r.monthly,
+    let request = ward_ops::snapshots::PruneRequest {
+        address: args.target.clone(),
+        dry_run: args.dry_run,
+        grace: args.grace.clone(),
+        identity: args.identity.clone(),
     };
-    let mut details = Map::new();
-    details.insert("dry_run".into(), args.dry_run.into());
-    details.insert("grace".into(), args.grace.clone().into());
-    details.insert(
-        "retention".into(),
-        j!({"keep_last": r.keep_last, "hourly": r.hourly, "daily": r.daily, "weekly": r.weekly, "monthly": r.monthly}),
-    );
-    let result = (|| {
-        let grace = ward_estate::units::Duration::parse(&args.grace).map_err(|e| {
-            Failure::bad_input(format!("--grace {}: {e}", args.grace), "e.g. 30m, 6h, 1d")
-        })?;
-        let config = repository_config(&cx.ws, &estate, &cx.store_of(env))?;
-        let keys = crate::commands::signing::trusted_keys(&estate)?;
-        runtime()?.block_on(async {
-            let repo = open_repository(&config).await?;
-            let pruned = ward_vault::prune(
-                &repo,
-                &env.tenant,
-                &env.workload,
-                &env.environment,
-                &keys,
-                &retention,
-                args.dry_run,
-            )
-            .await
-            .map_err(|e| vault_failure(e, "nothing more was removed; run prune again"))?;
-            let tenant_key = ward_ops::vault::tenant_key_if_held(
-                &repo,
-                &cx.ws,
-                &estate,
-                &env.tenant,
-                args.identity.as_deref(),
-            )
-            .await;
-            let gc = ward_vault::collect_garbage(
-                &repo,
-                &env.tenant,
-                &keys,
-                tenant_key.as_ref(),
-                std::time::Duration::from_secs(grace.as_secs()),
-                args.dry_run,
-            )
-            .await
-            .map_err(|e| {
-                vault_failure(
-                    e,
-                    "snapshots were pruned; run prune again to collect garbage",
-                )
-            })?;
-            Ok::<_, Failure>((pruned, gc))
-        })
-    })();
-    let result = match result {
-        Ok((pruned, gc)) => {
-            details.insert(
-                "removed".into(),
-                pruned
-                    .removed
-                    .iter()
-                    .map(|s| Value::from(s.to_string()))
-                    .collect::<Vec<_>>()
-                    .into(),
-            );
-            details.insert(
-                "kept".into(),
-                (pruned.decisions.len() - pruned.removed.len()).into(),
-            );
-            details.insert("deleted_objects".into(), gc.deleted.len().into());
-            details.insert("unverified".into(), gc.unverified.clone().into());
-            details.insert("deleted_bytes".into(), gc.deleted_bytes.into());
-            details.insert("packs_repacked".into(), gc.packs_repacked.into());
-            details.insert("packs_unchecked".into(), gc.packs_unchecked.into());
-            details.insert("blobs_unchecked".into(), gc.blobs_unchecked.into());
-            Ok(((pruned, gc), Outcome::Ok, details))
-        }
-        Err(f) => Err((f, details)),
-    };
-    let (pruned, gc) = record_result(&cx.ws, &estate, "backup.prune", &subject, result)?;
+    let (pruned, gc) = ward_ops::snapshots::prune(&cx.ws, &estate, &request)?;
     match cx.output {
         Output::Json => print_json(&j!({"prune": pruned, "gc": gc}))?,
         Output::Text => {

@@ -3,14 +3,9 @@
 
 use std::path::PathBuf;
 
-use indicatif::HumanBytes;
-use serde_json::{Map, json as j};
-use ward_ledger::Outcome;
-use ward_vault::VerifyDepth;
-
-use super::{identities, locate_snapshot, record_result, runtime, vault_failure};
 use crate::context::{Context, Output, print_json};
 use crate::report::{Exit, Failure};
+use indicatif::HumanBytes;
 
 #[derive(clap::Args, Debug)]
 pub struct VerifyArgs {
@@ -32,70 +27,14 @@ pub struct VerifyArgs {
 
 pub(super) fn verify(cx: &Context, args: VerifyArgs) -> Result<Exit, Failure> {
     let estate = cx.load_estate()?;
-    let mut details = Map::new();
-    details.insert("read_data".into(), args.read_data.into());
-    let mut subject = args.snapshot.clone();
-    let progress = crate::progress::for_command(cx);
-    let result = runtime()?.block_on(async {
-        let ids = if args.read_data {
-            Some(identities(&cx.ws, &estate, args.identity.as_deref())?)
-        } else {
-            None
-        };
-        let found = locate_snapshot(&cx.ws, &estate, &args.snapshot, args.repo.as_deref()).await?;
-        subject = found.manifest.snapshot.to_string();
-        let tenant_key = match &ids {
-            Some(_) => None,
-            None => {
-                ward_ops::vault::tenant_key_if_held(
-                    &found.repo,
-                    &cx.ws,
-                    &estate,
-                    &found.manifest.snapshot.tenant,
-                    args.identity.as_deref(),
-                )
-                .await
-            }
-        };
-        let depth = match (&ids, &tenant_key) {
-            (Some(ids), _) => VerifyDepth::ReadData(ids),
-            (None, Some(key)) => VerifyDepth::Located(key),
-            (None, None) => VerifyDepth::Metadata,
-        };
-        ward_vault::verify(
-            &found.repo,
-            &found.manifest.snapshot,
-            &found.keys,
-            depth,
-            progress,
-        )
-        .await
-        .map_err(|e| vault_failure(e, "check the object store"))
-    });
-    let result = match result {
-        Ok(report) => {
-            details.insert("objects_checked".into(), report.objects_checked.into());
-            details.insert("stored_bytes_read".into(), report.stored_bytes_read.into());
-            details.insert("objects_unlocated".into(), report.objects_unlocated.into());
-            details.insert(
-                "faults".into(),
-                report
-                    .faults
-                    .iter()
-                    .map(|f| j!({"object": f.object, "problem": f.problem}))
-                    .collect::<Vec<_>>()
-                    .into(),
-            );
-            let outcome = if report.is_ok() {
-                Outcome::Ok
-            } else {
-                Outcome::Findings
-            };
-            Ok((report, outcome, details))
-        }
-        Err(f) => Err((f, details)),
+    let request = ward_ops::snapshots::VerifyRequest {
+        snapshot: args.snapshot.clone(),
+        read_data: args.read_data,
+        identity: args.identity.clone(),
+        repo: args.repo.clone(),
     };
-    let report = record_result(&cx.ws, &estate, "backup.verify", &subject, result)?;
+    let report =
+        ward_ops::snapshots::verify(&cx.ws, &estate, &request, crate::progress::for_command(cx))?;
     match cx.output {
         Output::Json => print_json(&report)?,
         Output::Text => {
