@@ -65,6 +65,23 @@ impl Follower {
     /// repository first when there is no clone yet. Blocking.
     pub fn fetch(&self) -> Result<String, FollowError> {
         let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        let clone = self.ensure_clone()?;
+        git(
+            &clone,
+            &[
+                "fetch",
+                "--quiet",
+                "--no-tags",
+                "origin",
+                &self.source.revision,
+            ],
+        )?;
+        let commit = git(&clone, &["rev-parse", "--verify", "FETCH_HEAD^{commit}"])?;
+        Ok(commit.trim().to_string())
+    }
+
+    /// The clone, made first when there is none (the lock held).
+    fn ensure_clone(&self) -> Result<PathBuf, FollowError> {
         let clone = self.clone_dir();
         if !clone.join(".git").exists() {
             std::fs::create_dir_all(&self.cache_dir).map_err(|source| FollowError::Io {
@@ -88,18 +105,7 @@ impl Follower {
                 ],
             )?;
         }
-        git(
-            &clone,
-            &[
-                "fetch",
-                "--quiet",
-                "--no-tags",
-                "origin",
-                &self.source.revision,
-            ],
-        )?;
-        let commit = git(&clone, &["rev-parse", "--verify", "FETCH_HEAD^{commit}"])?;
-        Ok(commit.trim().to_string())
+        Ok(clone)
     }
 
     /// A work tree of `commit` (checked out once, then reused). Blocking.
@@ -112,7 +118,20 @@ impl Follower {
         if dir.join(".git").exists() {
             return Ok(dir);
         }
-        let clone = self.clone_dir();
+        let clone = self.ensure_clone()?;
+        // A commit another replica evaluated may be newer than this clone's last fetch.
+        if git(&clone, &["cat-file", "-e", &format!("{commit}^{{commit}}")]).is_err() {
+            git(
+                &clone,
+                &[
+                    "fetch",
+                    "--quiet",
+                    "--no-tags",
+                    "origin",
+                    &self.source.revision,
+                ],
+            )?;
+        }
         // A work tree left half-made by a crash is made again.
         if dir.exists() {
             std::fs::remove_dir_all(&dir).map_err(|source| FollowError::Io {

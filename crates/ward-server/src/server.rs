@@ -372,10 +372,15 @@ pub async fn bring_in(shared: &Arc<Shared>, commit: &str) -> Result<(), String> 
     let known = shared.store.commit(commit).await.ok().flatten();
     let s = shared.clone();
     let c = commit.to_string();
-    let loaded = tokio::task::spawn_blocking(
-        move || -> Result<(Estate, Option<CommitEvaluation>), String> {
-            let dir = s.follower.checkout(&c).map_err(|e| e.to_string())?;
-            let estate = ward_estate::load(&dir).map_err(|e| load_error(&e))?;
+    // A commit that cannot be checked out here is this replica's trouble (retried at the
+    // next fetch); only one whose estate does not load is recorded as failed.
+    let loaded =
+        tokio::task::spawn_blocking(move || -> Result<(Estate, CommitEvaluation), Brought> {
+            let dir = s
+                .follower
+                .checkout(&c)
+                .map_err(|e| Brought::Local(e.to_string()))?;
+            let estate = ward_estate::load(&dir).map_err(|e| Brought::Invalid(load_error(&e)))?;
             let evaluation = match known {
                 Some(CommitRecord {
                     status: CommitStatus::Ok,
@@ -386,16 +391,16 @@ pub async fn bring_in(shared: &Arc<Shared>, commit: &str) -> Result<(), String> 
             };
             let evaluation = match evaluation {
                 Some(e) => e,
-                None => CommitEvaluation::compute(&estate, &c).map_err(|e| e.message())?,
+                None => CommitEvaluation::compute(&estate, &c)
+                    .map_err(|e| Brought::Invalid(e.message()))?,
             };
-            Ok((estate, Some(evaluation)))
-        },
-    )
-    .await
-    .map_err(|e| e.to_string())
-    .and_then(|r| r);
+            Ok((estate, evaluation))
+        })
+        .await
+        .map_err(|e| Brought::Local(e.to_string()))
+        .and_then(|r| r);
     match loaded {
-        Ok((estate, Some(evaluation))) => {
+        Ok((estate, evaluation)) => {
             let document = serde_json::to_value(&evaluation).unwrap_or_default();
             let record = CommitRecord {
                 commit: commit.to_string(),
@@ -428,8 +433,11 @@ pub async fn bring_in(shared: &Arc<Shared>, commit: &str) -> Result<(), String> 
             shared.work_ready.notify_waiters();
             Ok(())
         }
-        Ok((_, None)) => Err("no evaluation".into()),
-        Err(error) => {
+        Err(Brought::Local(error)) => {
+            tracing::warn!(commit, error = %error, "cannot check out the estate commit here; retrying at the next fetch");
+            Err(error)
+        }
+        Err(Brought::Invalid(error)) => {
             tracing::warn!(commit, error = %error, "estate commit does not load; the last good one stays in force");
             let record = CommitRecord {
                 commit: commit.to_string(),
@@ -450,6 +458,14 @@ pub async fn bring_in(shared: &Arc<Shared>, commit: &str) -> Result<(), String> 
             Err(error)
         }
     }
+}
+
+/// Why a commit was not brought in.
+enum Brought {
+    /// This replica could not check it out (git, disk): not the commit's fault.
+    Local(String),
+    /// The estate at the commit does not load, classify or check.
+    Invalid(String),
 }
 
 /// A load error with its diagnostics' places, as one message.
