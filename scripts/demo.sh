@@ -61,8 +61,10 @@ if [[ $(id -u) == 0 ]]; then
   AS=(runuser -u nobody --)
 fi
 server_started=0
+SERVE_PID=
 cleanup() {
   local rc=$?
+  if [[ -n "$SERVE_PID" ]]; then kill -KILL "$SERVE_PID" 2>/dev/null || true; fi
   if [[ $server_started == 1 ]]; then
     "${AS[@]}" "$PGBIN/pg_ctl" -D "$PGDATA" -m fast -w stop >/dev/null 2>&1 || true
   fi
@@ -168,4 +170,36 @@ step "ward drill billing/prod (a timed restore into a scratch database, checked,
 step "ward audit log / verify"
 "$WARD" --estate "$ESTATE" audit log
 "$WARD" --estate "$ESTATE" audit verify
-step "Demo passed: backed up, verified, restored and drilled billing/prod"
+
+# --- ward serve: the same work on a schedule, with nobody typing ------------------------------
+# billing/prod's database and filestore are declared in the estate (committed, as the server
+# follows the estate's Git branch); the password stays in PGPASSWORD, never in a file here.
+step "ward serve (embedded SQLite store): a scheduled backup of billing/prod by itself"
+sed -i "s|^        passwordRef: { store: hospital-vault, key: odoo/billing/prod, property: db_password }|        host: 127.0.0.1\n        port: $PORT\n        name: billing\n        user: postgres\n        sslmode: prefer\n        passwordRef: { store: hospital-vault, key: odoo/billing/prod, property: db_password }\n      filestore: $FILESTORE|" \
+  "$ESTATE/workloads/billing.yaml"
+git -C "$ESTATE" -c user.name=bob -c user.email=bob@care.example commit -qam "billing/prod: the demo's database and filestore"
+TOKEN=$("$WARD" --estate "$ESTATE" token create --subject bob --role dba --expires 1h 2>/dev/null)
+SPORT=$(free_port)
+API="http://127.0.0.1:$SPORT"
+"$WARD" --estate "$ESTATE" serve --listen "127.0.0.1:$SPORT" --schedule-only billing/prod \
+  --workers 1 --poll-interval 2s > "$WORK/serve.log" 2>&1 &
+SERVE_PID=$!
+api() { curl -fsS -H "Authorization: Bearer $TOKEN" "$API$1"; }
+for _ in $(seq 1 120); do
+  if api "/api/v1/runs?kind=backup&environment=billing/prod&state=succeeded" 2>/dev/null | grep -q '"trigger":"scheduled"'; then
+    break
+  fi
+  kill -0 "$SERVE_PID" 2>/dev/null || { cat "$WORK/serve.log"; die "ward serve exited"; }
+  sleep 1
+done
+RUN=$(api "/api/v1/runs?kind=backup&environment=billing/prod&state=succeeded&limit=1")
+echo "$RUN" | grep -q '"trigger":"scheduled"' || { cat "$WORK/serve.log"; die "no scheduled backup succeeded within 2 minutes"; }
+echo "  GET /api/v1/runs?kind=backup&environment=billing/prod&state=succeeded&limit=1"
+echo "$RUN" | python3 -c 'import json,sys; r=json.load(sys.stdin); run=r["runs"][0]; print("  estate commit", r["commit"][:12]); print("  run %d: %s %s (%s, requested by %s), snapshot %s, ledger seq %s" % (run["id"], run["kind"], run["state"], run["trigger"], run["requestedBy"], run["result"]["snapshot"]["id"], run["ledgerSeq"]))'
+step "Stopping ward serve (SIGTERM: running jobs finish, the rest is handed back)"
+kill -TERM "$SERVE_PID"
+wait "$SERVE_PID" || die "ward serve did not stop cleanly"
+SERVE_PID=
+tail -2 "$WORK/serve.log"
+"$WARD" --estate "$ESTATE" audit verify --store
+step "Demo passed: backed up, verified, restored and drilled billing/prod, then ward serve did a scheduled backup by itself"

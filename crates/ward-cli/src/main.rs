@@ -6,6 +6,7 @@
 mod commands;
 mod context;
 mod example;
+mod interrupt;
 mod metrics;
 mod progress;
 mod report;

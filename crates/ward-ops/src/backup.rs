@@ -51,6 +51,8 @@ pub struct BackupRequest {
     /// The environment's backup signing key file instead of its secret or state copy.
     pub signing_key: Option<PathBuf>,
     pub pg: PgSettings,
+    /// Stops the backup before its commit point when given (Ctrl-C, a cancelled run).
+    pub cancel: ward_vault::Cancel,
 }
 
 impl BackupRequest {
@@ -67,6 +69,7 @@ impl BackupRequest {
             concurrency: 8,
             signing_key: None,
             pg: PgSettings::default(),
+            cancel: ward_vault::Cancel::new(),
         }
     }
 }
@@ -191,6 +194,7 @@ fn back_up(
     options.allow_missing_blobs = request.allow_missing_blobs;
     options.pg_tools = request.pg.tools(&ws.env);
     options.blob_concurrency = request.concurrency;
+    options.cancel = request.cancel.clone();
     ward_vault::check_component("tenant name", &env.tenant)
         .map_err(|e| vault_error(e, "fix the tenant's name in the estate"))?;
     let cache = tenant_key_cache(&ws.state_dir, &env.tenant);

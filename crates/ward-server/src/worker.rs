@@ -108,9 +108,12 @@ async fn execute(shared: &Arc<Shared>, claimed: ClaimedRun) {
         ),
     ));
 
-    // The lease is renewed at a third of its length while the operation runs.
+    // The lease is renewed at a third of its length while the operation runs; a cancel
+    // asked meanwhile (POST /runs/{id}/cancel) is heard at each beat.
+    let cancel = ward_vault::Cancel::new();
     let beat_store = shared.store.clone();
     let beat_lease = lease.clone();
+    let beat_cancel = cancel.clone();
     let length = shared.config.lease;
     let heartbeat = tokio::spawn(async move {
         loop {
@@ -118,6 +121,11 @@ async fn execute(shared: &Arc<Shared>, claimed: ClaimedRun) {
             if let Err(e) = beat_store.heartbeat(&beat_lease, length).await {
                 tracing::warn!(run = beat_lease.run_id, error = %e, "lease lost");
                 return;
+            }
+            if let Ok(Some(run)) = beat_store.get_run(beat_lease.run_id).await
+                && run.cancel_requested.is_some()
+            {
+                beat_cancel.cancel();
             }
         }
     });
@@ -133,17 +141,16 @@ async fn execute(shared: &Arc<Shared>, claimed: ClaimedRun) {
     let progress: Arc<dyn Progress> = Arc::new(RunLog {
         lines: lines_tx.clone(),
     });
+    let task_cancel = cancel.clone();
     let executed = tokio::task::spawn_blocking(move || {
-        perform(
-            &ws,
-            &task_current,
-            &kind,
-            environment.as_deref(),
-            &params,
+        let context = RunContext {
+            ws: &ws,
+            current: &task_current,
             pg,
             scratch,
-            progress,
-        )
+            cancel: task_cancel,
+        };
+        perform(&context, &kind, environment.as_deref(), &params, progress)
     })
     .await
     .unwrap_or_else(|e| Err(format!("the run's task failed: {e}")));
@@ -159,14 +166,26 @@ async fn execute(shared: &Arc<Shared>, claimed: ClaimedRun) {
                 Some(reason) => RunOutcome::Failed { reason },
             }
         }
+        Err(reason) if cancel.is_cancelled() => RunOutcome::Cancelled {
+            reason: match shared.store.get_run(run.id).await {
+                Ok(Some(r)) => r.cancel_requested.unwrap_or_else(|| reason.clone()),
+                _ => reason.clone(),
+            },
+        },
         Err(reason) => RunOutcome::Failed {
             reason: reason.clone(),
         },
     };
-    if let RunOutcome::Failed { reason } = &outcome {
-        let _ = lines_tx.send((LogLevel::Error, reason.clone()));
-    } else {
-        let _ = lines_tx.send((LogLevel::Info, "succeeded".to_string()));
+    match &outcome {
+        RunOutcome::Failed { reason } => {
+            let _ = lines_tx.send((LogLevel::Error, reason.clone()));
+        }
+        RunOutcome::Cancelled { reason } => {
+            let _ = lines_tx.send((LogLevel::Warn, format!("cancelled: {reason}")));
+        }
+        RunOutcome::Succeeded => {
+            let _ = lines_tx.send((LogLevel::Info, "succeeded".to_string()));
+        }
     }
     drop(lines_tx);
     let _ = log_task.await;
@@ -207,31 +226,40 @@ fn verdict(kind: &str, result: &Value) -> Option<String> {
     }
 }
 
+/// What a run executes with.
+struct RunContext<'a> {
+    ws: &'a ward_ops::Workspace,
+    current: &'a Current,
+    pg: ward_ops::vault::PgSettings,
+    scratch: std::path::PathBuf,
+    /// Heard by backups (the long operation that writes); the others run to their end.
+    cancel: ward_vault::Cancel,
+}
+
 /// Executes one run's operation on the current thread (a blocking one).
-#[allow(clippy::too_many_arguments)]
 fn perform(
-    ws: &ward_ops::Workspace,
-    current: &Current,
+    cx: &RunContext<'_>,
     kind: &str,
     environment: Option<&str>,
     params: &Value,
-    pg: ward_ops::vault::PgSettings,
-    scratch: std::path::PathBuf,
     progress: Arc<dyn Progress>,
 ) -> Result<Value, String> {
+    let (ws, current) = (cx.ws, cx.current);
     let estate = &current.estate;
     let address = || environment.ok_or_else(|| format!("a {kind} run needs an environment"));
     match kind {
         "backup" => {
             let mut request = ward_ops::backup::BackupRequest::new(address()?);
-            request.pg = pg;
+            request.pg = cx.pg.clone();
+            request.cancel = cx.cancel.clone();
             ward_ops::backup::run(ws, estate, &request, progress)
                 .map_err(|e| e.message())
                 .and_then(|s| json_of(&s))
         }
         "drill" => {
             let mut request = ward_ops::drill::DrillRequest::new(address()?);
-            request.pg = pg;
+            request.pg = cx.pg.clone();
+            let scratch = cx.scratch.clone();
             request.snapshot = params
                 .get("snapshot")
                 .and_then(Value::as_str)

@@ -197,6 +197,9 @@ pub struct Run {
     pub ledger_seq: Option<u64>,
     /// What the operation reported (sizes, durations, verdicts), once it finished.
     pub result: Option<serde_json::Value>,
+    /// Why a cancel of this run was asked while it was running: its worker stops it at
+    /// the operation's next safe point and finishes it as cancelled.
+    pub cancel_requested: Option<String>,
 }
 
 /// A worker's hold on a run, the fencing token of its writes about it: every write
@@ -243,7 +246,13 @@ impl Enqueued {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RunOutcome {
     Succeeded,
-    Failed { reason: String },
+    Failed {
+        reason: String,
+    },
+    /// Stopped on a cancel request while it ran.
+    Cancelled {
+        reason: String,
+    },
 }
 
 /// What [`Store::requeue_expired`] did to one run.
@@ -342,7 +351,7 @@ pub struct ScheduleState {
 
 const RUN_COLUMNS: &str = "id, kind, environment, trigger, requested_by, slot, params, state, \
     reason, attempt, lease_epoch, lease_owner, lease_expires_ms, due_ms, created_ms, \
-    started_ms, finished_ms, ledger_seq, result";
+    started_ms, finished_ms, ledger_seq, result, cancel_reason";
 
 fn env_key(environment: Option<&str>) -> String {
     environment.unwrap_or_default().to_string()
@@ -380,6 +389,7 @@ fn run_from(row: &DbRow) -> Result<Run, StoreError> {
             .opt_text("result")?
             .map(|text| serde_json::from_str(&text))
             .transpose()?,
+        cancel_requested: row.opt_text("cancel_reason")?,
     })
 }
 
@@ -589,6 +599,7 @@ impl Store {
         let (state, reason) = match &outcome {
             RunOutcome::Succeeded => (RunState::Succeeded, None),
             RunOutcome::Failed { reason } => (RunState::Failed, Some(reason.clone())),
+            RunOutcome::Cancelled { reason } => (RunState::Cancelled, Some(reason.clone())),
         };
         let seq = ledger_seq.map(seq_i64).transpose()?;
         let mut tx = self.pool.begin_write().await?;
@@ -619,6 +630,10 @@ impl Store {
         let run = run_from(&row)?;
         let column = match state {
             RunState::Succeeded => "last_success_ms",
+            RunState::Cancelled => {
+                tx.commit().await?;
+                return Ok(run);
+            }
             _ => "last_failure_ms",
         };
         tx.execute(
@@ -784,8 +799,9 @@ impl Store {
         rows.iter().map(run_from).collect()
     }
 
-    /// Cancels a queued or leased (not yet running) run. A leased run's worker finds its
-    /// lease gone when it tries to start it.
+    /// Cancels a queued or leased (not yet running) run: a leased run's worker finds its
+    /// lease gone when it tries to start it. A running run is asked to stop: its worker
+    /// sees [`Run::cancel_requested`] at its next heartbeat and finishes it as cancelled.
     pub async fn cancel(&self, run_id: i64, reason: &str) -> Result<Run, StoreError> {
         let row = self
             .pool
@@ -799,6 +815,19 @@ impl Store {
             )
             .await?;
         if let Some(row) = row {
+            return run_from(&row);
+        }
+        let asked = self
+            .pool
+            .fetch_optional(
+                &format!(
+                    "UPDATE runs SET cancel_reason = $1 WHERE id = $2 AND state = 'running' \
+                     RETURNING {RUN_COLUMNS}"
+                ),
+                args![reason, run_id],
+            )
+            .await?;
+        if let Some(row) = asked {
             return run_from(&row);
         }
         match self.get_run(run_id).await? {

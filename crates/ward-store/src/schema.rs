@@ -117,8 +117,8 @@ CREATE TABLE ledger_key (
     },
     Migration {
         version: 2,
-        description: "a run's result (what the operation reported), for the API and metrics",
-        sql: "ALTER TABLE runs ADD COLUMN result TEXT;",
+        description: "a run's result (what the operation reported) and a running run's cancel request",
+        sql: "ALTER TABLE runs ADD COLUMN result TEXT;\nALTER TABLE runs ADD COLUMN cancel_reason TEXT;",
     },
 ];
 

@@ -24,6 +24,7 @@ cases!(
     leadership_is_exclusive_and_a_deposed_leader_is_fenced,
     tokens_store_only_a_hash_and_refuse_expired_and_revoked,
     the_commit_cache_keeps_evaluations,
+    results_latest_runs_and_cancelling_a_running_run,
 );
 
 async fn migrations_run_once_and_a_newer_schema_is_refused(fx: &Fixture) {
@@ -790,4 +791,102 @@ async fn the_commit_cache_keeps_evaluations(fx: &Fixture) {
         store.latest_good_commit().await.expect("latest"),
         Some(again)
     );
+}
+
+async fn results_latest_runs_and_cancelling_a_running_run(fx: &Fixture) {
+    let store = fx.open().await;
+    let lease = Duration::from_secs(60);
+    // Two backups of one environment and one of another, each run to an end.
+    let mut finished = Vec::new();
+    for (env, ok) in [("a/prod", true), ("a/prod", false), ("b/prod", true)] {
+        store
+            .enqueue(NewRun::manual("backup", Some(env), "alice"))
+            .await
+            .expect("enqueue");
+        let c = store
+            .claim("w", lease)
+            .await
+            .expect("claim")
+            .expect("a run");
+        store.start(&c.lease).await.expect("start");
+        store
+            .set_run_result(&c.lease, &serde_json::json!({"dump_bytes": 42}))
+            .await
+            .expect("result");
+        let outcome = if ok {
+            RunOutcome::Succeeded
+        } else {
+            RunOutcome::Failed {
+                reason: "no".into(),
+            }
+        };
+        finished.push(store.finish(&c.lease, outcome, None).await.expect("finish"));
+        // A finished run's lease writes nothing more.
+        assert!(matches!(
+            store.set_run_result(&c.lease, &serde_json::json!({})).await,
+            Err(StoreError::LeaseLost { .. })
+        ));
+    }
+    assert_eq!(
+        store
+            .get_run(finished[0].id)
+            .await
+            .expect("get")
+            .expect("run")
+            .result,
+        Some(serde_json::json!({"dump_bytes": 42}))
+    );
+    let succeeded = store
+        .latest_runs("backup", Some(RunState::Succeeded))
+        .await
+        .expect("latest");
+    assert_eq!(
+        succeeded.iter().map(|r| r.id).collect::<Vec<_>>(),
+        [finished[0].id, finished[2].id],
+        "the newest succeeded run of each environment"
+    );
+    let ended = store.latest_runs("backup", None).await.expect("latest");
+    assert_eq!(
+        ended.iter().map(|r| r.id).collect::<Vec<_>>(),
+        [finished[1].id, finished[2].id],
+        "the newest finished run of each environment, failed or not"
+    );
+
+    // A running run asked to stop: it keeps running until its worker finishes it as
+    // cancelled, which does not count as a success or a failure of the schedule.
+    store
+        .enqueue(NewRun::manual("backup", Some("c/prod"), "alice"))
+        .await
+        .expect("enqueue");
+    let c = store
+        .claim("w", lease)
+        .await
+        .expect("claim")
+        .expect("a run");
+    store.start(&c.lease).await.expect("start");
+    let asked = store
+        .cancel(c.run.id, "cancelled by alice")
+        .await
+        .expect("cancel");
+    assert_eq!(asked.state, RunState::Running);
+    assert_eq!(
+        asked.cancel_requested.as_deref(),
+        Some("cancelled by alice")
+    );
+    let done = store
+        .finish(
+            &c.lease,
+            RunOutcome::Cancelled {
+                reason: "cancelled by alice".into(),
+            },
+            None,
+        )
+        .await
+        .expect("finish");
+    assert_eq!(done.state, RunState::Cancelled);
+    let state = store
+        .schedule_state(Some("c/prod"), "backup")
+        .await
+        .expect("state");
+    assert!(state.is_none_or(|s| s.last_success_at.is_none() && s.last_failure_at.is_none()));
 }

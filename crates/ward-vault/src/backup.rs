@@ -80,6 +80,8 @@ pub struct BackupOptions {
     /// The pinned keys of the tenant's environments: only their verified snapshots vouch
     /// for blobs to reuse and for the tenant key, and the chain links to the newest one.
     pub trusted: TrustedKeys,
+    /// Stops the backup at its next safe point, always before the commit point.
+    pub cancel: crate::Cancel,
 }
 
 impl BackupOptions {
@@ -99,6 +101,7 @@ impl BackupOptions {
             lease_ttl: Duration::from_secs(15 * 60),
             require_standby: false,
             standby_catch_up: Duration::from_secs(60),
+            cancel: crate::Cancel::new(),
         }
     }
 }
@@ -434,7 +437,16 @@ async fn run_backup(
         progress.finish(Phase::Filestore);
         (r, t.elapsed())
     };
-    let ((dump, dump_time), (blobs, blob_time)) = tokio::join!(dump_fut, blobs_fut);
+    // A cancel drops the dump and the blob uploads where they are: what they wrote is
+    // referenced by no snapshot, and garbage collection removes it.
+    let joined = tokio::select! {
+        biased;
+        _ = options.cancel.cancelled() => None,
+        joined = async { tokio::join!(dump_fut, blobs_fut) } => Some(joined),
+    };
+    let Some(((dump, dump_time), (blobs, blob_time))) = joined else {
+        return Err(VaultError::Cancelled);
+    };
     // The snapshot must stay open until pg_dump has attached to it, and the barrier on
     // the primary until the filestore is read; now both can go.
     if let Some((_, opened)) = on_standby {
@@ -451,6 +463,10 @@ async fn run_backup(
         return Err(VaultError::CorruptedFilestore(blobs.problems));
     }
 
+    // The last moment a cancel is heard: from here the snapshot is committed.
+    if options.cancel.is_cancelled() {
+        return Err(VaultError::Cancelled);
+    }
     // Manifest phase: sealed part, presence check, then the commit point.
     let manifest_clock = Instant::now();
     progress.start(Phase::Manifest, None);

@@ -12,6 +12,9 @@ use crate::backup::BlobProblem;
 pub enum VaultError {
     #[error("invalid input: {0}")]
     InvalidInput(String),
+    /// Cancelled before its commit point: nothing was committed.
+    #[error("cancelled before the snapshot was committed: no snapshot was written")]
+    Cancelled,
     #[error(
         "cannot reach the database at {host}:{port}: {reason}; check that PostgreSQL runs there and that host and port are right"
     )]

@@ -42,6 +42,7 @@
 
 mod archive_head;
 mod backup;
+mod cancel;
 mod catalog;
 mod checksum;
 mod chunks;
@@ -79,6 +80,7 @@ pub use backup::{
     BackupOptions, BackupSummary, BackupTarget, BlobProblem, BlobProblemKind, ODOO_GC_BARRIER,
     PhaseTimes, StandbySkipped, backup,
 };
+pub use cancel::Cancel;
 pub use catalog::{
     ListedSnapshot, SnapshotFilter, find_snapshot, list, newest_verified_snapshot, open_snapshot,
     pinned_tenant_key_id, read_manifest,

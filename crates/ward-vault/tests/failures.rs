@@ -433,3 +433,51 @@ async fn prune_and_gc_keep_referenced_and_fresh_blobs() {
     let err = w.gc_now(&repo, false).await.expect_err("unsafe");
     assert!(matches!(err, VaultError::GcUnsafe { .. }), "{err}");
 }
+
+/// A progress that gives a cancel as soon as the filestore phase starts: the backup is in
+/// the middle of its dump and its uploads.
+struct CancelMidway(ward_vault::Cancel);
+
+impl ward_vault::Progress for CancelMidway {
+    fn start(&self, phase: ward_vault::Phase, _total: Option<u64>) {
+        if phase == ward_vault::Phase::Filestore {
+            self.0.cancel();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_backup_commits_nothing_and_the_next_one_succeeds() {
+    let w = World::new(OdooFixture {
+        attachments: 200,
+        ..small()
+    })
+    .await;
+    let repo = w.repo().await;
+    let key = w.key(&repo).await;
+
+    // Cancelled before it starts.
+    let options = w.options();
+    options.cancel.cancel();
+    let err = ward_vault::backup(&repo, &w.target(), &key, &options, progress())
+        .await
+        .expect_err("cancelled");
+    assert!(matches!(err, VaultError::Cancelled), "{err}");
+    assert_no_snapshots(&repo).await;
+
+    // Cancelled in the middle of the dump and the uploads.
+    let mut options = w.options();
+    options.cancel = ward_vault::Cancel::new();
+    let progress: std::sync::Arc<dyn ward_vault::Progress> =
+        std::sync::Arc::new(CancelMidway(options.cancel.clone()));
+    let err = ward_vault::backup(&repo, &w.target(), &key, &options, progress)
+        .await
+        .expect_err("cancelled");
+    assert!(matches!(err, VaultError::Cancelled), "{err}");
+    assert!(err.to_string().contains("no snapshot was written"), "{err}");
+    assert_no_snapshots(&repo).await;
+
+    // What it wrote is harmless: the next backup commits and restores.
+    let summary = w.backup(&repo, &key).await.expect("the next backup");
+    w.verify_read_data(&repo, &summary.snapshot).await;
+}

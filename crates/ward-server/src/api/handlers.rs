@@ -557,7 +557,8 @@ pub async fn run_logs(
     }))
 }
 
-/// Cancels a run that has not started.
+/// Cancels a run that has not started; a running backup is asked to stop before its
+/// commit point (its worker finishes it as cancelled); other running kinds run to their end.
 #[utoipa::path(post, path = "/api/v1/runs/{id}/cancel", tag = "runs", params(("id" = i64, Path)),
     responses((status = 200, body = RunDetail), (status = 404, body = ApiError), (status = 409, body = ApiError)),
     security(("bearer" = [])))]

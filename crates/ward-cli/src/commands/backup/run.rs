@@ -75,6 +75,7 @@ pub(super) fn run_backup(cx: &Context, args: RunArgs) -> Result<Exit, Failure> {
         concurrency: args.concurrency,
         signing_key: args.signing_key.clone(),
         pg: args.pg.settings(),
+        cancel: crate::interrupt::cancel_on_ctrl_c(),
     };
     let progress = crate::progress::for_command(cx);
     let recorded = ward_ops::backup::run(&cx.ws, &estate, &request, progress);
