@@ -6,7 +6,8 @@
 #   - p50 / p99 latency of the posture endpoint (GET /api/v1/estate/environments/W/E, one
 #     environment's classification, posture and findings) under 50 concurrent clients, with
 #     oha (target p99 < 50 ms);
-#   - the server's peak RSS (VmHWM) after all that (target < 300 MB);
+#   - the server's RSS after all that (target < 300 MB): its peak (VmHWM) and what it holds
+#     once the evaluation is done and the load test ran (VmRSS);
 #   - the peer: answering the same question with the CLI, one process per question
 #     (`ward explain W/E -o json`), what a script without the server would do.
 #
@@ -64,7 +65,8 @@ codes = r.get("statusCodeDistribution", {})
 print(f'{r["summary"]["requestsPerSec"]:.0f} {p["p50"]*1000:.2f} {p["p99"]*1000:.2f} {codes.get("200", 0)}')
 PY
 )
-rss_kb=$(sed -n 's/^VmHWM:\s*\([0-9]*\) kB/\1/p' "/proc/$pid/status")
+rss_kb=$(sed -n "s/^VmHWM:\s*\([0-9]*\) kB/\1/p" "/proc/$pid/status")
+now_kb=$(sed -n "s/^VmRSS:\s*\([0-9]*\) kB/\1/p" "/proc/$pid/status")
 kill -TERM "$pid"; wait "$pid" || true; pid=
 
 # The peer: the CLI, one process per question.
@@ -80,5 +82,5 @@ echo "environments: $((workloads * 3))"
 echo "start to ready (first evaluation included): ${ready_ms} ms; first evaluation ${first_eval} s"
 echo "new commit: refresh call ${refresh_ms} ms; evaluation ${new_eval} s"
 echo "posture endpoint, 50 clients, ${seconds} s: ${rps} req/s, p50 ${p50} ms, p99 ${p99} ms, ${ok} x 200"
-echo "server peak RSS: $((rss_kb / 1024)) MiB"
+echo "server RSS: peak (VmHWM) $((rss_kb / 1024)) MiB; after the load test (VmRSS) $((now_kb / 1024)) MiB"
 echo "peer, ward explain per question (median of 5): ${cli_median} ms"

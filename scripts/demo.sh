@@ -200,6 +200,6 @@ step "Stopping ward serve (SIGTERM: running jobs finish, the rest is handed back
 kill -TERM "$SERVE_PID"
 wait "$SERVE_PID" || die "ward serve did not stop cleanly"
 SERVE_PID=
-tail -2 "$WORK/serve.log"
+grep "^ward serve:" "$WORK/serve.log"
 "$WARD" --estate "$ESTATE" audit verify --store
 step "Demo passed: backed up, verified, restored and drilled billing/prod, then ward serve did a scheduled backup by itself"

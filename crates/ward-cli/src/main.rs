@@ -157,9 +157,14 @@ fn exit_quietly_on_broken_pipe() {
 
 /// Logs and traces of the operations (spans of every vault stage) on stderr, when
 /// `WARD_LOG` names what to show (`info`, `ward_vault=debug`, … as `RUST_LOG` does); off
-/// by default, so that stderr stays the command's own. No span records a secret.
-fn init_tracing() {
-    let Some(filter) = std::env::var("WARD_LOG").ok().filter(|f| !f.is_empty()) else {
+/// by default for a command, so that stderr stays the command's own, and `info` for
+/// `ward serve`, whose log is its only voice. No span records a secret.
+fn init_tracing(default: Option<&str>) {
+    let Some(filter) = std::env::var("WARD_LOG")
+        .ok()
+        .filter(|f| !f.is_empty())
+        .or(default.map(str::to_string))
+    else {
         return;
     };
     let filter = tracing_subscriber::EnvFilter::try_new(&filter)
@@ -174,7 +179,6 @@ fn init_tracing() {
 fn main() -> ExitCode {
     limit_malloc_arenas();
     exit_quietly_on_broken_pipe();
-    init_tracing();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -187,6 +191,7 @@ fn main() -> ExitCode {
             };
         }
     };
+    init_tracing(matches!(cli.command, Command::Serve(_)).then_some("info"));
     let color = cli.global.color;
     let cx = Context::new(cli.global);
     cx.apply_to_process(color);

@@ -318,6 +318,20 @@ fn the_server_follows_the_branch_and_a_bad_commit_leaves_the_last_good_in_force(
     );
     assert_eq!(plan.status, 200, "{}", plan.body);
     assert_eq!(plan.json()["commit"], fixed.as_str());
+
+    // Both ways in are in the ledger, with who asked.
+    let security = token(ward(&estate), "carol", "security-reviewer");
+    let ledger = get(server.port, "/api/v1/ledger", Some(&security)).json();
+    let entries = ledger["entries"].as_array().expect("entries");
+    let by = |action: &str| -> Vec<String> {
+        entries
+            .iter()
+            .filter(|e| e["action"] == action)
+            .map(|e| e["actor"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    assert_eq!(by("estate.webhook"), ["webhook"], "{ledger}");
+    assert_eq!(by("estate.refresh"), ["alice"], "{ledger}");
 }
 
 #[test]

@@ -142,11 +142,26 @@ registry(image) := r if {
 	parts := split(image, "/")
 	count(parts) > 1
 	first := parts[0]
-	regex.match(`[.:]|^localhost$`, first)
+	registry_host(first)
 	r := first
 } else := "docker.io"
 
-pinned(image) if regex.match(`@sha256:[0-9a-f]{64}$`, image)
+# String tests rather than a regex: these run once per container of the estate (tens of
+# thousands), and a regex match costs far more in the evaluator.
+registry_host(h) if contains(h, ".")
+
+registry_host(h) if contains(h, ":")
+
+registry_host(h) if h == "localhost"
+
+# Pinned by digest: `@sha256:` then 64 lowercase hex digits, at the end.
+pinned(image) if {
+	parts := split(image, "@sha256:")
+	count(parts) == 2
+	digest := parts[1]
+	count(digest) == 64
+	trim(digest, "0123456789abcdef") == ""
+}
 
 # `odoo.conf` files in ConfigMaps, parsed into key → value.
 odoo_configs(a) := [item |

@@ -98,9 +98,10 @@ input
 │                   immutableCopies, crossRegionCopy, drillEverySeconds, recovery},
 │                   rules[] (classification rule IDs)
 ├── controls[]      the IDs of the built-in controls
-├── environmentsByStage, objectsByKind, objectsByAddress
-│                   indices into environments[] and objects[] by stage, kind and
-│                   owning workload/environment, so controls visit only what they read
+├── environmentsByStage, objectsByKind, objectsByNamespace, objectsByAddress
+│                   indices into environments[] and objects[] by stage, kind,
+│                   namespace and owning workload/environment, so controls visit
+│                   only what they read
 ├── waivers[]       name, control, scope {workload, environment}, reason, approver,
 │                   created, expires, days (expires − created)
 ├── objects[]       the rendered Kubernetes manifests, as Kubernetes defines them

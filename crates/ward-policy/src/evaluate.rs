@@ -80,8 +80,17 @@ impl Checker {
             .iter()
             .map(|c| c.id.clone())
             .collect();
+        let started = std::time::Instant::now();
         let input = crate::input::build_engine_input(estate, objects, options.today, &ids);
+        tracing::debug!(
+            ms = started.elapsed().as_millis() as u64,
+            "policy input built"
+        );
         let mut findings = self.evaluate_value(input)?;
+        tracing::debug!(
+            ms = started.elapsed().as_millis() as u64,
+            "controls evaluated"
+        );
         let mut policies = Vec::new();
         if let Some(user) = &user {
             policies = user.files().to_vec();
@@ -170,12 +179,14 @@ impl Checker {
 /// Evaluates one control's `findings` rule on the engine's input.
 fn evaluate_control(engine: &mut Engine, control: &Control) -> Result<Vec<Finding>, PolicyError> {
     let rule = format!("{}.findings", control.package);
+    let started = std::time::Instant::now();
     let value = engine
         .eval_rule(rule.clone())
         .map_err(|e| PolicyError::Builtin {
             module: control.module.clone(),
             message: e.to_string(),
         })?;
+    tracing::debug!(control = %control.id, ms = started.elapsed().as_millis() as u64, "control evaluated");
     if value == regorus::Value::Undefined {
         return Ok(Vec::new());
     }

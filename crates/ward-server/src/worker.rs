@@ -14,6 +14,9 @@ use ward_vault::{Phase, Progress};
 
 use crate::server::{Current, Shared};
 
+/// How often a running run looks for a cancel request.
+const CANCEL_POLL: Duration = Duration::from_secs(1);
+
 /// Sends an operation's progress to the run's log (the operation runs on a thread of its
 /// own; the lines are written by the worker's task).
 struct RunLog {
@@ -108,21 +111,28 @@ async fn execute(shared: &Arc<Shared>, claimed: ClaimedRun) {
         ),
     ));
 
-    // The lease is renewed at a third of its length while the operation runs; a cancel
-    // asked meanwhile (POST /runs/{id}/cancel) is heard at each beat.
+    // The lease is renewed at a third of its length while the operation runs. A cancel
+    // asked meanwhile (POST /runs/{id}/cancel) is looked for every second, so that it
+    // lands while there is still something to stop.
     let cancel = ward_vault::Cancel::new();
     let beat_store = shared.store.clone();
     let beat_lease = lease.clone();
     let beat_cancel = cancel.clone();
     let length = shared.config.lease;
     let heartbeat = tokio::spawn(async move {
+        let beat_every = length / 3;
+        let mut last_beat = tokio::time::Instant::now();
         loop {
-            tokio::time::sleep(length / 3).await;
-            if let Err(e) = beat_store.heartbeat(&beat_lease, length).await {
-                tracing::warn!(run = beat_lease.run_id, error = %e, "lease lost");
-                return;
+            tokio::time::sleep(CANCEL_POLL.min(beat_every)).await;
+            if last_beat.elapsed() >= beat_every {
+                if let Err(e) = beat_store.heartbeat(&beat_lease, length).await {
+                    tracing::warn!(run = beat_lease.run_id, error = %e, "lease lost");
+                    return;
+                }
+                last_beat = tokio::time::Instant::now();
             }
-            if let Ok(Some(run)) = beat_store.get_run(beat_lease.run_id).await
+            if !beat_cancel.is_cancelled()
+                && let Ok(Some(run)) = beat_store.get_run(beat_lease.run_id).await
                 && run.cancel_requested.is_some()
             {
                 beat_cancel.cancel();

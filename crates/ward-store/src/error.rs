@@ -65,7 +65,7 @@ pub enum StoreError {
         state: String,
         holder: Option<String>,
     },
-    /// Only queued or leased (not yet running) runs can be cancelled.
+    /// A finished run cannot be cancelled.
     #[error("run {id} is {state} and cannot be cancelled")]
     NotCancellable { id: i64, state: String },
     /// A write made under an election term that is no longer the current one: a newer

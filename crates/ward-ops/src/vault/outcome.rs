@@ -40,6 +40,9 @@ pub fn vault_error(e: VaultError, hint: &str) -> Error {
         VaultError::CorruptedFilestore(_) => {
             "repair the filestore, or commit anyway with --allow-missing-blobs (recorded in the ledger)"
         }
+        VaultError::Cancelled => {
+            "run the backup again when ready; what the cancelled one uploaded is unreferenced and the next prune removes it"
+        }
         _ => hint,
     };
     if e.exit_code() == 2 {

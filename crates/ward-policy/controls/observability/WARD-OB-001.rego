@@ -20,7 +20,10 @@ alerts(o) := [r | some g in object.get(o.spec, "groups", []); some r in object.g
 
 matches(r) if contains(lower(r.alert), "backup")
 
-matches(r) if contains(sprintf("%v", [r.expr]), "last_available_backup")
+matches(r) if {
+	is_string(r.expr)
+	contains(r.expr, "last_available_backup")
+}
 
 covered contains address if {
 	some i in object.get(input.objectsByKind, "PrometheusRule", [])

@@ -28,10 +28,14 @@ findings contains f if {
 # The replicas a web Deployment runs at the least: with an HPA scaling it, the HPA's
 # `minReplicas` (Ward then renders no `replicas`, so that Argo CD does not undo the HPA's
 # scaling); without one, the Deployment's own `replicas`.
+# Only the HPAs of the object's own namespace are visited: an HPA scales a workload of
+# its namespace, and scanning every HPA of the estate for every Deployment is quadratic.
 running(item) := n if {
-	some hpa in lib.objects({"HorizontalPodAutoscaler"}, metadata.applies)
-	object.get(hpa.object.metadata, "namespace", null) == object.get(item.object.metadata, "namespace", null)
-	hpa.object.spec.scaleTargetRef.kind == item.object.kind
-	hpa.object.spec.scaleTargetRef.name == item.object.metadata.name
-	n := object.get(hpa.object.spec, "minReplicas", 1)
+	some i in object.get(input.objectsByNamespace, object.get(item.object.metadata, "namespace", ""), [])
+	hpa := input.objects[i]
+	hpa.kind == "HorizontalPodAutoscaler"
+	lib.applies(metadata.applies, lib.origin(i))
+	hpa.spec.scaleTargetRef.kind == item.object.kind
+	hpa.spec.scaleTargetRef.name == item.object.metadata.name
+	n := object.get(hpa.spec, "minReplicas", 1)
 } else := object.get(item.object.spec, "replicas", 1)

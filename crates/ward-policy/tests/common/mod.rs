@@ -144,6 +144,9 @@ pub fn add_object(input: &mut Value, manifest: Value) {
         .and_then(|o| o.iter().find(|o| o["address"] == "billing/prod").cloned())
         .expect("billing/prod origin");
     let kind = manifest["kind"].as_str().expect("kind").to_string();
+    let namespace = manifest["metadata"]["namespace"]
+        .as_str()
+        .map(str::to_string);
     let objects = input["objects"].as_array_mut().expect("objects");
     objects.push(manifest);
     let index = objects.len() - 1;
@@ -158,6 +161,20 @@ pub fn add_object(input: &mut Value, manifest: Value) {
         Some(list) => list.push(json!(index)),
         None => {
             by_kind.insert(kind, json!([index]));
+        }
+    }
+    if let Some(namespace) = namespace {
+        let by_namespace = input["objectsByNamespace"]
+            .as_object_mut()
+            .expect("objectsByNamespace");
+        match by_namespace
+            .get_mut(&namespace)
+            .and_then(Value::as_array_mut)
+        {
+            Some(list) => list.push(json!(index)),
+            None => {
+                by_namespace.insert(namespace, json!([index]));
+            }
         }
     }
 }

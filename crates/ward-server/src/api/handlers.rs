@@ -573,10 +573,10 @@ pub async fn cancel_run(
         Err(ward_store::StoreError::RunNotFound { .. }) => {
             return Err(ApiError::not_found(&format!("no run {id}")));
         }
-        Err(ward_store::StoreError::InvalidInput(m)) => {
+        Err(e @ ward_store::StoreError::NotCancellable { .. }) => {
             return Err(ApiError::conflict(
-                &m,
-                "only a queued or leased run can be cancelled",
+                &e.to_string(),
+                "only a queued, leased or running run can be cancelled",
             ));
         }
         Err(e) => return Err(e.into()),
@@ -701,6 +701,9 @@ pub async fn git_webhook(
         }
     };
     tracing::info!(actor = %actor, "webhook: fetching the estate");
+    let mut details = Map::new();
+    details.insert("commit".into(), current_commit(&shared).into());
+    record(&shared, &actor, "estate.webhook", "estate", details).await?;
     shared.fetch_now.notify_one();
     Ok((
         StatusCode::ACCEPTED,
