@@ -61,6 +61,8 @@ enum Command {
     )]
     Vault(commands::vault::Command),
     Serve(Box<commands::serve::Args>),
+    #[command(hide = true)]
+    EvaluateCommit(commands::evaluate_commit::Args),
     #[command(
         subcommand,
         after_help = "Examples:\n  ward --estate care token create --subject backup-robot --role dba --expires 30d\n  ward token list"
@@ -91,6 +93,7 @@ impl Command {
             Command::Audit(Audit::Head) => ("audit head", Format::DOCUMENTS),
             Command::Audit(Audit::Import(_)) => ("audit import", Format::DOCUMENTS),
             Command::Serve(_) => ("serve", Format::TEXT),
+            Command::EvaluateCommit(_) => ("evaluate-commit", Format::DOCUMENTS),
             Command::Token(commands::token::Command::List(_)) => ("token list", Format::TABLES),
             Command::Token(_) => ("token", Format::DOCUMENTS),
             Command::Backup(Backup::Run(_)) => ("backup run", Format::DOCUMENTS),
@@ -114,14 +117,30 @@ impl Command {
 /// each keeps what the thread freed: a backup's or restore's many threads, passing chunks
 /// and packs of up to 8 MiB between them, held 193–249 MB (backup) and ~200 MB (restore)
 /// where two arenas hold 100–124 MB, and the restore ran faster with two (9.5 s against
-/// 11.6–12.9 s; docs/BENCHMARKS.md). The arena limit is read only when the process starts,
-/// so the binary starts itself again, once, with `MALLOC_ARENA_MAX=2` unless it is set (the
-/// same process: `exec`); if that fails it goes on with glibc's defaults.
-fn limit_malloc_arenas() {
+/// 11.6–12.9 s; docs/BENCHMARKS.md).
+const MALLOC_ARENAS: (&str, &str) = ("MALLOC_ARENA_MAX", "2");
+
+/// `ward serve` runs for months: glibc's default, a trim and mmap threshold that grow
+/// with the largest block freed, leaves the heap at its high-water mark after each new
+/// commit is brought in (332 MiB against 266 MiB with these on 6,000 environments;
+/// docs/BENCHMARKS.md). Fixed thresholds hand freed memory back.
+const MALLOC_SERVER: [(&str, &str); 2] = [
+    ("MALLOC_TRIM_THRESHOLD_", "1048576"),
+    ("MALLOC_MMAP_THRESHOLD_", "1048576"),
+];
+
+/// glibc reads its tunables only when the process starts, so the binary starts itself
+/// again (the same process: `exec`) with those of `settings` that are not set already;
+/// a variable the user set is left as it is. If the exec fails it goes on as it is.
+fn restart_with_malloc_settings(settings: &[(&str, &str)]) {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
         use std::os::unix::process::CommandExt;
-        if std::env::var_os("MALLOC_ARENA_MAX").is_some() {
+        let missing: Vec<_> = settings
+            .iter()
+            .filter(|(name, _)| std::env::var_os(name).is_none())
+            .collect();
+        if missing.is_empty() {
             return;
         }
         let Ok(exe) = std::env::current_exe() else {
@@ -132,9 +151,15 @@ fn limit_malloc_arenas() {
         if let Some(name) = args.next() {
             again.arg0(name);
         }
+        again.args(args);
+        for (name, value) in missing {
+            again.env(name, value);
+        }
         // Returns only when the exec failed.
-        let _ = again.args(args).env("MALLOC_ARENA_MAX", "2").exec();
+        let _ = again.exec();
     }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    let _ = settings;
 }
 
 /// `ward … | head` closes stdout early and `println!` then panics; the hook turns that one
@@ -177,7 +202,7 @@ fn init_tracing(default: Option<&str>) {
 }
 
 fn main() -> ExitCode {
-    limit_malloc_arenas();
+    restart_with_malloc_settings(&[MALLOC_ARENAS]);
     exit_quietly_on_broken_pipe();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -191,6 +216,9 @@ fn main() -> ExitCode {
             };
         }
     };
+    if matches!(cli.command, Command::Serve(_)) {
+        restart_with_malloc_settings(&MALLOC_SERVER);
+    }
     init_tracing(matches!(cli.command, Command::Serve(_)).then_some("info"));
     let color = cli.global.color;
     let cx = Context::new(cli.global);
@@ -215,6 +243,7 @@ fn main() -> ExitCode {
         Command::Drill(a) => commands::drill::run(&cx, a),
         Command::Vault(c) => commands::vault::run(&cx, c),
         Command::Serve(a) => commands::serve::run(&cx, *a),
+        Command::EvaluateCommit(a) => commands::evaluate_commit::run(&cx, a),
         Command::Token(c) => commands::token::run(&cx, c),
         Command::Version(a) => commands::version::run(&cx, a),
         Command::Completion(a) => commands::completion::run(&mut Cli::command(), a),

@@ -87,29 +87,7 @@ fn ctrl_c_stops_a_backup_before_it_commits_and_the_next_one_succeeds() {
 #[test]
 fn a_running_backup_cancelled_through_the_api_writes_no_snapshot() {
     let w = World::new(big());
-    w.endpoint_here(Some(w.cluster.user()));
-    let sslmode = "        sslmode: prefer\n";
-    w.edit(
-        "workloads/billing.yaml",
-        sslmode,
-        &format!("{sslmode}      filestore: {}\n", w.filestore.display()),
-    );
-    let secret = w
-        .state()
-        .join("secrets/hospital-vault/odoo/billing/prod/db_password");
-    std::fs::create_dir_all(secret.parent().expect("parent")).expect("mkdir");
-    std::fs::write(&secret, format!("{}\n", w.cluster.password())).expect("secret");
-    let git = Command::new("git")
-        .arg("-C")
-        .arg(&w.estate)
-        .args(["commit", "-qam", "billing/prod: this server"])
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@example.invalid")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@example.invalid")
-        .output()
-        .expect("git");
-    assert!(git.status.success());
+    w.schedulable();
     let ward = |args: &[&str]| w.ward(args);
     let dba = token(ward, "bob", "dba");
     let ops = token(ward, "alice", "platform-ops");

@@ -6,44 +6,11 @@
 mod server_support;
 mod vault_support;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use server_support::{Server, get, token};
 use vault_support::World;
 use ward_vault::fixture::OdooFixture;
-
-/// billing/prod pointed at the world's database, its filestore and its password in the
-/// secrets folder, committed: what a scheduled backup needs with nothing on a command line.
-fn schedulable(w: &World) {
-    w.endpoint_here(Some(w.cluster.user()));
-    let sslmode = "        sslmode: prefer\n";
-    w.edit(
-        "workloads/billing.yaml",
-        sslmode,
-        &format!("{sslmode}      filestore: {}\n", w.filestore.display()),
-    );
-    let secret = w
-        .state()
-        .join("secrets/hospital-vault/odoo/billing/prod/db_password");
-    std::fs::create_dir_all(secret.parent().expect("parent")).expect("mkdir");
-    std::fs::write(&secret, format!("{}\n", w.cluster.password())).expect("secret");
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(&w.estate)
-        .args(["commit", "-qam", "billing/prod: this server"])
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@example.invalid")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@example.invalid")
-        .output()
-        .expect("git");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 fn runs(port: u16, token: &str, query: &str) -> Vec<serde_json::Value> {
     get(port, &format!("/api/v1/runs?{query}"), Some(token)).json()["runs"]
@@ -58,7 +25,7 @@ fn a_scheduled_backup_happens_by_itself_and_shows_in_the_api_the_ledger_and_metr
         attachments: 20,
         ..OdooFixture::default()
     });
-    schedulable(&w);
+    w.schedulable();
     let ward = |args: &[&str]| w.ward(args);
     let dba = token(ward, "bob", "dba");
     let security = token(ward, "carol", "security-reviewer");
@@ -189,7 +156,7 @@ fn a_killed_leader_mid_backup_is_taken_over_and_the_run_retried() {
         max_blob_bytes: 256 * 1024,
         ..OdooFixture::default()
     });
-    schedulable(&w);
+    w.schedulable();
     w.cluster
         .psql("CREATE DATABASE ward_store")
         .expect("store db");

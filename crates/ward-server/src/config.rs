@@ -60,6 +60,12 @@ pub struct ServeConfig {
     /// The shared secret of `POST /api/v1/webhooks/git` (GitHub's
     /// `X-Hub-Signature-256`); `None`: the webhook needs a platform-ops token.
     pub webhook_secret: Option<Vec<u8>>,
+    /// The `ward` binary that evaluates each new commit in a child process
+    /// (`ward --estate <work tree> -q -o json evaluate-commit --commit <sha>`), so that
+    /// rendering and checking a large estate, gigabytes at its peak, hands its memory back
+    /// to the system when it ends instead of staying in the server's heap. `None`: in this
+    /// process.
+    pub evaluator: Option<PathBuf>,
     pub workspace: WorkspaceTemplate,
 }
 
@@ -86,6 +92,7 @@ impl ServeConfig {
             lease: Duration::from_secs(30),
             cache_dir: workspace.state_dir.join("server"),
             webhook_secret: None,
+            evaluator: None,
             workspace,
         }
     }

@@ -4,10 +4,20 @@
 //! answered without loading it again.
 
 use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use ward_estate::Estate;
 use ward_policy::CheckOptions;
+
+/// Why a child process gave no evaluation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChildFailure {
+    /// The commit does not evaluate (its error, as the CLI reports it).
+    Invalid(String),
+    /// The process failed for a reason of this machine's.
+    Local(String),
+}
 
 /// How many findings of each kind.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -154,12 +164,59 @@ impl CommitEvaluation {
     }
 
     /// Read back from the store's document.
-    pub fn from_document(
-        document: serde_json::Value,
-    ) -> Result<CommitEvaluation, serde_json::Error> {
-        let mut evaluation: CommitEvaluation = serde_json::from_value(document)?;
+    pub fn from_document(document: &str) -> Result<CommitEvaluation, serde_json::Error> {
+        let mut evaluation: CommitEvaluation = serde_json::from_str(document)?;
         evaluation.reindex();
         Ok(evaluation)
+    }
+
+    /// [`CommitEvaluation::compute`] in a child process: `program` (the `ward` binary) run
+    /// on the commit's work tree `dir`, printing the evaluation as JSON. Its error document
+    /// (exit 1 to 3) is the commit's own failure; anything else (killed, out of memory,
+    /// not started, unreadable output) is this machine's, and the commit is tried again.
+    pub fn in_child(
+        program: &Path,
+        dir: &Path,
+        commit: &str,
+    ) -> Result<CommitEvaluation, ChildFailure> {
+        let output = std::process::Command::new(program)
+            .arg("--estate")
+            .arg(dir)
+            .args(["-q", "-o", "json", "evaluate-commit", "--commit", commit])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .map_err(|e| ChildFailure::Local(format!("cannot start {}: {e}", program.display())))?;
+        if output.status.success() {
+            // Straight into the evaluation: it is megabytes on a large estate.
+            let mut evaluation: CommitEvaluation = serde_json::from_slice(&output.stdout)
+                .map_err(|e| ChildFailure::Local(format!("unreadable evaluation: {e}")))?;
+            evaluation.reindex();
+            return Ok(evaluation);
+        }
+        let document: Option<serde_json::Value> = serde_json::from_slice(&output.stdout).ok();
+        match (output.status.code(), document) {
+            (Some(1..=3), Some(document)) if document.get("error").is_some() => {
+                let message = document
+                    .get("message")
+                    .and_then(serde_json::Value::as_str)
+                    .unwrap_or("the evaluation failed")
+                    .to_string();
+                Err(ChildFailure::Invalid(message))
+            }
+            (code, _) => {
+                let stderr = String::from_utf8_lossy(&output.stderr);
+                let last = stderr.lines().last().unwrap_or("").trim();
+                Err(ChildFailure::Local(format!(
+                    "the evaluation process ended with {}{}",
+                    code.map_or_else(|| "a signal".to_string(), |c| format!("exit {c}")),
+                    if last.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {last}")
+                    }
+                )))
+            }
+        }
     }
 
     fn reindex(&mut self) {
@@ -176,5 +233,51 @@ impl CommitEvaluation {
         self.index
             .get(address)
             .and_then(|&i| self.environments.get(i))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    /// A stand-in `ward` that prints `stdout` and exits with `code`, whatever it is asked.
+    fn program(dir: &Path, stdout: &str, code: i32) -> std::path::PathBuf {
+        let path = dir.join("ward");
+        std::fs::write(
+            &path,
+            format!("#!/bin/sh\ncat <<'EOF'\n{stdout}\nEOF\necho 'the last line of stderr' >&2\nexit {code}\n"),
+        )
+        .expect("write");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        path
+    }
+
+    #[test]
+    fn a_child_error_document_is_the_commit_s_and_anything_else_is_local() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let invalid = program(
+            tmp.path(),
+            r#"{"error": "bad-input", "message": "policies/deny.rego:3:1: rego_parse_error"}"#,
+            2,
+        );
+        assert_eq!(
+            CommitEvaluation::in_child(&invalid, tmp.path(), "abc").err(),
+            Some(ChildFailure::Invalid(
+                "policies/deny.rego:3:1: rego_parse_error".into()
+            ))
+        );
+        let killed = program(tmp.path(), "", 137);
+        assert_eq!(
+            CommitEvaluation::in_child(&killed, tmp.path(), "abc").err(),
+            Some(ChildFailure::Local(
+                "the evaluation process ended with exit 137: the last line of stderr".into()
+            ))
+        );
+        let missing = tmp.path().join("no-such-ward");
+        assert!(matches!(
+            CommitEvaluation::in_child(&missing, tmp.path(), "abc").err(),
+            Some(ChildFailure::Local(m)) if m.starts_with("cannot start")
+        ));
     }
 }

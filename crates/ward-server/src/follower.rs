@@ -61,21 +61,21 @@ impl Follower {
         self.cache_dir.join("commits").join(commit)
     }
 
+    /// `git fetch` of the followed revision into the clone (FETCH_HEAD).
+    fn fetch_revision(&self, clone: &Path) -> Result<String, FollowError> {
+        let revision = self.source.revision.as_str();
+        git(
+            clone,
+            &["fetch", "--quiet", "--no-tags", "origin", revision],
+        )
+    }
+
     /// Fetches the followed revision and returns the commit it points at. Clones the
     /// repository first when there is no clone yet. Blocking.
     pub fn fetch(&self) -> Result<String, FollowError> {
         let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
         let clone = self.ensure_clone()?;
-        git(
-            &clone,
-            &[
-                "fetch",
-                "--quiet",
-                "--no-tags",
-                "origin",
-                &self.source.revision,
-            ],
-        )?;
+        self.fetch_revision(&clone)?;
         let commit = git(&clone, &["rev-parse", "--verify", "FETCH_HEAD^{commit}"])?;
         Ok(commit.trim().to_string())
     }
@@ -121,16 +121,7 @@ impl Follower {
         let clone = self.ensure_clone()?;
         // A commit another replica evaluated may be newer than this clone's last fetch.
         if git(&clone, &["cat-file", "-e", &format!("{commit}^{{commit}}")]).is_err() {
-            git(
-                &clone,
-                &[
-                    "fetch",
-                    "--quiet",
-                    "--no-tags",
-                    "origin",
-                    &self.source.revision,
-                ],
-            )?;
+            self.fetch_revision(&clone)?;
         }
         // A work tree left half-made by a crash is made again.
         if dir.exists() {

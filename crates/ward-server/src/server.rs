@@ -16,7 +16,7 @@ use ward_ops::Workspace;
 use ward_store::{CommitRecord, CommitStatus, Store};
 
 use crate::config::ServeConfig;
-use crate::evaluation::CommitEvaluation;
+use crate::evaluation::{ChildFailure, CommitEvaluation};
 use crate::follower::Follower;
 use crate::ledger_sink::StoreLedgerSink;
 use crate::metrics::Metrics;
@@ -127,7 +127,7 @@ impl Shared {
         if record.status != CommitStatus::Ok {
             return Ok(None);
         }
-        let Ok(evaluation) = CommitEvaluation::from_document(record.document) else {
+        let Ok(evaluation) = CommitEvaluation::from_document(&record.document) else {
             return Ok(None);
         };
         let evaluation = Arc::new(evaluation);
@@ -372,6 +372,7 @@ pub async fn bring_in(shared: &Arc<Shared>, commit: &str) -> Result<(), String> 
     let known = shared.store.commit(commit).await.ok().flatten();
     let s = shared.clone();
     let c = commit.to_string();
+    let evaluator = shared.config.evaluator.clone();
     // A commit that cannot be checked out here is this replica's trouble (retried at the
     // next fetch); only one whose estate does not load is recorded as failed.
     let loaded =
@@ -386,12 +387,18 @@ pub async fn bring_in(shared: &Arc<Shared>, commit: &str) -> Result<(), String> 
                     status: CommitStatus::Ok,
                     document,
                     ..
-                }) => CommitEvaluation::from_document(document).ok(),
+                }) => CommitEvaluation::from_document(&document).ok(),
                 _ => None,
             };
-            let evaluation = match evaluation {
-                Some(e) => e,
-                None => CommitEvaluation::compute(&estate, &c)
+            let evaluation = match (evaluation, &evaluator) {
+                (Some(e), _) => e,
+                (None, Some(program)) => {
+                    CommitEvaluation::in_child(program, &dir, &c).map_err(|e| match e {
+                        ChildFailure::Invalid(m) => Brought::Invalid(m),
+                        ChildFailure::Local(m) => Brought::Local(m),
+                    })?
+                }
+                (None, None) => CommitEvaluation::compute(&estate, &c)
                     .map_err(|e| Brought::Invalid(e.message()))?,
             };
             Ok((estate, evaluation))
@@ -401,7 +408,7 @@ pub async fn bring_in(shared: &Arc<Shared>, commit: &str) -> Result<(), String> 
         .and_then(|r| r);
     match loaded {
         Ok((estate, evaluation)) => {
-            let document = serde_json::to_value(&evaluation).unwrap_or_default();
+            let document = serde_json::to_string(&evaluation).unwrap_or_default();
             let record = CommitRecord {
                 commit: commit.to_string(),
                 status: CommitStatus::Ok,
@@ -445,7 +452,7 @@ pub async fn bring_in(shared: &Arc<Shared>, commit: &str) -> Result<(), String> 
                     error: error.clone(),
                 },
                 evaluated_at: jiff::Timestamp::now(),
-                document: serde_json::Value::Null,
+                document: "null".into(),
             };
             let _ = shared.store.record_commit(&record).await;
             if let Ok(mut failure) = shared.last_failure.write() {

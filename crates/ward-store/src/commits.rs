@@ -23,8 +23,9 @@ pub struct CommitRecord {
     pub commit: String,
     pub status: CommitStatus,
     pub evaluated_at: Timestamp,
-    /// What the server computed for it; stored as JSON text, not interpreted.
-    pub document: serde_json::Value,
+    /// What the server computed for it, as JSON text; stored as it is, not interpreted
+    /// (text rather than a parsed value: on a large estate it is megabytes).
+    pub document: String,
 }
 
 fn record_from(row: &DbRow) -> Result<CommitRecord, StoreError> {
@@ -43,7 +44,7 @@ fn record_from(row: &DbRow) -> Result<CommitRecord, StoreError> {
         commit: row.text("commit_id")?,
         status,
         evaluated_at: row.time("evaluated_ms")?,
-        document: serde_json::from_str(&row.text("document")?)?,
+        document: row.text("document")?,
     })
 }
 
@@ -70,7 +71,7 @@ impl Store {
                     status,
                     error,
                     to_ms(record.evaluated_at),
-                    serde_json::to_string(&record.document)?
+                    record.document.as_str()
                 ],
             )
             .await?;
@@ -102,11 +103,14 @@ impl Store {
             .transpose()
     }
 
-    /// The `limit` most recently evaluated commits, newest first.
+    /// The `limit` most recently evaluated commits, newest first, without their documents
+    /// (`document` is empty): a listing of a large estate's commits would otherwise read
+    /// megabytes per commit. [`Store::commit`] reads one whole.
     pub async fn recent_commits(&self, limit: u32) -> Result<Vec<CommitRecord>, StoreError> {
         self.pool
             .fetch_all(
-                "SELECT * FROM estate_commits ORDER BY evaluated_ms DESC, commit_id LIMIT $1",
+                "SELECT commit_id, status, error, evaluated_ms, '' AS document \
+                 FROM estate_commits ORDER BY evaluated_ms DESC, commit_id LIMIT $1",
                 args![i64::from(limit)],
             )
             .await?

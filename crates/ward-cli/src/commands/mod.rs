@@ -8,6 +8,7 @@ pub mod classify;
 pub mod completion;
 pub mod controls;
 pub mod drill;
+pub mod evaluate_commit;
 pub mod explain;
 pub mod init;
 pub mod plan;

@@ -166,6 +166,8 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
         .clone()
         .unwrap_or_else(|| format!("{}-{}", hostname(), std::process::id()));
     config.webhook_secret = webhook_secret;
+    // Each new commit is evaluated by this same binary in a child process.
+    config.evaluator = std::env::current_exe().ok();
     if let Some(dir) = &args.cache_dir {
         config.cache_dir = std::path::absolute(dir).unwrap_or_else(|_| dir.clone());
     }

@@ -71,14 +71,16 @@ impl World {
             &format!("{PROD_DATABASE}        sslmode: prefer\n"),
         );
         // Committed, as init left the estate: tests check that the ledger names a clean one.
+        w.commit("billing/prod: sslmode prefer for a server without TLS");
+        w
+    }
+
+    /// Commits every change to the estate's files.
+    pub fn commit(&self, message: &str) {
         let out = Command::new("git")
             .arg("-C")
-            .arg(&w.estate)
-            .args([
-                "commit",
-                "-qam",
-                "billing/prod: sslmode prefer for a server without TLS",
-            ])
+            .arg(&self.estate)
+            .args(["commit", "-qam", message])
             .env("GIT_AUTHOR_NAME", "t")
             .env("GIT_AUTHOR_EMAIL", "t@example.invalid")
             .env("GIT_COMMITTER_NAME", "t")
@@ -90,7 +92,25 @@ impl World {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        w
+    }
+
+    /// billing/prod pointed at this world's database, its filestore and its password in
+    /// the secrets folder, committed: what a backup `ward serve` starts needs, with
+    /// nothing on a command line.
+    pub fn schedulable(&self) {
+        self.endpoint_here(Some(self.cluster.user()));
+        let sslmode = "        sslmode: prefer\n";
+        self.edit(
+            "workloads/billing.yaml",
+            sslmode,
+            &format!("{sslmode}      filestore: {}\n", self.filestore.display()),
+        );
+        let secret = self
+            .state()
+            .join("secrets/hospital-vault/odoo/billing/prod/db_password");
+        std::fs::create_dir_all(secret.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&secret, format!("{}\n", self.cluster.password())).expect("secret");
+        self.commit("billing/prod: this server");
     }
 
     pub fn estate_str(&self) -> &str {
