@@ -22,11 +22,16 @@ matches(r) if contains(lower(r.alert), "cert")
 
 matches(r) if contains(sprintf("%v", [r.expr]), "certificate_expiration")
 
-covered contains address if {
-	some i in object.get(input.objectsByKind, "PrometheusRule", [])
-	o := input.objects[i]
+# Whether the rule object has a matching alert, asked once per object: a stack's rule
+# object carries an alert per environment, and its origin every address of the stack.
+alerting(o) if {
 	some r in alerts(o)
 	matches(r)
+}
+
+covered contains address if {
+	some i in object.get(input.objectsByKind, "PrometheusRule", [])
+	alerting(input.objects[i])
 	some address in object.get(lib.origin(i), "addresses", ["*"])
 }
 
