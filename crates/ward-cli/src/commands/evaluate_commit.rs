@@ -2,7 +2,7 @@
 //! estate commit, so that rendering and checking a large estate returns its memory to the
 //! system when it ends. Prints the commit's evaluation as the server keeps it.
 
-use crate::context::{Context, print_json};
+use crate::context::Context;
 use crate::report::{Exit, Failure};
 
 /// Evaluate the estate folder as `ward serve` does for a commit, as JSON.
@@ -16,6 +16,11 @@ pub struct Args {
 pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
     let estate = cx.load_estate_quietly()?;
     let evaluation = ward_server::evaluation::CommitEvaluation::compute(&estate, &args.commit)?;
-    print_json(&evaluation)?;
+    // Compact: it is megabytes on a large estate, and only the server reads it.
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    serde_json::to_writer(&mut out, &evaluation)
+        .map_err(|e| Failure::operational(e.to_string(), "the evaluation could not be written"))?;
+    std::io::Write::flush(&mut out)
+        .map_err(|e| Failure::operational(e.to_string(), "the evaluation could not be written"))?;
     Ok(Exit::Ok)
 }
