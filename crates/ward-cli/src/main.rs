@@ -216,10 +216,11 @@ fn main() -> ExitCode {
             };
         }
     };
-    if matches!(cli.command, Command::Serve(_)) {
+    let serving = matches!(cli.command, Command::Serve(_));
+    if serving {
         restart_with_malloc_settings(&MALLOC_SERVER);
     }
-    init_tracing(matches!(cli.command, Command::Serve(_)).then_some("info"));
+    init_tracing(serving.then_some("info"));
     let color = cli.global.color;
     let cx = Context::new(cli.global);
     cx.apply_to_process(color);

@@ -159,29 +159,21 @@ pub(crate) fn build_engine_input(
 /// object key is allocated once for all objects (regorus interns keys within one parse),
 /// not once per object: on 60,000 rendered objects that is most of the input's memory.
 fn engine_manifests(objects: &[RenderedObject]) -> regorus::Value {
-    let mut json = Vec::with_capacity(objects.len() * 1024);
-    json.push(b'[');
-    for (i, o) in objects.iter().enumerate() {
-        if i > 0 {
-            json.push(b',');
-        }
-        if serde_json::to_writer(&mut json, &o.manifest).is_err() {
-            json.extend_from_slice(b"null");
-        }
-    }
-    json.push(b']');
-    let text = String::from_utf8(json).unwrap_or_default();
-    regorus::Value::from_json_str(&text).unwrap_or_else(|_| {
-        regorus::Value::from(
-            objects
-                .iter()
-                .map(|o| {
-                    <regorus::Value as serde::Deserialize>::deserialize(&o.manifest)
-                        .unwrap_or(regorus::Value::Null)
-                })
-                .collect::<Vec<_>>(),
-        )
-    })
+    let manifests: Vec<&Value> = objects.iter().map(|o| &o.manifest).collect();
+    serde_json::to_string(&manifests)
+        .ok()
+        .and_then(|text| regorus::Value::from_json_str(&text).ok())
+        .unwrap_or_else(|| {
+            regorus::Value::from(
+                objects
+                    .iter()
+                    .map(|o| {
+                        <regorus::Value as serde::Deserialize>::deserialize(&o.manifest)
+                            .unwrap_or(regorus::Value::Null)
+                    })
+                    .collect::<Vec<_>>(),
+            )
+        })
 }
 
 /// Everything but `objects` and `origins`.

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use common::Fixture;
 use ward_store::{
-    CommitRecord, CommitStatus, LogLevel, NewRun, NewToken, Role, RunFilter, RunOutcome, RunState,
-    SCHEMA_VERSION, Store, StoreError, TokenRejection, Trigger,
+    ClaimedRun, CommitRecord, CommitStatus, LogLevel, NewRun, NewToken, Role, RunFilter,
+    RunOutcome, RunState, SCHEMA_VERSION, Store, StoreError, TokenRejection, Trigger,
 };
 
 cases!(
@@ -797,22 +797,28 @@ async fn the_commit_cache_keeps_evaluations(fx: &Fixture) {
     );
 }
 
+/// A manual backup of `env`, enqueued, claimed by worker `w` and started.
+async fn running_backup(store: &Store, env: &str, lease: Duration) -> ClaimedRun {
+    store
+        .enqueue(NewRun::manual("backup", Some(env), "alice"))
+        .await
+        .expect("enqueue");
+    let c = store
+        .claim("w", lease)
+        .await
+        .expect("claim")
+        .expect("a run");
+    store.start(&c.lease).await.expect("start");
+    c
+}
+
 async fn results_latest_runs_and_cancelling_a_running_run(fx: &Fixture) {
     let store = fx.open().await;
     let lease = Duration::from_secs(60);
     // Two backups of one environment and one of another, each run to an end.
     let mut finished = Vec::new();
     for (env, ok) in [("a/prod", true), ("a/prod", false), ("b/prod", true)] {
-        store
-            .enqueue(NewRun::manual("backup", Some(env), "alice"))
-            .await
-            .expect("enqueue");
-        let c = store
-            .claim("w", lease)
-            .await
-            .expect("claim")
-            .expect("a run");
-        store.start(&c.lease).await.expect("start");
+        let c = running_backup(&store, env, lease).await;
         store
             .set_run_result(&c.lease, &serde_json::json!({"dump_bytes": 42}))
             .await
@@ -858,16 +864,7 @@ async fn results_latest_runs_and_cancelling_a_running_run(fx: &Fixture) {
 
     // A running run asked to stop: it keeps running until its worker finishes it as
     // cancelled, which does not count as a success or a failure of the schedule.
-    store
-        .enqueue(NewRun::manual("backup", Some("c/prod"), "alice"))
-        .await
-        .expect("enqueue");
-    let c = store
-        .claim("w", lease)
-        .await
-        .expect("claim")
-        .expect("a run");
-    store.start(&c.lease).await.expect("start");
+    let c = running_backup(&store, "c/prod", lease).await;
     let asked = store
         .cancel(c.run.id, "cancelled by alice")
         .await

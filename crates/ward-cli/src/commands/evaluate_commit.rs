@@ -19,8 +19,8 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
     // Compact: it is megabytes on a large estate, and only the server reads it.
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     serde_json::to_writer(&mut out, &evaluation)
-        .map_err(|e| Failure::operational(e.to_string(), "the evaluation could not be written"))?;
-    std::io::Write::flush(&mut out)
+        .map_err(std::io::Error::from)
+        .and_then(|()| std::io::Write::flush(&mut out))
         .map_err(|e| Failure::operational(e.to_string(), "the evaluation could not be written"))?;
     Ok(Exit::Ok)
 }
