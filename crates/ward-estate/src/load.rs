@@ -560,4 +560,39 @@ impl Estate {
     pub fn workload(&self, name: &str) -> Option<&Document<WorkloadSpec>> {
         self.workloads.iter().find(|w| w.name() == name)
     }
+
+    /// The roles an identity provider's `groups` grant through the Teams' `groups`
+    /// (role → group), each group first prefixed with `prefix`, as kube-apiserver's
+    /// `--oidc-groups-prefix` does, so that one Team mapping serves both. Sorted, once each.
+    pub fn roles_of_groups(&self, groups: &[String], prefix: &str) -> Vec<model::Role> {
+        let held: std::collections::BTreeSet<String> =
+            groups.iter().map(|g| format!("{prefix}{g}")).collect();
+        let mut roles: Vec<model::Role> = self
+            .teams
+            .iter()
+            .flat_map(|t| t.spec.groups.iter())
+            .filter(|(_, group)| held.contains(&group.value))
+            .filter_map(|(role, _)| {
+                model::Role::NAMES
+                    .iter()
+                    .position(|n| n == role)
+                    .map(model::Role::from_index)
+            })
+            .collect();
+        roles.sort();
+        roles.dedup();
+        roles
+    }
+
+    /// The Team person whose `email` is `email` (compared without case).
+    pub fn person_by_email(&self, email: &str) -> Option<&model::Person> {
+        self.teams
+            .iter()
+            .flat_map(|t| t.spec.people.iter())
+            .find(|p| {
+                p.email
+                    .as_ref()
+                    .is_some_and(|e| e.value.eq_ignore_ascii_case(email))
+            })
+    }
 }

@@ -34,7 +34,7 @@ fn a_declared_control_plane_is_read() {
     let dir = example();
     with_control_plane(
         dir.path(),
-        "    cluster: dedicated-eu1\n    replicas: 3\n    storage: 20Gi\n    scheduler: server\n    pollInterval: 30s\n    oidc:\n      issuer: https://login.care.example/realms/ward\n      clientId: ward\n      clientSecretRef: { store: hospital-vault, key: platform/ward/oidc, property: client_secret }",
+        "    cluster: dedicated-eu1\n    replicas: 3\n    storage: 20Gi\n    scheduler: server\n    pollInterval: 30s\n    url: https://ward.care.example\n    oidc:\n      issuer: https://login.care.example/realms/ward\n      clientId: ward\n      groupsPrefix: 'idp:'\n      clientSecretRef: { store: hospital-vault, key: platform/ward/oidc, property: client_secret }",
     );
     let estate = load_ok(dir.path());
     let p = &estate.platform.as_ref().expect("platform").spec;
@@ -47,6 +47,14 @@ fn a_declared_control_plane_is_read() {
     let oidc = cp.oidc.as_ref().expect("oidc");
     assert_eq!(oidc.client_id.value, "ward");
     assert!(oidc.client_secret_ref.is_some());
+    assert_eq!(
+        oidc.groups_prefix.as_ref().map(|p| p.value.as_str()),
+        Some("idp:")
+    );
+    assert_eq!(
+        cp.url.as_ref().map(|u| u.value.as_str()),
+        Some("https://ward.care.example")
+    );
 }
 
 #[test]
@@ -96,8 +104,10 @@ fn every_mistake_in_the_control_plane_is_reported_in_one_run() {
     assert_eq!(e.hint, "did you mean `replicas`?");
     find(
         &p,
-        "`spec.controlPlane.oidc.issuer` must be an https:// issuer URL",
+        "`spec.controlPlane.oidc.issuer` must be an https:// URL",
     );
+    let e = find(&p, "`spec.controlPlane.oidc` needs `spec.controlPlane.url`");
+    assert!(e.hint.contains("https://"), "{}", e.hint);
     find(
         &p,
         "`spec.controlPlane.oidc.clientId` must be a client id without spaces",
@@ -116,6 +126,19 @@ fn every_mistake_in_the_control_plane_is_reported_in_one_run() {
 }
 
 #[test]
+fn the_servers_url_is_an_https_address() {
+    let dir = example();
+    with_control_plane(
+        dir.path(),
+        "    url: http://ward.care.example\n    oidc: { issuer: 'https://login.care.example', clientId: ward, groupsPrefix: 'idp:' }",
+    );
+    let p = problems(dir.path());
+    let e = find(&p, "`spec.controlPlane.url` must be an https:// URL");
+    assert!(e.hint.contains("https://ward.care.example"), "{}", e.hint);
+    assert_eq!(p.len(), 1, "{p:?}");
+}
+
+#[test]
 fn an_unknown_control_plane_cluster_gets_a_suggestion() {
     let dir = example();
     with_control_plane(dir.path(), "    cluster: shared-eu2");
@@ -126,4 +149,40 @@ fn an_unknown_control_plane_cluster_gets_a_suggestion() {
 
 fn e_location(p: &[Problem], message: &str) -> String {
     find(p, message).location.clone()
+}
+
+#[test]
+fn the_identity_providers_groups_are_roles_through_the_teams() {
+    use ward_estate::model::Role;
+    let dir = example();
+    let estate = load_ok(dir.path());
+    let groups = |g: &[&str]| g.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    // The example's Teams: platform maps idp:care-dba to dba (and the other three roles),
+    // revenue-cycle maps idp:revenue-cycle to app-support.
+    assert_eq!(
+        estate.roles_of_groups(&groups(&["care-dba", "revenue-cycle", "everyone"]), "idp:"),
+        vec![Role::Dba, Role::AppSupport]
+    );
+    assert_eq!(
+        estate.roles_of_groups(&groups(&["idp:care-security"]), ""),
+        vec![Role::SecurityReviewer]
+    );
+    // Without its prefix a provider's group is not the Team's.
+    assert!(
+        estate
+            .roles_of_groups(&groups(&["care-dba"]), "")
+            .is_empty()
+    );
+    assert!(
+        estate
+            .roles_of_groups(&groups(&["everyone"]), "idp:")
+            .is_empty()
+    );
+    assert_eq!(
+        estate
+            .person_by_email("Bob@Care.Example")
+            .map(|p| p.name.value.as_str()),
+        Some("bob")
+    );
+    assert!(estate.person_by_email("eve@care.example").is_none());
 }

@@ -74,6 +74,8 @@ pub struct ControlPlane {
     pub storage_bytes: u64,
     pub scheduler: Scheduler,
     pub poll_interval: ward_estate::units::Duration,
+    /// The address people reach the server at (`controlPlane.url`).
+    pub url: Option<String>,
     pub oidc: Option<OidcSpec>,
 }
 
@@ -200,6 +202,7 @@ impl Settings {
                     storage_bytes: p.control_plane.storage_bytes(),
                     scheduler: p.control_plane.scheduler(),
                     poll_interval: p.control_plane.poll_interval(),
+                    url: p.control_plane.url.as_ref().map(|u| u.value.clone()),
                     oidc: p.control_plane.oidc.clone(),
                 }),
         })

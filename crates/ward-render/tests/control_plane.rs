@@ -220,10 +220,12 @@ fn a_disabled_control_plane_renders_no_ward_system() {
 #[test]
 fn the_openid_client_secret_is_a_reference_mounted_as_a_file() {
     let tree = render(&with_control_plane(
-        "{ oidc: { issuer: 'https://login.care.example/realms/ward', clientId: ward, clientSecretRef: { store: hospital-vault, key: platform/ward/oidc, property: client_secret } } }",
+        "{ url: 'https://ward.care.example', oidc: { issuer: 'https://login.care.example/realms/ward', clientId: ward, groupsPrefix: 'idp:', clientSecretRef: { store: hospital-vault, key: platform/ward/oidc, property: client_secret } } }",
     ));
     let a = args(&tree, "shared-eu1");
     assert!(a.contains(&"--oidc-issuer=https://login.care.example/realms/ward".to_string()));
+    assert!(a.contains(&"--public-url=https://ward.care.example".to_string()));
+    assert!(a.contains(&"--oidc-groups-prefix=idp:".to_string()));
     assert!(
         a.iter()
             .any(|x| x.starts_with("--oidc-client-secret-file=")),

@@ -502,7 +502,7 @@ fn ward_system_admits_its_flows_and_nothing_else() {
 #[test]
 fn the_scheduling_server_reaches_tenant_databases_and_tenants_never_its_store() {
     let tree = with_control_plane(
-        "{ scheduler: server, oidc: { issuer: 'https://login.care.example/realms/ward', clientId: ward } }",
+        "{ scheduler: server, url: 'https://ward.care.example', oidc: { issuer: 'https://login.care.example/realms/ward', clientId: ward } }",
     );
     let mut c = Cluster::from_tree(&tree, "shared-eu1");
     let (server, store) = control_plane_pods(&mut c);

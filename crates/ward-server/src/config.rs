@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use ward_ops::ProcessEnv;
+
+use crate::oidc::OidcConfig;
 use ward_ops::vault::PgSettings;
 
 /// The estate's Git repository and the branch (or any revision) the server follows.
@@ -66,6 +68,8 @@ pub struct ServeConfig {
     /// to the system when it ends instead of staying in the server's heap. `None`: in this
     /// process.
     pub evaluator: Option<PathBuf>,
+    /// People's logins through an OpenID Connect provider; `None`: API tokens only.
+    pub oidc: Option<OidcConfig>,
     pub workspace: WorkspaceTemplate,
 }
 
@@ -93,6 +97,7 @@ impl ServeConfig {
             cache_dir: workspace.state_dir.join("server"),
             webhook_secret: None,
             evaluator: None,
+            oidc: None,
             workspace,
         }
     }

@@ -20,6 +20,7 @@ use crate::evaluation::{ChildFailure, CommitEvaluation};
 use crate::follower::Follower;
 use crate::ledger_sink::StoreLedgerSink;
 use crate::metrics::Metrics;
+use crate::oidc::OidcLogin;
 
 /// Why the server could not start or stopped on its own.
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +36,8 @@ pub enum ServeError {
     LedgerKey { dir: PathBuf, message: String },
     #[error("HTTP server: {0}")]
     Http(std::io::Error),
+    #[error("{0}")]
+    Oidc(crate::oidc::OidcError),
 }
 
 /// The estate commit in force: the newest that loaded.
@@ -61,6 +64,8 @@ pub struct Shared {
     pub store: Store,
     pub ledger: StoreLedgerSink,
     pub follower: Follower,
+    /// People's logins, when an OpenID provider is configured.
+    pub oidc: Option<OidcLogin>,
     current: RwLock<Option<Arc<Current>>>,
     last_failure: RwLock<Option<FailedCommit>>,
     /// Evaluations of past commits read back from the store, newest use last.
@@ -85,6 +90,20 @@ impl Shared {
     /// The commit in force, if any loaded yet.
     pub fn current(&self) -> Option<Arc<Current>> {
         self.current.read().ok().and_then(|c| c.clone())
+    }
+
+    /// The roles an identity provider's groups grant through the Teams of the commit in
+    /// force (none before a commit is in force).
+    pub fn roles_of_groups(&self, groups: &[String], prefix: &str) -> Vec<ward_store::Role> {
+        let Some(current) = self.current() else {
+            return Vec::new();
+        };
+        current
+            .estate
+            .roles_of_groups(groups, prefix)
+            .into_iter()
+            .filter_map(|r| r.to_string().parse().ok())
+            .collect()
     }
 
     pub fn last_failure(&self) -> Option<FailedCommit> {
@@ -229,12 +248,17 @@ pub async fn serve(
     );
     let follower = Follower::new(config.source.clone(), config.cache_dir.clone());
     let (stop, _) = watch::channel(false);
+    let oidc = match &config.oidc {
+        Some(c) => Some(OidcLogin::new(c.clone()).map_err(ServeError::Oidc)?),
+        None => None,
+    };
     let shared = Arc::new(Shared {
         metrics: Metrics::new(),
         config,
         store,
         ledger,
         follower,
+        oidc,
         current: RwLock::new(None),
         last_failure: RwLock::new(None),
         recent: Mutex::new(VecDeque::new()),

@@ -90,6 +90,9 @@ pub enum StoreError {
     /// An API token was refused.
     #[error("token refused: {0}")]
     TokenRejected(TokenRejection),
+    /// A session cookie was refused.
+    #[error("session refused: {0}")]
+    SessionRejected(SessionRejection),
     /// No API token has this id.
     #[error("no token {id}")]
     TokenNotFound { id: String },
@@ -139,4 +142,21 @@ pub enum TokenRejection {
     /// Revoked.
     #[error("the token was revoked")]
     Revoked,
+}
+
+/// Why a session cookie was refused; as coarse as [`TokenRejection`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SessionRejection {
+    /// Not of the form `wards_<id>_<secret>`.
+    #[error("not a ward session")]
+    Malformed,
+    /// No such session, or the secret does not match.
+    #[error("unknown session")]
+    Unknown,
+    /// Past its expiry: log in again.
+    #[error("the session has expired")]
+    Expired,
+    /// Logged out.
+    #[error("the session was ended by a logout")]
+    Ended,
 }

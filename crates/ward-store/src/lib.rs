@@ -1,5 +1,5 @@
 //! The control plane's state for `ward serve`: the run queue and its logs, leader election
-//! with fencing terms, schedule state, API tokens, the estate commits cache and the served
+//! with fencing terms, schedule state, API tokens, people's sessions, the estate commits cache and the served
 //! ledger, in one SQLite file (one replica) or PostgreSQL (several). Holds no business rules.
 //!
 //! Every type here is storage: the store records what the server and scheduler decide
@@ -17,6 +17,7 @@ mod leader;
 mod ledger;
 mod runs;
 mod schema;
+mod sessions;
 mod tokens;
 
 use std::path::Path;
@@ -28,7 +29,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 
 pub use commits::{CommitRecord, CommitStatus};
 pub use db::Backend;
-pub use error::{StoreError, TokenRejection};
+pub use error::{SessionRejection, StoreError, TokenRejection};
 pub use leader::{Fence, LeaderLease};
 pub use ledger::{ExportedLedger, ImportReport, StoreLedger};
 pub use runs::{
@@ -36,6 +37,7 @@ pub use runs::{
     RunOutcome, RunState, ScheduleState, Trigger,
 };
 pub use schema::SCHEMA_VERSION;
+pub use sessions::{IssuedSession, LoginRequest, NewLogin, NewSession, SessionInfo, csrf_token};
 pub use tokens::{IssuedToken, NewToken, Principal, Role, TokenInfo};
 
 use db::Pool;

@@ -6,7 +6,7 @@ use crate::db::{Backend, Pool, Tx, args, lock_key, now_ms};
 use crate::error::StoreError;
 
 /// The newest schema version this binary knows.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 struct Migration {
     version: i64,
@@ -119,6 +119,34 @@ CREATE TABLE ledger_key (
         version: 2,
         description: "a run's result (what the operation reported) and a running run's cancel request",
         sql: "ALTER TABLE runs ADD COLUMN result TEXT;\nALTER TABLE runs ADD COLUMN cancel_reason TEXT;",
+    },
+    Migration {
+        version: 3,
+        description: "OpenID Connect logins under way and people's sessions",
+        sql: r#"
+CREATE TABLE login_requests (
+    state_sha256 TEXT PRIMARY KEY,
+    nonce TEXT NOT NULL,
+    pkce_verifier TEXT NOT NULL,
+    next TEXT NOT NULL,
+    created_ms BIGINT NOT NULL,
+    expires_ms BIGINT NOT NULL
+);
+
+CREATE TABLE sessions (
+    id TEXT PRIMARY KEY,
+    secret_sha256 {blob} NOT NULL,
+    subject TEXT NOT NULL,
+    issuer TEXT NOT NULL,
+    issuer_subject TEXT NOT NULL,
+    email TEXT,
+    idp_groups TEXT NOT NULL,
+    created_ms BIGINT NOT NULL,
+    expires_ms BIGINT NOT NULL,
+    ended_ms BIGINT
+);
+CREATE INDEX sessions_expiry ON sessions (expires_ms);
+"#,
     },
 ];
 

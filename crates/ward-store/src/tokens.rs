@@ -119,14 +119,14 @@ pub struct Principal {
 }
 
 const PREFIX: &str = "ward_";
-const ID_BYTES: usize = 8;
-const SECRET_BYTES: usize = 32;
+pub(crate) const ID_BYTES: usize = 8;
+pub(crate) const SECRET_BYTES: usize = 32;
 
-fn digest(secret: &[u8]) -> Vec<u8> {
+pub(crate) fn digest(secret: &[u8]) -> Vec<u8> {
     Sha256::digest(secret).to_vec()
 }
 
-fn random<const N: usize>() -> Result<[u8; N], StoreError> {
+pub(crate) fn random<const N: usize>() -> Result<[u8; N], StoreError> {
     let mut bytes = [0u8; N];
     getrandom::fill(&mut bytes).map_err(|e| StoreError::Random(e.to_string()))?;
     Ok(bytes)
@@ -134,7 +134,13 @@ fn random<const N: usize>() -> Result<[u8; N], StoreError> {
 
 /// Splits `ward_<16 hex>_<64 hex>` into the id and the secret's bytes.
 fn parse(token: &str) -> Option<(&str, Vec<u8>)> {
-    let rest = token.strip_prefix(PREFIX)?;
+    parse_credential(PREFIX, token)
+}
+
+/// Splits `<prefix><16 hex>_<64 hex>` (an API token, a session cookie) into the id and
+/// the secret's bytes.
+pub(crate) fn parse_credential<'a>(prefix: &str, token: &'a str) -> Option<(&'a str, Vec<u8>)> {
+    let rest = token.strip_prefix(prefix)?;
     let (id, secret) = rest.split_once('_')?;
     if id.len() != ID_BYTES * 2 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;

@@ -1,6 +1,6 @@
 //! The store against real databases, each case once on SQLite and once on PostgreSQL:
 //! migrations, the run queue (slots, claims, leases, hand back), leader election and
-//! fencing, API tokens and the estate commits cache.
+//! fencing, API tokens, logins and sessions, and the estate commits cache.
 
 mod common;
 
@@ -25,6 +25,7 @@ cases!(
     tokens_store_only_a_hash_and_refuse_expired_and_revoked,
     the_commit_cache_keeps_evaluations,
     results_latest_runs_and_cancelling_a_running_run,
+    logins_are_taken_once_and_sessions_keep_only_a_hash,
 );
 
 async fn migrations_run_once_and_a_newer_schema_is_refused(fx: &Fixture) {
@@ -890,4 +891,145 @@ async fn results_latest_runs_and_cancelling_a_running_run(fx: &Fixture) {
         .await
         .expect("state");
     assert!(state.is_none_or(|s| s.last_success_at.is_none() && s.last_failure_at.is_none()));
+}
+
+async fn logins_are_taken_once_and_sessions_keep_only_a_hash(fx: &Fixture) {
+    use ward_store::{NewLogin, NewSession, SessionRejection, csrf_token};
+    let store = fx.open().await;
+    let soon = jiff::Timestamp::now() + jiff::SignedDuration::from_mins(10);
+    let login = |state: &str, expires_at| NewLogin {
+        state: state.to_string(),
+        nonce: "nonce-0123456789".into(),
+        pkce_verifier: "verifier-0123456789abcdef0123456789abcdef0123".into(),
+        next: "/api/v1/estate".into(),
+        expires_at,
+    };
+    store
+        .begin_login(&login("state-aaaaaaaaaaaaaaaa", soon))
+        .await
+        .expect("begin");
+    assert!(matches!(
+        store.begin_login(&login("short", soon)).await,
+        Err(StoreError::InvalidInput(_))
+    ));
+    // The callback takes it once: a replayed callback finds nothing.
+    let taken = store
+        .take_login("state-aaaaaaaaaaaaaaaa")
+        .await
+        .expect("take")
+        .expect("the login is there");
+    assert_eq!(taken.next, "/api/v1/estate");
+    assert_eq!(taken.nonce, "nonce-0123456789");
+    assert!(
+        !format!("{taken:?}").contains("verifier-"),
+        "Debug hides the verifier"
+    );
+    assert!(
+        store
+            .take_login("state-aaaaaaaaaaaaaaaa")
+            .await
+            .expect("take")
+            .is_none()
+    );
+    assert!(
+        store
+            .take_login("state-unknown-xxxxxxx")
+            .await
+            .expect("take")
+            .is_none()
+    );
+    // An expired login is not finished.
+    let past = jiff::Timestamp::now() - jiff::SignedDuration::from_secs(1);
+    store
+        .begin_login(&login("state-bbbbbbbbbbbbbbbb", past))
+        .await
+        .expect("begin");
+    assert!(
+        store
+            .take_login("state-bbbbbbbbbbbbbbbb")
+            .await
+            .expect("take")
+            .is_none()
+    );
+    assert_eq!(
+        fx.count("SELECT COUNT(*) FROM login_requests").await,
+        0,
+        "taken and expired logins are gone"
+    );
+
+    let in_an_hour = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(1);
+    let new = NewSession {
+        subject: "bob".into(),
+        issuer: "http://127.0.0.1:1/".into(),
+        issuer_subject: "bob-sub".into(),
+        email: Some("bob@care.example".into()),
+        groups: vec!["care-dba".into(), "everyone".into()],
+        expires_at: in_an_hour,
+    };
+    let issued = store.create_session(&new).await.expect("session");
+    let cookie = issued.cookie().to_string();
+    assert!(
+        cookie.starts_with(&format!("wards_{}_", issued.info.id)),
+        "{cookie}"
+    );
+    assert!(
+        !format!("{issued:?}").contains(&cookie),
+        "Debug hides the cookie"
+    );
+    let seen = store.session(&cookie).await.expect("the session is open");
+    assert_eq!(seen, issued.info);
+    assert_eq!(
+        seen.groups,
+        vec!["care-dba".to_string(), "everyone".to_string()]
+    );
+    let csrf = csrf_token(&cookie).expect("csrf");
+    assert_ne!(csrf, cookie);
+
+    let rejected = |r: Result<_, StoreError>| match r {
+        Err(StoreError::SessionRejected(why)) => why,
+        other => panic!("expected a rejection, got {other:?}"),
+    };
+    let mut wrong = cookie.clone();
+    let last = wrong.pop().expect("char");
+    wrong.push(if last == '0' { '1' } else { '0' });
+    assert_eq!(
+        rejected(store.session(&wrong).await),
+        SessionRejection::Unknown
+    );
+    assert_eq!(
+        rejected(store.session("ward_0123456789abcdef_00").await),
+        SessionRejection::Malformed
+    );
+    let expired = store
+        .create_session(&NewSession {
+            expires_at: past,
+            ..new.clone()
+        })
+        .await
+        .expect("session");
+    assert_eq!(
+        rejected(store.session(expired.cookie()).await),
+        SessionRejection::Expired
+    );
+    // A logout ends it for good.
+    assert!(store.end_session(&issued.info.id).await.expect("end"));
+    assert!(!store.end_session(&issued.info.id).await.expect("end twice"));
+    assert_eq!(
+        rejected(store.session(&cookie).await),
+        SessionRejection::Ended
+    );
+
+    // The database holds the hash, never the secret.
+    store.close().await;
+    let secret_hex = cookie.rsplit('_').next().expect("secret").to_string();
+    let hashes = fx.count("SELECT COUNT(*) FROM sessions").await;
+    assert_eq!(hashes, 2);
+    let bytes = fx.table_bytes("sessions").await;
+    let contains = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
+    assert!(
+        !contains(secret_hex.as_bytes()),
+        "the session secret is stored"
+    );
+    assert!(!contains(cookie.as_bytes()), "the cookie is stored");
+    assert!(!contains(csrf.as_bytes()), "the csrf token is stored");
 }

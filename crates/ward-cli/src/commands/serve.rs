@@ -62,13 +62,35 @@ pub struct Args {
     /// Where the follower keeps its clone and checked-out commits [default: <state>/server].
     #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
-    /// OpenID Connect issuer for people's logins (not built yet: refused).
-    #[arg(long, value_name = "URL", hide = true)]
+    /// The OpenID Connect issuer people log in with (at /auth/login); without it the API
+    /// takes API tokens only.
+    #[arg(long, value_name = "URL", requires = "oidc_client_id")]
     pub oidc_issuer: Option<String>,
-    #[arg(long, value_name = "ID", hide = true)]
+    /// This server's client id at the issuer.
+    #[arg(long, value_name = "ID", requires = "oidc_issuer")]
     pub oidc_client_id: Option<String>,
-    #[arg(long, value_name = "FILE", hide = true)]
+    /// The client's secret, for a confidential client [default: a public client, PKCE only].
+    #[arg(long, value_name = "FILE", requires = "oidc_issuer")]
     pub oidc_client_secret_file: Option<PathBuf>,
+    /// Put before each of the provider's groups before it is matched with a Team's
+    /// `groups`, as kube-apiserver's --oidc-groups-prefix.
+    #[arg(
+        long,
+        value_name = "PREFIX",
+        default_value = "",
+        requires = "oidc_issuer"
+    )]
+    pub oidc_groups_prefix: String,
+    /// The scopes asked for besides `openid`, space-separated.
+    #[arg(long, value_name = "SCOPES", default_value = "email profile groups")]
+    pub oidc_scopes: String,
+    /// How long a login's session lasts.
+    #[arg(long, value_name = "DURATION", default_value = "8h")]
+    pub session_ttl: String,
+    /// The address browsers reach this server at; the provider sends logins back to
+    /// <URL>/auth/callback [default: http://<--listen> when it is a loopback address].
+    #[arg(long, value_name = "URL")]
+    pub public_url: Option<String>,
     #[command(flatten)]
     pub pg: PgArgs,
 }
@@ -95,16 +117,8 @@ fn hostname() -> String {
 }
 
 pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
-    if args.oidc_issuer.is_some()
-        || args.oidc_client_id.is_some()
-        || args.oidc_client_secret_file.is_some()
-    {
-        return Err(Failure::bad_input(
-            "OpenID Connect login is not built into this Ward yet",
-            "authenticate with API tokens (`ward token create`) and remove spec.controlPlane.oidc from the Platform",
-        ));
-    }
     let store_url = args.store.url(cx)?;
+    let oidc = oidc_config(&args)?;
     let repository = match args.estate_repository {
         Some(r) => r,
         None => std::fs::canonicalize(&cx.ws.estate_dir)
@@ -118,19 +132,10 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
             .to_string(),
     };
     let webhook_secret = match &args.webhook_secret_file {
-        Some(file) => Some(
-            std::fs::read(file)
-                .map_err(|e| {
-                    Failure::bad_input(
-                        format!("--webhook-secret-file {}: {e}", file.display()),
-                        "mount the webhook secret there",
-                    )
-                })?
-                .trim_ascii()
-                .to_vec(),
-        ),
+        Some(file) => Some(secret_file("webhook-secret-file", file)?),
         None => None,
     };
+
     // The follower runs git in folders of its own: every path it is given is absolute.
     let state_dir = std::path::absolute(cx.state_dir()).map_err(|e| {
         Failure::bad_input(
@@ -166,6 +171,7 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
         .clone()
         .unwrap_or_else(|| format!("{}-{}", hostname(), std::process::id()));
     config.webhook_secret = webhook_secret;
+    config.oidc = oidc;
     // Each new commit is evaluated by this same binary in a child process.
     config.evaluator = std::env::current_exe().ok();
     if let Some(dir) = &args.cache_dir {
@@ -183,6 +189,79 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
         .map_err(serve_failure)?;
     cx.info("ward serve: stopped");
     Ok(Exit::Ok)
+}
+
+/// A secret mounted as a file, without its trailing newline.
+fn secret_file(flag: &str, file: &std::path::Path) -> Result<Vec<u8>, Failure> {
+    std::fs::read(file)
+        .map(|bytes| bytes.trim_ascii().to_vec())
+        .map_err(|e| {
+            Failure::bad_input(
+                format!("--{flag} {}: {e}", file.display()),
+                "mount the secret there",
+            )
+        })
+}
+
+/// The login's settings, when `--oidc-issuer` is given.
+fn oidc_config(args: &Args) -> Result<Option<ward_server::OidcConfig>, Failure> {
+    let (Some(issuer), Some(client_id)) = (&args.oidc_issuer, &args.oidc_client_id) else {
+        return Ok(None);
+    };
+    let http_url = |flag: &str, url: &str| -> Result<(), Failure> {
+        let rest = url
+            .strip_prefix("https://")
+            .or_else(|| url.strip_prefix("http://"));
+        match rest {
+            Some(r) if !r.is_empty() && !r.contains(['@', '?', '#', ' ']) => Ok(()),
+            _ => Err(Failure::bad_input(
+                format!("--{flag} {url}: not an http(s) URL without a user or query"),
+                "e.g. https://login.example.org/realms/ward",
+            )),
+        }
+    };
+    http_url("oidc-issuer", issuer)?;
+    let public_url = match &args.public_url {
+        Some(u) => u.trim_end_matches('/').to_string(),
+        None if args.listen.ip().is_loopback() => format!("http://{}", args.listen),
+        None => {
+            return Err(Failure::bad_input(
+                format!(
+                    "--oidc-issuer needs --public-url: {} is not an address browsers can be sent back to",
+                    args.listen
+                ),
+                "pass the address people reach the server at, e.g. --public-url https://ward.care.example",
+            ));
+        }
+    };
+    http_url("public-url", &public_url)?;
+    let client_secret = match &args.oidc_client_secret_file {
+        Some(file) => {
+            let bytes = secret_file("oidc-client-secret-file", file)?;
+            let text = String::from_utf8(bytes).map_err(|_| {
+                Failure::bad_input(
+                    format!("--oidc-client-secret-file {}: not text", file.display()),
+                    "the file holds the client secret the provider issued",
+                )
+            })?;
+            Some(ward_server::oidc::ClientSecret::new(text))
+        }
+        None => None,
+    };
+    Ok(Some(ward_server::OidcConfig {
+        issuer: issuer.clone(),
+        client_id: client_id.clone(),
+        client_secret,
+        scopes: args
+            .oidc_scopes
+            .split_whitespace()
+            .filter(|s| *s != "openid")
+            .map(str::to_string)
+            .collect(),
+        groups_prefix: args.oidc_groups_prefix.clone(),
+        session_ttl: duration("session-ttl", &args.session_ttl)?,
+        public_url,
+    }))
 }
 
 /// SIGTERM (Kubernetes) or Ctrl-C.
@@ -218,5 +297,6 @@ fn serve_failure(e: ward_server::ServeError) -> Failure {
             Failure::operational(e.to_string(), "check the state folder (--state)")
         }
         E::Http(_) => Failure::operational(e.to_string(), "see the log (WARD_LOG=info)"),
+        E::Oidc(_) => Failure::operational(e.to_string(), "check --oidc-issuer"),
     }
 }

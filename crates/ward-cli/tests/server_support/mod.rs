@@ -48,7 +48,10 @@ pub fn request(
     if let Some(t) = token {
         head.push_str(&format!("Authorization: Bearer {t}\r\n"));
     }
-    if !body.is_empty() {
+    let typed = headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("content-type"));
+    if !body.is_empty() && !typed {
         head.push_str("Content-Type: application/json\r\n");
     }
     for (k, v) in headers {

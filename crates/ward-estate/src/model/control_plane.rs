@@ -48,6 +48,10 @@ pub struct ControlPlaneSpec {
     /// How often the server fetches `rendering.estateRepository`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub poll_interval: Option<Spanned<Duration>>,
+    /// The `https://` address people reach the server at, behind the platform's ingress;
+    /// the OpenID provider sends logins back to `<url>/auth/callback`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<Spanned<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub oidc: Option<OidcSpec>,
 }
@@ -63,6 +67,7 @@ impl Default for ControlPlaneSpec {
             storage: None,
             scheduler: None,
             poll_interval: None,
+            url: None,
             oidc: None,
         }
     }
@@ -78,6 +83,10 @@ pub struct OidcSpec {
     /// The client's secret, for a confidential client; none for a public one (PKCE).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_secret_ref: Option<SecretRef>,
+    /// Put before each of the provider's groups before it is matched with a Team's
+    /// `groups`, as kube-apiserver's `--oidc-groups-prefix` (e.g. `idp:`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub groups_prefix: Option<Spanned<String>>,
 }
 
 impl ControlPlaneSpec {
@@ -143,13 +152,23 @@ pub(super) fn decode_control_plane(
         let storage = opt(cx, f, "storage", |cx, n, p| cx.bytes(n, p));
         let scheduler = opt(cx, f, "scheduler", |cx, n, p| cx.choice(n, p));
         let poll_interval = opt(cx, f, "pollInterval", |cx, n, p| cx.duration(n, p));
+        let url = opt(cx, f, "url", |cx, n, p| cx.string(n, p));
+        if let Some(u) = &url {
+            check_https(cx, u, &f.at("url"), "https://ward.care.example");
+        }
         let oidc = opt(cx, f, "oidc", |cx, n, p| {
             mapping(cx, n, p, |cx, f| {
                 let issuer = req(cx, f, "issuer", |cx, n, p| cx.string(n, p));
                 let client_id = req(cx, f, "clientId", |cx, n, p| cx.string(n, p));
                 let client_secret_ref = opt(cx, f, "clientSecretRef", secret_ref);
+                let groups_prefix = opt(cx, f, "groupsPrefix", |cx, n, p| cx.string(n, p));
                 if let Some(i) = &issuer {
-                    check_issuer(cx, i, &f.at("issuer"));
+                    check_https(
+                        cx,
+                        i,
+                        &f.at("issuer"),
+                        "https://login.example.org/realms/ward",
+                    );
                 }
                 if let Some(id) = &client_id
                     && (id.value.is_empty()
@@ -171,9 +190,21 @@ pub(super) fn decode_control_plane(
                     issuer: issuer?,
                     client_id: client_id?,
                     client_secret_ref,
+                    groups_prefix,
                 })
             })
         });
+        if let (Some(o), None) = (&oidc, &url) {
+            cx.error(
+                o.issuer.span,
+                format!(
+                    "`{}` needs `{}`: the provider sends each login back to <url>/auth/callback",
+                    f.at("oidc"),
+                    f.at("url")
+                ),
+                "write the https:// address people reach the server at, e.g. `url: https://ward.care.example`",
+            );
+        }
         if let Some(c) = &cluster {
             match clusters.iter().find(|k| k.name.value == c.value) {
                 Some(k) if k.role.value == ClusterRole::Recovery => cx.error(
@@ -243,13 +274,15 @@ pub(super) fn decode_control_plane(
             storage,
             scheduler,
             poll_interval,
+            url,
             oidc,
         })
     })
 }
 
-/// The issuer is fetched by the server over HTTPS; a user or a query there is a mistake.
-fn check_issuer(cx: &mut Cx, issuer: &Spanned<String>, path: &str) {
+/// The issuer is fetched, and the server's address browsed, over HTTPS; a user or a query
+/// there is a mistake.
+fn check_https(cx: &mut Cx, issuer: &Spanned<String>, path: &str, example: &str) {
     let v = issuer.value.as_str();
     let host = v
         .strip_prefix("https://")
@@ -261,10 +294,10 @@ fn check_issuer(cx: &mut Cx, issuer: &Spanned<String>, path: &str) {
         cx.error(
             issuer.span,
             format!(
-                "`{path}` must be an https:// issuer URL without a user or query, found `{}`",
+                "`{path}` must be an https:// URL without a user or query, found `{}`",
                 crate::decode::escape(v)
             ),
-            "write the issuer as the provider publishes it, e.g. `https://login.example.org/realms/ward`",
+            format!("write e.g. `{example}`"),
         );
     }
 }

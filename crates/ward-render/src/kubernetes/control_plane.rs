@@ -432,9 +432,15 @@ fn server_args(settings: &Settings, cp: &ControlPlane) -> Vec<String> {
         ]),
         Scheduler::CronJobs => args.push("--scheduler=off".into()),
     }
+    if let Some(url) = &cp.url {
+        args.push(format!("--public-url={url}"));
+    }
     if let Some(oidc) = &cp.oidc {
         args.push(format!("--oidc-issuer={}", oidc.issuer.value));
         args.push(format!("--oidc-client-id={}", oidc.client_id.value));
+        if let Some(prefix) = &oidc.groups_prefix {
+            args.push(format!("--oidc-groups-prefix={}", prefix.value));
+        }
         if oidc.client_secret_ref.is_some() {
             args.push(format!(
                 "--oidc-client-secret-file={OIDC_MOUNT}/{OIDC_SECRET_KEY}"

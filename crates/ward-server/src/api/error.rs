@@ -1,6 +1,6 @@
 //! The API's one error document, `{"error", "message", "hint"}`, and the HTTP status of
 //! each kind: input 400, not found 404, unauthenticated 401, denied 403, findings 409,
-//! conflict 409, not ready 503, operational 500.
+//! conflict 409, not ready 503, operational 500 (502 when the OpenID provider failed).
 
 use axum::Json;
 use axum::http::{StatusCode, header};
@@ -60,6 +60,11 @@ impl ApiError {
             message,
             Some("the server has not loaded an estate commit yet; see GET /api/v1/commits"),
         )
+    }
+
+    /// A service the call needed (the OpenID provider) failed: 502.
+    pub fn upstream(message: &str, hint: &str) -> ApiError {
+        ApiError::new(StatusCode::BAD_GATEWAY, "operational", message, Some(hint))
     }
 
     pub fn operational(message: &str) -> ApiError {

@@ -404,7 +404,8 @@ async fn enqueue(
     details.insert("run".into(), run.id.into());
     details.insert("kind".into(), kind.into());
     details.insert("params".into(), params);
-    details.insert("token".into(), caller.token_id.clone().into());
+    let (credential, id) = caller.credential_detail();
+    details.insert(credential.into(), id.into());
     let subject = environment.unwrap_or("estate");
     record(shared, &caller.actor(), "run.enqueue", subject, details).await?;
     shared.work_ready.notify_waiters();

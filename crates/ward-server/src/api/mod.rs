@@ -1,11 +1,12 @@
 //! The HTTP API under `/api/v1`, `/healthz`, `/readyz` and `/metrics`. Every route is in
 //! one table ([`routes::ROUTES`]) with the access it needs; one middleware authenticates
-//! the bearer token, checks the table, records denials in the ledger and times the call.
+//! the bearer token or the session cookie (people's OpenID logins, [`login`]), checks the table, records denials in the ledger and times the call.
 //! The OpenAPI 3.1 document is generated from the handlers ([`openapi::ApiDoc`]).
 
 mod auth;
 mod error;
 mod handlers;
+mod login;
 pub mod openapi;
 pub mod routes;
 mod views;
@@ -17,7 +18,7 @@ use axum::routing::{get, post};
 
 use crate::server::Shared;
 
-pub use auth::Caller;
+pub use auth::{CSRF_HEADER, Caller, Credential, SESSION_COOKIE};
 pub use error::ApiError;
 pub use routes::{Access, ROUTES, RouteSpec};
 
@@ -27,6 +28,10 @@ pub fn router(shared: Arc<Shared>, with_metrics: bool) -> Router {
         .route("/healthz", get(handlers::healthz))
         .route("/readyz", get(handlers::readyz))
         .route("/api/v1/openapi.json", get(handlers::openapi_document))
+        .route("/auth/login", get(login::login))
+        .route("/auth/callback", get(login::callback))
+        .route("/auth/logout", post(login::logout))
+        .route("/api/v1/session", get(login::session))
         .route("/api/v1/estate", get(handlers::estate))
         .route("/api/v1/estate/environments", get(handlers::environments))
         .route(

@@ -3,20 +3,59 @@
 
 use std::sync::OnceLock;
 
-use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::handlers;
+use super::{handlers, login};
 
-struct BearerAuth;
+/// The two ways to call: an API token, or a person's session cookie (whose POSTs carry
+/// `X-CSRF-Token`). Every route that takes a token takes a session too.
+struct Authentication;
 
-impl Modify for BearerAuth {
+impl Modify for Authentication {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
             SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
         );
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                super::SESSION_COOKIE,
+                "the session of a login at /auth/login; POSTs also need the X-CSRF-Token header",
+            ))),
+        );
+        for item in openapi.paths.paths.values_mut() {
+            for op in [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.delete,
+                &mut item.patch,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                let Some(security) = &mut op.security else {
+                    continue;
+                };
+                let bearer = serde_json::json!({ "bearer": [] });
+                let takes_token = security
+                    .iter()
+                    .any(|s| serde_json::to_value(s).ok().as_ref() == Some(&bearer));
+                let session = utoipa::openapi::security::SecurityRequirement::new(
+                    "session",
+                    Vec::<String>::new(),
+                );
+                let has_session = security
+                    .iter()
+                    .any(|s| serde_json::to_value(s).ok() == serde_json::to_value(&session).ok());
+                if takes_token && !has_session {
+                    security.push(session);
+                }
+            }
+        }
     }
 }
 
@@ -31,6 +70,10 @@ impl Modify for BearerAuth {
         handlers::readyz,
         handlers::metrics,
         handlers::openapi_document,
+        login::login,
+        login::callback,
+        login::logout,
+        login::session,
         handlers::estate,
         handlers::environments,
         handlers::environment,
@@ -52,7 +95,7 @@ impl Modify for BearerAuth {
         handlers::verify_ledger,
         handlers::git_webhook,
     ),
-    modifiers(&BearerAuth),
+    modifiers(&Authentication),
 )]
 pub struct ApiDoc;
 

@@ -9,9 +9,10 @@ use ward_store::Role;
 /// What a route needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
-    /// No token: health, readiness, the OpenAPI document, metrics.
+    /// No token: health, readiness, the OpenAPI document, metrics, and the login's own
+    /// routes (the provider's callback proves itself with its state).
     Public,
-    /// Any valid token.
+    /// Any valid token or session.
     Read,
     /// A token of this role.
     Role(Role),
@@ -29,6 +30,12 @@ impl Access {
             Access::Role(needed) => needed == role,
             Access::Webhook => role == Role::PlatformOps,
         }
+    }
+
+    /// Whether a caller holding `roles` may: one of them is enough. A caller with no role
+    /// (a person whose groups map to none) is admitted nowhere but the public routes.
+    pub fn admits_any(self, roles: &[Role]) -> bool {
+        self == Access::Public || roles.iter().any(|r| self.admits(*r))
     }
 }
 
@@ -68,6 +75,10 @@ pub const ROUTES: &[RouteSpec] = &[
     route("GET", "/readyz", Public, false),
     route("GET", "/metrics", Public, false),
     route("GET", "/api/v1/openapi.json", Public, false),
+    route("GET", "/auth/login", Public, false),
+    route("GET", "/auth/callback", Public, true),
+    route("POST", "/auth/logout", Read, true),
+    route("GET", "/api/v1/session", Read, false),
     route("GET", "/api/v1/estate", Read, false),
     route("GET", "/api/v1/estate/environments", Read, false),
     route(

@@ -332,3 +332,42 @@ pub struct Refreshed {
     pub commit: Option<String>,
     pub last_failure: Option<FailedCommit>,
 }
+
+/// Who is calling (`GET /api/v1/session`, `POST /auth/logout`).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionView {
+    /// The ledger's actor: a Team person, or the provider's email or `oidc:<sub>`.
+    pub subject: String,
+    /// The roles held now; a session's follow its groups through the estate in force.
+    pub roles: Vec<String>,
+    /// `token` or `session`.
+    pub credential: String,
+    /// The token's or session's id.
+    pub id: String,
+    pub expires_at: String,
+    /// A session's anti-forgery token: send it as `X-CSRF-Token` on every POST.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub csrf_token: Option<String>,
+}
+
+impl SessionView {
+    pub fn of(caller: &crate::api::Caller, with_csrf: bool) -> SessionView {
+        let (credential, id) = caller.credential_detail();
+        SessionView {
+            subject: caller.subject.clone(),
+            roles: caller
+                .roles
+                .iter()
+                .map(|r| r.as_str().to_string())
+                .collect(),
+            credential: credential.to_string(),
+            id,
+            expires_at: caller.expires_at.to_string(),
+            csrf_token: match &caller.credential {
+                crate::api::Credential::Session { csrf, .. } if with_csrf => Some(csrf.clone()),
+                _ => None,
+            },
+        }
+    }
+}

@@ -120,6 +120,12 @@ impl Fixture {
     /// Every byte the database holds for the tokens: the SQLite file and its WAL, or
     /// every api_tokens row as text in PostgreSQL.
     pub async fn token_bytes(&self) -> Vec<u8> {
+        self.table_bytes("api_tokens").await
+    }
+
+    /// Every byte the database holds for `table` (which has a `secret_sha256` column):
+    /// the SQLite file and its WAL, or every row as text in PostgreSQL.
+    pub async fn table_bytes(&self, table: &str) -> Vec<u8> {
         if let Some(path) = &self.sqlite_path {
             let mut bytes = std::fs::read(path).expect("read the database file");
             let wal = PathBuf::from(format!("{}-wal", path.display()));
@@ -131,9 +137,9 @@ impl Fixture {
         let Raw::Postgres(pool) = self.raw_pool().await else {
             unreachable!()
         };
-        let rows: Vec<String> = sqlx::query_scalar(
-            "SELECT t::text || ' ' || encode(t.secret_sha256, 'hex') FROM api_tokens t",
-        )
+        let rows: Vec<String> = sqlx::query_scalar(&format!(
+            "SELECT t::text || ' ' || encode(t.secret_sha256, 'hex') FROM {table} t"
+        ))
         .fetch_all(&pool)
         .await
         .expect("select");
