@@ -64,11 +64,11 @@ for n in $JOBS; do
       "$(printf '%q ' "$WARD" --estate "$ESTATE" restore "$ID" --to-db "$db" --jobs "$n" --owner postgres \
         --filestore "$WORK/$db" --db-url "postgres://postgres@127.0.0.1:$PGPORT/postgres?sslmode=prefer" -o json) > $WORK/restore.json"
     B_TOTAL=$(tail -1 "$RESULTS" | cut -f3)
-    B_DB=$(printf '%.2f' "$(json_num "$WORK/restore.json" database_seconds)")
-    B_FS=$(printf '%.2f' "$(json_num "$WORK/restore.json" filestore_seconds)")
+    B_DB=$(printf '%.2f' "$(json_num "$WORK/restore.json" databaseSeconds)")
+    B_FS=$(printf '%.2f' "$(json_num "$WORK/restore.json" filestoreSeconds)")
     for phase in database filestore; do
       printf 'b\tward-restore-%s (phase)\t%s\t-\tinside ward restore --jobs %s; concurrent\n' \
-        "$phase" "$(json_num "$WORK/restore.json" "${phase}_seconds")" "$n" >> "$RESULTS"
+        "$phase" "$(json_num "$WORK/restore.json" "${phase}Seconds")" "$n" >> "$RESULTS"
     done
     psql_db postgres "DROP DATABASE $db"
 

@@ -68,7 +68,7 @@ for round in $(seq 1 "$ROUNDS"); do
   C_TOTAL=$(tail -1 "$RESULTS" | cut -f3)
   for phase in dump filestore manifest; do
     printf 'c\tward-%s (phase)\t%s\t-\tinside (c) round %s; dump and filestore run concurrently\n' \
-      "$phase" "$(json_num "$WORK/c.json" "${phase}_seconds")" "$round" >> "$RESULTS"
+      "$phase" "$(json_num "$WORK/c.json" "${phase}Seconds")" "$round" >> "$RESULTS"
   done
   RATIOS+=("$(awk "BEGIN{printf \"%.2f\", $C_TOTAL/($A_DUMP+$A_FS)}")")
   echo "  round $round: (c)/(a) = ${RATIOS[-1]}" >&2
@@ -85,7 +85,7 @@ for round in $(seq 1 "$ROUNDS"); do
   fi
 done
 A_BYTES=$(( $(stat -c %s "$WORK/a/db.age") + $(stat -c %s "$WORK/a/fs.age") ))
-C_NEW=$(json_num "$WORK/c.json" new_bytes)
+C_NEW=$(json_num "$WORK/c.json" newBytes)
 MEDIAN=$(printf '%s\n' "${RATIOS[@]}" | sort -n | awk '{v[NR]=$1} END{print (NR%2) ? v[(NR+1)/2] : sprintf("%.2f", (v[NR/2]+v[NR/2+1])/2)}')
 
 # --- (b) restic --------------------------------------------------------------------------
@@ -105,12 +105,12 @@ echo "(d) $CHANGE new attachments (1%), ward and restic again" >&2
 measure d ward-total "ward backup run (1% changed)" -- bash -c "$(printf '%q ' "${WARD_RUN[@]}") > $WORK/d.json"
 for phase in dump filestore manifest; do
   printf 'd\tward-%s (phase)\t%s\t-\tinside (d)\n' \
-    "$phase" "$(json_num "$WORK/d.json" "${phase}_seconds")" >> "$RESULTS"
+    "$phase" "$(json_num "$WORK/d.json" "${phase}Seconds")" >> "$RESULTS"
 done
-D_NEW=$(json_num "$WORK/d.json" new_bytes)
-D_CHUNKS=$(json_num "$WORK/d.json" dump_chunks)
-D_CHUNKS_NEW=$(json_num "$WORK/d.json" dump_chunks_uploaded)
-D_UPLOADED=$(json_num "$WORK/d.json" blobs_uploaded)
+D_NEW=$(json_num "$WORK/d.json" newBytes)
+D_CHUNKS=$(json_num "$WORK/d.json" dumpChunks)
+D_CHUNKS_NEW=$(json_num "$WORK/d.json" dumpChunksUploaded)
+D_UPLOADED=$(json_num "$WORK/d.json" blobsUploaded)
 measure d restic-filestore "restic backup (1% changed)" -- restic backup -q "$FILESTORE"
 
 # --- (e) restores ------------------------------------------------------------------------
@@ -127,7 +127,7 @@ measure e ward-restore "ward restore" -- bash -c \
     --filestore "$WORK/e-ward" --db-url "postgres://postgres@127.0.0.1:$PGPORT/postgres?sslmode=prefer" -o json) > $WORK/e.json"
 for phase in database filestore; do
   printf 'e\tward-restore-%s (phase)\t%s\t-\tinside ward restore; concurrent\n' \
-    "$phase" "$(json_num "$WORK/e.json" "${phase}_seconds")" >> "$RESULTS"
+    "$phase" "$(json_num "$WORK/e.json" "${phase}Seconds")" >> "$RESULTS"
 done
 
 # --- Report ------------------------------------------------------------------------------

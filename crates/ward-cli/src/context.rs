@@ -238,21 +238,12 @@ impl Context {
     pub fn record(
         &self,
         state: &Path,
-        action: &str,
+        event: &ward_ops::Event,
         subject: &str,
         outcome: ward_ledger::Outcome,
         git: &ward_estate::GitState,
-        details: serde_json::Map<String, serde_json::Value>,
     ) -> Result<(), Failure> {
-        ward_ops::record_in(
-            state,
-            &self.ws.actor,
-            action,
-            subject,
-            outcome,
-            git,
-            details,
-        )
+        ward_ops::record_in(state, &self.ws.actor, event, subject, outcome, git)
     }
 }
 
@@ -349,22 +340,20 @@ mod tests {
     fn credentials_in_urls_never_reach_the_ledger() {
         let dir = tempfile::tempdir().expect("tempdir");
         let cx = context(dir.path());
-        let mut details = serde_json::Map::new();
-        details.insert(
-            "error".into(),
-            "cannot reach postgres://drill:s3cret@db:5432/postgres?sslpassword=k3y".into(),
-        );
-        details.insert(
-            "urls".into(),
-            serde_json::json!(["https://tok3n@h/x", {"at": "http://u:s3cret@h/"}]),
-        );
+        let event = ward_ops::event::Drill {
+            environment: "http://u:s3cret@h/".into(),
+            failures: Some(vec![
+                "cannot reach postgres://drill:s3cret@db:5432/postgres?sslpassword=k3y".into(),
+                "https://tok3n@h/x".into(),
+            ]),
+            ..Default::default()
+        };
         cx.record(
             dir.path(),
-            "drill",
+            &event.into(),
             "https://u:s3cret@h/billing",
             ward_ledger::Outcome::Failed,
             &ward_estate::GitState::default(),
-            details,
         )
         .expect("record");
         let text = std::fs::read_to_string(dir.path().join("ledger.jsonl")).expect("read");

@@ -463,32 +463,40 @@ fn wrong_login_flags_are_refused_and_an_unreachable_provider_is_named() {
             String::from_utf8_lossy(&out.stderr).into_owned(),
         )
     };
-    let (code, err) = serve(&["--oidc-issuer", "https://login.care.example"]);
-    assert_eq!(code, 2, "{err}");
-    assert!(err.contains("--oidc-client-id"), "{err}");
-    let (code, err) = serve(&["--oidc-issuer", "ftp://x", "--oidc-client-id", "ward"]);
-    assert_eq!(code, 2, "{err}");
-    assert!(err.contains("--oidc-issuer ftp://x"), "{err}");
-    let (code, err) = serve(&[
-        "--listen",
-        "0.0.0.0:1",
-        "--oidc-issuer",
-        "https://login.care.example",
-        "--oidc-client-id",
-        "ward",
-    ]);
-    assert_eq!(code, 2, "{err}");
-    assert!(err.contains("needs --public-url"), "{err}");
-    let (code, err) = serve(&[
-        "--oidc-issuer",
-        "https://login.care.example",
-        "--oidc-client-id",
-        "ward",
-        "--oidc-client-secret-file",
-        "/nonexistent/secret",
-    ]);
-    assert_eq!(code, 2, "{err}");
-    assert!(err.contains("/nonexistent/secret"), "{err}");
+    let issuer = "https://login.care.example";
+    for (args, says) in [
+        (vec!["--oidc-issuer", issuer], "--oidc-client-id"),
+        (
+            vec!["--oidc-issuer", "ftp://x", "--oidc-client-id", "ward"],
+            "--oidc-issuer ftp://x",
+        ),
+        (
+            vec![
+                "--listen",
+                "0.0.0.0:1",
+                "--oidc-issuer",
+                issuer,
+                "--oidc-client-id",
+                "ward",
+            ],
+            "needs --public-url",
+        ),
+        (
+            vec![
+                "--oidc-issuer",
+                issuer,
+                "--oidc-client-id",
+                "ward",
+                "--oidc-client-secret-file",
+                "/nonexistent/secret",
+            ],
+            "/nonexistent/secret",
+        ),
+    ] {
+        let (code, err) = serve(&args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
 
     // A provider that does not answer: the login says which, and nothing else breaks.
     let closed = free_port();

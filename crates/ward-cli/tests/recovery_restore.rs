@@ -258,7 +258,7 @@ fn latest_skips_an_unverifiable_newer_snapshot_and_a_foreign_folder_is_refused()
     let summary = json(&out);
     assert_eq!(summary["snapshot"]["id"], id.as_str(), "{summary}");
     assert_eq!(
-        summary["blobs_restored"].as_u64(),
+        summary["blobsRestored"].as_u64(),
         Some(w.fixture.store_fnames.len() as u64)
     );
     assert!(!w.has_database("billing_check"), "no database is created");

@@ -39,20 +39,20 @@ fn init_backup_list_verify_restore_and_the_ledger() {
     let id = snapshot["id"].as_str().expect("id").to_string();
     assert_eq!(snapshot["tenant"], "st-marys");
     assert_eq!(
-        summary["blobs_uploaded"].as_u64(),
+        summary["blobsUploaded"].as_u64(),
         Some(w.fixture.store_fnames.len() as u64)
     );
-    assert!(summary["new_bytes"].as_u64().unwrap_or(0) > 0);
-    for phase in ["dump_seconds", "filestore_seconds", "manifest_seconds"] {
+    assert!(summary["newBytes"].as_u64().unwrap_or(0) > 0);
+    for phase in ["dumpSeconds", "filestoreSeconds", "manifestSeconds"] {
         assert!(summary["phases"][phase].is_number(), "{phase}");
     }
     // A second backup reuses every blob.
     let (code, out, err) = w.backup();
     assert_eq!(code, 0, "{err}");
     let second = json(&out);
-    assert_eq!(second["blobs_uploaded"], 0);
+    assert_eq!(second["blobsUploaded"], 0);
     assert_eq!(
-        second["blobs_reused"].as_u64(),
+        second["blobsReused"].as_u64(),
         Some(w.fixture.store_fnames.len() as u64)
     );
     let (code, out, _) = w.ward(&[
@@ -250,7 +250,7 @@ fn init_backup_list_verify_restore_and_the_ledger() {
             .as_str()
             .is_some_and(|s| s.ends_with(&id))
     );
-    assert!(first_backup["details"]["new_bytes"].as_u64().is_some());
+    assert!(first_backup["details"]["newBytes"].as_u64().is_some());
     let replaced = entries
         .iter()
         .find(|e| e["action"] == "restore" && e["details"]["replaced"] == true)
@@ -258,7 +258,7 @@ fn init_backup_list_verify_restore_and_the_ledger() {
     assert_eq!(replaced["result"], "ok");
     let wrong_key = entries
         .iter()
-        .find(|e| e["action"] == "restore" && e["details"]["to_db"] == "by_stranger")
+        .find(|e| e["action"] == "restore" && e["details"]["toDb"] == "by_stranger")
         .expect("the failed restore is recorded");
     assert!(
         wrong_key["details"]["error"]
@@ -480,19 +480,19 @@ fn drill_restores_checks_times_and_drops_the_scratch_copy() {
         report["failures"].as_array().is_some_and(Vec::is_empty),
         "{report}"
     );
-    assert!(report["rto_seconds"].as_f64().is_some_and(|s| s > 0.0));
+    assert!(report["rtoSeconds"].as_f64().is_some_and(|s| s > 0.0));
     assert_eq!(
-        report["rto_target_seconds"].as_f64(),
+        report["rtoTargetSeconds"].as_f64(),
         Some(3600.0),
         "billing's rto: 1h"
     );
     assert_eq!(
-        report["rpo_target_seconds"].as_f64(),
+        report["rpoTargetSeconds"].as_f64(),
         Some(900.0),
         "billing's rpo: 15m"
     );
     assert_eq!(
-        report["restore"]["blobs_restored"].as_u64(),
+        report["restore"]["blobsRestored"].as_u64(),
         Some(w.fixture.store_fnames.len() as u64)
     );
     assert_eq!(scratch_databases(), "0", "the scratch database is dropped");
@@ -511,7 +511,7 @@ fn drill_restores_checks_times_and_drops_the_scratch_copy() {
     let (code, out, err) = drill(&["--keep"]);
     assert_eq!(code, 0, "{out}{err}");
     let kept = json(&out);
-    let db = kept["scratch_database"].as_str().expect("name").to_string();
+    let db = kept["scratchDatabase"].as_str().expect("name").to_string();
     assert_eq!(w.counts(&db), w.counts("odoo"));
     w.psql("postgres", &format!("DROP DATABASE {db}"));
 
@@ -564,7 +564,7 @@ fn drill_restores_checks_times_and_drops_the_scratch_copy() {
         ["failed", "ok", "ok", "findings", "failed"],
         "{drills:?}"
     );
-    assert!(drills[1]["details"]["rto_seconds"].is_number());
+    assert!(drills[1]["details"]["rtoSeconds"].is_number());
     assert_eq!(drills[1]["details"]["passed"], true);
 }
 
@@ -772,7 +772,7 @@ fn the_drill_logs_in_as_the_rendered_drill_role() {
         report["failures"].as_array().is_some_and(Vec::is_empty),
         "{report}"
     );
-    let scratch_db = report["scratch_database"].as_str().expect("scratch name");
+    let scratch_db = report["scratchDatabase"].as_str().expect("scratch name");
     let hex = scratch_db
         .strip_prefix("ward_drill_")
         .expect("the scratch prefix");
@@ -1155,7 +1155,7 @@ fn s3_object_store_with_object_lock_from_the_estate() {
     let (code, out, err) = s3(&["backup", "list", "billing/prod", "-o", "json"]);
     assert_eq!(code, 0, "{err}");
     let listed = json(&out);
-    assert_eq!(listed[0]["object_lock"]["mode"], "governance", "{listed}");
+    assert_eq!(listed[0]["objectLock"]["mode"], "governance", "{listed}");
     let (code, out, err) = s3(&["backup", "verify", &id, "--read-data"]);
     assert_eq!(code, 0, "{out}{err}");
     let data = w.tmp.path().join("from-s3");

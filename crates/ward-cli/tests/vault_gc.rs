@@ -116,7 +116,7 @@ fn prune_reclaims_what_killed_backups_leave() {
     // Within the grace period they stay, and a dry run deletes nothing.
     let kept = prune(&["--grace", "1h"]);
     assert!(
-        kept["gc"]["kept_fresh"].as_u64() >= Some(left.len() as u64),
+        kept["gc"]["keptFresh"].as_u64() >= Some(left.len() as u64),
         "{kept}"
     );
     prune(&["--grace", "0s", "--dry-run"]);
@@ -134,7 +134,7 @@ fn prune_reclaims_what_killed_backups_leave() {
         assert!(deleted.contains(&f.as_str()), "{f} not in {deleted:?}");
     }
     assert!(
-        report["gc"]["deleted_bytes"].as_u64() >= Some(left_bytes),
+        report["gc"]["deletedBytes"].as_u64() >= Some(left_bytes),
         "{report}"
     );
     assert_eq!(shared_files(&w), Vec::<(String, u64)>::new());

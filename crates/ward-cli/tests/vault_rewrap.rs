@@ -36,9 +36,9 @@ fn a_dba_key_replaced_in_the_estate_is_rewrapped_and_the_old_one_refused() {
     assert_eq!(code, 0, "{out}{err}");
     let report = json(&out);
     assert_eq!(report[0]["store"], "vault", "{out}");
-    assert_eq!(report[0]["dry_run"], true);
-    assert_eq!(report[0]["data_keys_rewrapped"], 1);
-    let recipients = report[0]["tenant_key_recipients"]
+    assert_eq!(report[0]["dryRun"], true);
+    assert_eq!(report[0]["dataKeysRewrapped"], 1);
+    let recipients = report[0]["tenantKeyRecipients"]
         .as_array()
         .expect("recipients");
     assert!(recipients.iter().any(|r| r == new_recipient.as_str()));
@@ -69,9 +69,7 @@ fn a_dba_key_replaced_in_the_estate_is_rewrapped_and_the_old_one_refused() {
     let entries = json(&out);
     let entries = entries.as_array().expect("entries");
     assert_eq!(entries.len(), 2, "{out}");
-    assert!(
-        out.contains("\"data_keys_rewrapped\":1") || out.contains("\"data_keys_rewrapped\": 1")
-    );
+    assert!(out.contains("\"dataKeysRewrapped\":1") || out.contains("\"dataKeysRewrapped\": 1"));
 
     // A tenant the estate does not have is refused, naming those it has.
     let (code, _, err) = w.ward(&["vault", "rewrap", "st-mary"]);

@@ -39,7 +39,7 @@ fn backup_run_reads_the_standby_url_and_falls_back_with_a_warning() {
     let summary = json(&out);
     assert_eq!(summary["source"]["role"], "standby");
     assert_eq!(summary["source"]["server"], standby_server.as_str());
-    assert!(summary.get("standby_skipped").is_none(), "{summary}");
+    assert!(summary.get("standbySkipped").is_none(), "{summary}");
     assert!(!err.contains("warning"), "{err}");
 
     let mut args = w.backup_args(&primary_url);
@@ -67,10 +67,7 @@ fn backup_run_reads_the_standby_url_and_falls_back_with_a_warning() {
     let summary = json(&out);
     assert_eq!(summary["source"]["role"], "primary");
     assert_eq!(summary["source"]["server"], primary_server.as_str());
-    assert_eq!(
-        summary["standby_skipped"]["server"],
-        standby_server.as_str()
-    );
+    assert_eq!(summary["standbySkipped"]["server"], standby_server.as_str());
     let warning = err
         .lines()
         .find(|l| l.starts_with("warning: the standby at"))

@@ -5,7 +5,6 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use serde_json::{Map, Value};
 use ward_estate::{Estate, ResolvedEnvironment};
 use ward_ledger::Outcome;
 use ward_vault::{BackupOptions, BackupSummary, BackupTarget, DbConnection, Progress};
@@ -15,7 +14,7 @@ use crate::vault::{
     record_result, repository_config, round, runtime, signing_key, tenant_key_cache, trusted_keys,
     vault_error,
 };
-use crate::{Error, Workspace, environment};
+use crate::{Error, Workspace, environment, event};
 
 /// Where a backup reads its snapshot from.
 #[derive(Clone, Debug, Default)]
@@ -85,52 +84,39 @@ pub fn run(
 ) -> Result<BackupSummary, Error> {
     let env = environment(estate, &request.address)?;
     let subject = format!("{}/{}/{}", env.tenant, env.workload, env.environment);
-    let mut details = Map::new();
-    details.insert("environment".into(), env.address().into());
-    details.insert("object_store".into(), ws.store_of(env).into());
+    let mut details = event::BackupRun {
+        environment: env.address(),
+        object_store: ws.store_of(env),
+        ..Default::default()
+    };
     let result = back_up(ws, estate, env, request, progress, &mut details);
     let result = match result {
         Ok(summary) => {
-            details.insert("snapshot".into(), summary.snapshot.to_string().into());
-            details.insert(
-                "source".into(),
-                serde_json::to_value(&summary.source).unwrap_or(Value::Null),
-            );
-            if let Some(skipped) = &summary.standby_skipped {
-                details.insert(
-                    "standby_skipped".into(),
-                    serde_json::to_value(skipped).unwrap_or(Value::Null),
-                );
-            }
-            details.insert("new_bytes".into(), summary.new_bytes.into());
-            details.insert("dump_bytes".into(), summary.dump_bytes.into());
-            details.insert("dump_stored_bytes".into(), summary.dump_stored_bytes.into());
-            details.insert("attachments".into(), summary.attachments.into());
-            details.insert("blobs_uploaded".into(), summary.blobs_uploaded.into());
-            details.insert("blobs_reused".into(), summary.blobs_reused.into());
-            details.insert(
-                "duration_seconds".into(),
-                round(summary.duration_seconds).into(),
-            );
+            details.snapshot = Some(summary.snapshot.to_string());
+            details.source = serde_json::to_value(&summary.source).ok();
+            details.standby_skipped = summary
+                .standby_skipped
+                .as_ref()
+                .and_then(|s| serde_json::to_value(s).ok());
+            details.new_bytes = Some(summary.new_bytes);
+            details.dump_bytes = Some(summary.dump_bytes);
+            details.dump_stored_bytes = Some(summary.dump_stored_bytes);
+            details.attachments = Some(summary.attachments);
+            details.blobs_uploaded = Some(summary.blobs_uploaded);
+            details.blobs_reused = Some(summary.blobs_reused);
+            details.duration_seconds = Some(round(summary.duration_seconds));
             let outcome = if summary.problems.is_empty() {
                 Outcome::Ok
             } else {
-                details.insert(
-                    "missing_blobs".into(),
-                    summary
-                        .problems
-                        .iter()
-                        .map(|p| Value::from(p.to_string()))
-                        .collect::<Vec<_>>()
-                        .into(),
-                );
+                details.missing_blobs =
+                    Some(summary.problems.iter().map(|p| p.to_string()).collect());
                 Outcome::Findings
             };
-            Ok((summary, outcome, details))
+            Ok((summary, outcome, details.into()))
         }
-        Err(f) => Err((f, details)),
+        Err(f) => Err((f, details.into())),
     };
-    record_result(ws, estate, "backup.run", &subject, result)
+    record_result(ws, estate, &subject, result)
 }
 
 fn back_up(
@@ -139,7 +125,7 @@ fn back_up(
     env: &ResolvedEnvironment,
     request: &BackupRequest,
     progress: Arc<dyn Progress>,
-    details: &mut Map<String, Value>,
+    details: &mut event::BackupRun,
 ) -> Result<BackupSummary, Error> {
     let recipients = recipients(estate, env)?;
     let config = repository_config(ws, estate, &ws.store_of(env))?;
@@ -174,7 +160,7 @@ fn back_up(
         ));
     }
     if let Some(standby) = &standby {
-        details.insert("standby".into(), standby.server().into());
+        details.standby = Some(standby.server());
     }
     let target = BackupTarget {
         tenant: env.tenant.clone(),

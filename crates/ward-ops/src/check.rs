@@ -54,13 +54,14 @@ pub fn evaluate(
 }
 
 /// The counts of a report, as the ledger records them.
-pub fn summary_details(report: &Report) -> serde_json::Map<String, serde_json::Value> {
-    let mut details = serde_json::Map::new();
-    details.insert("deny".into(), report.summary.deny.into());
-    details.insert("warn".into(), report.summary.warn.into());
-    details.insert("waived".into(), report.summary.waived.into());
-    details.insert("controls".into(), report.controls.into());
-    details
+pub fn summary_event(report: &Report) -> crate::Event {
+    crate::event::Check {
+        deny: report.summary.deny as u64,
+        warn: report.summary.warn as u64,
+        waived: report.summary.waived as u64,
+        controls: report.controls as u64,
+    }
+    .into()
 }
 
 /// The estate rendered to Kubernetes objects, each with the environments it serves and

@@ -5,7 +5,6 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use serde_json::Map;
 use ward_estate::Estate;
 use ward_ledger::Outcome;
 use ward_vault::{DrillReport, Progress};
@@ -14,7 +13,7 @@ use crate::vault::{
     Login, PgSettings, db_connection, identities, locate_snapshot, newest_verified_snapshot,
     record_result, round, runtime, trusted_keys,
 };
-use crate::{Error, Workspace, environment};
+use crate::{Error, Workspace, environment, event};
 
 /// What a drill of one environment is asked to do.
 #[derive(Clone, Debug)]
@@ -70,8 +69,10 @@ pub fn run(
         .map(|w| &w.spec.classification);
     let seconds = |d: &ward_estate::units::Duration| std::time::Duration::from_secs(d.as_secs());
     let mut subject = env.address();
-    let mut details = Map::new();
-    details.insert("environment".into(), env.address().into());
+    let mut details = event::Drill {
+        environment: env.address(),
+        ..Default::default()
+    };
     let result = (|| {
         if request.jobs == 0 {
             return Err(Error::bad_input(
@@ -132,33 +133,24 @@ pub fn run(
     })();
     let result = match result {
         Ok(report) => {
-            details.insert(
-                "scratch_database".into(),
-                report.scratch_database.clone().into(),
-            );
-            details.insert("kept".into(), report.kept.into());
-            details.insert("rto_seconds".into(), round(report.rto_seconds).into());
-            details.insert(
-                "rto_target_seconds".into(),
-                report.rto_target_seconds.into(),
-            );
-            details.insert("rpo_seconds".into(), round(report.rpo_seconds).into());
-            details.insert(
-                "rpo_target_seconds".into(),
-                report.rpo_target_seconds.into(),
-            );
-            details.insert("dump_bytes".into(), report.restore.dump_bytes.into());
-            details.insert("blobs_checked".into(), report.restore.blobs_restored.into());
-            details.insert("passed".into(), report.passed().into());
+            details.scratch_database = Some(report.scratch_database.clone());
+            details.kept = Some(report.kept);
+            details.rto_seconds = Some(round(report.rto_seconds));
+            details.rto_target_seconds = report.rto_target_seconds;
+            details.rpo_seconds = Some(round(report.rpo_seconds));
+            details.rpo_target_seconds = report.rpo_target_seconds;
+            details.dump_bytes = Some(report.restore.dump_bytes);
+            details.blobs_checked = Some(report.restore.blobs_restored);
+            details.passed = Some(report.passed());
             let outcome = if report.passed() {
                 Outcome::Ok
             } else {
-                details.insert("failures".into(), report.failures.clone().into());
+                details.failures = Some(report.failures.clone());
                 Outcome::Findings
             };
-            Ok((report, outcome, details))
+            Ok((report, outcome, details.into()))
         }
-        Err(f) => Err((f, details)),
+        Err(f) => Err((f, details.into())),
     };
-    record_result(ws, estate, "drill", &subject, result)
+    record_result(ws, estate, &subject, result)
 }

@@ -11,6 +11,7 @@ pub mod check;
 pub mod drill;
 mod error;
 mod estate;
+pub mod event;
 pub mod plan;
 mod process_env;
 pub mod restore;
@@ -22,5 +23,6 @@ mod workspace;
 
 pub use error::{Error, ErrorKind, ledger_error};
 pub use estate::{environment, unknown_address};
+pub use event::Event;
 pub use process_env::ProcessEnv;
 pub use workspace::{LedgerSink, Workspace, default_state_dir, record_in};

@@ -5,7 +5,6 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use serde_json::Map;
 use ward_estate::Estate;
 use ward_ledger::Outcome;
 use ward_vault::{
@@ -17,7 +16,7 @@ use crate::vault::{
     Login, PgSettings, db_connection, identities, locate_snapshot, newest_verified_snapshot,
     record_result, round, runtime, vault_error,
 };
-use crate::{Error, Workspace, environment};
+use crate::{Error, Workspace, environment, event};
 
 /// Which snapshot a restore reads.
 #[derive(Clone, Debug)]
@@ -109,10 +108,12 @@ pub fn to_database(
 ) -> Result<RestoreSummary, Error> {
     let to_db = &request.to_db;
     let filestore = filestore_folder(&request.data_dir, to_db)?;
-    let mut details = Map::new();
-    details.insert("to_db".into(), to_db.clone().into());
-    details.insert("filestore".into(), filestore.display().to_string().into());
-    details.insert("replace".into(), request.replace.into());
+    let mut details = event::Restore {
+        to_db: to_db.clone(),
+        filestore: filestore.display().to_string(),
+        replace: request.replace,
+        ..Default::default()
+    };
     let mut subject = request.source.snapshot.requested();
     let result = (|| {
         if request.jobs == 0 {
@@ -159,30 +160,25 @@ pub fn to_database(
     })();
     let result = match result {
         Ok(summary) => {
-            details.insert("replaced".into(), summary.replaced.into());
-            details.insert("dump_bytes".into(), summary.dump_bytes.into());
-            details.insert("blobs_restored".into(), summary.blobs_restored.into());
-            details.insert("blob_bytes".into(), summary.blob_bytes.into());
-            details.insert(
-                "duration_seconds".into(),
-                round(summary.duration_seconds).into(),
-            );
-            details.insert("consistent".into(), summary.is_consistent().into());
+            details.replaced = Some(summary.replaced);
+            details.dump_bytes = Some(summary.dump_bytes);
+            details.blobs_restored = Some(summary.blobs_restored);
+            details.blob_bytes = Some(summary.blob_bytes);
+            details.duration_seconds = Some(round(summary.duration_seconds));
+            details.consistent = Some(summary.is_consistent());
             let outcome = if summary.is_consistent() {
                 Outcome::Ok
             } else {
-                details.insert(
-                    "row_count_mismatches".into(),
-                    serde_json::to_value(&summary.row_count_mismatches).unwrap_or_default(),
-                );
-                details.insert("modules_match".into(), summary.modules_match.into());
+                details.row_count_mismatches =
+                    serde_json::to_value(&summary.row_count_mismatches).ok();
+                details.modules_match = Some(summary.modules_match);
                 Outcome::Findings
             };
-            Ok((summary, outcome, details))
+            Ok((summary, outcome, details.into()))
         }
-        Err(f) => Err((f, details)),
+        Err(f) => Err((f, details.into())),
     };
-    record_result(ws, estate, "restore", &subject, result)
+    record_result(ws, estate, &subject, result)
 }
 
 /// Restores the snapshot's filestore into `<data_dir>/filestore/<database>`, checked blob
@@ -195,10 +191,11 @@ pub fn filestore_only(
     progress: Arc<dyn Progress>,
 ) -> Result<FilestoreRestoreSummary, Error> {
     let filestore = filestore_folder(&request.data_dir, &request.database)?;
-    let mut details = Map::new();
-    details.insert("filestore".into(), filestore.display().to_string().into());
-    details.insert("filestore_only".into(), true.into());
-    details.insert("replace".into(), request.replace.into());
+    let mut details = event::RestoreFilestore {
+        filestore: filestore.display().to_string(),
+        replace: request.replace,
+        ..Default::default()
+    };
     let mut subject = request.source.snapshot.requested();
     let result = (|| {
         let ids = identities(ws, estate, request.source.identity.as_deref())?;
@@ -224,18 +221,15 @@ pub fn filestore_only(
     })();
     let result = match result {
         Ok(summary) => {
-            details.insert("replaced".into(), summary.replaced.into());
-            details.insert("blobs_restored".into(), summary.blobs_restored.into());
-            details.insert("blob_bytes".into(), summary.blob_bytes.into());
-            details.insert(
-                "duration_seconds".into(),
-                round(summary.duration_seconds).into(),
-            );
-            Ok((summary, Outcome::Ok, details))
+            details.replaced = Some(summary.replaced);
+            details.blobs_restored = Some(summary.blobs_restored);
+            details.blob_bytes = Some(summary.blob_bytes);
+            details.duration_seconds = Some(round(summary.duration_seconds));
+            Ok((summary, Outcome::Ok, details.into()))
         }
-        Err(f) => Err((f, details)),
+        Err(f) => Err((f, details.into())),
     };
-    record_result(ws, estate, "restore.filestore", &subject, result)
+    record_result(ws, estate, &subject, result)
 }
 
 /// Writes the snapshot as Odoo's backup zip; needs no database server.
@@ -247,9 +241,11 @@ pub fn to_zip(
     progress: Arc<dyn Progress>,
 ) -> Result<OdooZipSummary, Error> {
     let path = &request.path;
-    let mut details = Map::new();
-    details.insert("to_zip".into(), path.display().to_string().into());
-    details.insert("replace".into(), request.replace.into());
+    let mut details = event::RestoreZip {
+        to_zip: path.display().to_string(),
+        replace: request.replace,
+        ..Default::default()
+    };
     let mut subject = request.source.snapshot.requested();
     let result = (|| {
         let ids = identities(ws, estate, request.source.identity.as_deref())?;
@@ -277,14 +273,14 @@ pub fn to_zip(
     })();
     let result = match result {
         Ok(summary) => {
-            details.insert("sql_bytes".into(), summary.sql_bytes.into());
-            details.insert("blobs".into(), summary.blobs.into());
-            details.insert("zip_bytes".into(), summary.zip_bytes.into());
-            Ok((summary, Outcome::Ok, details))
+            details.sql_bytes = Some(summary.sql_bytes);
+            details.blobs = Some(summary.blobs);
+            details.zip_bytes = Some(summary.zip_bytes);
+            Ok((summary, Outcome::Ok, details.into()))
         }
-        Err(f) => Err((f, details)),
+        Err(f) => Err((f, details.into())),
     };
-    record_result(ws, estate, "restore.zip", &subject, result)
+    record_result(ws, estate, &subject, result)
 }
 
 /// The snapshot a restore reads, in the repository that holds it.

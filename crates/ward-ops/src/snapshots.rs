@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde_json::{Map, Value, json};
+use serde_json::json;
 use std::sync::Arc;
 use ward_estate::Estate;
 use ward_ledger::Outcome;
@@ -19,7 +19,7 @@ use crate::vault::{
     identities, local_config, locate_snapshot, open_repository, record_result, repository_config,
     runtime, stores_in_use, tenant_key_if_held, trusted_keys, vault_error,
 };
-use crate::{Error, Workspace, environment};
+use crate::{Error, Workspace, environment, event};
 
 /// Every committed snapshot of the estate's object stores (or of `repo`, a local
 /// repository folder), or of one environment (`target`).
@@ -115,13 +115,12 @@ pub fn prune(
         weekly: r.weekly,
         monthly: r.monthly,
     };
-    let mut details = Map::new();
-    details.insert("dry_run".into(), request.dry_run.into());
-    details.insert("grace".into(), request.grace.clone().into());
-    details.insert(
-        "retention".into(),
-        json!({"keep_last": r.keep_last, "hourly": r.hourly, "daily": r.daily, "weekly": r.weekly, "monthly": r.monthly}),
-    );
+    let mut details = event::BackupPrune {
+        dry_run: request.dry_run,
+        grace: request.grace.clone(),
+        retention: json!({"keepLast": r.keep_last, "hourly": r.hourly, "daily": r.daily, "weekly": r.weekly, "monthly": r.monthly}),
+        ..Default::default()
+    };
     let result = (|| {
         let grace = ward_estate::units::Duration::parse(&request.grace).map_err(|e| {
             Error::bad_input(
@@ -167,30 +166,19 @@ pub fn prune(
     })();
     let result = match result {
         Ok((pruned, gc)) => {
-            details.insert(
-                "removed".into(),
-                pruned
-                    .removed
-                    .iter()
-                    .map(|s| Value::from(s.to_string()))
-                    .collect::<Vec<_>>()
-                    .into(),
-            );
-            details.insert(
-                "kept".into(),
-                (pruned.decisions.len() - pruned.removed.len()).into(),
-            );
-            details.insert("deleted_objects".into(), gc.deleted.len().into());
-            details.insert("unverified".into(), gc.unverified.clone().into());
-            details.insert("deleted_bytes".into(), gc.deleted_bytes.into());
-            details.insert("packs_repacked".into(), gc.packs_repacked.into());
-            details.insert("packs_unchecked".into(), gc.packs_unchecked.into());
-            details.insert("blobs_unchecked".into(), gc.blobs_unchecked.into());
-            Ok(((pruned, gc), Outcome::Ok, details))
+            details.removed = Some(pruned.removed.iter().map(|s| s.to_string()).collect());
+            details.kept = Some((pruned.decisions.len() - pruned.removed.len()) as u64);
+            details.deleted_objects = Some(gc.deleted.len() as u64);
+            details.unverified = Some(gc.unverified.clone());
+            details.deleted_bytes = Some(gc.deleted_bytes);
+            details.packs_repacked = Some(gc.packs_repacked);
+            details.packs_unchecked = Some(gc.packs_unchecked);
+            details.blobs_unchecked = Some(gc.blobs_unchecked);
+            Ok(((pruned, gc), Outcome::Ok, details.into()))
         }
-        Err(f) => Err((f, details)),
+        Err(f) => Err((f, details.into())),
     };
-    record_result(ws, estate, "backup.prune", &subject, result)
+    record_result(ws, estate, &subject, result)
 }
 
 /// What a verify checks.
@@ -214,8 +202,10 @@ pub fn verify(
     args: &VerifyRequest,
     progress: Arc<dyn Progress>,
 ) -> Result<VerifyReport, Error> {
-    let mut details = Map::new();
-    details.insert("read_data".into(), args.read_data.into());
+    let mut details = event::BackupVerify {
+        read_data: args.read_data,
+        ..Default::default()
+    };
     let mut subject = args.snapshot.clone();
     let result = runtime()?.block_on(async {
         let ids = if args.read_data {
@@ -255,26 +245,24 @@ pub fn verify(
     });
     let result = match result {
         Ok(report) => {
-            details.insert("objects_checked".into(), report.objects_checked.into());
-            details.insert("stored_bytes_read".into(), report.stored_bytes_read.into());
-            details.insert("objects_unlocated".into(), report.objects_unlocated.into());
-            details.insert(
-                "faults".into(),
+            details.objects_checked = Some(report.objects_checked);
+            details.stored_bytes_read = Some(report.stored_bytes_read);
+            details.objects_unlocated = Some(report.objects_unlocated);
+            details.faults = Some(
                 report
                     .faults
                     .iter()
                     .map(|f| json!({"object": f.object, "problem": f.problem}))
-                    .collect::<Vec<_>>()
-                    .into(),
+                    .collect(),
             );
             let outcome = if report.is_ok() {
                 Outcome::Ok
             } else {
                 Outcome::Findings
             };
-            Ok((report, outcome, details))
+            Ok((report, outcome, details.into()))
         }
-        Err(f) => Err((f, details)),
+        Err(f) => Err((f, details.into())),
     };
-    record_result(ws, estate, "backup.verify", &subject, result)
+    record_result(ws, estate, &subject, result)
 }

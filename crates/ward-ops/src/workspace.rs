@@ -10,7 +10,7 @@ use ward_ledger::{NewEntry, Outcome};
 
 use crate::process_env::ProcessEnv;
 use crate::secrets::SecretsDir;
-use crate::{Error, ledger_error};
+use crate::{Error, Event, ledger_error};
 
 /// Where an operation runs and on whose behalf.
 #[derive(Clone, Debug)]
@@ -78,13 +78,26 @@ impl Workspace {
     /// details (failure messages are recorded too) are masked.
     pub fn record(
         &self,
-        action: &str,
+        event: &Event,
         subject: &str,
         outcome: Outcome,
         git: &GitState,
-        details: serde_json::Map<String, serde_json::Value>,
     ) -> Result<(), Error> {
-        let entry = entry(&self.actor, action, subject, outcome, git, details);
+        self.record_with(event, subject, outcome, git, serde_json::Map::new())
+    }
+
+    /// [`Workspace::record`] with details beyond the event's (a failure's `error`).
+    pub fn record_with(
+        &self,
+        event: &Event,
+        subject: &str,
+        outcome: Outcome,
+        git: &GitState,
+        more: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<(), Error> {
+        let mut details = event.details();
+        details.extend(more);
+        let entry = entry(&self.actor, event.action(), subject, outcome, git, details);
         match &self.ledger {
             Some(sink) => sink.append(entry),
             None => append_to_file(&self.state_dir, entry),
@@ -102,13 +115,22 @@ pub fn default_state_dir(estate: &Path) -> PathBuf {
 pub fn record_in(
     state: &Path,
     actor: &str,
-    action: &str,
+    event: &Event,
     subject: &str,
     outcome: Outcome,
     git: &GitState,
-    details: serde_json::Map<String, serde_json::Value>,
 ) -> Result<(), Error> {
-    append_to_file(state, entry(actor, action, subject, outcome, git, details))
+    append_to_file(
+        state,
+        entry(
+            actor,
+            event.action(),
+            subject,
+            outcome,
+            git,
+            event.details(),
+        ),
+    )
 }
 
 fn append_to_file(state: &Path, entry: NewEntry) -> Result<(), Error> {

@@ -254,18 +254,18 @@ impl Metrics {
             let (Some(address), Some(result)) = (&run.environment, &run.result) else {
                 continue;
             };
-            let number = |key: &str| result.get(key).and_then(serde_json::Value::as_f64);
-            if let Some(v) = number("dump_bytes") {
+            let number = |key: &str| result_number(result, key);
+            if let Some(v) = number("dumpBytes") {
                 self.backup_last_dump_bytes
                     .get_or_create(&env(address))
                     .set(v);
             }
-            if let Some(v) = number("new_bytes") {
+            if let Some(v) = number("newBytes") {
                 self.backup_last_new_bytes
                     .get_or_create(&env(address))
                     .set(v);
             }
-            if let Some(v) = number("duration_seconds") {
+            if let Some(v) = number("durationSeconds") {
                 self.backup_last_duration
                     .get_or_create(&env(address))
                     .set(v);
@@ -287,16 +287,10 @@ impl Metrics {
                 .get_or_create(&env(address))
                 .set(if passed { 1.0 } else { 0.0 });
             if let Some(result) = &run.result {
-                if let Some(v) = result
-                    .get("rto_seconds")
-                    .and_then(serde_json::Value::as_f64)
-                {
+                if let Some(v) = result_number(result, "rtoSeconds") {
                     self.drill_last_rto.get_or_create(&env(address)).set(v);
                 }
-                if let Some(v) = result
-                    .get("rpo_seconds")
-                    .and_then(serde_json::Value::as_f64)
-                {
+                if let Some(v) = result_number(result, "rpoSeconds") {
                     self.drill_last_rpo.get_or_create(&env(address)).set(v);
                 }
             }
@@ -355,5 +349,39 @@ impl Metrics {
         prometheus_client::encoding::text::encode(&mut text, &self.registry)
             .map_err(|e| ward_store::StoreError::InvalidInput(format!("encoding metrics: {e}")))?;
         Ok(text)
+    }
+}
+
+/// A number of a run's result by its camelCase key, or by the snake_case key a run
+/// recorded before Ward's JSON was camelCase (a store kept across the upgrade).
+fn result_number(result: &serde_json::Value, key: &str) -> Option<f64> {
+    let snake: String = key
+        .chars()
+        .flat_map(|c| {
+            if c.is_ascii_uppercase() {
+                vec!['_', c.to_ascii_lowercase()]
+            } else {
+                vec![c]
+            }
+        })
+        .collect();
+    result
+        .get(key)
+        .or_else(|| result.get(&snake))
+        .and_then(serde_json::Value::as_f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::result_number;
+
+    #[test]
+    fn a_result_is_read_by_its_camel_case_key_or_the_older_snake_case_one() {
+        let new = serde_json::json!({"newBytes": 42, "rtoSeconds": 1.5});
+        let old = serde_json::json!({"new_bytes": 7, "rto_seconds": 2.5});
+        assert_eq!(result_number(&new, "newBytes"), Some(42.0));
+        assert_eq!(result_number(&old, "newBytes"), Some(7.0));
+        assert_eq!(result_number(&old, "rtoSeconds"), Some(2.5));
+        assert_eq!(result_number(&new, "dumpBytes"), None);
     }
 }

@@ -180,20 +180,19 @@ impl Shared {
     pub async fn record(
         &self,
         actor: &str,
-        action: &str,
+        event: &ward_ops::Event,
         subject: &str,
         result: Outcome,
-        details: serde_json::Map<String, serde_json::Value>,
     ) -> Result<u64, ward_ops::Error> {
         let estate_commit = self.current().map(|c| c.commit.clone());
         self.ledger
             .append_async(NewEntry {
                 actor: actor.to_string(),
-                action: action.to_string(),
+                action: event.action().to_string(),
                 subject: ward_ops::scrub::scrub_credentials(subject),
                 result,
                 estate_commit,
-                details: details.into_iter().collect(),
+                details: event.details().into_iter().collect(),
             })
             .await
     }

@@ -317,12 +317,13 @@ fn perform(
             } else {
                 ward_ledger::Outcome::Ok
             };
-            let mut details = serde_json::Map::new();
-            details.insert("deny".into(), e.summary.deny.into());
-            details.insert("warn".into(), e.summary.warn.into());
-            details.insert("waived".into(), e.summary.waived.into());
-            details.insert("controls".into(), e.controls.into());
-            ws.record("check", "estate", outcome, &estate.git, details)
+            let event = ward_ops::event::Check {
+                deny: e.summary.deny,
+                warn: e.summary.warn,
+                waived: e.summary.waived,
+                controls: e.controls,
+            };
+            ws.record(&event.into(), "estate", outcome, &estate.git)
                 .map_err(|e| e.message())?;
             Ok(result)
         }

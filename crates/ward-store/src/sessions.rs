@@ -10,12 +10,11 @@ use std::fmt;
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 
 use crate::Store;
 use crate::db::{DbRow, args, now_ms, to_ms};
 use crate::error::{SessionRejection, StoreError};
-use crate::tokens::{ID_BYTES, SECRET_BYTES, digest, parse_credential, random};
+use crate::tokens::{digest, new_credential, parse_credential, secret_matches};
 
 const PREFIX: &str = "wards_";
 /// Ended and expired sessions stay listed this long, then go.
@@ -65,6 +64,7 @@ pub struct NewSession {
 
 /// An open session as the server sees it: never its secret nor its hash.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct SessionInfo {
     pub id: String,
     pub subject: String,
@@ -197,8 +197,7 @@ impl Store {
                 args![to_ms(Timestamp::now() - KEEP_ENDED)],
             )
             .await?;
-        let id = hex::encode(random::<ID_BYTES>()?);
-        let secret = random::<SECRET_BYTES>()?;
+        let (id, secret, cookie) = new_credential(PREFIX)?;
         let row = self
             .pool
             .fetch_one(
@@ -221,7 +220,7 @@ impl Store {
             )
             .await?;
         Ok(IssuedSession {
-            cookie: format!("{PREFIX}{id}_{}", hex::encode(secret)),
+            cookie,
             info: info_from(&row)?,
         })
     }
@@ -243,7 +242,7 @@ impl Store {
         else {
             return reject(SessionRejection::Unknown);
         };
-        if !bool::from(digest(&secret).ct_eq(&row.bytes("secret_sha256")?)) {
+        if !secret_matches(&secret, &row.bytes("secret_sha256")?) {
             return reject(SessionRejection::Unknown);
         }
         if row.opt_time("ended_ms")?.is_some() {

@@ -75,6 +75,7 @@ pub struct NewToken {
 
 /// A token as listed: never its secret nor its hash.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct TokenInfo {
     pub id: String,
     pub subject: String,
@@ -119,11 +120,27 @@ pub struct Principal {
 }
 
 const PREFIX: &str = "ward_";
-pub(crate) const ID_BYTES: usize = 8;
-pub(crate) const SECRET_BYTES: usize = 32;
+const ID_BYTES: usize = 8;
+const SECRET_BYTES: usize = 32;
 
 pub(crate) fn digest(secret: &[u8]) -> Vec<u8> {
     Sha256::digest(secret).to_vec()
+}
+
+/// A new credential's id and secret, and its text `<prefix><id>_<secret>` (an API token, a
+/// session cookie): the only time the secret exists outside its holder.
+pub(crate) fn new_credential(
+    prefix: &str,
+) -> Result<(String, [u8; SECRET_BYTES], String), StoreError> {
+    let id = hex::encode(random::<ID_BYTES>()?);
+    let secret = random::<SECRET_BYTES>()?;
+    let text = format!("{prefix}{id}_{}", hex::encode(secret));
+    Ok((id, secret, text))
+}
+
+/// Whether `secret` is the one whose SHA-256 is `stored`, in constant time.
+pub(crate) fn secret_matches(secret: &[u8], stored: &[u8]) -> bool {
+    bool::from(digest(secret).ct_eq(stored))
 }
 
 pub(crate) fn random<const N: usize>() -> Result<[u8; N], StoreError> {
@@ -175,8 +192,7 @@ impl Store {
         if new.subject.is_empty() {
             return Err(StoreError::InvalidInput("a token needs a subject".into()));
         }
-        let id = hex::encode(random::<ID_BYTES>()?);
-        let secret = random::<SECRET_BYTES>()?;
+        let (id, secret, token) = new_credential(PREFIX)?;
         let row = self
             .pool
             .fetch_one(
@@ -198,7 +214,7 @@ impl Store {
             )
             .await?;
         Ok(IssuedToken {
-            token: format!("{PREFIX}{id}_{}", hex::encode(secret)),
+            token,
             info: info_from(&row)?,
         })
     }
@@ -219,8 +235,7 @@ impl Store {
         else {
             return reject(TokenRejection::Unknown);
         };
-        let stored = row.bytes("secret_sha256")?;
-        if !bool::from(digest(&secret).ct_eq(&stored)) {
+        if !secret_matches(&secret, &row.bytes("secret_sha256")?) {
             return reject(TokenRejection::Unknown);
         }
         let info = info_from(&row)?;

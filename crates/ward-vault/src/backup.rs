@@ -121,6 +121,8 @@ pub enum BlobProblemKind {
 }
 
 /// A referenced blob that could not be stored as it should.
+/// Part of the sealed manifest (`SealedManifest::missing`): its field names are the
+/// manifest format's, Odoo's `store_fname` among them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BlobProblem {
     pub store_fname: String,
@@ -151,6 +153,7 @@ impl fmt::Display for BlobProblem {
 
 /// Wall time of each phase. Dump and filestore run at the same time.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct PhaseTimes {
     pub dump_seconds: f64,
     pub filestore_seconds: f64,
@@ -159,6 +162,7 @@ pub struct PhaseTimes {
 
 /// A standby the target named that the snapshot was not read from, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct StandbySkipped {
     /// The standby's `host:port`.
     pub server: String,
@@ -167,6 +171,7 @@ pub struct StandbySkipped {
 
 /// The result of a committed backup.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct BackupSummary {
     pub snapshot: SnapshotRef,
     /// Where the dump and the attachment list were read from (also in the manifest).

@@ -42,6 +42,7 @@ pub struct DrillRequest {
 
 /// What a drill measured and whether it passed.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct DrillReport {
     pub snapshot: SnapshotRef,
     pub started: jiff::Timestamp,

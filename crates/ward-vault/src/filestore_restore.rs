@@ -31,6 +31,7 @@ pub struct FilestoreRestoreRequest {
 
 /// What a filestore restore wrote.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct FilestoreRestoreSummary {
     pub snapshot: SnapshotRef,
     pub filestore: PathBuf,

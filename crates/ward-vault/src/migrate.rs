@@ -23,6 +23,7 @@ use crate::verify::verify_manifest_data;
 
 /// What `sign_existing` did, or would do with `dry_run`.
 #[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct SignExistingReport {
     pub dry_run: bool,
     /// Snapshots signed now (or, in a dry run, that would be).
@@ -34,6 +35,7 @@ pub struct SignExistingReport {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct RefusedSnapshot {
     pub snapshot: SnapshotRef,
     pub reason: String,

@@ -37,6 +37,7 @@ pub struct OdooZipRequest {
 
 /// What went into the zip.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct OdooZipSummary {
     pub snapshot: SnapshotRef,
     pub path: PathBuf,

@@ -33,6 +33,7 @@ pub struct Retention {
 
 /// Why a snapshot stays or goes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct PruneDecision {
     pub snapshot: SnapshotRef,
     pub started: Option<jiff::Timestamp>,
@@ -43,6 +44,7 @@ pub struct PruneDecision {
 
 /// What prune did (or, in a dry run, would do).
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct PruneReport {
     pub dry_run: bool,
     /// Every snapshot of the environment, newest first.
@@ -231,6 +233,7 @@ fn decide(
 
 /// What garbage collection did (or would do).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct GcReport {
     pub dry_run: bool,
     pub snapshots: u64,

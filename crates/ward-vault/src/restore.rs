@@ -77,6 +77,7 @@ impl RestoreRequest {
 
 /// A table whose restored row count differs from the manifest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct RowCountMismatch {
     pub table: String,
     pub expected: u64,
@@ -85,6 +86,7 @@ pub struct RowCountMismatch {
 
 /// The result of a restore.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct RestoreSummary {
     pub snapshot: SnapshotRef,
     pub database: String,
@@ -387,6 +389,7 @@ pub(crate) fn empty_folder(folder: &Path) -> std::io::Result<()> {
 
 /// What a failed restore cleaned up: only what it created itself, and it says so.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Cleanup {
     pub database: String,
     /// The database existed and was dropped before the restore (`replace`).

@@ -33,6 +33,7 @@ pub struct RewrapRecipients {
 
 /// A snapshot that an old identity can still read after the rewrap, and why.
 #[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct StillReadable {
     pub snapshot: SnapshotRef,
     /// Until when (object lock), or `None`: until it is pruned.
@@ -42,6 +43,7 @@ pub struct StillReadable {
 
 /// What `rewrap` did, or would do with `dry_run`.
 #[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct RewrapReport {
     pub tenant: String,
     pub dry_run: bool,

@@ -36,6 +36,7 @@ pub enum VerifyDepth<'a> {
 
 /// One bad object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ObjectFault {
     /// Object path relative to the repository root.
     pub object: String,
@@ -44,6 +45,7 @@ pub struct ObjectFault {
 
 /// What verify found.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct VerifyReport {
     pub snapshot: SnapshotRef,
     pub read_data: bool,

@@ -51,14 +51,13 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
     }
     let mut details = ledger_details(&p, args.target);
     if !p.may_apply() {
-        details.insert("unmet".into(), p.unmet.clone().into());
+        details.unmet = Some(p.unmet.clone());
         cx.record(
             &cx.state_dir(),
-            "apply",
+            &details.into(),
             &subject,
             Outcome::Denied,
             &estate.git,
-            details,
         )?;
         match cx.output {
             Output::Json => print_json(&serde_json::json!({
@@ -84,16 +83,15 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
         .write(&args.out, &ward_render::tree::Provenance::of(&estate))
         .map_err(render_failure)?;
     let (written, removed) = (report.written.len(), report.removed.len());
-    details.insert("written".into(), written.into());
-    details.insert("removed".into(), removed.into());
-    details.insert("removedFiles".into(), report.removed.clone().into());
+    details.written = Some(written as u64);
+    details.removed = Some(removed as u64);
+    details.removed_files = Some(report.removed.clone());
     cx.record(
         &cx.state_dir(),
-        "apply",
+        &details.into(),
         &subject,
         Outcome::Ok,
         &estate.git,
-        details,
     )?;
     match cx.output {
         Output::Json => print_json(&serde_json::json!({
@@ -122,55 +120,27 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
 
 /// What the ledger keeps of an apply, granted or refused: the change, its review (base,
 /// target, trust, authors), the approvers and their keys, and the controls' verdict.
-fn ledger_details(p: &Proposal, target: Target) -> serde_json::Map<String, serde_json::Value> {
-    let mut d = serde_json::Map::new();
-    d.insert("changeId".into(), p.plan.change_id.clone().into());
-    d.insert(
-        "target".into(),
-        serde_json::json!(ward_render::Target::from(target)),
-    );
-    d.insert("changes".into(), p.plan.changes.len().into());
-    d.insert("risk".into(), serde_json::json!(p.plan.highest_risk()));
-    d.insert("trust".into(), serde_json::json!(p.review.trust));
-    d.insert("base".into(), serde_json::json!(p.review.base));
-    d.insert("estateTarget".into(), serde_json::json!(p.review.target));
-    d.insert(
-        "authors".into(),
-        p.review
+fn ledger_details(p: &Proposal, target: Target) -> ward_ops::event::Apply {
+    ward_ops::event::Apply {
+        change_id: p.plan.change_id.clone(),
+        target: serde_json::json!(ward_render::Target::from(target)),
+        changes: p.plan.changes.len() as u64,
+        risk: serde_json::json!(p.plan.highest_risk()),
+        trust: serde_json::json!(p.review.trust),
+        base: serde_json::json!(p.review.base),
+        estate_target: serde_json::json!(p.review.target),
+        authors: p
+            .review
             .authors
             .iter()
             .map(|a| a.person.clone().unwrap_or_else(|| a.identity.clone()))
-            .collect::<Vec<_>>()
-            .into(),
-    );
-    d.insert(
-        "approvers".into(),
-        p.verified
-            .iter()
-            .map(|v| v.by.clone())
-            .collect::<Vec<_>>()
-            .into(),
-    );
-    d.insert(
-        "approverKeys".into(),
-        p.verified
-            .iter()
-            .map(|v| v.key.clone())
-            .collect::<Vec<_>>()
-            .into(),
-    );
-    if !p.plan.people_changes.is_empty() {
-        d.insert("peopleChanges".into(), p.plan.people_changes.clone().into());
+            .collect(),
+        approvers: p.verified.iter().map(|v| v.by.clone()).collect(),
+        approver_keys: p.verified.iter().map(|v| v.key.clone()).collect(),
+        people_changes: (!p.plan.people_changes.is_empty())
+            .then(|| serde_json::json!(p.plan.people_changes)),
+        environments: p.plan.by_environment().keys().cloned().collect(),
+        check: p.check_json(),
+        ..Default::default()
     }
-    d.insert(
-        "environments".into(),
-        p.plan
-            .by_environment()
-            .keys()
-            .cloned()
-            .collect::<Vec<_>>()
-            .into(),
-    );
-    d.insert("check".into(), p.check_json());
-    d
 }

@@ -6,7 +6,7 @@
 
 use crate::context::{Context, Format, print_json};
 use crate::report::{Exit, Failure};
-use ward_ops::check::{Objects, evaluate, summary_details, today};
+use ward_ops::check::{Objects, evaluate, summary_event, today};
 use ward_policy::{CheckOptions, Checker, Report};
 
 pub use ward_ops::check::policy_error as policy_failure;
@@ -67,20 +67,13 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
     }
     let failed = report.failed() || failed_on_warn;
     if args.record {
-        let details = summary_details(&report);
+        let event = summary_event(&report);
         let outcome = if failed {
             ward_ledger::Outcome::Findings
         } else {
             ward_ledger::Outcome::Ok
         };
-        cx.record(
-            &cx.state_dir(),
-            "check",
-            "estate",
-            outcome,
-            &estate.git,
-            details,
-        )?;
+        cx.record(&cx.state_dir(), &event, "estate", outcome, &estate.git)?;
     }
     Ok(if failed { Exit::Findings } else { Exit::Ok })
 }

@@ -101,25 +101,22 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
     )?;
 
     let estate = ward_estate::load(dir)?;
-    let mut details = serde_json::Map::new();
-    details.insert("example".into(), what.into());
-    details.insert("files".into(), files.len().into());
-    details.insert(
-        "breakGlass".into(),
-        if keys.break_glass.is_some() {
+    let event = ward_ops::event::Init {
+        example: what.to_string(),
+        files: files.len() as u64,
+        break_glass: if keys.break_glass.is_some() {
             "generated"
         } else {
             "given"
         }
-        .into(),
-    );
+        .to_string(),
+    };
     cx.record(
         &state,
-        "init",
+        &event.into(),
         &dir.display().to_string(),
         ward_ledger::Outcome::Ok,
         &estate.git,
-        details,
     )?;
 
     let commit = estate.git.commit.clone().unwrap_or_default();

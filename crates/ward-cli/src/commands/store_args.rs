@@ -96,9 +96,8 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
 pub async fn record_in_store(
     store: &ward_store::Store,
     cx: &Context,
-    action: &str,
+    event: &ward_ops::Event,
     subject: &str,
-    details: serde_json::Map<String, serde_json::Value>,
 ) -> Result<(), Failure> {
     let state = cx.state_dir();
     let key =
@@ -109,11 +108,11 @@ pub async fn record_in_store(
             &key,
             ward_ledger::NewEntry {
                 actor: cx.ws.actor.clone(),
-                action: action.to_string(),
+                action: event.action().to_string(),
                 subject: subject.to_string(),
                 result: ward_ledger::Outcome::Ok,
                 estate_commit: None,
-                details: details.into_iter().collect(),
+                details: event.details().into_iter().collect(),
             },
         )
         .await

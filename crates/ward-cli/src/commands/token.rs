@@ -107,18 +107,10 @@ pub fn run(cx: &Context, cmd: Command) -> Result<Exit, Failure> {
                     .revoke_token(&args.id, &cx.ws.actor)
                     .await
                     .map_err(store_failure)?;
-                let details = [(
-                    "token".to_string(),
-                    serde_json::Value::from(info.id.clone()),
-                )];
-                record_in_store(
-                    &store,
-                    cx,
-                    "token.revoke",
-                    &info.subject,
-                    details.into_iter().collect(),
-                )
-                .await?;
+                let event = ward_ops::event::TokenRevoke {
+                    token: info.id.clone(),
+                };
+                record_in_store(&store, cx, &event.into(), &info.subject).await?;
                 Ok::<_, Failure>(info)
             })?;
             match cx.output {
@@ -199,11 +191,12 @@ fn create(cx: &Context, args: CreateArgs) -> Result<Exit, Failure> {
             })
             .await
             .map_err(store_failure)?;
-        let mut details = serde_json::Map::new();
-        details.insert("token".into(), issued.info.id.clone().into());
-        details.insert("role".into(), role.as_str().into());
-        details.insert("expiresAt".into(), expires_at.to_string().into());
-        record_in_store(&store, cx, "token.create", &args.subject, details).await?;
+        let event = ward_ops::event::TokenCreate {
+            token: issued.info.id.clone(),
+            role: role.as_str().to_string(),
+            expires_at: expires_at.to_string(),
+        };
+        record_in_store(&store, cx, &event.into(), &args.subject).await?;
         Ok::<_, Failure>(issued)
     })?;
     match cx.output {

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use serde_json::{Map, json as j};
+use serde_json::json as j;
 use ward_ledger::Outcome;
 
 use crate::commands::backup::{
@@ -78,8 +78,10 @@ fn rewrap(cx: &Context, args: RewrapArgs) -> Result<Exit, Failure> {
             format!("name one of: {}", known.join(", ")),
         ));
     }
-    let mut details = Map::new();
-    details.insert("dry_run".into(), args.dry_run.into());
+    let mut details = ward_ops::event::VaultRewrap {
+        dry_run: args.dry_run,
+        ..Default::default()
+    };
     let result = (|| {
         // Each environment's data keys go to that environment's recipients; the tenant key
         // to all of them; a run no verified snapshot claims to those every one shares.
@@ -148,22 +150,20 @@ fn rewrap(cx: &Context, args: RewrapArgs) -> Result<Exit, Failure> {
     })();
     let result = match result {
         Ok(stores) => {
-            details.insert(
-                "stores".into(),
+            details.stores = Some(
                 stores
                     .iter()
                     .map(|s| {
                         j!({
                             "store": s.store,
-                            "tenant_key_id": s.report.tenant_key_id,
+                            "tenantKeyId": s.report.tenant_key_id,
                             "recipients": s.report.tenant_key_recipients,
-                            "data_keys_rewrapped": s.report.data_keys_rewrapped,
-                            "data_keys_not_opened": s.report.data_keys_not_opened,
-                            "still_readable": s.report.still_readable.len(),
+                            "dataKeysRewrapped": s.report.data_keys_rewrapped,
+                            "dataKeysNotOpened": s.report.data_keys_not_opened,
+                            "stillReadable": s.report.still_readable.len(),
                         })
                     })
-                    .collect::<Vec<_>>()
-                    .into(),
+                    .collect(),
             );
             let incomplete = stores.iter().any(|s| {
                 !s.report.data_keys_not_opened.is_empty() || !s.report.data_keys_damaged.is_empty()
@@ -173,11 +173,11 @@ fn rewrap(cx: &Context, args: RewrapArgs) -> Result<Exit, Failure> {
             } else {
                 Outcome::Ok
             };
-            Ok((stores, outcome, details))
+            Ok((stores, outcome, details.into()))
         }
-        Err(f) => Err((f, details)),
+        Err(f) => Err((f, details.into())),
     };
-    let stores = record_result(&cx.ws, &estate, "vault.rewrap", &args.tenant, result)?;
+    let stores = record_result(&cx.ws, &estate, &args.tenant, result)?;
     match cx.output {
         Output::Json => print_json(&stores)?,
         Output::Text => {

@@ -1,12 +1,12 @@
 //! How a vault command ends: a vault error becomes a failure with its exit code and hint,
 //! and the outcome, success or failure, is recorded in the ledger.
 
-use serde_json::{Map, Value};
+use serde_json::Map;
 use ward_estate::Estate;
 use ward_ledger::Outcome;
 use ward_vault::VaultError;
 
-use crate::{Error, Workspace};
+use crate::{Error, Event, Workspace};
 
 /// Turns a vault error into a failure with the right exit code and a hint.
 pub fn vault_error(e: VaultError, hint: &str) -> Error {
@@ -52,26 +52,29 @@ pub fn vault_error(e: VaultError, hint: &str) -> Error {
     }
 }
 
-/// A command's result with its ledger details, or its failure with the details so far.
-pub type Recorded<T> = Result<(T, Outcome, Map<String, Value>), (Error, Map<String, Value>)>;
+/// A command's result with its ledger event, or its failure with the event's details so
+/// far.
+pub type Recorded<T> = Result<(T, Outcome, Event), (Error, Event)>;
 
 /// Records a command's outcome; on failure the failure is returned as it was, even if the
 /// ledger cannot be written (that problem is then printed too).
 pub fn record_result<T>(
     ws: &Workspace,
     estate: &Estate,
-    action: &str,
     subject: &str,
     result: Recorded<T>,
 ) -> Result<T, Error> {
     match result {
-        Ok((value, outcome, details)) => {
-            ws.record(action, subject, outcome, &estate.git, details)?;
+        Ok((value, outcome, event)) => {
+            ws.record(&event, subject, outcome, &estate.git)?;
             Ok(value)
         }
-        Err((failure, mut details)) => {
-            details.insert("error".into(), failure.message().into());
-            if let Err(ledger) = ws.record(action, subject, Outcome::Failed, &estate.git, details) {
+        Err((failure, event)) => {
+            let mut error = Map::new();
+            error.insert("error".into(), failure.message().into());
+            if let Err(ledger) =
+                ws.record_with(&event, subject, Outcome::Failed, &estate.git, error)
+            {
                 tracing::warn!(error = %ledger, "the failure could not be recorded in the ledger");
                 return Err(failure.with_hint_note(&format!(
                     "the failure could not be recorded in the ledger: {}",

@@ -11,7 +11,6 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderMap, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use serde_json::Map;
 use subtle::ConstantTimeEq;
 use ward_ledger::Outcome;
 use ward_store::{Role, StoreError};
@@ -56,11 +55,25 @@ impl Caller {
         roles_text(&self.roles)
     }
 
-    /// The ledger's record of the credential: `("token", id)` or `("session", id)`.
-    pub fn credential_detail(&self) -> (&'static str, String) {
+    /// The ledger's record of the credential: a token's id or a session's.
+    pub fn credential_detail(&self) -> ward_ops::event::Credential {
         match &self.credential {
-            Credential::Token { id } => ("token", id.clone()),
-            Credential::Session { id, .. } => ("session", id.clone()),
+            Credential::Token { id } => ward_ops::event::Credential {
+                token: Some(id.clone()),
+                session: None,
+            },
+            Credential::Session { id, .. } => ward_ops::event::Credential {
+                token: None,
+                session: Some(id.clone()),
+            },
+        }
+    }
+
+    /// `token` or `session`, and its id.
+    pub fn credential_kind(&self) -> (&'static str, &str) {
+        match &self.credential {
+            Credential::Token { id } => ("token", id),
+            Credential::Session { id, .. } => ("session", id),
         }
     }
 }
@@ -227,23 +240,15 @@ async fn deny(
         Access::Webhook => Role::PlatformOps.as_str().to_string(),
         Access::Public | Access::Read => "any".to_string(),
     };
-    let mut details = Map::new();
-    details.insert("roles".into(), caller.roles_text().into());
-    details.insert("needs".into(), needed.clone().into());
-    let (kind, id) = caller.credential_detail();
-    details.insert(kind.into(), id.into());
-    if refusal == Refusal::Csrf {
-        details.insert("reason".into(), "csrf".into());
-    }
+    let event = ward_ops::event::ApiDenied {
+        roles: caller.roles_text(),
+        needs: needed.clone(),
+        reason: (refusal == Refusal::Csrf).then(|| "csrf".to_string()),
+        credential: caller.credential_detail(),
+    };
     let subject = format!("{method} {}", spec.path);
     if let Err(e) = shared
-        .record(
-            &caller.actor(),
-            "api.denied",
-            &subject,
-            Outcome::Denied,
-            details,
-        )
+        .record(&caller.actor(), &event.into(), &subject, Outcome::Denied)
         .await
     {
         tracing::error!(error = %e.message(), "cannot record a denied call");

@@ -11,9 +11,10 @@ use axum::extract::{Extension, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use hmac::{Hmac, Mac};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use sha2::Sha256;
 use ward_ledger::Outcome;
+use ward_ops::event;
 use ward_store::{NewRun, RunFilter, RunState};
 
 use super::auth::Caller;
@@ -216,16 +217,10 @@ pub async fn refresh(
     Extension(caller): Extension<Caller>,
 ) -> ApiResult<Refreshed> {
     fetch_and_bring_in(&shared).await;
-    let mut details = Map::new();
-    details.insert("commit".into(), current_commit(&shared).into());
-    record(
-        &shared,
-        &caller.actor(),
-        "estate.refresh",
-        "estate",
-        details,
-    )
-    .await?;
+    let event = event::EstateRefresh {
+        commit: current_commit(&shared),
+    };
+    record(&shared, &caller.actor(), event.into(), "estate").await?;
     Ok(Json(Refreshed {
         commit: current_commit(&shared),
         last_failure: shared.last_failure(),
@@ -245,13 +240,10 @@ async fn fetch_and_bring_in(shared: &Arc<Shared>) {
 async fn record(
     shared: &Shared,
     actor: &str,
-    action: &str,
+    event: ward_ops::Event,
     subject: &str,
-    details: Map<String, Value>,
 ) -> Result<u64, ApiError> {
-    Ok(shared
-        .record(actor, action, subject, Outcome::Ok, details)
-        .await?)
+    Ok(shared.record(actor, &event, subject, Outcome::Ok).await?)
 }
 
 #[utoipa::path(get, path = "/api/v1/commits", tag = "estate",
@@ -400,14 +392,14 @@ async fn enqueue(
         .enqueue(NewRun::manual(kind, environment, caller.actor()).params(params.clone()))
         .await?;
     let run = run.run().clone();
-    let mut details = Map::new();
-    details.insert("run".into(), run.id.into());
-    details.insert("kind".into(), kind.into());
-    details.insert("params".into(), params);
-    let (credential, id) = caller.credential_detail();
-    details.insert(credential.into(), id.into());
+    let event = event::RunEnqueue {
+        run: run.id,
+        kind: kind.to_string(),
+        params,
+        credential: caller.credential_detail(),
+    };
     let subject = environment.unwrap_or("estate");
-    record(shared, &caller.actor(), "run.enqueue", subject, details).await?;
+    record(shared, &caller.actor(), event.into(), subject).await?;
     shared.work_ready.notify_waiters();
     Ok((
         StatusCode::ACCEPTED,
@@ -582,15 +574,16 @@ pub async fn cancel_run(
         }
         Err(e) => return Err(e.into()),
     };
-    let mut details = Map::new();
-    details.insert("run".into(), id.into());
-    details.insert("kind".into(), run.kind.clone().into());
+    let event = event::RunCancel {
+        run: id,
+        kind: run.kind.clone(),
+        credential: caller.credential_detail(),
+    };
     record(
         &shared,
         &caller.actor(),
-        "run.cancel",
+        event.into(),
         run.environment.as_deref().unwrap_or("estate"),
-        details,
     )
     .await?;
     Ok(Json(RunDetail {
@@ -702,9 +695,10 @@ pub async fn git_webhook(
         }
     };
     tracing::info!(actor = %actor, "webhook: fetching the estate");
-    let mut details = Map::new();
-    details.insert("commit".into(), current_commit(&shared).into());
-    record(&shared, &actor, "estate.webhook", "estate", details).await?;
+    let event = event::EstateWebhook {
+        commit: current_commit(&shared),
+    };
+    record(&shared, &actor, event.into(), "estate").await?;
     shared.fetch_now.notify_one();
     Ok((
         StatusCode::ACCEPTED,

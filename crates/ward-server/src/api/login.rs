@@ -13,7 +13,6 @@ use axum::extract::{Extension, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::Map;
 use subtle::ConstantTimeEq;
 use utoipa::IntoParams;
 use ward_ledger::Outcome;
@@ -205,15 +204,18 @@ pub async fn callback(
         .or_else(|| identity.email.clone())
         .unwrap_or_else(|| format!("oidc:{}", identity.subject));
     let roles = shared.roles_of_groups(&identity.groups, &oidc.config.groups_prefix);
-    let mut details = Map::new();
-    details.insert("issuer".into(), oidc.config.issuer.clone().into());
-    details.insert("sub".into(), identity.subject.clone().into());
-    details.insert("email".into(), identity.email.clone().into());
-    details.insert("groups".into(), identity.groups.clone().into());
-    details.insert("roles".into(), roles_text(&roles).into());
+    let mut details = ward_ops::event::AuthLogin {
+        issuer: oidc.config.issuer.clone(),
+        sub: identity.subject.clone(),
+        email: identity.email.clone(),
+        groups: identity.groups.clone(),
+        roles: roles_text(&roles),
+        session: None,
+        expires_at: None,
+    };
     if roles.is_empty() {
         shared
-            .record(&subject, "auth.login", "session", Outcome::Denied, details)
+            .record(&subject, &details.into(), "session", Outcome::Denied)
             .await?;
         return Err(ApiError::forbidden(&format!(
             "{subject} logged in, but the groups {:?} hold no Ward role: a Team's `groups` maps each role to a group{}",
@@ -241,13 +243,10 @@ pub async fn callback(
                 + jiff::SignedDuration::from_secs(ttl.as_secs() as i64),
         })
         .await?;
-    details.insert("session".into(), issued.info.id.clone().into());
-    details.insert(
-        "expiresAt".into(),
-        issued.info.expires_at.to_string().into(),
-    );
+    details.session = Some(issued.info.id.clone());
+    details.expires_at = Some(issued.info.expires_at.to_string());
     shared
-        .record(&subject, "auth.login", "session", Outcome::Ok, details)
+        .record(&subject, &details.into(), "session", Outcome::Ok)
         .await?;
     tracing::info!(actor = %subject, session = %issued.info.id, "logged in");
     let secure = oidc.config.secure_cookies();
@@ -276,16 +275,11 @@ pub async fn logout(
         ));
     };
     shared.store.end_session(id).await?;
-    let mut details = Map::new();
-    details.insert("session".into(), id.clone().into());
+    let event = ward_ops::event::AuthLogout {
+        session: id.clone(),
+    };
     shared
-        .record(
-            &caller.actor(),
-            "auth.logout",
-            "session",
-            Outcome::Ok,
-            details,
-        )
+        .record(&caller.actor(), &event.into(), "session", Outcome::Ok)
         .await?;
     let secure = shared
         .oidc

@@ -353,7 +353,7 @@ pub struct SessionView {
 
 impl SessionView {
     pub fn of(caller: &crate::api::Caller, with_csrf: bool) -> SessionView {
-        let (credential, id) = caller.credential_detail();
+        let (credential, id) = caller.credential_kind();
         SessionView {
             subject: caller.subject.clone(),
             roles: caller
@@ -362,7 +362,7 @@ impl SessionView {
                 .map(|r| r.as_str().to_string())
                 .collect(),
             credential: credential.to_string(),
-            id,
+            id: id.to_string(),
             expires_at: caller.expires_at.to_string(),
             csrf_token: match &caller.credential {
                 crate::api::Credential::Session { csrf, .. } if with_csrf => Some(csrf.clone()),

@@ -21,6 +21,7 @@ pub struct ListArgs {
 
 /// One line of `backup list -o json`: the plaintext manifest without the blob list.
 #[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 struct ListRow<'a> {
     snapshot: String,
     tenant: &'a str,

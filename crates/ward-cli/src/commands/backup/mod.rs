@@ -43,7 +43,7 @@ pub enum Command {
     #[command(after_help = "Example:\n  \
         ward --estate care backup run billing/prod\n  \
         ward backup run billing/prod --db-url postgres://odoo@127.0.0.1:5432/billing --filestore /var/lib/odoo/filestore/billing\n  \
-        PGPASSWORD=… ward backup run billing/prod -o json | jq .new_bytes")]
+        PGPASSWORD=… ward backup run billing/prod -o json | jq .newBytes")]
     Run(Box<RunArgs>),
     /// List committed snapshots. Needs no key: monitoring never needs restore rights.
     #[command(after_help = "Example:\n  \

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use serde_json::{Map, json as j};
+use serde_json::json as j;
 use ward_ledger::Outcome;
 
 use super::{
@@ -40,8 +40,10 @@ pub(super) fn sign_existing(cx: &Context, args: SignExistingArgs) -> Result<Exit
     let estate = cx.load_estate()?;
     let env = environment(&estate, &args.target)?;
     let subject = format!("{}/{}/{}", env.tenant, env.workload, env.environment);
-    let mut details = Map::new();
-    details.insert("dry_run".into(), args.dry_run.into());
+    let mut details = ward_ops::event::BackupSignExisting {
+        dry_run: args.dry_run,
+        ..Default::default()
+    };
     let progress = crate::progress::for_command(cx);
     let result = (|| {
         let config = match &args.repo {
@@ -71,34 +73,24 @@ pub(super) fn sign_existing(cx: &Context, args: SignExistingArgs) -> Result<Exit
     })();
     let result = match result {
         Ok(report) => {
-            details.insert(
-                "signed".into(),
-                report
-                    .signed
-                    .iter()
-                    .map(|s| s.to_string())
-                    .collect::<Vec<_>>()
-                    .into(),
-            );
-            details.insert(
-                "refused".into(),
+            details.signed = Some(report.signed.iter().map(|s| s.to_string()).collect());
+            details.refused = Some(
                 report
                     .refused
                     .iter()
                     .map(|r| j!({"snapshot": r.snapshot.to_string(), "reason": r.reason}))
-                    .collect::<Vec<_>>()
-                    .into(),
+                    .collect(),
             );
             let outcome = if report.refused.is_empty() {
                 Outcome::Ok
             } else {
                 Outcome::Findings
             };
-            Ok((report, outcome, details))
+            Ok((report, outcome, details.into()))
         }
-        Err(f) => Err((f, details)),
+        Err(f) => Err((f, details.into())),
     };
-    let report = record_result(&cx.ws, &estate, "backup.sign-existing", &subject, result)?;
+    let report = record_result(&cx.ws, &estate, &subject, result)?;
     match cx.output {
         Output::Json => print_json(&report)?,
         Output::Text => {
