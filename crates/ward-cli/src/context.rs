@@ -202,12 +202,6 @@ impl Context {
             .unwrap_or_else(|| ward_ops::default_state_dir(estate))
     }
 
-    /// The object store an environment's snapshots are in: `--object-store` (or
-    /// `WARD_OBJECT_STORE`), else the environment's own from the estate.
-    pub fn store_of(&self, env: &ward_estate::ResolvedEnvironment) -> String {
-        self.ws.store_of(env)
-    }
-
     /// Loads the estate and prints its warnings on stderr (also with `-o json`, whose
     /// stdout stays the command's own).
     pub fn load_estate(&self) -> Result<Estate, Failure> {

@@ -79,3 +79,39 @@ fn a_dba_key_replaced_in_the_estate_is_rewrapped_and_the_old_one_refused() {
         "{err}"
     );
 }
+
+#[test]
+fn sign_existing_leaves_signed_snapshots_alone_and_records_what_it_checked() {
+    let w = World::new(OdooFixture {
+        attachments: 2,
+        ..OdooFixture::default()
+    });
+    w.endpoint_here(None);
+    let id = w.backed_up();
+    let (code, out, err) = w.ward(&["backup", "sign-existing", "billing/prod", "-o", "json"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let report = json(&out);
+    assert_eq!(report["alreadySigned"], 1, "{report}");
+    assert_eq!(report["signed"], serde_json::json!([]), "{report}");
+    assert_eq!(report["refused"], serde_json::json!([]), "{report}");
+    // The snapshot still verifies, and the run is in the ledger with camelCase details.
+    let (code, out, err) = w.ward(&["backup", "verify", &id]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = w.ward(&[
+        "audit",
+        "log",
+        "--action",
+        "backup.sign-existing",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let entries = json(&out);
+    let entry = &entries.as_array().expect("entries")[0];
+    assert_eq!(entry["result"], "ok", "{entry}");
+    assert_eq!(entry["details"]["dryRun"], false, "{entry}");
+    assert_eq!(entry["details"]["signed"], serde_json::json!([]), "{entry}");
+    // An environment the estate does not have is refused before anything is read.
+    let (code, _, err) = w.ward(&["backup", "sign-existing", "billing/nope"]);
+    assert_eq!(code, 2, "{err}");
+}

@@ -12,6 +12,7 @@ pub mod drill;
 mod error;
 mod estate;
 pub mod event;
+pub mod keys;
 pub mod plan;
 mod process_env;
 pub mod restore;

@@ -21,7 +21,7 @@ pub struct KeygenArgs {
     pub out: Option<PathBuf>,
 }
 
-pub(crate) use ward_ops::vault::{signing_key, state_key_path, trusted_keys};
+pub(crate) use ward_ops::vault::state_key_path;
 
 pub(crate) fn keygen(cx: &Context, args: KeygenArgs) -> Result<Exit, Failure> {
     let estate = cx.load_estate()?;

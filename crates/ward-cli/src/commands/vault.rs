@@ -2,16 +2,8 @@
 //! the estate names now, in every object store its environments back up to, after a DBA
 //! leaves or a key is rotated.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use serde_json::json as j;
-use ward_ledger::Outcome;
-
-use crate::commands::backup::{
-    identities, local_config, open_repository, recipients, record_result, repository_config,
-    runtime, vault_failure,
-};
 use crate::context::{Context, Output, print_json};
 use crate::report::{Exit, Failure};
 
@@ -50,134 +42,15 @@ pub fn run(cx: &Context, cmd: Command) -> Result<Exit, Failure> {
     }
 }
 
-/// One object store's rewrap, as reported.
-#[derive(serde::Serialize)]
-struct StoreRewrap {
-    store: String,
-    #[serde(flatten)]
-    report: ward_vault::RewrapReport,
-}
-
 fn rewrap(cx: &Context, args: RewrapArgs) -> Result<Exit, Failure> {
     let estate = cx.load_estate()?;
-    let envs: Vec<_> = estate
-        .environments
-        .iter()
-        .filter(|e| e.tenant == args.tenant)
-        .collect();
-    if envs.is_empty() {
-        let mut known: Vec<&str> = estate
-            .environments
-            .iter()
-            .map(|e| e.tenant.as_str())
-            .collect();
-        known.sort();
-        known.dedup();
-        return Err(Failure::bad_input(
-            format!("the estate has no tenant `{}`", args.tenant),
-            format!("name one of: {}", known.join(", ")),
-        ));
-    }
-    let mut details = ward_ops::event::VaultRewrap {
+    let request = ward_ops::keys::RewrapRequest {
+        tenant: args.tenant,
+        identity: args.identity,
         dry_run: args.dry_run,
-        ..Default::default()
+        repo: args.repo,
     };
-    let result = (|| {
-        // Each environment's data keys go to that environment's recipients; the tenant key
-        // to all of them; a run no verified snapshot claims to those every one shares.
-        let mut environments = BTreeMap::new();
-        let mut all: Vec<String> = Vec::new();
-        let mut shared: Option<Vec<String>> = None;
-        for env in &envs {
-            let r = recipients(&estate, env)?;
-            let list = r.to_strings();
-            all.extend(list.iter().cloned());
-            shared = Some(match shared {
-                None => list.clone(),
-                Some(s) => s.into_iter().filter(|k| list.contains(k)).collect(),
-            });
-            environments.insert(format!("{}/{}", env.workload, env.environment), r);
-        }
-        all.sort();
-        all.dedup();
-        let parse = |keys: &[String]| {
-            ward_vault::Recipients::parse(keys)
-                .map_err(|e| vault_failure(e, "fix the age recipients in the estate"))
-        };
-        let to = ward_vault::RewrapRecipients {
-            tenant_key: parse(&all)?,
-            environments,
-            unclaimed: parse(&shared.unwrap_or_default())?,
-        };
-        let ids = identities(&cx.ws, &estate, args.identity.as_deref())?;
-        let trusted = crate::commands::signing::trusted_keys(&estate)?;
-        let mut stores: Vec<(String, ward_vault::RepositoryConfig)> = Vec::new();
-        match &args.repo {
-            Some(dir) => stores.push((dir.display().to_string(), local_config(dir))),
-            None => {
-                let mut names: Vec<String> = envs.iter().map(|e| cx.store_of(e)).collect();
-                names.sort();
-                names.dedup();
-                for name in names {
-                    let config = repository_config(&cx.ws, &estate, &name)?;
-                    stores.push((name, config));
-                }
-            }
-        }
-        runtime()?.block_on(async {
-            let mut out = Vec::new();
-            for (store, config) in stores {
-                let repo = open_repository(&config).await?;
-                let report = ward_vault::rewrap(
-                    &repo,
-                    &args.tenant,
-                    &ids,
-                    &to,
-                    &trusted,
-                    args.dry_run,
-                )
-                .await
-                .map_err(|e| {
-                    vault_failure(
-                        e,
-                        "pass an identity that opens the tenant key (--identity), e.g. break-glass",
-                    )
-                })?;
-                out.push(StoreRewrap { store, report });
-            }
-            Ok::<_, Failure>(out)
-        })
-    })();
-    let result = match result {
-        Ok(stores) => {
-            details.stores = Some(
-                stores
-                    .iter()
-                    .map(|s| {
-                        j!({
-                            "store": s.store,
-                            "tenantKeyId": s.report.tenant_key_id,
-                            "recipients": s.report.tenant_key_recipients,
-                            "dataKeysRewrapped": s.report.data_keys_rewrapped,
-                            "dataKeysNotOpened": s.report.data_keys_not_opened,
-                            "stillReadable": s.report.still_readable.len(),
-                        })
-                    })
-                    .collect(),
-            );
-            let incomplete = stores.iter().any(|s| {
-                !s.report.data_keys_not_opened.is_empty() || !s.report.data_keys_damaged.is_empty()
-            });
-            let outcome = if incomplete {
-                Outcome::Findings
-            } else {
-                Outcome::Ok
-            };
-            Ok((stores, outcome, details.into()))
-        }
-        Err(f) => Err((f, details.into())),
-    };
-    let stores = record_result(&cx.ws, &estate, &args.tenant, result)?;
+    let stores = ward_ops::keys::rewrap(&cx.ws, &estate, &request)?;
     match cx.output {
         Output::Json => print_json(&stores)?,
         Output::Text => {
@@ -186,10 +59,11 @@ fn rewrap(cx: &Context, args: RewrapArgs) -> Result<Exit, Failure> {
             }
         }
     }
-    let incomplete = stores.iter().any(|s| {
-        !s.report.data_keys_not_opened.is_empty() || !s.report.data_keys_damaged.is_empty()
-    });
-    Ok(if incomplete { Exit::Findings } else { Exit::Ok })
+    Ok(if stores.iter().any(|s| s.incomplete()) {
+        Exit::Findings
+    } else {
+        Exit::Ok
+    })
 }
 
 fn print_text(store: &str, r: &ward_vault::RewrapReport) {

@@ -21,10 +21,6 @@ pub use run::RunArgs;
 pub use sign_existing::SignExistingArgs;
 pub use verify::VerifyArgs;
 pub(crate) use ward_ops::environment;
-pub(crate) use ward_ops::vault::{
-    identities, local_config, open_repository, recipients, record_result, repository_config,
-    runtime, vault_error as vault_failure,
-};
 
 use list::list;
 use prune::prune;
