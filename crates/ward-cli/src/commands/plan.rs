@@ -1,15 +1,13 @@
 //! `ward plan`: what rendering the estate now would change in the deploy tree, per
 //! workload environment and field by field, with the risk and the approvals it needs.
 
-use crate::commands::render::{Target, render_failure};
+use crate::commands::render::Target;
 use crate::context::{Context, Output, print_json};
 use crate::report::{Exit, Failure};
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use ward_render::approval;
-use ward_render::plan::{Action, Plan, Risk};
-use ward_render::review::{Review, ReviewError, Trust};
-use ward_render::tree::TreeRecord;
+use ward_render::plan::{Action, Risk};
+use ward_render::review::{Review, Trust};
 
 /// Show what `ward apply` would change in the deploy tree, and the approvals it needs.
 #[derive(clap::Args, Debug)]
@@ -37,137 +35,7 @@ pub struct Args {
     pub detailed_exitcode: bool,
 }
 
-/// Everything `ward plan` shows and `ward apply` decides on: the rendered tree, the plan
-/// against the tree that is there, the review of the change (base, target, authors, the
-/// approving Team), the approvals that verified, and the controls' verdict on the target.
-pub struct Proposal {
-    pub tree: ward_render::tree::Tree,
-    pub plan: Plan,
-    pub review: Review,
-    pub verified: Vec<approval::Verified>,
-    pub rejected: Vec<approval::Rejected>,
-    /// What is still missing before the approvals are complete.
-    pub unmet: Vec<String>,
-    /// The controls' report on the target estate; `None` when the change touches no
-    /// environment.
-    pub check: Option<ward_policy::Report>,
-    /// Unwaived `deny` findings about the environments the change touches.
-    pub blocking: Vec<ward_policy::Finding>,
-}
-
-impl Proposal {
-    /// Whether `ward apply` may write it: approvals complete and no blocking finding.
-    pub fn may_apply(&self) -> bool {
-        self.unmet.is_empty() && self.blocking.is_empty()
-    }
-
-    /// The controls' verdict, as plan and apply print it and the ledger records it.
-    pub fn check_json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "evaluated": self.check.is_some(),
-            "summary": self.check.as_ref().map(|c| c.summary),
-            "blocking": self.blocking,
-        })
-    }
-}
-
-/// Renders the estate, compares it with the tree at `against` or `git`, reviews the change
-/// from the estate commit that tree was written from, verifies its approvals and checks
-/// the target estate against the controls.
-pub fn propose(
-    estate: &ward_estate::Estate,
-    target: Target,
-    against: Option<&Path>,
-    git: Option<(&Path, &str)>,
-) -> Result<Proposal, Failure> {
-    let tree = ward_render::render(estate, target.into()).map_err(render_failure)?;
-    // The record is read once: it says which files are Ward's and which commit they
-    // were written from.
-    let git_failure = |e: ward_render::RenderError| {
-        Failure::bad_input(e.to_string(), "check --repo and that REF is a commit of it")
-    };
-    let (existing, base) = match (against, git) {
-        (_, Some((repo, rev))) => match TreeRecord::read_git(repo, rev).map_err(git_failure)? {
-            Some(record) => (
-                ward_render::plan::read_recorded_git(repo, rev, &record).map_err(git_failure)?,
-                Some(record),
-            ),
-            None => Default::default(),
-        },
-        (Some(dir), None) => match TreeRecord::read(dir).map_err(render_failure)? {
-            Some(record) => (
-                ward_render::plan::read_recorded(dir, &record).map_err(render_failure)?,
-                Some(record),
-            ),
-            None => Default::default(),
-        },
-        (None, None) => Default::default(),
-    };
-    // The reviewed state is the estate commit the tree records it was written from.
-    let base = base.and_then(|r| r.estate_commit);
-    let review = Review::gather(estate, base.as_deref()).map_err(review_failure)?;
-    let plan = ward_render::plan::plan(&tree, &existing, &review, target.into())
-        .map_err(render_failure)?;
-    // Freeing the old tree's texts one by one is a large share of a big estate's plan:
-    // another thread frees them while the approvals are read (never leaked, so a process
-    // that plans again and again, the server, holds no more than one plan's worth).
-    std::thread::spawn(move || drop(existing));
-    let signed = approval::read(&estate.root, &plan.change_id)
-        .map_err(|e| Failure::bad_input(e.to_string(), "fix or remove the approvals file"))?;
-    let (verified, rejected) = approval::verify(&review.approvers, &plan.change_id, &signed);
-    let unmet = approval::unmet(&plan.requirement, &verified, &review);
-    // The controls judge the target estate on the objects of the environments the change
-    // touches: only findings about those can stop it, and a plan of the whole estate then
-    // costs no more than `ward check`. A change that touches nothing is not checked.
-    let touched: BTreeSet<String> = plan.by_environment().into_keys().collect();
-    let check = if touched.is_empty() {
-        None
-    } else {
-        let options = ward_policy::CheckOptions {
-            today: ward_ops::check::today(),
-            user_policies: true,
-        };
-        let objects = ward_ops::check::Objects::Serving(&touched);
-        Some(ward_ops::check::evaluate(estate, &options, objects)?.1)
-    };
-    let blocking = check
-        .as_ref()
-        .map(|c| c.blocking(&touched).into_iter().cloned().collect())
-        .unwrap_or_default();
-    Ok(Proposal {
-        tree,
-        plan,
-        review,
-        verified,
-        rejected,
-        unmet,
-        check,
-        blocking,
-    })
-}
-
-/// A change whose review cannot be established is refused: never approved with keys
-/// Ward could not trace to a reviewed state.
-pub fn review_failure(e: ReviewError) -> Failure {
-    let hint = match &e {
-        ReviewError::UnknownBase(_) => {
-            "fetch the estate's history (git fetch), or check that --estate is the repository the deploy tree was written from"
-        }
-        ReviewError::NotAncestor { .. } => {
-            "check out the branch the deploy tree was applied from; a change must build on the reviewed state"
-        }
-        ReviewError::BaseUnloadable { .. } => {
-            "the reviewed state's Teams cannot be read; fix the estate at that commit in a reviewed change"
-        }
-        ReviewError::Git(_) | ReviewError::Temp(_) => {
-            return Failure::operational(
-                e.to_string(),
-                "check that git works in the estate folder",
-            );
-        }
-    };
-    Failure::bad_input(e.to_string(), hint)
-}
+pub use ward_ops::plan::{Proposal, propose};
 
 pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
     let detailed = args.detailed_exitcode;
@@ -197,7 +65,7 @@ fn show(cx: &Context, args: Args) -> Result<bool, Failure> {
         .against_git
         .as_deref()
         .map(|r| (args.repo.as_path(), r));
-    let p = propose(&estate, args.target, args.against.as_deref(), git)?;
+    let p = propose(&estate, args.target.into(), args.against.as_deref(), git)?;
     match cx.output {
         Output::Json => print_json(&serde_json::json!({
             "plan": p.plan, "review": p.review, "approvals": p.verified, "rejected": p.rejected,
