@@ -36,14 +36,21 @@ origin(i) := o if {
 	o != null
 } else := {}
 
-# Objects of the given kinds in scope, each as {"object", "origin"}.
+# Objects of the given kinds in scope, each as {"object", "origin"}. A control that
+# applies everywhere (`applies: {}`) skips the scope test: it runs once per object.
+objects(kinds, a) := [item |
+	some kind in kinds
+	some i in object.get(input.objectsByKind, kind, [])
+	item := {"object": input.objects[i], "origin": origin(i)}
+] if count(a) == 0
+
 objects(kinds, a) := [item |
 	some kind in kinds
 	some i in object.get(input.objectsByKind, kind, [])
 	orig := origin(i)
 	applies(a, orig)
 	item := {"object": input.objects[i], "origin": orig}
-]
+] if count(a) > 0
 
 # Whether objects were rendered for this environment, so "must exist" controls apply.
 is_rendered(env) if {
@@ -105,10 +112,18 @@ pod_spec(o) := o.spec.jobTemplate.spec.template.spec if o.kind == "CronJob"
 
 pod_spec(o) := o.spec if o.kind == "Pod"
 
-containers(o) := list if {
-	spec := pod_spec(o)
-	list := array.concat(object.get(spec, "initContainers", []), object.get(spec, "containers", []))
+containers(o) := pod_containers(pod_spec(o))
+
+# Every distinct image a rendered container runs: a control that judges only the image
+# judges each once, and visits the containers again only when one is wrong.
+container_images := {c.image |
+	some kind in pod_kinds
+	some i in object.get(input.objectsByKind, kind, [])
+	some c in containers(input.objects[i])
 }
+
+# The init and main containers of a pod spec.
+pod_containers(spec) := array.concat(object.get(spec, "initContainers", []), object.get(spec, "containers", []))
 
 # Odoo containers: those running an image or command that names Odoo.
 is_odoo(c) if contains(lower(c.image), "odoo")

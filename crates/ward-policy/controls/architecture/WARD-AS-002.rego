@@ -16,10 +16,9 @@ metadata := {
 	"hipaa": "45 CFR 164.312(a)(1) Access control",
 }
 
-cluster(name) := c if {
-	some c in input.platform.clusters
-	c.name == name
-}
+clusters := {c.name: c | some c in input.platform.clusters}
+
+cluster(name) := clusters[name]
 
 findings contains f if {
 	some env in lib.environments(metadata.applies)

@@ -17,15 +17,14 @@ metadata := {
 }
 
 # Namespaces are keyed "cluster/namespace": a recovery cluster holds its own copies.
-key(i, ns) := sprintf("%s/%s", [object.get(lib.origin(i), "cluster", ""), ns])
+key(i, ns) := concat("/", [object.get(lib.origin(i), "cluster", ""), ns])
 
 indices(kinds) := [i | some kind in kinds; some i in object.get(input.objectsByKind, kind, [])]
 
 # [key, stage] for every namespace whose pods, policies or Namespace object name a stage.
-namespace_stages contains [key(i, ns), o.stage] if {
+namespace_stages contains [concat("/", [object.get(o, "cluster", ""), ns]), o.stage] if {
 	some i in indices(lib.pod_kinds | {"NetworkPolicy"})
-	obj := input.objects[i]
-	ns := object.get(obj.metadata, "namespace", "")
+	ns := object.get(input.objects[i].metadata, "namespace", "")
 	ns != ""
 	o := lib.origin(i)
 	o.stage
@@ -128,11 +127,11 @@ may_select_lower(sel) if {
 
 # A production pod workload in a namespace that no policy isolates.
 findings contains f if {
+	count(lower_namespaces) > 0
 	some item in lib.objects(lib.pod_kinds, metadata.applies)
 	ns := item.object.metadata.namespace
-	k := sprintf("%s/%s", [object.get(item.origin, "cluster", ""), ns])
+	k := concat("/", [object.get(item.origin, "cluster", ""), ns])
 	k in production_namespaces
-	count(lower_namespaces) > 0
 	not k in isolated
 	f := lib.object_finding(item, sprintf("production namespace %s has no default-deny ingress NetworkPolicy, so pods in development and test namespaces can reach it", [ns]))
 }
@@ -140,7 +139,7 @@ findings contains f if {
 # An ingress rule without `from` admits every source.
 findings contains f if {
 	some item in lib.objects({"NetworkPolicy"}, metadata.applies)
-	sprintf("%s/%s", [object.get(item.origin, "cluster", ""), item.object.metadata.namespace]) in production_namespaces
+	concat("/", [object.get(item.origin, "cluster", ""), item.object.metadata.namespace]) in production_namespaces
 	some rule in object.get(item.object.spec, "ingress", [])
 	count(object.get(rule, "from", [])) == 0
 	f := lib.object_finding(item, sprintf("NetworkPolicy %s admits ingress from every namespace (a rule without `from`)", [item.object.metadata.name]))
@@ -148,7 +147,7 @@ findings contains f if {
 
 findings contains f if {
 	some item in lib.objects({"NetworkPolicy"}, metadata.applies)
-	sprintf("%s/%s", [object.get(item.origin, "cluster", ""), item.object.metadata.namespace]) in production_namespaces
+	concat("/", [object.get(item.origin, "cluster", ""), item.object.metadata.namespace]) in production_namespaces
 	some rule in object.get(item.object.spec, "ingress", [])
 	some peer in object.get(rule, "from", [])
 	sel := peer.namespaceSelector

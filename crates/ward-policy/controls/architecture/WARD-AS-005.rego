@@ -23,9 +23,17 @@ required := {
 
 missing(c) := {name | some name, path in required; object.get(c, path, null) == null}
 
+# The common case, tested first: every container of the estate is visited.
+complete(c) if {
+	c.resources.requests.cpu != null
+	c.resources.requests.memory != null
+	c.resources.limits.memory != null
+}
+
 findings contains f if {
 	some item in lib.objects(lib.pod_kinds, metadata.applies)
 	some c in lib.containers(item.object)
+	not complete(c)
 	gaps := missing(c)
 	count(gaps) > 0
 	f := lib.object_finding(item, sprintf("container %s of %s %s lacks resources %v", [c.name, item.object.kind, item.object.metadata.name, sort(gaps)]))

@@ -16,9 +16,12 @@ metadata := {
 	"hipaa": "45 CFR 164.312(c)(1) Integrity",
 }
 
+unpinned := {image | some image in lib.container_images; not lib.pinned(image)}
+
 findings contains f if {
+	count(unpinned) > 0
 	some item in lib.objects(lib.pod_kinds, metadata.applies)
 	some c in lib.containers(item.object)
-	not lib.pinned(c.image)
+	c.image in unpinned
 	f := lib.object_finding(item, sprintf("container %s of %s %s runs %s, not pinned by digest", [c.name, item.object.kind, item.object.metadata.name, c.image]))
 }

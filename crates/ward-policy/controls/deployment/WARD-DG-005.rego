@@ -34,10 +34,18 @@ problem(_, c, "privileged") if c.securityContext.privileged == true
 
 problem(_, c, "allows privilege escalation") if not c.securityContext.allowPrivilegeEscalation == false
 
+# The common case, tested first: every container of the estate is visited.
+unprivileged(pod, c) if {
+	c.securityContext.allowPrivilegeEscalation == false
+	not c.securityContext.privileged == true
+	non_root(pod, c)
+}
+
 findings contains f if {
 	some item in lib.objects(lib.pod_kinds, metadata.applies)
 	pod := lib.pod_spec(item.object)
-	some c in lib.containers(item.object)
+	some c in lib.pod_containers(pod)
+	not unprivileged(pod, c)
 	found := problems(pod, c)
 	count(found) > 0
 	f := lib.object_finding(item, sprintf("container %s of %s %s: %s", [c.name, item.object.kind, item.object.metadata.name, concat(", ", sort(found))]))
