@@ -254,18 +254,18 @@ impl Metrics {
             let (Some(address), Some(result)) = (&run.environment, &run.result) else {
                 continue;
             };
-            let number = |key: &str| result_number(result, key);
-            if let Some(v) = number("dumpBytes") {
+            let number = |key: &str, before: &str| result_number(result, key, before);
+            if let Some(v) = number("dumpBytes", "dump_bytes") {
                 self.backup_last_dump_bytes
                     .get_or_create(&env(address))
                     .set(v);
             }
-            if let Some(v) = number("newBytes") {
+            if let Some(v) = number("newBytes", "new_bytes") {
                 self.backup_last_new_bytes
                     .get_or_create(&env(address))
                     .set(v);
             }
-            if let Some(v) = number("durationSeconds") {
+            if let Some(v) = number("durationSeconds", "duration_seconds") {
                 self.backup_last_duration
                     .get_or_create(&env(address))
                     .set(v);
@@ -287,10 +287,10 @@ impl Metrics {
                 .get_or_create(&env(address))
                 .set(if passed { 1.0 } else { 0.0 });
             if let Some(result) = &run.result {
-                if let Some(v) = result_number(result, "rtoSeconds") {
+                if let Some(v) = result_number(result, "rtoSeconds", "rto_seconds") {
                     self.drill_last_rto.get_or_create(&env(address)).set(v);
                 }
-                if let Some(v) = result_number(result, "rpoSeconds") {
+                if let Some(v) = result_number(result, "rpoSeconds", "rpo_seconds") {
                     self.drill_last_rpo.get_or_create(&env(address)).set(v);
                 }
             }
@@ -352,22 +352,12 @@ impl Metrics {
     }
 }
 
-/// A number of a run's result by its camelCase key, or by the snake_case key a run
-/// recorded before Ward's JSON was camelCase (a store kept across the upgrade).
-fn result_number(result: &serde_json::Value, key: &str) -> Option<f64> {
-    let snake: String = key
-        .chars()
-        .flat_map(|c| {
-            if c.is_ascii_uppercase() {
-                vec!['_', c.to_ascii_lowercase()]
-            } else {
-                vec![c]
-            }
-        })
-        .collect();
+/// A number of a run's result by its key, or by the snake_case key a run recorded before
+/// Ward's JSON was camelCase (a store kept across the upgrade).
+fn result_number(result: &serde_json::Value, key: &str, before: &str) -> Option<f64> {
     result
         .get(key)
-        .or_else(|| result.get(&snake))
+        .or_else(|| result.get(before))
         .and_then(serde_json::Value::as_f64)
 }
 
@@ -379,9 +369,9 @@ mod tests {
     fn a_result_is_read_by_its_camel_case_key_or_the_older_snake_case_one() {
         let new = serde_json::json!({"newBytes": 42, "rtoSeconds": 1.5});
         let old = serde_json::json!({"new_bytes": 7, "rto_seconds": 2.5});
-        assert_eq!(result_number(&new, "newBytes"), Some(42.0));
-        assert_eq!(result_number(&old, "newBytes"), Some(7.0));
-        assert_eq!(result_number(&old, "rtoSeconds"), Some(2.5));
-        assert_eq!(result_number(&new, "dumpBytes"), None);
+        assert_eq!(result_number(&new, "newBytes", "new_bytes"), Some(42.0));
+        assert_eq!(result_number(&old, "newBytes", "new_bytes"), Some(7.0));
+        assert_eq!(result_number(&old, "rtoSeconds", "rto_seconds"), Some(2.5));
+        assert_eq!(result_number(&new, "dumpBytes", "dump_bytes"), None);
     }
 }

@@ -110,7 +110,7 @@ pub fn csrf_token(cookie: &str) -> Option<String> {
 }
 
 fn hash_state(state: &str) -> String {
-    hex::encode(Sha256::digest(state.as_bytes()))
+    hex::encode(digest(state.as_bytes()))
 }
 
 fn info_from(row: &DbRow) -> Result<SessionInfo, StoreError> {

@@ -18,20 +18,7 @@ metadata := {
 
 registries := input.platform.baseline.registries
 
-# `<registry>/` of each baseline registry that names a host: an image starting with one
-# is from it, without taking the image apart (every container of the estate is visited).
-prefixes := {concat("", [r, "/"]) | some r in registries; lib.registry_host(r)}
-
-from_baseline(image) if {
-	some p in prefixes
-	startswith(image, p)
-}
-
-outside := {image |
-	some image in lib.container_images
-	not from_baseline(image)
-	not lib.registry(image) in registries
-}
+outside := {image | some image in lib.container_images; not lib.registry(image) in registries}
 
 findings contains f if {
 	count(registries) > 0

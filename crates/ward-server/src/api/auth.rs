@@ -57,15 +57,10 @@ impl Caller {
 
     /// The ledger's record of the credential: a token's id or a session's.
     pub fn credential_detail(&self) -> ward_ops::event::Credential {
-        match &self.credential {
-            Credential::Token { id } => ward_ops::event::Credential {
-                token: Some(id.clone()),
-                session: None,
-            },
-            Credential::Session { id, .. } => ward_ops::event::Credential {
-                token: None,
-                session: Some(id.clone()),
-            },
+        let (kind, id) = self.credential_kind();
+        ward_ops::event::Credential {
+            token: (kind == "token").then(|| id.to_string()),
+            session: (kind == "session").then(|| id.to_string()),
         }
     }
 

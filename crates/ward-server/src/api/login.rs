@@ -72,7 +72,6 @@ fn safe_next(next: Option<&str>) -> String {
         Some(n)
             if n.starts_with('/')
                 && !n.starts_with("//")
-                && !n.starts_with("/\\")
                 && !n.chars().any(|c| c.is_control() || c == '\\') =>
         {
             n.to_string()

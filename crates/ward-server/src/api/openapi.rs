@@ -3,7 +3,9 @@
 
 use std::sync::OnceLock;
 
-use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::security::{
+    ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityRequirement, SecurityScheme,
+};
 use utoipa::{Modify, OpenApi};
 
 use super::{handlers, login};
@@ -40,18 +42,9 @@ impl Modify for Authentication {
                 let Some(security) = &mut op.security else {
                     continue;
                 };
-                let bearer = serde_json::json!({ "bearer": [] });
-                let takes_token = security
-                    .iter()
-                    .any(|s| serde_json::to_value(s).ok().as_ref() == Some(&bearer));
-                let session = utoipa::openapi::security::SecurityRequirement::new(
-                    "session",
-                    Vec::<String>::new(),
-                );
-                let has_session = security
-                    .iter()
-                    .any(|s| serde_json::to_value(s).ok() == serde_json::to_value(&session).ok());
-                if takes_token && !has_session {
+                let requirement = |name: &str| SecurityRequirement::new(name, Vec::<String>::new());
+                let session = requirement("session");
+                if security.contains(&requirement("bearer")) && !security.contains(&session) {
                     security.push(session);
                 }
             }
