@@ -530,3 +530,105 @@ fn wrong_login_flags_are_refused_and_an_unreachable_provider_is_named() {
     assert_eq!(forged.status, 401, "{}", forged.body);
     assert_eq!(get(server.port, "/healthz", None).status, 200);
 }
+
+/// The container args of the rendered `ward-server` Deployment, as written.
+fn rendered_server_args(deploy: &Path) -> Vec<String> {
+    let file = deploy.join("shared-eu1/ward-system/deployment-ward-server.yaml");
+    let text = std::fs::read_to_string(&file).expect("the rendered Deployment");
+    let mut args = Vec::new();
+    let mut inside = false;
+    for line in text.lines() {
+        let trimmed = line.trim();
+        if trimmed == "- args:" {
+            inside = true;
+        } else if inside && let Some(arg) = trimmed.strip_prefix("- ") {
+            args.push(arg.trim_matches('"').to_string());
+        } else if inside {
+            break;
+        }
+    }
+    assert_eq!(args.first().map(String::as_str), Some("serve"), "{text}");
+    args
+}
+
+#[test]
+fn the_rendered_server_takes_its_login_flags() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let estate = support::init_example(tmp.path());
+    let platform = estate.join("platform.yaml");
+    let text = std::fs::read_to_string(&platform).expect("platform");
+    std::fs::write(
+        &platform,
+        text.replacen(
+            "spec:\n  clusters:",
+            "spec:\n  controlPlane:\n    url: https://ward.care.example\n    oidc: { issuer: 'https://login.care.example/realms/ward', clientId: ward, groupsPrefix: 'idp:', clientSecretRef: { store: hospital-vault, key: platform/ward/oidc, property: client_secret } }\n  clusters:",
+            1,
+        ),
+    )
+    .expect("write");
+    support::commit_as(&estate, "alice", "log people in");
+    let deploy = tmp.path().join("deploy");
+    let (code, out, err) = support::ward(
+        &estate,
+        "erin",
+        &["render", "--out", deploy.to_str().expect("utf8")],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let rendered = rendered_server_args(&deploy);
+    for flag in [
+        "--public-url=https://ward.care.example",
+        "--oidc-issuer=https://login.care.example/realms/ward",
+        "--oidc-client-id=ward",
+        "--oidc-groups-prefix=idp:",
+    ] {
+        assert!(rendered.iter().any(|a| a == flag), "{flag}: {rendered:?}");
+    }
+
+    // Run them: only what belongs to the pod is swapped for this machine's (the mounted
+    // files, the listeners, the repository); the login's flags are passed as rendered.
+    let store_file = tmp.path().join("store-uri");
+    std::fs::write(
+        &store_file,
+        format!("sqlite:{}", tmp.path().join("ward.db").display()),
+    )
+    .expect("store uri");
+    let secret_file = tmp.path().join("client-secret");
+    std::fs::write(&secret_file, CLIENT_SECRET).expect("secret");
+    let mut args: Vec<String> = Vec::new();
+    for arg in &rendered {
+        let (flag, _) = arg.split_once('=').unwrap_or((arg.as_str(), ""));
+        match flag {
+            "--listen" | "--store-ca-file" | "--estate-revision" => {}
+            "--metrics-listen" => args.push(format!("--metrics-listen=127.0.0.1:{}", free_port())),
+            "--store-url-file" => args.push(format!("--store-url-file={}", store_file.display())),
+            "--estate-repository" => args.push(format!("--estate-repository={}", estate.display())),
+            "--oidc-client-secret-file" => args.push(format!(
+                "--oidc-client-secret-file={}",
+                secret_file.display()
+            )),
+            _ => args.push(arg.clone()),
+        }
+    }
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ward"));
+    command
+        .args(["--estate", estate.to_str().expect("utf8")])
+        .args(&args)
+        .arg(format!("--state={}", tmp.path().join("state").display()))
+        .env_remove("WARD_STATE")
+        .env_remove("WARD_STORE")
+        .env("NO_COLOR", "1");
+    let server = Server::start(command, &tmp.path().join("serve.log"));
+    server.ready();
+    // The login is on, for the rendered issuer (which this machine cannot reach).
+    let answer = get(server.port, "/auth/login", None);
+    assert_eq!(answer.status, 502, "{}", answer.body);
+    assert!(
+        answer.body.contains("login.care.example"),
+        "{}",
+        answer.body
+    );
+    assert!(
+        !server.log_text().contains(CLIENT_SECRET),
+        "the client secret leaked into the log"
+    );
+}
