@@ -5,10 +5,7 @@
 //! tested like any estate; here they are only embedded.
 
 /// One file of an example: its path inside the estate and its text.
-pub struct ExampleFile {
-    pub path: &'static str,
-    pub text: &'static str,
-}
+pub use ward_ops::init::EstateFile as ExampleFile;
 
 macro_rules! files {
     ($root:literal: $($path:literal),+ $(,)?) => {

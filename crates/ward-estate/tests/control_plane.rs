@@ -27,6 +27,10 @@ fn without_control_plane_the_server_runs_in_the_first_shared_cluster_and_cronjob
     assert_eq!(cp.storage_bytes(), 10 << 30);
     assert_eq!(cp.scheduler(), Scheduler::CronJobs);
     assert_eq!(cp.poll_interval().as_secs(), 60);
+    // Sized for the estate: 768 MiB plus 384 KiB an environment, to a whole MiB.
+    assert_eq!(cp.memory_bytes(0), 768 << 20);
+    assert_eq!(cp.memory_bytes(6000), (768 << 20) + 6000 * (384 << 10));
+    assert_eq!(cp.memory_bytes(3), 770 << 20);
 }
 
 #[test]
@@ -34,7 +38,7 @@ fn a_declared_control_plane_is_read() {
     let dir = example();
     with_control_plane(
         dir.path(),
-        "    cluster: dedicated-eu1\n    replicas: 3\n    storage: 20Gi\n    scheduler: server\n    pollInterval: 30s\n    url: https://ward.care.example\n    oidc:\n      issuer: https://login.care.example/realms/ward\n      clientId: ward\n      groupsPrefix: 'idp:'\n      clientSecretRef: { store: hospital-vault, key: platform/ward/oidc, property: client_secret }",
+        "    cluster: dedicated-eu1\n    replicas: 3\n    storage: 20Gi\n    memory: 4Gi\n    scheduler: server\n    pollInterval: 30s\n    url: https://ward.care.example\n    oidc:\n      issuer: https://login.care.example/realms/ward\n      clientId: ward\n      groupsPrefix: 'idp:'\n      clientSecretRef: { store: hospital-vault, key: platform/ward/oidc, property: client_secret }",
     );
     let estate = load_ok(dir.path());
     let p = &estate.platform.as_ref().expect("platform").spec;
@@ -42,6 +46,7 @@ fn a_declared_control_plane_is_read() {
     assert_eq!(cp.cluster_name(&p.clusters), Some("dedicated-eu1"));
     assert_eq!(cp.replicas(), 3);
     assert_eq!(cp.storage_bytes(), 20 << 30);
+    assert_eq!(cp.memory_bytes(6000), 4 << 30);
     assert_eq!(cp.scheduler(), Scheduler::Server);
     assert_eq!(cp.poll_interval().as_secs(), 30);
     let oidc = cp.oidc.as_ref().expect("oidc");
@@ -81,7 +86,7 @@ fn every_mistake_in_the_control_plane_is_reported_in_one_run() {
     let dir = example();
     with_control_plane(
         dir.path(),
-        "    cluster: recovery-eu2\n    replicas: 1\n    storage: 100Mi\n    scheduler: servr\n    pollInterval: 2s\n    replica: 2\n    oidc:\n      issuer: http://login.care.example\n      clientId: 'my client'\n      clientSecretRef: { store: hospital-vault2, key: platform/ward/oidc }",
+        "    cluster: recovery-eu2\n    replicas: 1\n    storage: 100Mi\n    memory: 256Mi\n    scheduler: servr\n    pollInterval: 2s\n    replica: 2\n    oidc:\n      issuer: http://login.care.example\n      clientId: 'my client'\n      clientSecretRef: { store: hospital-vault2, key: platform/ward/oidc }",
     );
     let p = problems(dir.path());
     let e = find(
@@ -91,6 +96,7 @@ fn every_mistake_in_the_control_plane_is_reported_in_one_run() {
     assert!(e.hint.contains("shared or dedicated"), "{}", e.hint);
     find(&p, "`spec.controlPlane.replicas` must be at least 2");
     find(&p, "`spec.controlPlane.storage` must be at least 1Gi");
+    find(&p, "`spec.controlPlane.memory` must be at least 512Mi");
     let e = find(
         &p,
         "`spec.controlPlane.scheduler` has unknown value `servr`",

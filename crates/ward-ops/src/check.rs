@@ -48,7 +48,7 @@ pub fn evaluate(
         ),
     };
     let report = checker
-        .check(estate, objects.as_deref(), options)
+        .check(estate, objects, options)
         .map_err(policy_error)?;
     Ok((checker, report))
 }

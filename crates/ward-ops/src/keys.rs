@@ -1,7 +1,8 @@
 //! The vault's keys after the fact: `rewrap` re-encrypts a tenant's key and data keys to
 //! the recipients the estate names now (a DBA left, a key was rotated), and
 //! `sign_existing` signs an environment's snapshots written before signed statements.
-//! Both are recorded in the ledger (`vault.rewrap`, `backup.sign-existing`).
+//! Both are recorded in the ledger (`vault.rewrap`, `backup.sign-existing`). `keygen`
+//! makes an environment's backup signing key.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -18,6 +19,45 @@ use crate::vault::{
     runtime, signing_key, trusted_keys, vault_error,
 };
 use crate::{Error, Workspace, environment, event};
+
+/// An environment's new backup signing key: its public half to pin in the estate, where
+/// the private half was written, and the secret the backup job reads it from.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GeneratedKey {
+    pub environment: String,
+    pub signing_key: String,
+    pub private_key_file: PathBuf,
+    pub secret: String,
+}
+
+/// Generates a backup signing key for `address` into `out`, by default the state folder's
+/// `keys/backup/<workload>/<env>.ed25519` (mode 0600). An existing file is never
+/// overwritten.
+pub fn keygen(
+    ws: &Workspace,
+    estate: &Estate,
+    address: &str,
+    out: Option<PathBuf>,
+) -> Result<GeneratedKey, Error> {
+    let _span = tracing::info_span!("keys.keygen", environment = address).entered();
+    let env = environment(estate, address)?;
+    let path = out.unwrap_or_else(|| crate::vault::state_key_path(&ws.state_dir, env));
+    if path.exists() {
+        return Err(Error::bad_input(
+            format!("{} exists", path.display()),
+            "a key file is never overwritten; choose another --out, or move the old key away after its snapshots have aged out",
+        ));
+    }
+    let key = ward_vault::BackupSigningKey::generate_file(&path)
+        .map_err(|e| Error::operational(e.to_string(), "check that the folder is writable"))?;
+    Ok(GeneratedKey {
+        environment: env.address(),
+        signing_key: key.public().to_string(),
+        private_key_file: path,
+        secret: crate::secrets::SecretsDir::describe(&env.backup_signing_secret),
+    })
+}
 
 /// What `ward vault rewrap` is asked.
 #[derive(Clone, Debug, Default)]

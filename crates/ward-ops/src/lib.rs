@@ -6,12 +6,14 @@
 //! reads environment variables: what the process environment says arrives in
 //! [`ProcessEnv`]. See docs/ARCHITECTURE.md.
 
+pub mod audit;
 pub mod backup;
 pub mod check;
 pub mod drill;
 mod error;
 mod estate;
 pub mod event;
+pub mod init;
 pub mod keys;
 pub mod plan;
 mod process_env;

@@ -32,12 +32,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let findings = checker.evaluate(input)?;
     let evaluate = t.elapsed();
     let t = Instant::now();
-    let report = checker.check(&estate, objects.as_deref(), &CheckOptions::new(today))?;
+    let count = objects.as_ref().map_or(0, Vec::len);
+    let report = checker.check(&estate, objects, &CheckOptions::new(today))?;
     let whole = t.elapsed();
     println!(
         "environments {} objects {} | load {:.2?} | catalogue {:.2?} | input {:.2?} | controls {:.2?} ({} findings) | whole check {:.2?} ({} deny, {} warn)",
         estate.environments.len(),
-        objects.as_ref().map_or(0, Vec::len),
+        count,
         load,
         compile,
         build,

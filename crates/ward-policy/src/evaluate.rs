@@ -63,10 +63,12 @@ impl Checker {
 
     /// Runs every control on the estate and the rendered objects (`None` when the
     /// estate was not rendered), then the estate's own policies, then applies waivers.
+    /// The objects are taken, not borrowed: they are freed while the controls' input is
+    /// built, which is most of a large estate's memory and time.
     pub fn check(
         &self,
         estate: &Estate,
-        objects: Option<&[RenderedObject]>,
+        objects: Option<Vec<RenderedObject>>,
         options: &CheckOptions,
     ) -> Result<Report, PolicyError> {
         let user = if options.user_policies {
@@ -80,8 +82,22 @@ impl Checker {
             .iter()
             .map(|c| c.id.clone())
             .collect();
+        // The estate's own policies read each object, so they run before the objects go.
+        let mut policies = Vec::new();
+        let mut policy_findings = Vec::new();
+        if let Some(user) = &user {
+            policies = user.files().to_vec();
+            policy_findings = user.evaluate(objects.as_deref().unwrap_or(&[]), estate)?;
+        }
+        let rendered = objects.as_ref().map(Vec::len);
         let started = std::time::Instant::now();
-        let input = crate::input::build_engine_input(estate, objects, options.today, &ids);
+        let input = crate::input::build_engine_input(estate, objects, options.today, &ids)
+            .map_err(|message| PolicyError::Builtin {
+                module: "input".into(),
+                message: format!(
+                    "the rendered objects do not convert to the controls' input: {message}"
+                ),
+            })?;
         tracing::debug!(
             ms = started.elapsed().as_millis() as u64,
             "policy input built"
@@ -91,18 +107,14 @@ impl Checker {
             ms = started.elapsed().as_millis() as u64,
             "controls evaluated"
         );
-        let mut policies = Vec::new();
-        if let Some(user) = &user {
-            policies = user.files().to_vec();
-            findings.extend(user.evaluate(objects.unwrap_or(&[]), estate)?);
-        }
+        findings.extend(policy_findings);
         apply_waivers(estate, &self.catalogue, &mut findings);
         Ok(Report::new(
             findings,
             self.catalogue.controls.len(),
             policies,
             estate.environments.len(),
-            objects.map(<[RenderedObject]>::len),
+            rendered,
         ))
     }
 
@@ -167,6 +179,9 @@ impl Checker {
                     })
                     .collect()
             });
+        // The input is most of a large estate's memory; freeing it is left to another
+        // thread so the report need not wait for it.
+        std::thread::spawn(move || drop(engine));
         results.sort_by_key(|(i, _)| *i);
         let mut findings = Vec::new();
         for (_, result) in results {

@@ -123,27 +123,39 @@ pub fn build_input(
 }
 
 /// The same document as [`build_input`], built straight into regorus' representation:
-/// objects are converted without copying, and objects of the same environments share
-/// one origin value. This is what [`crate::Checker::check`] evaluates.
+/// objects of the same environments share one origin value, and each rendered object is
+/// dropped as soon as it is converted, so that the engine's copy takes the memory the
+/// rendered tree gives back instead of adding to it. This is what [`crate::Checker::check`]
+/// evaluates.
 pub(crate) fn build_engine_input(
     estate: &Estate,
-    objects: Option<&[RenderedObject]>,
+    objects: Option<Vec<RenderedObject>>,
     today: jiff::civil::Date,
     controls: &[String],
-) -> regorus::Value {
-    let mut root = estate_part(estate, objects, today);
+) -> Result<regorus::Value, String> {
+    let started = std::time::Instant::now();
+    let mut root = estate_part(estate, objects.as_deref(), today);
+    tracing::debug!(
+        ms = started.elapsed().as_millis() as u64,
+        "estate part built"
+    );
     root.insert(
         "controls".into(),
         Value::Array(controls.iter().map(|c| Value::from(c.as_str())).collect()),
     );
-    let objects = objects.unwrap_or(&[]);
+    let objects = objects.unwrap_or_default();
     let index = EnvironmentIndex::new(estate);
     let mut cache = OriginCache::default();
     let origins: Vec<regorus::Value> = objects
         .iter()
         .map(|o| cache.get(&index, o, |v| regorus::Value::from(v.clone())))
         .collect();
-    let manifests = engine_manifests(objects);
+    tracing::debug!(ms = started.elapsed().as_millis() as u64, "origins built");
+    let manifests = engine_manifests(objects)?;
+    tracing::debug!(
+        ms = started.elapsed().as_millis() as u64,
+        "manifests converted"
+    );
     let mut value = regorus::Value::from(Value::Object(root));
     if let Ok(map) = value.as_object_mut() {
         map.insert(regorus::Value::from("objects"), manifests);
@@ -152,28 +164,26 @@ pub(crate) fn build_engine_input(
             regorus::Value::from(origins),
         );
     }
-    value
+    Ok(value)
 }
 
 /// The manifests in regorus' representation, parsed as one JSON document so that every
 /// object key is allocated once for all objects (regorus interns keys within one parse),
 /// not once per object: on 60,000 rendered objects that is most of the input's memory.
-fn engine_manifests(objects: &[RenderedObject]) -> regorus::Value {
-    let manifests: Vec<&Value> = objects.iter().map(|o| &o.manifest).collect();
-    serde_json::to_string(&manifests)
-        .ok()
-        .and_then(|text| regorus::Value::from_json_str(&text).ok())
-        .unwrap_or_else(|| {
-            regorus::Value::from(
-                objects
-                    .iter()
-                    .map(|o| {
-                        <regorus::Value as serde::Deserialize>::deserialize(&o.manifest)
-                            .unwrap_or(regorus::Value::Null)
-                    })
-                    .collect::<Vec<_>>(),
-            )
-        })
+/// Each object is freed once written, so the text and the parse reuse its memory.
+fn engine_manifests(objects: Vec<RenderedObject>) -> Result<regorus::Value, String> {
+    let mut text = Vec::with_capacity(objects.len() * 1024);
+    text.push(b'[');
+    for (i, object) in objects.into_iter().enumerate() {
+        if i > 0 {
+            text.push(b',');
+        }
+        serde_json::to_writer(&mut text, &object.manifest).map_err(|e| e.to_string())?;
+    }
+    text.push(b']');
+    tracing::debug!(bytes = text.len(), "manifests written");
+    let text = String::from_utf8(text).map_err(|e| e.to_string())?;
+    regorus::Value::from_json_str(&text).map_err(|e| e.to_string())
 }
 
 /// Everything but `objects` and `origins`.

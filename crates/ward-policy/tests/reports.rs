@@ -136,7 +136,7 @@ fn varied_report() -> Report {
         .expect("catalogue")
         .check(
             &estate,
-            Some(&compliant_objects()),
+            Some(compliant_objects()),
             &CheckOptions::new(today()),
         )
         .expect("check")

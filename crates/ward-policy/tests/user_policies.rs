@@ -27,7 +27,7 @@ fn check(dir: &Path) -> Result<ward_policy::Report, PolicyError> {
     let estate = ward_estate::load(dir).expect("estate loads");
     Checker::new().expect("catalogue").check(
         &estate,
-        Some(&compliant_objects()),
+        Some(compliant_objects()),
         &CheckOptions::new(today()),
     )
 }
@@ -99,7 +99,7 @@ fn a_root_container_is_denied_by_the_conftest_policy() {
     }
     let report = Checker::new()
         .expect("catalogue")
-        .check(&estate, Some(&objects), &CheckOptions::new(today()))
+        .check(&estate, Some(objects), &CheckOptions::new(today()))
         .expect("check runs");
     assert!(
         report

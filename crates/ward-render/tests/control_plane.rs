@@ -249,3 +249,35 @@ fn the_openid_client_secret_is_a_reference_mounted_as_a_file() {
         .expect("policy");
     assert!(policy.contains("platform/ward/oidc"), "{policy}");
 }
+
+/// The server's memory holds its commit evaluations' child process: sized for the estate
+/// unless the platform says, and requested as much as it is limited to.
+#[test]
+fn the_server_s_memory_is_sized_for_the_estate_or_as_written() {
+    let memory = |estate: &Estate| {
+        let tree = render(estate);
+        let d = object(
+            &tree,
+            &format!("shared-eu1/{NS}/deployment-{SERVER_NAME}.yaml"),
+        );
+        let r = &d["spec"]["template"]["spec"]["containers"][0]["resources"];
+        assert_eq!(r["limits"]["memory"], r["requests"]["memory"]);
+        r["limits"]["memory"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let example = common::example();
+    let expected = example
+        .platform
+        .as_ref()
+        .map(|p| {
+            p.spec
+                .control_plane
+                .memory_bytes(example.environments.len())
+        })
+        .unwrap_or_default();
+    assert!(expected > 768 << 20, "{expected}");
+    assert_eq!(memory(&example), format!("{}Mi", expected >> 20));
+    assert_eq!(memory(&with_control_plane("{ memory: 6Gi }")), "6Gi");
+}

@@ -67,10 +67,21 @@ pub struct ServeConfig {
     /// rendering and checking a large estate, gigabytes at its peak, hands its memory back
     /// to the system when it ends instead of staying in the server's heap. `None`: in this
     /// process.
-    pub evaluator: Option<PathBuf>,
+    pub evaluator: Option<Evaluator>,
     /// People's logins through an OpenID Connect provider; `None`: API tokens only.
     pub oidc: Option<OidcConfig>,
     pub workspace: WorkspaceTemplate,
+}
+
+/// The program that evaluates a commit in a child process, and what it adds to the
+/// child's environment.
+#[derive(Clone, Debug)]
+pub struct Evaluator {
+    /// The `ward` binary.
+    pub program: PathBuf,
+    /// Set in the child only, for example `GLIBC_TUNABLES`: the evaluation allocates
+    /// gigabytes once and exits, which transparent huge pages make cheaper.
+    pub env: Vec<(String, String)>,
 }
 
 impl ServeConfig {

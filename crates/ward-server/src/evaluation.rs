@@ -170,16 +170,18 @@ impl CommitEvaluation {
         Ok(evaluation)
     }
 
-    /// [`CommitEvaluation::compute`] in a child process: `program` (the `ward` binary) run
+    /// [`CommitEvaluation::compute`] in a child process: the evaluator's `ward` binary run
     /// on the commit's work tree `dir`, printing the evaluation as JSON. Its error document
     /// (exit 1 to 3) is the commit's own failure; anything else (killed, out of memory,
     /// not started, unreadable output) is this machine's, and the commit is tried again.
     pub fn in_child(
-        program: &Path,
+        evaluator: &crate::config::Evaluator,
         dir: &Path,
         commit: &str,
     ) -> Result<CommitEvaluation, ChildFailure> {
+        let program = &evaluator.program;
         let output = std::process::Command::new(program)
+            .envs(evaluator.env.iter().map(|(k, v)| (k, v)))
             .arg("--estate")
             .arg(dir)
             .args(["-q", "-o", "json", "evaluate-commit", "--commit", commit])
@@ -242,7 +244,7 @@ mod tests {
     use std::os::unix::fs::PermissionsExt;
 
     /// A stand-in `ward` that prints `stdout` and exits with `code`, whatever it is asked.
-    fn program(dir: &Path, stdout: &str, code: i32) -> std::path::PathBuf {
+    fn program(dir: &Path, stdout: &str, code: i32) -> crate::config::Evaluator {
         let path = dir.join("ward");
         std::fs::write(
             &path,
@@ -250,7 +252,10 @@ mod tests {
         )
         .expect("write");
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-        path
+        crate::config::Evaluator {
+            program: path,
+            env: Vec::new(),
+        }
     }
 
     #[test]
@@ -274,10 +279,33 @@ mod tests {
                 "the evaluation process ended with exit 137: the last line of stderr".into()
             ))
         );
-        let missing = tmp.path().join("no-such-ward");
+        let missing = crate::config::Evaluator {
+            program: tmp.path().join("no-such-ward"),
+            env: Vec::new(),
+        };
         assert!(matches!(
             CommitEvaluation::in_child(&missing, tmp.path(), "abc").err(),
             Some(ChildFailure::Local(m)) if m.starts_with("cannot start")
         ));
+    }
+
+    #[test]
+    fn the_child_gets_the_evaluator_s_environment() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let path = tmp.path().join("ward");
+        std::fs::write(
+            &path,
+            "#!/bin/sh\nprintf '{\"error\": \"bad-input\", \"message\": \"%s\"}' \"$GLIBC_TUNABLES\"\nexit 2\n",
+        )
+        .expect("write");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let evaluator = crate::config::Evaluator {
+            program: path,
+            env: vec![("GLIBC_TUNABLES".into(), "glibc.malloc.hugetlb=1".into())],
+        };
+        assert_eq!(
+            CommitEvaluation::in_child(&evaluator, tmp.path(), "abc").err(),
+            Some(ChildFailure::Invalid("glibc.malloc.hugetlb=1".into()))
+        );
     }
 }

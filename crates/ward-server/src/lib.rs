@@ -18,7 +18,7 @@ pub mod scheduler;
 mod server;
 pub mod worker;
 
-pub use config::{EstateSource, ServeConfig, WorkspaceTemplate};
+pub use config::{EstateSource, Evaluator, ServeConfig, WorkspaceTemplate};
 pub use ledger_sink::StoreLedgerSink;
 pub use oidc::OidcConfig;
 pub use server::{ServeError, serve};

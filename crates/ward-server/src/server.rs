@@ -404,7 +404,7 @@ pub async fn bring_in(shared: &Arc<Shared>, commit: &str) -> Result<(), String> 
                 .follower
                 .checkout(&c)
                 .map_err(|e| Brought::Local(e.to_string()))?;
-            let estate = ward_estate::load(&dir).map_err(|e| Brought::Invalid(load_error(&e)))?;
+            let load = || ward_estate::load(&dir).map_err(|e| Brought::Invalid(load_error(&e)));
             let evaluation = match known {
                 Some(CommitRecord {
                     status: CommitStatus::Ok,
@@ -413,18 +413,29 @@ pub async fn bring_in(shared: &Arc<Shared>, commit: &str) -> Result<(), String> 
                 }) => CommitEvaluation::from_document(&document).ok(),
                 _ => None,
             };
-            let evaluation = match (evaluation, &evaluator) {
-                (Some(e), _) => e,
-                (None, Some(program)) => {
-                    CommitEvaluation::in_child(program, &dir, &c).map_err(|e| match e {
+            match (evaluation, &evaluator) {
+                (Some(e), _) => Ok((load()?, e)),
+                // The server's own copy of the estate loads while the child evaluates; a
+                // commit that does not load is reported by the load, as without a child.
+                (None, Some(program)) => std::thread::scope(|scope| {
+                    let loading = scope.spawn(load);
+                    let evaluation = CommitEvaluation::in_child(program, &dir, &c);
+                    let estate = loading
+                        .join()
+                        .map_err(|_| Brought::Local("the estate's load panicked".into()))??;
+                    let evaluation = evaluation.map_err(|e| match e {
                         ChildFailure::Invalid(m) => Brought::Invalid(m),
                         ChildFailure::Local(m) => Brought::Local(m),
-                    })?
+                    })?;
+                    Ok((estate, evaluation))
+                }),
+                (None, None) => {
+                    let estate = load()?;
+                    let evaluation = CommitEvaluation::compute(&estate, &c)
+                        .map_err(|e| Brought::Invalid(e.message()))?;
+                    Ok((estate, evaluation))
                 }
-                (None, None) => CommitEvaluation::compute(&estate, &c)
-                    .map_err(|e| Brought::Invalid(e.message()))?,
-            };
-            Ok((estate, evaluation))
+            }
         })
         .await
         .map_err(|e| Brought::Local(e.to_string()))

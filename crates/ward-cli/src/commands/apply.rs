@@ -46,7 +46,7 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
                     "rejected": p.rejected, "check": p.check_json(), "review": p.review,
                 }))?,
                 Output::Text => {
-                    let keys = crate::commands::ssh_keys::folder(&cx.state_dir());
+                    let keys = ward_ops::init::approval_key_folder(&cx.state_dir());
                     eprint!("{}", describe(&p, &estate.root, keys.as_deref(), 5));
                     let why = match (p.unmet.is_empty(), p.blocking.is_empty()) {
                         (false, false) => "approvals are not complete and the controls deny it",

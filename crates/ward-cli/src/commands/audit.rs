@@ -1,7 +1,7 @@
 //! `ward audit`: read and verify the tamper-evident ledger.
 
-use super::store_args::{runtime, store_failure};
-use crate::context::{Context, Output, ledger_failure, print_json};
+use super::store_args::runtime;
+use crate::context::{Context, Output, print_json};
 use crate::report::{Exit, Failure};
 
 /// Read or verify the audit ledger.
@@ -75,86 +75,21 @@ pub struct LogArgs {
     pub since: Option<String>,
 }
 
-/// What `audit log`'s filters keep; every filter given must match.
-struct Filter {
-    by: Option<String>,
-    action: Option<String>,
-    subject: Option<String>,
-    since: Option<jiff::Timestamp>,
-}
-
-impl Filter {
-    fn new(args: &LogArgs) -> Result<Filter, Failure> {
-        let since = match &args.since {
-            None => None,
-            Some(when) => Some(parse_since(when, jiff::Timestamp::now())?),
-        };
-        Ok(Filter {
-            by: args.by.clone(),
-            action: args.action.clone(),
-            subject: args.subject.clone(),
-            since,
-        })
-    }
-
-    fn keeps(&self, e: &ward_ledger::Entry) -> bool {
-        let action = match self.action.as_deref() {
-            None => true,
-            Some(want) => match want.strip_suffix('*') {
-                Some(prefix) => e.action.starts_with(prefix),
-                None => e.action == want,
-            },
-        };
-        // An entry time that does not parse is kept out of a `--since` window rather than
-        // guessed at; `audit verify` is what reports a malformed entry.
-        let since = self.since.is_none_or(|since| {
-            e.time
-                .parse::<jiff::Timestamp>()
-                .is_ok_and(|time| time >= since)
-        });
-        action
-            && since
-            && self.by.as_deref().is_none_or(|by| e.actor == by)
-            && self
-                .subject
-                .as_deref()
-                .is_none_or(|text| e.subject.contains(text))
-    }
-}
-
-/// `--since`: an RFC 3339 time, or a span (`24h`, `7d`, `1w 2d`) back from `now`, where a
-/// day is always 24 hours.
-fn parse_since(when: &str, now: jiff::Timestamp) -> Result<jiff::Timestamp, Failure> {
-    if let Ok(time) = when.parse::<jiff::Timestamp>() {
-        return Ok(time);
-    }
-    let bad = || {
-        Failure::bad_input(
-            format!("--since {when:?} is neither an RFC 3339 time nor a span"),
-            "pass a time such as 2026-11-01T00:00:00Z or a span back from now such as 90m, 24h or 7d",
-        )
-    };
-    let span: jiff::Span = when.parse().map_err(|_| bad())?;
-    if span.is_negative() {
-        return Err(bad());
-    }
-    // Months and years have no fixed length, so a span with them is refused.
-    let back = span
-        .to_duration(jiff::SpanRelativeTo::days_are_24_hours())
-        .map_err(|_| bad())?;
-    now.checked_sub(back).map_err(|_| bad())
-}
-
 pub fn run(cx: &Context, cmd: Command) -> Result<Exit, Failure> {
-    let ledger = ward_ledger::Ledger::open(&cx.state_dir()).map_err(ledger_failure)?;
+    let state = cx.state_dir();
     match cmd {
         Command::Log(args) => {
-            let filter = Filter::new(&args)?;
-            let mut entries = ledger.entries().map_err(ledger_failure)?;
-            // Filters first, then `--tail`: the last N of what matched.
-            entries.retain(|e| filter.keeps(e));
-            let skip = args.tail.map_or(0, |n| entries.len().saturating_sub(n));
-            let entries = &entries[skip..];
+            let filter = ward_ops::audit::EntryFilter {
+                by: args.by.clone(),
+                action: args.action.clone(),
+                subject: args.subject.clone(),
+                since: args
+                    .since
+                    .as_deref()
+                    .map(|when| ward_ops::audit::parse_since(when, jiff::Timestamp::now()))
+                    .transpose()?,
+            };
+            let entries = ward_ops::audit::log(&state, &filter, args.tail)?;
             match cx.output {
                 Output::Json => print_json(&entries)?,
                 Output::Text => {
@@ -168,7 +103,7 @@ pub fn run(cx: &Context, cmd: Command) -> Result<Exit, Failure> {
                     // Commits are shortened as `git log --oneline` does; `-o wide` and
                     // JSON give them whole.
                     let shown = if cx.wide() { usize::MAX } else { 12 };
-                    for e in entries {
+                    for e in &entries {
                         let commit = e
                             .estate_commit
                             .as_deref()
@@ -190,8 +125,7 @@ pub fn run(cx: &Context, cmd: Command) -> Result<Exit, Failure> {
             Ok(Exit::Ok)
         }
         Command::Head => {
-            let head = ledger.head().map_err(ledger_failure)?;
-            match (cx.output, head) {
+            match (cx.output, ward_ops::audit::head(&state)?) {
                 (Output::Json, head) => print_json(&head)?,
                 (Output::Text, None) => println!("the ledger is empty"),
                 (Output::Text, Some(h)) => println!(
@@ -203,30 +137,16 @@ pub fn run(cx: &Context, cmd: Command) -> Result<Exit, Failure> {
         }
         Command::Import(args) => import(cx, &args),
         Command::Verify(args) => {
-            if let Some(key) = &args.public_key
-                && !(key.trim().len() == 64 && key.trim().bytes().all(|b| b.is_ascii_hexdigit()))
-            {
-                return Err(Failure::bad_input(
-                    "--public-key is not an Ed25519 public key",
-                    "pass the 64 hex characters of keys/ledger.pub, copied when the ledger was trusted",
-                ));
-            }
-            let v = match (&args.store, &args.public_key) {
-                (Some(url), key) => {
-                    let url = store_url(cx, url);
-                    let rt = runtime()?;
-                    rt.block_on(async {
-                        let store = ward_store::Store::open(&url).await.map_err(store_failure)?;
-                        store
-                            .ledger()
-                            .verify(key.as_deref().map(str::trim))
-                            .await
-                            .map_err(store_failure)
-                    })?
-                }
-                (None, Some(key)) => ledger.verify_with_key(key.trim()).map_err(ledger_failure)?,
-                (None, None) => ledger.verify().map_err(ledger_failure)?,
+            let url = args.store.as_deref().map(|url| store_url(cx, url));
+            let at = match &url {
+                Some(url) => ward_ops::audit::LedgerAt::Store(url),
+                None => ward_ops::audit::LedgerAt::File,
             };
+            let v = runtime()?.block_on(ward_ops::audit::verify(
+                &state,
+                at,
+                args.public_key.as_deref(),
+            ))?;
             match cx.output {
                 Output::Json => print_json(&v)?,
                 Output::Text => match &v.problem {
@@ -265,18 +185,12 @@ fn store_url(cx: &Context, url: &str) -> String {
 }
 
 fn import(cx: &Context, args: &ImportArgs) -> Result<Exit, Failure> {
-    let state = cx.state_dir();
-    let file = ward_ledger::Ledger::open(&state).map_err(ledger_failure)?;
-    let key = ward_ledger::LedgerKey::load(&state).map_err(ledger_failure)?;
     let url = store_url(cx, args.store.as_deref().unwrap_or(""));
-    let report = runtime()?.block_on(async {
-        let store = ward_store::Store::open(&url).await.map_err(store_failure)?;
-        store
-            .ledger()
-            .import(&file, &key, args.public_key.as_deref().map(str::trim))
-            .await
-            .map_err(store_failure)
-    })?;
+    let report = runtime()?.block_on(ward_ops::audit::import(
+        &cx.state_dir(),
+        &url,
+        args.public_key.as_deref(),
+    ))?;
     match cx.output {
         Output::Json => print_json(&serde_json::json!({
             "imported": report.imported,
@@ -300,24 +214,4 @@ fn shorten(commit: &str, n: usize) -> String {
         None => (commit, ""),
     };
     format!("{}{dirty}", id.chars().take(n).collect::<String>())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn since_takes_a_time_or_a_span_back_from_now() {
-        let now: jiff::Timestamp = "2026-12-01T12:00:00Z".parse().expect("test setup");
-        let at = |s: &str| parse_since(s, now).map(|t| t.to_string());
-        assert_eq!(at("24h").expect("a valid --since"), "2026-11-30T12:00:00Z");
-        assert_eq!(at("7d").expect("a valid --since"), "2026-11-24T12:00:00Z");
-        assert_eq!(at("90m").expect("a valid --since"), "2026-12-01T10:30:00Z");
-        assert_eq!(
-            at("2026-11-01T00:00:00Z").expect("a valid --since"),
-            "2026-11-01T00:00:00Z"
-        );
-        assert!(at("yesterday").is_err());
-        assert!(at("-7d").is_err());
-    }
 }

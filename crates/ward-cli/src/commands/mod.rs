@@ -16,7 +16,6 @@ pub mod render;
 pub mod restore;
 pub mod serve;
 pub mod signing;
-pub mod ssh_keys;
 pub mod store_args;
 pub mod token;
 pub mod validate;

@@ -74,7 +74,7 @@ fn show(cx: &Context, args: Args) -> Result<bool, Failure> {
             "commit": estate.git.commit,
         }))?,
         Output::Text => {
-            let keys = crate::commands::ssh_keys::folder(&cx.state_dir());
+            let keys = ward_ops::init::approval_key_folder(&cx.state_dir());
             print!(
                 "{}",
                 describe(&p, &estate.root, keys.as_deref(), args.fields)

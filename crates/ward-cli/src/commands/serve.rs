@@ -172,8 +172,17 @@ pub fn run(cx: &Context, args: Args) -> Result<Exit, Failure> {
         .unwrap_or_else(|| format!("{}-{}", hostname(), std::process::id()));
     config.webhook_secret = webhook_secret;
     config.oidc = oidc;
-    // Each new commit is evaluated by this same binary in a child process.
-    config.evaluator = std::env::current_exe().ok();
+    // Each new commit is evaluated by this same binary in a child process, whose
+    // allocator may back its gigabytes with huge pages (a third of the page faults).
+    config.evaluator = std::env::current_exe()
+        .ok()
+        .map(|program| ward_server::Evaluator {
+            program,
+            env: vec![(
+                "GLIBC_TUNABLES".into(),
+                child_tunables(std::env::var("GLIBC_TUNABLES").ok().as_deref()),
+            )],
+        });
     if let Some(dir) = &args.cache_dir {
         config.cache_dir = std::path::absolute(dir).unwrap_or_else(|_| dir.clone());
     }
@@ -298,5 +307,32 @@ fn serve_failure(e: ward_server::ServeError) -> Failure {
         }
         E::Http(_) => Failure::operational(e.to_string(), "see the log (WARD_LOG=info)"),
         E::Oidc(_) => Failure::operational(e.to_string(), "check --oidc-issuer"),
+    }
+}
+
+/// glibc's tunables for the evaluation child: the server's own, with malloc's huge pages
+/// on unless they already say otherwise.
+fn child_tunables(own: Option<&str>) -> String {
+    match own.map(str::trim).filter(|t| !t.is_empty()) {
+        Some(own) if own.contains("glibc.malloc.hugetlb=") => own.to_string(),
+        Some(own) => format!("{own}:glibc.malloc.hugetlb=1"),
+        None => "glibc.malloc.hugetlb=1".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_child_keeps_the_server_s_tunables_and_adds_huge_pages() {
+        use super::child_tunables;
+        assert_eq!(child_tunables(None), "glibc.malloc.hugetlb=1");
+        assert_eq!(
+            child_tunables(Some("glibc.malloc.arena_max=2")),
+            "glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1"
+        );
+        assert_eq!(
+            child_tunables(Some("glibc.malloc.hugetlb=0")),
+            "glibc.malloc.hugetlb=0"
+        );
     }
 }

@@ -1,10 +1,7 @@
-//! Backup signing keys at the command line: `ward backup keygen`, the keys the estate pins
-//! (`backup.signingKeys`) handed to the vault, where a backup finds its private key, and the
-//! example's keys `ward init` generates and pins.
+//! `ward backup keygen` at the command line: an environment's backup signing key, made by
+//! `ward_ops::keys::keygen`, and what to pin in the estate.
 
-use std::path::{Path, PathBuf};
-
-use ward_vault::BackupSigningKey;
+use std::path::PathBuf;
 
 use crate::context::{Context, Output, print_json};
 use crate::report::{Exit, Failure};
@@ -21,124 +18,25 @@ pub struct KeygenArgs {
     pub out: Option<PathBuf>,
 }
 
-pub(crate) use ward_ops::vault::state_key_path;
-
 pub(crate) fn keygen(cx: &Context, args: KeygenArgs) -> Result<Exit, Failure> {
     let estate = cx.load_estate()?;
-    let env = crate::commands::backup::environment(&estate, &args.target)?;
-    let path = args
-        .out
-        .clone()
-        .unwrap_or_else(|| state_key_path(&cx.state_dir(), env));
-    if path.exists() {
-        return Err(Failure::bad_input(
-            format!("{} exists", path.display()),
-            "a key file is never overwritten; choose another --out, or move the old key away after its snapshots have aged out",
-        ));
-    }
-    let key = BackupSigningKey::generate_file(&path)
-        .map_err(|e| Failure::operational(e.to_string(), "check that the folder is writable"))?;
-    let public = key.public().to_string();
-    let secret = ward_ops::secrets::SecretsDir::describe(&env.backup_signing_secret);
+    let key = ward_ops::keys::keygen(&cx.ws, &estate, &args.target, args.out.clone())?;
     match cx.output {
-        Output::Json => print_json(&serde_json::json!({
-            "environment": env.address(),
-            "signingKey": public,
-            "privateKeyFile": path,
-            "secret": secret,
-        }))?,
+        Output::Json => print_json(&key)?,
         Output::Text => {
+            let public = &key.signing_key;
             println!("{public}");
             cx.info(&format!(
                 "wrote the private key to {} (mode 0600)\n\
                  pin the line above in the estate, first in the list, under the environment {}:\n  \
                    backup:\n    signingKeys: [\"{public}\"]\n\
-                 and store the private key file's content as the secret {secret} for the backup job.\n\
+                 and store the private key file's content as the secret {} for the backup job.\n\
                  Keep the old key in the list until its snapshots have aged out.",
-                path.display(),
-                env.address()
+                key.private_key_file.display(),
+                key.environment,
+                key.secret,
             ));
         }
     }
     Ok(Exit::Ok)
-}
-
-/// Why a file of a freshly written estate could not be read or updated.
-pub(crate) fn update_failure(path: &Path, e: std::io::Error) -> Failure {
-    Failure::operational(
-        format!("cannot update {}: {e}", path.display()),
-        "check the folder's permissions",
-    )
-}
-
-/// The `.yaml` files directly in `folder` of a freshly written estate, sorted.
-pub(crate) fn yaml_files(folder: &Path) -> Result<Vec<PathBuf>, Failure> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(folder)
-        .map_err(|e| update_failure(folder, e))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
-        .collect();
-    files.sort();
-    Ok(files)
-}
-
-/// Generates a signing key for every environment of the freshly written example estate in
-/// `dir` (into `<state>/keys/backup/`, mode 0600; an existing one is reused) and pins its
-/// public half under the environment, before the first commit.
-pub(crate) fn generate_example_signing_keys(dir: &Path, state: &Path) -> Result<(), Failure> {
-    let io = update_failure;
-    let files = yaml_files(&dir.join("workloads"))?;
-    for file in files {
-        let body = std::fs::read_to_string(&file).map_err(|e| io(&file, e))?;
-        let Some(workload) = body
-            .lines()
-            .find_map(|l| l.strip_prefix("  name: "))
-            .map(str::trim)
-        else {
-            continue;
-        };
-        let mut out = String::new();
-        let mut in_environments = false;
-        for line in body.lines() {
-            out.push_str(line);
-            out.push('\n');
-            if line == "  environments:" {
-                in_environments = true;
-                continue;
-            }
-            // Another key of the spec (or a new document) ends the list.
-            let indent = line.len() - line.trim_start().len();
-            if in_environments && !line.trim().is_empty() && indent <= 2 {
-                in_environments = false;
-            }
-            let Some(environment) = line
-                .strip_prefix("    - name: ")
-                .filter(|_| in_environments)
-                .map(str::trim)
-            else {
-                continue;
-            };
-            let path = state
-                .join("keys/backup")
-                .join(workload)
-                .join(format!("{environment}.ed25519"));
-            let key = if path.exists() {
-                BackupSigningKey::load(&path)
-            } else {
-                BackupSigningKey::generate_file(&path)
-            }
-            .map_err(|e| {
-                Failure::operational(
-                    format!("cannot create the signing key {}: {e}", path.display()),
-                    "check that the state folder is writable",
-                )
-            })?;
-            out.push_str(&format!(
-                "      # Written by `ward init`: its snapshots must be signed with this key, whose\n      # private half is in the state folder (keys/backup/{workload}/{environment}.ed25519).\n      backup:\n        signingKeys: [\"{}\"]\n",
-                key.public()
-            ));
-        }
-        std::fs::write(&file, out).map_err(|e| io(&file, e))?;
-    }
-    Ok(())
 }

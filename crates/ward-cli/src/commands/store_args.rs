@@ -56,30 +56,7 @@ impl StoreArgs {
 
 /// A store error as the CLI reports it.
 pub fn store_failure(e: ward_store::StoreError) -> Failure {
-    use ward_store::StoreError as E;
-    let message = ward_ops::scrub::scrub_credentials(&e.to_string());
-    match e {
-        E::UnsupportedUrl { .. } | E::InvalidInput(_) => {
-            Failure::bad_input(message, "use sqlite:PATH or postgres://USER@HOST/DB")
-        }
-        E::ImportConflict(_) => Failure::bad_input(
-            message,
-            "import into an empty store, or into the store an earlier import of this same ledger went to",
-        ),
-        E::ImportDamaged { .. } | E::LedgerDamaged { .. } => Failure::findings(
-            message,
-            "run `ward audit verify` (or `--store`) to see the first bad entry",
-        ),
-        E::LedgerKeyMismatch { .. } => Failure::bad_input(
-            message,
-            "use the state folder whose keys/ledger.key signed this store's ledger",
-        ),
-        E::SchemaTooNew { .. } => Failure::bad_input(
-            message,
-            "run the newer Ward that migrated this store, or a store of this version",
-        ),
-        _ => Failure::operational(message, "check that the store is reachable (--store)"),
-    }
+    ward_ops::audit::store_error(e)
 }
 
 /// A runtime for one command's store calls.

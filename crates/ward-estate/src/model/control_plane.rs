@@ -25,6 +25,15 @@ pub const MAX_REPLICAS: u32 = 10;
 /// The store's volume when the platform does not say: runs, schedules, tokens, reviews
 /// and the served ledger are small rows.
 pub const DEFAULT_STORAGE: u64 = 10 << 30;
+/// The server container's memory when the platform does not say is this, plus
+/// [`MEMORY_PER_ENVIRONMENT`] for every environment: the server itself holds about 300 MiB,
+/// and the child process that evaluates each new commit grows with the estate (1.9 GiB at
+/// its peak for 6,000 environments, docs/BENCHMARKS.md). Both count against the limit.
+pub const BASE_MEMORY: u64 = 768 << 20;
+/// See [`BASE_MEMORY`].
+pub const MEMORY_PER_ENVIRONMENT: u64 = 384 << 10;
+/// The least memory accepted for the server container.
+pub const MIN_MEMORY: u64 = 512 << 20;
 /// How often the server fetches the estate when the platform does not say.
 pub const DEFAULT_POLL_INTERVAL: Duration = Duration::minutes(1);
 
@@ -43,6 +52,10 @@ pub struct ControlPlaneSpec {
     /// The store's PostgreSQL volume.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub storage: Option<Spanned<Bytes>>,
+    /// Each server container's memory (its request and limit), which its commit
+    /// evaluations run within (see [`ControlPlaneSpec::memory_bytes`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory: Option<Spanned<Bytes>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scheduler: Option<Spanned<Scheduler>>,
     /// How often the server fetches `rendering.estateRepository`.
@@ -65,6 +78,7 @@ impl Default for ControlPlaneSpec {
             cluster: None,
             replicas: None,
             storage: None,
+            memory: None,
             scheduler: None,
             poll_interval: None,
             url: None,
@@ -121,6 +135,20 @@ impl ControlPlaneSpec {
             .map_or(DEFAULT_STORAGE, |s| s.value.bytes)
     }
 
+    /// Each server container's memory: `memory`, else [`BASE_MEMORY`] plus
+    /// [`MEMORY_PER_ENVIRONMENT`] for each of the estate's `environments`, rounded up to
+    /// a whole MiB.
+    pub fn memory_bytes(&self, environments: usize) -> u64 {
+        const MIB: u64 = 1 << 20;
+        self.memory.as_ref().map_or_else(
+            || {
+                let per = MEMORY_PER_ENVIRONMENT.saturating_mul(environments as u64);
+                BASE_MEMORY.saturating_add(per).div_ceil(MIB) * MIB
+            },
+            |m| m.value.bytes,
+        )
+    }
+
     /// Who schedules backups and drills; the CronJobs unless the platform says `server`.
     pub fn scheduler(&self) -> Scheduler {
         match (&self.scheduler, self.enabled) {
@@ -150,6 +178,7 @@ pub(super) fn decode_control_plane(
         let cluster = opt(cx, f, "cluster", |cx, n, p| cx.name(n, p));
         let replicas = opt(cx, f, "replicas", |cx, n, p| cx.uint(n, p, MAX_REPLICAS));
         let storage = opt(cx, f, "storage", |cx, n, p| cx.bytes(n, p));
+        let memory = opt(cx, f, "memory", |cx, n, p| cx.bytes(n, p));
         let scheduler = opt(cx, f, "scheduler", |cx, n, p| cx.choice(n, p));
         let poll_interval = opt(cx, f, "pollInterval", |cx, n, p| cx.duration(n, p));
         let url = opt(cx, f, "url", |cx, n, p| cx.string(n, p));
@@ -245,6 +274,15 @@ pub(super) fn decode_control_plane(
                 "write e.g. `10Gi`",
             );
         }
+        if let Some(m) = &memory
+            && m.value.bytes < MIN_MEMORY
+        {
+            cx.error(
+                m.span,
+                format!("`{}` must be at least 512Mi", f.at("memory")),
+                "leave it out to have it sized for the estate, or write e.g. `4Gi`",
+            );
+        }
         if let Some(d) = &poll_interval
             && !(10..=86_400).contains(&d.value.as_secs())
         {
@@ -272,6 +310,7 @@ pub(super) fn decode_control_plane(
             cluster,
             replicas,
             storage,
+            memory,
             scheduler,
             poll_interval,
             url,

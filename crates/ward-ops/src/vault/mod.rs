@@ -19,7 +19,7 @@ pub use repository::{
     Located, local_config, locate_snapshot, newest_verified_snapshot, open_repository,
     repository_config, stores_in_use,
 };
-pub use signing::{signing_key, state_key_path, trusted_keys};
+pub use signing::{backup_key_path, signing_key, state_key_path, trusted_keys};
 
 use crate::Error;
 

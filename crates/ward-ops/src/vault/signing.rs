@@ -34,10 +34,15 @@ pub fn trusted_keys(estate: &Estate) -> Result<TrustedKeys, Error> {
 
 /// Where `ward init` and `ward backup keygen` put an environment's private key.
 pub fn state_key_path(state: &Path, env: &ResolvedEnvironment) -> PathBuf {
+    backup_key_path(state, &env.workload, &env.environment)
+}
+
+/// [`state_key_path`] by the environment's names, for an estate not loaded yet.
+pub fn backup_key_path(state: &Path, workload: &str, environment: &str) -> PathBuf {
     state
         .join("keys/backup")
-        .join(&env.workload)
-        .join(format!("{}.ed25519", env.environment))
+        .join(workload)
+        .join(format!("{environment}.ed25519"))
 }
 
 /// The private key a backup of `env` signs with: `--signing-key`, else the file of the

@@ -103,7 +103,10 @@ pub(super) fn render_control_plane(
     control_plane_policies(&mut out, settings, cp, stacks, &common)?;
     control_plane_secrets(&mut out, settings, cp, &common)?;
     store(&mut out, settings, cp, &common)?;
-    server(&mut out, settings, cp, &common)?;
+    let memory = estate.platform.as_ref().map_or(0, |p| {
+        p.spec.control_plane.memory_bytes(estate.environments.len())
+    });
+    server(&mut out, settings, cp, memory, &common)?;
     secret_stores(&mut out, settings, ns, &common)?;
     Ok(())
 }
@@ -455,6 +458,7 @@ fn server(
     out: &mut Out<'_>,
     settings: &Settings,
     cp: &ControlPlane,
+    memory: u64,
     common: &BTreeMap<String, String>,
 ) -> Result<(), RenderError> {
     let ns = CONTROL_PLANE_NAMESPACE;
@@ -558,7 +562,8 @@ fn server(
             ports: Some(vec![port("http", API_PORT), port("metrics", METRICS_PORT)]),
             readiness_probe: Some(probe("/readyz", 10, 3)),
             liveness_probe: Some(probe("/healthz", 20, 3)),
-            resources: Some(resources("500m", "512Mi")),
+            // The limit holds the commit evaluation's child process too.
+            resources: Some(resources("500m", &crate::stack::quantity(memory))),
             security_context: Some(restricted_container(true)),
             volume_mounts: Some(mounts),
             ..Default::default()

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::report::Failure;
+use crate::Error as Failure;
 
 /// One person's approval key, as `ward init` reports it.
 #[derive(Debug, serde::Serialize)]
@@ -29,9 +29,9 @@ pub fn folder(state: &Path) -> Option<PathBuf> {
 /// `keys:` block (made after its `roles:` line when it has none), before the first
 /// commit. Only the layout the bundled examples use is understood: `  people:` with
 /// `    - name: <person>` entries.
-pub fn generate(dir: &Path, state: &Path) -> Result<Vec<PersonKey>, Failure> {
-    let io = crate::commands::signing::update_failure;
-    let files = crate::commands::signing::yaml_files(&dir.join("teams"))?;
+pub(crate) fn generate(dir: &Path, state: &Path) -> Result<Vec<PersonKey>, Failure> {
+    let io = super::signing_keys::update_failure;
+    let files = super::signing_keys::yaml_files(&dir.join("teams"))?;
     let mut made = Vec::new();
     for file in files {
         let body = std::fs::read_to_string(&file).map_err(|e| io(&file, e))?;
