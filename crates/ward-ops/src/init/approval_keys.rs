@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::Error as Failure;
+use crate::Error;
 
 /// One person's approval key, as `ward init` reports it.
 #[derive(Debug, serde::Serialize)]
@@ -29,9 +29,9 @@ pub fn folder(state: &Path) -> Option<PathBuf> {
 /// `keys:` block (made after its `roles:` line when it has none), before the first
 /// commit. Only the layout the bundled examples use is understood: `  people:` with
 /// `    - name: <person>` entries.
-pub(crate) fn generate(dir: &Path, state: &Path) -> Result<Vec<PersonKey>, Failure> {
-    let io = super::signing_keys::update_failure;
-    let files = super::signing_keys::yaml_files(&dir.join("teams"))?;
+pub(crate) fn generate(dir: &Path, state: &Path) -> Result<Vec<PersonKey>, Error> {
+    let io = super::update_failure;
+    let files = super::yaml_files(&dir.join("teams"))?;
     let mut made = Vec::new();
     for file in files {
         let body = std::fs::read_to_string(&file).map_err(|e| io(&file, e))?;
@@ -40,7 +40,7 @@ pub(crate) fn generate(dir: &Path, state: &Path) -> Result<Vec<PersonKey>, Failu
             let path = key_path(state, person);
             let public = ward_render::approval_key::ensure_key_pair(&path, person).map_err(
                 |e| {
-                    Failure::operational(
+                    Error::operational(
                         format!("cannot create the approval key of {person}: {e}"),
                         "check that the state folder is writable; a file there that is no key must be moved away",
                     )
@@ -62,8 +62,8 @@ pub(crate) fn generate(dir: &Path, state: &Path) -> Result<Vec<PersonKey>, Failu
 /// `body` with an `ssh:` key for each person, its value from `key_of(person)`.
 fn add_keys(
     body: &str,
-    mut key_of: impl FnMut(&str) -> Result<String, Failure>,
-) -> Result<String, Failure> {
+    mut key_of: impl FnMut(&str) -> Result<String, Error>,
+) -> Result<String, Error> {
     let lines: Vec<&str> = body.lines().collect();
     let mut out = String::new();
     let mut i = 0;

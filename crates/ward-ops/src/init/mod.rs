@@ -11,9 +11,9 @@ use std::process::Command;
 
 use ward_vault::{Identities, Recipients, VaultError};
 
-pub use approval_keys::{PersonKey, folder as approval_key_folder, key_path as approval_key_path};
+pub use approval_keys::{PersonKey, folder as approval_key_folder};
 
-use crate::Error as Failure;
+use crate::Error;
 
 /// One file of a new estate: its path inside the estate and its text.
 #[derive(Clone, Copy, Debug)]
@@ -56,7 +56,7 @@ pub struct Initialized {
 /// Writes the estate, generates its keys, commits it and records `init` in the state
 /// folder's ledger. Nothing is written when the folder is not empty or the given
 /// break-glass recipient is not one.
-pub fn init(request: &InitRequest) -> Result<Initialized, Failure> {
+pub fn init(request: &InitRequest) -> Result<Initialized, Error> {
     let _span = tracing::info_span!("init", dir = %request.dir.display()).entered();
     let what = request.example.as_deref().unwrap_or("minimal");
     // Checked before anything is written.
@@ -71,13 +71,13 @@ pub fn init(request: &InitRequest) -> Result<Initialized, Failure> {
             .map(|mut d| d.next().is_some())
             .unwrap_or(true)
     {
-        return Err(Failure::bad_input(
+        return Err(Error::bad_input(
             format!("{} exists and is not empty", dir.display()),
             "choose a new folder; ward init never overwrites files",
         ));
     }
     let io = |what: &str, path: &Path, e: std::io::Error| {
-        Failure::operational(
+        Error::operational(
             format!("cannot {what} {}: {e}", path.display()),
             "check the folder's permissions and free space",
         )
@@ -121,7 +121,7 @@ pub fn init(request: &InitRequest) -> Result<Initialized, Failure> {
         ],
     )?;
 
-    let estate = ward_estate::load(dir).map_err(crate::Error::from)?;
+    let estate = ward_estate::load(dir)?;
     let event = crate::event::Init {
         example: what.to_string(),
         files: request.files.len() as u64,
@@ -151,16 +151,16 @@ pub fn init(request: &InitRequest) -> Result<Initialized, Failure> {
 
 /// A `--break-glass-recipient`, refused unless it is one age X25519 recipient. The value
 /// is never echoed: a secret key pasted by mistake must not reach a terminal log.
-fn break_glass_recipient(text: &str) -> Result<String, Failure> {
+fn break_glass_recipient(text: &str) -> Result<String, Error> {
     let text = text.trim();
     if text.to_ascii_uppercase().starts_with("AGE-SECRET-KEY-") {
-        return Err(Failure::bad_input(
+        return Err(Error::bad_input(
             "--break-glass-recipient is an age secret key, not a recipient",
             "pass its public `age1…` recipient (`age-keygen -y <identity file>` prints it), and treat that secret key as exposed",
         ));
     }
     Recipients::parse(&[text]).map_err(|_| {
-        Failure::bad_input(
+        Error::bad_input(
             "--break-glass-recipient is not an age X25519 recipient",
             "pass the public `age1…` line that `age-keygen` prints (`age-keygen -y <identity file>` prints it again)",
         )
@@ -178,15 +178,15 @@ struct ExampleKeys {
 
 /// An identity file's recipient, generating the file if it does not exist yet. Ward holds
 /// no key material here: `ward_vault` generates and reads the identities, and wipes them.
-fn identity_recipient(path: &Path) -> Result<String, Failure> {
+fn identity_recipient(path: &Path) -> Result<String, Error> {
     let failure = |e: VaultError| {
         if e.exit_code() == 2 {
-            Failure::bad_input(
+            Error::bad_input(
                 e.to_string(),
                 "fix the identity file, or move it away to have a new one generated",
             )
         } else {
-            Failure::operational(
+            Error::operational(
                 format!("cannot create the identity {}: {e}", path.display()),
                 "check that the state folder is writable",
             )
@@ -207,7 +207,7 @@ fn identity_recipient(path: &Path) -> Result<String, Failure> {
 /// is `given`, into `<state>/keys/` (mode 0600; an existing one is reused, never
 /// overwritten) and writes their recipients into the freshly written example estate in
 /// `dir`.
-fn example_keys(dir: &Path, state: &Path, given: Option<String>) -> Result<ExampleKeys, Failure> {
+fn example_keys(dir: &Path, state: &Path, given: Option<String>) -> Result<ExampleKeys, Error> {
     let keys = state.join("keys");
     create_private_dir(&keys)?;
     let dba = keys.join("bob.age");
@@ -248,14 +248,14 @@ fn example_keys(dir: &Path, state: &Path, given: Option<String>) -> Result<Examp
     })
 }
 
-fn git(dir: &Path, args: &[&str]) -> Result<(), Failure> {
+fn git(dir: &Path, args: &[&str]) -> Result<(), Error> {
     let out = Command::new("git")
         .arg("-C")
         .arg(dir)
         .args(args)
         .output()
         .map_err(|e| {
-            Failure::operational(
+            Error::operational(
                 format!("cannot run git: {e}"),
                 "install git; Ward keeps the estate in a Git repository",
             )
@@ -263,7 +263,7 @@ fn git(dir: &Path, args: &[&str]) -> Result<(), Failure> {
     if out.status.success() {
         Ok(())
     } else {
-        Err(Failure::operational(
+        Err(Error::operational(
             format!(
                 "git {} failed: {}",
                 args.first().unwrap_or(&""),
@@ -274,7 +274,7 @@ fn git(dir: &Path, args: &[&str]) -> Result<(), Failure> {
     }
 }
 
-fn create_private_dir(dir: &Path) -> Result<(), Failure> {
+fn create_private_dir(dir: &Path) -> Result<(), Error> {
     use std::os::unix::fs::DirBuilderExt;
     if dir.is_dir() {
         return Ok(());
@@ -284,23 +284,18 @@ fn create_private_dir(dir: &Path) -> Result<(), Failure> {
         .mode(0o700)
         .create(dir)
         .map_err(|e| {
-            Failure::operational(
+            Error::operational(
                 format!("cannot create {}: {e}", dir.display()),
                 "check that the state folder is writable",
             )
         })
 }
 
-fn insert_after(path: &Path, anchor: &str, text: &str) -> Result<(), Failure> {
-    let io = |e: std::io::Error| {
-        Failure::operational(
-            format!("cannot update {}: {e}", path.display()),
-            "check the folder's permissions",
-        )
-    };
+fn insert_after(path: &Path, anchor: &str, text: &str) -> Result<(), Error> {
+    let io = |e| update_failure(path, e);
     let body = std::fs::read_to_string(path).map_err(io)?;
     let at = body.find(anchor).ok_or_else(|| {
-        Failure::operational(
+        Error::operational(
             format!(
                 "{} does not have the expected shape to add a key to",
                 path.display()
@@ -310,4 +305,23 @@ fn insert_after(path: &Path, anchor: &str, text: &str) -> Result<(), Failure> {
     })? + anchor.len();
     let updated = format!("{}{text}{}", &body[..at], &body[at..]);
     std::fs::write(path, updated).map_err(io)
+}
+
+/// Why a file of a freshly written estate could not be read or updated.
+fn update_failure(path: &Path, e: std::io::Error) -> Error {
+    Error::operational(
+        format!("cannot update {}: {e}", path.display()),
+        "check the folder's permissions",
+    )
+}
+
+/// The `.yaml` files directly in `folder` of a freshly written estate, sorted.
+fn yaml_files(folder: &Path) -> Result<Vec<PathBuf>, Error> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(folder)
+        .map_err(|e| update_failure(folder, e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .collect();
+    files.sort();
+    Ok(files)
 }

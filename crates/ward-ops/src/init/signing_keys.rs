@@ -1,37 +1,18 @@
 //! The backup signing keys `ward init` generates for every environment of a new estate
 //! (in the state folder, where a backup finds them) and pins under each environment.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use ward_vault::BackupSigningKey;
 
-use crate::Error as Failure;
-
-/// Why a file of a freshly written estate could not be read or updated.
-pub(crate) fn update_failure(path: &Path, e: std::io::Error) -> Failure {
-    Failure::operational(
-        format!("cannot update {}: {e}", path.display()),
-        "check the folder's permissions",
-    )
-}
-
-/// The `.yaml` files directly in `folder` of a freshly written estate, sorted.
-pub(crate) fn yaml_files(folder: &Path) -> Result<Vec<PathBuf>, Failure> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(folder)
-        .map_err(|e| update_failure(folder, e))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
-        .collect();
-    files.sort();
-    Ok(files)
-}
+use crate::Error;
 
 /// Generates a signing key for every environment of the freshly written example estate in
 /// `dir` (into `<state>/keys/backup/`, mode 0600; an existing one is reused) and pins its
 /// public half under the environment, before the first commit.
-pub(crate) fn generate_example_signing_keys(dir: &Path, state: &Path) -> Result<(), Failure> {
-    let io = update_failure;
-    let files = yaml_files(&dir.join("workloads"))?;
+pub(crate) fn generate_example_signing_keys(dir: &Path, state: &Path) -> Result<(), Error> {
+    let io = super::update_failure;
+    let files = super::yaml_files(&dir.join("workloads"))?;
     for file in files {
         let body = std::fs::read_to_string(&file).map_err(|e| io(&file, e))?;
         let Some(workload) = body
@@ -69,7 +50,7 @@ pub(crate) fn generate_example_signing_keys(dir: &Path, state: &Path) -> Result<
                 BackupSigningKey::generate_file(&path)
             }
             .map_err(|e| {
-                Failure::operational(
+                Error::operational(
                     format!("cannot create the signing key {}: {e}", path.display()),
                     "check that the state folder is writable",
                 )
